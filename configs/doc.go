@@ -1,0 +1,2 @@
+// Package configs embeds the default configuration and the example tool YAML.
+package configs

@@ -1,0 +1,76 @@
+// Package engine is the seam between the agent and a language model: the LLM
+// interface the planner and tools call, generation requests and sampling settings,
+// and the registry of compute backends (pure-Go CPU here, CUDA behind the cuda build
+// tag). Checkpoint reading, the tokenizer, the model and the remote
+// OpenAI-compatible client live in sub-packages.
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// LLM generates text. The local model and remote servers both implement it.
+type LLM interface {
+	// Generate continues req.Prompt, calling onText with each piece of new text as it
+	// is decoded (never half a UTF-8 character), and returns when a stop condition is
+	// met, ctx ends, or onText returns an error.
+	Generate(ctx context.Context, req Request, onText func(string) error) (Result, error)
+}
+
+// TokenCounter is an optional capability of an LLM: counting tokens the way the
+// model does, so callers can fit text into the context window.
+type TokenCounter interface {
+	CountTokens(text string) (int, error)
+	// ContextLength is the model's maximum number of positions.
+	ContextLength() int
+}
+
+// Sampling holds the decoding settings, with Hugging Face semantics and order:
+// repetition penalty, temperature, top-k, top-p, then a seeded draw.
+type Sampling struct {
+	Temperature       float64 // 0 means greedy
+	TopK              int     // 0 means off
+	TopP              float64 // 0 or 1 means off
+	RepetitionPenalty float64 // 0 or 1 means off
+	Seed              uint64
+}
+
+// Request is one generation call.
+type Request struct {
+	Prompt    string
+	MaxTokens int // new tokens at most; 0 means up to the context length
+	Sampling  Sampling
+	Stop      []string // generation ends before the first occurrence of any of these
+}
+
+// StopReason says why generation ended.
+type StopReason string
+
+const (
+	StopEOS    StopReason = "eos"    // the model produced its end-of-sequence token
+	StopString StopReason = "stop"   // a stop string appeared
+	StopLength StopReason = "length" // MaxTokens or the context length was reached
+)
+
+// Result describes a finished generation.
+type Result struct {
+	Text         string
+	PromptTokens int
+	Tokens       int // generated tokens
+	Stop         StopReason
+	PromptTime   time.Duration // processing the prompt (prefill)
+	GenTime      time.Duration // generating the new tokens
+}
+
+// TokensPerSecond is the generation speed, excluding the prompt.
+func (r Result) TokensPerSecond() float64 {
+	if r.GenTime <= 0 {
+		return 0
+	}
+	return float64(r.Tokens) / r.GenTime.Seconds()
+}
+
+// ErrContextLength is returned when a prompt does not fit the model's context.
+var ErrContextLength = errors.New("prompt exceeds the model's context length")

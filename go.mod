@@ -1,0 +1,3 @@
+module github.com/rewoo-agent/agent
+
+go 1.26
