@@ -74,3 +74,15 @@ func (r Result) TokensPerSecond() float64 {
 
 // ErrContextLength is returned when a prompt does not fit the model's context.
 var ErrContextLength = errors.New("prompt exceeds the model's context length")
+
+// Model is a loaded language model with its key-value cache: the piece a generator
+// drives, whatever backend computes it. It is not safe for concurrent use.
+type Model interface {
+	// Forward feeds ids at positions start, start+1, ... and returns the logits of the
+	// last `last` of them (1 <= last <= len(ids)), row-major, last*VocabSize() floats.
+	// Positions before start must have been fed by earlier calls; a start below the
+	// number already fed rewinds the cache to start.
+	Forward(ctx context.Context, ids []int, start, last int) ([]float32, error)
+	VocabSize() int
+	ContextLength() int
+}
