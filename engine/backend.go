@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// A Backend computes the LLaMA forward pass one operation at a time on one device.
+//
+// The model (engine/llama) is written once against this interface; a backend holds
+// no model logic, only the operations, so the CPU and CUDA backends compute the same
+// pass and can be checked against each other op by op.
+//
+// Life of a model on a backend:
+//
+//  1. Reserve with the model's Shape: the backend checks that weights, KV cache and
+//     scratch fit the device and refuses (ErrNoMemory, with the numbers) before it
+//     allocates anything.
+//  2. LoadDense / LoadQuant for every weight, layer by layer. The byte slices point
+//     into the memory-mapped checkpoint and are valid only during the call: the
+//     backend copies (or uploads) what it keeps and may store it in any layout (the
+//     CUDA backend reorders act-order rows by GIdx here).
+//  3. NewActivation and NewCache for the scratch buffers and the per-layer KV caches,
+//     sized for Shape.MaxBatch rows and Shape.Context positions.
+//  4. For each forward step, Run, then Read to copy rows of the result to the host.
+//
+// All tensors are opaque and owned by the backend; Close frees them all. A backend
+// holds one model and is not safe for concurrent use.
+type Backend interface {
+	Name() string
+	// Reserve checks that a model of this shape fits and prepares to hold it.
+	Reserve(ctx context.Context, s Shape) error
+	LoadDense(ctx context.Context, w DenseWeight) (Tensor, error)
+	LoadQuant(ctx context.Context, w QuantWeight) (Tensor, error)
+	// NewActivation returns a rows×cols buffer of activations (float32 or float16,
+	// the backend's choice).
+	NewActivation(rows, cols int) (Tensor, error)
+	// NewCache returns the key-value cache of one layer: Shape.Context positions of
+	// kvHeads×headDim keys and values.
+	NewCache(kvHeads, headDim int) (Tensor, error)
+	// Run makes ids the current batch, at positions start, start+1, ..., and calls
+	// step, which issues the operations of one forward pass through ops. The ids and
+	// positions live in backend buffers that the operations read, so for a given
+	// len(ids) step issues exactly the same operations with the same arguments
+	// whatever the ids and start: a backend may record the sequence once per batch
+	// size and replay it without calling step again (CUDA graphs). step must do
+	// nothing but issue operations.
+	//
+	// Operations do not return errors: the first failure is kept and returned by Run
+	// (device backends may report it from Read, where they synchronize).
+	Run(ctx context.Context, ids []int32, start int, step func(Ops)) error
+	// Read copies rows [row, row+n) of x, as float32, into dst (n×cols floats).
+	Read(ctx context.Context, dst []float32, x Tensor, row, n int) error
+	Close() error
+}
+
+// Ops are the operations of the forward pass. Each acts on the first T rows of its
+// activations, T being the number of ids of the current Run, row i being the token at
+// position start+i. dst may not alias an input unless said.
+type Ops interface {
+	// Embed sets dst row i to row ids[i] of table (a DenseWeight [vocab, hidden]).
+	Embed(dst, table Tensor)
+	// RMSNorm sets dst = x / sqrt(mean(x²) + eps) * weight, row by row; dst may be x.
+	RMSNorm(dst, x, weight Tensor, eps float32)
+	// MatMul sets dst = x·W for a QuantWeight W ([in, out]) or dst = x·Wᵀ for a
+	// DenseWeight W stored [out, in] as PyTorch's Linear does (lm_head).
+	MatMul(dst, x, w Tensor)
+	// RoPE rotates x (heads×headDim columns) in place by position, pairing column j
+	// with j+headDim/2 in each head (the rotate-half form of Hugging Face's LLaMA),
+	// with frequencies theta^(-2j/headDim).
+	RoPE(x Tensor, headDim int, theta float32)
+	// Attention writes k and v (rows of kvHeads×headDim, already rotated) into cache
+	// at the batch's positions, then sets dst to causal softmax attention of q
+	// (heads×headDim, already rotated) over cache positions 0..position of each row,
+	// scaled by 1/sqrt(headDim); query head h uses key-value head h/(heads/kvHeads).
+	// Positions at or after start+T from earlier steps are ignored, so a lower start
+	// rewinds the cache.
+	Attention(dst, q, k, v, cache Tensor)
+	// SiLUMul sets dst = silu(gate) * up elementwise; dst may be gate or up.
+	SiLUMul(dst, gate, up Tensor)
+	// Add sets dst = a + b elementwise; dst may be a or b.
+	Add(dst, a, b Tensor)
+}
+
+// Tensor is a backend-owned buffer: a weight, an activation or a cache. Only the
+// backend that made it can use it.
+type Tensor interface {
+	// Dims reports the logical shape: rows and columns (for a QuantWeight, in and out;
+	// for a cache, positions and kvHeads×headDim).
+	Dims() (rows, cols int)
+}
+
+// Shape is what a backend must hold for one model.
+type Shape struct {
+	Hidden, Intermediate int
+	Layers               int
+	Heads, KVHeads       int
+	HeadDim              int
+	Vocab                int
+	Context              int   // positions in the KV cache
+	MaxBatch             int   // rows an activation buffer holds
+	WeightBytes          int64 // sum of the checkpoint bytes passed to LoadDense and LoadQuant
+}
+
+// DenseWeight is an unquantized float16 tensor: embeddings, norms, lm_head.
+type DenseWeight struct {
+	Name       string // the checkpoint's tensor name, for errors
+	Rows, Cols int    // a vector is 1×n
+	F16        []byte // Rows×Cols little-endian IEEE float16, row-major
+}
+
+// QuantWeight is one GPTQ linear layer as AutoGPTQ stores it (REFERENCE.md section 1):
+// the byte slices are the little-endian tensor data straight from the checkpoint.
+type QuantWeight struct {
+	Name      string // the layer's prefix, e.g. model.layers.0.self_attn.q_proj
+	In, Out   int
+	Bits      int // 2, 3, 4 or 8
+	GroupSize int // rows per group; In when the checkpoint has no groups (-1)
+	QWeight   []byte
+	QZeros    []byte
+	Scales    []byte // float16 [groups, Out]
+	GIdx      []byte // int32 [In]: the group of each input row (act-order permutes it)
+	// ZeroOffset is added to each stored zero: 1 for the GPTQ v1 format (the packer
+	// stored zero-1), 0 for gptq_v2.
+	ZeroOffset int32
+}
+
+// Groups is the number of quantization groups.
+func (w QuantWeight) Groups() int { return (w.In + w.GroupSize - 1) / w.GroupSize }
+
+// ErrNoMemory is returned (wrapped, with the numbers) when a model does not fit.
+var ErrNoMemory = errors.New("model does not fit in device memory")
+
+var (
+	backendsMu sync.Mutex
+	backends   = map[string]func() (Backend, error){}
+)
+
+// RegisterBackend makes a backend available by name; backends call it from init.
+func RegisterBackend(name string, open func() (Backend, error)) {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if _, dup := backends[name]; dup {
+		panic("engine: backend registered twice: " + name)
+	}
+	backends[name] = open
+}
+
+// OpenBackend opens a new instance of the named backend.
+func OpenBackend(name string) (Backend, error) {
+	backendsMu.Lock()
+	open, ok := backends[name]
+	backendsMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown backend %q (have %v)", name, Backends())
+	}
+	b, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("open backend %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Backends lists the registered backends' names, sorted.
+func Backends() []string {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
