@@ -1,0 +1,301 @@
+// Package sample picks the next token from a model's logits with Hugging Face
+// transformers' semantics, in its order: repetition penalty over every distinct id
+// seen so far (prompt and output), temperature, top-k, top-p, then a draw from a
+// seeded generator. Temperature 0 is greedy: the highest penalized logit wins, the
+// lowest id on ties, as torch.argmax does.
+//
+// The arithmetic on logits is float32 as in transformers; probabilities are float64.
+// The draw uses a PCG generator seeded from Sampling.Seed, so a seed reproduces a
+// generation exactly here, though not torch's random stream.
+package sample
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/rewoo-agent/agent/engine"
+)
+
+// Sampler picks tokens for one generation. It is not safe for concurrent use.
+type Sampler struct {
+	temp    float32
+	topK    int
+	topP    float64
+	penalty float32
+	vocab   int
+	rng     *rand.Rand
+
+	seen     []uint64 // bitmap of ids in the history
+	distinct []int32  // the ids of seen, for the penalty pass
+
+	scores []float32 // working copy of the logits
+	kth    []float32 // min-heap of the top-k scores
+	cand   []int32   // candidate ids
+	prob   []float64 // unnormalized probability of each candidate, by position in cand
+}
+
+// ErrBadLogits is returned when logits cannot be sampled: a NaN or +Inf value, or every
+// token at -Inf.
+var ErrBadLogits = errors.New("bad logits")
+
+// Validate checks s for values transformers would reject.
+func Validate(s engine.Sampling) error {
+	switch {
+	case math.IsNaN(s.Temperature) || s.Temperature < 0 || math.IsInf(s.Temperature, 0):
+		return fmt.Errorf("temperature %v: must be a finite number >= 0", s.Temperature)
+	case s.TopK < 0:
+		return fmt.Errorf("top-k %d: must be >= 0 (0 is off)", s.TopK)
+	case math.IsNaN(s.TopP) || s.TopP < 0 || s.TopP > 1:
+		return fmt.Errorf("top-p %v: must be in [0, 1] (0 or 1 is off)", s.TopP)
+	case math.IsNaN(s.RepetitionPenalty) || s.RepetitionPenalty < 0 || math.IsInf(s.RepetitionPenalty, 0):
+		return fmt.Errorf("repetition penalty %v: must be a finite number > 0 (0 or 1 is off)", s.RepetitionPenalty)
+	}
+	return nil
+}
+
+// New returns a sampler for a vocabulary of vocab tokens.
+func New(s engine.Sampling, vocab int) (*Sampler, error) {
+	if err := Validate(s); err != nil {
+		return nil, err
+	}
+	if vocab <= 0 {
+		return nil, fmt.Errorf("vocabulary size %d: must be > 0", vocab)
+	}
+	sp := &Sampler{
+		temp:   float32(s.Temperature),
+		topK:   s.TopK,
+		topP:   s.TopP,
+		vocab:  vocab,
+		rng:    rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)),
+		seen:   make([]uint64, (vocab+63)/64),
+		scores: make([]float32, vocab),
+	}
+	if s.RepetitionPenalty != 0 && s.RepetitionPenalty != 1 {
+		sp.penalty = float32(s.RepetitionPenalty)
+	}
+	if sp.topP == 1 {
+		sp.topP = 0
+	}
+	if sp.topK >= vocab {
+		sp.topK = 0
+	}
+	return sp, nil
+}
+
+// Observe adds ids to the history the repetition penalty looks at. Call it with the
+// prompt and then with each token as it is chosen.
+func (s *Sampler) Observe(ids ...int) error {
+	for _, id := range ids {
+		if id < 0 || id >= s.vocab {
+			return fmt.Errorf("token id %d outside the vocabulary [0, %d)", id, s.vocab)
+		}
+		w, bit := id/64, uint64(1)<<(id%64)
+		if s.seen[w]&bit == 0 {
+			s.seen[w] |= bit
+			s.distinct = append(s.distinct, int32(id))
+		}
+	}
+	return nil
+}
+
+// Sample picks the next token from logits (one row of VocabSize floats), which it
+// does not modify.
+func (s *Sampler) Sample(logits []float32) (int, error) {
+	if len(logits) != s.vocab {
+		return 0, fmt.Errorf("%d logits for a vocabulary of %d", len(logits), s.vocab)
+	}
+	if err := s.prepare(logits); err != nil {
+		return 0, err
+	}
+	if s.temp == 0 {
+		return argmax(s.scores), nil
+	}
+	s.candidates()
+	if len(s.cand) == 0 {
+		return 0, fmt.Errorf("%w: every token is -Inf", ErrBadLogits)
+	}
+	z := s.softmax()
+	if s.topP > 0 {
+		z = s.nucleus(z)
+	}
+	return s.draw(z), nil
+}
+
+// prepare fills s.scores with the penalized logits divided by the temperature.
+func (s *Sampler) prepare(logits []float32) error {
+	sc := s.scores
+	t := s.temp
+	if t == 0 || t == 1 {
+		copy(sc, logits)
+	} else {
+		for i, x := range logits {
+			sc[i] = x / t
+		}
+	}
+	for i, x := range logits {
+		// One comparison catches NaN and +Inf; -Inf is a masked token.
+		if !(x <= math.MaxFloat32) {
+			return fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, x)
+		}
+	}
+	if s.penalty == 0 {
+		return nil
+	}
+	p := s.penalty
+	for _, id := range s.distinct {
+		x := logits[id]
+		if x < 0 {
+			x *= p
+		} else {
+			x /= p
+		}
+		if t != 0 && t != 1 {
+			x /= t
+		}
+		sc[id] = x
+	}
+	return nil
+}
+
+// argmax returns the index of the largest score, the first one on ties.
+func argmax(sc []float32) int {
+	best := 0
+	for i, x := range sc {
+		if x > sc[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// candidates fills s.cand with the ids that survive top-k: every id scoring at least
+// the k-th largest score (ties at the boundary all stay, as torch's `scores < kth`
+// mask keeps them), never an id at -Inf.
+func (s *Sampler) candidates() {
+	threshold := float32(math.Inf(-1))
+	if s.topK > 0 {
+		threshold = s.kthLargest()
+	}
+	s.cand = s.cand[:0]
+	for i, x := range s.scores {
+		if x >= threshold && !math.IsInf(float64(x), -1) {
+			s.cand = append(s.cand, int32(i))
+		}
+	}
+}
+
+// kthLargest returns the topK-th largest score, keeping a min-heap of the best topK.
+func (s *Sampler) kthLargest() float32 {
+	k := s.topK
+	h := append(s.kth[:0], s.scores[:k]...)
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDownMin(h, i)
+	}
+	for _, x := range s.scores[k:] {
+		if x > h[0] {
+			h[0] = x
+			siftDownMin(h, 0)
+		}
+	}
+	s.kth = h
+	return h[0]
+}
+
+func siftDownMin(h []float32, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r] < h[l] {
+			m = r
+		}
+		if h[i] <= h[m] {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// softmax fills s.prob with exp(score - max) for each candidate and returns the sum.
+func (s *Sampler) softmax() float64 {
+	m := s.scores[s.cand[0]]
+	for _, id := range s.cand {
+		m = max(m, s.scores[id])
+	}
+	s.prob = s.prob[:0]
+	z := 0.0
+	for _, id := range s.cand {
+		e := math.Exp(float64(s.scores[id]) - float64(m))
+		s.prob = append(s.prob, e)
+		z += e
+	}
+	return z
+}
+
+// nucleus keeps the most probable candidates while the probability of those already
+// kept is below top-p (so at least one, and the token that crosses top-p too), which is
+// transformers' rule of dropping the low tail whose cumulative probability is at most
+// 1 - top-p. It reorders s.cand and s.prob to the kept ones, most probable first, and
+// returns their sum. Candidates are popped from a max-heap, so a peaked distribution
+// costs far less than a full sort.
+func (s *Sampler) nucleus(z float64) float64 {
+	c, p := s.cand, s.prob
+	n := len(c)
+	for i := n/2 - 1; i >= 0; i-- {
+		siftDownMax(c[:n], p[:n], i)
+	}
+	limit := s.topP * z
+	kept, mass := 0, 0.0
+	// Popping moves the maximum to the end of the heap; collect the kept ones at the
+	// end of the slices and move them to the front afterwards.
+	for n > 0 && mass < limit {
+		mass += p[0]
+		n--
+		c[0], c[n] = c[n], c[0]
+		p[0], p[n] = p[n], p[0]
+		siftDownMax(c[:n], p[:n], 0)
+		kept++
+	}
+	slices.Reverse(c)
+	slices.Reverse(p)
+	s.cand, s.prob = c[:kept], p[:kept]
+	return mass
+}
+
+func siftDownMax(c []int32, p []float64, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(p) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(p) && p[r] > p[l] {
+			m = r
+		}
+		if p[i] >= p[m] {
+			return
+		}
+		c[i], c[m] = c[m], c[i]
+		p[i], p[m] = p[m], p[i]
+		i = m
+	}
+}
+
+// draw picks a candidate with probability s.prob[i]/z.
+func (s *Sampler) draw(z float64) int {
+	r := s.rng.Float64() * z
+	acc := 0.0
+	for i, e := range s.prob {
+		acc += e
+		if r < acc {
+			return int(s.cand[i])
+		}
+	}
+	return int(s.cand[len(s.cand)-1]) // rounding left r at the very top
+}
