@@ -1,0 +1,291 @@
+// GPTQ linear layers read straight from the packed checkpoint layout
+// (qweight [K*BITS/32, N] int32, qzeros [G, N*BITS/32] int32, scales [G, N] float16):
+// a matrix-vector product for decoding, a tensor-core matrix product for prompts, and
+// the one-time reordering of act-order rows by g_idx.
+//
+// Every 32 input rows of one column take BITS consecutive words of qweight forming one
+// little-endian bit stream with value i at bit i*BITS (for 3 bits, values straddle
+// words); qzeros packs 32 columns in BITS consecutive words the same way. The weight is
+// scale * (q - (zero + zeroOffset)): zeroOffset is 1 for the v1 format, 0 for gptq_v2.
+// cgroup[c] is the group of the rows 32c..32c+31 once they are sorted by group; perm[k]
+// (null when rows were never permuted) is the original input index of sorted row k.
+#include "common.cuh"
+
+// value reads value i of a 32-value bit stream held in w[BITS].
+template <int BITS>
+__device__ __forceinline__ uint32_t value(const uint32_t* w, int i) {
+  const int bit = i * BITS, wi = bit >> 5, sh = bit & 31;
+  uint32_t v = w[wi] >> sh;
+  if (sh + BITS > 32) v |= w[wi + 1] << (32 - sh);
+  return v & ((1u << BITS) - 1u);
+}
+
+// zero_of reads the zero point of column n from one qzeros row.
+template <int BITS>
+__device__ __forceinline__ float zero_of(const uint32_t* __restrict__ zrow, int n, float offset) {
+  const int bit = (n & 31) * BITS, wi = (n >> 5) * BITS + (bit >> 5), sh = bit & 31;
+  uint32_t v = zrow[wi] >> sh;
+  if (sh + BITS > 32) v |= zrow[wi + 1] << (32 - sh);
+  return (float)(v & ((1u << BITS) - 1u)) + offset;
+}
+
+// Decode: y[n] += sum_k x[perm[k]] * W[k, n], for one row of x. Each thread owns four
+// adjacent columns (16-byte loads); blockIdx.y splits K into ranges of chunksPerSplit
+// 32-row chunks whose partial sums meet in y through atomicAdd, so y must hold zeros
+// (or the residual this product adds to) before the launch.
+template <int BITS>
+__device__ void matvec(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                       const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                       const int* __restrict__ perm, const __half* __restrict__ x,
+                       float* __restrict__ y, int K, int N, int chunksPerSplit, float zeroOffset) {
+  extern __shared__ float xs[];  // chunksPerSplit*32 inputs, then chunksPerSplit sums
+  const int c0 = blockIdx.y * chunksPerSplit;
+  const int c1 = min(c0 + chunksPerSplit, K / 32);
+  if (c0 >= c1) return;
+  const int nk = (c1 - c0) * 32;
+  float* xsum = xs + chunksPerSplit * 32;
+  for (int i = threadIdx.x; i < nk; i += blockDim.x) {
+    const int k = c0 * 32 + i;
+    xs[i] = __half2float(x[perm ? perm[k] : k]);
+  }
+  __syncthreads();
+  for (int c = threadIdx.x; c < c1 - c0; c += blockDim.x) {
+    float s = 0.f;
+#pragma unroll 8
+    for (int i = 0; i < 32; i++) s += xs[c * 32 + i];
+    xsum[c] = s;
+  }
+  __syncthreads();
+  const int n = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  if (n >= N) return;
+  const int zwords = N * BITS / 32;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int c = c0; c < c1; c++) {
+    uint32_t w[4][BITS];
+#pragma unroll
+    for (int b = 0; b < BITS; b++) {
+      const uint4 v = *reinterpret_cast<const uint4*>(qweight + (size_t)(c * BITS + b) * N + n);
+      w[0][b] = v.x;
+      w[1][b] = v.y;
+      w[2][b] = v.z;
+      w[3][b] = v.w;
+    }
+    const int g = cgroup[c];
+    const float* xc = xs + (c - c0) * 32;
+    const float xsc = xsum[c - c0];
+    const uint32_t* zrow = qzeros + (size_t)g * zwords;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      float dot = 0.f;
+#pragma unroll
+      for (int i = 0; i < 32; i++) dot = fmaf(xc[i], (float)value<BITS>(w[j], i), dot);
+      const float s = __half2float(scales[(size_t)g * N + n + j]);
+      acc[j] = fmaf(s, dot - zero_of<BITS>(zrow, n + j, zeroOffset) * xsc, acc[j]);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 4; j++) atomicAdd(y + n + j, acc[j]);
+}
+
+#define MATVEC(B)                                                                            \
+  extern "C" __global__ void __launch_bounds__(128) gptq_matvec_##B(                        \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales,                 \
+      const int* cgroup, const int* perm, const __half* x, float* y, int K, int N,           \
+      int chunksPerSplit, float zeroOffset) {                                                \
+    matvec<B>(qweight, qzeros, scales, cgroup, perm, x, y, K, N, chunksPerSplit, zeroOffset); \
+  }
+MATVEC(2)
+MATVEC(3)
+MATVEC(4)
+MATVEC(8)
+
+// Prompt processing: Y[M, N] (+)= X[M, K] W[K, N] on tensor cores. A block computes a
+// 64x128 tile with four warps of 32x64; each 32-row chunk of K is gathered (X through
+// perm) and dequantized to float16 in shared memory, then multiplied with
+// mma.sync.m16n8k16 (float16 inputs, float32 accumulation). BITS 16 reads a dense
+// float16 W stored [N, K] (the lm_head) instead of packed weights.
+#define BM 64
+#define BN 128
+#define PITCH 40  // halves per shared row: 32 plus padding against bank conflicts
+
+__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+template <int BITS>
+__device__ void gemm(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                     const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                     const int* __restrict__ perm, const __half* __restrict__ X,
+                     float* __restrict__ Y, int M, int K, int N, float zeroOffset,
+                     int accumulate) {
+  __shared__ __align__(16) __half As[BM * PITCH];
+  __shared__ __align__(16) __half Bs[BN * PITCH];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp >> 1, wn = warp & 1, gq = lane >> 2, tq = lane & 3;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  float acc[2][8][4];
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+
+  for (int c = 0; c < K / 32; c++) {
+    {  // A: 64 rows x 32 columns, 16 per thread
+      const int row = tid >> 1, col = (tid & 1) * 16, m = m0 + row;
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        const int k = c * 32 + col + j;
+        As[row * PITCH + col + j] = m < M ? X[(size_t)m * K + (perm ? perm[k] : k)] : __float2half(0.f);
+      }
+    }
+    {  // B: column n0+tid, 32 rows of K
+      const int n = n0 + tid;
+      __half* dst = Bs + tid * PITCH;
+      if (n >= N) {
+#pragma unroll
+        for (int i = 0; i < 32; i++) dst[i] = __float2half(0.f);
+      } else if (BITS == 16) {
+        const uint4* src = reinterpret_cast<const uint4*>(
+            reinterpret_cast<const __half*>(qweight) + (size_t)n * K + c * 32);
+#pragma unroll
+        for (int i = 0; i < 4; i++) reinterpret_cast<uint4*>(dst)[i] = src[i];
+      } else {
+        constexpr int B = BITS == 16 ? 1 : BITS;
+        uint32_t w[B];
+#pragma unroll
+        for (int b = 0; b < B; b++) w[b] = qweight[(size_t)(c * B + b) * N + n];
+        const int g = cgroup[c];
+        const float s = __half2float(scales[(size_t)g * N + n]);
+        const float z = zero_of<B>(qzeros + (size_t)g * (N * B / 32), n, zeroOffset);
+#pragma unroll
+        for (int i = 0; i < 32; i += 2) {
+          const float w0 = s * ((float)value<B>(w, i) - z), w1 = s * ((float)value<B>(w, i + 1) - z);
+          *reinterpret_cast<__half2*>(dst + i) = __floats2half2_rn(w0, w1);
+        }
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int ks = 0; ks < 32; ks += 16) {
+      uint32_t a[2][4], b[8][2];
+#pragma unroll
+      for (int mi = 0; mi < 2; mi++) {
+        const __half* base = As + (wm * 32 + mi * 16 + gq) * PITCH + ks + 2 * tq;
+        a[mi][0] = *reinterpret_cast<const uint32_t*>(base);
+        a[mi][1] = *reinterpret_cast<const uint32_t*>(base + 8 * PITCH);
+        a[mi][2] = *reinterpret_cast<const uint32_t*>(base + 8);
+        a[mi][3] = *reinterpret_cast<const uint32_t*>(base + 8 * PITCH + 8);
+      }
+#pragma unroll
+      for (int ni = 0; ni < 8; ni++) {
+        const __half* base = Bs + (wn * 64 + ni * 8 + gq) * PITCH + ks + 2 * tq;
+        b[ni][0] = *reinterpret_cast<const uint32_t*>(base);
+        b[ni][1] = *reinterpret_cast<const uint32_t*>(base + 8);
+      }
+#pragma unroll
+      for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 8; ni++) mma16816(acc[mi][ni], a[mi], b[ni]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 8; ni++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        const int m = m0 + wm * 32 + mi * 16 + gq + (r >= 2 ? 8 : 0);
+        const int n = n0 + wn * 64 + ni * 8 + 2 * tq + (r & 1);
+        if (m < M && n < N) {
+          float* p = Y + (size_t)m * N + n;
+          *p = accumulate ? *p + acc[mi][ni][r] : acc[mi][ni][r];
+        }
+      }
+}
+
+#define GEMM(B)                                                                              \
+  extern "C" __global__ void __launch_bounds__(128) gptq_gemm_##B(                          \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales,                 \
+      const int* cgroup, const int* perm, const __half* X, float* Y, int M, int K, int N,    \
+      float zeroOffset, int accumulate) {                                                    \
+    gemm<B>(qweight, qzeros, scales, cgroup, perm, X, Y, M, K, N, zeroOffset, accumulate);   \
+  }
+GEMM(2)
+GEMM(3)
+GEMM(4)
+GEMM(8)
+
+// Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
+extern "C" __global__ void __launch_bounds__(128)
+    gemm_f16(const __half* W, const __half* X, float* Y, int M, int K, int N) {
+  gemm<16>(reinterpret_cast<const uint32_t*>(W), nullptr, nullptr, nullptr, nullptr, X, Y, M,
+           K, N, 0.f, 0);
+}
+
+// Dense float16 matrix-vector product for decoding: y[n] = sum_k W[n, k] x[k], one warp
+// per row, 16-byte loads; K is a multiple of 8.
+extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const __half* __restrict__ x,
+                                    float* __restrict__ y, int K, int N) {
+  const int lane = threadIdx.x & 31;
+  const int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (n >= N) return;
+  const uint4* row = reinterpret_cast<const uint4*>(W + (size_t)n * K);
+  const uint4* xv = reinterpret_cast<const uint4*>(x);
+  float s = 0.f;
+  for (int i = lane; i < K / 8; i += 32) {
+    const uint4 a = row[i], b = xv[i];
+    const __half2* ah = reinterpret_cast<const __half2*>(&a);
+    const __half2* bh = reinterpret_cast<const __half2*>(&b);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float2 af = __half22float2(ah[j]), bf = __half22float2(bh[j]);
+      s = fmaf(af.x, bf.x, fmaf(af.y, bf.y, s));
+    }
+  }
+  s = warp_sum(s);
+  if (lane == 0) y[n] = s;
+}
+
+// Act-order: dst receives the rows of src in the order perm (sorted by group), repacked
+// in the same layout. One thread per (32-row chunk, column).
+template <int BITS>
+__device__ void reorder(const uint32_t* __restrict__ src, uint32_t* __restrict__ dst,
+                        const int* __restrict__ perm, int N) {
+  const int n = blockIdx.x * blockDim.x + threadIdx.x, c = blockIdx.y;
+  if (n >= N) return;
+  uint32_t out[BITS];
+#pragma unroll
+  for (int b = 0; b < BITS; b++) out[b] = 0;
+#pragma unroll
+  for (int i = 0; i < 32; i++) {
+    const int r = perm[c * 32 + i];
+    uint32_t w[2];
+    const int bit = (r & 31) * BITS, row = (r >> 5) * BITS + (bit >> 5), sh = bit & 31;
+    w[0] = src[(size_t)row * N + n];
+    uint32_t v = w[0] >> sh;
+    if (sh + BITS > 32) v |= src[(size_t)(row + 1) * N + n] << (32 - sh);
+    v &= (1u << BITS) - 1u;
+    const int ob = i * BITS, ow = ob >> 5, os = ob & 31;
+    out[ow] |= v << os;
+    if (os + BITS > 32) out[ow + 1] |= v >> (32 - os);
+  }
+#pragma unroll
+  for (int b = 0; b < BITS; b++) dst[(size_t)(c * BITS + b) * N + n] = out[b];
+}
+
+#define REORDER(B)                                                                    \
+  extern "C" __global__ void gptq_reorder_##B(const uint32_t* src, uint32_t* dst,     \
+                                              const int* perm, int N) {               \
+    reorder<B>(src, dst, perm, N);                                                    \
+  }
+REORDER(2)
+REORDER(3)
+REORDER(4)
+REORDER(8)
