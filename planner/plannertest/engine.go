@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/stop"
 )
 
 // Reply is one scripted answer: the first Reply whose Match occurs in a prompt is
@@ -102,11 +103,13 @@ func (e *Engine) generate(ctx context.Context, req engine.Request, onText func(s
 	if res.PromptTokens >= e.ContextLength() {
 		return res, engine.ErrContextLength
 	}
-	var text strings.Builder // everything generated
-	emitted := 0             // bytes of text already handed to onText
+	m, err := stop.New(req.Stop)
+	if err != nil {
+		return res, err
+	}
 	genStart := time.Now()
 	defer func() {
-		res.Text = text.String()[:emitted]
+		res.Text = m.Text()
 		res.GenTime = time.Since(genStart)
 	}()
 	for _, tok := range Tokens(e.reply(req.Prompt)) {
@@ -118,13 +121,9 @@ func (e *Engine) generate(ctx context.Context, req engine.Request, onText func(s
 			return res, err
 		}
 		res.Tokens++
-		text.WriteString(tok)
-		all := text.String()
-		end, stopped := safeEnd(all, req.Stop)
-		if end > emitted {
-			chunk := all[emitted:end]
-			emitted = end
-			if err := onText(chunk); err != nil {
+		out, stopped := m.Add(tok)
+		if out != "" {
+			if err := onText(out); err != nil {
 				return res, err
 			}
 		}
@@ -133,13 +132,8 @@ func (e *Engine) generate(ctx context.Context, req engine.Request, onText func(s
 			return res, nil
 		}
 	}
-	if all := text.String(); emitted < len(all) {
-		// Text held back as a possible stop-string prefix turned out not to be one.
-		chunk := all[emitted:]
-		emitted = len(all)
-		if err := onText(chunk); err != nil {
-			return res, err
-		}
+	if out := m.Flush(); out != "" {
+		return res, onText(out)
 	}
 	return res, nil
 }
@@ -157,31 +151,4 @@ func (e *Engine) wait(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// safeEnd returns how much of text may be written: up to the first stop string
-// (stopped is then true), else all but a tail that could begin a stop string.
-func safeEnd(text string, stops []string) (end int, stopped bool) {
-	first := -1
-	for _, s := range stops {
-		if s == "" {
-			continue
-		}
-		if i := strings.Index(text, s); i >= 0 && (first < 0 || i < first) {
-			first = i
-		}
-	}
-	if first >= 0 {
-		return first, true
-	}
-	end = len(text)
-	for _, s := range stops {
-		for n := min(len(s)-1, len(text)); n > 0; n-- {
-			if strings.HasSuffix(text, s[:n]) {
-				end = min(end, len(text)-n)
-				break
-			}
-		}
-	}
-	return end, false
 }
