@@ -1,0 +1,216 @@
+package gptq
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine/safetensors"
+)
+
+func fixtures(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures")
+}
+
+var tiny = Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 4, KVHeads: 2, Vocab: 64,
+	Context: 32, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+
+func TestOpenFixtures(t *testing.T) {
+	for _, name := range []string{"tiny-4bit-128g-actorder", "tiny-4bit-nogroup-actorder"} {
+		t.Run(name, func(t *testing.T) {
+			c, err := Open(filepath.Join(fixtures(t), "gptq", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.Quant.Bits != 4 || !c.Quant.DescAct || c.Config.Hidden != 256 {
+				t.Errorf("config %+v %+v", c.Config, c.Quant)
+			}
+			for layer := range c.Config.Layers {
+				for which := range NumLinears {
+					prefix, in, out := c.Config.Linear(layer, which)
+					w, err := c.Linear(prefix, in, out)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Dequantized weights of a random float matrix: finite, not all equal.
+					d := Dequantize(w)
+					if slices.Min(d) == slices.Max(d) {
+						t.Errorf("%s dequantizes to a constant", prefix)
+					}
+				}
+			}
+			if _, err := c.Dense(HeadName, c.Config.Vocab, c.Config.Hidden); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// writeModified writes a random tiny checkpoint, then rewrites its weights through
+// edit (which may drop or change tensors).
+func writeModified(t *testing.T, spec RandomSpec, edit func([]safetensors.Tensor) []safetensors.Tensor) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := WriteRandom(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	if edit == nil {
+		return dir
+	}
+	path := filepath.Join(dir, "model.safetensors")
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, n := range f.Names() {
+		tn, _ := f.Tensor(n)
+		tn.Data = slices.Clone(tn.Data)
+		ts = append(ts, tn)
+	}
+	f.Close()
+	if err := safetensors.WriteFile(path, edit(ts), nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestCheckpointErrors(t *testing.T) {
+	spec := RandomSpec{Config: tiny, Quant: Quantization{Bits: 4, GroupSize: 32, Sym: true, DescAct: true}, Seed: 1}
+	const q = "model.layers.0.self_attn.q_proj"
+	drop := func(name string) func([]safetensors.Tensor) []safetensors.Tensor {
+		return func(ts []safetensors.Tensor) []safetensors.Tensor {
+			return slices.DeleteFunc(ts, func(t safetensors.Tensor) bool { return t.Name == name })
+		}
+	}
+	change := func(name string, f func(*safetensors.Tensor)) func([]safetensors.Tensor) []safetensors.Tensor {
+		return func(ts []safetensors.Tensor) []safetensors.Tensor {
+			for i := range ts {
+				if ts[i].Name == name {
+					f(&ts[i])
+				}
+			}
+			return ts
+		}
+	}
+	cases := []struct {
+		name string
+		edit func([]safetensors.Tensor) []safetensors.Tensor
+		want string
+	}{
+		{"missing qweight", drop(q + ".qweight"), `missing tensor: "` + q + `.qweight"`},
+		{"missing scales", drop(q + ".scales"), `missing tensor: "` + q + `.scales"`},
+		{"wrong dtype", change(q+".scales", func(t *safetensors.Tensor) { t.DType = safetensors.BF16 }), `tensor "` + q + `.scales" is BF16[2 64], want F16[2 64]`},
+		{"wrong shape", change(q+".qzeros", func(t *safetensors.Tensor) { t.Shape = []int{1, 16}; t.Data = t.Data[:64] }), `tensor "` + q + `.qzeros" is I32[1 16], want I32[2 8]`},
+		{"g_idx out of range", change(q+".g_idx", func(t *safetensors.Tensor) { binary.LittleEndian.PutUint32(t.Data[8:], 9) }), `row 2 is in group 9, outside 0..1`},
+		{"nonzero bias", func(ts []safetensors.Tensor) []safetensors.Tensor {
+			return append(ts, safetensors.Tensor{Info: safetensors.Info{Name: q + ".bias", DType: safetensors.F16, Shape: []int{64}}, Data: append(make([]byte, 126), 0x3c, 0)})
+		}, "nonzero bias"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeModified(t, spec, c.edit)
+			ck, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			_, err = ck.Linear(tiny.Linear(0, Q))
+			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrCheckpoint) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			if strings.Contains(c.want, "is ") && !strings.Contains(err.Error(), "model.safetensors") {
+				t.Errorf("error %v does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	spec := RandomSpec{Config: tiny, Quant: Quantization{Bits: 4, GroupSize: -1, Sym: true}, Seed: 2}
+	cases := []struct {
+		name  string
+		setup func(dir string)
+		want  string
+	}{
+		{"truncated weights", func(dir string) {
+			p := filepath.Join(dir, "model.safetensors")
+			st, _ := os.Stat(p)
+			os.Truncate(p, st.Size()-100)
+		}, "past the end of the data"},
+		{"6 bits", func(dir string) {
+			os.WriteFile(filepath.Join(dir, "quantize_config.json"), []byte(`{"bits":6,"group_size":-1}`), 0o644)
+		}, "quantize_config.json: bad model configuration: 6-bit quantization is not supported"},
+		{"no quantization", func(dir string) { os.Remove(filepath.Join(dir, "quantize_config.json")) }, "not a GPTQ model"},
+		{"no weights", func(dir string) { os.Remove(filepath.Join(dir, "model.safetensors")) }, "no .safetensors weights"},
+		{"two weights", func(dir string) {
+			os.Rename(filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "a.safetensors"))
+			os.WriteFile(filepath.Join(dir, "b.safetensors"), nil, 0o644)
+		}, "several .safetensors files and no index"},
+		{"bad config", func(dir string) { os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{}`), 0o644) }, "config.json: bad model configuration: hidden_size is 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeModified(t, spec, nil)
+			c.setup(dir)
+			ck, err := Open(dir)
+			if err == nil {
+				ck.Close()
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestShardedAndEmbedded reads the same random model written as one file and as
+// shards with an index, with the quantization settings inside config.json.
+func TestShardedAndEmbedded(t *testing.T) {
+	spec := RandomSpec{Config: tiny, Quant: Quantization{Bits: 3, GroupSize: 32, Format: "gptq_v2", DescAct: true}, Seed: 3}
+	one := writeModified(t, spec, nil)
+	spec.Shards, spec.BaseName = 3, "gptq_model-3bit-32g"
+	sharded := writeModified(t, spec, nil)
+	cfg, _ := os.ReadFile(filepath.Join(sharded, "config.json"))
+	qc, _ := os.ReadFile(filepath.Join(sharded, "quantize_config.json"))
+	cfg = append(cfg[:len(cfg)-1], `,"quantization_config":`+strings.Replace(string(qc), "{", `{"quant_method":"gptq",`, 1)+"}"...)
+	os.WriteFile(filepath.Join(sharded, "config.json"), cfg, 0o644)
+	os.Remove(filepath.Join(sharded, "quantize_config.json"))
+	a, err := Open(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(sharded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if len(b.weights.Files) != 3 || b.Quant.BaseName != spec.BaseName || b.Quant.Bits != a.Quant.Bits || b.Quant.Format != a.Quant.Format {
+		t.Fatalf("%d files, quant %+v vs %+v", len(b.weights.Files), b.Quant, a.Quant)
+	}
+	if a.Quant.ZeroOffset() != 0 || a.Quant.Bits != 3 {
+		t.Errorf("quant %+v", a.Quant)
+	}
+	for which := range NumLinears {
+		wa, err := a.Linear(tiny.Linear(0, which))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wb, err := b.Linear(tiny.Linear(0, which))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(wa.QWeight, wb.QWeight) || !slices.Equal(wa.GIdx, wb.GIdx) {
+			t.Errorf("linear %d differs between the single file and the shards", which)
+		}
+	}
+}
