@@ -1,0 +1,59 @@
+package planparser
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/agnivade/levenshtein"
+)
+
+// Diagnostic is one problem in a plan.
+type Diagnostic struct {
+	Pos Position
+	Msg string
+}
+
+// Error formats the diagnostic as "line:col: message".
+func (d Diagnostic) Error() string { return d.Pos.String() + ": " + d.Msg }
+
+// Diagnostics is every problem found in a plan, sorted by position. It is the error
+// Parse and Stream.Close return.
+type Diagnostics []Diagnostic
+
+// Error formats one diagnostic per line.
+func (ds Diagnostics) Error() string {
+	lines := make([]string, len(ds))
+	for i, d := range ds {
+		lines[i] = d.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (ds Diagnostics) sort() {
+	slices.SortStableFunc(ds, func(a, b Diagnostic) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column),
+			cmp.Compare(a.Msg, b.Msg))
+	})
+}
+
+// unknownTool words the diagnostic for a call of a tool not in known (sorted): the
+// closest name when one is near enough to be a slip, the whole list otherwise.
+func unknownTool(name string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("unknown tool %q (no tools are available)", name)
+	}
+	best, bestDist := "", -1
+	for _, k := range known {
+		d := levenshtein.ComputeDistance(strings.ToLower(name), strings.ToLower(k))
+		if bestDist < 0 || d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	// A slip changes at most about a third of the name.
+	if bestDist <= max(2, max(len(name), len(best))/3) {
+		return fmt.Sprintf("unknown tool %q (did you mean %q?)", name, best)
+	}
+	return fmt.Sprintf("unknown tool %q (available: %s)", name, strings.Join(known, ", "))
+}

@@ -1,0 +1,356 @@
+package planparser
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Options tune parsing.
+type Options struct {
+	// Tools names the tools that exist. A call of any other tool is a diagnostic. With
+	// nil, tool names are not checked.
+	Tools []string
+}
+
+// Parse reads a whole plan. The error, when not nil, is Diagnostics: every problem
+// found, sorted. The plan holds every step that parsed, even when there are
+// diagnostics.
+func Parse(src string, opts Options) (*Plan, error) {
+	s := NewStream(opts)
+	s.Write(src)
+	return s.Close()
+}
+
+// The framer classifies whole lines before participle parses them.
+var (
+	stepStartRE = regexp.MustCompile(`^[ \t]*(?:` + refPattern + `)[ \t]*(?:=|\[|[A-Za-z_][\w.\-]*[ \t]*\[)`)
+	refAtRE     = regexp.MustCompile(`^[ \t]*(?:` + refPattern + `)`)
+	answerRE    = regexp.MustCompile(`^[ \t]*(?i:(?:final[ \t]+)?answer[ \t]*:)`)
+	noteRE      = regexp.MustCompile(`^[ \t]*(?i:plan[ \t]*:)`)
+)
+
+// Stream parses a plan while it is being written. Write feeds text in chunks of any
+// size and returns each step the moment its line is complete (its brackets balanced
+// and its line ended) and it is valid: its tool exists and every evidence it
+// references was returned earlier. Steps are returned in plan order, so a resolver
+// can start them while the model is still writing. Close ends the text and returns
+// the plan and every diagnostic.
+//
+// A Stream is not safe for concurrent use.
+type Stream struct {
+	opts  Options
+	known map[string]bool // nil when tools are not checked
+	tools []string        // sorted, for suggestions
+
+	buf     []byte   // text not yet consumed; buf[0] starts a line
+	bufPos  Position // position of buf[0]
+	scan    int      // offset in buf of the next line to look at
+	scanPos Position // position of buf[scan]
+	cr      bool     // the last chunk ended in CR
+	open    *openStep
+
+	plan      Plan
+	diags     Diagnostics
+	sawStep   bool
+	defined   map[string]*Step
+	broken    map[string]bool // names of steps that did not parse
+	emitted   map[string]bool
+	forward   []Ref // references to names not defined when read
+	note      *Note
+	closed    bool
+	finalPlan *Plan
+}
+
+// openStep is a step whose brackets are still open at the end of a line.
+type openStep struct {
+	stack []Position // unclosed "[" positions, outermost first
+}
+
+// NewStream returns a stream ready for Write.
+func NewStream(opts Options) *Stream {
+	s := &Stream{
+		opts:    opts,
+		bufPos:  Position{Line: 1, Column: 1},
+		scanPos: Position{Line: 1, Column: 1},
+		defined: map[string]*Step{},
+		broken:  map[string]bool{},
+		emitted: map[string]bool{},
+	}
+	if opts.Tools != nil {
+		s.known = make(map[string]bool, len(opts.Tools))
+		for _, t := range opts.Tools {
+			s.known[t] = true
+		}
+		s.tools = slices.Clone(opts.Tools)
+		slices.Sort(s.tools)
+	}
+	return s
+}
+
+// Write adds the next chunk of plan text and returns the steps it completed. After
+// Close it returns nil.
+func (s *Stream) Write(chunk string) []*Step {
+	if s.closed {
+		return nil
+	}
+	for i := 0; i < len(chunk); i++ {
+		c := chunk[i]
+		if s.cr {
+			s.cr = false
+			s.buf = append(s.buf, '\n')
+			if c == '\n' {
+				continue
+			}
+		}
+		if c == '\r' {
+			s.cr = true
+			continue
+		}
+		s.buf = append(s.buf, c)
+	}
+	var out []*Step
+	for {
+		nl := slices.Index(s.buf[s.scan:], '\n')
+		if nl < 0 {
+			break
+		}
+		out = s.line(nl, out)
+	}
+	return out
+}
+
+// Answer returns the Answer line read so far, or nil.
+func (s *Stream) Answer() *Answer { return s.plan.Answer }
+
+// Close ends the text and returns the plan and, when there are problems,
+// Diagnostics. Further calls return the same.
+func (s *Stream) Close() (*Plan, error) {
+	if !s.closed {
+		if s.cr {
+			s.cr = false
+			s.buf = append(s.buf, '\n')
+		}
+		s.Write("")
+		if s.scan < len(s.buf) {
+			s.line(len(s.buf)-s.scan, nil)
+		}
+		if s.open != nil {
+			s.unclosed()
+		}
+		s.finish()
+		s.closed = true
+	}
+	if len(s.diags) > 0 {
+		return &s.plan, s.diags
+	}
+	return &s.plan, nil
+}
+
+// line handles the line of n bytes at buf[s.scan:], followed by LF or the end of
+// the text.
+func (s *Stream) line(n int, out []*Step) []*Step {
+	text := string(s.buf[s.scan : s.scan+n])
+	if s.open != nil && (stepStartRE.MatchString(text) || answerRE.MatchString(text) || noteRE.MatchString(text)) {
+		// A new plan line while brackets are open: the model forgot a "]".
+		s.unclosed()
+	}
+	if s.open != nil {
+		if j := s.scanBrackets(text, 0); j >= 0 {
+			return s.closeStep(text, j, out)
+		}
+		s.nextLine(n, false)
+		return out
+	}
+	switch {
+	case stepStartRE.MatchString(text):
+		s.sawStep = true
+		s.open = &openStep{}
+		from := len(refAtRE.FindString(text))
+		if j := s.scanBrackets(text, from); j >= 0 || len(s.open.stack) == 0 {
+			if j < 0 {
+				j = len(text) - 1
+			}
+			return s.closeStep(text, j, out)
+		}
+		s.nextLine(n, false)
+	case answerRE.MatchString(text), noteRE.MatchString(text):
+		s.prose(text)
+		s.nextLine(n, true)
+	default:
+		s.nextLine(n, true)
+	}
+	return out
+}
+
+// scanBrackets continues the open step's bracket count over text[from:], a line
+// starting at s.scanPos. It returns the index of the "]" that balances the step, or
+// -1 when the line ends with brackets still open.
+func (s *Stream) scanBrackets(text string, from int) int {
+	for i := from; i < len(text); i++ {
+		switch text[i] {
+		case '[':
+			s.open.stack = append(s.open.stack, s.posIn(text, i))
+		case ']':
+			if len(s.open.stack) <= 1 {
+				return i
+			}
+			s.open.stack = s.open.stack[:len(s.open.stack)-1]
+		}
+	}
+	return -1
+}
+
+// posIn is the position of byte i of text, a line starting at s.scanPos.
+func (s *Stream) posIn(text string, i int) Position {
+	return Position{Offset: s.scanPos.Offset + i, Line: s.scanPos.Line, Column: utf8.RuneCountInString(text[:i]) + 1}
+}
+
+// closeStep parses the step ending at byte j of the current line text, then
+// consumes the line.
+func (s *Stream) closeStep(text string, j int, out []*Step) []*Step {
+	src := string(s.buf[:s.scan+j+1])
+	base := s.bufPos
+	rest := text[j+1:]
+	restPos := s.posIn(text, j+1)
+	s.open = nil
+	s.nextLine(len(text), true)
+	rec, d := parseRecord(src, base)
+	if d != nil {
+		s.diags = append(s.diags, *d)
+		s.markBroken(src)
+		return out
+	}
+	st := rec.Step.toStep(src, base)
+	if trimmed := strings.TrimSpace(rest); trimmed != "" {
+		if strings.ContainsAny(trimmed, "[]") {
+			lead := len(rest) - len(strings.TrimLeft(rest, " \t"))
+			p := restPos
+			p.Offset += lead
+			p.Column += utf8.RuneCountInString(rest[:lead])
+			s.diags = append(s.diags, Diagnostic{p, fmt.Sprintf("unexpected %q after the step", trimmed)})
+			return out
+		}
+		st.Comment = trimmed
+	}
+	if s.add(st) {
+		out = append(out, st)
+	}
+	return out
+}
+
+// add records a parsed step and reports whether it can run now.
+func (s *Stream) add(st *Step) bool {
+	st.Plan, s.note = s.note, nil
+	if prev, dup := s.defined[st.Name]; dup {
+		s.diags = append(s.diags, Diagnostic{st.Pos, fmt.Sprintf("duplicate evidence name %s (first defined at %s)", st.Name, prev.Pos)})
+		return false
+	}
+	s.defined[st.Name] = st
+	s.plan.Steps = append(s.plan.Steps, st)
+	ok := true
+	if s.known != nil && !s.known[st.Tool] {
+		s.diags = append(s.diags, Diagnostic{st.ToolPos, unknownTool(st.Tool, s.tools)})
+		ok = false
+	}
+	for _, r := range st.Refs {
+		switch {
+		case r.Name == st.Name:
+			s.diags = append(s.diags, Diagnostic{r.Pos, fmt.Sprintf("%s references itself", st.Name)})
+			ok = false
+		case s.defined[r.Name] == nil:
+			if !s.broken[r.Name] {
+				s.forward = append(s.forward, r)
+			}
+			ok = false
+		case !s.emitted[r.Name]:
+			ok = false // the dependency has its own diagnostic
+		}
+	}
+	if ok {
+		s.emitted[st.Name] = true
+	}
+	return ok
+}
+
+// prose parses a Plan: or Answer: line.
+func (s *Stream) prose(text string) {
+	rec, d := parseRecord(text, s.scanPos)
+	if d != nil {
+		s.diags = append(s.diags, *d)
+		return
+	}
+	body, refs := rec.Prose.text(s.scanPos)
+	pos := shift(s.scanPos, rec.Prose.Pos)
+	if !rec.Prose.isAnswer() {
+		if s.note != nil {
+			s.note.Text = strings.TrimSpace(s.note.Text + " " + body)
+			return
+		}
+		s.note = &Note{Pos: pos, Text: body}
+		return
+	}
+	if s.plan.Answer != nil {
+		s.diags = append(s.diags, Diagnostic{pos, fmt.Sprintf("second answer line (the first is at %s)", s.plan.Answer.Pos)})
+		return
+	}
+	s.plan.Answer = &Answer{Pos: pos, Text: body, Refs: refs}
+}
+
+// unclosed reports the open step's outermost unclosed bracket and drops the step.
+func (s *Stream) unclosed() {
+	s.diags = append(s.diags, Diagnostic{s.open.stack[0], `unclosed "[" (no matching "]")`})
+	s.markBroken(string(s.buf[:s.scan]))
+	s.open = nil
+	s.buf = s.buf[s.scan:]
+	s.bufPos = s.scanPos
+	s.scan = 0
+}
+
+// markBroken remembers the name of a step that did not parse (src starts with its
+// line), so references to it do not add diagnostics of their own.
+func (s *Stream) markBroken(src string) {
+	if name := strings.TrimSpace(refAtRE.FindString(src)); name != "" {
+		s.broken[name] = true
+	}
+}
+
+// nextLine moves the scan past the current line of n bytes and its LF; consume
+// also drops everything up to there from the buffer.
+func (s *Stream) nextLine(n int, consume bool) {
+	next := min(s.scan+n+1, len(s.buf))
+	s.scanPos = Position{Offset: s.scanPos.Offset + next - s.scan, Line: s.scanPos.Line + 1, Column: 1}
+	s.scan = next
+	if consume {
+		s.buf = s.buf[next:]
+		s.bufPos = s.scanPos
+		s.scan = 0
+	}
+}
+
+// finish runs the checks that need the whole plan.
+func (s *Stream) finish() {
+	for _, r := range s.forward {
+		if s.broken[r.Name] {
+			continue
+		}
+		if d := s.defined[r.Name]; d != nil {
+			s.diags = append(s.diags, Diagnostic{r.Pos, fmt.Sprintf("reference to %s before it is defined (at %s)", r.Name, d.Pos)})
+		} else {
+			s.diags = append(s.diags, Diagnostic{r.Pos, fmt.Sprintf("reference to undefined evidence %s", r.Name)})
+		}
+	}
+	if a := s.plan.Answer; a != nil {
+		for _, r := range a.Refs {
+			if s.defined[r.Name] == nil && !s.broken[r.Name] {
+				s.diags = append(s.diags, Diagnostic{r.Pos, fmt.Sprintf("answer cites undefined evidence %s", r.Name)})
+			}
+		}
+	}
+	if !s.sawStep {
+		s.diags = append(s.diags, Diagnostic{Position{Line: 1, Column: 1}, "plan has no steps"})
+	}
+	s.diags.sort()
+}
