@@ -1,0 +1,306 @@
+package configs
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultYAML is the embedded default configuration, the lowest layer of every Load.
+//
+//go:embed config.yaml
+var DefaultYAML []byte
+
+// ToolsExampleYAML is an example custom tools file, one tool of each kind.
+//
+//go:embed tools.example.yaml
+var ToolsExampleYAML []byte
+
+// Config is the effective configuration. Every leaf field has a yaml key (its dotted
+// path is the key `agent config` prints and flags bind to) and an env tag naming the
+// environment variable that sets it. Fields tagged path:"" hold file paths; a relative
+// one in a config file is taken relative to that file.
+type Config struct {
+	ToolsFile string    `yaml:"tools_file" env:"AGENT_TOOLS" path:""`
+	CacheDir  string    `yaml:"cache_dir" env:"AGENT_CACHE_DIR" path:""`
+	Search    Search    `yaml:"search"`
+	Fetch     Fetch     `yaml:"fetch"`
+	Links     Links     `yaml:"links"`
+	Knowledge Knowledge `yaml:"knowledge"`
+
+	sources map[string]Source
+	file    string
+}
+
+// Search configures the web search tool.
+type Search struct {
+	Backend       string        `yaml:"backend" env:"AGENT_SEARCH_BACKEND"`
+	DuckDuckGoURL string        `yaml:"duckduckgo_url" env:"AGENT_DUCKDUCKGO_URL"`
+	SearXNGURL    string        `yaml:"searxng_url" env:"AGENT_SEARXNG_URL"`
+	Region        string        `yaml:"region" env:"AGENT_SEARCH_REGION"`
+	MaxResults    int           `yaml:"max_results" env:"AGENT_SEARCH_MAX_RESULTS"`
+	Timeout       time.Duration `yaml:"timeout" env:"AGENT_SEARCH_TIMEOUT"`
+}
+
+// Fetch configures how pages are fetched (TextScraper and http tools).
+type Fetch struct {
+	Timeout              time.Duration `yaml:"timeout" env:"AGENT_FETCH_TIMEOUT"`
+	MaxBytes             int64         `yaml:"max_bytes" env:"AGENT_FETCH_MAX_BYTES"`
+	MaxRedirects         int           `yaml:"max_redirects" env:"AGENT_FETCH_MAX_REDIRECTS"`
+	MaxURLs              int           `yaml:"max_urls" env:"AGENT_FETCH_MAX_URLS"`
+	MaxChars             int           `yaml:"max_chars" env:"AGENT_FETCH_MAX_CHARS"`
+	Concurrency          int           `yaml:"concurrency" env:"AGENT_FETCH_CONCURRENCY"`
+	PerHostRate          float64       `yaml:"per_host_rate" env:"AGENT_FETCH_PER_HOST_RATE"`
+	PerHostBurst         int           `yaml:"per_host_burst" env:"AGENT_FETCH_PER_HOST_BURST"`
+	UserAgent            string        `yaml:"user_agent" env:"AGENT_USER_AGENT"`
+	Robots               bool          `yaml:"robots" env:"AGENT_ROBOTS"`
+	AllowPrivateNetworks bool          `yaml:"allow_private_networks" env:"AGENT_ALLOW_PRIVATE_NETWORKS"`
+}
+
+// Links configures HyperlinkExtractor.
+type Links struct {
+	Max int `yaml:"max" env:"AGENT_LINKS_MAX"`
+}
+
+// Knowledge configures KnowledgeModel.
+type Knowledge struct {
+	MaxTokens     int `yaml:"max_tokens" env:"AGENT_KNOWLEDGE_MAX_TOKENS"`
+	ContextLength int `yaml:"context_length" env:"AGENT_KNOWLEDGE_CONTEXT_LENGTH"`
+}
+
+// Source says where a configuration value came from.
+type Source struct {
+	Kind  string // "default", "file", "env" or "flag"
+	Where string // file:line, the variable's or the flag's name; empty for defaults
+}
+
+func (s Source) String() string {
+	if s.Where == "" {
+		return s.Kind
+	}
+	return s.Kind + " " + s.Where
+}
+
+// Setting is one value set from outside the files, such as a command-line flag.
+type Setting struct {
+	Key   string // dotted key, e.g. "fetch.timeout"
+	Value string // parsed like an environment variable's value
+	Flag  string // the flag's name, e.g. "--timeout"
+}
+
+// Options say where Load looks.
+type Options struct {
+	// File is the configuration file to read. Empty means $AGENT_CONFIG, else
+	// $XDG_CONFIG_HOME/agent/config.yaml where that exists.
+	File string
+	// Env is the environment as os.Environ returns it.
+	Env []string
+	// Flags are applied last, in order.
+	Flags []Setting
+}
+
+// Load builds the configuration from, in increasing precedence, the embedded
+// defaults, the configuration file, AGENT_* environment variables and flags, and
+// records where each value came from.
+func Load(opts Options) (*Config, error) {
+	env := envMap(opts.Env)
+	c := &Config{sources: map[string]Source{}}
+	if err := Decode("(defaults)", DefaultYAML, c); err != nil {
+		return nil, fmt.Errorf("embedded defaults: %w", err)
+	}
+	for _, f := range c.fields() {
+		c.sources[f.Key] = Source{Kind: "default"}
+	}
+
+	file, explicit := opts.File, opts.File != ""
+	if !explicit {
+		file, explicit = env["AGENT_CONFIG"], env["AGENT_CONFIG"] != ""
+	}
+	if !explicit {
+		if dir := configHome(env); dir != "" {
+			file = filepath.Join(dir, "agent", "config.yaml")
+		}
+	}
+	if file != "" {
+		if err := c.loadFile(file); err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)) {
+			return nil, err
+		}
+	}
+
+	for _, f := range c.fields() {
+		if f.Env == "" {
+			continue
+		}
+		if v, ok := env[f.Env]; ok {
+			if err := f.set(v); err != nil {
+				return nil, fmt.Errorf("environment variable %s: %w", f.Env, err)
+			}
+			c.sources[f.Key] = Source{Kind: "env", Where: f.Env}
+		}
+	}
+	for _, s := range opts.Flags {
+		if err := c.Set(s.Key, s.Value, Source{Kind: "flag", Where: s.Flag}); err != nil {
+			return nil, fmt.Errorf("flag %s: %w", s.Flag, err)
+		}
+	}
+	if c.CacheDir == "" {
+		if dir := cacheHome(env); dir != "" {
+			c.CacheDir = filepath.Join(dir, "agent")
+			c.sources["cache_dir"] = Source{Kind: "default", Where: "XDG cache directory"}
+		}
+	}
+	return c, nil
+}
+
+// loadFile layers the YAML file at path over c and records the lines it set.
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if err := Decode(path, data, c); err != nil {
+		return err
+	}
+	c.file = path
+	lines := keyLines(data)
+	for _, f := range c.fields() {
+		line, mentioned := lines[f.Key]
+		if !mentioned {
+			continue
+		}
+		if f.Path && f.String() != "" && !filepath.IsAbs(f.String()) {
+			f.v.SetString(filepath.Join(filepath.Dir(path), f.String()))
+		}
+		c.sources[f.Key] = Source{Kind: "file", Where: fmt.Sprintf("%s:%d", path, line)}
+	}
+	return nil
+}
+
+// File is the configuration file that was read, or "" when none was.
+func (c *Config) File() string { return c.file }
+
+// Source reports where the value of key came from.
+func (c *Config) Source(key string) Source { return c.sources[key] }
+
+// Set sets the value at the dotted key from its text form (as an environment variable
+// writes it) and records src as its source.
+func (c *Config) Set(key, value string, src Source) error {
+	for _, f := range c.fields() {
+		if f.Key == key {
+			if err := f.set(value); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			if c.sources == nil {
+				c.sources = map[string]Source{}
+			}
+			c.sources[key] = src
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown configuration key %q", key)
+}
+
+// Field is one leaf of the configuration.
+type Field struct {
+	Key  string // dotted yaml path
+	Env  string // environment variable, "" if none
+	Path bool   // holds a file path
+	v    reflect.Value
+}
+
+// String is the value in the form Set and environment variables accept.
+func (f Field) String() string {
+	switch x := f.v.Interface().(type) {
+	case time.Duration:
+		return x.String()
+	case []string:
+		return strings.Join(x, ",")
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func (f Field) set(s string) error {
+	s = strings.TrimSpace(s)
+	switch f.v.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.v.SetInt(int64(d))
+		return nil
+	case []string:
+		var list []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				list = append(list, p)
+			}
+		}
+		f.v.Set(reflect.ValueOf(list))
+		return nil
+	}
+	switch f.v.Kind() {
+	case reflect.String:
+		f.v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (use true/false or 1/0)", s)
+		}
+		f.v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", s)
+		}
+		f.v.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		f.v.SetFloat(x)
+	default:
+		return fmt.Errorf("cannot set a %s from text", f.v.Type())
+	}
+	return nil
+}
+
+// Fields lists every leaf of the configuration in declaration order, with its
+// source.
+func (c *Config) Fields() []Field { return c.fields() }
+
+func (c *Config) fields() []Field {
+	var out []Field
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			key := joinPath(prefix, name)
+			fv := v.Field(i)
+			if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeFor[time.Time]() {
+				walk(fv, key)
+				continue
+			}
+			_, isPath := sf.Tag.Lookup("path")
+			out = append(out, Field{Key: key, Env: sf.Tag.Get("env"), Path: isPath, v: fv})
+		}
+	}
+	walk(reflect.ValueOf(c).Elem(), "")
+	return out
+}
