@@ -1,0 +1,111 @@
+package tools_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/tooltest"
+)
+
+func TestRegistry(t *testing.T) {
+	a := &tooltest.Slow{ToolName: "Alpha"}
+	b := &tooltest.Failing{ToolName: "Beta"}
+	r, err := tools.NewRegistry(b, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Names(); !slices.Equal(got, []string{"Alpha", "Beta"}) {
+		t.Errorf("Names = %v", got)
+	}
+	if all := r.All(); len(all) != 2 || all[0] != tools.Tool(a) || all[1] != tools.Tool(b) {
+		t.Errorf("All = %v", all)
+	}
+	if got, err := r.Get("Beta"); err != nil || got != tools.Tool(b) {
+		t.Errorf("Get(Beta) = %v, %v", got, err)
+	}
+	if _, err := r.Get("Gamma"); !errors.Is(err, tools.ErrUnknownTool) {
+		t.Errorf("Get(Gamma) err = %v, want ErrUnknownTool", err)
+	}
+	if !r.Has("Alpha") || r.Has("alpha") {
+		t.Error("Has is wrong (names are case-sensitive)")
+	}
+}
+
+func TestRegistryRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		tools []tools.Tool
+	}{
+		{"duplicate", []tools.Tool{&tooltest.Slow{ToolName: "A"}, &tooltest.Failing{ToolName: "A"}}},
+		{"empty name", []tools.Tool{&tooltest.Slow{}}},
+		{"space", []tools.Tool{&tooltest.Slow{ToolName: "Web Search"}}},
+		{"bracket", []tools.Tool{&tooltest.Slow{ToolName: "A[b]"}}},
+		{"newline", []tools.Tool{&tooltest.Slow{ToolName: "A\nB"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tools.NewRegistry(tt.tools...); err == nil {
+				t.Error("NewRegistry accepted it")
+			}
+		})
+	}
+}
+
+func TestRegistryConcurrent(t *testing.T) {
+	var r tools.Registry // the zero value is usable
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if err := r.Add(&tooltest.Slow{ToolName: fmt.Sprintf("T%d", i)}); err != nil {
+				t.Error(err)
+			}
+			_ = r.Names()
+		})
+	}
+	wg.Wait()
+	if n := len(r.Names()); n != 20 {
+		t.Errorf("%d tools, want 20", n)
+	}
+}
+
+func TestTransient(t *testing.T) {
+	base := errors.New("rate limited")
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain", base, false},
+		{"marked", tools.Transient(base), true},
+		{"wrapped mark", fmt.Errorf("search: %w", tools.Transient(base)), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tools.IsTransient(tt.err); got != tt.want {
+				t.Errorf("IsTransient = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if tools.Transient(nil) != nil {
+		t.Error("Transient(nil) is not nil")
+	}
+	if err := tools.Transient(base); !errors.Is(err, base) || err.Error() != base.Error() {
+		t.Errorf("Transient hides the cause: %v", err)
+	}
+}
+
+func TestFunc(t *testing.T) {
+	f := tools.Func{ToolName: "Upper", Desc: "d", Fn: func(_ context.Context, req tools.Request) (tools.Output, error) {
+		return tools.Output{Text: req.Input + "!"}, nil
+	}}
+	out, err := f.Call(context.Background(), tools.Request{Input: "hi"})
+	if err != nil || out.Text != "hi!" || f.Name() != "Upper" || f.Description() != "d" {
+		t.Errorf("got %q, %v", out.Text, err)
+	}
+}
