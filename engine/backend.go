@@ -20,9 +20,10 @@ import (
 //     scratch fit the device and refuses (ErrNoMemory, with the numbers) before it
 //     allocates anything.
 //  2. LoadDense / LoadQuant for every weight, layer by layer. The byte slices point
-//     into the memory-mapped checkpoint and are valid only during the call: the
-//     backend copies (or uploads) what it keeps and may store it in any layout (the
-//     CUDA backend reorders act-order rows by GIdx here).
+//     into the memory-mapped checkpoint, which the model keeps mapped until after
+//     the backend's Close: a backend may compute straight from them (the CPU backend
+//     does) or upload them, in any layout it likes (the CUDA backend reorders
+//     act-order rows by GIdx here).
 //  3. NewActivation and NewCache for the scratch buffers and the per-layer KV caches,
 //     sized for Shape.MaxBatch rows and Shape.Context positions.
 //  4. For each forward step, Run, then Read to copy rows of the result to the host.
