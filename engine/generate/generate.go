@@ -1,0 +1,229 @@
+// Package generate turns an engine.Model and a tokenizer into an engine.LLM: it
+// encodes the prompt with BOS in front as transformers does, processes it in one
+// batched Forward, then samples token after token until EOS, a stop string, the token
+// limit or the context length ends the generation, streaming text as it is decoded.
+//
+// The model's key-value cache is kept between calls: a prompt that begins with the
+// tokens of the previous call (a conversation, a plan growing step by step) only
+// pays for its new tokens. Calls are serialized, since a Model serves one at a time.
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/sample"
+	"github.com/rewoo-agent/agent/engine/stop"
+)
+
+// Stream decodes generated ids into text piece by piece, never half a character.
+type Stream interface {
+	Next(id int) string
+	Flush() string
+}
+
+// Tokenizer is what the generator needs from a tokenizer. BOS or EOS below 0 means
+// the vocabulary has none.
+type Tokenizer[S Stream] interface {
+	Encode(text string) []int // without BOS
+	BOS() int
+	EOS() int
+	NewStream() S
+}
+
+// Generator is an engine.LLM over a local model. It is safe for concurrent use;
+// calls take turns.
+type Generator struct {
+	model     engine.Model
+	encode    func(string) []int
+	newStream func() Stream
+	bos, eos  int
+
+	turn chan struct{} // holds one token while a call owns the model
+	fed  []int         // the ids in the model's cache, by position
+}
+
+var (
+	_ engine.LLM          = (*Generator)(nil)
+	_ engine.TokenCounter = (*Generator)(nil)
+)
+
+// New returns a generator for model, encoding and decoding with tok.
+func New[S Stream](model engine.Model, tok Tokenizer[S]) *Generator {
+	return &Generator{
+		model:     model,
+		encode:    tok.Encode,
+		newStream: func() Stream { return tok.NewStream() },
+		bos:       tok.BOS(),
+		eos:       tok.EOS(),
+		turn:      make(chan struct{}, 1),
+	}
+}
+
+// PromptIDs returns the ids a prompt is fed as: BOS, then the encoded text.
+func (g *Generator) PromptIDs(text string) []int {
+	ids := g.encode(text)
+	if g.bos < 0 {
+		return ids
+	}
+	return append([]int{g.bos}, ids...)
+}
+
+// CountTokens returns the number of positions text takes as a prompt, BOS included.
+func (g *Generator) CountTokens(text string) (int, error) {
+	return len(g.PromptIDs(text)), nil
+}
+
+// ContextLength is the model's maximum number of positions: prompt and generated
+// tokens together.
+func (g *Generator) ContextLength() int { return g.model.ContextLength() }
+
+// Generate continues req.Prompt; see GenerateIDs.
+func (g *Generator) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
+	res, _, err := g.GenerateIDs(ctx, g.PromptIDs(req.Prompt), req, onText)
+	return res, err
+}
+
+// GenerateIDs continues the prompt given as ids (taken as they are: no BOS is added)
+// with req's limits, sampling and stop strings; req.Prompt is ignored. It returns the
+// generated ids, the EOS that ended them included. With an error the Result and ids
+// describe what was generated before it.
+//
+// A prompt that leaves no room for a new token in the context fails with
+// engine.ErrContextLength; a generation that reaches the end of the context stops
+// there with engine.StopLength.
+func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Request, onText func(string) error) (engine.Result, []int, error) {
+	res := engine.Result{PromptTokens: len(prompt)}
+	vocab, ctxLen := g.model.VocabSize(), g.model.ContextLength()
+	switch {
+	case len(prompt) == 0:
+		return res, nil, errors.New("empty prompt")
+	case len(prompt) >= ctxLen:
+		return res, nil, fmt.Errorf("%w: %d prompt tokens leave no room in %d positions",
+			engine.ErrContextLength, len(prompt), ctxLen)
+	case req.MaxTokens < 0:
+		return res, nil, fmt.Errorf("max tokens %d: must be >= 0", req.MaxTokens)
+	}
+	sampler, err := sample.New(req.Sampling, vocab)
+	if err != nil {
+		return res, nil, err
+	}
+	if err := sampler.Observe(prompt...); err != nil {
+		return res, nil, fmt.Errorf("prompt: %w", err)
+	}
+	stops, err := stop.New(req.Stop)
+	if err != nil {
+		return res, nil, err
+	}
+	maxNew := ctxLen - len(prompt)
+	if req.MaxTokens > 0 {
+		maxNew = min(maxNew, req.MaxTokens)
+	}
+	if onText == nil {
+		onText = func(string) error { return nil }
+	}
+
+	select {
+	case g.turn <- struct{}{}:
+	case <-ctx.Done():
+		return res, nil, ctx.Err()
+	}
+	defer func() { <-g.turn }()
+
+	begin := time.Now()
+	logits, err := g.prefill(ctx, prompt)
+	res.PromptTime = time.Since(begin)
+	if err != nil {
+		return res, nil, err
+	}
+	begin = time.Now()
+	done := func() engine.Result {
+		res.Text = stops.Text()
+		res.GenTime = time.Since(begin)
+		return res
+	}
+
+	emit := func(s string) error {
+		if s == "" {
+			return nil
+		}
+		return onText(s)
+	}
+	var out []int
+	stream := g.newStream()
+	for {
+		id, err := sampler.Sample(logits)
+		if err != nil {
+			return done(), out, fmt.Errorf("sampling token %d: %w", len(out), err)
+		}
+		out = append(out, id)
+		res.Tokens++
+		if id == g.eos {
+			res.Stop = engine.StopEOS
+			break
+		}
+		text, stopped := stops.Add(stream.Next(id))
+		if err := emit(text); err != nil {
+			return done(), out, err
+		}
+		if stopped {
+			res.Stop = engine.StopString
+			break
+		}
+		if len(out) == maxNew {
+			res.Stop = engine.StopLength
+			break
+		}
+		if err := sampler.Observe(id); err != nil {
+			return done(), out, err
+		}
+		if err := ctx.Err(); err != nil {
+			return done(), out, err
+		}
+		if logits, err = g.forward(ctx, []int{id}, len(prompt)+len(out)-1); err != nil {
+			return done(), out, err
+		}
+	}
+	if res.Stop != engine.StopString {
+		text, stopped := stops.Add(stream.Flush())
+		if !stopped {
+			text += stops.Flush()
+		} else {
+			res.Stop = engine.StopString
+		}
+		if err := emit(text); err != nil {
+			return done(), out, err
+		}
+	}
+	return done(), out, nil
+}
+
+// prefill feeds the prompt, reusing the cache for the part it shares with what was
+// fed before, and returns the logits after its last token. At least the last token
+// is fed again, since its logits are needed.
+func (g *Generator) prefill(ctx context.Context, prompt []int) ([]float32, error) {
+	shared := 0
+	for shared < len(g.fed) && shared < len(prompt) && g.fed[shared] == prompt[shared] {
+		shared++
+	}
+	start := min(shared, len(prompt)-1)
+	return g.forward(ctx, prompt[start:], start)
+}
+
+// forward feeds ids at start and keeps g.fed in step with the model's cache: after a
+// failure only the positions before start are known to be intact.
+func (g *Generator) forward(ctx context.Context, ids []int, start int) ([]float32, error) {
+	g.fed = g.fed[:start]
+	logits, err := g.model.Forward(ctx, ids, start, 1)
+	if err != nil {
+		return nil, fmt.Errorf("forward at position %d: %w", start, err)
+	}
+	if n := g.model.VocabSize(); len(logits) != n {
+		return nil, fmt.Errorf("forward at position %d: %d logits for a vocabulary of %d", start, len(logits), n)
+	}
+	g.fed = append(g.fed, ids...)
+	return logits, nil
+}
