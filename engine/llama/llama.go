@@ -1,0 +1,262 @@
+// Package llama is the LLaMA forward pass (RMSNorm, rotate-half RoPE, attention with
+// a KV cache and grouped-query heads, SiLU MLP, lm_head), written once against
+// engine.Backend so every backend computes the same model.
+package llama
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
+)
+
+// Options tune loading.
+type Options struct {
+	// Context caps the KV cache's positions (0: the config's max_position_embeddings).
+	Context int
+	// MaxBatch is the most tokens one backend step processes (0: 256); longer
+	// prompts are fed in chunks.
+	MaxBatch int
+	// Progress, when set, is called after each weight with the bytes loaded so far
+	// and the total.
+	Progress func(done, total int64)
+}
+
+// Model is a LLaMA loaded on a backend. It implements engine.Model.
+type Model struct {
+	cfg      gptq.Config
+	b        engine.Backend
+	ck       *gptq.Checkpoint
+	ctxLen   int
+	maxBatch int
+	fed      int // positions in the cache
+
+	embed, norm, head engine.Tensor
+	layers            []layer
+	// Scratch activations, MaxBatch rows each.
+	x, h, q, k, v, att, gate, up, logits engine.Tensor
+}
+
+type layer struct {
+	attnNorm, mlpNorm engine.Tensor
+	lin               [gptq.NumLinears]engine.Tensor
+	cache             engine.Tensor
+}
+
+var _ engine.Model = (*Model)(nil)
+
+// Open opens the checkpoint in dir and loads it on b. The model owns b and the
+// checkpoint from then on: Close releases both.
+func Open(ctx context.Context, dir string, b engine.Backend, opt Options) (*Model, error) {
+	ck, err := gptq.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := Load(ctx, ck, b, opt)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Load loads an open checkpoint on b; the model takes ownership of both.
+func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Options) (*Model, error) {
+	c := ck.Config
+	m := &Model{cfg: c, b: b, ck: ck, ctxLen: c.Context, maxBatch: 256}
+	if opt.Context > 0 && opt.Context < c.Context {
+		m.ctxLen = opt.Context
+	}
+	if opt.MaxBatch > 0 {
+		m.maxBatch = opt.MaxBatch
+	}
+	m.maxBatch = min(m.maxBatch, m.ctxLen)
+	headName := gptq.HeadName
+	if c.TieEmbeddings && !ck.Has(headName) {
+		headName = gptq.EmbedName
+	}
+	// Check every tensor first, so a bad checkpoint fails before the backend
+	// allocates anything, and the total is known for Reserve and progress.
+	type item struct {
+		dense *engine.DenseWeight
+		quant *engine.QuantWeight
+		dst   *engine.Tensor
+	}
+	var items []item
+	var total int64
+	dense := func(dst *engine.Tensor, name string, rows, cols int) error {
+		w, err := ck.Dense(name, rows, cols)
+		if err != nil {
+			return err
+		}
+		total += int64(len(w.F16))
+		items = append(items, item{dense: &w, dst: dst})
+		return nil
+	}
+	m.layers = make([]layer, c.Layers)
+	if err := dense(&m.embed, gptq.EmbedName, c.Vocab, c.Hidden); err != nil {
+		return nil, err
+	}
+	for i := range m.layers {
+		l := &m.layers[i]
+		if err := dense(&l.attnNorm, gptq.LayerNorm(i, false), 1, c.Hidden); err != nil {
+			return nil, err
+		}
+		if err := dense(&l.mlpNorm, gptq.LayerNorm(i, true), 1, c.Hidden); err != nil {
+			return nil, err
+		}
+		for which := range gptq.NumLinears {
+			w, err := ck.Linear(c.Linear(i, which))
+			if err != nil {
+				return nil, err
+			}
+			total += int64(len(w.QWeight) + len(w.QZeros) + len(w.Scales) + len(w.GIdx))
+			items = append(items, item{quant: &w, dst: &l.lin[which]})
+		}
+	}
+	if err := dense(&m.norm, gptq.NormName, 1, c.Hidden); err != nil {
+		return nil, err
+	}
+	if err := dense(&m.head, headName, c.Vocab, c.Hidden); err != nil {
+		return nil, err
+	}
+	shape := engine.Shape{
+		Hidden: c.Hidden, Intermediate: c.Intermediate, Layers: c.Layers, Heads: c.Heads,
+		KVHeads: c.KVHeads, HeadDim: c.HeadDim(), Vocab: c.Vocab, Context: m.ctxLen,
+		MaxBatch: m.maxBatch, WeightBytes: total,
+	}
+	if err := b.Reserve(ctx, shape); err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", ck.Dir, b.Name(), err)
+	}
+	var done int64
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var err error
+		if it.dense != nil {
+			*it.dst, err = b.LoadDense(ctx, *it.dense)
+			done += int64(len(it.dense.F16))
+		} else {
+			w := it.quant
+			*it.dst, err = b.LoadQuant(ctx, *w)
+			done += int64(len(w.QWeight) + len(w.QZeros) + len(w.Scales) + len(w.GIdx))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", ck.Dir, err)
+		}
+		if opt.Progress != nil {
+			opt.Progress(done, total)
+		}
+	}
+	kv := c.KVHeads * c.HeadDim()
+	acts := []struct {
+		dst  *engine.Tensor
+		cols int
+	}{
+		{&m.x, c.Hidden}, {&m.h, c.Hidden}, {&m.q, c.Hidden}, {&m.k, kv}, {&m.v, kv},
+		{&m.att, c.Hidden}, {&m.gate, c.Intermediate}, {&m.up, c.Intermediate}, {&m.logits, c.Vocab},
+	}
+	for _, a := range acts {
+		t, err := b.NewActivation(m.maxBatch, a.cols)
+		if err != nil {
+			return nil, fmt.Errorf("%s: activations: %w", b.Name(), err)
+		}
+		*a.dst = t
+	}
+	for i := range m.layers {
+		t, err := b.NewCache(c.KVHeads, c.HeadDim())
+		if err != nil {
+			return nil, fmt.Errorf("%s: cache of layer %d: %w", b.Name(), i, err)
+		}
+		m.layers[i].cache = t
+	}
+	return m, nil
+}
+
+// step issues the operations of one forward pass; it depends on nothing but the
+// model's tensors, so it is the same for every call (see engine.Backend.Run).
+func (m *Model) step(o engine.Ops) {
+	c := m.cfg
+	eps, theta, hd := float32(c.NormEps), float32(c.RopeTheta), c.HeadDim()
+	o.Embed(m.x, m.embed)
+	for i := range m.layers {
+		l := &m.layers[i]
+		o.RMSNorm(m.h, m.x, l.attnNorm, eps)
+		o.MatMul(m.q, m.h, l.lin[gptq.Q])
+		o.MatMul(m.k, m.h, l.lin[gptq.K])
+		o.MatMul(m.v, m.h, l.lin[gptq.V])
+		o.RoPE(m.q, hd, theta)
+		o.RoPE(m.k, hd, theta)
+		o.Attention(m.att, m.q, m.k, m.v, l.cache)
+		o.MatMul(m.h, m.att, l.lin[gptq.O])
+		o.Add(m.x, m.x, m.h)
+		o.RMSNorm(m.h, m.x, l.mlpNorm, eps)
+		o.MatMul(m.gate, m.h, l.lin[gptq.Gate])
+		o.MatMul(m.up, m.h, l.lin[gptq.Up])
+		o.SiLUMul(m.gate, m.gate, m.up)
+		o.MatMul(m.h, m.gate, l.lin[gptq.Down])
+		o.Add(m.x, m.x, m.h)
+	}
+	// lm_head runs on every row of the step, not only the ones asked for: that keeps
+	// the step identical for a given batch size, at ~0.4% of a 65B token's work.
+	o.RMSNorm(m.h, m.x, m.norm, eps)
+	o.MatMul(m.logits, m.h, m.head)
+}
+
+// Forward implements engine.Model: it feeds ids at positions start.. in chunks of at
+// most MaxBatch tokens and returns the logits of the last `last` ids.
+func (m *Model) Forward(ctx context.Context, ids []int, start, last int) ([]float32, error) {
+	n := len(ids)
+	switch {
+	case n == 0 || last < 1 || last > n:
+		return nil, fmt.Errorf("forward: %d ids, asked for the logits of the last %d", n, last)
+	case start < 0 || start > m.fed:
+		return nil, fmt.Errorf("forward: start %d, but %d positions are cached", start, m.fed)
+	case start+n > m.ctxLen:
+		return nil, fmt.Errorf("%w: %d positions, context %d", engine.ErrContextLength, start+n, m.ctxLen)
+	}
+	batch := make([]int32, n)
+	for i, id := range ids {
+		if id < 0 || id >= m.cfg.Vocab {
+			return nil, fmt.Errorf("forward: id %d at %d outside the vocabulary of %d", id, i, m.cfg.Vocab)
+		}
+		batch[i] = int32(id)
+	}
+	vocab := m.cfg.Vocab
+	out := make([]float32, last*vocab)
+	m.fed = min(m.fed, start) // a failure below leaves the cache valid up to start
+	for lo := 0; lo < n; lo += m.maxBatch {
+		hi := min(lo+m.maxBatch, n)
+		if err := m.b.Run(ctx, batch[lo:hi], start+lo, m.step); err != nil {
+			return nil, err
+		}
+		m.fed = start + hi
+		if first := max(lo, n-last); first < hi {
+			dst := out[(first-(n-last))*vocab : (hi-(n-last))*vocab]
+			if err := m.b.Read(ctx, dst, m.logits, first-lo, hi-first); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// VocabSize implements engine.Model.
+func (m *Model) VocabSize() int { return m.cfg.Vocab }
+
+// ContextLength implements engine.Model: the positions the cache holds.
+func (m *Model) ContextLength() int { return m.ctxLen }
+
+// Config is the checkpoint's architecture.
+func (m *Model) Config() gptq.Config { return m.cfg }
+
+// Close frees the backend, then unmaps the checkpoint.
+func (m *Model) Close() error {
+	err := m.b.Close()
+	if cerr := m.ck.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
