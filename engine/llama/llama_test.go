@@ -6,9 +6,11 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
@@ -123,5 +125,106 @@ func TestFixtures(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRandomGQA runs a grouped-query, 3-bit, 32g act-order checkpoint packed by
+// gptq.WriteRandom: a whole prompt in one step, in chunks, and token by token (with
+// a rewind) must give the same logits.
+func TestRandomGQA(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 128, Intermediate: 256, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 96,
+		Context: 64, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	spec := gptq.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 3, GroupSize: 32, DescAct: true, Format: "gptq"}, Seed: 4}
+	if err := gptq.WriteRandom(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := []int{1, 5, 9, 33, 7, 95, 12, 40, 3, 3}
+	run := func(batch int, feed func(m *Model) []float32) []float32 {
+		var calls, total int64
+		m, err := Open(ctx, dir, cpu.New(), Options{MaxBatch: batch, Progress: func(done, all int64) { calls, total = calls+1, done }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if calls != int64(2+cfg.Layers*9+1) || total == 0 {
+			t.Errorf("progress called %d times, %d bytes", calls, total)
+		}
+		return feed(m)
+	}
+	whole := run(64, func(m *Model) []float32 {
+		l, err := m.Forward(ctx, ids, 0, len(ids))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	})
+	chunked := run(3, func(m *Model) []float32 {
+		l, err := m.Forward(ctx, ids, 0, len(ids))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	})
+	stepwise := run(64, func(m *Model) []float32 {
+		// Feed a wrong token at position 4 first, then rewind over it.
+		if _, err := m.Forward(ctx, append(append([]int{}, ids[:4]...), 50, 51), 0, 1); err != nil {
+			t.Fatal(err)
+		}
+		var out []float32
+		l, err := m.Forward(ctx, ids[:4], 0, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l...)
+		for i := 4; i < len(ids); i++ {
+			l, err := m.Forward(ctx, ids[i:i+1], i, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l...)
+		}
+		return out
+	})
+	if e := relErr(chunked, whole); e > 1e-5 {
+		t.Errorf("chunked vs whole: %.3g", e)
+	}
+	if e := relErr(stepwise, whole); e > 1e-5 {
+		t.Errorf("token by token vs whole: %.3g", e)
+	}
+	if argmax(whole) == argmax(whole[len(whole)-cfg.Vocab:]) && relErr(whole[:cfg.Vocab], whole[cfg.Vocab:2*cfg.Vocab]) < 1e-3 {
+		t.Error("logits do not depend on the input")
+	}
+}
+
+func TestForwardErrors(t *testing.T) {
+	ctx := context.Background()
+	m, err := Open(ctx, filepath.Join(fixtures(), "gptq", "tiny-4bit-128g-actorder"), cpu.New(), Options{Context: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cases := []struct {
+		name        string
+		ids         []int
+		start, last int
+		want        string
+	}{
+		{"too long", make([]int, 9), 0, 1, "context length"},
+		{"gap", []int{1}, 3, 1, "start 3, but 0 positions are cached"},
+		{"bad id", []int{1, 5000}, 0, 1, "id 5000 at 1 outside"},
+		{"bad last", []int{1}, 0, 2, "last 2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := m.Forward(ctx, c.ids, c.start, c.last)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+	if m.ContextLength() != 8 {
+		t.Errorf("context %d", m.ContextLength())
 	}
 }
