@@ -1,0 +1,168 @@
+package evidence
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rewoo-agent/agent/planparser"
+)
+
+// Status says how a step ended.
+type Status int
+
+const (
+	OK      Status = iota // the tool answered
+	Failed                // the tool failed, timed out or was cancelled; Err says why
+	Skipped               // the step never ran; Reason says why
+)
+
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case Failed:
+		return "failed"
+	case Skipped:
+		return "skipped"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// MarshalText writes the status as its name.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Value is the evidence one step produced, with its provenance.
+type Value struct {
+	Name     string   // as written in the plan, e.g. ":evidence0:"
+	Tool     string   // the tool called
+	Raw      string   // the input as written, references intact
+	Input    string   // the input the tool received, references substituted
+	Deps     []string // the evidence the input referenced
+	Text     string   // the tool's answer, trimmed to Options.MaxBytes
+	Sources  []string // where the text came from (URLs)
+	Bytes    int      // size of the tool's answer before trimming
+	Status   Status
+	Err      error         // why the step failed
+	Reason   string        // why the step was skipped
+	Start    time.Duration // when the step started (or was skipped), since the run began
+	Duration time.Duration // how long it ran, retries included
+	Attempts int           // tool calls made
+}
+
+// Ok reports whether the step produced evidence.
+func (v *Value) Ok() bool { return v.Status == OK }
+
+// Trimmed reports whether Text is shorter than the tool's answer.
+func (v *Value) Trimmed() bool { return v.Status == OK && len(v.Text) < v.Bytes }
+
+// Content is what a reference to the value reads as: the text, or a note saying
+// why there is none, so a dependant that runs anyway sees the failure.
+func (v *Value) Content() string {
+	switch v.Status {
+	case Failed:
+		return fmt.Sprintf("(no evidence: %s failed: %v)", v.Name, v.Err)
+	case Skipped:
+		return fmt.Sprintf("(no evidence: %s was skipped: %s)", v.Name, v.Reason)
+	}
+	return v.Text
+}
+
+// MarshalJSON writes the value with durations in milliseconds and the error as text.
+func (v *Value) MarshalJSON() ([]byte, error) {
+	type jsonValue struct {
+		Name       string   `json:"name"`
+		Tool       string   `json:"tool"`
+		Raw        string   `json:"raw_input"`
+		Input      string   `json:"input"`
+		Deps       []string `json:"deps"`
+		Status     Status   `json:"status"`
+		Text       string   `json:"text"`
+		Sources    []string `json:"sources"`
+		Bytes      int      `json:"bytes"`
+		Error      string   `json:"error,omitempty"`
+		Reason     string   `json:"reason,omitempty"`
+		StartMS    float64  `json:"start_ms"`
+		DurationMS float64  `json:"duration_ms"`
+		Attempts   int      `json:"attempts"`
+	}
+	j := jsonValue{Name: v.Name, Tool: v.Tool, Raw: v.Raw, Input: v.Input, Deps: nonNil(v.Deps),
+		Status: v.Status, Text: v.Text, Sources: nonNil(v.Sources), Bytes: v.Bytes, Reason: v.Reason,
+		StartMS: ms(v.Start), DurationMS: ms(v.Duration), Attempts: v.Attempts}
+	if v.Err != nil {
+		j.Error = v.Err.Error()
+	}
+	return json.Marshal(j)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Substitute replaces every whole evidence reference in s (":evidenceN:" or "#EN";
+// ":evidence1:" never inside ":evidence10:") with the Content of the value get
+// returns for it. References get does not know stay as written. bad lists, in
+// order of first mention, the references that found no evidence: unknown, failed
+// or skipped.
+func Substitute(s string, get func(name string) *Value) (text string, bad []string) {
+	spans := planparser.FindRefs(s)
+	if len(spans) == 0 {
+		return s, nil
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		name := s[sp[0]:sp[1]]
+		b.WriteString(s[last:sp[0]])
+		last = sp[1]
+		v := get(name)
+		if v == nil {
+			b.WriteString(name)
+		} else {
+			b.WriteString(v.Content())
+		}
+		if (v == nil || !v.Ok()) && !slices.Contains(bad, name) {
+			bad = append(bad, name)
+		}
+	}
+	b.WriteString(s[last:])
+	return b.String(), bad
+}
+
+// Trim shortens s to at most budget bytes, cutting at a character boundary (at a
+// space near the end when there is one) and saying how much it cut. Text within
+// budget is returned unchanged.
+func Trim(s string, budget int) string {
+	budget = max(budget, 0)
+	if len(s) <= budget {
+		return s
+	}
+	// The marker for the whole length is at least as long as the real one.
+	room := budget - len(trimMarker(len(s)))
+	if room <= 0 {
+		return s[:runeStart(s, budget)]
+	}
+	cut := runeStart(s, room)
+	if sp := strings.LastIndexAny(s[:cut], " \t\n"); sp > cut*3/4 {
+		cut = sp
+	}
+	return s[:cut] + trimMarker(len(s)-cut)
+}
+
+func trimMarker(n int) string { return fmt.Sprintf(" […%d bytes trimmed]", n) }
+
+// runeStart backs i off to the start of the UTF-8 sequence it falls in.
+func runeStart(s string, i int) int {
+	for i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
+}

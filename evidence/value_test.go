@@ -1,0 +1,87 @@
+package evidence
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestSubstitute(t *testing.T) {
+	vals := map[string]*Value{
+		":evidence1:":  {Name: ":evidence1:", Text: "one"},
+		":evidence10:": {Name: ":evidence10:", Text: "ten"},
+		"#E1":          {Name: "#E1", Text: "E-one"},
+		"#E10":         {Name: "#E10", Text: "E-ten"},
+		"#E2":          {Name: "#E2", Status: Failed, Err: errors.New("rate limited")},
+		"#E3":          {Name: "#E3", Status: Skipped, Reason: "depends on #E2, which failed"},
+	}
+	get := func(n string) *Value { return vals[n] }
+	tests := []struct {
+		name, in, want string
+		bad            []string
+	}{
+		{"no refs", "plain text", "plain text", nil},
+		{"colon style", "a :evidence1: b", "a one b", nil},
+		{"longer name not matched by shorter", ":evidence10: :evidence1:", "ten one", nil},
+		{"hash style", "#E10 and #E1", "E-ten and E-one", nil},
+		{"adjacent", "#E1#E10:evidence1::evidence10:", "E-oneE-tenoneten", nil},
+		{"not a whole reference", ":evidence1 and evidence1: and #e1", ":evidence1 and evidence1: and #e1", nil},
+		{"unknown kept", "see :evidence7: and #E1", "see :evidence7: and E-one", []string{":evidence7:"}},
+		{"failed", "x #E2 y #E2", "x (no evidence: #E2 failed: rate limited) y (no evidence: #E2 failed: rate limited)", []string{"#E2"}},
+		{"skipped", "#E3", "(no evidence: #E3 was skipped: depends on #E2, which failed)", []string{"#E3"}},
+		{"text that looks like a reference is not rescanned", "#E1", "E-one", nil},
+	}
+	vals["#E1"].Text = "E-one"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, bad := Substitute(tt.in, get)
+			if got != tt.want || !slices.Equal(bad, tt.bad) {
+				t.Errorf("Substitute(%q) = %q, %v; want %q, %v", tt.in, got, bad, tt.want, tt.bad)
+			}
+		})
+	}
+	// Evidence whose text holds a reference must not be substituted again.
+	vals[":evidence1:"].Text = "#E10"
+	if got, _ := Substitute(":evidence1: #E1", get); got != "#E10 E-one" {
+		t.Errorf("substituted text was rescanned: %q", got)
+	}
+}
+
+func TestTrim(t *testing.T) {
+	long := strings.Repeat("word ", 100) // 500 bytes
+	tests := []struct {
+		name   string
+		in     string
+		budget int
+	}{
+		{"fits", "short", 10},
+		{"exact", "exact", 5},
+		{"cut at a space", long, 100},
+		{"multibyte", strings.Repeat("é", 100), 51},
+		{"budget below the marker", long, 8},
+		{"zero", long, 0},
+		{"negative", long, -3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Trim(tt.in, tt.budget)
+			if len(got) > max(tt.budget, 0) && len(tt.in) > tt.budget {
+				t.Errorf("len %d over budget %d: %q", len(got), tt.budget, got)
+			}
+			if len(tt.in) <= tt.budget && got != tt.in {
+				t.Errorf("text within budget changed: %q", got)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("cut inside a character: %q", got)
+			}
+			if len(tt.in) > tt.budget && tt.budget > 30 && !strings.Contains(got, "bytes trimmed]") {
+				t.Errorf("no marker: %q", got)
+			}
+		})
+	}
+	if got := Trim(long, 100); !strings.HasPrefix(got, "word word") || !strings.HasSuffix(got, " […426 bytes trimmed]") {
+		t.Errorf("Trim(long, 100) = %q", got)
+	}
+}
