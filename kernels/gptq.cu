@@ -36,7 +36,7 @@ __device__ __forceinline__ float zero_of(const uint32_t* __restrict__ zrow, int 
 template <int BITS>
 __device__ void matvec(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                        const __half* __restrict__ scales, const int* __restrict__ cgroup,
-                       const int* __restrict__ perm, const __half* __restrict__ x,
+                       const int* __restrict__ perm, const float* __restrict__ x,
                        float* __restrict__ y, int K, int N, int chunksPerSplit, float zeroOffset) {
   extern __shared__ float xs[];  // chunksPerSplit*32 inputs, then chunksPerSplit sums
   const int c0 = blockIdx.y * chunksPerSplit;
@@ -46,7 +46,7 @@ __device__ void matvec(const uint32_t* __restrict__ qweight, const uint32_t* __r
   float* xsum = xs + chunksPerSplit * 32;
   for (int i = threadIdx.x; i < nk; i += blockDim.x) {
     const int k = c0 * 32 + i;
-    xs[i] = __half2float(x[perm ? perm[k] : k]);
+    xs[i] = x[perm ? perm[k] : k];
   }
   __syncthreads();
   for (int c = threadIdx.x; c < c1 - c0; c += blockDim.x) {
@@ -90,7 +90,7 @@ __device__ void matvec(const uint32_t* __restrict__ qweight, const uint32_t* __r
 #define MATVEC(B)                                                                            \
   extern "C" __global__ void __launch_bounds__(128) gptq_matvec_##B(                        \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales,                 \
-      const int* cgroup, const int* perm, const __half* x, float* y, int K, int N,           \
+      const int* cgroup, const int* perm, const float* x, float* y, int K, int N,           \
       int chunksPerSplit, float zeroOffset) {                                                \
     matvec<B>(qweight, qzeros, scales, cgroup, perm, x, y, K, N, chunksPerSplit, zeroOffset); \
   }
@@ -99,10 +99,10 @@ MATVEC(3)
 MATVEC(4)
 MATVEC(8)
 
-// Prompt processing: Y[M, N] (+)= X[M, K] W[K, N] on tensor cores. A block computes a
+// Prompt processing: Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a
 // 64x128 tile with four warps of 32x64; each 32-row chunk of K is gathered (X through
 // perm) and dequantized to float16 in shared memory, then multiplied with
-// mma.sync.m16n8k16 (float16 inputs, float32 accumulation). BITS 16 reads a dense
+// mma.sync.m16n8k16 (float16 inputs, float32 accumulation). Activations are float32.. BITS 16 reads a dense
 // float16 W stored [N, K] (the lm_head) instead of packed weights.
 #define BM 64
 #define BN 128
@@ -119,9 +119,8 @@ __device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint
 template <int BITS>
 __device__ void gemm(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                      const __half* __restrict__ scales, const int* __restrict__ cgroup,
-                     const int* __restrict__ perm, const __half* __restrict__ X,
-                     float* __restrict__ Y, int M, int K, int N, float zeroOffset,
-                     int accumulate) {
+                     const int* __restrict__ perm, const float* __restrict__ X,
+                     float* __restrict__ Y, int M, int K, int N, float zeroOffset) {
   __shared__ __align__(16) __half As[BM * PITCH];
   __shared__ __align__(16) __half Bs[BN * PITCH];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -141,7 +140,7 @@ __device__ void gemm(const uint32_t* __restrict__ qweight, const uint32_t* __res
 #pragma unroll
       for (int j = 0; j < 16; j++) {
         const int k = c * 32 + col + j;
-        As[row * PITCH + col + j] = m < M ? X[(size_t)m * K + (perm ? perm[k] : k)] : __float2half(0.f);
+        As[row * PITCH + col + j] = __float2half(m < M ? X[(size_t)m * K + (perm ? perm[k] : k)] : 0.f);
       }
     }
     {  // B: column n0+tid, 32 rows of K
@@ -203,19 +202,16 @@ __device__ void gemm(const uint32_t* __restrict__ qweight, const uint32_t* __res
       for (int r = 0; r < 4; r++) {
         const int m = m0 + wm * 32 + mi * 16 + gq + (r >= 2 ? 8 : 0);
         const int n = n0 + wn * 64 + ni * 8 + 2 * tq + (r & 1);
-        if (m < M && n < N) {
-          float* p = Y + (size_t)m * N + n;
-          *p = accumulate ? *p + acc[mi][ni][r] : acc[mi][ni][r];
-        }
+        if (m < M && n < N) Y[(size_t)m * N + n] = acc[mi][ni][r];
       }
 }
 
 #define GEMM(B)                                                                              \
   extern "C" __global__ void __launch_bounds__(128) gptq_gemm_##B(                          \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales,                 \
-      const int* cgroup, const int* perm, const __half* X, float* Y, int M, int K, int N,    \
-      float zeroOffset, int accumulate) {                                                    \
-    gemm<B>(qweight, qzeros, scales, cgroup, perm, X, Y, M, K, N, zeroOffset, accumulate);   \
+      const int* cgroup, const int* perm, const float* X, float* Y, int M, int K, int N,     \
+      float zeroOffset) {                                                                    \
+    gemm<B>(qweight, qzeros, scales, cgroup, perm, X, Y, M, K, N, zeroOffset);               \
   }
 GEMM(2)
 GEMM(3)
@@ -224,30 +220,29 @@ GEMM(8)
 
 // Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
 extern "C" __global__ void __launch_bounds__(128)
-    gemm_f16(const __half* W, const __half* X, float* Y, int M, int K, int N) {
+    gemm_f16(const __half* W, const float* X, float* Y, int M, int K, int N) {
   gemm<16>(reinterpret_cast<const uint32_t*>(W), nullptr, nullptr, nullptr, nullptr, X, Y, M,
-           K, N, 0.f, 0);
+           K, N, 0.f);
 }
 
 // Dense float16 matrix-vector product for decoding: y[n] = sum_k W[n, k] x[k], one warp
-// per row, 16-byte loads; K is a multiple of 8.
-extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const __half* __restrict__ x,
+// per row, 16-byte loads; K is a multiple of 8 and x is float32.
+extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const float* __restrict__ x,
                                     float* __restrict__ y, int K, int N) {
   const int lane = threadIdx.x & 31;
   const int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (n >= N) return;
   const uint4* row = reinterpret_cast<const uint4*>(W + (size_t)n * K);
-  const uint4* xv = reinterpret_cast<const uint4*>(x);
+  const float4* xv = reinterpret_cast<const float4*>(x);
   float s = 0.f;
   for (int i = lane; i < K / 8; i += 32) {
-    const uint4 a = row[i], b = xv[i];
+    const uint4 a = row[i];
+    const float4 b0 = xv[2 * i], b1 = xv[2 * i + 1];
     const __half2* ah = reinterpret_cast<const __half2*>(&a);
-    const __half2* bh = reinterpret_cast<const __half2*>(&b);
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const float2 af = __half22float2(ah[j]), bf = __half22float2(bh[j]);
-      s = fmaf(af.x, bf.x, fmaf(af.y, bf.y, s));
-    }
+    const float2 a0 = __half22float2(ah[0]), a1 = __half22float2(ah[1]);
+    const float2 a2 = __half22float2(ah[2]), a3 = __half22float2(ah[3]);
+    s = fmaf(a0.x, b0.x, fmaf(a0.y, b0.y, fmaf(a1.x, b0.z, fmaf(a1.y, b0.w, s))));
+    s = fmaf(a2.x, b1.x, fmaf(a2.y, b1.y, fmaf(a3.x, b1.z, fmaf(a3.y, b1.w, s))));
   }
   s = warp_sum(s);
   if (lane == 0) y[n] = s;
@@ -289,3 +284,26 @@ REORDER(2)
 REORDER(3)
 REORDER(4)
 REORDER(8)
+
+// Synthetic weights for benchmarks, made on the device: fill_random sets n words to
+// hashes of (seed, index); fill_scales sets n float16 scales in [0.001, 0.002).
+__device__ __forceinline__ uint32_t mix(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+extern "C" __global__ void fill_random(uint32_t* p, unsigned long long n, uint32_t seed) {
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+       i += (unsigned long long)gridDim.x * blockDim.x)
+    p[i] = mix((uint32_t)i * 0x9e3779b9u ^ mix(seed + (uint32_t)(i >> 32)));
+}
+
+extern "C" __global__ void fill_scales(__half* p, unsigned long long n, uint32_t seed) {
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+       i += (unsigned long long)gridDim.x * blockDim.x)
+    p[i] = __float2half(0.001f + (mix((uint32_t)i ^ mix(seed)) >> 8) * (0.001f / 16777216.f));
+}

@@ -1,8 +1,8 @@
 // Sampling on the device, with Hugging Face semantics and order: repetition penalty
 // over the distinct ids of the history, temperature, top-k, top-p, then a draw with
 // the uniform step->u (temperature 0: the first maximal logit). One block of 1024
-// threads; the chosen id goes to step->token and hist[step->nhist], so decoding copies
-// back one int and the next step's embedding reads it where it is.
+// threads over one row of logits, which it overwrites; hist holds step->nhist ids; the
+// chosen id goes to step->token, so decoding copies back one int.
 #include "common.cuh"
 
 #define SAMPLE_THREADS 1024
@@ -16,7 +16,7 @@ __device__ __forceinline__ uint32_t key(float f) {
 __device__ __forceinline__ float block_count(float v, float* scratch) { return block_sum(v, scratch); }
 
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
-    sample(float* __restrict__ logits, int V, int* __restrict__ hist, Step* __restrict__ step,
+    sample(float* __restrict__ logits, int V, const int* __restrict__ hist, Step* __restrict__ step,
            unsigned char* __restrict__ mark, float penalty, float temperature, int topk,
            float topp) {
   __shared__ float scratch[32];
@@ -134,9 +134,5 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
     __syncthreads();
     token = best < V ? best : fallback;
   }
-  if (tid == 0) {
-    step->token = token;
-    hist[nh] = token;
-    step->nhist = nh + 1;
-  }
+  if (tid == 0) step->token = token;
 }

@@ -1,0 +1,220 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"testing"
+
+	"gorgonia.org/cu"
+
+	"github.com/rewoo-agent/agent/engine"
+)
+
+// Benchmarks on synthetic LLaMA shapes whose weights are generated on the device
+// (random packed words, scales in [0.001, 0.002)), so no checkpoint is needed:
+//
+//	go test -c -tags cuda -o cuda.test ./engine/cuda
+//	./cuda.test -test.run '^$' -test.bench . -test.benchtime 20x
+
+type llamaShape struct {
+	name                         string
+	hidden, inter, layers, heads int
+}
+
+var (
+	llama7B  = llamaShape{"7B", 4096, 11008, 32, 32}
+	llama65B = llamaShape{"65B", 8192, 22016, 80, 64}
+)
+
+// randomQuant makes a 4-bit in×out layer (groups of group rows) filled on the device.
+func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32) engine.Tensor {
+	tb.Helper()
+	groups := in / group
+	cgroup := make([]int32, in/32)
+	for c := range cgroup {
+		cgroup[c] = int32(c * 32 / group)
+	}
+	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1}}
+	err := b.th.Do(ctx, func() error {
+		var err error
+		fill := func(p *cu.DevicePtr, what, kernel string, n int64) {
+			if err != nil {
+				return
+			}
+			elem := int64(4)
+			if kernel == "fill_scales" {
+				elem = 2
+			}
+			if *p, err = b.dev.alloc(what, n*elem); err == nil {
+				err = b.dev.launch(kernel, [3]int{1024, 1, 1}, 256, 0, *p, uint64(n), seed)
+				seed++
+			}
+		}
+		fill(&t.p, "qweight", "fill_random", int64(in*bits/32)*int64(out))
+		fill(&t.q.qzeros, "qzeros", "fill_random", int64(groups*out*bits/32))
+		fill(&t.q.scales, "scales", "fill_scales", int64(groups*out))
+		if err != nil {
+			return err
+		}
+		t.q.cgroup, err = b.allocUpload("chunk groups", int32Bytes(cgroup))
+		if err != nil {
+			return err
+		}
+		return b.dev.sync("fill")
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+func weightBytes(in, out, bits, group int) int64 {
+	return int64(in)*int64(out)*int64(bits)/8 + int64(in/group)*int64(out)*(2+int64(bits)/8)
+}
+
+func syncB(b *testing.B, be *Backend) {
+	if err := be.th.Do(ctx, func() error { return be.dev.sync("benchmark") }); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkLinear times one quantized linear layer at batch 1 (decode) and 512
+// (prompt), rotating over enough copies of the weight that each read comes from
+// device memory rather than the 50 MB L2.
+func BenchmarkLinear(b *testing.B) {
+	const bits, group = 4, 128
+	for _, s := range []llamaShape{llama7B, llama65B} {
+		for _, l := range []struct {
+			name    string
+			in, out int
+		}{{"qkvo", s.hidden, s.hidden}, {"gate_up", s.hidden, s.inter}, {"down", s.inter, s.hidden}} {
+			for _, rows := range []int{1, 512} {
+				b.Run(fmt.Sprintf("%s/%s/rows=%d", s.name, l.name, rows), func(b *testing.B) {
+					be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
+						HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
+					copies := int(max(1, 256<<20/weightBytes(l.in, l.out, bits, group)))
+					ws := make([]engine.Tensor, copies)
+					for i := range ws {
+						ws[i] = randomQuant(b, be, l.in, l.out, bits, group, uint32(7*i))
+					}
+					x, _ := be.NewActivation(rows, l.in)
+					y, _ := be.NewActivation(rows, l.out)
+					batch := make([]int32, rows)
+					i := 0
+					step := func(o engine.Ops) { o.MatMul(y, x, ws[i%copies]); i++ }
+					for range copies { // warm up
+						be.Run(ctx, batch, 0, step)
+					}
+					syncB(b, be)
+					for b.Loop() {
+						if err := be.Run(ctx, batch, 0, step); err != nil {
+							b.Fatal(err)
+						}
+						syncB(b, be)
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(sec*1e6, "us/op")
+					b.ReportMetric(float64(weightBytes(l.in, l.out, bits, group))/sec/1e9, "GB/s")
+					b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkStep times a whole forward step of a synthetic 4-bit 128g model: every
+// layer's operations in the order llama.Model issues them, at batch 1 with 1024
+// positions already cached (decode) and for a 512-token prompt.
+func BenchmarkStep(b *testing.B) {
+	const bits, group = 4, 128
+	for _, s := range []llamaShape{llama7B, llama65B} {
+		for _, rows := range []int{1, 512} {
+			b.Run(fmt.Sprintf("%s/rows=%d", s.name, rows), func(b *testing.B) {
+				hd := 128
+				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
+					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
+				type layer struct{ q, k, v, o, gate, up, down, cache engine.Tensor }
+				ls := make([]layer, s.layers)
+				var total int64
+				for i := range ls {
+					seed := uint32(i * 16)
+					ls[i] = layer{
+						q: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed), k: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed+3),
+						v: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed+6), o: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed+9),
+						gate: randomQuant(b, be, s.hidden, s.inter, bits, group, seed+12), up: randomQuant(b, be, s.hidden, s.inter, bits, group, seed+15),
+						down: randomQuant(b, be, s.inter, s.hidden, bits, group, seed+18),
+					}
+					ls[i].cache, _ = be.NewCache(s.heads, hd)
+					total += 4*weightBytes(s.hidden, s.hidden, bits, group) + 3*weightBytes(s.hidden, s.inter, bits, group)
+				}
+				norm := randomDense(b, be, 1, s.hidden)
+				head := randomDense(b, be, 32000, s.hidden)
+				table := randomDense(b, be, 32000, s.hidden)
+				total += 2 * 32000 * int64(s.hidden) // lm_head read once per step
+				act := func(cols int) engine.Tensor { a, _ := be.NewActivation(512, cols); return a }
+				x, h, q, k, v, att, gate, up, logits := act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.inter), act(s.inter), act(32000)
+				step := func(o engine.Ops) {
+					o.Embed(x, table)
+					for _, l := range ls {
+						o.RMSNorm(h, x, norm, 1e-5)
+						o.MatMul(q, h, l.q)
+						o.MatMul(k, h, l.k)
+						o.MatMul(v, h, l.v)
+						o.RoPE(q, hd, 10000)
+						o.RoPE(k, hd, 10000)
+						o.Attention(att, q, k, v, l.cache)
+						o.MatMul(h, att, l.o)
+						o.Add(x, x, h)
+						o.RMSNorm(h, x, norm, 1e-5)
+						o.MatMul(gate, h, l.gate)
+						o.MatMul(up, h, l.up)
+						o.SiLUMul(gate, gate, up)
+						o.MatMul(h, gate, l.down)
+						o.Add(x, x, h)
+					}
+					o.RMSNorm(h, x, norm, 1e-5)
+					o.MatMul(logits, h, head)
+				}
+				batch := make([]int32, rows)
+				start := 1024
+				if rows > 1 {
+					start = 0
+				}
+				be.Run(ctx, batch, start, step)
+				syncB(b, be)
+				for b.Loop() {
+					if err := be.Run(ctx, batch, start, step); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(float64(rows)/sec, "tok/s")
+				if rows == 1 {
+					b.ReportMetric(float64(total)/sec/1e9, "GB/s")
+				}
+			})
+		}
+	}
+}
+
+func randomDense(tb testing.TB, b *Backend, rows, cols int) engine.Tensor {
+	tb.Helper()
+	t := &tensor{rows: rows, cols: cols, kind: dense}
+	err := b.th.Do(ctx, func() error {
+		var err error
+		if t.p, err = b.dev.alloc("dense", int64(rows*cols)*2); err != nil {
+			return err
+		}
+		if err = b.dev.launch("fill_scales", [3]int{1024, 1, 1}, 256, 0, t.p, uint64(rows*cols), uint32(rows)); err != nil {
+			return err
+		}
+		return b.dev.sync("fill")
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}

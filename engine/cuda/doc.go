@@ -1,0 +1,18 @@
+//go:build cuda
+
+// Package cuda is the NVIDIA GPU backend of the engine: the operations of
+// engine.Backend as launches of the PTX kernels in package kernels, through the CUDA
+// driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory and
+// graphs). It is the only package with cgo and builds only with the cuda tag; it
+// registers itself as backend "cuda".
+//
+// All driver calls run on one goroutine locked to its OS thread, which owns the CUDA
+// context; everything else reaches it through thread.Do. Device memory is owned by
+// the backend and freed explicitly by Close; allocation and launch failures come back
+// as errors naming the buffer or kernel.
+//
+// Layouts: activations are float32 rows; dense weights stay float16 as in the
+// checkpoint; GPTQ weights keep the checkpoint's packed layout, with act-order rows
+// sorted by g_idx once at load (on the device) and inputs gathered through the same
+// permutation; the key-value cache of a layer is float16 [2][kvHeads][context][headDim].
+package cuda

@@ -1,0 +1,183 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/rewoo-agent/agent/engine"
+)
+
+// ops issues the operations of one Run on the context's thread. A failure is kept in
+// Backend.err (the first one wins) and the rest of the step is skipped.
+type ops struct{ b *Backend }
+
+var _ engine.Ops = ops{}
+
+func (o ops) fail(err error) {
+	if o.b.err == nil {
+		o.b.err = err
+	}
+}
+
+// args converts the operands to tensors of the wanted kinds, checking that each holds
+// the batch's rows.
+func (o ops) args(op string, ts ...engine.Tensor) ([]*tensor, bool) {
+	if o.b.err != nil {
+		return nil, false
+	}
+	out := make([]*tensor, len(ts))
+	for i, x := range ts {
+		t, ok := x.(*tensor)
+		if !ok {
+			o.fail(fmt.Errorf("cuda: %s: operand %d is a %T, not a tensor of this backend", op, i, x))
+			return nil, false
+		}
+		if t.kind == activation && t.rows < o.b.rows {
+			o.fail(fmt.Errorf("cuda: %s: operand %d has %d rows for a batch of %d", op, i, t.rows, o.b.rows))
+			return nil, false
+		}
+		out[i] = t
+	}
+	return out, true
+}
+
+func (o ops) launch(name string, grid [3]int, block, shared int, args ...any) {
+	if err := o.b.dev.launch(name, grid, block, shared, args...); err != nil {
+		o.fail(err)
+	}
+}
+
+func (o ops) same(op string, ts ...*tensor) bool {
+	for _, t := range ts[1:] {
+		if t.cols != ts[0].cols || t.kind != activation || ts[0].kind != activation {
+			o.fail(fmt.Errorf("cuda: %s: operands of %d and %d columns (activations only)", op, ts[0].cols, t.cols))
+			return false
+		}
+	}
+	return true
+}
+
+func (o ops) Embed(dst, table engine.Tensor) {
+	t, ok := o.args("Embed", dst, table)
+	if !ok {
+		return
+	}
+	if t[1].kind != dense || t[1].cols != t[0].cols || t[1].rows != o.b.shape.Vocab {
+		o.fail(fmt.Errorf("cuda: Embed: table %d×%d for %d columns and a vocabulary of %d", t[1].rows, t[1].cols, t[0].cols, o.b.shape.Vocab))
+		return
+	}
+	o.launch("embed", [3]int{o.b.rows, 1, 1}, 256, 0, o.b.ids, t[1].p, t[0].p, t[0].cols)
+}
+
+func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
+	t, ok := o.args("RMSNorm", dst, x, weight)
+	if !ok || !o.same("RMSNorm", t[0], t[1]) {
+		return
+	}
+	if t[2].kind != dense || t[2].rows*t[2].cols != t[1].cols {
+		o.fail(fmt.Errorf("cuda: RMSNorm: weight %d×%d for %d columns", t[2].rows, t[2].cols, t[1].cols))
+		return
+	}
+	o.launch("rmsnorm", [3]int{o.b.rows, 1, 1}, 512, 0, t[1].p, t[2].p, t[0].p, t[1].cols, eps)
+}
+
+// splitK picks how many K ranges the decode product splits into so that about four
+// blocks per multiprocessor are in flight, and the 32-row chunks per range.
+func (o ops) splitK(chunks, colBlocks int) (splits, per int) {
+	splits = max(1, min(chunks, ceil(4*o.b.dev.sms, colBlocks)))
+	per = ceil(chunks, splits)
+	return ceil(chunks, per), per
+}
+
+func (o ops) MatMul(dst, x, w engine.Tensor) {
+	t, ok := o.args("MatMul", dst, x, w)
+	if !ok {
+		return
+	}
+	y, a, wt := t[0], t[1], t[2]
+	rows := o.b.rows
+	switch wt.kind {
+	case quantized:
+		K, N := wt.rows, wt.cols
+		if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N {
+			o.fail(fmt.Errorf("cuda: MatMul: %d columns × %d×%d weight into %d columns", a.cols, K, N, y.cols))
+			return
+		}
+		q := wt.q
+		if rows == 1 {
+			if err := o.b.dev.zero(y.p, N); err != nil {
+				o.fail(err)
+				return
+			}
+			colBlocks := ceil(N, 512)
+			splits, per := o.splitK(K/32, colBlocks)
+			o.launch(fmt.Sprintf("gptq_matvec_%d", q.bits), [3]int{colBlocks, splits, 1}, 128, per*33*4,
+				wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, K, N, per, q.zeroOffset)
+			return
+		}
+		o.launch(fmt.Sprintf("gptq_gemm_%d", q.bits), [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0,
+			wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, rows, K, N, q.zeroOffset)
+	case dense:
+		N, K := wt.rows, wt.cols // stored [out, in]
+		if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N || K%32 != 0 {
+			o.fail(fmt.Errorf("cuda: MatMul: %d columns × dense %d×%d (transposed) into %d columns", a.cols, N, K, y.cols))
+			return
+		}
+		if rows == 1 {
+			o.launch("gemv_f16", [3]int{ceil(N, 8), 1, 1}, 256, 0, wt.p, a.p, y.p, K, N)
+			return
+		}
+		o.launch("gemm_f16", [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0, wt.p, a.p, y.p, rows, K, N)
+	default:
+		o.fail(fmt.Errorf("cuda: MatMul: the weight is not a weight"))
+	}
+}
+
+func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
+	t, ok := o.args("RoPE", x)
+	if !ok {
+		return
+	}
+	if t[0].kind != activation || headDim <= 0 || headDim%2 != 0 || t[0].cols%headDim != 0 {
+		o.fail(fmt.Errorf("cuda: RoPE: %d columns in heads of %d", t[0].cols, headDim))
+		return
+	}
+	o.launch("rope", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.step, t[0].cols/headDim, headDim, theta)
+}
+
+func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
+	t, ok := o.args("Attention", dst, q, k, v, kv)
+	if !ok || !o.same("Attention", t[0], t[1]) || !o.same("Attention", t[2], t[3]) {
+		return
+	}
+	c, s := t[4], o.b.shape
+	hd := s.HeadDim
+	if c.kind != cache || c.cols != t[2].cols || t[1].cols != s.Heads*hd || c.cols != s.KVHeads*hd || s.Heads%s.KVHeads != 0 {
+		o.fail(fmt.Errorf("cuda: Attention: q of %d, k/v of %d columns, cache of %d for %d heads and %d kv heads of %d", t[1].cols, t[2].cols, c.cols, s.Heads, s.KVHeads, hd))
+		return
+	}
+	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
+	block := max(128, hd)
+	o.launch("attention", [3]int{s.Heads, o.b.rows, 1}, block, (hd+2*block)*4,
+		t[1].p, c.p, t[0].p, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
+}
+
+func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
+	t, ok := o.args("SiLUMul", dst, gate, up)
+	if !ok || !o.same("SiLUMul", t...) {
+		return
+	}
+	n := o.b.rows * t[0].cols
+	o.launch("silu_mul", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
+}
+
+func (o ops) Add(dst, a, b engine.Tensor) {
+	t, ok := o.args("Add", dst, a, b)
+	if !ok || !o.same("Add", t...) {
+		return
+	}
+	n := o.b.rows * t[0].cols
+	o.launch("add", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
+}
