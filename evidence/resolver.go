@@ -224,6 +224,13 @@ func Run(ctx context.Context, tb Toolbox, steps <-chan *planparser.Step, opts Op
 	}
 	in, stop := steps, gctx.Done()
 	for {
+		if stop != nil && gctx.Err() != nil {
+			stop = nil
+			r.stopping, r.stopReason = true, stopReason(context.Cause(gctx))
+			r.skipWaiting()
+			r.drain(in)
+			in = nil
+		}
 		r.launch(gctx, g)
 		if in == nil && r.running == 0 {
 			break
@@ -239,10 +246,7 @@ func Run(ctx context.Context, tb Toolbox, steps <-chan *planparser.Step, opts Op
 			}
 		case <-r.wake:
 			r.collect()
-		case <-stop:
-			in, stop = nil, nil
-			r.stopping = true
-			r.skipWaiting(stopReason(context.Cause(gctx)))
+		case <-stop: // handled at the top of the loop
 		}
 	}
 	werr := g.Wait()
@@ -302,8 +306,9 @@ type run struct {
 	order    []*node // as given
 	ready    []*node
 	running  int
-	perTool  map[string]int
-	stopping bool
+	perTool    map[string]int
+	stopping   bool
+	stopReason string
 
 	mu   sync.Mutex
 	done []completion // ended steps the loop has not collected
@@ -336,6 +341,10 @@ func (r *run) add(st *planparser.Step) error {
 	n := &node{step: st}
 	r.nodes[st.Name] = n
 	r.order = append(r.order, n)
+	if r.stopping {
+		r.skipWithReason(n, r.stopReason)
+		return nil
+	}
 	for _, name := range st.Deps {
 		d := r.nodes[name]
 		if d.value == nil {
@@ -431,6 +440,9 @@ func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 	delay := r.opts.Backoff
 	var err error
 	for {
+		if err = stepCtx.Err(); err != nil {
+			break
+		}
 		v.Attempts++
 		var out tools.Output
 		if out, err = n.tool.Call(stepCtx, req); err == nil {
@@ -527,10 +539,26 @@ func (r *run) skipWithReason(n *node, reason string) {
 }
 
 // skipWaiting skips every step that has not started, when the run stops.
-func (r *run) skipWaiting(reason string) {
+func (r *run) skipWaiting() {
 	r.ready = nil
 	for _, n := range r.order {
-		r.skipWithReason(n, reason)
+		r.skipWithReason(n, r.stopReason)
+	}
+}
+
+// drain records the steps already waiting in the channel as skipped, so that a
+// stopped Resolve still accounts for every step of its plan. It never blocks.
+func (r *run) drain(in <-chan *planparser.Step) {
+	for in != nil {
+		select {
+		case st, ok := <-in:
+			if !ok {
+				return
+			}
+			_ = r.add(st) // an invalid step changes nothing now
+		default:
+			return
+		}
 	}
 }
 

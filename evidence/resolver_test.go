@@ -183,7 +183,12 @@ Final answer: #E3`
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var ev events
-				reg := registry(t, &tooltest.Failing{ToolName: "Bad"}, &tooltest.Slow{ToolName: "S"},
+				// Bad fails after a second, when every step has been read.
+				bad := tools.Func{ToolName: "Bad", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
+					time.Sleep(time.Second)
+					return tools.Output{}, tooltest.ErrFake
+				}}
+				reg := registry(t, bad, &tooltest.Slow{ToolName: "S"},
 					&tooltest.Slow{ToolName: "Slow", Delay: time.Minute})
 				res, err := Resolve(t.Context(), reg, mustParse(t, plan), Options{OnFailure: tt.policy, OnEvent: ev.add})
 				if got := statuses(res); got != tt.statuses {
@@ -211,7 +216,7 @@ Final answer: #E3`
 						t.Errorf("answer error %v, want ErrBadCitation", err)
 					}
 				case FailFast:
-					if res.Wall != 0 {
+					if res.Wall != time.Second {
 						t.Errorf("fail fast took %v", res.Wall)
 					}
 					if !errors.Is(res.Get("#E4").Err, context.Canceled) {
@@ -401,5 +406,24 @@ func TestAnswerWithoutCitation(t *testing.T) {
 	}
 	if _, err := res.Answer(nil); !errors.Is(err, ErrNoCitation) {
 		t.Errorf("nil answer: err = %v", err)
+	}
+}
+
+// TestStopAccountsForEveryStep stops a run at once: every step of the plan is in
+// the result, skipped.
+func TestStopAccountsForEveryStep(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res, err := Resolve(ctx, registry(t, &tooltest.Slow{ToolName: "S"}), mustParse(t, "#E1 = S[a]\n#E2 = S[b]\n#E3 = S[#E1]"), Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+	for _, v := range res.Values {
+		if v.Status == OK {
+			t.Errorf("%s ran after cancellation", v.Name)
+		}
+	}
+	if len(res.Values) != 3 {
+		t.Errorf("%d values, want 3", len(res.Values))
 	}
 }
