@@ -299,13 +299,13 @@ type completion struct {
 
 // run is the state of one Run. The fields above mu belong to Run's loop.
 type run struct {
-	opts     Options
-	tb       Toolbox
-	start    time.Time
-	nodes    map[string]*node
-	order    []*node // as given
-	ready    []*node
-	running  int
+	opts       Options
+	tb         Toolbox
+	start      time.Time
+	nodes      map[string]*node
+	order      []*node // as given
+	ready      []*node
+	running    int
 	perTool    map[string]int
 	stopping   bool
 	stopReason string
