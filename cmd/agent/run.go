@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/planparser"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		summary: "resolve a given plan with the configured tools and print the answer",
+		run:     runRun,
+	})
+}
+
+// runOptions are agent run's resolver settings: generous for web tools, bounded
+// so an unattended job never hangs on one call.
+var runOptions = evidence.Options{
+	StepTimeout: 2 * time.Minute,
+	Retries:     2,
+}
+
+func runRun(ctx context.Context, std stdio, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(std.err)
+	toolsConfig := fs.String("tools-config", "", "YAML file of custom tools")
+	asJSON := fs.Bool("json", false, "print the whole trace (plan, evidence, timings, answer) as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(std.err, "usage: agent run [--tools-config FILE] [--json] PLAN")
+		fs.PrintDefaults()
+	}
+	path, err := onePath(fs, args)
+	if err != nil {
+		return err
+	}
+	reg, err := loadTools(ctx, *toolsConfig)
+	if err != nil {
+		return err
+	}
+	plan, err := readPlan(std, path, planparser.Options{Tools: reg.Names()})
+	if err != nil {
+		return err
+	}
+	opts := runOptions
+	opts.OnEvent = func(e evidence.Event) { printEvent(std.err, e) }
+	res, runErr := evidence.Resolve(ctx, reg, plan, opts)
+	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", res.Wall.Seconds(), tally(res), strings.Join(res.CriticalPath, " -> "))
+
+	answer, ansErr := res.Answer(plan.Answer)
+	if *asJSON {
+		trace := struct {
+			Plan        *planparser.Plan `json:"plan"`
+			Result      *evidence.Result `json:"result"`
+			Answer      *string          `json:"answer"`
+			AnswerError string           `json:"answer_error,omitempty"`
+		}{Plan: plan, Result: res}
+		if !errors.Is(ansErr, evidence.ErrNoCitation) {
+			trace.Answer = &answer
+		}
+		if ansErr != nil {
+			trace.AnswerError = ansErr.Error()
+		}
+		enc := json.NewEncoder(std.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(trace); err != nil {
+			return err
+		}
+	} else if err := printAnswer(std.out, res, answer, ansErr); err != nil {
+		return err
+	}
+	switch {
+	case runErr != nil:
+		return runErr
+	case ansErr != nil && !errors.Is(ansErr, evidence.ErrNoCitation):
+		return ansErr
+	}
+	return nil
+}
+
+// printAnswer writes the answer; a plan whose answer cites nothing gets every
+// piece of evidence instead, since resolving it needs a model.
+func printAnswer(w io.Writer, res *evidence.Result, answer string, ansErr error) error {
+	if !errors.Is(ansErr, evidence.ErrNoCitation) {
+		_, err := fmt.Fprintln(w, answer)
+		return err
+	}
+	for _, v := range res.Values {
+		if _, err := fmt.Fprintf(w, "%s = %s\n", v.Name, v.Content()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printEvent writes one progress line.
+func printEvent(w io.Writer, e evidence.Event) {
+	at := fmt.Sprintf("[%7.2fs] %s", e.At.Seconds(), e.Step)
+	switch e.Kind {
+	case evidence.EventStarted:
+		fmt.Fprintf(w, "%s %s started\n", at, e.Tool)
+	case evidence.EventRetrying:
+		fmt.Fprintf(w, "%s attempt %d failed (%v); retrying in %s\n", at, e.Attempt, e.Err, e.Delay)
+	case evidence.EventFinished:
+		fmt.Fprintf(w, "%s finished in %.2fs (%d bytes, %d sources)\n", at, e.Duration.Seconds(), e.Value.Bytes, len(e.Value.Sources))
+	case evidence.EventFailed:
+		fmt.Fprintf(w, "%s failed after %.2fs: %v\n", at, e.Duration.Seconds(), e.Err)
+	case evidence.EventSkipped:
+		fmt.Fprintf(w, "%s skipped: %s\n", at, e.Reason)
+	}
+}
+
+// tally counts the steps by status, e.g. "3 ok, 1 failed, 2 skipped".
+func tally(res *evidence.Result) string {
+	counts := map[evidence.Status]int{}
+	for _, v := range res.Values {
+		counts[v.Status]++
+	}
+	parts := []string{}
+	for _, s := range []evidence.Status{evidence.OK, evidence.Failed, evidence.Skipped} {
+		if counts[s] > 0 || s == evidence.OK {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/tooltest"
+)
+
+func TestRun(t *testing.T) {
+	withTools(t, &tooltest.Slow{ToolName: "DuckDuckGo"}, &tooltest.Slow{ToolName: "KnowledgeModel"},
+		&tooltest.Failing{ToolName: "Broken"})
+	tests := []struct {
+		name   string
+		plan   string
+		json   bool
+		code   int
+		out    string
+		stderr []string
+	}{
+		{"answer", goodPlan, false, 0,
+			"KnowledgeModel(Who won, given DuckDuckGo(Nobel Prize in Literature 2020 winner)?)\n",
+			[]string{":evidence0: DuckDuckGo started", ":evidence1: finished in", "done: 2 ok; critical path :evidence0: -> :evidence1:"}},
+		{"no citation prints all evidence", "#E1 = DuckDuckGo[a]\n#E2 = DuckDuckGo[b]\n", false, 0,
+			"#E1 = DuckDuckGo(a)\n#E2 = DuckDuckGo(b)\n", []string{"done: 2 ok"}},
+		{"failed citation", "#E1 = Broken[a]\n#E2 = KnowledgeModel[#E1]\nFinal answer: #E2\n", false, 1,
+			"(no evidence: #E2 was skipped: depends on #E1, which failed)\n",
+			[]string{"#E1 failed after", "#E2 skipped: depends on #E1, which failed", "the answer cites evidence that is missing: #E2"}},
+		{"invalid plan", "#E1 = Nope[a]\n", false, 1, "", []string{`1:7: unknown tool "Nope"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"run", writePlan(t, tt.plan)}
+			if tt.json {
+				args = append(args, "--json")
+			}
+			out, errOut, code := runAgent(t, "", args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, errOut)
+			}
+			if out != tt.out {
+				t.Errorf("stdout %q, want %q", out, tt.out)
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, errOut)
+				}
+			}
+		})
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	withTools(t, tools.Func{ToolName: "DuckDuckGo", Fn: echoWithSource}, &tooltest.Slow{ToolName: "KnowledgeModel"})
+	out, errOut, code := runAgent(t, "", "run", "--json", writePlan(t, goodPlan))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var trace struct {
+		Plan struct {
+			Steps []struct{ Name string }
+		}
+		Result struct {
+			Evidence []struct {
+				Name, Tool, Input, Status string
+				Sources                   []string
+				DurationMS                *float64 `json:"duration_ms"`
+			}
+			CriticalPath []string `json:"critical_path"`
+		}
+		Answer *string
+	}
+	if err := json.Unmarshal([]byte(out), &trace); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if len(trace.Plan.Steps) != 2 || len(trace.Result.Evidence) != 2 || trace.Answer == nil {
+		t.Fatalf("trace incomplete:\n%s", out)
+	}
+	e := trace.Result.Evidence[0]
+	if e.Name != ":evidence0:" || e.Status != "ok" || e.Tool != "DuckDuckGo" || len(e.Sources) != 1 || e.DurationMS == nil {
+		t.Errorf("evidence[0] = %+v", e)
+	}
+	if want := "KnowledgeModel(Who won, given found Nobel Prize in Literature 2020 winner?)"; *trace.Answer != want {
+		t.Errorf("answer %q, want %q", *trace.Answer, want)
+	}
+}
+
+func echoWithSource(_ context.Context, req tools.Request) (tools.Output, error) {
+	return tools.Output{Text: "found " + req.Input, Sources: []string{"https://example.org/"}}, nil
+}
