@@ -54,6 +54,7 @@ var errSilent = errors.New("")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:])
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx too
 	stop()
 	if err == nil {
 		return
@@ -66,7 +67,7 @@ func main() {
 	if !errors.Is(err, errSilent) {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 	}
-	if ctx.Err() != nil && code == 1 {
+	if interrupted && code == 1 {
 		code = 130
 	}
 	os.Exit(code)
