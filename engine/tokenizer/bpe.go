@@ -16,22 +16,40 @@ func (t *Tokenizer) Encode(text string) []int {
 	}
 	var e encoder
 	ids := make([]int, 0, len(s)/3+1)
-	if !t.norm.splitWords {
-		return e.encode(t, s, ids)
-	}
 	for s != "" {
-		// Each word runs up to, not including, the next "▁" after its first character.
-		_, n := utf8.DecodeRuneInString(s)
-		end := strings.Index(s[n:], spaceSymbol)
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += n
-		}
+		end := t.wordEnd(s)
 		ids = e.encode(t, s[:end], ids)
 		s = s[end:]
 	}
 	return ids
+}
+
+// wordEnd is the length of the first part of s that BPE can work on alone:
+// BPE runs on each part separately, and the result is the same as on the whole
+// text when no piece spans the parts, which keeps the merge queue small.
+func (t *Tokenizer) wordEnd(s string) int {
+	switch {
+	case t.norm.splitWords:
+		// Metaspace split: each word runs up to the next "▁" after its first character.
+		_, n := utf8.DecodeRuneInString(s)
+		if i := strings.Index(s[n:], spaceSymbol); i >= 0 {
+			return n + i
+		}
+	case t.wordsApart:
+		// A word ends where a "▁" follows something else.
+		for from := 0; ; {
+			i := strings.Index(s[from:], spaceSymbol)
+			if i < 0 {
+				break
+			}
+			i += from
+			if i > 0 && !strings.HasSuffix(s[:i], spaceSymbol) {
+				return i
+			}
+			from = i + len(spaceSymbol)
+		}
+	}
+	return len(s)
 }
 
 // normalize turns text into the string BPE works on.
@@ -189,6 +207,9 @@ func (t *Tokenizer) nextSymbol(s string) (n int, id int32, frozen bool) {
 		if id, ok := t.userDefined[s[:l]]; ok {
 			return l, id, true
 		}
+	}
+	if s[0] < utf8.RuneSelf {
+		return 1, t.asciiID[s[0]], false
 	}
 	_, n = utf8.DecodeRuneInString(s)
 	if id, ok := t.mergeable[s[:n]]; ok {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // kind is what a piece is, with sentencepiece's meanings.
@@ -45,7 +46,10 @@ type Tokenizer struct {
 	userDefined map[string]int32
 	maxUser     int
 	byteID      [256]int32 // -1 where the byte has no piece
-	hasUnused   bool
+	asciiID     [128]int32 // the piece of each ASCII character, -1 if none
+	// wordsApart: no piece has a "▁" right after another character, so BPE may
+	// run on each "▁"-led word on its own.
+	wordsApart bool
 
 	unk, bos, eos int
 	unkSurface    string
@@ -140,6 +144,9 @@ func (t *Tokenizer) finish() error {
 	for i := range t.byteID {
 		t.byteID[i] = -1
 	}
+	for c := range t.asciiID {
+		t.asciiID[c] = -1
+	}
 	t.mergeable = make(map[string]int32, len(t.pieces))
 	for i, p := range t.pieces {
 		switch p.kind {
@@ -150,6 +157,9 @@ func (t *Tokenizer) finish() error {
 				return fmt.Errorf("%w: piece %q is defined twice", ErrFormat, p.text)
 			}
 			t.mergeable[p.text] = int32(i)
+			if len(p.text) == 1 && p.text[0] < utf8.RuneSelf {
+				t.asciiID[p.text[0]] = int32(i)
+			}
 		}
 		if p.kind == kindUserDefined {
 			if t.userDefined == nil {
@@ -158,8 +168,12 @@ func (t *Tokenizer) finish() error {
 			t.userDefined[p.text] = int32(i)
 			t.maxUser = max(t.maxUser, len(p.text))
 		}
-		if p.kind == kindUnused {
-			t.hasUnused = true
+	}
+	t.wordsApart = true
+	for text := range t.mergeable {
+		if strings.Contains(strings.TrimLeft(text, spaceSymbol), spaceSymbol) {
+			t.wordsApart = false
+			break
 		}
 	}
 	if t.byteFallback {

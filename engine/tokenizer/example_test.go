@@ -1,0 +1,31 @@
+package tokenizer_test
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/rewoo-agent/agent/engine/tokenizer"
+)
+
+func Example() {
+	// The LLaMA tokenizer.model from the shared fixtures, beside the repository.
+	tok, err := tokenizer.Load(filepath.Join("..", "..", "..", "shared", "fixtures", "tokenizer", "tokenizer.model"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ids := tok.EncodeWithBOS("Hello world")
+	fmt.Println(ids, tok.Decode(ids))
+
+	// Generated ids continue a prompt: the stream keeps their leading space and
+	// holds back a character until its last byte arrives.
+	s := tok.NewStream()
+	for _, id := range []int{3186, 29871, 243, 162, 157, 131} { // " world", " ", "🚀" as 4 bytes
+		fmt.Fprintf(os.Stdout, "%q ", s.Next(id))
+	}
+	fmt.Printf("%q\n", s.Flush())
+	// Output:
+	// [1 15043 3186] Hello world
+	// " world" " " "" "" "" "🚀" ""
+}
