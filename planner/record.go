@@ -14,7 +14,9 @@ type EngineCall struct {
 	// Purpose names the caller: "plan", "answer", or "tool NAME" for a tool's call.
 	Purpose string `json:"purpose"`
 	// Input is the raw input of the tool step that made the call, if a tool did.
-	Input           string  `json:"input,omitempty"`
+	Input string `json:"input,omitempty"`
+	// Step is the plan step whose tool made the call, when the planner knows it.
+	Step            string  `json:"step,omitempty"`
 	Start           float64 `json:"start_s"` // seconds since the recorder was made
 	PromptTokens    int     `json:"prompt_tokens"`
 	Tokens          int     `json:"tokens"`

@@ -1,0 +1,141 @@
+package planner
+
+import (
+	"github.com/rewoo-agent/agent/planparser"
+)
+
+// Trace is the whole record of one question: what was asked, the plan the model
+// wrote, every step, every engine call, the answer and the timings. It is what
+// `agent ask --json` prints.
+type Trace struct {
+	Question string `json:"question"`
+	Prompt   string `json:"prompt"`
+	// Plan is the plan text exactly as the model wrote it.
+	Plan string `json:"plan"`
+	// DAG is the parsed plan: steps with their dependencies, and the Answer line.
+	DAG         *planparser.Plan `json:"dag"`
+	Diagnostics []string         `json:"diagnostics,omitempty"`
+	Steps       []*StepTrace     `json:"steps"`
+	Answer      *Answer          `json:"answer"`
+	EngineCalls []EngineCall     `json:"engine_calls"`
+	Timings     Timings          `json:"timings"`
+	// Error says why the run did not finish, if it did not.
+	Error string `json:"error,omitempty"`
+}
+
+// Step states in a StepTrace.
+const (
+	StatePending = "pending" // parsed, waiting for its references
+	StateRunning = "running"
+	StateDone    = "done"
+	StateFailed  = "failed"
+	StateSkipped = "skipped"
+)
+
+// StepTrace is one step of the plan and what became of it.
+type StepTrace struct {
+	Name  string   `json:"name"`
+	Tool  string   `json:"tool"`
+	Input string   `json:"input"` // as the plan wrote it
+	Deps  []string `json:"deps"`
+	Line  int      `json:"line"`
+	State string   `json:"state"`
+	// ResolvedInput is the input with earlier evidence substituted in.
+	ResolvedInput string   `json:"resolved_input,omitempty"`
+	Output        string   `json:"output,omitempty"`
+	Error         string   `json:"error,omitempty"`
+	Sources       []string `json:"sources"`
+	Attempts      int      `json:"attempts,omitempty"`
+	// Parsed, Start and Duration are in seconds; Parsed and Start count from the
+	// beginning of the run.
+	Parsed   float64 `json:"parsed_s"`
+	Start    float64 `json:"start_s,omitempty"`
+	Duration float64 `json:"duration_s,omitempty"`
+}
+
+// Answer is the resolved answer and where it came from.
+type Answer struct {
+	Text string `json:"text"`
+	// From names the evidence the Answer line cited; empty when the answer was
+	// resolved by a KnowledgeModel call over all evidence.
+	From []string `json:"from"`
+	// Method is "answer-line" or "knowledge-model".
+	Method  string   `json:"method"`
+	Sources []Source `json:"sources"`
+}
+
+// Answer methods.
+const (
+	MethodAnswerLine = "answer-line"
+	MethodKnowledge  = "knowledge-model"
+)
+
+// Source is a URL (or other locator) the answer rests on, with the steps whose
+// evidence came from it.
+type Source struct {
+	URL   string   `json:"url"`
+	Steps []string `json:"steps"`
+}
+
+// Timings are the run's milestones, in seconds from its start.
+type Timings struct {
+	PlanStart float64 `json:"plan_start_s"`
+	// FirstStep is when the first tool call started (0 when none did).
+	FirstStep float64 `json:"first_step_s,omitempty"`
+	PlanDone  float64 `json:"plan_done_s"`
+	StepsDone float64 `json:"steps_done_s,omitempty"`
+	Total     float64 `json:"total_s"`
+	// CriticalPath is the chain of steps that decided when the last one finished.
+	CriticalPath []string `json:"critical_path,omitempty"`
+}
+
+// Step returns the step called name, or nil.
+func (t *Trace) Step(name string) *StepTrace {
+	for _, s := range t.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// sources lists the sources of the steps named in from and of every step they
+// depend on, directly or not: each URL once, in order of the steps, with the steps
+// it came from.
+func (t *Trace) sources(from []string) []Source {
+	used := map[string]bool{}
+	var mark func(name string)
+	mark = func(name string) {
+		if used[name] {
+			return
+		}
+		used[name] = true
+		if s := t.Step(name); s != nil {
+			for _, d := range s.Deps {
+				mark(d)
+			}
+		}
+	}
+	for _, n := range from {
+		mark(n)
+	}
+	out := []Source{}
+	index := map[string]int{}
+	for _, s := range t.Steps {
+		if !used[s.Name] {
+			continue
+		}
+		for _, u := range s.Sources {
+			i, ok := index[u]
+			if !ok {
+				i = len(out)
+				index[u] = i
+				out = append(out, Source{URL: u})
+			}
+			if steps := out[i].Steps; len(steps) == 0 || steps[len(steps)-1] != s.Name {
+				out[i].Steps = append(out[i].Steps, s.Name)
+			}
+		}
+	}
+	return out
+}
