@@ -86,8 +86,8 @@ var errPlanComplete = errors.New("plan complete")
 
 // session is the state of one Ask.
 type session struct {
-	p        *Planner
-	start    time.Time
+	p     *Planner
+	start time.Time
 	// runStart is when the resolver's clock started, since start: the least gap
 	// between an event's arrival and its own time (events are sent synchronously).
 	runStart time.Duration
