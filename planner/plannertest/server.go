@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
 	"github.com/rewoo-agent/agent/engine"
 )
@@ -39,6 +40,8 @@ type choice struct {
 	Text         string  `json:"text"`
 	Index        int     `json:"index"`
 	FinishReason *string `json:"finish_reason"`
+	// StopReason is the stop string that ended the text, as vLLM reports it.
+	StopReason string `json:"stop_reason,omitempty"`
 }
 
 type usage struct {
@@ -98,7 +101,7 @@ func (e *Engine) serveCompletion(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf(`{"error":{"message":%q}}`, err.Error()), http.StatusInternalServerError)
 			return
 		}
-		out.Choices = []choice{{Text: res.Text, FinishReason: finish(res.Stop)}}
+		out.Choices = []choice{{Text: res.Text, FinishReason: finish(res.Stop), StopReason: e.matched(ereq, res)}}
 		out.Usage = &usage{res.PromptTokens, res.Tokens, res.PromptTokens + res.Tokens}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(out)
@@ -127,11 +130,25 @@ func (e *Engine) serveCompletion(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client went away; the stream just ends
 	}
-	out.Choices = []choice{{FinishReason: finish(res.Stop)}}
+	out.Choices = []choice{{FinishReason: finish(res.Stop), StopReason: e.matched(ereq, res)}}
 	out.Usage = &usage{res.PromptTokens, res.Tokens, res.PromptTokens + res.Tokens}
 	if send(out) == nil {
 		fmt.Fprint(w, "data: [DONE]\n\n")
 	}
+}
+
+// matched returns the stop string that ended res, or "".
+func (e *Engine) matched(req engine.Request, res engine.Result) string {
+	if res.Stop != engine.StopString {
+		return ""
+	}
+	rest := strings.TrimPrefix(e.reply(req.Prompt), res.Text)
+	for _, s := range req.Stop {
+		if s != "" && strings.HasPrefix(rest, s) {
+			return s
+		}
+	}
+	return ""
 }
 
 // finish maps a stop reason to OpenAI's finish_reason.

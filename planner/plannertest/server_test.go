@@ -2,10 +2,14 @@ package plannertest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/openai"
 )
 
 func TestServerStreams(t *testing.T) {
@@ -74,5 +78,32 @@ func TestServerRejects(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", body, resp.StatusCode)
 		}
+	}
+}
+
+// TestServerWithClient checks the server against the project's own OpenAI client:
+// what a remote engine streams is what the scripted engine writes.
+func TestServerWithClient(t *testing.T) {
+	e := &Engine{Replies: []Reply{{Text: "Plan: a\n:evidence0: = X[y]\nAnswer: :evidence0:\nUSER: more"}}}
+	srv := e.NewServer()
+	defer srv.Close()
+	c, err := openai.New(srv.URL, openai.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []string
+	res, err := c.Generate(context.Background(), engine.Request{Prompt: "q", Stop: []string{"USER:"}}, func(s string) error {
+		pieces = append(pieces, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Plan: a\n:evidence0: = X[y]\nAnswer: :evidence0:\n"
+	if strings.Join(pieces, "") != want || res.Text != want || res.Stop != engine.StopString {
+		t.Errorf("got %q (%q, stop %q), want %q", pieces, res.Text, res.Stop, want)
+	}
+	if len(pieces) < 5 || res.Tokens != 11 || res.PromptTokens != 1 {
+		t.Errorf("%d pieces, %d tokens, %d prompt tokens: not streamed token by token", len(pieces), res.Tokens, res.PromptTokens)
 	}
 }
