@@ -35,6 +35,7 @@ type Sampler struct {
 	kth    []float32 // min-heap of the top-k scores
 	cand   []int32   // candidate ids
 	prob   []float64 // unnormalized probability of each candidate, by position in cand
+	pairs  []pair    // nucleus scratch
 }
 
 // ErrBadLogits is returned when logits cannot be sampled: a NaN or +Inf value, or every
@@ -241,8 +242,8 @@ func (s *Sampler) softmax() float64 {
 // nucleus keeps the most probable candidates while the probability of those already
 // kept is below top-p (so at least one, and the token that crosses top-p too), which is
 // transformers' rule of dropping the low tail whose cumulative probability is at most
-// 1 - top-p. It reorders s.cand and s.prob to the kept ones, most probable first, and
-// returns their sum. Candidates are popped from a max-heap, so a peaked distribution
+// 1 - top-p. It shrinks s.cand and s.prob to the kept ones, in id order, and returns
+// their sum. Candidates are popped from a max-heap, so a peaked distribution
 // costs far less than a full sort.
 func (s *Sampler) nucleus(z float64) float64 {
 	c, p := s.cand, s.prob
@@ -251,9 +252,9 @@ func (s *Sampler) nucleus(z float64) float64 {
 		siftDownMax(c[:n], p[:n], i)
 	}
 	limit := s.topP * z
-	kept, mass := 0, 0.0
-	// Popping moves the maximum to the end of the heap; collect the kept ones at the
-	// end of the slices and move them to the front afterwards.
+	total, kept, mass := n, 0, 0.0
+	// Popping moves the maximum to the end of the heap, so the kept ones collect at
+	// the end of the slices.
 	for n > 0 && mass < limit {
 		mass += p[0]
 		n--
@@ -262,10 +263,22 @@ func (s *Sampler) nucleus(z float64) float64 {
 		siftDownMax(c[:n], p[:n], 0)
 		kept++
 	}
-	slices.Reverse(c)
-	slices.Reverse(p)
+	// Back to id order for the draw, as engine.DeviceSampler draws.
+	s.pairs = s.pairs[:0]
+	for i := total - kept; i < total; i++ {
+		s.pairs = append(s.pairs, pair{c[i], p[i]})
+	}
+	slices.SortFunc(s.pairs, func(a, b pair) int { return int(a.id - b.id) })
+	for i, pr := range s.pairs {
+		c[i], p[i] = pr.id, pr.p
+	}
 	s.cand, s.prob = c[:kept], p[:kept]
 	return mass
+}
+
+type pair struct {
+	id int32
+	p  float64
 }
 
 func siftDownMax(c []int32, p []float64, i int) {
@@ -287,7 +300,9 @@ func siftDownMax(c []int32, p []float64, i int) {
 	}
 }
 
-// draw picks a candidate with probability s.prob[i]/z.
+// draw picks a candidate with probability s.prob[i]/z: for a uniform u, the first
+// in id order at which the cumulative probability exceeds u, as
+// engine.DeviceSampler does, so a device given the same u picks the same token.
 func (s *Sampler) draw(z float64) int {
 	r := s.rng.Float64() * z
 	acc := 0.0

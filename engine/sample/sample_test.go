@@ -31,6 +31,9 @@ func dist(t *testing.T, s *Sampler, logits []float32) map[int]float64 {
 	if s.topP > 0 {
 		z = s.nucleus(z)
 	}
+	if !slices.IsSorted(s.cand) {
+		t.Fatalf("candidates %v not in id order, which the draw relies on", s.cand)
+	}
 	out := map[int]float64{}
 	for i, id := range s.cand {
 		out[int(id)] = s.prob[i] / z
