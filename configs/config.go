@@ -34,6 +34,9 @@ type Config struct {
 	Fetch     Fetch     `yaml:"fetch"`
 	Links     Links     `yaml:"links"`
 	Knowledge Knowledge `yaml:"knowledge"`
+	Engine    Engine    `yaml:"engine"`
+	Sampling  Sampling  `yaml:"sampling"`
+	Planner   Planner   `yaml:"planner"`
 
 	sources map[string]Source
 	file    string
@@ -73,6 +76,46 @@ type Links struct {
 type Knowledge struct {
 	MaxTokens     int `yaml:"max_tokens" env:"AGENT_KNOWLEDGE_MAX_TOKENS"`
 	ContextLength int `yaml:"context_length" env:"AGENT_KNOWLEDGE_CONTEXT_LENGTH"`
+}
+
+// Engine picks the language model: a local GPTQ checkpoint folder (Model) or a
+// remote OpenAI-compatible server (LLMURL).
+type Engine struct {
+	Model     string `yaml:"model" env:"AGENT_MODEL" path:""`
+	Tokenizer string `yaml:"tokenizer" env:"AGENT_TOKENIZER" path:""`
+	Device    string `yaml:"device" env:"AGENT_DEVICE"`
+	Context   int    `yaml:"context" env:"AGENT_CONTEXT"`
+	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
+	LLMModel  string `yaml:"llm_model" env:"AGENT_LLM_MODEL"`
+}
+
+// Sampling holds the decoding settings of the plan (Hugging Face semantics).
+type Sampling struct {
+	Temperature       float64 `yaml:"temperature" env:"AGENT_TEMPERATURE"`
+	TopK              int     `yaml:"top_k" env:"AGENT_TOP_K"`
+	TopP              float64 `yaml:"top_p" env:"AGENT_TOP_P"`
+	RepetitionPenalty float64 `yaml:"repetition_penalty" env:"AGENT_REPETITION_PENALTY"`
+	Seed              int64   `yaml:"seed" env:"AGENT_SEED"`
+}
+
+// Planner configures agent ask: limits, the resolver, and the prompt templates.
+type Planner struct {
+	MaxSteps      int           `yaml:"max_steps" env:"AGENT_MAX_STEPS"`
+	MaxPlanTokens int           `yaml:"max_plan_tokens" env:"AGENT_MAX_PLAN_TOKENS"`
+	Timeout       time.Duration `yaml:"timeout" env:"AGENT_TIMEOUT"`
+	StepTimeout   time.Duration `yaml:"step_timeout" env:"AGENT_STEP_TIMEOUT"`
+	Retries       int           `yaml:"retries" env:"AGENT_RETRIES"`
+	Concurrency   int           `yaml:"concurrency" env:"AGENT_CONCURRENCY"`
+	Stop          []string      `yaml:"stop" env:"AGENT_STOP"`
+	Prompts       Prompts       `yaml:"prompts"`
+}
+
+// Prompts override the texts the planner sends; empty means the built-in one.
+type Prompts struct {
+	System    string `yaml:"system" env:"AGENT_PROMPT_SYSTEM"`
+	User      string `yaml:"user" env:"AGENT_PROMPT_USER"`
+	Assistant string `yaml:"assistant" env:"AGENT_PROMPT_ASSISTANT"`
+	Plan      string `yaml:"plan" env:"AGENT_PROMPT_PLAN"`
 }
 
 // Source says where a configuration value came from.
