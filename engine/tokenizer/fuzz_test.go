@@ -92,3 +92,22 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseJSON: no input makes the tokenizer.json reader panic, and what it
+// accepts encodes and decodes without panicking.
+func FuzzParseJSON(f *testing.F) {
+	f.Add(`{"normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]},` +
+		`"added_tokens":[{"id":3,"content":"<s>","special":true}],` +
+		`"model":{"type":"BPE","byte_fallback":false,"unk_token":"u","vocab":{"u":0,"▁":1,"a":2,"▁a":4},"merges":["▁ a"]}}`)
+	f.Add(`{"pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true},` +
+		`"model":{"type":"BPE","fuse_unk":true,"unk_token":"u","vocab":{"u":0,"▁":1,"a":2,"▁a":3},"merges":[["▁","a"]]}}`)
+	f.Add(`{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b c"]}}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := parseJSON([]byte(s))
+		if err != nil {
+			return
+		}
+		ids := tok.Encode("a aa  \xff🚀▁")
+		tok.Decode(append(ids, 0, 1, -1, tok.VocabSize()))
+	})
+}
