@@ -84,7 +84,6 @@ type Engine struct {
 	Model     string `yaml:"model" env:"AGENT_MODEL" path:""`
 	Tokenizer string `yaml:"tokenizer" env:"AGENT_TOKENIZER" path:""`
 	Device    string `yaml:"device" env:"AGENT_DEVICE"`
-	Context   int    `yaml:"context" env:"AGENT_CONTEXT"`
 	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
 	LLMModel  string `yaml:"llm_model" env:"AGENT_LLM_MODEL"`
 }

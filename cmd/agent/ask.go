@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/knowledge"
+)
+
+func init() {
+	register(command{
+		name:    "ask",
+		summary: "answer a question: plan with the model, run the tools, print the answer and its sources",
+		run:     runAsk,
+	})
+}
+
+// askFlags are ask's flags that set configuration keys; a flag given on the
+// command line beats the environment and the config file.
+var askFlags = []struct{ name, key, usage string }{
+	{"model", "engine.model", "GPTQ checkpoint folder of the local model"},
+	{"tokenizer", "engine.tokenizer", "tokenizer.model or tokenizer.json (default: the model folder's)"},
+	{"device", "engine.device", "compute backend of the local model: cpu, or cuda in a -tags cuda build"},
+	{"llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000"},
+	{"llm-model", "engine.llm_model", "model name on the server (default: the first it lists)"},
+	{"temperature", "sampling.temperature", "sampling temperature of the plan; 0 is greedy"},
+	{"top-k", "sampling.top_k", "top-k sampling; 0 is off"},
+	{"top-p", "sampling.top_p", "top-p (nucleus) sampling; 1 is off"},
+	{"repetition-penalty", "sampling.repetition_penalty", "repetition penalty; 1 is off"},
+	{"seed", "sampling.seed", "random seed of the sampler"},
+	{"tools-config", "tools_file", "YAML file of custom tools"},
+	{"max-steps", "planner.max_steps", "refuse plans with more steps"},
+	{"timeout", "planner.timeout", "overall time limit, e.g. 5m; 0 is none"},
+}
+
+func runAsk(ctx context.Context, std stdio, args []string) error {
+	fs := flag.NewFlagSet("ask", flag.ContinueOnError)
+	fs.SetOutput(std.err)
+	configFile := fs.String("config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
+	for _, f := range askFlags {
+		fs.String(f.name, "", f.usage+" (config "+f.key+")")
+	}
+	planOnly := fs.Bool("plan-only", false, "write and check the plan, print it, and stop")
+	asJSON := fs.Bool("json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(std.err, `usage: agent ask [flags] "QUESTION"   (or the question on stdin)`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, err}
+	}
+	question, err := askQuestion(std.in, fs.Args())
+	if err != nil {
+		fs.Usage()
+		return exitError{2, err}
+	}
+	var settings []configs.Setting
+	fs.Visit(func(f *flag.Flag) {
+		for _, af := range askFlags {
+			if af.name == f.Name {
+				settings = append(settings, configs.Setting{Key: af.key, Value: f.Value.String(), Flag: "--" + f.Name})
+			}
+		}
+	})
+	cfg, err := configs.Load(configs.Options{File: *configFile, Env: os.Environ(), Flags: settings})
+	if err != nil {
+		return exitError{2, err}
+	}
+	if cfg.Planner.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Planner.Timeout)
+		defer cancel()
+	}
+
+	base, closeLLM, err := openLLM(ctx, cfg.Engine, std.err)
+	if err != nil {
+		return err
+	}
+	defer closeLLM()
+	llm, rec := planner.Record(base)
+	reg, err := askTools(ctx, cfg, llm)
+	if err != nil {
+		return err
+	}
+	p := newPlanner(cfg, llm, reg, rec)
+
+	view := newAskProgress(std.err, *quiet)
+	ask := p.Ask
+	if *planOnly {
+		ask = p.Plan
+	}
+	tr, askErr := ask(ctx, question, view.event)
+	view.stop()
+
+	if *asJSON && tr != nil {
+		enc := json.NewEncoder(std.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(tr); err != nil {
+			return err
+		}
+	}
+	switch {
+	case errors.Is(askErr, planner.ErrBadPlan):
+		printBadPlan(std.err, tr, askErr)
+		return errSilent
+	case askErr != nil:
+		if tr != nil {
+			printDone(std.err, tr, ctx.Err() != nil)
+		}
+		return askErr
+	case *asJSON:
+		return nil
+	case *planOnly:
+		_, err := io.WriteString(std.out, tr.DAG.String())
+		return err
+	}
+	return printAnswerSources(std.out, tr.Answer)
+}
+
+// askQuestion is the question from the arguments, or from in when there are none
+// (or the one argument "-").
+func askQuestion(in io.Reader, args []string) (string, error) {
+	q := strings.Join(args, " ")
+	if len(args) == 0 || q == "-" {
+		data, err := io.ReadAll(io.LimitReader(in, 1<<20))
+		if err != nil {
+			return "", fmt.Errorf("reading the question: %w", err)
+		}
+		q = string(data)
+	}
+	if strings.TrimSpace(q) == "" {
+		return "", errors.New("ask: no question (give it as an argument or on stdin)")
+	}
+	return q, nil
+}
+
+// askTools is the configured registry with the KnowledgeModel on the run's engine.
+func askTools(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Registry, error) {
+	reg, err := loadTools(ctx, cfg.ToolsFile)
+	if err != nil {
+		return nil, err
+	}
+	if !reg.Has("KnowledgeModel") {
+		km := &knowledge.Model{LLM: llm, MaxTokens: cfg.Knowledge.MaxTokens, ContextLength: cfg.Knowledge.ContextLength}
+		if err := reg.Add(km); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+// newPlanner builds the planner the configuration describes.
+func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry, rec *planner.Recorder) *planner.Planner {
+	pc, sc := cfg.Planner, cfg.Sampling
+	prompts := planner.DefaultPrompts()
+	if v := pc.Prompts.System; v != "" {
+		prompts.Chat.System = v
+	}
+	if v := pc.Prompts.User; v != "" {
+		prompts.Chat.User = v
+	}
+	if v := pc.Prompts.Assistant; v != "" {
+		prompts.Chat.Assistant = v
+	}
+	if v := pc.Prompts.Plan; v != "" {
+		prompts.Plan = v
+	}
+	return &planner.Planner{
+		LLM:     llm,
+		Tools:   reg,
+		Prompts: prompts,
+		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
+			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)},
+		MaxPlanTokens: pc.MaxPlanTokens,
+		MaxSteps:      pc.MaxSteps,
+		Stop:          pc.Stop,
+		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
+			Retries: pc.Retries},
+		Recorder: rec,
+	}
+}
+
+// printAnswerSources writes the answer, then its sources with the steps that used
+// them.
+func printAnswerSources(w io.Writer, a *planner.Answer) error {
+	var b strings.Builder
+	b.WriteString(a.Text)
+	b.WriteString("\n")
+	if len(a.Sources) > 0 {
+		b.WriteString("\nSources:\n")
+		for i, s := range a.Sources {
+			fmt.Fprintf(&b, "  [%d] %s (%s)\n", i+1, s.URL, strings.Join(s.Steps, ", "))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// printBadPlan shows the plan the model wrote, numbered, and what is wrong with it.
+func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
+	fmt.Fprintln(w, "The model wrote a plan that cannot be run:")
+	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
+		fmt.Fprintf(w, "%4d | %s\n", i+1, l)
+	}
+	if len(tr.Diagnostics) == 0 {
+		fmt.Fprintln(w, err)
+		return
+	}
+	fmt.Fprintln(w, "Problems:")
+	for _, d := range tr.Diagnostics {
+		fmt.Fprintln(w, "  plan:"+d)
+	}
+	if errors.Is(err, planner.ErrTooManySteps) {
+		fmt.Fprintln(w, " ", err)
+	}
+}
+
+// printDone reports, after a run that did not finish, what it got done.
+func printDone(w io.Writer, tr *planner.Trace, interrupted bool) {
+	what := "stopped"
+	if interrupted {
+		what = "interrupted"
+	}
+	done := 0
+	for _, s := range tr.Steps {
+		if s.State == planner.StateDone {
+			done++
+		}
+	}
+	fmt.Fprintf(w, "%s after %.1fs: %d of %d steps done\n", what, tr.Timings.Total, done, len(tr.Steps))
+	for _, s := range tr.Steps {
+		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, askClipLine(s.Input, 60))
+		switch s.State {
+		case planner.StateDone:
+			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, askClipLine(s.Output, 80))
+		case planner.StateFailed, planner.StateSkipped:
+			line += ": " + askClipLine(s.Error, 100)
+		}
+		fmt.Fprintln(w, line)
+	}
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
+
+	"github.com/rewoo-agent/agent/planner"
+)
+
+// askProgress shows an ask run on stderr as its events arrive.
+type askProgress interface {
+	event(planner.Event)
+	// stop ends the display; no event may follow.
+	stop()
+}
+
+// newAskProgress picks the live view when w is a terminal and plain lines otherwise.
+func newAskProgress(w io.Writer, quiet bool) askProgress {
+	if quiet {
+		return askNoProgress{}
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return newAskLiveView(f)
+	}
+	return &askPlainView{w: w}
+}
+
+type askNoProgress struct{}
+
+func (askNoProgress) event(planner.Event) {}
+func (askNoProgress) stop()               {}
+
+// askPlainView writes one line per happening, for logs and pipes.
+type askPlainView struct {
+	mu      sync.Mutex
+	w       io.Writer
+	partial string // plan text after the last complete line
+}
+
+func (v *askPlainView) printf(at time.Duration, format string, args ...any) {
+	fmt.Fprintf(v.w, "[%6.2fs] %s\n", at.Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (v *askPlainView) event(e planner.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := e.Step
+	switch e.Kind {
+	case planner.PlanText:
+		v.partial += e.Text
+		for {
+			line, rest, ok := strings.Cut(v.partial, "\n")
+			if !ok {
+				break
+			}
+			v.partial = rest
+			if strings.TrimSpace(line) != "" {
+				v.printf(e.At, "plan  %s", strings.TrimRight(line, "\r"))
+			}
+		}
+	case planner.PlanDone:
+		if strings.TrimSpace(v.partial) != "" {
+			v.printf(e.At, "plan  %s", v.partial)
+		}
+		v.partial = ""
+		v.printf(e.At, "plan complete")
+	case planner.StepStarted:
+		if e.Attempt > 1 {
+			v.printf(e.At, "run   %s %s (attempt %d)", s.Name, s.Tool, e.Attempt)
+			return
+		}
+		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, askClipLine(s.ResolvedInput, 100))
+	case planner.StepRetrying:
+		v.printf(e.At, "retry %s: %v", s.Name, e.Err)
+	case planner.StepFinished:
+		v.printf(e.At, "done  %s in %s: %s", s.Name, askSeconds(s.Duration), askSummary(s))
+	case planner.StepFailed:
+		v.printf(e.At, "fail  %s after %s: %v", s.Name, askSeconds(s.Duration), e.Err)
+	case planner.StepSkipped:
+		v.printf(e.At, "skip  %s: %s", s.Name, e.Text)
+	case planner.Answering:
+		v.printf(e.At, "answer: no Answer line; asking KnowledgeModel over all evidence")
+	}
+}
+
+func (v *askPlainView) stop() {}
+
+// askLiveView redraws the plan with each step's state and time in place, on a
+// terminal.
+type askLiveView struct {
+	f     *os.File
+	color bool
+	start time.Time
+
+	mu        sync.Mutex
+	plan      string
+	steps     map[int]planner.StepTrace // by line
+	answering bool
+	drawn     int // lines on screen from the last draw
+	frame     int
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newAskLiveView(f *os.File) *askLiveView {
+	v := &askLiveView{f: f, color: os.Getenv("NO_COLOR") == "", start: time.Now(),
+		steps: map[int]planner.StepTrace{}, done: make(chan struct{})}
+	v.wg.Add(1)
+	go v.tick()
+	return v
+}
+
+// tick redraws a few times a second, so running steps' times advance.
+func (v *askLiveView) tick() {
+	defer v.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.done:
+			return
+		case <-t.C:
+			v.mu.Lock()
+			v.frame++
+			v.draw()
+			v.mu.Unlock()
+		}
+	}
+}
+
+func (v *askLiveView) event(e planner.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch e.Kind {
+	case planner.PlanText:
+		v.plan += e.Text
+	case planner.PlanDone:
+		v.plan = e.Text
+	case planner.Answering:
+		v.answering = true
+	default:
+		if e.Step.Line > 0 {
+			v.steps[e.Step.Line] = e.Step
+		}
+	}
+	v.draw()
+}
+
+func (v *askLiveView) stop() {
+	close(v.done)
+	v.wg.Wait()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.answering = false
+	v.draw()
+}
+
+var askSpinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+// ANSI colours.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiRed    = "\x1b[31m"
+	ansiYellow = "\x1b[33m"
+	ansiDim    = "\x1b[2m"
+	ansiReset  = "\x1b[0m"
+)
+
+func (v *askLiveView) paint(c, s string) string {
+	if !v.color {
+		return s
+	}
+	return c + s + ansiReset
+}
+
+// status is the column before a step's line: a mark and the time.
+func (v *askLiveView) status(s planner.StepTrace) string {
+	switch s.State {
+	case planner.StateRunning:
+		el := time.Since(v.start).Seconds() - s.Start
+		return v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)]) + fmt.Sprintf(" %6.1fs", max(el, 0))
+	case planner.StateDone:
+		return v.paint(ansiGreen, "✓") + fmt.Sprintf(" %6.1fs", s.Duration)
+	case planner.StateFailed:
+		return v.paint(ansiRed, "✗") + fmt.Sprintf(" %6.1fs", s.Duration)
+	case planner.StateSkipped:
+		return v.paint(ansiDim, "–") + "        "
+	}
+	return v.paint(ansiDim, "…") + "        "
+}
+
+// draw replaces what the last draw wrote. It holds v.mu.
+func (v *askLiveView) draw() {
+	width, height, err := term.GetSize(int(v.f.Fd()))
+	if err != nil || width < 20 {
+		width, height = 80, 24
+	}
+	var lines []string
+	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
+		l = strings.TrimRight(l, "\r")
+		col := "         "
+		if s, ok := v.steps[i+1]; ok {
+			col = v.status(s)
+			if s.State == planner.StateFailed && s.Error != "" {
+				l += "  (" + askFlat(s.Error) + ")"
+			}
+		}
+		lines = append(lines, col+"  "+askClip(l, width-12))
+	}
+	if v.answering {
+		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          resolving the answer with KnowledgeModel over all evidence")
+	}
+	if len(lines) > height-1 {
+		lines = lines[len(lines)-(height-1):]
+	}
+	var b strings.Builder
+	if v.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", v.drawn)
+	}
+	b.WriteString("\r\x1b[J")
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString("\n")
+	}
+	io.WriteString(v.f, b.String())
+	v.drawn = len(lines)
+}
+
+// askClip cuts s to n characters, ending in "…" when cut. Escape sequences in s
+// would count as characters, so it is applied before painting.
+func askClip(s string, n int) string {
+	if n < 1 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// askClipLine is s on one line, at most n characters.
+func askClipLine(s string, n int) string { return askClip(askFlat(s), n) }
+
+func askFlat(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func askSeconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
+
+// askSummary describes a finished step's evidence in a few words.
+func askSummary(s planner.StepTrace) string {
+	out := fmt.Sprintf("%d bytes", len(s.Output))
+	if n := len(s.Sources); n > 0 {
+		out += fmt.Sprintf(", %d sources", n)
+	}
+	return out
+}
