@@ -145,6 +145,10 @@ func (q *quant) mul(dst, x []float32, T int) {
 			for r := 0; r < in/q.runRows; r++ {
 				segs := q.segs[q.runSeg[r]:q.runSeg[r+1]]
 				row0 := r * q.runRows
+				if q.bits == 4 && T == 1 && len(segs) == 1 {
+					q.run4(dst, acc, x, T, r, segs[0], n0, n1)
+					continue
+				}
 				for n := n0; n < n1; n++ {
 					q.unpack(&buf, r, n)
 					ni := n - n0
@@ -174,4 +178,35 @@ func (q *quant) mul(dst, x []float32, T int) {
 			}
 		}
 	})
+}
+
+// run4 is mul's inner loop for the common decode case, one token and a 4-bit run of 8 rows in one
+// group: the run's inputs are loaded once for all columns, and the zero is applied
+// through their sum, q·x − z·Σx.
+func (q *quant) run4(dst, acc, x []float32, T, r int, s segment, n0, n1 int) {
+	in, out := q.in, q.out
+	words := q.words[r*out+n0 : r*out+n1]
+	zeros := q.zeros[int(s.g)*out+n0 : int(s.g)*out+n1]
+	for t := range T {
+		xr := x[t*in+8*r:][:8]
+		x0, x1, x2, x3, x4, x5, x6, x7 := xr[0], xr[1], xr[2], xr[3], xr[4], xr[5], xr[6], xr[7]
+		xs := ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))
+		a := acc[t*chunkCols:][:len(words)]
+		for i, w := range words {
+			v := (float32(w&15)*x0 + float32(w>>4&15)*x1) + (float32(w>>8&15)*x2 + float32(w>>12&15)*x3) +
+				(float32(w>>16&15)*x4 + float32(w>>20&15)*x5) + (float32(w>>24&15)*x6 + float32(w>>28)*x7)
+			a[i] += v - zeros[i]*xs
+		}
+	}
+	if s.last {
+		scales := q.scales[int(s.g)*out+n0 : int(s.g)*out+n1]
+		for t := range T {
+			a := acc[t*chunkCols:][:len(words)]
+			d := dst[t*out+n0 : t*out+n1]
+			for i, sc := range scales {
+				d[i] += sc * a[i]
+				a[i] = 0
+			}
+		}
+	}
 }
