@@ -208,39 +208,76 @@ func (m *Model) step(o engine.Ops) {
 // Forward implements engine.Model: it feeds ids at positions start.. in chunks of at
 // most MaxBatch tokens and returns the logits of the last `last` ids.
 func (m *Model) Forward(ctx context.Context, ids []int, start, last int) ([]float32, error) {
+	n, vocab := len(ids), m.cfg.Vocab
+	if last < 1 || last > n {
+		return nil, fmt.Errorf("forward: %d ids, asked for the logits of the last %d", n, last)
+	}
+	out := make([]float32, last*vocab)
+	err := m.feed(ctx, ids, start, func(lo, hi int) error {
+		first := max(lo, n-last)
+		if first >= hi {
+			return nil
+		}
+		dst := out[(first-(n-last))*vocab : (hi-(n-last))*vocab]
+		return m.b.Read(ctx, dst, m.logits, first-lo, hi-first)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SamplesOnDevice reports whether ForwardSample can pick tokens on the backend.
+func (m *Model) SamplesOnDevice() bool {
+	_, ok := m.b.(engine.DeviceSampler)
+	return ok
+}
+
+// ForwardSample feeds ids like Forward, then picks the next token from the last
+// one's logits on the device (see engine.DeviceSampler), so only the id comes back.
+func (m *Model) ForwardSample(ctx context.Context, ids []int, start int, s engine.Sampling, history []int32, u float64) (int, error) {
+	ds, ok := m.b.(engine.DeviceSampler)
+	if !ok {
+		return 0, fmt.Errorf("backend %s does not sample on the device", m.b.Name())
+	}
+	lastRow := 0
+	if err := m.feed(ctx, ids, start, func(lo, hi int) error { lastRow = hi - lo - 1; return nil }); err != nil {
+		return 0, err
+	}
+	return ds.Sample(ctx, m.logits, lastRow, s, history, u)
+}
+
+// feed runs ids through the model in chunks, calling after(lo, hi) once the logits
+// of ids[lo:hi] are in m.logits' first rows.
+func (m *Model) feed(ctx context.Context, ids []int, start int, after func(lo, hi int) error) error {
 	n := len(ids)
 	switch {
-	case n == 0 || last < 1 || last > n:
-		return nil, fmt.Errorf("forward: %d ids, asked for the logits of the last %d", n, last)
+	case n == 0:
+		return fmt.Errorf("forward: no ids")
 	case start < 0 || start > m.fed:
-		return nil, fmt.Errorf("forward: start %d, but %d positions are cached", start, m.fed)
+		return fmt.Errorf("forward: start %d, but %d positions are cached", start, m.fed)
 	case start+n > m.ctxLen:
-		return nil, fmt.Errorf("%w: %d positions, context %d", engine.ErrContextLength, start+n, m.ctxLen)
+		return fmt.Errorf("%w: %d positions, context %d", engine.ErrContextLength, start+n, m.ctxLen)
 	}
 	batch := make([]int32, n)
 	for i, id := range ids {
 		if id < 0 || id >= m.cfg.Vocab {
-			return nil, fmt.Errorf("forward: id %d at %d outside the vocabulary of %d", id, i, m.cfg.Vocab)
+			return fmt.Errorf("forward: id %d at %d outside the vocabulary of %d", id, i, m.cfg.Vocab)
 		}
 		batch[i] = int32(id)
 	}
-	vocab := m.cfg.Vocab
-	out := make([]float32, last*vocab)
 	m.fed = min(m.fed, start) // a failure below leaves the cache valid up to start
 	for lo := 0; lo < n; lo += m.maxBatch {
 		hi := min(lo+m.maxBatch, n)
 		if err := m.b.Run(ctx, batch[lo:hi], start+lo, m.step); err != nil {
-			return nil, err
+			return err
 		}
 		m.fed = start + hi
-		if first := max(lo, n-last); first < hi {
-			dst := out[(first-(n-last))*vocab : (hi-(n-last))*vocab]
-			if err := m.b.Read(ctx, dst, m.logits, first-lo, hi-first); err != nil {
-				return nil, err
-			}
+		if err := after(lo, hi); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // VocabSize implements engine.Model.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/safetensors"
@@ -226,5 +227,42 @@ func TestForwardErrors(t *testing.T) {
 	}
 	if m.ContextLength() != 8 {
 		t.Errorf("context %d", m.ContextLength())
+	}
+}
+
+// greedyCPU is the CPU backend with a fake device sampler: argmax of the row it is
+// pointed at, read back through the backend.
+type greedyCPU struct {
+	*cpu.Backend
+	vocab int
+}
+
+func (g greedyCPU) Sample(ctx context.Context, logits engine.Tensor, row int, s engine.Sampling, history []int32, u float64) (int, error) {
+	l := make([]float32, g.vocab)
+	if err := g.Read(ctx, l, logits, row, 1); err != nil {
+		return 0, err
+	}
+	return argmax(l), nil
+}
+
+func TestForwardSample(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(fixtures(), "gptq", "tiny-4bit-128g-actorder")
+	ref := readReference(t, dir)
+	m, err := Open(ctx, dir, greedyCPU{cpu.New(), 1024}, Options{MaxBatch: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.SamplesOnDevice() {
+		t.Fatal("no device sampler seen")
+	}
+	id, err := m.ForwardSample(ctx, ref.ids, 0, engine.Sampling{}, nil, 0)
+	if err != nil || id != ref.greedy[0] {
+		t.Fatalf("sampled %d (%v), want %d", id, err, ref.greedy[0])
+	}
+	id, err = m.ForwardSample(ctx, []int{id}, len(ref.ids), engine.Sampling{}, nil, 0)
+	if err != nil || id != ref.greedy[1] {
+		t.Fatalf("second token %d (%v), want %d", id, err, ref.greedy[1])
 	}
 }
