@@ -408,11 +408,6 @@ const StopAnswerLine = "answer-line"
 // linkCalls names the step of each engine call a tool made; it holds s.mu.
 func (s *session) linkCalls() {
 	for i, c := range s.tr.EngineCalls {
-		if c.Purpose == "plan" && c.Error == errPlanComplete.Error() {
-			// The planner ended the generation itself, at the Answer line.
-			s.tr.EngineCalls[i].Error, s.tr.EngineCalls[i].Stop = "", StopAnswerLine
-			continue
-		}
 		name, ok := strings.CutPrefix(c.Purpose, "tool ")
 		if !ok {
 			continue

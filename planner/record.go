@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -16,8 +17,10 @@ type EngineCall struct {
 	// Input is the raw input of the tool step that made the call, if a tool did.
 	Input string `json:"input,omitempty"`
 	// Step is the plan step whose tool made the call, when the planner knows it.
-	Step            string  `json:"step,omitempty"`
-	Start           float64 `json:"start_s"` // seconds since the recorder was made
+	Step  string  `json:"step,omitempty"`
+	Start float64 `json:"start_s"` // seconds since the recorder was made
+	// PromptTokens is 0 where the engine did not say, such as a remote server
+	// whose stream the planner cut at the Answer line, before its usage report.
 	PromptTokens    int     `json:"prompt_tokens"`
 	Tokens          int     `json:"tokens"`
 	PromptSeconds   float64 `json:"prompt_s"`
@@ -88,7 +91,11 @@ func (r *Recorder) Generate(ctx context.Context, req engine.Request, onText func
 	if c.PromptSeconds > 0 {
 		c.PromptPerSecond = float64(c.PromptTokens) / c.PromptSeconds
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errPlanComplete):
+		// The planner ended the generation itself, at the Answer line.
+		c.Stop = StopAnswerLine
+	case err != nil:
 		c.Error = err.Error()
 	}
 	r.mu.Lock()

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewoo-agent/agent/planner/plannertest"
+	"github.com/rewoo-agent/agent/tools"
+)
+
+// askPlan is a plan in the seed model's style: a search, a page read, a
+// knowledge-model question over the page.
+const askPlan = ` Plan: Search the web for the winner.
+:evidence0: = DuckDuckGo[Nobel Prize in Literature 2020 winner]
+Plan: Read the pages found.
+:evidence1: = TextScraper[:evidence0:]
+Plan: Ask the knowledge model.
+:evidence2: = KnowledgeModel[Who won the Nobel Prize in Literature in 2020, given :evidence1:?]
+Answer: :evidence2:
+USER: this must never be read`
+
+// askEnv is a scripted model behind an OpenAI-compatible server, and web tools
+// that read pages from a local server, recording when each call started.
+type askEnv struct {
+	eng *plannertest.Engine
+	llm *httptest.Server
+	web *httptest.Server
+
+	mu     sync.Mutex
+	starts map[string]time.Time
+}
+
+func newAskEnv(t *testing.T, plan string, delay time.Duration) *askEnv {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, k := range []string{"AGENT_CONFIG", "AGENT_MODEL", "AGENT_LLM_URL", "AGENT_TOOLS"} {
+		t.Setenv(k, "")
+	}
+	e := &askEnv{starts: map[string]time.Time{}}
+	e.eng = &plannertest.Engine{Delay: delay, Replies: []plannertest.Reply{
+		{Match: "BEGININSTRUCTION", Text: " Louise Glück won the 2020 Nobel Prize in Literature."},
+		{Text: plan},
+	}}
+	e.llm = e.eng.NewServer()
+	t.Cleanup(e.llm.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/search", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "1. Nobel Prize 2020 %s/glueck\n2. Poets %s/poets\n", e.web.URL, e.web.URL)
+	})
+	mux.HandleFunc("/glueck", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "The 2020 Nobel Prize in Literature went to Louise Glück.")
+	})
+	e.web = httptest.NewServer(mux)
+	t.Cleanup(e.web.Close)
+	withTools(t,
+		tools.Func{ToolName: "DuckDuckGo", Desc: "Searches the web.", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
+			e.started("DuckDuckGo")
+			text, err := e.get(ctx, "/search")
+			return tools.Output{Text: text, Sources: []string{e.web.URL + "/glueck", e.web.URL + "/poets"}}, err
+		}},
+		tools.Func{ToolName: "TextScraper", Desc: "Reads the pages whose links its input holds.", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
+			e.started("TextScraper")
+			if !strings.Contains(req.Input, e.web.URL+"/glueck") {
+				return tools.Output{}, fmt.Errorf("no links in %q", req.Input)
+			}
+			text, err := e.get(ctx, "/glueck")
+			return tools.Output{Text: text, Sources: []string{e.web.URL + "/glueck"}}, err
+		}},
+	)
+	return e
+}
+
+func (e *askEnv) started(tool string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.starts[tool]; !ok {
+		e.starts[tool] = time.Now()
+	}
+}
+
+func (e *askEnv) get(ctx context.Context, path string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.web.URL+path, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func TestAskAnswersWithSources(t *testing.T) {
+	e := newAskEnv(t, askPlan, 3*time.Millisecond)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "Who won the Nobel Prize in Literature in 2020?")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	want := "Louise Glück won the 2020 Nobel Prize in Literature.\n\nSources:\n" +
+		"  [1] " + e.web.URL + "/glueck (:evidence0:, :evidence1:, :evidence2:)\n" +
+		"  [2] " + e.web.URL + "/poets (:evidence0:)\n"
+	if out != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
+	}
+	calls := e.eng.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d engine calls, want the plan and one KnowledgeModel question", len(calls))
+	}
+	plan, km := calls[0], calls[1]
+	if !e.starts["DuckDuckGo"].Before(plan.End) {
+		t.Errorf("the first tool call started %v after the plan was complete", e.starts["DuckDuckGo"].Sub(plan.End))
+	}
+	if strings.Contains(plan.Reply, "USER:") || !strings.HasSuffix(strings.TrimSpace(plan.Reply), "Answer: :evidence2:") {
+		t.Errorf("the plan did not stop at its end: %q", plan.Reply)
+	}
+	if !strings.Contains(km.Request.Prompt, "went to Louise Glück") || !strings.Contains(km.Request.Prompt, "url: "+e.web.URL+"/glueck") {
+		t.Errorf("the KnowledgeModel prompt lacks the page:\n%s", km.Request.Prompt)
+	}
+	for _, s := range []string{"plan  :evidence0: = DuckDuckGo", "run   :evidence1: TextScraper[1. Nobel Prize 2020", "done  :evidence2:"} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("progress lacks %q:\n%s", s, errOut)
+		}
+	}
+}
+
+func TestAskJSON(t *testing.T) {
+	e := newAskEnv(t, askPlan, 0)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--json", "--quiet", "Who won?")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if errOut != "" {
+		t.Errorf("--quiet wrote progress: %q", errOut)
+	}
+	var tr struct {
+		Question string `json:"question"`
+		Prompt   string `json:"prompt"`
+		Plan     string `json:"plan"`
+		DAG      struct {
+			Steps []struct {
+				Name string   `json:"name"`
+				Deps []string `json:"deps"`
+			} `json:"steps"`
+			Answer struct{ Refs []string } `json:"answer"`
+		} `json:"dag"`
+		Steps []struct {
+			Name, Tool, Input, State string
+			ResolvedInput            string   `json:"resolved_input"`
+			Output                   string   `json:"output"`
+			Sources                  []string `json:"sources"`
+			Start                    float64  `json:"start_s"`
+			Duration                 float64  `json:"duration_s"`
+		} `json:"steps"`
+		Answer struct {
+			Text    string `json:"text"`
+			Method  string `json:"method"`
+			Sources []struct {
+				URL   string   `json:"url"`
+				Steps []string `json:"steps"`
+			} `json:"sources"`
+		} `json:"answer"`
+		EngineCalls []struct {
+			Purpose      string  `json:"purpose"`
+			Step         string  `json:"step"`
+			PromptTokens int     `json:"prompt_tokens"`
+			Tokens       int     `json:"tokens"`
+			TokensPerS   float64 `json:"tokens_per_s"`
+			Stop         string  `json:"stop"`
+		} `json:"engine_calls"`
+		Timings struct {
+			PlanDone     float64  `json:"plan_done_s"`
+			Total        float64  `json:"total_s"`
+			CriticalPath []string `json:"critical_path"`
+		} `json:"timings"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := json.Unmarshal([]byte(out), &tr); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, out)
+	}
+	if tr.Question != "Who won?" || !strings.Contains(tr.Prompt, "USER: ") || !strings.Contains(tr.Plan, ":evidence2: = KnowledgeModel[") {
+		t.Errorf("question, prompt or plan missing: %q / %q / %q", tr.Question, tr.Prompt, tr.Plan)
+	}
+	if len(tr.DAG.Steps) != 3 || tr.DAG.Steps[2].Deps[0] != ":evidence1:" || tr.DAG.Answer.Refs[0] != ":evidence2:" {
+		t.Errorf("dag = %+v", tr.DAG)
+	}
+	if len(tr.Steps) != 3 {
+		t.Fatalf("steps = %+v", tr.Steps)
+	}
+	for _, s := range tr.Steps {
+		if s.State != "done" || s.ResolvedInput == "" || s.Output == "" || s.Sources == nil || s.Start <= 0 {
+			t.Errorf("step %+v", s)
+		}
+	}
+	if s := tr.Steps[1]; !strings.Contains(s.ResolvedInput, "/glueck") || s.Input != ":evidence0:" {
+		t.Errorf("step 1 input %q resolved to %q", s.Input, s.ResolvedInput)
+	}
+	if tr.Answer.Method != "answer-line" || len(tr.Answer.Sources) != 2 {
+		t.Errorf("answer = %+v", tr.Answer)
+	}
+	if len(tr.EngineCalls) != 2 {
+		t.Fatalf("engine calls = %+v", tr.EngineCalls)
+	}
+	if c := tr.EngineCalls[0]; c.Purpose != "plan" || c.Stop != "answer-line" || c.Tokens == 0 {
+		t.Errorf("plan call = %+v", c)
+	}
+	if c := tr.EngineCalls[1]; c.Purpose != "tool KnowledgeModel" || c.Step != ":evidence2:" || c.Tokens != 9 || c.Stop != "eos" {
+		t.Errorf("KnowledgeModel call = %+v", c)
+	}
+	if tr.Timings.Total < tr.Timings.PlanDone || len(tr.Timings.CriticalPath) != 3 {
+		t.Errorf("timings = %+v", tr.Timings)
+	}
+}
+
+func TestAskWithoutAnswerLine(t *testing.T) {
+	plan := " :evidence0: = DuckDuckGo[Nobel Prize in Literature 2020]\n:evidence1: = TextScraper[:evidence0:]\n"
+	e := newAskEnv(t, plan, 0)
+	out, errOut, code := runAgent(t, "Who won the Nobel Prize in Literature in 2020?\n", "ask", "--llm-url", e.llm.URL)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if !strings.HasPrefix(out, "Louise Glück won") || !strings.Contains(out, "/glueck (:evidence0:, :evidence1:)") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	calls := e.eng.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d engine calls, want the plan and one closed-context question", len(calls))
+	}
+	p := calls[1].Request.Prompt
+	if strings.Count(p, "BEGININPUT") != 2 || !strings.Contains(p, "BEGININSTRUCTION\nWho won the Nobel Prize in Literature in 2020?") {
+		t.Errorf("the answer was not asked over all evidence:\n%s", p)
+	}
+	if !strings.Contains(errOut, "no Answer line") {
+		t.Errorf("progress does not say how the answer was found:\n%s", errOut)
+	}
+}
+
+func TestAskBrokenPlan(t *testing.T) {
+	plan := " Plan: search\n:evidence0: = DuckDuckGoo[x]\n:evidence1: = TextScraper[:evidence0:\nAnswer: :evidence1:\n"
+	e := newAskEnv(t, plan, 0)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "q?")
+	if code != 1 || out != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	for _, s := range []string{
+		"cannot be run",
+		`   2 | :evidence0: = DuckDuckGoo[x]`,
+		`plan:2:15: unknown tool "DuckDuckGoo" (did you mean "DuckDuckGo"?)`,
+		`plan:3:26: unclosed "["`,
+	} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+	if _, ok := e.starts["TextScraper"]; ok {
+		t.Error("a step of a broken plan ran")
+	}
+}
+
+func TestAskPlanOnly(t *testing.T) {
+	e := newAskEnv(t, askPlan, 0)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--plan-only", "q?")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if !strings.HasPrefix(out, "Plan: Search the web for the winner.\n:evidence0: = DuckDuckGo[") || !strings.HasSuffix(out, "Answer: :evidence2:\n") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	if len(e.starts) != 0 || len(e.eng.Calls()) != 1 {
+		t.Errorf("plan-only ran tools %v or made %d engine calls", e.starts, len(e.eng.Calls()))
+	}
+}
+
+func TestAskUsage(t *testing.T) {
+	newAskEnv(t, askPlan, 0)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"no question", []string{"ask"}, 2, "no question"},
+		{"no engine", []string{"ask", "q?"}, 1, "no language model"},
+		{"both engines", []string{"ask", "--model", "x", "--llm-url", "http://127.0.0.1:1", "q?"}, 1, "not both"},
+		{"bad flag value", []string{"ask", "--max-steps", "many", "q?"}, 2, `flag --max-steps: planner.max_steps: "many" is not an integer`},
+		{"bad server URL", []string{"ask", "--llm-url", "ftp://x", "q?"}, 1, "want http:// or https://"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := runAgent(t, "", tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.err) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, tt.code, tt.err)
+			}
+		})
+	}
+}
