@@ -81,6 +81,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const __half* 
   float mrun = -INFINITY, lrun = 0.f, acc = 0.f;
   for (int t0 = 0; t0 < nkeys; t0 += blockDim.x) {
     const int nt = min((int)blockDim.x, nkeys - t0);
+#pragma unroll 4
     for (int t = warp; t < nt; t += nw) {
       const __half* kr = K + (size_t)(t0 + t) * hd;
       float s = 0.f;
@@ -97,6 +98,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const __half* 
     if (threadIdx.x < nt) ps[threadIdx.x] = p;
     lrun = lrun * corr + block_sum(p, scratch);  // block_sum syncs, so ps is visible
     acc *= corr;
+#pragma unroll 8  // independent loads in flight: the loop is latency-bound otherwise
     for (int t = sub; t < nt; t += nsub) acc = fmaf(ps[t], __half2float(V[(size_t)(t0 + t) * hd + d]), acc);
     mrun = mnew;
     __syncthreads();

@@ -277,7 +277,7 @@ func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.T
 			return err
 		}
 		name := fmt.Sprintf("gptq_reorder_%d", w.Bits)
-		if err := b.dev.launch(name, [3]int{ceil(w.Out, 256), w.In / 32, 1}, 256, 0, t.p, raw, q.perm, w.Out); err != nil {
+		if err := b.dev.launch(name, [3]int{ceil(w.Out, 256), w.In / 32, 1}, 256, 0, raw, t.p, q.perm, w.Out); err != nil {
 			return err
 		}
 		return b.dev.sync(name + " of " + w.Name)

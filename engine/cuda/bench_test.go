@@ -93,7 +93,7 @@ func BenchmarkLinear(b *testing.B) {
 				b.Run(fmt.Sprintf("%s/%s/rows=%d", s.name, l.name, rows), func(b *testing.B) {
 					be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
 						HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
-					copies := int(max(1, 256<<20/weightBytes(l.in, l.out, bits, group)))
+					copies := int(max(8, 512<<20/weightBytes(l.in, l.out, bits, group)))
 					ws := make([]engine.Tensor, copies)
 					for i := range ws {
 						ws[i] = randomQuant(b, be, l.in, l.out, bits, group, uint32(7*i))
@@ -101,11 +101,14 @@ func BenchmarkLinear(b *testing.B) {
 					x, _ := be.NewActivation(rows, l.in)
 					y, _ := be.NewActivation(rows, l.out)
 					batch := make([]int32, rows)
-					i := 0
-					step := func(o engine.Ops) { o.MatMul(y, x, ws[i%copies]); i++ }
-					for range copies { // warm up
-						be.Run(ctx, batch, 0, step)
+					// One Run issues the product once per copy, so the host's round trip
+					// and the final wait are spread over many launches.
+					step := func(o engine.Ops) {
+						for _, w := range ws {
+							o.MatMul(y, x, w)
+						}
 					}
+					be.Run(ctx, batch, 0, step) // warm up
 					syncB(b, be)
 					for b.Loop() {
 						if err := be.Run(ctx, batch, 0, step); err != nil {
@@ -113,7 +116,7 @@ func BenchmarkLinear(b *testing.B) {
 						}
 						syncB(b, be)
 					}
-					sec := b.Elapsed().Seconds() / float64(b.N)
+					sec := b.Elapsed().Seconds() / float64(b.N*copies)
 					b.ReportMetric(sec*1e6, "us/op")
 					b.ReportMetric(float64(weightBytes(l.in, l.out, bits, group))/sec/1e9, "GB/s")
 					b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
@@ -217,4 +220,43 @@ func randomDense(tb testing.TB, b *Backend, rows, cols int) engine.Tensor {
 		tb.Fatal(err)
 	}
 	return t
+}
+
+// BenchmarkOps times the operations around the linear layers at 65B's decode shape
+// (batch 1, 1024 positions cached), 100 launches per Run.
+func BenchmarkOps(b *testing.B) {
+	const hidden, heads, hd, inter = 8192, 64, 128, 22016
+	be := open(b, engine.Shape{Hidden: hidden, Intermediate: inter, Layers: 1, Heads: heads, KVHeads: heads,
+		HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1})
+	act := func(cols int) engine.Tensor { a, _ := be.NewActivation(1, cols); return a }
+	x, h, q, k, v, att, gate, up := act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(inter), act(inter)
+	cache, _ := be.NewCache(heads, hd)
+	norm := randomDense(b, be, 1, hidden)
+	for _, op := range []struct {
+		name string
+		fn   func(o engine.Ops)
+	}{
+		{"rmsnorm", func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
+		{"rope", func(o engine.Ops) { o.RoPE(q, hd, 10000) }},
+		{"attention", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
+		{"silu", func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
+		{"add", func(o engine.Ops) { o.Add(x, x, h) }},
+	} {
+		b.Run(op.name, func(b *testing.B) {
+			step := func(o engine.Ops) {
+				for range 100 {
+					op.fn(o)
+				}
+			}
+			be.Run(ctx, []int32{1}, 1024, step)
+			syncB(b, be)
+			for b.Loop() {
+				if err := be.Run(ctx, []int32{1}, 1024, step); err != nil {
+					b.Fatal(err)
+				}
+				syncB(b, be)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*100)*1e6, "us/op")
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -22,6 +23,7 @@ type device struct {
 	sms          int
 	stream       cu.Stream
 	modules      []cu.Module
+	entries      map[string]cu.Module // kernel name to the module defining it
 	fns          map[string]cu.Function
 	live         map[cu.DevicePtr]int64 // allocations not yet freed, for Close
 }
@@ -31,7 +33,7 @@ func newDevice(ordinal int) (*device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: device %d: %w", ordinal, err)
 	}
-	d := &device{fns: map[string]cu.Function{}, live: map[cu.DevicePtr]int64{}}
+	d := &device{entries: map[string]cu.Module{}, fns: map[string]cu.Function{}, live: map[cu.DevicePtr]int64{}}
 	if d.name, err = dev.Name(); err != nil {
 		return nil, fmt.Errorf("cuda: device %d name: %w", ordinal, err)
 	}
@@ -55,22 +57,31 @@ func newDevice(ordinal int) (*device, error) {
 			return nil, fmt.Errorf("cuda: load kernel module %s on %s (compute %d.%d): %w", name, d.name, d.major, d.minor, err)
 		}
 		d.modules = append(d.modules, m)
+		for _, e := range entry.FindAllStringSubmatch(ptx, -1) {
+			d.entries[e[1]] = m
+		}
 	}
 	return d, nil
 }
 
-// fn returns the kernel named name from whichever module has it.
+// entry finds the kernels a PTX module defines.
+var entry = regexp.MustCompile(`(?m)^\.visible \.entry ([A-Za-z_][A-Za-z0-9_]*)\(`)
+
+// fn returns the kernel named name from the module that defines it.
 func (d *device) fn(name string) (cu.Function, error) {
 	if f, ok := d.fns[name]; ok {
 		return f, nil
 	}
-	for _, m := range d.modules {
-		if f, err := m.Function(name); err == nil {
-			d.fns[name] = f
-			return f, nil
-		}
+	m, ok := d.entries[name]
+	if !ok {
+		return cu.Function{}, fmt.Errorf("cuda: no kernel %s in the loaded modules", name)
 	}
-	return cu.Function{}, fmt.Errorf("cuda: no kernel %s in the loaded modules", name)
+	f, err := m.Function(name)
+	if err != nil {
+		return cu.Function{}, fmt.Errorf("cuda: kernel %s: %w", name, err)
+	}
+	d.fns[name] = f
+	return f, nil
 }
 
 // alloc allocates n bytes; what names the buffer in errors.

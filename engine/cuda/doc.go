@@ -1,5 +1,3 @@
-//go:build cuda
-
 // Package cuda is the NVIDIA GPU backend of the engine: the operations of
 // engine.Backend as launches of the PTX kernels in package kernels, through the CUDA
 // driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory and

@@ -159,7 +159,7 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		return
 	}
 	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
-	block := max(128, hd)
+	block := max(512, hd) // keys per tile: fewer serial tiles on long contexts
 	o.launch("attention", [3]int{s.Heads, o.b.rows, 1}, block, (hd+2*block)*4,
 		t[1].p, c.p, t[0].p, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
 }
