@@ -127,19 +127,26 @@ func (s *Sampler) Sample(logits []float32) (int, error) {
 
 // prepare fills s.scores with the penalized logits divided by the temperature.
 func (s *Sampler) prepare(logits []float32) error {
-	sc := s.scores
+	sc := s.scores[:len(logits)]
 	t := s.temp
+	bad := false
 	if t == 0 || t == 1 {
-		copy(sc, logits)
+		for i, x := range logits {
+			// One comparison catches NaN and +Inf; -Inf is a masked token.
+			bad = bad || !(x <= math.MaxFloat32)
+			sc[i] = x
+		}
 	} else {
 		for i, x := range logits {
+			bad = bad || !(x <= math.MaxFloat32)
 			sc[i] = x / t
 		}
 	}
-	for i, x := range logits {
-		// One comparison catches NaN and +Inf; -Inf is a masked token.
-		if !(x <= math.MaxFloat32) {
-			return fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, x)
+	if bad {
+		for i, x := range logits {
+			if !(x <= math.MaxFloat32) {
+				return fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, x)
+			}
 		}
 	}
 	if s.penalty == 0 {
@@ -176,13 +183,14 @@ func argmax(sc []float32) int {
 // the k-th largest score (ties at the boundary all stay, as torch's `scores < kth`
 // mask keeps them), never an id at -Inf.
 func (s *Sampler) candidates() {
-	threshold := float32(math.Inf(-1))
+	negInf := float32(math.Inf(-1))
+	threshold := negInf
 	if s.topK > 0 {
 		threshold = s.kthLargest()
 	}
 	s.cand = s.cand[:0]
 	for i, x := range s.scores {
-		if x >= threshold && !math.IsInf(float64(x), -1) {
+		if x >= threshold && x > negInf {
 			s.cand = append(s.cand, int32(i))
 		}
 	}
