@@ -79,4 +79,3 @@ func BenchmarkQuantMatVec(b *testing.B) {
 		}
 	}
 }
-
