@@ -13,7 +13,7 @@ import (
 )
 
 // askFixtures is the shared fixtures folder, from this package's directory.
-const askFixtures = "../../../shared/askFixtures"
+const askFixtures = "../../../shared/fixtures"
 
 // smallTokenizer writes the LLaMA tokenizer cut to its first n pieces (specials,
 // the 256 byte pieces, then the most common merges): the tiny fixture checkpoints
