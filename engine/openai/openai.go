@@ -30,8 +30,10 @@ import (
 	"github.com/rewoo-agent/agent/engine/stop"
 )
 
-// APIKeyEnv names the environment variable commands read the API key from.
-const APIKeyEnv = "OPENAI_API_KEY"
+// APIKeyEnv names the environment variable the agent's commands read the API key
+// from (configs/config.yaml says the same): a key of its own rather than
+// OPENAI_API_KEY, so a key meant for OpenAI is never sent to another server.
+const APIKeyEnv = "AGENT_LLM_API_KEY"
 
 // Limits on what a server may send.
 const (
