@@ -1,7 +1,7 @@
 // Package cuda is the NVIDIA GPU backend of the engine: the operations of
 // engine.Backend as launches of the PTX kernels in package kernels, through the CUDA
-// driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory and
-// graphs). It is the only package with cgo and builds only with the cuda tag; it
+// driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory). It is
+// the only package with cgo and builds only with the cuda tag; it
 // registers itself as backend "cuda".
 //
 // All driver calls run on one goroutine locked to its OS thread, which owns the CUDA
