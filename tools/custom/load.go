@@ -98,7 +98,14 @@ func Load(ctx context.Context, file string, data []byte, o Options) (*Set, error
 	set := &Set{}
 	var errs []error
 	for i, s := range f.Tools {
-		node := entries[i]
+		node := &yaml.Node{}
+		if i < len(entries) {
+			node = entries[i]
+		}
+		if s == nil {
+			errs = append(errs, configs.NodeError(file, node, "empty tool entry"))
+			continue
+		}
 		ts, closer, err := s.build(ctx, file, node, o)
 		if err != nil {
 			errs = append(errs, err)
@@ -121,7 +128,11 @@ func entryNodes(doc *yaml.Node) []*yaml.Node {
 	if len(doc.Content) == 0 {
 		return nil
 	}
-	if seq := child(doc.Content[0], "tools"); seq != nil && seq.Kind == yaml.SequenceNode {
+	seq := child(doc.Content[0], "tools")
+	if seq != nil && seq.Kind == yaml.AliasNode {
+		seq = seq.Alias
+	}
+	if seq != nil && seq.Kind == yaml.SequenceNode {
 		return seq.Content
 	}
 	return nil
@@ -211,6 +222,9 @@ var envCall = regexp.MustCompile(`\benv\s+"([^"]*)"`)
 
 // parse compiles t as the template called name; env may read only secrets.
 func (t *tmpl) parse(file, name string, secrets []string, environ map[string]string) error {
+	if t == nil {
+		return &configs.Error{File: file, Msg: name + ": empty template"}
+	}
 	allowed := map[string]bool{}
 	for _, s := range secrets {
 		allowed[s] = true
