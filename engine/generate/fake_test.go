@@ -70,6 +70,8 @@ type fakeModel struct {
 	margin    float32   // the scripted token's logit; 0 means 10
 	base      []float32 // the other logits; nil means zeros
 
+	vocab int // 0 means the byte vocabulary's
+
 	seq   []int // the cache
 	calls []call
 	busy  atomic.Bool
@@ -77,7 +79,12 @@ type fakeModel struct {
 	hook  func(ctx context.Context, n int) error // called on every Forward, n counting from 1
 }
 
-func (m *fakeModel) VocabSize() int     { return vocab }
+func (m *fakeModel) VocabSize() int {
+	if m.vocab > 0 {
+		return m.vocab
+	}
+	return vocab
+}
 func (m *fakeModel) ContextLength() int { return m.ctxLen }
 
 func (m *fakeModel) Forward(ctx context.Context, ids []int, start, last int) ([]float32, error) {
@@ -99,7 +106,7 @@ func (m *fakeModel) Forward(ctx context.Context, ids []int, start, last int) ([]
 		return nil, fmt.Errorf("bad Forward(%d ids, start %d, last %d) with %d fed", len(ids), start, last, len(m.seq))
 	}
 	m.seq = append(m.seq[:start], ids...)
-	logits := make([]float32, vocab)
+	logits := make([]float32, m.VocabSize())
 	copy(logits, m.base)
 	step := len(m.seq) - m.promptLen
 	if step >= 0 && step < len(m.script) {
