@@ -51,7 +51,8 @@ var (
 	_ engine.TokenCounter = (*Generator)(nil)
 )
 
-// New returns a generator for model, encoding and decoding with tok.
+// New returns a generator for model, encoding and decoding with tok. The generator
+// must be the model's only user: it trusts the model's cache to hold what it fed.
 func New[S Stream](model engine.Model, tok Tokenizer[S]) *Generator {
 	return &Generator{
 		model:     model,
