@@ -134,8 +134,13 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	}
 	defer func() { <-g.turn }()
 
+	next := g.hostNext(sampler)
+	if ds, ok := g.model.(DeviceSampling); ok && ds.SamplesOnDevice() {
+		next = g.deviceNext(ds, sampler, req.Sampling)
+	}
 	begin := time.Now()
-	logits, err := g.prefill(ctx, prompt)
+	start := g.prefixStart(prompt)
+	id, err := next(ctx, prompt[start:], start)
 	res.PromptTime = time.Since(begin)
 	if err != nil {
 		return res, nil, err
@@ -156,10 +161,6 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	var out []int
 	stream := g.newStream()
 	for {
-		id, err := sampler.Sample(logits)
-		if err != nil {
-			return done(), out, fmt.Errorf("sampling token %d: %w", len(out), err)
-		}
 		out = append(out, id)
 		res.Tokens++
 		if id == g.eos {
@@ -184,7 +185,7 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 		if err := ctx.Err(); err != nil {
 			return done(), out, err
 		}
-		if logits, err = g.forward(ctx, []int{id}, len(prompt)+len(out)-1); err != nil {
+		if id, err = next(ctx, []int{id}, len(prompt)+len(out)-1); err != nil {
 			return done(), out, err
 		}
 	}
@@ -202,16 +203,62 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	return done(), out, nil
 }
 
-// prefill feeds the prompt, reusing the cache for the part it shares with what was
-// fed before, and returns the logits after its last token. At least the last token
-// is fed again, since its logits are needed.
-func (g *Generator) prefill(ctx context.Context, prompt []int) ([]float32, error) {
+// DeviceSampling is an optional capability of a Model (engine/llama has it on
+// backends that implement engine.DeviceSampler): feeding ids and picking the next
+// token where the logits are, so only the id is copied back.
+type DeviceSampling interface {
+	SamplesOnDevice() bool
+	ForwardSample(ctx context.Context, ids []int, start int, s engine.Sampling, history []int32, u float64) (int, error)
+}
+
+// nextFunc feeds ids at start and returns the token chosen after the last of them.
+type nextFunc func(ctx context.Context, ids []int, start int) (int, error)
+
+// hostNext copies the logits back and samples on the host.
+func (g *Generator) hostNext(sampler *sample.Sampler) nextFunc {
+	return func(ctx context.Context, ids []int, start int) (int, error) {
+		logits, err := g.forward(ctx, ids, start)
+		if err != nil {
+			return 0, err
+		}
+		id, err := sampler.Sample(logits)
+		if err != nil {
+			return 0, fmt.Errorf("sampling after position %d: %w", start+len(ids)-1, err)
+		}
+		return id, nil
+	}
+}
+
+// deviceNext samples where the logits are, drawing u from the host sampler's seeded
+// generator so a seed picks the same tokens on either path (up to float rounding).
+func (g *Generator) deviceNext(ds DeviceSampling, sampler *sample.Sampler, s engine.Sampling) nextFunc {
+	return func(ctx context.Context, ids []int, start int) (int, error) {
+		u := 0.0
+		if s.Temperature != 0 {
+			u = sampler.Uniform()
+		}
+		g.fed = g.fed[:start]
+		id, err := ds.ForwardSample(ctx, ids, start, s, sampler.History(), u)
+		if err != nil {
+			return 0, fmt.Errorf("forward and sample at position %d: %w", start, err)
+		}
+		if id < 0 || id >= g.model.VocabSize() {
+			return 0, fmt.Errorf("device sampler chose id %d outside the vocabulary of %d", id, g.model.VocabSize())
+		}
+		g.fed = append(g.fed, ids...)
+		return id, nil
+	}
+}
+
+// prefixStart is where a prompt must be fed from: the cache is reused for the part it
+// shares with what was fed before, but at least the last token is fed again, since
+// the choice after it is needed.
+func (g *Generator) prefixStart(prompt []int) int {
 	shared := 0
 	for shared < len(g.fed) && shared < len(prompt) && g.fed[shared] == prompt[shared] {
 		shared++
 	}
-	start := min(shared, len(prompt)-1)
-	return g.forward(ctx, prompt[start:], start)
+	return min(shared, len(prompt)-1)
 }
 
 // forward feeds ids at start and keeps g.fed in step with the model's cache: after a

@@ -125,6 +125,15 @@ func (s *Sampler) Sample(logits []float32) (int, error) {
 	return s.draw(z), nil
 }
 
+// Uniform draws the next uniform number in [0, 1) from the sampler's seeded
+// generator, as Sample would for its draw: a device that samples with it
+// (engine.DeviceSampler) picks what Sample would have picked from the same logits.
+func (s *Sampler) Uniform() float64 { return s.rng.Float64() }
+
+// History returns the distinct ids observed so far, in first-seen order, for a
+// device sampler's repetition penalty. The slice is the sampler's own: read only.
+func (s *Sampler) History() []int32 { return s.distinct }
+
 // prepare fills s.scores with the penalized logits divided by the temperature.
 func (s *Sampler) prepare(logits []float32) error {
 	sc := s.scores[:len(logits)]
@@ -312,7 +321,7 @@ func siftDownMax(c []int32, p []float64, i int) {
 // in id order at which the cumulative probability exceeds u, as
 // engine.DeviceSampler does, so a device given the same u picks the same token.
 func (s *Sampler) draw(z float64) int {
-	r := s.rng.Float64() * z
+	r := s.Uniform() * z
 	acc := 0.0
 	for i, e := range s.prob {
 		acc += e
