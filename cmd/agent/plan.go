@@ -60,7 +60,11 @@ func runPlanCheck(ctx context.Context, io stdio, args []string) error {
 	if toolsGiven(fs) {
 		names = splitList(*toolList)
 	} else {
-		reg, err := loadTools(ctx, "")
+		cfg, err := loadConfig("", nil)
+		if err != nil {
+			return err
+		}
+		reg, err := loadTools(ctx, cfg, nil)
 		if err != nil {
 			return err
 		}

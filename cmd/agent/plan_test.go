@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/tools/tooltest"
 )
@@ -39,7 +41,9 @@ func withTools(t *testing.T, ts ...tools.Tool) {
 	t.Helper()
 	old := loadTools
 	t.Cleanup(func() { loadTools = old })
-	loadTools = func(context.Context, string) (*tools.Registry, error) { return tools.NewRegistry(ts...) }
+	loadTools = func(context.Context, *configs.Config, engine.LLM) (*tools.Registry, error) {
+		return tools.NewRegistry(ts...)
+	}
 }
 
 func writePlan(t *testing.T, src string) string {

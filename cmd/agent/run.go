@@ -42,7 +42,11 @@ func runRun(ctx context.Context, std stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg, err := loadTools(ctx, *toolsConfig)
+	cfg, err := loadConfig("", toolsFileSetting(*toolsConfig))
+	if err != nil {
+		return err
+	}
+	reg, err := loadTools(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -2,16 +2,117 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"os"
 
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/custom"
+	"github.com/rewoo-agent/agent/tools/knowledge"
+	"github.com/rewoo-agent/agent/tools/links"
+	"github.com/rewoo-agent/agent/tools/scrape"
+	"github.com/rewoo-agent/agent/tools/search"
 )
 
-// toolRegistry builds the tools a plan may call: the built-ins plus the custom tools
-// of the YAML file at toolsConfig ("" for none).
-//
-// The built-in and YAML tools arrive with the tools issue; until then the registry
-// holds only what callers add.
-func toolRegistry(ctx context.Context, toolsConfig string) (*tools.Registry, error) {
-	_, _ = ctx, toolsConfig
-	return tools.NewRegistry()
+// toolRegistry builds the tools a plan may call from the configuration: the
+// built-ins (DuckDuckGo, TextScraper, HyperlinkExtractor, KnowledgeModel) and the
+// custom tools of cfg.ToolsFile. KnowledgeModel and prompt tools call llm; with a
+// nil llm they fail with a clear error when called. MCP servers the tools file
+// starts are stopped when ctx ends.
+func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Registry, error) {
+	backend, err := searchBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f := cfg.Fetch
+	reg, err := tools.NewRegistry(
+		&search.Tool{Backend: backend, MaxResults: cfg.Search.MaxResults},
+		&scrape.Scraper{
+			Fetcher: scrape.NewFetcher(scrape.Options{
+				Timeout:      f.Timeout,
+				MaxBytes:     f.MaxBytes,
+				MaxRedirects: f.MaxRedirects,
+				UserAgent:    f.UserAgent,
+				PerHostRate:  f.PerHostRate,
+				PerHostBurst: f.PerHostBurst,
+				Robots:       f.Robots,
+				AllowPrivate: f.AllowPrivateNetworks,
+			}),
+			MaxURLs:     f.MaxURLs,
+			MaxChars:    f.MaxChars,
+			Concurrency: f.Concurrency,
+		},
+		links.Extractor{Max: cfg.Links.Max},
+		&knowledge.Model{LLM: llm, MaxTokens: cfg.Knowledge.MaxTokens, ContextLength: cfg.Knowledge.ContextLength},
+	)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ToolsFile == "" {
+		return reg, nil
+	}
+	set, err := custom.LoadFile(ctx, cfg.ToolsFile, custom.Options{
+		LLM:                  llm,
+		UserAgent:            f.UserAgent,
+		AllowPrivateNetworks: f.AllowPrivateNetworks,
+		MaxRedirects:         f.MaxRedirects,
+	})
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { set.Close() })
+	for _, t := range set.Tools {
+		if err := reg.Add(t); err != nil {
+			set.Close()
+			return nil, fmt.Errorf("%s: %w", cfg.ToolsFile, err)
+		}
+	}
+	return reg, nil
+}
+
+// searchBackend is the configured web search engine.
+func searchBackend(cfg *configs.Config) (search.Backend, error) {
+	s := cfg.Search
+	client := &http.Client{Timeout: s.Timeout}
+	switch s.Backend {
+	case "auto", "":
+		if s.SearXNGURL == "" {
+			break
+		}
+		fallthrough
+	case "searxng":
+		if s.SearXNGURL == "" {
+			return nil, fmt.Errorf("search.backend is searxng but search.searxng_url (AGENT_SEARXNG_URL) is empty")
+		}
+		return search.NewSearXNG(s.SearXNGURL, cfg.Fetch.UserAgent, client), nil
+	case "duckduckgo":
+	default:
+		return nil, fmt.Errorf("search.backend %q: want duckduckgo, searxng or auto", s.Backend)
+	}
+	return search.NewDuckDuckGo(search.DuckDuckGoOptions{
+		URL:       s.DuckDuckGoURL,
+		Region:    s.Region,
+		UserAgent: cfg.Fetch.UserAgent,
+		Client:    client,
+	}), nil
+}
+
+// loadConfig loads the configuration from file (or the default places), the
+// environment and the given flag settings.
+func loadConfig(file string, settings []configs.Setting) (*configs.Config, error) {
+	cfg, err := configs.Load(configs.Options{File: file, Env: os.Environ(), Flags: settings})
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	return cfg, nil
+}
+
+// toolsFileSetting is the setting of a --tools-config flag, none when it is empty.
+func toolsFileSetting(path string) []configs.Setting {
+	if path == "" {
+		return nil
+	}
+	return []configs.Setting{{Key: "tools_file", Value: path, Flag: "--tools-config"}}
 }
