@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/rewoo-agent/agent/configs"
@@ -15,7 +14,6 @@ import (
 	"github.com/rewoo-agent/agent/evidence"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/tools"
-	"github.com/rewoo-agent/agent/tools/knowledge"
 )
 
 func init() {
@@ -74,9 +72,9 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 			}
 		}
 	})
-	cfg, err := configs.Load(configs.Options{File: *configFile, Env: os.Environ(), Flags: settings})
+	cfg, err := loadConfig(*configFile, settings)
 	if err != nil {
-		return exitError{2, err}
+		return err
 	}
 	if cfg.Planner.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -90,7 +88,7 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 	}
 	defer closeLLM()
 	llm, rec := planner.Record(base)
-	reg, err := askTools(ctx, cfg, llm)
+	reg, err := loadTools(ctx, cfg, llm)
 	if err != nil {
 		return err
 	}
@@ -144,21 +142,6 @@ func askQuestion(in io.Reader, args []string) (string, error) {
 		return "", errors.New("ask: no question (give it as an argument or on stdin)")
 	}
 	return q, nil
-}
-
-// askTools is the configured registry with the KnowledgeModel on the run's engine.
-func askTools(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Registry, error) {
-	reg, err := loadTools(ctx, cfg.ToolsFile)
-	if err != nil {
-		return nil, err
-	}
-	if !reg.Has("KnowledgeModel") {
-		km := &knowledge.Model{LLM: llm, MaxTokens: cfg.Knowledge.MaxTokens, ContextLength: cfg.Knowledge.ContextLength}
-		if err := reg.Add(km); err != nil {
-			return nil, err
-		}
-	}
-	return reg, nil
 }
 
 // newPlanner builds the planner the configuration describes.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,22 +12,24 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/planner/plannertest"
-	"github.com/rewoo-agent/agent/tools"
 )
 
-// askPlan is a plan in the seed model's style: a search, a page read, a
-// knowledge-model question over the page.
+// askPlan is a plan in the seed model's style: a search and a page read, a second
+// search the answer does not use, and a knowledge-model question over the page.
 const askPlan = ` Plan: Search the web for the winner.
 :evidence0: = DuckDuckGo[Nobel Prize in Literature 2020 winner]
 Plan: Read the pages found.
 :evidence1: = TextScraper[:evidence0:]
+Plan: Look for other poets too.
+:evidence2: = DuckDuckGo[American poets]
 Plan: Ask the knowledge model.
-:evidence2: = KnowledgeModel[Who won the Nobel Prize in Literature in 2020, given :evidence1:?]
-Answer: :evidence2:
+:evidence3: = KnowledgeModel[Who won the Nobel Prize in Literature in 2020, given :evidence1:?]
+Answer: :evidence3:
 USER: this must never be read`
 
-// askEnv is a scripted model behind an OpenAI-compatible server, and web tools
-// that read pages from a local server, recording when each call started.
+// askEnv is a scripted model behind an OpenAI-compatible server, and a local web
+// server that the real tools reach: a DuckDuckGo results page and the pages it
+// links. It records when each path was first requested.
 type askEnv struct {
 	eng *plannertest.Engine
 	llm *httptest.Server
@@ -38,12 +39,11 @@ type askEnv struct {
 	starts map[string]time.Time
 }
 
+const ddgResult = `<div class="result results_links web-result"><h2 class="result__title">` +
+	`<a class="result__a" href="%s">%s</a></h2><a class="result__snippet">%s</a></div>`
+
 func newAskEnv(t *testing.T, plan string, delay time.Duration) *askEnv {
 	t.Helper()
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	for _, k := range []string{"AGENT_CONFIG", "AGENT_MODEL", "AGENT_LLM_URL", "AGENT_TOOLS"} {
-		t.Setenv(k, "")
-	}
 	e := &askEnv{starts: map[string]time.Time{}}
 	e.eng = &plannertest.Engine{Delay: delay, Replies: []plannertest.Reply{
 		{Match: "BEGININSTRUCTION", Text: " Louise Glück won the 2020 Nobel Prize in Literature."},
@@ -52,52 +52,36 @@ func newAskEnv(t *testing.T, plan string, delay time.Duration) *askEnv {
 	e.llm = e.eng.NewServer()
 	t.Cleanup(e.llm.Close)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/search", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "1. Nobel Prize 2020 %s/glueck\n2. Poets %s/poets\n", e.web.URL, e.web.URL)
+	mux.HandleFunc("/html/", func(w http.ResponseWriter, r *http.Request) {
+		e.started("search " + r.FormValue("q"))
+		result := fmt.Sprintf(ddgResult, e.web.URL+"/glueck", "Nobel Prize in Literature 2020", "Louise Glück")
+		if strings.Contains(r.FormValue("q"), "poets") {
+			result = fmt.Sprintf(ddgResult, e.web.URL+"/poets", "American poets", "A list")
+		}
+		fmt.Fprintf(w, `<html><body><div id="links">%s</div></body></html>`, result)
 	})
 	mux.HandleFunc("/glueck", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "The 2020 Nobel Prize in Literature went to Louise Glück.")
+		e.started("/glueck")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<html><head><title>Literature 2020</title></head><body><article><p>The 2020 Nobel Prize in Literature went to Louise Glück.</p></article></body></html>")
 	})
 	e.web = httptest.NewServer(mux)
 	t.Cleanup(e.web.Close)
-	withTools(t,
-		tools.Func{ToolName: "DuckDuckGo", Desc: "Searches the web.", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
-			e.started("DuckDuckGo")
-			text, err := e.get(ctx, "/search")
-			return tools.Output{Text: text, Sources: []string{e.web.URL + "/glueck", e.web.URL + "/poets"}}, err
-		}},
-		tools.Func{ToolName: "TextScraper", Desc: "Reads the pages whose links its input holds.", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
-			e.started("TextScraper")
-			if !strings.Contains(req.Input, e.web.URL+"/glueck") {
-				return tools.Output{}, fmt.Errorf("no links in %q", req.Input)
-			}
-			text, err := e.get(ctx, "/glueck")
-			return tools.Output{Text: text, Sources: []string{e.web.URL + "/glueck"}}, err
-		}},
-	)
+
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for k, v := range map[string]string{"AGENT_CONFIG": "", "AGENT_MODEL": "", "AGENT_LLM_URL": "", "AGENT_TOOLS": "",
+		"AGENT_SEARCH_BACKEND": "duckduckgo", "AGENT_DUCKDUCKGO_URL": e.web.URL + "/html/", "AGENT_ALLOW_PRIVATE_NETWORKS": "1"} {
+		t.Setenv(k, v)
+	}
 	return e
 }
 
-func (e *askEnv) started(tool string) {
+func (e *askEnv) started(what string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.starts[tool]; !ok {
-		e.starts[tool] = time.Now()
+	if _, ok := e.starts[what]; !ok {
+		e.starts[what] = time.Now()
 	}
-}
-
-func (e *askEnv) get(ctx context.Context, path string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.web.URL+path, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }
 
 func TestAskAnswersWithSources(t *testing.T) {
@@ -107,8 +91,7 @@ func TestAskAnswersWithSources(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
 	want := "Louise Glück won the 2020 Nobel Prize in Literature.\n\nSources:\n" +
-		"  [1] " + e.web.URL + "/glueck (:evidence0:, :evidence1:, :evidence2:)\n" +
-		"  [2] " + e.web.URL + "/poets (:evidence0:)\n"
+		"  [1] " + e.web.URL + "/glueck (:evidence0:, :evidence1:, :evidence3:)\n"
 	if out != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
 	}
@@ -117,16 +100,20 @@ func TestAskAnswersWithSources(t *testing.T) {
 		t.Fatalf("%d engine calls, want the plan and one KnowledgeModel question", len(calls))
 	}
 	plan, km := calls[0], calls[1]
-	if !e.starts["DuckDuckGo"].Before(plan.End) {
-		t.Errorf("the first tool call started %v after the plan was complete", e.starts["DuckDuckGo"].Sub(plan.End))
+	first := e.starts["search Nobel Prize in Literature 2020 winner"]
+	if first.IsZero() || !first.Before(plan.End) {
+		t.Errorf("the first tool call started %v after the plan was complete", first.Sub(plan.End))
 	}
-	if strings.Contains(plan.Reply, "USER:") || !strings.HasSuffix(strings.TrimSpace(plan.Reply), "Answer: :evidence2:") {
+	if e.starts["search American poets"].IsZero() {
+		t.Error("the second search never ran")
+	}
+	if strings.Contains(plan.Reply, "USER:") || !strings.HasSuffix(strings.TrimSpace(plan.Reply), "Answer: :evidence3:") {
 		t.Errorf("the plan did not stop at its end: %q", plan.Reply)
 	}
 	if !strings.Contains(km.Request.Prompt, "went to Louise Glück") || !strings.Contains(km.Request.Prompt, "url: "+e.web.URL+"/glueck") {
 		t.Errorf("the KnowledgeModel prompt lacks the page:\n%s", km.Request.Prompt)
 	}
-	for _, s := range []string{"plan  :evidence0: = DuckDuckGo", "run   :evidence1: TextScraper[1. Nobel Prize 2020", "done  :evidence2:"} {
+	for _, s := range []string{"plan  :evidence0: = DuckDuckGo", "run   :evidence1: TextScraper[", "done  :evidence3:"} {
 		if !strings.Contains(errOut, s) {
 			t.Errorf("progress lacks %q:\n%s", s, errOut)
 		}
@@ -188,13 +175,13 @@ func TestAskJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &tr); err != nil {
 		t.Fatalf("invalid JSON: %v\n%s", err, out)
 	}
-	if tr.Question != "Who won?" || !strings.Contains(tr.Prompt, "USER: ") || !strings.Contains(tr.Plan, ":evidence2: = KnowledgeModel[") {
+	if tr.Question != "Who won?" || !strings.Contains(tr.Prompt, "USER: ") || !strings.Contains(tr.Plan, ":evidence3: = KnowledgeModel[") {
 		t.Errorf("question, prompt or plan missing: %q / %q / %q", tr.Question, tr.Prompt, tr.Plan)
 	}
-	if len(tr.DAG.Steps) != 3 || tr.DAG.Steps[2].Deps[0] != ":evidence1:" || tr.DAG.Answer.Refs[0] != ":evidence2:" {
+	if len(tr.DAG.Steps) != 4 || tr.DAG.Steps[3].Deps[0] != ":evidence1:" || tr.DAG.Answer.Refs[0] != ":evidence3:" {
 		t.Errorf("dag = %+v", tr.DAG)
 	}
-	if len(tr.Steps) != 3 {
+	if len(tr.Steps) != 4 {
 		t.Fatalf("steps = %+v", tr.Steps)
 	}
 	for _, s := range tr.Steps {
@@ -205,7 +192,7 @@ func TestAskJSON(t *testing.T) {
 	if s := tr.Steps[1]; !strings.Contains(s.ResolvedInput, "/glueck") || s.Input != ":evidence0:" {
 		t.Errorf("step 1 input %q resolved to %q", s.Input, s.ResolvedInput)
 	}
-	if tr.Answer.Method != "answer-line" || len(tr.Answer.Sources) != 2 {
+	if tr.Answer.Method != "answer-line" || len(tr.Answer.Sources) != 1 {
 		t.Errorf("answer = %+v", tr.Answer)
 	}
 	if len(tr.EngineCalls) != 2 {
@@ -214,10 +201,10 @@ func TestAskJSON(t *testing.T) {
 	if c := tr.EngineCalls[0]; c.Purpose != "plan" || c.Stop != "answer-line" || c.Tokens == 0 {
 		t.Errorf("plan call = %+v", c)
 	}
-	if c := tr.EngineCalls[1]; c.Purpose != "tool KnowledgeModel" || c.Step != ":evidence2:" || c.Tokens != 9 || c.Stop != "eos" {
+	if c := tr.EngineCalls[1]; c.Purpose != "tool KnowledgeModel" || c.Step != ":evidence3:" || c.Tokens != 9 || c.Stop != "eos" {
 		t.Errorf("KnowledgeModel call = %+v", c)
 	}
-	if tr.Timings.Total < tr.Timings.PlanDone || len(tr.Timings.CriticalPath) != 3 {
+	if tr.Timings.Total < tr.Timings.PlanDone || len(tr.Timings.CriticalPath) == 0 {
 		t.Errorf("timings = %+v", tr.Timings)
 	}
 }
@@ -229,7 +216,7 @@ func TestAskWithoutAnswerLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
-	if !strings.HasPrefix(out, "Louise Glück won") || !strings.Contains(out, "/glueck (:evidence0:, :evidence1:)") {
+	if !strings.HasPrefix(out, "Louise Glück won") || !strings.HasSuffix(out, "/glueck (:evidence0:, :evidence1:)\n") {
 		t.Errorf("stdout:\n%s", out)
 	}
 	calls := e.eng.Calls()
@@ -262,7 +249,7 @@ func TestAskBrokenPlan(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", s, errOut)
 		}
 	}
-	if _, ok := e.starts["TextScraper"]; ok {
+	if len(e.starts) != 0 {
 		t.Error("a step of a broken plan ran")
 	}
 }
@@ -273,7 +260,7 @@ func TestAskPlanOnly(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
-	if !strings.HasPrefix(out, "Plan: Search the web for the winner.\n:evidence0: = DuckDuckGo[") || !strings.HasSuffix(out, "Answer: :evidence2:\n") {
+	if !strings.HasPrefix(out, "Plan: Search the web for the winner.\n:evidence0: = DuckDuckGo[") || !strings.HasSuffix(out, "Answer: :evidence3:\n") {
 		t.Errorf("stdout:\n%s", out)
 	}
 	if len(e.starts) != 0 || len(e.eng.Calls()) != 1 {
