@@ -181,6 +181,9 @@ func Load(opts Options) (*Config, error) {
 			continue
 		}
 		if v, ok := env[f.Env]; ok {
+			if v == "" && f.v.Kind() != reflect.String {
+				continue // set but empty: as good as unset for a number or switch
+			}
 			if err := f.set(v); err != nil {
 				return nil, fmt.Errorf("environment variable %s: %w", f.Env, err)
 			}

@@ -10,7 +10,8 @@ import (
 )
 
 func TestLoadDefaults(t *testing.T) {
-	c, err := Load(Options{Env: []string{"HOME=/home/u"}})
+	// An empty variable for a number or switch counts as unset.
+	c, err := Load(Options{Env: []string{"HOME=/home/u", "AGENT_ALLOW_PRIVATE_NETWORKS=", "AGENT_FETCH_MAX_URLS="}})
 	if err != nil {
 		t.Fatal(err)
 	}
