@@ -29,7 +29,7 @@ func init() {
 var askFlags = []struct{ name, key, usage string }{
 	{"model", "engine.model", "GPTQ checkpoint folder of the local model"},
 	{"tokenizer", "engine.tokenizer", "tokenizer.model or tokenizer.json (default: the model folder's)"},
-	{"device", "engine.device", "compute backend of the local model: cpu, or cuda in a -tags cuda build"},
+	{"device", "engine.device", "compute backend of the local model: auto (cuda in a -tags cuda build when a GPU answers, else cpu), cpu or cuda"},
 	{"llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000"},
 	{"llm-model", "engine.llm_model", "model name on the server (default: the first it lists)"},
 	{"temperature", "sampling.temperature", "sampling temperature of the plan; 0 is greedy"},

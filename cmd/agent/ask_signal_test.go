@@ -71,6 +71,17 @@ func TestAskInterrupt(t *testing.T) {
 	if !strings.Contains(progress.String(), "done  :evidence0:") {
 		t.Fatalf("the second step never started:\n%s", progress.String())
 	}
+	// The step's call to the server is under way before the signal, so cutting it
+	// can be checked below (under load the request may lag the "run" line).
+	for wait := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		calls := eng.Calls()
+		if strings.Contains(calls[len(calls)-1].Request.Prompt, "What follows") {
+			break
+		}
+		if time.Since(wait) > 10*time.Second {
+			t.Fatal("the second step's engine call never reached the server")
+		}
+	}
 	sent := time.Now()
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

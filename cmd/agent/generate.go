@@ -11,9 +11,7 @@ import (
 	"strings"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/generate"
 	"github.com/rewoo-agent/agent/engine/openai"
-	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
 
 func init() {
@@ -26,7 +24,7 @@ func init() {
 
 const generateUsage = `usage: agent generate (--model DIR | --llm-url URL) (--prompt TEXT | --ids 1,2,3)
        [--max-tokens N] [--temperature T --top-p P --top-k K --repetition-penalty R --seed S]
-       [--stop TEXT]... [--json] [--device cpu|cuda]
+       [--stop TEXT]... [--json] [--device auto|cpu|cuda] [--tokenizer FILE]
 
 Streams the generated text to stdout (a newline is added at the end when the text
 lacks one); --json prints {"ids":[generated ids],"text":"...",...} instead. Timings
@@ -42,7 +40,8 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	llmModel := fs.String("llm-model", "", "model name on the server (default: the first it lists)")
 	prompt := fs.String("prompt", "", "prompt text")
 	idList := fs.String("ids", "", "prompt as comma-separated token ids (local model only)")
-	device := fs.String("device", "cpu", "compute backend: "+strings.Join(engine.Backends(), ", "))
+	tokPath := fs.String("tokenizer", "", "tokenizer.model or tokenizer.json (default: the model folder's)")
+	device := fs.String("device", "auto", deviceUsage)
 	asJSON := fs.Bool("json", false, `print {"ids":[...],"text":"..."} instead of streaming`)
 	var req engine.Request
 	fs.IntVar(&req.MaxTokens, "max-tokens", 256, "new tokens at most (0: up to the context length)")
@@ -108,7 +107,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		}
 		res, err = llm.Generate(ctx, req, onText)
 	} else {
-		res, out, err = generateLocal(ctx, *model, *device, ids, req, onText, io.err)
+		res, out, err = generateLocal(ctx, *model, *tokPath, *device, ids, req, onText, io.err)
 	}
 	if err != nil {
 		return err
@@ -133,43 +132,14 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 
 // generateLocal loads the model in dir and continues ids, or req.Prompt when ids is
 // nil. Without a tokenizer in dir it runs ids only, producing no text.
-func generateLocal(ctx context.Context, dir, device string, ids []int, req engine.Request, onText func(string) error, progress io.Writer) (engine.Result, []int, error) {
-	tok, tokErr := tokenizer.LoadDir(dir)
-	if tokErr != nil && ids == nil {
-		return engine.Result{}, nil, tokErr
-	}
-	m, err := openModel(ctx, dir, device, progress)
+func generateLocal(ctx context.Context, dir, tokPath, device string, ids []int, req engine.Request, onText func(string) error, progress io.Writer) (engine.Result, []int, error) {
+	g, m, err := openLocal(ctx, dir, tokPath, device, ids != nil, progress)
 	if err != nil {
 		return engine.Result{}, nil, err
 	}
 	defer m.Close()
-	var g *generate.Generator
-	if tokErr != nil {
-		fmt.Fprintf(progress, "%v: generating ids only, no text\n", tokErr)
-		cfg := m.Config()
-		g = generate.New(m, idsOnly{bos: cfg.BOS, eos: cfg.EOS})
-	} else {
-		if tok.VocabSize() > m.VocabSize() {
-			return engine.Result{}, nil, fmt.Errorf("the tokenizer has %d pieces, the model only %d", tok.VocabSize(), m.VocabSize())
-		}
-		g = generate.New(m, tok)
-	}
 	if ids == nil {
 		ids = g.PromptIDs(req.Prompt)
 	}
 	return g.GenerateIDs(ctx, ids, req, onText)
 }
-
-// idsOnly stands in for the tokenizer of a model folder that has none, for --ids:
-// it knows BOS and EOS from config.json and decodes nothing.
-type idsOnly struct{ bos, eos int }
-
-func (idsOnly) Encode(string) []int      { return nil }
-func (t idsOnly) BOS() int               { return t.bos }
-func (t idsOnly) EOS() int               { return t.eos }
-func (idsOnly) NewStream() idsOnlyStream { return idsOnlyStream{} }
-
-type idsOnlyStream struct{}
-
-func (idsOnlyStream) Next(int) string { return "" }
-func (idsOnlyStream) Flush() string   { return "" }

@@ -10,6 +10,7 @@ import (
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/generate"
+	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
@@ -33,22 +34,56 @@ func openLLM(ctx context.Context, cfg configs.Engine, progress io.Writer) (llm e
 	case cfg.Model == "":
 		return nil, nil, errNoEngine
 	}
-	var tok *tokenizer.Tokenizer
-	if cfg.Tokenizer != "" {
-		tok, err = tokenizer.Load(cfg.Tokenizer)
-	} else {
-		tok, err = tokenizer.LoadDir(cfg.Model)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w (give the tokenizer with --tokenizer FILE)", err)
-	}
-	m, err := openModel(ctx, cfg.Model, cfg.Device, progress)
+	g, m, err := openLocal(ctx, cfg.Model, cfg.Tokenizer, cfg.Device, false, progress)
 	if err != nil {
 		return nil, nil, err
 	}
+	return g, m.Close, nil
+}
+
+// openLocal loads the checkpoint in dir on device with its tokenizer (tokPath, or
+// the one in dir when tokPath is ""). With idsOnly set, a folder without a tokenizer
+// still loads, for callers that feed ids and want ids back: the generator then knows
+// BOS and EOS from config.json and decodes no text.
+func openLocal(ctx context.Context, dir, tokPath, device string, idsOnly bool, progress io.Writer) (*generate.Generator, *llama.Model, error) {
+	var (
+		tok    *tokenizer.Tokenizer
+		tokErr error
+	)
+	if tokPath != "" {
+		tok, tokErr = tokenizer.Load(tokPath)
+	} else {
+		tok, tokErr = tokenizer.LoadDir(dir)
+	}
+	if tokErr != nil && !idsOnly {
+		return nil, nil, fmt.Errorf("%w (give the tokenizer with --tokenizer FILE)", tokErr)
+	}
+	m, err := openModel(ctx, dir, device, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tokErr != nil {
+		fmt.Fprintf(progress, "%v: generating ids only, no text\n", tokErr)
+		cfg := m.Config()
+		return generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}), m, nil
+	}
 	if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
 		m.Close()
-		return nil, nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, cfg.Model, mv)
+		return nil, nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
 	}
-	return generate.New(m, tok), m.Close, nil
+	return generate.New(m, tok), m, nil
 }
+
+// idsOnlyTokenizer stands in for the tokenizer of a model folder that has none: it
+// knows BOS and EOS and decodes nothing.
+type idsOnlyTokenizer struct{ bos, eos int }
+
+func (idsOnlyTokenizer) Encode(string) []int      { return nil }
+func (t idsOnlyTokenizer) BOS() int               { return t.bos }
+func (t idsOnlyTokenizer) EOS() int               { return t.eos }
+func (idsOnlyTokenizer) NewStream() idsOnlyStream { return idsOnlyStream{} }
+
+type idsOnlyStream struct{}
+
+func (idsOnlyStream) Next(int) string { return "" }
+func (idsOnlyStream) Flush() string   { return "" }

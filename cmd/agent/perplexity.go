@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,10 +31,10 @@ func runPerplexity(ctx context.Context, io stdio, args []string) error {
 	fs.SetOutput(io.err)
 	model := fs.String("model", "", "model folder (GPTQ checkpoint)")
 	idList := fs.String("ids", "", "comma-separated token ids (else the text FILE, tokenized with BOS)")
-	device := fs.String("device", "cpu", "compute backend: "+strings.Join(engine.Backends(), ", "))
+	device := fs.String("device", "auto", deviceUsage)
 	asJSON := fs.Bool("json", false, `print {"perplexity":...,"nll":[...]}`)
 	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: agent perplexity --model DIR (--ids 1,2,3 | FILE) [--device cpu] [--json]")
+		fmt.Fprintln(io.err, "usage: agent perplexity --model DIR (--ids 1,2,3 | FILE) [--device auto|cpu|cuda] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -125,13 +126,30 @@ func parseIDs(s string) ([]int, error) {
 	return ids, nil
 }
 
+const deviceUsage = "compute backend: auto (cuda where this build has it and a GPU answers, else cpu), cpu or cuda"
+
+// openBackend opens the named backend; "auto" (or "") takes cuda when this build
+// registers it and a device opens, and cpu otherwise.
+func openBackend(device string) (engine.Backend, error) {
+	if device != "" && device != "auto" {
+		return engine.OpenBackend(device)
+	}
+	if slices.Contains(engine.Backends(), "cuda") {
+		if b, err := engine.OpenBackend("cuda"); err == nil {
+			return b, nil
+		}
+	}
+	return engine.OpenBackend("cpu")
+}
+
 // openModel loads the checkpoint in dir on the named backend, reporting progress on
 // progress (a line that rewrites itself).
 func openModel(ctx context.Context, dir, device string, progress io.Writer) (*llama.Model, error) {
-	b, err := engine.OpenBackend(device)
+	b, err := openBackend(device)
 	if err != nil {
 		return nil, err
 	}
+	device = b.Name()
 	last := -1
 	m, err := llama.Open(ctx, dir, b, llama.Options{Progress: func(done, total int64) {
 		if pct := int(10*done/max(total, 1)) * 10; pct != last {
