@@ -37,6 +37,22 @@ type Request struct {
 	Cited []Cited
 }
 
+// CitedSources returns the distinct sources of the cited evidence, in first-seen
+// order: the provenance of a tool that works over its inputs.
+func (r Request) CitedSources() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range r.Cited {
+		for _, s := range c.Sources {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // Cited is a piece of earlier evidence a step's input refers to.
 type Cited struct {
 	Name    string // as written in the plan, e.g. ":evidence0:" or "#E1"

@@ -109,3 +109,19 @@ func TestFunc(t *testing.T) {
 		t.Errorf("got %q, %v", out.Text, err)
 	}
 }
+
+func TestCitedSources(t *testing.T) {
+	req := tools.Request{Cited: []tools.Cited{
+		{Name: ":evidence0:", Sources: []string{"https://a.example/", "https://b.example/"}},
+		{Name: ":evidence1:"},
+		{Name: ":evidence2:", Sources: []string{"https://b.example/", "https://c.example/", "https://a.example/"}},
+	}}
+	got := req.CitedSources()
+	want := []string{"https://a.example/", "https://b.example/", "https://c.example/"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("CitedSources() = %v, want %v", got, want)
+	}
+	if s := (tools.Request{}).CitedSources(); len(s) != 0 {
+		t.Fatalf("no citations gave sources %v", s)
+	}
+}

@@ -61,15 +61,5 @@ func (t *promptTool) Call(ctx context.Context, req tools.Request) (tools.Output,
 	if err != nil {
 		return tools.Output{}, fmt.Errorf("%s: %w", t.name, err)
 	}
-	var sources []string
-	seen := map[string]bool{}
-	for _, c := range req.Cited {
-		for _, s := range c.Sources {
-			if !seen[s] {
-				seen[s] = true
-				sources = append(sources, s)
-			}
-		}
-	}
-	return tools.Output{Text: strings.TrimSpace(res.Text), Sources: sources}, nil
+	return tools.Output{Text: strings.TrimSpace(res.Text), Sources: req.CitedSources()}, nil
 }

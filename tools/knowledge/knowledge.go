@@ -61,7 +61,7 @@ func (m *Model) Call(ctx context.Context, req tools.Request) (tools.Output, erro
 	if answer == "" {
 		return tools.Output{}, errors.New("KnowledgeModel: the model gave an empty answer")
 	}
-	return tools.Output{Text: answer, Sources: sources(req.Cited)}, nil
+	return tools.Output{Text: answer, Sources: req.CitedSources()}, nil
 }
 
 func (m *Model) template() chat.Template {
@@ -243,18 +243,4 @@ func Question(req tools.Request) string {
 		pairs = append(pairs, r.name, r.words)
 	}
 	return strings.Join(strings.Fields(strings.NewReplacer(pairs...).Replace(q)), " ")
-}
-
-func sources(cited []tools.Cited) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range cited {
-		for _, s := range c.Sources {
-			if !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-	}
-	return out
 }

@@ -160,15 +160,5 @@ func (e Extractor) Call(_ context.Context, req tools.Request) (tools.Output, err
 	if len(found) == 0 {
 		return tools.Output{}, ErrNoLinks
 	}
-	var sources []string
-	seen := map[string]bool{}
-	for _, c := range req.Cited {
-		for _, s := range c.Sources {
-			if !seen[s] {
-				seen[s] = true
-				sources = append(sources, s)
-			}
-		}
-	}
-	return tools.Output{Text: strings.Join(found, "\n"), Sources: sources}, nil
+	return tools.Output{Text: strings.Join(found, "\n"), Sources: req.CitedSources()}, nil
 }
