@@ -45,7 +45,8 @@ func randomLayer(in, out, bits, group int) engine.QuantWeight {
 }
 
 // BenchmarkQuantMatVec multiplies one token (and a batch of 16) by LLaMA-7B and 65B
-// linear shapes and reports the packed weight bytes read per second.
+// linear shapes at every bit width and reports the packed weight bytes read per
+// second.
 func BenchmarkQuantMatVec(b *testing.B) {
 	shapes := []struct {
 		name    string
@@ -55,7 +56,7 @@ func BenchmarkQuantMatVec(b *testing.B) {
 		{"65B/q_proj", 8192, 8192}, {"65B/up_proj", 8192, 22016}, {"65B/down_proj", 22016, 8192},
 	}
 	for _, s := range shapes {
-		for _, bits := range []int{4, 3} {
+		for _, bits := range []int{4, 3, 2, 8} {
 			for _, T := range []int{1, 16} {
 				b.Run(fmt.Sprintf("%s/%dbit-128g/T%d", s.name, bits, T), func(b *testing.B) {
 					qw := randomLayer(s.in, s.out, bits, 128)

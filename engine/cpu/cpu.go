@@ -1,9 +1,9 @@
 // Package cpu is the pure-Go float32 backend: it registers itself as "cpu" and
 // computes every operation of engine.Ops on the host, spread over all cores.
 // Quantized weights stay packed (read straight from the memory-mapped checkpoint
-// where their rows are in group order) and are unpacked a few values at a time
-// inside the matrix product; prompts are processed in batches so each packed weight
-// is read once per batch.
+// where their rows are in group order) and are never unpacked: the matrix product
+// looks each byte of packed bits up in tables built from the inputs (see quant);
+// prompts are processed in batches so each packed weight is read once per batch.
 package cpu
 
 import (

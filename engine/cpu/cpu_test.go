@@ -45,7 +45,7 @@ func TestQuantMatMul(t *testing.T) {
 	for _, bits := range []int{2, 3, 4, 8} {
 		for _, group := range []int{-1, 16, 32, 64, 96} {
 			for _, actOrder := range []bool{false, true} {
-				for _, T := range []int{1, 3} {
+				for _, T := range []int{1, 3, 4, 7} {
 					t.Run(fmt.Sprintf("%dbit/g%d/act%v/T%d", bits, group, actOrder, T), func(t *testing.T) {
 						opt := gptq.PackOptions{Bits: bits, GroupSize: group, Sym: bits != 3, Format: "gptq"}
 						if actOrder {
@@ -55,13 +55,13 @@ func TestQuantMatMul(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						b := newBackend(t, 4)
+						b := newBackend(t, 8)
 						w, err := b.LoadQuant(context.Background(), qw)
 						if err != nil {
 							t.Fatal(err)
 						}
-						xs := randn(rng, 4*in)
-						x, dst := act(b, 4, xs), act(b, 4, make([]float32, 4*out))
+						xs := randn(rng, 8*in)
+						x, dst := act(b, 8, xs), act(b, 8, make([]float32, 8*out))
 						ids := make([]int32, T)
 						if err := b.Run(context.Background(), ids, 0, func(o engine.Ops) { o.MatMul(dst, x, w) }); err != nil {
 							t.Fatal(err)

@@ -3,6 +3,7 @@ package cpu
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -102,21 +103,31 @@ type table = [256]float32
 // tables fills the four byte tables of piece p for the (sorted) input row x.
 func (q *quant) tables(t *[4]table, p piece, x []float32) {
 	base := int(p.row) * 32
+	var nib [2][16]float32 // the sums of each half byte's bit patterns
 	for b := range t {
-		tb := &t[b]
-		tb[0] = 0
-		for i := range 8 {
-			bit := 8*b + i
-			var c float32
-			if bit >= int(p.lo) && bit < int(p.hi) {
-				s := base + bit
-				c = x[s/q.bits] * float32(int(1)<<(s%q.bits))
+		for h := range nib {
+			n := &nib[h]
+			n[0] = 0
+			for i := range 4 {
+				bit := 8*b + 4*h + i
+				var c float32
+				if bit >= int(p.lo) && bit < int(p.hi) {
+					s := base + bit
+					c = x[s/q.bits] * float32(int(1)<<(s%q.bits))
+				}
+				step := 1 << i
+				for m := range step {
+					n[m+step] = n[m] + c
+				}
 			}
-			step := 1 << i
-			lo, hi := tb[:step], tb[step:2*step]
-			for m, v := range lo {
-				hi[m] = v + c
-			}
+		}
+		lo := &nib[0]
+		for h, hv := range nib[1] {
+			r := (*[16]float32)(t[b][16*h:])
+			r[0], r[1], r[2], r[3] = hv+lo[0], hv+lo[1], hv+lo[2], hv+lo[3]
+			r[4], r[5], r[6], r[7] = hv+lo[4], hv+lo[5], hv+lo[6], hv+lo[7]
+			r[8], r[9], r[10], r[11] = hv+lo[8], hv+lo[9], hv+lo[10], hv+lo[11]
+			r[12], r[13], r[14], r[15] = hv+lo[12], hv+lo[13], hv+lo[14], hv+lo[15]
 		}
 	}
 }
@@ -132,6 +143,7 @@ const colAlign = 16
 // scratch is one worker's buffers, reused across calls.
 type scratch struct {
 	acc, sx []float32
+	blk     [][4]float32
 	tab     []table
 }
 
@@ -145,20 +157,51 @@ func grow(s []float32, n int) []float32 {
 }
 
 // mul sets dst[t] = x[t]·W for rows t < T (x already gathered through perm).
+//
+// Each core takes a share of the rows and of the columns. Cores with the same rows
+// build the same tables (the cost of a batch's tables is a fixed share of a column's
+// work over the batch, so it matters most when columns are few per core); cores with
+// the same columns read the same packed words, which costs bandwidth. So a batch of
+// at least four rows per core is split by rows, in whole blocks of four, and
+// anything smaller by columns.
 func (q *quant) mul(dst, x []float32, T int) {
-	out := q.out
-	parallel((out+colAlign-1)/colAlign, func(clo, chi int) {
-		n0, n1 := clo*colAlign, min(chi*colAlign, out)
+	in, out, p := q.in, q.out, runtime.GOMAXPROCS(0)
+	rowParts := max(1, min(p, T/4))
+	colParts := (p + rowParts - 1) / rowParts
+	colChunks := (out + colAlign - 1) / colAlign
+	parallel(rowParts*colParts, func(lo, hi int) {
 		s := scratchPool.Get().(*scratch)
-		q.mulCols(dst, x, T, n0, n1, s)
+		for item := lo; item < hi; item++ {
+			r, c := item/colParts, item%colParts
+			t0, t1 := rowPart(T, rowParts, r), rowPart(T, rowParts, r+1)
+			n0, n1 := c*colChunks/colParts*colAlign, min((c+1)*colChunks/colParts*colAlign, out)
+			q.mulCols(dst[t0*out:t1*out], x[t0*in:t1*in], t1-t0, n0, n1, s)
+		}
 		scratchPool.Put(s)
 	})
 }
 
-// mulCols computes output columns [n0, n1) of mul.
+// rowPart is where part i of T rows split into parts begins: at a whole block of
+// four except at the end.
+func rowPart(T, parts, i int) int {
+	if i == parts {
+		return T
+	}
+	return T / 4 * i / parts * 4
+}
+
+// mulCols computes output columns [n0, n1) of mul. Rows go in blocks of four,
+// whose sums of column i lie together (blk[cols·b + i][r] for row 4b+r); the rows
+// after the last whole block have a stretch of cols sums each in acc.
 func (q *quant) mulCols(dst, x []float32, T, n0, n1 int, s *scratch) {
 	in, out, cols := q.in, q.out, n1-n0
-	s.acc = grow(s.acc, T*cols)
+	T4 := T / 4 * 4
+	s.acc = grow(s.acc, (T-T4)*cols)
+	if cap(s.blk) < T4/4*cols {
+		s.blk = make([][4]float32, T4/4*cols)
+	}
+	blk := s.blk[:T4/4*cols]
+	clear(blk)
 	if cap(s.tab) < T*piecesPerPass*4 {
 		s.tab = make([]table, T*piecesPerPass*4)
 	}
@@ -167,9 +210,8 @@ func (q *quant) mulCols(dst, x []float32, T, n0, n1 int, s *scratch) {
 	for t := range T {
 		clear(dst[t*out+n0 : t*out+n1])
 	}
-	tabs := func(t, j int) *[4]table {
-		return (*[4]table)(s.tab[(t*piecesPerPass+j)*4:][:4])
-	}
+	// Row t's tables for piece j of a pass start at tab[16t + 4j].
+	tab := s.tab[:T*piecesPerPass*4]
 	for g := range q.groups {
 		ps := q.pieces[q.groupPiece[g]:q.groupPiece[g+1]]
 		if len(ps) == 0 {
@@ -186,31 +228,56 @@ func (q *quant) mulCols(dst, x []float32, T, n0, n1 int, s *scratch) {
 			k := min(len(ps), piecesPerPass)
 			for t := range T {
 				for j, p := range ps[:k] {
-					q.tables(tabs(t, j), p, x[t*in:(t+1)*in])
+					q.tables((*[4]table)(tab[16*t+4*j:]), p, x[t*in:(t+1)*in])
 				}
 			}
 			w := func(j int) []uint32 { return q.words[int(ps[j].row)*out+n0:][:cols] }
-			for t := range T {
-				acc := s.acc[t*cols : (t+1)*cols]
-				switch k {
-				case 4:
-					lookup4(acc, w(0), w(1), w(2), w(3), tabs(t, 0), tabs(t, 1), tabs(t, 2), tabs(t, 3))
-				default:
-					for j := range k {
-						lookup1(acc, w(j), tabs(t, j))
-					}
+			for j := range k {
+				for t := 0; t < T4; t += 4 {
+					lookupRows4(blk[t/4*cols:(t/4+1)*cols], w(j), (*[52]table)(tab[16*t+4*j:]))
+				}
+			}
+			for t := T4; t < T; t++ {
+				acc := s.acc[(t-T4)*cols : (t-T4+1)*cols]
+				if k == 4 {
+					lookup4(acc, w(0), w(1), w(2), w(3), (*[16]table)(tab[16*t:]))
+					continue
+				}
+				for j := range k {
+					lookup1(acc, w(j), (*[4]table)(tab[16*t+4*j:]))
 				}
 			}
 			ps = ps[k:]
 		}
 		scales, zeros := q.scales[g*out+n0:][:cols], q.zeros[g*out+n0:][:cols]
-		for t := range T {
-			acc, d, sx := s.acc[t*cols:(t+1)*cols], dst[t*out+n0:t*out+n1], s.sx[t]
+		for t := range T4 {
+			acc, d, sx, r := blk[t/4*cols:][:cols], dst[t*out+n0:t*out+n1], s.sx[t], t%4
 			for i, sc := range scales {
-				d[i] += sc * (acc[i] - zeros[i]*sx)
-				acc[i] = 0
+				d[i] += sc * (acc[i][r] - zeros[i]*sx)
 			}
 		}
+		for t := T4; t < T; t++ {
+			acc, d, sx := s.acc[(t-T4)*cols:][:cols], dst[t*out+n0:t*out+n1], s.sx[t]
+			for i, sc := range scales {
+				d[i] += sc * (acc[i] - zeros[i]*sx)
+			}
+		}
+		clear(s.acc)
+		clear(blk)
+	}
+}
+
+// lookupRows4 adds one word row's table sums for four input rows to acc, where
+// acc[i][r] is row r's sum of column i and t[16r+b] row r's table of byte b.
+func lookupRows4(acc [][4]float32, w []uint32, t *[52]table) {
+	w = w[:len(acc)]
+	for i, a := range w {
+		b0, b1, b2, b3 := uint8(a), uint8(a>>8), uint8(a>>16), a>>24
+		s := &acc[i]
+		s[0] += (t[0][b0] + t[1][b1]) + (t[2][b2] + t[3][b3])
+		s[1] += (t[16][b0] + t[17][b1]) + (t[18][b2] + t[19][b3])
+		s[2] += (t[32][b0] + t[33][b1]) + (t[34][b2] + t[35][b3])
+		s[3] += (t[48][b0] + t[49][b1]) + (t[50][b2] + t[51][b3])
 	}
 }
 
@@ -222,15 +289,16 @@ func lookup1(acc []float32, w []uint32, t *[4]table) {
 	}
 }
 
-// lookup4 adds four word rows' table sums to acc.
-func lookup4(acc []float32, w0, w1, w2, w3 []uint32, t0, t1, t2, t3 *[4]table) {
+// lookup4 adds four word rows' table sums to acc; t holds the rows' four byte
+// tables each, in order.
+func lookup4(acc []float32, w0, w1, w2, w3 []uint32, t *[16]table) {
 	w0, w1, w2, w3 = w0[:len(acc)], w1[:len(acc)], w2[:len(acc)], w3[:len(acc)]
 	for i, a := range w0 {
 		b, c, d := w1[i], w2[i], w3[i]
-		sa := (t0[0][uint8(a)] + t0[1][uint8(a>>8)]) + (t0[2][uint8(a>>16)] + t0[3][uint8(a>>24)])
-		sb := (t1[0][uint8(b)] + t1[1][uint8(b>>8)]) + (t1[2][uint8(b>>16)] + t1[3][uint8(b>>24)])
-		sc := (t2[0][uint8(c)] + t2[1][uint8(c>>8)]) + (t2[2][uint8(c>>16)] + t2[3][uint8(c>>24)])
-		sd := (t3[0][uint8(d)] + t3[1][uint8(d>>8)]) + (t3[2][uint8(d>>16)] + t3[3][uint8(d>>24)])
+		sa := (t[0][uint8(a)] + t[1][uint8(a>>8)]) + (t[2][uint8(a>>16)] + t[3][a>>24])
+		sb := (t[4][uint8(b)] + t[5][uint8(b>>8)]) + (t[6][uint8(b>>16)] + t[7][b>>24])
+		sc := (t[8][uint8(c)] + t[9][uint8(c>>8)]) + (t[10][uint8(c>>16)] + t[11][c>>24])
+		sd := (t[12][uint8(d)] + t[13][uint8(d>>8)]) + (t[14][uint8(d>>16)] + t[15][d>>24])
 		acc[i] += (sa + sb) + (sc + sd)
 	}
 }
