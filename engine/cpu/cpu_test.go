@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -37,23 +38,30 @@ func act(b *Backend, rows int, data []float32) engine.Tensor {
 }
 
 // TestQuantMatMul checks the packed product against x·Dequantize(W) computed in
-// float64, for every width, group size (including groups that split packing runs)
-// and act-order.
+// float64, for every width, group size (including groups that split packing runs
+// and bytes), act-order, and any g_idx at all: groups of uneven sizes, some empty,
+// whose boundaries fall anywhere in a word.
 func TestQuantMatMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const in, out = 192, 96
 	for _, bits := range []int{2, 3, 4, 8} {
 		for _, group := range []int{-1, 16, 32, 64, 96} {
-			for _, actOrder := range []bool{false, true} {
+			for _, order := range []string{"seq", "act", "any"} {
 				for _, T := range []int{1, 3, 4, 7} {
-					t.Run(fmt.Sprintf("%dbit/g%d/act%v/T%d", bits, group, actOrder, T), func(t *testing.T) {
+					t.Run(fmt.Sprintf("%dbit/g%d/%s/T%d", bits, group, order, T), func(t *testing.T) {
 						opt := gptq.PackOptions{Bits: bits, GroupSize: group, Sym: bits != 3, Format: "gptq"}
-						if actOrder {
+						if order == "act" {
 							opt.Perm = rng.Perm(in)
 						}
 						qw, err := gptq.Quantize("w", randn(rng, in*out), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
+						}
+						if order == "any" {
+							// Dequantize follows whatever g_idx says, so any is a valid layer.
+							for k := range in {
+								binary.LittleEndian.PutUint32(qw.GIdx[4*k:], uint32(rng.IntN(qw.Groups())))
+							}
 						}
 						b := newBackend(t, 8)
 						w, err := b.LoadQuant(context.Background(), qw)
