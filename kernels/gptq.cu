@@ -99,6 +99,124 @@ MATVEC(3)
 MATVEC(4)
 MATVEC(8)
 
+// Decode for 4 bits, unpacking on the half-precision units: OR-ing a nibble into the
+// exponent of 1024 (0x6400) makes the float16 1024+q (1024+16q for the upper nibble of
+// a byte) with one LOP3, and one HSUB2/HFMA2 with the zero folded in gives q-z
+// exactly, two values at a time; the dot product of a 32-row chunk runs in half2
+// arithmetic on float16 inputs, then float32 across chunks with the scale applied in
+// float32. Each thread owns four adjacent columns and reads qweight 16 bytes at a time
+// (a warp covers 512 contiguous bytes of a row). Memory latency is hidden by a ring of
+// DEPTH chunks in registers: the weights, scales and zeros of chunk c+DEPTH are
+// requested before chunk c is computed, and nothing the loop waits on comes from
+// global memory (the chunks' groups are staged in shared memory with the inputs).
+// Splitting K and the atomicAdd into y work as in matvec.
+#define DEPTH 4
+
+__device__ __forceinline__ __half2 h2bits(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
+
+// lop returns the float16 pair 1024 + (w & MASK) as (a & b) | c in one LOP3.
+template <uint32_t MASK>
+__device__ __forceinline__ __half2 lop(uint32_t w) {
+  uint32_t r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(w), "n"(MASK), "n"(0x64006400));
+  return h2bits(r);
+}
+
+__device__ __forceinline__ uint32_t word(const uint4& v, int j) {
+  return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
+}
+
+// chunk4 is what one thread reads for one 32-row chunk: four words of each of its four
+// columns, their four scales and the word holding their four zeros.
+struct chunk4 {
+  uint4 w[4];
+  uint2 sc;
+  uint32_t zw;
+};
+
+__device__ __forceinline__ void fetch4(chunk4& ch, const uint32_t* __restrict__ qweight,
+                                       const uint32_t* __restrict__ qzeros,
+                                       const __half* __restrict__ scales, int g, int c, int N, int n) {
+#pragma unroll
+  for (int b = 0; b < 4; b++) ch.w[b] = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)(c * 4 + b) * N + n));
+  ch.sc = __ldg(reinterpret_cast<const uint2*>(scales + (size_t)g * N + n));
+  ch.zw = __ldg(qzeros + (size_t)g * (N / 8) + n / 8);
+}
+
+// dot4 adds chunk ch times the chunk's inputs xc (16 pairs, in unpacking order) to acc.
+__device__ __forceinline__ void dot4(float (&acc)[4], const chunk4& ch, const uint4* xc, int n, float zeroOffset) {
+  const __half2 sixteenth = __float2half2_rn(1.f / 16.f);
+  uint4 xv[4];
+#pragma unroll
+  for (int b = 0; b < 4; b++) xv[b] = xc[b];
+  const uint32_t zw = ch.zw >> ((n & 7) * 4);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const float z = (float)((zw >> (4 * j)) & 15u) + zeroOffset;
+    const __half2 zlo = __float2half2_rn(1024.f + z), zhi = __float2half2_rn(-64.f - z);
+    __half2 d = __float2half2_rn(0.f);
+#pragma unroll
+    for (int b = 0; b < 4; b++) {
+      uint32_t w = word(ch.w[b], j);
+      d = __hfma2(__hsub2(lop<0x000f000f>(w), zlo), h2bits(xv[b].x), d);
+      d = __hfma2(__hfma2(lop<0x00f000f0>(w), sixteenth, zhi), h2bits(xv[b].y), d);
+      w >>= 8;
+      d = __hfma2(__hsub2(lop<0x000f000f>(w), zlo), h2bits(xv[b].z), d);
+      d = __hfma2(__hfma2(lop<0x00f000f0>(w), sixteenth, zhi), h2bits(xv[b].w), d);
+    }
+    const __half2 sp = h2bits(j < 2 ? ch.sc.x : ch.sc.y);
+    const float s = (j & 1) ? __high2float(sp) : __low2float(sp);
+    const float2 f = __half22float2(d);
+    acc[j] = fmaf(s, f.x + f.y, acc[j]);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(128, 4)
+    gptq_matvec4(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                 const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                 const int* __restrict__ perm, const float* __restrict__ x, float* __restrict__ y,
+                 int K, int N, int chunksPerSplit, float zeroOffset) {
+  // Per 8-row word, the input pairs (x0,x4) (x1,x5) (x2,x6) (x3,x7) as half2, in the
+  // order the unpacking yields them (chunksPerSplit*16 pairs); then the chunks' groups.
+  extern __shared__ __align__(16) float xs4[];
+  __half2* xh = reinterpret_cast<__half2*>(xs4);
+  int* gs = reinterpret_cast<int*>(xs4) + chunksPerSplit * 16;
+  const int c0 = blockIdx.y * chunksPerSplit;
+  const int c1 = min(c0 + chunksPerSplit, K / 32);
+  if (c0 >= c1) return;
+  const int n = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  const bool active = n < N;
+  chunk4 ring[DEPTH];
+  if (active) {
+#pragma unroll
+    for (int u = 0; u < DEPTH; u++)
+      if (c0 + u < c1) fetch4(ring[u], qweight, qzeros, scales, __ldg(cgroup + c0 + u), c0 + u, N, n);
+  }
+  const int nk = (c1 - c0) * 32;
+  for (int i = threadIdx.x; i < nk / 2; i += blockDim.x) {
+    const int k = c0 * 32 + (i >> 2) * 8 + (i & 3);
+    xh[i] = __floats2half2_rn(x[perm ? perm[k] : k], x[perm ? perm[k + 4] : k + 4]);
+  }
+  for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) gs[i] = cgroup[c0 + i];
+  __syncthreads();
+  if (!active) return;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  const uint4* xc = reinterpret_cast<const uint4*>(xs4);
+  for (int c = c0; c < c1; c += DEPTH) {
+#pragma unroll
+    for (int u = 0; u < DEPTH; u++) {
+      if (c + u < c1) {
+        const chunk4 cur = ring[u];
+        const int next = c + u + DEPTH;
+        if (next < c1) fetch4(ring[u], qweight, qzeros, scales, gs[next - c0], next, N, n);
+        dot4(acc, cur, xc + (c + u - c0) * 4, n, zeroOffset);
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 4; j++) atomicAdd(y + n + j, acc[j]);
+}
+
 // Prompt processing: Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a
 // 64x128 tile with four warps of 32x64; each 32-row chunk of K is gathered (X through
 // perm) and dequantized to float16 in shared memory, then multiplied with

@@ -58,56 +58,138 @@ extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __
   }
 }
 
-// Causal attention for query row m (position step->pos+m) and head h (grid H x M),
-// over keys 0..pos of kv head h/(H/KVH). Keys go in tiles of blockDim.x with a running
-// (online) softmax, so any context length fits. hd is a multiple of 32, at most
-// blockDim.x, and blockDim.x is a multiple of hd. out is [M, H*hd].
-extern "C" __global__ void attention(const float* __restrict__ q, const __half* __restrict__ cache,
-                                     float* __restrict__ out, const Step* __restrict__ step,
-                                     int H, int KVH, int hd, int maxT, float scale) {
-  extern __shared__ float sh[];  // hd query, blockDim.x scores, blockDim.x partial outputs
-  float* qs = sh;
-  float* ps = qs + hd;
-  float* part = ps + blockDim.x;
-  __shared__ float scratch[32];
-  const int h = blockIdx.x, m = blockIdx.y, kvh = h / (H / KVH);
-  const int nkeys = step->pos + m + 1;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  const int d = threadIdx.x % hd, sub = threadIdx.x / hd, nsub = blockDim.x / hd;
-  const __half* K = cache + (size_t)kvh * maxT * hd;
-  const __half* V = cache + ((size_t)KVH + kvh) * maxT * hd;
-  for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[(size_t)m * H * hd + h * hd + i] * scale;
-  __syncthreads();
-  float mrun = -INFINITY, lrun = 0.f, acc = 0.f;
-  for (int t0 = 0; t0 < nkeys; t0 += blockDim.x) {
-    const int nt = min((int)blockDim.x, nkeys - t0);
-#pragma unroll 4
-    for (int t = warp; t < nt; t += nw) {
-      const __half* kr = K + (size_t)(t0 + t) * hd;
-      float s = 0.f;
-      for (int i = lane; i < hd; i += 32) s = fmaf(qs[i], __half2float(kr[i]), s);
-      s = warp_sum(s);
-      if (lane == 0) ps[t] = s;
-    }
-    __syncthreads();
-    const float sv = threadIdx.x < nt ? ps[threadIdx.x] : -INFINITY;
-    const float mnew = fmaxf(mrun, block_max(sv, scratch));
-    const float p = threadIdx.x < nt ? __expf(sv - mnew) : 0.f;
-    const float corr = __expf(mrun - mnew);  // 0 on the first tile
-    __syncthreads();
-    if (threadIdx.x < nt) ps[threadIdx.x] = p;
-    lrun = lrun * corr + block_sum(p, scratch);  // block_sum syncs, so ps is visible
-    acc *= corr;
-#pragma unroll 8  // independent loads in flight: the loop is latency-bound otherwise
-    for (int t = sub; t < nt; t += nsub) acc = fmaf(ps[t], __half2float(V[(size_t)(t0 + t) * hd + d]), acc);
-    mrun = mnew;
-    __syncthreads();
+// Causal attention for query row m (position step->pos+m) and head h over keys
+// 0..pos of kv head h/(H/KVH), the keys split over gridDim.z blocks (flash-decoding):
+// grid H x M x S, 128 threads. Split s takes an equal share of the keys, so the grid
+// does not depend on the position and a captured step replays at any length. Each of
+// the four warps walks its keys eight at a time (all eight rows' loads in flight, then
+// one running-softmax update), a lane holding pairs lane, lane+32, ... of the head;
+// the warps then merge. With one split the block writes out[m, h*hd..] directly;
+// otherwise it writes its unnormalized sum, running maximum and denominator to
+// part[(m*H+h)*S+s][hd+2] for attention_combine. hd is even and at most 256; out is
+// [M, H*hd].
+#define AWARPS 4
+#define AKEYS 8
+extern "C" __global__ void __launch_bounds__(AWARPS * 32)
+    attention_split(const float* __restrict__ q, const __half* __restrict__ cache,
+                    float* __restrict__ out, float* __restrict__ part,
+                    const Step* __restrict__ step, int H, int KVH, int hd, int maxT, float scale) {
+  __shared__ float wmax[AWARPS], wsum[AWARPS], wacc[AWARPS][256];
+  const int h = blockIdx.x, m = blockIdx.y, s = blockIdx.z, S = gridDim.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, np = hd / 2;
+  const int kvh = h / (H / KVH);
+  const int nkeys = step->pos + m + 1, per = (nkeys + S - 1) / S;
+  const int t0 = s * per, t1 = min(nkeys, t0 + per);
+  const __half2* K = reinterpret_cast<const __half2*>(cache + (size_t)kvh * maxT * hd);
+  const __half2* V = reinterpret_cast<const __half2*>(cache + ((size_t)KVH + kvh) * maxT * hd);
+  float2 qr[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int p = lane + 32 * i;
+    const float* qp = q + (size_t)m * H * hd + h * hd + 2 * p;
+    qr[i] = p < np ? make_float2(qp[0] * scale, qp[1] * scale) : make_float2(0.f, 0.f);
   }
-  part[threadIdx.x] = acc;
+  float mrun = -INFINITY, lrun = 0.f;
+  float2 acc[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) acc[i] = make_float2(0.f, 0.f);
+  for (int base = t0 + warp * AKEYS; base < t1; base += AWARPS * AKEYS) {
+    const int nt = min(AKEYS, t1 - base);
+    float sc[AKEYS];
+#pragma unroll
+    for (int j = 0; j < AKEYS; j++) {
+      const __half2* kr = K + (size_t)(base + min(j, nt - 1)) * np;  // past the end: a real row, masked below
+      float d = 0.f;
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int p = lane + 32 * i;
+        if (p < np) {
+          const float2 kf = __half22float2(kr[p]);
+          d = fmaf(qr[i].x, kf.x, fmaf(qr[i].y, kf.y, d));
+        }
+      }
+      sc[j] = d;
+    }
+    float mx = mrun;
+#pragma unroll
+    for (int j = 0; j < AKEYS; j++) {
+      sc[j] = warp_sum(sc[j]);
+      if (j < nt) mx = fmaxf(mx, sc[j]);
+    }
+    const float corr = __expf(mrun - mx);  // 0 on the first batch
+    lrun *= corr;
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[i] = make_float2(acc[i].x * corr, acc[i].y * corr);
+#pragma unroll
+    for (int j = 0; j < AKEYS; j++) {
+      const float p = j < nt ? __expf(sc[j] - mx) : 0.f;
+      lrun += p;
+      const __half2* vr = V + (size_t)(base + min(j, nt - 1)) * np;
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int pi = lane + 32 * i;
+        if (pi < np) {
+          const float2 vf = __half22float2(vr[pi]);
+          acc[i] = make_float2(fmaf(p, vf.x, acc[i].x), fmaf(p, vf.y, acc[i].y));
+        }
+      }
+    }
+    mrun = mx;
+  }
+  if (lane == 0) {
+    wmax[warp] = mrun;
+    wsum[warp] = lrun;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int p = lane + 32 * i;
+    if (p < np) {
+      wacc[warp][2 * p] = acc[i].x;
+      wacc[warp][2 * p + 1] = acc[i].y;
+    }
+  }
   __syncthreads();
-  if (sub == 0) {
-    for (int s = 1; s < nsub; s++) acc += part[s * hd + d];
-    out[(size_t)m * H * hd + h * hd + d] = acc / lrun;
+  float mall = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < AWARPS; w++) mall = fmaxf(mall, wmax[w]);
+  float f[AWARPS], l = 0.f;
+#pragma unroll
+  for (int w = 0; w < AWARPS; w++) {
+    f[w] = wmax[w] == -INFINITY ? 0.f : __expf(wmax[w] - mall);  // a warp with no keys adds nothing
+    l += wsum[w] * f[w];
+  }
+  float* dst = S == 1 ? out + (size_t)m * H * hd + h * hd : part + ((size_t)(m * H + h) * S + s) * (hd + 2);
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float a = 0.f;
+#pragma unroll
+    for (int w = 0; w < AWARPS; w++) a = fmaf(wacc[w][d], f[w], a);
+    dst[d] = S == 1 ? a / l : a;
+  }
+  if (S > 1 && threadIdx.x == 0) {
+    dst[hd] = mall;
+    dst[hd + 1] = l;
+  }
+}
+
+// Merges attention_split's S partial results of each (row, head): grid H x M.
+extern "C" __global__ void attention_combine(const float* __restrict__ part, float* __restrict__ out,
+                                             int H, int hd, int S) {
+  const int h = blockIdx.x, m = blockIdx.y;
+  const float* p = part + (size_t)(m * H + h) * S * (hd + 2);
+  float mall = -INFINITY;
+  for (int s = 0; s < S; s++) mall = fmaxf(mall, p[s * (hd + 2) + hd]);
+  float l = 0.f;
+  for (int s = 0; s < S; s++) {
+    const float ms = p[s * (hd + 2) + hd];
+    if (ms != -INFINITY) l += p[s * (hd + 2) + hd + 1] * __expf(ms - mall);
+  }
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float a = 0.f;
+    for (int s = 0; s < S; s++) {
+      const float ms = p[s * (hd + 2) + hd];
+      if (ms != -INFINITY) a = fmaf(p[s * (hd + 2) + d], __expf(ms - mall), a);
+    }
+    out[(size_t)m * H * hd + h * hd + d] = a / l;
   }
 }
 

@@ -37,9 +37,15 @@ type Backend struct {
 	ids      cu.DevicePtr // MaxBatch int32 ids of the current batch
 	hist     cu.DevicePtr // Context int32 ids for the sampler's repetition penalty
 	mark     cu.DevicePtr // Vocab bytes of sampler scratch
+	part     cu.DevicePtr // attention's per-split partial results
 	rows     int          // rows of the current batch
 	err      error        // first failure of the current Run
 	closed   bool
+
+	prog     program           // the work of the current Run, recorded by ops
+	seen     map[int]*program  // the last program issued launch by launch, by batch size
+	graphs   map[int]*captured // captured programs, by batch size
+	noGraphs bool              // issue every Run launch by launch (benchmarks compare)
 }
 
 var (
@@ -54,7 +60,7 @@ func Open(ordinal int) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{th: th}
+	b := &Backend{th: th, seen: map[int]*program{}, graphs: map[int]*captured{}}
 	err = th.Do(context.Background(), func() (err error) {
 		b.dev, err = newDevice(ordinal)
 		return err
@@ -143,6 +149,7 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.ids, "batch ids", int64(s.MaxBatch) * 4},
 			{&b.hist, "sampling history", int64(s.Context) * 4},
 			{&b.mark, "sampling scratch", int64(s.Vocab)},
+			{&b.part, "attention partial results", int64(attnParts(b.dev.sms)) * int64(s.HeadDim+2) * 4},
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {
@@ -345,8 +352,12 @@ func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(eng
 			return err
 		}
 		b.rows, b.err = len(ids), nil
+		b.prog.reset()
 		step(ops{b})
-		return b.err
+		if b.err != nil {
+			return b.err
+		}
+		return b.execute(len(ids))
 	})
 }
 
@@ -410,6 +421,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	err := b.th.Do(context.Background(), func() error {
 		err := b.dev.sync("close")
+		b.dropGraphs()
 		b.staging.free()
 		b.dev.close()
 		return err

@@ -89,8 +89,16 @@ func BenchmarkLinear(b *testing.B) {
 			name    string
 			in, out int
 		}{{"qkvo", s.hidden, s.hidden}, {"gate_up", s.hidden, s.inter}, {"down", s.inter, s.hidden}} {
-			for _, rows := range []int{1, 512} {
-				b.Run(fmt.Sprintf("%s/%s/rows=%d", s.name, l.name, rows), func(b *testing.B) {
+			for _, v := range []struct {
+				rows   int
+				kernel string
+			}{{1, "gptq_matvec4"}, {1, "gptq_matvec_4"}, {512, "gemm"}} {
+				rows := v.rows
+				b.Run(fmt.Sprintf("%s/%s/rows=%d/%s", s.name, l.name, rows, v.kernel), func(b *testing.B) {
+					defer func(k string) { matvec4 = k }(matvec4)
+					if rows == 1 {
+						matvec4 = v.kernel
+					}
 					be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
 						HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
 					copies := int(max(8, 512<<20/weightBytes(l.in, l.out, bits, group)))
@@ -108,7 +116,8 @@ func BenchmarkLinear(b *testing.B) {
 							o.MatMul(y, x, w)
 						}
 					}
-					be.Run(ctx, batch, 0, step) // warm up
+					be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+					be.Run(ctx, batch, 0, step)
 					syncB(b, be)
 					for b.Loop() {
 						if err := be.Run(ctx, batch, 0, step); err != nil {
@@ -132,8 +141,20 @@ func BenchmarkLinear(b *testing.B) {
 func BenchmarkStep(b *testing.B) {
 	const bits, group = 4, 128
 	for _, s := range []llamaShape{llama7B, llama65B} {
-		for _, rows := range []int{1, 512} {
-			b.Run(fmt.Sprintf("%s/rows=%d", s.name, rows), func(b *testing.B) {
+		for _, v := range []struct {
+			rows   int
+			kernel string
+			graphs bool
+		}{{1, "gptq_matvec4", true}, {1, "gptq_matvec4", false}, {1, "gptq_matvec_4", true}, {512, "gemm", true}} {
+			rows, graphs := v.rows, v.graphs
+			if s.name == "7B" && v.kernel != "gptq_matvec4" {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/rows=%d/%s/graphs=%v", s.name, rows, v.kernel, graphs), func(b *testing.B) {
+				defer func(k string) { matvec4 = k }(matvec4)
+				if rows == 1 {
+					matvec4 = v.kernel
+				}
 				hd := 128
 				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
@@ -184,6 +205,8 @@ func BenchmarkStep(b *testing.B) {
 				if rows > 1 {
 					start = 0
 				}
+				be.noGraphs = !graphs
+				be.Run(ctx, batch, start, step) // warm up, then capture the graph
 				be.Run(ctx, batch, start, step)
 				syncB(b, be)
 				for b.Loop() {
@@ -248,6 +271,7 @@ func BenchmarkOps(b *testing.B) {
 					op.fn(o)
 				}
 			}
+			be.Run(ctx, []int32{1}, 1024, step) // warm up, then capture the graph
 			be.Run(ctx, []int32{1}, 1024, step)
 			syncB(b, be)
 			for b.Loop() {

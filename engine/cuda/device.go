@@ -127,26 +127,40 @@ func (d *device) launch(name string, grid [3]int, block, shared int, args ...any
 	if err != nil {
 		return err
 	}
-	slots := make([]uint64, len(args))
-	params := make([]unsafe.Pointer, len(args))
+	slots, err := encode(name, nil, args)
+	if err != nil {
+		return err
+	}
+	return d.launchSlots(f, name, grid, block, shared, slots)
+}
+
+// encode appends the 8-byte parameter slots of args to slots.
+func encode(name string, slots []uint64, args []any) ([]uint64, error) {
 	for i, a := range args {
 		switch v := a.(type) {
 		case cu.DevicePtr:
-			slots[i] = uint64(v)
+			slots = append(slots, uint64(v))
 		case int:
 			if v > math.MaxInt32 || v < math.MinInt32 {
-				return fmt.Errorf("cuda: launch %s: argument %d (%d) overflows int32", name, i, v)
+				return nil, fmt.Errorf("cuda: launch %s: argument %d (%d) overflows int32", name, i, v)
 			}
-			slots[i] = uint64(uint32(int32(v)))
+			slots = append(slots, uint64(uint32(int32(v))))
 		case uint32:
-			slots[i] = uint64(v)
+			slots = append(slots, uint64(v))
 		case uint64:
-			slots[i] = v
+			slots = append(slots, v)
 		case float32:
-			slots[i] = uint64(math.Float32bits(v))
+			slots = append(slots, uint64(math.Float32bits(v)))
 		default:
-			return fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", name, i, a)
+			return nil, fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", name, i, a)
 		}
+	}
+	return slots, nil
+}
+
+func (d *device) launchSlots(f cu.Function, name string, grid [3]int, block, shared int, slots []uint64) error {
+	params := make([]unsafe.Pointer, len(slots))
+	for i := range slots {
 		params[i] = unsafe.Pointer(&slots[i])
 	}
 	if err := f.Launch(grid[0], grid[1], grid[2], block, 1, 1, shared, d.stream, params); err != nil {

@@ -1,8 +1,12 @@
 // Package cuda is the NVIDIA GPU backend of the engine: the operations of
 // engine.Backend as launches of the PTX kernels in package kernels, through the CUDA
-// driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory). It is
-// the only package with cgo and builds only with the cuda tag; it
+// driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory and CUDA
+// graphs). It is the only package with cgo and builds only with the cuda tag; it
 // registers itself as backend "cuda".
+//
+// Ops record each Run's launches as a program; a program that repeats the previous
+// Run's of the same batch size is captured as a CUDA graph and replayed from then on
+// while it stays the same (program.go).
 //
 // All driver calls run on one goroutine locked to its OS thread, which owns the CUDA
 // context; everything else reaches it through thread.Do. Device memory is owned by

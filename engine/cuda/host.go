@@ -9,10 +9,12 @@ import "C"
 import (
 	"fmt"
 	"unsafe"
+
+	"gorgonia.org/cu"
 )
 
-// Pinned host memory, which gorgonia.org/cu does not wrap. Call these on the context's
-// thread.
+// Pinned host memory and CUDA graphs, which gorgonia.org/cu does not wrap. Call these
+// on the context's thread.
 
 // pinned is page-locked host memory, which the copy engine reads at full speed.
 type pinned struct {
@@ -36,6 +38,35 @@ func (h *pinned) free() {
 		h.p = nil
 	}
 }
+
+// graph is an instantiated CUDA graph: the recorded launches of one forward step.
+type graph struct{ exec C.CUgraphExec }
+
+func cstream(s cu.Stream) C.CUstream { return C.CUstream(unsafe.Pointer(s.C())) }
+
+func beginCapture(s cu.Stream) error {
+	return check("begin graph capture", C.cuStreamBeginCapture(cstream(s), C.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL))
+}
+
+// endCapture ends the capture and instantiates what was recorded.
+func endCapture(s cu.Stream) (graph, error) {
+	var g C.CUgraph
+	if err := check("end graph capture", C.cuStreamEndCapture(cstream(s), &g)); err != nil {
+		return graph{}, err
+	}
+	defer C.cuGraphDestroy(g)
+	var e C.CUgraphExec
+	if err := check("instantiate graph", C.cuGraphInstantiateWithFlags(&e, g, 0)); err != nil {
+		return graph{}, err
+	}
+	return graph{e}, nil
+}
+
+func (g graph) launch(s cu.Stream) error {
+	return check("launch graph", C.cuGraphLaunch(g.exec, cstream(s)))
+}
+
+func (g graph) destroy() { C.cuGraphExecDestroy(g.exec) }
 
 // check converts a driver status to an error naming what was being done.
 func check(what string, r C.CUresult) error {

@@ -174,43 +174,92 @@ func TestMatMulQuant(t *testing.T) {
 					opt.Perm = r.Perm(in)
 				}
 				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
-				t.Run(name, func(t *testing.T) {
-					qw, err := gptq.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wf := gptq.Dequantize(qw)
-					w, err := b.LoadQuant(ctx, qw)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, rows := range []int{1, 5, 67} {
-						xv := randn(r, rows*in, 1)
-						x, y := act(t, b, rows, in, xv), act(t, b, rows, out, nil)
-						run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
-						want := make([]float64, rows*out)
-						xr := xv
-						if rows > 1 { // the tensor-core path rounds inputs to float16
-							xr = roundHalf(xv)
+				for _, kernel := range matvec4Kernels(bits) {
+					t.Run(name+"/"+kernel, func(t *testing.T) {
+						defer func(k string) { matvec4 = k }(matvec4)
+						if bits == 4 {
+							matvec4 = kernel
 						}
-						for m := range rows {
-							for k := range in {
-								xk := float64(xr[m*in+k])
-								for n := range out {
-									want[m*out+n] += xk * float64(wf[k*out+n])
-								}
-							}
+						qw, err := gptq.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+						if err != nil {
+							t.Fatal(err)
 						}
-						tol := 1e-5
-						if rows > 1 {
-							tol = 2e-3 // float16 weights after dequantization
+						wf := gptq.Dequantize(qw)
+						w, err := b.LoadQuant(ctx, qw)
+						if err != nil {
+							t.Fatal(err)
 						}
-						expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
-					}
-				})
+						for _, rows := range []int{1, 5, 67} {
+							checkMatMul(t, r, b, w, wf, rows, in, out)
+						}
+					})
+				}
 			}
 		}
 	}
+}
+
+// checkMatMul multiplies fresh random rows by w on the device and checks them against
+// wf (w dequantized) in float64.
+func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []float32, rows, in, out int) {
+	t.Helper()
+	xv := randn(r, rows*in, 1)
+	x, y := act(t, b, rows, in, xv), act(t, b, rows, out, nil)
+	run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+	half := rows > 1 || w.(*tensor).q.bits == 4 && matvec4 == "gptq_matvec4"
+	xr, tol := xv, 1e-5
+	if half { // float16 inputs: the tensor-core path, and the 4-bit decode's half2 dot
+		xr, tol = roundHalf(xv), 2e-3
+	}
+	want := make([]float64, rows*out)
+	for m := range rows {
+		for k := range in {
+			xk := float64(xr[m*in+k])
+			for n := range out {
+				want[m*out+n] += xk * float64(wf[k*out+n])
+			}
+		}
+	}
+	expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+}
+
+// TestMatVecShapes checks the decode product on LLaMA-sized layers, where each block
+// takes several 32-row chunks (the loads of the next in flight) and groups change
+// inside a block's range.
+func TestMatVecShapes(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	for _, c := range []struct{ bits, group, in, out int }{
+		{4, 128, 4096, 8192}, {4, 32, 4096, 4096}, {4, -1, 2048, 11008}, {3, 128, 4096, 4096},
+	} {
+		opt := gptq.PackOptions{Bits: c.bits, GroupSize: c.group, Format: "gptq", Perm: r.Perm(c.in)}
+		qw, err := gptq.Quantize("shape", randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := b.LoadQuant(ctx, qw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wf := gptq.Dequantize(qw)
+		for _, kernel := range matvec4Kernels(c.bits) {
+			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/%s", c.bits, c.group, c.in, c.out, kernel), func(t *testing.T) {
+				defer func(k string) { matvec4 = k }(matvec4)
+				if c.bits == 4 {
+					matvec4 = kernel
+				}
+				checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
+			})
+		}
+	}
+}
+
+// matvec4Kernels lists the decode kernels to check for bits.
+func matvec4Kernels(bits int) []string {
+	if bits != 4 {
+		return []string{"generic"}
+	}
+	return []string{"gptq_matvec4", "gptq_matvec_4"}
 }
 
 func roundHalf(v []float32) []float32 {
@@ -334,7 +383,10 @@ func TestAttention(t *testing.T) {
 			qw, kw := c.heads*c.hd, c.kvHeads*c.hd
 			var ks, vs [][]float32 // float16-rounded keys and values by position
 			// A long prompt (several key tiles), a rewind, then single decode steps.
-			for _, chunk := range []struct{ start, rows int }{{0, 300}, {0, 290}, {290, 1}, {291, 1}, {292, 7}} {
+			// Then up to 1300 positions: decode steps whose key splits give each warp
+			// several batches of keys.
+			for _, chunk := range []struct{ start, rows int }{{0, 300}, {0, 290}, {290, 1}, {291, 1}, {292, 7},
+				{299, 300}, {599, 300}, {899, 300}, {1199, 100}, {1299, 1}, {1300, 1}} {
 				qv, kv, vv := randn(r, chunk.rows*qw, 1), randn(r, chunk.rows*kw, 1), randn(r, chunk.rows*kw, 1)
 				q, k, v, out := act(t, b, chunk.rows, qw, qv), act(t, b, chunk.rows, kw, kv), act(t, b, chunk.rows, kw, vv), act(t, b, chunk.rows, qw, nil)
 				run(t, b, ids(r, chunk.rows, s.Vocab), chunk.start, func(o engine.Ops) { o.Attention(out, q, k, v, cache) })

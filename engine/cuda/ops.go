@@ -43,8 +43,9 @@ func (o ops) args(op string, ts ...engine.Tensor) ([]*tensor, bool) {
 	return out, true
 }
 
+// launch records a kernel launch in the Run's program.
 func (o ops) launch(name string, grid [3]int, block, shared int, args ...any) {
-	if err := o.b.dev.launch(name, grid, block, shared, args...); err != nil {
+	if err := o.b.prog.launch(o.b.dev, name, grid, block, shared, args...); err != nil {
 		o.fail(err)
 	}
 }
@@ -83,13 +84,24 @@ func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
 	o.launch("rmsnorm", [3]int{o.b.rows, 1, 1}, 512, 0, t[1].p, t[2].p, t[0].p, t[1].cols, eps)
 }
 
-// splitK picks how many K ranges the decode product splits into so that about four
-// blocks per multiprocessor are in flight, and the 32-row chunks per range.
-func (o ops) splitK(chunks, colBlocks int) (splits, per int) {
-	splits = max(1, min(chunks, ceil(4*o.b.dev.sms, colBlocks)))
+// splitK picks how many K ranges the decode product splits into, and the 32-row
+// chunks per range, so that about four blocks per multiprocessor are in flight. With
+// whole set, the grid stays within four blocks per multiprocessor, all resident at
+// once (gptq_matvec4 fits four, and a fifth block on some multiprocessors would be a
+// second wave as long as the first).
+func (o ops) splitK(chunks, colBlocks int, whole bool) (splits, per int) {
+	splits = ceil(4*o.b.dev.sms, colBlocks)
+	if whole {
+		splits = 4 * o.b.dev.sms / colBlocks
+	}
+	splits = max(1, min(chunks, splits))
 	per = ceil(chunks, splits)
 	return ceil(chunks, per), per
 }
+
+// matvec4 is the 4-bit decode kernel (benchmarks and tests also run the generic
+// gptq_matvec_4 through it).
+var matvec4 = "gptq_matvec4"
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
 	t, ok := o.args("MatMul", dst, x, w)
@@ -107,13 +119,14 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 		}
 		q := wt.q
 		if rows == 1 {
-			if err := o.b.dev.zero(y.p, N); err != nil {
-				o.fail(err)
-				return
-			}
+			o.b.prog.zero(y.p, N)
 			colBlocks := ceil(N, 512)
-			splits, per := o.splitK(K/32, colBlocks)
-			o.launch(fmt.Sprintf("gptq_matvec_%d", q.bits), [3]int{colBlocks, splits, 1}, 128, per*33*4,
+			name := fmt.Sprintf("gptq_matvec_%d", q.bits)
+			if q.bits == 4 {
+				name = matvec4
+			}
+			splits, per := o.splitK(K/32, colBlocks, name == "gptq_matvec4")
+			o.launch(name, [3]int{colBlocks, splits, 1}, 128, per*33*4,
 				wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, K, N, per, q.zeroOffset)
 			return
 		}
@@ -159,10 +172,24 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		return
 	}
 	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
-	block := max(512, hd) // keys per tile: fewer serial tiles on long contexts
-	o.launch("attention", [3]int{s.Heads, o.b.rows, 1}, block, (hd+2*block)*4,
-		t[1].p, c.p, t[0].p, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
+	splits := attnSplits(o.b.dev.sms, s.Heads*o.b.rows, c.rows)
+	o.launch("attention_split", [3]int{s.Heads, o.b.rows, splits}, 128, 0,
+		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
+	if splits > 1 {
+		o.launch("attention_combine", [3]int{s.Heads, o.b.rows, 1}, 128, 0, o.b.part, t[0].p, s.Heads, hd, splits)
+	}
 }
+
+// attnSplits is how many blocks share the keys of one (row, head) so that about four
+// blocks per multiprocessor run: 1 once rows×heads alone fill the device, at most 32
+// and at most the cache's positions.
+func attnSplits(sms, pairs, positions int) int {
+	return max(1, min(32, positions, ceil(4*sms, pairs)))
+}
+
+// attnParts bounds the partial results attention_split writes: rows×heads×splits is
+// below 8 blocks per multiprocessor whenever there is more than one split.
+func attnParts(sms int) int { return 8 * sms }
 
 func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
 	t, ok := o.args("SiLUMul", dst, gate, up)
