@@ -105,20 +105,24 @@ func (h *httpSpec) build(b base, file string, node *yaml.Node, o Options) (tools
 			secrets = append(secrets, v)
 		}
 	}
-	return &httpTool{
-		base:   b,
-		spec:   h,
-		method: method,
-		fetcher: scrape.NewFetcher(scrape.Options{
-			Timeout:      orDefault(h.Timeout, 30*time.Second),
-			MaxBytes:     orDefault(h.MaxBytes, 2<<20),
-			MaxRedirects: o.MaxRedirects,
-			UserAgent:    o.UserAgent,
-			AllowPrivate: o.AllowPrivateNetworks || h.AllowPrivateNetworks,
-			ContentTypes: []string{"text/*", "application/json", "application/xml", "application/xhtml+xml", "application/ld+json", "application/problem+json", "application/vnd.api+json"},
-		}),
-		secrets: secrets,
-	}, nil
+	t := &httpTool{base: b, spec: h, method: method, secrets: secrets}
+	t.fetcher = scrape.NewFetcher(scrape.Options{
+		Timeout:      orDefault(h.Timeout, 30*time.Second),
+		MaxBytes:     orDefault(h.MaxBytes, 2<<20),
+		MaxRedirects: o.MaxRedirects,
+		UserAgent:    o.UserAgent,
+		AllowPrivate: o.AllowPrivateNetworks || h.AllowPrivateNetworks,
+		ContentTypes: []string{"text/*", "application/json", "application/xml", "application/xhtml+xml", "application/ld+json", "application/problem+json", "application/vnd.api+json"},
+		// Checked before a redirect is followed: the request carries the
+		// tool's headers, secrets among them.
+		Redirect: func(r *http.Request) error {
+			if err := t.checkHost(r.URL); err != nil {
+				return fmt.Errorf("redirected: %w", err)
+			}
+			return nil
+		},
+	})
+	return t, nil
 }
 
 // Call renders the request, checks its host, sends it and extracts the answer.
@@ -162,13 +166,6 @@ func (t *httpTool) call(ctx context.Context, req tools.Request) (tools.Output, e
 	page, err := t.fetcher.Do(hreq)
 	if err != nil {
 		return tools.Output{}, err
-	}
-	final, err := url.Parse(page.URL)
-	if err != nil {
-		return tools.Output{}, err
-	}
-	if err := t.checkHost(final); err != nil {
-		return tools.Output{}, fmt.Errorf("redirected: %w", err)
 	}
 	text, err := t.extract(page)
 	if err != nil {

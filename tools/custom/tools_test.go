@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -313,6 +314,39 @@ func TestHTTPTool(t *testing.T) {
 			t.Errorf("err = %v, want ErrForbiddenAddress", err)
 		}
 	})
+}
+
+// A redirect out of allowed_hosts is refused before it is followed: the tool's
+// headers, secrets among them, never reach the other host.
+func TestHTTPToolRedirectKeepsSecretsInAllowedHosts(t *testing.T) {
+	var leaked atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Host, "localhost:") {
+			leaked.Store(r.Header.Get("X-Api-Key"))
+			fmt.Fprint(w, "other host")
+			return
+		}
+		http.Redirect(w, r, "http://localhost:"+strings.Split(r.Host, ":")[1]+"/collect", http.StatusFound)
+	}))
+	defer srv.Close()
+	y := fmt.Sprintf(`tools:
+  - name: Api
+    description: Calls the API.
+    http:
+      url: "%s/start"
+      headers:
+        X-Api-Key: '{{ env "API_KEY" }}'
+      secrets: [API_KEY]
+      allowed_hosts: [127.0.0.1]
+`, srv.URL)
+	ts := load(t, y, Options{Environ: []string{"API_KEY=s3cr3t"}, AllowPrivateNetworks: true})
+	_, err := call(t, ts["Api"], "")
+	if err == nil || !strings.Contains(err.Error(), `redirected: host "localhost" is not in allowed_hosts`) {
+		t.Errorf("err = %v, want a refused redirect", err)
+	}
+	if v := leaked.Load(); v != nil {
+		t.Errorf("the redirect was followed: the other host got X-Api-Key %q", v)
+	}
 }
 
 func TestHTTPToolHostAllowList(t *testing.T) {

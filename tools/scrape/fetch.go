@@ -38,6 +38,9 @@ type Options struct {
 	AllowPrivate bool
 	// ContentTypes are the media types accepted (HTMLTypes by default).
 	ContentTypes []string
+	// Redirect, if set, is asked before each redirect is followed; an error
+	// stops the fetch there, before anything is sent to the new URL.
+	Redirect func(*http.Request) error
 }
 
 // DefaultUserAgent names the agent honestly, with where to read about it.
@@ -84,9 +87,19 @@ func NewFetcher(o Options) *Fetcher {
 	if len(o.ContentTypes) == 0 {
 		o.ContentTypes = HTMLTypes
 	}
+	client := NewClient(o.Timeout, o.MaxRedirects, o.AllowPrivate)
+	if o.Redirect != nil {
+		check := client.CheckRedirect
+		client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if err := check(req, via); err != nil {
+				return err
+			}
+			return o.Redirect(req)
+		}
+	}
 	return &Fetcher{
 		opts:     o,
-		client:   NewClient(o.Timeout, o.MaxRedirects, o.AllowPrivate),
+		client:   client,
 		limiters: map[string]*rate.Limiter{},
 		robots:   map[string]*robotstxt.RobotsData{},
 	}
