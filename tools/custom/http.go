@@ -114,10 +114,18 @@ func (h *httpSpec) build(b base, file string, node *yaml.Node, o Options) (tools
 		AllowPrivate: o.AllowPrivateNetworks || h.AllowPrivateNetworks,
 		ContentTypes: []string{"text/*", "application/json", "application/xml", "application/xhtml+xml", "application/ld+json", "application/problem+json", "application/vnd.api+json"},
 		// Checked before a redirect is followed: the request carries the
-		// tool's headers, secrets among them.
-		Redirect: func(r *http.Request) error {
+		// tool's headers, secrets among them. Like net/http with
+		// Authorization, headers holding a secret stay on the first host.
+		Redirect: func(r *http.Request, via []*http.Request) error {
 			if err := t.checkHost(r.URL); err != nil {
 				return fmt.Errorf("redirected: %w", err)
+			}
+			if !strings.EqualFold(r.URL.Host, via[0].URL.Host) {
+				for k, vs := range r.Header {
+					if slices.ContainsFunc(vs, t.hasSecret) {
+						r.Header.Del(k)
+					}
+				}
 			}
 			return nil
 		},
@@ -240,6 +248,11 @@ func (t *httpTool) extract(p *scrape.Page) (string, error) {
 		}
 		return strings.Join(parts, "\n"), nil
 	}
+}
+
+// hasSecret reports whether s contains one of the tool's secret values.
+func (t *httpTool) hasSecret(s string) bool {
+	return slices.ContainsFunc(t.secrets, func(v string) bool { return strings.Contains(s, v) })
 }
 
 func redact(s string, secrets []string) string {

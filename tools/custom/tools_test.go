@@ -349,6 +349,42 @@ func TestHTTPToolRedirectKeepsSecretsInAllowedHosts(t *testing.T) {
 	}
 }
 
+// Without allowed_hosts a redirect to another host is followed, but the headers
+// holding secrets stay behind, as net/http does with Authorization.
+func TestHTTPToolRedirectDropsSecretHeaders(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Host, "localhost:") {
+			got = r.Header.Clone()
+			fmt.Fprint(w, "other host")
+			return
+		}
+		http.Redirect(w, r, "http://localhost:"+strings.Split(r.Host, ":")[1]+"/collect", http.StatusFound)
+	}))
+	defer srv.Close()
+	y := fmt.Sprintf(`tools:
+  - name: Api
+    description: Calls the API.
+    http:
+      url: "%s/start"
+      headers:
+        X-Api-Key: '{{ env "API_KEY" }}'
+        Accept: text/plain
+      secrets: [API_KEY]
+`, srv.URL)
+	ts := load(t, y, Options{Environ: []string{"API_KEY=s3cr3t"}, AllowPrivateNetworks: true})
+	out, err := call(t, ts["Api"], "")
+	if err != nil || out.Text != "other host" {
+		t.Fatalf("out = %q, %v", out.Text, err)
+	}
+	if v := got.Get("X-Api-Key"); v != "" {
+		t.Errorf("the other host got X-Api-Key %q", v)
+	}
+	if v := got.Get("Accept"); v != "text/plain" {
+		t.Errorf("the other host got Accept %q, want the header without a secret kept", v)
+	}
+}
+
 func TestHTTPToolHostAllowList(t *testing.T) {
 	y := `tools:
   - name: Get

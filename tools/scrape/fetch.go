@@ -40,7 +40,7 @@ type Options struct {
 	ContentTypes []string
 	// Redirect, if set, is asked before each redirect is followed; an error
 	// stops the fetch there, before anything is sent to the new URL.
-	Redirect func(*http.Request) error
+	Redirect func(req *http.Request, via []*http.Request) error
 }
 
 // DefaultUserAgent names the agent honestly, with where to read about it.
@@ -94,7 +94,7 @@ func NewFetcher(o Options) *Fetcher {
 			if err := check(req, via); err != nil {
 				return err
 			}
-			return o.Redirect(req)
+			return o.Redirect(req, via)
 		}
 	}
 	return &Fetcher{
