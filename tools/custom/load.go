@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -250,10 +251,36 @@ func (t *tmpl) parse(file, name string, secrets []string, environ map[string]str
 		},
 	}
 	parsed, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(t.text)
+	if err == nil {
+		err = dryRun(parsed)
+	}
 	if err != nil {
 		return &configs.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("%s: %v", name, err)}
 	}
 	t.t = parsed
+	return nil
+}
+
+// dryRun executes t on sample data so that a misspelt field (.Inpt) or a function
+// given the wrong type is an error when the file loads, not when a plan first
+// calls the tool. Errors that depend on the data (an index past the evidence
+// cited) are left for the call.
+func dryRun(t *template.Template) error {
+	c, err := t.Clone()
+	if err != nil {
+		return err
+	}
+	c.Funcs(template.FuncMap{"env": func(string) string { return "secret" }})
+	sample := data{Input: "input", Raw: "input", Cited: []tools.Cited{{Name: ":evidence1:", Text: "text", Sources: []string{"https://example.com/"}}}}
+	err = c.Execute(io.Discard, sample)
+	if err == nil {
+		return nil
+	}
+	for _, kind := range []string{"can't evaluate field", "wrong type for value", "wrong number of args", "can't handle", "can't call method", "is not a method"} {
+		if strings.Contains(err.Error(), kind) {
+			return err
+		}
+	}
 	return nil
 }
 

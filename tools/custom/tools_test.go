@@ -79,11 +79,6 @@ func TestCommandTool(t *testing.T) {
       argv: [%[1]s, flood]
       env: [AGENT_CUSTOM_HELPER]
       max_output: 1000
-  - name: Missing
-    description: Uses a missing field.
-    command:
-      argv: [%[1]s, args, "{{ .Nope }}"]
-      env: [AGENT_CUSTOM_HELPER]
 `, exe(t))
 	ts := load(t, y, Options{Environ: env})
 	dir := t.TempDir()
@@ -138,11 +133,6 @@ func TestCommandTool(t *testing.T) {
 		}
 		if want := strings.Repeat("x", 1000) + "\n[... 1047576 more bytes of output dropped]"; out.Text != want {
 			t.Errorf("out = %d bytes ending %q", len(out.Text), out.Text[len(out.Text)-50:])
-		}
-	})
-	t.Run("missing template field", func(t *testing.T) {
-		if _, err := call(t, ts["Missing"], "x"); err == nil || !strings.Contains(err.Error(), "can't evaluate field Nope") {
-			t.Errorf("err = %v", err)
 		}
 	})
 }
