@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ func (c *commandSpec) build(b base, file string, node *yaml.Node, o Options) (to
 			return nil, err
 		}
 	}
+	if s, shell := shellScript(c.Argv, c.Stdin); s != nil && strings.Contains(s.text, "{{") {
+		return nil, &configs.Error{File: file, Line: s.line, Col: s.col, Msg: fmt.Sprintf("tool %s: the input would be parsed by the shell %s: keep its script fixed and pass the input as an argument after it (sh -c 'grep -- \"$1\" notes' sh '{{ .Input }}')", b.name, shell)}
+	}
 	accept := c.ExitCodes
 	if len(accept) == 0 {
 		accept = []int{0}
@@ -70,6 +74,43 @@ func (c *commandSpec) build(b base, file string, node *yaml.Node, o Options) (to
 		timeout: orDefault(c.Timeout, 30*time.Second),
 		max:     orDefault(c.MaxOutput, 64<<10),
 	}, nil
+}
+
+// shells are programs that parse a script argument (after -c) or their standard
+// input as commands.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true, "ash": true, "fish": true, "csh": true, "tcsh": true, "busybox": true, "pwsh": true, "powershell": true, "cmd": true}
+
+// shellScript returns the element a shell would run as its script: the argument
+// after -c (or a flag group ending in c), or standard input when there is none.
+// Arguments after the script are positional parameters the script quotes, so
+// input templated into them stays data. It returns the script and the shell, nil
+// for other programs.
+func shellScript(argv []*tmpl, stdin *tmpl) (*tmpl, string) {
+	i := 0
+	if filepath.Base(argv[0].text) == "env" {
+		for i = 1; i < len(argv) && (strings.HasPrefix(argv[i].text, "-") || strings.Contains(argv[i].text, "=")); i++ {
+		}
+		if i == len(argv) {
+			return nil, ""
+		}
+	}
+	prog := strings.TrimSuffix(strings.ToLower(filepath.Base(argv[i].text)), ".exe")
+	if !shells[prog] {
+		return nil, ""
+	}
+	for j := i + 1; j < len(argv); j++ {
+		a := argv[j].text
+		if a == "/c" || a == "-Command" || strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.HasSuffix(a, "c") {
+			if j+1 < len(argv) {
+				return argv[j+1], argv[i].text
+			}
+			return nil, ""
+		}
+		if !strings.HasPrefix(a, "-") {
+			return nil, "" // a script file; what follows are its arguments
+		}
+	}
+	return stdin, argv[i].text
 }
 
 // Call runs the program and returns its standard output. A run past the timeout

@@ -137,6 +137,25 @@ func TestCommandTool(t *testing.T) {
 	})
 }
 
+// A shell may run a fixed script that takes the input as a positional parameter:
+// the input stays data, whatever it holds.
+func TestCommandShellWithPositionalInput(t *testing.T) {
+	y := `tools:
+  - name: Quote
+    description: Prints its input through a fixed shell script.
+    command:
+      argv: [sh, -c, 'printf "%s" "$1"', sh, '{{ .Input }}']
+`
+	hostile := `$(echo pwned); echo pwned; ` + "`echo pwned`" + ` "'`
+	out, err := call(t, load(t, y, Options{Environ: []string{}})["Quote"], hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Text != strings.TrimSpace(hostile) {
+		t.Errorf("out = %q, want the input literally", out.Text)
+	}
+}
+
 func TestCommandNeverExits(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	y := fmt.Sprintf(`tools:
