@@ -156,18 +156,22 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
+// A work item of mul is at most itemRows rows by itemCols columns, so that its sums
+// (16 KiB for four rows of 1024 columns), its tables (16 KiB per row) and the packed
+// words of a pass stay in L2.
+const itemRows, itemCols = 8, 4096
+
 // mul sets dst[t] = x[t]·W for rows t < T (x already gathered through perm).
 //
-// Each core takes a share of the rows and of the columns. Cores with the same rows
-// build the same tables (the cost of a batch's tables is a fixed share of a column's
-// work over the batch, so it matters most when columns are few per core); cores with
-// the same columns read the same packed words, which costs bandwidth. So a batch of
-// at least four rows per core is split by rows, in whole blocks of four, and
-// anything smaller by columns.
+// The work is cut into items of rows and columns, as many column parts as cores or
+// a multiple, and the cores take runs of items. Items with the same rows build the
+// same tables (a fixed cost per column part), so a core's run keeps the same rows
+// where it can; the rows of a batch beyond itemRows go in further items, which read
+// the packed words again, at a small cost next to the lookups of a batch.
 func (q *quant) mul(dst, x []float32, T int) {
 	in, out, p := q.in, q.out, runtime.GOMAXPROCS(0)
-	rowParts := max(1, min(p, T/4))
-	colParts := (p + rowParts - 1) / rowParts
+	rowParts := (T + itemRows - 1) / itemRows
+	colParts := p * ((out + p*itemCols - 1) / (p * itemCols))
 	colChunks := (out + colAlign - 1) / colAlign
 	parallel(rowParts*colParts, func(lo, hi int) {
 		s := scratchPool.Get().(*scratch)
@@ -175,7 +179,9 @@ func (q *quant) mul(dst, x []float32, T int) {
 			r, c := item/colParts, item%colParts
 			t0, t1 := rowPart(T, rowParts, r), rowPart(T, rowParts, r+1)
 			n0, n1 := c*colChunks/colParts*colAlign, min((c+1)*colChunks/colParts*colAlign, out)
-			q.mulCols(dst[t0*out:t1*out], x[t0*in:t1*in], t1-t0, n0, n1, s)
+			if t0 < t1 && n0 < n1 {
+				q.mulCols(dst[t0*out:t1*out], x[t0*in:t1*in], t1-t0, n0, n1, s)
+			}
 		}
 		scratchPool.Put(s)
 	})
