@@ -12,6 +12,7 @@ import (
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/engine/sample"
 )
 
 func init() {
@@ -73,6 +74,12 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		usageErr = "need exactly one of --prompt and --ids"
 	case *llmURL != "" && *idList != "":
 		usageErr = "--ids needs a local --model"
+	case req.MaxTokens < 0:
+		usageErr = fmt.Sprintf("--max-tokens %d: must be >= 0", req.MaxTokens)
+	}
+	// Checked before a model that may take minutes to load is opened.
+	if err := sample.Validate(req.Sampling); usageErr == "" && err != nil {
+		usageErr = err.Error()
 	}
 	if usageErr != "" {
 		fs.Usage()

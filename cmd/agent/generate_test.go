@@ -179,7 +179,12 @@ func TestGenerateErrors(t *testing.T) {
 		{[]string{"--llm-url", "localhost:1", "--prompt", "a"}, 2, "http://"},
 		{[]string{"--model", dir, "--prompt", "a"}, 0, "tokenizer"},
 		{[]string{"--model", dir, "--ids", "1,99999"}, 0, "outside the vocabulary"},
-		{[]string{"--model", dir, "--ids", "1", "--top-p", "2"}, 0, "top-p"},
+		// Bad sampling settings are refused before the model is loaded.
+		{[]string{"--model", filepath.Join(dir, "missing"), "--ids", "1", "--top-p", "2"}, 2, "top-p 2: must be in [0, 1]"},
+		{[]string{"--model", filepath.Join(dir, "missing"), "--ids", "1", "--temperature", "-1"}, 2, "temperature -1"},
+		{[]string{"--model", filepath.Join(dir, "missing"), "--ids", "1", "--top-k", "-3"}, 2, "top-k -3"},
+		{[]string{"--model", filepath.Join(dir, "missing"), "--ids", "1", "--repetition-penalty", "-1"}, 2, "repetition penalty -1"},
+		{[]string{"--model", filepath.Join(dir, "missing"), "--ids", "1", "--max-tokens", "-1"}, 2, "--max-tokens -1"},
 		{[]string{"--model", filepath.Join(dir, "missing"), "--ids", "1"}, 0, "missing"},
 	}
 	for _, tt := range tests {
