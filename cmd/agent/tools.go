@@ -83,6 +83,9 @@ func runTools(ctx context.Context, std stdio, args []string) error {
 	}
 	out, err := t.Call(ctx, tools.Request{Input: input, Raw: input})
 	if err != nil {
+		if strings.HasPrefix(err.Error(), name+": ") { // custom tools name themselves
+			return err
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if _, err := fmt.Fprintln(std.out, out.Text); err != nil {

@@ -59,6 +59,10 @@ func newWebEnv(t *testing.T, delay time.Duration) *webEnv {
 			fmt.Fprint(w, "<html><head><title>Poet</title></head><body><p>Louise Glück wrote The Wild Iris.</p></body></html>")
 		case "/forecast":
 			time.Sleep(delay)
+			if r.URL.Query().Get("city") == "nowhere" {
+				http.NotFound(w, r)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"city": %q, "days": [{"summary": "Sunny"}, {"summary": "Snow"}]}`, r.URL.Query().Get("city"))
 		default:
@@ -161,6 +165,7 @@ func TestToolsCall(t *testing.T) {
 		{"yaml command", []string{"--tools-config", toolsFile, "WordCount", "one two; three $(four)"}, 0, "4 words\n", nil},
 		{"failure", []string{"TextScraper", e.srv.URL + "/missing"}, 1, "", []string{"TextScraper: fetch " + e.srv.URL + "/missing: HTTP error status 404 Not Found"}},
 		{"no model", []string{"KnowledgeModel", "why?"}, 1, "", []string{"KnowledgeModel: no language model configured"}},
+		{"yaml failure", []string{"--tools-config", toolsFile, "Forecast", "nowhere"}, 1, "", []string{"Forecast: fetch " + e.srv.URL + "/forecast?city=nowhere: HTTP error status 404 Not Found"}},
 		{"unknown tool", []string{"Nope", "x"}, 1, "", []string{`unknown tool "Nope" (agent tools lists them)`}},
 		{"no input", []string{"DuckDuckGo"}, 2, "", []string{"need a tool name and its input"}},
 		{"bad tools file", []string{"--tools-config", "/nonexistent/tools.yaml", "DuckDuckGo", "x"}, 1, "", []string{"tools file: open /nonexistent/tools.yaml"}},
@@ -177,6 +182,11 @@ func TestToolsCall(t *testing.T) {
 			for _, w := range tt.stderr {
 				if !strings.Contains(errOut, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			for _, a := range tt.args {
+				if strings.Contains(errOut, a+": "+a+":") {
+					t.Errorf("stderr names %s twice:\n%s", a, errOut)
 				}
 			}
 		})
