@@ -62,6 +62,11 @@ func TestCheckAddr(t *testing.T) {
 		{"::ffff:169.254.169.254", false},
 		{"100.64.0.1", false},
 		{"255.255.255.255", false},
+		{"64:ff9b::7f00:1", false},    // NAT64 of 127.0.0.1
+		{"64:ff9b::a9fe:a9fe", false}, // NAT64 of 169.254.169.254
+		{"64:ff9b::808:808", true},    // NAT64 of 8.8.8.8
+		{"2002:a00:1::1", false},      // 6to4 of 10.0.0.1
+		{"2002:808:808::1", true},     // 6to4 of 8.8.8.8
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
@@ -71,6 +76,9 @@ func TestCheckAddr(t *testing.T) {
 			}
 			if err != nil && !errors.Is(err, ErrForbiddenAddress) {
 				t.Fatalf("error %v does not wrap ErrForbiddenAddress", err)
+			}
+			if err != nil && strings.Contains(err.Error(), " a unspecified") {
+				t.Errorf("error %q: wrong article", err)
 			}
 		})
 	}

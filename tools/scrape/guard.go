@@ -29,6 +29,12 @@ var reserved = []netip.Prefix{
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 }
 
+// IPv6 prefixes that carry an IPv4 address a gateway may forward to.
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // the well-known NAT64 prefix, IPv4 in the last 4 bytes
+	sixToFour = netip.MustParsePrefix("2002::/16")    // 6to4, IPv4 in bytes 2 to 5
+)
+
 // CheckAddr returns an error wrapping ErrForbiddenAddress when ip is not a public
 // unicast address.
 func CheckAddr(ip netip.Addr) error {
@@ -36,29 +42,44 @@ func CheckAddr(ip netip.Addr) error {
 	why := ""
 	switch {
 	case !ip.IsValid():
-		why = "invalid"
+		why = "an invalid"
 	case ip.IsLoopback():
-		why = "loopback"
+		why = "a loopback"
 	case ip.IsPrivate():
-		why = "private"
+		why = "a private"
 	case ip.IsLinkLocalUnicast():
-		why = "link-local (cloud metadata)"
+		why = "a link-local (cloud metadata)"
 	case ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast(), ip.IsMulticast():
-		why = "multicast"
+		why = "a multicast"
 	case ip.IsUnspecified():
-		why = "unspecified"
+		why = "an unspecified"
 	default:
 		for _, p := range reserved {
 			if p.Contains(ip) {
-				why = "reserved"
+				why = "a reserved"
 				break
 			}
+		}
+		if v4, ok := embeddedIPv4(ip); why == "" && ok && CheckAddr(v4) != nil {
+			why = fmt.Sprintf("a translated (it reaches %s)", v4)
 		}
 	}
 	if why == "" {
 		return nil
 	}
-	return fmt.Errorf("%w: %s is a %s address (set fetch.allow_private_networks or AGENT_ALLOW_PRIVATE_NETWORKS=1 to allow)", ErrForbiddenAddress, ip, why)
+	return fmt.Errorf("%w: %s is %s address (set fetch.allow_private_networks or AGENT_ALLOW_PRIVATE_NETWORKS=1 to allow)", ErrForbiddenAddress, ip, why)
+}
+
+// embeddedIPv4 returns the IPv4 address inside a NAT64 or 6to4 address.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }
 
 // control is a net.Dialer Control hook refusing forbidden addresses. It runs after
