@@ -99,70 +99,145 @@ MATVEC(3)
 MATVEC(4)
 MATVEC(8)
 
-// Decode for 4 bits, unpacking on the half-precision units: OR-ing a nibble into the
-// exponent of 1024 (0x6400) makes the float16 1024+q (1024+16q for the upper nibble of
-// a byte) with one LOP3, and one HSUB2/HFMA2 with the zero folded in gives q-z
-// exactly, two values at a time; the dot product of a 32-row chunk runs in half2
-// arithmetic on float16 inputs, then float32 across chunks with the scale applied in
-// float32. Each thread owns four adjacent columns and reads qweight 16 bytes at a time
-// (a warp covers 512 contiguous bytes of a row). Memory latency is hidden by a ring of
-// DEPTH chunks in registers: the weights, scales and zeros of chunk c+DEPTH are
-// requested before chunk c is computed, and nothing the loop waits on comes from
-// global memory (the chunks' groups are staged in shared memory with the inputs).
-// Splitting K and the atomicAdd into y work as in matvec.
+// Fast decode for 3 and 4 bits, unpacking on the half-precision units: OR-ing a
+// 3- or 4-bit field at bit p (p <= 7) of each 16-bit half into the exponent of 1024
+// (0x6400) makes the float16 1024 + q*2^p with one LOP3, and one HFMA2 by 2^-p with
+// -(1024*2^-p + zero) gives q - zero exactly, two values at a time; the dot product of
+// a 32-row chunk runs in half2 arithmetic on float16 inputs, then float32 across chunks
+// with the scale applied in float32. The inputs are staged in shared memory as half2
+// pairs in the order the unpacking yields them. Each thread owns four adjacent columns
+// and reads qweight 16 bytes at a time (a warp covers 512 contiguous bytes of a row).
+// Memory latency is hidden by a ring of DEPTH chunks in registers: the weights, scales
+// and zeros of chunk c+DEPTH are requested before chunk c is computed, and nothing the
+// loop waits on comes from global memory (the chunks' groups sit in shared memory).
+//
+// One launch computes up to three products of the same input (q/k/v, gate/up): the
+// column blocks of the weights follow one another along blockIdx.x. blockIdx.y splits K;
+// each split stores its partial sums in part, and the last split of a column block to
+// finish (counted in count, which it resets) adds them in split order and writes y:
+// every output is written, nothing needs clearing first, and the result does not depend
+// on the order blocks finish in. With res set (one weight only), rdst = res + y too:
+// the residual add of the layer, fused.
 #define DEPTH 4
+#define COLS 512  // columns of a block: 128 threads of 4
 
 __device__ __forceinline__ __half2 h2bits(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
 
-// lop returns the float16 pair 1024 + (w & MASK) as (a & b) | c in one LOP3.
+// lop returns (w & MASK) | 0x64006400 in one LOP3.
 template <uint32_t MASK>
-__device__ __forceinline__ __half2 lop(uint32_t w) {
+__device__ __forceinline__ uint32_t lop(uint32_t w) {
   uint32_t r;
   asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(w), "n"(MASK), "n"(0x64006400));
-  return h2bits(r);
+  return r;
 }
 
 __device__ __forceinline__ uint32_t word(const uint4& v, int j) {
   return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
-// chunk4 is what one thread reads for one 32-row chunk: four words of each of its four
-// columns, their four scales and the word holding their four zeros.
-struct chunk4 {
-  uint4 w[4];
+// chunk is what one thread reads for one 32-row chunk: BITS words of each of its four
+// columns, their four scales and the zero words holding their four zeros.
+template <int BITS>
+struct chunk {
+  uint4 w[BITS];
   uint2 sc;
-  uint32_t zw;
+  uint32_t zw[BITS == 3 ? 2 : 1];
 };
 
-__device__ __forceinline__ void fetch4(chunk4& ch, const uint32_t* __restrict__ qweight,
-                                       const uint32_t* __restrict__ qzeros,
-                                       const __half* __restrict__ scales, int g, int c, int N, int n) {
+template <int BITS>
+__device__ __forceinline__ void fetch(chunk<BITS>& ch, const uint32_t* __restrict__ qweight,
+                                      const uint32_t* __restrict__ qzeros,
+                                      const __half* __restrict__ scales, int g, int c, int N, int n) {
 #pragma unroll
-  for (int b = 0; b < 4; b++) ch.w[b] = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)(c * 4 + b) * N + n));
+  for (int b = 0; b < BITS; b++)
+    ch.w[b] = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)(c * BITS + b) * N + n));
   ch.sc = __ldg(reinterpret_cast<const uint2*>(scales + (size_t)g * N + n));
-  ch.zw = __ldg(qzeros + (size_t)g * (N / 8) + n / 8);
+  if (BITS == 4) {
+    ch.zw[0] = __ldg(qzeros + (size_t)g * (N / 8) + n / 8);
+  } else {  // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
+    const int bit = 3 * (n & 31);
+    const uint32_t* z = qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5);
+    ch.zw[0] = __ldg(z);
+    ch.zw[BITS == 3 ? 1 : 0] = (bit & 31) > 20 ? __ldg(z + 1) : 0u;
+  }
 }
 
-// dot4 adds chunk ch times the chunk's inputs xc (16 pairs, in unpacking order) to acc.
-__device__ __forceinline__ void dot4(float (&acc)[4], const chunk4& ch, const uint4* xc, int n, float zeroOffset) {
-  const __half2 sixteenth = __float2half2_rn(1.f / 16.f);
+// pairOf gives the rows (lo, hi) within a 32-row chunk whose inputs make up the i-th
+// half2 of the chunk in the order dot unpacks the weights.
+template <int BITS>
+__device__ __forceinline__ int2 pairOf(int i) {
+  if (BITS == 4) {  // per 8-row word: (0,4) (1,5) (2,6) (3,7)
+    const int lo = (i >> 2) * 8 + (i & 3);
+    return make_int2(lo, lo + 4);
+  }
+  if (i == 15) return make_int2(0, 31);
+  const int lo = 1 + 10 * (i / 5) + i % 5;  // blocks of ten rows from 1, 11 and 21
+  return make_int2(lo, lo + 5);
+}
+
+// unpack returns q - z for the two fields of the float16 pair h (1024 + q*2^p in each
+// half): h * (2^-plo, 2^-phi) + off, where off = -(1024*2^-p + z) per half.
+__device__ __forceinline__ __half2 unpack(uint32_t h, __half2 scale, __half2 off) {
+  return __hfma2(h2bits(h), scale, off);
+}
+
+// dot adds chunk ch times the chunk's inputs xc (16 pairs, in unpacking order) to acc.
+template <int BITS>
+__device__ __forceinline__ void dot(float (&acc)[4], const chunk<BITS>& ch, const uint4* xc, int n,
+                                    float zeroOffset) {
   uint4 xv[4];
 #pragma unroll
   for (int b = 0; b < 4; b++) xv[b] = xc[b];
-  const uint32_t zw = ch.zw >> ((n & 7) * 4);
+  uint32_t zbits;
+  if (BITS == 4) {
+    zbits = ch.zw[0] >> ((n & 7) * 4);
+  } else {
+    zbits = __funnelshift_r(ch.zw[0], ch.zw[BITS == 3 ? 1 : 0], (3 * (n & 31)) & 31);
+  }
 #pragma unroll
   for (int j = 0; j < 4; j++) {
-    const float z = (float)((zw >> (4 * j)) & 15u) + zeroOffset;
-    const __half2 zlo = __float2half2_rn(1024.f + z), zhi = __float2half2_rn(-64.f - z);
+    const float z = (float)((zbits >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset;
+    const __half2 zz = __float2half2_rn(z);
     __half2 d = __float2half2_rn(0.f);
+    if (BITS == 4) {
+      // low nibble of a byte at bit 0 of each half, high nibble at bit 4
+      const __half2 s0 = __float2half2_rn(1.f), s4 = __float2half2_rn(1.f / 16.f);
+      const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), zz), o4 = __hsub2(__float2half2_rn(-64.f), zz);
 #pragma unroll
-    for (int b = 0; b < 4; b++) {
-      uint32_t w = word(ch.w[b], j);
-      d = __hfma2(__hsub2(lop<0x000f000f>(w), zlo), h2bits(xv[b].x), d);
-      d = __hfma2(__hfma2(lop<0x00f000f0>(w), sixteenth, zhi), h2bits(xv[b].y), d);
-      w >>= 8;
-      d = __hfma2(__hsub2(lop<0x000f000f>(w), zlo), h2bits(xv[b].z), d);
-      d = __hfma2(__hfma2(lop<0x00f000f0>(w), sixteenth, zhi), h2bits(xv[b].w), d);
+      for (int b = 0; b < 4; b++) {
+        const uint32_t w = word(ch.w[b], j);
+        d = __hfma2(unpack(lop<0x000f000f>(w), s0, o0), h2bits(xv[b].x), d);
+        d = __hfma2(unpack(lop<0x00f000f0>(w), s4, o4), h2bits(xv[b].y), d);
+        d = __hfma2(unpack(lop<0x000f000f>(w >> 8), s0, o0), h2bits(xv[b].z), d);
+        d = __hfma2(unpack(lop<0x00f000f0>(w >> 8), s4, o4), h2bits(xv[b].w), d);
+      }
+    } else {
+      // Windows of the 96-bit stream a|b|c: value i at bit 3i. In each block of ten
+      // rows r0.. (r0 = 1, 11, 21), the window from bit 3*r0-1 holds the pairs
+      // (r0+k, r0+k+5), k = 0..2, at bits (1,16), (4,19), (7,22); the window from bit
+      // 3*r0+8 holds k = 3, 4 at (1,16), (4,19). Rows 0 and 31 make the last pair.
+      const uint32_t a = word(ch.w[0], j), b = word(ch.w[1], j), c = word(ch.w[2], j);
+      const __half2 s10 = __halves2half2(__float2half(0.5f), __float2half(1.f));
+      const __half2 s43 = __halves2half2(__float2half(1.f / 16), __float2half(1.f / 8));
+      const __half2 s76 = __halves2half2(__float2half(1.f / 128), __float2half(1.f / 64));
+      const __half2 o10 = __hsub2(__halves2half2(__float2half(-512.f), __float2half(-1024.f)), zz);
+      const __half2 o43 = __hsub2(__halves2half2(__float2half(-64.f), __float2half(-128.f)), zz);
+      const __half2 o76 = __hsub2(__halves2half2(__float2half(-8.f), __float2half(-16.f)), zz);
+      const __half2 o00 = __hsub2(__float2half2_rn(-1024.f), zz);
+      const uint32_t win[6] = {a >> 2, __funnelshift_r(a, b, 11), b, b >> 9, __funnelshift_r(b, c, 30), c >> 7};
+      const uint32_t xw[16] = {xv[0].x, xv[0].y, xv[0].z, xv[0].w, xv[1].x, xv[1].y, xv[1].z, xv[1].w,
+                               xv[2].x, xv[2].y, xv[2].z, xv[2].w, xv[3].x, xv[3].y, xv[3].z, xv[3].w};
+#pragma unroll
+      for (int t = 0; t < 3; t++) {
+        const uint32_t w1 = win[2 * t], w2 = win[2 * t + 1];
+        d = __hfma2(unpack(lop<0x0007000e>(w1), s10, o10), h2bits(xw[5 * t]), d);
+        d = __hfma2(unpack(lop<0x00380070>(w1), s43, o43), h2bits(xw[5 * t + 1]), d);
+        d = __hfma2(unpack(lop<0x01c00380>(w1), s76, o76), h2bits(xw[5 * t + 2]), d);
+        d = __hfma2(unpack(lop<0x0007000e>(w2), s10, o10), h2bits(xw[5 * t + 3]), d);
+        d = __hfma2(unpack(lop<0x00380070>(w2), s43, o43), h2bits(xw[5 * t + 4]), d);
+      }
+      const uint32_t last = (a & 7u) | lop<0x00070000>(c >> 13);
+      d = __hfma2(__hadd2(h2bits(last), o00), h2bits(xw[15]), d);
     }
     const __half2 sp = h2bits(j < 2 ? ch.sc.x : ch.sc.y);
     const float s = (j & 1) ? __high2float(sp) : __low2float(sp);
@@ -171,51 +246,111 @@ __device__ __forceinline__ void dot4(float (&acc)[4], const chunk4& ch, const ui
   }
 }
 
-extern "C" __global__ void __launch_bounds__(128, 4)
-    gptq_matvec4(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
-                 const __half* __restrict__ scales, const int* __restrict__ cgroup,
-                 const int* __restrict__ perm, const float* __restrict__ x, float* __restrict__ y,
-                 int K, int N, int chunksPerSplit, float zeroOffset) {
-  // Per 8-row word, the input pairs (x0,x4) (x1,x5) (x2,x6) (x3,x7) as half2, in the
-  // order the unpacking yields them (chunksPerSplit*16 pairs); then the chunks' groups.
-  extern __shared__ __align__(16) float xs4[];
-  __half2* xh = reinterpret_cast<__half2*>(xs4);
-  int* gs = reinterpret_cast<int*>(xs4) + chunksPerSplit * 16;
+// lin is one weight of a launch.
+struct lin {
+  const uint32_t* qweight;
+  const uint32_t* qzeros;
+  const __half* scales;
+  const int* cgroup;
+  const int* perm;
+  float* y;
+  int N;
+};
+
+template <int BITS>
+__device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
+                            const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
+                            int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
+  // Per chunk, 16 input pairs as half2 in unpacking order; then the chunks' groups.
+  extern __shared__ __align__(16) float smem[];
+  __shared__ int isLast;
+  __half2* xh = reinterpret_cast<__half2*>(smem);
+  int* gs = reinterpret_cast<int*>(smem) + chunksPerSplit * 16;
+  const int N = L.N;
   const int c0 = blockIdx.y * chunksPerSplit;
   const int c1 = min(c0 + chunksPerSplit, K / 32);
-  if (c0 >= c1) return;
-  const int n = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  const int n = (bx * blockDim.x + threadIdx.x) * 4;
   const bool active = n < N;
-  chunk4 ring[DEPTH];
+  chunk<BITS> ring[DEPTH];
   if (active) {
 #pragma unroll
     for (int u = 0; u < DEPTH; u++)
-      if (c0 + u < c1) fetch4(ring[u], qweight, qzeros, scales, __ldg(cgroup + c0 + u), c0 + u, N, n);
+      if (c0 + u < c1) fetch<BITS>(ring[u], L.qweight, L.qzeros, L.scales, __ldg(L.cgroup + c0 + u), c0 + u, N, n);
   }
-  const int nk = (c1 - c0) * 32;
+  const int nk = max(c1 - c0, 0) * 32;
   for (int i = threadIdx.x; i < nk / 2; i += blockDim.x) {
-    const int k = c0 * 32 + (i >> 2) * 8 + (i & 3);
-    xh[i] = __floats2half2_rn(x[perm ? perm[k] : k], x[perm ? perm[k + 4] : k + 4]);
+    const int2 p = pairOf<BITS>(i & 15);
+    const int k = c0 * 32 + (i >> 4) * 32;
+    const int klo = k + p.x, khi = k + p.y;
+    xh[i] = __floats2half2_rn(x[L.perm ? L.perm[klo] : klo], x[L.perm ? L.perm[khi] : khi]);
   }
-  for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) gs[i] = cgroup[c0 + i];
+  for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) gs[i] = L.cgroup[c0 + i];
   __syncthreads();
-  if (!active) return;
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  const uint4* xc = reinterpret_cast<const uint4*>(xs4);
-  for (int c = c0; c < c1; c += DEPTH) {
+  if (active) {
+    const uint4* xc = reinterpret_cast<const uint4*>(smem);
+    for (int c = c0; c < c1; c += DEPTH) {
 #pragma unroll
-    for (int u = 0; u < DEPTH; u++) {
-      if (c + u < c1) {
-        const chunk4 cur = ring[u];
-        const int next = c + u + DEPTH;
-        if (next < c1) fetch4(ring[u], qweight, qzeros, scales, gs[next - c0], next, N, n);
-        dot4(acc, cur, xc + (c + u - c0) * 4, n, zeroOffset);
+      for (int u = 0; u < DEPTH; u++) {
+        if (c + u < c1) {
+          const chunk<BITS> cur = ring[u];
+          const int next = c + u + DEPTH;
+          if (next < c1) fetch<BITS>(ring[u], L.qweight, L.qzeros, L.scales, gs[next - c0], next, N, n);
+          dot<BITS>(acc, cur, xc + (c + u - c0) * 4, n, zeroOffset);
+        }
       }
     }
   }
-#pragma unroll
-  for (int j = 0; j < 4; j++) atomicAdd(y + n + j, acc[j]);
+  float4 sum = make_float4(acc[0], acc[1], acc[2], acc[3]);
+  if (gridDim.y > 1) {
+    if (active) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + n), sum);
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      const int prev = atomicAdd(count + blockIdx.x, 1);
+      isLast = prev == gridDim.y - 1;
+      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+    if (!active) return;
+    sum = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int s = 0; s < gridDim.y; s++) {
+      const float4 p = __ldcg(reinterpret_cast<const float4*>(part + (size_t)s * partN + col0 + n));
+      sum.x += p.x;
+      sum.y += p.y;
+      sum.z += p.z;
+      sum.w += p.w;
+    }
+  }
+  if (!active) return;
+  *reinterpret_cast<float4*>(L.y + n) = sum;
+  if (res) {
+    const float4 r = *reinterpret_cast<const float4*>(res + n);
+    *reinterpret_cast<float4*>(rdst + n) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
+  }
 }
+
+#define LIN(i) const uint32_t *qweight##i, const uint32_t *qzeros##i, const __half *scales##i, \
+               const int *cgroup##i, const int *perm##i, float *y##i, int N##i
+#define PICK(f) (w == 0 ? f##0 : w == 1 ? f##1 : f##2)
+// The column blocks of weight i are [b_i, b_i + ceil(N_i/COLS)) along blockIdx.x;
+// part holds N0+N1+N2 columns per split.
+#define MATVEC_FAST(B)                                                                          \
+  extern "C" __global__ void __launch_bounds__(128, 4) gptq_mv##B(                             \
+      LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,       \
+      int* count, int K, int chunksPerSplit, float zeroOffset) {                                \
+    const int cb0 = (N0 + COLS - 1) / COLS, cb1 = (N1 + COLS - 1) / COLS;                       \
+    const int bx0 = blockIdx.x;                                                                 \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    matvec_fast<B>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
+  }
+MATVEC_FAST(3)
+MATVEC_FAST(4)
 
 // Prompt processing: Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a
 // 64x128 tile with four warps of 32x64; each 32-row chunk of K is gathered (X through

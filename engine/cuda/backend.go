@@ -38,11 +38,14 @@ type Backend struct {
 	hist     cu.DevicePtr // Context int32 ids for the sampler's repetition penalty
 	mark     cu.DevicePtr // Vocab bytes of sampler scratch
 	part     cu.DevicePtr // attention's per-split partial results
+	mvPart   cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
+	mvCount  cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
 	rows     int          // rows of the current batch
 	err      error        // first failure of the current Run
 	closed   bool
 
 	prog     program           // the work of the current Run, recorded by ops
+	pend     pendingMV         // decode products recorded but not yet launched
 	seen     map[int]*program  // the last program issued launch by launch, by batch size
 	graphs   map[int]*captured // captured programs, by batch size
 	noGraphs bool              // issue every Run launch by launch (benchmarks compare)
@@ -150,11 +153,16 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.hist, "sampling history", int64(s.Context) * 4},
 			{&b.mark, "sampling scratch", int64(s.Vocab)},
 			{&b.part, "attention partial results", int64(attnParts(b.dev.sms)) * int64(s.HeadDim+2) * 4},
+			{&b.mvPart, "decode product partial sums", int64(mvPartFloats(b.dev.sms)) * 4},
+			{&b.mvCount, "decode product split counters", int64(mvBlocks(b.dev.sms)) * 4},
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {
 				return err
 			}
+		}
+		if err := b.dev.zero(b.mvCount, mvBlocks(b.dev.sms)); err != nil {
+			return err
 		}
 		b.shape, b.reserved = s, true
 		return nil
@@ -353,7 +361,9 @@ func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(eng
 		}
 		b.rows, b.err = len(ids), nil
 		b.prog.reset()
+		b.pend = pendingMV{}
 		step(ops{b})
+		ops{b}.flush()
 		if b.err != nil {
 			return b.err
 		}

@@ -27,7 +27,7 @@ var (
 	llama65B = llamaShape{"65B", 8192, 22016, 80, 64}
 )
 
-// randomQuant makes a 4-bit in×out layer (groups of group rows) filled on the device.
+// randomQuant makes a bits-bit in×out layer (groups of group rows) filled on the device.
 func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32) engine.Tensor {
 	tb.Helper()
 	groups := in / group
@@ -70,7 +70,8 @@ func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint3
 }
 
 func weightBytes(in, out, bits, group int) int64 {
-	return int64(in)*int64(out)*int64(bits)/8 + int64(in/group)*int64(out)*(2+int64(bits)/8)
+	groups := int64(in / group)
+	return int64(in)*int64(out)*int64(bits)/8 + groups*int64(out)*2 + groups*int64(out)*int64(bits)/8
 }
 
 func syncB(b *testing.B, be *Backend) {
@@ -79,82 +80,103 @@ func syncB(b *testing.B, be *Backend) {
 	}
 }
 
-// BenchmarkLinear times one quantized linear layer at batch 1 (decode) and 512
-// (prompt), rotating over enough copies of the weight that each read comes from
-// device memory rather than the 50 MB L2.
+// BenchmarkLinear times the quantized linear layers of one LLaMA layer at batch 1
+// (decode) and 512 (prompt), rotating over enough copies of the weights that each
+// read comes from device memory rather than the 50 MB L2. Decode runs the products as
+// llama.Model issues them: q/k/v of one input, o then the residual add, gate/up of one
+// input, down then the residual add (one launch each on the fast kernels, fast=true;
+// separate launches and clears on the generic kernel, fast=false).
 func BenchmarkLinear(b *testing.B) {
-	const bits, group = 4, 128
-	for _, s := range []llamaShape{llama7B, llama65B} {
-		for _, l := range []struct {
-			name    string
-			in, out int
-		}{{"qkvo", s.hidden, s.hidden}, {"gate_up", s.hidden, s.inter}, {"down", s.inter, s.hidden}} {
-			for _, v := range []struct {
-				rows   int
-				kernel string
-			}{{1, "gptq_matvec4"}, {1, "gptq_matvec_4"}, {512, "gemm"}} {
-				rows := v.rows
-				b.Run(fmt.Sprintf("%s/%s/rows=%d/%s", s.name, l.name, rows, v.kernel), func(b *testing.B) {
-					defer func(k string) { matvec4 = k }(matvec4)
-					if rows == 1 {
-						matvec4 = v.kernel
+	const group = 128
+	for _, bits := range []int{4, 3} {
+		for _, s := range []llamaShape{llama7B, llama65B} {
+			if bits == 3 && s.name == "7B" {
+				continue
+			}
+			for _, l := range []struct {
+				name    string
+				in, out int
+				n       int  // weights of the same input
+				add     bool // followed by the residual add
+			}{{"qkv", s.hidden, s.hidden, 3, false}, {"o_add", s.hidden, s.hidden, 1, true},
+				{"gate_up", s.hidden, s.inter, 2, false}, {"down_add", s.inter, s.hidden, 1, true}} {
+				for _, v := range []struct {
+					rows int
+					fast bool
+				}{{1, true}, {1, false}, {512, false}} {
+					rows := v.rows
+					if rows > 1 && (bits != 4 || l.add) {
+						continue
 					}
-					be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
-						HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
-					copies := int(max(8, 512<<20/weightBytes(l.in, l.out, bits, group)))
-					ws := make([]engine.Tensor, copies)
-					for i := range ws {
-						ws[i] = randomQuant(b, be, l.in, l.out, bits, group, uint32(7*i))
-					}
-					x, _ := be.NewActivation(rows, l.in)
-					y, _ := be.NewActivation(rows, l.out)
-					batch := make([]int32, rows)
-					// One Run issues the product once per copy, so the host's round trip
-					// and the final wait are spread over many launches.
-					step := func(o engine.Ops) {
-						for _, w := range ws {
-							o.MatMul(y, x, w)
+					b.Run(fmt.Sprintf("%dbit/%s/%s/rows=%d/fast=%v", bits, s.name, l.name, rows, v.fast), func(b *testing.B) {
+						defer func(f bool) { fastMatvec = f }(fastMatvec)
+						fastMatvec = v.fast
+						be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
+							HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
+						wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
+						copies := int(max(8, 512<<20/wb))
+						ws := make([][]engine.Tensor, copies)
+						for i := range ws {
+							for j := range l.n {
+								ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j))))
+							}
 						}
-					}
-					be.Run(ctx, batch, 0, step) // warm up, then capture the graph
-					be.Run(ctx, batch, 0, step)
-					syncB(b, be)
-					for b.Loop() {
-						if err := be.Run(ctx, batch, 0, step); err != nil {
-							b.Fatal(err)
+						x, _ := be.NewActivation(rows, l.in)
+						res, _ := be.NewActivation(rows, l.out)
+						ys := make([]engine.Tensor, l.n)
+						for j := range ys {
+							ys[j], _ = be.NewActivation(rows, l.out)
 						}
+						batch := make([]int32, rows)
+						// One Run issues the products once per copy, so the host's round
+						// trip and the final wait are spread over many launches.
+						step := func(o engine.Ops) {
+							for _, w := range ws {
+								for j, wj := range w {
+									o.MatMul(ys[j], x, wj)
+								}
+								if l.add {
+									o.Add(res, res, ys[0])
+								}
+							}
+						}
+						be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+						be.Run(ctx, batch, 0, step)
 						syncB(b, be)
-					}
-					sec := b.Elapsed().Seconds() / float64(b.N*copies)
-					b.ReportMetric(sec*1e6, "us/op")
-					b.ReportMetric(float64(weightBytes(l.in, l.out, bits, group))/sec/1e9, "GB/s")
-					b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
-				})
+						for b.Loop() {
+							if err := be.Run(ctx, batch, 0, step); err != nil {
+								b.Fatal(err)
+							}
+							syncB(b, be)
+						}
+						sec := b.Elapsed().Seconds() / float64(b.N*copies)
+						b.ReportMetric(sec*1e6, "us/op")
+						b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
+						b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+					})
+				}
 			}
 		}
 	}
 }
 
-// BenchmarkStep times a whole forward step of a synthetic 4-bit 128g model: every
-// layer's operations in the order llama.Model issues them, at batch 1 with 1024
-// positions already cached (decode) and for a 512-token prompt.
+// BenchmarkStep times a whole forward step of a synthetic 128g model: every layer's
+// operations in the order llama.Model issues them, at batch 1 with 1024 positions
+// already cached (decode) and for a 512-token prompt.
 func BenchmarkStep(b *testing.B) {
-	const bits, group = 4, 128
+	const group = 128
 	for _, s := range []llamaShape{llama7B, llama65B} {
 		for _, v := range []struct {
-			rows   int
-			kernel string
-			graphs bool
-		}{{1, "gptq_matvec4", true}, {1, "gptq_matvec4", false}, {1, "gptq_matvec_4", true}, {512, "gemm", true}} {
-			rows, graphs := v.rows, v.graphs
-			if s.name == "7B" && v.kernel != "gptq_matvec4" {
+			bits, rows   int
+			fast, graphs bool
+		}{{4, 1, true, true}, {3, 1, true, true}, {4, 1, true, false}, {4, 1, false, true}, {4, 512, false, true}} {
+			bits, rows, graphs := v.bits, v.rows, v.graphs
+			if s.name == "7B" && !(v.fast && v.graphs) {
 				continue
 			}
-			b.Run(fmt.Sprintf("%s/rows=%d/%s/graphs=%v", s.name, rows, v.kernel, graphs), func(b *testing.B) {
-				defer func(k string) { matvec4 = k }(matvec4)
-				if rows == 1 {
-					matvec4 = v.kernel
-				}
+			b.Run(fmt.Sprintf("%s/%dbit/rows=%d/fast=%v/graphs=%v", s.name, bits, rows, v.fast, graphs), func(b *testing.B) {
+				defer func(f bool) { fastMatvec = f }(fastMatvec)
+				fastMatvec = v.fast
 				hd := 128
 				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})

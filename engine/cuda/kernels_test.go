@@ -174,12 +174,10 @@ func TestMatMulQuant(t *testing.T) {
 					opt.Perm = r.Perm(in)
 				}
 				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
-				for _, kernel := range matvec4Kernels(bits) {
-					t.Run(name+"/"+kernel, func(t *testing.T) {
-						defer func(k string) { matvec4 = k }(matvec4)
-						if bits == 4 {
-							matvec4 = kernel
-						}
+				for _, fast := range matvecKernels(bits) {
+					t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
+						defer func(f bool) { fastMatvec = f }(fastMatvec)
+						fastMatvec = fast
 						qw, err := gptq.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
@@ -206,9 +204,22 @@ func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []f
 	xv := randn(r, rows*in, 1)
 	x, y := act(t, b, rows, in, xv), act(t, b, rows, out, nil)
 	run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
-	half := rows > 1 || w.(*tensor).q.bits == 4 && matvec4 == "gptq_matvec4"
+	want, tol := product(xv, wf, rows, in, out, rows > 1 || hasFast(w))
+	expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+}
+
+// hasFast reports whether a decode product with w runs on gptq_mv3/gptq_mv4.
+func hasFast(w engine.Tensor) bool {
+	bits := w.(*tensor).q.bits
+	return fastMatvec && (bits == 3 || bits == 4)
+}
+
+// product is x·wf in float64 and the tolerance of the kernel computing it: with half
+// set, x is rounded to float16 first (the tensor-core path, and the fast decode
+// kernels' half2 dot).
+func product(xv, wf []float32, rows, in, out int, half bool) ([]float64, float64) {
 	xr, tol := xv, 1e-5
-	if half { // float16 inputs: the tensor-core path, and the 4-bit decode's half2 dot
+	if half {
 		xr, tol = roundHalf(xv), 2e-3
 	}
 	want := make([]float64, rows*out)
@@ -220,7 +231,7 @@ func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []f
 			}
 		}
 	}
-	expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+	return want, tol
 }
 
 // TestMatVecShapes checks the decode product on LLaMA-sized layers, where each block
@@ -242,24 +253,166 @@ func TestMatVecShapes(t *testing.T) {
 			t.Fatal(err)
 		}
 		wf := gptq.Dequantize(qw)
-		for _, kernel := range matvec4Kernels(c.bits) {
-			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/%s", c.bits, c.group, c.in, c.out, kernel), func(t *testing.T) {
-				defer func(k string) { matvec4 = k }(matvec4)
-				if c.bits == 4 {
-					matvec4 = kernel
-				}
+		for _, fast := range matvecKernels(c.bits) {
+			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/fast=%v", c.bits, c.group, c.in, c.out, fast), func(t *testing.T) {
+				defer func(f bool) { fastMatvec = f }(fastMatvec)
+				fastMatvec = fast
 				checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
 			})
 		}
 	}
 }
 
-// matvec4Kernels lists the decode kernels to check for bits.
-func matvec4Kernels(bits int) []string {
-	if bits != 4 {
-		return []string{"generic"}
+// matvecKernels lists the decode kernels to check for bits: fastMatvec true and false.
+func matvecKernels(bits int) []bool {
+	if bits != 3 && bits != 4 {
+		return []bool{false}
 	}
-	return []string{"gptq_matvec4", "gptq_matvec_4"}
+	return []bool{true, false}
+}
+
+// TestMatVecFused checks the decode products that the backend launches together:
+// products of one input (q/k/v, gate/up; each weight with its own groups and
+// act-order), a product with the residual Add that follows it, and the sequences that
+// must not be fused; each case also checks how many launches the step took.
+func TestMatVecFused(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	const in = 1024
+	for _, bits := range []int{3, 4} {
+		mk := func(out, group int, perm bool) (engine.Tensor, []float32) {
+			opt := gptq.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
+			if perm {
+				opt.Perm = r.Perm(in)
+			}
+			qw, err := gptq.Quantize("fused", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := b.LoadQuant(ctx, qw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w, gptq.Dequantize(qw)
+		}
+		wq, fq := mk(1024, 128, true)
+		wk, fk := mk(352, 32, false)
+		wv, fv := mk(2080, -1, true)
+		wo, fo := mk(in, 64, true)
+		x2v := randn(r, in, 1)
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			xv, resv := randn(r, in, 1), randn(r, in, 1)
+			prod := func(xv, wf []float32, out int) []float64 {
+				want, _ := product(xv, wf, 1, in, out, true)
+				return want
+			}
+			plus := func(a []float32, b []float64) []float64 {
+				s := make([]float64, len(b))
+				for i := range b {
+					s[i] = float64(a[i]) + b[i]
+				}
+				return s
+			}
+			const tol = 2e-3
+			type outs struct{ q, k, v, h, res, x2 engine.Tensor }
+			fresh := func() outs {
+				return outs{act(t, b, 1, 1024, nil), act(t, b, 1, 352, nil), act(t, b, 1, 2080, nil),
+					act(t, b, 1, in, nil), act(t, b, 1, in, resv), act(t, b, 1, in, x2v)}
+			}
+			for _, c := range []struct {
+				name     string
+				launches int
+				step     func(o engine.Ops, x engine.Tensor, u outs)
+				check    func(t *testing.T, u outs)
+			}{
+				{"qkv", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.q, x, wq)
+					o.MatMul(u.k, x, wk)
+					o.MatMul(u.v, x, wv)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "q", read(t, b, u.q, 1), prod(xv, fq, 1024), tol)
+					expectClose(t, "k", read(t, b, u.k, 1), prod(xv, fk, 352), tol)
+					expectClose(t, "v", read(t, b, u.v, 1), prod(xv, fv, 2080), tol)
+				}},
+				{"four products of one input", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.q, x, wq)
+					o.MatMul(u.k, x, wk)
+					o.MatMul(u.v, x, wv)
+					o.MatMul(u.h, x, wo)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "v", read(t, b, u.v, 1), prod(xv, fv, 2080), tol)
+					expectClose(t, "h", read(t, b, u.h, 1), prod(xv, fo, in), tol)
+				}},
+				{"other input", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.q, x, wq)
+					o.MatMul(u.v, u.x2, wv)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "q", read(t, b, u.q, 1), prod(xv, fq, 1024), tol)
+					expectClose(t, "v", read(t, b, u.v, 1), prod(x2v, fv, 2080), tol)
+				}},
+				{"same output twice", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wq)
+					o.MatMul(u.h, x, wo)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "h", read(t, b, u.h, 1), prod(xv, fo, in), tol)
+				}},
+				{"res += h", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.res, u.res, u.h)
+				}, func(t *testing.T, u outs) {
+					h := prod(xv, fo, in)
+					expectClose(t, "h", read(t, b, u.h, 1), h, tol)
+					expectClose(t, "res", read(t, b, u.res, 1), plus(resv, h), tol)
+				}},
+				{"x2 = h + res", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.x2, u.h, u.res)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "x2", read(t, b, u.x2, 1), plus(resv, prod(xv, fo, in)), tol)
+				}},
+				{"h = res + h", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.h, u.res, u.h)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "h", read(t, b, u.h, 1), plus(resv, prod(xv, fo, in)), tol)
+				}},
+				{"input += h (not fused)", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, u.x2, wo)
+					o.Add(u.x2, u.x2, u.h)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "x2", read(t, b, u.x2, 1), plus(x2v, prod(x2v, fo, in)), tol)
+				}},
+				{"h + h (not fused)", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.res, u.h, u.h)
+				}, func(t *testing.T, u outs) {
+					h := prod(xv, fo, in)
+					for i := range h {
+						h[i] *= 2
+					}
+					expectClose(t, "res", read(t, b, u.res, 1), h, tol)
+				}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					x, u := act(t, b, 1, in, xv), fresh()
+					step := func(o engine.Ops) { c.step(o, x, u) }
+					// twice: the second Run is captured as a graph
+					for range 2 {
+						write(t, b, u.res, resv)
+						write(t, b, u.x2, x2v)
+						for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
+							poison(t, b, y)
+						}
+						run(t, b, ids(r, 1, small.Vocab), 0, step)
+						if n := len(b.prog.ops); n != c.launches {
+							t.Errorf("%d launches, want %d", n, c.launches)
+						}
+						c.check(t, u)
+					}
+				})
+			}
+		})
+	}
 }
 
 func roundHalf(v []float32) []float32 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"gorgonia.org/cu"
+
 	"github.com/rewoo-agent/agent/engine"
 )
 
@@ -61,6 +63,7 @@ func (o ops) same(op string, ts ...*tensor) bool {
 }
 
 func (o ops) Embed(dst, table engine.Tensor) {
+	o.flush()
 	t, ok := o.args("Embed", dst, table)
 	if !ok {
 		return
@@ -73,6 +76,7 @@ func (o ops) Embed(dst, table engine.Tensor) {
 }
 
 func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
+	o.flush()
 	t, ok := o.args("RMSNorm", dst, x, weight)
 	if !ok || !o.same("RMSNorm", t[0], t[1]) {
 		return
@@ -87,8 +91,8 @@ func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
 // splitK picks how many K ranges the decode product splits into, and the 32-row
 // chunks per range, so that about four blocks per multiprocessor are in flight. With
 // whole set, the grid stays within four blocks per multiprocessor, all resident at
-// once (gptq_matvec4 fits four, and a fifth block on some multiprocessors would be a
-// second wave as long as the first).
+// once (gptq_mv3 and gptq_mv4 fit four, and a fifth block on some multiprocessors
+// would be a second wave as long as the first).
 func (o ops) splitK(chunks, colBlocks int, whole bool) (splits, per int) {
 	splits = ceil(4*o.b.dev.sms, colBlocks)
 	if whole {
@@ -99,9 +103,76 @@ func (o ops) splitK(chunks, colBlocks int, whole bool) (splits, per int) {
 	return ceil(chunks, per), per
 }
 
-// matvec4 is the 4-bit decode kernel (benchmarks and tests also run the generic
-// gptq_matvec_4 through it).
-var matvec4 = "gptq_matvec4"
+// mvBlocks bounds the column blocks of a split decode product (a split launch has at
+// most four blocks per multiprocessor, at least two splits each), and mvPartFloats
+// the partial sums its splits store.
+func mvBlocks(sms int) int     { return 4 * sms }
+func mvPartFloats(sms int) int { return 4 * sms * mvCols }
+
+// mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
+const mvCols = 512
+
+// fastMatvec selects gptq_mv3/gptq_mv4 for 3- and 4-bit decode products; benchmarks
+// and tests clear it to run the generic gptq_matvec_N.
+var fastMatvec = true
+
+// pendingMV holds decode products on fast kernels that are recorded but not yet
+// launched: consecutive products of the same input (q, k, v; gate, up) become one
+// launch, and a product followed by the residual Add of its output takes the add into
+// its epilogue. Every other operation, and the end of the step, launches them first.
+type pendingMV struct {
+	n         int
+	x         *tensor
+	ws, ys    [3]*tensor
+	res, rdst *tensor // the fused Add: rdst = res + ys[0]
+}
+
+// queue adds y = x·w to the pending decode products, launching those pending first
+// when w cannot join them.
+func (o ops) queue(y, x, w *tensor) {
+	p := &o.b.pend
+	if p.n > 0 {
+		w0 := p.ws[0]
+		fits := p.n < len(p.ws) && p.x == x && w0.q.bits == w.q.bits && w0.q.zeroOffset == w.q.zeroOffset
+		for _, py := range p.ys[:p.n] {
+			fits = fits && py != y
+		}
+		if !fits {
+			o.flush()
+		}
+	}
+	p.x, p.ws[p.n], p.ys[p.n] = x, w, y
+	p.n++
+}
+
+// flush launches the pending decode products as one gptq_mv launch.
+func (o ops) flush() {
+	p := &o.b.pend
+	if p.n == 0 {
+		return
+	}
+	defer func() { *p = pendingMV{} }()
+	w0 := p.ws[0]
+	K, bits := w0.rows, w0.q.bits
+	colBlocks := 0
+	args := make([]any, 0, 32)
+	for i := range p.ws {
+		if i >= p.n {
+			args = append(args, cu.DevicePtr(0), cu.DevicePtr(0), cu.DevicePtr(0), cu.DevicePtr(0), cu.DevicePtr(0), cu.DevicePtr(0), 0)
+			continue
+		}
+		w, q := p.ws[i], p.ws[i].q
+		colBlocks += ceil(w.cols, mvCols)
+		args = append(args, w.p, q.qzeros, q.scales, q.cgroup, q.perm, p.ys[i].p, w.cols)
+	}
+	var res, rdst cu.DevicePtr
+	if p.res != nil {
+		res, rdst = p.res.p, p.rdst.p
+	}
+	splits, per := o.splitK(K/32, colBlocks, true)
+	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, per*17*4, args...)
+}
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
 	t, ok := o.args("MatMul", dst, x, w)
@@ -110,6 +181,16 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 	}
 	y, a, wt := t[0], t[1], t[2]
 	rows := o.b.rows
+	if wt.kind == quantized && rows == 1 && fastMatvec && (wt.q.bits == 3 || wt.q.bits == 4) {
+		K, N := wt.rows, wt.cols
+		if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N {
+			o.fail(fmt.Errorf("cuda: MatMul: %d columns × %d×%d weight into %d columns", a.cols, K, N, y.cols))
+			return
+		}
+		o.queue(y, a, wt)
+		return
+	}
+	o.flush()
 	switch wt.kind {
 	case quantized:
 		K, N := wt.rows, wt.cols
@@ -121,12 +202,8 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 		if rows == 1 {
 			o.b.prog.zero(y.p, N)
 			colBlocks := ceil(N, 512)
-			name := fmt.Sprintf("gptq_matvec_%d", q.bits)
-			if q.bits == 4 {
-				name = matvec4
-			}
-			splits, per := o.splitK(K/32, colBlocks, name == "gptq_matvec4")
-			o.launch(name, [3]int{colBlocks, splits, 1}, 128, per*33*4,
+			splits, per := o.splitK(K/32, colBlocks, false)
+			o.launch(fmt.Sprintf("gptq_matvec_%d", q.bits), [3]int{colBlocks, splits, 1}, 128, per*33*4,
 				wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, K, N, per, q.zeroOffset)
 			return
 		}
@@ -149,6 +226,7 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 }
 
 func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
+	o.flush()
 	t, ok := o.args("RoPE", x)
 	if !ok {
 		return
@@ -161,6 +239,7 @@ func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
 }
 
 func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
+	o.flush()
 	t, ok := o.args("Attention", dst, q, k, v, kv)
 	if !ok || !o.same("Attention", t[0], t[1]) || !o.same("Attention", t[2], t[3]) {
 		return
@@ -192,6 +271,7 @@ func attnSplits(sms, pairs, positions int) int {
 func attnParts(sms int) int { return 8 * sms }
 
 func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
+	o.flush()
 	t, ok := o.args("SiLUMul", dst, gate, up)
 	if !ok || !o.same("SiLUMul", t...) {
 		return
@@ -203,8 +283,23 @@ func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
 func (o ops) Add(dst, a, b engine.Tensor) {
 	t, ok := o.args("Add", dst, a, b)
 	if !ok || !o.same("Add", t...) {
+		o.flush()
 		return
 	}
+	if p := &o.b.pend; p.n == 1 {
+		// y = x·W then dst = y + r (or r + y): one launch, unless r or dst is the
+		// product's input, which other blocks may still be reading.
+		h, r := p.ys[0], t[1]
+		if r == h {
+			r = t[2]
+		}
+		if (t[1] == h) != (t[2] == h) && r != p.x && t[0] != p.x {
+			p.res, p.rdst = r, t[0]
+			o.flush()
+			return
+		}
+	}
+	o.flush()
 	n := o.b.rows * t[0].cols
 	o.launch("add", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
 }
