@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/scrape"
 )
 
 type mcpSpec struct {
@@ -25,15 +26,18 @@ type mcpSpec struct {
 	Tools   []string      `yaml:"tools"`   // only these of the server's tools; all when empty
 	Prefix  string        `yaml:"prefix"`  // put before each tool's name
 	Timeout time.Duration `yaml:"timeout"` // per call (60s); starting the server gets the same
+	// MaxChars bounds the text a call returns, as http tools' max_chars does (12000).
+	MaxChars int `yaml:"max_chars"`
 }
 
 // mcpTool is one tool of an MCP server.
 type mcpTool struct {
 	base
-	remote  string // the tool's name on the server
-	session *mcp.ClientSession
-	schema  inputSchema
-	timeout time.Duration
+	remote   string // the tool's name on the server
+	session  *mcp.ClientSession
+	schema   inputSchema
+	timeout  time.Duration
+	maxChars int
 }
 
 var _ tools.Tool = (*mcpTool)(nil)
@@ -77,11 +81,12 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 			desc = t.Title
 		}
 		out = append(out, &mcpTool{
-			base:    base{name: m.Prefix + t.Name, desc: desc},
-			remote:  t.Name,
-			session: session,
-			schema:  schemaOf(t.InputSchema),
-			timeout: timeout,
+			base:     base{name: m.Prefix + t.Name, desc: desc},
+			remote:   t.Name,
+			session:  session,
+			schema:   schemaOf(t.InputSchema),
+			timeout:  timeout,
+			maxChars: orDefault(m.MaxChars, 12000),
 		})
 	}
 	for _, want := range m.Tools {
@@ -196,5 +201,5 @@ func (t *mcpTool) Call(ctx context.Context, req tools.Request) (tools.Output, er
 		}
 		return tools.Output{}, fmt.Errorf("%s: %s", t.name, text)
 	}
-	return tools.Output{Text: text}, nil
+	return tools.Output{Text: scrape.Cut(text, t.maxChars)}, nil
 }

@@ -503,6 +503,13 @@ func TestMCPTools(t *testing.T) {
 		})
 	}
 
+	t.Run("output cap", func(t *testing.T) {
+		y := fmt.Sprintf("tools:\n  - mcp:\n      command: [%s, mcp]\n      env: [AGENT_CUSTOM_HELPER]\n      tools: [define]\n      max_chars: 40\n", exe(t))
+		out, err := call(t, load(t, y, Options{Environ: []string{helperEnv}})["define"], strings.Repeat("word ", 100))
+		if err != nil || out.Text != "definition of word word word word word [...]" {
+			t.Errorf("out = %q, %v", out.Text, err)
+		}
+	})
 	t.Run("allow list", func(t *testing.T) {
 		y := fmt.Sprintf("tools:\n  - mcp:\n      command: [%s, mcp]\n      env: [AGENT_CUSTOM_HELPER]\n      tools: [add]\n", exe(t))
 		ts := load(t, y, Options{Environ: []string{helperEnv}})
