@@ -302,6 +302,9 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) (*http
 		if json.Unmarshal(raw, &ch) == nil {
 			msg = orElse(ch.errorMessage(), msg)
 		}
+		if c.opts.APIKey != "" { // servers quote a wrong key back
+			msg = strings.ReplaceAll(msg, c.opts.APIKey, "REDACTED")
+		}
 		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)")}
 	}
 	return resp, nil

@@ -266,6 +266,20 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// A server that quotes the API key in its error (as OpenAI's "Incorrect API key
+// provided: ..." does) does not get it into our error messages.
+func TestErrorHidesAPIKey(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s"}}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	})
+	_, err := newClient(t, s, Options{Model: "m", APIKey: "sk-secret-12345"}).Generate(context.Background(), engine.Request{}, nil)
+	if err == nil || strings.Contains(err.Error(), "sk-secret-12345") || !strings.Contains(err.Error(), "Incorrect API key provided: REDACTED") {
+		t.Errorf("error %v, want the key redacted", err)
+	}
+}
+
 func TestTimeouts(t *testing.T) {
 	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	tests := []struct {
