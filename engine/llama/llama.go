@@ -227,6 +227,9 @@ func (m *Model) Forward(ctx context.Context, ids []int, start, last int) ([]floa
 	return out, nil
 }
 
+// BackendName names the backend the model runs on, e.g. "cpu" or "cuda".
+func (m *Model) BackendName() string { return m.b.Name() }
+
 // SamplesOnDevice reports whether ForwardSample can pick tokens on the backend.
 func (m *Model) SamplesOnDevice() bool {
 	_, ok := m.b.(engine.DeviceSampler)

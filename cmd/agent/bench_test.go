@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestBench(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", "tiny-4bit-nogroup-actorder")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), stdio{strings.NewReader(""), &out, &errb},
+		[]string{"bench", "--model", dir, "--device", "cpu", "--prompt", "9", "--gen", "5", "--runs", "2", "--json"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var res benchResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if res.Device != "cpu" || res.PromptTokens != 9 || res.GenTokens != 5 || res.Runs != 2 || res.DeviceSampling {
+		t.Errorf("result %+v does not echo the run's settings", res)
+	}
+	if !(res.PrefillSeconds > 0 && res.PrefillTokS > 0 && res.DecodeMsToken > 0 && res.DecodeTokS > 0) {
+		t.Errorf("result %+v lacks a timing", res)
+	}
+	if got, want := res.DecodeTokS*res.DecodeMsToken, 1000.0; got < want*0.999 || got > want*1.001 {
+		t.Errorf("decode %.3f tok/s and %.3f ms/token disagree", res.DecodeTokS, res.DecodeMsToken)
+	}
+	if n := strings.Count(errb.String(), "\nrun "); n != 3 {
+		t.Errorf("progress shows %d runs, want a warm-up and 2 timed:\n%s", n, errb.String())
+	}
+}
+
+func TestBenchRefuses(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", "tiny-4bit-nogroup-actorder")
+	for _, args := range [][]string{
+		{"bench"},
+		{"bench", "--model", dir, "--gen", "0"},
+		{"bench", "--model", dir, "--prompt", "2040", "--gen", "9"}, // past the 2048 positions
+	} {
+		var errb bytes.Buffer
+		err := run(context.Background(), stdio{strings.NewReader(""), &bytes.Buffer{}, &errb}, args)
+		var ee exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("%v: err %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}
