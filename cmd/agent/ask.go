@@ -33,7 +33,7 @@ var askFlags = []struct{ name, key, usage string }{
 	{"llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000"},
 	{"llm-model", "engine.llm_model", "model name on the server (default: the first it lists)"},
 	{"temperature", "sampling.temperature", "sampling temperature of the plan; 0 is greedy"},
-	{"top-k", "sampling.top_k", "top-k sampling; 0 is off"},
+	{"top-k", "sampling.top_k", "top-k sampling (transformers' default 50); 0 is off"},
 	{"top-p", "sampling.top_p", "top-p (nucleus) sampling; 1 is off"},
 	{"repetition-penalty", "sampling.repetition_penalty", "repetition penalty; 1 is off"},
 	{"seed", "sampling.seed", "random seed of the sampler"},

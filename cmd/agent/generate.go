@@ -48,7 +48,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 	fs.IntVar(&req.MaxTokens, "max-tokens", 256, "new tokens at most (0: up to the context length)")
 	fs.Float64Var(&req.Sampling.Temperature, "temperature", 0, "sampling temperature (0: greedy)")
 	fs.Float64Var(&req.Sampling.TopP, "top-p", 0, "nucleus sampling mass (0 or 1: off)")
-	fs.IntVar(&req.Sampling.TopK, "top-k", 0, "keep the K most likely tokens (0: off)")
+	fs.IntVar(&req.Sampling.TopK, "top-k", 50, "keep the K most likely tokens when sampling (0: off; 50 is transformers' default)")
 	fs.Float64Var(&req.Sampling.RepetitionPenalty, "repetition-penalty", 0, "penalty on tokens already seen (0 or 1: off)")
 	fs.Uint64Var(&req.Sampling.Seed, "seed", 0, "random seed of the draw")
 	fs.Func("stop", "stop before this text (repeatable)", func(s string) error {
