@@ -26,10 +26,16 @@ func newAskProgress(w io.Writer, quiet bool) askProgress {
 	if quiet {
 		return askNoProgress{}
 	}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return newAskLiveView(f)
+	if isTerminal(w) {
+		return newAskLiveView(w.(*os.File))
 	}
 	return &askPlainView{w: w}
+}
+
+// isTerminal reports whether w is a terminal, where progress may redraw itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 type askNoProgress struct{}

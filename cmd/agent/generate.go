@@ -102,9 +102,10 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		onText = nil
 	}
 	var (
-		res engine.Result
-		out []int
-		err error
+		res      engine.Result
+		out      []int
+		textless bool // a model folder without a tokenizer: ids only
+		err      error
 	)
 	if *llmURL != "" {
 		var llm *openai.Client
@@ -114,7 +115,7 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		}
 		res, err = llm.Generate(ctx, req, onText)
 	} else {
-		res, out, err = generateLocal(ctx, *model, *tokPath, *device, ids, req, onText, io.err)
+		res, out, textless, err = generateLocal(ctx, *model, *tokPath, *device, ids, req, onText, io.err)
 	}
 	if err != nil {
 		return err
@@ -131,6 +132,10 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		}
 		return json.NewEncoder(io.out).Encode(result{out, res.Text, res.Stop, res.PromptTokens, res.Tokens})
 	}
+	if textless {
+		_, err = fmt.Fprintln(io.out, strings.Trim(fmt.Sprint(out), "[]"))
+		return err
+	}
 	if res.Text != "" && !strings.HasSuffix(res.Text, "\n") {
 		_, err = fmt.Fprintln(io.out)
 	}
@@ -138,15 +143,16 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 }
 
 // generateLocal loads the model in dir and continues ids, or req.Prompt when ids is
-// nil. Without a tokenizer in dir it runs ids only, producing no text.
-func generateLocal(ctx context.Context, dir, tokPath, device string, ids []int, req engine.Request, onText func(string) error, progress io.Writer) (engine.Result, []int, error) {
-	g, m, err := openLocal(ctx, dir, tokPath, device, ids != nil, progress)
+// nil. Without a tokenizer in dir it runs ids only, producing no text (textless).
+func generateLocal(ctx context.Context, dir, tokPath, device string, ids []int, req engine.Request, onText func(string) error, progress io.Writer) (res engine.Result, out []int, textless bool, err error) {
+	g, m, textless, err := openLocal(ctx, dir, tokPath, device, ids != nil, progress)
 	if err != nil {
-		return engine.Result{}, nil, err
+		return engine.Result{}, nil, false, err
 	}
 	defer m.Close()
 	if ids == nil {
 		ids = g.PromptIDs(req.Prompt)
 	}
-	return g.GenerateIDs(ctx, ids, req, onText)
+	res, out, err = g.GenerateIDs(ctx, ids, req, onText)
+	return res, out, textless, err
 }

@@ -207,3 +207,25 @@ func TestGenerateContextLength(t *testing.T) {
 		t.Errorf("error %v, want the context length error", err)
 	}
 }
+
+// TestGenerateIDsOnlyPrintsIDs: a folder without a tokenizer has no text to stream,
+// so the plain output is the generated ids, the same ones --json gives.
+func TestGenerateIDsOnlyPrintsIDs(t *testing.T) {
+	dir := gptqFixture("tiny-4bit-128g-actorder")
+	prompt := idList(referenceTensor[int32](t, dir, "input_ids"))
+	plain, stderr, err := runGenerateCmd(t, "--model", dir, "--ids", prompt, "--max-tokens", "4")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	js, stderr, err := runGenerateCmd(t, "--model", dir, "--ids", prompt, "--max-tokens", "4", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var res struct{ IDs []int }
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Trim(fmt.Sprint(res.IDs), "[]") + "\n"; len(res.IDs) != 4 || plain != want {
+		t.Fatalf("plain output %q, want the ids %q", plain, want)
+	}
+}

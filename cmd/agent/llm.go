@@ -34,7 +34,7 @@ func openLLM(ctx context.Context, cfg configs.Engine, progress io.Writer) (llm e
 	case cfg.Model == "":
 		return nil, nil, errNoEngine
 	}
-	g, m, err := openLocal(ctx, cfg.Model, cfg.Tokenizer, cfg.Device, false, progress)
+	g, m, _, err := openLocal(ctx, cfg.Model, cfg.Tokenizer, cfg.Device, false, progress)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -44,8 +44,8 @@ func openLLM(ctx context.Context, cfg configs.Engine, progress io.Writer) (llm e
 // openLocal loads the checkpoint in dir on device with its tokenizer (tokPath, or
 // the one in dir when tokPath is ""). With idsOnly set, a folder without a tokenizer
 // still loads, for callers that feed ids and want ids back: the generator then knows
-// BOS and EOS from config.json and decodes no text.
-func openLocal(ctx context.Context, dir, tokPath, device string, idsOnly bool, progress io.Writer) (*generate.Generator, *llama.Model, error) {
+// BOS and EOS from config.json and decodes no text, which textless reports.
+func openLocal(ctx context.Context, dir, tokPath, device string, idsOnly bool, progress io.Writer) (g *generate.Generator, m *llama.Model, textless bool, err error) {
 	var (
 		tok    *tokenizer.Tokenizer
 		tokErr error
@@ -56,22 +56,22 @@ func openLocal(ctx context.Context, dir, tokPath, device string, idsOnly bool, p
 		tok, tokErr = tokenizer.LoadDir(dir)
 	}
 	if tokErr != nil && !idsOnly {
-		return nil, nil, fmt.Errorf("%w (give the tokenizer with --tokenizer FILE)", tokErr)
+		return nil, nil, false, fmt.Errorf("%w (give the tokenizer with --tokenizer FILE)", tokErr)
 	}
-	m, err := openModel(ctx, dir, device, progress)
+	m, err = openModel(ctx, dir, device, progress)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if tokErr != nil {
 		fmt.Fprintf(progress, "%v: generating ids only, no text\n", tokErr)
 		cfg := m.Config()
-		return generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}), m, nil
+		return generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}), m, true, nil
 	}
 	if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
 		m.Close()
-		return nil, nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
+		return nil, nil, false, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
 	}
-	return generate.New(m, tok), m, nil
+	return generate.New(m, tok), m, false, nil
 }
 
 // idsOnlyTokenizer stands in for the tokenizer of a model folder that has none: it

@@ -150,14 +150,19 @@ func openModel(ctx context.Context, dir, device string, progress io.Writer) (*ll
 		return nil, err
 	}
 	device = b.Name()
+	// On a terminal one line rewrites itself; in a log, a line per quarter.
+	step, format := 25, "loading %s on %s: %3d%% of %.2f GB\n"
+	if isTerminal(progress) {
+		step, format = 10, "\rloading %s on %s: %3d%% of %.2f GB"
+	}
 	last := -1
 	m, err := llama.Open(ctx, dir, b, llama.Options{Progress: func(done, total int64) {
-		if pct := int(10*done/max(total, 1)) * 10; pct != last {
+		if pct := int(int64(100/step)*done/max(total, 1)) * step; pct != last {
 			last = pct
-			fmt.Fprintf(progress, "\rloading %s on %s: %3d%% of %.2f GB", dir, device, pct, float64(total)/1e9)
+			fmt.Fprintf(progress, format, dir, device, pct, float64(total)/1e9)
 		}
 	}})
-	if last >= 0 {
+	if last >= 0 && step == 10 {
 		fmt.Fprintln(progress)
 	}
 	if err != nil {
