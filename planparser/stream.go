@@ -64,9 +64,16 @@ type Stream struct {
 	finalPlan *Plan
 }
 
+// maxNesting bounds how deep brackets may nest in an input. Real plans nest two or
+// three deep; the grammar recurses per level, so a bound keeps hostile text from
+// exhausting the stack.
+const maxNesting = 100
+
 // openStep is a step whose brackets are still open at the end of a line.
 type openStep struct {
-	stack []Position // unclosed "[" positions, outermost first
+	depth int       // unclosed "[" count
+	first Position  // the outermost unclosed "["
+	deep  *Position // the first "[" nested past maxNesting, if any
 }
 
 // NewStream returns a stream ready for Write.
@@ -169,7 +176,7 @@ func (s *Stream) line(n int, out []*Step) []*Step {
 		s.sawStep = true
 		s.open = &openStep{}
 		from := len(refAtRE.FindString(text))
-		if j := s.scanBrackets(text, from); j >= 0 || len(s.open.stack) == 0 {
+		if j := s.scanBrackets(text, from); j >= 0 || s.open.depth == 0 {
 			if j < 0 {
 				j = len(text) - 1
 			}
@@ -189,15 +196,23 @@ func (s *Stream) line(n int, out []*Step) []*Step {
 // starting at s.scanPos. It returns the index of the "]" that balances the step, or
 // -1 when the line ends with brackets still open.
 func (s *Stream) scanBrackets(text string, from int) int {
+	o := s.open
 	for i := from; i < len(text); i++ {
 		switch text[i] {
 		case '[':
-			s.open.stack = append(s.open.stack, s.posIn(text, i))
+			o.depth++
+			switch {
+			case o.depth == 1:
+				o.first = s.posIn(text, i)
+			case o.depth > maxNesting && o.deep == nil:
+				p := s.posIn(text, i)
+				o.deep = &p
+			}
 		case ']':
-			if len(s.open.stack) <= 1 {
+			if o.depth <= 1 {
 				return i
 			}
-			s.open.stack = s.open.stack[:len(s.open.stack)-1]
+			o.depth--
 		}
 	}
 	return -1
@@ -215,8 +230,14 @@ func (s *Stream) closeStep(text string, j int, out []*Step) []*Step {
 	base := s.bufPos
 	rest := text[j+1:]
 	restPos := s.posIn(text, j+1)
+	deep := s.open.deep
 	s.open = nil
 	s.nextLine(len(text), true)
+	if deep != nil {
+		s.diags = append(s.diags, Diagnostic{*deep, fmt.Sprintf("brackets nested more than %d deep", maxNesting)})
+		s.markBroken(src)
+		return out
+	}
 	rec, d := parseRecord(src, base)
 	if d != nil {
 		s.diags = append(s.diags, *d)
@@ -301,7 +322,7 @@ func (s *Stream) prose(text string) {
 
 // unclosed reports the open step's outermost unclosed bracket and drops the step.
 func (s *Stream) unclosed() {
-	s.diags = append(s.diags, Diagnostic{s.open.stack[0], `unclosed "[" (no matching "]")`})
+	s.diags = append(s.diags, Diagnostic{s.open.first, `unclosed "[" (no matching "]")`})
 	s.markBroken(string(s.buf[:s.scan]))
 	s.open = nil
 	s.buf = s.buf[s.scan:]

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStreamChunking feeds every corpus plan in chunks of several sizes and checks
@@ -115,5 +116,53 @@ func TestDiagnosticsError(t *testing.T) {
 		"2:1: duplicate evidence name #E1 (first defined at 1:1)"
 	if err.Error() != want {
 		t.Errorf("got\n%s\nwant\n%s", err, want)
+	}
+}
+
+// TestHostileInputs checks that inputs built to be slow or deep end promptly with a
+// clear result: deep nesting used to overflow the stack (a fatal error, not a panic)
+// and long runs of brackets took time quadratic in the line's length.
+func TestHostileInputs(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      string // a diagnostic, or "" for a valid plan
+	}{
+		{"deep", "#E1 = A[" + strings.Repeat("[", 200000) + "x" + strings.Repeat("]", 200000) + "]\n",
+			`1:108: brackets nested more than 100 deep`},
+		{"deep unclosed", "#E1 = A[" + strings.Repeat("[", 200000) + "x\n", `1:8: unclosed "[" (no matching "]")`},
+		{"deep then valid", "#E1 = A[" + strings.Repeat("[", 101) + strings.Repeat("]", 102) + "\n#E2 = A[#E1]\n#E3 = A[y]\n",
+			`1:108: brackets nested more than 100 deep`},
+		{"nested 100", "#E1 = A[" + strings.Repeat("[", 99) + strings.Repeat("]", 100) + "\n", ""},
+		{"many pairs", "#E1 = A[" + strings.Repeat("[a] ", 200000) + "]\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			var p *Plan
+			go func() {
+				var err error
+				p, err = Parse(tt.src, Options{Tools: []string{"A"}})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Parse did not end in 30s")
+			}
+			if tt.want == "" {
+				if err != nil || len(p.Steps) != 1 {
+					t.Errorf("got %d steps, error %v; want one step", len(p.Steps), err)
+				}
+				return
+			}
+			var ds Diagnostics
+			if !errors.As(err, &ds) || ds[0].Error() != tt.want {
+				t.Errorf("got %v, want first diagnostic %q", err, tt.want)
+			}
+			if tt.name == "deep then valid" && len(ds) != 1 {
+				t.Errorf("got %v, want one diagnostic: none for the reference to the broken step", err)
+			}
+		})
 	}
 }
