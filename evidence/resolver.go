@@ -251,11 +251,12 @@ func Run(ctx context.Context, tb Toolbox, steps <-chan *planparser.Step, opts Op
 	}
 	werr := g.Wait()
 	res := r.result()
+	// What stopped the run comes before the errors of the steps it cancelled.
 	switch {
-	case werr != nil:
-		return res, werr
 	case ctx.Err() != nil:
 		return res, context.Cause(ctx)
+	case werr != nil:
+		return res, werr
 	}
 	return res, nil
 }
@@ -360,6 +361,9 @@ func (r *run) add(st *planparser.Step) error {
 		v := r.newValue(n, "")
 		r.end(v, err)
 		n.value = v
+		if r.opts.OnFailure == FailFast {
+			return &StepError{Step: st.Name, Err: err}
+		}
 		return nil
 	}
 	n.tool = tool

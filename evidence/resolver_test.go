@@ -396,6 +396,25 @@ func TestUnknownToolAndTrim(t *testing.T) {
 	}
 }
 
+// TestUnknownToolFailsFast checks a step whose tool does not exist stops a
+// FailFast run like any other failure.
+func TestUnknownToolFailsFast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := registry(t, &tooltest.Slow{ToolName: "S", Delay: time.Minute})
+		res, err := Resolve(t.Context(), reg, mustParse(t, "#E1 = S[a]\n#E2 = Gone[x]\n#E3 = S[b]"), Options{OnFailure: FailFast})
+		var se *StepError
+		if !errors.As(err, &se) || se.Step != "#E2" || !errors.Is(err, tools.ErrUnknownTool) {
+			t.Errorf("err = %v, want a StepError for #E2", err)
+		}
+		if got := statuses(res); got != "#E1=failed #E2=failed #E3=skipped" {
+			t.Errorf("statuses %s", got)
+		}
+		if res.Wall != 0 {
+			t.Errorf("the run went on for %v", res.Wall)
+		}
+	})
+}
+
 func TestAnswerWithoutCitation(t *testing.T) {
 	res, err := Resolve(t.Context(), registry(t, &tooltest.Slow{ToolName: "S"}), mustParse(t, "#E1 = S[x]\nAnswer: Paris"), Options{})
 	if err != nil {
