@@ -29,7 +29,7 @@ var (
 	// ErrBadPlan is wrapped by the error for a plan that cannot be run; the error
 	// also wraps the planparser.Diagnostics.
 	ErrBadPlan = errors.New("the model's plan cannot be run")
-	// ErrTooManySteps is wrapped when the plan grows past MaxSteps.
+	// ErrTooManySteps is wrapped, with ErrBadPlan, when the plan grows past MaxSteps.
 	ErrTooManySteps = errors.New("the plan has too many steps")
 	// ErrAnswer is wrapped when the answer cannot be resolved: its evidence failed
 	// or was skipped, or the KnowledgeModel call failed.
@@ -206,9 +206,11 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	stream := planparser.NewStream(planparser.Options{Tools: p.Tools.Names()})
 	var raw strings.Builder
 	sent := map[string]bool{}
+	var extra *planparser.Step // the first step past maxSteps
 	send := func(st *planparser.Step) error {
 		if len(sent) == maxSteps {
-			return fmt.Errorf("%w: more than %d (the maximum steps)", ErrTooManySteps, maxSteps)
+			extra = st
+			return ErrTooManySteps
 		}
 		sent[st.Name] = true
 		s.mu.Lock()
@@ -251,6 +253,8 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	s.mu.Unlock()
 	switch {
 	case errors.Is(err, errPlanComplete):
+	case extra != nil:
+		return nil, s.tooManySteps(extra, maxSteps)
 	case err != nil:
 		return nil, fmt.Errorf("writing the plan: %w", err)
 	}
@@ -273,11 +277,21 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	for _, st := range plan.Steps {
 		if !sent[st.Name] {
 			if err := send(st); err != nil {
-				return nil, err
+				return nil, s.tooManySteps(extra, maxSteps)
 			}
 		}
 	}
 	return plan, nil
+}
+
+// tooManySteps refuses a plan at its first step past max, as a diagnostic of the
+// plan: the model that writes it is looping.
+func (s *session) tooManySteps(extra *planparser.Step, max int) error {
+	d := planparser.Diagnostics{{Pos: extra.Pos, Msg: fmt.Sprintf("%s is one step too many (at most %d)", extra.Name, max)}}
+	s.mu.Lock()
+	s.tr.Diagnostics = append(s.tr.Diagnostics, d.Error())
+	s.mu.Unlock()
+	return fmt.Errorf("%w: %w:\n%w", ErrBadPlan, ErrTooManySteps, d)
 }
 
 // onResolverEvent records a resolver event in the trace and passes it on.

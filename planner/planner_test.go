@@ -203,7 +203,10 @@ func TestAskFailures(t *testing.T) {
 		{"unknown tool", ":evidence0: = DuckDuckgo[x]\n:evidence1: = TextScraper[:evidence0:]\nAnswer: :evidence1:", 0, ErrBadPlan,
 			[]string{`1:16: unknown tool "DuckDuckgo" (did you mean "DuckDuckGo"?)`}},
 		{"no steps", "I cannot make a plan for that.", 0, ErrBadPlan, nil},
-		{"too many steps", ":evidence0: = DuckDuckGo[a]\n:evidence1: = DuckDuckGo[b]\n:evidence2: = DuckDuckGo[c]\nAnswer: :evidence2:", 2, ErrTooManySteps, nil},
+		{"too many steps", ":evidence0: = DuckDuckGo[a]\n:evidence1: = DuckDuckGo[b]\n:evidence2: = DuckDuckGo[c]\nAnswer: :evidence2:", 2, ErrBadPlan,
+			[]string{"3:1: :evidence2: is one step too many (at most 2)"}},
+		{"too many steps at the end", ":evidence0: = DuckDuckGo[a]\n:evidence1: = DuckDuckGo[b]", 1, ErrTooManySteps,
+			[]string{"2:1: :evidence1: is one step too many (at most 1)"}},
 		{"answer from a failed step", ":evidence0: = Broken[a]\nAnswer: :evidence0:", 0, ErrAnswer, nil},
 		{"answer from a skipped step", ":evidence0: = Broken[a]\n:evidence1: = TextScraper[:evidence0:]\nAnswer: :evidence1:", 0, ErrAnswer, nil},
 	}

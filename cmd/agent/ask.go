@@ -192,8 +192,10 @@ func printAnswerSources(w io.Writer, a *planner.Answer) error {
 }
 
 // printBadPlan shows the plan the model wrote, numbered, and what is wrong with it.
+// The error's first line says why in a word (such as the token limit).
 func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
-	fmt.Fprintln(w, "The model wrote a plan that cannot be run:")
+	why, _, _ := strings.Cut(err.Error(), "\n")
+	fmt.Fprintln(w, strings.TrimSuffix(why, ":")+". The plan:")
 	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
 		fmt.Fprintf(w, "%4d | %s\n", i+1, l)
 	}
@@ -204,9 +206,6 @@ func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
 	fmt.Fprintln(w, "Problems:")
 	for _, d := range tr.Diagnostics {
 		fmt.Fprintln(w, "  plan:"+d)
-	}
-	if errors.Is(err, planner.ErrTooManySteps) {
-		fmt.Fprintln(w, " ", err)
 	}
 }
 

@@ -254,6 +254,45 @@ func TestAskBrokenPlan(t *testing.T) {
 	}
 }
 
+// TestAskTooManySteps checks a looping model's plan is refused like any broken
+// plan: the plan written so far, the step that was one too many, exit 1, and no
+// list of steps cancelled on the way.
+func TestAskTooManySteps(t *testing.T) {
+	var plan strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&plan, ":evidence%d: = DuckDuckGo[query %d]\n", i, i)
+	}
+	e := newAskEnv(t, plan.String(), 0)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--max-steps", "3", "q?")
+	if code != 1 || out != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	for _, s := range []string{
+		"cannot be run: the plan has too many steps. The plan:\n",
+		"   4 | :evidence3: = DuckDuckGo[query 3]\n",
+		"plan:4:1: :evidence3: is one step too many (at most 3)\n",
+	} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+	if strings.Contains(errOut, "evidence5") || strings.Contains(errOut, "http://") {
+		t.Errorf("stderr shows more than the plan up to the extra step:\n%s", errOut)
+	}
+}
+
+// TestAskPlanAtTokenLimit checks the diagnostics of a plan cut by the token limit
+// say so.
+func TestAskPlanAtTokenLimit(t *testing.T) {
+	e := newAskEnv(t, ":evidence0: = DuckDuckGo[an input that never ends and goes on", 0)
+	t.Setenv("AGENT_MAX_PLAN_TOKENS", "6")
+	_, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "q?")
+	if code != 1 || !strings.Contains(errOut, "(the model stopped at the 6-token limit). The plan:\n") ||
+		!strings.Contains(errOut, `plan:1:25: unclosed "["`) {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
 func TestAskPlanOnly(t *testing.T) {
 	e := newAskEnv(t, askPlan, 0)
 	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--plan-only", "q?")
