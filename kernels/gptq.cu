@@ -118,7 +118,6 @@ MATVEC(8)
 // every output is written, nothing needs clearing first, and the result does not depend
 // on the order blocks finish in. With res set (one weight only), rdst = res + y too:
 // the residual add of the layer, fused.
-#define DEPTH 4
 #define COLS 512  // columns of a block: 128 threads of 4
 
 __device__ __forceinline__ __half2 h2bits(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
@@ -257,7 +256,7 @@ struct lin {
   int N;
 };
 
-template <int BITS>
+template <int BITS, int DEPTH>
 __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                             const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
                             int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
@@ -337,8 +336,8 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
 #define PICK(f) (w == 0 ? f##0 : w == 1 ? f##1 : f##2)
 // The column blocks of weight i are [b_i, b_i + ceil(N_i/COLS)) along blockIdx.x;
 // part holds N0+N1+N2 columns per split.
-#define MATVEC_FAST(B)                                                                          \
-  extern "C" __global__ void __launch_bounds__(128, 4) gptq_mv##B(                             \
+#define MATVEC_FAST(B, D, MINB, NAME)                                                           \
+  extern "C" __global__ void __launch_bounds__(128, MINB) NAME(                                \
       LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,       \
       int* count, int K, int chunksPerSplit, float zeroOffset) {                                \
     const int cb0 = (N0 + COLS - 1) / COLS, cb1 = (N1 + COLS - 1) / COLS;                       \
@@ -347,10 +346,13 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
     const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
     const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
     const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    matvec_fast<B>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
+    matvec_fast<B, D>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
   }
-MATVEC_FAST(3)
-MATVEC_FAST(4)
+// 3 bits: a ring of 2 chunks (80 registers), six blocks per multiprocessor; 4 bits: a
+// ring of 4 (128 registers), four blocks. Of rings of 2, 3, 4, 6 and 8 chunks (6, 5, 4,
+// 3 and 2 blocks), these were the fastest on the H100 (BENCHMARKS.md).
+MATVEC_FAST(3, 2, 6, gptq_mv3)
+MATVEC_FAST(4, 4, 4, gptq_mv4)
 
 // Prompt processing: Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a
 // 64x128 tile with four warps of 32x64; each 32-row chunk of K is gathered (X through

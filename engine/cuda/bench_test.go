@@ -128,15 +128,19 @@ func BenchmarkLinear(b *testing.B) {
 							ys[j], _ = be.NewActivation(rows, l.out)
 						}
 						batch := make([]int32, rows)
-						// One Run issues the products once per copy, so the host's round
-						// trip and the final wait are spread over many launches.
+						// One Run issues the products of all copies reps times (at least
+						// 64 launches), so the host's round trip and the final wait
+						// (~150 µs a Run) are spread thin.
+						reps := ceil(64, copies)
 						step := func(o engine.Ops) {
-							for _, w := range ws {
-								for j, wj := range w {
-									o.MatMul(ys[j], x, wj)
-								}
-								if l.add {
-									o.Add(res, res, ys[0])
+							for range reps {
+								for _, w := range ws {
+									for j, wj := range w {
+										o.MatMul(ys[j], x, wj)
+									}
+									if l.add {
+										o.Add(res, res, ys[0])
+									}
 								}
 							}
 						}
@@ -149,7 +153,7 @@ func BenchmarkLinear(b *testing.B) {
 							}
 							syncB(b, be)
 						}
-						sec := b.Elapsed().Seconds() / float64(b.N*copies)
+						sec := b.Elapsed().Seconds() / float64(b.N*copies*reps)
 						b.ReportMetric(sec*1e6, "us/op")
 						b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
 						b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")

@@ -90,24 +90,32 @@ func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
 
 // splitK picks how many K ranges the decode product splits into, and the 32-row
 // chunks per range, so that about four blocks per multiprocessor are in flight. With
-// whole set, the grid stays within four blocks per multiprocessor, all resident at
-// once (gptq_mv3 and gptq_mv4 fit four, and a fifth block on some multiprocessors
+// perSM set, the grid stays within perSM blocks per multiprocessor, all resident at
+// once (gptq_mv4 fits four, gptq_mv3 six, and one more block on some multiprocessors
 // would be a second wave as long as the first).
-func (o ops) splitK(chunks, colBlocks int, whole bool) (splits, per int) {
+func (o ops) splitK(chunks, colBlocks, perSM int) (splits, per int) {
 	splits = ceil(4*o.b.dev.sms, colBlocks)
-	if whole {
-		splits = 4 * o.b.dev.sms / colBlocks
+	if perSM > 0 {
+		splits = perSM * o.b.dev.sms / colBlocks
 	}
 	splits = max(1, min(chunks, splits))
 	per = ceil(chunks, splits)
 	return ceil(chunks, per), per
 }
 
+// mvPerSM is the blocks of gptq_mv3 and gptq_mv4 that one multiprocessor holds.
+func mvPerSM(bits int) int {
+	if bits == 3 {
+		return 6
+	}
+	return 4
+}
+
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
-// most four blocks per multiprocessor, at least two splits each), and mvPartFloats
+// most six blocks per multiprocessor, at least two splits each), and mvPartFloats
 // the partial sums its splits store.
-func mvBlocks(sms int) int     { return 4 * sms }
-func mvPartFloats(sms int) int { return 4 * sms * mvCols }
+func mvBlocks(sms int) int     { return 6 * sms }
+func mvPartFloats(sms int) int { return 6 * sms * mvCols }
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
 const mvCols = 512
@@ -169,7 +177,7 @@ func (o ops) flush() {
 	if p.res != nil {
 		res, rdst = p.res.p, p.rdst.p
 	}
-	splits, per := o.splitK(K/32, colBlocks, true)
+	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, per*17*4, args...)
 }
@@ -202,7 +210,7 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 		if rows == 1 {
 			o.b.prog.zero(y.p, N)
 			colBlocks := ceil(N, 512)
-			splits, per := o.splitK(K/32, colBlocks, false)
+			splits, per := o.splitK(K/32, colBlocks, 0)
 			o.launch(fmt.Sprintf("gptq_matvec_%d", q.bits), [3]int{colBlocks, splits, 1}, 128, per*33*4,
 				wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, K, N, per, q.zeroOffset)
 			return
