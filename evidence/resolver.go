@@ -180,7 +180,18 @@ func (r *Result) Answer(a *planparser.Answer) (string, error) {
 	}
 	text, bad := r.Substitute(a.Text)
 	if len(bad) > 0 {
-		return text, fmt.Errorf("%w: %s", ErrBadCitation, strings.Join(bad, ", "))
+		why := make([]string, len(bad))
+		for i, name := range bad {
+			switch v := r.Get(name); {
+			case v == nil:
+				why[i] = name + " (not in the plan)"
+			case v.Status == Failed:
+				why[i] = fmt.Sprintf("%s (failed: %v)", name, v.Err)
+			default:
+				why[i] = fmt.Sprintf("%s (skipped: %s)", name, v.Reason)
+			}
+		}
+		return text, fmt.Errorf("%w: %s", ErrBadCitation, strings.Join(why, "; "))
 	}
 	return text, nil
 }

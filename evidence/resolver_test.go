@@ -212,8 +212,9 @@ Final answer: #E3`
 					if k := ev.kinds("#E3"); !slices.Equal(k, []EventKind{EventSkipped}) {
 						t.Errorf("#E3 events %v", k)
 					}
-					if _, err := res.Answer(mustParse(t, plan).Answer); !errors.Is(err, ErrBadCitation) {
-						t.Errorf("answer error %v, want ErrBadCitation", err)
+					want := "the answer cites evidence that is missing: #E3 (skipped: depends on #E2, which was skipped)"
+					if _, err := res.Answer(mustParse(t, plan).Answer); !errors.Is(err, ErrBadCitation) || err.Error() != want {
+						t.Errorf("answer error %v, want %q", err, want)
 					}
 				case FailFast:
 					if res.Wall != time.Second {
