@@ -7,10 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planparser"
 )
 
@@ -34,25 +38,55 @@ func runRun(ctx context.Context, std stdio, args []string) error {
 	fs.SetOutput(std.err)
 	toolsConfig := fs.String("tools-config", "", "YAML file of custom tools")
 	asJSON := fs.Bool("json", false, "print the whole trace (plan, evidence, timings, answer) as JSON")
+	var engineFlags []struct{ name, key, usage string }
+	for _, f := range askFlags {
+		if f.name == "model" || f.name == "llm-url" {
+			fs.String(f.name, "", f.usage+", for KnowledgeModel (config "+f.key+")")
+			engineFlags = append(engineFlags, f)
+		}
+	}
 	fs.Usage = func() {
-		fmt.Fprintln(std.err, "usage: agent run [--tools-config FILE] [--json] PLAN")
+		fmt.Fprintln(std.err, "usage: agent run [--tools-config FILE] [--model DIR | --llm-url URL] [--json] PLAN")
 		fs.PrintDefaults()
 	}
 	path, err := onePath(fs, args)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig("", toolsFileSetting(*toolsConfig))
+	settings := toolsFileSetting(*toolsConfig)
+	for _, f := range engineFlags {
+		if v := fs.Lookup(f.name).Value.String(); v != "" {
+			settings = append(settings, configs.Setting{Key: f.key, Value: v, Flag: "--" + f.name})
+		}
+	}
+	cfg, err := loadConfig("", settings)
 	if err != nil {
 		return err
 	}
-	reg, err := loadTools(ctx, cfg, nil)
+	// The configured engine serves KnowledgeModel and prompt tools; a plan that
+	// calls none of them loads no model.
+	var llm engine.LLM
+	var lazy *lazyLLM
+	if cfg.Engine.Model != "" || cfg.Engine.LLMURL != "" {
+		lazy = &lazyLLM{open: func(ctx context.Context) (engine.LLM, func() error, error) {
+			return openLLM(ctx, cfg.Engine, std.err)
+		}}
+		defer lazy.close()
+		llm = lazy
+	}
+	reg, err := loadTools(ctx, cfg, llm)
 	if err != nil {
 		return err
 	}
 	plan, err := readPlan(std, path, planparser.Options{Tools: reg.Names()})
 	if err != nil {
 		return err
+	}
+	// Load the model before the run rather than inside a step's time limit.
+	if lazy != nil && slices.ContainsFunc(plan.Steps, func(s *planparser.Step) bool { return s.Tool == planner.DefaultKnowledgeTool }) {
+		if err := lazy.load(ctx); err != nil {
+			return err
+		}
 	}
 	opts := runOptions
 	opts.OnEvent = func(e evidence.Event) { printEvent(std.err, e) }
@@ -78,8 +112,11 @@ func runRun(ctx context.Context, std stdio, args []string) error {
 		if err := enc.Encode(trace); err != nil {
 			return err
 		}
-	} else if err := printAnswer(std.out, res, answer, ansErr); err != nil {
-		return err
+	} else if ansErr == nil || errors.Is(ansErr, evidence.ErrNoCitation) {
+		// stdout carries an answer or nothing: a failed one is only an error.
+		if err := printAnswer(std.out, res, answer, ansErr); err != nil {
+			return err
+		}
 	}
 	switch {
 	case runErr != nil:

@@ -26,9 +26,9 @@ func TestRun(t *testing.T) {
 			[]string{":evidence0: DuckDuckGo started", ":evidence1: finished in", "done: 2 ok; critical path :evidence0: -> :evidence1:"}},
 		{"no citation prints all evidence", "#E1 = DuckDuckGo[a]\n#E2 = DuckDuckGo[b]\n", false, 0,
 			"#E1 = DuckDuckGo(a)\n#E2 = DuckDuckGo(b)\n", []string{"done: 2 ok"}},
-		{"failed citation", "#E1 = Broken[a]\n#E2 = KnowledgeModel[#E1]\nFinal answer: #E2\n", false, 1,
-			"(no evidence: #E2 was skipped: depends on #E1, which failed)\n",
-			[]string{"#E1 failed after", "#E2 skipped: depends on #E1, which failed", "the answer cites evidence that is missing: #E2"}},
+		{"failed citation", "#E1 = Broken[a]\n#E2 = KnowledgeModel[#E1]\nFinal answer: #E2\n", false, 1, "",
+			[]string{"#E1 failed after", "#E2 skipped: depends on #E1, which failed",
+				"the answer cites evidence that is missing: #E2 (skipped: depends on #E1, which failed)"}},
 		{"invalid plan", "#E1 = Nope[a]\n", false, 1, "", []string{`1:7: unknown tool "Nope"`}},
 	}
 	for _, tt := range tests {
@@ -90,4 +90,39 @@ func TestRunJSON(t *testing.T) {
 
 func echoWithSource(_ context.Context, req tools.Request) (tools.Output, error) {
 	return tools.Output{Text: "found " + req.Input, Sources: []string{"https://example.org/"}}, nil
+}
+
+// TestRunKnowledgeModel runs a plan through the real tools: KnowledgeModel asks the
+// server the configuration names, and a plan without it never contacts one.
+func TestRunKnowledgeModel(t *testing.T) {
+	e := newAskEnv(t, "", 0)
+	plan := writePlan(t, "#E1 = DuckDuckGo[Nobel Prize in Literature 2020]\n#E2 = KnowledgeModel[Who won? Given #E1]\nAnswer: #E2\n")
+	tests := []struct {
+		name  string
+		args  []string
+		env   string
+		calls int
+	}{
+		{"flag", []string{"run", "--llm-url", e.llm.URL, plan}, "", 1},
+		{"environment", []string{"run", plan}, e.llm.URL, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AGENT_LLM_URL", tt.env)
+			out, errOut, code := runAgent(t, "", tt.args...)
+			if code != 0 || out != "Louise Glück won the 2020 Nobel Prize in Literature.\n" {
+				t.Errorf("exit %d, stdout %q\n%s", code, out, errOut)
+			}
+			if n := len(e.eng.Calls()); n != tt.calls {
+				t.Errorf("%d engine calls so far, want %d", n, tt.calls)
+			}
+		})
+	}
+	t.Run("no model needed", func(t *testing.T) {
+		t.Setenv("AGENT_LLM_URL", "http://127.0.0.1:1")
+		out, errOut, code := runAgent(t, "", "run", writePlan(t, "#E1 = DuckDuckGo[poets]\nAnswer: #E1\n"))
+		if code != 0 || !strings.Contains(out, "American poets") {
+			t.Errorf("exit %d, stdout %q\n%s", code, out, errOut)
+		}
+	})
 }

@@ -108,11 +108,16 @@ type lazyLLM struct {
 }
 
 func (l *lazyLLM) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
-	l.once.Do(func() { l.llm, l.closeFn, l.err = l.open(ctx) })
-	if l.err != nil {
-		return engine.Result{}, l.err
+	if err := l.load(ctx); err != nil {
+		return engine.Result{}, err
 	}
 	return l.llm.Generate(ctx, req, onText)
+}
+
+// load opens the model now, if it is not open yet.
+func (l *lazyLLM) load(ctx context.Context) error {
+	l.once.Do(func() { l.llm, l.closeFn, l.err = l.open(ctx) })
+	return l.err
 }
 
 func (l *lazyLLM) close() {
