@@ -229,18 +229,28 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	s.tr.Timings.PlanStart = s.since().Seconds()
 	s.mu.Unlock()
 	res, err := p.LLM.Generate(WithPurpose(ctx, "plan", ""), req, func(text string) error {
-		raw.WriteString(text)
-		s.mu.Lock()
-		s.tr.Plan = raw.String()
-		s.emit(Event{Kind: PlanText, Text: text})
-		s.mu.Unlock()
-		for _, st := range stream.Write(text) {
-			if err := send(st); err != nil {
-				return err
+		// A line at a time: the plan ends at its Answer line even when the text
+		// after it comes in the same piece.
+		for text != "" {
+			n := strings.IndexByte(text, '\n') + 1
+			if n == 0 {
+				n = len(text)
 			}
-		}
-		if stream.Answer() != nil {
-			return errPlanComplete
+			line := text[:n]
+			text = text[n:]
+			raw.WriteString(line)
+			s.mu.Lock()
+			s.tr.Plan = raw.String()
+			s.emit(Event{Kind: PlanText, Text: line})
+			s.mu.Unlock()
+			for _, st := range stream.Write(line) {
+				if err := send(st); err != nil {
+					return err
+				}
+			}
+			if stream.Answer() != nil {
+				return errPlanComplete
+			}
 		}
 		return nil
 	})

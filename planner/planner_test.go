@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/planner/plannertest"
 	"github.com/rewoo-agent/agent/planparser"
 	"github.com/rewoo-agent/agent/tools"
@@ -339,5 +340,33 @@ func TestPromptErrors(t *testing.T) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// chunkLLM writes its whole reply in one piece, as a server that batches tokens
+// may.
+type chunkLLM struct{ reply string }
+
+func (c chunkLLM) Generate(_ context.Context, _ engine.Request, onText func(string) error) (engine.Result, error) {
+	return engine.Result{Text: c.reply, Stop: engine.StopEOS}, onText(c.reply)
+}
+
+// TestAskIgnoresTextAfterAnswer checks the plan ends at its Answer line even when
+// the text after it arrives in the same piece: later steps never run.
+func TestAskIgnoresTextAfterAnswer(t *testing.T) {
+	reg, rec := fakeTools(t, 0)
+	p := &Planner{LLM: chunkLLM{":evidence0: = DuckDuckGo[a]\r\nAnswer: :evidence0:\r\n:evidence1: = DuckDuckGo[b]\nAnswer: :evidence1:\n"}, Tools: reg}
+	tr, err := p.Ask(t.Context(), "q?", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec["DuckDuckGo"].Calls()); n != 1 || len(tr.Steps) != 1 || len(tr.DAG.Steps) != 1 {
+		t.Errorf("%d searches, %d steps traced, %d in the DAG; want 1", n, len(tr.Steps), len(tr.DAG.Steps))
+	}
+	if tr.Plan != ":evidence0: = DuckDuckGo[a]\r\nAnswer: :evidence0:\r\n" {
+		t.Errorf("plan %q goes past its Answer line", tr.Plan)
+	}
+	if !strings.HasPrefix(tr.Answer.Text, "results for a") {
+		t.Errorf("answer %q", tr.Answer.Text)
 	}
 }
