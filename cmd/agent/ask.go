@@ -76,9 +76,11 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	var errTimeLimit error
 	if cfg.Planner.Timeout > 0 {
+		errTimeLimit = fmt.Errorf("ran out of time: the limit is %s (--timeout, planner.timeout)", cfg.Planner.Timeout)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Planner.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, cfg.Planner.Timeout, errTimeLimit)
 		defer cancel()
 	}
 
@@ -114,8 +116,19 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 		printBadPlan(std.err, tr, askErr)
 		return errSilent
 	case askErr != nil:
+		timedOut := errTimeLimit != nil && errors.Is(context.Cause(ctx), errTimeLimit)
+		what := "stopped"
+		switch {
+		case timedOut:
+			what = "timed out"
+		case ctx.Err() != nil:
+			what = "interrupted"
+		}
 		if tr != nil {
-			printDone(std.err, tr, ctx.Err() != nil)
+			printDone(std.err, tr, what)
+		}
+		if timedOut {
+			return errTimeLimit
 		}
 		return askErr
 	case *asJSON:
@@ -209,12 +222,9 @@ func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
 	}
 }
 
-// printDone reports, after a run that did not finish, what it got done.
-func printDone(w io.Writer, tr *planner.Trace, interrupted bool) {
-	what := "stopped"
-	if interrupted {
-		what = "interrupted"
-	}
+// printDone reports, after a run that did not finish (what says how it ended),
+// what it got done.
+func printDone(w io.Writer, tr *planner.Trace, what string) {
 	done := 0
 	for _, s := range tr.Steps {
 		if s.State == planner.StateDone {

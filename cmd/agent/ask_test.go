@@ -293,6 +293,24 @@ func TestAskPlanAtTokenLimit(t *testing.T) {
 	}
 }
 
+// TestAskTimeout checks the overall time limit ends the run with a message naming
+// it, not as an interruption.
+func TestAskTimeout(t *testing.T) {
+	e := newAskEnv(t, askPlan, 100*time.Millisecond)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--timeout", "300ms", "q?")
+	if code != 1 || out != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
+	}
+	for _, s := range []string{"timed out after", "ran out of time: the limit is 300ms (--timeout, planner.timeout)"} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+	if strings.Contains(errOut, "interrupted") {
+		t.Errorf("a time limit is reported as an interruption:\n%s", errOut)
+	}
+}
+
 func TestAskPlanOnly(t *testing.T) {
 	e := newAskEnv(t, askPlan, 0)
 	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--plan-only", "q?")
