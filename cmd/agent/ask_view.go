@@ -84,13 +84,13 @@ func (v *askPlainView) event(e planner.Event) {
 		}
 		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, askClipLine(s.ResolvedInput, 100))
 	case planner.StepRetrying:
-		v.printf(e.At, "retry %s: %v", s.Name, e.Err)
+		v.printf(e.At, "retry %s after: %v", s.Name, e.Err)
 	case planner.StepFinished:
 		v.printf(e.At, "done  %s in %s: %s", s.Name, askSeconds(s.Duration), askSummary(s))
 	case planner.StepFailed:
 		v.printf(e.At, "fail  %s after %s: %v", s.Name, askSeconds(s.Duration), e.Err)
 	case planner.StepSkipped:
-		v.printf(e.At, "skip  %s: %s", s.Name, e.Text)
+		v.printf(e.At, "skip  %s, %s", s.Name, e.Text)
 	case planner.Answering:
 		v.printf(e.At, "answer: no Answer line; asking KnowledgeModel over all evidence")
 	}
