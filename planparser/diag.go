@@ -22,11 +22,20 @@ func (d Diagnostic) Error() string { return d.Pos.String() + ": " + d.Msg }
 // Parse and Stream.Close return.
 type Diagnostics []Diagnostic
 
-// Error formats one diagnostic per line.
+// MaxReported is how many diagnostics Error lists before it counts the rest: a
+// model that loops can write a plan with thousands of the same mistake.
+const MaxReported = 100
+
+// Error formats one diagnostic per line, the first MaxReported of them, then how
+// many more there are. The slice itself keeps them all.
 func (ds Diagnostics) Error() string {
-	lines := make([]string, len(ds))
-	for i, d := range ds {
+	n := min(len(ds), MaxReported)
+	lines := make([]string, n, n+1)
+	for i, d := range ds[:n] {
 		lines[i] = d.Error()
+	}
+	if rest := len(ds) - n; rest > 0 {
+		lines = append(lines, fmt.Sprintf("... and %d more problems", rest))
 	}
 	return strings.Join(lines, "\n")
 }
