@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,6 +90,10 @@ func (v *askPlainView) event(e planner.Event) {
 	case planner.StepFinished:
 		v.printf(e.At, "done  %s in %s: %s", s.Name, askSeconds(s.Duration), askSummary(s))
 	case planner.StepFailed:
+		if errors.Is(e.Err, context.Canceled) { // the run stopped it; its error says nothing more
+			v.printf(e.At, "stop  %s after %s: cancelled", s.Name, askSeconds(s.Duration))
+			return
+		}
 		v.printf(e.At, "fail  %s after %s: %v", s.Name, askSeconds(s.Duration), e.Err)
 	case planner.StepSkipped:
 		v.printf(e.At, "skip  %s, %s", s.Name, e.Text)
