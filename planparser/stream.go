@@ -52,16 +52,15 @@ type Stream struct {
 	cr      bool     // the last chunk ended in CR
 	open    *openStep
 
-	plan      Plan
-	diags     Diagnostics
-	sawStep   bool
-	defined   map[string]*Step
-	broken    map[string]bool // names of steps that did not parse
-	emitted   map[string]bool
-	forward   []Ref // references to names not defined when read
-	note      *Note
-	closed    bool
-	finalPlan *Plan
+	plan    Plan
+	diags   Diagnostics
+	sawStep bool
+	defined map[string]*Step
+	broken  map[string]bool // names of steps that did not parse
+	emitted map[string]bool
+	forward []Ref // references to names not defined when read
+	note    *Note
+	closed  bool
 }
 
 // maxNesting bounds how deep brackets may nest in an input. Real plans nest two or
