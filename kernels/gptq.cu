@@ -473,6 +473,265 @@ GEMM(3)
 GEMM(4)
 GEMM(8)
 
+// Prompt processing for 3 and 4 bits, the seed model's quantizations. Two kernels:
+//
+// gather_x (once per product) writes X as float16 in the order the weights are
+// dequantized: sorted row k of chunk c is input perm[32c+k] (act-order), and within
+// each chunk the 32 rows come as the 16 pairs pairOf<BITS>(0..15). The product then
+// reads contiguous 16-byte runs of it, whatever the groups and act-order.
+//
+// gptq_mm: Y[M, N] = Xh[M, K] W[K, N]. A block computes a 128x128 tile of Y with
+// eight warps of 64x32, walking K one 32-row chunk at a time through two shared-memory
+// stages: while the tensor cores multiply stage s (ldmatrix, mma.sync.m16n8k16, float16
+// inputs, float32 accumulation), the next chunk of Xh is in flight by cp.async and the
+// next chunk of packed weights, scale and zero words in registers; these are then
+// dequantized (one LOP3 and one HFMA2 per two values, as in the decode kernels, then
+// one HMUL2 by the scale) into the other stage. Each column's chunk has one group, so
+// the scale and zero are read once per chunk and column. blockIdx.x runs over row
+// tiles so that the blocks sharing a weight tile run together and read it from L2.
+#define MM_BM 128
+#define MM_BN 128
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// cp_async16 copies 16 bytes from global src to shared dst, or zeros when !valid.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+
+template <int BITS>
+__device__ void gather_x(const float* __restrict__ X, const int* __restrict__ perm,
+                         __half* __restrict__ Xh, int K) {
+  const float* x = X + (size_t)blockIdx.y * K;
+  __half2* out = reinterpret_cast<__half2*>(Xh + (size_t)blockIdx.y * K);
+  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < K / 2; p += gridDim.x * blockDim.x) {
+    const int2 r = pairOf<BITS>(p & 15);
+    const int k = (p >> 4) * 32;
+    const int klo = perm ? perm[k + r.x] : k + r.x, khi = perm ? perm[k + r.y] : k + r.y;
+    out[p] = __floats2half2_rn(x[klo], x[khi]);
+  }
+}
+
+#define GATHER(B)                                                                             \
+  extern "C" __global__ void gather_x##B(const float* X, const int* perm, __half* Xh, int K) { \
+    gather_x<B>(X, perm, Xh, K);                                                               \
+  }
+GATHER(3)
+GATHER(4)
+
+// wtile is what one thread fetches of one chunk for one column: 4-bit threads take two
+// of its four words (half h of the column), 3-bit threads all three; the scale; the
+// zero's words.
+template <int BITS>
+struct wtile {
+  uint32_t w[BITS == 4 ? 2 : 3];
+  uint32_t z0, z1;
+  __half s;
+};
+
+template <int BITS>
+__device__ __forceinline__ void wfetch(wtile<BITS>& t, const uint32_t* __restrict__ qweight,
+                                       const uint32_t* __restrict__ qzeros,
+                                       const __half* __restrict__ scales, int c, int g, int N, int n, int h) {
+  if (BITS == 4) {
+    t.w[0] = __ldg(qweight + (size_t)(c * 4 + 2 * h) * N + n);
+    t.w[1] = __ldg(qweight + (size_t)(c * 4 + 2 * h + 1) * N + n);
+    t.z0 = __ldg(qzeros + (size_t)g * (N / 8) + n / 8);
+    t.z1 = 0;
+  } else {
+#pragma unroll
+    for (int b = 0; b < 3; b++) t.w[b] = __ldg(qweight + (size_t)(c * 3 + b) * N + n);
+    const int bit = 3 * (n & 31);
+    const uint32_t* z = qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5);
+    t.z0 = __ldg(z);
+    t.z1 = (bit & 31) > 29 ? __ldg(z + 1) : 0u;
+  }
+  t.s = scales[(size_t)g * N + n];
+}
+
+// pair3 is q - z for pair i of a 3-bit chunk (words a, b, c; see dot), i a constant
+// once unrolled.
+__device__ __forceinline__ __half2 pair3(int i, uint32_t a, uint32_t b, uint32_t c, __half2 zz) {
+  if (i == 15) {
+    const uint32_t last = (a & 7u) | lop<0x00070000>(c >> 13);
+    return __hadd2(h2bits(last), __hsub2(__float2half2_rn(-1024.f), zz));
+  }
+  const int t = i / 5, k = i % 5;
+  uint32_t w;
+  if (k < 3) {
+    w = t == 0 ? a >> 2 : t == 1 ? b : __funnelshift_r(b, c, 30);
+  } else {
+    w = t == 0 ? __funnelshift_r(a, b, 11) : t == 1 ? b >> 9 : c >> 7;
+  }
+  if (k == 0 || k == 3)
+    return unpack(lop<0x0007000e>(w), __halves2half2(__float2half(0.5f), __float2half(1.f)),
+                  __hsub2(__halves2half2(__float2half(-512.f), __float2half(-1024.f)), zz));
+  if (k == 1 || k == 4)
+    return unpack(lop<0x00380070>(w), __halves2half2(__float2half(1.f / 16), __float2half(1.f / 8)),
+                  __hsub2(__halves2half2(__float2half(-64.f), __float2half(-128.f)), zz));
+  return unpack(lop<0x01c00380>(w), __halves2half2(__float2half(1.f / 128), __float2half(1.f / 64)),
+                __hsub2(__halves2half2(__float2half(-8.f), __float2half(-16.f)), zz));
+}
+
+// wstore dequantizes a thread's fetch into its column's row of the stage: 16 values
+// (pairs 8h..8h+7) as two 16-byte stores.
+template <int BITS>
+__device__ __forceinline__ void wstore(__half* dst, const wtile<BITS>& t, int n, int h, float zeroOffset) {
+  uint32_t v[8];
+  const __half2 s2 = __half2half2(t.s);
+  if (BITS == 4) {
+    const __half2 zz = __float2half2_rn((float)((t.z0 >> ((n & 7) * 4)) & 15u) + zeroOffset);
+    const __half2 s0 = __float2half2_rn(1.f), s4 = __float2half2_rn(1.f / 16.f);
+    const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), zz), o4 = __hsub2(__float2half2_rn(-64.f), zz);
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+      const uint32_t w = t.w[j];
+      __half2 r[4] = {unpack(lop<0x000f000f>(w), s0, o0), unpack(lop<0x00f000f0>(w), s4, o4),
+                      unpack(lop<0x000f000f>(w >> 8), s0, o0), unpack(lop<0x00f000f0>(w >> 8), s4, o4)};
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const __half2 q = __hmul2(r[i], s2);
+        v[4 * j + i] = *reinterpret_cast<const uint32_t*>(&q);
+      }
+    }
+  } else {
+    const uint32_t zb = __funnelshift_r(t.z0, t.z1, (3 * (n & 31)) & 31) & 7u;
+    const __half2 zz = __float2half2_rn((float)zb + zeroOffset);
+    if (h == 0) {
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        const __half2 q = __hmul2(pair3(i, t.w[0], t.w[1], t.w[2], zz), s2);
+        v[i] = *reinterpret_cast<const uint32_t*>(&q);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        const __half2 q = __hmul2(pair3(i + 8, t.w[0], t.w[1], t.w[2], zz), s2);
+        v[i] = *reinterpret_cast<const uint32_t*>(&q);
+      }
+    }
+  }
+  uint4* d = reinterpret_cast<uint4*>(dst + 16 * h);
+  d[0] = make_uint4(v[0], v[1], v[2], v[3]);
+  d[1] = make_uint4(v[4], v[5], v[6], v[7]);
+}
+
+template <int BITS>
+__device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                   const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                   const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
+                   float zeroOffset) {
+  __shared__ __align__(16) __half As[2][MM_BM * PITCH];
+  __shared__ __align__(16) __half Bs[2][MM_BN * PITCH];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp >> 2, wn = warp & 3;
+  const int m0 = blockIdx.x * MM_BM, n0 = blockIdx.y * MM_BN;
+  const int nc = K / 32;
+  // B: this thread's column and half; A: two 16-byte pieces of the 128x32 tile.
+  const int bn = tid & (MM_BN - 1), bh = tid >> 7, n = n0 + bn;
+  const bool bvalid = n < N;
+  const int ar = tid >> 2, ap = tid & 3;  // rows ar and ar+64, piece ap
+  auto loadA = [&](int c, int s) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int r = ar + 64 * i, m = m0 + r;
+      const __half* src = Xh + (size_t)min(m, M - 1) * K + c * 32 + ap * 8;
+      cp_async16(&As[s][r * PITCH + ap * 8], src, m < M);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  wtile<BITS> wt;
+  auto storeB = [&](int s) {
+    __half* dst = &Bs[s][bn * PITCH];
+    if (bvalid) {
+      wstore<BITS>(dst, wt, n, bh, zeroOffset);
+    } else {
+      reinterpret_cast<uint4*>(dst + 16 * bh)[0] = make_uint4(0, 0, 0, 0);
+      reinterpret_cast<uint4*>(dst + 16 * bh)[1] = make_uint4(0, 0, 0, 0);
+    }
+  };
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+
+  loadA(0, 0);
+  int g = __ldg(cgroup);
+  if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, 0, g, N, n, bh);
+  int gnext = nc > 1 ? __ldg(cgroup + 1) : 0;
+  storeB(0);
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+  for (int c = 0; c < nc; c++) {
+    const int s = c & 1;
+    const bool more = c + 1 < nc;
+    if (more) {
+      loadA(c + 1, s ^ 1);
+      if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, c + 1, gnext, N, n, bh);
+      gnext = c + 2 < nc ? __ldg(cgroup + c + 2) : 0;
+    }
+#pragma unroll
+    for (int ks = 0; ks < 32; ks += 16) {
+      uint32_t a[4][4], b[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; mi++)
+        ldsm4(a[mi], &As[s][(wm * 64 + mi * 16 + (lane & 15)) * PITCH + ks + (lane >> 4) * 8]);
+#pragma unroll
+      for (int nj = 0; nj < 2; nj++) {
+        uint32_t r[4];
+        ldsm4(r, &Bs[s][(wn * 32 + nj * 16 + (lane & 7) + (lane >> 4) * 8) * PITCH + ks + ((lane >> 3) & 1) * 8]);
+        b[2 * nj][0] = r[0];
+        b[2 * nj][1] = r[1];
+        b[2 * nj + 1][0] = r[2];
+        b[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++) mma16816(acc[mi][ni], a[mi], b[ni]);
+    }
+    if (more) {
+      storeB(s ^ 1);
+      asm volatile("cp.async.wait_all;\n" ::);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++) {
+      const int col = n0 + wn * 32 + ni * 8 + 2 * (lane & 3);
+      if (col >= N) continue;
+#pragma unroll
+      for (int hf = 0; hf < 2; hf++) {
+        const int m = m0 + wm * 64 + mi * 16 + (lane >> 2) + 8 * hf;
+        if (m < M)
+          *reinterpret_cast<float2*>(Y + (size_t)m * N + col) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
+      }
+    }
+}
+
+#define MM(B)                                                                                    \
+  extern "C" __global__ void __launch_bounds__(256, 2) gptq_mm##B(                              \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,  \
+      const __half* Xh, float* Y, int M, int K, int N, float zeroOffset) {                       \
+    mm<B>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, zeroOffset);                          \
+  }
+MM(3)
+MM(4)
+
 // Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
 extern "C" __global__ void __launch_bounds__(128)
     gemm_f16(const __half* W, const float* X, float* Y, int M, int K, int N) {

@@ -40,6 +40,7 @@ type Backend struct {
 	part     cu.DevicePtr // attention's per-split partial results
 	mvPart   cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
 	mvCount  cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
+	xh       cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
 	rows     int          // rows of the current batch
 	err      error        // first failure of the current Run
 	closed   bool
@@ -110,13 +111,18 @@ type quant struct {
 func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
 
 // need is the device memory a shape takes beyond its weights: KV caches, activation
-// buffers (the model holds about a dozen, the widest being the logits) and the
-// sampler's and reordering scratch.
+// buffers (the model holds about a dozen, the widest being the logits), the float16
+// input of prompt products, and the sampler's and reordering scratch.
 func need(s engine.Shape) (caches, acts int64) {
 	caches = int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(s.Context) * 2
 	widest := int64(max(s.Hidden, s.Intermediate, s.Vocab))
-	acts = 16 * int64(s.MaxBatch) * widest * 4
+	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s)
 	return caches, acts
+}
+
+// xhBytes is the size of the gathered float16 input of a prompt product.
+func xhBytes(s engine.Shape) int64 {
+	return int64(s.MaxBatch) * int64(max(s.Hidden, s.Intermediate)) * 2
 }
 
 // Reserve refuses a shape that does not fit the device's free memory, before
@@ -155,6 +161,7 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.part, "attention partial results", int64(attnParts(b.dev.sms)) * int64(s.HeadDim+2) * 4},
 			{&b.mvPart, "decode product partial sums", int64(mvPartFloats(b.dev.sms)) * 4},
 			{&b.mvCount, "decode product split counters", int64(mvBlocks(b.dev.sms)) * 4},
+			{&b.xh, "prompt product input (float16)", xhBytes(s)},
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {

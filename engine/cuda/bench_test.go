@@ -4,7 +4,9 @@ package cuda
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"gorgonia.org/cu"
 
@@ -27,8 +29,10 @@ var (
 	llama65B = llamaShape{"65B", 8192, 22016, 80, 64}
 )
 
-// randomQuant makes a bits-bit in×out layer (groups of group rows) filled on the device.
-func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32) engine.Tensor {
+// randomQuant makes a bits-bit in×out layer (groups of group rows) filled on the device;
+// with actOrder its rows come from a random permutation of the inputs, as a checkpoint
+// with act-order groups has after loading.
+func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32, actOrder bool) engine.Tensor {
 	tb.Helper()
 	groups := in / group
 	cgroup := make([]int32, in/32)
@@ -38,6 +42,15 @@ func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint3
 	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1}}
 	err := b.th.Do(ctx, func() error {
 		var err error
+		if actOrder {
+			perm := make([]int32, in)
+			for i, p := range rand.New(rand.NewPCG(uint64(seed), 2)).Perm(in) {
+				perm[i] = int32(p)
+			}
+			if t.q.perm, err = b.allocUpload("act-order permutation", int32Bytes(perm)); err != nil {
+				return err
+			}
+		}
 		fill := func(p *cu.DevicePtr, what, kernel string, n int64) {
 			if err != nil {
 				return
@@ -101,16 +114,16 @@ func BenchmarkLinear(b *testing.B) {
 			}{{"qkv", s.hidden, s.hidden, 3, false}, {"o_add", s.hidden, s.hidden, 1, true},
 				{"gate_up", s.hidden, s.inter, 2, false}, {"down_add", s.inter, s.hidden, 1, true}} {
 				for _, v := range []struct {
-					rows int
-					fast bool
-				}{{1, true}, {1, false}, {512, false}} {
+					rows           int
+					fast, actOrder bool
+				}{{1, true, false}, {1, false, false}, {512, true, false}, {512, false, false}, {512, true, true}, {512, false, true}} {
 					rows := v.rows
-					if rows > 1 && (bits != 4 || l.add) {
+					if rows > 1 && (s.name != "65B" || l.add) {
 						continue
 					}
-					b.Run(fmt.Sprintf("%dbit/%s/%s/rows=%d/fast=%v", bits, s.name, l.name, rows, v.fast), func(b *testing.B) {
-						defer func(f bool) { fastMatvec = f }(fastMatvec)
-						fastMatvec = v.fast
+					b.Run(fmt.Sprintf("%dbit/%s/%s/rows=%d/fast=%v/actorder=%v", bits, s.name, l.name, rows, v.fast, v.actOrder), func(b *testing.B) {
+						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
+						fastMatvec, fastGemm = v.fast, v.fast
 						be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
 							HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
 						wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
@@ -118,7 +131,7 @@ func BenchmarkLinear(b *testing.B) {
 						ws := make([][]engine.Tensor, copies)
 						for i := range ws {
 							for j := range l.n {
-								ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j))))
+								ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), v.actOrder))
 							}
 						}
 						x, _ := be.NewActivation(rows, l.in)
@@ -171,16 +184,17 @@ func BenchmarkStep(b *testing.B) {
 	const group = 128
 	for _, s := range []llamaShape{llama7B, llama65B} {
 		for _, v := range []struct {
-			bits, rows   int
-			fast, graphs bool
-		}{{4, 1, true, true}, {3, 1, true, true}, {4, 1, true, false}, {4, 1, false, true}, {4, 512, false, true}} {
+			bits, rows             int
+			fast, graphs, actOrder bool
+		}{{4, 1, true, true, false}, {3, 1, true, true, false}, {4, 1, true, false, false}, {4, 1, false, true, false},
+			{4, 512, true, true, false}, {4, 512, true, true, true}, {3, 512, true, true, true}, {4, 512, false, true, false}, {4, 512, false, true, true}} {
 			bits, rows, graphs := v.bits, v.rows, v.graphs
-			if s.name == "7B" && !(v.fast && v.graphs) {
+			if s.name == "7B" && !(v.fast && v.graphs && !v.actOrder) {
 				continue
 			}
-			b.Run(fmt.Sprintf("%s/%dbit/rows=%d/fast=%v/graphs=%v", s.name, bits, rows, v.fast, graphs), func(b *testing.B) {
-				defer func(f bool) { fastMatvec = f }(fastMatvec)
-				fastMatvec = v.fast
+			b.Run(fmt.Sprintf("%s/%dbit/rows=%d/fast=%v/graphs=%v/actorder=%v", s.name, bits, rows, v.fast, graphs, v.actOrder), func(b *testing.B) {
+				defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
+				fastMatvec, fastGemm = v.fast, v.fast
 				hd := 128
 				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
@@ -189,11 +203,12 @@ func BenchmarkStep(b *testing.B) {
 				var total int64
 				for i := range ls {
 					seed := uint32(i * 16)
+					rq := func(in, out int, seed uint32) engine.Tensor {
+						return randomQuant(b, be, in, out, bits, group, seed, v.actOrder)
+					}
 					ls[i] = layer{
-						q: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed), k: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed+3),
-						v: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed+6), o: randomQuant(b, be, s.hidden, s.hidden, bits, group, seed+9),
-						gate: randomQuant(b, be, s.hidden, s.inter, bits, group, seed+12), up: randomQuant(b, be, s.hidden, s.inter, bits, group, seed+15),
-						down: randomQuant(b, be, s.inter, s.hidden, bits, group, seed+18),
+						q: rq(s.hidden, s.hidden, seed), k: rq(s.hidden, s.hidden, seed+3), v: rq(s.hidden, s.hidden, seed+6), o: rq(s.hidden, s.hidden, seed+9),
+						gate: rq(s.hidden, s.inter, seed+12), up: rq(s.hidden, s.inter, seed+15), down: rq(s.inter, s.hidden, seed+18),
 					}
 					ls[i].cache, _ = be.NewCache(s.heads, hd)
 					total += 4*weightBytes(s.hidden, s.hidden, bits, group) + 3*weightBytes(s.hidden, s.inter, bits, group)
@@ -308,5 +323,72 @@ func BenchmarkOps(b *testing.B) {
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*100)*1e6, "us/op")
 		})
+	}
+}
+
+// BenchmarkPrefillOps times the operations around the linear layers for a prompt at
+// 65B's shapes: T rows from position 0 (attention is causal over T×T), 10 launches per
+// Run.
+func BenchmarkPrefillOps(b *testing.B) {
+	const hidden, heads, hd, inter = 8192, 64, 128, 22016
+	for _, rows := range []int{512, 2048} {
+		be := open(b, engine.Shape{Hidden: hidden, Intermediate: inter, Layers: 1, Heads: heads, KVHeads: heads,
+			HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: rows})
+		act := func(cols int) engine.Tensor {
+			a, _ := be.NewActivation(rows, cols)
+			fillAct(b, be, a)
+			return a
+		}
+		x, h, q, k, v, att, gate, up := act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(inter), act(inter)
+		cache, _ := be.NewCache(heads, hd)
+		norm := randomDense(b, be, 1, hidden)
+		for _, op := range []struct {
+			name string
+			fn   func(o engine.Ops)
+		}{
+			{"rmsnorm", func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
+			{"rope", func(o engine.Ops) { o.RoPE(q, hd, 10000) }},
+			{"attention", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
+			{"silu", func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
+			{"add", func(o engine.Ops) { o.Add(x, x, h) }},
+		} {
+			b.Run(fmt.Sprintf("%s/rows=%d", op.name, rows), func(b *testing.B) {
+				step := func(o engine.Ops) {
+					for range 10 {
+						op.fn(o)
+					}
+				}
+				batch := make([]int32, rows)
+				be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+				be.Run(ctx, batch, 0, step)
+				syncB(b, be)
+				for b.Loop() {
+					if err := be.Run(ctx, batch, 0, step); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*10)*1e6, "us/op")
+			})
+		}
+	}
+}
+
+// fillAct fills an activation with standard normal values (fixed seed), so nothing is
+// timed on zeros.
+func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
+	tb.Helper()
+	t := a.(*tensor)
+	n := t.rows * t.cols
+	v := make([]float32, n)
+	r := rand.New(rand.NewPCG(uint64(n), 3))
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	err := b.th.Do(ctx, func() error {
+		return cu.MemcpyHtoD(t.p, unsafe.Pointer(&v[0]), int64(4*n))
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
 }

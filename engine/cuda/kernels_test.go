@@ -159,9 +159,14 @@ func run(t *testing.T, b *Backend, batch []int32, start int, step func(engine.Op
 
 var small = engine.Shape{Hidden: 256, Intermediate: 768, Layers: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Vocab: 1000, Context: 2048, MaxBatch: 300}
 
+// TestMatMulQuant checks every bit width, group and act-order at batch 1 (decode),
+// 5, 67 and 512 rows (prompt; 67 and 352 columns leave partial tiles); fast=true runs
+// the 3- and 4-bit kernels (gptq_mv, gather_x and gptq_mm), fast=false the generic ones.
 func TestMatMulQuant(t *testing.T) {
 	r := newRNG(t)
-	b := open(t, small)
+	s := small
+	s.MaxBatch, s.Intermediate = 512, 1024 // the float16 input of 512 rows of 1024
+	b := open(t, s)
 	const in, out = 1024, 352
 	for _, bits := range []int{2, 3, 4, 8} {
 		for _, group := range []int{-1, 32, 64, 128} {
@@ -176,8 +181,8 @@ func TestMatMulQuant(t *testing.T) {
 				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
 				for _, fast := range matvecKernels(bits) {
 					t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
-						defer func(f bool) { fastMatvec = f }(fastMatvec)
-						fastMatvec = fast
+						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
+						fastMatvec, fastGemm = fast, fast
 						qw, err := gptq.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
@@ -187,7 +192,7 @@ func TestMatMulQuant(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						for _, rows := range []int{1, 5, 67} {
+						for _, rows := range []int{1, 5, 67, 512} {
 							checkMatMul(t, r, b, w, wf, rows, in, out)
 						}
 					})
@@ -752,5 +757,21 @@ func TestErrors(t *testing.T) {
 	qw.QWeight = qw.QWeight[:len(qw.QWeight)-4]
 	if _, err := b.LoadQuant(ctx, qw); err == nil {
 		t.Error("truncated qweight accepted")
+	}
+	// 300 rows of 1024 inputs overflow the float16 prompt input sized for 768.
+	qw, err = gptq.Quantize("wide", make([]float32, 1024*64), 1024, 64, gptq.PackOptions{Bits: 4, GroupSize: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.LoadQuant(ctx, qw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xw, _ := b.NewActivation(300, 1024)
+	yw, _ := b.NewActivation(300, 64)
+	if err := b.Run(ctx, make([]int32, 300), 0, func(o engine.Ops) { o.MatMul(yw, xw, w) }); err == nil {
+		t.Error("a prompt product larger than the float16 input buffer accepted")
+	} else {
+		t.Log(err)
 	}
 }

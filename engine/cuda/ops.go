@@ -120,6 +120,13 @@ func mvPartFloats(sms int) int { return 6 * sms * mvCols }
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
 const mvCols = 512
 
+// mmRows and mmCols are the tile of Y one block of gptq_mm3/gptq_mm4 computes.
+const mmRows, mmCols = 128, 128
+
+// fastGemm selects gather_xN and gptq_mmN for 3- and 4-bit prompt products; benchmarks
+// and tests clear it to run the generic gptq_gemm_N.
+var fastGemm = true
+
 // fastMatvec selects gptq_mv3/gptq_mv4 for 3- and 4-bit decode products; benchmarks
 // and tests clear it to run the generic gptq_matvec_N.
 var fastMatvec = true
@@ -213,6 +220,18 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 			splits, per := o.splitK(K/32, colBlocks, 0)
 			o.launch(fmt.Sprintf("gptq_matvec_%d", q.bits), [3]int{colBlocks, splits, 1}, 128, per*33*4,
 				wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, K, N, per, q.zeroOffset)
+			return
+		}
+		if fastGemm && (q.bits == 3 || q.bits == 4) {
+			// x in float16, sorted like the rows and paired like the unpacking, then
+			// the tensor-core product on it.
+			if int64(rows)*int64(K)*2 > xhBytes(o.b.shape) {
+				o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
+				return
+			}
+			o.launch(fmt.Sprintf("gather_x%d", q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
+			o.launch(fmt.Sprintf("gptq_mm%d", q.bits), [3]int{ceil(rows, mmRows), ceil(N, mmCols), 1}, 256, 0,
+				wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, q.zeroOffset)
 			return
 		}
 		o.launch(fmt.Sprintf("gptq_gemm_%d", q.bits), [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0,

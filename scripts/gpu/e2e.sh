@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# End-to-end speed of CUDA agent binaries on random 65B GPTQ checkpoints, run on a GPU
+# machine from the folder `task test:cuda` fills (.device/): for each BITS:GROUP
+# argument (GROUP -1 for none), write the checkpoint once with random_gptq.py, then
+# `agent bench` it with each binary in BINS (default: agent), e.g. an older build
+# beside the new one. JSON lines go to $OUT/bench.jsonl, a table last.
+#   PROMPT  prompt tokens (default 512); GEN  decoded tokens (default 128)
+#   e2e.sh 4:128 4:-1
+set -u
+cd "$(dirname "$0")"
+out=${OUT:-out}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
+for q in "$@"; do
+  b=${q%:*}; g=${q#*:}
+  t0=$(date +%s)
+  python3 random_gptq.py --preset 65b --bits "$b" --group "$g" --out /tmp/m >/dev/null || exit 1
+  echo "65b ${b}-bit group $g: written in $(( $(date +%s) - t0 )) s, $(du -sh /tmp/m | cut -f1)"
+  for bin in ${BINS:-agent}; do
+    printf '%s %s-bit g%s: ' "$bin" "$b" "$g"
+    ./"$bin" bench --model /tmp/m --device cuda --prompt "${PROMPT:-512}" --gen "${GEN:-128}" --runs 3 --json \
+      2>"$out/bench-$bin-$b-$g.log" | tee -a "$out/bench.jsonl"
+  done
+  rm -rf /tmp/m
+done
