@@ -363,14 +363,6 @@ MATVEC_FAST(4, 4, 4, gptq_mv4)
 #define BN 128
 #define PITCH 40  // halves per shared row: 32 plus padding against bank conflicts
 
-__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 template <int BITS>
 __device__ void gemm(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                      const __half* __restrict__ scales, const int* __restrict__ cgroup,
@@ -489,24 +481,11 @@ GEMM(8)
 // one HMUL2 by the scale) into the other stage. Each column's chunk has one group, so
 // the scale and zero are read once per chunk and column. blockIdx.x runs over row
 // tiles so that the blocks sharing a weight tile run together and read it from L2.
+// blockIdx.z splits K into ranges of chunksPerSplit chunks; with two or more splits
+// each adds its sums into Y, which must hold zeros (two addends to zero give the same
+// sum in either order, so two splits stay deterministic).
 #define MM_BM 128
 #define MM_BN 128
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// cp_async16 copies 16 bytes from global src to shared dst, or zeros when !valid.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-
-__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p)));
-}
 
 template <int BITS>
 __device__ void gather_x(const float* __restrict__ X, const int* __restrict__ perm,
@@ -629,13 +608,13 @@ template <int BITS>
 __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                    const __half* __restrict__ scales, const int* __restrict__ cgroup,
                    const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
-                   float zeroOffset) {
+                   int chunksPerSplit, float zeroOffset) {
   __shared__ __align__(16) __half As[2][MM_BM * PITCH];
   __shared__ __align__(16) __half Bs[2][MM_BN * PITCH];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp >> 2, wn = warp & 3;
   const int m0 = blockIdx.x * MM_BM, n0 = blockIdx.y * MM_BN;
-  const int nc = K / 32;
+  const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
   // B: this thread's column and half; A: two 16-byte pieces of the 128x32 tile.
   const int bn = tid & (MM_BN - 1), bh = tid >> 7, n = n0 + bn;
   const bool bvalid = n < N;
@@ -667,20 +646,19 @@ __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
 
-  loadA(0, 0);
-  int g = __ldg(cgroup);
-  if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, 0, g, N, n, bh);
-  int gnext = nc > 1 ? __ldg(cgroup + 1) : 0;
+  loadA(c0, 0);
+  if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, c0, __ldg(cgroup + c0), N, n, bh);
+  int gnext = c0 + 1 < c1 ? __ldg(cgroup + c0 + 1) : 0;
   storeB(0);
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
-  for (int c = 0; c < nc; c++) {
-    const int s = c & 1;
-    const bool more = c + 1 < nc;
+  for (int c = c0; c < c1; c++) {
+    const int s = (c - c0) & 1;
+    const bool more = c + 1 < c1;
     if (more) {
       loadA(c + 1, s ^ 1);
       if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, c + 1, gnext, N, n, bh);
-      gnext = c + 2 < nc ? __ldg(cgroup + c + 2) : 0;
+      gnext = c + 2 < c1 ? __ldg(cgroup + c + 2) : 0;
     }
 #pragma unroll
     for (int ks = 0; ks < 32; ks += 16) {
@@ -717,8 +695,14 @@ __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 #pragma unroll
       for (int hf = 0; hf < 2; hf++) {
         const int m = m0 + wm * 64 + mi * 16 + (lane >> 2) + 8 * hf;
-        if (m < M)
-          *reinterpret_cast<float2*>(Y + (size_t)m * N + col) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
+        if (m >= M) continue;
+        float* y = Y + (size_t)m * N + col;
+        if (gridDim.z > 1) {
+          atomicAdd(y, acc[mi][ni][2 * hf]);
+          atomicAdd(y + 1, acc[mi][ni][2 * hf + 1]);
+        } else {
+          *reinterpret_cast<float2*>(y) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
+        }
       }
     }
 }
@@ -726,8 +710,8 @@ __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 #define MM(B)                                                                                    \
   extern "C" __global__ void __launch_bounds__(256, 2) gptq_mm##B(                              \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,  \
-      const __half* Xh, float* Y, int M, int K, int N, float zeroOffset) {                       \
-    mm<B>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, zeroOffset);                          \
+      const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {   \
+    mm<B>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);          \
   }
 MM(3)
 MM(4)

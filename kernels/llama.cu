@@ -171,6 +171,144 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32)
   }
 }
 
+// Causal attention for a prompt (several rows) on tensor cores, flash-attention style:
+// grid ceil(M/64) x H, 4 warps; block (x, h) takes query rows 64x..64x+63 of head h and
+// walks keys 0..pos of the last of them in tiles of 64 (K and V of kv head h/(H/KVH)
+// copied to shared memory by cp.async, each tile serving the block's 64 rows). Each
+// warp owns 16 rows: S = Q K^T with mma.sync (Q scaled by 1/sqrt(hd) and rounded to
+// float16 once, kept in registers), the causal mask and a running softmax on the
+// accumulators, then O += P V with P rounded to float16 straight from the
+// accumulators' layout (V through ldmatrix.trans); float32 accumulation throughout.
+// hd is HD (64 or 128); out is [M, H*HD].
+#define FA_ROWS 64
+#define FA_KEYS 64
+template <int HD>
+__device__ void attention_prompt(const float* __restrict__ q, const __half* __restrict__ cache,
+                                 float* __restrict__ out, const Step* __restrict__ step, int M, int H,
+                                 int KVH, int maxT, float scale) {
+  constexpr int P = HD + 8;  // halves per shared row: 16-byte aligned, no bank conflicts
+  __shared__ __align__(16) __half Ks[FA_KEYS * P];
+  __shared__ __align__(16) __half Vs[FA_KEYS * P];
+  const int h = blockIdx.y, kvh = h / (H / KVH);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gq = lane >> 2, tq = lane & 3;
+  const int pos = step->pos, m0 = blockIdx.x * FA_ROWS, rw = m0 + warp * 16;
+  uint32_t qf[HD / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int row = rw + gq + (i & 1) * 8, col = kk * 16 + 2 * tq + (i >> 1) * 8;
+      float2 v = make_float2(0.f, 0.f);
+      if (row < M) v = *reinterpret_cast<const float2*>(q + (size_t)row * H * HD + h * HD + col);
+      qf[kk][i] = pack_half2(v.x * scale, v.y * scale);
+    }
+  float o[HD / 8][4];
+#pragma unroll
+  for (int j = 0; j < HD / 8; j++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) o[j][r] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  const int nkeys = pos + min(m0 + FA_ROWS, M);  // keys of the block's last row
+  const __half* K = cache + (size_t)kvh * maxT * HD;
+  const __half* V = cache + ((size_t)KVH + kvh) * maxT * HD;
+  for (int t0 = 0; t0 < nkeys; t0 += FA_KEYS) {
+    __syncthreads();  // the previous tile is consumed
+    for (int i = tid; i < FA_KEYS * HD / 8; i += blockDim.x) {
+      const int r = i / (HD / 8), p = i % (HD / 8), t = t0 + r;
+      const size_t at = (size_t)min(t, nkeys - 1) * HD + p * 8;
+      cp_async16(&Ks[r * P + p * 8], K + at, t < nkeys);
+      cp_async16(&Vs[r * P + p * 8], V + at, t < nkeys);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+    asm volatile("cp.async.wait_all;\n" ::);
+    __syncthreads();
+    if (t0 <= pos + rw + 15) {  // some key of the tile is visible to some row of this warp
+      float s[FA_KEYS / 8][4];
+#pragma unroll
+      for (int j = 0; j < FA_KEYS / 8; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) s[j][r] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+        for (int nj = 0; nj < FA_KEYS / 16; nj++) {
+          uint32_t r[4];
+          ldsm4(r, &Ks[(nj * 16 + (lane & 7) + (lane >> 4) * 8) * P + kk * 16 + ((lane >> 3) & 1) * 8]);
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma16816(s[2 * nj], qf[kk], b0);
+          mma16816(s[2 * nj + 1], qf[kk], b1);
+        }
+#pragma unroll
+      for (int hf = 0; hf < 2; hf++) {
+        const int qpos = pos + rw + gq + 8 * hf;
+        float mx = mrow[hf];
+#pragma unroll
+        for (int j = 0; j < FA_KEYS / 8; j++)
+#pragma unroll
+          for (int e = 0; e < 2; e++) {
+            const int key = t0 + j * 8 + 2 * tq + e;
+            if (key > qpos) s[j][2 * hf + e] = -INFINITY;
+            mx = fmaxf(mx, s[j][2 * hf + e]);
+          }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        // key 0 is visible to every row, so mx is finite from the first tile on
+        const float corr = __expf(mrow[hf] - mx);
+        lrow[hf] *= corr;
+#pragma unroll
+        for (int j = 0; j < HD / 8; j++) {
+          o[j][2 * hf] *= corr;
+          o[j][2 * hf + 1] *= corr;
+        }
+#pragma unroll
+        for (int j = 0; j < FA_KEYS / 8; j++)
+#pragma unroll
+          for (int e = 0; e < 2; e++) {
+            const float p = __expf(s[j][2 * hf + e] - mx);
+            s[j][2 * hf + e] = p;
+            lrow[hf] += p;
+          }
+        mrow[hf] = mx;
+      }
+#pragma unroll
+      for (int kk = 0; kk < FA_KEYS / 16; kk++) {
+        const uint32_t a[4] = {pack_half2(s[2 * kk][0], s[2 * kk][1]), pack_half2(s[2 * kk][2], s[2 * kk][3]),
+                               pack_half2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                               pack_half2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int nj = 0; nj < HD / 16; nj++) {
+          uint32_t r[4];
+          ldsm4t(r, &Vs[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * P + nj * 16 + (lane >> 4) * 8]);
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma16816(o[2 * nj], a, b0);
+          mma16816(o[2 * nj + 1], a, b1);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int hf = 0; hf < 2; hf++) {
+    float l = lrow[hf];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int row = rw + gq + 8 * hf;
+    if (row >= M) continue;
+    float* dst = out + (size_t)row * H * HD + h * HD;
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++)
+      *reinterpret_cast<float2*>(dst + j * 8 + 2 * tq) = make_float2(o[j][2 * hf] / l, o[j][2 * hf + 1] / l);
+  }
+}
+
+#define ATTN_PROMPT(D)                                                                           \
+  extern "C" __global__ void __launch_bounds__(128) attention_prompt##D(                        \
+      const float* q, const __half* cache, float* out, const Step* step, int M, int H, int KVH,  \
+      int maxT, float scale) {                                                                   \
+    attention_prompt<D>(q, cache, out, step, M, H, KVH, maxT, scale);                            \
+  }
+ATTN_PROMPT(64)
+ATTN_PROMPT(128)
+
 // Merges attention_split's S partial results of each (row, head): grid H x M.
 extern "C" __global__ void attention_combine(const float* __restrict__ part, float* __restrict__ out,
                                              int H, int hd, int S) {

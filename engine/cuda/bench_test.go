@@ -193,8 +193,8 @@ func BenchmarkStep(b *testing.B) {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/%dbit/rows=%d/fast=%v/graphs=%v/actorder=%v", s.name, bits, rows, v.fast, graphs, v.actOrder), func(b *testing.B) {
-				defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
-				fastMatvec, fastGemm = v.fast, v.fast
+				defer func(f, g, a bool) { fastMatvec, fastGemm, fastAttention = f, g, a }(fastMatvec, fastGemm, fastAttention)
+				fastMatvec, fastGemm, fastAttention = v.fast, v.fast, v.fast
 				hd := 128
 				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
@@ -327,8 +327,8 @@ func BenchmarkOps(b *testing.B) {
 }
 
 // BenchmarkPrefillOps times the operations around the linear layers for a prompt at
-// 65B's shapes: T rows from position 0 (attention is causal over T×T), 10 launches per
-// Run.
+// 65B's shapes: T rows from position 0 (attention is causal over T×T; attention_split
+// is the float32 kernel that decoding uses), 10 launches per Run.
 func BenchmarkPrefillOps(b *testing.B) {
 	const hidden, heads, hd, inter = 8192, 64, 128, 22016
 	for _, rows := range []int{512, 2048} {
@@ -349,10 +349,13 @@ func BenchmarkPrefillOps(b *testing.B) {
 			{"rmsnorm", func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
 			{"rope", func(o engine.Ops) { o.RoPE(q, hd, 10000) }},
 			{"attention", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
+			{"attention_split", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
 			{"silu", func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
 			{"add", func(o engine.Ops) { o.Add(x, x, h) }},
 		} {
 			b.Run(fmt.Sprintf("%s/rows=%d", op.name, rows), func(b *testing.B) {
+				defer func(a bool) { fastAttention = a }(fastAttention)
+				fastAttention = op.name != "attention_split"
 				step := func(o engine.Ops) {
 					for range 10 {
 						op.fn(o)

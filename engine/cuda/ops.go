@@ -123,6 +123,21 @@ const mvCols = 512
 // mmRows and mmCols are the tile of Y one block of gptq_mm3/gptq_mm4 computes.
 const mmRows, mmCols = 128, 128
 
+// mmPerSM is the blocks of gptq_mm3/gptq_mm4 one multiprocessor holds (128 registers
+// of 256 threads, 40 KB of shared memory).
+const mmPerSM = 2
+
+// mmSplits is 2 when splitting K in two makes a prompt product of tiles blocks take
+// fewer waves of resident blocks (cap at a time) per unit of work, else 1: a 256-row
+// product of 8192 columns has 128 tiles for 264 places, half the device idle unsplit.
+// More splits would make the sums depend on the order the blocks finish in.
+func mmSplits(tiles, cap, chunks int) int {
+	if chunks >= 2 && ceil(2*tiles, cap) < 2*ceil(tiles, cap) {
+		return 2
+	}
+	return 1
+}
+
 // fastGemm selects gather_xN and gptq_mmN for 3- and 4-bit prompt products; benchmarks
 // and tests clear it to run the generic gptq_gemm_N.
 var fastGemm = true
@@ -230,8 +245,14 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				return
 			}
 			o.launch(fmt.Sprintf("gather_x%d", q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
-			o.launch(fmt.Sprintf("gptq_mm%d", q.bits), [3]int{ceil(rows, mmRows), ceil(N, mmCols), 1}, 256, 0,
-				wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, q.zeroOffset)
+			tiles := [2]int{ceil(rows, mmRows), ceil(N, mmCols)}
+			splits := mmSplits(tiles[0]*tiles[1], mmPerSM*o.b.dev.sms, K/32)
+			if splits > 1 {
+				o.b.prog.zero(y.p, rows*N)
+			}
+			per := ceil(K/32, splits)
+			o.launch(fmt.Sprintf("gptq_mm%d", q.bits), [3]int{tiles[0], tiles[1], splits}, 256, 0,
+				wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
 			return
 		}
 		o.launch(fmt.Sprintf("gptq_gemm_%d", q.bits), [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0,
@@ -278,6 +299,11 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		return
 	}
 	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
+	if o.b.rows > 1 && fastAttention && (hd == 64 || hd == 128) {
+		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
+			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, float32(1/math.Sqrt(float64(hd))))
+		return
+	}
 	splits := attnSplits(o.b.dev.sms, s.Heads*o.b.rows, c.rows)
 	o.launch("attention_split", [3]int{s.Heads, o.b.rows, splits}, 128, 0,
 		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
@@ -285,6 +311,11 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		o.launch("attention_combine", [3]int{s.Heads, o.b.rows, 1}, 128, 0, o.b.part, t[0].p, s.Heads, hd, splits)
 	}
 }
+
+// fastAttention selects attention_prompt64/128 (tensor cores, float16 scores and
+// probabilities) for batches of several rows; tests and benchmarks clear it to run
+// attention_split, which computes in float32.
+var fastAttention = true
 
 // attnSplits is how many blocks share the keys of one (row, head) so that about four
 // blocks per multiprocessor run: 1 once rows×heads alone fill the device, at most 32

@@ -14,7 +14,7 @@ timeout "${TEST_TIMEOUT:-240}" ./cuda.test -test.v -test.run "${TESTS:-Test}" >"
 echo "tests: exit $?"; grep -E '^(--- |ok|FAIL|PASS|panic)|relative error' "$out/tests.log" | grep -v '^--- PASS' | head -40
 if [ "${SANITIZE:-1}" != 0 ]; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./cuda.test \
-    -test.run 'TestFixtures/tiny-4bit-128g|TestAttention/8h|TestSample|TestMatMulQuant/3bit|TestMatMulQuant/4bit/g128|TestMatVecFused' >"$out/sanitizer.log" 2>&1
+    -test.run 'TestFixtures/tiny-4bit-128g|TestAttention/8h|TestAttention/4h/4kv/64d/fast=true|TestMatMulPromptUnsplit/4bit|TestSample|TestMatMulQuant/3bit|TestMatMulQuant/4bit/g128|TestMatVecFused' >"$out/sanitizer.log" 2>&1
   echo "sanitizer: exit $?"; tail -3 "$out/sanitizer.log"
 fi
 if [ "${BENCH:-.}" != none ]; then

@@ -4,7 +4,7 @@
 # argument (GROUP -1 for none), write the checkpoint once with random_gptq.py, then
 # `agent bench` it with each binary in BINS (default: agent), e.g. an older build
 # beside the new one. JSON lines go to $OUT/bench.jsonl, a table last.
-#   PROMPT  prompt tokens (default 512); GEN  decoded tokens (default 128)
+#   PROMPTS prompt lengths, each benched (default 512); GEN  decoded tokens (default 128)
 #   e2e.sh 4:128 4:-1
 set -u
 cd "$(dirname "$0")"
@@ -17,9 +17,11 @@ for q in "$@"; do
   python3 random_gptq.py --preset 65b --bits "$b" --group "$g" --out /tmp/m >/dev/null || exit 1
   echo "65b ${b}-bit group $g: written in $(( $(date +%s) - t0 )) s, $(du -sh /tmp/m | cut -f1)"
   for bin in ${BINS:-agent}; do
-    printf '%s %s-bit g%s: ' "$bin" "$b" "$g"
-    ./"$bin" bench --model /tmp/m --device cuda --prompt "${PROMPT:-512}" --gen "${GEN:-128}" --runs 3 --json \
-      2>"$out/bench-$bin-$b-$g.log" | tee -a "$out/bench.jsonl"
+    for p in ${PROMPTS:-512}; do
+      printf '%s %s-bit g%s prompt %s: ' "$bin" "$b" "$g" "$p"
+      ./"$bin" bench --model /tmp/m --device cuda --prompt "$p" --gen "${GEN:-128}" --runs 3 --json \
+        2>"$out/bench-$bin-$b-$g-$p.log" | tee -a "$out/bench.jsonl"
+    done
   done
   rm -rf /tmp/m
 done
