@@ -354,11 +354,13 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
 MATVEC_FAST(3, 2, 6, gptq_mv3)
 MATVEC_FAST(4, 4, 4, gptq_mv4)
 
-// Prompt processing: Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a
-// 64x128 tile with four warps of 32x64; each 32-row chunk of K is gathered (X through
-// perm) and dequantized to float16 in shared memory, then multiplied with
-// mma.sync.m16n8k16 (float16 inputs, float32 accumulation). Activations are float32.. BITS 16 reads a dense
-// float16 W stored [N, K] (the lm_head) instead of packed weights.
+// Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
+// the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):
+// Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a 64x128 tile with four
+// warps of 32x64; each 32-row chunk of K is gathered (X through perm) and dequantized
+// to float16 in shared memory, then multiplied with mma.sync.m16n8k16 (float16 inputs,
+// float32 accumulation). Activations are float32. BITS 16 reads a dense float16 W
+// stored [N, K] (the lm_head) instead of packed weights.
 #define BM 64
 #define BN 128
 #define PITCH 40  // halves per shared row: 32 plus padding against bank conflicts
