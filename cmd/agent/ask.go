@@ -45,10 +45,7 @@ var askFlags = []struct{ name, key, usage string }{
 func runAsk(ctx context.Context, std stdio, args []string) error {
 	fs := flag.NewFlagSet("ask", flag.ContinueOnError)
 	fs.SetOutput(std.err)
-	configFile := fs.String("config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
-	for _, f := range askFlags {
-		fs.String(f.name, "", f.usage+" (config "+f.key+")")
-	}
+	conf := addConfigFlags(fs)
 	planOnly := fs.Bool("plan-only", false, "write and check the plan, print it, and stop")
 	asJSON := fs.Bool("json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
@@ -64,44 +61,20 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 		fs.Usage()
 		return exitError{2, err}
 	}
-	var settings []configs.Setting
-	fs.Visit(func(f *flag.Flag) {
-		for _, af := range askFlags {
-			if af.name == f.Name {
-				settings = append(settings, configs.Setting{Key: af.key, Value: f.Value.String(), Flag: "--" + f.Name})
-			}
-		}
-	})
-	cfg, err := loadConfig(*configFile, settings)
+	cfg, err := conf.load()
 	if err != nil {
 		return err
 	}
-	var errTimeLimit error
-	if cfg.Planner.Timeout > 0 {
-		errTimeLimit = fmt.Errorf("ran out of time: the limit is %s (--timeout, planner.timeout)", cfg.Planner.Timeout)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, cfg.Planner.Timeout, errTimeLimit)
-		defer cancel()
-	}
-
-	base, closeLLM, err := openLLM(ctx, cfg.Engine, std.err)
+	ctx, cancel, errTimeLimit := withTimeLimit(ctx, cfg)
+	defer cancel()
+	a, err := openAsker(ctx, cfg, std.err)
 	if err != nil {
 		return err
 	}
-	defer closeLLM()
-	llm, rec := planner.Record(base)
-	reg, err := loadTools(ctx, cfg, llm)
-	if err != nil {
-		return err
-	}
-	p := newPlanner(cfg, llm, reg, rec)
+	defer a.close()
 
 	view := newAskProgress(std.err, *quiet)
-	ask := p.Ask
-	if *planOnly {
-		ask = p.Plan
-	}
-	tr, askErr := ask(ctx, question, view.event)
+	tr, askErr := a.ask(ctx, question, *planOnly, view.event)
 	view.stop()
 
 	if *asJSON && tr != nil {
@@ -116,7 +89,7 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 		printBadPlan(std.err, tr, askErr)
 		return errSilent
 	case askErr != nil:
-		timedOut := errTimeLimit != nil && errors.Is(context.Cause(ctx), errTimeLimit)
+		timedOut := timedOut(ctx, errTimeLimit)
 		what := "stopped"
 		switch {
 		case timedOut:
@@ -138,6 +111,90 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 		return err
 	}
 	return printAnswerSources(std.out, tr.Answer)
+}
+
+// configFlags are the flags of a command that answers questions and sets
+// configuration keys: --config and askFlags.
+type configFlags struct {
+	fs   *flag.FlagSet
+	file *string
+}
+
+// addConfigFlags defines --config and askFlags on fs.
+func addConfigFlags(fs *flag.FlagSet) *configFlags {
+	c := &configFlags{fs: fs, file: fs.String("config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")}
+	for _, f := range askFlags {
+		fs.String(f.name, "", f.usage+" (config "+f.key+")")
+	}
+	return c
+}
+
+// load reads the configuration, with the flags given on the command line (after
+// fs.Parse) beating the environment and the file.
+func (c *configFlags) load() (*configs.Config, error) {
+	var settings []configs.Setting
+	c.fs.Visit(func(f *flag.Flag) {
+		for _, af := range askFlags {
+			if af.name == f.Name {
+				settings = append(settings, configs.Setting{Key: af.key, Value: f.Value.String(), Flag: "--" + f.Name})
+			}
+		}
+	})
+	return loadConfig(*c.file, settings)
+}
+
+// withTimeLimit bounds ctx by the configured time limit of one question. limit is
+// the cause of ctx's end when the limit ends it, nil when there is none.
+func withTimeLimit(ctx context.Context, cfg *configs.Config) (_ context.Context, cancel context.CancelFunc, limit error) {
+	if cfg.Planner.Timeout <= 0 {
+		return ctx, func() {}, nil
+	}
+	limit = fmt.Errorf("ran out of time: the limit is %s (--timeout, planner.timeout)", cfg.Planner.Timeout)
+	ctx, cancel = context.WithTimeoutCause(ctx, cfg.Planner.Timeout, limit)
+	return ctx, cancel, limit
+}
+
+// timedOut reports whether the time limit of withTimeLimit ended ctx.
+func timedOut(ctx context.Context, limit error) bool {
+	return limit != nil && errors.Is(context.Cause(ctx), limit)
+}
+
+// asker answers questions with the configured engine and tools, which every
+// question it answers shares.
+type asker struct {
+	cfg   *configs.Config
+	base  engine.LLM // the engine itself
+	llm   engine.LLM // base, routed to the recorder of each question
+	tools *tools.Registry
+	close func() error
+}
+
+// openAsker loads the configured engine (progress goes to progress) and tools. The
+// tools live as long as ctx.
+func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*asker, error) {
+	base, closeLLM, err := openLLM(ctx, cfg.Engine, progress)
+	if err != nil {
+		return nil, err
+	}
+	a := &asker{cfg: cfg, base: base, llm: planner.Routed(base), close: closeLLM}
+	if a.tools, err = loadTools(ctx, cfg, a.llm); err != nil {
+		closeLLM()
+		return nil, err
+	}
+	return a, nil
+}
+
+// ask answers question, or with planOnly only writes and checks its plan; its
+// trace lists the engine calls made for this question alone, so several may run
+// at once. on, when not nil, receives the run's events.
+func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
+	_, rec := planner.Record(a.base)
+	p := newPlanner(a.cfg, a.llm, a.tools, rec)
+	ctx = planner.WithRecorder(ctx, rec)
+	if planOnly {
+		return p.Plan(ctx, question, on)
+	}
+	return p.Ask(ctx, question, on)
 }
 
 // askQuestion is the question from the arguments, or from in when there are none
