@@ -1,0 +1,461 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rewoo-agent/agent/planner/plannertest"
+)
+
+// batchLine is what a job reads from one line of a batch's output.
+type batchLine struct {
+	ID       string `json:"id"`
+	Question string `json:"question"`
+	Status   string `json:"status"`
+	Answer   string `json:"answer"`
+	Sources  []struct {
+		URL   string   `json:"url"`
+		Steps []string `json:"steps"`
+	} `json:"sources"`
+	Error       string   `json:"error"`
+	Prompt      string   `json:"prompt"`
+	Plan        string   `json:"plan"`
+	Diagnostics []string `json:"diagnostics"`
+	Steps       []struct {
+		Name          string   `json:"name"`
+		Tool          string   `json:"tool"`
+		Input         string   `json:"input"`
+		State         string   `json:"state"`
+		Error         string   `json:"error"`
+		Output        *string  `json:"output"`
+		ResolvedInput *string  `json:"resolved_input"`
+		Sources       []string `json:"sources"`
+		Duration      float64  `json:"duration_s"`
+		Bytes         int      `json:"bytes"`
+	} `json:"steps"`
+	EngineCalls []struct {
+		Purpose string `json:"purpose"`
+		Tokens  int    `json:"tokens"`
+	} `json:"engine_calls"`
+	Tokens struct {
+		Prompt    int `json:"prompt"`
+		Generated int `json:"generated"`
+	} `json:"tokens"`
+	Started time.Time `json:"started"`
+	Timings struct {
+		Total float64 `json:"total_s"`
+	} `json:"timings"`
+}
+
+// readBatchOutput checks every line of the output at path is one complete JSON
+// record and returns them in order.
+func readBatchOutput(t *testing.T, path string) []batchLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Errorf("%s does not end with a line end", path)
+	}
+	var out []batchLine
+	for i, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if l == "" && len(data) == 0 {
+			break
+		}
+		var r batchLine
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("%s:%d is not JSON: %q", path, i+1, l)
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%s:%d: %v", path, i+1, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// byID indexes records by id, failing on a repeated id.
+func byID(t *testing.T, recs []batchLine) map[string]batchLine {
+	t.Helper()
+	m := map[string]batchLine{}
+	for _, r := range recs {
+		if _, dup := m[r.ID]; dup {
+			t.Errorf("id %q recorded twice", r.ID)
+		}
+		m[r.ID] = r
+	}
+	return m
+}
+
+// newBatchEnv is ask's test setting (a scripted model, a DuckDuckGo page and the
+// pages it links) with plans for particular questions put first: each key of
+// plans is a word of a question. Fetches are not rate limited and failed steps
+// not retried, so the tests run fast.
+func newBatchEnv(t *testing.T, plans map[string]string) *askEnv {
+	t.Helper()
+	e := newAskEnv(t, askPlan, 0)
+	var first []plannertest.Reply
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range plans {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		first = append(first, plannertest.Reply{Match: k, Text: plans[k]})
+	}
+	e.eng.Replies = append(first, e.eng.Replies...)
+	t.Setenv("AGENT_FETCH_PER_HOST_RATE", "1000")
+	t.Setenv("AGENT_FETCH_PER_HOST_BURST", "1000")
+	t.Setenv("AGENT_RETRIES", "0")
+	return e
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// hangServer answers no request until its client gives up.
+func hangServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestBatchMixed runs a job whose questions end every way a question can: an
+// answer, a broken plan, a failed step, the time limit.
+func TestBatchMixed(t *testing.T) {
+	hang := hangServer(t)
+	var e *askEnv
+	e = newBatchEnv(t, map[string]string{
+		"QBROKEN": " :evidence0: = DuckDuckGoo[x]\nAnswer: :evidence0:\n",
+		"QSLOW":   " :evidence0: = TextScraper[" + hang.URL + "/slow]\nAnswer: :evidence0:\n",
+	})
+	// The failing plan names the web server, known only now.
+	e.eng.Replies = append([]plannertest.Reply{{Match: "QFAIL",
+		Text: " :evidence0: = TextScraper[" + e.web.URL + "/missing]\nAnswer: :evidence0:\n"}}, e.eng.Replies...)
+	in := writeFile(t, "questions.jsonl", `{"id": "nobel", "question": "Who won the Nobel Prize in Literature in 2020?"}
+
+{"id": 2, "question": "QBROKEN plan?", "gold": "anything"}
+{"id": "fail", "question": "QFAIL page?"}
+{"id": "slow", "question": "  QSLOW page?  "}
+`)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	stdout, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, "--parallel", "4", "--timeout", "3s", in, out)
+	if code != 1 || stdout != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing\n%s", code, stdout, errOut)
+	}
+	recs := byID(t, readBatchOutput(t, out))
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4\n%s", len(recs), errOut)
+	}
+	want := map[string]string{"nobel": "ok", "2": "bad_plan", "fail": "failed", "slow": "timeout"}
+	for id, status := range want {
+		if r := recs[id]; r.Status != status || (status == "ok") != (r.Error == "") {
+			t.Errorf("%s: status %q, error %q; want %q", id, r.Status, r.Error, status)
+		}
+	}
+	ok := recs["nobel"]
+	if ok.Answer != "Louise Glück won the 2020 Nobel Prize in Literature." || len(ok.Sources) != 1 || ok.Sources[0].URL != e.web.URL+"/glueck" {
+		t.Errorf("answer %q, sources %+v", ok.Answer, ok.Sources)
+	}
+	if len(ok.Steps) != 4 || ok.Steps[1].Tool != "TextScraper" || ok.Steps[1].State != "done" || ok.Steps[1].Bytes == 0 ||
+		ok.Steps[1].Output != nil || ok.Steps[1].ResolvedInput != nil || len(ok.Steps[1].Sources) != 1 || ok.Steps[1].Duration <= 0 {
+		t.Errorf("steps (without --full: no outputs): %+v", ok.Steps)
+	}
+	if len(ok.EngineCalls) != 2 || ok.Tokens.Generated != ok.EngineCalls[0].Tokens+ok.EngineCalls[1].Tokens || ok.Tokens.Prompt == 0 {
+		t.Errorf("engine calls %+v, tokens %+v", ok.EngineCalls, ok.Tokens)
+	}
+	if ok.Prompt != "" || !strings.Contains(ok.Plan, ":evidence3: = KnowledgeModel[") || ok.Timings.Total <= 0 || ok.Started.IsZero() {
+		t.Errorf("prompt %q, plan %q, timings %+v, started %v", ok.Prompt, ok.Plan, ok.Timings, ok.Started)
+	}
+	if r := recs["2"]; len(r.Diagnostics) == 0 || !strings.Contains(r.Diagnostics[0], `unknown tool "DuckDuckGoo"`) || r.Question != "QBROKEN plan?" {
+		t.Errorf("bad plan record: %+v", r)
+	}
+	if r := recs["fail"]; len(r.Steps) != 1 || r.Steps[0].State != "failed" || r.Steps[0].Error == "" || !strings.Contains(r.Error, "no answer") {
+		t.Errorf("failed record: %+v", r)
+	}
+	if r := recs["slow"]; r.Question != "QSLOW page?" || !strings.Contains(r.Error, "ran out of time: the limit is 3s") {
+		t.Errorf("timed-out record: %+v", r)
+	}
+	for _, s := range []string{"batch: 4 questions, 4 to run (4 at a time)", "ok       nobel", "bad_plan 2",
+		"batch: 4 of 4 run in", "1 ok, 3 failed (1 bad_plan, 1 timeout); 0 skipped", "some questions failed"} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+
+	// Run again: every id has a record, so nothing runs, and the job still failed.
+	calls := len(e.eng.Calls())
+	_, errOut, code = runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, out)
+	if code != 1 || len(e.eng.Calls()) != calls || !strings.Contains(errOut, "0 of 0 run") ||
+		!strings.Contains(errOut, "4 skipped (3 of them failed before; --retry-failed runs them again)") {
+		t.Errorf("second run: exit %d, %d engine calls\n%s", code, len(e.eng.Calls())-calls, errOut)
+	}
+	if n := len(readBatchOutput(t, out)); n != 4 {
+		t.Errorf("the second run left %d records, want 4", n)
+	}
+}
+
+// TestBatchRetryFailed checks --retry-failed runs only the failed questions again
+// and that the newest record of an id wins.
+func TestBatchRetryFailed(t *testing.T) {
+	e := newBatchEnv(t, map[string]string{"QBROKEN": " :evidence0: = DuckDuckGoo[x]\nAnswer: :evidence0:\n"})
+	in := writeFile(t, "questions.txt", "Who won the Nobel Prize in Literature in 2020?\nQBROKEN plan?\n")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	if _, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, out); code != 1 {
+		t.Fatalf("first run: exit %d\n%s", code, errOut)
+	}
+	// The model does better the second time.
+	e.eng.Replies[0].Text = " :evidence0: = DuckDuckGo[Nobel Prize in Literature 2020 winner]\nAnswer: :evidence0:\n"
+	calls := len(e.eng.Calls())
+	_, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, "--retry-failed", in, out)
+	if code != 0 {
+		t.Fatalf("retry: exit %d\n%s", code, errOut)
+	}
+	newCalls := e.eng.Calls()[calls:]
+	if len(newCalls) != 1 || !strings.Contains(newCalls[0].Request.Prompt, "QBROKEN") {
+		t.Errorf("the retry made %d engine calls, want QBROKEN's plan alone", len(newCalls))
+	}
+	recs := readBatchOutput(t, out)
+	if len(recs) != 3 || recs[1].ID != "2" || recs[1].Status != "bad_plan" || recs[2].ID != "2" || recs[2].Status != "ok" {
+		t.Errorf("records: %+v", recs)
+	}
+	if !strings.Contains(errOut, "1 of 1 run") || !strings.Contains(errOut, "1 ok, 0 failed; 1 skipped;") {
+		t.Errorf("summary:\n%s", errOut)
+	}
+	_, errOut, code = runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, out)
+	if code != 0 || !strings.Contains(errOut, "2 skipped;") {
+		t.Errorf("third run: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestBatchResumeTruncated checks a record a killed run left half written is
+// reported and cut off, and that the resumed job answers exactly the questions
+// without a complete record.
+func TestBatchResumeTruncated(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	in := writeFile(t, "questions.txt", "Q one?\nQ two?\n\nQ four?\n")
+	whole := `{"id":"1","question":"Q one?","status":"ok","answer":"one"}` + "\n"
+	out := writeFile(t, "out.jsonl", whole+`{"id":"2","question":"Q two?","status":"ok","ans`)
+	_, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "out.jsonl:2: an incomplete record (48 bytes; a run stopped while writing it) is cut off") {
+		t.Errorf("stderr does not report the incomplete record:\n%s", errOut)
+	}
+	for _, c := range e.eng.Calls() {
+		if strings.Contains(c.Request.Prompt, "Q one?") {
+			t.Error("the question with a record ran again")
+		}
+	}
+	data, _ := os.ReadFile(out)
+	if !strings.HasPrefix(string(data), whole) {
+		t.Errorf("the complete record changed:\n%s", data)
+	}
+	recs := readBatchOutput(t, out)
+	var ids []string
+	for _, r := range byID(t, recs) {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"1", "2", "4"}) || recs[1].Status != "ok" || recs[2].Status != "ok" {
+		t.Errorf("ids %v, records %+v", ids, recs)
+	}
+}
+
+// TestBatchParallel checks --parallel answers questions at the same time: the
+// tool server holds each request until all three have arrived.
+func TestBatchParallel(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		inFlight int
+		most     int
+		all      = make(chan struct{})
+	)
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if inFlight == 3 {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+		}
+		fmt.Fprintf(w, "<html><body><p>page %s</p></body></html>", r.URL.Path)
+	}))
+	t.Cleanup(gate.Close)
+	plans := map[string]string{}
+	for i := range 3 {
+		plans[fmt.Sprintf("QPAR%d", i)] = fmt.Sprintf(" :evidence0: = TextScraper[%s/p%d]\nAnswer: :evidence0:\n", gate.URL, i)
+	}
+	e := newBatchEnv(t, plans)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	start := time.Now()
+	_, errOut, code := runAgent(t, "QPAR0?\nQPAR1?\nQPAR2?\n", "batch", "--llm-url", e.llm.URL, "--parallel", "3", "--full", "-", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if most != 3 {
+		t.Errorf("at most %d questions ran at once, want 3 (took %v)", most, time.Since(start))
+	}
+	recs := byID(t, readBatchOutput(t, out))
+	for i := range 3 {
+		r := recs[fmt.Sprint(i+1)]
+		want := fmt.Sprintf("page /p%d", i)
+		if r.Status != "ok" || !strings.HasSuffix(r.Answer, want) || len(r.Steps) != 1 || r.Steps[0].Output == nil ||
+			*r.Steps[0].Output != r.Answer || r.Steps[0].Bytes != len(r.Answer) || r.Prompt == "" {
+			t.Errorf("record %d (--full): %+v", i+1, r)
+		}
+	}
+}
+
+// TestBatchBadOutput checks an output file a batch did not write, or one that
+// answers other questions under the same ids, stops the job before it starts and
+// is left as it was.
+func TestBatchBadOutput(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	in := writeFile(t, "q.txt", "Q one?\nQ two?\n")
+	tests := []struct {
+		name, content, err string
+	}{
+		{"not JSON", `{"id":"1","question":"Q one?","status":"ok"}` + "\nhello\n{}\n", "out.jsonl:2: not a batch record (invalid character 'h'"},
+		{"no id", "\n" + `{"question":"Q one?"}` + "\n", "out.jsonl:2: not a batch record (it has no id)"},
+		{"another question", `{"id":"2","question":"Q three?","status":"ok"}` + "\n", `q.txt:2: id "2" was asked "Q three?" in`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := writeFile(t, "out.jsonl", tt.content)
+			_, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, out)
+			if code != 2 || !strings.Contains(errOut, tt.err) {
+				t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, errOut, tt.err)
+			}
+			if data, _ := os.ReadFile(out); string(data) != tt.content {
+				t.Errorf("the output file changed to %q", data)
+			}
+		})
+	}
+	if len(e.eng.Calls()) != 0 {
+		t.Error("a question ran")
+	}
+	_, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, in)
+	if code != 2 || !strings.Contains(errOut, "is both the questions and the output") {
+		t.Errorf("same file: exit %d\n%s", code, errOut)
+	}
+}
+
+// batchInputs are question files and what reading them gives: the ids and
+// questions, or the problems.
+var batchInputs = []struct {
+	name, content string
+	want          []batchQuestion
+	err           []string
+}{
+	{name: "lines", content: "Who?\n\n  \r\nWhat? \r\n", want: []batchQuestion{{"1", "Who?", 1}, {"4", "What?", 4}}},
+	{name: "jsonl", content: "\n" + `{"id": "a", "question": " Who? "}` + "\n" + `{"id": 17, "question": "What?", "gold": "x"}`,
+		want: []batchQuestion{{"a", "Who?", 2}, {"17", "What?", 3}}},
+	{name: "invalid UTF-8", content: "Wh\xffo?\n", want: []batchQuestion{{"1", "Wh\uFFFDo?", 1}}},
+	{name: "malformed jsonl", content: `{"id": "a", "question": "Who?"}` + "\nWhat?\n" + `{"question": "q"}` + "\n" +
+		`{"id": "b"}` + "\n" + `{"id": true, "question": "q"}` + "\n" + `{"id": " ", "question": "q"}` + "\n" + `["a"]` + "\n",
+		err: []string{"in:2: not a JSON object: invalid character 'W'", `in:3: no "id"`, `in:4: no "question"`,
+			`in:5: "id" is true: want a string or a number`, `in:6: the "id" is empty`, "in:7: not a JSON object: json: cannot unmarshal array"}},
+	{name: "duplicate ids", content: `{"id": "a", "question": "Who?"}` + "\n" + `{"id": "b", "question": "What?"}` + "\n" + `{"id": "a", "question": "Why?"}` + "\n",
+		err: []string{`in:3: id "a" repeats line 1`}},
+	{name: "empty", content: "\n \n", err: []string{"in has no questions"}},
+	{name: "long line", content: "Who?\n" + strings.Repeat("x", maxBatchLine+1) + "\n", err: []string{"in:2: the line is longer than 1048576 bytes"}},
+}
+
+func TestReadBatchInput(t *testing.T) {
+	for _, tt := range batchInputs {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readBatchInput(strings.NewReader(tt.content), "-")
+			if tt.err != nil {
+				if err == nil {
+					t.Fatalf("no error; got %+v", got)
+				}
+				for _, e := range tt.err {
+					if !strings.Contains(err.Error(), strings.Replace(e, "in", "stdin", 1)) {
+						t.Errorf("error lacks %q:\n%v", e, err)
+					}
+				}
+				if n := strings.Count(err.Error(), "\nstdin:"); n != len(tt.err) && len(tt.err) > 1 {
+					t.Errorf("%d problems reported, want %d:\n%v", n, len(tt.err), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBatchBadInput checks a bad question file stops the command with exit 2
+// and the problems with their lines, before any model is asked.
+func TestBatchBadInput(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	in := writeFile(t, "q.jsonl", `{"id": "a", "question": "Who?"}`+"\n{oops\n")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	_, errOut, code := runAgent(t, "", "batch", "--llm-url", e.llm.URL, in, out)
+	if code != 2 || !strings.Contains(errOut, "q.jsonl:2: not a JSON object") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the output file was created")
+	}
+	for _, args := range [][]string{{"batch", in}, {"batch", "--parallel", "0", in, out}, {"batch", filepath.Join(t.TempDir(), "none"), out}} {
+		if _, errOut, code := runAgent(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d\n%s", args, code, errOut)
+		}
+	}
+}
+
+// FuzzReadBatchInput checks any input gives questions with unique ids and
+// non-empty text, or an error, never a panic.
+func FuzzReadBatchInput(f *testing.F) {
+	for _, tt := range batchInputs {
+		if len(tt.content) < 4096 {
+			f.Add(tt.content)
+		}
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		qs, err := readBatchInput(strings.NewReader(content), "-")
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, q := range qs {
+			if seen[q.id] || q.id == "" || strings.TrimSpace(q.text) == "" || !utf8.ValidString(q.text) {
+				t.Fatalf("bad question %+v from %q", q, content)
+			}
+			seen[q.id] = true
+		}
+	})
+}
