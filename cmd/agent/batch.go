@@ -159,7 +159,8 @@ func runBatch(ctx context.Context, std stdio, args []string) error {
 	}
 	fmt.Fprintf(&b, "; tokens: %d prompt, %d generated\n", job.tokens.Prompt, job.tokens.Generated)
 	if left := len(todo) - job.recorded; left > 0 && runErr == nil {
-		fmt.Fprintf(&b, "%d questions have no record (%d were running and were stopped); run the same command again to answer them\n", left, job.stopped)
+		fmt.Fprintf(&b, "%d questions have no record (%d stopped while running, %d not started); run the same command again to answer them\n",
+			left, job.stopped, left-job.stopped)
 	}
 	io.WriteString(std.err, b.String())
 

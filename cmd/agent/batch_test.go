@@ -459,3 +459,25 @@ func FuzzReadBatchInput(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchDeadline checks the job's deadline stops it with the unfinished
+// questions unrecorded, not recorded as timed out.
+func TestBatchDeadline(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	e.eng.Delay = 20 * time.Millisecond // askPlan takes over a second
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	start := time.Now()
+	_, errOut, code := runAgent(t, "Q one?\nQ two?\n", "batch", "--llm-url", e.llm.URL, "--deadline", "300ms", "-", out)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the job took %v past its deadline", took)
+	}
+	for _, s := range []string{"0 of 2 run", "2 questions have no record (1 stopped while running, 1 not started)",
+		"batch: the job's deadline (300ms, --deadline) passed"} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+	if code != 1 || len(readBatchOutput(t, out)) != 0 {
+		t.Errorf("exit %d, records %+v; want 1 and none", code, readBatchOutput(t, out))
+	}
+}
