@@ -429,6 +429,10 @@ func openBatchOutput(path, inPath string, progress io.Writer) (*batchOutput, err
 	if err != nil {
 		return nil, fmt.Errorf("batch: %w", err)
 	}
+	if err := lockOutput(f); err != nil {
+		f.Close()
+		return nil, err
+	}
 	o := &batchOutput{path: path, f: f, newest: map[string]batchRecordHead{}}
 	if inPath != "-" {
 		if a, b := statOrNil(inPath), statOrNil(path); a != nil && b != nil && os.SameFile(a, b) {

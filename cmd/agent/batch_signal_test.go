@@ -144,3 +144,26 @@ func TestBatchStopAndResume(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchLocked checks a second job on the same output file is refused while
+// the first holds it.
+func TestBatchLocked(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	out := writeFile(t, "out.jsonl", "")
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runAgent(t, "Q?\n", "batch", "--llm-url", e.llm.URL, "-", out)
+	if code != 2 || !strings.Contains(errOut, "another batch job is writing "+out) || len(e.eng.Calls()) != 0 {
+		t.Errorf("exit %d, %d engine calls\n%s", code, len(e.eng.Calls()), errOut)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if _, errOut, code := runAgent(t, "Q?\n", "batch", "--llm-url", e.llm.URL, "-", out); code != 0 {
+		t.Errorf("after the lock went: exit %d\n%s", code, errOut)
+	}
+}
