@@ -171,7 +171,7 @@ func runBatch(ctx context.Context, std stdio, args []string) error {
 		return exitError{130, errors.New("batch: interrupted")}
 	case job.recorded < len(todo):
 		return fmt.Errorf("batch: the job's deadline (%s, --deadline) passed", *deadline)
-	case job.count[batchOK] < job.recorded || skippedFailed > 0 && !*retryFailed:
+	case job.count[batchOK] < job.recorded || skippedFailed > 0:
 		return errors.New("batch: some questions failed (their records say why)")
 	}
 	return nil

@@ -142,8 +142,7 @@ func hangServer(t *testing.T) *httptest.Server {
 // answer, a broken plan, a failed step, the time limit.
 func TestBatchMixed(t *testing.T) {
 	hang := hangServer(t)
-	var e *askEnv
-	e = newBatchEnv(t, map[string]string{
+	e := newBatchEnv(t, map[string]string{
 		"QBROKEN": " :evidence0: = DuckDuckGoo[x]\nAnswer: :evidence0:\n",
 		"QSLOW":   " :evidence0: = TextScraper[" + hang.URL + "/slow]\nAnswer: :evidence0:\n",
 	})
