@@ -406,8 +406,11 @@ func parseBatchLine(text string) (id, question string, err error) {
 // batchOutput is a batch's output file, open for appending, and what it held.
 type batchOutput struct {
 	path string
-	mu   sync.Mutex // one write at a time
+	mu   sync.Mutex // one write at a time; guards size and broken
 	f    *os.File
+	size int64 // the length of the complete records
+	// broken is why a write failed; none follows it.
+	broken error
 	// newest is the newest record of each id.
 	newest map[string]batchRecordHead
 }
@@ -428,6 +431,10 @@ func openBatchOutput(path, inPath string, progress io.Writer) (*batchOutput, err
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("batch: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("batch: %s is not a regular file", path)
 	}
 	if err := lockOutput(f); err != nil {
 		f.Close()
@@ -459,11 +466,13 @@ func (o *batchOutput) read(progress io.Writer) error {
 		data, err := r.ReadBytes('\n')
 		if err == io.EOF {
 			if len(data) == 0 {
+				o.size = offset
 				return nil
 			}
 			// A record cut short: the line end is the last byte each write puts down.
 			fmt.Fprintf(progress, "batch: %s:%d: an incomplete record (%d bytes; a run stopped while writing it) is cut off; its question runs again\n",
 				o.path, line, len(data))
+			o.size = offset
 			if err := o.f.Truncate(offset); err != nil {
 				return fmt.Errorf("batch: cutting the incomplete record off %s: %w", o.path, err)
 			}
@@ -490,7 +499,8 @@ func (o *batchOutput) read(progress io.Writer) error {
 
 // write appends rec as one line with a single write, then syncs the file, so a
 // kill at any moment leaves either the whole record or a last line without its
-// line end, which the next run cuts off.
+// line end, which the next run cuts off. After a failed write (a full disk) the
+// part written is cut off again and no other write is tried.
 func (o *batchOutput) write(rec *batchRecord) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -499,11 +509,18 @@ func (o *batchOutput) write(rec *batchRecord) error {
 	data = append(data, '\n')
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, err := o.f.Write(data); err != nil {
-		return fmt.Errorf("batch: writing %s: %w", o.path, err)
+	if o.broken != nil {
+		return o.broken
 	}
-	if err := o.f.Sync(); err != nil {
-		return fmt.Errorf("batch: writing %s: %w", o.path, err)
+	_, err = o.f.Write(data)
+	if err == nil {
+		err = o.f.Sync()
 	}
+	if err != nil {
+		o.f.Truncate(o.size)
+		o.broken = fmt.Errorf("batch: writing %s: %w", o.path, err)
+		return o.broken
+	}
+	o.size += int64(len(data))
 	return nil
 }

@@ -429,9 +429,19 @@ func TestBatchBadInput(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("the output file was created")
 	}
-	for _, args := range [][]string{{"batch", in}, {"batch", "--parallel", "0", in, out}, {"batch", filepath.Join(t.TempDir(), "none"), out}} {
-		if _, errOut, code := runAgent(t, "", args...); code != 2 {
-			t.Errorf("%v: exit %d\n%s", args, code, errOut)
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{in}, "want QUESTIONS and OUT.jsonl"},
+		{[]string{"--parallel", "0", "-", out}, "--parallel 0: want 1 or more"},
+		{[]string{filepath.Join(t.TempDir(), "none"), out}, "no such file"},
+		{[]string{"-", "/dev/null"}, "/dev/null is not a regular file"},
+		{[]string{"-", t.TempDir()}, "is a directory"},
+	} {
+		_, errOut, code := runAgent(t, "Q?\n", append([]string{"batch"}, tt.args...)...)
+		if code != 2 || !strings.Contains(errOut, tt.err) {
+			t.Errorf("%v: exit %d\n%s\nwant 2 and %q", tt.args, code, errOut, tt.err)
 		}
 	}
 }
