@@ -1,0 +1,509 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// DefaultInclude are the files a GPTQ model needs: its configurations, the
+// safetensors weights with their index, and the tokenizer. Pickled weights
+// (*.bin, *.pt) are left out unless asked for.
+var DefaultInclude = []string{
+	"config.json",
+	"quantize_config.json",
+	"generation_config.json",
+	"*.safetensors",
+	"model.safetensors.index.json",
+	"tokenizer.model",
+	"tokenizer.json",
+	"tokenizer_config.json",
+	"special_tokens_map.json",
+}
+
+// ErrNoSpace means the cache's disk lacks room for a pull.
+var ErrNoSpace = errors.New("not enough free disk space")
+
+// ErrOffline means Client.Offline forbade the network and the cache could not answer.
+var ErrOffline = errors.New("offline (HF_HUB_OFFLINE is set)")
+
+// Snapshot is a pulled revision: its folder in the cache and what it holds.
+type Snapshot struct {
+	Ref    Ref
+	Commit string
+	Dir    string
+	Files  []File
+}
+
+// File is one file of a snapshot.
+type File struct {
+	Path       string `json:"path"`
+	Size       int64  `json:"size"`
+	ETag       string `json:"etag"`
+	Downloaded int64  `json:"downloaded"` // bytes fetched by this pull; 0 when the cache had it
+}
+
+// Match reports whether the repository path name matches one of the globs
+// (path.Match syntax, against the whole path; a glob without '/' also matches
+// the base name of a file in a folder).
+func Match(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+		if !strings.Contains(g, "/") && strings.Contains(name, "/") {
+			if ok, _ := path.Match(g, path.Base(name)); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CheckGlobs reports the first malformed glob.
+func CheckGlobs(globs []string) error {
+	for _, g := range globs {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("bad glob %q: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// Pull brings the files of ref that match include (DefaultInclude when empty)
+// into the cache and returns the snapshot. Files already there are skipped;
+// a download that broke off resumes from its .incomplete file; each file
+// appears in the snapshot only once it is whole (and, for LFS files, its sha256
+// checked). With Offline set, the cache answers alone.
+func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot, error) {
+	if len(include) == 0 {
+		include = DefaultInclude
+	}
+	if err := CheckGlobs(include); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if c.Offline {
+		dir, err := c.Cache.Snapshot(ref)
+		if err != nil {
+			return nil, fmt.Errorf("%w; %w", err, ErrOffline)
+		}
+		commit, _ := c.Cache.Commit(ref)
+		return &Snapshot{Ref: ref, Commit: commit, Dir: dir}, nil
+	}
+	l, err := c.list(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var todo []sibling
+	var names []string
+	for _, s := range l.Siblings {
+		if !localPath(s.Name) {
+			return nil, fmt.Errorf("hub: %s: the listing names %q, which is not a path inside the repository", ref, s.Name)
+		}
+		names = append(names, s.Name)
+		if Match(include, s.Name) {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, fmt.Errorf("hub: %s: no file matches %s (the repository has %s)", ref, strings.Join(include, " "), strings.Join(names, " "))
+	}
+	commit := l.SHA
+	if err := c.Cache.writeRef(ref, commit); err != nil {
+		return nil, fmt.Errorf("hub: %s: %w", ref, err)
+	}
+
+	p := &pull{c: c, ref: ref, commit: commit, files: make([]File, len(todo)), fileDone: make([]int64, len(todo))}
+	p.report.Files = len(todo)
+	var need int64
+	for i, s := range todo {
+		p.files[i] = File{Path: s.Name, Size: s.size()}
+		p.report.Total += max(s.size(), 0)
+		if have, ok := c.present(ref.Repo, commit, s); ok {
+			p.report.Done += have
+			p.report.FilesDone++
+			p.files[i].ETag = have2etag(c, ref.Repo, commit, s.Name)
+			p.fileDone[i] = have
+			continue
+		}
+		need += max(s.size(), 0) - c.partial(ref.Repo, s)
+	}
+	if err := c.checkSpace(ref, need); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.reportLocked(-1)
+	p.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(c.Concurrency, 1))
+	for i, s := range todo {
+		if p.files[i].ETag != "" {
+			continue
+		}
+		g.Go(func() error { return p.fetch(gctx, i, s) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return &Snapshot{Ref: ref, Commit: commit, Dir: c.Cache.snapshotDir(ref.Repo, commit), Files: p.files}, nil
+}
+
+// present reports whether the snapshot already holds s whole: its pointer
+// resolves to a blob of the listed size.
+func (c *Client) present(repo, commit string, s sibling) (int64, bool) {
+	fi, err := os.Stat(filepath.Join(c.Cache.snapshotDir(repo, commit), filepath.FromSlash(s.Name)))
+	if err != nil || !fi.Mode().IsRegular() || (s.size() >= 0 && fi.Size() != s.size()) {
+		return 0, false
+	}
+	return fi.Size(), true
+}
+
+// have2etag names the blob a present file's pointer leads to.
+func have2etag(c *Client, repo, commit, name string) string {
+	target, err := os.Readlink(filepath.Join(c.Cache.snapshotDir(repo, commit), filepath.FromSlash(name)))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(target)
+}
+
+// partial is how much of an LFS file an earlier pull left in its .incomplete
+// file (the blob's name is known from the listing only for LFS files).
+func (c *Client) partial(repo string, s sibling) int64 {
+	if s.LFS == nil || !etagRE.MatchString(s.LFS.SHA256) {
+		return 0
+	}
+	fi, err := os.Stat(c.Cache.blobPath(repo, s.LFS.SHA256) + ".incomplete")
+	if err != nil || fi.Size() > s.size() {
+		return 0
+	}
+	return fi.Size()
+}
+
+// checkSpace fails before any download when the cache's disk lacks need bytes.
+func (c *Client) checkSpace(ref Ref, need int64) error {
+	if need <= 0 || c.freeSpace == nil {
+		return nil
+	}
+	dir := c.Cache.RepoDir(ref.Repo)
+	if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o755); err != nil {
+		return fmt.Errorf("hub: %s: %w", ref, err)
+	}
+	free, known := c.freeSpace(dir)
+	if known && free < need {
+		return fmt.Errorf("hub: %s: %w: the download needs %s and %s has %s free (set HF_HOME or HF_HUB_CACHE to a larger disk)",
+			ref, ErrNoSpace, humanBytes(need), c.Cache.Dir, humanBytes(free))
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// pull is the state of one Pull shared by its downloads.
+type pull struct {
+	c      *Client
+	ref    Ref
+	commit string
+
+	mu       sync.Mutex
+	files    []File
+	fileDone []int64 // bytes of each file in hand, for the report
+	report   Progress
+}
+
+// add counts n more bytes of file i (negative when its download starts over;
+// fetched false for bytes the cache already had) and reports.
+func (p *pull) add(i int, n int64, fetched bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.report.Done += n
+	if fetched {
+		p.files[i].Downloaded += n
+	}
+	p.fileDone[i] += n
+	p.reportLocked(i)
+}
+
+// finished marks file i whole.
+func (p *pull) finished(i int, etag string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.files[i].ETag = etag
+	p.report.FilesDone++
+	p.reportLocked(i)
+}
+
+func (p *pull) reportLocked(i int) {
+	if p.c.Progress == nil {
+		return
+	}
+	r := p.report
+	if i >= 0 {
+		r.File, r.FileDone, r.FileSize = p.files[i].Path, p.fileDone[i], p.files[i].Size
+	}
+	p.c.Progress(r)
+}
+
+// etagRE is what a blob may be named: the hub's etags are git blob ids (40 hex
+// digits) or sha256 sums (64); anything that could leave blobs/ is refused.
+var etagRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
+
+// fetch brings file i (s in the listing) into the cache and links it.
+func (p *pull) fetch(ctx context.Context, i int, s sibling) error {
+	c, repo := p.c, p.ref.Repo
+	u := c.fileURL(repo, p.commit, s.Name)
+	m, err := c.head(ctx, p.ref, u)
+	if err != nil {
+		return fmt.Errorf("hub: %s: %s: %w", p.ref, s.Name, err)
+	}
+	if !etagRE.MatchString(m.ETag) {
+		return fmt.Errorf("hub: %s: %s: the hub gave etag %q, not a usable blob name", p.ref, s.Name, m.ETag)
+	}
+	if m.Commit != "" && m.Commit != p.commit {
+		return fmt.Errorf("hub: %s: %s: asked for commit %s, the hub answered for %s", p.ref, s.Name, p.commit, m.Commit)
+	}
+	size := m.Size
+	if size < 0 {
+		size = s.size()
+	}
+	// An LFS file's content is checked against the sha256 the listing gives
+	// (which is also its etag); a plain git file has only its size.
+	want := ""
+	if s.LFS != nil {
+		want = strings.ToLower(s.LFS.SHA256)
+	} else if len(m.ETag) == 64 && isHex(m.ETag) {
+		want = strings.ToLower(m.ETag)
+	}
+
+	blob := c.Cache.blobPath(repo, m.ETag)
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		return err
+	}
+	if c.lockFile != nil {
+		if err := os.MkdirAll(c.Cache.lockDir(repo), 0o755); err != nil {
+			return err
+		}
+		unlock, err := c.lockFile(ctx, filepath.Join(c.Cache.lockDir(repo), m.ETag+".lock"))
+		if err != nil {
+			return fmt.Errorf("hub: %s: %s: %w", p.ref, s.Name, err)
+		}
+		defer unlock()
+	}
+	if fi, err := os.Stat(blob); err == nil && (size < 0 || fi.Size() == size) {
+		// Another revision or another program brought the blob already.
+		p.add(i, fi.Size(), false)
+	} else if err := p.download(ctx, i, u, blob, size, want); err != nil {
+		return fmt.Errorf("hub: %s: %s: %w", p.ref, s.Name, err)
+	}
+	if err := c.Cache.link(repo, p.commit, s.Name, m.ETag); err != nil {
+		return err
+	}
+	p.finished(i, m.ETag)
+	return nil
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// download fills blob+".incomplete" from u, resuming what is there, retrying
+// breaks, then checks size and sha256 and renames it into place.
+func (p *pull) download(ctx context.Context, i int, u, blob string, size int64, want string) error {
+	incomplete := blob + ".incomplete"
+	f, err := os.OpenFile(incomplete, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	have, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if size >= 0 && have > size {
+		if err := restart(f); err != nil {
+			return err
+		}
+		have = 0
+	}
+	h := sha256.New()
+	if have > 0 { // the hash covers what an earlier run wrote
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, have)); err != nil {
+			return err
+		}
+	}
+	p.add(i, have, false)
+
+	retries := p.c.Retries
+	for size < 0 || have < size {
+		var got int64
+		have, got, err = p.attempt(ctx, i, u, f, h, have, size)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+		if got > 0 {
+			retries = p.c.Retries
+		}
+		if retries--; retries < 0 {
+			return fmt.Errorf("%w (gave up after %d tries without progress; the next pull resumes at byte %d)", err, p.c.Retries+1, have)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(p.c.retryWait):
+		}
+	}
+	if size >= 0 && have != size {
+		return fmt.Errorf("received %d bytes, the hub announced %d", have, size)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); want != "" && sum != want {
+		// Nothing of it can be trusted: the next pull starts over.
+		f.Close()
+		os.Remove(incomplete)
+		p.add(i, -have, true)
+		return fmt.Errorf("corrupted download: sha256 %s, want %s", sum, want)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(incomplete, blob)
+}
+
+func restart(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return err
+}
+
+// errStalled ends an attempt that received nothing for StallTimeout.
+var errStalled = errors.New("the download stalled")
+
+// retryable says whether another attempt may get further: broken connections,
+// stalls, rate limits and server errors; not a missing file or a refusal.
+func retryable(err error) bool {
+	var he *Error
+	if errors.As(err, &he) {
+		return he.temporary()
+	}
+	var pe *fs.PathError
+	return !errors.As(err, &pe) // a local file error will not mend itself
+}
+
+// attempt GETs u from byte have on (following redirects to the CDN), appending
+// to f and h. It returns how many bytes f holds after it and how many arrived.
+// A server that ignores Range sends the whole file, so f and h start over.
+func (p *pull) attempt(ctx context.Context, i int, u string, f *os.File, h hash.Hash, have, size int64) (int64, int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := p.c.newRequest(ctx, http.MethodGet, u)
+	if err != nil {
+		return have, 0, err
+	}
+	if have > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+	}
+	resp, err := p.c.httpClient().Do(req)
+	if err != nil {
+		return have, 0, err
+	}
+	defer resp.Body.Close()
+	if err := checkResponse(p.ref, resp); err != nil {
+		return have, 0, err
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if start, err := rangeStart(resp.Header.Get("Content-Range")); err != nil || start != have {
+			return have, 0, fmt.Errorf("asked for bytes %d- and got Content-Range %q", have, resp.Header.Get("Content-Range"))
+		}
+	case http.StatusOK:
+		if have > 0 {
+			if err := restart(f); err != nil {
+				return have, 0, err
+			}
+			h.Reset()
+			p.add(i, -have, false)
+			have = 0
+		}
+	default:
+		return have, 0, fmt.Errorf("GET %s: unexpected status %s", resp.Request.URL.Redacted(), resp.Status)
+	}
+
+	stall := p.c.StallTimeout
+	if stall <= 0 {
+		stall = 2 * time.Minute
+	}
+	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
+	defer timer.Stop()
+	w := io.MultiWriter(f, h)
+	buf := make([]byte, 1<<20)
+	var got int64
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			timer.Reset(stall)
+			if _, err := w.Write(buf[:n]); err != nil {
+				return have + got, got, err
+			}
+			got += int64(n)
+			p.add(i, int64(n), true)
+		}
+		switch {
+		case rerr == io.EOF && size >= 0 && have+got < size:
+			return have + got, got, fmt.Errorf("the body ended at byte %d of %d", have+got, size)
+		case rerr == io.EOF:
+			return have + got, got, nil
+		case rerr == nil:
+			continue
+		case errors.Is(context.Cause(ctx), errStalled):
+			return have + got, got, fmt.Errorf("%w: nothing arrived for %s", errStalled, stall)
+		default:
+			return have + got, got, rerr
+		}
+	}
+}
+
+// rangeStart reads the first byte of "bytes START-END/SIZE".
+func rangeStart(cr string) (int64, error) {
+	rest, ok := strings.CutPrefix(cr, "bytes ")
+	if !ok {
+		return 0, fmt.Errorf("bad Content-Range %q", cr)
+	}
+	first, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, fmt.Errorf("bad Content-Range %q", cr)
+	}
+	return strconv.ParseInt(first, 10, 64)
+}

@@ -1,0 +1,461 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkLayout verifies the cache file by file as huggingface_hub would read it.
+func checkLayout(t *testing.T, c *Client, ref Ref, commit string, files map[string][]byte, want []string) {
+	t.Helper()
+	repoDir := c.Cache.RepoDir(ref.Repo)
+	if filepath.Base(repoDir) != "models--"+strings.ReplaceAll(ref.Repo, "/", "--") {
+		t.Errorf("repository folder %s", repoDir)
+	}
+	if ref.Revision != commit {
+		got, err := os.ReadFile(filepath.Join(repoDir, "refs", ref.Revision))
+		if err != nil || string(got) != commit {
+			t.Errorf("refs/%s = %q, %v; want %q and no newline", ref.Revision, got, err, commit)
+		}
+	}
+	snap := filepath.Join(repoDir, "snapshots", commit)
+	entries, err := os.ReadDir(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("snapshot holds %v, want %v", names, want)
+	}
+	for _, name := range want {
+		content := files[name]
+		etag := gitBlobID(content)
+		if isLFS(name) {
+			etag = sha256Hex(content)
+		}
+		target, err := os.Readlink(filepath.Join(snap, name))
+		if err != nil || target != "../../blobs/"+etag {
+			t.Errorf("%s -> %q (%v), want ../../blobs/%s", name, target, err, etag)
+		}
+		got, err := os.ReadFile(filepath.Join(snap, name))
+		if err != nil || string(got) != string(content) {
+			t.Errorf("%s: content differs (%d bytes, %v)", name, len(got), err)
+		}
+	}
+	blobs, _ := os.ReadDir(filepath.Join(repoDir, "blobs"))
+	for _, b := range blobs {
+		if strings.HasSuffix(b.Name(), ".incomplete") {
+			t.Errorf("left behind: blobs/%s", b.Name())
+		}
+	}
+}
+
+var gptqFiles = []string{"config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+	"model.safetensors.index.json", "quantize_config.json", "tokenizer.model", "tokenizer_config.json"}
+
+func TestPullLayout(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	commit := f.add("TheBloke/tiny-GPTQ", "main", files)
+	c := f.client(t)
+	c.Token = token
+	var last Progress
+	c.Progress = func(p Progress) { last = p }
+	ref, _ := ParseRef("TheBloke/tiny-GPTQ")
+	snap, err := c.Pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Commit != commit || snap.Dir != filepath.Join(c.Cache.RepoDir(ref.Repo), "snapshots", commit) {
+		t.Errorf("snapshot %s at %s", snap.Commit, snap.Dir)
+	}
+	checkLayout(t, c, ref, commit, files, gptqFiles)
+	var total int64
+	for _, n := range gptqFiles {
+		total += int64(len(files[n]))
+	}
+	if last.Done != total || last.Total != total || last.FilesDone != len(gptqFiles) || last.Files != len(gptqFiles) {
+		t.Errorf("last progress %+v, want %d of %d bytes, %d files", last, total, total, len(gptqFiles))
+	}
+	for _, fl := range snap.Files {
+		if fl.Downloaded != fl.Size || fl.Size != int64(len(files[fl.Path])) {
+			t.Errorf("%s: downloaded %d, size %d, want %d", fl.Path, fl.Downloaded, fl.Size, len(files[fl.Path]))
+		}
+	}
+	for _, a := range f.hubAuth {
+		if a != "Bearer "+token {
+			t.Errorf("hub got Authorization %q", a)
+		}
+	}
+	if f.cdnGets != 2 {
+		t.Errorf("CDN served %d requests, want the 2 shards", f.cdnGets)
+	}
+	for _, a := range f.cdnAuth {
+		if a != "" {
+			t.Errorf("the CDN got Authorization %q: the token left the hub", a)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.Cache.Dir, ".locks", "models--TheBloke--tiny-GPTQ")); err != nil {
+		t.Errorf("no lock folder where huggingface_hub keeps it: %v", err)
+	}
+
+	// Offline, the cache answers alone.
+	if dir, err := c.Cache.Snapshot(ref); err != nil || dir != snap.Dir {
+		t.Errorf("Snapshot = %q, %v", dir, err)
+	}
+
+	// A second pull downloads nothing and reports everything done.
+	gets := f.cdnGets
+	again, err := c.Pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.cdnGets != gets || again.Dir != snap.Dir || last.Done != total {
+		t.Errorf("second pull: %d more CDN requests, progress %+v", f.cdnGets-gets, last)
+	}
+	for _, fl := range again.Files {
+		if fl.Downloaded != 0 || fl.ETag == "" {
+			t.Errorf("second pull: %+v", fl)
+		}
+	}
+}
+
+func TestPullBranchSharesBlobs(t *testing.T) {
+	f := newFakeHub(t)
+	main := model("-1")
+	branch := model("32")
+	branch["model-00001-of-00002.safetensors"] = main["model-00001-of-00002.safetensors"]
+	f.add("TheBloke/tiny-GPTQ", "main", main)
+	commit := f.add("TheBloke/tiny-GPTQ", "gptq-4bit-32g-actorder_True", branch)
+	c := f.client(t)
+	if _, err := c.Pull(context.Background(), Ref{"TheBloke/tiny-GPTQ", "main"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gets := f.cdnGets
+	ref, err := ParseRef("TheBloke/tiny-GPTQ:gptq-4bit-32g-actorder_True")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, branch, gptqFiles)
+	if f.cdnGets-gets != 1 {
+		t.Errorf("the branch took %d CDN requests; the shard it shares with main is already a blob", f.cdnGets-gets)
+	}
+	if got, _ := c.Cache.Snapshot(Ref{"TheBloke/tiny-GPTQ", "main"}); got == snap.Dir {
+		t.Error("main and the branch resolve to one snapshot")
+	}
+}
+
+func TestPullInclude(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	commit := f.add("org/m", "main", files)
+	c := f.client(t)
+	ref := Ref{"org/m", "main"}
+	if _, err := c.Pull(context.Background(), ref, []string{"*.json", "*.bin"}); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, files, []string{"config.json", "model.safetensors.index.json", "pytorch_model.bin",
+		"quantize_config.json", "tokenizer_config.json"})
+	if _, err := c.Cache.Snapshot(ref); !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "lacks model-0000") {
+		t.Errorf("a snapshot without its shards: %v", err)
+	}
+	_, err := c.Pull(context.Background(), ref, []string{"*.gguf"})
+	if err == nil || !strings.Contains(err.Error(), "no file matches *.gguf") || !strings.Contains(err.Error(), "README.md") {
+		t.Errorf("no match: %v", err)
+	}
+	if _, err := c.Pull(context.Background(), ref, []string{"[x"}); err == nil || !strings.Contains(err.Error(), "bad glob") {
+		t.Errorf("bad glob: %v", err)
+	}
+}
+
+func TestPullErrors(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/m", "main", model("128"))
+	f.add("org/gated", "main", model("128"))
+	f.repos["org/gated"].gated = true
+	f.add("org/holes", "main", model("128"))
+	f.repos["org/holes"].missing = "tokenizer.json"
+	tests := []struct {
+		ref, token string
+		is         error
+		says       string
+	}{
+		{"org/none", "", ErrRepoNotFound, "HF_TOKEN"},
+		{"org/m:nope", "", ErrRevisionNotFound, `no branch, tag or commit "nope"`},
+		{"org/gated", "", ErrGated, "accept its terms"},
+		{"org/gated", "hf_wrong", ErrGated, "HF_TOKEN"},
+		{"org/holes", "", ErrEntryNotFound, "tokenizer.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref+tt.token, func(t *testing.T) {
+			c := f.client(t)
+			c.Token = tt.token
+			ref, err := ParseRef(tt.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Pull(context.Background(), ref, nil)
+			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("err = %v, want %v saying %q", err, tt.is, tt.says)
+			}
+		})
+	}
+	t.Run("gated with a token", func(t *testing.T) {
+		c := f.client(t)
+		c.Token = token
+		if _, err := c.Pull(context.Background(), Ref{"org/gated", "main"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestPullCorrupted(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	commit := f.add("org/m", "main", files)
+	c := f.client(t)
+	c.Concurrency = 1
+	f.corrupt = true
+	ref := Ref{"org/m", "main"}
+	_, err := c.Pull(context.Background(), ref, nil)
+	if err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("err = %v, want a sha256 mismatch", err)
+	}
+	blobs, _ := os.ReadDir(filepath.Join(c.Cache.RepoDir(ref.Repo), "blobs"))
+	for _, b := range blobs {
+		if len(b.Name()) == 64 || strings.HasSuffix(b.Name(), ".incomplete") {
+			t.Errorf("a corrupted download left blobs/%s", b.Name())
+		}
+	}
+	if _, err := c.Cache.Snapshot(ref); !errors.Is(err, ErrNotCached) {
+		t.Errorf("Snapshot after a failed pull: %v", err)
+	}
+	f.corrupt = false
+	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, files, gptqFiles)
+}
+
+func TestPullResumes(t *testing.T) {
+	const cut = 100_000
+	shard := "model-00001-of-00002.safetensors"
+	tests := []struct {
+		name        string
+		ignoreRange bool
+		wantRange   string // of the second pull's request for the shard
+	}{
+		{"range", false, "bytes=100000-"},
+		{"server ignores range", true, "bytes=100000-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeHub(t)
+			files := model("128")
+			commit := f.add("org/m", "main", files)
+			c := f.client(t)
+			c.Concurrency = 1
+			c.Retries = 0 // the first break ends the pull, as a killed process would
+			ref := Ref{"org/m", "main"}
+			f.cuts, f.cutAfter = 1, cut
+			if _, err := c.Pull(context.Background(), ref, []string{"*.json", shard}); err == nil {
+				t.Fatal("the pull survived a broken connection with no retries")
+			}
+			incomplete := c.Cache.blobPath(ref.Repo, sha256Hex(files[shard])) + ".incomplete"
+			if fi, err := os.Stat(incomplete); err != nil || fi.Size() != cut {
+				t.Fatalf("after the break: %v, %v; want %d bytes kept", fi, err, cut)
+			}
+			if _, err := os.Lstat(filepath.Join(c.Cache.snapshotDir(ref.Repo, commit), shard)); err == nil {
+				t.Error("the half-downloaded shard is in the snapshot")
+			}
+
+			f.ignoreRange = tt.ignoreRange
+			f.ranges = nil
+			var fileDone []int64
+			c.Progress = func(p Progress) {
+				if p.File == shard {
+					fileDone = append(fileDone, p.FileDone)
+				}
+			}
+			snap, err := c.Pull(context.Background(), ref, []string{"*.json", shard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.ranges, []string{tt.wantRange}) {
+				t.Errorf("Range headers %q, want %q", f.ranges, tt.wantRange)
+			}
+			want := []string{"config.json", shard, "model.safetensors.index.json", "quantize_config.json", "tokenizer_config.json"}
+			checkLayout(t, c, ref, commit, files, want)
+			if fileDone[0] != cut || fileDone[len(fileDone)-1] != int64(len(files[shard])) {
+				t.Errorf("progress of the shard went %d … %d", fileDone[0], fileDone[len(fileDone)-1])
+			}
+			for _, fl := range snap.Files {
+				if fl.Path == shard && tt.ignoreRange && fl.Downloaded != int64(len(files[shard])) ||
+					fl.Path == shard && !tt.ignoreRange && fl.Downloaded != int64(len(files[shard])-cut) {
+					t.Errorf("downloaded %d bytes of the shard", fl.Downloaded)
+				}
+			}
+		})
+	}
+}
+
+func TestPullRetriesBrokenConnection(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	commit := f.add("org/m", "main", files)
+	c := f.client(t)
+	c.Concurrency = 1
+	f.cuts, f.cutAfter = 3, 50_000 // three breaks in a row, each after some progress
+	ref := Ref{"org/m", "main"}
+	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, files, gptqFiles)
+	if !slices.Contains(f.ranges, "bytes=50000-") || !slices.Contains(f.ranges, "bytes=100000-") {
+		t.Errorf("Range headers %q", f.ranges)
+	}
+}
+
+func TestPullCancelledThenResumed(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	commit := f.add("org/m", "main", files)
+	c := f.client(t)
+	c.Concurrency = 1
+	f.stalls, f.stallAfter = 1, 100_000
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Progress = func(p Progress) {
+		if p.FileDone > 0 && strings.HasSuffix(p.File, ".safetensors") {
+			cancel()
+		}
+	}
+	ref := Ref{"org/m", "main"}
+	if _, err := c.Pull(ctx, ref, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	c.Progress = nil
+	incomplete := c.Cache.blobPath(ref.Repo, sha256Hex(files["model-00001-of-00002.safetensors"])) + ".incomplete"
+	fi, err := os.Stat(incomplete)
+	if err != nil || fi.Size() == 0 || fi.Size() > 100_000 {
+		t.Fatalf("after the cancel: %v, %v", fi, err)
+	}
+	f.ranges = nil
+	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, files, gptqFiles)
+	if want := fmt.Sprintf("bytes=%d-", fi.Size()); len(f.ranges) == 0 || f.ranges[0] != want {
+		t.Errorf("Range headers %q, want %q first", f.ranges, want)
+	}
+}
+
+func TestPullStalled(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	commit := f.add("org/m", "main", files)
+	c := f.client(t)
+	c.Concurrency = 1
+	c.StallTimeout = 50 * time.Millisecond
+	f.stalls, f.stallAfter = 1, 70_000
+	ref := Ref{"org/m", "main"}
+	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, files, gptqFiles)
+	if !slices.Contains(f.ranges, "bytes=70000-") {
+		t.Errorf("Range headers %q: the stalled download did not resume", f.ranges)
+	}
+
+	c = f.client(t)
+	c.Retries = 0
+	c.StallTimeout = 50 * time.Millisecond
+	f.stalls = 1
+	if _, err := c.Pull(context.Background(), ref, nil); !errors.Is(err, errStalled) {
+		t.Errorf("err = %v, want a stall", err)
+	}
+}
+
+func TestPullDiskSpace(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/m", "main", model("128"))
+	c := f.client(t)
+	c.freeSpace = func(string) (int64, bool) { return 1000, true }
+	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil)
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "1000 bytes free") || !strings.Contains(err.Error(), "HF_HOME") {
+		t.Errorf("err = %v", err)
+	}
+	if f.cdnGets != 0 {
+		t.Errorf("%d downloads began before the space check", f.cdnGets)
+	}
+}
+
+func TestPullConcurrency(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	for i := range 6 {
+		files["extra-"+string(rune('a'+i))+".safetensors"] = []byte(strings.Repeat(string(rune('a'+i)), 1000))
+	}
+	f.add("org/m", "main", files)
+	f.delay = 20 * time.Millisecond
+	c := f.client(t)
+	c.Concurrency = 3
+	if _, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.peak > 3 || f.peak < 2 {
+		t.Errorf("%d downloads at once, want 2 or 3 with a limit of 3", f.peak)
+	}
+}
+
+func TestPullOffline(t *testing.T) {
+	f := newFakeHub(t)
+	files := model("128")
+	f.add("org/m", "main", files)
+	c := f.client(t)
+	ref := Ref{"org/m", "main"}
+	c.Offline = true
+	if _, err := c.Pull(context.Background(), ref, nil); !errors.Is(err, ErrOffline) || !errors.Is(err, ErrNotCached) {
+		t.Errorf("offline with an empty cache: %v", err)
+	}
+	c.Offline = false
+	want, err := c.Pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Close()
+	c.Offline = true
+	got, err := c.Pull(context.Background(), ref, nil)
+	if err != nil || got.Dir != want.Dir || got.Commit != want.Commit {
+		t.Errorf("offline pull = %+v, %v", got, err)
+	}
+	// A blob gone from under the snapshot makes it incomplete.
+	os.Remove(c.Cache.blobPath(ref.Repo, sha256Hex(files["model-00002-of-00002.safetensors"])))
+	if _, err := c.Cache.Snapshot(ref); !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "model-00002-of-00002") {
+		t.Errorf("Snapshot with a missing blob: %v", err)
+	}
+}
+
+func TestPullRejectsEscapingPaths(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/m", "main", map[string][]byte{"../../evil.json": []byte("x"), "config.json": []byte("{}")})
+	c := f.client(t)
+	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, []string{"*"})
+	if err == nil || !strings.Contains(err.Error(), "not a path inside the repository") {
+		t.Errorf("err = %v", err)
+	}
+}
