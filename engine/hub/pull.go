@@ -132,14 +132,16 @@ func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot
 	p := &pull{c: c, ref: ref, commit: commit, files: make([]File, len(todo)), fileDone: make([]int64, len(todo))}
 	p.report.Files = len(todo)
 	var need int64
+	have := make([]bool, len(todo))
 	for i, s := range todo {
 		p.files[i] = File{Path: s.Name, Size: s.size()}
 		p.report.Total += max(s.size(), 0)
-		if have, ok := c.present(ref.Repo, commit, s); ok {
-			p.report.Done += have
+		if size, etag, ok := c.present(ref.Repo, commit, s); ok {
+			have[i] = true
+			p.report.Done += size
 			p.report.FilesDone++
-			p.files[i].ETag = have2etag(c, ref.Repo, commit, s.Name)
-			p.fileDone[i] = have
+			p.files[i].ETag = etag
+			p.fileDone[i] = size
 			continue
 		}
 		need += max(s.size(), 0) - c.partial(ref.Repo, s)
@@ -154,7 +156,7 @@ func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(c.Concurrency, 1))
 	for i, s := range todo {
-		if p.files[i].ETag != "" {
+		if have[i] {
 			continue
 		}
 		g.Go(func() error { return p.fetch(gctx, i, s) })
@@ -166,22 +168,19 @@ func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot
 }
 
 // present reports whether the snapshot already holds s whole: its pointer
-// resolves to a blob of the listed size.
-func (c *Client) present(repo, commit string, s sibling) (int64, bool) {
-	fi, err := os.Stat(filepath.Join(c.Cache.snapshotDir(repo, commit), filepath.FromSlash(s.Name)))
+// resolves to a file of the listed size. The etag is the name of the blob it
+// links to ("" for a plain file put there by hand).
+func (c *Client) present(repo, commit string, s sibling) (int64, string, bool) {
+	pointer := filepath.Join(c.Cache.snapshotDir(repo, commit), filepath.FromSlash(s.Name))
+	fi, err := os.Stat(pointer)
 	if err != nil || !fi.Mode().IsRegular() || (s.size() >= 0 && fi.Size() != s.size()) {
-		return 0, false
+		return 0, "", false
 	}
-	return fi.Size(), true
-}
-
-// have2etag names the blob a present file's pointer leads to.
-func have2etag(c *Client, repo, commit, name string) string {
-	target, err := os.Readlink(filepath.Join(c.Cache.snapshotDir(repo, commit), filepath.FromSlash(name)))
-	if err != nil {
-		return ""
+	etag := ""
+	if target, err := os.Readlink(pointer); err == nil {
+		etag = filepath.Base(target)
 	}
-	return filepath.Base(target)
+	return fi.Size(), etag, true
 }
 
 // partial is how much of an LFS file an earlier pull left in its .incomplete
