@@ -78,10 +78,12 @@ type Knowledge struct {
 	ContextLength int `yaml:"context_length" env:"AGENT_KNOWLEDGE_CONTEXT_LENGTH"`
 }
 
-// Engine picks the language model: a local GPTQ checkpoint folder (Model) or a
-// remote OpenAI-compatible server (LLMURL).
+// Engine picks the language model: a local GPTQ checkpoint folder or a hub
+// reference org/name[:branch] (Model), or a remote OpenAI-compatible server
+// (LLMURL). Pull lets a hub reference that is not in the cache download first.
 type Engine struct {
-	Model     string `yaml:"model" env:"AGENT_MODEL" path:""`
+	Model     string `yaml:"model" env:"AGENT_MODEL" path:"or-ref"`
+	Pull      bool   `yaml:"pull" env:"AGENT_PULL"`
 	Tokenizer string `yaml:"tokenizer" env:"AGENT_TOKENIZER" path:""`
 	Device    string `yaml:"device" env:"AGENT_DEVICE"`
 	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
@@ -221,7 +223,12 @@ func (c *Config) loadFile(path string) error {
 			continue
 		}
 		if f.Path && f.String() != "" && !filepath.IsAbs(f.String()) {
-			f.v.SetString(filepath.Join(filepath.Dir(path), f.String()))
+			joined := filepath.Join(filepath.Dir(path), f.String())
+			// A model may be a hub reference (org/name): kept as written unless
+			// the file names a folder beside it.
+			if _, err := os.Stat(joined); err == nil || !f.orRef {
+				f.v.SetString(joined)
+			}
 		}
 		c.sources[f.Key] = Source{Kind: "file", Where: fmt.Sprintf("%s:%d", path, line)}
 	}
@@ -258,6 +265,9 @@ type Field struct {
 	Env  string // environment variable, "" if none
 	Path bool   // holds a file path
 	v    reflect.Value
+	// orRef: the path may also be a hub reference, so a relative value that names
+	// nothing beside the config file is kept as written.
+	orRef bool
 }
 
 // String is the value in the form Set and environment variables accept.
@@ -342,8 +352,8 @@ func (c *Config) fields() []Field {
 				walk(fv, key)
 				continue
 			}
-			_, isPath := sf.Tag.Lookup("path")
-			out = append(out, Field{Key: key, Env: sf.Tag.Get("env"), Path: isPath, v: fv})
+			pathTag, isPath := sf.Tag.Lookup("path")
+			out = append(out, Field{Key: key, Env: sf.Tag.Get("env"), Path: isPath, v: fv, orRef: pathTag == "or-ref"})
 		}
 	}
 	walk(reflect.ValueOf(c).Elem(), "")

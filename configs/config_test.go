@@ -167,3 +167,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadModelPathOrRef(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "models", "tiny"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ model, want string }{
+		{"models/tiny", filepath.Join(dir, "models", "tiny")}, // a folder beside the file
+		{"TheBloke/x-GPTQ:gptq-4bit-32g-actorder_True", "TheBloke/x-GPTQ:gptq-4bit-32g-actorder_True"},
+		{"/abs/model", "/abs/model"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			file := filepath.Join(dir, "config.yaml")
+			if err := os.WriteFile(file, []byte("engine:\n  model: "+tt.model+"\n  pull: true\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(Options{File: file, Env: []string{"HOME=/home/u"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Engine.Model != tt.want || !c.Engine.Pull {
+				t.Errorf("engine = %+v, want model %q and pull", c.Engine, tt.want)
+			}
+		})
+	}
+}
