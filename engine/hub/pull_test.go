@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rewoo-agent/agent/engine/hub/hubtest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,9 +41,9 @@ func checkLayout(t *testing.T, c *Client, ref Ref, commit string, files map[stri
 	}
 	for _, name := range want {
 		content := files[name]
-		etag := gitBlobID(content)
-		if isLFS(name) {
-			etag = sha256Hex(content)
+		etag := hubtest.GitBlobID(content)
+		if hubtest.IsLFS(name) {
+			etag = hubtest.SHA256(content)
 		}
 		target, err := os.Readlink(filepath.Join(snap, name))
 		if err != nil || target != "../../blobs/"+etag {
@@ -65,11 +66,11 @@ var gptqFiles = []string{"config.json", "model-00001-of-00002.safetensors", "mod
 	"model.safetensors.index.json", "quantize_config.json", "tokenizer.model", "tokenizer_config.json"}
 
 func TestPullLayout(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	commit := f.add("TheBloke/tiny-GPTQ", "main", files)
-	c := f.client(t)
-	c.Token = token
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("TheBloke/tiny-GPTQ", "main", files)
+	c := newClient(t, f)
+	c.Token = hubtest.Token
 	var last Progress
 	c.Progress = func(p Progress) { last = p }
 	ref, _ := ParseRef("TheBloke/tiny-GPTQ")
@@ -93,15 +94,15 @@ func TestPullLayout(t *testing.T) {
 			t.Errorf("%s: downloaded %d, size %d, want %d", fl.Path, fl.Downloaded, fl.Size, len(files[fl.Path]))
 		}
 	}
-	for _, a := range f.hubAuth {
-		if a != "Bearer "+token {
+	for _, a := range f.Seen().HubAuth {
+		if a != "Bearer "+hubtest.Token {
 			t.Errorf("hub got Authorization %q", a)
 		}
 	}
-	if f.cdnGets != 2 {
-		t.Errorf("CDN served %d requests, want the 2 shards", f.cdnGets)
+	if f.Seen().CDNGets != 2 {
+		t.Errorf("CDN served %d requests, want the 2 shards", f.Seen().CDNGets)
 	}
-	for _, a := range f.cdnAuth {
+	for _, a := range f.Seen().CDNAuth {
 		if a != "" {
 			t.Errorf("the CDN got Authorization %q: the token left the hub", a)
 		}
@@ -116,13 +117,13 @@ func TestPullLayout(t *testing.T) {
 	}
 
 	// A second pull downloads nothing and reports everything done.
-	gets := f.cdnGets
+	gets := f.Seen().CDNGets
 	again, err := c.Pull(context.Background(), ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.cdnGets != gets || again.Dir != snap.Dir || last.Done != total {
-		t.Errorf("second pull: %d more CDN requests, progress %+v", f.cdnGets-gets, last)
+	if f.Seen().CDNGets != gets || again.Dir != snap.Dir || last.Done != total {
+		t.Errorf("second pull: %d more CDN requests, progress %+v", f.Seen().CDNGets-gets, last)
 	}
 	for _, fl := range again.Files {
 		if fl.Downloaded != 0 || fl.ETag == "" {
@@ -132,17 +133,17 @@ func TestPullLayout(t *testing.T) {
 }
 
 func TestPullBranchSharesBlobs(t *testing.T) {
-	f := newFakeHub(t)
-	main := model("-1")
-	branch := model("32")
+	f := hubtest.New(t)
+	main := hubtest.Model("-1")
+	branch := hubtest.Model("32")
 	branch["model-00001-of-00002.safetensors"] = main["model-00001-of-00002.safetensors"]
-	f.add("TheBloke/tiny-GPTQ", "main", main)
-	commit := f.add("TheBloke/tiny-GPTQ", "gptq-4bit-32g-actorder_True", branch)
-	c := f.client(t)
+	f.Add("TheBloke/tiny-GPTQ", "main", main)
+	commit := f.Add("TheBloke/tiny-GPTQ", "gptq-4bit-32g-actorder_True", branch)
+	c := newClient(t, f)
 	if _, err := c.Pull(context.Background(), Ref{"TheBloke/tiny-GPTQ", "main"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	gets := f.cdnGets
+	gets := f.Seen().CDNGets
 	ref, err := ParseRef("TheBloke/tiny-GPTQ:gptq-4bit-32g-actorder_True")
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +153,8 @@ func TestPullBranchSharesBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLayout(t, c, ref, commit, branch, gptqFiles)
-	if f.cdnGets-gets != 1 {
-		t.Errorf("the branch took %d CDN requests; the shard it shares with main is already a blob", f.cdnGets-gets)
+	if f.Seen().CDNGets-gets != 1 {
+		t.Errorf("the branch took %d CDN requests; the shard it shares with main is already a blob", f.Seen().CDNGets-gets)
 	}
 	if got, _ := c.Cache.Snapshot(Ref{"TheBloke/tiny-GPTQ", "main"}); got == snap.Dir {
 		t.Error("main and the branch resolve to one snapshot")
@@ -161,10 +162,10 @@ func TestPullBranchSharesBlobs(t *testing.T) {
 }
 
 func TestPullInclude(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	commit := f.add("org/m", "main", files)
-	c := f.client(t)
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
 	ref := Ref{"org/m", "main"}
 	if _, err := c.Pull(context.Background(), ref, []string{"*.json", "*.bin"}); err != nil {
 		t.Fatal(err)
@@ -184,12 +185,12 @@ func TestPullInclude(t *testing.T) {
 }
 
 func TestPullErrors(t *testing.T) {
-	f := newFakeHub(t)
-	f.add("org/m", "main", model("128"))
-	f.add("org/gated", "main", model("128"))
-	f.repos["org/gated"].gated = true
-	f.add("org/holes", "main", model("128"))
-	f.repos["org/holes"].missing = "tokenizer.json"
+	f := hubtest.New(t)
+	f.Add("org/m", "main", hubtest.Model("128"))
+	f.Add("org/gated", "main", hubtest.Model("128"))
+	f.Gate("org/gated")
+	f.Add("org/holes", "main", hubtest.Model("128"))
+	f.Hole("org/holes", "tokenizer.json")
 	tests := []struct {
 		ref, token string
 		is         error
@@ -203,7 +204,7 @@ func TestPullErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref+tt.token, func(t *testing.T) {
-			c := f.client(t)
+			c := newClient(t, f)
 			c.Token = tt.token
 			ref, err := ParseRef(tt.ref)
 			if err != nil {
@@ -216,8 +217,8 @@ func TestPullErrors(t *testing.T) {
 		})
 	}
 	t.Run("gated with a token", func(t *testing.T) {
-		c := f.client(t)
-		c.Token = token
+		c := newClient(t, f)
+		c.Token = hubtest.Token
 		if _, err := c.Pull(context.Background(), Ref{"org/gated", "main"}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -225,12 +226,12 @@ func TestPullErrors(t *testing.T) {
 }
 
 func TestPullCorrupted(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	commit := f.add("org/m", "main", files)
-	c := f.client(t)
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
 	c.Concurrency = 1
-	f.corrupt = true
+	f.Do(func() { f.Corrupt = true })
 	ref := Ref{"org/m", "main"}
 	_, err := c.Pull(context.Background(), ref, nil)
 	if err == nil || !strings.Contains(err.Error(), "sha256") {
@@ -245,7 +246,7 @@ func TestPullCorrupted(t *testing.T) {
 	if _, err := c.Cache.Snapshot(ref); !errors.Is(err, ErrNotCached) {
 		t.Errorf("Snapshot after a failed pull: %v", err)
 	}
-	f.corrupt = false
+	f.Do(func() { f.Corrupt = false })
 	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -265,18 +266,18 @@ func TestPullResumes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeHub(t)
-			files := model("128")
-			commit := f.add("org/m", "main", files)
-			c := f.client(t)
+			f := hubtest.New(t)
+			files := hubtest.Model("128")
+			commit := f.Add("org/m", "main", files)
+			c := newClient(t, f)
 			c.Concurrency = 1
 			c.Retries = 0 // the first break ends the pull, as a killed process would
 			ref := Ref{"org/m", "main"}
-			f.cuts, f.cutAfter = 1, cut
+			f.Do(func() { f.Cuts, f.CutAfter = 1, cut })
 			if _, err := c.Pull(context.Background(), ref, []string{"*.json", shard}); err == nil {
 				t.Fatal("the pull survived a broken connection with no retries")
 			}
-			incomplete := c.Cache.blobPath(ref.Repo, sha256Hex(files[shard])) + ".incomplete"
+			incomplete := c.Cache.blobPath(ref.Repo, hubtest.SHA256(files[shard])) + ".incomplete"
 			if fi, err := os.Stat(incomplete); err != nil || fi.Size() != cut {
 				t.Fatalf("after the break: %v, %v; want %d bytes kept", fi, err, cut)
 			}
@@ -284,8 +285,8 @@ func TestPullResumes(t *testing.T) {
 				t.Error("the half-downloaded shard is in the snapshot")
 			}
 
-			f.ignoreRange = tt.ignoreRange
-			f.ranges = nil
+			f.Do(func() { f.IgnoreRange = tt.ignoreRange })
+			f.Do(func() { f.Ranges = nil })
 			var fileDone []int64
 			c.Progress = func(p Progress) {
 				if p.File == shard {
@@ -296,8 +297,8 @@ func TestPullResumes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(f.ranges, []string{tt.wantRange}) {
-				t.Errorf("Range headers %q, want %q", f.ranges, tt.wantRange)
+			if !slices.Equal(f.Seen().Ranges, []string{tt.wantRange}) {
+				t.Errorf("Range headers %q, want %q", f.Seen().Ranges, tt.wantRange)
 			}
 			want := []string{"config.json", shard, "model.safetensors.index.json", "quantize_config.json", "tokenizer_config.json"}
 			checkLayout(t, c, ref, commit, files, want)
@@ -315,29 +316,29 @@ func TestPullResumes(t *testing.T) {
 }
 
 func TestPullRetriesBrokenConnection(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	commit := f.add("org/m", "main", files)
-	c := f.client(t)
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
 	c.Concurrency = 1
-	f.cuts, f.cutAfter = 3, 50_000 // three breaks in a row, each after some progress
+	f.Do(func() { f.Cuts, f.CutAfter = 3, 50_000 }) // three breaks in a row, each after some progress
 	ref := Ref{"org/m", "main"}
 	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	checkLayout(t, c, ref, commit, files, gptqFiles)
-	if !slices.Contains(f.ranges, "bytes=50000-") || !slices.Contains(f.ranges, "bytes=100000-") {
-		t.Errorf("Range headers %q", f.ranges)
+	if !slices.Contains(f.Seen().Ranges, "bytes=50000-") || !slices.Contains(f.Seen().Ranges, "bytes=100000-") {
+		t.Errorf("Range headers %q", f.Seen().Ranges)
 	}
 }
 
 func TestPullCancelledThenResumed(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	commit := f.add("org/m", "main", files)
-	c := f.client(t)
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
 	c.Concurrency = 1
-	f.stalls, f.stallAfter = 1, 100_000
+	f.Do(func() { f.Stalls, f.StallAfter = 1, 100_000 })
 	ctx, cancel := context.WithCancel(context.Background())
 	c.Progress = func(p Progress) {
 		if p.FileDone > 0 && strings.HasSuffix(p.File, ".safetensors") {
@@ -349,84 +350,84 @@ func TestPullCancelledThenResumed(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	c.Progress = nil
-	incomplete := c.Cache.blobPath(ref.Repo, sha256Hex(files["model-00001-of-00002.safetensors"])) + ".incomplete"
+	incomplete := c.Cache.blobPath(ref.Repo, hubtest.SHA256(files["model-00001-of-00002.safetensors"])) + ".incomplete"
 	fi, err := os.Stat(incomplete)
 	if err != nil || fi.Size() == 0 || fi.Size() > 100_000 {
 		t.Fatalf("after the cancel: %v, %v", fi, err)
 	}
-	f.ranges = nil
+	f.Do(func() { f.Ranges = nil })
 	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	checkLayout(t, c, ref, commit, files, gptqFiles)
-	if want := fmt.Sprintf("bytes=%d-", fi.Size()); len(f.ranges) == 0 || f.ranges[0] != want {
-		t.Errorf("Range headers %q, want %q first", f.ranges, want)
+	if want := fmt.Sprintf("bytes=%d-", fi.Size()); len(f.Seen().Ranges) == 0 || f.Seen().Ranges[0] != want {
+		t.Errorf("Range headers %q, want %q first", f.Seen().Ranges, want)
 	}
 }
 
 func TestPullStalled(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	commit := f.add("org/m", "main", files)
-	c := f.client(t)
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
 	c.Concurrency = 1
 	c.StallTimeout = 50 * time.Millisecond
-	f.stalls, f.stallAfter = 1, 70_000
+	f.Do(func() { f.Stalls, f.StallAfter = 1, 70_000 })
 	ref := Ref{"org/m", "main"}
 	if _, err := c.Pull(context.Background(), ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	checkLayout(t, c, ref, commit, files, gptqFiles)
-	if !slices.Contains(f.ranges, "bytes=70000-") {
-		t.Errorf("Range headers %q: the stalled download did not resume", f.ranges)
+	if !slices.Contains(f.Seen().Ranges, "bytes=70000-") {
+		t.Errorf("Range headers %q: the stalled download did not resume", f.Seen().Ranges)
 	}
 
-	c = f.client(t)
+	c = newClient(t, f)
 	c.Retries = 0
 	c.StallTimeout = 50 * time.Millisecond
-	f.stalls = 1
+	f.Do(func() { f.Stalls = 1 })
 	if _, err := c.Pull(context.Background(), ref, nil); !errors.Is(err, errStalled) {
 		t.Errorf("err = %v, want a stall", err)
 	}
 }
 
 func TestPullDiskSpace(t *testing.T) {
-	f := newFakeHub(t)
-	f.add("org/m", "main", model("128"))
-	c := f.client(t)
+	f := hubtest.New(t)
+	f.Add("org/m", "main", hubtest.Model("128"))
+	c := newClient(t, f)
 	c.freeSpace = func(string) (int64, bool) { return 1000, true }
 	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil)
 	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "1000 bytes free") || !strings.Contains(err.Error(), "HF_HOME") {
 		t.Errorf("err = %v", err)
 	}
-	if f.cdnGets != 0 {
-		t.Errorf("%d downloads began before the space check", f.cdnGets)
+	if f.Seen().CDNGets != 0 {
+		t.Errorf("%d downloads began before the space check", f.Seen().CDNGets)
 	}
 }
 
 func TestPullConcurrency(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
 	for i := range 6 {
 		files["extra-"+string(rune('a'+i))+".safetensors"] = []byte(strings.Repeat(string(rune('a'+i)), 1000))
 	}
-	f.add("org/m", "main", files)
-	f.delay = 20 * time.Millisecond
-	c := f.client(t)
+	f.Add("org/m", "main", files)
+	f.Do(func() { f.Delay = 20 * time.Millisecond })
+	c := newClient(t, f)
 	c.Concurrency = 3
 	if _, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if f.peak > 3 || f.peak < 2 {
-		t.Errorf("%d downloads at once, want 2 or 3 with a limit of 3", f.peak)
+	if f.Seen().Peak > 3 || f.Seen().Peak < 2 {
+		t.Errorf("%d downloads at once, want 2 or 3 with a limit of 3", f.Seen().Peak)
 	}
 }
 
 func TestPullOffline(t *testing.T) {
-	f := newFakeHub(t)
-	files := model("128")
-	f.add("org/m", "main", files)
-	c := f.client(t)
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	f.Add("org/m", "main", files)
+	c := newClient(t, f)
 	ref := Ref{"org/m", "main"}
 	c.Offline = true
 	if _, err := c.Pull(context.Background(), ref, nil); !errors.Is(err, ErrOffline) || !errors.Is(err, ErrNotCached) {
@@ -437,23 +438,23 @@ func TestPullOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.hub.Close()
+	f.Server.Close()
 	c.Offline = true
 	got, err := c.Pull(context.Background(), ref, nil)
 	if err != nil || got.Dir != want.Dir || got.Commit != want.Commit {
 		t.Errorf("offline pull = %+v, %v", got, err)
 	}
 	// A blob gone from under the snapshot makes it incomplete.
-	os.Remove(c.Cache.blobPath(ref.Repo, sha256Hex(files["model-00002-of-00002.safetensors"])))
+	os.Remove(c.Cache.blobPath(ref.Repo, hubtest.SHA256(files["model-00002-of-00002.safetensors"])))
 	if _, err := c.Cache.Snapshot(ref); !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "model-00002-of-00002") {
 		t.Errorf("Snapshot with a missing blob: %v", err)
 	}
 }
 
 func TestPullRejectsEscapingPaths(t *testing.T) {
-	f := newFakeHub(t)
-	f.add("org/m", "main", map[string][]byte{"../../evil.json": []byte("x"), "config.json": []byte("{}")})
-	c := f.client(t)
+	f := hubtest.New(t)
+	f.Add("org/m", "main", map[string][]byte{"../../evil.json": []byte("x"), "config.json": []byte("{}")})
+	c := newClient(t, f)
 	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, []string{"*"})
 	if err == nil || !strings.Contains(err.Error(), "not a path inside the repository") {
 		t.Errorf("err = %v", err)
