@@ -27,7 +27,7 @@ func init() {
 // askFlags are ask's flags that set configuration keys; a flag given on the
 // command line beats the environment and the config file.
 var askFlags = []struct{ name, key, usage string }{
-	{"model", "engine.model", "GPTQ checkpoint folder of the local model"},
+	{"model", "engine.model", "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
 	{"tokenizer", "engine.tokenizer", "tokenizer.model or tokenizer.json (default: the model folder's)"},
 	{"device", "engine.device", "compute backend of the local model: auto (cuda in a -tags cuda build when a GPU answers, else cpu), cpu or cuda"},
 	{"llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000"},
@@ -126,6 +126,7 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 	for _, f := range askFlags {
 		fs.String(f.name, "", f.usage+" (config "+f.key+")")
 	}
+	fs.Bool("pull", false, pullFlagUsage+" (config engine.pull)")
 	return c
 }
 
@@ -134,6 +135,9 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 func (c *configFlags) load() (*configs.Config, error) {
 	var settings []configs.Setting
 	c.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "pull" {
+			settings = append(settings, configs.Setting{Key: "engine.pull", Value: f.Value.String(), Flag: "--pull"})
+		}
 		for _, af := range askFlags {
 			if af.name == f.Name {
 				settings = append(settings, configs.Setting{Key: af.key, Value: f.Value.String(), Flag: "--" + f.Name})

@@ -44,14 +44,15 @@ type benchResult struct {
 func runBench(ctx context.Context, io stdio, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.err)
-	model := fs.String("model", "", "model folder (GPTQ checkpoint)")
+	model := fs.String("model", "", "model folder (GPTQ checkpoint) or hub reference org/name[:branch]")
+	pull := fs.Bool("pull", false, pullFlagUsage)
 	device := fs.String("device", "auto", deviceUsage)
 	promptLen := fs.Int("prompt", 128, "prompt tokens fed in one batch (prefill)")
 	genLen := fs.Int("gen", 64, "tokens decoded one at a time after the prompt (greedy)")
 	runs := fs.Int("runs", 3, "timed runs (the median is reported) after one warm-up")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: agent bench --model DIR [--device auto|cpu|cuda] [--prompt N] [--gen M] [--runs R] [--json]")
+		fmt.Fprintln(io.err, "usage: agent bench --model DIR|ORG/NAME[:BRANCH] [--pull] [--device auto|cpu|cuda] [--prompt N] [--gen M] [--runs R] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -65,8 +66,12 @@ func runBench(ctx context.Context, io stdio, args []string) error {
 		return exitError{2, fmt.Errorf("bench: --prompt, --gen and --runs must be at least 1")}
 	}
 
+	dir, err := resolveModel(ctx, *model, *pull, io.err)
+	if err != nil {
+		return err
+	}
 	begin := time.Now()
-	m, err := openModel(ctx, *model, *device, io.err)
+	m, err := openModel(ctx, dir, *device, io.err)
 	if err != nil {
 		return err
 	}

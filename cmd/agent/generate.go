@@ -36,7 +36,8 @@ With --llm-url the API key is read from $` + openai.APIKeyEnv + `.`
 func runGenerate(ctx context.Context, io stdio, args []string) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	fs.SetOutput(io.err)
-	model := fs.String("model", "", "model folder (GPTQ checkpoint)")
+	model := fs.String("model", "", "model folder (GPTQ checkpoint) or hub reference org/name[:branch]")
+	pull := fs.Bool("pull", false, pullFlagUsage)
 	llmURL := fs.String("llm-url", "", "OpenAI-compatible server (vLLM, llama.cpp, Ollama) instead of --model")
 	llmModel := fs.String("llm-model", "", "model name on the server (default: the first it lists)")
 	prompt := fs.String("prompt", "", "prompt text")
@@ -115,7 +116,11 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 		}
 		res, err = llm.Generate(ctx, req, onText)
 	} else {
-		res, out, textless, err = generateLocal(ctx, *model, *tokPath, *device, ids, req, onText, io.err)
+		var dir string
+		if dir, err = resolveModel(ctx, *model, *pull, io.err); err != nil {
+			return err
+		}
+		res, out, textless, err = generateLocal(ctx, dir, *tokPath, *device, ids, req, onText, io.err)
 	}
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 )
 
 // errNoEngine is returned when neither a model folder nor a server is configured.
-var errNoEngine = errors.New("no language model: give --model DIR (a GPTQ checkpoint folder) or --llm-url URL (an OpenAI-compatible server)")
+var errNoEngine = errors.New("no language model: give --model DIR (a GPTQ checkpoint folder, or a hub reference org/name[:branch]) or --llm-url URL (an OpenAI-compatible server)")
 
 // openLLM returns the configured engine: the local checkpoint in cfg.Model, loaded
 // on cfg.Device with progress on progress, or the OpenAI-compatible server at
@@ -34,7 +34,11 @@ func openLLM(ctx context.Context, cfg configs.Engine, progress io.Writer) (llm e
 	case cfg.Model == "":
 		return nil, nil, errNoEngine
 	}
-	g, m, _, err := openLocal(ctx, cfg.Model, cfg.Tokenizer, cfg.Device, false, progress)
+	dir, err := resolveModel(ctx, cfg.Model, cfg.Pull, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, m, _, err := openLocal(ctx, dir, cfg.Tokenizer, cfg.Device, false, progress)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,12 +29,13 @@ func init() {
 func runPerplexity(ctx context.Context, io stdio, args []string) error {
 	fs := flag.NewFlagSet("perplexity", flag.ContinueOnError)
 	fs.SetOutput(io.err)
-	model := fs.String("model", "", "model folder (GPTQ checkpoint)")
+	model := fs.String("model", "", "model folder (GPTQ checkpoint) or hub reference org/name[:branch]")
+	pull := fs.Bool("pull", false, pullFlagUsage)
 	idList := fs.String("ids", "", "comma-separated token ids (else the text FILE, tokenized with BOS)")
 	device := fs.String("device", "auto", deviceUsage)
 	asJSON := fs.Bool("json", false, `print {"perplexity":...,"nll":[...]}`)
 	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: agent perplexity --model DIR (--ids 1,2,3 | FILE) [--device auto|cpu|cuda] [--json]")
+		fmt.Fprintln(io.err, "usage: agent perplexity --model DIR|ORG/NAME[:BRANCH] [--pull] (--ids 1,2,3 | FILE) [--device auto|cpu|cuda] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,12 +51,17 @@ func runPerplexity(ctx context.Context, io stdio, args []string) error {
 		if ids, err = parseIDs(*idList); err != nil {
 			return exitError{2, err}
 		}
-	} else {
+	}
+	dir, err := resolveModel(ctx, *model, *pull, io.err)
+	if err != nil {
+		return err
+	}
+	if *idList == "" {
 		text, err := os.ReadFile(fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		tok, err := tokenizer.LoadDir(*model)
+		tok, err := tokenizer.LoadDir(dir)
 		if err != nil {
 			return err
 		}
@@ -64,7 +70,7 @@ func runPerplexity(ctx context.Context, io stdio, args []string) error {
 	if len(ids) < 2 {
 		return exitError{2, fmt.Errorf("perplexity: need at least 2 tokens, have %d", len(ids))}
 	}
-	m, err := openModel(ctx, *model, *device, io.err)
+	m, err := openModel(ctx, dir, *device, io.err)
 	if err != nil {
 		return err
 	}
