@@ -107,9 +107,10 @@ MATVEC(8)
 // with the scale applied in float32. The inputs are staged in shared memory as half2
 // pairs in the order the unpacking yields them. Each thread owns four adjacent columns
 // and reads qweight 16 bytes at a time (a warp covers 512 contiguous bytes of a row).
-// Memory latency is hidden by a ring of DEPTH chunks in registers: the weights, scales
-// and zeros of chunk c+DEPTH are requested before chunk c is computed, and nothing the
-// loop waits on comes from global memory (the chunks' groups sit in shared memory).
+// Memory latency is hidden by a ring of STAGES chunks in shared memory: the weights,
+// scales and zeros of chunk c+STAGES are copied by cp.async once chunk c is computed,
+// and nothing the loop waits on comes from global memory (the chunks' groups sit in
+// shared memory too).
 //
 // One launch computes up to three products of the same input (q/k/v, gate/up): the
 // column blocks of the weights follow one another along blockIdx.x. blockIdx.y splits K;
@@ -119,6 +120,7 @@ MATVEC(8)
 // on the order blocks finish in. With res set (one weight only), rdst = res + y too:
 // the residual add of the layer, fused.
 #define COLS 512  // columns of a block: 128 threads of 4
+#define MV_THREADS 128  // threads of a block (blockDim.x)
 
 __device__ __forceinline__ __half2 h2bits(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
 
@@ -142,24 +144,6 @@ struct chunk {
   uint2 sc;
   uint32_t zw[BITS == 3 ? 2 : 1];
 };
-
-template <int BITS>
-__device__ __forceinline__ void fetch(chunk<BITS>& ch, const uint32_t* __restrict__ qweight,
-                                      const uint32_t* __restrict__ qzeros,
-                                      const __half* __restrict__ scales, int g, int c, int N, int n) {
-#pragma unroll
-  for (int b = 0; b < BITS; b++)
-    ch.w[b] = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)(c * BITS + b) * N + n));
-  ch.sc = __ldg(reinterpret_cast<const uint2*>(scales + (size_t)g * N + n));
-  if (BITS == 4) {
-    ch.zw[0] = __ldg(qzeros + (size_t)g * (N / 8) + n / 8);
-  } else {  // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
-    const int bit = 3 * (n & 31);
-    const uint32_t* z = qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5);
-    ch.zw[0] = __ldg(z);
-    ch.zw[BITS == 3 ? 1 : 0] = (bit & 31) > 20 ? __ldg(z + 1) : 0u;
-  }
-}
 
 // pairOf gives the rows (lo, hi) within a 32-row chunk whose inputs make up the i-th
 // half2 of the chunk in the order dot unpacks the weights.
@@ -256,12 +240,44 @@ struct lin {
   int N;
 };
 
-template <int BITS, int DEPTH>
+// stage is one 32-row chunk of a block's weights in shared memory, each thread's own
+// share at its index: BITS words of its four columns, their scales and zero words.
+// Each thread reads back only what it copied itself, so the copies need no barrier,
+// only the thread's own cp.async.wait_group.
+template <int BITS>
+struct stage {
+  uint4 w[BITS][MV_THREADS];
+  uint2 sc[MV_THREADS];
+  uint32_t zw[BITS == 3 ? 2 : 1][MV_THREADS];
+};
+
+// issue starts the asynchronous copies of chunk c (group g) of columns n..n+3 into st.
+template <int BITS>
+__device__ __forceinline__ void issue(stage<BITS>& st, const uint32_t* __restrict__ qweight,
+                                      const uint32_t* __restrict__ qzeros, const __half* __restrict__ scales,
+                                      int g, int c, int N, int n) {
+  const int t = threadIdx.x;
+#pragma unroll
+  for (int b = 0; b < BITS; b++) cp_async_cg16(&st.w[b][t], qweight + (size_t)(c * BITS + b) * N + n);
+  cp_async_ca<8>(&st.sc[t], scales + (size_t)g * N + n, 8);
+  if (BITS == 4) {
+    cp_async_ca<4>(&st.zw[0][t], qzeros + (size_t)g * (N / 8) + n / 8, 4);
+  } else {  // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
+    const int bit = 3 * (n & 31);
+    const uint32_t* z = qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5);
+    cp_async_ca<4>(&st.zw[0][t], z, 4);
+    // the second word only when the field crosses into it (else zeros, nothing read)
+    cp_async_ca<4>(&st.zw[BITS == 3 ? 1 : 0][t], (bit & 31) > 20 ? z + 1 : z, (bit & 31) > 20 ? 4 : 0);
+  }
+}
+
+template <int BITS, int STAGES>
 __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                             const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
                             int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
   // Per chunk, 16 input pairs as half2 in unpacking order; then the chunks' groups.
   extern __shared__ __align__(16) float smem[];
+  __shared__ stage<BITS> ring[STAGES];
   __shared__ int isLast;
   __half2* xh = reinterpret_cast<__half2*>(smem);
   int* gs = reinterpret_cast<int*>(smem) + chunksPerSplit * 16;
@@ -270,11 +286,13 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
   const int c1 = min(c0 + chunksPerSplit, K / 32);
   const int n = (bx * blockDim.x + threadIdx.x) * 4;
   const bool active = n < N;
-  chunk<BITS> ring[DEPTH];
-  if (active) {
+  // One commit group per stage, empty ones included, so that chunk c0+i is always
+  // group i and waiting for all but the newest STAGES-1 groups finds it complete.
 #pragma unroll
-    for (int u = 0; u < DEPTH; u++)
-      if (c0 + u < c1) fetch<BITS>(ring[u], L.qweight, L.qzeros, L.scales, __ldg(L.cgroup + c0 + u), c0 + u, N, n);
+  for (int u = 0; u < STAGES; u++) {
+    if (active && c0 + u < c1)
+      issue<BITS>(ring[u], L.qweight, L.qzeros, L.scales, __ldg(L.cgroup + c0 + u), c0 + u, N, n);
+    cp_async_commit();
   }
   const int nk = max(c1 - c0, 0) * 32;
   for (int i = threadIdx.x; i < nk / 2; i += blockDim.x) {
@@ -288,16 +306,22 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   if (active) {
     const uint4* xc = reinterpret_cast<const uint4*>(smem);
-    for (int c = c0; c < c1; c += DEPTH) {
+    const int t = threadIdx.x;
+    int s = 0;
+    for (int c = c0; c < c1; c++) {
+      cp_async_wait<STAGES - 1>();
+      chunk<BITS> cur;
 #pragma unroll
-      for (int u = 0; u < DEPTH; u++) {
-        if (c + u < c1) {
-          const chunk<BITS> cur = ring[u];
-          const int next = c + u + DEPTH;
-          if (next < c1) fetch<BITS>(ring[u], L.qweight, L.qzeros, L.scales, gs[next - c0], next, N, n);
-          dot<BITS>(acc, cur, xc + (c + u - c0) * 4, n, zeroOffset);
-        }
-      }
+      for (int b = 0; b < BITS; b++) cur.w[b] = ring[s].w[b][t];
+      cur.sc = ring[s].sc[t];
+#pragma unroll
+      for (int z = 0; z < (BITS == 3 ? 2 : 1); z++) cur.zw[z] = ring[s].zw[z][t];
+      dot<BITS>(acc, cur, xc + (c - c0) * 4, n, zeroOffset);
+      // The stage is refilled only after dot has used what was read from it.
+      const int next = c + STAGES;
+      if (next < c1) issue<BITS>(ring[s], L.qweight, L.qzeros, L.scales, gs[next - c0], next, N, n);
+      cp_async_commit();
+      s = s + 1 == STAGES ? 0 : s + 1;
     }
   }
   float4 sum = make_float4(acc[0], acc[1], acc[2], acc[3]);
@@ -348,11 +372,11 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
     const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
     matvec_fast<B, D>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
   }
-// 3 bits: a ring of 2 chunks (80 registers), six blocks per multiprocessor; 4 bits: a
-// ring of 4 (128 registers), four blocks. Of rings of 2, 3, 4, 6 and 8 chunks (6, 5, 4,
-// 3 and 2 blocks), these were the fastest on the H100 (BENCHMARKS.md).
-MATVEC_FAST(3, 2, 6, gptq_mv3)
-MATVEC_FAST(4, 4, 4, gptq_mv4)
+// Both keep four chunks in flight per thread in a shared-memory ring (cp.async): 32 KB
+// of static shared memory per block for 3 bits, six blocks per multiprocessor; 38 KB
+// for 4 bits, five blocks (engine/cuda's mvPerSM).
+MATVEC_FAST(3, 4, 6, gptq_mv3)
+MATVEC_FAST(4, 4, 5, gptq_mv4)
 
 // Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
 // the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):

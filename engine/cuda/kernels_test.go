@@ -303,6 +303,39 @@ func matvecKernels(bits int) []bool {
 	return []bool{true, false}
 }
 
+// TestMatVecOccupancy checks what the decode grid assumes of gptq_mv3/gptq_mv4: the
+// static shared memory left beside mvSharedMax, and mvPerSM blocks resident on one
+// multiprocessor with the dynamic shared memory of 32 chunks per split (65B products take 8–24).
+func TestMatVecOccupancy(t *testing.T) {
+	b := open(t, small)
+	for _, bits := range []int{3, 4} {
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			var static, blocks int
+			err := b.th.Do(ctx, func() error {
+				f, err := b.dev.fn(fmt.Sprintf("gptq_mv%d", bits))
+				if err != nil {
+					return err
+				}
+				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
+					return err
+				}
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(mvShared(32)))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if static+mvSharedMax(bits) != 48<<10 {
+				t.Errorf("static shared memory %d + mvSharedMax %d != 48 KB", static, mvSharedMax(bits))
+			}
+			if blocks < mvPerSM(bits) {
+				t.Errorf("%d blocks per multiprocessor, mvPerSM says %d", blocks, mvPerSM(bits))
+			}
+			t.Logf("%d bytes static shared memory, %d blocks per multiprocessor", static, blocks)
+		})
+	}
+}
+
 // TestMatVecFused checks the decode products that the backend launches together:
 // products of one input (q/k/v, gate/up; each weight with its own groups and
 // act-order), a product with the residual Add that follows it, and the sequences that

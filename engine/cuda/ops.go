@@ -91,7 +91,7 @@ func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
 // splitK picks how many K ranges the decode product splits into, and the 32-row
 // chunks per range, so that about four blocks per multiprocessor are in flight. With
 // perSM set, the grid stays within perSM blocks per multiprocessor, all resident at
-// once (gptq_mv4 fits four, gptq_mv3 six, and one more block on some multiprocessors
+// once (gptq_mv4 fits five, gptq_mv3 six, and one more block on some multiprocessors
 // would be a second wave as long as the first).
 func (o ops) splitK(chunks, colBlocks, perSM int) (splits, per int) {
 	splits = ceil(4*o.b.dev.sms, colBlocks)
@@ -103,12 +103,25 @@ func (o ops) splitK(chunks, colBlocks, perSM int) (splits, per int) {
 	return ceil(chunks, per), per
 }
 
-// mvPerSM is the blocks of gptq_mv3 and gptq_mv4 that one multiprocessor holds.
+// mvPerSM is the blocks of gptq_mv3 and gptq_mv4 that one multiprocessor holds
+// (shared memory: their rings of four chunks take 32 and 38 KB; TestMatVecOccupancy).
 func mvPerSM(bits int) int {
 	if bits == 3 {
 		return 6
 	}
-	return 4
+	return 5
+}
+
+// mvShared is the dynamic shared memory of a gptq_mv3/gptq_mv4 block for per chunks
+// (16 input pairs and a group index each), and mvSharedMax what is left of the 48 KB
+// a block may use beside the ring's static shared memory.
+func mvShared(per int) int { return per * 17 * 4 }
+
+func mvSharedMax(bits int) int {
+	if bits == 3 {
+		return 48<<10 - 32784
+	}
+	return 48<<10 - 38928
 }
 
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
@@ -200,8 +213,12 @@ func (o ops) flush() {
 		res, rdst = p.res.p, p.rdst.p
 	}
 	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
+	if mvShared(per) > mvSharedMax(bits) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax(bits)))
+		return
+	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, per*17*4, args...)
+	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
