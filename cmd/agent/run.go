@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/configs"
-	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/evidence"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planparser"
@@ -65,16 +64,9 @@ func runRun(ctx context.Context, std stdio, args []string) error {
 	}
 	// The configured engine serves KnowledgeModel and prompt tools; a plan that
 	// calls none of them loads no model.
-	var llm engine.LLM
-	var lazy *lazyLLM
-	if cfg.Engine.Model != "" || cfg.Engine.LLMURL != "" {
-		lazy = &lazyLLM{open: func(ctx context.Context) (engine.LLM, func() error, error) {
-			return openLLM(ctx, cfg.Engine, std.err)
-		}}
-		defer lazy.close()
-		llm = lazy
-	}
-	reg, err := loadTools(ctx, cfg, llm)
+	lazy := newLazyLLM(cfg.Engine, std.err)
+	defer lazy.close()
+	reg, err := loadTools(ctx, cfg, lazy.engine())
 	if err != nil {
 		return err
 	}

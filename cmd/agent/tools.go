@@ -6,9 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
 )
@@ -65,15 +67,9 @@ func runTools(ctx context.Context, std stdio, args []string) error {
 		}
 	}
 	// The model opens only if the tool calls it (KnowledgeModel, prompt tools).
-	var llm engine.LLM
-	if cfg.Engine.Model != "" || cfg.Engine.LLMURL != "" {
-		lazy := &lazyLLM{open: func(ctx context.Context) (engine.LLM, func() error, error) {
-			return openLLM(ctx, cfg.Engine, std.err)
-		}}
-		defer lazy.close()
-		llm = lazy
-	}
-	reg, err := loadTools(ctx, cfg, llm)
+	lazy := newLazyLLM(cfg.Engine, std.err)
+	defer lazy.close()
+	reg, err := loadTools(ctx, cfg, lazy.engine())
 	if err != nil {
 		return err
 	}
@@ -107,6 +103,26 @@ type lazyLLM struct {
 	err     error
 }
 
+// newLazyLLM returns the configured engine, opened on first use, or nil when no
+// model or server is configured.
+func newLazyLLM(cfg configs.Engine, progress io.Writer) *lazyLLM {
+	if cfg.Model == "" && cfg.LLMURL == "" {
+		return nil
+	}
+	return &lazyLLM{open: func(ctx context.Context) (engine.LLM, func() error, error) {
+		return openLLM(ctx, cfg, progress)
+	}}
+}
+
+// engine is l as an engine.LLM: nil, not a typed nil, when there is none, so tools
+// see that no model is configured.
+func (l *lazyLLM) engine() engine.LLM {
+	if l == nil {
+		return nil
+	}
+	return l
+}
+
 func (l *lazyLLM) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
 	if err := l.load(ctx); err != nil {
 		return engine.Result{}, err
@@ -121,7 +137,7 @@ func (l *lazyLLM) load(ctx context.Context) error {
 }
 
 func (l *lazyLLM) close() {
-	if l.closeFn != nil {
+	if l != nil && l.closeFn != nil {
 		l.closeFn()
 	}
 }
