@@ -133,7 +133,7 @@ func TestHostileInputs(t *testing.T) {
 		{"deep then valid", "#E1 = A[" + strings.Repeat("[", 101) + strings.Repeat("]", 102) + "\n#E2 = A[#E1]\n#E3 = A[y]\n",
 			`1:108: brackets nested more than 100 deep`},
 		{"nested 100", "#E1 = A[" + strings.Repeat("[", 99) + strings.Repeat("]", 100) + "\n", ""},
-		{"many pairs", "#E1 = A[" + strings.Repeat("[a] ", 200000) + "]\n", ""},
+		{"many pairs", "#E1 = A[" + strings.Repeat("[a] ", 50000) + "]\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
