@@ -58,3 +58,18 @@ func Example() {
 	// 3/3 3 failed: "nothing" is no question
 	// 2 ok, 1 failed: some questions failed (their records say why)
 }
+
+// Questions as JSONL objects with ids; every problem comes with its line.
+func ExampleReadQuestions() {
+	qs, _ := research.ReadQuestions(strings.NewReader(`{"id": "q1", "question": "Who?"}`+"\n"+`{"id": 2, "question": "What?", "gold": "x"}`), "questions.jsonl")
+	for _, q := range qs {
+		fmt.Printf("%s:%d %s %s\n", q.File, q.Line, q.ID, q.Text)
+	}
+	_, err := research.ReadQuestions(strings.NewReader(`{"id": "q1", "question": "Who?"}`+"\n"+`{"question": "What?"}`), "questions.jsonl")
+	fmt.Println(err)
+	// Output:
+	// questions.jsonl:1 q1 Who?
+	// questions.jsonl:2 2 What?
+	// the questions cannot be read:
+	// questions.jsonl:2: no "id"
+}
