@@ -30,9 +30,12 @@ type Hub struct {
 	Mu    sync.Mutex
 	Repos map[string]*fakeRepo
 	// What the CDN does: cut the body after CutAfter bytes for the next Cuts
-	// requests; send StallAfter bytes and then nothing for the next Stalls
-	// requests; ignore Range; flip a byte of what it sends; wait Delay first.
+	// requests (CutAfter growing by CutStep after each); send StallAfter bytes
+	// and then nothing for the next Stalls requests; ignore Range; flip a byte
+	// of what it sends; send Pad bytes more than the file; wait Delay first.
 	Cuts, CutAfter     int
+	CutStep            int
+	Pad                int
 	Stalls, StallAfter int
 	IgnoreRange        bool
 	Corrupt            bool
@@ -245,13 +248,14 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	if f.Cuts > 0 {
 		f.Cuts--
 		cut = f.CutAfter
+		f.CutAfter += f.CutStep
 	}
 	stall := -1
 	if f.Stalls > 0 {
 		f.Stalls--
 		stall = f.StallAfter
 	}
-	ignoreRange, corrupt, delay := f.IgnoreRange, f.Corrupt, f.Delay
+	ignoreRange, corrupt, delay, pad := f.IgnoreRange, f.Corrupt, f.Delay, f.Pad
 	f.Mu.Unlock()
 	defer func() {
 		f.Mu.Lock()
@@ -266,6 +270,9 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	if corrupt {
 		content = slices.Clone(content)
 		content[len(content)/2] ^= 0xff
+	}
+	if pad > 0 {
+		content = append(slices.Clone(content), make([]byte, pad)...)
 	}
 	start := 0
 	if rg := r.Header.Get("Range"); rg != "" && !ignoreRange {
