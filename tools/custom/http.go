@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/scrape"
 )
 
@@ -44,7 +45,7 @@ type httpTool struct {
 	base
 	spec    *httpSpec
 	method  string
-	fetcher *scrape.Fetcher
+	fetcher *fetch.Fetcher
 	secrets []string // values, redacted from sources and errors
 }
 
@@ -106,7 +107,7 @@ func (h *httpSpec) build(b base, file string, node *yaml.Node, o Options) (tools
 		}
 	}
 	t := &httpTool{base: b, spec: h, method: method, secrets: secrets}
-	t.fetcher = scrape.NewFetcher(scrape.Options{
+	t.fetcher = fetch.New(fetch.Options{
 		Timeout:      orDefault(h.Timeout, 30*time.Second),
 		MaxBytes:     orDefault(h.MaxBytes, 2<<20),
 		MaxRedirects: o.MaxRedirects,
@@ -204,7 +205,7 @@ func (t *httpTool) checkHost(u *url.URL) error {
 	return fmt.Errorf("host %q is not in allowed_hosts", host)
 }
 
-func (t *httpTool) extract(p *scrape.Page) (string, error) {
+func (t *httpTool) extract(p *fetch.Page) (string, error) {
 	e := t.spec.Extract
 	switch {
 	case e == nil && p.IsHTML():

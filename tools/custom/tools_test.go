@@ -19,7 +19,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/chat"
 	"github.com/rewoo-agent/agent/tools"
-	"github.com/rewoo-agent/agent/tools/scrape"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 // load loads y and returns its tools by name; the set closes with the test.
@@ -319,7 +319,7 @@ func TestHTTPTool(t *testing.T) {
 	})
 	t.Run("private networks refused unless allowed", func(t *testing.T) {
 		ts := load(t, y, Options{Environ: []string{}})
-		if _, err := call(t, ts["Query"], "x"); !errors.Is(err, scrape.ErrForbiddenAddress) {
+		if _, err := call(t, ts["Query"], "x"); !errors.Is(err, fetch.ErrForbiddenAddress) {
 			t.Errorf("err = %v, want ErrForbiddenAddress", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/links"
 )
 
@@ -22,7 +23,7 @@ var ErrNoURLs = errors.New("no http(s) URLs in the input")
 // Scraper is the TextScraper tool: it fetches the URLs in its input concurrently and
 // returns each page's readable text headed by its URL and title.
 type Scraper struct {
-	Fetcher     *Fetcher
+	Fetcher     *fetch.Fetcher
 	MaxURLs     int // URLs fetched per call at most (5)
 	MaxChars    int // bytes of text kept per page (12000)
 	Concurrency int // pages fetched at once (4)
@@ -44,7 +45,7 @@ func (s *Scraper) Call(ctx context.Context, req tools.Request) (tools.Output, er
 	urls := all[:min(len(all), maxURLs)]
 
 	type result struct {
-		page  *Page
+		page  *fetch.Page
 		title string
 		text  string
 		err   error

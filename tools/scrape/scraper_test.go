@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 func TestReadable(t *testing.T) {
@@ -40,7 +41,7 @@ func TestReadable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			title, text := Readable(&Page{URL: "https://example.com/a", ContentType: "text/html", Text: string(body)})
+			title, text := Readable(&fetch.Page{URL: "https://example.com/a", ContentType: "text/html", Text: string(body)})
 			if title != tt.title {
 				t.Errorf("title = %q, want %q", title, tt.title)
 			}
@@ -105,7 +106,7 @@ func TestScraper(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	s := &Scraper{Fetcher: NewFetcher(Options{AllowPrivate: true}), MaxURLs: 3, MaxChars: 300}
+	s := &Scraper{Fetcher: fetch.New(fetch.Options{AllowPrivate: true}), MaxURLs: 3, MaxChars: 300}
 
 	t.Run("pages in order with failures inline", func(t *testing.T) {
 		in := fmt.Sprintf("Sources: %s/moved, and %s/notes.txt\n%s/image", srv.URL, srv.URL, srv.URL)
@@ -136,7 +137,7 @@ func TestScraper(t *testing.T) {
 	})
 	t.Run("every page failing is an error", func(t *testing.T) {
 		_, err := s.Call(context.Background(), tools.Request{Input: srv.URL + "/missing " + srv.URL + "/image"})
-		if !errors.Is(err, ErrStatus) || !errors.Is(err, ErrContentType) {
+		if !errors.Is(err, fetch.ErrStatus) || !errors.Is(err, fetch.ErrContentType) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -167,7 +168,7 @@ func ExampleScraper() {
 	}))
 	defer srv.Close()
 	// Test servers listen on 127.0.0.1, which plans may not reach by default.
-	s := &Scraper{Fetcher: NewFetcher(Options{AllowPrivate: true})}
+	s := &Scraper{Fetcher: fetch.New(fetch.Options{AllowPrivate: true})}
 	out, err := s.Call(context.Background(), tools.Request{Input: srv.URL + "/hello"})
 	if err != nil {
 		fmt.Println(err)
