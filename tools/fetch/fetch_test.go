@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,32 +33,114 @@ func TestCheckAddr(t *testing.T) {
 	tests := []struct {
 		ip      string
 		allowed bool
+		why     string // part of the refusal
 	}{
-		{"93.184.216.34", true},
-		{"2606:2800:220:1:248:1893:25c8:1946", true},
-		{"8.8.8.8", true},
-		{"127.0.0.1", false},
-		{"127.9.9.9", false},
-		{"::1", false},
-		{"10.1.2.3", false},
-		{"172.16.0.1", false},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false},
-		{"fe80::1", false},
-		{"fd00:ec2::254", false},
-		{"224.0.0.1", false},
-		{"ff02::1", false},
-		{"0.0.0.0", false},
-		{"::", false},
-		{"::ffff:127.0.0.1", false},
-		{"::ffff:169.254.169.254", false},
-		{"100.64.0.1", false},
-		{"255.255.255.255", false},
-		{"64:ff9b::7f00:1", false},    // NAT64 of 127.0.0.1
-		{"64:ff9b::a9fe:a9fe", false}, // NAT64 of 169.254.169.254
-		{"64:ff9b::808:808", true},    // NAT64 of 8.8.8.8
-		{"2002:a00:1::1", false},      // 6to4 of 10.0.0.1
-		{"2002:808:808::1", true},     // 6to4 of 8.8.8.8
+		// Public addresses, and public IPv4 through the IPv6 forms that reach it.
+		{"93.184.216.34", true, ""},
+		{"8.8.8.8", true, ""},
+		{"1.1.1.1", true, ""},
+		{"223.255.255.255", true, ""},
+		{"2606:2800:220:1:248:1893:25c8:1946", true, ""},
+		{"2606:4700::1", true, ""},
+		{"2a00:1450:4001:82b::200e", true, ""},
+		{"::ffff:8.8.8.8", true, ""},
+		{"64:ff9b::808:808", true, ""}, // NAT64 of 8.8.8.8
+
+		// IPv4 Special-Purpose Address Registry, first and last of each range.
+		{"0.0.0.0", false, "this network"},
+		{"0.255.255.255", false, "this network"},
+		{"10.0.0.0", false, "private-use"},
+		{"10.255.255.255", false, "private-use"},
+		{"100.64.0.0", false, "shared"},
+		{"100.127.255.255", false, "shared"},
+		{"127.0.0.1", false, "loopback"},
+		{"127.255.255.254", false, "loopback"},
+		{"169.254.169.254", false, "link-local"},
+		{"172.16.0.1", false, "private-use"},
+		{"172.31.255.255", false, "private-use"},
+		{"192.0.0.0", false, "IETF protocol"},
+		{"192.0.0.9", false, "IETF protocol"},
+		{"192.0.0.170", false, "IETF protocol"},
+		{"192.0.0.255", false, "IETF protocol"},
+		{"192.0.2.1", false, "TEST-NET-1"},
+		{"192.31.196.1", false, "AS112"},
+		{"192.52.193.1", false, "AMT"},
+		{"192.88.99.1", false, "6to4 relay"},
+		{"192.168.0.1", false, "private-use"},
+		{"192.168.255.255", false, "private-use"},
+		{"192.175.48.1", false, "AS112"},
+		{"198.18.0.0", false, "benchmarking"},
+		{"198.19.255.255", false, "benchmarking"},
+		{"198.51.100.7", false, "TEST-NET-2"},
+		{"203.0.113.7", false, "TEST-NET-3"},
+		{"224.0.0.1", false, "multicast"},
+		{"239.255.255.255", false, "multicast"},
+		{"240.0.0.1", false, "reserved"},
+		{"255.255.255.255", false, "broadcast"},
+		// Just outside some ranges.
+		{"100.63.255.255", true, ""},
+		{"100.128.0.0", true, ""},
+		{"172.32.0.0", true, ""},
+		{"198.17.255.255", true, ""},
+		{"198.20.0.0", true, ""},
+		{"192.0.1.1", true, ""},
+
+		// IPv6 Special-Purpose Address Registry.
+		{"::", false, "unspecified"},
+		{"::1", false, "loopback"},
+		{"64:ff9b:1::1", false, "local-use"},
+		{"100::1", false, "discard"},
+		{"100:0:0:1::1", false, "dummy"},
+		{"2001::1", false, "Teredo"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false, "Teredo"},
+		{"2001:1::1", false, "anycast"},
+		{"2001:2::1", false, "benchmarking"},
+		{"2001:3::1", false, "AMT"},
+		{"2001:4:112::1", false, "AS112"},
+		{"2001:10::1", false, "ORCHID"},
+		{"2001:20::1", false, "ORCHIDv2"},
+		{"2001:2f:ffff::1", false, "ORCHIDv2"},
+		{"2001:30::1", false, "drone"},
+		{"2001:1ff::1", false, "IETF protocol"},
+		{"2001:db8::1", false, "documentation"},
+		{"2002:808:808::1", false, "6to4"}, // even of a public IPv4: any relay may answer
+		{"2620:4f:8000::1", false, "AS112"},
+		{"3fff::1", false, "documentation"},
+		{"3fff:fff::1", false, "documentation"},
+		{"5f00::1", false, "segment routing"},
+		{"fc00::1", false, "unique-local"},
+		{"fd00:ec2::254", false, "unique-local"},
+		{"fe80::1", false, "link-local"},
+		{"fe80::1%eth0", false, "link-local"},
+		{"febf::1", false, "link-local"},
+		{"fec0::1", false, "site-local"},
+		{"ff02::1", false, "multicast"},
+		{"ff0e::1", false, "multicast"},
+		// Outside 2000::/3, whatever else.
+		{"4000::1", false, "outside 2000::/3"},
+		{"e000::1", false, "outside 2000::/3"},
+		{"200::1", false, "outside 2000::/3"},
+		// Just outside some ranges.
+		{"2001:200::1", true, ""},
+		{"2620:4f:8001::1", true, ""},
+		{"3fff:1000::1", true, ""},
+
+		// IPv4 embedded in IPv6, mapped to private and special addresses.
+		{"::ffff:127.0.0.1", false, "loopback"},
+		{"::ffff:10.0.0.1", false, "private-use"},
+		{"::ffff:169.254.169.254", false, "link-local"},
+		{"::127.0.0.1", false, "IPv4-compatible"},
+		{"::10.0.0.1", false, "IPv4-compatible"},
+		{"::8.8.8.8", false, "IPv4-compatible"},
+		{"::ffff:0:127.0.0.1", false, "SIIT"},
+		{"::ffff:0:10.0.0.1", false, "SIIT"},
+		{"64:ff9b::7f00:1", false, "NAT64 (RFC 6052) address of 127.0.0.1, a loopback"},
+		{"64:ff9b::a9fe:a9fe", false, "169.254.169.254"},
+		{"64:ff9b::10.1.2.3", false, "private-use"},
+		{"64:ff9b::100.64.0.1", false, "shared"},
+		{"2002:a00:1::1", false, "6to4"},
+		{"2002:7f00:1::1", false, "6to4"},
+		{"2001:0:7f00:1::1", false, "Teredo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
@@ -65,14 +148,42 @@ func TestCheckAddr(t *testing.T) {
 			if (err == nil) != tt.allowed {
 				t.Fatalf("CheckAddr(%s) = %v, want allowed=%v", tt.ip, err, tt.allowed)
 			}
-			if err != nil && !errors.Is(err, ErrForbiddenAddress) {
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, ErrForbiddenAddress) {
 				t.Fatalf("error %v does not wrap ErrForbiddenAddress", err)
 			}
-			if err != nil && strings.Contains(err.Error(), " a unspecified") {
-				t.Errorf("error %q: wrong article", err)
+			if !strings.Contains(err.Error(), tt.why) {
+				t.Errorf("error %q, want it to say %q", err, tt.why)
 			}
 		})
 	}
+	if err := CheckAddr(netip.Addr{}); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("the zero Addr: %v", err)
+	}
+}
+
+// Every range of the tables is refused from its first address to its last.
+func TestCheckAddrTables(t *testing.T) {
+	for _, s := range append(slices.Clone(ipv4Special), ipv6Special...) {
+		first := s.prefix.Masked().Addr()
+		last := lastAddr(s.prefix)
+		for _, ip := range []netip.Addr{first, last} {
+			if err := CheckAddr(ip); err == nil {
+				t.Errorf("%s (%s of %s) allowed", ip, s.name, s.prefix)
+			}
+		}
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func TestFetchRefusesPrivateAddresses(t *testing.T) {
@@ -101,6 +212,8 @@ func TestFetchRefusesPrivateAddresses(t *testing.T) {
 	}{
 		{"loopback", ok.URL, ErrForbiddenAddress},
 		{"localhost resolved", "http://localhost:" + port + "/", ErrForbiddenAddress},
+		{"mapped loopback literal", "http://[::ffff:127.0.0.1]:" + port + "/", ErrForbiddenAddress},
+		{"IPv6 loopback literal", "http://[::1]:" + port + "/", ErrForbiddenAddress},
 		{"redirect into 127.0.0.1", redirector.URL + "/to-loopback", ErrForbiddenAddress},
 		{"redirect into metadata", redirector.URL + "/to-metadata", ErrForbiddenAddress},
 		{"redirect chain into metadata", redirector.URL + "/chain", ErrForbiddenAddress},
