@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -81,7 +82,7 @@ func (s *Scraper) Call(ctx context.Context, req tools.Request) (tools.Output, er
 			b.WriteString("\n\n")
 		}
 		if r.err != nil {
-			fmt.Fprintf(&b, "URL: %s\nError: %v", urls[i], r.err)
+			fmt.Fprintf(&b, "URL: %s\nError: %v", masked(urls[i]), r.err)
 			errs = append(errs, r.err)
 			allTransient = allTransient && tools.IsTransient(r.err)
 			continue
@@ -110,4 +111,14 @@ func (s *Scraper) Call(ctx context.Context, req tools.Request) (tools.Output, er
 	}
 	out.Text = b.String()
 	return out, nil
+}
+
+// masked is rawURL with its password, if any, masked: the fetcher's errors and
+// pages show URLs so already.
+func masked(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
