@@ -31,6 +31,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/stop"
+	"github.com/rewoo-agent/agent/internal/redact"
 )
 
 // APIKeyEnv names the environment variable the agent's commands read the API key
@@ -306,9 +307,7 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) (*http
 		if json.Unmarshal(raw, &ch) == nil {
 			msg = orElse(ch.errorMessage(), msg)
 		}
-		if c.opts.APIKey != "" { // servers quote a wrong key back
-			msg = strings.ReplaceAll(msg, c.opts.APIKey, "REDACTED")
-		}
+		msg = redact.New(c.opts.APIKey).String(msg) // servers quote a wrong key back
 		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)")}
 	}
 	return resp, nil

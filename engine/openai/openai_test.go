@@ -2,12 +2,14 @@ package openai
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -272,11 +274,13 @@ func TestErrorHidesAPIKey(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s"}}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s (%s, %s)"}}`, key, url.QueryEscape(key), base64.StdEncoding.EncodeToString([]byte(key)))
 	})
-	_, err := newClient(t, s, Options{Model: "m", APIKey: "sk-secret-12345"}).Generate(context.Background(), engine.Request{}, nil)
-	if err == nil || strings.Contains(err.Error(), "sk-secret-12345") || !strings.Contains(err.Error(), "Incorrect API key provided: REDACTED") {
-		t.Errorf("error %v, want the key redacted", err)
+	const key = "sk-secret/12345+abc="
+	_, err := newClient(t, s, Options{Model: "m", APIKey: key}).Generate(context.Background(), engine.Request{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Incorrect API key provided: REDACTED (REDACTED, REDACTED)") {
+		t.Errorf("error %v, want the key redacted in every shape", err)
 	}
 }
 
