@@ -113,9 +113,6 @@ func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot
 	var todo []sibling
 	var names []string
 	for _, s := range l.Siblings {
-		if !localPath(s.Name) {
-			return nil, fmt.Errorf("hub: %s: the listing names %q, which is not a path inside the repository", ref, s.Name)
-		}
 		names = append(names, s.Name)
 		if Match(include, s.Name) {
 			todo = append(todo, s)
