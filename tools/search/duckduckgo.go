@@ -64,8 +64,12 @@ func NewDuckDuckGo(o DuckDuckGoOptions) *DuckDuckGo {
 		o.URL = DefaultDuckDuckGoURL
 	}
 	if o.Client == nil {
+		var endpoints []string // DuckDuckGo's own is public: no exemption for it
+		if o.URL != DefaultDuckDuckGoURL {
+			endpoints = []string{o.URL}
+		}
 		o.Client = fetch.NewClient(fetch.ClientOptions{Timeout: o.Timeout, MaxRedirects: o.MaxRedirects,
-			AllowPrivate: o.AllowPrivateNetworks, Endpoints: []string{o.URL}})
+			AllowPrivate: o.AllowPrivateNetworks, Endpoints: endpoints})
 	}
 	if o.Every <= 0 {
 		o.Every = 1500 * time.Millisecond
