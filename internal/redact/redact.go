@@ -35,7 +35,9 @@ func New(secrets ...string) *Redactor {
 	seen := map[string]bool{}
 	var forms []string
 	add := func(f string) {
-		if f != "" && !seen[f] {
+		// A shape inside Mask ("ACT", or base64 that reads "REDA") cannot be
+		// told from a mask: it is left alone.
+		if f != "" && !seen[f] && !strings.Contains(Mask, f) {
 			seen[f] = true
 			forms = append(forms, f)
 		}
@@ -99,13 +101,23 @@ var percentHex = regexp.MustCompile(`%[0-9A-F]{2}`)
 // lowerHex is s with its percent escapes in lower case, as some servers echo them.
 func lowerHex(s string) string { return percentHex.ReplaceAllStringFunc(s, strings.ToLower) }
 
-// String returns s with every shape of every secret masked.
+// String returns s with every shape of every secret masked. A secret that
+// begins with the end of Mask ("TEDx") can reappear across a mask, so the
+// masking repeats; text that still holds a secret after that is masked whole.
 func (r *Redactor) String(s string) string {
 	if r == nil {
 		return s
 	}
-	for _, f := range r.forms {
-		s = strings.ReplaceAll(s, f, Mask)
+	for range 8 {
+		if !r.Contains(s) {
+			return s
+		}
+		for _, f := range r.forms {
+			s = strings.ReplaceAll(s, f, Mask)
+		}
+	}
+	if r.Contains(s) {
+		return Mask
 	}
 	return s
 }

@@ -78,3 +78,21 @@ func TestError(t *testing.T) {
 		t.Error("an error without the secret is not returned as is")
 	}
 }
+
+// FuzzString masks any secret in any text: what is left holds none of its
+// shapes, and text without them is left alone.
+func FuzzString(f *testing.F) {
+	f.Add("sk/A+b=c", "key sk%2FA%2Bb%3Dc and c2svQStiPWM=")
+	f.Add("TEDy", "ATEDyy")
+	f.Add("hunter2", "nothing here")
+	f.Fuzz(func(t *testing.T, secret, text string) {
+		r := New(secret)
+		got := r.String(text)
+		if r.Contains(got) && !strings.Contains(Mask, secret) {
+			t.Fatalf("String(%q) = %q still holds %q", text, got, secret)
+		}
+		if !r.Contains(text) && got != text {
+			t.Fatalf("String(%q) = %q without a secret in it", text, got)
+		}
+	})
+}

@@ -474,3 +474,39 @@ func TestPerHostRateLimit(t *testing.T) {
 		}
 	})
 }
+
+// FuzzCheckAddr checks any address: no panic, and an IPv4 address is judged the
+// same bare, mapped into IPv6 and behind the NAT64 prefix.
+func FuzzCheckAddr(f *testing.F) {
+	for _, ip := range []string{"8.8.8.8", "10.0.0.1", "::1", "2606:4700::1", "64:ff9b::a00:1", "2001::1", "fec0::1"} {
+		b := netip.MustParseAddr(ip).As16()
+		f.Add(b[:])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ip, ok := netip.AddrFromSlice(b)
+		err := CheckAddr(ip)
+		if !ok {
+			if err == nil {
+				t.Fatalf("invalid address %v allowed", b)
+			}
+			return
+		}
+		if err != nil && !errors.Is(err, ErrForbiddenAddress) {
+			t.Fatalf("error %v does not wrap ErrForbiddenAddress", err)
+		}
+		if !ip.Is4() {
+			return
+		}
+		v4 := ip.As4()
+		mapped := netip.AddrFrom16(netip.MustParseAddr("::ffff:0.0.0.0").As16())
+		m := mapped.As16()
+		copy(m[12:], v4[:])
+		n := netip.MustParseAddr("64:ff9b::").As16()
+		copy(n[12:], v4[:])
+		for _, other := range []netip.Addr{netip.AddrFrom16(m), netip.AddrFrom16(n)} {
+			if (CheckAddr(other) == nil) != (err == nil) {
+				t.Fatalf("%s allowed %v, %s allowed %v", ip, err == nil, other, CheckAddr(other) == nil)
+			}
+		}
+	})
+}
