@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -111,6 +112,14 @@ func (h *httpSpec) build(b base, file string, node *yaml.Node, o Options) (tools
 			if _, err := cascadia.ParseGroup(e.CSS); err != nil {
 				return nil, configs.NodeError(file, child(child(node, "extract"), "css"), "tool %s: css selector %q: %v", b.name, e.CSS, err)
 			}
+		}
+	}
+	for _, host := range h.AllowedHosts {
+		// An entry with a scheme, a port or a path would never match a host
+		// name, leaving the tool unusable without a word.
+		name := strings.TrimPrefix(host, "*.")
+		if _, err := netip.ParseAddr(name); err != nil && (name == "" || strings.ContainsAny(name, ":/?#@[]* ")) {
+			return nil, configs.NodeError(file, child(node, "allowed_hosts"), "tool %s: allowed_hosts entry %q: want a host name, an IP address or *.domain, without scheme, port or path", b.name, host)
 		}
 	}
 	if len(h.Secrets) > 0 && len(h.AllowedHosts) == 0 {

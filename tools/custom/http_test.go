@@ -233,3 +233,26 @@ func TestHTTPToolRedirectResendingSecretBody(t *testing.T) {
 		t.Error("the 307 without a secret was not followed")
 	}
 }
+
+// An allowed_hosts entry that could never match a host is an error at load.
+func TestHTTPToolAllowedHostsEntries(t *testing.T) {
+	for entry, ok := range map[string]bool{
+		"api.example.com":         true,
+		"*.example.org":           true,
+		"127.0.0.1":               true,
+		"::1":                     true,
+		"https://api.example.com": false,
+		"api.example.com:443":     false,
+		"api.example.com/v1":      false,
+		"*":                       false,
+		"":                        false,
+		"user@api.example.com":    false,
+		"[::1]":                   false,
+	} {
+		y := fmt.Sprintf("tools:\n  - name: Get\n    description: Gets.\n    http:\n      url: \"https://api.example.com/{{ .Input }}\"\n      allowed_hosts: [%q]\n", entry)
+		_, err := Load(context.Background(), "tools.yaml", []byte(y), Options{})
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "tools.yaml:6:22: tool Get: allowed_hosts entry")) {
+			t.Errorf("allowed_hosts [%q]: err = %v, want ok %v", entry, err, ok)
+		}
+	}
+}
