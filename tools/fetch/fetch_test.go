@@ -134,7 +134,7 @@ func TestCheckAddr(t *testing.T) {
 		{"::8.8.8.8", false, "IPv4-compatible"},
 		{"::ffff:0:127.0.0.1", false, "SIIT"},
 		{"::ffff:0:10.0.0.1", false, "SIIT"},
-		{"64:ff9b::7f00:1", false, "NAT64 (RFC 6052) address of 127.0.0.1, a loopback"},
+		{"64:ff9b::7f00:1", false, "NAT64 address (RFC 6052) of 127.0.0.1, a loopback address"},
 		{"64:ff9b::a9fe:a9fe", false, "169.254.169.254"},
 		{"64:ff9b::10.1.2.3", false, "private-use"},
 		{"64:ff9b::100.64.0.1", false, "shared"},
