@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rewoo-agent/agent/internal/redact"
 )
 
 // DefaultInclude are the files a GPTQ model needs: its configurations, the
@@ -90,8 +92,14 @@ func CheckGlobs(globs []string) error {
 // into the cache and returns the snapshot. Files already there are skipped;
 // a download that broke off resumes from its .incomplete file; each file
 // appears in the snapshot only once it is whole (and, for LFS files, its sha256
-// checked). With Offline set, the cache answers alone.
+// checked). With Offline set, the cache answers alone. The token never appears
+// in an error, however a server quotes it back.
 func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot, error) {
+	snap, err := c.pull(ctx, ref, include)
+	return snap, redact.New(c.Token).Error(err)
+}
+
+func (c *Client) pull(ctx context.Context, ref Ref, include []string) (*Snapshot, error) {
 	if len(include) == 0 {
 		include = DefaultInclude
 	}

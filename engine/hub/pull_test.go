@@ -566,3 +566,17 @@ func TestPullBodyLongerThanAnnounced(t *testing.T) {
 		t.Errorf("the .incomplete file: %v, %v", fi, err)
 	}
 }
+
+// A hub that quotes the token back in an error does not get it into ours.
+func TestPullErrorHidesToken(t *testing.T) {
+	f := hubtest.New(t)
+	f.Add("org/m", "main", hubtest.Model("128"))
+	f.Gate("org/m")
+	f.Do(func() { f.QuoteAuth = true })
+	c := newClient(t, f)
+	c.Token = "hf_wrong/token+x"
+	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil)
+	if !errors.Is(err, ErrGated) || strings.Contains(err.Error(), c.Token) || !strings.Contains(err.Error(), "You sent: Bearer REDACTED") {
+		t.Errorf("err = %v, want ErrGated with the token masked", err)
+	}
+}

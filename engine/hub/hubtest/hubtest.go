@@ -39,7 +39,10 @@ type Hub struct {
 	Stalls, StallAfter int
 	IgnoreRange        bool
 	Corrupt            bool
-	Delay              time.Duration
+	// QuoteAuth makes the hub quote the Authorization header it got in its
+	// error messages, as careless servers do.
+	QuoteAuth bool
+	Delay     time.Duration
 	// What was seen: the Authorization header of each request to the hub and
 	// to the CDN, the CDN's Range headers, how many requests the CDN had and
 	// the most it served at once.
@@ -131,7 +134,11 @@ func (f *Hub) lookup(w http.ResponseWriter, r *http.Request, repo, rev string) (
 		return nil, "", nil, false
 	}
 	if rp.gated && r.Header.Get("Authorization") != "Bearer "+Token {
-		hubError(w, http.StatusUnauthorized, "GatedRepo", "Access to model "+repo+" is restricted.")
+		msg := "Access to model " + repo + " is restricted."
+		if f.QuoteAuth {
+			msg += " You sent: " + r.Header.Get("Authorization")
+		}
+		hubError(w, http.StatusUnauthorized, "GatedRepo", msg)
 		return nil, "", nil, false
 	}
 	commit = rev
