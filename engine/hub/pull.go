@@ -415,7 +415,7 @@ var errStalled = errors.New("the download stalled")
 func retryable(err error) bool {
 	var he *Error
 	if errors.As(err, &he) {
-		return he.temporary()
+		return he.Temporary()
 	}
 	var pe *fs.PathError
 	return !errors.As(err, &pe) // a local file error will not mend itself
