@@ -28,6 +28,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/stop"
+	"github.com/rewoo-agent/agent/internal/retryafter"
 )
 
 // APIKeyEnv names the environment variable the agent's commands read the API key
@@ -74,6 +75,8 @@ type HTTPError struct {
 	URL        string
 	StatusCode int
 	Message    string // the server's error message, or the start of its body
+	// RetryAfterHeader is the response's Retry-After header, if it sent one.
+	RetryAfterHeader string
 }
 
 func (e *HTTPError) Error() string {
@@ -83,6 +86,12 @@ func (e *HTTPError) Error() string {
 // Temporary reports whether retrying later may succeed: rate limits and server errors.
 func (e *HTTPError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// RetryAfter is the wait the server asked for in its Retry-After header
+// (seconds or an HTTP date, at most retryafter.Max).
+func (e *HTTPError) RetryAfter() (time.Duration, bool) {
+	return retryafter.Parse(e.RetryAfterHeader, time.Now())
 }
 
 // ErrTimeout is returned when the server stays silent past a timeout.
@@ -305,7 +314,8 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) (*http
 		if c.opts.APIKey != "" { // servers quote a wrong key back
 			msg = strings.ReplaceAll(msg, c.opts.APIKey, "REDACTED")
 		}
-		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)")}
+		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)"),
+			RetryAfterHeader: resp.Header.Get("Retry-After")}
 	}
 	return resp, nil
 }
