@@ -53,8 +53,11 @@ type Options struct {
 	ToolLimits map[string]int
 	// StepTimeout bounds each step, retries included; 0 means no bound.
 	StepTimeout time.Duration
-	// Retries is how many times a call failing with a tools.Transient error is
-	// tried again, waiting Backoff, then twice that, up to MaxBackoff.
+	// Retries is how many times a call failing with a transient error (one that
+	// says so, see tools.IsTransient) is tried again, waiting Backoff, then twice
+	// that, up to MaxBackoff; or as long as the error asks (tools.RetryAfterOf,
+	// a server's Retry-After) when it does. A wait that would pass StepTimeout is
+	// not made: the step fails at once.
 	Retries    int
 	Backoff    time.Duration
 	MaxBackoff time.Duration
@@ -470,8 +473,16 @@ func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 		if stepCtx.Err() != nil || !tools.IsTransient(err) || v.Attempts > r.opts.Retries {
 			break
 		}
-		r.emit(Event{Kind: EventRetrying, Step: v.Name, Tool: v.Tool, At: r.since(), Attempt: v.Attempts, Delay: delay, Err: err})
-		if err = sleep(stepCtx, delay); err != nil {
+		wait := delay
+		if d, ok := tools.RetryAfterOf(err); ok {
+			wait = d // the server said when; it knows better than the schedule
+		}
+		if dl, ok := stepCtx.Deadline(); ok && time.Until(dl) < wait {
+			err = fmt.Errorf("%w (not retried: the wait of %s would pass the step's time limit)", err, wait)
+			break
+		}
+		r.emit(Event{Kind: EventRetrying, Step: v.Name, Tool: v.Tool, At: r.since(), Attempt: v.Attempts, Delay: wait, Err: err})
+		if err = sleep(stepCtx, wait); err != nil {
 			break
 		}
 		delay = min(2*delay, r.opts.MaxBackoff)

@@ -301,6 +301,54 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestRetryAfter checks the wait between tries is the one the error asks for,
+// beyond MaxBackoff, and that a wait past the step's time limit is not made.
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name     string
+		after    time.Duration
+		timeout  time.Duration
+		status   Status
+		attempts int
+		took     time.Duration
+	}{
+		{"honoured", 30 * time.Second, 0, OK, 3, 60 * time.Second},
+		{"zero", 0, 0, OK, 3, 0},
+		{"past the time limit", 30 * time.Second, 10 * time.Second, Failed, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ev events
+				calls := 0
+				busy := tools.Func{ToolName: "B", Fn: func(context.Context, tools.Request) (tools.Output, error) {
+					if calls++; calls < 3 {
+						return tools.Output{}, tools.TransientAfter(tooltest.ErrBusy, tt.after)
+					}
+					return tools.Output{Text: "ok"}, nil
+				}}
+				res, err := Resolve(t.Context(), registry(t, busy), mustParse(t, "#E1 = B[x]"),
+					Options{Retries: 3, Backoff: time.Second, MaxBackoff: 2 * time.Second, StepTimeout: tt.timeout, OnEvent: ev.add})
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := res.Get("#E1")
+				if v.Status != tt.status || v.Attempts != tt.attempts || v.Duration != tt.took {
+					t.Errorf("status %v attempts %d took %v", v.Status, v.Attempts, v.Duration)
+				}
+				if tt.status == Failed && (!errors.Is(v.Err, tooltest.ErrBusy) || !strings.Contains(v.Err.Error(), "time limit")) {
+					t.Errorf("err %v", v.Err)
+				}
+				for _, e := range ev.list {
+					if e.Kind == EventRetrying && e.Delay != tt.after {
+						t.Errorf("retry event waits %v, want %v", e.Delay, tt.after)
+					}
+				}
+			})
+		})
+	}
+}
+
 // TestCancel cancels a run in the middle of its second step.
 func TestCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
