@@ -1,24 +1,22 @@
 package llama
 
 import (
+	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
+
 	"context"
 	"fmt"
 	"math"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
-func fixtures() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures")
-}
+func fixtures() string { return fixturesdir.Dir() }
 
 type reference struct {
 	ids    []int
