@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -103,6 +102,8 @@ type Event struct {
 	Kind     EventKind
 	Step     string
 	Tool     string
+	Input    string        // the input the tool receives, references substituted ("" for a skipped step)
+	Begun    time.Time     // when the run began: At and the Value's times count from it
 	At       time.Duration // since the run began
 	Attempt  int           // EventRetrying: the call that failed
 	Delay    time.Duration // EventRetrying: the wait before the next call
@@ -134,6 +135,8 @@ func (e *StepError) Unwrap() error { return e.Err }
 type Result struct {
 	// Values holds the evidence of every step given, in the order given.
 	Values []*Value
+	// Begun is when the run began; the values' Start times count from it.
+	Begun time.Time
 	// Wall is the time from the start of the run to its end.
 	Wall time.Duration
 	// CriticalPath is the chain of steps that decided when the run ended: the
@@ -149,22 +152,6 @@ func (r *Result) Get(name string) *Value { return r.byName[name] }
 // Substitute replaces the references in s with this run's evidence (see the
 // function Substitute).
 func (r *Result) Substitute(s string) (string, []string) { return Substitute(s, r.Get) }
-
-// MarshalJSON writes {"evidence":[...],"wall_ms":...,"critical_path":[...]}.
-func (r *Result) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Evidence     []*Value `json:"evidence"`
-		WallMS       float64  `json:"wall_ms"`
-		CriticalPath []string `json:"critical_path"`
-	}{nonNilValues(r.Values), ms(r.Wall), nonNil(r.CriticalPath)})
-}
-
-func nonNilValues(vs []*Value) []*Value {
-	if vs == nil {
-		return []*Value{}
-	}
-	return vs
-}
 
 // ErrNoCitation is Answer's error when the plan's answer cites no evidence (or
 // there is no Answer line): the answer is to be resolved from all the evidence.
@@ -338,6 +325,7 @@ func (r *run) emit(e Event) {
 	if r.opts.OnEvent == nil {
 		return
 	}
+	e.Begun = r.start
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	r.opts.OnEvent(e)
@@ -448,7 +436,7 @@ func (r *run) newValue(n *node, input string) *Value {
 // call runs n's tool, retrying transient failures; it runs on the step's goroutine.
 func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 	v := r.newValue(n, req.Input)
-	r.emit(Event{Kind: EventStarted, Step: v.Name, Tool: v.Tool, At: v.Start})
+	r.emit(Event{Kind: EventStarted, Step: v.Name, Tool: v.Tool, Input: v.Input, At: v.Start})
 	stepCtx := ctx
 	if r.opts.StepTimeout > 0 {
 		var cancel context.CancelFunc
@@ -463,7 +451,8 @@ func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 		}
 		v.Attempts++
 		var out tools.Output
-		if out, err = n.tool.Call(stepCtx, req); err == nil {
+		callCtx := tools.WithCallInfo(stepCtx, tools.CallInfo{Step: v.Name, Tool: v.Tool, Attempt: v.Attempts})
+		if out, err = n.tool.Call(callCtx, req); err == nil {
 			v.Bytes, v.Text, v.Sources = len(out.Text), out.Text, out.Sources
 			if r.opts.MaxBytes > 0 {
 				v.Text = Trim(out.Text, r.opts.MaxBytes)
@@ -481,7 +470,7 @@ func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 			err = fmt.Errorf("%w (not retried: the wait of %s would pass the step's time limit)", err, wait)
 			break
 		}
-		r.emit(Event{Kind: EventRetrying, Step: v.Name, Tool: v.Tool, At: r.since(), Attempt: v.Attempts, Delay: wait, Err: err})
+		r.emit(Event{Kind: EventRetrying, Step: v.Name, Tool: v.Tool, Input: v.Input, At: r.since(), Attempt: v.Attempts, Delay: wait, Err: err})
 		if err = sleep(stepCtx, wait); err != nil {
 			break
 		}
@@ -513,7 +502,7 @@ func (r *run) end(v *Value, err error) {
 	if err != nil {
 		v.Status, v.Err, kind = Failed, err, EventFailed
 	}
-	r.emit(Event{Kind: kind, Step: v.Name, Tool: v.Tool, At: r.since(), Err: err, Duration: v.Duration, Value: v})
+	r.emit(Event{Kind: kind, Step: v.Name, Tool: v.Tool, Input: v.Input, At: r.since(), Err: err, Duration: v.Duration, Value: v})
 }
 
 // collect takes in the steps that ended and releases or skips their dependants.
@@ -591,7 +580,7 @@ func (r *run) drain(in <-chan *planparser.Step) {
 // result assembles the Result once every step's goroutine has ended.
 func (r *run) result() *Result {
 	r.collect()
-	res := &Result{Wall: r.since(), byName: make(map[string]*Value, len(r.order))}
+	res := &Result{Begun: r.start, Wall: r.since(), byName: make(map[string]*Value, len(r.order))}
 	var last *node
 	for _, n := range r.order {
 		res.Values = append(res.Values, n.value)

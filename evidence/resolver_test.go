@@ -495,3 +495,49 @@ func TestStopAccountsForEveryStep(t *testing.T) {
 		t.Errorf("%d values, want 3", len(res.Values))
 	}
 }
+
+// TestCallIdentity checks each tool call's context names its step and attempt,
+// and every event carries the resolved input and the run's start.
+func TestCallIdentity(t *testing.T) {
+	var mu sync.Mutex
+	var seen []tools.CallInfo
+	busy := true
+	echo := tools.Func{ToolName: "T", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
+		c, ok := tools.CallInfoFrom(ctx)
+		if !ok {
+			t.Error("a tool call without CallInfo")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, c)
+		if c.Step == "#E2" && busy {
+			busy = false
+			return tools.Output{}, tools.TransientAfter(tooltest.ErrBusy, 0)
+		}
+		return tools.Output{Text: "<" + req.Input + ">"}, nil
+	}}
+	var ev events
+	res, err := Resolve(t.Context(), registry(t, echo), mustParse(t, "#E1 = T[a]\n#E2 = T[b #E1]"),
+		Options{Concurrency: 1, Retries: 1, OnEvent: ev.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []tools.CallInfo{{Step: "#E1", Tool: "T", Attempt: 1}, {Step: "#E2", Tool: "T", Attempt: 1}, {Step: "#E2", Tool: "T", Attempt: 2}}
+	if !slices.Equal(seen, want) {
+		t.Errorf("calls %v, want %v", seen, want)
+	}
+	if res.Begun.IsZero() {
+		t.Error("the result has no start time")
+	}
+	for _, e := range ev.list {
+		if !e.Begun.Equal(res.Begun) {
+			t.Errorf("%s %s: begun %v, want %v", e.Step, e.Kind, e.Begun, res.Begun)
+		}
+		if want := map[string]string{"#E1": "a", "#E2": "b <a>"}[e.Step]; e.Input != want {
+			t.Errorf("%s %s: input %q, want %q", e.Step, e.Kind, e.Input, want)
+		}
+	}
+	if n := len(ev.list); n != 5 { // started, finished; started, retrying, finished
+		t.Errorf("%d events", n)
+	}
+}

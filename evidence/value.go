@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,9 +30,6 @@ func (s Status) String() string {
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
-
-// MarshalText writes the status as its name.
-func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Value is the evidence one step produced, with its provenance.
 type Value struct {
@@ -69,42 +65,6 @@ func (v *Value) Content() string {
 		return fmt.Sprintf("(no evidence: %s was skipped: %s)", v.Name, v.Reason)
 	}
 	return v.Text
-}
-
-// MarshalJSON writes the value with durations in milliseconds and the error as text.
-func (v *Value) MarshalJSON() ([]byte, error) {
-	type jsonValue struct {
-		Name       string   `json:"name"`
-		Tool       string   `json:"tool"`
-		Raw        string   `json:"raw_input"`
-		Input      string   `json:"input"`
-		Deps       []string `json:"deps"`
-		Status     Status   `json:"status"`
-		Text       string   `json:"text"`
-		Sources    []string `json:"sources"`
-		Bytes      int      `json:"bytes"`
-		Error      string   `json:"error,omitempty"`
-		Reason     string   `json:"reason,omitempty"`
-		StartMS    float64  `json:"start_ms"`
-		DurationMS float64  `json:"duration_ms"`
-		Attempts   int      `json:"attempts"`
-	}
-	j := jsonValue{Name: v.Name, Tool: v.Tool, Raw: v.Raw, Input: v.Input, Deps: nonNil(v.Deps),
-		Status: v.Status, Text: v.Text, Sources: nonNil(v.Sources), Bytes: v.Bytes, Reason: v.Reason,
-		StartMS: ms(v.Start), DurationMS: ms(v.Duration), Attempts: v.Attempts}
-	if v.Err != nil {
-		j.Error = v.Err.Error()
-	}
-	return json.Marshal(j)
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // Substitute replaces every whole evidence reference in s (":evidenceN:" or "#EN";
@@ -165,4 +125,38 @@ func runeStart(s string, i int) int {
 		i--
 	}
 	return i
+}
+
+// Bounds of PathLine.
+const (
+	// MaxPathNames is how many step names PathLine shows: the first and last
+	// halves, with a count of the ones between.
+	MaxPathNames = 8
+	// MaxNameBytes bounds each name PathLine shows.
+	MaxNameBytes = 32
+)
+
+// PathLine writes a chain of steps, such as Result.CriticalPath, as one line
+// "a -> b -> c" of bounded length: a plan of thousands of steps, or one whose
+// names are long, still gets a line a terminal can show.
+func PathLine(path []string) string {
+	shown := path
+	rest := 0
+	if len(path) > MaxPathNames {
+		half := MaxPathNames / 2
+		shown = slices.Concat(path[:half], []string{""}, path[len(path)-half:])
+		rest = len(path) - 2*half
+	}
+	parts := make([]string, len(shown))
+	for i, name := range shown {
+		switch {
+		case name == "" && rest > 0:
+			parts[i] = fmt.Sprintf("(%d more)", rest)
+		case len(name) > MaxNameBytes:
+			parts[i] = name[:runeStart(name, MaxNameBytes-len("…"))] + "…"
+		default:
+			parts[i] = name
+		}
+	}
+	return strings.Join(parts, " -> ")
 }

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -83,5 +84,33 @@ func TestTrim(t *testing.T) {
 	}
 	if got := Trim(long, 100); !strings.HasPrefix(got, "word word") || !strings.HasSuffix(got, " […426 bytes trimmed]") {
 		t.Errorf("Trim(long, 100) = %q", got)
+	}
+}
+
+func TestPathLine(t *testing.T) {
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = fmt.Sprintf("#E%d", i)
+	}
+	long := "#E" + strings.Repeat("9", 100000)
+	tests := []struct {
+		path []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"#E1"}, "#E1"},
+		{[]string{":evidence0:", ":evidence1:"}, ":evidence0: -> :evidence1:"},
+		{many[:8], "#E0 -> #E1 -> #E2 -> #E3 -> #E4 -> #E5 -> #E6 -> #E7"},
+		{many[:9], "#E0 -> #E1 -> #E2 -> #E3 -> (1 more) -> #E5 -> #E6 -> #E7 -> #E8"},
+		{many, "#E0 -> #E1 -> #E2 -> #E3 -> (992 more) -> #E996 -> #E997 -> #E998 -> #E999"},
+		{[]string{long, "#E1"}, "#E" + strings.Repeat("9", 27) + "… -> #E1"},
+	}
+	for _, tt := range tests {
+		if got := PathLine(tt.path); got != tt.want {
+			t.Errorf("PathLine(%d names) = %q, want %q", len(tt.path), got, tt.want)
+		}
+	}
+	if n := len(PathLine(slices.Repeat([]string{long}, 1000))); n > MaxPathNames*(MaxNameBytes+4)+20 {
+		t.Errorf("a path of 1000 long names gives a line of %d bytes", n)
 	}
 }

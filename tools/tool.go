@@ -65,6 +65,28 @@ type Cited struct {
 	Sources []string
 }
 
+// CallInfo identifies a tool call: the plan step that makes it. The resolver
+// puts it in each call's context (WithCallInfo), so whatever the tool calls in
+// turn, an engine say, can tell which step it works for without matching inputs.
+type CallInfo struct {
+	Step    string // the step's name as written, e.g. ":evidence1:"
+	Tool    string // the tool called
+	Attempt int    // 1 for the first call of the step, 2 for its first retry...
+}
+
+type callInfoKey struct{}
+
+// WithCallInfo returns a context that carries c.
+func WithCallInfo(ctx context.Context, c CallInfo) context.Context {
+	return context.WithValue(ctx, callInfoKey{}, c)
+}
+
+// CallInfoFrom returns the CallInfo ctx carries, if any.
+func CallInfoFrom(ctx context.Context) (CallInfo, bool) {
+	c, ok := ctx.Value(callInfoKey{}).(CallInfo)
+	return c, ok
+}
+
 // Output is what a tool returns.
 type Output struct {
 	Text    string
