@@ -13,6 +13,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/evidence"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/planparser"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -267,7 +268,7 @@ func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
 	why, _, _ := strings.Cut(err.Error(), "\n")
 	fmt.Fprintln(w, strings.TrimSuffix(why, ":")+". The plan:")
 	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
-		fmt.Fprintf(w, "%4d | %s\n", i+1, l)
+		fmt.Fprintf(w, "%4d | %s\n", i+1, askClip(l, planparser.MaxMessage))
 	}
 	if len(tr.Diagnostics) == 0 {
 		fmt.Fprintln(w, err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/planner/plannertest"
 )
@@ -255,6 +256,25 @@ func TestAskBrokenPlan(t *testing.T) {
 	}
 	if len(e.starts) != 0 {
 		t.Error("a step of a broken plan ran")
+	}
+}
+
+// TestAskBrokenPlanLongLines checks a broken plan with a line of 100,000
+// characters is shown, with its diagnostics, in lines a terminal can take.
+func TestAskBrokenPlanLongLines(t *testing.T) {
+	plan := " :evidence0: = Search" + strings.Repeat("x", 100000) + "[a]\nAnswer: :evidence0:\n"
+	e := newAskEnv(t, plan, 0)
+	_, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "q?")
+	if code != 1 || !strings.Contains(errOut, `plan:1:16: unknown tool "Searchxxx`) {
+		t.Fatalf("exit %d\n%.2000s", code, errOut)
+	}
+	for _, l := range strings.Split(errOut, "\n") {
+		if strings.HasPrefix(l, "[") { // the progress lines are the view's
+			continue
+		}
+		if n := utf8.RuneCountInString(l); n > 300 {
+			t.Errorf("a line of %d characters: %.100q", n, l)
+		}
 	}
 }
 
