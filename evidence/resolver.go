@@ -42,6 +42,13 @@ const (
 	DefaultConcurrency = 8
 	DefaultBackoff     = 250 * time.Millisecond
 	DefaultMaxBackoff  = 8 * time.Second
+	// DefaultMaxInputBytes bounds one input after substitution: room for a
+	// KnowledgeModel question over several long pages, which it fits into the
+	// model's context anyway.
+	DefaultMaxInputBytes = 4 << 20
+	// DefaultMaxExpansion bounds what all the substitutions of a run produce
+	// together, the answer's included.
+	DefaultMaxExpansion = 32 << 20
 )
 
 // Options tune a run. The zero value is usable.
@@ -64,6 +71,15 @@ type Options struct {
 	OnFailure OnFailure
 	// MaxBytes, when > 0, trims each tool answer to that many bytes (see Trim).
 	MaxBytes int
+	// MaxInputBytes bounds a step's input, and the answer, after substitution
+	// (DefaultMaxInputBytes when 0, none when < 0); MaxExpansion bounds the
+	// bytes the substitutions of the whole run produce together, the answer's
+	// included (DefaultMaxExpansion when 0, none when < 0). A step that would
+	// pass either fails without running, its error wrapping ErrTooLarge; so does
+	// an answer (Result.Answer). A plan that cites large evidence thousands of
+	// times, or doubles it step after step, ends there instead of in memory.
+	MaxInputBytes int
+	MaxExpansion  int
 	// OnEvent, when set, receives every event of the run, one call at a time (it
 	// need not be safe for concurrent use) and in order per step. It must not block
 	// for long: the step that emitted it waits.
@@ -144,14 +160,13 @@ type Result struct {
 	// to a step without dependencies; listed first step first.
 	CriticalPath []string
 	byName       map[string]*Value
+	// answerLimit bounds the answer's substitution: the tighter of
+	// MaxInputBytes and what the steps left of MaxExpansion (< 0: none).
+	answerLimit int
 }
 
 // Get returns the evidence called name, or nil.
 func (r *Result) Get(name string) *Value { return r.byName[name] }
-
-// Substitute replaces the references in s with this run's evidence (see the
-// function Substitute).
-func (r *Result) Substitute(s string) (string, []string) { return Substitute(s, r.Get) }
 
 // ErrNoCitation is Answer's error when the plan's answer cites no evidence (or
 // there is no Answer line): the answer is to be resolved from all the evidence.
@@ -163,12 +178,16 @@ var ErrBadCitation = errors.New("the answer cites evidence that is missing")
 // Answer resolves the plan's Answer line a (nil when the plan has none) with this
 // run's evidence. When cited evidence failed or was skipped the text is still
 // returned, with notes in place of that evidence, and the error wraps
-// ErrBadCitation.
+// ErrBadCitation. An answer that would pass the run's MaxInputBytes, or what
+// its steps left of MaxExpansion, is an error wrapping ErrTooLarge.
 func (r *Result) Answer(a *planparser.Answer) (string, error) {
 	if a == nil || len(a.Refs) == 0 {
 		return "", ErrNoCitation
 	}
-	text, bad := r.Substitute(a.Text)
+	text, bad, err := Substitute(a.Text, r.Get, r.answerLimit)
+	if err != nil {
+		return "", fmt.Errorf("the answer: %w", err)
+	}
 	if len(bad) > 0 {
 		why := make([]string, len(bad))
 		for i, name := range bad {
@@ -272,6 +291,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
+	if o.MaxInputBytes == 0 {
+		o.MaxInputBytes = DefaultMaxInputBytes
+	}
+	if o.MaxExpansion == 0 {
+		o.MaxExpansion = DefaultMaxExpansion
+	}
 	return o
 }
 
@@ -311,6 +336,7 @@ type run struct {
 	perTool    map[string]int
 	stopping   bool
 	stopReason string
+	expanded   int // bytes the substitutions into inputs produced
 
 	mu   sync.Mutex
 	done []completion // ended steps the loop has not collected
@@ -390,11 +416,17 @@ func (r *run) launch(ctx context.Context, g *errgroup.Group) {
 		r.running++
 		r.perTool[n.step.Tool]++
 		n.running = true
-		req := r.request(n)
+		req, reqErr := r.request(n)
 		// The loop counts a step as running until it collects it, so by the time
 		// the count allows another, errgroup's slot is free or about to be.
 		g.Go(func() error {
-			v := r.call(ctx, n, req)
+			var v *Value
+			if reqErr != nil { // the tool is never called
+				v = r.newValue(n, "")
+				r.end(v, reqErr)
+			} else {
+				v = r.call(ctx, n, req)
+			}
 			r.mu.Lock()
 			r.done = append(r.done, completion{n, v})
 			r.mu.Unlock()
@@ -412,21 +444,47 @@ func (r *run) launch(ctx context.Context, g *errgroup.Group) {
 	r.ready = kept
 }
 
-// request builds n's tool request from the evidence of its dependencies.
-func (r *run) request(n *node) tools.Request {
+// request builds n's tool request from the evidence of its dependencies, within
+// the bounds of substitution.
+func (r *run) request(n *node) (tools.Request, error) {
 	get := func(name string) *Value {
 		if d := r.nodes[name]; d != nil {
 			return d.value
 		}
 		return nil
 	}
-	input, _ := Substitute(n.step.Input, get)
+	input, _, err := Substitute(n.step.Input, get, limit(r.opts.MaxInputBytes, r.expansionLeft()))
+	if err != nil {
+		return tools.Request{}, fmt.Errorf("%s's input: %w", n.step.Name, err)
+	}
+	if len(n.step.Deps) > 0 {
+		r.expanded += len(input)
+	}
 	req := tools.Request{Input: input, Raw: n.step.Input}
 	for _, name := range n.step.Deps {
 		v := get(name)
 		req.Cited = append(req.Cited, tools.Cited{Name: name, Tool: v.Tool, Input: v.Input, Text: v.Content(), Sources: v.Sources})
 	}
-	return req
+	return req, nil
+}
+
+// expansionLeft is what the run's substitutions may still produce; < 0: no bound.
+func (r *run) expansionLeft() int {
+	if r.opts.MaxExpansion < 0 {
+		return -1
+	}
+	return max(r.opts.MaxExpansion-r.expanded, 0)
+}
+
+// limit is the tighter of two bounds, each < 0 for none, as Substitute's limit.
+func limit(a, b int) int {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	}
+	return min(a, b)
 }
 
 func (r *run) newValue(n *node, input string) *Value {
@@ -580,7 +638,8 @@ func (r *run) drain(in <-chan *planparser.Step) {
 // result assembles the Result once every step's goroutine has ended.
 func (r *run) result() *Result {
 	r.collect()
-	res := &Result{Begun: r.start, Wall: r.since(), byName: make(map[string]*Value, len(r.order))}
+	res := &Result{Begun: r.start, Wall: r.since(), byName: make(map[string]*Value, len(r.order)),
+		answerLimit: limit(r.opts.MaxInputBytes, r.expansionLeft())}
 	var last *node
 	for _, n := range r.order {
 		res.Values = append(res.Values, n.value)

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,34 +68,55 @@ func (v *Value) Content() string {
 	return v.Text
 }
 
+// ErrTooLarge is wrapped by the error of a substitution whose text would pass
+// its bound (Options.MaxInputBytes, Options.MaxExpansion): a plan that cites the
+// same large evidence thousands of times, or doubles it step after step, fails
+// with it instead of filling memory.
+var ErrTooLarge = errors.New("substituted text too large")
+
 // Substitute replaces every whole evidence reference in s (":evidenceN:" or "#EN";
 // ":evidence1:" never inside ":evidence10:") with the Content of the value get
 // returns for it. References get does not know stay as written. bad lists, in
 // order of first mention, the references that found no evidence: unknown, failed
-// or skipped.
-func Substitute(s string, get func(name string) *Value) (text string, bad []string) {
+// or skipped. When limit >= 0 and the text would be longer than limit bytes, the
+// error wraps ErrTooLarge and says so; the text is then never built.
+func Substitute(s string, get func(name string) *Value, limit int) (text string, bad []string, err error) {
 	spans := planparser.FindRefs(s)
 	if len(spans) == 0 {
-		return s, nil
+		return s, nil, nil
+	}
+	content := make([]string, len(spans))
+	size := len(s)
+	known := map[string]string{} // each name's content, made once
+	for i, sp := range spans {
+		name := s[sp[0]:sp[1]]
+		c, seen := known[name]
+		if !seen {
+			v := get(name)
+			if c = name; v != nil {
+				c = v.Content()
+			}
+			known[name] = c
+			if v == nil || !v.Ok() {
+				bad = append(bad, name)
+			}
+		}
+		content[i] = c
+		size += len(c) - len(name)
+	}
+	if limit >= 0 && size > limit {
+		return "", bad, fmt.Errorf("%w: %d references would make %d bytes (the limit is %d)", ErrTooLarge, len(spans), size, limit)
 	}
 	var b strings.Builder
+	b.Grow(size)
 	last := 0
-	for _, sp := range spans {
-		name := s[sp[0]:sp[1]]
+	for i, sp := range spans {
 		b.WriteString(s[last:sp[0]])
+		b.WriteString(content[i])
 		last = sp[1]
-		v := get(name)
-		if v == nil {
-			b.WriteString(name)
-		} else {
-			b.WriteString(v.Content())
-		}
-		if (v == nil || !v.Ok()) && !slices.Contains(bad, name) {
-			bad = append(bad, name)
-		}
 	}
 	b.WriteString(s[last:])
-	return b.String(), bad
+	return b.String(), bad, nil
 }
 
 // Trim shortens s to at most budget bytes, cutting at a character boundary (at a

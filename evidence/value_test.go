@@ -37,16 +37,42 @@ func TestSubstitute(t *testing.T) {
 	vals["#E1"].Text = "E-one"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, bad := Substitute(tt.in, get)
-			if got != tt.want || !slices.Equal(bad, tt.bad) {
+			got, bad, err := Substitute(tt.in, get, -1)
+			if got != tt.want || !slices.Equal(bad, tt.bad) || err != nil {
 				t.Errorf("Substitute(%q) = %q, %v; want %q, %v", tt.in, got, bad, tt.want, tt.bad)
 			}
 		})
 	}
 	// Evidence whose text holds a reference must not be substituted again.
 	vals[":evidence1:"].Text = "#E10"
-	if got, _ := Substitute(":evidence1: #E1", get); got != "#E10 E-one" {
+	if got, _, _ := Substitute(":evidence1: #E1", get, -1); got != "#E10 E-one" {
 		t.Errorf("substituted text was rescanned: %q", got)
+	}
+}
+
+func TestSubstituteLimit(t *testing.T) {
+	vals := map[string]*Value{"#E1": {Name: "#E1", Text: "0123456789"}}
+	get := func(n string) *Value { return vals[n] }
+	tests := []struct {
+		in    string
+		limit int
+		want  string
+		err   bool
+	}{
+		{"a #E1", -1, "a 0123456789", false},
+		{"a #E1", 12, "a 0123456789", false},
+		{"a #E1", 11, "", true},
+		{"no references at all, longer than the limit", 3, "no references at all, longer than the limit", false},
+		{"#E1 #E1 #E1", 32, "0123456789 0123456789 0123456789", false},
+		{"#E1 #E1 #E1", 31, "", true},
+		{"#E1", 0, "", true},
+		{"", 0, "", false},
+	}
+	for _, tt := range tests {
+		got, _, err := Substitute(tt.in, get, tt.limit)
+		if got != tt.want || (err != nil) != tt.err || (err != nil && !errors.Is(err, ErrTooLarge)) {
+			t.Errorf("Substitute(%q, %d) = %q, %v", tt.in, tt.limit, got, err)
+		}
 	}
 }
 
