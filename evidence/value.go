@@ -79,7 +79,9 @@ var ErrTooLarge = errors.New("substituted text too large")
 // returns for it. References get does not know stay as written. bad lists, in
 // order of first mention, the references that found no evidence: unknown, failed
 // or skipped. When limit >= 0 and the text would be longer than limit bytes, the
-// error wraps ErrTooLarge and says so; the text is then never built.
+// error wraps ErrTooLarge and says so; the text is then never built. (A text
+// without references comes back as it is: the limit bounds what substitution
+// makes.)
 func Substitute(s string, get func(name string) *Value, limit int) (text string, bad []string, err error) {
 	spans := planparser.FindRefs(s)
 	if len(spans) == 0 {
