@@ -32,7 +32,7 @@ func echo(received *atomic.Int64) tools.Tool {
 // TestHostileAnswer is the security review's plan: 125 KB whose answer cites
 // one 40 KB piece of evidence 31,000 times, 1.24 GB once substituted (it gave a
 // 1.31 GB answer at 4.8 GB resident). The answer is refused with ErrTooLarge,
-// and the run allocates a few megabytes, not gigabytes.
+// and the run allocates megabytes, not gigabytes.
 func TestHostileAnswer(t *testing.T) {
 	big := tools.Func{ToolName: "Big", Fn: func(context.Context, tools.Request) (tools.Output, error) {
 		return tools.Output{Text: strings.Repeat("Louise Glück ", 40<<10/13)}, nil
@@ -59,7 +59,9 @@ func TestHostileAnswer(t *testing.T) {
 		t.Errorf("the error does not say how large: %v", err)
 	}
 	t.Logf("resolving the plan and its answer allocated %.1f MB", float64(n)/(1<<20))
-	if n > 16<<20 {
+	// The unbounded answer alone is 1.37 GB. Bounded, the run takes about 5 MB,
+	// some 50 under the race detector, whose sync.Pool keeps little.
+	if n > 100<<20 {
 		t.Errorf("resolving the plan allocated %d MB", n>>20)
 	}
 }
