@@ -242,7 +242,7 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 		MaxSteps:      pc.MaxSteps,
 		Stop:          pc.Stop,
 		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
-			Retries: pc.Retries},
+			Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion},
 	}
 }
 

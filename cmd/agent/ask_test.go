@@ -278,6 +278,32 @@ func TestAskBrokenPlanLongLines(t *testing.T) {
 	}
 }
 
+// TestAskInputBound sets planner.max_input_bytes through the environment: the
+// step whose input the search results would make too long fails, saying so.
+func TestAskInputBound(t *testing.T) {
+	e := newAskEnv(t, askPlan, 0)
+	t.Setenv("AGENT_MAX_INPUT_BYTES", "50")
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--json", "--quiet", "Who won?")
+	if code != 1 {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	var tr struct {
+		Steps []struct{ Name, State, Error string }
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil || len(tr.Steps) != 4 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if s := tr.Steps[1]; s.State != "failed" || !strings.Contains(s.Error, ":evidence1:'s input: substituted text too large") || !strings.Contains(s.Error, "the limit is 50") {
+		t.Errorf("step 1 = %+v", s)
+	}
+	if tr.Steps[0].State != "done" || tr.Steps[3].State != "skipped" {
+		t.Errorf("steps %+v", tr.Steps)
+	}
+	if _, ok := e.starts["/glueck"]; ok {
+		t.Error("the page was fetched")
+	}
+}
+
 // TestAskTooManySteps checks a looping model's plan is refused like any broken
 // plan: the plan written so far, the step that was one too many, exit 1, and no
 // list of steps cancelled on the way.
