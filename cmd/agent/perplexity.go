@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/rewoo-agent/agent/engine"
-	_ "github.com/rewoo-agent/agent/engine/cpu" // registers the "cpu" backend
+	_ "github.com/rewoo-agent/agent/engine/backend/cpu" // registers the "cpu" backend
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 )

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
 )
 

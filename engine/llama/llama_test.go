@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/safetensors"

@@ -16,7 +16,7 @@ import (
 // Benchmarks on synthetic LLaMA shapes whose weights are generated on the device
 // (random packed words, scales in [0.001, 0.002)), so no checkpoint is needed:
 //
-//	go test -c -tags cuda -o cuda.test ./engine/cuda
+//	go test -c -tags cuda -o cuda.test ./engine/backend/cuda
 //	./cuda.test -test.run '^$' -test.bench . -test.benchtime 20x
 
 type llamaShape struct {
