@@ -17,8 +17,20 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 )
 
+// The CUDA backend comes before the CPU for "auto" wherever the driver sees a GPU.
+// The driver numbers the devices CUDA_VISIBLE_DEVICES leaves visible, and only
+// those: nothing here looks past it (no NVML, no PCI bus ids).
 func init() {
-	engine.RegisterBackend("cuda", func() (engine.Backend, error) { return Open(0) })
+	engine.RegisterBackend(engine.Driver{Name: "cuda", Priority: 100, Probe: Devices, Open: Open})
+}
+
+// Devices counts the GPUs the driver makes visible to this process.
+func Devices(ctx context.Context) (int, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return 0, fmt.Errorf("cuda: count devices: %w", err)
+	}
+	return n, nil
 }
 
 // stagingBytes is the size of the pinned buffer weights pass through on their way
@@ -57,15 +69,27 @@ var (
 	_ engine.DeviceSampler = (*Backend)(nil)
 )
 
-// Open starts a backend on device ordinal: the context thread, the kernel modules
-// (the PTX for the device's compute capability) and the stream.
-func Open(ordinal int) (*Backend, error) {
+// Open starts a backend on device ordinal (0 <= ordinal < Devices): the context
+// thread, the kernel modules (the PTX for the device's compute capability) and the
+// stream. An ordinal the driver does not have is ErrNoDevice, with the count.
+func Open(ctx context.Context, ordinal int) (engine.Backend, error) {
+	n, err := Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda:%d: %w (this machine has %d)", ordinal, engine.ErrNoDevice, n)
+	}
+	return openDevice(ctx, ordinal)
+}
+
+func openDevice(ctx context.Context, ordinal int) (*Backend, error) {
 	th, err := startThread(ordinal)
 	if err != nil {
 		return nil, err
 	}
 	b := &Backend{th: th, seen: map[int]*program{}, graphs: map[int]*captured{}}
-	err = th.Do(context.Background(), func() (err error) {
+	err = th.Do(ctx, func() (err error) {
 		b.dev, err = newDevice(ordinal)
 		return err
 	})
@@ -332,22 +356,22 @@ func checkQuant(w engine.QuantWeight) error {
 }
 
 // NewActivation returns a float32 buffer of rows×cols.
-func (b *Backend) NewActivation(rows, cols int) (engine.Tensor, error) {
-	return b.newBuffer(activation, rows, cols, int64(rows)*int64(cols)*4, fmt.Sprintf("activation %d×%d", rows, cols))
+func (b *Backend) NewActivation(ctx context.Context, rows, cols int) (engine.Tensor, error) {
+	return b.newBuffer(ctx, activation, rows, cols, int64(rows)*int64(cols)*4, fmt.Sprintf("activation %d×%d", rows, cols))
 }
 
 // NewCache returns a layer's float16 key-value cache for Shape.Context positions.
-func (b *Backend) NewCache(kvHeads, headDim int) (engine.Tensor, error) {
+func (b *Backend) NewCache(ctx context.Context, kvHeads, headDim int) (engine.Tensor, error) {
 	n := int64(b.shape.Context) * int64(kvHeads*headDim)
-	return b.newBuffer(cache, b.shape.Context, kvHeads*headDim, 2*n*2, fmt.Sprintf("KV cache %d×%d×%d", b.shape.Context, kvHeads, headDim))
+	return b.newBuffer(ctx, cache, b.shape.Context, kvHeads*headDim, 2*n*2, fmt.Sprintf("KV cache %d×%d×%d", b.shape.Context, kvHeads, headDim))
 }
 
-func (b *Backend) newBuffer(k kind, rows, cols int, n int64, what string) (engine.Tensor, error) {
+func (b *Backend) newBuffer(ctx context.Context, k kind, rows, cols int, n int64, what string) (engine.Tensor, error) {
 	if rows <= 0 || cols <= 0 {
 		return nil, fmt.Errorf("cuda: %s: bad size", what)
 	}
 	t := &tensor{rows: rows, cols: cols, kind: k}
-	err := b.th.Do(context.Background(), func() (err error) {
+	err := b.th.Do(ctx, func() (err error) {
 		t.p, err = b.dev.alloc(what, n)
 		return err
 	})

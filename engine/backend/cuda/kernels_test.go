@@ -35,7 +35,7 @@ func newRNG(t *testing.T) *rand.Rand {
 
 func open(t testing.TB, s engine.Shape) *Backend {
 	t.Helper()
-	b, err := Open(0)
+	b, err := openDevice(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func randn(r *rand.Rand, n int, std float64) []float32 {
 // act makes an activation holding v (rows×cols).
 func act(t *testing.T, b *Backend, rows, cols int, v []float32) engine.Tensor {
 	t.Helper()
-	x, err := b.NewActivation(rows, cols)
+	x, err := b.NewActivation(ctx, rows, cols)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,7 +602,7 @@ func TestAttention(t *testing.T) {
 			s := small
 			s.Heads, s.KVHeads, s.HeadDim, s.Hidden = c.heads, c.kvHeads, c.hd, c.heads*c.hd
 			b := open(t, s)
-			cache, err := b.NewCache(c.kvHeads, c.hd)
+			cache, err := b.NewCache(ctx, c.kvHeads, c.hd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -791,7 +791,7 @@ func TestSample(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	b, err := Open(0)
+	b, err := openDevice(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -806,13 +806,13 @@ func TestErrors(t *testing.T) {
 	if err := b.Reserve(ctx, small); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.NewActivation(1<<20, 1<<20); err == nil {
+	if _, err := b.NewActivation(ctx, 1<<20, 1<<20); err == nil {
 		t.Error("a 4 TiB activation was allocated")
 	} else {
 		t.Log(err)
 	}
-	x, _ := b.NewActivation(4, 256)
-	y, _ := b.NewActivation(4, 100)
+	x, _ := b.NewActivation(ctx, 4, 256)
+	y, _ := b.NewActivation(ctx, 4, 100)
 	if err := b.Run(ctx, []int32{1, 2}, 0, func(o engine.Ops) { o.Add(x, x, y) }); err == nil {
 		t.Error("Add of 256 and 100 columns accepted")
 	}
@@ -839,8 +839,8 @@ func TestErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xw, _ := b.NewActivation(300, 1024)
-	yw, _ := b.NewActivation(300, 64)
+	xw, _ := b.NewActivation(ctx, 300, 1024)
+	yw, _ := b.NewActivation(ctx, 300, 64)
 	if err := b.Run(ctx, make([]int32, 300), 0, func(o engine.Ops) { o.MatMul(yw, xw, w) }); err == nil {
 		t.Error("a prompt product larger than the float16 input buffer accepted")
 	} else {

@@ -54,7 +54,7 @@ func openModel(t *testing.T, dir, backend string, maxBatch int) *llama.Model {
 	var err error
 	if backend == "cpu" {
 		b = cpu.New()
-	} else if b, err = Open(0); err != nil {
+	} else if b, err = Open(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	m, err := llama.Open(ctx, dir, b, llama.Options{MaxBatch: maxBatch})
