@@ -210,7 +210,10 @@ func TestMakeSequential(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, perm := MakeSequential(q)
+			s, perm, err := MakeSequential(q)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if perm == nil {
 				t.Fatal("act-order layer came back unsorted")
 			}
@@ -223,7 +226,7 @@ func TestMakeSequential(t *testing.T) {
 					t.Fatalf("sorted g_idx[%d] = %d", i, g)
 				}
 			}
-			if _, again := MakeSequential(s); again != nil {
+			if _, again, _ := MakeSequential(s); again != nil {
 				t.Error("sorted layer sorted again")
 			}
 		})

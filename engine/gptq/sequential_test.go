@@ -1,0 +1,82 @@
+package gptq
+
+import (
+	"encoding/binary"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine"
+)
+
+func gidx(groups ...int32) []byte {
+	b := make([]byte, 4*len(groups))
+	for i, g := range groups {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(g))
+	}
+	return b
+}
+
+func TestActOrder(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		in     int
+		group  int
+		g      []byte
+		groups []int32
+		perm   []int32
+		err    string
+	}{
+		{"sequential", 4, 2, gidx(0, 0, 1, 1), []int32{0, 0, 1, 1}, nil, ""},
+		{"act-order, stable", 6, 2, gidx(1, 0, 2, 0, 1, 2), []int32{1, 0, 2, 0, 1, 2}, []int32{1, 3, 0, 4, 2, 5}, ""},
+		{"one group", 3, 3, gidx(0, 0, 0), []int32{0, 0, 0}, nil, ""},
+		{"group past the last", 4, 2, gidx(0, 0, 1, 3), nil, nil, "l.g_idx: row 3 is in group 3, outside 0..1"},
+		{"negative group", 4, 2, gidx(0, -1, 1, 1), nil, nil, "l.g_idx: row 1 is in group -1, outside 0..1"},
+		{"short", 4, 2, gidx(0, 0, 1), nil, nil, "l.g_idx: 12 bytes for 4 rows"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := engine.QuantWeight{Name: "l", In: c.in, GroupSize: c.group, GIdx: c.g}
+			groups, perm, err := ActOrder(w)
+			if c.err != "" {
+				if err == nil || err.Error() != c.err {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(groups, c.groups) || !slices.Equal(perm, c.perm) {
+				t.Fatalf("ActOrder = %v, %v, %v; want %v, %v", groups, perm, err, c.groups, c.perm)
+			}
+		})
+	}
+}
+
+func TestCheckWeight(t *testing.T) {
+	good, err := Quantize("l", make([]float32, 64*32), 64, 32, PackOptions{Bits: 4, GroupSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckWeight(good); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		mutate func(w *engine.QuantWeight)
+		want   string
+	}{
+		{"bits", func(w *engine.QuantWeight) { w.Bits = 5 }, "5-bit"},
+		{"group -1", func(w *engine.QuantWeight) { w.GroupSize = -1 }, "group size -1"},
+		{"qweight", func(w *engine.QuantWeight) { w.QWeight = w.QWeight[4:] }, "l.qweight:"},
+		{"qzeros", func(w *engine.QuantWeight) { w.QZeros = append(w.QZeros, 0, 0, 0, 0) }, "l.qzeros:"},
+		{"scales", func(w *engine.QuantWeight) { w.Scales = nil }, "l.scales:"},
+		{"g_idx", func(w *engine.QuantWeight) { w.GIdx = w.GIdx[:8] }, "l.g_idx:"},
+		{"size", func(w *engine.QuantWeight) { w.In = 60 }, "multiples of 8"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := good
+			c.mutate(&w)
+			if err := CheckWeight(w); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
+	}
+}
