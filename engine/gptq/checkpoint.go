@@ -135,7 +135,7 @@ func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, err
 	if err := l.Check(); err != nil {
 		return engine.QuantWeight{}, fmt.Errorf("%s: %w: %v", prefix, ErrCheckpoint, err)
 	}
-	w := engine.QuantWeight{Name: prefix, In: in, Out: out, Bits: l.Bits, GroupSize: l.group(), ZeroOffset: c.Quant.ZeroOffset()}
+	w := engine.QuantWeight{Name: prefix, In: in, Out: out, Bits: l.Bits, GroupSize: l.Group(), ZeroOffset: c.Quant.ZeroOffset()}
 	qw, err := c.tensor(prefix+".qweight", safetensors.I32, l.QWeight()...)
 	if err != nil {
 		return w, err

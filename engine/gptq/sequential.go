@@ -60,7 +60,7 @@ func MakeSequential(w engine.QuantWeight) (engine.QuantWeight, []int32, error) {
 	for n := range out {
 		col := func(i int) uint32 { return src[i*out+n] }
 		for i, k := range perm {
-			insert(func(r int) *uint32 { return &dst[r*out+n] }, i, w.Bits, Extract(col, int(k), w.Bits))
+			Insert(func(r int) *uint32 { return &dst[r*out+n] }, i, w.Bits, Extract(col, int(k), w.Bits))
 		}
 	}
 	res := w

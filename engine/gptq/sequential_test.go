@@ -1,12 +1,16 @@
-package gptq
+package gptq_test
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 )
 
 func gidx(groups ...int32) []byte {
@@ -36,7 +40,7 @@ func TestActOrder(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := engine.QuantWeight{Name: "l", In: c.in, GroupSize: c.group, GIdx: c.g}
-			groups, perm, err := ActOrder(w)
+			groups, perm, err := gptq.ActOrder(w)
 			if c.err != "" {
 				if err == nil || err.Error() != c.err {
 					t.Fatalf("err %v, want %q", err, c.err)
@@ -51,11 +55,11 @@ func TestActOrder(t *testing.T) {
 }
 
 func TestCheckWeight(t *testing.T) {
-	good, err := Quantize("l", make([]float32, 64*32), 64, 32, PackOptions{Bits: 4, GroupSize: 32})
+	good, err := gptqtest.Quantize("l", make([]float32, 64*32), 64, 32, gptqtest.PackOptions{Bits: 4, GroupSize: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckWeight(good); err != nil {
+	if err := gptq.CheckWeight(good); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -74,9 +78,56 @@ func TestCheckWeight(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := good
 			c.mutate(&w)
-			if err := CheckWeight(w); err == nil || !strings.Contains(err.Error(), c.want) {
+			if err := gptq.CheckWeight(w); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want %q", err, c.want)
 			}
 		})
 	}
+}
+
+// TestMakeSequential checks that the reordered layer, applied to the gathered input,
+// holds the same weights row for row.
+func TestMakeSequential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, bits := range []int{2, 3, 4, 8} {
+		t.Run(fmt.Sprint(bits), func(t *testing.T) {
+			const in, out = 128, 32
+			w := make([]float32, in*out)
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
+			q, err := gptqtest.Quantize("l", w, in, out, gptqtest.PackOptions{Bits: bits, GroupSize: 32, Perm: rng.Perm(in)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, perm, err := gptq.MakeSequential(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if perm == nil {
+				t.Fatal("act-order layer came back unsorted")
+			}
+			a, b := gptqtest.Dequantize(q), gptqtest.Dequantize(s)
+			for i, k := range perm {
+				if !slicesEqual(b[i*out:(i+1)*out], a[int(k)*out:(int(k)+1)*out]) {
+					t.Fatalf("sorted row %d differs from original row %d", i, k)
+				}
+				if g := binary.LittleEndian.Uint32(s.GIdx[4*i:]); int(g) != i/32 {
+					t.Fatalf("sorted g_idx[%d] = %d", i, g)
+				}
+			}
+			if _, again, _ := gptq.MakeSequential(s); again != nil {
+				t.Error("sorted layer sorted again")
+			}
+		})
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/internal/half"
 )
 
@@ -50,11 +50,11 @@ func TestQuantMatMul(t *testing.T) {
 			for _, order := range []string{"seq", "act", "any"} {
 				for _, T := range []int{1, 3, 4, 7} {
 					t.Run(fmt.Sprintf("%dbit/g%d/%s/T%d", bits, group, order, T), func(t *testing.T) {
-						opt := gptq.PackOptions{Bits: bits, GroupSize: group, Sym: bits != 3, Format: "gptq"}
+						opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Sym: bits != 3, Format: "gptq"}
 						if order == "act" {
 							opt.Perm = rng.Perm(in)
 						}
-						qw, err := gptq.Quantize("w", randn(rng, in*out), in, out, opt)
+						qw, err := gptqtest.Quantize("w", randn(rng, in*out), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -75,7 +75,7 @@ func TestQuantMatMul(t *testing.T) {
 						if err := b.Run(context.Background(), ids, 0, func(o engine.Ops) { o.MatMul(dst, x, w) }); err != nil {
 							t.Fatal(err)
 						}
-						W := gptq.Dequantize(qw)
+						W := gptqtest.Dequantize(qw)
 						got := dst.(*activation).data
 						for r := range T {
 							for n := range out {

@@ -14,6 +14,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
@@ -154,7 +155,7 @@ func TestRandomCheckpoints(t *testing.T) {
 				q.Format = "gptq"
 			}
 			q.BaseName = "model"
-			if err := gptq.WriteRandom(dir, gptq.RandomSpec{Config: cfg, Quant: q, Seed: uint64(q.Bits*1000 + q.GroupSize + 7)}); err != nil {
+			if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: q, Seed: uint64(q.Bits*1000 + q.GroupSize + 7)}); err != nil {
 				t.Fatal(err)
 			}
 			prompt := make([]int, 40)
