@@ -91,3 +91,38 @@ func TestVisibleDevices(t *testing.T) {
 		t.Fatalf("CUDA_VISIBLE_DEVICES=%d: child said\n%s\nwant %q", n-1, out, line)
 	}
 }
+
+// TestLaunchChecked: a launch whose arguments do not match the kernel's PTX entry is
+// refused with the kernel named, before the driver reads any parameter, and the
+// device works on.
+func TestLaunchChecked(t *testing.T) {
+	b := open(t, small)
+	x, err := b.NewActivation(ctx, 1, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x.(*tensor).p
+	for _, c := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{p, p, p}, "cuda: kernels: launch of add with 3 arguments: its PTX entry takes 4"},
+		{[]any{p, p, p, 256, 1}, "cuda: kernels: launch of add with 5 arguments: its PTX entry takes 4"},
+		{[]any{p, p, 256, 256}, "cuda: kernels: launch of add: argument 2 is a 32-bit integer, but parameter add_param_2 is .u64 (8 bytes)"},
+		{[]any{p, p, p, float32(256)}, "cuda: kernels: launch of add: argument 3 is a float32, but parameter add_param_3 is .u32 (4 bytes)"},
+	} {
+		err := b.th.Do(ctx, func() error { return b.dev.launch("add", [3]int{1, 1, 1}, 256, 0, c.args...) })
+		if err == nil || err.Error() != c.want {
+			t.Errorf("launch add%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	err = b.th.Do(ctx, func() error {
+		if err := b.dev.launch("add", [3]int{1, 1, 1}, 256, 0, p, p, p, 256); err != nil {
+			return err
+		}
+		return b.dev.sync("add")
+	})
+	if err != nil {
+		t.Fatalf("a well-formed launch after the refusals: %v", err)
+	}
+}
