@@ -163,7 +163,7 @@ func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, err
 			return w, err
 		}
 		w.GIdx = gi.Data
-		if _, _, err := ActOrder(w); err != nil {
+		if _, _, err := readGIdx(w); err != nil {
 			return w, fmt.Errorf("%s: %w: %v", gi.File, ErrCheckpoint, err)
 		}
 	case c.Quant.DescAct:
