@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -50,8 +49,9 @@ func TestDeviceOrdinal(t *testing.T) {
 }
 
 // TestVisibleDevices runs this test binary again with CUDA_VISIBLE_DEVICES naming
-// only the last GPU: the child must see exactly one device, cuda:0, and it must be
-// that GPU (same UUID), so nothing in the backend looks past the variable.
+// only the last GPU (by UUID, which means the same GPU whatever this process's own
+// CUDA_VISIBLE_DEVICES): the child must see exactly one device, cuda:0, and it must
+// be that GPU, so nothing in the backend looks past the variable.
 func TestVisibleDevices(t *testing.T) {
 	if os.Getenv("AGENT_CUDA_CHILD") == "1" {
 		n, err := Devices(ctx)
@@ -82,13 +82,13 @@ func TestVisibleDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestVisibleDevices$", "-test.v")
-	cmd.Env = append(os.Environ(), "AGENT_CUDA_CHILD=1", "CUDA_VISIBLE_DEVICES="+strconv.Itoa(n-1))
+	cmd.Env = append(os.Environ(), "AGENT_CUDA_CHILD=1", "CUDA_VISIBLE_DEVICES=GPU-"+want.String())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	if line := fmt.Sprintf("child: devices=1 uuid=%s", want); !strings.Contains(string(out), line) {
-		t.Fatalf("CUDA_VISIBLE_DEVICES=%d: child said\n%s\nwant %q", n-1, out, line)
+		t.Fatalf("CUDA_VISIBLE_DEVICES=GPU-%s: child said\n%s\nwant %q", want, out, line)
 	}
 }
 
