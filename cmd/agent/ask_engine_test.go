@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/rewoo-agent/agent/internal/fixtures"
+
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,8 +14,8 @@ import (
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
 
-// askFixtures is the shared fixtures folder, from this package's directory.
-const askFixtures = "../../../shared/fixtures"
+// askFixtures is the repository's fixtures folder (internal/fixtures).
+var askFixtures = fixtures.Dir()
 
 // smallTokenizer writes the LLaMA tokenizer cut to its first n pieces (specials,
 // the 256 byte pieces, then the most common merges): the tiny fixture checkpoints

@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
 func TestBench(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", "tiny-4bit-nogroup-actorder")
+	dir := gptqFixture("tiny-4bit-nogroup-actorder")
 	var out, errb bytes.Buffer
 	err := run(context.Background(), stdio{strings.NewReader(""), &out, &errb},
 		[]string{"bench", "--model", dir, "--device", "cpu", "--prompt", "9", "--gen", "5", "--runs", "2", "--json"})
@@ -39,8 +36,7 @@ func TestBench(t *testing.T) {
 }
 
 func TestBenchRefuses(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", "tiny-4bit-nogroup-actorder")
+	dir := gptqFixture("tiny-4bit-nogroup-actorder")
 	for _, args := range [][]string{
 		{"bench"},
 		{"bench", "--model", dir, "--gen", "0"},

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/rewoo-agent/agent/internal/fixtures"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -12,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,10 +22,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
-func gptqFixture(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", name)
-}
+func gptqFixture(name string) string { return fixtures.GPTQ(name) }
 
 // referenceTensor reads a little-endian 4-byte tensor of a fixture's reference file.
 func referenceTensor[T int32 | float32](t *testing.T, dir, name string) []T {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -19,8 +18,7 @@ import (
 // TestPerplexity scores a fixture's prompt and compares each NLL with the one the
 // reference logits (transformers) give.
 func TestPerplexity(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", "tiny-4bit-128g-actorder")
+	dir := gptqFixture("tiny-4bit-128g-actorder")
 	ref, err := safetensors.Open(filepath.Join(dir, "reference.safetensors"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -125,8 +124,7 @@ func TestPullCommandUnreachableUsesCache(t *testing.T) {
 // TestModelFromHub runs perplexity on a fixture checkpoint named by its hub
 // reference: refused until pulled, pulled with --pull, then read from the cache.
 func TestModelFromHub(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	fixture := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "gptq", "tiny-4bit-nogroup-actorder")
+	fixture := gptqFixture("tiny-4bit-nogroup-actorder")
 	files := map[string][]byte{}
 	for _, name := range []string{"config.json", "quantize_config.json", "model.safetensors"} {
 		data, err := os.ReadFile(filepath.Join(fixture, name))

@@ -1,21 +1,19 @@
 package main
 
 import (
+	"github.com/rewoo-agent/agent/internal/fixtures"
+
 	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
-// llamaTokenizer is the shared fixtures' LLaMA tokenizer.model.
-func llamaTokenizer(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "tokenizer", "tokenizer.model")
-}
+// llamaTokenizer is the fixtures' LLaMA tokenizer.model.
+func llamaTokenizer(t *testing.T) string { return fixtures.Tokenizer("tokenizer.model") }
 
 func TestTokenizeCommands(t *testing.T) {
 	model := llamaTokenizer(t)

@@ -3,12 +3,12 @@
 package cuda
 
 import (
+	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
+
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -18,15 +18,9 @@ import (
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
-// fixtures is ../shared/fixtures beside the repository root, or $AGENT_FIXTURES on a
-// GPU machine the test binary was copied to.
-func fixtures(t testing.TB) string {
-	if d := os.Getenv("AGENT_FIXTURES"); d != "" {
-		return d
-	}
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures")
-}
+// fixtures is the repository's fixtures folder, or $AGENT_FIXTURES on a GPU machine
+// the test binary was copied to.
+func fixtures(t testing.TB) string { return fixturesdir.Dir() }
 
 func f32s(t *testing.T, set *safetensors.Set, name string) []float32 {
 	t.Helper()

@@ -1,9 +1,9 @@
 package generate
 
 import (
+	"github.com/rewoo-agent/agent/internal/fixtures"
+
 	"context"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"unicode/utf8"
 
@@ -15,8 +15,7 @@ import (
 // transformers adds it, and text streamed whole-character by whole-character,
 // including an emoji spelled with byte-fallback tokens.
 func TestWithLLaMATokenizer(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	tok, err := tokenizer.Load(filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "tokenizer", "tokenizer.model"))
+	tok, err := tokenizer.Load(fixtures.Tokenizer("tokenizer.model"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,12 @@
 package gptq
 
 import (
+	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
+
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -13,10 +14,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
-func fixtures(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures")
-}
+func fixtures(t testing.TB) string { return fixturesdir.Dir() }
 
 var tiny = Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 4, KVHeads: 2, Vocab: 64,
 	Context: 32, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}

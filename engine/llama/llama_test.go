@@ -1,11 +1,12 @@
 package llama
 
 import (
+	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
+
 	"context"
 	"fmt"
 	"math"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -15,10 +16,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
-func fixtures() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures")
-}
+func fixtures() string { return fixturesdir.Dir() }
 
 type reference struct {
 	ids    []int

@@ -1,21 +1,19 @@
 package safetensors
 
 import (
+	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
-// fixtures is ../shared/fixtures from the module root.
-func fixtures(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures")
-}
+// fixtures is the repository's fixtures folder (internal/fixtures).
+func fixtures(t testing.TB) string { return fixturesdir.Dir() }
 
 // raw builds a file from a header string and n data bytes.
 func raw(header string, n int) []byte {

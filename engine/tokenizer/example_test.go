@@ -10,8 +10,8 @@ import (
 )
 
 func Example() {
-	// The LLaMA tokenizer.model from the shared fixtures, beside the repository.
-	tok, err := tokenizer.Load(filepath.Join("..", "..", "..", "shared", "fixtures", "tokenizer", "tokenizer.model"))
+	// The LLaMA tokenizer.model from the repository's fixtures.
+	tok, err := tokenizer.Load(filepath.Join("..", "..", "internal", "fixtures", "testdata", "tokenizer", "tokenizer.model"))
 	if err != nil {
 		log.Fatal(err)
 	}

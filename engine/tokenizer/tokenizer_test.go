@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
+
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -32,10 +34,8 @@ func moduleRoot(t testing.TB) string {
 	}
 }
 
-// fixture is a path in ../shared/fixtures/tokenizer, beside the repository.
-func fixture(t testing.TB, name string) string {
-	return filepath.Join(moduleRoot(t), "..", "shared", "fixtures", "tokenizer", name)
-}
+// fixture is a file of the repository's tokenizer fixtures (internal/fixtures).
+func fixture(t testing.TB, name string) string { return fixturesdir.Tokenizer(name) }
 
 var (
 	llamaOnce sync.Once

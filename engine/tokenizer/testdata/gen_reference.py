@@ -2,7 +2,7 @@
 
 Run where the sentencepiece, tokenizers and transformers Python packages are
 installed (our GPU machines have sentencepiece 0.2.2, tokenizers 0.23.2 and
-transformers 5.17.0), with the LLaMA tokenizer.model from shared/fixtures/tokenizer:
+transformers 5.17.0), with the LLaMA tokenizer.model from internal/fixtures/testdata/tokenizer:
 
     python3 gen_reference.py tokenizer.model OUTDIR
 
