@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+	"unicode"
 
 	"golang.org/x/term"
+	"golang.org/x/text/width"
 
 	"github.com/rewoo-agent/agent/planner"
 )
@@ -78,7 +81,14 @@ func (v *askPlainView) event(e planner.Event) {
 			v.printf(e.At, "plan  %s", v.partial)
 		}
 		v.partial = ""
-		v.printf(e.At, "plan complete")
+		switch {
+		case errors.Is(e.Err, context.Canceled), errors.Is(e.Err, context.DeadlineExceeded):
+			v.printf(e.At, "plan  interrupted")
+		case e.Err != nil:
+			v.printf(e.At, "plan  broke off: %v", e.Err)
+		default:
+			v.printf(e.At, "plan complete")
+		}
 	case planner.StepStarted:
 		if e.Attempt > 1 {
 			v.printf(e.At, "run   %s %s (attempt %d)", s.Name, s.Tool, e.Attempt)
@@ -166,6 +176,8 @@ func (v *askLiveView) event(e planner.Event) {
 	v.draw()
 }
 
+// stop draws the last frame, then each failed step's reason whole below it: the
+// frame may have cut them to the terminal's width.
 func (v *askLiveView) stop() {
 	close(v.done)
 	v.wg.Wait()
@@ -173,6 +185,13 @@ func (v *askLiveView) stop() {
 	defer v.mu.Unlock()
 	v.answering = false
 	v.draw()
+	var b strings.Builder
+	for line := range slices.Sorted(maps.Keys(v.steps)) {
+		if s := v.steps[line]; s.State == planner.StateFailed && s.Error != "" {
+			fmt.Fprintf(&b, "%s %s %s: %s\n", v.paint(ansiRed, "✗"), s.Name, s.Tool, askFlat(s.Error))
+		}
+	}
+	io.WriteString(v.f, b.String())
 }
 
 var askSpinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
@@ -212,27 +231,10 @@ func (v *askLiveView) status(s planner.StepTrace) string {
 // draw replaces what the last draw wrote. It holds v.mu.
 func (v *askLiveView) draw() {
 	width, height, err := term.GetSize(int(v.f.Fd()))
-	if err != nil || width < 20 {
+	if err != nil || width < 20 || height < 2 {
 		width, height = 80, 24
 	}
-	var lines []string
-	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
-		l = strings.TrimRight(l, "\r")
-		col := "         "
-		if s, ok := v.steps[i+1]; ok {
-			col = v.status(s)
-			if s.State == planner.StateFailed && s.Error != "" {
-				l += "  (" + askFlat(s.Error) + ")"
-			}
-		}
-		lines = append(lines, col+"  "+askClip(l, width-12))
-	}
-	if v.answering {
-		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          resolving the answer with KnowledgeModel over all evidence")
-	}
-	if len(lines) > height-1 {
-		lines = lines[len(lines)-(height-1):]
-	}
+	lines := v.lines(width, height)
 	var b strings.Builder
 	if v.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", v.drawn)
@@ -246,17 +248,77 @@ func (v *askLiveView) draw() {
 	v.drawn = len(lines)
 }
 
-// askClip cuts s to n characters, ending in "…" when cut. Escape sequences in s
-// would count as characters, so it is applied before painting.
+// lines is what draw shows on a terminal of width×height: each line within the
+// width (so none wraps) and at most height-1 of them, the plan's last ones when
+// it is taller, so redrawing in place never scrolls the terminal.
+func (v *askLiveView) lines(width, height int) []string {
+	var lines []string
+	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
+		l = askPrintable(l)
+		col := "         "
+		if s, ok := v.steps[i+1]; ok {
+			col = v.status(s)
+			if s.State == planner.StateFailed && s.Error != "" {
+				l += "  (" + askFlat(s.Error) + ")"
+			}
+		}
+		lines = append(lines, col+"  "+askClip(l, width-12))
+	}
+	if v.answering {
+		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          "+askClip("resolving the answer with KnowledgeModel over all evidence", width-12))
+	}
+	if len(lines) > height-1 {
+		lines = lines[len(lines)-(height-1):]
+	}
+	return lines
+}
+
+// askPrintable is s with tabs as spaces and other control characters dropped,
+// so its width on a terminal is what askClip counts.
+func askPrintable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// askClip cuts s to n terminal columns (wide characters take two), ending in
+// "…" when cut. Escape sequences in s would count as characters, so it is
+// applied before painting.
 func askClip(s string, n int) string {
 	if n < 1 {
 		return ""
 	}
-	if utf8.RuneCountInString(s) <= n {
+	total := 0
+	for _, r := range s {
+		total += runeWidth(r)
+	}
+	if total <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	cols := 0
+	for i, r := range s {
+		if cols+runeWidth(r) > n-1 {
+			return s[:i] + "…"
+		}
+		cols += runeWidth(r)
+	}
+	return s
+}
+
+// runeWidth is the columns r takes on a terminal: two for East Asian wide and
+// full-width characters, one otherwise.
+func runeWidth(r rune) int {
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
 }
 
 // askClipLine is s on one line, at most n characters.

@@ -90,7 +90,7 @@ func TestPullCommandErrors(t *testing.T) {
 		code int
 		says string
 	}{
-		{[]string{"pull"}, 2, "need one REPO"},
+		{[]string{"pull"}, 2, "want one REPO"},
 		{[]string{"pull", "not-a-ref"}, 2, "not a model reference"},
 		{[]string{"pull", "--include", "[", "org/m"}, 2, "bad glob"},
 		{[]string{"pull", "org/none"}, 1, "repository org/none not found"},

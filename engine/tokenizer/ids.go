@@ -14,7 +14,8 @@ var ErrIDList = errors.New("bad token id list")
 // ParseIDs reads a list of token ids as people and tools write them: separated by
 // commas and/or white space ("1,2,3", "1 2 3"), or as JSON, {"ids":[...]} or
 // [...]. It checks the form only; the vocabulary is the model's to check
-// (engine.CheckIDs). An empty list is an error.
+// (engine.CheckIDs). Text with no ids (white space, commas, []) is an empty
+// list: callers that need ids say so.
 func ParseIDs(s string) ([]int, error) {
 	var ids []int
 	switch t := strings.TrimSpace(s); {
@@ -41,9 +42,6 @@ func ParseIDs(s string) ([]int, error) {
 			}
 			ids = append(ids, id)
 		}
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: no ids", ErrIDList)
 	}
 	for i, id := range ids {
 		if id < 0 {
