@@ -11,8 +11,9 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
@@ -128,14 +129,14 @@ func TestFixtures(t *testing.T) {
 }
 
 // TestRandomGQA runs a grouped-query, 3-bit, 32g act-order checkpoint packed by
-// gptq.WriteRandom: a whole prompt in one step, in chunks, and token by token (with
+// gptqtest.WriteRandom: a whole prompt in one step, in chunks, and token by token (with
 // a rewind) must give the same logits.
 func TestRandomGQA(t *testing.T) {
 	dir := t.TempDir()
 	cfg := gptq.Config{Hidden: 128, Intermediate: 256, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 96,
 		Context: 64, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	spec := gptq.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 3, GroupSize: 32, DescAct: true, Format: "gptq"}, Seed: 4}
-	if err := gptq.WriteRandom(dir, spec); err != nil {
+	spec := gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 3, GroupSize: 32, DescAct: true, Format: "gptq"}, Seed: 4}
+	if err := gptqtest.WriteRandom(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -211,33 +211,20 @@ func ParseDevice(device string) (name string, ordinal int, err error) {
 	return name, ordinal, nil
 }
 
-// Backend opens the compute backend for device (see ParseDevice). auto takes
-// cuda where this build registers it and a device opens, and cpu otherwise.
-func Backend(device string) (engine.Backend, error) {
+// Backend opens the compute backend for device (see ParseDevice): auto is the
+// registry's choice, the highest-priority backend whose probe finds a device.
+func Backend(ctx context.Context, device string) (engine.Backend, error) {
 	name, ordinal, err := ParseDevice(device)
 	if err != nil {
 		return nil, err
 	}
-	if ordinal != 0 {
-		return nil, fmt.Errorf("device %q: this build opens device 0 only", device)
-	}
-	if name != "" {
-		return engine.OpenBackend(name)
-	}
-	for _, n := range engine.Backends() {
-		if n == "cuda" {
-			if b, err := engine.OpenBackend(n); err == nil {
-				return b, nil
-			}
-		}
-	}
-	return engine.OpenBackend("cpu")
+	return engine.OpenBackend(ctx, name, ordinal)
 }
 
 // loadModel loads the checkpoint in dir on device, with progress on w: a line
 // that rewrites itself on a terminal, a line a quarter elsewhere.
 func loadModel(ctx context.Context, dir, device string, w io.Writer) (*llama.Model, error) {
-	b, err := Backend(device)
+	b, err := Backend(ctx, device)
 	if err != nil {
 		return nil, err
 	}

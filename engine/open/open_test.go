@@ -15,6 +15,7 @@ import (
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/hub"
 )
 
@@ -25,8 +26,8 @@ func randomModel(t *testing.T, tok bool) string {
 	dir := t.TempDir()
 	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 2, KVHeads: 2, Vocab: 32000,
 		Context: 48, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	spec := gptq.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 1}
-	if err := gptq.WriteRandom(dir, spec); err != nil {
+	spec := gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 1}
+	if err := gptqtest.WriteRandom(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	if tok {

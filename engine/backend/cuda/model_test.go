@@ -12,8 +12,9 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
@@ -54,7 +55,7 @@ func openModel(t *testing.T, dir, backend string, maxBatch int) *llama.Model {
 	var err error
 	if backend == "cpu" {
 		b = cpu.New()
-	} else if b, err = Open(0); err != nil {
+	} else if b, err = Open(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	m, err := llama.Open(ctx, dir, b, llama.Options{MaxBatch: maxBatch})
@@ -154,7 +155,7 @@ func TestRandomCheckpoints(t *testing.T) {
 				q.Format = "gptq"
 			}
 			q.BaseName = "model"
-			if err := gptq.WriteRandom(dir, gptq.RandomSpec{Config: cfg, Quant: q, Seed: uint64(q.Bits*1000 + q.GroupSize + 7)}); err != nil {
+			if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: q, Seed: uint64(q.Bits*1000 + q.GroupSize + 7)}); err != nil {
 				t.Fatal(err)
 			}
 			prompt := make([]int, 40)

@@ -3,6 +3,7 @@ package cpu
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/internal/half"
 )
 
@@ -32,7 +33,7 @@ func newBackend(t testing.TB, maxBatch int) *Backend {
 }
 
 func act(b *Backend, rows int, data []float32) engine.Tensor {
-	a, _ := b.NewActivation(rows, len(data)/rows)
+	a, _ := b.NewActivation(context.Background(), rows, len(data)/rows)
 	copy(a.(*activation).data, data)
 	return a
 }
@@ -49,11 +50,11 @@ func TestQuantMatMul(t *testing.T) {
 			for _, order := range []string{"seq", "act", "any"} {
 				for _, T := range []int{1, 3, 4, 7} {
 					t.Run(fmt.Sprintf("%dbit/g%d/%s/T%d", bits, group, order, T), func(t *testing.T) {
-						opt := gptq.PackOptions{Bits: bits, GroupSize: group, Sym: bits != 3, Format: "gptq"}
+						opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Sym: bits != 3, Format: "gptq"}
 						if order == "act" {
 							opt.Perm = rng.Perm(in)
 						}
-						qw, err := gptq.Quantize("w", randn(rng, in*out), in, out, opt)
+						qw, err := gptqtest.Quantize("w", randn(rng, in*out), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -74,7 +75,7 @@ func TestQuantMatMul(t *testing.T) {
 						if err := b.Run(context.Background(), ids, 0, func(o engine.Ops) { o.MatMul(dst, x, w) }); err != nil {
 							t.Fatal(err)
 						}
-						W := gptq.Dequantize(qw)
+						W := gptqtest.Dequantize(qw)
 						got := dst.(*activation).data
 						for r := range T {
 							for n := range out {
@@ -101,7 +102,7 @@ func TestOps(t *testing.T) {
 	ctx := context.Background()
 	const hd, heads, kvHeads, T, start = 8, 4, 2, 3, 2
 	b := newBackend(t, T)
-	cache, _ := b.NewCache(kvHeads, hd)
+	cache, _ := b.NewCache(ctx, kvHeads, hd)
 	// Fill positions 0..1 through a first step, then check the second.
 	kv := func() []float32 { return randn(rng, T*kvHeads*hd) }
 	k0, v0 := kv(), kv()
@@ -234,5 +235,26 @@ func TestErrors(t *testing.T) {
 	bad := engine.QuantWeight{Name: "l", In: 64, Out: 64, Bits: 4, GroupSize: 64, QWeight: make([]byte, 10)}
 	if _, err := b.LoadQuant(ctx, bad); err == nil || !strings.Contains(err.Error(), "l.qweight") {
 		t.Errorf("short qweight: %v", err)
+	}
+}
+
+// TestRunCancelled: a Run whose context has ended does no operation and returns
+// the context's error; the backend works again on the next Run.
+func TestRunCancelled(t *testing.T) {
+	b := newBackend(t, 2)
+	x := act(b, 2, []float32{1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Run(ctx, []int32{0}, 0, func(o engine.Ops) { o.Add(x, x, x) }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel: %v, want context.Canceled", err)
+	}
+	if got := x.(*activation).data[0]; got != 1 {
+		t.Fatalf("the cancelled Add ran: x[0] = %v", got)
+	}
+	if err := b.Run(context.Background(), []int32{0}, 0, func(o engine.Ops) { o.Add(x, x, x) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.(*activation).data[0]; got != 2 {
+		t.Fatalf("x[0] = %v after Add, want 2", got)
 	}
 }

@@ -22,25 +22,32 @@ import (
 	"github.com/rewoo-agent/agent/engine/internal/half"
 )
 
+// The CPU is always there: no probe, one device, the lowest priority for "auto".
 func init() {
-	engine.RegisterBackend("cpu", func() (engine.Backend, error) { return New(), nil })
+	engine.RegisterBackend(engine.Driver{Name: "cpu", Priority: 0,
+		Open: func(context.Context, int) (engine.Backend, error) { return New(), nil }})
 }
 
 // Backend is the CPU backend.
 type Backend struct {
 	shape engine.Shape
-	// The current step (see engine.Backend.Run).
-	ids   []int32
-	start int
-	err   error
-	ctx   context.Context
 	// Scratch reused across operations: the gathered input of act-order layers.
 	gather []float32
 }
 
+// pass is one Run: the batch, where it starts, the first failure, and the Run's
+// cancellation check (ctx.Err), which each operation consults before it starts.
+type pass struct {
+	b         *Backend
+	ids       []int32
+	start     int
+	err       error
+	cancelled func() error
+}
+
 var (
 	_ engine.Backend = (*Backend)(nil)
-	_ engine.Ops     = (*Backend)(nil)
+	_ engine.Ops     = (*pass)(nil)
 )
 
 // New returns a CPU backend.
@@ -126,12 +133,15 @@ func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.T
 }
 
 // NewActivation implements engine.Backend.
-func (b *Backend) NewActivation(rows, cols int) (engine.Tensor, error) {
+func (b *Backend) NewActivation(ctx context.Context, rows, cols int) (engine.Tensor, error) {
+	if rows <= 0 || cols <= 0 {
+		return nil, fmt.Errorf("cpu: activation %d×%d", rows, cols)
+	}
 	return &activation{rows: rows, cols: cols, data: make([]float32, rows*cols)}, nil
 }
 
 // NewCache implements engine.Backend.
-func (b *Backend) NewCache(kvHeads, headDim int) (engine.Tensor, error) {
+func (b *Backend) NewCache(ctx context.Context, kvHeads, headDim int) (engine.Tensor, error) {
 	n := b.shape.Context * kvHeads * headDim
 	if n <= 0 {
 		return nil, fmt.Errorf("cache before Reserve")
@@ -145,11 +155,9 @@ func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(eng
 	if len(ids) == 0 || len(ids) > b.shape.MaxBatch || start < 0 || start+len(ids) > b.shape.Context {
 		return fmt.Errorf("cpu: batch of %d at %d (max batch %d, context %d)", len(ids), start, b.shape.MaxBatch, b.shape.Context)
 	}
-	b.ids, b.start, b.err, b.ctx = ids, start, nil, ctx
-	step(b)
-	err := b.err
-	b.ids, b.err, b.ctx = nil, nil, nil
-	return err
+	st := &pass{b: b, ids: ids, start: start, cancelled: ctx.Err}
+	step(st)
+	return st.err
 }
 
 // Read implements engine.Backend.
@@ -169,27 +177,31 @@ func (b *Backend) Read(ctx context.Context, dst []float32, x engine.Tensor, row,
 func (b *Backend) Close() error { return nil }
 
 // fail records the first error of a step; later operations are skipped.
-func (b *Backend) fail(format string, args ...any) {
-	if b.err == nil {
-		b.err = fmt.Errorf("cpu: "+format, args...)
+func (st *pass) fail(format string, args ...any) {
+	if st.err == nil {
+		st.err = fmt.Errorf("cpu: "+format, args...)
 	}
 }
 
 // ok reports whether the step may go on.
-func (b *Backend) ok() bool {
-	if b.err == nil && b.ctx.Err() != nil {
-		b.err = b.ctx.Err()
+func (st *pass) ok() bool {
+	if st.err == nil {
+		st.err = st.cancelled()
 	}
-	return b.err == nil
+	return st.err == nil
 }
 
-// acts type-asserts activations, each with at least want[i] columns (0: any).
-func (b *Backend) acts(op string, ts ...engine.Tensor) []*activation {
+// acts type-asserts activations, each holding at least the batch's rows.
+func (st *pass) acts(op string, ts ...engine.Tensor) []*activation {
 	out := make([]*activation, len(ts))
 	for i, t := range ts {
 		a, ok := t.(*activation)
 		if !ok {
-			b.fail("%s: argument %d is a %T, not an activation", op, i, t)
+			st.fail("%s: argument %d is a %T, not an activation", op, i, t)
+			return nil
+		}
+		if a.rows < len(st.ids) {
+			st.fail("%s: argument %d has %d rows for a batch of %d", op, i, a.rows, len(st.ids))
 			return nil
 		}
 		out[i] = a

@@ -3,22 +3,32 @@
 package cuda
 
 import (
-	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"unsafe"
 
 	"gorgonia.org/cu"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
 )
 
+// The CUDA backend comes before the CPU for "auto" wherever the driver sees a GPU.
+// The driver numbers the devices CUDA_VISIBLE_DEVICES leaves visible, and only
+// those: nothing here looks past it (no NVML, no PCI bus ids).
 func init() {
-	engine.RegisterBackend("cuda", func() (engine.Backend, error) { return Open(0) })
+	engine.RegisterBackend(engine.Driver{Name: "cuda", Priority: 100, Probe: Devices, Open: Open})
+}
+
+// Devices counts the GPUs the driver makes visible to this process.
+func Devices(ctx context.Context) (int, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return 0, fmt.Errorf("cuda: count devices: %w", err)
+	}
+	return n, nil
 }
 
 // stagingBytes is the size of the pinned buffer weights pass through on their way
@@ -57,15 +67,27 @@ var (
 	_ engine.DeviceSampler = (*Backend)(nil)
 )
 
-// Open starts a backend on device ordinal: the context thread, the kernel modules
-// (the PTX for the device's compute capability) and the stream.
-func Open(ordinal int) (*Backend, error) {
+// Open starts a backend on device ordinal (0 <= ordinal < Devices): the context
+// thread, the kernel modules (the PTX for the device's compute capability) and the
+// stream. An ordinal the driver does not have is ErrNoDevice, with the count.
+func Open(ctx context.Context, ordinal int) (engine.Backend, error) {
+	n, err := Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda:%d: %w (this machine has %d)", ordinal, engine.ErrNoDevice, n)
+	}
+	return openDevice(ctx, ordinal)
+}
+
+func openDevice(ctx context.Context, ordinal int) (*Backend, error) {
 	th, err := startThread(ordinal)
 	if err != nil {
 		return nil, err
 	}
 	b := &Backend{th: th, seen: map[int]*program{}, graphs: map[int]*captured{}}
-	err = th.Do(context.Background(), func() (err error) {
+	err = th.Do(ctx, func() (err error) {
 		b.dev, err = newDevice(ordinal)
 		return err
 	})
@@ -217,27 +239,12 @@ func (b *Backend) LoadDense(ctx context.Context, w engine.DenseWeight) (engine.T
 }
 
 // order works out how the kernels walk a layer's rows: perm sorts the rows by group
-// (nil when they already are) and cgroup gives the group of each run of 32 sorted rows,
-// which must be whole runs of one group.
+// (gptq.ActOrder; nil when they already are) and cgroup gives the group of each run
+// of 32 sorted rows, which must be whole runs of one group.
 func order(w engine.QuantWeight) (perm, cgroup []int32, err error) {
-	if len(w.GIdx) != 4*w.In {
-		return nil, nil, fmt.Errorf("g_idx has %d bytes for %d rows", len(w.GIdx), w.In)
-	}
-	g := make([]int32, w.In)
-	sorted := true
-	for k := range g {
-		g[k] = int32(binary.LittleEndian.Uint32(w.GIdx[4*k:]))
-		if g[k] < 0 || int(g[k]) >= w.Groups() {
-			return nil, nil, fmt.Errorf("g_idx[%d] = %d outside [0, %d)", k, g[k], w.Groups())
-		}
-		sorted = sorted && (k == 0 || g[k] >= g[k-1])
-	}
-	if !sorted {
-		perm = make([]int32, w.In)
-		for k := range perm {
-			perm[k] = int32(k)
-		}
-		slices.SortStableFunc(perm, func(a, c int32) int { return cmp.Compare(g[a], g[c]) })
+	g, perm, err := gptq.ActOrder(w)
+	if err != nil {
+		return nil, nil, err
 	}
 	cgroup = make([]int32, w.In/32)
 	for c := range cgroup {
@@ -249,7 +256,7 @@ func order(w engine.QuantWeight) (perm, cgroup []int32, err error) {
 			if i == 0 {
 				cgroup[c] = g[k]
 			} else if g[k] != cgroup[c] {
-				return nil, nil, fmt.Errorf("g_idx groups are not whole runs of 32 rows (rows sorted %d and %d differ)", 32*c, 32*c+i)
+				return nil, nil, fmt.Errorf("%s.g_idx: groups are not whole runs of 32 rows (rows sorted %d and %d differ)", w.Name, 32*c, 32*c+i)
 			}
 		}
 	}
@@ -264,11 +271,11 @@ func int32Bytes(v []int32) []byte {
 // are sorted by group on the device.
 func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.Tensor, error) {
 	if err := checkQuant(w); err != nil {
-		return nil, fmt.Errorf("cuda: %s: %w", w.Name, err)
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	perm, cgroup, err := order(w)
 	if err != nil {
-		return nil, fmt.Errorf("cuda: %s: %w", w.Name, err)
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	t := &tensor{rows: w.In, cols: w.Out, kind: quantized, q: &quant{bits: w.Bits, zeroOffset: float32(w.ZeroOffset)}}
 	err = b.th.Do(ctx, func() error {
@@ -310,44 +317,38 @@ func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.T
 	return t, nil
 }
 
+// checkQuant adds the kernels' constraints to gptq.CheckWeight's: both sizes in
+// whole 32-row chunks and groups of whole chunks.
 func checkQuant(w engine.QuantWeight) error {
-	switch w.Bits {
-	case 2, 3, 4, 8:
-	default:
-		return fmt.Errorf("%d-bit weights are not supported (2, 3, 4 or 8)", w.Bits)
+	if err := gptq.CheckWeight(w); err != nil {
+		return err
 	}
 	switch {
-	case w.In <= 0 || w.Out <= 0 || w.In%32 != 0 || w.Out%32 != 0:
-		return fmt.Errorf("layer %d×%d: both sizes must be multiples of 32", w.In, w.Out)
-	case w.GroupSize <= 0 || w.GroupSize%32 != 0 && w.GroupSize != w.In:
-		return fmt.Errorf("group size %d: must be a multiple of 32", w.GroupSize)
-	case len(w.QWeight) != w.In*w.Bits/32*w.Out*4:
-		return fmt.Errorf("qweight has %d bytes, want %d", len(w.QWeight), w.In*w.Bits/32*w.Out*4)
-	case len(w.QZeros) != w.Groups()*w.Out*w.Bits/32*4:
-		return fmt.Errorf("qzeros has %d bytes, want %d", len(w.QZeros), w.Groups()*w.Out*w.Bits/32*4)
-	case len(w.Scales) != w.Groups()*w.Out*2:
-		return fmt.Errorf("scales has %d bytes, want %d", len(w.Scales), w.Groups()*w.Out*2)
+	case w.In%32 != 0 || w.Out%32 != 0:
+		return fmt.Errorf("%s: layer %d×%d: both sizes must be multiples of 32", w.Name, w.In, w.Out)
+	case w.GroupSize%32 != 0 && w.GroupSize != w.In:
+		return fmt.Errorf("%s: group size %d: must be a multiple of 32", w.Name, w.GroupSize)
 	}
 	return nil
 }
 
 // NewActivation returns a float32 buffer of rows×cols.
-func (b *Backend) NewActivation(rows, cols int) (engine.Tensor, error) {
-	return b.newBuffer(activation, rows, cols, int64(rows)*int64(cols)*4, fmt.Sprintf("activation %d×%d", rows, cols))
+func (b *Backend) NewActivation(ctx context.Context, rows, cols int) (engine.Tensor, error) {
+	return b.newBuffer(ctx, activation, rows, cols, int64(rows)*int64(cols)*4, fmt.Sprintf("activation %d×%d", rows, cols))
 }
 
 // NewCache returns a layer's float16 key-value cache for Shape.Context positions.
-func (b *Backend) NewCache(kvHeads, headDim int) (engine.Tensor, error) {
+func (b *Backend) NewCache(ctx context.Context, kvHeads, headDim int) (engine.Tensor, error) {
 	n := int64(b.shape.Context) * int64(kvHeads*headDim)
-	return b.newBuffer(cache, b.shape.Context, kvHeads*headDim, 2*n*2, fmt.Sprintf("KV cache %d×%d×%d", b.shape.Context, kvHeads, headDim))
+	return b.newBuffer(ctx, cache, b.shape.Context, kvHeads*headDim, 2*n*2, fmt.Sprintf("KV cache %d×%d×%d", b.shape.Context, kvHeads, headDim))
 }
 
-func (b *Backend) newBuffer(k kind, rows, cols int, n int64, what string) (engine.Tensor, error) {
+func (b *Backend) newBuffer(ctx context.Context, k kind, rows, cols int, n int64, what string) (engine.Tensor, error) {
 	if rows <= 0 || cols <= 0 {
 		return nil, fmt.Errorf("cuda: %s: bad size", what)
 	}
 	t := &tensor{rows: rows, cols: cols, kind: k}
-	err := b.th.Do(context.Background(), func() (err error) {
+	err := b.th.Do(ctx, func() (err error) {
 		t.p, err = b.dev.alloc(what, n)
 		return err
 	})

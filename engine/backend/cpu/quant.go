@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"encoding/binary"
-	"fmt"
 	"runtime"
 	"sync"
 
@@ -43,32 +42,14 @@ type piece struct {
 func (q *quant) Dims() (int, int) { return q.in, q.out }
 
 func newQuant(w engine.QuantWeight) (*quant, error) {
-	l := gptq.Layout{In: w.In, Out: w.Out, Bits: w.Bits, GroupSize: w.GroupSize}
-	if err := l.Check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", w.Name, err)
+	if err := gptq.CheckWeight(w); err != nil {
+		return nil, err
 	}
 	groups := w.Groups()
-	want := []struct {
-		name string
-		got  int
-		n    int
-	}{
-		{"qweight", len(w.QWeight), 4 * w.In * w.Bits / 32 * w.Out},
-		{"qzeros", len(w.QZeros), 4 * groups * w.Out * w.Bits / 32},
-		{"scales", len(w.Scales), 2 * groups * w.Out},
-		{"g_idx", len(w.GIdx), 4 * w.In},
+	sorted, perm, err := gptq.MakeSequential(w)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range want {
-		if c.got != c.n {
-			return nil, fmt.Errorf("%s.%s: %d bytes, want %d", w.Name, c.name, c.got, c.n)
-		}
-	}
-	for k := range w.In {
-		if g := int32(binary.LittleEndian.Uint32(w.GIdx[4*k:])); g < 0 || int(g) >= groups {
-			return nil, fmt.Errorf("%s.g_idx: row %d in group %d of %d", w.Name, k, g, groups)
-		}
-	}
-	sorted, perm := gptq.MakeSequential(w)
 	q := &quant{in: w.In, out: w.Out, bits: w.Bits, groups: groups, words: words(sorted.QWeight), perm: perm,
 		scales: make([]float32, groups*w.Out), zeros: make([]float32, groups*w.Out),
 		groupRow: make([]int32, groups+1), groupPiece: make([]int32, groups+1)}

@@ -16,7 +16,7 @@ import (
 // Benchmarks on synthetic LLaMA shapes whose weights are generated on the device
 // (random packed words, scales in [0.001, 0.002)), so no checkpoint is needed:
 //
-//	go test -c -tags cuda -o cuda.test ./engine/cuda
+//	go test -c -tags cuda -o cuda.test ./engine/backend/cuda
 //	./cuda.test -test.run '^$' -test.bench . -test.benchtime 20x
 
 type llamaShape struct {
@@ -134,11 +134,11 @@ func BenchmarkLinear(b *testing.B) {
 								ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), v.actOrder))
 							}
 						}
-						x, _ := be.NewActivation(rows, l.in)
-						res, _ := be.NewActivation(rows, l.out)
+						x, _ := be.NewActivation(ctx, rows, l.in)
+						res, _ := be.NewActivation(ctx, rows, l.out)
 						ys := make([]engine.Tensor, l.n)
 						for j := range ys {
-							ys[j], _ = be.NewActivation(rows, l.out)
+							ys[j], _ = be.NewActivation(ctx, rows, l.out)
 						}
 						batch := make([]int32, rows)
 						// One Run issues the products of all copies reps times (at least
@@ -210,14 +210,14 @@ func BenchmarkStep(b *testing.B) {
 						q: rq(s.hidden, s.hidden, seed), k: rq(s.hidden, s.hidden, seed+3), v: rq(s.hidden, s.hidden, seed+6), o: rq(s.hidden, s.hidden, seed+9),
 						gate: rq(s.hidden, s.inter, seed+12), up: rq(s.hidden, s.inter, seed+15), down: rq(s.inter, s.hidden, seed+18),
 					}
-					ls[i].cache, _ = be.NewCache(s.heads, hd)
+					ls[i].cache, _ = be.NewCache(ctx, s.heads, hd)
 					total += 4*weightBytes(s.hidden, s.hidden, bits, group) + 3*weightBytes(s.hidden, s.inter, bits, group)
 				}
 				norm := randomDense(b, be, 1, s.hidden)
 				head := randomDense(b, be, 32000, s.hidden)
 				table := randomDense(b, be, 32000, s.hidden)
 				total += 2 * 32000 * int64(s.hidden) // lm_head read once per step
-				act := func(cols int) engine.Tensor { a, _ := be.NewActivation(512, cols); return a }
+				act := func(cols int) engine.Tensor { a, _ := be.NewActivation(ctx, 512, cols); return a }
 				x, h, q, k, v, att, gate, up, logits := act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.inter), act(s.inter), act(32000)
 				step := func(o engine.Ops) {
 					o.Embed(x, table)
@@ -292,9 +292,9 @@ func BenchmarkOps(b *testing.B) {
 	const hidden, heads, hd, inter = 8192, 64, 128, 22016
 	be := open(b, engine.Shape{Hidden: hidden, Intermediate: inter, Layers: 1, Heads: heads, KVHeads: heads,
 		HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1})
-	act := func(cols int) engine.Tensor { a, _ := be.NewActivation(1, cols); return a }
+	act := func(cols int) engine.Tensor { a, _ := be.NewActivation(ctx, 1, cols); return a }
 	x, h, q, k, v, att, gate, up := act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(inter), act(inter)
-	cache, _ := be.NewCache(heads, hd)
+	cache, _ := be.NewCache(ctx, heads, hd)
 	norm := randomDense(b, be, 1, hidden)
 	for _, op := range []struct {
 		name string
@@ -335,12 +335,12 @@ func BenchmarkPrefillOps(b *testing.B) {
 		be := open(b, engine.Shape{Hidden: hidden, Intermediate: inter, Layers: 1, Heads: heads, KVHeads: heads,
 			HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: rows})
 		act := func(cols int) engine.Tensor {
-			a, _ := be.NewActivation(rows, cols)
+			a, _ := be.NewActivation(ctx, rows, cols)
 			fillAct(b, be, a)
 			return a
 		}
 		x, h, q, k, v, att, gate, up := act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(inter), act(inter)
-		cache, _ := be.NewCache(heads, hd)
+		cache, _ := be.NewCache(ctx, heads, hd)
 		norm := randomDense(b, be, 1, hidden)
 		for _, op := range []struct {
 			name string

@@ -1,4 +1,4 @@
-package gptq
+package gptqtest
 
 import (
 	"encoding/json"
@@ -9,14 +9,15 @@ import (
 	"path/filepath"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/internal/half"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
 // RandomSpec describes a random checkpoint for tests and benchmarks.
 type RandomSpec struct {
-	Config
-	Quant    Quantization // Bits, GroupSize, Sym, Format, DescAct (random act-order)
+	gptq.Config
+	Quant    gptq.Quantization // Bits, GroupSize, Sym, Format, DescAct (random act-order)
 	Seed     uint64
 	Shards   int // more than 1 writes that many files and an index
 	BaseName string
@@ -28,7 +29,7 @@ type RandomSpec struct {
 // quantizations no fixture has. Linear weights are N(0, 1/in), embeddings N(0, 1),
 // norm weights near 1, so activations stay of order one through the layers.
 func WriteRandom(dir string, s RandomSpec) error {
-	if err := s.Config.validate(); err != nil {
+	if err := s.Config.Validate(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -53,11 +54,11 @@ func WriteRandom(dir string, s RandomSpec) error {
 		tensors = append(tensors, safetensors.Tensor{Info: safetensors.Info{Name: name, DType: safetensors.F16, Shape: shape}, Data: b})
 	}
 	c := s.Config
-	dense(EmbedName, c.Vocab, c.Hidden, normal(c.Vocab*c.Hidden, 0, 1))
+	dense(gptq.EmbedName, c.Vocab, c.Hidden, normal(c.Vocab*c.Hidden, 0, 1))
 	for layer := range c.Layers {
-		dense(LayerNorm(layer, false), 1, c.Hidden, normal(c.Hidden, 1, 0.1))
-		dense(LayerNorm(layer, true), 1, c.Hidden, normal(c.Hidden, 1, 0.1))
-		for which := range NumLinears {
+		dense(gptq.LayerNorm(layer, false), 1, c.Hidden, normal(c.Hidden, 1, 0.1))
+		dense(gptq.LayerNorm(layer, true), 1, c.Hidden, normal(c.Hidden, 1, 0.1))
+		for which := range gptq.NumLinears {
 			prefix, in, out := c.Linear(layer, which)
 			opt := PackOptions{Bits: s.Quant.Bits, GroupSize: s.Quant.GroupSize, Sym: s.Quant.Sym, Format: s.Quant.Format}
 			if s.Quant.DescAct {
@@ -70,8 +71,8 @@ func WriteRandom(dir string, s RandomSpec) error {
 			tensors = append(tensors, quantTensors(w)...)
 		}
 	}
-	dense(NormName, 1, c.Hidden, normal(c.Hidden, 1, 0.1))
-	dense(HeadName, c.Vocab, c.Hidden, normal(c.Vocab*c.Hidden, 0, 1/math.Sqrt(float64(c.Hidden))))
+	dense(gptq.NormName, 1, c.Hidden, normal(c.Hidden, 1, 0.1))
+	dense(gptq.HeadName, c.Vocab, c.Hidden, normal(c.Vocab*c.Hidden, 0, 1/math.Sqrt(float64(c.Hidden))))
 	if err := writeConfigs(dir, s); err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (s RandomSpec) baseName() string {
 }
 
 func quantTensors(w engine.QuantWeight) []safetensors.Tensor {
-	l := Layout{In: w.In, Out: w.Out, Bits: w.Bits, GroupSize: w.GroupSize}
+	l := gptq.Layout{In: w.In, Out: w.Out, Bits: w.Bits, GroupSize: w.GroupSize}
 	t := func(suffix string, dt safetensors.DType, data []byte, shape ...int) safetensors.Tensor {
 		return safetensors.Tensor{Info: safetensors.Info{Name: w.Name + suffix, DType: dt, Shape: shape}, Data: data}
 	}

@@ -1,4 +1,4 @@
-package gptq
+package gptqtest
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/internal/half"
 )
 
@@ -25,14 +26,14 @@ type PackOptions struct {
 // level of each group's grid, with AutoGPTQ's min/max grid (including zero; symmetric
 // grids centred on (2^bits)/2), and packs the result in exactly AutoGPTQ's layout.
 func Quantize(name string, w []float32, in, out int, opt PackOptions) (engine.QuantWeight, error) {
-	l := Layout{In: in, Out: out, Bits: opt.Bits, GroupSize: opt.GroupSize}
+	l := gptq.Layout{In: in, Out: out, Bits: opt.Bits, GroupSize: opt.GroupSize}
 	if err := l.Check(); err != nil {
 		return engine.QuantWeight{}, fmt.Errorf("quantize %s: %w", name, err)
 	}
 	if len(w) != in*out {
 		return engine.QuantWeight{}, fmt.Errorf("quantize %s: %d weights for %d×%d", name, len(w), in, out)
 	}
-	G, groups := l.group(), l.Groups()
+	G, groups := l.Group(), l.Groups()
 	gidx := make([]int, in)
 	if opt.Perm != nil {
 		if err := checkPerm(opt.Perm, in); err != nil {
@@ -95,14 +96,14 @@ func Quantize(name string, w []float32, in, out int, opt PackOptions) (engine.Qu
 		for n := range out {
 			s, z := scales[g*out+n], float32(zeros[g*out+n])
 			q := min(max(float32(math.Round(float64(w[k*out+n]/s)))+z, 0), maxq)
-			insert(func(i int) *uint32 { return &qw[i*out+n] }, k, opt.Bits, uint32(q))
+			gptq.Insert(func(i int) *uint32 { return &qw[i*out+n] }, k, opt.Bits, uint32(q))
 		}
 	}
 	zwords := out * opt.Bits / 32
 	qz := make([]uint32, groups*zwords)
 	for g := range groups {
 		for n := range out {
-			insert(func(i int) *uint32 { return &qz[g*zwords+i] }, n, opt.Bits, uint32(zeros[g*out+n]-offset))
+			gptq.Insert(func(i int) *uint32 { return &qz[g*zwords+i] }, n, opt.Bits, uint32(zeros[g*out+n]-offset))
 		}
 	}
 	res := engine.QuantWeight{
@@ -117,20 +118,10 @@ func Quantize(name string, w []float32, in, out int, opt PackOptions) (engine.Qu
 	return res, nil
 }
 
-// insert ORs v into value k of a packed stream (see Extract).
-func insert(word func(i int) *uint32, k, bits int, v uint32) {
-	pos := k * bits
-	w, s := pos/32, pos%32
-	*word(w) |= v << s
-	if s+bits > 32 {
-		*word(w + 1) |= v >> (32 - s)
-	}
-}
-
 func wordsBytes(w []uint32) []byte {
-	b := make([]byte, 4*len(w))
-	for i, v := range w {
-		binary.LittleEndian.PutUint32(b[4*i:], v)
+	b := make([]byte, 0, 4*len(w))
+	for _, v := range w {
+		b = binary.LittleEndian.AppendUint32(b, v)
 	}
 	return b
 }
@@ -147,4 +138,27 @@ func checkPerm(p []int, n int) error {
 		seen[k] = true
 	}
 	return nil
+}
+
+// u32 reads little-endian word i of b.
+func u32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[4*i:]) }
+
+// Dequantize expands a layer into float32 weights, row-major [In, Out]: W[k,n] =
+// scale[g,n] × (q[k,n] − (z[g,n] + ZeroOffset)) with g = GIdx[k]. It is the plain
+// reference form; backends compute from the packed weights instead.
+func Dequantize(w engine.QuantWeight) []float32 {
+	in, out, bits := w.In, w.Out, w.Bits
+	zwords := out * bits / 32
+	scales := make([]float32, w.Groups()*out)
+	half.Decode(scales, w.Scales)
+	res := make([]float32, in*out)
+	for k := range in {
+		g := int(int32(u32(w.GIdx, k)))
+		for n := range out {
+			q := gptq.Extract(func(i int) uint32 { return u32(w.QWeight, i*out+n) }, k, bits)
+			z := gptq.Extract(func(i int) uint32 { return u32(w.QZeros, g*zwords+i) }, n, bits)
+			res[k*out+n] = scales[g*out+n] * (float32(q) - float32(int32(z)+w.ZeroOffset))
+		}
+	}
+	return res
 }

@@ -17,7 +17,7 @@ import (
 	"gorgonia.org/cu"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/internal/half"
 )
 
@@ -35,7 +35,7 @@ func newRNG(t *testing.T) *rand.Rand {
 
 func open(t testing.TB, s engine.Shape) *Backend {
 	t.Helper()
-	b, err := Open(0)
+	b, err := openDevice(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func randn(r *rand.Rand, n int, std float64) []float32 {
 // act makes an activation holding v (rows×cols).
 func act(t *testing.T, b *Backend, rows, cols int, v []float32) engine.Tensor {
 	t.Helper()
-	x, err := b.NewActivation(rows, cols)
+	x, err := b.NewActivation(ctx, rows, cols)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestMatMulQuant(t *testing.T) {
 	for _, bits := range []int{2, 3, 4, 8} {
 		for _, group := range []int{-1, 32, 64, 128} {
 			for _, actOrder := range []bool{false, true} {
-				opt := gptq.PackOptions{Bits: bits, GroupSize: group, Sym: r.IntN(2) == 0, Format: "gptq"}
+				opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Sym: r.IntN(2) == 0, Format: "gptq"}
 				if r.IntN(3) == 0 {
 					opt.Format = "gptq_v2"
 				}
@@ -183,11 +183,11 @@ func TestMatMulQuant(t *testing.T) {
 					t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
 						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
 						fastMatvec, fastGemm = fast, fast
-						qw, err := gptq.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+						qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
 						}
-						wf := gptq.Dequantize(qw)
+						wf := gptqtest.Dequantize(qw)
 						w, err := b.LoadQuant(ctx, qw)
 						if err != nil {
 							t.Fatal(err)
@@ -215,8 +215,8 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 	}
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
-			opt := gptq.PackOptions{Bits: bits, GroupSize: 32, Format: "gptq", Perm: r.Perm(in)}
-			qw, err := gptq.Quantize("unsplit", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+			opt := gptqtest.PackOptions{Bits: bits, GroupSize: 32, Format: "gptq", Perm: r.Perm(in)}
+			qw, err := gptqtest.Quantize("unsplit", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +224,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkMatMul(t, r, b, w, gptq.Dequantize(qw), rows, in, out)
+			checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
 		})
 	}
 }
@@ -275,8 +275,8 @@ func TestMatVecShapes(t *testing.T) {
 	for _, c := range []struct{ bits, group, in, out int }{
 		{4, 128, 4096, 8192}, {4, 32, 4096, 4096}, {4, -1, 2048, 11008}, {3, 128, 4096, 4096},
 	} {
-		opt := gptq.PackOptions{Bits: c.bits, GroupSize: c.group, Format: "gptq", Perm: r.Perm(c.in)}
-		qw, err := gptq.Quantize("shape", randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
+		opt := gptqtest.PackOptions{Bits: c.bits, GroupSize: c.group, Format: "gptq", Perm: r.Perm(c.in)}
+		qw, err := gptqtest.Quantize("shape", randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,7 @@ func TestMatVecShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wf := gptq.Dequantize(qw)
+		wf := gptqtest.Dequantize(qw)
 		for _, fast := range matvecKernels(c.bits) {
 			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/fast=%v", c.bits, c.group, c.in, c.out, fast), func(t *testing.T) {
 				defer func(f bool) { fastMatvec = f }(fastMatvec)
@@ -346,11 +346,11 @@ func TestMatVecFused(t *testing.T) {
 	const in = 1024
 	for _, bits := range []int{3, 4} {
 		mk := func(out, group int, perm bool) (engine.Tensor, []float32) {
-			opt := gptq.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
+			opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
 			if perm {
 				opt.Perm = r.Perm(in)
 			}
-			qw, err := gptq.Quantize("fused", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+			qw, err := gptqtest.Quantize("fused", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -358,7 +358,7 @@ func TestMatVecFused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return w, gptq.Dequantize(qw)
+			return w, gptqtest.Dequantize(qw)
 		}
 		wq, fq := mk(1024, 128, true)
 		wk, fk := mk(352, 32, false)
@@ -602,7 +602,7 @@ func TestAttention(t *testing.T) {
 			s := small
 			s.Heads, s.KVHeads, s.HeadDim, s.Hidden = c.heads, c.kvHeads, c.hd, c.heads*c.hd
 			b := open(t, s)
-			cache, err := b.NewCache(c.kvHeads, c.hd)
+			cache, err := b.NewCache(ctx, c.kvHeads, c.hd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -791,7 +791,7 @@ func TestSample(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	b, err := Open(0)
+	b, err := openDevice(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -806,13 +806,13 @@ func TestErrors(t *testing.T) {
 	if err := b.Reserve(ctx, small); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.NewActivation(1<<20, 1<<20); err == nil {
+	if _, err := b.NewActivation(ctx, 1<<20, 1<<20); err == nil {
 		t.Error("a 4 TiB activation was allocated")
 	} else {
 		t.Log(err)
 	}
-	x, _ := b.NewActivation(4, 256)
-	y, _ := b.NewActivation(4, 100)
+	x, _ := b.NewActivation(ctx, 4, 256)
+	y, _ := b.NewActivation(ctx, 4, 100)
 	if err := b.Run(ctx, []int32{1, 2}, 0, func(o engine.Ops) { o.Add(x, x, y) }); err == nil {
 		t.Error("Add of 256 and 100 columns accepted")
 	}
@@ -822,7 +822,7 @@ func TestErrors(t *testing.T) {
 	if err := b.Run(ctx, []int32{1}, small.Context, func(o engine.Ops) {}); err == nil {
 		t.Error("position past the context accepted")
 	}
-	qw, err := gptq.Quantize("bad", make([]float32, 64*64), 64, 64, gptq.PackOptions{Bits: 4, GroupSize: 32})
+	qw, err := gptqtest.Quantize("bad", make([]float32, 64*64), 64, 64, gptqtest.PackOptions{Bits: 4, GroupSize: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -831,7 +831,7 @@ func TestErrors(t *testing.T) {
 		t.Error("truncated qweight accepted")
 	}
 	// 300 rows of 1024 inputs overflow the float16 prompt input sized for 768.
-	qw, err = gptq.Quantize("wide", make([]float32, 1024*64), 1024, 64, gptq.PackOptions{Bits: 4, GroupSize: 128})
+	qw, err = gptqtest.Quantize("wide", make([]float32, 1024*64), 1024, 64, gptqtest.PackOptions{Bits: 4, GroupSize: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,8 +839,8 @@ func TestErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xw, _ := b.NewActivation(300, 1024)
-	yw, _ := b.NewActivation(300, 64)
+	xw, _ := b.NewActivation(ctx, 300, 1024)
+	yw, _ := b.NewActivation(ctx, 300, 64)
 	if err := b.Run(ctx, make([]int32, 300), 0, func(o engine.Ops) { o.MatMul(yw, xw, w) }); err == nil {
 		t.Error("a prompt product larger than the float16 input buffer accepted")
 	} else {

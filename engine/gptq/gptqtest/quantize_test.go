@@ -1,4 +1,4 @@
-package gptq
+package gptqtest
 
 import (
 	"encoding/binary"
@@ -193,48 +193,4 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
-}
-
-// TestMakeSequential checks that the reordered layer, applied to the gathered input,
-// holds the same weights row for row.
-func TestMakeSequential(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, bits := range []int{2, 3, 4, 8} {
-		t.Run(fmt.Sprint(bits), func(t *testing.T) {
-			const in, out = 128, 32
-			w := make([]float32, in*out)
-			for i := range w {
-				w[i] = float32(rng.NormFloat64())
-			}
-			q, err := Quantize("l", w, in, out, PackOptions{Bits: bits, GroupSize: 32, Perm: rng.Perm(in)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, perm := MakeSequential(q)
-			if perm == nil {
-				t.Fatal("act-order layer came back unsorted")
-			}
-			a, b := Dequantize(q), Dequantize(s)
-			for i, k := range perm {
-				if !slicesEqual(b[i*out:(i+1)*out], a[int(k)*out:(int(k)+1)*out]) {
-					t.Fatalf("sorted row %d differs from original row %d", i, k)
-				}
-				if g := binary.LittleEndian.Uint32(s.GIdx[4*i:]); int(g) != i/32 {
-					t.Fatalf("sorted g_idx[%d] = %d", i, g)
-				}
-			}
-			if _, again := MakeSequential(s); again != nil {
-				t.Error("sorted layer sorted again")
-			}
-		})
-	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return len(a) == len(b)
 }

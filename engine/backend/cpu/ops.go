@@ -7,23 +7,23 @@ import (
 )
 
 // Embed implements engine.Ops.
-func (b *Backend) Embed(dst, table engine.Tensor) {
-	if !b.ok() {
+func (st *pass) Embed(dst, table engine.Tensor) {
+	if !st.ok() {
 		return
 	}
-	d := b.acts("embed", dst)
+	d := st.acts("embed", dst)
 	tab, ok := table.(*dense)
 	if d == nil || !ok {
-		b.fail("embed: table is a %T", table)
+		st.fail("embed: table is a %T", table)
 		return
 	}
 	if d[0].cols != tab.cols {
-		b.fail("embed: %d columns into %d", tab.cols, d[0].cols)
+		st.fail("embed: %d columns into %d", tab.cols, d[0].cols)
 		return
 	}
-	for i, id := range b.ids {
+	for i, id := range st.ids {
 		if int(id) >= tab.rows || id < 0 {
-			b.fail("embed: id %d outside the table of %d", id, tab.rows)
+			st.fail("embed: id %d outside the table of %d", id, tab.rows)
 			return
 		}
 		copy(d[0].data[i*tab.cols:(i+1)*tab.cols], tab.data[int(id)*tab.cols:])
@@ -31,18 +31,18 @@ func (b *Backend) Embed(dst, table engine.Tensor) {
 }
 
 // RMSNorm implements engine.Ops.
-func (b *Backend) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
-	if !b.ok() {
+func (st *pass) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
+	if !st.ok() {
 		return
 	}
-	a := b.acts("rmsnorm", dst, x)
+	a := st.acts("rmsnorm", dst, x)
 	w, ok := weight.(*dense)
 	if a == nil || !ok || a[0].cols != a[1].cols || len(w.data) != a[1].cols {
-		b.fail("rmsnorm: mismatched arguments")
+		st.fail("rmsnorm: mismatched arguments")
 		return
 	}
 	n := a[1].cols
-	for t := range b.ids {
+	for t := range st.ids {
 		row := a[1].data[t*n : (t+1)*n]
 		var ss float32
 		for _, v := range row {
@@ -57,27 +57,27 @@ func (b *Backend) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
 }
 
 // MatMul implements engine.Ops.
-func (b *Backend) MatMul(dst, x, w engine.Tensor) {
-	if !b.ok() {
+func (st *pass) MatMul(dst, x, w engine.Tensor) {
+	if !st.ok() {
 		return
 	}
-	a := b.acts("matmul", dst, x)
+	a := st.acts("matmul", dst, x)
 	if a == nil {
 		return
 	}
-	d, xs, T := a[0], a[1], len(b.ids)
+	d, xs, T := a[0], a[1], len(st.ids)
 	switch w := w.(type) {
 	case *quant:
 		if xs.cols != w.in || d.cols != w.out {
-			b.fail("matmul: %d×%d weight with %d inputs and %d outputs", w.in, w.out, xs.cols, d.cols)
+			st.fail("matmul: %d×%d weight with %d inputs and %d outputs", w.in, w.out, xs.cols, d.cols)
 			return
 		}
 		in := xs.data[:T*w.in]
 		if w.perm != nil {
-			if cap(b.gather) < T*w.in {
-				b.gather = make([]float32, T*w.in)
+			if cap(st.b.gather) < T*w.in {
+				st.b.gather = make([]float32, T*w.in)
 			}
-			g := b.gather[:T*w.in]
+			g := st.b.gather[:T*w.in]
 			for t := range T {
 				row, grow := in[t*w.in:(t+1)*w.in], g[t*w.in:(t+1)*w.in]
 				for i, k := range w.perm {
@@ -89,12 +89,12 @@ func (b *Backend) MatMul(dst, x, w engine.Tensor) {
 		w.mul(d.data, in, T)
 	case *dense:
 		if xs.cols != w.cols || d.cols != w.rows {
-			b.fail("matmul: %d×%d dense weight with %d inputs and %d outputs", w.rows, w.cols, xs.cols, d.cols)
+			st.fail("matmul: %d×%d dense weight with %d inputs and %d outputs", w.rows, w.cols, xs.cols, d.cols)
 			return
 		}
 		denseMul(d.data, xs.data, w, T)
 	default:
-		b.fail("matmul: weight is a %T", w)
+		st.fail("matmul: weight is a %T", w)
 	}
 }
 
@@ -130,19 +130,19 @@ func dot(a, b []float32) float32 {
 
 // RoPE implements engine.Ops, with the float32 arithmetic of Hugging Face's
 // LlamaRotaryEmbedding: inv_freq = 1/theta^(2j/d), angle = position × inv_freq.
-func (b *Backend) RoPE(x engine.Tensor, headDim int, theta float32) {
-	if !b.ok() {
+func (st *pass) RoPE(x engine.Tensor, headDim int, theta float32) {
+	if !st.ok() {
 		return
 	}
-	a := b.acts("rope", x)
+	a := st.acts("rope", x)
 	if a == nil || headDim <= 0 || headDim%2 != 0 || a[0].cols%headDim != 0 {
-		b.fail("rope: head size %d does not fit the activation", headDim)
+		st.fail("rope: head size %d does not fit the activation", headDim)
 		return
 	}
 	h := headDim / 2
 	cos, sin := make([]float32, h), make([]float32, h)
-	for t := range b.ids {
-		pos := float32(b.start + t)
+	for t := range st.ids {
+		pos := float32(st.start + t)
 		for j := range h {
 			inv := float32(1 / math.Pow(float64(theta), float64(float32(2*j)/float32(headDim))))
 			ang := float64(pos * inv)
@@ -161,25 +161,25 @@ func (b *Backend) RoPE(x engine.Tensor, headDim int, theta float32) {
 }
 
 // Attention implements engine.Ops.
-func (b *Backend) Attention(dst, q, k, v, cache engine.Tensor) {
-	if !b.ok() {
+func (st *pass) Attention(dst, q, k, v, cache engine.Tensor) {
+	if !st.ok() {
 		return
 	}
-	a := b.acts("attention", dst, q, k, v)
+	a := st.acts("attention", dst, q, k, v)
 	c, ok := cache.(*kvCache)
 	if a == nil || !ok {
-		b.fail("attention: bad arguments")
+		st.fail("attention: bad arguments")
 		return
 	}
 	d, qs, ks, vs := a[0], a[1], a[2], a[3]
 	hd, kvCols := c.headDim, c.kvHeads*c.headDim
 	if ks.cols != kvCols || vs.cols != kvCols || qs.cols%hd != 0 || d.cols != qs.cols || (qs.cols/hd)%c.kvHeads != 0 {
-		b.fail("attention: q %d, k %d, v %d columns for %d×%d cache heads", qs.cols, ks.cols, vs.cols, c.kvHeads, hd)
+		st.fail("attention: q %d, k %d, v %d columns for %d×%d cache heads", qs.cols, ks.cols, vs.cols, c.kvHeads, hd)
 		return
 	}
-	T := len(b.ids)
+	T := len(st.ids)
 	for t := range T {
-		p := b.start + t
+		p := st.start + t
 		copy(c.k[p*kvCols:(p+1)*kvCols], ks.data[t*kvCols:])
 		copy(c.v[p*kvCols:(p+1)*kvCols], vs.data[t*kvCols:])
 	}
@@ -187,10 +187,10 @@ func (b *Backend) Attention(dst, q, k, v, cache engine.Tensor) {
 	per := heads / c.kvHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	parallel(T*heads, func(lo, hi int) {
-		scores := make([]float32, b.start+T)
+		scores := make([]float32, st.start+T)
 		for i := lo; i < hi; i++ {
 			t, h := i/heads, i%heads
-			p := b.start + t
+			p := st.start + t
 			kvh := h / per
 			qv := qs.data[t*qs.cols+h*hd:][:hd]
 			maxs := float32(math.Inf(-1))
@@ -219,16 +219,16 @@ func (b *Backend) Attention(dst, q, k, v, cache engine.Tensor) {
 }
 
 // SiLUMul implements engine.Ops.
-func (b *Backend) SiLUMul(dst, gate, up engine.Tensor) {
-	if !b.ok() {
+func (st *pass) SiLUMul(dst, gate, up engine.Tensor) {
+	if !st.ok() {
 		return
 	}
-	a := b.acts("silumul", dst, gate, up)
+	a := st.acts("silumul", dst, gate, up)
 	if a == nil || a[0].cols != a[1].cols || a[1].cols != a[2].cols {
-		b.fail("silumul: mismatched arguments")
+		st.fail("silumul: mismatched arguments")
 		return
 	}
-	n := len(b.ids) * a[0].cols
+	n := len(st.ids) * a[0].cols
 	d, g, u := a[0].data[:n], a[1].data[:n], a[2].data[:n]
 	for i := range d {
 		x := g[i]
@@ -237,16 +237,16 @@ func (b *Backend) SiLUMul(dst, gate, up engine.Tensor) {
 }
 
 // Add implements engine.Ops.
-func (b *Backend) Add(dst, x, y engine.Tensor) {
-	if !b.ok() {
+func (st *pass) Add(dst, x, y engine.Tensor) {
+	if !st.ok() {
 		return
 	}
-	a := b.acts("add", dst, x, y)
+	a := st.acts("add", dst, x, y)
 	if a == nil || a[0].cols != a[1].cols || a[1].cols != a[2].cols {
-		b.fail("add: mismatched arguments")
+		st.fail("add: mismatched arguments")
 		return
 	}
-	n := len(b.ids) * a[0].cols
+	n := len(st.ids) * a[0].cols
 	d, p, q := a[0].data[:n], a[1].data[:n], a[2].data[:n]
 	for i := range d {
 		d[i] = p[i] + q[i]
