@@ -186,7 +186,7 @@ func (v *askLiveView) stop() {
 	v.answering = false
 	v.draw()
 	var b strings.Builder
-	for line := range slices.Sorted(maps.Keys(v.steps)) {
+	for _, line := range slices.Sorted(maps.Keys(v.steps)) {
 		if s := v.steps[line]; s.State == planner.StateFailed && s.Error != "" {
 			fmt.Fprintf(&b, "%s %s %s: %s\n", v.paint(ansiRed, "✗"), s.Name, s.Tool, askFlat(s.Error))
 		}

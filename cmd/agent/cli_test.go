@@ -279,3 +279,21 @@ func TestStdinGivesWayToInterrupt(t *testing.T) {
 		t.Fatal("the question's read did not stop at the interrupt")
 	}
 }
+
+// TestQuietKeepsFailures: with --quiet a failed step's reason still reaches
+// stderr, whole.
+func TestQuietKeepsFailures(t *testing.T) {
+	plan := " Plan: read.\n:evidence0: = TextScraper[http://127.0.0.1:1/" + strings.Repeat("long-path/", 20) + "end]\n" +
+		"Plan: search.\n:evidence1: = DuckDuckGo[Nobel Prize in Literature 2020 winner]\nAnswer: :evidence1:\n"
+	e := newAskEnv(t, plan, 0)
+	t.Setenv("AGENT_RETRIES", "0")
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--quiet", "q?")
+	if code != 0 || out == "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "failed :evidence0: = TextScraper[") ||
+		!strings.Contains(lines[0], "end: ") || !strings.Contains(lines[0], "connection refused") {
+		t.Errorf("stderr with --quiet:\n%s\nwant one line with the failed step's whole reason", errOut)
+	}
+}
