@@ -23,8 +23,6 @@ type configFlags struct {
 	fs   *pflag.FlagSet
 	file string
 	keys map[string]string // flag name → configuration key
-	// setFlags, when not nil, visits the flags given in place of fs.Visit.
-	setFlags func(visit func(name, value string))
 }
 
 // Groups of configuration flags a command may take.
@@ -104,16 +102,11 @@ func configFlagSet(cmd *cobra.Command, groups int) *configFlags {
 // the flags given on the command line.
 func (c *configFlags) load() (*configs.Config, error) {
 	var settings []configs.Setting
-	visit := func(name, value string) {
-		if k, ok := c.keys[name]; ok {
-			settings = append(settings, configs.Setting{Key: k, Value: value, Flag: "--" + name})
+	c.fs.Visit(func(f *pflag.Flag) {
+		if k, ok := c.keys[f.Name]; ok {
+			settings = append(settings, configs.Setting{Key: k, Value: f.Value.String(), Flag: "--" + f.Name})
 		}
-	}
-	if c.setFlags != nil {
-		c.setFlags(visit)
-	} else {
-		c.fs.Visit(func(f *pflag.Flag) { visit(f.Name, f.Value.String()) })
-	}
+	})
 	return loadConfig(c.file, settings)
 }
 
