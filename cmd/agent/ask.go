@@ -14,6 +14,8 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/internal/input"
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/tools"
 )
@@ -68,8 +70,10 @@ func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string
 			return err
 		}
 	}
-	if quiet && tr != nil && askErr == nil {
-		printFailures(std.err, tr) // printDone lists them below otherwise
+	// The reasons of failed steps, whole, where the view gave none or cut them
+	// (printDone lists them after a run that did not finish).
+	if _, live := view.(*askLiveView); tr != nil && askErr == nil && (quiet || live) {
+		printFailures(std.err, tr)
 	}
 	switch {
 	case errors.Is(askErr, planner.ErrBadPlan):
@@ -167,7 +171,7 @@ const maxStdin = 1 << 20
 func askQuestion(ctx context.Context, in io.Reader, args []string) (string, error) {
 	q := strings.Join(args, " ")
 	if len(args) == 0 || q == "-" {
-		data, err := readStdin(ctx, in, maxStdin)
+		data, err := input.Read(ctx, in, maxStdin)
 		if err != nil {
 			return "", fmt.Errorf("reading the question: %w", err)
 		}
@@ -255,12 +259,12 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 	}
 	fmt.Fprintf(w, "%s after %.1fs: %d of %d steps done\n", what, tr.Timings.Total, done, len(tr.Steps))
 	for _, s := range tr.Steps {
-		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, askClipLine(s.Input, 60))
+		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
 		switch s.State {
 		case planner.StateDone:
-			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, askClipLine(s.Output, 80))
+			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, termtext.ClipLine(s.Output, 80))
 		case planner.StateFailed, planner.StateSkipped:
-			line += ": " + askFlat(s.Error) // the reason whole: it is what to act on
+			line += ": " + termtext.Flat(s.Error) // the reason whole: it is what to act on
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -270,7 +274,7 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 func printFailures(w io.Writer, tr *planner.Trace) {
 	for _, s := range tr.Steps {
 		if s.State == planner.StateFailed {
-			fmt.Fprintf(w, "failed %s = %s[%s]: %s\n", s.Name, s.Tool, askClipLine(s.Input, 60), askFlat(s.Error))
+			fmt.Fprintf(w, "failed %s = %s[%s]: %s\n", s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
 		}
 	}
 }

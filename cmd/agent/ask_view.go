@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"golang.org/x/term"
-	"golang.org/x/text/width"
 
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 )
 
@@ -94,7 +91,7 @@ func (v *askPlainView) event(e planner.Event) {
 			v.printf(e.At, "run   %s %s (attempt %d)", s.Name, s.Tool, e.Attempt)
 			return
 		}
-		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, askClipLine(s.ResolvedInput, 100))
+		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, termtext.ClipLine(s.ResolvedInput, 100))
 	case planner.StepRetrying:
 		v.printf(e.At, "retry %s after: %v", s.Name, e.Err)
 	case planner.StepFinished:
@@ -176,8 +173,8 @@ func (v *askLiveView) event(e planner.Event) {
 	v.draw()
 }
 
-// stop draws the last frame, then each failed step's reason whole below it: the
-// frame may have cut them to the terminal's width.
+// stop draws the last frame, which may cut failure reasons to the terminal's
+// width: ask prints them whole below it.
 func (v *askLiveView) stop() {
 	close(v.done)
 	v.wg.Wait()
@@ -185,13 +182,6 @@ func (v *askLiveView) stop() {
 	defer v.mu.Unlock()
 	v.answering = false
 	v.draw()
-	var b strings.Builder
-	for _, line := range slices.Sorted(maps.Keys(v.steps)) {
-		if s := v.steps[line]; s.State == planner.StateFailed && s.Error != "" {
-			fmt.Fprintf(&b, "%s %s %s: %s\n", v.paint(ansiRed, "✗"), s.Name, s.Tool, askFlat(s.Error))
-		}
-	}
-	io.WriteString(v.f, b.String())
 }
 
 var askSpinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
@@ -254,77 +244,24 @@ func (v *askLiveView) draw() {
 func (v *askLiveView) lines(width, height int) []string {
 	var lines []string
 	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
-		l = askPrintable(l)
+		l = termtext.Printable(l)
 		col := "         "
 		if s, ok := v.steps[i+1]; ok {
 			col = v.status(s)
 			if s.State == planner.StateFailed && s.Error != "" {
-				l += "  (" + askFlat(s.Error) + ")"
+				l += "  (" + termtext.Flat(s.Error) + ")"
 			}
 		}
-		lines = append(lines, col+"  "+askClip(l, width-12))
+		lines = append(lines, col+"  "+termtext.Clip(l, width-12))
 	}
 	if v.answering {
-		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          "+askClip("resolving the answer with KnowledgeModel over all evidence", width-12))
+		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          "+termtext.Clip("resolving the answer with KnowledgeModel over all evidence", width-12))
 	}
 	if len(lines) > height-1 {
 		lines = lines[len(lines)-(height-1):]
 	}
 	return lines
 }
-
-// askPrintable is s with tabs as spaces and other control characters dropped,
-// so its width on a terminal is what askClip counts.
-func askPrintable(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t':
-			return ' '
-		case unicode.IsControl(r):
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// askClip cuts s to n terminal columns (wide characters take two), ending in
-// "…" when cut. Escape sequences in s would count as characters, so it is
-// applied before painting.
-func askClip(s string, n int) string {
-	if n < 1 {
-		return ""
-	}
-	total := 0
-	for _, r := range s {
-		total += runeWidth(r)
-	}
-	if total <= n {
-		return s
-	}
-	cols := 0
-	for i, r := range s {
-		if cols+runeWidth(r) > n-1 {
-			return s[:i] + "…"
-		}
-		cols += runeWidth(r)
-	}
-	return s
-}
-
-// runeWidth is the columns r takes on a terminal: two for East Asian wide and
-// full-width characters, one otherwise.
-func runeWidth(r rune) int {
-	switch width.LookupRune(r).Kind() {
-	case width.EastAsianWide, width.EastAsianFullwidth:
-		return 2
-	}
-	return 1
-}
-
-// askClipLine is s on one line, at most n characters.
-func askClipLine(s string, n int) string { return askClip(askFlat(s), n) }
-
-func askFlat(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func askSeconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
 

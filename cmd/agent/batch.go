@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/internal/input"
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 )
@@ -136,30 +139,18 @@ func (b batchAsker) Ask(ctx context.Context, q string) (*planner.Trace, error) {
 // readQuestions reads the questions of the file at path, or of stdin for "-";
 // an interrupt stops the reading of stdin, which may be a terminal.
 func readQuestions(ctx context.Context, stdin io.Reader, path string) ([]research.Question, error) {
-	if path == "-" {
-		type result struct {
-			qs  []research.Question
-			err error
-		}
-		done := make(chan result, 1) // the reader may outlive the call, blocked on stdin
-		go func() {
-			qs, err := research.ReadQuestions(stdin, "stdin")
-			done <- result{qs, err}
-		}()
-		select {
-		case r := <-done:
-			return r.qs, r.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	f, err := os.Open(path)
+	data, err := input.File(ctx, stdin, path, maxQuestionsBytes)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return research.ReadQuestions(f, path)
+	if path == "-" {
+		path = "stdin"
+	}
+	return research.ReadQuestions(bytes.NewReader(data), path)
 }
+
+// maxQuestionsBytes bounds a file of questions.
+const maxQuestionsBytes = 256 << 20
 
 // openJournal opens the journal at out, refusing the questions' own file.
 func openJournal(in, out string) (*research.Journal, error) {
@@ -187,7 +178,7 @@ func printRecord(w io.Writer, rec *research.Record, t research.Tally, start time
 	fmt.Fprintf(&b, "[%7.1fs] %d/%d %-8s %s (%.2fs, %d steps, %d tokens)", time.Since(start).Seconds(), t.Recorded, t.Total,
 		rec.Status, rec.ID, rec.Timings.Total, len(rec.Steps), rec.Tokens.Prompt+rec.Tokens.Generated)
 	if !failed {
-		fmt.Fprintf(&b, ": %s\n", askClipLine(rec.Answer, 80))
+		fmt.Fprintf(&b, ": %s\n", termtext.ClipLine(rec.Answer, 80))
 		io.WriteString(w, b.String())
 		return
 	}

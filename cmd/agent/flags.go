@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -47,53 +48,62 @@ func defaults() *configs.Config {
 	return &d
 }
 
-// configFlagSet defines --config and the flags of groups on cmd.
+// configFlag is one configuration flag: its group, name, key and help; its type
+// and default are those of the key in the embedded defaults.
+type configFlag struct {
+	group     int
+	name, key string
+	def       any
+	usage     string
+}
+
+func configFlagList(d *configs.Config) []configFlag {
+	e, s, p := d.Engine, d.Sampling, d.Planner
+	return []configFlag{
+		{modelGroup, "model", "engine.model", e.Model, "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
+		{modelGroup, "tokenizer", "engine.tokenizer", e.Tokenizer, "tokenizer.model or tokenizer.json (default: the model folder's)"},
+		{modelGroup, "pull", "engine.pull", e.Pull, "download --model first when it is a hub reference not yet in the cache"},
+		{deviceGroup, "device", "engine.device", e.Device, "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
+		{serverGroup, "llm-url", "engine.llm_url", e.LLMURL, "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
+		{serverGroup, "llm-model", "engine.llm_model", e.LLMModel, "model name on the server (default: the first it lists)"},
+		{samplingGroup, "temperature", "sampling.temperature", s.Temperature, "sampling temperature; 0 is greedy"},
+		{samplingGroup, "top-k", "sampling.top_k", s.TopK, "top-k sampling (transformers' default 50); 0 is off"},
+		{samplingGroup, "top-p", "sampling.top_p", s.TopP, "top-p (nucleus) sampling; 1 is off"},
+		{samplingGroup, "repetition-penalty", "sampling.repetition_penalty", s.RepetitionPenalty, "repetition penalty; 1 is off"},
+		{samplingGroup, "seed", "sampling.seed", s.Seed, "random seed of the sampler"},
+		{plannerGroup, "max-steps", "planner.max_steps", p.MaxSteps, "refuse plans with more steps"},
+		{plannerGroup, "timeout", "planner.timeout", p.Timeout, "time limit of a question, e.g. 5m; 0 is none"},
+		{toolsGroup, "tools-config", "tools_file", d.ToolsFile, "YAML file of custom tools"},
+	}
+}
+
+// configFlagSet defines --config and the configuration flags of groups on cmd.
 func configFlagSet(cmd *cobra.Command, groups int) *configFlags {
 	fs := cmd.Flags()
 	c := &configFlags{fs: fs, keys: map[string]string{}}
 	fs.StringVar(&c.file, "config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
-	d := defaults()
-	key := func(name, k string) { c.keys[name] = k }
-	if groups&modelGroup != 0 {
-		fs.String("model", d.Engine.Model, "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch] (config engine.model)")
-		fs.String("tokenizer", d.Engine.Tokenizer, "tokenizer.model or tokenizer.json (default: the model folder's) (config engine.tokenizer)")
-		fs.Bool("pull", d.Engine.Pull, "download --model first when it is a hub reference not yet in the cache (config engine.pull)")
-		key("model", "engine.model")
-		key("tokenizer", "engine.tokenizer")
-		key("pull", "engine.pull")
-	}
-	if groups&deviceGroup != 0 {
-		fs.String("device", d.Engine.Device, "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N (config engine.device)")
-		key("device", "engine.device")
-	}
-	if groups&serverGroup != 0 {
-		fs.String("llm-url", d.Engine.LLMURL, "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $"+openai.APIKeyEnv+" (config engine.llm_url)")
-		fs.String("llm-model", d.Engine.LLMModel, "model name on the server (default: the first it lists) (config engine.llm_model)")
-		key("llm-url", "engine.llm_url")
-		key("llm-model", "engine.llm_model")
-	}
-	if groups&samplingGroup != 0 {
-		s := d.Sampling
-		fs.Float64("temperature", s.Temperature, "sampling temperature of the plan; 0 is greedy (config sampling.temperature)")
-		fs.Int("top-k", s.TopK, "top-k sampling (transformers' default 50); 0 is off (config sampling.top_k)")
-		fs.Float64("top-p", s.TopP, "top-p (nucleus) sampling; 1 is off (config sampling.top_p)")
-		fs.Float64("repetition-penalty", s.RepetitionPenalty, "repetition penalty; 1 is off (config sampling.repetition_penalty)")
-		fs.Int64("seed", s.Seed, "random seed of the sampler (config sampling.seed)")
-		key("temperature", "sampling.temperature")
-		key("top-k", "sampling.top_k")
-		key("top-p", "sampling.top_p")
-		key("repetition-penalty", "sampling.repetition_penalty")
-		key("seed", "sampling.seed")
-	}
-	if groups&plannerGroup != 0 {
-		fs.Int("max-steps", d.Planner.MaxSteps, "refuse plans with more steps (config planner.max_steps)")
-		fs.Duration("timeout", d.Planner.Timeout, "time limit of a question, e.g. 5m; 0 is none (config planner.timeout)")
-		key("max-steps", "planner.max_steps")
-		key("timeout", "planner.timeout")
-	}
-	if groups&toolsGroup != 0 {
-		fs.String("tools-config", d.ToolsFile, "YAML file of custom tools (config tools_file)")
-		key("tools-config", "tools_file")
+	for _, f := range configFlagList(defaults()) {
+		if groups&f.group == 0 {
+			continue
+		}
+		usage := f.usage + " (config " + f.key + ")"
+		switch v := f.def.(type) {
+		case string:
+			fs.String(f.name, v, usage)
+		case bool:
+			fs.Bool(f.name, v, usage)
+		case int:
+			fs.Int(f.name, v, usage)
+		case int64:
+			fs.Int64(f.name, v, usage)
+		case float64:
+			fs.Float64(f.name, v, usage)
+		case time.Duration:
+			fs.Duration(f.name, v, usage)
+		default:
+			panic(fmt.Sprintf("flag --%s: no flag type for %T", f.name, v))
+		}
+		c.keys[f.name] = f.key
 	}
 	return c
 }

@@ -1,16 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/planparser"
 )
 
@@ -71,7 +71,7 @@ func newPlanCheckCmd() *cobra.Command {
 			names[i] = strings.TrimSpace(names[i])
 		}
 		names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
-		plan, err := readPlan(std, args[0], planparser.Options{Tools: names})
+		plan, err := readPlan(cmd.Context(), std, args[0], planparser.Options{Tools: names})
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func newPlanDotCmd() *cobra.Command {
 		Args:  exactArgs(1, "one plan file (or - for stdin)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			std := stdioOf(cmd)
-			plan, err := readPlan(std, args[0], planparser.Options{})
+			plan, err := readPlan(cmd.Context(), std, args[0], planparser.Options{})
 			if err != nil {
 				return err
 			}
@@ -109,22 +109,10 @@ func newPlanDotCmd() *cobra.Command {
 
 // readPlan reads and parses the plan at path ("-" for stdin). Diagnostics go to
 // stderr, one per line, and make the error a silent exit 1.
-func readPlan(std stdio, path string, opts planparser.Options) (*planparser.Plan, error) {
-	var r io.Reader = std.in
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	src, err := io.ReadAll(io.LimitReader(r, maxPlanBytes+1))
+func readPlan(ctx context.Context, std stdio, path string, opts planparser.Options) (*planparser.Plan, error) {
+	src, err := input.File(ctx, std.in, path, maxPlanBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read plan %s: %w", path, err)
-	}
-	if len(src) > maxPlanBytes {
-		return nil, fmt.Errorf("plan %s is larger than %d bytes", path, maxPlanBytes)
+		return nil, fmt.Errorf("plan %s: %w", path, err)
 	}
 	plan, err := planparser.Parse(string(src), opts)
 	var diags planparser.Diagnostics

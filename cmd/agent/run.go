@@ -54,7 +54,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	if err != nil {
 		return err
 	}
-	plan, err := readPlan(std, path, planparser.Options{Tools: reg.Names()})
+	plan, err := readPlan(ctx, std, path, planparser.Options{Tools: reg.Names()})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
+	"github.com/rewoo-agent/agent/internal/input"
 )
 
 func init() {
@@ -60,7 +61,7 @@ func newTokenizerCmd(name, short, long, jsonHelp string, do func(std stdio, tok 
 		if err != nil {
 			return err
 		}
-		in, err := readStdin(cmd.Context(), std.in, maxTokenizeInput)
+		in, err := input.Read(cmd.Context(), std.in, maxTokenizeInput)
 		if err != nil {
 			return err
 		}

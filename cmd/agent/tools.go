@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -63,13 +64,13 @@ func newToolsCallCmd() *cobra.Command {
 	return cmd
 }
 
-func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, input string) error {
-	if input == "-" {
-		data, err := readStdin(ctx, std.in, maxStdin)
+func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, text string) error {
+	if text == "-" {
+		data, err := input.Read(ctx, std.in, maxStdin)
 		if err != nil {
 			return fmt.Errorf("tools call %s: the input: %w", name, err)
 		}
-		input = string(data)
+		text = string(data)
 	}
 	// The model opens only if the tool calls it (KnowledgeModel, prompt tools).
 	lazy, err := lazyEngine(cfg, std.err)
@@ -85,7 +86,7 @@ func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, inp
 	if err != nil {
 		return fmt.Errorf("%w (agent tools lists them)", err)
 	}
-	out, err := t.Call(ctx, tools.Request{Input: input, Raw: input})
+	out, err := t.Call(ctx, tools.Request{Input: text, Raw: text})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), name+": ") { // custom tools name themselves
 			return err
