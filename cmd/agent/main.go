@@ -99,8 +99,17 @@ func run(ctx context.Context, std stdio, args []string) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	return exitError{2, fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+	return exitError{2, usageHint{err, cmd.CommandPath()}}
 }
+
+// usageHint is a usage error that points at the command's help.
+type usageHint struct {
+	err error
+	cmd string
+}
+
+func (u usageHint) Error() string { return u.err.Error() + "\nRun '" + u.cmd + " --help' for usage." }
+func (u usageHint) Unwrap() error { return u.err }
 
 // newRoot builds the command tree; *reached turns true once a command's own
 // work begins, past cobra's parsing and checking of the arguments.
