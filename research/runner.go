@@ -14,7 +14,8 @@ import (
 )
 
 // Asker answers one question; the trace says how, and is kept in the record
-// even when err is not nil. Several calls may run at once.
+// even when err is not nil. On success the trace holds the answer (without
+// one the record fails with ErrNoAnswer). Several calls may run at once.
 type Asker interface {
 	Ask(ctx context.Context, question string) (*planner.Trace, error)
 }
@@ -38,6 +39,9 @@ var (
 	ErrDeadline = errors.New("the job's deadline passed")
 	// ErrInterrupted: the job's context ended with questions unanswered.
 	ErrInterrupted = errors.New("interrupted")
+	// ErrNoAnswer is a failed record's error when the asker gave neither an
+	// answer nor an error.
+	ErrNoAnswer = errors.New("the asker gave no answer and no error")
 	// ErrStopped is wrapped by Answer when the job's end cut the question short.
 	ErrStopped = errors.New("the job stopped before the question was answered")
 )
@@ -208,6 +212,9 @@ func (r *Runner) Answer(ctx context.Context, a Asker, q Question) (*Record, erro
 	tr, err := a.Ask(qctx, q.Text)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+	}
+	if err == nil && (tr == nil || tr.Answer == nil) {
+		err = ErrNoAnswer // an ok record always has its answer
 	}
 	rec := newRecord(q, started, tr, r.Full)
 	switch {

@@ -112,15 +112,18 @@ func TestRunStatuses(t *testing.T) {
 			case "slow?":
 				return &planner.Trace{Plan: "half"}, sleep(ctx, time.Hour)
 			}
+			if q == "empty?" {
+				return &planner.Trace{Plan: "p"}, nil
+			}
 			<-ctx.Done()
 			return nil, ctx.Err() // "quiet?": the error does not say why
 		}}
 		st := &memStore{}
 		var seen []string
-		r := &Runner{Parallel: 5, Timeout: 3 * time.Second, TimeoutSetting: "--timeout",
+		r := &Runner{Parallel: 6, Timeout: 3 * time.Second, TimeoutSetting: "--timeout",
 			OnRecord: func(rec *Record, tl Tally) { seen = append(seen, fmt.Sprintf("%d %s", tl.Recorded, rec.Status)) }}
 		start := time.Now()
-		s, err := r.Run(t.Context(), a.open, st, &Plan{Questions: 5, Todo: questions("ok?", "bad?", "fail?", "slow?", "quiet?")})
+		s, err := r.Run(t.Context(), a.open, st, &Plan{Questions: 6, Todo: questions("ok?", "bad?", "fail?", "slow?", "quiet?", "empty?")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +131,7 @@ func TestRunStatuses(t *testing.T) {
 			t.Errorf("the job took %v, want the time limit, 3s", took)
 		}
 		recs := st.byID()
-		for id, want := range map[string]string{"1": StatusOK, "2": StatusBadPlan, "3": StatusFailed, "4": StatusTimeout, "5": StatusTimeout} {
+		for id, want := range map[string]string{"1": StatusOK, "2": StatusBadPlan, "3": StatusFailed, "4": StatusTimeout, "5": StatusTimeout, "6": StatusFailed} {
 			if r := recs[id]; r == nil || r.Status != want || (want == StatusOK) != (r.Error == "") {
 				t.Errorf("record %s: %+v, want status %s", id, r, want)
 			}
@@ -151,12 +154,15 @@ func TestRunStatuses(t *testing.T) {
 		if r := recs["5"]; r.Error != "ran out of time: the limit is 3s (--timeout): context deadline exceeded" {
 			t.Errorf("the timed-out record whose error does not say why: %q", r.Error)
 		}
-		want := Tally{Total: 5, Recorded: 5, OK: 1, BadPlan: 1, Failed: 1, Timeout: 2, Tokens: Tokens{60, 14}}
+		if r := recs["6"]; r.Error != ErrNoAnswer.Error() || r.Plan != "p" {
+			t.Errorf("the record of a question with neither answer nor error: %+v", r)
+		}
+		want := Tally{Total: 6, Recorded: 6, OK: 1, BadPlan: 1, Failed: 2, Timeout: 2, Tokens: Tokens{60, 14}}
 		if s.Tally != want || s.Stop != nil || !errors.Is(s.Err(), ErrFailed) {
 			t.Errorf("tally %+v, stop %v, err %v; want %+v and ErrFailed", s.Tally, s.Stop, s.Err(), want)
 		}
-		// The three that end at once come in any order, then the two time limits.
-		if len(seen) != 5 || !strings.HasPrefix(seen[0], "1 ") || seen[3] != "4 timeout" || seen[4] != "5 timeout" {
+		// The four that end at once come in any order, then the two time limits.
+		if len(seen) != 6 || !strings.HasPrefix(seen[0], "1 ") || seen[4] != "5 timeout" || seen[5] != "6 timeout" {
 			t.Errorf("OnRecord saw %v", seen)
 		}
 	})
