@@ -112,7 +112,8 @@ func (c *Checkpoint) Has(name string) bool {
 	return err == nil
 }
 
-// Dense returns a float16 tensor of rows×cols (rows 1 for a vector, stored [cols]).
+// Dense returns a float16 tensor of rows×cols (rows 1 for a vector, stored [cols]),
+// refusing one with a NaN or an infinity.
 func (c *Checkpoint) Dense(name string, rows, cols int) (engine.DenseWeight, error) {
 	shape := []int{rows, cols}
 	if rows == 1 {
@@ -122,14 +123,17 @@ func (c *Checkpoint) Dense(name string, rows, cols int) (engine.DenseWeight, err
 	if err != nil {
 		return engine.DenseWeight{}, err
 	}
+	if err := checkFinite(t); err != nil {
+		return engine.DenseWeight{}, err
+	}
 	return engine.DenseWeight{Name: name, Rows: rows, Cols: cols, F16: t.Data}, nil
 }
 
 // Linear returns the quantized layer under prefix (e.g.
 // model.layers.0.self_attn.q_proj) with in inputs and out outputs, every tensor
-// checked against the layout of section 1 of REFERENCE.md. A checkpoint without
-// g_idx gets the sequential one (row k in group k/G), unless its quantization says
-// desc_act, which needs g_idx.
+// checked against the layout of section 1 of REFERENCE.md and its scales for NaN and
+// infinities. A checkpoint without g_idx gets the sequential one (row k in group
+// k/G), unless its quantization says desc_act, which needs g_idx.
 func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, error) {
 	l := Layout{In: in, Out: out, Bits: c.Quant.Bits, GroupSize: c.Quant.GroupSize}
 	if err := l.Check(); err != nil {
@@ -148,6 +152,9 @@ func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, err
 	if err != nil {
 		return w, err
 	}
+	if err := checkFinite(sc); err != nil {
+		return w, err
+	}
 	w.QWeight, w.QZeros, w.Scales = qw.Data, qz.Data, sc.Data
 	switch {
 	case c.Has(prefix + ".g_idx"):
@@ -156,7 +163,7 @@ func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, err
 			return w, err
 		}
 		w.GIdx = gi.Data
-		if _, _, err := ActOrder(w); err != nil {
+		if _, _, err := readGIdx(w); err != nil {
 			return w, fmt.Errorf("%s: %w: %v", gi.File, ErrCheckpoint, err)
 		}
 	case c.Quant.DescAct:

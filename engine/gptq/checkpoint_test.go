@@ -5,6 +5,7 @@ import (
 
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,6 +212,90 @@ func TestShardedAndEmbedded(t *testing.T) {
 		}
 		if !slices.Equal(wa.QWeight, wb.QWeight) || !slices.Equal(wa.GIdx, wb.GIdx) {
 			t.Errorf("linear %d differs between the single file and the shards", which)
+		}
+	}
+}
+
+// TestNonFiniteRefused plants a NaN or an infinity in each kind of float tensor of a
+// random checkpoint: the tensor's read fails naming the file, the tensor and the
+// element.
+func TestNonFiniteRefused(t *testing.T) {
+	spec := gptqtest.RandomSpec{Config: tiny, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, DescAct: true}, Seed: 4}
+	const q = "model.layers.0.self_attn.q_proj"
+	for _, c := range []struct {
+		tensor string
+		bits   uint16
+		at     int // element
+		want   string
+		read   func(ck *gptq.Checkpoint) error
+	}{
+		{q + ".scales", 0x7e00, 70, "NaN at row 1, column 6", func(ck *gptq.Checkpoint) error { _, err := ck.Linear(tiny.Linear(0, gptq.Q)); return err }},
+		{gptq.EmbedName, 0x7c00, 5, "+Inf at row 0, column 5", func(ck *gptq.Checkpoint) error {
+			_, err := ck.Dense(gptq.EmbedName, tiny.Vocab, tiny.Hidden)
+			return err
+		}},
+		{gptq.LayerNorm(0, true), 0xfc00, 63, "-Inf at element 63", func(ck *gptq.Checkpoint) error {
+			_, err := ck.Dense(gptq.LayerNorm(0, true), 1, tiny.Hidden)
+			return err
+		}},
+		{gptq.NormName, 0xffff, 0, "NaN at element 0", func(ck *gptq.Checkpoint) error { _, err := ck.Dense(gptq.NormName, 1, tiny.Hidden); return err }},
+		{gptq.HeadName, 0x7c01, tiny.Vocab*tiny.Hidden - 1, "NaN at row 63, column 63", func(ck *gptq.Checkpoint) error {
+			_, err := ck.Dense(gptq.HeadName, tiny.Vocab, tiny.Hidden)
+			return err
+		}},
+	} {
+		t.Run(c.tensor, func(t *testing.T) {
+			dir := writeModified(t, spec, func(ts []safetensors.Tensor) []safetensors.Tensor {
+				for i := range ts {
+					if ts[i].Name == c.tensor {
+						binary.LittleEndian.PutUint16(ts[i].Data[2*c.at:], c.bits)
+					}
+				}
+				return ts
+			})
+			ck, err := gptq.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			err = c.read(ck)
+			want := fmt.Sprintf("%s: bad checkpoint: tensor %q has %s", filepath.Join(dir, "model.safetensors"), c.tensor, c.want)
+			if err == nil || err.Error() != want || !errors.Is(err, gptq.ErrCheckpoint) {
+				t.Fatalf("error %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+// TestDescActNeedsGIdx: without g_idx an act-order layer's rows would be read in
+// sequential groups, so desc_act true and no g_idx is an error; desc_act false and
+// no g_idx is the sequential layout.
+func TestDescActNeedsGIdx(t *testing.T) {
+	const q = "model.layers.0.self_attn.q_proj"
+	drop := func(ts []safetensors.Tensor) []safetensors.Tensor {
+		return slices.DeleteFunc(ts, func(t safetensors.Tensor) bool { return t.Name == q+".g_idx" })
+	}
+	for _, descAct := range []bool{true, false} {
+		spec := gptqtest.RandomSpec{Config: tiny, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, DescAct: descAct}, Seed: 5}
+		dir := writeModified(t, spec, drop)
+		ck, err := gptq.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := ck.Linear(tiny.Linear(0, gptq.Q))
+		ck.Close()
+		if descAct {
+			want := fmt.Sprintf("%s: bad checkpoint: desc_act is true but %s.g_idx is missing (the act-order groups of the rows)", dir, q)
+			if err == nil || err.Error() != want {
+				t.Errorf("desc_act, no g_idx: %v, want %q", err, want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("no desc_act, no g_idx: %v", err)
+		}
+		if _, perm, err := gptq.ActOrder(w); perm != nil || err != nil {
+			t.Errorf("no desc_act, no g_idx: permutation %v, %v; want the sequential groups", perm, err)
 		}
 	}
 }

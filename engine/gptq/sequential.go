@@ -1,10 +1,8 @@
 package gptq
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/rewoo-agent/agent/engine"
 )
@@ -17,28 +15,43 @@ import (
 // load (MakeSequential on the host, a kernel on a device) and gathers its input
 // through perm.
 func ActOrder(w engine.QuantWeight) (groups, perm []int32, err error) {
+	groups, sorted, err := readGIdx(w)
+	if err != nil || sorted {
+		return groups, nil, err
+	}
+	// A counting sort: stable, and linear in the rows.
+	start := make([]int32, w.Groups()+1)
+	for _, g := range groups {
+		start[g+1]++
+	}
+	for g := 1; g < len(start); g++ {
+		start[g] += start[g-1]
+	}
+	perm = make([]int32, w.In)
+	for k, g := range groups {
+		perm[start[g]] = int32(k)
+		start[g]++
+	}
+	return groups, perm, nil
+}
+
+// readGIdx decodes g_idx, checking every group, and reports whether it is
+// non-decreasing.
+func readGIdx(w engine.QuantWeight) (groups []int32, sorted bool, err error) {
 	if len(w.GIdx) != 4*w.In {
-		return nil, nil, fmt.Errorf("%s.g_idx: %d bytes for %d rows", w.Name, len(w.GIdx), w.In)
+		return nil, false, fmt.Errorf("%s.g_idx: %d bytes for %d rows", w.Name, len(w.GIdx), w.In)
 	}
 	groups = make([]int32, w.In)
-	sorted := true
+	sorted = true
 	for k := range groups {
 		g := int32(binary.LittleEndian.Uint32(w.GIdx[4*k:]))
 		if g < 0 || int(g) >= w.Groups() {
-			return nil, nil, fmt.Errorf("%s.g_idx: row %d is in group %d, outside 0..%d", w.Name, k, g, w.Groups()-1)
+			return nil, false, fmt.Errorf("%s.g_idx: row %d is in group %d, outside 0..%d", w.Name, k, g, w.Groups()-1)
 		}
 		groups[k] = g
 		sorted = sorted && (k == 0 || g >= groups[k-1])
 	}
-	if sorted {
-		return groups, nil, nil
-	}
-	perm = make([]int32, w.In)
-	for k := range perm {
-		perm[k] = int32(k)
-	}
-	slices.SortStableFunc(perm, func(a, b int32) int { return cmp.Compare(groups[a], groups[b]) })
-	return groups, perm, nil
+	return groups, sorted, nil
 }
 
 // MakeSequential reorders an act-order layer's input rows by group (ActOrder's

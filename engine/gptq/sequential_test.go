@@ -131,3 +131,37 @@ func slicesEqual(a, b []float32) bool {
 	}
 	return len(a) == len(b)
 }
+
+// TestActOrderRandom: for random act-order g_idx, perm is a permutation that visits
+// the groups in order and each group's rows in their original order.
+func TestActOrderRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for range 50 {
+		in, group := 32*(1+rng.IntN(40)), 32*(1+rng.IntN(4))
+		groups := make([]int32, in)
+		for i, k := range rng.Perm(in) {
+			groups[k] = int32(i / group)
+		}
+		w := engine.QuantWeight{Name: "l", In: in, GroupSize: group, GIdx: gidx(groups...)}
+		got, perm, err := gptq.ActOrder(w)
+		if err != nil || !slices.Equal(got, groups) {
+			t.Fatalf("ActOrder: %v, groups %v", err, got)
+		}
+		if perm == nil && !slices.IsSorted(groups) {
+			t.Fatal("no permutation for unsorted groups")
+		}
+		seen := make([]bool, in)
+		for i, k := range perm {
+			if seen[k] {
+				t.Fatalf("row %d twice", k)
+			}
+			seen[k] = true
+			if i > 0 {
+				a, b := perm[i-1], k
+				if groups[a] > groups[b] || groups[a] == groups[b] && a > b {
+					t.Fatalf("sorted rows %d, %d: rows %d (group %d), %d (group %d)", i-1, i, a, groups[a], b, groups[b])
+				}
+			}
+		}
+	}
+}

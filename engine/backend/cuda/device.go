@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -57,15 +56,14 @@ func newDevice(ordinal int) (*device, error) {
 			return nil, fmt.Errorf("cuda: load kernel module %s on %s (compute %d.%d): %w", name, d.name, d.major, d.minor, err)
 		}
 		d.modules = append(d.modules, m)
-		for _, e := range entry.FindAllStringSubmatch(ptx, -1) {
-			d.entries[e[1]] = m
+		for e, info := range kernels.Entries {
+			if info.Module == name {
+				d.entries[e] = m
+			}
 		}
 	}
 	return d, nil
 }
-
-// entry finds the kernels a PTX module defines.
-var entry = regexp.MustCompile(`(?m)^\.visible \.entry ([A-Za-z_][A-Za-z0-9_]*)\(`)
 
 // fn returns the kernel named name from the module that defines it.
 func (d *device) fn(name string) (cu.Function, error) {
@@ -134,26 +132,35 @@ func (d *device) launch(name string, grid [3]int, block, shared int, args ...any
 	return d.launchSlots(f, name, grid, block, shared, slots)
 }
 
-// encode appends the 8-byte parameter slots of args to slots.
+// encode appends the 8-byte parameter slots of args to slots, after checking their
+// number and kinds against the kernel's PTX entry (kernels.Entries): the driver
+// reads each parameter with the size the PTX gives it, so a missing, extra or
+// mistyped argument would otherwise shift every parameter after it.
 func encode(name string, slots []uint64, args []any) ([]uint64, error) {
+	var buf [32]kernels.Kind
+	kinds := buf[:0]
+	first := len(slots)
 	for i, a := range args {
 		switch v := a.(type) {
 		case cu.DevicePtr:
-			slots = append(slots, uint64(v))
+			slots, kinds = append(slots, uint64(v)), append(kinds, kernels.Pointer)
 		case int:
 			if v > math.MaxInt32 || v < math.MinInt32 {
-				return nil, fmt.Errorf("cuda: launch %s: argument %d (%d) overflows int32", name, i, v)
+				return slots[:first], fmt.Errorf("cuda: launch %s: argument %d (%d) overflows int32", name, i, v)
 			}
-			slots = append(slots, uint64(uint32(int32(v))))
+			slots, kinds = append(slots, uint64(uint32(int32(v)))), append(kinds, kernels.Int32)
 		case uint32:
-			slots = append(slots, uint64(v))
+			slots, kinds = append(slots, uint64(v)), append(kinds, kernels.Int32)
 		case uint64:
-			slots = append(slots, v)
+			slots, kinds = append(slots, v), append(kinds, kernels.Int64)
 		case float32:
-			slots = append(slots, uint64(math.Float32bits(v)))
+			slots, kinds = append(slots, uint64(math.Float32bits(v))), append(kinds, kernels.Float32)
 		default:
-			return nil, fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", name, i, a)
+			return slots[:first], fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", name, i, a)
 		}
+	}
+	if err := kernels.CheckLaunch(name, kinds...); err != nil {
+		return slots[:first], fmt.Errorf("cuda: %w", err)
 	}
 	return slots, nil
 }

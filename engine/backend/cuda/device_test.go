@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -50,8 +49,9 @@ func TestDeviceOrdinal(t *testing.T) {
 }
 
 // TestVisibleDevices runs this test binary again with CUDA_VISIBLE_DEVICES naming
-// only the last GPU: the child must see exactly one device, cuda:0, and it must be
-// that GPU (same UUID), so nothing in the backend looks past the variable.
+// only the last GPU (by UUID, which means the same GPU whatever this process's own
+// CUDA_VISIBLE_DEVICES): the child must see exactly one device, cuda:0, and it must
+// be that GPU, so nothing in the backend looks past the variable.
 func TestVisibleDevices(t *testing.T) {
 	if os.Getenv("AGENT_CUDA_CHILD") == "1" {
 		n, err := Devices(ctx)
@@ -82,12 +82,47 @@ func TestVisibleDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestVisibleDevices$", "-test.v")
-	cmd.Env = append(os.Environ(), "AGENT_CUDA_CHILD=1", "CUDA_VISIBLE_DEVICES="+strconv.Itoa(n-1))
+	cmd.Env = append(os.Environ(), "AGENT_CUDA_CHILD=1", "CUDA_VISIBLE_DEVICES=GPU-"+want.String())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	if line := fmt.Sprintf("child: devices=1 uuid=%s", want); !strings.Contains(string(out), line) {
-		t.Fatalf("CUDA_VISIBLE_DEVICES=%d: child said\n%s\nwant %q", n-1, out, line)
+		t.Fatalf("CUDA_VISIBLE_DEVICES=GPU-%s: child said\n%s\nwant %q", want, out, line)
+	}
+}
+
+// TestLaunchChecked: a launch whose arguments do not match the kernel's PTX entry is
+// refused with the kernel named, before the driver reads any parameter, and the
+// device works on.
+func TestLaunchChecked(t *testing.T) {
+	b := open(t, small)
+	x, err := b.NewActivation(ctx, 1, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x.(*tensor).p
+	for _, c := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{p, p, p}, "cuda: kernels: launch of add with 3 arguments: its PTX entry takes 4"},
+		{[]any{p, p, p, 256, 1}, "cuda: kernels: launch of add with 5 arguments: its PTX entry takes 4"},
+		{[]any{p, p, 256, 256}, "cuda: kernels: launch of add: argument 2 is a 32-bit integer, but parameter add_param_2 is .u64 (8 bytes)"},
+		{[]any{p, p, p, float32(256)}, "cuda: kernels: launch of add: argument 3 is a float32, but parameter add_param_3 is .u32 (4 bytes)"},
+	} {
+		err := b.th.Do(ctx, func() error { return b.dev.launch("add", [3]int{1, 1, 1}, 256, 0, c.args...) })
+		if err == nil || err.Error() != c.want {
+			t.Errorf("launch add%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	err = b.th.Do(ctx, func() error {
+		if err := b.dev.launch("add", [3]int{1, 1, 1}, 256, 0, p, p, p, 256); err != nil {
+			return err
+		}
+		return b.dev.sync("add")
+	})
+	if err != nil {
+		t.Fatalf("a well-formed launch after the refusals: %v", err)
 	}
 }
