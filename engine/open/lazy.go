@@ -137,11 +137,7 @@ func (l *Lazy) readLight() error {
 			l.lightErr = err
 			return
 		}
-		if tok == nil {
-			l.lightErr = ErrNoEngine
-			return
-		}
-		l.tok, l.ctxLen = tok, cfg.Context
+		l.tok, l.ctxLen = tok, cfg.Context // tok is not nil: the spec is not IDsOnly
 	})
 	return l.lightErr
 }

@@ -154,7 +154,7 @@ func (s Spec) resolve(ctx context.Context) (string, *tokenizer.Tokenizer, error)
 		return "", nil, err
 	}
 	if stale != nil {
-		fmt.Fprintf(s.progress(), "agent: %v\nagent: using the cached snapshot of %s\n", stale, s.Model)
+		fmt.Fprintf(s.progress(), "%v\nusing the cached snapshot of %s\n", stale, s.Model)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
 		return "", nil, fmt.Errorf("model %s: %w: it has no config.json", dir, hub.ErrNoFolder)
