@@ -35,11 +35,13 @@ type Lazy struct {
 var ErrClosed = errors.New("the engine is closed")
 
 // NewLazy returns the engine s names, opened on first use; nil when s names
-// none.
+// none. It generates from text, so it needs the tokenizer: s.IDsOnly is
+// ignored.
 func NewLazy(s Spec) *Lazy {
 	if s.Model == "" && s.URL == "" {
 		return nil
 	}
+	s.IDsOnly = false
 	return &Lazy{spec: s}
 }
 
