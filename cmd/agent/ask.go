@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
@@ -37,6 +39,9 @@ func newAskCmd() *cobra.Command {
 	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
+		if f, ok := std.in.(*os.File); ok && len(args) == 0 && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintln(std.err, "Type the question, then Ctrl-D on a line of its own (Ctrl-C stops):")
+		}
 		question, err := askQuestion(cmd.Context(), std.in, args)
 		if err != nil {
 			return err
