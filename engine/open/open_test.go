@@ -187,3 +187,24 @@ func TestLazy(t *testing.T) {
 		t.Errorf("generate after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestTokenizer(t *testing.T) {
+	ctx := context.Background()
+	dir := randomModel(t, true)
+	file := filepath.Join(dir, "tokenizer.json")
+	for _, s := range []Spec{{Tokenizer: file}, {Tokenizer: dir}, {Model: dir}, {Model: "/elsewhere", Tokenizer: file}} {
+		tok, err := Tokenizer(ctx, s)
+		if err != nil || tok.VocabSize() != 32000 {
+			t.Errorf("Tokenizer(%+v): %v", s, err)
+		}
+	}
+	if _, err := Tokenizer(ctx, Spec{}); err == nil || !strings.Contains(err.Error(), "--tokenizer") {
+		t.Errorf("no tokenizer and no model: %v", err)
+	}
+	if _, err := Tokenizer(ctx, Spec{Model: "/nonexistent"}); !errors.Is(err, hub.ErrNoFolder) {
+		t.Errorf("a missing model folder: %v, want ErrNoFolder", err)
+	}
+	if _, err := Tokenizer(ctx, Spec{Model: randomModel(t, false)}); err == nil || !strings.Contains(err.Error(), "--tokenizer") {
+		t.Errorf("a model folder without a tokenizer: %v", err)
+	}
+}
