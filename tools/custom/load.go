@@ -68,6 +68,9 @@ type spec struct {
 	Command     *commandSpec `yaml:"command"`
 	Prompt      *promptSpec  `yaml:"prompt"`
 	MCP         *mcpSpec     `yaml:"mcp"`
+	// Confirm makes every call of the tool (of each of an mcp entry's tools)
+	// wait for a person's approval; see tools.NeedsConfirm.
+	Confirm bool `yaml:"confirm"`
 }
 
 // LoadFile reads the tools file at path; see Load.
@@ -112,7 +115,12 @@ func Load(ctx context.Context, file string, data []byte, o Options) (*Set, error
 			errs = append(errs, err)
 			continue
 		}
-		set.Tools = append(set.Tools, ts...)
+		for _, t := range ts {
+			if s.Confirm {
+				t = tools.WithConfirm(t)
+			}
+			set.Tools = append(set.Tools, t)
+		}
 		if closer != nil {
 			set.closers = append(set.closers, closer)
 		}
