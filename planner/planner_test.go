@@ -107,8 +107,8 @@ func TestAskAnswerLine(t *testing.T) {
 		From:   []string{":evidence2:"},
 		Method: MethodAnswerLine,
 		Sources: []Source{
+			// b.example was a search result nobody read: not a source.
 			{URL: "https://a.example/", Steps: []string{":evidence0:", ":evidence1:"}},
-			{URL: "https://b.example/", Steps: []string{":evidence0:"}},
 		},
 	}
 	if !reflect.DeepEqual(tr.Answer, want) {
