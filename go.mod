@@ -14,6 +14,7 @@ require (
 	github.com/temoto/robotstxt v1.1.2
 	github.com/tidwall/gjson v1.18.0
 	go.opentelemetry.io/otel v1.47.0
+	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0

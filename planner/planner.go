@@ -768,6 +768,9 @@ func (s *session) partial(ctx context.Context, plan *planparser.Plan, res *evide
 	}
 	blocked := blockedErr(s.tr.Steps)
 	s.mu.Unlock()
+	if be != nil {
+		blocked = errors.Join(be, blocked) // what stopped the work, and any block
+	}
 	if ok == 0 || res == nil {
 		detail := strings.Join(fails, "; ")
 		if why != nil {
@@ -810,6 +813,9 @@ func (s *session) partial(ctx context.Context, plan *planparser.Plan, res *evide
 		}
 	}
 	if len(from) == 0 {
+		if blocked != nil {
+			return fmt.Errorf("%w: %w: the answer cites only evidence that failed: %s", ErrAnswer, blocked, strings.Join(fails, "; "))
+		}
 		return fmt.Errorf("%w: the answer cites only evidence that failed: %s", ErrAnswer, strings.Join(fails, "; "))
 	}
 	mark(&Answer{Text: strings.TrimSpace(noted), From: from, Method: MethodAnswerLine, Sources: s.tr.sources(from)})
