@@ -123,6 +123,9 @@ type session struct {
 	tr      *Trace
 	byName  map[string]*StepTrace
 	written string // the current plan as the model wrote it, without a prefix
+	// whole is the step whose evidence is the whole answer, once the Answer
+	// line says so ("Answer: :evidence2:"); its text streams as AnswerText.
+	whole string
 }
 
 func (p *Planner) newSession(question string, on func(Event), m *memo) *session {
@@ -136,6 +139,7 @@ func (p *Planner) newSession(question string, on func(Event), m *memo) *session 
 		s.tracer = otel.Tracer(tracerName)
 	}
 	s.rec = newRecorder(s.start, s.spend, s.tracer, p.Model, p.TracePayloads)
+	s.rec.onText = s.answerText
 	s.llm = p.LLM
 	if !isRecorded(s.llm) {
 		s.llm = Recorded(s.llm)
@@ -307,6 +311,7 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 				s.archive(AttemptBadPlan)
 				extra = gatheredSection(done) + repairSection(written, diags, genErr)
 				purpose = "repair"
+				s.newPlan(purpose)
 				continue
 			}
 			if len(badPlans) > 1 {
@@ -351,6 +356,7 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 			s.archive(AttemptStepsFailed)
 			extra = gatheredSection(done, taken...) + replanSection(written, failed)
 			purpose = "replan"
+			s.newPlan(purpose)
 			continue
 		}
 		why := error(nil)
@@ -408,7 +414,35 @@ func (s *session) archive(why string) {
 	s.tr.Attempts = append(s.tr.Attempts, Attempt{Why: why, Plan: s.tr.Plan, Diagnostics: s.tr.Diagnostics, Steps: s.tr.Steps})
 	s.tr.Plan, s.tr.DAG, s.tr.Diagnostics, s.tr.Steps = "", nil, nil, []*StepTrace{}
 	s.byName = map[string]*StepTrace{}
-	s.written = ""
+	s.written, s.whole = "", ""
+}
+
+// answerText streams the text of the engine calls that write the answer: the
+// answer over all evidence, and the knowledge step the Answer line cites whole
+// (when the Answer line is written before the step's call begins).
+func (s *session) answerText(c EngineCall) func(string) {
+	name := s.p.KnowledgeTool
+	if name == "" {
+		name = DefaultKnowledgeTool
+	}
+	s.mu.Lock()
+	stream := c.Purpose == "answer" || (c.Purpose == "tool "+name && c.Step != "" && c.Step == s.whole)
+	s.mu.Unlock()
+	if !stream {
+		return nil
+	}
+	return func(text string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.emit(Event{Kind: AnswerText, Text: text, Attempt: c.Attempt})
+	}
+}
+
+// newPlan reports that the model writes another plan, and why.
+func (s *session) newPlan(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emit(Event{Kind: NewPlan, Text: why})
 }
 
 // doneSteps are the steps of the current plan that gave evidence.
@@ -540,7 +574,12 @@ func (s *session) generate(ctx context.Context, prompt, prefix string, steps cha
 					return err
 				}
 			}
-			if stream.Answer() != nil {
+			if a := stream.Answer(); a != nil {
+				if len(a.Refs) == 1 && a.Text == a.Refs[0].Name {
+					s.mu.Lock()
+					s.whole = a.Text
+					s.mu.Unlock()
+				}
 				return errPlanComplete
 			}
 		}

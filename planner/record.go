@@ -104,6 +104,9 @@ type recorder struct {
 	tracer   trace.Tracer
 	model    string
 	payloads bool
+	// onText, when set, gives for each call a function that sees its text
+	// (nil: none).
+	onText func(EngineCall) func(string)
 
 	mu    sync.Mutex
 	calls []EngineCall
@@ -135,6 +138,15 @@ func (r *recorder) generate(ctx context.Context, llm engine.LLM, req engine.Requ
 	r.mu.Unlock()
 
 	ctx, span := r.span(ctx, c, req)
+	if r.onText != nil {
+		if see := r.onText(c); see != nil {
+			inner := onText
+			onText = func(text string) error {
+				see(text)
+				return inner(text)
+			}
+		}
+	}
 	res, err := llm.Generate(ctx, req, onText)
 	r.spend.tokensUsed(res.PromptTokens + res.Tokens)
 	r.endSpan(span, res, err)
