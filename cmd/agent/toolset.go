@@ -71,31 +71,61 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	return reg, nil
 }
 
-// searchBackend is the configured web search engine.
+// searchBackend is the configured web search engine, and after it those of
+// search.fallback, tried in turn when one blocks a request (each left alone for
+// search.block_pause once it has). Entries not configured (searxng without a
+// URL) are left out.
 func searchBackend(cfg *configs.Config) (search.Backend, error) {
-	s, f := cfg.Search, cfg.Fetch
-	switch s.Backend {
+	s := cfg.Search
+	primary := s.Backend
+	switch primary {
 	case "auto", "":
-		if s.SearXNGURL == "" {
-			break
+		primary = "duckduckgo"
+		if s.SearXNGURL != "" {
+			primary = "searxng"
 		}
-		fallthrough
 	case "searxng":
 		if s.SearXNGURL == "" {
 			return nil, fmt.Errorf("search.backend is searxng but search.searxng_url (AGENT_SEARXNG_URL) is empty")
 		}
-		return search.NewSearXNG(search.SearXNGOptions{URL: s.SearXNGURL, UserAgent: f.UserAgent, Timeout: s.Timeout,
-			MaxRedirects: f.MaxRedirects, AllowPrivateNetworks: f.AllowPrivateNetworks}), nil
 	case "duckduckgo":
 	default:
 		return nil, fmt.Errorf("search.backend %q: want duckduckgo, searxng or auto", s.Backend)
+	}
+	chain := []search.Backend{newSearchBackend(cfg, primary)}
+	seen := map[string]bool{primary: true}
+	for _, name := range s.Fallback {
+		switch name {
+		case "duckduckgo", "searxng":
+		default:
+			return nil, fmt.Errorf("search.fallback: %q: want duckduckgo or searxng", name)
+		}
+		if seen[name] || (name == "searxng" && s.SearXNGURL == "") {
+			continue
+		}
+		seen[name] = true
+		chain = append(chain, newSearchBackend(cfg, name))
+	}
+	if len(chain) == 1 {
+		return chain[0], nil
+	}
+	return search.NewFallback(s.BlockPause, chain...), nil
+}
+
+// newSearchBackend makes the backend called name (duckduckgo or searxng).
+func newSearchBackend(cfg *configs.Config, name string) search.Backend {
+	s, f := cfg.Search, cfg.Fetch
+	if name == "searxng" {
+		return search.NewSearXNG(search.SearXNGOptions{URL: s.SearXNGURL, UserAgent: f.UserAgent, Timeout: s.Timeout,
+			MaxRedirects: f.MaxRedirects, AllowPrivateNetworks: f.AllowPrivateNetworks})
 	}
 	return search.NewDuckDuckGo(search.DuckDuckGoOptions{
 		URL:                  s.DuckDuckGoURL,
 		Region:               s.Region,
 		UserAgent:            f.UserAgent,
 		Timeout:              s.Timeout,
+		Backoff:              s.BlockPause,
 		MaxRedirects:         f.MaxRedirects,
 		AllowPrivateNetworks: f.AllowPrivateNetworks,
-	}), nil
+	})
 }
