@@ -65,7 +65,18 @@ func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string
 		return err
 	}
 	defer a.close()
+	return a.answer(ctx, std, question, askOptions{planOnly, asJSON, quiet}, errTimeLimit)
+}
 
+// askOptions are how ask shows a question's run.
+type askOptions struct{ planOnly, asJSON, quiet bool }
+
+// answer answers question, showing progress on stderr and the answer with its
+// sources (or the trace, as JSON) on stdout; limit is the cause of ctx's end
+// when the question's time limit ends it (nil: none).
+func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
+	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
+	cfg := a.cfg
 	view := newAskProgress(std.err, quiet)
 	a.approve = terminalApprover(cfg, std, view)
 	// The answer streams to stdout as it is written, unless stdout is for JSON.
