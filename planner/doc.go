@@ -21,7 +21,4 @@
 // so. A Conversation carries the answers and evidence of earlier questions
 // into later ones. Questions, engine calls and tool calls are OpenTelemetry
 // spans (GenAI semantic conventions), no-ops unless a provider is installed.
-//
-// Planner.planRequest is the one place a plan's decoding is set up: a
-// constraint on what the model may write belongs there.
 package planner

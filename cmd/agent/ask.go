@@ -142,6 +142,7 @@ type answerStream struct {
 
 	mu      sync.Mutex
 	text    strings.Builder
+	held    string // trailing white space, written only when more text follows
 	stopped bool
 	err     error
 }
@@ -161,8 +162,11 @@ func (a *answerStream) write(text string) bool {
 		text = strings.TrimLeft(text, " \n")
 	}
 	a.text.WriteString(text)
-	if a.err == nil {
-		_, a.err = io.WriteString(a.w, text)
+	text = a.held + text
+	body := strings.TrimRight(text, " \t\r\n")
+	a.held = text[len(body):]
+	if a.err == nil && body != "" {
+		_, a.err = io.WriteString(a.w, body)
 	}
 	return true
 }

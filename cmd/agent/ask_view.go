@@ -145,6 +145,7 @@ type askLiveView struct {
 	drawn     int // lines on screen from the last draw
 	frame     int
 	held      bool
+	ended     bool // stopped: the answer may be streaming below the last frame
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -179,6 +180,9 @@ func (v *askLiveView) tick() {
 func (v *askLiveView) event(e planner.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.ended {
+		return
+	}
 	switch e.Kind {
 	case planner.PlanText:
 		v.plan += e.Text
@@ -204,13 +208,18 @@ func (v *askLiveView) event(e planner.Event) {
 func (v *askLiveView) hold() func() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.ended {
+		return func() {}
+	}
 	v.draw()
 	v.held, v.drawn = true, 0 // the frame stays above the question
 	return func() {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		v.held = false
-		v.draw()
+		if !v.ended {
+			v.draw()
+		}
 	}
 }
 
@@ -223,6 +232,7 @@ func (v *askLiveView) stop() {
 	defer v.mu.Unlock()
 	v.answering = false
 	v.draw()
+	v.ended = true
 }
 
 var askSpinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
