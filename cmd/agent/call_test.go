@@ -210,3 +210,34 @@ func TestCallUsage(t *testing.T) {
 		t.Errorf("usage errors reached the engine %d times", n)
 	}
 }
+
+// TestCallLocalModelConstrained runs call on the tiny fixture checkpoint through
+// the real engine: its weights are random, yet under the constraint it writes a
+// valid call, at once (no repair), greedy and sampled.
+func TestCallLocalModelConstrained(t *testing.T) {
+	tok := smallTokenizer(t, 1024)
+	e := newCallEnv(t)
+	for _, temp := range []string{"0", "1.2"} {
+		out, errOut, code := runAgent(t, "", "call", "--model", filepath.Join(askFixtures, "gptq", "tiny-4bit-128g-actorder"),
+			"--tokenizer", tok, "--temperature", temp, "--seed", "3", "--dry-run", "--json", "What is the weather in Paris?")
+		if code != 0 {
+			t.Fatalf("temperature %s: exit %d\n%s", temp, code, errOut)
+		}
+		var rec struct {
+			Function    string
+			Params      map[string]any
+			Answers     []string
+			Constrained bool
+		}
+		if err := json.Unmarshal([]byte(out), &rec); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if _, ok := rec.Params["input"].(string); !rec.Constrained || len(rec.Answers) != 1 || !ok ||
+			(rec.Function != "Weather" && rec.Function != "Search") {
+			t.Errorf("temperature %s: record %+v", temp, rec)
+		}
+	}
+	if got := e.toolInputs(); len(got) != 0 {
+		t.Errorf("--dry-run ran tools: %v", got)
+	}
+}
