@@ -286,3 +286,32 @@ func BenchmarkMask(b *testing.B) {
 		}
 	})
 }
+
+// TestMaskerConcurrent walks calls on one Masker from several goroutines (run
+// it with -race); each must see the masks a Masker of its own computes.
+func TestMaskerConcurrent(t *testing.T) {
+	tok := llama(t)
+	vocab := TokenizerVocab(tok)
+	a := NewAutomaton(testSet(t), testLimits)
+	shared := NewMasker(a, vocab)
+	var wg sync.WaitGroup
+	errs := make(chan string, len(validCalls))
+	for _, c := range validCalls {
+		wg.Go(func() {
+			own := NewMasker(a, vocab)
+			s := a.Start()
+			for _, id := range tok.Encode(c) {
+				if got, want := shared.Mask(s), own.Mask(s); got.Count() != want.Count() || !got.Has(id) {
+					errs <- c
+					return
+				}
+				s, _ = own.Advance(s, id)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for c := range errs {
+		t.Errorf("%q: the shared masker disagrees", c)
+	}
+}

@@ -166,13 +166,13 @@ weather:
 weather_alerts:
   description: Storm and heat warnings for a region.
   params:
-    region: (string, required) 
+    region: (string, required)
 convert:
   description: Converts an amount of money between currencies.
   params:
-    amount: (number, required) 
+    amount: (number, required)
     from: (string, required) ISO code, e.g. USD.
-    to: (string, required) 
+    to: (string, required)
 now:
   description: The time of day.`
 	if got != want {

@@ -48,7 +48,8 @@ func (s *Set) Message(input string, format Format) (string, error) {
 			if p.Required {
 				kind += ", required"
 			}
-			fmt.Fprintf(&b, "    %s: (%s) %s\n", p.Name, kind, oneLine(p.Description))
+			line := fmt.Sprintf("    %s: (%s) %s", p.Name, kind, oneLine(p.Description))
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
 		}
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
