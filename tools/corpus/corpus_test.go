@@ -89,7 +89,7 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*")
+	seeds, _ := filepath.Glob("testdata/*.*")
 	for _, p := range seeds {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -74,7 +74,10 @@ func parse(rel, fileURL string, data []byte) (Document, error) {
 		return Document{}, ErrEmptyDoc
 	}
 	if d.Title == "" {
-		d.Title = strings.TrimSuffix(path.Base(rel), path.Ext(rel))
+		d.Title = oneLine(strings.TrimSuffix(path.Base(rel), path.Ext(rel)))
+	}
+	if d.Title == "" {
+		d.Title = cmp.Or(oneLine(path.Base(rel)), "untitled")
 	}
 	return d, nil
 }
