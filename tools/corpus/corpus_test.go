@@ -116,6 +116,7 @@ func TestSearchAndRead(t *testing.T) {
 		"garden/plums.md":  "# Plums\n\nThe plum trees need pruning in March.\n",
 		"garden/pears.md":  "---\nurl: notes://pears\n---\n# Pears\n\nPears flower late. Pruning pears is done in winter.\n",
 		"recipes/tart.txt": "Plum tart\n\nA kilo of plums, sugar and flour.\n",
+		"web/saved.html":   "<html><head><title>Saved page</title><style>p{plum:1}</style></head><body><p>Quinces are pruned like plums, in March, when pruning is easy.</p></body></html>",
 		"ignored.pdf":      "plums",
 		".git/plums.md":    "# Hidden plums",
 	})
@@ -126,8 +127,11 @@ func TestSearchAndRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Len() != 3 {
-		t.Errorf("%d documents indexed, want 3 (pdf and .git left out)", c.Len())
+	if c.Len() != 4 {
+		t.Errorf("%d documents indexed, want 4 (pdf and .git left out)", c.Len())
+	}
+	if !strings.Contains(out.Text, ". Saved page\n") || !strings.Contains(out.Text, "/web/saved.html\n   Quinces are pruned") {
+		t.Errorf("the HTML page is not found by its text, titled by its <title>:\n%s", out.Text)
 	}
 	if len(out.Sources) == 0 || !strings.HasSuffix(out.Sources[0], "/garden/plums.md") {
 		t.Fatalf("sources %v: plums.md should rank first\n%s", out.Sources, out.Text)
