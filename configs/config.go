@@ -107,6 +107,8 @@ type Planner struct {
 	StepTimeout   time.Duration `yaml:"step_timeout" env:"AGENT_STEP_TIMEOUT"`
 	Retries       int           `yaml:"retries" env:"AGENT_RETRIES"`
 	Concurrency   int           `yaml:"concurrency" env:"AGENT_CONCURRENCY"`
+	MaxInputBytes int           `yaml:"max_input_bytes" env:"AGENT_MAX_INPUT_BYTES"`
+	MaxExpansion  int           `yaml:"max_expansion" env:"AGENT_MAX_EXPANSION"`
 	Stop          []string      `yaml:"stop" env:"AGENT_STOP"`
 	Prompts       Prompts       `yaml:"prompts"`
 }

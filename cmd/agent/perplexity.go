@@ -8,12 +8,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/rewoo-agent/agent/engine"
-	_ "github.com/rewoo-agent/agent/engine/cpu" // registers the "cpu" backend
+	_ "github.com/rewoo-agent/agent/engine/backend/cpu" // registers the "cpu" backend
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
@@ -132,26 +131,26 @@ func parseIDs(s string) ([]int, error) {
 	return ids, nil
 }
 
-const deviceUsage = "compute backend: auto (cuda where this build has it and a GPU answers, else cpu), cpu or cuda"
+const deviceUsage = "compute backend: auto (the highest-priority backend with a device: cuda where this build has it and a GPU answers, else cpu), cpu, cuda or cuda:N"
 
-// openBackend opens the named backend; "auto" (or "") takes cuda when this build
-// registers it and a device opens, and cpu otherwise.
-func openBackend(device string) (engine.Backend, error) {
-	if device != "" && device != "auto" {
-		return engine.OpenBackend(device)
-	}
-	if slices.Contains(engine.Backends(), "cuda") {
-		if b, err := engine.OpenBackend("cuda"); err == nil {
-			return b, nil
+// openBackend opens a device spec: auto (or ""), a backend name, or name:N for
+// device N of that backend.
+func openBackend(ctx context.Context, device string) (engine.Backend, error) {
+	name, n, hasN := strings.Cut(device, ":")
+	ordinal := 0
+	if hasN {
+		var err error
+		if ordinal, err = strconv.Atoi(n); err != nil || ordinal < 0 {
+			return nil, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N", device)
 		}
 	}
-	return engine.OpenBackend("cpu")
+	return engine.OpenBackend(ctx, name, ordinal)
 }
 
 // openModel loads the checkpoint in dir on the named backend, reporting progress on
 // progress (a line that rewrites itself).
 func openModel(ctx context.Context, dir, device string, progress io.Writer) (*llama.Model, error) {
-	b, err := openBackend(device)
+	b, err := openBackend(ctx, device)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/scrape"
 )
 
@@ -49,7 +50,7 @@ func parse(rel, fileURL string, data []byte) (Document, error) {
 	d := Document{URL: fileURL, Path: rel}
 	text := string(data)
 	if extensions[strings.ToLower(path.Ext(rel))] == "html" {
-		title, readable := scrape.Readable(&scrape.Page{URL: fileURL, ContentType: "text/html", Text: text})
+		title, readable := scrape.Readable(&fetch.Page{URL: fileURL, ContentType: "text/html", Text: text})
 		d.Title, d.Text = oneLine(title), readable
 	} else {
 		var meta frontMatter
