@@ -361,3 +361,16 @@ func FuzzReadQuestions(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkGenerate(b *testing.B) {
+	for _, size := range []int{world.MinSize, 1000, world.MaxSize} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			var w *world.World
+			for b.Loop() {
+				w = generate(b, 1, size)
+			}
+			b.ReportMetric(float64(len(w.Documents())), "docs")
+			b.ReportMetric(float64(len(w.Questions(""))), "questions")
+		})
+	}
+}
