@@ -7,12 +7,12 @@ import (
 
 // Document is one entity's page.
 type Document struct {
-	URL    string // world://people/ada-smith
-	Path   string // people/ada-smith.md, slash-separated, relative to the corpus folder
-	Title  string // the entity's name
-	Entity string // the entity's ID
-	Split  Split
-	Text   string // Markdown: a "# Title" heading and one paragraph
+	URL    string `json:"url"`    // world://people/ada-smith
+	Path   string `json:"path"`   // people/ada-smith.md, slash-separated, relative to the corpus folder
+	Title  string `json:"title"`  // the entity's name
+	Entity string `json:"entity"` // the entity's ID
+	Split  Split  `json:"split"`
+	Text   string `json:"text"` // Markdown: a "# Title" heading and one paragraph
 }
 
 // render writes the documents of split's entities. A fact is stated only in its

@@ -2,6 +2,7 @@ package world_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -289,6 +290,21 @@ func TestWriteAndReadBack(t *testing.T) {
 		if string(b) != d.Markdown() {
 			t.Fatalf("%s: written %q, want %q", d.Path, b, d.Markdown())
 		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "documents.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []world.Document
+	for line := range strings.Lines(string(b)) {
+		var d world.Document
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	if !reflect.DeepEqual(docs, w.Documents()) {
+		t.Errorf("documents.jsonl holds %d documents, differing from the world's %d", len(docs), len(w.Documents()))
 	}
 	for _, s := range world.Splits {
 		f, err := os.Open(filepath.Join(dir, string(s)+".jsonl"))

@@ -32,23 +32,19 @@ func (w *World) WriteDocuments(dir string) error {
 	return nil
 }
 
-// Write writes the whole world under dir: the documents under dir/docs and each
-// split's questions as dir/train.jsonl, dir/dev.jsonl and dir/test.jsonl.
+// Write writes the whole world under dir: the documents under dir/docs, each
+// split's questions as dir/train.jsonl, dir/dev.jsonl and dir/test.jsonl, and
+// dir/documents.jsonl, one Document object a line: the documents with their split,
+// so that training reads only the training documents.
 func (w *World) Write(dir string) error {
 	if err := w.WriteDocuments(filepath.Join(dir, "docs")); err != nil {
 		return err
 	}
+	if err := writeJSONL(filepath.Join(dir, "documents.jsonl"), w.docs); err != nil {
+		return err
+	}
 	for _, s := range Splits {
-		p := filepath.Join(dir, string(s)+".jsonl")
-		f, err := os.Create(p)
-		if err != nil {
-			return fmt.Errorf("write questions: %w", err)
-		}
-		err = WriteQuestions(f, w.Questions(s))
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write questions %s: %w", p, cerr)
-		}
-		if err != nil {
+		if err := writeJSONL(filepath.Join(dir, string(s)+".jsonl"), w.Questions(s)); err != nil {
 			return err
 		}
 	}
@@ -116,4 +112,30 @@ func ReadQuestions(in io.Reader) ([]Question, error) {
 		return nil, fmt.Errorf("read questions: %w", err)
 	}
 	return out, nil
+}
+
+// writeJSONL writes xs to the file p, one JSON value a line.
+func writeJSONL[T any](p string, xs []T) error {
+	f, err := os.Create(p)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for _, x := range xs {
+		if err = enc.Encode(x); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
 }
