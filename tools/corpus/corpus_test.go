@@ -102,7 +102,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if d.Title == "" || strings.ContainsAny(d.Title, "\n\r\t") || !utf8.ValidString(d.Text) {
+		if d.Title == "" || strings.ContainsAny(d.Title, "\n\r\t") || !utf8.ValidString(d.Title) || !utf8.ValidString(d.Text) {
 			t.Errorf("bad document %+v", d)
 		}
 		if !validURL(d.URL) {

@@ -80,6 +80,7 @@ func parse(rel, fileURL string, data []byte) (Document, error) {
 	if d.Title == "" {
 		d.Title = cmp.Or(oneLine(path.Base(rel)), "untitled")
 	}
+	d.Title = strings.ToValidUTF8(d.Title, "\uFFFD") // a file name need not be UTF-8
 	return d, nil
 }
 
