@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
@@ -99,22 +98,4 @@ func searchBackend(cfg *configs.Config) (search.Backend, error) {
 		MaxRedirects:         f.MaxRedirects,
 		AllowPrivateNetworks: f.AllowPrivateNetworks,
 	}), nil
-}
-
-// loadConfig loads the configuration from file (or the default places), the
-// environment and the given flag settings.
-func loadConfig(file string, settings []configs.Setting) (*configs.Config, error) {
-	cfg, err := configs.Load(configs.Options{File: file, Env: os.Environ(), Flags: settings})
-	if err != nil {
-		return nil, exitError{2, err}
-	}
-	return cfg, nil
-}
-
-// toolsFileSetting is the setting of a --tools-config flag, none when it is empty.
-func toolsFileSetting(path string) []configs.Setting {
-	if path == "" {
-		return nil
-	}
-	return []configs.Setting{{Key: "tools_file", Value: path, Flag: "--tools-config"}}
 }
