@@ -29,6 +29,7 @@ var ToolsExampleYAML []byte
 // one in a config file is taken relative to that file.
 type Config struct {
 	ToolsFile string    `yaml:"tools_file" env:"AGENT_TOOLS" path:""`
+	Corpus    string    `yaml:"corpus" env:"AGENT_CORPUS" path:""`
 	CacheDir  string    `yaml:"cache_dir" env:"AGENT_CACHE_DIR" path:""`
 	Search    Search    `yaml:"search"`
 	Fetch     Fetch     `yaml:"fetch"`

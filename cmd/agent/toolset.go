@@ -7,6 +7,7 @@ import (
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/custom"
 	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/knowledge"
@@ -48,6 +49,19 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Corpus != "" {
+		c, err := corpus.Open(cfg.Corpus, corpus.Options{MaxResults: cfg.Search.MaxResults})
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		for _, t := range []tools.Tool{&corpus.SearchTool{Corpus: c},
+			&corpus.ReaderTool{Corpus: c, MaxDocs: f.MaxURLs, MaxChars: f.MaxChars}} {
+			if err := reg.Add(t); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.ToolsFile == "" {
 		return reg, nil
