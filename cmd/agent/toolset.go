@@ -63,6 +63,9 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() { set.Close() })
+	for _, w := range set.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
 	for _, t := range set.Tools {
 		if err := reg.Add(t); err != nil {
 			set.Close()

@@ -43,8 +43,12 @@ type Options struct {
 
 // Set is the tools of one file. Close stops the MCP servers it started.
 type Set struct {
-	Tools   []tools.Tool
-	closers []func() error
+	Tools []tools.Tool
+	// Warnings are the problems of tools that loaded anyway (file:line:col:
+	// message), such as unsafe_template. Commands print them on stderr on every
+	// run, so that an unsafe tool is never silent.
+	Warnings []error
+	closers  []func() error
 }
 
 // Close stops every MCP server of the set.
@@ -107,7 +111,7 @@ func Load(ctx context.Context, file string, data []byte, o Options) (*Set, error
 			errs = append(errs, configs.NodeError(file, node, "empty tool entry"))
 			continue
 		}
-		ts, closer, err := s.build(ctx, file, node, o)
+		ts, closer, err := s.build(ctx, file, node, o, func(w error) { set.Warnings = append(set.Warnings, w) })
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -152,7 +156,7 @@ func child(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Options) ([]tools.Tool, func() error, error) {
+func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Options, warn func(error)) ([]tools.Tool, func() error, error) {
 	kinds := 0
 	for _, set := range []bool{s.HTTP != nil, s.Command != nil, s.Prompt != nil, s.MCP != nil} {
 		if set {
@@ -181,7 +185,7 @@ func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Option
 	case s.HTTP != nil:
 		t, err = s.HTTP.build(base, file, child(node, "http"), o)
 	case s.Command != nil:
-		t, err = s.Command.build(base, file, child(node, "command"), o)
+		t, err = s.Command.build(base, file, child(node, "command"), o, warn)
 	case s.Prompt != nil:
 		t, err = s.Prompt.build(base, file, child(node, "prompt"), o)
 	}

@@ -49,7 +49,8 @@ func TestCommandTool(t *testing.T) {
   - name: Args
     description: Prints its arguments.
     command:
-      argv: [%[1]s, args, "--query={{ .Input }}", "{{ .Input }}", literal]
+      argv: [%[1]s, args, "--query={{ .Input }}", --, "{{ .Input }}", literal]
+      unsafe_template: true
       env: [AGENT_CUSTOM_HELPER]
   - name: Env
     description: Prints its environment.
@@ -95,7 +96,7 @@ func TestCommandTool(t *testing.T) {
 		if err := json.Unmarshal([]byte(out.Text), &args); err != nil {
 			t.Fatalf("%v: %q", err, out.Text)
 		}
-		want := []string{"--query=" + hostile, hostile, "literal"}
+		want := []string{"--query=" + hostile, "--", hostile, "literal"}
 		if fmt.Sprint(args) != fmt.Sprint(want) {
 			t.Errorf("args = %q, want %q", args, want)
 		}
