@@ -249,18 +249,20 @@ func (t *commandTool) Call(ctx context.Context, req tools.Request) (tools.Output
 	stdout := &capped{max: t.max}
 	stderr := &capped{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	killGroup(cmd)
-	// Children that keep the output pipes open must not keep Wait waiting.
+	// A process that keeps the output pipes open must not keep Wait waiting.
 	cmd.WaitDelay = time.Second
 
-	err = cmd.Run()
+	err = run(cmd)
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return tools.Output{}, fmt.Errorf("%s: killed after the %s timeout", t.name, t.timeout)
 		}
 		return tools.Output{}, ctx.Err()
 	}
-	var exit *exec.ExitError
+	var exit interface {
+		error
+		ExitCode() int
+	}
 	switch {
 	case errors.As(err, &exit):
 		if code := exit.ExitCode(); code < 0 || !slices.Contains(t.accept, code) {
@@ -271,7 +273,8 @@ func (t *commandTool) Call(ctx context.Context, req tools.Request) (tools.Output
 			return tools.Output{}, fmt.Errorf("%s: %v: %s", t.name, exit, msg)
 		}
 	case errors.Is(err, exec.ErrWaitDelay):
-		// The program exited; a child still held its output. Keep what came.
+		// The program exited; a process that could not be killed still held its
+		// output. Keep what came.
 	case err != nil:
 		return tools.Output{}, fmt.Errorf("%s: %w", t.name, err)
 	}

@@ -1,6 +1,7 @@
 // Package custom loads tools that users define in YAML instead of Go: http (a
 // templated request with JSON or CSS extraction of the response), command (a
-// program run with templated arguments, never through a shell), prompt (a template
+// program that gets the input only as data, never through a shell, and leaves
+// no process behind), prompt (a template
 // sent to the language model) and mcp (the tools of a Model Context Protocol server
 // over stdio). Once loaded a custom tool is a tools.Tool like any built-in.
 //

@@ -67,7 +67,7 @@ func TestLoadErrors(t *testing.T) {
 		{"wrong type", "tools:\n  - name: A\n    description: d\n    command: {argv: [ls], timeout: soon}\n",
 			"tools.yaml:4: cannot unmarshal !!str `soon` into time.Duration"},
 		{"mcp server missing", "tools:\n  - mcp: {command: [/nonexistent/mcp-server]}\n",
-			`tools.yaml:2:10: mcp server /nonexistent/mcp-server: fork/exec`},
+			`tools.yaml:2:10: mcp server /nonexistent/mcp-server: exec: "/nonexistent/mcp-server": stat /nonexistent/mcp-server: no such file or directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,15 +51,25 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 	cmd := exec.Command(m.Command[0], m.Command[1:]...)
 	cmd.Env = allowEnv(environMap(o.Environ), m.Env)
 	cmd.Dir = m.Dir
+	release, err := contain(cmd)
+	if err != nil {
+		return nil, nil, configs.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
+	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "0.1"}, nil)
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	session, err := client.Connect(startCtx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
 	if err != nil {
+		release()
 		return nil, nil, configs.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
 	}
+	stop := func() error {
+		err := session.Close()
+		release()
+		return err
+	}
 	fail := func(format string, args ...any) ([]tools.Tool, func() error, error) {
-		session.Close()
+		stop()
 		return nil, nil, configs.NodeError(file, node, "mcp server %s: %s", m.Command[0], fmt.Sprintf(format, args...))
 	}
 	var listed []*mcp.Tool
@@ -97,7 +107,7 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 	if len(out) == 0 {
 		return fail("offers no tools")
 	}
-	return out, session.Close, nil
+	return out, stop, nil
 }
 
 func names(ts []*mcp.Tool) string {

@@ -474,7 +474,7 @@ func TestMCPTools(t *testing.T) {
       timeout: 20s
 `, exe(t))
 	ts := load(t, y, Options{Environ: []string{helperEnv}})
-	if len(ts) != 3 || ts["Dictdefine"] == nil || ts["Dictadd"] == nil || ts["Dictfail"] == nil {
+	if len(ts) != 4 || ts["Dictdefine"] == nil || ts["Dictadd"] == nil || ts["Dictfail"] == nil {
 		t.Fatalf("tools = %v", ts)
 	}
 	if d := ts["Dictdefine"].Description(); d != "Defines a word." {
