@@ -68,8 +68,7 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	}
 	for _, t := range set.Tools {
 		if err := reg.Add(t); err != nil {
-			set.Close()
-			return nil, fmt.Errorf("%s: %w", cfg.ToolsFile, err)
+			fmt.Fprintf(os.Stderr, "warning: %s: %v (tool %s is disabled)\n", cfg.ToolsFile, err, t.Name())
 		}
 	}
 	return reg, nil

@@ -15,7 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -86,10 +86,10 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c *commandSpec) build(b base, file string, node *yaml.Node, o Options, warn func(error)) (tools.Tool, error) {
 	if len(c.Argv) == 0 {
-		return nil, configs.NodeError(file, node, "tool %s: command needs argv, the program and its arguments", b.name)
+		return nil, yamlpos.NodeError(file, node, "tool %s: command needs argv, the program and its arguments", b.name)
 	}
 	at := func(t *tmpl, format string, args ...any) error {
-		return &configs.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("tool %s: ", b.name) + fmt.Sprintf(format, args...)}
+		return &yamlpos.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("tool %s: ", b.name) + fmt.Sprintf(format, args...)}
 	}
 	environ := environMap(o.Environ)
 	var spliced []string
@@ -97,7 +97,7 @@ func (c *commandSpec) build(b base, file string, node *yaml.Node, o Options, war
 	afterDashes := false
 	for i, a := range c.Argv {
 		if a == nil {
-			return nil, configs.NodeError(file, node, "tool %s: argv[%d] is empty", b.name, i)
+			return nil, yamlpos.NodeError(file, node, "tool %s: argv[%d] is empty", b.name, i)
 		}
 		if !strings.Contains(a.text, "{{") {
 			args[i] = arg{text: a.text}
@@ -139,17 +139,17 @@ func (c *commandSpec) build(b base, file string, node *yaml.Node, o Options, war
 	}
 	if c.InputEnv != "" {
 		if !envName.MatchString(c.InputEnv) {
-			return nil, configs.NodeError(file, node, "tool %s: input_env %q is not an environment variable name", b.name, c.InputEnv)
+			return nil, yamlpos.NodeError(file, node, "tool %s: input_env %q is not an environment variable name", b.name, c.InputEnv)
 		}
 		if slices.Contains(c.Env, c.InputEnv) {
-			return nil, configs.NodeError(file, node, "tool %s: input_env %s is also in env, the variables passed through", b.name, c.InputEnv)
+			return nil, yamlpos.NodeError(file, node, "tool %s: input_env %s is also in env, the variables passed through", b.name, c.InputEnv)
 		}
 	}
 	if c.UnsafeTemplate {
 		if len(spliced) == 0 {
-			return nil, configs.NodeError(file, node, "tool %s: unsafe_template is set but no template needs it: remove it", b.name)
+			return nil, yamlpos.NodeError(file, node, "tool %s: unsafe_template is set but no template needs it: remove it", b.name)
 		}
-		warn(configs.NodeError(file, node, "tool %s: unsafe_template: the input is templated into %s, where the program may parse it as code: a plan can run commands through this tool", b.name, strings.Join(spliced, " and ")))
+		warn(yamlpos.NodeError(file, node, "tool %s: unsafe_template: the input is templated into %s, where the program may parse it as code: a plan can run commands through this tool", b.name, strings.Join(spliced, " and ")))
 	}
 	accept := c.ExitCodes
 	if len(accept) == 0 {

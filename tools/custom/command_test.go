@@ -88,16 +88,19 @@ func TestCommandInjection(t *testing.T) {
 			}
 			y := fmt.Sprintf("tools:\n  - name: T\n    description: d\n    command:\n      %s\n      env: [PATH]\n      dir: %q\n      exit_codes: [0, 1, 2, 127]\n", f.command, dir)
 			set, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{"PATH=" + os.Getenv("PATH")}})
-			if err != nil && f.loads {
-				t.Fatalf("a safe form was refused: %v", err)
-			}
 			if err != nil {
-				if !strings.Contains(err.Error(), "tool T: ") || !strings.Contains(err.Error(), "the input") {
-					t.Errorf("refused for another reason: %v", err)
+				t.Fatal(err)
+			}
+			defer set.Close()
+			if len(set.Tools) == 0 {
+				if f.loads {
+					t.Fatalf("a safe form was refused: %v", set.Warnings)
+				}
+				if len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0].Error(), "tool T: ") || !strings.Contains(set.Warnings[0].Error(), "the input") {
+					t.Errorf("refused for another reason: %v", set.Warnings)
 				}
 				return
 			}
-			defer set.Close()
 			if !f.loads {
 				t.Errorf("loaded, want it refused")
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"gopkg.in/yaml.v3"
 
-	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/tools/scrape"
 )
@@ -45,7 +45,7 @@ var _ tools.Tool = (*mcpTool)(nil)
 // build starts the server and makes a tool of each of its tools.
 func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Options) ([]tools.Tool, func() error, error) {
 	if len(m.Command) == 0 || m.Command[0] == "" {
-		return nil, nil, configs.NodeError(file, node, "mcp needs command, the server program and its arguments")
+		return nil, nil, yamlpos.NodeError(file, node, "mcp needs command, the server program and its arguments")
 	}
 	timeout := orDefault(m.Timeout, time.Minute)
 	cmd := exec.Command(m.Command[0], m.Command[1:]...)
@@ -53,7 +53,7 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 	cmd.Dir = m.Dir
 	release, err := contain(cmd)
 	if err != nil {
-		return nil, nil, configs.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
+		return nil, nil, yamlpos.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "0.1"}, nil)
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -61,7 +61,7 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 	session, err := client.Connect(startCtx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
 	if err != nil {
 		release()
-		return nil, nil, configs.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
+		return nil, nil, yamlpos.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
 	}
 	stop := func() error {
 		err := session.Close()
@@ -70,7 +70,7 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 	}
 	fail := func(format string, args ...any) ([]tools.Tool, func() error, error) {
 		stop()
-		return nil, nil, configs.NodeError(file, node, "mcp server %s: %s", m.Command[0], fmt.Sprintf(format, args...))
+		return nil, nil, yamlpos.NodeError(file, node, "mcp server %s: %s", m.Command[0], fmt.Sprintf(format, args...))
 	}
 	var listed []*mcp.Tool
 	for t, err := range session.Tools(startCtx, nil) {

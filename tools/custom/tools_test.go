@@ -518,9 +518,13 @@ func TestMCPTools(t *testing.T) {
 			t.Errorf("tools = %v", ts)
 		}
 		y = fmt.Sprintf("tools:\n  - mcp:\n      command: [%s, mcp]\n      env: [AGENT_CUSTOM_HELPER]\n      tools: [subtract]\n", exe(t))
-		_, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{helperEnv}})
-		if err == nil || !strings.Contains(err.Error(), `has no tool "subtract" (it has `) {
-			t.Errorf("err = %v", err)
+		set, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{helperEnv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer set.Close()
+		if len(set.Tools) != 0 || len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0].Error(), `has no tool "subtract" (it has `) {
+			t.Errorf("tools %v, warnings %v", set.Tools, set.Warnings)
 		}
 	})
 }
