@@ -147,13 +147,16 @@ func schemaOf(s any) inputSchema {
 }
 
 // arguments maps a plan's text input to the tool's arguments: a JSON object is
-// taken as the arguments; other text goes to the one property (or the one required
-// property) that takes a string.
+// taken as the arguments (numbers kept as written, so that large integers stay
+// exact); other text goes to the one property (or the one required property)
+// that takes a string.
 func (s inputSchema) arguments(input string) (map[string]any, error) {
 	trimmed := strings.TrimSpace(input)
-	if strings.HasPrefix(trimmed, "{") {
+	if strings.HasPrefix(trimmed, "{") && json.Valid([]byte(trimmed)) {
 		var args map[string]any
-		if err := json.Unmarshal([]byte(trimmed), &args); err == nil {
+		d := json.NewDecoder(strings.NewReader(trimmed))
+		d.UseNumber()
+		if d.Decode(&args) == nil {
 			return args, nil
 		}
 	}
@@ -161,7 +164,7 @@ func (s inputSchema) arguments(input string) (map[string]any, error) {
 	switch {
 	case len(s.properties) == 1:
 		target = s.properties[0]
-	case len(s.required) == 1:
+	case len(s.required) == 1 && slices.Contains(s.properties, s.required[0]):
 		target = s.required[0]
 	case len(s.properties) == 0:
 		return map[string]any{}, nil
