@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/planparser"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -173,5 +175,54 @@ func TestCommandOptionInput(t *testing.T) {
 		if name == "Sort" && !errors.Is(err, ErrOptionInput) {
 			t.Errorf("%s: err = %v, want ErrOptionInput", name, err)
 		}
+	}
+}
+
+// The review's plan step, through the parser and the resolver: BashO written the
+// unsafe way is left out (the step finds no tool), and written the safe way it
+// gets the step's text as data.
+func TestPlanStepCannotRunCommands(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash here")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "FILE")
+	for _, tt := range []struct{ name, argv, want string }{
+		{"templated into the script", `[bash, -o, pipefail, -c, 'echo {{ .Input }}']`, ""},
+		{"the script's $1", `[bash, -o, pipefail, -c, 'printf "%s" "$1"', bash, '{{ .Input }}']`, "a; touch " + file + "; id -un"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			y := fmt.Sprintf("tools:\n  - name: BashO\n    description: d\n    command:\n      argv: %s\n      env: [PATH]\n", tt.argv)
+			set, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{"PATH=" + os.Getenv("PATH")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			reg, err := tools.NewRegistry(set.Tools...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := planparser.Parse("Plan: run it\n:evidence0: = BashO[a; touch "+file+"; id -un]\nAnswer: :evidence0:\n", planparser.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := evidence.Resolve(context.Background(), reg, plan, evidence.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(file); err == nil {
+				t.Fatal("the plan step ran a command")
+			}
+			v := res.Get(":evidence0:")
+			if tt.want == "" {
+				if v.Err == nil || len(set.Tools) != 0 {
+					t.Errorf("the unsafe BashO ran: %q", v.Text)
+				}
+				return
+			}
+			if v.Err != nil || v.Text != tt.want {
+				t.Errorf("evidence = %q, %v; want %q", v.Text, v.Err, tt.want)
+			}
+		})
 	}
 }
