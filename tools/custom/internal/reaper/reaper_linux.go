@@ -125,6 +125,9 @@ func killAll() []int {
 	deadline := time.Now().Add(cleanupLimit)
 	for {
 		kids := children()
+		if time.Now().After(deadline) && len(kids) > 0 {
+			return kids // a fork bomb, or processes it may not signal
+		}
 		killed := 0
 		for _, k := range kids {
 			if syscall.Kill(k, syscall.SIGKILL) == nil {
@@ -141,8 +144,6 @@ func killAll() []int {
 		case errors.Is(err, syscall.ECHILD):
 			return nil
 		case errors.Is(err, syscall.EINTR), wpid > 0:
-		case time.Now().After(deadline):
-			return kids
 		default:
 			// A child appeared after the scan, or one would not die: look again.
 			time.Sleep(time.Millisecond)
