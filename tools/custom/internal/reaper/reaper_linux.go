@@ -60,7 +60,7 @@ func serve(path string, argv []string) int {
 		return 0
 	}
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		return report("start cannot become a child subreaper: %v", errno)
+		return report("start: cannot become a child subreaper: %v", errno)
 	}
 	stop := make(chan struct{})
 	var once sync.Once
@@ -283,7 +283,7 @@ func (r *Cmd) Wait() error {
 	case "stopped":
 		err = ErrStopped
 	default:
-		err = errors.New(rest)
+		err = errors.New(lines[0])
 	}
 	if errors.Is(werr, exec.ErrWaitDelay) && err == nil {
 		err = werr
