@@ -16,3 +16,10 @@ type Error = yamlpos.Error
 func NodeError(file string, n *yaml.Node, format string, args ...any) *Error {
 	return yamlpos.NodeError(file, n, format, args...)
 }
+
+// Decode decodes the YAML document data (named file in errors) into v strictly,
+// as Load reads a configuration file: it is yamlpos.Decode, for the commands that
+// read the embedded defaults.
+func Decode(file string, data []byte, v any) error {
+	return yamlpos.Decode(file, data, v)
+}
