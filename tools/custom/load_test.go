@@ -89,10 +89,27 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// loadStrict loads y as Load did before a broken tool only disabled itself:
+// the file's error, or its warnings joined, or nil.
+func loadStrict(ctx context.Context, file string, y []byte, o Options) (*Set, error) {
+	set, err := Load(ctx, file, y, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(set.Warnings) > 0 {
+		set.Close()
+		return nil, errors.Join(set.Warnings...)
+	}
+	return set, nil
+}
+
 // problems loads y and returns its error or, when it loads, its warnings, one a
 // line; the tools that did load are checked to be none of the disabled ones.
 func problems(t *testing.T, y string) string {
 	t.Helper()
+	if _, err := loadStrict(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{}}); err == nil {
+		t.Fatal("loaded without a warning")
+	}
 	set, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{}})
 	if err != nil {
 		return err.Error()
