@@ -120,13 +120,19 @@ func serve(path string, argv []string) int {
 // killAll kills and reaps every child until none is left: the grandchildren of a
 // killed child become this process's children in turn, since it is a subreaper.
 // Only this process reaps its children, so a pid it found cannot be reused
-// before it signals it. It returns the pids still alive after cleanupLimit.
+// before it signals it. It returns the pids still alive after cleanupLimit (-1
+// for children it could not find).
 func killAll() []int {
 	deadline := time.Now().Add(cleanupLimit)
 	for {
 		kids := children()
-		if time.Now().After(deadline) && len(kids) > 0 {
-			return kids // a fork bomb, or processes it may not signal
+		if time.Now().After(deadline) {
+			// A fork bomb, processes it may not signal, or no /proc to find
+			// them in.
+			if len(kids) == 0 {
+				kids = []int{-1}
+			}
+			return kids
 		}
 		killed := 0
 		for _, k := range kids {
