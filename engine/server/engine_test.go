@@ -16,6 +16,8 @@ import (
 	"github.com/rewoo-agent/agent/internal/fixtures"
 )
 
+var _ IDGenerator = (*generate.Generator)(nil)
+
 // TestRealEngine serves the tiny AutoGPTQ checkpoint on the CPU engine: greedy text
 // through the server (the official client, streamed or not, text or ids, and our
 // own engine/openai client) equals engine/generate's for the same prompt.

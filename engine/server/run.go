@@ -210,7 +210,9 @@ func (o *output) finish(r *http.Request, res engine.Result, err error) {
 	case engine.StopLength:
 		finish.Reason = "length"
 	case engine.StopString:
-		finish.Stop = &o.matched
+		if o.matched != "" {
+			finish.Stop = &o.matched
+		}
 	}
 	use := &usage{PromptTokens: res.PromptTokens, CompletionTokens: res.Tokens, TotalTokens: res.PromptTokens + res.Tokens}
 	if !o.j.stream {
