@@ -259,7 +259,11 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	s.tr.Plan = raw.String()
 	s.tr.DAG = plan
 	s.tr.Timings.PlanDone = s.since().Seconds()
-	s.emit(Event{Kind: PlanDone, Text: raw.String()})
+	done := Event{Kind: PlanDone, Text: raw.String()}
+	if err != nil && !errors.Is(err, errPlanComplete) && extra == nil {
+		done.Err = err // the writing broke off: the plan is not complete
+	}
+	s.emit(done)
 	s.mu.Unlock()
 	switch {
 	case errors.Is(err, errPlanComplete):

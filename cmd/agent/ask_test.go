@@ -335,8 +335,8 @@ func TestAskUsage(t *testing.T) {
 	}{
 		{"no question", []string{"ask"}, 2, "no question"},
 		{"no engine", []string{"ask", "q?"}, 1, "no language model"},
-		{"both engines", []string{"ask", "--model", "x", "--llm-url", "http://127.0.0.1:1", "q?"}, 1, "not both"},
-		{"bad flag value", []string{"ask", "--max-steps", "many", "q?"}, 2, `flag --max-steps: planner.max_steps: "many" is not an integer`},
+		{"both engines", []string{"ask", "--model", "x", "--llm-url", "http://127.0.0.1:1", "q?"}, 2, "not both"},
+		{"bad flag value", []string{"ask", "--max-steps", "many", "q?"}, 2, `invalid argument "many" for "--max-steps" flag`},
 		{"bad server URL", []string{"ask", "--llm-url", "ftp://x", "q?"}, 1, "want http:// or https://"},
 	}
 	for _, tt := range tests {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,7 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/planner/plannertest"
 )
@@ -367,55 +370,6 @@ func TestBatchBadOutput(t *testing.T) {
 	}
 }
 
-// batchInputs are question files and what reading them gives: the ids and
-// questions, or the problems.
-var batchInputs = []struct {
-	name, content string
-	want          []batchQuestion
-	err           []string
-}{
-	{name: "lines", content: "Who?\n\n  \r\nWhat? \r\n", want: []batchQuestion{{"1", "Who?", 1}, {"4", "What?", 4}}},
-	{name: "jsonl", content: "\n" + `{"id": "a", "question": " Who? "}` + "\n" + `{"id": 17, "question": "What?", "gold": "x"}`,
-		want: []batchQuestion{{"a", "Who?", 2}, {"17", "What?", 3}}},
-	{name: "invalid UTF-8", content: "Wh\xffo?\n", want: []batchQuestion{{"1", "Wh\uFFFDo?", 1}}},
-	{name: "malformed jsonl", content: `{"id": "a", "question": "Who?"}` + "\nWhat?\n" + `{"question": "q"}` + "\n" +
-		`{"id": "b"}` + "\n" + `{"id": true, "question": "q"}` + "\n" + `{"id": " ", "question": "q"}` + "\n" + `["a"]` + "\n",
-		err: []string{"in:2: not a JSON object: invalid character 'W'", `in:3: no "id"`, `in:4: no "question"`,
-			`in:5: "id" is true: want a string or a number`, `in:6: the "id" is empty`, "in:7: not a JSON object: json: cannot unmarshal array"}},
-	{name: "duplicate ids", content: `{"id": "a", "question": "Who?"}` + "\n" + `{"id": "b", "question": "What?"}` + "\n" + `{"id": "a", "question": "Why?"}` + "\n",
-		err: []string{`in:3: id "a" repeats line 1`}},
-	{name: "empty", content: "\n \n", err: []string{"in has no questions"}},
-	{name: "long line", content: "Who?\n" + strings.Repeat("x", maxBatchLine+1) + "\n", err: []string{"in:2: the line is longer than 1048576 bytes"}},
-}
-
-func TestReadBatchInput(t *testing.T) {
-	for _, tt := range batchInputs {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := readBatchInput(strings.NewReader(tt.content), "-")
-			if tt.err != nil {
-				if err == nil {
-					t.Fatalf("no error; got %+v", got)
-				}
-				for _, e := range tt.err {
-					if !strings.Contains(err.Error(), strings.Replace(e, "in", "stdin", 1)) {
-						t.Errorf("error lacks %q:\n%v", e, err)
-					}
-				}
-				if n := strings.Count(err.Error(), "\nstdin:"); n != len(tt.err) && len(tt.err) > 1 {
-					t.Errorf("%d problems reported, want %d:\n%v", n, len(tt.err), err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
 // TestBatchBadInput checks a bad question file stops the command with exit 2
 // and the problems with their lines, before any model is asked.
 func TestBatchBadInput(t *testing.T) {
@@ -446,29 +400,6 @@ func TestBatchBadInput(t *testing.T) {
 	}
 }
 
-// FuzzReadBatchInput checks any input gives questions with unique ids and
-// non-empty text, or an error, never a panic.
-func FuzzReadBatchInput(f *testing.F) {
-	for _, tt := range batchInputs {
-		if len(tt.content) < 4096 {
-			f.Add(tt.content)
-		}
-	}
-	f.Fuzz(func(t *testing.T, content string) {
-		qs, err := readBatchInput(strings.NewReader(content), "-")
-		if err != nil {
-			return
-		}
-		seen := map[string]bool{}
-		for _, q := range qs {
-			if seen[q.id] || q.id == "" || strings.TrimSpace(q.text) == "" || !utf8.ValidString(q.text) {
-				t.Fatalf("bad question %+v from %q", q, content)
-			}
-			seen[q.id] = true
-		}
-	})
-}
-
 // TestBatchDeadline checks the job's deadline stops it with the unfinished
 // questions unrecorded, not recorded as timed out.
 func TestBatchDeadline(t *testing.T) {
@@ -488,5 +419,80 @@ func TestBatchDeadline(t *testing.T) {
 	}
 	if code != 1 || len(readBatchOutput(t, out)) != 0 {
 		t.Errorf("exit %d, records %+v; want 1 and none", code, readBatchOutput(t, out))
+	}
+}
+
+// TestBatchStdout checks OUT - streams the records to stdout, creating no file
+// called -, and that --retry-failed, which needs records to read back, is
+// refused there.
+func TestBatchStdout(t *testing.T) {
+	e := newBatchEnv(t, map[string]string{"QBROKEN": " :evidence0: = DuckDuckGoo[x]\nAnswer: :evidence0:\n"})
+	t.Chdir(t.TempDir())
+	stdout, errOut, code := runAgent(t, "Who won the Nobel Prize in Literature in 2020?\nQBROKEN plan?\n", "batch", "--llm-url", e.llm.URL, "-", "-")
+	if code != 1 || !strings.Contains(errOut, "2 to run (1 at a time), records on stdout") {
+		t.Errorf("exit %d, want 1 (a question failed)\n%s", code, errOut)
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error("a file called - was written")
+	}
+	path := filepath.Join(t.TempDir(), "stdout.jsonl")
+	os.WriteFile(path, []byte(stdout), 0o644)
+	recs := byID(t, readBatchOutput(t, path))
+	if len(recs) != 2 || recs["1"].Status != "ok" || recs["2"].Status != "bad_plan" {
+		t.Errorf("stdout records: %+v", recs)
+	}
+	calls := len(e.eng.Calls())
+	_, errOut, code = runAgent(t, "Q?\n", "batch", "--llm-url", e.llm.URL, "--retry-failed", "-", "-")
+	if code != 2 || !strings.Contains(errOut, "--retry-failed: a stream has no records to read back: give an output file") {
+		t.Errorf("--retry-failed to stdout: exit %d\n%s", code, errOut)
+	}
+	if n := len(e.eng.Calls()) - calls; n != 0 {
+		t.Errorf("the refused job made %d engine calls", n)
+	}
+}
+
+// TestBatchReasonsWhole checks a failure's reason is kept whole in its record
+// and on stderr, --quiet included, while --quiet drops the lines of answers.
+func TestBatchReasonsWhole(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	long := "/missing-" + strings.Repeat("page-of-a-very-long-name-", 12)
+	e.eng.Replies = append([]plannertest.Reply{{Match: "QFAIL",
+		Text: " :evidence0: = TextScraper[" + e.web.URL + long + "]\nAnswer: :evidence0:\n"}}, e.eng.Replies...)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	_, errOut, code := runAgent(t, "Who won the Nobel Prize in Literature in 2020?\nQFAIL page?\n", "batch", "--llm-url", e.llm.URL, "--quiet", "-", out)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	recs := byID(t, readBatchOutput(t, out))
+	failed := recs["2"]
+	if failed.Status != "failed" || !strings.Contains(failed.Error, long) || !strings.Contains(failed.Steps[0].Error, long) {
+		t.Fatalf("the record's reason is not whole: %q, step %q", failed.Error, failed.Steps[0].Error)
+	}
+	var reported []string
+	for _, l := range strings.Split(errOut, "\n") {
+		if rest, ok := strings.CutPrefix(l, "    "); ok {
+			reported = append(reported, rest)
+		}
+	}
+	if got := strings.Join(reported, "\n"); !strings.HasPrefix(got, failed.Error) {
+		t.Errorf("stderr (--quiet) does not hold the whole reason %q:\n%s", failed.Error, errOut)
+	}
+	if !strings.Contains(errOut, "failed   2 (") || strings.Contains(errOut, "ok       1") || strings.Contains(errOut, "…") {
+		t.Errorf("--quiet progress:\n%s", errOut)
+	}
+}
+
+// TestBatchStdinInterrupt checks Ctrl-C while the questions are read from a
+// stdin that sends nothing stops the command.
+func TestBatchStdinInterrupt(t *testing.T) {
+	r, w := io.Pipe()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var errOut bytes.Buffer
+	err := run(ctx, stdio{r, io.Discard, &errOut}, []string{"batch", "-", filepath.Join(t.TempDir(), "out.jsonl")})
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 130 || !strings.Contains(err.Error(), "interrupted while reading the questions") {
+		t.Errorf("error %v, want exit 130", err)
 	}
 }

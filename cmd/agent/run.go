@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
-	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/evidence"
@@ -17,76 +17,64 @@ import (
 	"github.com/rewoo-agent/agent/planparser"
 )
 
-func init() {
-	register(command{
-		name:    "run",
-		summary: "resolve a given plan with the configured tools and print the answer",
-		run:     runRun,
-	})
+func init() { addCommand(newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] PLAN",
+		Short: "resolve a given plan with the configured tools and print the answer",
+		Long: "Resolves the plan in the file PLAN (- for stdin) with the configured tools, with\n" +
+			"the resolver settings of the configuration (planner.step_timeout, planner.retries,\n" +
+			"planner.concurrency). The engine serves KnowledgeModel and prompt tools; a plan\n" +
+			"that calls none of them loads no model.",
+		Args: exactArgs(1, "one plan file (or - for stdin)"),
+	}
+	conf := configFlagSet(cmd, engineGroup|plannerGroup|toolsGroup)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the whole trace (plan, evidence, timings, answer) as JSON")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := conf.load()
+		if err != nil {
+			return err
+		}
+		return runRun(cmd.Context(), stdioOf(cmd), cfg, args[0], asJSON)
+	}
+	return cmd
 }
 
-// runOptions are agent run's resolver settings: generous for web tools, bounded
-// so an unattended job never hangs on one call.
-var runOptions = evidence.Options{
-	StepTimeout: 2 * time.Minute,
-	Retries:     2,
-}
-
-func runRun(ctx context.Context, std stdio, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(std.err)
-	toolsConfig := fs.String("tools-config", "", "YAML file of custom tools")
-	asJSON := fs.Bool("json", false, "print the whole trace (plan, evidence, timings, answer) as JSON")
-	var engineFlags []struct{ name, key, usage string }
-	for _, f := range askFlags {
-		if f.name == "model" || f.name == "llm-url" {
-			fs.String(f.name, "", f.usage+", for KnowledgeModel (config "+f.key+")")
-			engineFlags = append(engineFlags, f)
-		}
-	}
-	fs.Usage = func() {
-		fmt.Fprintln(std.err, "usage: agent run [--tools-config FILE] [--model DIR | --llm-url URL] [--json] PLAN")
-		fs.PrintDefaults()
-	}
-	path, err := onePath(fs, args)
+func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, asJSON bool) error {
+	ctx, cancel, errTimeLimit := withTimeLimit(ctx, cfg)
+	defer cancel()
+	lazy, err := lazyEngine(cfg, std.err)
 	if err != nil {
 		return err
 	}
-	settings := toolsFileSetting(*toolsConfig)
-	for _, f := range engineFlags {
-		if v := fs.Lookup(f.name).Value.String(); v != "" {
-			settings = append(settings, configs.Setting{Key: f.key, Value: v, Flag: "--" + f.name})
-		}
-	}
-	cfg, err := loadConfig("", settings)
+	defer lazy.Close()
+	reg, err := loadTools(ctx, cfg, lazy.LLM())
 	if err != nil {
 		return err
 	}
-	// The configured engine serves KnowledgeModel and prompt tools; a plan that
-	// calls none of them loads no model.
-	lazy := newLazyLLM(cfg.Engine, std.err)
-	defer lazy.close()
-	reg, err := loadTools(ctx, cfg, lazy.engine())
-	if err != nil {
-		return err
-	}
-	plan, err := readPlan(std, path, planparser.Options{Tools: reg.Names()})
+	plan, err := readPlan(ctx, std, path, planparser.Options{Tools: reg.Names()})
 	if err != nil {
 		return err
 	}
 	// Load the model before the run rather than inside a step's time limit.
 	if lazy != nil && slices.ContainsFunc(plan.Steps, func(s *planparser.Step) bool { return s.Tool == planner.DefaultKnowledgeTool }) {
-		if err := lazy.load(ctx); err != nil {
+		if err := lazy.Load(ctx); err != nil {
 			return err
 		}
 	}
-	opts := runOptions
-	opts.OnEvent = func(e evidence.Event) { printEvent(std.err, e) }
+	pc := cfg.Planner
+	opts := evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout, Retries: pc.Retries,
+		OnEvent: func(e evidence.Event) { printEvent(std.err, e) }}
 	res, runErr := evidence.Resolve(ctx, reg, plan, opts)
 	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", res.Wall.Seconds(), tally(res), strings.Join(res.CriticalPath, " -> "))
+	if runErr != nil && timedOut(ctx, errTimeLimit) {
+		runErr = errTimeLimit
+	}
 
 	answer, ansErr := res.Answer(plan.Answer)
-	if *asJSON {
+	if asJSON {
 		trace := struct {
 			Plan        *planparser.Plan `json:"plan"`
 			Result      *evidence.Result `json:"result"`

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/tools/tooltest"
@@ -125,4 +128,19 @@ func TestRunKnowledgeModel(t *testing.T) {
 			t.Errorf("exit %d, stdout %q\n%s", code, out, errOut)
 		}
 	})
+}
+
+// TestRunTakesResolverSettingsFromConfig: run's step time limit and retries are
+// the configuration's (planner.step_timeout, planner.retries), from --config.
+func TestRunTakesResolverSettingsFromConfig(t *testing.T) {
+	cleanEnv(t)
+	withTools(t, &tooltest.Slow{ToolName: "DuckDuckGo", Delay: 30 * time.Second})
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("planner:\n  step_timeout: 50ms\n  retries: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, _ := runAgent(t, "", "run", writePlan(t, "#E1 = DuckDuckGo[a]\n"), "--config", cfg)
+	if !strings.Contains(errOut, "step timed out after 50ms") || strings.Contains(errOut, "retrying") {
+		t.Errorf("stderr:\n%s\nwant #E1 to fail at the 50ms limit, once", errOut)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
@@ -97,22 +96,4 @@ func searchBackend(cfg *configs.Config) (search.Backend, error) {
 		UserAgent: cfg.Fetch.UserAgent,
 		Client:    client,
 	}), nil
-}
-
-// loadConfig loads the configuration from file (or the default places), the
-// environment and the given flag settings.
-func loadConfig(file string, settings []configs.Setting) (*configs.Config, error) {
-	cfg, err := configs.Load(configs.Options{File: file, Env: os.Environ(), Flags: settings})
-	if err != nil {
-		return nil, exitError{2, err}
-	}
-	return cfg, nil
-}
-
-// toolsFileSetting is the setting of a --tools-config flag, none when it is empty.
-func toolsFileSetting(path string) []configs.Setting {
-	if path == "" {
-		return nil
-	}
-	return []configs.Setting{{Key: "tools_file", Value: path, Flag: "--tools-config"}}
 }

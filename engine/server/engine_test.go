@@ -8,7 +8,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/generate"
 	"github.com/rewoo-agent/agent/engine/llama"
 	agentopenai "github.com/rewoo-agent/agent/engine/openai"

@@ -45,7 +45,7 @@ func TestNoCgoAboveEngine(t *testing.T) {
 		switch {
 		case cgoFiles != "0":
 			t.Errorf("%s uses cgo (%s files) but is a dependency of a package above the engine", path, cgoFiles)
-		case strings.HasPrefix(path, module+"/engine/cuda"), strings.HasPrefix(path, "gorgonia.org/cu"):
+		case strings.HasPrefix(path, module+"/engine/backend/cuda"), strings.HasPrefix(path, "gorgonia.org/cu"):
 			t.Errorf("%s is a dependency of a package above the engine", path)
 		}
 	}
