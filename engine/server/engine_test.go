@@ -92,6 +92,13 @@ func TestRealEngine(t *testing.T) {
 		t.Errorf("streamed from ids %q, want %q", text.String(), want.Text)
 	}
 
+	_, err = c.Completions.New(ctx, openai.CompletionNewParams{
+		Model: model, Prompt: openai.CompletionNewParamsPromptUnion{OfArrayOfTokens: []int64{1, 5000}},
+	})
+	if e := apiErr(t, err); e.StatusCode != 400 || e.Param != "prompt" || !strings.Contains(e.Message, "5000") {
+		t.Errorf("an id outside the vocabulary: %v", err)
+	}
+
 	ours, err := agentopenai.New(hs.URL, agentopenai.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, "server_error", "server_busy", err.Error())
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "server_error", "shutting_down", err.Error())
+	case errors.Is(err, engine.ErrIDRange):
+		prompt := "prompt"
+		e := newAPIError("invalid_request_error", "", err.Error())
+		e.Param = &prompt
+		writeAPIError(w, http.StatusBadRequest, e)
 	case errors.Is(err, engine.ErrContextLength):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "context_length_exceeded", err.Error())
 	default:
