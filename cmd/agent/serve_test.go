@@ -14,9 +14,8 @@ import (
 )
 
 // startServe runs agent serve with args until the returned stop is called (the
-// signal), and returns its base URL. stop returns the command's error and its
-// stderr.
-func startServe(t *testing.T, args ...string) (url string, stop func() (error, string)) {
+// signal), and returns its base URL. stop returns the command's stderr and error.
+func startServe(t *testing.T, args ...string) (url string, stop func() (string, error)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
@@ -45,10 +44,10 @@ func startServe(t *testing.T, args ...string) (url string, stop func() (error, s
 		cancel()
 		t.Fatalf("serve did not start: %v\n%s", <-done, <-logged)
 	}
-	return strings.TrimSuffix(url, "/v1"), func() (error, string) {
+	return strings.TrimSuffix(url, "/v1"), func() (string, error) {
 		cancel()
 		err := <-done
-		return err, <-logged
+		return <-logged, err
 	}
 }
 
@@ -83,7 +82,7 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("health: %d", resp.StatusCode)
 	}
-	err, log := stop()
+	log, err := stop()
 	if err != nil {
 		t.Errorf("serve after the signal: %v\n%s", err, log)
 	}
