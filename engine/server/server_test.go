@@ -578,6 +578,15 @@ func TestShutdownDeadline(t *testing.T) {
 	if cause := <-f.cancelled; !errors.Is(cause, ErrClosed) {
 		t.Errorf("engine ctx ended with %v, want ErrClosed", cause)
 	}
+	if code, body := getJSON(t, hs, "/health"); code != http.StatusServiceUnavailable || body["status"] != "draining" {
+		t.Errorf("health after Shutdown: %d %v", code, body)
+	}
+	_, err := c.Completions.New(context.Background(), openai.CompletionNewParams{
+		Model: model, Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("late")},
+	})
+	if e := apiErr(t, err); e.StatusCode != http.StatusServiceUnavailable || e.Code != "shutting_down" {
+		t.Errorf("a request after Shutdown: %v", err)
+	}
 }
 
 // TestWaitForLoad: a request that comes while the model loads waits for that load;
