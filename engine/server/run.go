@@ -223,6 +223,7 @@ func (o *output) finish(r *http.Request, res engine.Result, err error) {
 	if !o.j.stream {
 		resp := o.response(o.text.String(), finish)
 		resp.Usage = use
+		http.NewResponseController(o.w).SetWriteDeadline(time.Now().Add(writeTimeout))
 		writeJSON(o.w, http.StatusOK, resp)
 		return
 	}
@@ -263,11 +264,17 @@ func (o *output) send(v any) error {
 	return o.write("data: " + string(b) + "\n\n")
 }
 
+// writeTimeout bounds one write to a client, so that a client that stops reading
+// cannot hold its turn at the engine for ever.
+const writeTimeout = 2 * time.Minute
+
 func (o *output) write(s string) error {
+	rc := http.NewResponseController(o.w)
+	rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // fails only where unsupported (tests' recorders)
 	if _, err := io.WriteString(o.w, s); err != nil {
 		return err
 	}
-	return http.NewResponseController(o.w).Flush()
+	return rc.Flush()
 }
 
 // The wire shapes of OpenAI's responses and chunks.

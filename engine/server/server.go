@@ -206,10 +206,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			close(s.abort)
 		}
 		s.mu.Unlock()
-		<-s.idle
 		if hs != nil {
-			hs.Close()
+			hs.Close() // also ends writes blocked on clients that stopped reading
 		}
+		<-s.idle
 	}
 	return errors.Join(err, s.keeper.close())
 }
@@ -290,6 +290,9 @@ func (s *Server) api(name, method string, h http.HandlerFunc) http.Handler {
 			return
 		}
 		defer s.exit()
+		// The answer's writes set deadlines (see writeTimeout), which net/http does
+		// not reset between the requests of a connection.
+		http.NewResponseController(sw).SetWriteDeadline(time.Time{})
 		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
 		h(sw, r)
 	})
