@@ -45,5 +45,6 @@ type Event struct {
 	Text    string
 	Step    StepTrace
 	Attempt int
+	Delay   time.Duration // StepRetrying: the wait before the next call
 	Err     error
 }

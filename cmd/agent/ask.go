@@ -19,6 +19,7 @@ import (
 	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/planparser"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -129,8 +130,7 @@ func timedOut(ctx context.Context, limit error) bool {
 // question it answers shares.
 type asker struct {
 	cfg   *configs.Config
-	base  engine.LLM // the engine itself
-	llm   engine.LLM // base, routed to the recorder of each question
+	llm   engine.LLM // the engine, its calls recorded in each question's trace
 	tools *tools.Registry
 	close func() error
 }
@@ -146,7 +146,7 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 	if err != nil {
 		return nil, err
 	}
-	a := &asker{cfg: cfg, base: base, llm: planner.Routed(base), close: closeLLM}
+	a := &asker{cfg: cfg, llm: planner.Recorded(base), close: closeLLM}
 	if a.tools, err = loadTools(ctx, cfg, a.llm); err != nil {
 		closeLLM()
 		return nil, err
@@ -158,9 +158,7 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 // trace lists the engine calls made for this question alone, so several may run
 // at once. on, when not nil, receives the run's events.
 func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
-	_, rec := planner.Record(a.base)
-	p := newPlanner(a.cfg, a.llm, a.tools, rec)
-	ctx = planner.WithRecorder(ctx, rec)
+	p := newPlanner(a.cfg, a.llm, a.tools)
 	if planOnly {
 		return p.Plan(ctx, question, on)
 	}
@@ -189,7 +187,7 @@ func askQuestion(ctx context.Context, in io.Reader, args []string) (string, erro
 }
 
 // newPlanner builds the planner the configuration describes.
-func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry, rec *planner.Recorder) *planner.Planner {
+func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *planner.Planner {
 	pc, sc := cfg.Planner, cfg.Sampling
 	prompts := planner.DefaultPrompts()
 	if v := pc.Prompts.System; v != "" {
@@ -214,8 +212,7 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry, rec *p
 		MaxSteps:      pc.MaxSteps,
 		Stop:          pc.Stop,
 		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
-			Retries: pc.Retries},
-		Recorder: rec,
+			Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion},
 	}
 }
 
@@ -241,7 +238,7 @@ func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
 	why, _, _ := strings.Cut(err.Error(), "\n")
 	fmt.Fprintln(w, strings.TrimSuffix(why, ":")+". The plan:")
 	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
-		fmt.Fprintf(w, "%4d | %s\n", i+1, l)
+		fmt.Fprintf(w, "%4d | %s\n", i+1, termtext.Clip(l, planparser.MaxMessage))
 	}
 	if len(tr.Diagnostics) == 0 {
 		fmt.Fprintln(w, err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -50,7 +49,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 		return err
 	}
 	defer lazy.Close()
-	reg, err := loadTools(ctx, cfg, lazy.LLM())
+	reg, err := loadTools(ctx, cfg, planner.Recorded(lazy.LLM()))
 	if err != nil {
 		return err
 	}
@@ -65,90 +64,71 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 		}
 	}
 	pc := cfg.Planner
-	opts := evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout, Retries: pc.Retries,
-		OnEvent: func(e evidence.Event) { printEvent(std.err, e) }}
-	res, runErr := evidence.Resolve(ctx, reg, plan, opts)
-	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", res.Wall.Seconds(), tally(res), strings.Join(res.CriticalPath, " -> "))
-	if runErr != nil && timedOut(ctx, errTimeLimit) {
-		runErr = errTimeLimit
-	}
-
-	answer, ansErr := res.Answer(plan.Answer)
-	if asJSON {
-		trace := struct {
-			Plan        *planparser.Plan `json:"plan"`
-			Result      *evidence.Result `json:"result"`
-			Answer      *string          `json:"answer"`
-			AnswerError string           `json:"answer_error,omitempty"`
-		}{Plan: plan, Result: res}
-		if !errors.Is(ansErr, evidence.ErrNoCitation) {
-			trace.Answer = &answer
-		}
-		if ansErr != nil {
-			trace.AnswerError = ansErr.Error()
-		}
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(trace); err != nil {
-			return err
-		}
-	} else if ansErr == nil || errors.Is(ansErr, evidence.ErrNoCitation) {
-		// stdout carries an answer or nothing: a failed one is only an error.
-		if err := printAnswer(std.out, res, answer, ansErr); err != nil {
-			return err
-		}
+	p := &planner.Planner{Tools: reg, Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
+		Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion}}
+	tr, err := p.Run(ctx, plan, func(e planner.Event) { printEvent(std.err, e) })
+	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", tr.Timings.StepsDone, tally(tr), evidence.PathLine(tr.Timings.CriticalPath))
+	if err != nil && timedOut(ctx, errTimeLimit) {
+		err = errTimeLimit
 	}
 	switch {
-	case runErr != nil:
-		return runErr
-	case ansErr != nil && !errors.Is(ansErr, evidence.ErrNoCitation):
-		return ansErr
-	}
-	return nil
-}
-
-// printAnswer writes the answer; a plan whose answer cites nothing gets every
-// piece of evidence instead, since resolving it needs a model.
-func printAnswer(w io.Writer, res *evidence.Result, answer string, ansErr error) error {
-	if !errors.Is(ansErr, evidence.ErrNoCitation) {
-		_, err := fmt.Fprintln(w, answer)
-		return err
-	}
-	for _, v := range res.Values {
-		if _, err := fmt.Fprintf(w, "%s = %s\n", v.Name, v.Content()); err != nil {
+	case asJSON:
+		enc := json.NewEncoder(std.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(tr); err != nil {
 			return err
 		}
+	case tr.Answer != nil:
+		if _, err := fmt.Fprintln(std.out, tr.Answer.Text); err != nil {
+			return err
+		}
+	case err == nil:
+		// A plan whose answer cites nothing gets every piece of evidence instead,
+		// since resolving it needs a model; stdout carries nothing after a failure.
+		for _, s := range tr.Steps {
+			if _, err := fmt.Fprintf(std.out, "%s = %s\n", s.Name, stepContent(s)); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	return err
+}
+
+// stepContent is what a reference to the step's evidence reads as.
+func stepContent(s *planner.StepTrace) string {
+	if s.State == planner.StateDone {
+		return s.Output
+	}
+	return fmt.Sprintf("(no evidence: %s %s: %s)", s.Name, s.State, s.Error)
 }
 
 // printEvent writes one progress line.
-func printEvent(w io.Writer, e evidence.Event) {
-	at := fmt.Sprintf("[%7.2fs] %s", e.At.Seconds(), e.Step)
+func printEvent(w io.Writer, e planner.Event) {
+	at := fmt.Sprintf("[%7.2fs] %s", e.At.Seconds(), e.Step.Name)
 	switch e.Kind {
-	case evidence.EventStarted:
-		fmt.Fprintf(w, "%s %s started\n", at, e.Tool)
-	case evidence.EventRetrying:
-		fmt.Fprintf(w, "%s attempt %d failed (%v); retrying in %s\n", at, e.Attempt, e.Err, e.Delay)
-	case evidence.EventFinished:
-		fmt.Fprintf(w, "%s finished in %.2fs (%d bytes, %d sources)\n", at, e.Duration.Seconds(), e.Value.Bytes, len(e.Value.Sources))
-	case evidence.EventFailed:
-		fmt.Fprintf(w, "%s failed after %.2fs: %v\n", at, e.Duration.Seconds(), e.Err)
-	case evidence.EventSkipped:
-		fmt.Fprintf(w, "%s skipped: %s\n", at, e.Reason)
+	case planner.StepStarted:
+		fmt.Fprintf(w, "%s %s started\n", at, e.Step.Tool)
+	case planner.StepRetrying:
+		fmt.Fprintf(w, "%s attempt %d failed (%v); retrying in %s\n", at, e.Attempt-1, e.Err, e.Delay)
+	case planner.StepFinished:
+		fmt.Fprintf(w, "%s finished in %.2fs (%d bytes, %d sources)\n", at, e.Step.Duration, e.Step.Bytes, len(e.Step.Sources))
+	case planner.StepFailed:
+		fmt.Fprintf(w, "%s failed after %.2fs: %v\n", at, e.Step.Duration, e.Err)
+	case planner.StepSkipped:
+		fmt.Fprintf(w, "%s skipped: %s\n", at, e.Text)
 	}
 }
 
-// tally counts the steps by status, e.g. "3 ok, 1 failed, 2 skipped".
-func tally(res *evidence.Result) string {
-	counts := map[evidence.Status]int{}
-	for _, v := range res.Values {
-		counts[v.Status]++
+// tally counts the steps by state, e.g. "3 ok, 1 failed, 2 skipped".
+func tally(tr *planner.Trace) string {
+	counts := map[string]int{}
+	for _, s := range tr.Steps {
+		counts[s.State]++
 	}
-	parts := []string{}
-	for _, s := range []evidence.Status{evidence.OK, evidence.Failed, evidence.Skipped} {
-		if counts[s] > 0 || s == evidence.OK {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+	parts := []string{fmt.Sprintf("%d ok", counts[planner.StateDone])}
+	for _, st := range []string{planner.StateFailed, planner.StateSkipped} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -1,4 +1,12 @@
-package scrape
+// Package fetch is the guarded HTTP every web tool uses (TextScraper, the search
+// clients, http custom tools): per-request timeouts, a redirect cap with the
+// scheme re-checked, a body cap, accepted content types, charset decoding, a
+// per-host rate limit, an honest User-Agent, robots.txt by option, and refusal of
+// every address outside the public internet (the IANA special-purpose registries,
+// see guard.go) after DNS resolution, on the address actually dialled, for the
+// first request and every redirect alike. A configured endpoint (a SearXNG on
+// localhost) may be exempted by name; nothing it redirects to is.
+package fetch
 
 import (
 	"bytes"
@@ -12,7 +20,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -38,6 +45,11 @@ type Options struct {
 	AllowPrivate bool
 	// ContentTypes are the media types accepted (HTMLTypes by default).
 	ContentTypes []string
+	// Endpoints are URLs configured by the user, not chosen by a plan, whose
+	// host and port are dialled without the address guard (a SearXNG on
+	// localhost). Only that exact host:port is exempt: a redirect elsewhere, to
+	// another name of the same machine included, meets the guard.
+	Endpoints []string
 	// Redirect, if set, is asked before each redirect is followed; an error
 	// stops the fetch there, before anything is sent to the new URL.
 	Redirect func(req *http.Request, via []*http.Request) error
@@ -67,8 +79,8 @@ type Fetcher struct {
 	robots   map[string]*robotstxt.RobotsData
 }
 
-// NewFetcher returns a Fetcher with o's settings.
-func NewFetcher(o Options) *Fetcher {
+// New returns a Fetcher with o's settings.
+func New(o Options) *Fetcher {
 	if o.Timeout <= 0 {
 		o.Timeout = 20 * time.Second
 	}
@@ -87,16 +99,8 @@ func NewFetcher(o Options) *Fetcher {
 	if len(o.ContentTypes) == 0 {
 		o.ContentTypes = HTMLTypes
 	}
-	client := NewClient(o.Timeout, o.MaxRedirects, o.AllowPrivate)
-	if o.Redirect != nil {
-		check := client.CheckRedirect
-		client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if err := check(req, via); err != nil {
-				return err
-			}
-			return o.Redirect(req, via)
-		}
-	}
+	client := NewClient(ClientOptions{Timeout: o.Timeout, MaxRedirects: o.MaxRedirects,
+		AllowPrivate: o.AllowPrivate, Endpoints: o.Endpoints, Redirect: o.Redirect})
 	return &Fetcher{
 		opts:     o,
 		client:   client,
@@ -105,45 +109,98 @@ func NewFetcher(o Options) *Fetcher {
 	}
 }
 
-// NewClient returns an HTTP client that follows at most maxRedirects redirects, only
-// to http and https URLs, uses no proxy, and (unless allowPrivate) refuses to connect
-// to non-public addresses, checked after DNS resolution.
-func NewClient(timeout time.Duration, maxRedirects int, allowPrivate bool) *http.Client {
-	if allowPrivate {
-		return newClient(timeout, maxRedirects, nil)
-	}
-	return newClient(timeout, maxRedirects, control)
+// ClientOptions configure NewClient; zero values take the defaults named.
+type ClientOptions struct {
+	Timeout      time.Duration // a whole request, body included (20s)
+	MaxRedirects int           // redirects followed (5)
+	AllowPrivate bool          // no address guard at all (see Options.AllowPrivate)
+	Endpoints    []string      // URLs whose host:port is dialled unguarded (see Options.Endpoints)
+	// Redirect, if set, is asked before each redirect is followed, after the
+	// cap and the scheme are checked.
+	Redirect func(req *http.Request, via []*http.Request) error
 }
 
-func newClient(timeout time.Duration, maxRedirects int, ctl func(network, address string, c syscall.RawConn) error) *http.Client {
-	d := &net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second, Control: ctl}
+// NewClient returns an HTTP client for the web tools that build their own
+// requests (the search clients): it follows at most MaxRedirects redirects, only
+// to http and https URLs, uses no proxy, and (unless AllowPrivate) refuses to
+// connect to addresses outside the public internet, checked after DNS
+// resolution, except the host:port of each of Endpoints.
+func NewClient(o ClientOptions) *http.Client {
+	if o.Timeout <= 0 {
+		o.Timeout = 20 * time.Second
+	}
+	if o.MaxRedirects <= 0 {
+		o.MaxRedirects = 5
+	}
+	guarded := &net.Dialer{Timeout: min(o.Timeout, 10*time.Second), KeepAlive: 30 * time.Second, Control: control}
+	plain := &net.Dialer{Timeout: guarded.Timeout, KeepAlive: guarded.KeepAlive}
+	exempt := map[string]bool{}
+	for _, e := range o.Endpoints {
+		if hp, err := HostPort(e); err == nil {
+			exempt[hp] = true
+		}
+	}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if o.AllowPrivate || exempt[addr] {
+			return plain.DialContext(ctx, network, addr)
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
 	tr := &http.Transport{
-		DialContext:            d.DialContext,
+		DialContext:            dial,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           64,
 		IdleConnTimeout:        60 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
-		ResponseHeaderTimeout:  timeout,
+		ResponseHeaderTimeout:  o.Timeout,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	return &http.Client{
 		Transport: tr,
-		Timeout:   timeout,
+		Timeout:   o.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			if len(via) > o.MaxRedirects {
+				return fmt.Errorf("stopped after %d redirects", o.MaxRedirects)
 			}
 			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 				return fmt.Errorf("redirect to %s: only http and https are allowed", req.URL.Redacted())
+			}
+			if o.Redirect != nil {
+				return o.Redirect(req, via)
 			}
 			return nil
 		},
 	}
 }
 
+// HostPort is the address net/http dials for rawURL: the host, lower-case, and
+// the port, the scheme's default when the URL names none ("localhost:8888",
+// "[::1]:443").
+func HostPort(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("no host in URL %s", u.Redacted())
+	}
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		default:
+			return "", fmt.Errorf("URL %s: only http and https are allowed", u.Redacted())
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+}
+
 // Page is a fetched document.
 type Page struct {
-	URL         string // after redirects
+	URL         string // after redirects, a password in it masked (url.URL.Redacted)
 	Status      int
 	ContentType string // media type, without parameters
 	Text        string // the body as UTF-8
@@ -223,7 +280,7 @@ func (f *Fetcher) do(req *http.Request) (*Page, error) {
 		return nil, fmt.Errorf("%w %s", ErrContentType, media)
 	}
 	return &Page{
-		URL:         resp.Request.URL.String(),
+		URL:         resp.Request.URL.Redacted(),
 		Status:      resp.StatusCode,
 		ContentType: media,
 		Text:        decode(body, header, media),

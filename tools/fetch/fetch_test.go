@@ -1,4 +1,4 @@
-package scrape
+package fetch
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,50 +23,124 @@ import (
 // servers' own, so a redirect out of them meets the real guard.
 func allowing(t *testing.T, o Options, servers ...*httptest.Server) *Fetcher {
 	t.Helper()
-	f := NewFetcher(o)
-	exempt := map[string]bool{}
 	for _, s := range servers {
-		exempt[s.Listener.Addr().String()] = true
+		o.Endpoints = append(o.Endpoints, s.URL)
 	}
-	f.client = newClient(f.opts.Timeout, f.opts.MaxRedirects, func(network, address string, c syscall.RawConn) error {
-		if exempt[address] {
-			return nil
-		}
-		return control(network, address, c)
-	})
-	return f
+	return New(o)
 }
 
 func TestCheckAddr(t *testing.T) {
 	tests := []struct {
 		ip      string
 		allowed bool
+		why     string // part of the refusal
 	}{
-		{"93.184.216.34", true},
-		{"2606:2800:220:1:248:1893:25c8:1946", true},
-		{"8.8.8.8", true},
-		{"127.0.0.1", false},
-		{"127.9.9.9", false},
-		{"::1", false},
-		{"10.1.2.3", false},
-		{"172.16.0.1", false},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false},
-		{"fe80::1", false},
-		{"fd00:ec2::254", false},
-		{"224.0.0.1", false},
-		{"ff02::1", false},
-		{"0.0.0.0", false},
-		{"::", false},
-		{"::ffff:127.0.0.1", false},
-		{"::ffff:169.254.169.254", false},
-		{"100.64.0.1", false},
-		{"255.255.255.255", false},
-		{"64:ff9b::7f00:1", false},    // NAT64 of 127.0.0.1
-		{"64:ff9b::a9fe:a9fe", false}, // NAT64 of 169.254.169.254
-		{"64:ff9b::808:808", true},    // NAT64 of 8.8.8.8
-		{"2002:a00:1::1", false},      // 6to4 of 10.0.0.1
-		{"2002:808:808::1", true},     // 6to4 of 8.8.8.8
+		// Public addresses, and public IPv4 through the IPv6 forms that reach it.
+		{"93.184.216.34", true, ""},
+		{"8.8.8.8", true, ""},
+		{"1.1.1.1", true, ""},
+		{"223.255.255.255", true, ""},
+		{"2606:2800:220:1:248:1893:25c8:1946", true, ""},
+		{"2606:4700::1", true, ""},
+		{"2a00:1450:4001:82b::200e", true, ""},
+		{"::ffff:8.8.8.8", true, ""},
+		{"64:ff9b::808:808", true, ""}, // NAT64 of 8.8.8.8
+
+		// IPv4 Special-Purpose Address Registry, first and last of each range.
+		{"0.0.0.0", false, "this network"},
+		{"0.255.255.255", false, "this network"},
+		{"10.0.0.0", false, "private-use"},
+		{"10.255.255.255", false, "private-use"},
+		{"100.64.0.0", false, "shared"},
+		{"100.127.255.255", false, "shared"},
+		{"127.0.0.1", false, "loopback"},
+		{"127.255.255.254", false, "loopback"},
+		{"169.254.169.254", false, "link-local"},
+		{"172.16.0.1", false, "private-use"},
+		{"172.31.255.255", false, "private-use"},
+		{"192.0.0.0", false, "IETF protocol"},
+		{"192.0.0.9", false, "IETF protocol"},
+		{"192.0.0.170", false, "IETF protocol"},
+		{"192.0.0.255", false, "IETF protocol"},
+		{"192.0.2.1", false, "TEST-NET-1"},
+		{"192.31.196.1", false, "AS112"},
+		{"192.52.193.1", false, "AMT"},
+		{"192.88.99.1", false, "6to4 relay"},
+		{"192.168.0.1", false, "private-use"},
+		{"192.168.255.255", false, "private-use"},
+		{"192.175.48.1", false, "AS112"},
+		{"198.18.0.0", false, "benchmarking"},
+		{"198.19.255.255", false, "benchmarking"},
+		{"198.51.100.7", false, "TEST-NET-2"},
+		{"203.0.113.7", false, "TEST-NET-3"},
+		{"224.0.0.1", false, "multicast"},
+		{"239.255.255.255", false, "multicast"},
+		{"240.0.0.1", false, "reserved"},
+		{"255.255.255.255", false, "broadcast"},
+		// Just outside some ranges.
+		{"100.63.255.255", true, ""},
+		{"100.128.0.0", true, ""},
+		{"172.32.0.0", true, ""},
+		{"198.17.255.255", true, ""},
+		{"198.20.0.0", true, ""},
+		{"192.0.1.1", true, ""},
+
+		// IPv6 Special-Purpose Address Registry.
+		{"::", false, "unspecified"},
+		{"::1", false, "loopback"},
+		{"64:ff9b:1::1", false, "local-use"},
+		{"100::1", false, "discard"},
+		{"100:0:0:1::1", false, "dummy"},
+		{"2001::1", false, "Teredo"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false, "Teredo"},
+		{"2001:1::1", false, "anycast"},
+		{"2001:2::1", false, "benchmarking"},
+		{"2001:3::1", false, "AMT"},
+		{"2001:4:112::1", false, "AS112"},
+		{"2001:10::1", false, "ORCHID"},
+		{"2001:20::1", false, "ORCHIDv2"},
+		{"2001:2f:ffff::1", false, "ORCHIDv2"},
+		{"2001:30::1", false, "drone"},
+		{"2001:1ff::1", false, "IETF protocol"},
+		{"2001:db8::1", false, "documentation"},
+		{"2002:808:808::1", false, "6to4"}, // even of a public IPv4: any relay may answer
+		{"2620:4f:8000::1", false, "AS112"},
+		{"3fff::1", false, "documentation"},
+		{"3fff:fff::1", false, "documentation"},
+		{"5f00::1", false, "segment routing"},
+		{"fc00::1", false, "unique-local"},
+		{"fd00:ec2::254", false, "unique-local"},
+		{"fe80::1", false, "link-local"},
+		{"fe80::1%eth0", false, "link-local"},
+		{"febf::1", false, "link-local"},
+		{"fec0::1", false, "site-local"},
+		{"ff02::1", false, "multicast"},
+		{"ff0e::1", false, "multicast"},
+		// Outside 2000::/3, whatever else.
+		{"4000::1", false, "outside 2000::/3"},
+		{"e000::1", false, "outside 2000::/3"},
+		{"200::1", false, "outside 2000::/3"},
+		// Just outside some ranges.
+		{"2001:200::1", true, ""},
+		{"2620:4f:8001::1", true, ""},
+		{"3fff:1000::1", true, ""},
+
+		// IPv4 embedded in IPv6, mapped to private and special addresses.
+		{"::ffff:127.0.0.1", false, "loopback"},
+		{"::ffff:10.0.0.1", false, "private-use"},
+		{"::ffff:169.254.169.254", false, "link-local"},
+		{"::127.0.0.1", false, "IPv4-compatible"},
+		{"::10.0.0.1", false, "IPv4-compatible"},
+		{"::8.8.8.8", false, "IPv4-compatible"},
+		{"::ffff:0:127.0.0.1", false, "SIIT"},
+		{"::ffff:0:10.0.0.1", false, "SIIT"},
+		{"64:ff9b::7f00:1", false, "NAT64 address (RFC 6052) of 127.0.0.1, a loopback address"},
+		{"64:ff9b::a9fe:a9fe", false, "169.254.169.254"},
+		{"64:ff9b::10.1.2.3", false, "private-use"},
+		{"64:ff9b::100.64.0.1", false, "shared"},
+		{"2002:a00:1::1", false, "6to4"},
+		{"2002:7f00:1::1", false, "6to4"},
+		{"2001:0:7f00:1::1", false, "Teredo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
@@ -74,14 +148,42 @@ func TestCheckAddr(t *testing.T) {
 			if (err == nil) != tt.allowed {
 				t.Fatalf("CheckAddr(%s) = %v, want allowed=%v", tt.ip, err, tt.allowed)
 			}
-			if err != nil && !errors.Is(err, ErrForbiddenAddress) {
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, ErrForbiddenAddress) {
 				t.Fatalf("error %v does not wrap ErrForbiddenAddress", err)
 			}
-			if err != nil && strings.Contains(err.Error(), " a unspecified") {
-				t.Errorf("error %q: wrong article", err)
+			if !strings.Contains(err.Error(), tt.why) {
+				t.Errorf("error %q, want it to say %q", err, tt.why)
 			}
 		})
 	}
+	if err := CheckAddr(netip.Addr{}); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("the zero Addr: %v", err)
+	}
+}
+
+// Every range of the tables is refused from its first address to its last.
+func TestCheckAddrTables(t *testing.T) {
+	for _, s := range append(slices.Clone(ipv4Special), ipv6Special...) {
+		first := s.prefix.Masked().Addr()
+		last := lastAddr(s.prefix)
+		for _, ip := range []netip.Addr{first, last} {
+			if err := CheckAddr(ip); err == nil {
+				t.Errorf("%s (%s of %s) allowed", ip, s.name, s.prefix)
+			}
+		}
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func TestFetchRefusesPrivateAddresses(t *testing.T) {
@@ -110,6 +212,8 @@ func TestFetchRefusesPrivateAddresses(t *testing.T) {
 	}{
 		{"loopback", ok.URL, ErrForbiddenAddress},
 		{"localhost resolved", "http://localhost:" + port + "/", ErrForbiddenAddress},
+		{"mapped loopback literal", "http://[::ffff:127.0.0.1]:" + port + "/", ErrForbiddenAddress},
+		{"IPv6 loopback literal", "http://[::1]:" + port + "/", ErrForbiddenAddress},
 		{"redirect into 127.0.0.1", redirector.URL + "/to-loopback", ErrForbiddenAddress},
 		{"redirect into metadata", redirector.URL + "/to-metadata", ErrForbiddenAddress},
 		{"redirect chain into metadata", redirector.URL + "/chain", ErrForbiddenAddress},
@@ -133,7 +237,7 @@ func TestFetchRefusesPrivateAddresses(t *testing.T) {
 	}
 
 	// The same loopback URL works once private networks are allowed.
-	p, err := NewFetcher(Options{AllowPrivate: true}).Fetch(context.Background(), redirector.URL+"/to-loopback")
+	p, err := New(Options{AllowPrivate: true}).Fetch(context.Background(), redirector.URL+"/to-loopback")
 	if err != nil {
 		t.Fatalf("with AllowPrivate: %v", err)
 	}
@@ -153,7 +257,7 @@ func TestFetchRedirectCap(t *testing.T) {
 		http.Redirect(w, r, fmt.Sprintf("/r/%d", n-1), http.StatusFound)
 	}))
 	defer srv.Close()
-	f := NewFetcher(Options{AllowPrivate: true, MaxRedirects: 3})
+	f := New(Options{AllowPrivate: true, MaxRedirects: 3})
 	if p, err := f.Fetch(context.Background(), srv.URL+"/r/3"); err != nil || p.Text != "arrived" {
 		t.Fatalf("3 redirects: %v %v", p, err)
 	}
@@ -183,16 +287,14 @@ func TestFetchCharsets(t *testing.T) {
 				w.Write(body)
 			}))
 			defer srv.Close()
-			p, err := NewFetcher(Options{AllowPrivate: true}).Fetch(context.Background(), srv.URL)
+			p, err := New(Options{AllowPrivate: true}).Fetch(context.Background(), srv.URL)
 			if err != nil {
 				t.Fatal(err)
 			}
-			title, text := Readable(p)
-			if !strings.Contains(text, tt.want) {
-				t.Errorf("text = %q, want it to contain %q", text, tt.want)
-			}
-			if title != tt.wantTitle {
-				t.Errorf("title = %q, want %q", title, tt.wantTitle)
+			for _, want := range []string{tt.want, "<title>" + tt.wantTitle + "</title>"} {
+				if !strings.Contains(p.Text, want) {
+					t.Errorf("text = %q, want it to contain %q", p.Text, want)
+				}
 			}
 		})
 	}
@@ -215,7 +317,7 @@ func TestFetchLargePageIsCapped(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	p, err := NewFetcher(Options{AllowPrivate: true, MaxBytes: 1 << 20}).Fetch(context.Background(), srv.URL)
+	p, err := New(Options{AllowPrivate: true, MaxBytes: 1 << 20}).Fetch(context.Background(), srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +340,7 @@ func TestFetchSlowServerTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	start := time.Now()
-	_, err := NewFetcher(Options{AllowPrivate: true, Timeout: 200 * time.Millisecond}).Fetch(context.Background(), srv.URL)
+	_, err := New(Options{AllowPrivate: true, Timeout: 200 * time.Millisecond}).Fetch(context.Background(), srv.URL)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
@@ -293,7 +395,7 @@ func TestFetchContentTypesAndStatus(t *testing.T) {
 		{"/busy", ErrStatus, true, ""},
 		{"/limited", ErrStatus, true, ""},
 	}
-	f := NewFetcher(Options{AllowPrivate: true})
+	f := New(Options{AllowPrivate: true})
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			p, err := f.Fetch(context.Background(), srv.URL+tt.path)
@@ -301,8 +403,8 @@ func TestFetchContentTypesAndStatus(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, text := Readable(p); text != tt.text {
-					t.Errorf("text = %q, want %q", text, tt.text)
+				if !strings.Contains(p.Text, tt.text) {
+					t.Errorf("text = %q, want it to contain %q", p.Text, tt.text)
 				}
 				return
 			}
@@ -317,7 +419,7 @@ func TestFetchContentTypesAndStatus(t *testing.T) {
 }
 
 func TestFetchRejectsOtherSchemes(t *testing.T) {
-	f := NewFetcher(Options{})
+	f := New(Options{})
 	for _, u := range []string{"file:///etc/passwd", "ftp://example.com/", "gopher://x/", "http:///nohost"} {
 		if _, err := f.Fetch(context.Background(), u); err == nil {
 			t.Errorf("Fetch(%q) succeeded", u)
@@ -336,7 +438,7 @@ func TestFetchRobots(t *testing.T) {
 		fmt.Fprint(w, "page "+r.URL.Path)
 	}))
 	defer srv.Close()
-	f := NewFetcher(Options{AllowPrivate: true, Robots: true})
+	f := New(Options{AllowPrivate: true, Robots: true})
 	if _, err := f.Fetch(context.Background(), srv.URL+"/private/x"); !errors.Is(err, ErrRobots) {
 		t.Errorf("disallowed path: err = %v, want ErrRobots", err)
 	}
@@ -347,14 +449,14 @@ func TestFetchRobots(t *testing.T) {
 		t.Errorf("User-Agent = %q", ua)
 	}
 	// Without the option robots.txt is not consulted.
-	if _, err := NewFetcher(Options{AllowPrivate: true}).Fetch(context.Background(), srv.URL+"/private/x"); err != nil {
+	if _, err := New(Options{AllowPrivate: true}).Fetch(context.Background(), srv.URL+"/private/x"); err != nil {
 		t.Errorf("robots off: %v", err)
 	}
 }
 
 func TestPerHostRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := NewFetcher(Options{PerHostRate: 2, PerHostBurst: 1})
+		f := New(Options{PerHostRate: 2, PerHostBurst: 1})
 		ctx := context.Background()
 		start := time.Now()
 		for range 3 {
@@ -369,6 +471,42 @@ func TestPerHostRateLimit(t *testing.T) {
 		start = time.Now()
 		if err := f.wait(ctx, "b.example"); err != nil || time.Since(start) != 0 {
 			t.Errorf("other host waited %s (%v)", time.Since(start), err)
+		}
+	})
+}
+
+// FuzzCheckAddr checks any address: no panic, and an IPv4 address is judged the
+// same bare, mapped into IPv6 and behind the NAT64 prefix.
+func FuzzCheckAddr(f *testing.F) {
+	for _, ip := range []string{"8.8.8.8", "10.0.0.1", "::1", "2606:4700::1", "64:ff9b::a00:1", "2001::1", "fec0::1"} {
+		b := netip.MustParseAddr(ip).As16()
+		f.Add(b[:])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ip, ok := netip.AddrFromSlice(b)
+		err := CheckAddr(ip)
+		if !ok {
+			if err == nil {
+				t.Fatalf("invalid address %v allowed", b)
+			}
+			return
+		}
+		if err != nil && !errors.Is(err, ErrForbiddenAddress) {
+			t.Fatalf("error %v does not wrap ErrForbiddenAddress", err)
+		}
+		if !ip.Is4() {
+			return
+		}
+		v4 := ip.As4()
+		mapped := netip.AddrFrom16(netip.MustParseAddr("::ffff:0.0.0.0").As16())
+		m := mapped.As16()
+		copy(m[12:], v4[:])
+		n := netip.MustParseAddr("64:ff9b::").As16()
+		copy(n[12:], v4[:])
+		for _, other := range []netip.Addr{netip.AddrFrom16(m), netip.AddrFrom16(n)} {
+			if (CheckAddr(other) == nil) != (err == nil) {
+				t.Fatalf("%s allowed %v, %s allowed %v", ip, err == nil, other, CheckAddr(other) == nil)
+			}
 		}
 	})
 }
