@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,6 +121,65 @@ func TestRealEngine(t *testing.T) {
 	}
 	if released != 0 {
 		t.Errorf("the model was released %d times while kept alive", released)
+	}
+}
+
+// TestRealEngineConcurrent: 64 clients at once on the CPU engine, each with its own
+// prompt; every one gets exactly the greedy text engine/generate gives its prompt
+// alone.
+func TestRealEngineConcurrent(t *testing.T) {
+	ctx := context.Background()
+	tok, err := tokenizer.Load(fixtures.Tokenizer("tokenizer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.Open(ctx, fixtures.GPTQ("tiny-4bit-128g-actorder"), cpu.New(), llama.Options{Context: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	g := generate.New(m, tok)
+	words := []string{"it", "is", "in", "the", "a"} // ids below the checkpoint's 1024
+	var prompts []string
+	for i := 0; len(prompts) < 64; i++ {
+		var p []string
+		for n := i; len(p) == 0 || n > 0; n /= len(words) {
+			p = append(p, words[n%len(words)])
+		}
+		prompts = append(prompts, strings.Join(p, " "))
+	}
+	const maxTokens = 6
+	want := make([]string, len(prompts))
+	for i, p := range prompts {
+		res, err := g.Generate(ctx, engine.Request{Prompt: p, MaxTokens: maxTokens}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = res.Text
+	}
+
+	_, hs := serve(t, g, Options{})
+	errs := make(chan error, len(prompts))
+	for i, p := range prompts {
+		go func() {
+			got, err := client(hs).Completions.New(ctx, openai.CompletionNewParams{
+				Model: model, Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String(p)},
+				MaxTokens: openai.Int(maxTokens), Temperature: openai.Float(0),
+			})
+			switch {
+			case err != nil:
+				errs <- err
+			case got.Choices[0].Text != want[i]:
+				errs <- fmt.Errorf("prompt %q: %q, want %q", p, got.Choices[0].Text, want[i])
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range prompts {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
 
