@@ -73,12 +73,12 @@ type Server struct {
 	created int64 // the Unix time /v1/models reports
 
 	mu       sync.Mutex
-	active   int  // API requests being handled
-	draining bool // Shutdown began: new API requests are refused
-	idle     chan struct{}
+	active   int           // API requests being handled
+	draining bool          // Shutdown began: new API requests are refused
+	waiting  int           // requests queued for a turn
+	idle     chan struct{} // closed once draining and no API request is left
 	abort    chan struct{} // closed when Shutdown's ctx ended: running requests are cancelled
-	http     *http.Server
-	waiting  int
+	http     *http.Server  // Serve's, if it runs
 }
 
 // New returns a server for opts. It loads nothing until the first request.
