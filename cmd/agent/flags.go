@@ -74,6 +74,7 @@ func configFlagList(d *configs.Config) []configFlag {
 		{plannerGroup, "max-steps", "planner.max_steps", p.MaxSteps, "refuse plans with more steps"},
 		{plannerGroup, "timeout", "planner.timeout", p.Timeout, "time limit of a question, e.g. 5m; 0 is none"},
 		{toolsGroup, "tools-config", "tools_file", d.ToolsFile, "YAML file of custom tools"},
+		{toolsGroup, "corpus", "corpus", d.Corpus, "folder of your own documents to search (the LocalSearch and LocalReader tools)"},
 	}
 }
 

@@ -37,13 +37,15 @@ var layers = map[string][]string{
 	// Research jobs: the journal, the queue and the runner over an asker.
 	"research": {"planner", "evidence", "planparser", "tools"},
 	"configs":  {},
+	// The offline world: a generated knowledge base, its documents and questions.
+	"world":    {},
 	"internal": {},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "engine", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.
-var above = []string{"planparser", "evidence", "tools", "planner", "configs"}
+var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world"}
 
 // layerOf returns the layer of the module-relative package path p, or "".
 func layerOf(p string) string {
