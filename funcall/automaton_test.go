@@ -197,6 +197,7 @@ type randomModel struct {
 	rng    *rand.Rand
 	vocab  int
 	fed    int
+	calls  int // forward passes
 	logits []float32
 }
 
@@ -207,6 +208,7 @@ func (r *randomModel) Forward(_ context.Context, ids []int, start, last int) ([]
 		return nil, errors.New("positions skipped or rewound")
 	}
 	r.fed += len(ids)
+	r.calls++
 	for i := range r.logits {
 		r.logits[i] = float32(r.rng.NormFloat64() * 4)
 	}
@@ -221,8 +223,9 @@ func TestRandomModelWritesValidCalls(t *testing.T) {
 	full := NewMasker(NewAutomaton(s, DefaultLimits), vocab)
 	prompt := tok.EncodeWithBOS("USER: call something ASSISTANT:")
 	seen := map[string]bool{}
+	forced := 0
 	for _, temp := range []float64{0, 0.7, 1.5} {
-		for seed := range uint64(24) {
+		for seed := range uint64(16) {
 			m := small
 			if seed%8 == 0 {
 				m = full
@@ -241,7 +244,14 @@ func TestRandomModelWritesValidCalls(t *testing.T) {
 				t.Fatalf("the text %q is not the tokens' %q", d.Text, got)
 			}
 			seen[call.Function] = true
+			if want := 1 + len(d.IDs) - d.Forced - 1; model.calls != want {
+				t.Fatalf("%d forward passes for %d tokens, %d of them forced: want %d", model.calls, len(d.IDs), d.Forced, want)
+			}
+			forced += d.Forced
 		}
+	}
+	if forced == 0 {
+		t.Error("no token was ever forced")
 	}
 	if len(seen) < 2 {
 		t.Errorf("random models only ever called %v", seen)
@@ -313,5 +323,37 @@ func TestMaskerConcurrent(t *testing.T) {
 	close(errs)
 	for c := range errs {
 		t.Errorf("%q: the shared masker disagrees", c)
+	}
+}
+
+func TestForced(t *testing.T) {
+	tok := llama(t)
+	a := NewAutomaton(testSet(t), testLimits)
+	m := NewMasker(a, TokenizerVocab(tok))
+	tests := []struct{ after, forced string }{
+		{`{"f`, `unction"`},
+		{`{"function": "weather_a`, `lerts"`},
+		{`{"function": "weather_alerts", "p`, `arams"`},
+		{`{"function": "weather", "params": {"city": "x", "metric": t`, `rue`},
+		{`{"function": "now", "params": {}`, ``},          // white space or the closing brace
+		{`{"function": "convert", "params": {"f`, `rom"`}, // amount and to start otherwise
+		{`{`, ``},
+	}
+	for _, tt := range tests {
+		s, ok := a.Feed(a.Start(), []byte(tt.after))
+		if !ok {
+			t.Fatalf("%q rejected", tt.after)
+		}
+		ids := m.Forced(s)
+		var got []byte
+		for _, id := range ids {
+			got = append(got, m.vocab[id]...)
+		}
+		if string(got) != tt.forced {
+			t.Errorf("after %q: forced %q (%d tokens), want %q", tt.after, got, len(ids), tt.forced)
+		}
+		if len(ids) > 1 && len(ids) >= len(tt.forced) {
+			t.Errorf("after %q: %d tokens for %q: not the longest", tt.after, len(ids), tt.forced)
+		}
 	}
 }

@@ -18,6 +18,7 @@ type Decoded struct {
 	PromptTime   time.Duration // the prompt's forward pass
 	GenTime      time.Duration // the generated tokens', masks included
 	MaskTime     time.Duration // computing masks (cache misses) and applying them
+	Forced       int           // tokens the constraint forced, fed with the one before them
 }
 
 // ErrIncomplete is returned when the token limit ends a call before it is
@@ -26,7 +27,8 @@ var ErrIncomplete = errors.New("the token limit ended the call before it was com
 
 // Generate writes a call with model, continuing prompt (ids, fed as given),
 // choosing each token with s among those m's mask allows, until the call is
-// complete. maxTokens 0 is the automaton's MaxLen (every token writes at least
+// complete. The tokens the constraint forces after a chosen one (Forced) are
+// fed with it in one forward pass. maxTokens 0 is the automaton's MaxLen (every token writes at least
 // one byte, so the call always completes). The model's cache is rewritten from
 // position 0: whatever else drives the model must not trust what it fed
 // before (a fresh generate.Generator does not).
@@ -81,8 +83,20 @@ func Generate(ctx context.Context, model engine.Model, m *Masker, prompt []int, 
 			return d, fmt.Errorf("token %d: the sampler chose id %d, which the constraint does not allow", len(d.IDs), id)
 		}
 		state = next
-		d.IDs = append(d.IDs, id)
-		text = append(text, m.vocab[id]...)
+		feed := []int{id}
+		t0 = time.Now()
+		forced := m.Forced(state)
+		d.MaskTime += time.Since(t0)
+		for _, f := range forced[:min(len(forced), maxTokens-len(d.IDs)-1)] {
+			state, _ = m.Advance(state, f) // Forced only returns tokens the automaton takes
+			feed = append(feed, f)
+			d.Forced++
+		}
+		start := len(prompt) + len(d.IDs)
+		for _, f := range feed {
+			d.IDs = append(d.IDs, f)
+			text = append(text, m.vocab[f]...)
+		}
 		d.Text = string(text)
 		if m.a.Done(state) {
 			return d, nil
@@ -90,13 +104,13 @@ func Generate(ctx context.Context, model engine.Model, m *Masker, prompt []int, 
 		if len(d.IDs) >= maxTokens {
 			return d, fmt.Errorf("%w (%d tokens): %q", ErrIncomplete, maxTokens, clip(d.Text))
 		}
-		if err := sampler.Observe(id); err != nil {
+		if err := sampler.Observe(feed...); err != nil {
 			return d, err
 		}
 		if err := ctx.Err(); err != nil {
 			return d, err
 		}
-		if logits, err = model.Forward(ctx, []int{id}, len(prompt)+len(d.IDs)-1, 1); err != nil {
+		if logits, err = model.Forward(ctx, feed, start, 1); err != nil {
 			return d, fmt.Errorf("token %d: %w", len(d.IDs), err)
 		}
 	}

@@ -176,3 +176,64 @@ func (m *Masker) CacheStats() (hits, misses int) {
 	defer m.mu.Unlock()
 	return m.hits, m.miss
 }
+
+// maxForced bounds the bytes Forced looks ahead.
+const maxForced = 64
+
+// Forced returns the tokens that are the only way on from s, as far as the
+// automaton allows one byte alone (the rest of a name or key, the colon after
+// the last param...), longest tokens first, for the engine to feed in one
+// forward pass instead of one token at a time.
+func (m *Masker) Forced(s State) []int {
+	var forced []byte
+	for len(forced) < maxForced && !m.a.Done(s) {
+		var only byte
+		var next State
+		n := 0
+		for b := range 256 {
+			if t, ok := m.a.Step(s, byte(b)); ok {
+				if n++; n > 1 {
+					break
+				}
+				only, next = byte(b), t
+			}
+		}
+		if n != 1 {
+			break
+		}
+		forced = append(forced, only)
+		s = next
+	}
+	var ids []int
+	for len(forced) > 0 {
+		id, n := m.longestPrefix(forced)
+		if n == 0 {
+			break
+		}
+		ids = append(ids, id)
+		forced = forced[n:]
+	}
+	return ids
+}
+
+// longestPrefix is the longest token that b begins with, and its length.
+func (m *Masker) longestPrefix(b []byte) (id, n int) {
+	at := int32(0)
+	for i, c := range b {
+		next := int32(-1)
+		for _, k := range m.nodes[at].kids {
+			if m.nodes[k].b == c {
+				next = k
+				break
+			}
+		}
+		if next < 0 {
+			break
+		}
+		at = next
+		if ids := m.nodes[at].ids; len(ids) > 0 {
+			id, n = int(ids[0]), i+1
+		}
+	}
+	return id, n
+}
