@@ -34,6 +34,14 @@
 // admits exactly the JSON calls of the set, with bounded strings, numbers and
 // white space, so that every path ends within MaxLen bytes. Masker applies it to
 // a vocabulary through a trie of the tokens' bytes, with a cache of the mask of
-// each state; Generate runs a local engine.Model under it, so even a model with
-// random weights writes a valid call.
+// each state (keyed by the state with counters far from their limits merged,
+// so the bytes of a long string share one mask); Forced gives the tokens that
+// are the only way on. Generate runs a local engine.Model under it, feeding
+// forced tokens in one forward pass, so even a model with random weights
+// writes a valid call, within MaxLen tokens.
+//
+// The constraint is JSON only; a YAML answer (or any answer written without
+// the constraint, by a server) is parsed and checked, and the caller repairs.
+// planner/constrain does the same for plans with its own grammar and token
+// index; the two token layers are meant to become one.
 package funcall

@@ -39,7 +39,8 @@ replaces a tool's), mapped onto a tool's input by a template:
       params:
         - {name: city, type: string, description: The city., required: true}
 
-Sampling is the configuration's (greedy by default).`
+Sampling is the configuration's (greedy by default); planner.timeout bounds the
+choice and the tool's run together.`
 
 // callArgs are call's own flags.
 type callArgs struct {
@@ -196,9 +197,14 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 		}
 	}
 
+	ctx, cancel, limit := withTimeLimit(ctx, cfg)
+	defer cancel()
 	begin := time.Now()
 	call, err := chooseCall(ctx, set, answer, question, format, &rec)
 	rec.Timings.GenerateMS = ms(time.Since(begin))
+	if timedOut(ctx, limit) {
+		return limit
+	}
 	if err != nil {
 		return err
 	}
@@ -222,6 +228,9 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 	begin = time.Now()
 	out, err := t.Call(ctx, tools.Request{Input: input, Raw: input})
 	rec.Timings.ToolMS = ms(time.Since(begin))
+	if timedOut(ctx, limit) {
+		return fmt.Errorf("%s[%s]: %w", tool, input, limit)
+	}
 	if err != nil {
 		return fmt.Errorf("%s[%s]: %w", tool, input, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rewoo-agent/agent/planner/plannertest"
 	"github.com/rewoo-agent/agent/tools"
@@ -239,5 +240,18 @@ func TestCallLocalModelConstrained(t *testing.T) {
 	}
 	if got := e.toolInputs(); len(got) != 0 {
 		t.Errorf("--dry-run ran tools: %v", got)
+	}
+}
+
+func TestCallTimeLimit(t *testing.T) {
+	e := newCallEnv(t, plannertest.Reply{Text: `{"function": "Weather", "params": {"input": "Paris"}}`})
+	e.eng.Delay = 50 * time.Millisecond
+	t.Setenv("AGENT_TIMEOUT", "20ms")
+	_, errOut, code := runAgent(t, "", "call", "--llm-url", e.url, "Weather in Paris?")
+	if code != 1 || !strings.Contains(errOut, "ran out of time: the limit is 20ms") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+	if got := e.toolInputs(); len(got) != 0 {
+		t.Errorf("tools ran: %v", got)
 	}
 }
