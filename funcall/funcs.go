@@ -42,8 +42,9 @@ type Function struct {
 	// Tool is the tool a call runs; "" is the tool named like the function.
 	Tool string `yaml:"tool"`
 	// Input is a text/template over the call's params that makes the tool's
-	// input, e.g. "{{.city}} {{.unit}}"; "" is the single param's value, or
-	// the params as a JSON object when there are several.
+	// input, e.g. "{{.city}} {{.unit}}" (an optional param not given is ""); ""
+	// is the single param's value, or the params as a JSON object when there
+	// are several.
 	Input string `yaml:"input"`
 
 	input *template.Template
@@ -232,8 +233,15 @@ func (s *Set) ToolInput(c Call) (tool, input string, err error) {
 	}
 	switch {
 	case f.input != nil:
+		data := map[string]any{}
+		for _, p := range f.Params {
+			data[p.Name] = "" // an optional param not given reads as nothing
+		}
+		for k, v := range c.Params {
+			data[k] = v
+		}
 		var b strings.Builder
-		if err := f.input.Execute(&b, c.Params); err != nil {
+		if err := f.input.Execute(&b, data); err != nil {
 			return "", "", fmt.Errorf("function %q: input: %w", f.Name, err)
 		}
 		return tool, b.String(), nil

@@ -202,6 +202,7 @@ func TestToolInput(t *testing.T) {
 	}{
 		{Call{"weather", map[string]any{"city": "Oslo", "days": int64(2)}}, "Weather", "Oslo in 2 days"},
 		{Call{"weather", map[string]any{"city": "Oslo"}}, "Weather", "Oslo"},
+		{Call{"weather", map[string]any{"city": "Oslo", "metric": true}}, "Weather", "Oslotrue"},
 		{Call{"weather_alerts", map[string]any{"region": "Alps"}}, "weather_alerts", "Alps"},
 		{Call{"convert", map[string]any{"amount": 3.5, "from": "USD", "to": "EUR"}}, "convert", `{"amount":3.5,"from":"USD","to":"EUR"}`},
 		{Call{"now", map[string]any{}}, "now", `{}`},
