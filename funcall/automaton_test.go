@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -355,5 +356,42 @@ func TestForced(t *testing.T) {
 		if len(ids) > 1 && len(ids) >= len(tt.forced) {
 			t.Errorf("after %q: %d tokens for %q: not the longest", tt.after, len(ids), tt.forced)
 		}
+	}
+}
+
+// BenchmarkGenerate decodes calls with the random model over the LLaMA
+// vocabulary and reports the constraint's cost per token (masks computed and
+// applied, forced tokens found), cold cache and warm.
+func BenchmarkGenerate(b *testing.B) {
+	tok := llama(b)
+	s := testSet(b)
+	vocab := TokenizerVocab(tok)
+	prompt := tok.EncodeWithBOS("USER: call something ASSISTANT:")
+	for _, warm := range []bool{false, true} {
+		name := "cold"
+		if warm {
+			name = "warm"
+		}
+		b.Run(name, func(b *testing.B) {
+			m := NewMasker(NewAutomaton(s, DefaultLimits), vocab)
+			var tokens int
+			var mask time.Duration
+			seed := uint64(0)
+			for b.Loop() {
+				if !warm {
+					m = NewMasker(m.Automaton(), vocab)
+				}
+				model := &randomModel{rng: rand.New(rand.NewPCG(seed%4, 7)), vocab: tok.VocabSize()}
+				model.logits = make([]float32, model.vocab)
+				d, err := Generate(b.Context(), model, m, prompt, engine.Sampling{Temperature: 0.7, Seed: seed % 4}, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens += len(d.IDs)
+				mask += d.MaskTime
+				seed++
+			}
+			b.ReportMetric(float64(mask.Microseconds())/float64(tokens), "mask-µs/token")
+		})
 	}
 }
