@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 )
 
 // DefaultYAML is the embedded default configuration, the lowest layer of every Load.
@@ -29,6 +31,7 @@ var ToolsExampleYAML []byte
 // one in a config file is taken relative to that file.
 type Config struct {
 	ToolsFile string    `yaml:"tools_file" env:"AGENT_TOOLS" path:""`
+	Corpus    string    `yaml:"corpus" env:"AGENT_CORPUS" path:""`
 	CacheDir  string    `yaml:"cache_dir" env:"AGENT_CACHE_DIR" path:""`
 	Search    Search    `yaml:"search"`
 	Fetch     Fetch     `yaml:"fetch"`
@@ -51,7 +54,8 @@ type Search struct {
 	MaxResults    int           `yaml:"max_results" env:"AGENT_SEARCH_MAX_RESULTS"`
 	Timeout       time.Duration `yaml:"timeout" env:"AGENT_SEARCH_TIMEOUT"`
 	// Fallback lists the backends tried, in order, when the one in use blocks
-	// a request (duckduckgo, searxng; those not configured are left out).
+	// a request (duckduckgo, searxng, corpus; those not configured are left
+	// out).
 	Fallback []string `yaml:"fallback" env:"AGENT_SEARCH_FALLBACK"`
 	// BlockPause is how long a backend that blocked is left alone, for the
 	// whole process.
@@ -183,7 +187,7 @@ type Options struct {
 func Load(opts Options) (*Config, error) {
 	env := envMap(opts.Env)
 	c := &Config{sources: map[string]Source{}}
-	if err := Decode("(defaults)", DefaultYAML, c); err != nil {
+	if err := yamlpos.Decode("(defaults)", DefaultYAML, c); err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
 	for _, f := range c.fields() {
@@ -239,7 +243,7 @@ func (c *Config) loadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	if err := Decode(path, data, c); err != nil {
+	if err := yamlpos.Decode(path, data, c); err != nil {
 		return err
 	}
 	c.file = path

@@ -43,7 +43,7 @@ func newChatCmd() *cobra.Command {
 		}
 		defer a.close()
 		a.conv = &planner.Conversation{}
-		return chat(cmd.Context(), std, a, o)
+		return runChat(cmd.Context(), std, a, o)
 	}
 	return cmd
 }
@@ -51,9 +51,9 @@ func newChatCmd() *cobra.Command {
 // maxChatLine bounds one question of a conversation.
 const maxChatLine = 64 << 10
 
-// chat answers the questions read from std.in, one a line, in one
+// runChat answers the questions read from std.in, one a line, in one
 // conversation, until the input ends, a line reads exit or quit, or ctx ends.
-func chat(ctx context.Context, std stdio, a *asker, o askOptions) error {
+func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 	interactive := isReaderTerminal(std.in)
 	if interactive {
 		fmt.Fprintln(std.err, "A conversation: ask a question, then follow it up (exit or Ctrl-D ends it).")

@@ -82,6 +82,7 @@ func configFlagList(d *configs.Config) []configFlag {
 		{plannerGroup, "yes", "planner.allow_confirm", p.AllowConfirm, "run tools marked confirm: true without asking (also --allow-confirm); unattended runs refuse them otherwise"},
 		{plannerGroup, "trace-payloads", "planner.trace_payloads", p.TracePayloads, "put prompts, generated text and tool inputs and outputs in the OpenTelemetry spans"},
 		{toolsGroup, "tools-config", "tools_file", d.ToolsFile, "YAML file of custom tools"},
+		{toolsGroup, "corpus", "corpus", d.Corpus, "folder of your own documents to search (the LocalSearch and LocalReader tools)"},
 	}
 }
 

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/custom"
 	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/knowledge"
@@ -21,7 +23,20 @@ import (
 // nil llm they fail with a clear error when called. MCP servers the tools file
 // starts are stopped when ctx ends.
 func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Registry, error) {
-	backend, err := searchBackend(cfg)
+	var local *corpus.Corpus
+	if cfg.Corpus != "" {
+		c, err := corpus.Open(cfg.Corpus, corpus.Options{MaxResults: cfg.Search.MaxResults})
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		local = c
+	}
+	var localBackend search.Backend
+	if local != nil {
+		localBackend = local
+	}
+	backend, err := searchBackend(cfg, localBackend)
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +64,14 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	if err != nil {
 		return nil, err
 	}
+	if c := local; c != nil {
+		for _, t := range []tools.Tool{&corpus.SearchTool{Corpus: c},
+			&corpus.ReaderTool{Corpus: c, MaxDocs: f.MaxURLs, MaxChars: f.MaxChars}} {
+			if err := reg.Add(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if cfg.ToolsFile == "" {
 		return reg, nil
 	}
@@ -62,10 +85,12 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() { set.Close() })
+	for _, w := range set.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
 	for _, t := range set.Tools {
 		if err := reg.Add(t); err != nil {
-			set.Close()
-			return nil, fmt.Errorf("%s: %w", cfg.ToolsFile, err)
+			fmt.Fprintf(os.Stderr, "warning: %s: %v (tool %s is disabled)\n", cfg.ToolsFile, err, t.Name())
 		}
 	}
 	return reg, nil
@@ -73,9 +98,10 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 
 // searchBackend is the configured web search engine, and after it those of
 // search.fallback, tried in turn when one blocks a request (each left alone for
-// search.block_pause once it has). Entries not configured (searxng without a
-// URL) are left out.
-func searchBackend(cfg *configs.Config) (search.Backend, error) {
+// search.block_pause once it has): duckduckgo, searxng, and corpus, the local
+// corpus (local, nil when none is configured). Entries not configured
+// (searxng without a URL, corpus without a corpus) are left out.
+func searchBackend(cfg *configs.Config, local search.Backend) (search.Backend, error) {
 	s := cfg.Search
 	primary := s.Backend
 	switch primary {
@@ -96,14 +122,18 @@ func searchBackend(cfg *configs.Config) (search.Backend, error) {
 	seen := map[string]bool{primary: true}
 	for _, name := range s.Fallback {
 		switch name {
-		case "duckduckgo", "searxng":
+		case "duckduckgo", "searxng", "corpus":
 		default:
-			return nil, fmt.Errorf("search.fallback: %q: want duckduckgo or searxng", name)
+			return nil, fmt.Errorf("search.fallback: %q: want duckduckgo, searxng or corpus", name)
 		}
-		if seen[name] || (name == "searxng" && s.SearXNGURL == "") {
+		if seen[name] || (name == "searxng" && s.SearXNGURL == "") || (name == "corpus" && local == nil) {
 			continue
 		}
 		seen[name] = true
+		if name == "corpus" {
+			chain = append(chain, local)
+			continue
+		}
 		chain = append(chain, newSearchBackend(cfg, name))
 	}
 	if len(chain) == 1 {
