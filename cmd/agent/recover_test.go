@@ -108,3 +108,18 @@ func TestAskConfirm(t *testing.T) {
 		}
 	}
 }
+
+// TestAskBudgetAndRepairFlags: the budget and repair flags reach the planner,
+// and the trace says what stopped it.
+func TestAskBudgetAndRepairFlags(t *testing.T) {
+	e := newAskEnv(t, askPlan, 0)
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--budget-tool-calls", "1", "--json", "Who won?")
+	if code != 0 || !strings.Contains(out, `"stop": "budget-tool-calls"`) || !strings.Contains(out, `"partial": true`) {
+		t.Errorf("--budget-tool-calls 1: exit %d\n%s\n%s", code, out, errOut)
+	}
+	e = newAskEnv(t, " :evidence0: = DuckDuckgo[x]\nAnswer: :evidence0:\n", 0)
+	_, errOut, code = runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--repair=false", "Who won?")
+	if code != 1 || len(e.eng.Calls()) != 1 || strings.Contains(errOut, "repair") {
+		t.Errorf("--repair=false: exit %d, %d engine calls\n%s", code, len(e.eng.Calls()), errOut)
+	}
+}
