@@ -119,10 +119,9 @@ type session struct {
 	approvalMu sync.Mutex
 	approved   map[string]bool
 
-	mu      sync.Mutex // guards tr, byName, written and calls of on
-	tr      *Trace
-	byName  map[string]*StepTrace
-	written string // the current plan as the model wrote it, without a prefix
+	mu     sync.Mutex // guards tr, byName, whole and calls of on
+	tr     *Trace
+	byName map[string]*StepTrace
 	// whole is the step whose evidence is the whole answer, once the Answer
 	// line says so ("Answer: :evidence2:"); its text streams as AnswerText.
 	whole string
@@ -303,7 +302,7 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 		plan, o, genErr := s.round(withPurpose(work, purpose), prompt, done, planOnly, keep)
 		if errors.Is(genErr, ErrBadPlan) {
 			s.mu.Lock()
-			written, diags := s.written, s.tr.Diagnostics
+			written, diags := s.tr.Plan, s.tr.Diagnostics // the whole plan: the diagnostics count its lines
 			s.mu.Unlock()
 			badPlans = append(badPlans, fmt.Sprintf("%s\nproblems:\n  %s", numbered(written), strings.Join(diags, "\n  ")))
 			if repairs > 0 && work.Err() == nil && s.spend.spent() == nil {
@@ -414,7 +413,7 @@ func (s *session) archive(why string) {
 	s.tr.Attempts = append(s.tr.Attempts, Attempt{Why: why, Plan: s.tr.Plan, Diagnostics: s.tr.Diagnostics, Steps: s.tr.Steps})
 	s.tr.Plan, s.tr.DAG, s.tr.Diagnostics, s.tr.Steps = "", nil, nil, []*StepTrace{}
 	s.byName = map[string]*StepTrace{}
-	s.written, s.whole = "", ""
+	s.whole = ""
 }
 
 // answerText streams the text of the engine calls that write the answer: the
@@ -558,7 +557,6 @@ func (s *session) generate(ctx context.Context, prompt, prefix string, steps cha
 			raw.WriteString(line)
 			s.mu.Lock()
 			s.tr.Plan = raw.String()
-			s.written += line
 			s.emit(Event{Kind: PlanText, Text: line})
 			s.mu.Unlock()
 			pending += line
