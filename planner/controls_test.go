@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -218,5 +219,22 @@ func TestConversation(t *testing.T) {
 		}
 	}); !slices.Equal(got, []string{":evidence0:", ":evidence1:"}) {
 		t.Errorf("steps %q", got)
+	}
+}
+
+// TestConversationCarriesNewest: a long conversation offers the newest
+// evidence and what it depends on, not all of it.
+func TestConversationCarriesNewest(t *testing.T) {
+	var c Conversation
+	for i := range maxCarried + 10 {
+		st := &StepTrace{Name: fmt.Sprintf(":evidence%d:", i), State: StateDone}
+		if i == maxCarried+9 {
+			st.Deps = []string{":evidence0:"}
+		}
+		c.done = append(c.done, st)
+	}
+	got := c.evidence()
+	if len(got) != maxCarried+1 || got[0].Name != ":evidence0:" || got[1].Name != ":evidence10:" || got[len(got)-1].Name != fmt.Sprintf(":evidence%d:", maxCarried+9) {
+		t.Errorf("%d steps carried: %s ... %s", len(got), got[0].Name, got[len(got)-1].Name)
 	}
 }

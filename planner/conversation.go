@@ -22,8 +22,12 @@ type Conversation struct {
 
 type turn struct{ question, answer string }
 
-// maxTurns bounds the earlier questions a prompt recalls.
-const maxTurns = 8
+// maxTurns bounds the earlier questions a prompt recalls, maxCarried the
+// earlier evidence a plan is offered (the newest, with what it depends on).
+const (
+	maxTurns   = 8
+	maxCarried = 24
+)
 
 // Ask answers question with p, given the conversation so far, and adds the
 // question, its answer and its evidence to the conversation.
@@ -52,11 +56,36 @@ func (c *Conversation) Ask(ctx context.Context, p *Planner, question string, on 
 	return tr, err
 }
 
-// evidence is the evidence gathered so far.
+// evidence is the evidence gathered so far: the newest maxCarried steps and
+// the steps they depend on, in the order gathered.
 func (c *Conversation) evidence() []*StepTrace {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]*StepTrace(nil), c.done...)
+	byName := map[string]*StepTrace{}
+	for _, t := range c.done {
+		byName[t.Name] = t
+	}
+	keep := map[string]bool{}
+	var mark func(t *StepTrace)
+	mark = func(t *StepTrace) {
+		if t == nil || keep[t.Name] {
+			return
+		}
+		keep[t.Name] = true
+		for _, d := range t.Deps {
+			mark(byName[d])
+		}
+	}
+	for _, t := range c.done[max(0, len(c.done)-maxCarried):] {
+		mark(t)
+	}
+	var out []*StepTrace
+	for _, t := range c.done {
+		if keep[t.Name] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // history recalls the earlier questions and their answers for the prompt.

@@ -58,20 +58,23 @@ func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 	if interactive {
 		fmt.Fprintln(std.err, "A conversation: ask a question, then follow it up (exit or Ctrl-D ends it).")
 	}
-	lines := make(chan string)
+	// A line is read only when asked for, so that nothing reads the terminal
+	// while a question runs (a tool's approval is asked there).
+	want := make(chan struct{})
+	defer close(want)
+	lines := make(chan string, 1)
 	readErr := make(chan error, 1)
-	go func() { // ends at the end of input (at a terminal, after the process's end at worst)
+	go func() { // ends when want closes or the input ends
 		defer close(lines)
 		sc := bufio.NewScanner(std.in)
 		sc.Buffer(make([]byte, 4096), maxChatLine)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
+		for range want {
+			if !sc.Scan() {
+				readErr <- sc.Err()
 				return
 			}
+			lines <- sc.Text()
 		}
-		readErr <- sc.Err()
 	}()
 	failed := 0
 	for n := 1; ; {
@@ -79,22 +82,24 @@ func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 			fmt.Fprint(std.err, "> ")
 		}
 		var q string
-		var ok bool
+		ok := false
 		select {
 		case <-ctx.Done():
 			return exitError{130, errors.New("chat: interrupted")}
-		case q, ok = <-lines:
+		case want <- struct{}{}: // the reader reads a line
+			select {
+			case <-ctx.Done():
+				return exitError{130, errors.New("chat: interrupted")}
+			case q, ok = <-lines:
+			}
+		case <-lines: // closed: the input ended
 		}
 		if !ok {
 			if interactive {
 				fmt.Fprintln(std.err)
 			}
-			select {
-			case err := <-readErr:
-				if err != nil {
-					return fmt.Errorf("chat: reading the questions: %w", err)
-				}
-			default:
+			if err := <-readErr; err != nil {
+				return fmt.Errorf("chat: reading the questions: %w", err)
 			}
 			if failed > 0 {
 				return fmt.Errorf("chat: %d of %d questions had no answer", failed, n-1)

@@ -59,3 +59,17 @@ func TestChat(t *testing.T) {
 		t.Errorf("%d plans searched, want 1", searches)
 	}
 }
+
+// TestChatEnds: the end of input ends the conversation; a question without an
+// answer is reported and the next one still runs, and the exit status says so.
+func TestChatEnds(t *testing.T) {
+	e := newAskEnv(t, searchPlan, 0)
+	if out, errOut, code := runAgent(t, "", "chat", "--llm-url", e.llm.URL); code != 0 || out != "" {
+		t.Errorf("no input: exit %d, stdout %q\n%s", code, out, errOut)
+	}
+	e.eng.Replies = append([]plannertest.Reply{{Match: "Question: broken? ASSISTANT", Text: " :evidence0: = Nope[x]\nAnswer: :evidence0:\n"}}, e.eng.Replies...)
+	out, errOut, code := runAgent(t, "broken?\nWho won?", "chat", "--llm-url", e.llm.URL, "--repair=false")
+	if code != 1 || !strings.Contains(errOut, "1 of 2 questions had no answer") || !strings.Contains(out, "Louise Glück") {
+		t.Errorf("exit %d, stdout %q\n%s", code, out, errOut)
+	}
+}
