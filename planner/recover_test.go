@@ -16,7 +16,7 @@ import (
 // scripted returns a planner whose engine answers the first reply matching the
 // prompt (a repair's prompt holds "cannot be run", a replan's "steps failed"),
 // over the fake tools plus extra.
-func scripted(t *testing.T, replies []plannertest.Reply, extra ...tools.Tool) (*Planner, *plannertest.Engine, map[string]*tooltest.Recorder) {
+func scripted(t testing.TB, replies []plannertest.Reply, extra ...tools.Tool) (*Planner, *plannertest.Engine, map[string]*tooltest.Recorder) {
 	t.Helper()
 	eng := &plannertest.Engine{Replies: replies}
 	reg, rec := fakeTools(t, 0)

@@ -90,3 +90,25 @@ func names(spans tracetest.SpanStubs) []string {
 	}
 	return out
 }
+
+// BenchmarkAskSpans is the cost of the spans of a question of four steps:
+// none installed (the global no-op provider) against the SDK recording and
+// exporting them (to an exporter that drops them).
+func BenchmarkAskSpans(b *testing.B) {
+	plan := " :evidence0: = DuckDuckGo[a]\n:evidence1: = DuckDuckGo[b]\n:evidence2: = TextScraper[:evidence0:]\n:evidence3: = KnowledgeModel[Who, given :evidence2:?]\nAnswer: :evidence3:\n"
+	for _, name := range []string{"noop", "sdk"} {
+		b.Run(name, func(b *testing.B) {
+			p, _, _ := scripted(b, []plannertest.Reply{{Text: plan}})
+			if name == "sdk" {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewNoopExporter()))
+				defer tp.Shutdown(context.Background())
+				p.Tracer = tp.Tracer("bench")
+			}
+			for b.Loop() {
+				if _, err := p.Ask(context.Background(), "Who won?", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
