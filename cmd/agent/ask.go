@@ -414,7 +414,7 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 	}
 	fmt.Fprintf(w, "%s after %.1fs: %d of %d steps done\n", what, tr.Timings.Total, done, len(tr.Steps))
 	for _, s := range tr.Steps {
-		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
+		line := fmt.Sprintf("  %-8s %s = %s[%s]", stateWord(s), s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
 		switch s.State {
 		case planner.StateDone:
 			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, termtext.ClipLine(s.Output, 80))
@@ -429,7 +429,16 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 func printFailures(w io.Writer, tr *planner.Trace) {
 	for _, s := range tr.Steps {
 		if s.State == planner.StateFailed {
-			fmt.Fprintf(w, "failed %s = %s[%s]: %s\n", s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
+			fmt.Fprintf(w, "%s %s = %s[%s]: %s\n", stateWord(s), s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
 		}
 	}
+}
+
+// stateWord is a step's state as shown: "blocked" for a step whose service
+// refused it as automated, not the "failed" of any other error.
+func stateWord(s *planner.StepTrace) string {
+	if s.Blocked {
+		return "blocked"
+	}
+	return s.State
 }

@@ -103,7 +103,11 @@ func (v *askPlainView) event(e planner.Event) {
 			v.printf(e.At, "stop  %s after %s: cancelled", s.Name, askSeconds(s.Duration))
 			return
 		}
-		v.printf(e.At, "fail  %s after %s: %v", s.Name, askSeconds(s.Duration), e.Err)
+		what := "fail "
+		if s.Blocked {
+			what = "block"
+		}
+		v.printf(e.At, "%s %s after %s: %v", what, s.Name, askSeconds(s.Duration), e.Err)
 	case planner.StepSkipped:
 		v.printf(e.At, "skip  %s, %s", s.Name, e.Text)
 	case planner.NewPlan:
