@@ -62,7 +62,7 @@ func newServeCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup)
 	fs := cmd.Flags()
-	fs.StringVar(&a.addr, "addr", "127.0.0.1:8090", "HOST:PORT to listen on")
+	fs.StringVar(&a.addr, "addr", server.DefaultAddr, "HOST:PORT to listen on")
 	fs.StringVar(&a.keepAlive, "keep-alive", "5m", "how long the model stays loaded without requests, e.g. 30m; -1 is forever")
 	fs.StringVar(&a.name, "name", "", "the model's name in the API (default: the model folder's name, the hub reference, or --llm-model)")
 	fs.StringArrayVar(&a.apiKeys, "api-key", nil, "an API key requests must carry (repeatable; default $"+apiKeysEnv+")")
