@@ -29,6 +29,7 @@ and waiting. Its API key comes from $` + openai.APIKeyEnv + `.`,
 	}
 	conf := configFlagSet(cmd, serverGroup)
 	cmd.Flags().MarkHidden("llm-model")
+	cmd.Flags().MarkHidden("llm-api")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the server's answer as JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := conf.load()
