@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -81,10 +82,14 @@ and waiting. Its API key comes from $` + openai.APIKeyEnv + `.`,
 
 func ago(d time.Duration) string { return roundDuration(d) + " ago" }
 
-// roundDuration is d to the second (a minute for an hour or more), never negative.
+// roundDuration is d to the second, to the minute past an hour, in days past
+// two days; never negative.
 func roundDuration(d time.Duration) string {
-	if d >= time.Hour {
-		return max(d, 0).Round(time.Minute).String()
+	switch d = max(d, 0); {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d >= time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 	}
-	return max(d, 0).Round(time.Second).String()
+	return d.Round(time.Second).String()
 }

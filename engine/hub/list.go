@@ -96,7 +96,7 @@ func repoOfDir(name string) (string, bool) {
 	}
 	org, model, ok := strings.Cut(rest, "--")
 	repo := org + "/" + model
-	if !ok || !repoRE.MatchString(repo) || strings.Contains(model, "--") {
+	if _, err := ParseRef(repo); !ok || err != nil || strings.Contains(repo, ":") {
 		return "", false
 	}
 	return repo, true

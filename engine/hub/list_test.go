@@ -257,3 +257,23 @@ func TestRemoveBusy(t *testing.T) {
 		t.Errorf("after the download: %v", err)
 	}
 }
+
+// FuzzRepoOfDir reads folder names back into repository names: what it accepts
+// is a name ParseRef takes whose folder is the name read.
+func FuzzRepoOfDir(f *testing.F) {
+	for _, s := range []string{"models--TheBloke--airoboros-65B-gpt4-m2.0-GPTQ", "datasets--a--b", "models--a--b--c", "models--a", ".locks"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		repo, ok := repoOfDir(name)
+		if !ok {
+			return
+		}
+		if _, err := ParseRef(repo); err != nil {
+			t.Fatalf("%q read as %q, which ParseRef refuses: %v", name, repo, err)
+		}
+		if got := filepath.Base(Cache{Dir: "/c"}.RepoDir(repo)); got != name {
+			t.Fatalf("%q read as %q, whose folder is %q", name, repo, got)
+		}
+	})
+}
