@@ -30,8 +30,8 @@ const apiKeysEnv = "AGENT_API_KEYS"
 
 const serveLong = `Serves the model with OpenAI's HTTP API (package engine/server): POST
 /v1/completions (prompt as text or token ids) and /v1/chat/completions (the chat
-template applied), streamed or not; GET /v1/models, /health and /metrics
-(Prometheus). Point --llm-url of ask, run or batch at it to keep the model loaded
+template applied), streamed or not; GET /v1/models, /health, /metrics
+(Prometheus) and /api/ps (what is loaded and until when; agent ps). Point --llm-url of ask, run or batch at it to keep the model loaded
 between commands.
 
 The model loads on the first request and unloads after --keep-alive without

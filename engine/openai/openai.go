@@ -2,7 +2,10 @@
 // with streaming (server-sent events): vLLM, llama.cpp's llama-server, Ollama, or
 // our own. It calls the legacy completions endpoint (POST /v1/completions), which
 // takes the prompt as it is, or the chat endpoint (POST /v1/chat/completions) of
-// servers that only have that one; see API for how it picks. Sampling settings travel as the
+// servers that only have that one, with a prompt written with the chat template
+// (Options.Template) taken back apart into its system and user messages, so that
+// the server applies its own template once; Options.API picks the endpoint, by
+// default the first that answers. Sampling settings travel as the
 // standard fields plus the extra ones vLLM and llama.cpp read (top_k,
 // repetition_penalty / repeat_penalty, seed, min_p), so a server samples as the local
 // engine does; servers ignore the extras they do not know.
