@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -24,15 +25,13 @@ that several revisions share is counted once in --json's repository size.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the repositories, revisions, refs and sizes as JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		repos, err := newHubClient().Cache.List()
-		if err != nil {
-			return err
-		}
+		// A repository that cannot be read is an error after the others are listed.
+		repos, listErr := newHubClient().Cache.List()
 		out := stdioOf(cmd).out
 		if asJSON {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
-			return enc.Encode(repos)
+			return errors.Join(enc.Encode(repos), listErr)
 		}
 		now := time.Now()
 		tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
@@ -48,7 +47,7 @@ that several revisions share is counted once in --json's repository size.`,
 				}
 			}
 		}
-		return tw.Flush()
+		return errors.Join(tw.Flush(), listErr)
 	}
 	return cmd
 }

@@ -88,4 +88,10 @@ func TestListAndRm(t *testing.T) {
 	if strings.Count(strings.TrimSpace(out), "\n") != 1 || !strings.Contains(out, "TheBloke/tiny-GPTQ ") {
 		t.Errorf("list at the end:\n%s", out)
 	}
+	// A repository folder that is a link is an error, after the others.
+	os.Symlink(t.TempDir(), filepath.Join(cache, "models--TheBloke--linked"))
+	out, errOut, code = runAgent(t, "", "list")
+	if code != 1 || !strings.Contains(out, "TheBloke/tiny-GPTQ ") || !strings.Contains(errOut, "symlink, not followed") {
+		t.Errorf("list with a linked repository: exit %d\n%s%s", code, out, errOut)
+	}
 }

@@ -25,6 +25,7 @@ type CachedRepo struct {
 	Revisions []CachedRevision `json:"revisions"`
 
 	blobCount int
+	dangling  []string // refs to a commit without a snapshot folder
 }
 
 // CachedRevision is one snapshot of a repository.
@@ -164,7 +165,11 @@ func (c Cache) scan(repo string) (*CachedRepo, error) {
 		}
 		r.Size += rev.copied
 		rev.Refs = refs[s.Name()]
+		delete(refs, s.Name())
 		r.Revisions = append(r.Revisions, rev.CachedRevision)
+	}
+	for _, names := range refs {
+		r.dangling = append(r.dangling, names...)
 	}
 	slices.SortFunc(r.Revisions, func(a, b CachedRevision) int {
 		return cmp.Or(b.Modified.Compare(a.Modified), cmp.Compare(a.Commit, b.Commit))

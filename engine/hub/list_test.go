@@ -193,6 +193,24 @@ func TestRemoveRevision(t *testing.T) {
 	}
 }
 
+// A ref whose snapshot folder is not there (a pull that linked nothing yet)
+// is removed alone.
+func TestRemoveDanglingRef(t *testing.T) {
+	c, _, _ := cacheOf(t)
+	ref := filepath.Join(c.Cache.RepoDir("TheBloke/b"), "refs", "v2")
+	os.WriteFile(ref, []byte(strings.Repeat("ab", 20)), 0o644)
+	rm, err := c.Cache.Remove("TheBloke/b", "v2")
+	if err != nil || !slices.Equal(rm.Refs, []string{"v2"}) || rm.Whole || len(rm.Snapshots) != 0 {
+		t.Errorf("removal %+v, %v", rm, err)
+	}
+	if _, err := os.Lstat(ref); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the ref stays: %v", err)
+	}
+	if _, err := c.Cache.Snapshot(Ref{Repo: "TheBloke/b", Revision: "main"}); err != nil {
+		t.Errorf("main: %v", err)
+	}
+}
+
 func TestRemoveSharedCommit(t *testing.T) {
 	c, _, commits := cacheOf(t)
 	os.WriteFile(filepath.Join(c.Cache.RepoDir("TheBloke/b"), "refs", "v1"), []byte(commits["TheBloke/b"]), 0o644)

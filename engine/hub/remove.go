@@ -145,6 +145,10 @@ func (r *CachedRepo) plan(revision string) (removal, error) {
 		}
 	}
 	if target == nil {
+		if slices.Contains(r.dangling, revision) { // a pull that linked nothing yet
+			p.refs = []string{revision}
+			return p, nil
+		}
 		return p, fmt.Errorf("%w (no such branch, tag or commit here)", ErrNotCached)
 	}
 	if isCommit(revision) {
