@@ -46,6 +46,9 @@ that several revisions share is counted once in --json's repository size.`,
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", name, rev.Commit[:12], gb(rev.Size), ago(now.Sub(rev.Modified)), note)
 				}
 			}
+			if r.Partial > 0 {
+				fmt.Fprintf(tw, "%s\t-\t%s\t-\tpartial downloads: agent pull resumes them, agent rm --all %s removes them\n", r.Repo, gb(r.Partial), r.Repo)
+			}
 		}
 		return errors.Join(tw.Flush(), listErr)
 	}

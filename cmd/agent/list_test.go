@@ -88,6 +88,11 @@ func TestListAndRm(t *testing.T) {
 	if strings.Count(strings.TrimSpace(out), "\n") != 1 || !strings.Contains(out, "TheBloke/tiny-GPTQ ") {
 		t.Errorf("list at the end:\n%s", out)
 	}
+	// A stopped download shows, with how to go on or clean up.
+	os.WriteFile(filepath.Join(cache, "models--TheBloke--tiny-GPTQ", "blobs", "ab.incomplete"), make([]byte, 2000), 0o644)
+	if out, _, _ := runAgent(t, "", "list"); !strings.Contains(out, "2.0 kB") || !strings.Contains(out, "agent rm --all TheBloke/tiny-GPTQ removes them") {
+		t.Errorf("list with a partial download:\n%s", out)
+	}
 	// A repository folder that is a link is an error, after the others.
 	os.Symlink(t.TempDir(), filepath.Join(cache, "models--TheBloke--linked"))
 	out, errOut, code = runAgent(t, "", "list")
