@@ -1,0 +1,158 @@
+package constrain
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine/tokenizer"
+	"github.com/rewoo-agent/agent/internal/fixtures"
+	"github.com/rewoo-agent/agent/planparser"
+)
+
+// corpusTools are the tools planparser's corpus calls (its golden test's list).
+var corpusTools = []string{"DuckDuckGo", "KnowledgeModel", "TextScraper", "HyperlinkExtractor", "Wikipedia", "LLM"}
+
+var (
+	llamaOnce sync.Once
+	llamaTok  *tokenizer.Tokenizer
+	llamaErr  error
+)
+
+func llama(t testing.TB) *tokenizer.Tokenizer {
+	t.Helper()
+	llamaOnce.Do(func() { llamaTok, llamaErr = tokenizer.Load(fixtures.Tokenizer("tokenizer.model")) })
+	if llamaErr != nil {
+		t.Fatal(llamaErr)
+	}
+	return llamaTok
+}
+
+type plan struct{ name, src string }
+
+func corpus(t testing.TB) []plan {
+	t.Helper()
+	files, err := filepath.Glob("../../planparser/testdata/*.plan")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no plan corpus: %v", err)
+	}
+	var out []plan
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, plan{strings.TrimSuffix(filepath.Base(f), ".plan"), string(b)})
+	}
+	return out
+}
+
+// valid reports whether planparser parses src without diagnostics.
+func valid(src string) error {
+	_, err := planparser.Parse(src, planparser.Options{Tools: corpusTools})
+	return err
+}
+
+func mustGrammar(t testing.TB, opts Options) *Grammar {
+	t.Helper()
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestCorpusBytes feeds every corpus plan byte by byte: the grammar admits it
+// whole and complete exactly when planparser finds no diagnostics.
+func TestCorpusBytes(t *testing.T) {
+	g := mustGrammar(t, Options{Tools: corpusTools})
+	for _, p := range corpus(t) {
+		t.Run(p.name, func(t *testing.T) {
+			want := valid(p.src) == nil
+			if strings.HasPrefix(p.name, "bad_") == want {
+				t.Fatalf("corpus plan %s: parser validity %v contradicts its name", p.name, want)
+			}
+			s, err := g.Advance(g.Start(), p.src)
+			got := err == nil && g.Accepting(s)
+			if got != want {
+				t.Errorf("admitted = %v (err %v, accepting %v), planparser valid = %v", got, err, err == nil && g.Accepting(s), want)
+			}
+		})
+	}
+}
+
+var (
+	indexOnce sync.Once
+	indexLL   *Index
+	indexErr  error
+)
+
+// llamaIndex is the corpus grammar over the LLaMA vocabulary, built once.
+func llamaIndex(t testing.TB) *Index {
+	t.Helper()
+	tok := llama(t)
+	indexOnce.Do(func() {
+		g, err := New(Options{Tools: corpusTools})
+		if err != nil {
+			indexErr = err
+			return
+		}
+		indexLL, indexErr = NewIndex(g, tok)
+	})
+	if indexErr != nil {
+		t.Fatal(indexErr)
+	}
+	return indexLL
+}
+
+// TestCorpusTokens tokenizes every corpus plan with the LLaMA tokenizer and feeds
+// it token by token: for a valid plan every token is in the mask and the end is
+// complete; for an invalid one some token is outside the mask or the end is not.
+func TestCorpusTokens(t *testing.T) {
+	ix := llamaIndex(t)
+	tok := llama(t)
+	for _, p := range corpus(t) {
+		t.Run(p.name, func(t *testing.T) {
+			want := valid(p.src) == nil
+			d, err := ix.NewDecoder(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := tok.Encode(p.src)
+			admitted := true
+			for i, id := range ids {
+				inMask := d.Mask().Has(id)
+				err := d.Advance(id)
+				if inMask != (err == nil) {
+					t.Fatalf("token %d (%q): in mask %v but Advance says %v", i, tok.Piece(id), inMask, err)
+				}
+				if err != nil {
+					admitted = false
+					if want {
+						t.Errorf("token %d (%q) after %q refused: %v", i, tok.Piece(id), d.Text(), err)
+					}
+					break
+				}
+			}
+			if admitted {
+				if !d.Mask().Has(tok.EOS()) != !d.Done() {
+					t.Errorf("EOS in mask = %v, Done = %v", d.Mask().Has(tok.EOS()), d.Done())
+				}
+				admitted = d.Done()
+				if want && !admitted {
+					t.Errorf("plan admitted token by token but not complete at the end")
+				}
+				if admitted {
+					if err := valid(d.Text()); err != nil {
+						t.Errorf("admitted text does not validate: %v\n%s", err, d.Text())
+					}
+				}
+			}
+			if !want && admitted {
+				t.Errorf("invalid plan admitted whole:\n%s", p.src)
+			}
+		})
+	}
+}
