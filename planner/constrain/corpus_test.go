@@ -156,3 +156,7 @@ func TestCorpusTokens(t *testing.T) {
 		})
 	}
 }
+
+func planparserParse(src string, tools []string) (*planparser.Plan, error) {
+	return planparser.Parse(src, planparser.Options{Tools: tools})
+}

@@ -940,18 +940,16 @@ func (g *Grammar) closer(s *State) (byte, bool) {
 		if open, ok := s.refPending(); open && !ok {
 			return digit(1, s.rs.name, func(v int) bool { return s.defined(1, v) }), true
 		}
-		if s.cited {
-			return '\n', true
-		}
 		name := s.lastName()
 		partial := s.rs.partial()
-		switch {
-		case partial == "" && s.n == 0:
-			return ' ', true
-		case len(partial) < len(name) && name[:len(partial)] == partial:
-			return name[len(partial)], true
+		next, need := byte(' '), 1+len(name)
+		if s.n > 0 && len(partial) < len(name) && name[:len(partial)] == partial {
+			next, need = name[len(partial)], len(name)-len(partial)
 		}
-		return ' ', true
+		if s.cited || int(s.n)+need > g.lim.MaxLineBytes {
+			return 0, false // complete already; no room left on the line to cite
+		}
+		return next, true
 	}
 	// mHead
 	h := &s.h

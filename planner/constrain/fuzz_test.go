@@ -1,0 +1,106 @@
+package constrain
+
+import (
+	"github.com/rewoo-agent/agent/planparser"
+	"strings"
+	"testing"
+)
+
+// FuzzGrammar checks the grammar against planparser on any text: what it admits
+// whole and complete, planparser validates; and every prefix it admits is
+// completed by Finish, within MaxFinish bytes, into a plan planparser validates.
+func FuzzGrammar(f *testing.F) {
+	for _, p := range corpus(f) {
+		f.Add(p.src)
+		if i := len(p.src) / 2; i > 0 {
+			f.Add(p.src[:i])
+		}
+	}
+	f.Add("#E1 = LLM[a]\nAnswer: #E1 #E10 :evidence1:")
+	f.Add(":evidence0: = DuckDuckGo[x\n:evidence0: = y]\nAnswer:")
+	g := mustGrammar(f, Options{Tools: corpusTools, Limits: Limits{MaxSteps: 4, MaxInputBytes: 64, MaxLineBytes: 48, MaxProseLines: 3}})
+	gAns := mustGrammar(f, Options{Tools: corpusTools, RequireAnswer: true})
+	f.Fuzz(func(t *testing.T, src string) {
+		for _, g := range []*Grammar{g, gAns} {
+			s := g.Start()
+			n := 0
+			for ; n < len(src); n++ {
+				if !g.Allows(s, src[n]) {
+					break
+				}
+				s, _ = g.Advance(s, src[n:n+1])
+			}
+			if n == len(src) && g.Accepting(s) {
+				if err := valid(src); err != nil {
+					t.Fatalf("admitted a plan planparser rejects: %v\n%q", err, src)
+				}
+			}
+			// The longest admitted prefix, completed.
+			fin := g.Finish(s)
+			if len(fin) > g.MaxFinish() {
+				t.Fatalf("completion %q longer than MaxFinish %d", fin, g.MaxFinish())
+			}
+			done, err := g.Advance(s, fin)
+			if err != nil || !g.Accepting(done) {
+				t.Fatalf("completion %q of %q not admitted (%v)", fin, src[:n], err)
+			}
+			whole := src[:n] + fin
+			if err := valid(whole); err != nil {
+				t.Fatalf("completed plan does not validate: %v\n%q", err, whole)
+			}
+			if g == gAns && !strings.Contains(strings.ToLower(whole), "answer") {
+				t.Fatalf("completed plan has no Answer line: %q", whole)
+			}
+		}
+	})
+}
+
+// FuzzWalk drives the grammar with the fuzzer's bytes as choices: each byte is
+// taken as it is when the grammar allows it, else as an index into the allowed
+// bytes. The text so far is always admitted, so this explores deep into plans:
+// whenever it is complete planparser must validate it, and at the end Finish
+// must complete it.
+func FuzzWalk(f *testing.F) {
+	for _, p := range corpus(f) {
+		f.Add([]byte(p.src))
+	}
+	f.Add([]byte("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09"))
+	g := mustGrammar(f, Options{Tools: []string{"Wiki", "Wikipedia", "A.b-c", "_x"}, Limits: Limits{MaxSteps: 3, MaxInputBytes: 40, MaxLineBytes: 30, MaxProseLines: 2, MaxNotes: 1, MaxDepth: 3, MaxWraps: 1, MaxBlanks: 2}})
+	opts := planparser.Options{Tools: []string{"Wiki", "Wikipedia", "A.b-c", "_x"}}
+	f.Fuzz(func(t *testing.T, choices []byte) {
+		s := g.Start()
+		var text []byte
+		for i, c := range choices {
+			if !g.Allows(s, c) {
+				var allowed []byte
+				for b := range 256 {
+					if g.Allows(s, byte(b)) {
+						allowed = append(allowed, byte(b))
+					}
+				}
+				if len(allowed) == 0 {
+					if !g.Accepting(s) {
+						t.Fatalf("dead end after %q", text)
+					}
+					break
+				}
+				c = allowed[int(c)%len(allowed)]
+			}
+			s, _ = g.Advance(s, string([]byte{c}))
+			text = append(text, c)
+			if (i%8 == 0 || i == len(choices)-1) && g.Accepting(s) {
+				if _, err := planparser.Parse(string(text), opts); err != nil {
+					t.Fatalf("admitted a plan planparser rejects: %v\n%q", err, text)
+				}
+			}
+		}
+		fin := g.Finish(s)
+		if len(fin) > g.MaxFinish() {
+			t.Fatalf("completion %q longer than MaxFinish %d", fin, g.MaxFinish())
+		}
+		whole := string(text) + fin
+		if _, err := planparser.Parse(whole, opts); err != nil {
+			t.Fatalf("completed plan does not validate: %v\n%q", err, whole)
+		}
+	})
+}
