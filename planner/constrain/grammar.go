@@ -919,6 +919,11 @@ func (g *Grammar) closer(s *State) (byte, bool) {
 		if g.refFix(s) > 0 {
 			return digit(1, s.rs.name, func(v int) bool { return s.defined(1, v) }), true
 		}
+		r := &s.rs
+		if r.phase == rsColonNum && r.name.nd > 0 && !r.name.bad && s.defined(0, int(r.name.num)) &&
+			int(s.n)+g.closeLen(s) < g.lim.MaxInputBytes {
+			return ':', true // end the reference the model was writing
+		}
 		return ']', true
 	case mClose:
 		return ']', true

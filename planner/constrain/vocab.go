@@ -225,12 +225,11 @@ func (ix *Index) walk(s State) *entry {
 	stack[0] = s
 	for i := 1; i < len(ix.depth); {
 		d := int(ix.depth[i])
-		st := stack[d-1]
-		if !g.step(&st, ix.edge[i]) {
+		stack[d] = stack[d-1]
+		if !g.step(&stack[d], ix.edge[i]) {
 			i = int(ix.end[i])
 			continue
 		}
-		stack[d] = st
 		for _, id := range ix.ends[ix.first[i]:ix.first[i+1]] {
 			m.set(int(id))
 		}
