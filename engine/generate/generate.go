@@ -97,6 +97,30 @@ func (g *Generator) Generate(ctx context.Context, req engine.Request, onText fun
 // engine.ErrContextLength; a generation that reaches the end of the context stops
 // there with engine.StopLength.
 func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Request, onText func(string) error) (engine.Result, []int, error) {
+	return g.generate(ctx, prompt, req, nil, onText)
+}
+
+// Constraint restricts the tokens a generation may produce (grammar-constrained
+// decoding; planner/constrain's Decoder is one). Filter sets the logits of
+// disallowed tokens to -Inf before sampling, Advance takes every token chosen, and
+// Forced names the tokens that are the only way on, which the generator takes
+// without sampling and feeds in one forward pass.
+type Constraint interface {
+	Filter(logits []float32) error
+	Advance(id int) error
+	Forced() []int
+}
+
+// GenerateConstrained is GenerateIDs with every token chosen under c. It samples on
+// the host, since c filters the logits there.
+func (g *Generator) GenerateConstrained(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {
+	if c == nil {
+		return engine.Result{}, nil, errors.New("nil constraint")
+	}
+	return g.generate(ctx, prompt, req, c, onText)
+}
+
+func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {
 	res := engine.Result{PromptTokens: len(prompt)}
 	vocab, ctxLen := g.model.VocabSize(), g.model.ContextLength()
 	switch {
@@ -134,8 +158,8 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	}
 	defer func() { <-g.turn }()
 
-	next := g.hostNext(sampler)
-	if ds, ok := g.model.(DeviceSampling); ok && ds.SamplesOnDevice() {
+	next := g.hostNext(sampler, c)
+	if ds, ok := g.model.(DeviceSampling); ok && ds.SamplesOnDevice() && c == nil {
 		next = g.deviceNext(ds, sampler, req.Sampling)
 	}
 	begin := time.Now()
@@ -158,9 +182,14 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 		}
 		return onText(s)
 	}
-	var out []int
+	var out, unfed, forced []int
 	stream := g.newStream()
 	for {
+		if c != nil {
+			if err := c.Advance(id); err != nil {
+				return done(), out, fmt.Errorf("constraint: %w", err)
+			}
+		}
 		out = append(out, id)
 		res.Tokens++
 		if id == g.eos {
@@ -185,9 +214,18 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 		if err := ctx.Err(); err != nil {
 			return done(), out, err
 		}
-		if id, err = next(ctx, []int{id}, len(prompt)+len(out)-1); err != nil {
+		if c != nil && len(forced) == 0 {
+			forced = c.Forced()
+		}
+		unfed = append(unfed, id)
+		if len(forced) > 0 {
+			id, forced = forced[0], forced[1:]
+			continue
+		}
+		if id, err = next(ctx, unfed, len(prompt)+len(out)-len(unfed)); err != nil {
 			return done(), out, err
 		}
+		unfed = unfed[:0]
 	}
 	if res.Stop != engine.StopString {
 		text, stopped := stops.Add(stream.Flush())
@@ -214,12 +252,20 @@ type DeviceSampling interface {
 // nextFunc feeds ids at start and returns the token chosen after the last of them.
 type nextFunc func(ctx context.Context, ids []int, start int) (int, error)
 
-// hostNext copies the logits back and samples on the host.
-func (g *Generator) hostNext(sampler *sample.Sampler) nextFunc {
+// hostNext copies the logits back and samples on the host, under c if not nil.
+func (g *Generator) hostNext(sampler *sample.Sampler, c Constraint) nextFunc {
+	var filtered []float32
 	return func(ctx context.Context, ids []int, start int) (int, error) {
 		logits, err := g.forward(ctx, ids, start)
 		if err != nil {
 			return 0, err
+		}
+		if c != nil {
+			filtered = append(filtered[:0], logits...)
+			if err := c.Filter(filtered); err != nil {
+				return 0, fmt.Errorf("constraint: %w", err)
+			}
+			logits = filtered
 		}
 		id, err := sampler.Sample(logits)
 		if err != nil {
