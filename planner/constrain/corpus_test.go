@@ -1,6 +1,7 @@
 package constrain
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,126 @@ func TestCorpusTokens(t *testing.T) {
 
 func planparserParse(src string, tools []string) (*planparser.Plan, error) {
 	return planparser.Parse(src, planparser.Options{Tools: tools})
+}
+
+// TestConcurrentDecoders shares one Index (and its cache) between decoders on
+// several goroutines: each sees the same masks as a lone decoder (run with -race).
+func TestConcurrentDecoders(t *testing.T) {
+	ix := llamaIndex(t)
+	tok := llama(t)
+	var plans [][]int
+	for _, p := range corpus(t) {
+		if valid(p.src) == nil {
+			plans = append(plans, tok.Encode(p.src))
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(plans))
+	for _, ids := range plans {
+		wg.Go(func() {
+			d, err := ix.NewDecoder(0)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for _, id := range ids {
+				if !d.Mask().Has(id) {
+					errs <- fmt.Errorf("token %d refused after %q", id, d.Text())
+					return
+				}
+				if err := d.Advance(id); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if !d.Done() {
+				errs <- fmt.Errorf("not complete: %q", d.Text())
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// feed advances d through text's tokens.
+func feed(t *testing.T, d *Decoder, text string) {
+	t.Helper()
+	for _, id := range llama(t).Encode(text) {
+		if err := d.Advance(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestForced: where the grammar leaves one way on, Forced spells it in tokens
+// that are each in the mask; under a short budget it spells the completion.
+func TestForced(t *testing.T) {
+	ix := llamaIndex(t)
+	for _, c := range []struct {
+		prefix string
+		budget int
+		want   string
+	}{
+		{"#E1 = Know", 0, "ledgeModel"},
+		{"#E1 = Hyper", 0, "linkExtractor"},
+		{"Plan: x\n#E1 = Wiki", 0, "pedia"},
+		{"#E1 = LLM[a]\nAnswer: #E1", 0, ""},
+		{"#E1 = LLM[see", 0, ""},
+		{"#E1 = LLM[see", -1, "]\nAnswer: #E1"},
+	} {
+		budget := c.budget
+		if budget < 0 { // just short enough for the completion to be forced
+			budget = ix.Grammar().MaxFinish() + len(llama(t).Encode(c.prefix))
+		}
+		d, err := ix.NewDecoder(budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(t, d, c.prefix)
+		ids := d.Forced()
+		var got []byte
+		for _, id := range ids {
+			if !d.Mask().Has(id) {
+				t.Fatalf("%q: forced token %d outside the mask", c.prefix, id)
+			}
+			if id != ix.eos {
+				got = append(got, ix.Bytes(id)...)
+			}
+			if err := d.Advance(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if string(got) != c.want {
+			t.Errorf("%q (budget %d): forced %q, want %q", c.prefix, c.budget, got, c.want)
+		}
+	}
+}
+
+// TestFilter: Filter leaves exactly the mask's tokens finite.
+func TestFilter(t *testing.T) {
+	ix := llamaIndex(t)
+	d, err := ix.NewDecoder(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, d, "#E1 = LLM[a]\n#E2 = LLM[#E")
+	logits := make([]float32, ix.VocabSize())
+	if err := d.Filter(logits); err != nil {
+		t.Fatal(err)
+	}
+	m := d.Mask()
+	for id, l := range logits {
+		if finite := l == 0; finite != m.Has(id) {
+			t.Fatalf("token %d (%q): logit %v, in mask %v", id, ix.Bytes(id), l, m.Has(id))
+		}
+	}
+	if m.Has(llama(t).Encode("2")[len(llama(t).Encode("2"))-1]) {
+		t.Error("#E2 referenced inside its own step")
+	}
+	if err := d.Filter(logits[1:]); err == nil {
+		t.Error("short logits accepted")
+	}
 }
