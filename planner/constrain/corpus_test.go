@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -281,5 +282,41 @@ func TestFilter(t *testing.T) {
 	}
 	if err := d.Filter(logits[1:]); err == nil {
 		t.Error("short logits accepted")
+	}
+}
+
+// TestCacheKeys decodes the corpus with the mask cache and without it: the
+// canonical keys never hand a state another state's mask.
+func TestCacheKeys(t *testing.T) {
+	g := mustGrammar(t, Options{Tools: corpusTools})
+	ix, err := NewIndex(g, llama(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ix.loose {
+		t.Error("the LLaMA vocabulary is not loose")
+	}
+	tok := llama(t)
+	n := 0
+	for _, p := range corpus(t) {
+		if valid(p.src) != nil {
+			continue
+		}
+		d, err := ix.NewDecoder(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range tok.Encode(p.src) {
+			cached := ix.lookup(d.State())
+			if fresh := ix.walk(d.State()); !slices.Equal(cached.mask, fresh.mask) || !slices.Equal(cached.forced, fresh.forced) {
+				t.Fatalf("%s: cached mask or forced bytes differ from a fresh walk after %q", p.name, d.Text())
+			}
+			if err := d.Advance(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n++; testing.Short() && n == 3 {
+			break
+		}
 	}
 }

@@ -53,6 +53,10 @@ type Index struct {
 
 	maxLen    int // longest token, in bytes
 	maxBreaks int // most line ends in one token
+	// loose: no token has a digit beside another byte, nor a byte after a line
+	// end (LLaMA's), so inside free text no token can complete a reference or
+	// start a line, and the mask does not depend on which names are defined.
+	loose bool
 
 	mu    sync.Mutex
 	cache map[cacheKey]*entry
@@ -83,6 +87,7 @@ func NewIndex(g *Grammar, v Vocab) (*Index, error) {
 	}
 	ix := &Index{g: g, vocab: n, eos: v.EOS(), toks: make([][]byte, n), cache: map[cacheKey]*entry{}, max: DefaultCacheSize}
 	var single [256]bool
+	ix.loose = true
 	for id := range n {
 		if id == ix.eos {
 			continue
@@ -96,6 +101,9 @@ func NewIndex(g *Grammar, v Vocab) (*Index, error) {
 		ix.maxBreaks = max(ix.maxBreaks, strings.Count(string(b), "\n")+strings.Count(string(b), "\r"))
 		if len(b) == 1 {
 			single[b[0]] = true
+		}
+		if len(b) > 1 && (strings.ContainsAny(string(b), "0123456789") || strings.ContainsAny(string(b[:len(b)-1]), "\n\r")) {
+			ix.loose = false
 		}
 	}
 	for _, c := range []byte("\t\n :#[]=0123456789" + evidence + "AEFPafp" + "nswerilan") {
@@ -214,6 +222,53 @@ func (ix *Index) key(s State, finish bool) cacheKey {
 		s.prose = uint8(lim.MaxProseLines - left) // unchanged, near the limit
 	}
 	s.last, s.lastSt, s.cited = 0, 0, false
+	// Fields a mode never reads keep what earlier lines left in them: clear them.
+	switch s.rs.phase {
+	case rsNone:
+		s.rs = refScan{}
+	case rsColon, rsHash:
+		s.rs.name = number{}
+	}
+	if s.mode != mHead && !(s.mode == mInput && s.guard) {
+		s.h = head{}
+	}
+	if s.mode != mTool {
+		s.tool = 0
+	}
+	switch s.mode {
+	case mEq, mToolBlank, mClose:
+	default:
+		s.blanks = 0
+	}
+	switch s.mode {
+	case mEq, mTool, mToolBlank, mInput, mClose:
+	default:
+		s.wraps, s.closed, s.depth, s.name, s.nameSt = 0, 0, 0, number{}, 0
+	}
+	if ix.loose && s.mode == mInput {
+		s.name, s.nameSt = number{}, 0 // written by the closing "]", read by nothing in the token
+	}
+	if ix.loose && s.rs.phase != rsColonNum && s.rs.phase != rsHashE {
+		switch s.mode {
+		case mInput, mAnswer, mComment, mNote, mProse:
+			// Names are read only by a reference's digits or a line's head, which
+			// a loose vocabulary cannot reach from here within one token; of the
+			// counts only "some step exists" matters, for EOS.
+			s.def, s.notes, s.prose = [2][2]uint64{}, 0, 0
+			s.steps = min(s.steps, 1)
+		case mHead:
+			// A line head reads names only once it holds a name's digits; before,
+			// of the steps only none, some, or all MaxSteps matter.
+			switch s.h.phase {
+			case hColonNum, hHashE, hAfterRef:
+			default:
+				s.def = [2][2]uint64{}
+				if s.steps > 0 && int(s.steps) < lim.MaxSteps {
+					s.steps = 1
+				}
+			}
+		}
+	}
 	return cacheKey{s, false}
 }
 
