@@ -17,7 +17,10 @@ type spell struct {
 	forcedAt int
 	pos      int
 	advanced []int
+	prepared []int // pos at each Prepare
 }
+
+func (s *spell) Prepare() { s.prepared = append(s.prepared, s.pos) }
 
 func (s *spell) next() int {
 	if s.pos < len(s.text) {
@@ -67,6 +70,10 @@ func TestGenerateConstrained(t *testing.T) {
 	// prompt, "a", then "b" with the forced "cd" in one pass.
 	if len(m.calls) != 3 || !slices.Equal(m.calls[2].ids, tok.Encode("bcd")) || m.calls[2].start != 3 {
 		t.Errorf("forward calls %+v, want the last to feed \"bcd\" at 3", m.calls)
+	}
+	// Prepared before each forward pass: after the prompt, after "a", after "bcd".
+	if want := []int{0, 1, 4}; !slices.Equal(c.prepared, want) {
+		t.Errorf("Prepare at positions %v, want %v", c.prepared, want)
 	}
 	if _, _, err := newGen(m).GenerateConstrained(context.Background(), prompt, engine.Request{}, nil, nil); err == nil {
 		t.Error("nil constraint accepted")

@@ -111,6 +111,13 @@ type Constraint interface {
 	Forced() []int
 }
 
+// Preparer is an optional capability of a Constraint: Prepare computes what the
+// next Filter needs (a token mask) ahead of it. The generator runs it on its own
+// goroutine during the forward pass, so the mask costs no time of the step.
+type Preparer interface {
+	Prepare()
+}
+
 // GenerateConstrained is GenerateIDs with every token chosen under c. It samples on
 // the host, since c filters the logits there.
 func (g *Generator) GenerateConstrained(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {
@@ -255,8 +262,20 @@ type nextFunc func(ctx context.Context, ids []int, start int) (int, error)
 // hostNext copies the logits back and samples on the host, under c if not nil.
 func (g *Generator) hostNext(sampler *sample.Sampler, c Constraint) nextFunc {
 	var filtered []float32
+	prep, _ := c.(Preparer)
 	return func(ctx context.Context, ids []int, start int) (int, error) {
+		var prepared chan struct{}
+		if prep != nil {
+			prepared = make(chan struct{})
+			go func() {
+				defer close(prepared)
+				prep.Prepare()
+			}()
+		}
 		logits, err := g.forward(ctx, ids, start)
+		if prepared != nil {
+			<-prepared
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -62,8 +62,9 @@
 // Decoder allows only tokens along Finish: each writes at least one byte of it,
 // so the plan is complete when the budget runs out, even under random logits.
 //
-// The engine's decode loop applies it after the forward pass and before the
-// sampler: Filter the logits, sample, Advance; feed Forced tokens in one
-// forward when there are any. Masks are computed on the CPU while the GPU runs
-// the step.
+// engine/generate's GenerateConstrained takes a Decoder: it calls Prepare on its
+// own goroutine during each forward pass (the mask of the state after the token
+// being fed is known before the step runs, so it is computed on the CPU while the
+// GPU runs the step), then Filter, the sampler and Advance, and feeds Forced
+// tokens in one forward pass.
 package constrain

@@ -16,7 +16,10 @@ import (
 	"github.com/rewoo-agent/agent/planparser"
 )
 
-var _ generate.Constraint = (*constrain.Decoder)(nil)
+var (
+	_ generate.Constraint = (*constrain.Decoder)(nil)
+	_ generate.Preparer   = (*constrain.Decoder)(nil)
+)
 
 // TestRandomCheckpoint runs the real CPU engine on a random-weight GPTQ
 // checkpoint with the LLaMA vocabulary, through generate.GenerateConstrained:

@@ -446,6 +446,14 @@ func (d *Decoder) Mask() Mask {
 	return d.ix.lookup(d.s).mask
 }
 
+// Prepare computes the mask Mask and Filter will need, into the cache: call it
+// while the model runs the step. The engine's generator does (generate.Preparer).
+func (d *Decoder) Prepare() {
+	if !d.finishing() {
+		d.ix.lookup(d.s)
+	}
+}
+
 // Forced returns the tokens that are the only way on from here, to feed as one
 // prefill: the completion when the budget is that short, else the bytes the
 // grammar allows alone, in the longest tokens; EOS ends them when the plan can
