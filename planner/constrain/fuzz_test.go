@@ -2,6 +2,7 @@ package constrain
 
 import (
 	"github.com/rewoo-agent/agent/planparser"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -101,6 +102,68 @@ func FuzzWalk(f *testing.F) {
 		whole := string(text) + fin
 		if _, err := planparser.Parse(whole, opts); err != nil {
 			t.Fatalf("completed plan does not validate: %v\n%q", err, whole)
+		}
+	})
+}
+
+// FuzzDecode drives a Decoder over the LLaMA vocabulary with the fuzzer's bytes
+// choosing among the allowed tokens, with a budget that runs out: every cached
+// mask equals a fresh walk of its state, and what the tokens spell when the
+// budget is spent is a complete plan planparser validates.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("plan"))
+	f.Add([]byte{0, 0, 0, 0, 255, 255, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	for _, p := range corpus(f) {
+		f.Add([]byte(p.src[:min(len(p.src), 64)]))
+	}
+	ix := llamaIndex(f)
+	f.Fuzz(func(t *testing.T, choices []byte) {
+		if len(choices) > 128 {
+			choices = choices[:128]
+		}
+		budget := ix.Grammar().MaxFinish() + len(choices)/2
+		d, err := ix.NewDecoder(budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for used := 0; used < budget; used++ {
+			var id int
+			if forced := d.Forced(); len(forced) > 0 {
+				id = forced[0]
+			} else {
+				m := d.Mask()
+				if !d.finishing() {
+					if fresh := ix.walk(d.State()).mask; !slices.Equal(m, fresh) {
+						t.Fatalf("cached mask differs from a fresh walk after %q", d.Text())
+					}
+				}
+				var allowed []int
+				for i := range ix.VocabSize() {
+					if m.Has(i) {
+						allowed = append(allowed, i)
+					}
+				}
+				if len(allowed) == 0 {
+					t.Fatalf("no token allowed after %q", d.Text())
+				}
+				k := 0
+				if 2*used+1 < len(choices) {
+					k = int(choices[2*used])<<8 | int(choices[2*used+1])
+				}
+				id = allowed[k%len(allowed)]
+			}
+			if err := d.Advance(id); err != nil {
+				t.Fatalf("after %q: %v", d.Text(), err)
+			}
+			if id == ix.eos {
+				break
+			}
+		}
+		if !d.Done() {
+			t.Fatalf("budget spent on an incomplete plan: %q", d.Text())
+		}
+		if err := valid(d.Text()); err != nil {
+			t.Fatalf("plan does not validate: %v\n%q", err, d.Text())
 		}
 	})
 }
