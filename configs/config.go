@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 )
 
 // DefaultYAML is the embedded default configuration, the lowest layer of every Load.
@@ -29,6 +31,7 @@ var ToolsExampleYAML []byte
 // one in a config file is taken relative to that file.
 type Config struct {
 	ToolsFile string    `yaml:"tools_file" env:"AGENT_TOOLS" path:""`
+	Corpus    string    `yaml:"corpus" env:"AGENT_CORPUS" path:""`
 	CacheDir  string    `yaml:"cache_dir" env:"AGENT_CACHE_DIR" path:""`
 	Search    Search    `yaml:"search"`
 	Fetch     Fetch     `yaml:"fetch"`
@@ -107,6 +110,8 @@ type Planner struct {
 	StepTimeout   time.Duration `yaml:"step_timeout" env:"AGENT_STEP_TIMEOUT"`
 	Retries       int           `yaml:"retries" env:"AGENT_RETRIES"`
 	Concurrency   int           `yaml:"concurrency" env:"AGENT_CONCURRENCY"`
+	MaxInputBytes int           `yaml:"max_input_bytes" env:"AGENT_MAX_INPUT_BYTES"`
+	MaxExpansion  int           `yaml:"max_expansion" env:"AGENT_MAX_EXPANSION"`
 	Stop          []string      `yaml:"stop" env:"AGENT_STOP"`
 	Prompts       Prompts       `yaml:"prompts"`
 }
@@ -156,7 +161,7 @@ type Options struct {
 func Load(opts Options) (*Config, error) {
 	env := envMap(opts.Env)
 	c := &Config{sources: map[string]Source{}}
-	if err := Decode("(defaults)", DefaultYAML, c); err != nil {
+	if err := yamlpos.Decode("(defaults)", DefaultYAML, c); err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
 	for _, f := range c.fields() {
@@ -212,7 +217,7 @@ func (c *Config) loadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	if err := Decode(path, data, c); err != nil {
+	if err := yamlpos.Decode(path, data, c); err != nil {
 		return err
 	}
 	c.file = path

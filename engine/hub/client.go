@@ -64,8 +64,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.kind }
 
-// temporary reports whether trying again may help: rate limits and server errors.
-func (e *Error) temporary() bool {
+// Temporary reports whether trying again may help: rate limits, request
+// timeouts and server errors (tools.IsTransient reads it).
+func (e *Error) Temporary() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status >= 500
 }
 

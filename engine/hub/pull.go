@@ -429,7 +429,7 @@ var errTooLong = errors.New("the body is longer than announced")
 func retryable(err error) bool {
 	var he *Error
 	if errors.As(err, &he) {
-		return he.temporary()
+		return he.Temporary()
 	}
 	var pe *fs.PathError
 	return !errors.As(err, &pe) && !errors.Is(err, errTooLong) // a local file error will not mend itself

@@ -32,6 +32,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/stop"
 	"github.com/rewoo-agent/agent/internal/redact"
+	"github.com/rewoo-agent/agent/internal/retryafter"
 )
 
 // APIKeyEnv names the environment variable the agent's commands read the API key
@@ -79,6 +80,8 @@ type HTTPError struct {
 	URL        string
 	StatusCode int
 	Message    string // the server's error message, or the start of its body
+	// RetryAfterHeader is the response's Retry-After header, if it sent one.
+	RetryAfterHeader string
 }
 
 func (e *HTTPError) Error() string {
@@ -88,6 +91,12 @@ func (e *HTTPError) Error() string {
 // Temporary reports whether retrying later may succeed: rate limits and server errors.
 func (e *HTTPError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// RetryAfter is the wait the server asked for in its Retry-After header
+// (seconds or an HTTP date, at most retryafter.Max).
+func (e *HTTPError) RetryAfter() (time.Duration, bool) {
+	return retryafter.Parse(e.RetryAfterHeader, time.Now())
 }
 
 // ErrTimeout is returned when the server stays silent past a timeout.
@@ -308,7 +317,8 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) (*http
 			msg = orElse(ch.errorMessage(), msg)
 		}
 		msg = redact.New(c.opts.APIKey).String(msg) // servers quote a wrong key back
-		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)")}
+		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)"),
+			RetryAfterHeader: resp.Header.Get("Retry-After")}
 	}
 	return resp, nil
 }

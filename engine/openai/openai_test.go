@@ -268,6 +268,37 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRetryAfter reads the Retry-After of a 429 or 503, as seconds or a date.
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		header string
+		min    time.Duration
+		max    time.Duration
+		ok     bool
+	}{
+		{"", 0, 0, false},
+		{"3", 3 * time.Second, 3 * time.Second, true},
+		{time.Now().Add(time.Minute).UTC().Format(http.TimeFormat), 58 * time.Second, time.Minute, true},
+		{"later", 0, 0, false},
+	}
+	for _, tt := range tests {
+		s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			if tt.header != "" {
+				w.Header().Set("Retry-After", tt.header)
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+		})
+		_, err := newClient(t, s, Options{Model: "m"}).Generate(context.Background(), engine.Request{}, nil)
+		var he *HTTPError
+		if !errors.As(err, &he) || !he.Temporary() {
+			t.Fatalf("%q: error %v", tt.header, err)
+		}
+		if d, ok := he.RetryAfter(); ok != tt.ok || d < tt.min || d > tt.max {
+			t.Errorf("Retry-After %q: %v, %v; want %v..%v, %v", tt.header, d, ok, tt.min, tt.max, tt.ok)
+		}
+	}
+}
+
 // A server that quotes the API key in its error (as OpenAI's "Incorrect API key
 // provided: ..." does) does not get it into our error messages.
 func TestErrorHidesAPIKey(t *testing.T) {
