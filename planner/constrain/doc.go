@@ -24,9 +24,11 @@
 // and a fuzz test checks that whatever it admits planparser validates. It is a
 // subset of what planparser validates, by design: names without leading zeros and
 // at most 127; no step or second Answer after the Answer line; answer references
-// only to steps already written; valid UTF-8 without control bytes; the call on
-// the step's first line; and the Limits on steps, bytes per input and line, prose
-// lines, notes, depth, wraps and blanks in a row, so the language is finite.
+// only to steps already written; valid UTF-8 without control bytes, Unicode
+// spaces (planparser reads them as blanks) or zero-width spaces (it drops them);
+// the call on the step's first line; and the Limits on steps, bytes per input and
+// line, prose lines, notes, depth, wraps and blanks in a row, so the language is
+// finite.
 //
 // # States and forcing
 //

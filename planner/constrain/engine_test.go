@@ -6,9 +6,10 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/generate"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 	"github.com/rewoo-agent/agent/internal/fixtures"
@@ -32,8 +33,8 @@ func TestRandomCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 4, KVHeads: 4, Vocab: tok.VocabSize(),
 		Context: 1024, NormEps: 1e-5, RopeTheta: 10000, BOS: tok.BOS(), EOS: tok.EOS()}
-	spec := gptq.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 64, Sym: true}, Seed: 7}
-	if err := gptq.WriteRandom(dir, spec); err != nil {
+	spec := gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 64, Sym: true}, Seed: 7}
+	if err := gptqtest.WriteRandom(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"unicode"
 )
 
 // Limits bound a plan, so that the language is finite and every prefix can be
@@ -435,6 +436,7 @@ type State struct {
 	u8need   uint8 // UTF-8 continuation bytes still due
 	u8lo     uint8 // range of the next one
 	u8hi     uint8
+	u8cp     rune // the character's bits so far
 
 	mode   uint8
 	guard  bool // h is the head of an input's continuation line
@@ -493,6 +495,10 @@ func (g *Grammar) step(s *State, b byte) bool {
 		}
 		s.u8need--
 		s.u8lo, s.u8hi = 0x80, 0xBF
+		s.u8cp = s.u8cp<<6 | rune(b&0x3F)
+		if s.u8need == 0 && unplain(s.u8cp) {
+			return false
+		}
 		return g.byteIn(s, 0x80)
 	}
 	switch {
@@ -504,9 +510,10 @@ func (g *Grammar) step(s *State, b byte) bool {
 		return false
 	case b >= 0x80:
 		s.u8lo, s.u8hi = 0x80, 0xBF
+		s.u8cp = rune(b & 0x0F) // the bits of a 3-byte lead; 2- and 4-byte leads below
 		switch {
 		case b >= 0xC2 && b <= 0xDF:
-			s.u8need = 1
+			s.u8need, s.u8cp = 1, rune(b&0x1F)
 		case b == 0xE0:
 			s.u8need, s.u8lo = 2, 0xA0
 		case b == 0xED:
@@ -514,16 +521,24 @@ func (g *Grammar) step(s *State, b byte) bool {
 		case b >= 0xE1 && b <= 0xEF:
 			s.u8need = 2
 		case b == 0xF0:
-			s.u8need, s.u8lo = 3, 0x90
+			s.u8need, s.u8lo, s.u8cp = 3, 0x90, 0
 		case b >= 0xF1 && b <= 0xF3:
-			s.u8need = 3
+			s.u8need, s.u8cp = 3, rune(b&0x07)
 		case b == 0xF4:
-			s.u8need, s.u8hi = 3, 0x8F
+			s.u8need, s.u8hi, s.u8cp = 3, 0x8F, 4
 		default:
 			return false
 		}
 	}
 	return g.byteIn(s, b)
+}
+
+// unplain reports the characters planparser does not read as themselves: Unicode
+// spaces (category Zs) read as a space, the zero-width no-break space (a byte
+// order mark) and zero-width space as nothing. The grammar keeps them out, so
+// that every other non-ASCII character is text wherever it appears.
+func unplain(r rune) bool {
+	return r == '\uFEFF' || r == '\u200B' || r != ' ' && unicode.Is(unicode.Zs, r)
 }
 
 // byteIn feeds one byte to the line structure: ASCII as is, any byte >= 0x80 as
@@ -899,7 +914,11 @@ func (s *State) lastName() string {
 // closer returns the next byte of Finish, or false when s needs nothing more.
 func (g *Grammar) closer(s *State) (byte, bool) {
 	if s.u8need > 0 {
-		return s.u8lo, true
+		for b := int(s.u8lo); b <= int(s.u8hi); b++ {
+			if t := *s; g.step(&t, byte(b)) {
+				return byte(b), true
+			}
+		}
 	}
 	if open, ok := s.refPending(); s.mode == mAnswer && (s.cited || open && ok) && g.Accepting(*s) {
 		return 0, false
