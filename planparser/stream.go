@@ -135,6 +135,10 @@ func (s *Stream) feed(chunk string) {
 			var r rune
 			r, n = utf8.DecodeRuneInString(data[i:])
 			switch plain := plainRune(r); {
+			case r == utf8.RuneError && n == 1:
+				// An invalid byte reads as U+FFFD, so that dropping a zero-width
+				// character between invalid bytes never joins them into a character.
+				s.putBytes("\uFFFD")
 			case plain < 0: // zero width: nothing to read
 			case plain == ' ' || plain == '\n':
 				s.putByte(byte(plain))
@@ -164,7 +168,8 @@ func (s *Stream) flush() {
 // Normalize returns src as the parser reads it, the text Position offsets count
 // in: CRLF, lone CR and Unicode line ends (U+2028, U+2029, U+0085) are LF,
 // Unicode spaces (category Zs, such as a no-break space) are spaces, and
-// zero-width no-break spaces (byte order marks) and zero-width spaces are gone.
+// zero-width no-break spaces (byte order marks) and zero-width spaces are gone,
+// and an invalid byte is U+FFFD (a character cut at the end stays as it is).
 func Normalize(src string) string {
 	var s Stream
 	s.feed(src)
