@@ -144,14 +144,7 @@ func (h *harness) read(x engine.Tensor, rows int) [][]float64 {
 	if err := h.b.Read(ctx, v, x, 0, rows); err != nil {
 		h.t.Fatalf("Read %d rows: %v", rows, err)
 	}
-	out := make([][]float64, rows)
-	for i := range out {
-		out[i] = make([]float64, cols)
-		for j := range cols {
-			out[i][j] = float64(v[i*cols+j])
-		}
-	}
-	return out
+	return matrix(v, rows, cols)
 }
 
 // rows picks the table rows of ids.
