@@ -1,0 +1,79 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Progress is where a job stands.
+type Progress struct {
+	Job       string
+	Total     int // questions
+	Results   int
+	ByStatus  map[string]int
+	Tokens    struct{ Prompt, Generated int64 }
+	CacheHits int64
+	// Submitted is when the job was first submitted; First and Last the first
+	// and last result's times (zero without results).
+	Submitted, First, Last time.Time
+	// Seconds sums the questions' own times.
+	Seconds float64
+}
+
+// Done says every question has its result.
+func (p *Progress) Done() bool { return p.Results >= p.Total }
+
+// ETA is the time the job still needs at the pace of its results so far; 0
+// when done or when there is no pace yet.
+func (p *Progress) ETA() time.Duration {
+	if p.Done() || p.Results == 0 || !p.Last.After(p.Submitted) {
+		return 0
+	}
+	per := p.Last.Sub(p.Submitted) / time.Duration(p.Results)
+	return per * time.Duration(p.Total-p.Results)
+}
+
+// Progress reads where job stands.
+func (q *Queue) Progress(ctx context.Context, job string) (*Progress, error) {
+	p := &Progress{Job: job, ByStatus: map[string]int{}}
+	var at int64
+	if err := q.b.db.QueryRowContext(ctx, q.b.q(`SELECT total, submitted_at FROM agent_research_job WHERE id = $1`), job).Scan(&p.Total, &at); err != nil {
+		if _, jerr := q.Job(ctx, job); jerr != nil {
+			return nil, jerr
+		}
+		return nil, fmt.Errorf("reading the progress of %s: %w", job, err)
+	}
+	p.Submitted = time.UnixMilli(at)
+	rows, err := q.b.db.QueryContext(ctx, q.b.q(`SELECT status, count(*), sum(prompt_tokens), sum(generated_tokens), sum(cache_hits), sum(seconds), min(finished_at), max(finished_at)
+		FROM agent_research_result WHERE job = $1 GROUP BY status`), job)
+	if err != nil {
+		return nil, fmt.Errorf("reading the progress of %s: %w", job, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			status       string
+			n            int
+			pt, gt, hits int64
+			secs         float64
+			first, last  int64
+		)
+		if err := rows.Scan(&status, &n, &pt, &gt, &hits, &secs, &first, &last); err != nil {
+			return nil, fmt.Errorf("reading the progress of %s: %w", job, err)
+		}
+		p.ByStatus[status] = n
+		p.Results += n
+		p.Tokens.Prompt += pt
+		p.Tokens.Generated += gt
+		p.CacheHits += hits
+		p.Seconds += secs
+		if f := time.UnixMilli(first); p.First.IsZero() || f.Before(p.First) {
+			p.First = f
+		}
+		if l := time.UnixMilli(last); l.After(p.Last) {
+			p.Last = l
+		}
+	}
+	return p, rows.Err()
+}
