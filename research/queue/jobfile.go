@@ -136,13 +136,13 @@ type fileQuestions struct {
 }
 
 type listQuestion struct {
-	ID       string
-	Question string
-	line     int
+	ID        string
+	Question  string
+	line, col int
 }
 
 func (q *listQuestion) UnmarshalYAML(n *yaml.Node) error {
-	q.line = n.Line
+	q.line, q.col = n.Line, n.Column
 	if n.Kind == yaml.ScalarNode {
 		q.Question = n.Value
 		return nil
@@ -258,6 +258,16 @@ func ParseJob(name string, data []byte, dir string) (*Job, error) {
 		}
 	}
 	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b error) int {
+			var ea, eb *configs.Error
+			if !errors.As(a, &ea) || !errors.As(b, &eb) {
+				return 0
+			}
+			if ea.Line != eb.Line {
+				return ea.Line - eb.Line
+			}
+			return ea.Col - eb.Col
+		})
 		return nil, errors.Join(errs...)
 	}
 	return job, nil
@@ -274,9 +284,9 @@ func listQuestions(name string, list []listQuestion, errs []error) ([]research.Q
 		text := strings.TrimSpace(l.Question)
 		switch prev, dup := seen[id]; {
 		case text == "":
-			errs = append(errs, &configs.Error{File: name, Line: l.line, Msg: fmt.Sprintf("questions.list[%d]: an empty question", i)})
+			errs = append(errs, &configs.Error{File: name, Line: l.line, Col: l.col, Msg: fmt.Sprintf("questions.list[%d]: an empty question", i)})
 		case dup:
-			errs = append(errs, &configs.Error{File: name, Line: l.line, Msg: fmt.Sprintf("questions.list[%d]: id %q repeats line %d", i, id, prev)})
+			errs = append(errs, &configs.Error{File: name, Line: l.line, Col: l.col, Msg: fmt.Sprintf("questions.list[%d]: id %q repeats line %d", i, id, prev)})
 		default:
 			seen[id] = l.line
 			qs = append(qs, research.Question{ID: id, Text: text, File: name, Line: l.line})
@@ -318,17 +328,20 @@ func templateQuestions(name string, qn *yaml.Node, q fileQuestions, dir string) 
 		errs []error
 		seen = map[string]int{}
 	)
+	fail := func(r row, format string, args ...any) {
+		errs = append(errs, configs.NodeError(name, tn, "questions.table: %s:%d: %s", q.Table, r.line, fmt.Sprintf(format, args...)))
+	}
 	for _, r := range rows {
 		var b bytes.Buffer
 		if err := text.Execute(&b, r.fields); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %w", q.Table, r.line, err))
+			fail(r, "%v", err)
 			continue
 		}
 		id := strconv.Itoa(r.line)
 		if idt != nil {
 			var ib bytes.Buffer
 			if err := idt.Execute(&ib, r.fields); err != nil {
-				errs = append(errs, fmt.Errorf("%s:%d: the id: %w", q.Table, r.line, err))
+				fail(r, "the id: %v", err)
 				continue
 			}
 			id = strings.TrimSpace(ib.String())
@@ -336,17 +349,17 @@ func templateQuestions(name string, qn *yaml.Node, q fileQuestions, dir string) 
 		text := strings.TrimSpace(b.String())
 		switch prev, dup := seen[id]; {
 		case id == "":
-			errs = append(errs, fmt.Errorf("%s:%d: the id is empty", q.Table, r.line))
+			fail(r, "the id is empty")
 		case text == "":
-			errs = append(errs, fmt.Errorf("%s:%d: the question is empty", q.Table, r.line))
+			fail(r, "the question is empty")
 		case dup:
-			errs = append(errs, fmt.Errorf("%s:%d: id %q repeats line %d", q.Table, r.line, id, prev))
+			fail(r, "id %q repeats line %d", id, prev)
 		default:
 			seen[id] = r.line
 			qs = append(qs, research.Question{ID: id, Text: text, File: q.Table, Line: r.line})
 		}
 		if len(errs) >= 20 {
-			errs = append(errs, errors.New("and more: stopped at 20 problems"))
+			errs = append(errs, configs.NodeError(name, tn, "questions.table: and more: stopped at 20 problems"))
 			break
 		}
 	}
