@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planner/plannertest"
 	"github.com/rewoo-agent/agent/research"
@@ -172,10 +171,10 @@ func (a plannerAsker) Ask(ctx context.Context, q string) (*planner.Trace, error)
 }
 
 // openPlanner opens the asker of a job as agent research does, over the
-// job's first endpoint and its tools file.
+// pool of the job's endpoints and its tools file.
 func openPlanner(q *Queue) OpenAsker {
 	return func(ctx context.Context, job *StoredJob) (research.Asker, func(), error) {
-		llm, err := openai.New(job.Spec.Engine.Endpoints[0], openai.Options{})
+		llm, err := job.Spec.Engine.Pool("")
 		if err != nil {
 			return nil, nil, err
 		}

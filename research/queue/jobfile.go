@@ -21,6 +21,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/engine/pool"
 	"github.com/rewoo-agent/agent/research"
 )
 
@@ -466,3 +468,25 @@ func (j *Job) Digest() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// Pool is the job's endpoints as one engine: a pool of OpenAI-compatible
+// clients, each probed at /v1/models after a failure. apiKey, when not empty,
+// is sent to each. A spec without endpoints is ErrNoEndpoints: the in-process
+// engine is the caller's to open.
+func (s EngineSpec) Pool(apiKey string) (*pool.Pool, error) {
+	if len(s.Endpoints) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	var members []pool.Member
+	for _, e := range s.Endpoints {
+		c, err := openai.New(e, openai.Options{Model: s.Model, APIKey: apiKey})
+		if err != nil {
+			return nil, fmt.Errorf("engine.endpoints: %w", err)
+		}
+		members = append(members, pool.Member{Name: e, LLM: c, Health: pool.HTTPHealth(e, nil)})
+	}
+	return pool.New(members...)
+}
+
+// ErrNoEndpoints is returned by EngineSpec.Pool for a job of the in-process engine.
+var ErrNoEndpoints = errors.New("the job names no engine endpoints")

@@ -3,8 +3,11 @@ package queue
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rewoo-agent/agent/planner/plannertest"
 )
 
 // TestSubmitWork submits a job twice (the second adds nothing), answers it
@@ -77,4 +80,43 @@ func work(t *testing.T, q *Queue, job string) {
 	if ctx.Err() != nil {
 		t.Fatalf("job %s not done in a minute", job)
 	}
+}
+
+// TestTwoEndpoints answers a job over two engine endpoints: both serve, and
+// when one dies midway the job carries on over the other, every question ok.
+func TestTwoEndpoints(t *testing.T) {
+	ctx := context.Background()
+	q := openQueue(t, sqliteDSN(t))
+	w := newWorld(t, time.Millisecond)
+	second := &plannertest.Engine{Delay: time.Millisecond, Replies: w.eng.Replies}
+	srv2 := second.NewServer()
+	defer srv2.Close()
+	job := w.job("two", 40, 10*time.Second)
+	job.Spec.Engine.Endpoints = append(job.Spec.Engine.Endpoints, srv2.URL+"/v1")
+	if _, err := q.Submit(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	results := 0
+	wk := &Worker{Queue: q, Open: openPlanner(q), Parallel: 4, UntilDone: "two", Poll: 20 * time.Millisecond,
+		OnResult: func(*Result) {
+			results++
+			if results == 10 {
+				once.Do(func() { go srv2.Close() }) // the second server dies midway
+			}
+		}}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := wk.Run(ctx); err != nil || ctx.Err() != nil {
+		t.Fatalf("%v, %v", err, ctx.Err())
+	}
+	p, err := q.Progress(ctx, "two")
+	if err != nil || p.ByStatus["ok"] != 40 {
+		t.Fatalf("progress %+v, %v", p, err)
+	}
+	n1, n2 := len(w.eng.Calls()), len(second.Calls())
+	if n1 == 0 || n2 == 0 {
+		t.Errorf("the endpoints served %d and %d generations", n1, n2)
+	}
+	t.Logf("the first endpoint served %d generations, the second %d before it died", n1, n2)
 }

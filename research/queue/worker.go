@@ -45,7 +45,8 @@ type Worker struct {
 	// Poll is how often the queue is polled for questions and for the end of
 	// UntilDone's job; 0 is one second.
 	Poll time.Duration
-	// OnResult, when not nil, is called after each result this worker stored.
+	// OnResult, when not nil, is called after each result this worker stored,
+	// one call at a time.
 	OnResult func(*Result)
 	// Logger gets River's log; nil drops it.
 	Logger *slog.Logger
@@ -151,6 +152,7 @@ type handler struct {
 	open     OpenAsker
 	worker   string
 	onResult func(*Result)
+	resultMu sync.Mutex // one onResult at a time
 
 	mu     sync.Mutex // guards askers; held while one opens
 	askers map[string]*opened
@@ -258,6 +260,8 @@ func (h *handler) record(ctx context.Context, job *river.Job[questionArgs], rec 
 		return fmt.Errorf("recording %s/%s: %w", job.Args.Job, rec.ID, err)
 	}
 	if stored && h.onResult != nil {
+		h.resultMu.Lock()
+		defer h.resultMu.Unlock()
 		h.onResult(res)
 	}
 	return nil
