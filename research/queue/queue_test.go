@@ -1,13 +1,19 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rewoo-agent/agent/planner/plannertest"
+	"github.com/rewoo-agent/agent/research"
 )
 
 // TestSubmitWork submits a job twice (the second adds nothing), answers it
@@ -119,4 +125,73 @@ func TestTwoEndpoints(t *testing.T) {
 		t.Errorf("the endpoints served %d and %d generations", n1, n2)
 	}
 	t.Logf("the first endpoint served %d generations, the second %d before it died", n1, n2)
+}
+
+// TestExport answers a job and exports it: per question Markdown and JSON,
+// the summary, JSONL in the job's order, and the progress bar.
+func TestExport(t *testing.T) {
+	ctx := context.Background()
+	q := openQueue(t, sqliteDSN(t))
+	w := newWorld(t, 0)
+	job := w.job("export", 3, 10*time.Second)
+	job.Questions[1].ID = "a/b" // no file name
+	if _, err := q.Submit(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	p, err := q.Progress(ctx, "export")
+	if err != nil || p.Done() || !strings.Contains(Bar(p, 60), "0/3   0%") {
+		t.Fatalf("before: %+v %q, %v", p, Bar(p, 60), err)
+	}
+	work(t, q, "export")
+	dir := t.TempDir()
+	s, err := q.Export(ctx, "export", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Questions != 3 || s.OK != 3 || s.Failed != 0 || s.Cache != 2 || len(s.Missing) != 0 || s.Elapsed <= 0 {
+		t.Errorf("summary %+v", s)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 8 {
+		t.Errorf("files %q", files)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "q000.md"))
+	if err != nil || !strings.Contains(string(md), "# question 0?") || !strings.Contains(string(md), "## Answer\n\nnoted ") ||
+		!strings.Contains(string(md), "| #E1 | Lookup |") && !strings.Contains(string(md), "| :evidence0: | Lookup |") {
+		t.Errorf("q000.md: %v\n%s", err, md)
+	}
+	var r struct {
+		ID, Status string
+		CacheHits  int `json:"cache_hits"`
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "q002.json"))
+	if err := json.Unmarshal(data, &r); err != nil || r.ID != "q002" || r.Status != "ok" {
+		t.Errorf("q002.json: %v %+v", err, r)
+	}
+	sum, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
+	if !strings.Contains(string(sum), "| 3 | 3 | 3 | 0 | 0 |") {
+		t.Errorf("summary.md:\n%s", sum)
+	}
+	var b bytes.Buffer
+	if _, err := q.ExportJSONL(ctx, "export", &b); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for l := range strings.Lines(b.String()) {
+		var rec research.Record
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	if strings.Join(ids, ",") != "q000,a/b,q002" {
+		t.Errorf("JSONL ids %v", ids)
+	}
+	p, _ = q.Progress(ctx, "export")
+	if bar := Bar(p, 60); !strings.HasPrefix(bar, "[####") || !strings.Contains(bar, "3/3 100% ok 3 done") {
+		t.Errorf("bar %q", bar)
+	}
+	if _, err := q.Progress(ctx, "nope"); !errors.Is(err, ErrUnknownJob) {
+		t.Errorf("progress of no job: %v", err)
+	}
 }
