@@ -29,6 +29,7 @@ var ToolsExampleYAML []byte
 // one in a config file is taken relative to that file.
 type Config struct {
 	ToolsFile string    `yaml:"tools_file" env:"AGENT_TOOLS" path:""`
+	Corpus    string    `yaml:"corpus" env:"AGENT_CORPUS" path:""`
 	CacheDir  string    `yaml:"cache_dir" env:"AGENT_CACHE_DIR" path:""`
 	Search    Search    `yaml:"search"`
 	Fetch     Fetch     `yaml:"fetch"`
@@ -107,6 +108,8 @@ type Planner struct {
 	StepTimeout   time.Duration `yaml:"step_timeout" env:"AGENT_STEP_TIMEOUT"`
 	Retries       int           `yaml:"retries" env:"AGENT_RETRIES"`
 	Concurrency   int           `yaml:"concurrency" env:"AGENT_CONCURRENCY"`
+	MaxInputBytes int           `yaml:"max_input_bytes" env:"AGENT_MAX_INPUT_BYTES"`
+	MaxExpansion  int           `yaml:"max_expansion" env:"AGENT_MAX_EXPANSION"`
 	Stop          []string      `yaml:"stop" env:"AGENT_STOP"`
 	Prompts       Prompts       `yaml:"prompts"`
 }

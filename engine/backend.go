@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -38,10 +40,10 @@ type Backend interface {
 	LoadQuant(ctx context.Context, w QuantWeight) (Tensor, error)
 	// NewActivation returns a rows×cols buffer of activations (float32 or float16,
 	// the backend's choice).
-	NewActivation(rows, cols int) (Tensor, error)
+	NewActivation(ctx context.Context, rows, cols int) (Tensor, error)
 	// NewCache returns the key-value cache of one layer: Shape.Context positions of
 	// kvHeads×headDim keys and values.
-	NewCache(kvHeads, headDim int) (Tensor, error)
+	NewCache(ctx context.Context, kvHeads, headDim int) (Tensor, error)
 	// Run makes ids the current batch, at positions start, start+1, ..., and calls
 	// step, which issues the operations of one forward pass through ops. The ids and
 	// positions live in backend buffers that the operations read, so for a given
@@ -135,44 +137,141 @@ func (w QuantWeight) Groups() int { return (w.In + w.GroupSize - 1) / w.GroupSiz
 // ErrNoMemory is returned (wrapped, with the numbers) when a model does not fit.
 var ErrNoMemory = errors.New("model does not fit in device memory")
 
-var (
-	backendsMu sync.Mutex
-	backends   = map[string]func() (Backend, error){}
-)
+// ErrUnknownBackend is returned (wrapped) by OpenBackend for a name no backend
+// registered: one this build lacks (cuda without the cuda build tag) or a typo.
+var ErrUnknownBackend = errors.New("unknown backend")
 
-// RegisterBackend makes a backend available by name; backends call it from init.
-func RegisterBackend(name string, open func() (Backend, error)) {
-	backendsMu.Lock()
-	defer backendsMu.Unlock()
-	if _, dup := backends[name]; dup {
-		panic("engine: backend registered twice: " + name)
-	}
-	backends[name] = open
+// ErrNoDevice is returned (wrapped) by OpenBackend for a device ordinal the machine
+// does not have, and for "auto" when no backend's probe finds a device.
+var ErrNoDevice = errors.New("no such device")
+
+// A Driver opens backends of one kind. Backends register theirs from init with
+// RegisterBackend; a program selects backends by importing them (blank imports).
+//
+// The registry is the whole API a command needs to turn a device spec into a
+// backend: parse "auto", "cpu", "cuda" or "cuda:N" into a name and an ordinal, then
+// call OpenBackend(ctx, name, ordinal). OpenBackend checks the ordinal against the
+// driver's Probe, so "cuda:3" on a machine with one GPU fails with
+// "cuda:3: no such device (this machine has 1)" (errors.Is ErrNoDevice) before
+// anything is opened. Device numbering is the driver's: CUDA's follows
+// CUDA_VISIBLE_DEVICES, so with CUDA_VISIBLE_DEVICES=2,3 "cuda:0" is physical GPU 2.
+type Driver struct {
+	// Name is what a device spec calls the backend: "cpu", "cuda".
+	Name string
+	// Priority orders the drivers for "auto": the highest-priority driver whose
+	// Probe finds a device is opened. The CPU backend's is 0, the CUDA backend's 100.
+	Priority int
+	// Probe counts the devices this driver can open here; 0 or an error means none
+	// (no GPU, no driver). It must be cheap and leave nothing open. Nil means one
+	// device, always there (the CPU).
+	Probe func(ctx context.Context) (devices int, err error)
+	// Open opens device ordinal, 0 <= ordinal < the Probe's count.
+	Open func(ctx context.Context, ordinal int) (Backend, error)
 }
 
-// OpenBackend opens a new instance of the named backend.
-func OpenBackend(name string) (Backend, error) {
+var (
+	backendsMu sync.Mutex
+	backends   = map[string]Driver{}
+)
+
+// RegisterBackend makes a backend available by name; backends call it from init. It
+// panics on a second driver of the same name or one without Name or Open.
+func RegisterBackend(d Driver) {
 	backendsMu.Lock()
-	open, ok := backends[name]
+	defer backendsMu.Unlock()
+	if d.Name == "" || d.Name == Auto || d.Open == nil {
+		panic(fmt.Sprintf("engine: bad backend driver %+v", d))
+	}
+	if _, dup := backends[d.Name]; dup {
+		panic("engine: backend registered twice: " + d.Name)
+	}
+	backends[d.Name] = d
+}
+
+// Auto is the backend name that lets the registry choose (see Driver.Priority).
+const Auto = "auto"
+
+// OpenBackend opens device ordinal of the named backend; name Auto (or "") opens
+// the highest-priority backend whose probe finds a device.
+func OpenBackend(ctx context.Context, name string, ordinal int) (Backend, error) {
+	if name == "" || name == Auto {
+		d, err := pick(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return open(ctx, d, ordinal)
+	}
+	backendsMu.Lock()
+	d, ok := backends[name]
 	backendsMu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("unknown backend %q (have %v)", name, Backends())
+		return nil, fmt.Errorf("%w %q (this build has %s)", ErrUnknownBackend, name, strings.Join(Backends(), ", "))
 	}
-	b, err := open()
+	return open(ctx, d, ordinal)
+}
+
+// PickBackend names the backend Auto opens here.
+func PickBackend(ctx context.Context) (string, error) {
+	d, err := pick(ctx)
+	return d.Name, err
+}
+
+func pick(ctx context.Context) (Driver, error) {
+	var tried []string
+	for _, d := range drivers() {
+		n, err := probe(ctx, d)
+		if err == nil && n > 0 {
+			return d, nil
+		}
+		if err == nil {
+			err = errors.New("no device")
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", d.Name, err))
+	}
+	return Driver{}, fmt.Errorf("auto: %w: every backend's probe failed (%s)", ErrNoDevice, strings.Join(tried, "; "))
+}
+
+func probe(ctx context.Context, d Driver) (int, error) {
+	if d.Probe == nil {
+		return 1, nil
+	}
+	return d.Probe(ctx)
+}
+
+func open(ctx context.Context, d Driver, ordinal int) (Backend, error) {
+	n, err := probe(ctx, d)
 	if err != nil {
-		return nil, fmt.Errorf("open backend %s: %w", name, err)
+		return nil, fmt.Errorf("%s:%d: %w", d.Name, ordinal, err)
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("%s:%d: %w (this machine has %d)", d.Name, ordinal, ErrNoDevice, n)
+	}
+	b, err := d.Open(ctx, ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("open backend %s:%d: %w", d.Name, ordinal, err)
 	}
 	return b, nil
 }
 
-// Backends lists the registered backends' names, sorted.
-func Backends() []string {
+// drivers lists the registered drivers, highest priority first (then by name).
+func drivers() []Driver {
 	backendsMu.Lock()
 	defer backendsMu.Unlock()
-	names := make([]string, 0, len(backends))
-	for n := range backends {
-		names = append(names, n)
+	ds := make([]Driver, 0, len(backends))
+	for _, d := range backends {
+		ds = append(ds, d)
 	}
-	sort.Strings(names)
+	slices.SortFunc(ds, func(a, b Driver) int {
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Name, b.Name))
+	})
+	return ds
+}
+
+// Backends lists the registered backends' names in the order Auto tries them.
+func Backends() []string {
+	var names []string
+	for _, d := range drivers() {
+		names = append(names, d.Name)
+	}
 	return names
 }

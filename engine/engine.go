@@ -1,7 +1,8 @@
 // Package engine is the seam between the agent and a language model: the LLM
 // interface the planner and tools call, generation requests and sampling settings,
-// and the registry of compute backends (pure-Go CPU here, CUDA behind the cuda build
-// tag). Checkpoint reading, the tokenizer, the model and the remote
+// the Backend interface the model is written against, and the registry of backends
+// (RegisterBackend, OpenBackend: engine/backend/cpu, and engine/backend/cuda behind
+// the cuda build tag). Checkpoint reading, the tokenizer, the model and the remote
 // OpenAI-compatible client live in sub-packages.
 package engine
 

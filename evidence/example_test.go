@@ -42,10 +42,14 @@ func ExampleSubstitute() {
 		":evidence1:":  {Name: ":evidence1:", Text: "one"},
 		":evidence10:": {Name: ":evidence10:", Text: "ten"},
 	}
-	text, bad := evidence.Substitute(":evidence10: then :evidence1:, not :evidence2:", func(n string) *evidence.Value { return vals[n] })
+	get := func(n string) *evidence.Value { return vals[n] }
+	text, bad, err := evidence.Substitute(":evidence10: then :evidence1:, not :evidence2:", get, -1)
 	fmt.Println(text)
-	fmt.Println(bad)
+	fmt.Println(bad, err)
+	_, _, err = evidence.Substitute(":evidence10: :evidence10: :evidence10:", get, 8)
+	fmt.Println(err)
 	// Output:
 	// ten then one, not :evidence2:
-	// [:evidence2:]
+	// [:evidence2:] <nil>
+	// substituted text too large: 3 references would make 11 bytes (the limit is 8)
 }

@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,6 +42,13 @@ const (
 	DefaultConcurrency = 8
 	DefaultBackoff     = 250 * time.Millisecond
 	DefaultMaxBackoff  = 8 * time.Second
+	// DefaultMaxInputBytes bounds one input after substitution: room for a
+	// KnowledgeModel question over several long pages, which it fits into the
+	// model's context anyway.
+	DefaultMaxInputBytes = 4 << 20
+	// DefaultMaxExpansion bounds what all the substitutions of a run produce
+	// together, the answer's included.
+	DefaultMaxExpansion = 32 << 20
 )
 
 // Options tune a run. The zero value is usable.
@@ -53,8 +59,11 @@ type Options struct {
 	ToolLimits map[string]int
 	// StepTimeout bounds each step, retries included; 0 means no bound.
 	StepTimeout time.Duration
-	// Retries is how many times a call failing with a tools.Transient error is
-	// tried again, waiting Backoff, then twice that, up to MaxBackoff.
+	// Retries is how many times a call failing with a transient error (one that
+	// says so, see tools.IsTransient) is tried again, waiting Backoff, then twice
+	// that, up to MaxBackoff; or as long as the error asks (tools.RetryAfterOf,
+	// a server's Retry-After) when it does. A wait that would pass StepTimeout is
+	// not made: the step fails at once.
 	Retries    int
 	Backoff    time.Duration
 	MaxBackoff time.Duration
@@ -62,6 +71,15 @@ type Options struct {
 	OnFailure OnFailure
 	// MaxBytes, when > 0, trims each tool answer to that many bytes (see Trim).
 	MaxBytes int
+	// MaxInputBytes bounds a step's input, and the answer, after substitution
+	// (DefaultMaxInputBytes when 0, none when < 0); MaxExpansion bounds the
+	// bytes the substitutions of the whole run produce together, the answer's
+	// included (DefaultMaxExpansion when 0, none when < 0). A step that would
+	// pass either fails without running, its error wrapping ErrTooLarge; so does
+	// an answer (Result.Answer). A plan that cites large evidence thousands of
+	// times, or doubles it step after step, ends there instead of in memory.
+	MaxInputBytes int
+	MaxExpansion  int
 	// OnEvent, when set, receives every event of the run, one call at a time (it
 	// need not be safe for concurrent use) and in order per step. It must not block
 	// for long: the step that emitted it waits.
@@ -100,6 +118,8 @@ type Event struct {
 	Kind     EventKind
 	Step     string
 	Tool     string
+	Input    string        // the input the tool receives, references substituted ("" for a skipped step)
+	Begun    time.Time     // when the run began: At and the Value's times count from it
 	At       time.Duration // since the run began
 	Attempt  int           // EventRetrying: the call that failed
 	Delay    time.Duration // EventRetrying: the wait before the next call
@@ -131,6 +151,8 @@ func (e *StepError) Unwrap() error { return e.Err }
 type Result struct {
 	// Values holds the evidence of every step given, in the order given.
 	Values []*Value
+	// Begun is when the run began; the values' Start times count from it.
+	Begun time.Time
 	// Wall is the time from the start of the run to its end.
 	Wall time.Duration
 	// CriticalPath is the chain of steps that decided when the run ended: the
@@ -138,30 +160,13 @@ type Result struct {
 	// to a step without dependencies; listed first step first.
 	CriticalPath []string
 	byName       map[string]*Value
+	// answerLimit bounds the answer's substitution: the tighter of
+	// MaxInputBytes and what the steps left of MaxExpansion (< 0: none).
+	answerLimit int
 }
 
 // Get returns the evidence called name, or nil.
 func (r *Result) Get(name string) *Value { return r.byName[name] }
-
-// Substitute replaces the references in s with this run's evidence (see the
-// function Substitute).
-func (r *Result) Substitute(s string) (string, []string) { return Substitute(s, r.Get) }
-
-// MarshalJSON writes {"evidence":[...],"wall_ms":...,"critical_path":[...]}.
-func (r *Result) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Evidence     []*Value `json:"evidence"`
-		WallMS       float64  `json:"wall_ms"`
-		CriticalPath []string `json:"critical_path"`
-	}{nonNilValues(r.Values), ms(r.Wall), nonNil(r.CriticalPath)})
-}
-
-func nonNilValues(vs []*Value) []*Value {
-	if vs == nil {
-		return []*Value{}
-	}
-	return vs
-}
 
 // ErrNoCitation is Answer's error when the plan's answer cites no evidence (or
 // there is no Answer line): the answer is to be resolved from all the evidence.
@@ -173,12 +178,16 @@ var ErrBadCitation = errors.New("the answer cites evidence that is missing")
 // Answer resolves the plan's Answer line a (nil when the plan has none) with this
 // run's evidence. When cited evidence failed or was skipped the text is still
 // returned, with notes in place of that evidence, and the error wraps
-// ErrBadCitation.
+// ErrBadCitation. An answer that would pass the run's MaxInputBytes, or what
+// its steps left of MaxExpansion, is an error wrapping ErrTooLarge.
 func (r *Result) Answer(a *planparser.Answer) (string, error) {
 	if a == nil || len(a.Refs) == 0 {
 		return "", ErrNoCitation
 	}
-	text, bad := r.Substitute(a.Text)
+	text, bad, err := Substitute(a.Text, r.Get, r.answerLimit)
+	if err != nil {
+		return "", fmt.Errorf("the answer: %w", err)
+	}
 	if len(bad) > 0 {
 		why := make([]string, len(bad))
 		for i, name := range bad {
@@ -282,6 +291,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
+	if o.MaxInputBytes == 0 {
+		o.MaxInputBytes = DefaultMaxInputBytes
+	}
+	if o.MaxExpansion == 0 {
+		o.MaxExpansion = DefaultMaxExpansion
+	}
 	return o
 }
 
@@ -321,6 +336,7 @@ type run struct {
 	perTool    map[string]int
 	stopping   bool
 	stopReason string
+	expanded   int // bytes the substitutions into inputs produced
 
 	mu   sync.Mutex
 	done []completion // ended steps the loop has not collected
@@ -335,6 +351,7 @@ func (r *run) emit(e Event) {
 	if r.opts.OnEvent == nil {
 		return
 	}
+	e.Begun = r.start
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	r.opts.OnEvent(e)
@@ -399,11 +416,17 @@ func (r *run) launch(ctx context.Context, g *errgroup.Group) {
 		r.running++
 		r.perTool[n.step.Tool]++
 		n.running = true
-		req := r.request(n)
+		req, reqErr := r.request(n)
 		// The loop counts a step as running until it collects it, so by the time
 		// the count allows another, errgroup's slot is free or about to be.
 		g.Go(func() error {
-			v := r.call(ctx, n, req)
+			var v *Value
+			if reqErr != nil { // the tool is never called
+				v = r.newValue(n, "")
+				r.end(v, reqErr)
+			} else {
+				v = r.call(ctx, n, req)
+			}
 			r.mu.Lock()
 			r.done = append(r.done, completion{n, v})
 			r.mu.Unlock()
@@ -421,21 +444,47 @@ func (r *run) launch(ctx context.Context, g *errgroup.Group) {
 	r.ready = kept
 }
 
-// request builds n's tool request from the evidence of its dependencies.
-func (r *run) request(n *node) tools.Request {
+// request builds n's tool request from the evidence of its dependencies, within
+// the bounds of substitution.
+func (r *run) request(n *node) (tools.Request, error) {
 	get := func(name string) *Value {
 		if d := r.nodes[name]; d != nil {
 			return d.value
 		}
 		return nil
 	}
-	input, _ := Substitute(n.step.Input, get)
+	input, _, err := Substitute(n.step.Input, get, limit(r.opts.MaxInputBytes, r.expansionLeft()))
+	if err != nil {
+		return tools.Request{}, fmt.Errorf("%s's input: %w", n.step.Name, err)
+	}
+	if len(n.step.Deps) > 0 {
+		r.expanded += len(input)
+	}
 	req := tools.Request{Input: input, Raw: n.step.Input}
 	for _, name := range n.step.Deps {
 		v := get(name)
 		req.Cited = append(req.Cited, tools.Cited{Name: name, Tool: v.Tool, Input: v.Input, Text: v.Content(), Sources: v.Sources})
 	}
-	return req
+	return req, nil
+}
+
+// expansionLeft is what the run's substitutions may still produce; < 0: no bound.
+func (r *run) expansionLeft() int {
+	if r.opts.MaxExpansion < 0 {
+		return -1
+	}
+	return max(r.opts.MaxExpansion-r.expanded, 0)
+}
+
+// limit is the tighter of two bounds, each < 0 for none, as Substitute's limit.
+func limit(a, b int) int {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	}
+	return min(a, b)
 }
 
 func (r *run) newValue(n *node, input string) *Value {
@@ -445,7 +494,7 @@ func (r *run) newValue(n *node, input string) *Value {
 // call runs n's tool, retrying transient failures; it runs on the step's goroutine.
 func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 	v := r.newValue(n, req.Input)
-	r.emit(Event{Kind: EventStarted, Step: v.Name, Tool: v.Tool, At: v.Start})
+	r.emit(Event{Kind: EventStarted, Step: v.Name, Tool: v.Tool, Input: v.Input, At: v.Start})
 	stepCtx := ctx
 	if r.opts.StepTimeout > 0 {
 		var cancel context.CancelFunc
@@ -460,7 +509,8 @@ func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 		}
 		v.Attempts++
 		var out tools.Output
-		if out, err = n.tool.Call(stepCtx, req); err == nil {
+		callCtx := tools.WithCallInfo(stepCtx, tools.CallInfo{Step: v.Name, Tool: v.Tool, Attempt: v.Attempts})
+		if out, err = n.tool.Call(callCtx, req); err == nil {
 			v.Bytes, v.Text, v.Sources = len(out.Text), out.Text, out.Sources
 			if r.opts.MaxBytes > 0 {
 				v.Text = Trim(out.Text, r.opts.MaxBytes)
@@ -470,8 +520,16 @@ func (r *run) call(ctx context.Context, n *node, req tools.Request) *Value {
 		if stepCtx.Err() != nil || !tools.IsTransient(err) || v.Attempts > r.opts.Retries {
 			break
 		}
-		r.emit(Event{Kind: EventRetrying, Step: v.Name, Tool: v.Tool, At: r.since(), Attempt: v.Attempts, Delay: delay, Err: err})
-		if err = sleep(stepCtx, delay); err != nil {
+		wait := delay
+		if d, ok := tools.RetryAfterOf(err); ok {
+			wait = d // the server said when; it knows better than the schedule
+		}
+		if dl, ok := stepCtx.Deadline(); ok && time.Until(dl) < wait {
+			err = fmt.Errorf("%w (not retried: the wait of %s would pass the step's time limit)", err, wait)
+			break
+		}
+		r.emit(Event{Kind: EventRetrying, Step: v.Name, Tool: v.Tool, Input: v.Input, At: r.since(), Attempt: v.Attempts, Delay: wait, Err: err})
+		if err = sleep(stepCtx, wait); err != nil {
 			break
 		}
 		delay = min(2*delay, r.opts.MaxBackoff)
@@ -502,7 +560,7 @@ func (r *run) end(v *Value, err error) {
 	if err != nil {
 		v.Status, v.Err, kind = Failed, err, EventFailed
 	}
-	r.emit(Event{Kind: kind, Step: v.Name, Tool: v.Tool, At: r.since(), Err: err, Duration: v.Duration, Value: v})
+	r.emit(Event{Kind: kind, Step: v.Name, Tool: v.Tool, Input: v.Input, At: r.since(), Err: err, Duration: v.Duration, Value: v})
 }
 
 // collect takes in the steps that ended and releases or skips their dependants.
@@ -580,7 +638,8 @@ func (r *run) drain(in <-chan *planparser.Step) {
 // result assembles the Result once every step's goroutine has ended.
 func (r *run) result() *Result {
 	r.collect()
-	res := &Result{Wall: r.since(), byName: make(map[string]*Value, len(r.order))}
+	res := &Result{Begun: r.start, Wall: r.since(), byName: make(map[string]*Value, len(r.order)),
+		answerLimit: limit(r.opts.MaxInputBytes, r.expansionLeft())}
 	var last *node
 	for _, n := range r.order {
 		res.Values = append(res.Values, n.value)

@@ -301,6 +301,54 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestRetryAfter checks the wait between tries is the one the error asks for,
+// beyond MaxBackoff, and that a wait past the step's time limit is not made.
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name     string
+		after    time.Duration
+		timeout  time.Duration
+		status   Status
+		attempts int
+		took     time.Duration
+	}{
+		{"honoured", 30 * time.Second, 0, OK, 3, 60 * time.Second},
+		{"zero", 0, 0, OK, 3, 0},
+		{"past the time limit", 30 * time.Second, 10 * time.Second, Failed, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ev events
+				calls := 0
+				busy := tools.Func{ToolName: "B", Fn: func(context.Context, tools.Request) (tools.Output, error) {
+					if calls++; calls < 3 {
+						return tools.Output{}, tools.TransientAfter(tooltest.ErrBusy, tt.after)
+					}
+					return tools.Output{Text: "ok"}, nil
+				}}
+				res, err := Resolve(t.Context(), registry(t, busy), mustParse(t, "#E1 = B[x]"),
+					Options{Retries: 3, Backoff: time.Second, MaxBackoff: 2 * time.Second, StepTimeout: tt.timeout, OnEvent: ev.add})
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := res.Get("#E1")
+				if v.Status != tt.status || v.Attempts != tt.attempts || v.Duration != tt.took {
+					t.Errorf("status %v attempts %d took %v", v.Status, v.Attempts, v.Duration)
+				}
+				if tt.status == Failed && (!errors.Is(v.Err, tooltest.ErrBusy) || !strings.Contains(v.Err.Error(), "time limit")) {
+					t.Errorf("err %v", v.Err)
+				}
+				for _, e := range ev.list {
+					if e.Kind == EventRetrying && e.Delay != tt.after {
+						t.Errorf("retry event waits %v, want %v", e.Delay, tt.after)
+					}
+				}
+			})
+		})
+	}
+}
+
 // TestCancel cancels a run in the middle of its second step.
 func TestCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -445,5 +493,51 @@ func TestStopAccountsForEveryStep(t *testing.T) {
 	}
 	if len(res.Values) != 3 {
 		t.Errorf("%d values, want 3", len(res.Values))
+	}
+}
+
+// TestCallIdentity checks each tool call's context names its step and attempt,
+// and every event carries the resolved input and the run's start.
+func TestCallIdentity(t *testing.T) {
+	var mu sync.Mutex
+	var seen []tools.CallInfo
+	busy := true
+	echo := tools.Func{ToolName: "T", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
+		c, ok := tools.CallInfoFrom(ctx)
+		if !ok {
+			t.Error("a tool call without CallInfo")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, c)
+		if c.Step == "#E2" && busy {
+			busy = false
+			return tools.Output{}, tools.TransientAfter(tooltest.ErrBusy, 0)
+		}
+		return tools.Output{Text: "<" + req.Input + ">"}, nil
+	}}
+	var ev events
+	res, err := Resolve(t.Context(), registry(t, echo), mustParse(t, "#E1 = T[a]\n#E2 = T[b #E1]"),
+		Options{Concurrency: 1, Retries: 1, OnEvent: ev.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []tools.CallInfo{{Step: "#E1", Tool: "T", Attempt: 1}, {Step: "#E2", Tool: "T", Attempt: 1}, {Step: "#E2", Tool: "T", Attempt: 2}}
+	if !slices.Equal(seen, want) {
+		t.Errorf("calls %v, want %v", seen, want)
+	}
+	if res.Begun.IsZero() {
+		t.Error("the result has no start time")
+	}
+	for _, e := range ev.list {
+		if !e.Begun.Equal(res.Begun) {
+			t.Errorf("%s %s: begun %v, want %v", e.Step, e.Kind, e.Begun, res.Begun)
+		}
+		if want := map[string]string{"#E1": "a", "#E2": "b <a>"}[e.Step]; e.Input != want {
+			t.Errorf("%s %s: input %q, want %q", e.Step, e.Kind, e.Input, want)
+		}
+	}
+	if n := len(ev.list); n != 5 { // started, finished; started, retrying, finished
+		t.Errorf("%d events", n)
 	}
 }

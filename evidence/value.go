@@ -1,7 +1,7 @@
 package evidence
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,9 +31,6 @@ func (s Status) String() string {
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
-
-// MarshalText writes the status as its name.
-func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Value is the evidence one step produced, with its provenance.
 type Value struct {
@@ -71,70 +68,57 @@ func (v *Value) Content() string {
 	return v.Text
 }
 
-// MarshalJSON writes the value with durations in milliseconds and the error as text.
-func (v *Value) MarshalJSON() ([]byte, error) {
-	type jsonValue struct {
-		Name       string   `json:"name"`
-		Tool       string   `json:"tool"`
-		Raw        string   `json:"raw_input"`
-		Input      string   `json:"input"`
-		Deps       []string `json:"deps"`
-		Status     Status   `json:"status"`
-		Text       string   `json:"text"`
-		Sources    []string `json:"sources"`
-		Bytes      int      `json:"bytes"`
-		Error      string   `json:"error,omitempty"`
-		Reason     string   `json:"reason,omitempty"`
-		StartMS    float64  `json:"start_ms"`
-		DurationMS float64  `json:"duration_ms"`
-		Attempts   int      `json:"attempts"`
-	}
-	j := jsonValue{Name: v.Name, Tool: v.Tool, Raw: v.Raw, Input: v.Input, Deps: nonNil(v.Deps),
-		Status: v.Status, Text: v.Text, Sources: nonNil(v.Sources), Bytes: v.Bytes, Reason: v.Reason,
-		StartMS: ms(v.Start), DurationMS: ms(v.Duration), Attempts: v.Attempts}
-	if v.Err != nil {
-		j.Error = v.Err.Error()
-	}
-	return json.Marshal(j)
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
+// ErrTooLarge is wrapped by the error of a substitution whose text would pass
+// its bound (Options.MaxInputBytes, Options.MaxExpansion): a plan that cites the
+// same large evidence thousands of times, or doubles it step after step, fails
+// with it instead of filling memory.
+var ErrTooLarge = errors.New("substituted text too large")
 
 // Substitute replaces every whole evidence reference in s (":evidenceN:" or "#EN";
 // ":evidence1:" never inside ":evidence10:") with the Content of the value get
 // returns for it. References get does not know stay as written. bad lists, in
 // order of first mention, the references that found no evidence: unknown, failed
-// or skipped.
-func Substitute(s string, get func(name string) *Value) (text string, bad []string) {
+// or skipped. When limit >= 0 and the text would be longer than limit bytes, the
+// error wraps ErrTooLarge and says so; the text is then never built. (A text
+// without references comes back as it is: the limit bounds what substitution
+// makes.)
+func Substitute(s string, get func(name string) *Value, limit int) (text string, bad []string, err error) {
 	spans := planparser.FindRefs(s)
 	if len(spans) == 0 {
-		return s, nil
+		return s, nil, nil
+	}
+	content := make([]string, len(spans))
+	size := len(s)
+	known := map[string]string{} // each name's content, made once
+	for i, sp := range spans {
+		name := s[sp[0]:sp[1]]
+		c, seen := known[name]
+		if !seen {
+			v := get(name)
+			if c = name; v != nil {
+				c = v.Content()
+			}
+			known[name] = c
+			if v == nil || !v.Ok() {
+				bad = append(bad, name)
+			}
+		}
+		content[i] = c
+		size += len(c) - len(name)
+	}
+	if limit >= 0 && size > limit {
+		return "", bad, fmt.Errorf("%w: %d references would make %d bytes (the limit is %d)", ErrTooLarge, len(spans), size, limit)
 	}
 	var b strings.Builder
+	b.Grow(size)
 	last := 0
-	for _, sp := range spans {
-		name := s[sp[0]:sp[1]]
+	for i, sp := range spans {
 		b.WriteString(s[last:sp[0]])
+		b.WriteString(content[i])
 		last = sp[1]
-		v := get(name)
-		if v == nil {
-			b.WriteString(name)
-		} else {
-			b.WriteString(v.Content())
-		}
-		if (v == nil || !v.Ok()) && !slices.Contains(bad, name) {
-			bad = append(bad, name)
-		}
 	}
 	b.WriteString(s[last:])
-	return b.String(), bad
+	return b.String(), bad, nil
 }
 
 // Trim shortens s to at most budget bytes, cutting at a character boundary (at a
@@ -165,4 +149,38 @@ func runeStart(s string, i int) int {
 		i--
 	}
 	return i
+}
+
+// Bounds of PathLine.
+const (
+	// MaxPathNames is how many step names PathLine shows: the first and last
+	// halves, with a count of the ones between.
+	MaxPathNames = 8
+	// MaxNameBytes bounds each name PathLine shows.
+	MaxNameBytes = 32
+)
+
+// PathLine writes a chain of steps, such as Result.CriticalPath, as one line
+// "a -> b -> c" of bounded length: a plan of thousands of steps, or one whose
+// names are long, still gets a line a terminal can show.
+func PathLine(path []string) string {
+	shown := path
+	rest := 0
+	if len(path) > MaxPathNames {
+		half := MaxPathNames / 2
+		shown = slices.Concat(path[:half], []string{""}, path[len(path)-half:])
+		rest = len(path) - 2*half
+	}
+	parts := make([]string, len(shown))
+	for i, name := range shown {
+		switch {
+		case name == "" && rest > 0:
+			parts[i] = fmt.Sprintf("(%d more)", rest)
+		case len(name) > MaxNameBytes:
+			parts[i] = name[:runeStart(name, MaxNameBytes-len("…"))] + "…"
+		default:
+			parts[i] = name
+		}
+	}
+	return strings.Join(parts, " -> ")
 }

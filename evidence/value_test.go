@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -36,16 +37,42 @@ func TestSubstitute(t *testing.T) {
 	vals["#E1"].Text = "E-one"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, bad := Substitute(tt.in, get)
-			if got != tt.want || !slices.Equal(bad, tt.bad) {
+			got, bad, err := Substitute(tt.in, get, -1)
+			if got != tt.want || !slices.Equal(bad, tt.bad) || err != nil {
 				t.Errorf("Substitute(%q) = %q, %v; want %q, %v", tt.in, got, bad, tt.want, tt.bad)
 			}
 		})
 	}
 	// Evidence whose text holds a reference must not be substituted again.
 	vals[":evidence1:"].Text = "#E10"
-	if got, _ := Substitute(":evidence1: #E1", get); got != "#E10 E-one" {
+	if got, _, _ := Substitute(":evidence1: #E1", get, -1); got != "#E10 E-one" {
 		t.Errorf("substituted text was rescanned: %q", got)
+	}
+}
+
+func TestSubstituteLimit(t *testing.T) {
+	vals := map[string]*Value{"#E1": {Name: "#E1", Text: "0123456789"}}
+	get := func(n string) *Value { return vals[n] }
+	tests := []struct {
+		in    string
+		limit int
+		want  string
+		err   bool
+	}{
+		{"a #E1", -1, "a 0123456789", false},
+		{"a #E1", 12, "a 0123456789", false},
+		{"a #E1", 11, "", true},
+		{"no references at all, longer than the limit", 3, "no references at all, longer than the limit", false},
+		{"#E1 #E1 #E1", 32, "0123456789 0123456789 0123456789", false},
+		{"#E1 #E1 #E1", 31, "", true},
+		{"#E1", 0, "", true},
+		{"", 0, "", false},
+	}
+	for _, tt := range tests {
+		got, _, err := Substitute(tt.in, get, tt.limit)
+		if got != tt.want || (err != nil) != tt.err || (err != nil && !errors.Is(err, ErrTooLarge)) {
+			t.Errorf("Substitute(%q, %d) = %q, %v", tt.in, tt.limit, got, err)
+		}
 	}
 }
 
@@ -83,5 +110,33 @@ func TestTrim(t *testing.T) {
 	}
 	if got := Trim(long, 100); !strings.HasPrefix(got, "word word") || !strings.HasSuffix(got, " […426 bytes trimmed]") {
 		t.Errorf("Trim(long, 100) = %q", got)
+	}
+}
+
+func TestPathLine(t *testing.T) {
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = fmt.Sprintf("#E%d", i)
+	}
+	long := "#E" + strings.Repeat("9", 100000)
+	tests := []struct {
+		path []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"#E1"}, "#E1"},
+		{[]string{":evidence0:", ":evidence1:"}, ":evidence0: -> :evidence1:"},
+		{many[:8], "#E0 -> #E1 -> #E2 -> #E3 -> #E4 -> #E5 -> #E6 -> #E7"},
+		{many[:9], "#E0 -> #E1 -> #E2 -> #E3 -> (1 more) -> #E5 -> #E6 -> #E7 -> #E8"},
+		{many, "#E0 -> #E1 -> #E2 -> #E3 -> (992 more) -> #E996 -> #E997 -> #E998 -> #E999"},
+		{[]string{long, "#E1"}, "#E" + strings.Repeat("9", 27) + "… -> #E1"},
+	}
+	for _, tt := range tests {
+		if got := PathLine(tt.path); got != tt.want {
+			t.Errorf("PathLine(%d names) = %q, want %q", len(tt.path), got, tt.want)
+		}
+	}
+	if n := len(PathLine(slices.Repeat([]string{long}, 1000))); n > MaxPathNames*(MaxNameBytes+4)+20 {
+		t.Errorf("a path of 1000 long names gives a line of %d bytes", n)
 	}
 }

@@ -374,7 +374,7 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
   }
 // Both keep four chunks in flight per thread in a shared-memory ring (cp.async): 32 KB
 // of static shared memory per block for 3 bits, six blocks per multiprocessor; 38 KB
-// for 4 bits, five blocks (engine/cuda's mvPerSM).
+// for 4 bits, five blocks (engine/backend/cuda's mvPerSM).
 MATVEC_FAST(3, 4, 6, gptq_mv3)
 MATVEC_FAST(4, 4, 5, gptq_mv4)
 

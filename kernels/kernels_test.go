@@ -1,7 +1,10 @@
 package kernels
 
 import (
+	"fmt"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,3 +50,119 @@ func TestPTXTooOld(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestParseEntries(t *testing.T) {
+	ptx, err := os.ReadFile("testdata/entries.ptx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseEntries(string(ptx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]Param{
+		"scale":    {{"scale_param_0", ".u64", 8}, {"scale_param_1", ".u32", 4}, {"scale_param_2", ".f32", 4}},
+		"by_value": {{"by_value_param_0", ".b8", 24}, {"by_value_param_1", ".s64", 8}},
+		"nothing":  nil,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	for name, ps := range want {
+		if !slices.Equal(got[name], ps) {
+			t.Errorf("%s: %v, want %v", name, got[name], ps)
+		}
+	}
+	for _, bad := range []string{
+		".visible .entry f(\n\t.param .u64 a,\n",                 // not closed
+		".visible .entry f(\n\t.param .q32 a\n)",                 // no such type
+		".visible .entry f(\n\t.param .u12 a\n)",                 // not whole bytes
+		".visible .entry f(\n\t.param u32 a\n)",                  // not a declaration
+		".visible .entry f(\n)\n.visible .entry f(\n)",           // twice
+		".visible .entry f(\n\t.param .align 8 .b8 a[0]\n)",      // empty array
+		".visible .entry f(\n\t.param .u32 a,\n\t.reg .u32 b\n)", // not a parameter
+	} {
+		if es, err := ParseEntries(bad); err == nil {
+			t.Errorf("%q: parsed as %v", bad, es)
+		}
+	}
+}
+
+// TestEntries checks the generated table against the embedded PTX of every target,
+// so a PTX regenerated without entries.go fails here, nvcc or not.
+func TestEntries(t *testing.T) {
+	seen := map[string]bool{}
+	for _, name := range Names {
+		for _, sm := range Targets {
+			ptx, err := ptxFiles.ReadFile(File(name, sm))
+			if err != nil {
+				t.Fatal(err)
+			}
+			es, err := ParseEntries(string(ptx))
+			if err != nil {
+				t.Fatalf("%s: %v", File(name, sm), err)
+			}
+			for k, ps := range es {
+				e, ok := Entries[k]
+				if !ok || e.Module != name || !slices.Equal(e.Params, ps) {
+					t.Errorf("%s: entry %s %v; entries.go has %+v (run go run ./kernels/gen -entries)", File(name, sm), k, ps, e)
+				}
+				seen[k] = true
+			}
+		}
+	}
+	for k := range Entries {
+		if !seen[k] {
+			t.Errorf("entries.go has %s, which no PTX defines", k)
+		}
+	}
+}
+
+func TestCheckLaunch(t *testing.T) {
+	p, i, f := Pointer, Int32, Float32
+	for _, c := range []struct {
+		name string
+		args []Kind
+		err  string
+	}{
+		{"add", []Kind{p, p, p, i}, ""},
+		{"rmsnorm", []Kind{p, p, p, i, f}, ""},
+		{"add", []Kind{p, p, p}, "kernels: launch of add with 3 arguments: its PTX entry takes 4"},
+		{"add", []Kind{p, p, p, i, i}, "kernels: launch of add with 5 arguments: its PTX entry takes 4"},
+		{"add", []Kind{p, p, i, i}, "kernels: launch of add: argument 2 is a 32-bit integer, but parameter add_param_2 is .u64 (8 bytes)"},
+		{"add", []Kind{p, p, p, p}, "kernels: launch of add: argument 3 is a device pointer, but parameter add_param_3 is .u32 (4 bytes)"},
+		{"rmsnorm", []Kind{p, p, p, i, i}, "kernels: launch of rmsnorm: argument 4 is a 32-bit integer, but parameter rmsnorm_param_4 is .f32 (4 bytes)"},
+		{"rmsnorm", []Kind{p, p, p, f, f}, "kernels: launch of rmsnorm: argument 3 is a float32, but parameter rmsnorm_param_3 is .u32 (4 bytes)"},
+		{"nonesuch", nil, "kernels: launch of nonesuch: no such entry in the PTX"},
+	} {
+		err := CheckLaunch(c.name, c.args...)
+		if got := fmt.Sprint(err); (c.err == "" && err != nil) || (c.err != "" && got != c.err) {
+			t.Errorf("CheckLaunch(%s, %v) = %v, want %q", c.name, c.args, err, c.err)
+		}
+	}
+}
+
+// FuzzParseEntries: any text gives entries or an error, never a panic, and every
+// parameter read has a positive size.
+func FuzzParseEntries(f *testing.F) {
+	ptx, err := os.ReadFile("testdata/entries.ptx")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(ptx))
+	f.Add(".visible .entry f(\n\t.param .align 4 .b8 p[12]\n)")
+	f.Add(".visible .entry f(")
+	f.Fuzz(func(t *testing.T, s string) {
+		es, err := ParseEntries(s)
+		if err != nil {
+			return
+		}
+		for name, ps := range es {
+			for _, p := range ps {
+				if p.Size <= 0 || p.Name == "" {
+					t.Fatalf("%s: parameter %+v", name, p)
+				}
+			}
+		}
+	})
+}

@@ -20,7 +20,8 @@ const (
 	StepFailed
 	// StepSkipped: the step will not run (Text is the reason).
 	StepSkipped
-	// PlanDone: the model finished the plan; Text is the whole plan.
+	// PlanDone: the model finished the plan; Text is the whole plan. Err, when
+	// not nil, says why the writing broke off (an interrupt, a server's error).
 	PlanDone
 	// Answering: a KnowledgeModel call is resolving the answer over all evidence.
 	Answering
@@ -44,5 +45,6 @@ type Event struct {
 	Text    string
 	Step    StepTrace
 	Attempt int
+	Delay   time.Duration // StepRetrying: the wait before the next call
 	Err     error
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -38,7 +37,9 @@ var (
 
 // Planner answers questions: it asks LLM for a reWOO plan over Tools, runs each
 // step as soon as the model has written it and its references are resolved, and
-// resolves the answer. The zero values of the optional fields pick defaults.
+// resolves the answer. The zero values of the optional fields pick defaults. A
+// Planner may answer several questions at once; wrap LLM, and the engine of the
+// tools, with Recorded to have each question's trace list its engine calls.
 type Planner struct {
 	LLM   engine.LLM
 	Tools *tools.Registry
@@ -56,10 +57,6 @@ type Planner struct {
 	KnowledgeTool string
 	// Resolve tunes the resolver; its OnEvent is replaced.
 	Resolve evidence.Options
-	// Recorder, when set, is the recorder LLM (and the tools' engine) were wrapped
-	// with; the trace then lists every engine call of the run. One Ask at a time
-	// may use a Recorder.
-	Recorder *Recorder
 }
 
 // prompts fills in the default for each part of p.Prompts left empty.
@@ -84,18 +81,23 @@ func orDefault(v, d int) int {
 // errPlanComplete stops generation once the Answer line is written.
 var errPlanComplete = errors.New("plan complete")
 
-// session is the state of one Ask.
+// session is the state of one Ask or Run.
 type session struct {
 	p     *Planner
 	start time.Time
-	// runStart is when the resolver's clock started, since start: the least gap
-	// between an event's arrival and its own time (events are sent synchronously).
-	runStart time.Duration
-	on       func(Event)
+	rec   *recorder
+	on    func(Event)
 
-	mu     sync.Mutex // guards tr, values and calls of on
+	mu     sync.Mutex // guards tr, steps and calls of on
 	tr     *Trace
-	values map[string]*evidence.Value
+	byName map[string]*StepTrace
+}
+
+func (p *Planner) newSession(question string, on func(Event)) *session {
+	s := &session{p: p, start: time.Now(), on: on, byName: map[string]*StepTrace{},
+		tr: &Trace{Question: question, Steps: []*StepTrace{}, EngineCalls: []EngineCall{}}}
+	s.rec = newRecorder(s.start)
+	return s
 }
 
 func (s *session) since() time.Duration { return time.Since(s.start) }
@@ -110,9 +112,23 @@ func (s *session) emit(e Event) {
 	}
 }
 
+// close completes the trace of the session, whatever ended it, and returns it
+// in *tr.
+func (s *session) close(tr **Trace, err *error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tr.EngineCalls = s.rec.Calls()
+	s.tr.Timings.Total = s.since().Seconds()
+	if *err != nil {
+		s.tr.Error = (*err).Error()
+	}
+	*tr = s.tr
+}
+
 // Ask answers question. The trace it returns records whatever was done, even when
 // the error is not nil (a broken plan, a failed answer, ctx ending). on, when not
-// nil, receives every event, one at a time.
+// nil, receives every event, one at a time. The trace lists the calls made
+// through an LLM from Recorded (p.LLM and the tools' engine should be one).
 func (p *Planner) Ask(ctx context.Context, question string, on func(Event)) (*Trace, error) {
 	return p.ask(ctx, question, on, false)
 }
@@ -122,26 +138,63 @@ func (p *Planner) Plan(ctx context.Context, question string, on func(Event)) (*T
 	return p.ask(ctx, question, on, true)
 }
 
-func (p *Planner) ask(ctx context.Context, question string, on func(Event), planOnly bool) (tr *Trace, err error) {
-	s := &session{p: p, start: time.Now(), on: on, values: map[string]*evidence.Value{},
-		tr: &Trace{Question: strings.TrimSpace(question), Steps: []*StepTrace{}, EngineCalls: []EngineCall{}}}
-	firstCall := 0
-	if p.Recorder != nil {
-		firstCall = len(p.Recorder.Calls())
+// Run resolves a plan given whole, such as one a person wrote, with p.Tools, as
+// Ask resolves the model's: the same events and the same Trace, without a
+// question or a prompt; its Plan is the plan as planparser prints it. When the
+// plan's answer cites no evidence the trace has no Answer and the error is nil:
+// the evidence is in the steps, and an answer over it would need a model.
+func (p *Planner) Run(ctx context.Context, plan *planparser.Plan, on func(Event)) (tr *Trace, err error) {
+	s := p.newSession("", on)
+	ctx = withRecorder(ctx, s.rec)
+	defer s.close(&tr, &err)
+	s.mu.Lock()
+	s.tr.Plan, s.tr.DAG = plan.String(), plan
+	s.mu.Unlock()
+	steps := make(chan *planparser.Step, len(plan.Steps))
+	for _, st := range plan.Steps {
+		s.parsed(st)
+		steps <- st
 	}
-	defer func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if p.Recorder != nil {
-			s.tr.EngineCalls = append(s.tr.EngineCalls, p.Recorder.Calls()[firstCall:]...)
-			s.linkCalls()
-		}
-		s.tr.Timings.Total = s.since().Seconds()
-		if err != nil {
-			s.tr.Error = err.Error()
-		}
-		tr = s.tr
+	close(steps)
+	o := <-s.resolve(ctx, steps)
+	s.settle(o.res)
+	if o.err != nil {
+		return nil, o.err
+	}
+	text, err := o.res.Answer(plan.Answer)
+	switch {
+	case errors.Is(err, evidence.ErrNoCitation):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrAnswer, err)
+	}
+	s.answerLine(text, plan.Answer)
+	return nil, nil
+}
+
+// outcome is what the resolver ended with.
+type outcome struct {
+	res *evidence.Result
+	err error
+}
+
+// resolve runs the resolver over steps beside the caller; the channel gets its
+// outcome.
+func (s *session) resolve(ctx context.Context, steps <-chan *planparser.Step) <-chan outcome {
+	opts := s.p.Resolve
+	opts.OnEvent = s.onResolverEvent
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := evidence.Run(ctx, s.p.Tools, steps, opts)
+		done <- outcome{res, err}
 	}()
+	return done
+}
+
+func (p *Planner) ask(ctx context.Context, question string, on func(Event), planOnly bool) (tr *Trace, err error) {
+	s := p.newSession(strings.TrimSpace(question), on)
+	ctx = withRecorder(ctx, s.rec)
+	defer s.close(&tr, &err)
 
 	prompt, err := p.prompts().Prompt(question, p.Tools.All())
 	if err != nil {
@@ -155,31 +208,18 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 	steps := make(chan *planparser.Step, maxSteps)
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	type outcome struct {
-		res *evidence.Result
-		err error
-	}
-	done := make(chan outcome, 1)
+	var done <-chan outcome
 	if !planOnly {
-		opts := p.Resolve
-		opts.OnEvent = s.onResolverEvent
-		tb := labelledTools{p.Tools}
-		s.runStart = time.Duration(math.MaxInt64)
-		go func() {
-			res, err := evidence.Run(runCtx, tb, steps, opts)
-			done <- outcome{res, err}
-		}()
+		done = s.resolve(runCtx, steps)
 	}
 	// finish closes the step channel and waits for the resolver.
 	finish := func() outcome {
 		close(steps)
-		if planOnly {
+		if done == nil {
 			return outcome{}
 		}
 		o := <-done
-		s.mu.Lock()
 		s.settle(o.res)
-		s.mu.Unlock()
 		return o
 	}
 
@@ -199,6 +239,17 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 	return nil, s.answer(ctx, plan, o.res)
 }
 
+// parsed records a step handed to the resolver and reports it.
+func (s *session) parsed(st *planparser.Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &StepTrace{Name: st.Name, Tool: st.Tool, Input: st.Input, Deps: nonNil(st.Deps),
+		Line: st.Pos.Line, State: StatePending, Sources: []string{}, Parsed: s.since().Seconds()}
+	s.tr.Steps = append(s.tr.Steps, t)
+	s.byName[t.Name] = t
+	s.emit(Event{Kind: StepParsed, Step: *t})
+}
+
 // generate streams the plan into the parser and the parsed steps into steps. It
 // returns the parsed plan, or why there is none to run.
 func (s *session) generate(ctx context.Context, prompt string, steps chan<- *planparser.Step, maxSteps int) (*planparser.Plan, error) {
@@ -213,12 +264,7 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 			return ErrTooManySteps
 		}
 		sent[st.Name] = true
-		s.mu.Lock()
-		t := &StepTrace{Name: st.Name, Tool: st.Tool, Input: st.Input, Deps: nonNil(st.Deps),
-			Line: st.Pos.Line, State: StatePending, Sources: []string{}, Parsed: s.since().Seconds()}
-		s.tr.Steps = append(s.tr.Steps, t)
-		s.emit(Event{Kind: StepParsed, Step: *t})
-		s.mu.Unlock()
+		s.parsed(st)
 		steps <- st // never blocks: the channel holds maxSteps
 		return nil
 	}
@@ -228,7 +274,7 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	s.mu.Lock()
 	s.tr.Timings.PlanStart = s.since().Seconds()
 	s.mu.Unlock()
-	res, err := p.LLM.Generate(WithPurpose(ctx, "plan", ""), req, func(text string) error {
+	res, err := p.LLM.Generate(withPurpose(ctx, "plan"), req, func(text string) error {
 		// A line at a time: the plan ends at its Answer line even when the text
 		// after it comes in the same piece.
 		for text != "" {
@@ -259,7 +305,11 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 	s.tr.Plan = raw.String()
 	s.tr.DAG = plan
 	s.tr.Timings.PlanDone = s.since().Seconds()
-	s.emit(Event{Kind: PlanDone, Text: raw.String()})
+	done := Event{Kind: PlanDone, Text: raw.String()}
+	if err != nil && !errors.Is(err, errPlanComplete) && extra == nil {
+		done.Err = err // the writing broke off: the plan is not complete
+	}
+	s.emit(done)
 	s.mu.Unlock()
 	switch {
 	case errors.Is(err, errPlanComplete):
@@ -308,26 +358,25 @@ func (s *session) tooManySteps(extra *planparser.Step, max int) error {
 func (s *session) onResolverEvent(e evidence.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.runStart = min(s.runStart, s.since()-e.At)
-	t := s.tr.Step(e.Step)
+	t := s.byName[e.Step]
 	if t == nil {
 		return
 	}
-	out := Event{At: s.runStart + e.At, Err: e.Err}
+	begun := e.Begun.Sub(s.start) // the resolver's clock starts there
+	out := Event{At: begun + e.At, Err: e.Err}
 	switch e.Kind {
 	case evidence.EventStarted:
 		out.Kind, out.Attempt = StepStarted, 1
 		t.State = StateRunning
-		t.Start = (s.runStart + e.At).Seconds()
-		t.ResolvedInput, _ = evidence.Substitute(t.Input, func(name string) *evidence.Value { return s.values[name] })
+		t.Start = (begun + e.At).Seconds()
+		t.ResolvedInput = e.Input
 	case evidence.EventRetrying:
-		out.Kind, out.Attempt = StepRetrying, e.Attempt+1
+		out.Kind, out.Attempt, out.Delay = StepRetrying, e.Attempt+1, e.Delay
 	case evidence.EventFinished, evidence.EventFailed, evidence.EventSkipped:
 		out.Kind = map[evidence.EventKind]EventKind{evidence.EventFinished: StepFinished,
 			evidence.EventFailed: StepFailed, evidence.EventSkipped: StepSkipped}[e.Kind]
 		out.Text = e.Reason
-		s.values[e.Step] = e.Value
-		s.record(t, e.Value)
+		record(t, e.Value, begun)
 	default:
 		return
 	}
@@ -335,16 +384,18 @@ func (s *session) onResolverEvent(e evidence.Event) {
 	s.emit(out)
 }
 
-// record copies a settled value into its step's trace.
-func (s *session) record(t *StepTrace, v *evidence.Value) {
+// record copies a settled value into its step's trace; begun is when the
+// resolver's clock started, since the session's.
+func record(t *StepTrace, v *evidence.Value, begun time.Duration) {
 	if v == nil {
 		return
 	}
 	t.ResolvedInput = v.Input
 	t.Output = v.Text
+	t.Bytes = v.Bytes
 	t.Sources = nonNil(v.Sources)
 	t.Attempts = v.Attempts
-	t.Start = (s.runStart + v.Start).Seconds()
+	t.Start = (begun + v.Start).Seconds()
 	t.Duration = v.Duration.Seconds()
 	t.Error = ""
 	switch v.Status {
@@ -360,15 +411,17 @@ func (s *session) record(t *StepTrace, v *evidence.Value) {
 	}
 }
 
-// settle takes the resolver's final word on every step; it holds s.mu.
+// settle takes the resolver's final word on every step.
 func (s *session) settle(res *evidence.Result) {
 	if res == nil {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	begun := res.Begun.Sub(s.start)
 	for _, v := range res.Values {
-		if t := s.tr.Step(v.Name); t != nil {
-			s.values[v.Name] = v
-			s.record(t, v)
+		if t := s.byName[v.Name]; t != nil {
+			record(t, v, begun)
 		}
 	}
 	first := 0.0
@@ -378,7 +431,7 @@ func (s *session) settle(res *evidence.Result) {
 		}
 	}
 	s.tr.Timings.FirstStep = first
-	s.tr.Timings.StepsDone = (s.runStart + res.Wall).Seconds()
+	s.tr.Timings.StepsDone = (begun + res.Wall).Seconds()
 	s.tr.Timings.CriticalPath = res.CriticalPath
 }
 
@@ -387,10 +440,7 @@ func (s *session) settle(res *evidence.Result) {
 func (s *session) answer(ctx context.Context, plan *planparser.Plan, res *evidence.Result) error {
 	text, err := res.Answer(plan.Answer)
 	if err == nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		from := plan.Answer.Cites()
-		s.tr.Answer = &Answer{Text: strings.TrimSpace(text), From: from, Method: MethodAnswerLine, Sources: s.tr.sources(from)}
+		s.answerLine(text, plan.Answer)
 		return nil
 	}
 	if !errors.Is(err, evidence.ErrNoCitation) {
@@ -415,7 +465,7 @@ func (s *session) answer(ctx context.Context, plan *planparser.Plan, res *eviden
 	s.mu.Lock()
 	s.emit(Event{Kind: Answering})
 	s.mu.Unlock()
-	out, err := tool.Call(WithPurpose(ctx, "answer", ""), req)
+	out, err := tool.Call(withPurpose(ctx, "answer"), req)
 	if err != nil {
 		return fmt.Errorf("%w: %s over all evidence: %w", ErrAnswer, name, err)
 	}
@@ -425,47 +475,21 @@ func (s *session) answer(ctx context.Context, plan *planparser.Plan, res *eviden
 	return nil
 }
 
+// answerLine records the answer resolved from the plan's Answer line a.
+func (s *session) answerLine(text string, a *planparser.Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := a.Cites()
+	s.tr.Answer = &Answer{Text: strings.TrimSpace(text), From: from, Method: MethodAnswerLine, Sources: s.tr.sources(from)}
+}
+
 // StopAnswerLine is the stop reason of a plan generation the planner ended at the
 // Answer line.
 const StopAnswerLine = "answer-line"
-
-// linkCalls names the step of each engine call a tool made; it holds s.mu.
-func (s *session) linkCalls() {
-	for i, c := range s.tr.EngineCalls {
-		name, ok := strings.CutPrefix(c.Purpose, "tool ")
-		if !ok {
-			continue
-		}
-		for _, t := range s.tr.Steps {
-			if t.Tool == name && t.Input == c.Input {
-				s.tr.EngineCalls[i].Step = t.Name
-				break
-			}
-		}
-	}
-}
 
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
-}
-
-// labelledTools hands the resolver tools whose engine calls are labelled with the
-// tool and the step's raw input, so the recorder can tell them apart.
-type labelledTools struct{ r *tools.Registry }
-
-func (l labelledTools) Get(name string) (tools.Tool, error) {
-	t, err := l.r.Get(name)
-	if err != nil {
-		return nil, err
-	}
-	return labelledTool{t}, nil
-}
-
-type labelledTool struct{ tools.Tool }
-
-func (t labelledTool) Call(ctx context.Context, req tools.Request) (tools.Output, error) {
-	return t.Tool.Call(WithPurpose(ctx, "tool "+t.Name(), req.Raw), req)
 }

@@ -93,8 +93,7 @@ func newPlanner(t *testing.T, plan string, delay time.Duration) (*Planner, *plan
 	t.Helper()
 	eng := &plannertest.Engine{Replies: []plannertest.Reply{{Text: " " + plan}}, Delay: delay}
 	reg, rec := fakeTools(t, 0)
-	llm, recorder := Record(eng)
-	return &Planner{LLM: llm, Tools: reg, Recorder: recorder}, eng, rec
+	return &Planner{LLM: Recorded(eng), Tools: reg}, eng, rec
 }
 
 func TestAskAnswerLine(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/tools"
 )
 
 // EngineCall is the record of one generation: what asked for it, how many tokens went
@@ -14,11 +15,11 @@ import (
 type EngineCall struct {
 	// Purpose names the caller: "plan", "answer", or "tool NAME" for a tool's call.
 	Purpose string `json:"purpose"`
-	// Input is the raw input of the tool step that made the call, if a tool did.
-	Input string `json:"input,omitempty"`
-	// Step is the plan step whose tool made the call, when the planner knows it.
-	Step  string  `json:"step,omitempty"`
-	Start float64 `json:"start_s"` // seconds since the recorder was made
+	// Step is the plan step whose tool made the call, and Attempt which of its
+	// tries (1 the first); both empty for the plan and the answer.
+	Step    string  `json:"step,omitempty"`
+	Attempt int     `json:"attempt,omitempty"`
+	Start   float64 `json:"start_s"` // seconds since the question's run began
 	// PromptTokens is 0 where the engine did not say, such as a remote server
 	// whose stream the planner cut at the Answer line, before its usage report.
 	PromptTokens    int     `json:"prompt_tokens"`
@@ -33,61 +34,83 @@ type EngineCall struct {
 
 type purposeKey struct{}
 
-type purpose struct{ name, input string }
-
-// WithPurpose labels the engine calls made under ctx, so a Recorder can say who made
-// them; input is the tool step's raw input, or "".
-func WithPurpose(ctx context.Context, name, input string) context.Context {
-	return context.WithValue(ctx, purposeKey{}, purpose{name, input})
+// withPurpose labels the engine calls made under ctx that no tool call makes:
+// "plan" and "answer".
+func withPurpose(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, purposeKey{}, name)
 }
 
-// Recorder wraps an engine.LLM and records every call made through it.
-type Recorder struct {
-	llm   engine.LLM
-	epoch time.Time
-
-	mu    sync.Mutex
-	calls []EngineCall
+// Recorded returns llm with its calls recorded in the trace of the question
+// they are made for: the planner's own (the plan) and those of the tools it
+// runs (KnowledgeModel and other tools over the engine), each call found by its
+// context, so questions answered side by side share one engine and each keeps
+// its own record. Calls made outside Ask and Run go straight to llm. The LLM
+// implements engine.TokenCounter exactly when llm does.
+func Recorded(llm engine.LLM) engine.LLM {
+	r := recorded{llm}
+	if tc, ok := llm.(engine.TokenCounter); ok {
+		return countingRecorded{r, tc}
+	}
+	return r
 }
 
-// countingRecorder keeps the wrapped engine's TokenCounter visible to callers that
-// look for it by type assertion.
-type countingRecorder struct {
-	*Recorder
+type recorded struct{ llm engine.LLM }
+
+type countingRecorded struct {
+	recorded
 	engine.TokenCounter
 }
 
 var (
-	_ engine.LLM          = (*Recorder)(nil)
-	_ engine.TokenCounter = countingRecorder{}
+	_ engine.LLM          = recorded{}
+	_ engine.TokenCounter = countingRecorded{}
 )
 
-// Record wraps llm. The returned LLM implements engine.TokenCounter exactly when llm
-// does; the Recorder reads back the calls.
-func Record(llm engine.LLM) (engine.LLM, *Recorder) {
-	r := &Recorder{llm: llm, epoch: time.Now()}
-	if tc, ok := llm.(engine.TokenCounter); ok {
-		return countingRecorder{r, tc}, r
+func (r recorded) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
+	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok {
+		return rec.generate(ctx, r.llm, req, onText)
 	}
-	return r, r
+	return r.llm.Generate(ctx, req, onText)
 }
 
-// Generate calls the wrapped engine and records the call.
-func (r *Recorder) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
-	start := time.Now()
-	res, err := r.llm.Generate(ctx, req, onText)
-	p, _ := ctx.Value(purposeKey{}).(purpose)
-	c := EngineCall{
-		Purpose:         p.name,
-		Input:           p.input,
-		Start:           start.Sub(r.epoch).Seconds(),
-		PromptTokens:    res.PromptTokens,
-		Tokens:          res.Tokens,
-		PromptSeconds:   res.PromptTime.Seconds(),
-		GenSeconds:      res.GenTime.Seconds(),
-		TokensPerSecond: res.TokensPerSecond(),
-		Stop:            string(res.Stop),
+type recorderKey struct{}
+
+// withRecorder returns a context under which the calls through a Recorded LLM
+// go to rec.
+func withRecorder(ctx context.Context, rec *recorder) context.Context {
+	return context.WithValue(ctx, recorderKey{}, rec)
+}
+
+// recorder holds the engine calls of one question, in the order they started.
+type recorder struct {
+	epoch time.Time
+
+	mu    sync.Mutex
+	calls []EngineCall
+	ended []bool
+}
+
+func newRecorder(epoch time.Time) *recorder { return &recorder{epoch: epoch} }
+
+// generate calls llm and records the call in the slot it took when it began, so
+// the record's order does not depend on which call ends first.
+func (r *recorder) generate(ctx context.Context, llm engine.LLM, req engine.Request, onText func(string) error) (engine.Result, error) {
+	c := EngineCall{Start: time.Since(r.epoch).Seconds()}
+	if ci, ok := tools.CallInfoFrom(ctx); ok {
+		c.Purpose, c.Step, c.Attempt = "tool "+ci.Tool, ci.Step, ci.Attempt
+	} else {
+		c.Purpose, _ = ctx.Value(purposeKey{}).(string)
 	}
+	r.mu.Lock()
+	slot := len(r.calls)
+	r.calls = append(r.calls, c)
+	r.ended = append(r.ended, false)
+	r.mu.Unlock()
+
+	res, err := llm.Generate(ctx, req, onText)
+	c.PromptTokens, c.Tokens = res.PromptTokens, res.Tokens
+	c.PromptSeconds, c.GenSeconds = res.PromptTime.Seconds(), res.GenTime.Seconds()
+	c.TokensPerSecond, c.Stop = res.TokensPerSecond(), string(res.Stop)
 	if c.PromptSeconds > 0 {
 		c.PromptPerSecond = float64(c.PromptTokens) / c.PromptSeconds
 	}
@@ -99,14 +122,20 @@ func (r *Recorder) Generate(ctx context.Context, req engine.Request, onText func
 		c.Error = err.Error()
 	}
 	r.mu.Lock()
-	r.calls = append(r.calls, c)
+	r.calls[slot], r.ended[slot] = c, true
 	r.mu.Unlock()
 	return res, err
 }
 
-// Calls returns the calls recorded so far, in the order they finished.
-func (r *Recorder) Calls() []EngineCall {
+// Calls returns the calls that have ended, in the order they started.
+func (r *recorder) Calls() []EngineCall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]EngineCall(nil), r.calls...)
+	out := []EngineCall{}
+	for i, c := range r.calls {
+		if r.ended[i] {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -5,12 +5,14 @@ import (
 )
 
 // Trace is the whole record of one question: what was asked, the plan the model
-// wrote, every step, every engine call, the answer and the timings. It is what
-// `agent ask --json` prints.
+// wrote, every step, every engine call, the answer and the timings. It is the
+// one schema of `agent ask --json` and `agent run --json` (run's has no question
+// or prompt, and its plan is the plan as planparser prints it); every time in it
+// is in seconds, counted from the start of the run.
 type Trace struct {
-	Question string `json:"question"`
-	Prompt   string `json:"prompt"`
-	// Plan is the plan text exactly as the model wrote it.
+	Question string `json:"question,omitempty"`
+	Prompt   string `json:"prompt,omitempty"`
+	// Plan is the plan text exactly as the model wrote it (Run: as printed).
 	Plan string `json:"plan"`
 	// DAG is the parsed plan: steps with their dependencies, and the Answer line.
 	DAG         *planparser.Plan `json:"dag"`
@@ -41,11 +43,14 @@ type StepTrace struct {
 	Line  int      `json:"line"`
 	State string   `json:"state"`
 	// ResolvedInput is the input with earlier evidence substituted in.
-	ResolvedInput string   `json:"resolved_input,omitempty"`
-	Output        string   `json:"output,omitempty"`
-	Error         string   `json:"error,omitempty"`
-	Sources       []string `json:"sources"`
-	Attempts      int      `json:"attempts,omitempty"`
+	ResolvedInput string `json:"resolved_input,omitempty"`
+	Output        string `json:"output,omitempty"`
+	// Bytes is the size of the tool's answer before trimming to the resolver's
+	// MaxBytes.
+	Bytes    int      `json:"bytes"`
+	Error    string   `json:"error,omitempty"`
+	Sources  []string `json:"sources"`
+	Attempts int      `json:"attempts,omitempty"`
 	// Parsed, Start and Duration are in seconds; Parsed and Start count from the
 	// beginning of the run.
 	Parsed   float64 `json:"parsed_s"`
@@ -79,10 +84,12 @@ type Source struct {
 
 // Timings are the run's milestones, in seconds from its start.
 type Timings struct {
-	PlanStart float64 `json:"plan_start_s"`
+	// PlanStart and PlanDone bound the model's writing of the plan (absent for
+	// a plan given whole).
+	PlanStart float64 `json:"plan_start_s,omitempty"`
 	// FirstStep is when the first tool call started (0 when none did).
 	FirstStep float64 `json:"first_step_s,omitempty"`
-	PlanDone  float64 `json:"plan_done_s"`
+	PlanDone  float64 `json:"plan_done_s,omitempty"`
 	StepsDone float64 `json:"steps_done_s,omitempty"`
 	Total     float64 `json:"total_s"`
 	// CriticalPath is the chain of steps that decided when the last one finished.

@@ -3,8 +3,10 @@ package planparser
 import "fmt"
 
 // Position is a place in the plan text. Line and Column count from 1; Column counts
-// characters (runes), not bytes; Offset is the byte offset in the text with CRLF and
-// lone CR line ends turned into LF.
+// characters (runes), not bytes, a Unicode space as one and a zero-width one (a
+// byte order mark) as none; Offset is the byte offset in the text as the parser
+// reads it: CRLF and lone CR line ends turned into LF, Unicode spaces into
+// spaces, zero-width ones dropped (see Normalize).
 type Position struct {
 	Offset int
 	Line   int

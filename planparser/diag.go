@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/agnivade/levenshtein"
@@ -15,8 +16,23 @@ type Diagnostic struct {
 	Msg string
 }
 
-// Error formats the diagnostic as "line:col: message".
-func (d Diagnostic) Error() string { return d.Pos.String() + ": " + d.Msg }
+// Bounds of a diagnostic's line: a plan comes from a model, and one line of it
+// may be megabytes long.
+const (
+	// MaxMessage bounds the message Error writes, in characters.
+	MaxMessage = 240
+	// maxQuoted bounds the plan text a message quotes, in characters.
+	maxQuoted = 48
+)
+
+// Error formats the diagnostic as one line "line:col: message", the message cut
+// to MaxMessage characters.
+func (d Diagnostic) Error() string {
+	return d.Pos.String() + ": " + strings.ReplaceAll(clip(d.Msg, MaxMessage), "\n", `\n`)
+}
+
+// quote quotes a piece of the plan for a message, cut to maxQuoted characters.
+func quote(s string) string { return strconv.Quote(clip(s, maxQuoted)) }
 
 // Diagnostics is every problem found in a plan, sorted by position. It is the error
 // Parse and Stream.Close return.
@@ -51,7 +67,7 @@ func (ds Diagnostics) sort() {
 // closest name when one is near enough to be a slip, the whole list otherwise.
 func unknownTool(name string, known []string) string {
 	if len(known) == 0 {
-		return fmt.Sprintf("unknown tool %q (no tools are available)", name)
+		return fmt.Sprintf("unknown tool %s (no tools are available)", quote(name))
 	}
 	best, bestDist := "", -1
 	for _, k := range known {
@@ -62,7 +78,7 @@ func unknownTool(name string, known []string) string {
 	}
 	// A slip changes at most about a third of the name.
 	if bestDist <= max(2, max(len(name), len(best))/3) {
-		return fmt.Sprintf("unknown tool %q (did you mean %q?)", name, best)
+		return fmt.Sprintf("unknown tool %s (did you mean %q?)", quote(name), best)
 	}
-	return fmt.Sprintf("unknown tool %q (available: %s)", name, strings.Join(known, ", "))
+	return fmt.Sprintf("unknown tool %s (available: %s)", quote(name), strings.Join(known, ", "))
 }

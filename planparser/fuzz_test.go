@@ -17,10 +17,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("#E1 = A[[[[", uint(3))
 	f.Add(":evidence0: = [[A[x]]] ]", uint(5))
+	f.Add("\ufeff#E1\u00a0=\u3000A[x\u2009y]\r\ufeff\nAnswer:\u202f#E1", uint(4))
 	f.Fuzz(func(t *testing.T, src string, split uint) {
 		opts := Options{Tools: []string{"A", "DuckDuckGo", "KnowledgeModel"}}
 		p, err := Parse(src, opts)
-		norm := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(src)
+		norm := Normalize(src)
 		lines := strings.Count(norm, "\n") + 1
 		var ds Diagnostics
 		if err != nil {
@@ -49,6 +50,12 @@ func FuzzParse(f *testing.F) {
 			if !slices.Equal(names, refs) {
 				t.Errorf("step %s: grammar refs %v, FindRefs %v", s.Name, refs, names)
 			}
+		}
+		if n, nerr := Parse(norm, opts); summary(n) != summary(p) || errString(nerr) != errString(err) {
+			t.Errorf("the normalised text parses differently:\n%s%v\nvs\n%s%v", summary(p), err, summary(n), nerr)
+		}
+		if Normalize(norm) != norm {
+			t.Errorf("Normalize is not idempotent on %q", src)
 		}
 		at := int(split % uint(len(src)+1))
 		st := NewStream(opts)

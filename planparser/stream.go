@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -50,6 +51,7 @@ type Stream struct {
 	scan    int      // offset in buf of the next line to look at
 	scanPos Position // position of buf[scan]
 	cr      bool     // the last chunk ended in CR
+	pend    []byte   // the start of a character the last chunk cut
 	open    *openStep
 
 	plan    Plan
@@ -97,26 +99,13 @@ func NewStream(opts Options) *Stream {
 }
 
 // Write adds the next chunk of plan text and returns the steps it completed. After
-// Close it returns nil.
+// Close it returns nil. A chunk may end inside a character; the rest comes with
+// the next.
 func (s *Stream) Write(chunk string) []*Step {
 	if s.closed {
 		return nil
 	}
-	for i := 0; i < len(chunk); i++ {
-		c := chunk[i]
-		if s.cr {
-			s.cr = false
-			s.buf = append(s.buf, '\n')
-			if c == '\n' {
-				continue
-			}
-		}
-		if c == '\r' {
-			s.cr = true
-			continue
-		}
-		s.buf = append(s.buf, c)
-	}
+	s.feed(chunk)
 	var out []*Step
 	for {
 		nl := slices.Index(s.buf[s.scan:], '\n')
@@ -128,6 +117,102 @@ func (s *Stream) Write(chunk string) []*Step {
 	return out
 }
 
+// feed appends chunk to buf as the parser reads it (see Normalize), keeping a
+// character the chunk cuts for the next.
+func (s *Stream) feed(chunk string) {
+	data := chunk
+	if len(s.pend) > 0 {
+		data = string(s.pend) + chunk
+		s.pend = s.pend[:0]
+	}
+	for i := 0; i < len(data); {
+		c, n := data[i], 1
+		if c >= utf8.RuneSelf {
+			if !utf8.FullRuneInString(data[i:]) {
+				s.pend = append(s.pend, data[i:]...)
+				break
+			}
+			var r rune
+			r, n = utf8.DecodeRuneInString(data[i:])
+			switch plain := plainRune(r); {
+			case plain < 0: // zero width: nothing to read
+			case plain == ' ':
+				s.putByte(' ')
+			default:
+				s.putBytes(data[i : i+n])
+			}
+		} else {
+			s.putByte(c)
+		}
+		i += n
+	}
+}
+
+// flush ends the text fed: a pending CR becomes a line end, and the bytes of a
+// character that never completed are kept as they are.
+func (s *Stream) flush() {
+	if len(s.pend) > 0 {
+		s.putBytes(string(s.pend))
+		s.pend = nil
+	}
+	if s.cr {
+		s.cr = false
+		s.buf = append(s.buf, '\n')
+	}
+}
+
+// Normalize returns src as the parser reads it, the text Position offsets count
+// in: CRLF and lone CR line ends are LF, Unicode spaces (category Zs, such as a
+// no-break space) are spaces, and zero-width no-break spaces (byte order marks)
+// and zero-width spaces are gone.
+func Normalize(src string) string {
+	var s Stream
+	s.feed(src)
+	s.flush()
+	return string(s.buf)
+}
+
+// plainRune is what a character of the plan reads as before lexing: a Unicode
+// space (a no-break space, an em space, an ideographic space: category Zs) is a
+// space, a zero-width no-break space (U+FEFF, a byte order mark) or a zero-width
+// space is nothing (-1), any other character itself. Models and editors put
+// them in where a space or nothing was meant, and the grammar reads ASCII.
+func plainRune(r rune) rune {
+	switch {
+	case r == '\uFEFF' || r == '\u200B':
+		return -1
+	case r != ' ' && unicode.Is(unicode.Zs, r):
+		return ' '
+	}
+	return r
+}
+
+// putByte appends an ASCII byte of the text to buf, turning CRLF and lone CR
+// line ends into LF.
+func (s *Stream) putByte(c byte) {
+	if s.cr {
+		s.cr = false
+		s.buf = append(s.buf, '\n')
+		if c == '\n' {
+			return
+		}
+	}
+	if c == '\r' {
+		s.cr = true
+		return
+	}
+	s.buf = append(s.buf, c)
+}
+
+// putBytes appends a character of several bytes (or an invalid byte) to buf.
+func (s *Stream) putBytes(b string) {
+	if s.cr {
+		s.cr = false
+		s.buf = append(s.buf, '\n')
+	}
+	s.buf = append(s.buf, b...)
+}
+
 // Answer returns the Answer line read so far, or nil.
 func (s *Stream) Answer() *Answer { return s.plan.Answer }
 
@@ -135,10 +220,7 @@ func (s *Stream) Answer() *Answer { return s.plan.Answer }
 // Diagnostics. Further calls return the same.
 func (s *Stream) Close() (*Plan, error) {
 	if !s.closed {
-		if s.cr {
-			s.cr = false
-			s.buf = append(s.buf, '\n')
-		}
+		s.flush()
 		s.Write("")
 		if s.scan < len(s.buf) {
 			s.line(len(s.buf)-s.scan, nil)
@@ -250,7 +332,7 @@ func (s *Stream) closeStep(text string, j int, out []*Step) []*Step {
 			p := restPos
 			p.Offset += lead
 			p.Column += utf8.RuneCountInString(rest[:lead])
-			s.diags = append(s.diags, Diagnostic{p, fmt.Sprintf("unexpected %q after the step", trimmed)})
+			s.diags = append(s.diags, Diagnostic{p, fmt.Sprintf("unexpected %s after the step", quote(trimmed))})
 			return out
 		}
 		st.Comment = trimmed

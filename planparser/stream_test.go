@@ -18,7 +18,7 @@ func TestStreamChunking(t *testing.T) {
 		for _, size := range []int{1, 2, 3, 7, 64} {
 			t.Run(fmt.Sprintf("%s/%d", in.name, size), func(t *testing.T) {
 				s := NewStream(Options{Tools: corpusTools})
-				norm := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(in.src)
+				norm := Normalize(in.src)
 				written := 0 // bytes of norm fed so far, approximately (CR pairs shrink)
 				var emitted []*Step
 				for i := 0; i < len(in.src); i += size {
@@ -164,5 +164,45 @@ func TestHostileInputs(t *testing.T) {
 				t.Errorf("got %v, want one diagnostic: none for the reference to the broken step", err)
 			}
 		})
+	}
+}
+
+// TestUnicodeSpaces reads a byte order mark and Unicode spaces as the plain text
+// they stand for: such a plan once had "no steps".
+func TestUnicodeSpaces(t *testing.T) {
+	tests := []struct {
+		name, src string
+	}{
+		{"BOM", "\ufeff:evidence0: = DuckDuckGo[a b]\nAnswer: :evidence0:\n"},
+		{"no-break spaces", ":evidence0:\u00a0=\u00a0DuckDuckGo[a\u00a0b]\nAnswer:\u00a0:evidence0:\n"},
+		{"em and thin spaces", "\u2003:evidence0: =\u2009DuckDuckGo\u2002[a\u200ab]\nAnswer: :evidence0:\n"},
+		{"ideographic and narrow spaces", ":evidence0:\u3000=\u202fDuckDuckGo[a\u205fb]\nAnswer: :evidence0:\n"},
+		{"zero-width inside", ":evidence0: = Duck\ufeffDuck\u200bGo[a b]\r\n\ufeffAnswer: :evidence0:\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, size := range []int{1, 2, len(tt.src)} {
+				s := NewStream(Options{Tools: []string{"DuckDuckGo"}})
+				for i := 0; i < len(tt.src); i += size {
+					s.Write(tt.src[i:min(i+size, len(tt.src))])
+				}
+				p, err := s.Close()
+				if err != nil {
+					t.Fatalf("chunks of %d: %v", size, err)
+				}
+				if len(p.Steps) != 1 || p.Steps[0].Tool != "DuckDuckGo" || p.Steps[0].Input != "a b" || p.Answer == nil || len(p.Answer.Refs) != 1 {
+					t.Errorf("chunks of %d: %s", size, summary(p))
+				}
+			}
+		})
+	}
+	// Columns count the characters as written, a Unicode space as one.
+	_, err := Parse("#E1\u00a0=\u3000Nope[x]", Options{Tools: []string{"A"}})
+	if want := `1:7: unknown tool "Nope" (available: A)`; err == nil || err.Error() != want {
+		t.Errorf("diagnostic %v, want %s", err, want)
+	}
+	// A character cut at the end stays as it was, never lost.
+	if got := Normalize("a\u00a0\xc2"); got != "a \xc2" {
+		t.Errorf("Normalize kept %q", got)
 	}
 }

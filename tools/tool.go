@@ -4,8 +4,9 @@
 //
 // A tool receives its input with earlier evidence already substituted in, plus the
 // evidence that input cited, and returns text with the sources it came from. Errors a
-// tool knows to be passing (rate limits, timeouts, 5xx) are wrapped with Transient so
-// the resolver may retry them.
+// tool knows to be passing (rate limits, timeouts, 5xx) say so (see Temporary;
+// Transient marks any error), and the resolver retries them, waiting as long as
+// the error asks (see RetryAfter).
 package tools
 
 import (
@@ -15,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Tool is one capability a plan can call as Name[input].
@@ -62,6 +65,28 @@ type Cited struct {
 	Sources []string
 }
 
+// CallInfo identifies a tool call: the plan step that makes it. The resolver
+// puts it in each call's context (WithCallInfo), so whatever the tool calls in
+// turn, an engine say, can tell which step it works for without matching inputs.
+type CallInfo struct {
+	Step    string // the step's name as written, e.g. ":evidence1:"
+	Tool    string // the tool called
+	Attempt int    // 1 for the first call of the step, 2 for its first retry...
+}
+
+type callInfoKey struct{}
+
+// WithCallInfo returns a context that carries c.
+func WithCallInfo(ctx context.Context, c CallInfo) context.Context {
+	return context.WithValue(ctx, callInfoKey{}, c)
+}
+
+// CallInfoFrom returns the CallInfo ctx carries, if any.
+func CallInfoFrom(ctx context.Context) (CallInfo, bool) {
+	c, ok := ctx.Value(callInfoKey{}).(CallInfo)
+	return c, ok
+}
+
 // Output is what a tool returns.
 type Output struct {
 	Text    string
@@ -83,11 +108,41 @@ func IdempotencyKey(ctx context.Context) string {
 	return k
 }
 
-// transientError marks an error that may pass if the call is retried.
-type transientError struct{ err error }
+// Temporary is how an error says that retrying the call may succeed: rate
+// limits, busy or restarting servers, timeouts. It is the one notion of
+// "transient" the resolver retries on, whoever made the error: the tools' own
+// (through Transient), the OpenAI client's HTTP errors, the hub's.
+type Temporary interface {
+	Temporary() bool
+}
 
-func (e transientError) Error() string { return e.err.Error() }
-func (e transientError) Unwrap() error { return e.err }
+// RetryAfter is implemented by errors that know how long to wait before the next
+// try, such as an HTTP 429 or 503 answer with a Retry-After header.
+type RetryAfter interface {
+	RetryAfter() (time.Duration, bool)
+}
+
+// transientError marks an error that may pass if the call is retried.
+type transientError struct {
+	err      error
+	after    time.Duration // the wait the source asked for, when hasAfter
+	hasAfter bool
+}
+
+func (e transientError) Error() string   { return e.err.Error() }
+func (e transientError) Unwrap() error   { return e.err }
+func (e transientError) Temporary() bool { return true }
+func (e transientError) RetryAfter() (time.Duration, bool) {
+	if e.hasAfter {
+		return e.after, true
+	}
+	return RetryAfterOf(e.err)
+}
+
+var (
+	_ Temporary  = transientError{}
+	_ RetryAfter = transientError{}
+)
 
 // Transient marks err as worth retrying (rate limit, timeout, server busy).
 // A nil err stays nil.
@@ -95,13 +150,38 @@ func Transient(err error) error {
 	if err == nil {
 		return nil
 	}
-	return transientError{err}
+	return transientError{err: err}
 }
 
-// IsTransient reports whether any error in err's chain was marked Transient.
+// TransientAfter marks err as worth retrying after d (a server's Retry-After;
+// 0 is at once). A nil err stays nil.
+func TransientAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return transientError{err: err, after: max(d, 0), hasAfter: true}
+}
+
+// IsTransient reports whether err says it may pass when retried: the first error
+// in its chain (errors.As) that has a Temporary method answers. A connection
+// reset or abort by the peer anywhere in the chain counts too, since the
+// standard library's network errors do not call those temporary.
 func IsTransient(err error) bool {
-	var t transientError
-	return errors.As(err, &t)
+	var t Temporary
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED)
+}
+
+// RetryAfterOf returns the wait the first error in err's chain that knows one
+// asks for (see RetryAfter).
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var ra RetryAfter
+	if errors.As(err, &ra) {
+		return ra.RetryAfter()
+	}
+	return 0, false
 }
 
 // ErrUnknownTool is returned by Registry.Get for a name nobody registered.

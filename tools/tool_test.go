@@ -4,10 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/tools/tooltest"
 )
@@ -84,6 +91,19 @@ func TestTransient(t *testing.T) {
 		{"plain", base, false},
 		{"marked", tools.Transient(base), true},
 		{"wrapped mark", fmt.Errorf("search: %w", tools.Transient(base)), true},
+		{"says so", fmt.Errorf("llm: %w", temporary(true)), true},
+		{"says not", fmt.Errorf("llm: %w", temporary(false)), false},
+		{"after", tools.TransientAfter(base, time.Second), true},
+		{"reset", &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "read", Net: "tcp",
+			Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}}, true},
+		{"hub 503", fmt.Errorf("pull: %w", &hub.Error{Status: 503}), true},
+		{"hub 429", &hub.Error{Status: 429}, true},
+		{"hub 404", &hub.Error{Status: 404}, false},
+		{"openai 429", &openai.HTTPError{StatusCode: 429}, true},
+		{"openai 504", fmt.Errorf("llm: %w", &openai.HTTPError{StatusCode: 504}), true},
+		{"openai 400", &openai.HTTPError{StatusCode: 400}, false},
+		{"refused", &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "dial", Net: "tcp",
+			Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +117,46 @@ func TestTransient(t *testing.T) {
 	}
 	if err := tools.Transient(base); !errors.Is(err, base) || err.Error() != base.Error() {
 		t.Errorf("Transient hides the cause: %v", err)
+	}
+}
+
+// temporary is an error that says whether it is temporary, as the OpenAI
+// client's and the hub's do.
+type temporary bool
+
+func (t temporary) Error() string   { return "busy" }
+func (t temporary) Temporary() bool { return bool(t) }
+
+// retryAfter is an error that carries a server's Retry-After.
+type retryAfter time.Duration
+
+func (r retryAfter) Error() string                     { return "rate limited" }
+func (r retryAfter) Temporary() bool                   { return true }
+func (r retryAfter) RetryAfter() (time.Duration, bool) { return time.Duration(r), true }
+
+func TestRetryAfterOf(t *testing.T) {
+	base := errors.New("busy")
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+		ok   bool
+	}{
+		{"nil", nil, 0, false},
+		{"plain", base, 0, false},
+		{"transient without", tools.Transient(base), 0, false},
+		{"transient after", fmt.Errorf("x: %w", tools.TransientAfter(base, 3*time.Second)), 3 * time.Second, true},
+		{"negative after", tools.TransientAfter(base, -time.Second), 0, true},
+		{"carried", fmt.Errorf("KnowledgeModel: %w", retryAfter(7*time.Second)), 7 * time.Second, true},
+		{"transient over carried", tools.Transient(retryAfter(5 * time.Second)), 5 * time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tools.RetryAfterOf(tt.err)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("RetryAfterOf = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
 	}
 }
 

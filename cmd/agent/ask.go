@@ -4,67 +4,59 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/internal/input"
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/planparser"
 	"github.com/rewoo-agent/agent/tools"
 )
 
-func init() {
-	register(command{
-		name:    "ask",
-		summary: "answer a question: plan with the model, run the tools, print the answer and its sources",
-		run:     runAsk,
-	})
+func init() { addCommand(newAskCmd) }
+
+func newAskCmd() *cobra.Command {
+	var planOnly, asJSON, quiet bool
+	cmd := &cobra.Command{
+		Use:   "ask [flags] QUESTION...",
+		Short: "answer a question: plan with the model, run the tools, print the answer and its sources",
+		Long: "Answers QUESTION (its words joined by spaces; none, or \"-\", reads it from stdin).\n" +
+			"Progress goes to stderr, the answer and its sources to stdout.",
+	}
+	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
+	fs := cmd.Flags()
+	fs.BoolVar(&planOnly, "plan-only", false, "write and check the plan, print it, and stop")
+	fs.BoolVar(&asJSON, "json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
+	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		std := stdioOf(cmd)
+		if f, ok := std.in.(*os.File); ok && len(args) == 0 && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintln(std.err, "Type the question, then Ctrl-D on a line of its own (Ctrl-C stops):")
+		}
+		question, err := askQuestion(cmd.Context(), std.in, args)
+		if err != nil {
+			return err
+		}
+		cfg, err := conf.load()
+		if err != nil {
+			return err
+		}
+		return runAsk(cmd.Context(), std, cfg, question, planOnly, asJSON, quiet)
+	}
+	return cmd
 }
 
-// askFlags are ask's flags that set configuration keys; a flag given on the
-// command line beats the environment and the config file.
-var askFlags = []struct{ name, key, usage string }{
-	{"model", "engine.model", "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
-	{"tokenizer", "engine.tokenizer", "tokenizer.model or tokenizer.json (default: the model folder's)"},
-	{"device", "engine.device", "compute backend of the local model: auto (cuda in a -tags cuda build when a GPU answers, else cpu), cpu or cuda"},
-	{"llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000"},
-	{"llm-model", "engine.llm_model", "model name on the server (default: the first it lists)"},
-	{"temperature", "sampling.temperature", "sampling temperature of the plan; 0 is greedy"},
-	{"top-k", "sampling.top_k", "top-k sampling (transformers' default 50); 0 is off"},
-	{"top-p", "sampling.top_p", "top-p (nucleus) sampling; 1 is off"},
-	{"repetition-penalty", "sampling.repetition_penalty", "repetition penalty; 1 is off"},
-	{"seed", "sampling.seed", "random seed of the sampler"},
-	{"tools-config", "tools_file", "YAML file of custom tools"},
-	{"max-steps", "planner.max_steps", "refuse plans with more steps"},
-	{"timeout", "planner.timeout", "overall time limit, e.g. 5m; 0 is none"},
-}
-
-func runAsk(ctx context.Context, std stdio, args []string) error {
-	fs := flag.NewFlagSet("ask", flag.ContinueOnError)
-	fs.SetOutput(std.err)
-	conf := addConfigFlags(fs)
-	planOnly := fs.Bool("plan-only", false, "write and check the plan, print it, and stop")
-	asJSON := fs.Bool("json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
-	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	fs.Usage = func() {
-		fmt.Fprintln(std.err, `usage: agent ask [flags] "QUESTION"   (or the question on stdin)`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	question, err := askQuestion(std.in, fs.Args())
-	if err != nil {
-		fs.Usage()
-		return exitError{2, err}
-	}
-	cfg, err := conf.load()
-	if err != nil {
-		return err
-	}
+func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string, planOnly, asJSON, quiet bool) error {
 	ctx, cancel, errTimeLimit := withTimeLimit(ctx, cfg)
 	defer cancel()
 	a, err := openAsker(ctx, cfg, std.err)
@@ -73,16 +65,21 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 	}
 	defer a.close()
 
-	view := newAskProgress(std.err, *quiet)
-	tr, askErr := a.ask(ctx, question, *planOnly, view.event)
+	view := newAskProgress(std.err, quiet)
+	tr, askErr := a.ask(ctx, question, planOnly, view.event)
 	view.stop()
 
-	if *asJSON && tr != nil {
+	if asJSON && tr != nil {
 		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(tr); err != nil {
 			return err
 		}
+	}
+	// The reasons of failed steps, whole, where the view gave none or cut them
+	// (printDone lists them after a run that did not finish).
+	if _, live := view.(*askLiveView); tr != nil && askErr == nil && (quiet || live) {
+		printFailures(std.err, tr)
 	}
 	switch {
 	case errors.Is(askErr, planner.ErrBadPlan):
@@ -104,47 +101,13 @@ func runAsk(ctx context.Context, std stdio, args []string) error {
 			return errTimeLimit
 		}
 		return askErr
-	case *asJSON:
+	case asJSON:
 		return nil
-	case *planOnly:
+	case planOnly:
 		_, err := io.WriteString(std.out, tr.DAG.String())
 		return err
 	}
 	return printAnswerSources(std.out, tr.Answer)
-}
-
-// configFlags are the flags of a command that answers questions and sets
-// configuration keys: --config and askFlags.
-type configFlags struct {
-	fs   *flag.FlagSet
-	file *string
-}
-
-// addConfigFlags defines --config and askFlags on fs.
-func addConfigFlags(fs *flag.FlagSet) *configFlags {
-	c := &configFlags{fs: fs, file: fs.String("config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")}
-	for _, f := range askFlags {
-		fs.String(f.name, "", f.usage+" (config "+f.key+")")
-	}
-	fs.Bool("pull", false, pullFlagUsage+" (config engine.pull)")
-	return c
-}
-
-// load reads the configuration, with the flags given on the command line (after
-// fs.Parse) beating the environment and the file.
-func (c *configFlags) load() (*configs.Config, error) {
-	var settings []configs.Setting
-	c.fs.Visit(func(f *flag.Flag) {
-		if f.Name == "pull" {
-			settings = append(settings, configs.Setting{Key: "engine.pull", Value: f.Value.String(), Flag: "--pull"})
-		}
-		for _, af := range askFlags {
-			if af.name == f.Name {
-				settings = append(settings, configs.Setting{Key: af.key, Value: f.Value.String(), Flag: "--" + f.Name})
-			}
-		}
-	})
-	return loadConfig(*c.file, settings)
 }
 
 // withTimeLimit bounds ctx by the configured time limit of one question. limit is
@@ -167,8 +130,7 @@ func timedOut(ctx context.Context, limit error) bool {
 // question it answers shares.
 type asker struct {
 	cfg   *configs.Config
-	base  engine.LLM // the engine itself
-	llm   engine.LLM // base, routed to the recorder of each question
+	llm   engine.LLM // the engine, its calls recorded in each question's trace
 	tools *tools.Registry
 	close func() error
 }
@@ -176,11 +138,15 @@ type asker struct {
 // openAsker loads the configured engine (progress goes to progress) and tools. The
 // tools live as long as ctx.
 func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*asker, error) {
-	base, closeLLM, err := openLLM(ctx, cfg.Engine, progress)
+	spec, err := engineSpec(cfg, progress)
 	if err != nil {
 		return nil, err
 	}
-	a := &asker{cfg: cfg, base: base, llm: planner.Routed(base), close: closeLLM}
+	base, closeLLM, err := open.LLM(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	a := &asker{cfg: cfg, llm: planner.Recorded(base), close: closeLLM}
 	if a.tools, err = loadTools(ctx, cfg, a.llm); err != nil {
 		closeLLM()
 		return nil, err
@@ -192,34 +158,36 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 // trace lists the engine calls made for this question alone, so several may run
 // at once. on, when not nil, receives the run's events.
 func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
-	_, rec := planner.Record(a.base)
-	p := newPlanner(a.cfg, a.llm, a.tools, rec)
-	ctx = planner.WithRecorder(ctx, rec)
+	p := newPlanner(a.cfg, a.llm, a.tools)
 	if planOnly {
 		return p.Plan(ctx, question, on)
 	}
 	return p.Ask(ctx, question, on)
 }
 
+// maxStdin bounds what a command reads from stdin as one text (a question, a
+// tool's input).
+const maxStdin = 1 << 20
+
 // askQuestion is the question from the arguments, or from in when there are none
-// (or the one argument "-").
-func askQuestion(in io.Reader, args []string) (string, error) {
+// (or the one argument "-"). Reading stops when ctx ends (Ctrl-C at a terminal).
+func askQuestion(ctx context.Context, in io.Reader, args []string) (string, error) {
 	q := strings.Join(args, " ")
 	if len(args) == 0 || q == "-" {
-		data, err := io.ReadAll(io.LimitReader(in, 1<<20))
+		data, err := input.Read(ctx, in, maxStdin)
 		if err != nil {
 			return "", fmt.Errorf("reading the question: %w", err)
 		}
 		q = string(data)
 	}
 	if strings.TrimSpace(q) == "" {
-		return "", errors.New("ask: no question (give it as an argument or on stdin)")
+		return "", usageErr("ask: no question (give it as an argument or on stdin)")
 	}
 	return q, nil
 }
 
 // newPlanner builds the planner the configuration describes.
-func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry, rec *planner.Recorder) *planner.Planner {
+func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *planner.Planner {
 	pc, sc := cfg.Planner, cfg.Sampling
 	prompts := planner.DefaultPrompts()
 	if v := pc.Prompts.System; v != "" {
@@ -244,8 +212,7 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry, rec *p
 		MaxSteps:      pc.MaxSteps,
 		Stop:          pc.Stop,
 		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
-			Retries: pc.Retries},
-		Recorder: rec,
+			Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion},
 	}
 }
 
@@ -271,7 +238,7 @@ func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
 	why, _, _ := strings.Cut(err.Error(), "\n")
 	fmt.Fprintln(w, strings.TrimSuffix(why, ":")+". The plan:")
 	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
-		fmt.Fprintf(w, "%4d | %s\n", i+1, l)
+		fmt.Fprintf(w, "%4d | %s\n", i+1, termtext.Clip(l, planparser.MaxMessage))
 	}
 	if len(tr.Diagnostics) == 0 {
 		fmt.Fprintln(w, err)
@@ -294,13 +261,22 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 	}
 	fmt.Fprintf(w, "%s after %.1fs: %d of %d steps done\n", what, tr.Timings.Total, done, len(tr.Steps))
 	for _, s := range tr.Steps {
-		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, askClipLine(s.Input, 60))
+		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
 		switch s.State {
 		case planner.StateDone:
-			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, askClipLine(s.Output, 80))
+			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, termtext.ClipLine(s.Output, 80))
 		case planner.StateFailed, planner.StateSkipped:
-			line += ": " + askClipLine(s.Error, 100)
+			line += ": " + termtext.Flat(s.Error) // the reason whole: it is what to act on
 		}
 		fmt.Fprintln(w, line)
+	}
+}
+
+// printFailures writes each failed step's reason whole, one line each.
+func printFailures(w io.Writer, tr *planner.Trace) {
+	for _, s := range tr.Steps {
+		if s.State == planner.StateFailed {
+			fmt.Fprintf(w, "failed %s = %s[%s]: %s\n", s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
+		}
 	}
 }

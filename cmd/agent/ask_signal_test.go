@@ -127,3 +127,45 @@ func TestAskInterrupt(t *testing.T) {
 		t.Errorf("processes of the child's group are still alive (kill -0: %v)", err)
 	}
 }
+
+// TestAskInterruptAtStdinPrompt: Ctrl-C while ask waits for its question on
+// stdin ends it with status 130 (it used to be ignored until stdin closed).
+func TestAskInterruptAtStdinPrompt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "agent")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "ask", "--llm-url", "http://127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "AGENT_CONFIG=", "AGENT_TOOLS=")
+	stdin, err := cmd.StdinPipe() // held open: the question never comes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() // only if the test fails midway
+	// Give it time to install its signal handler and reach the read; a signal
+	// before the handler would kill it with the signal, not status 130.
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ask ignored the interrupt at the stdin prompt")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Errorf("exit: %v, want status 130\n%s", err, stderr.String())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/planner/plannertest"
 )
@@ -159,6 +160,8 @@ func TestAskJSON(t *testing.T) {
 		EngineCalls []struct {
 			Purpose      string  `json:"purpose"`
 			Step         string  `json:"step"`
+			Attempt      int     `json:"attempt"`
+			Start        float64 `json:"start_s"`
 			PromptTokens int     `json:"prompt_tokens"`
 			Tokens       int     `json:"tokens"`
 			TokensPerS   float64 `json:"tokens_per_s"`
@@ -201,7 +204,9 @@ func TestAskJSON(t *testing.T) {
 	if c := tr.EngineCalls[0]; c.Purpose != "plan" || c.Stop != "answer-line" || c.Tokens == 0 {
 		t.Errorf("plan call = %+v", c)
 	}
-	if c := tr.EngineCalls[1]; c.Purpose != "tool KnowledgeModel" || c.Step != ":evidence3:" || c.Tokens != 9 || c.Stop != "eos" {
+	// The calls are listed in the order they started, whichever ended first.
+	if c := tr.EngineCalls[1]; c.Purpose != "tool KnowledgeModel" || c.Step != ":evidence3:" || c.Attempt != 1 ||
+		c.Tokens != 9 || c.Stop != "eos" || c.Start < tr.EngineCalls[0].Start {
 		t.Errorf("KnowledgeModel call = %+v", c)
 	}
 	if tr.Timings.Total < tr.Timings.PlanDone || len(tr.Timings.CriticalPath) == 0 {
@@ -251,6 +256,51 @@ func TestAskBrokenPlan(t *testing.T) {
 	}
 	if len(e.starts) != 0 {
 		t.Error("a step of a broken plan ran")
+	}
+}
+
+// TestAskBrokenPlanLongLines checks a broken plan with a line of 100,000
+// characters is shown, with its diagnostics, in lines a terminal can take.
+func TestAskBrokenPlanLongLines(t *testing.T) {
+	plan := " :evidence0: = Search" + strings.Repeat("x", 100000) + "[a]\nAnswer: :evidence0:\n"
+	e := newAskEnv(t, plan, 0)
+	_, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "q?")
+	if code != 1 || !strings.Contains(errOut, `plan:1:16: unknown tool "Searchxxx`) {
+		t.Fatalf("exit %d\n%.2000s", code, errOut)
+	}
+	for _, l := range strings.Split(errOut, "\n") {
+		if strings.HasPrefix(l, "[") { // the progress lines are the view's
+			continue
+		}
+		if n := utf8.RuneCountInString(l); n > 300 {
+			t.Errorf("a line of %d characters: %.100q", n, l)
+		}
+	}
+}
+
+// TestAskInputBound sets planner.max_input_bytes through the environment: the
+// step whose input the search results would make too long fails, saying so.
+func TestAskInputBound(t *testing.T) {
+	e := newAskEnv(t, askPlan, 0)
+	t.Setenv("AGENT_MAX_INPUT_BYTES", "50")
+	out, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "--json", "--quiet", "Who won?")
+	if code != 1 {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	var tr struct {
+		Steps []struct{ Name, State, Error string }
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil || len(tr.Steps) != 4 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if s := tr.Steps[1]; s.State != "failed" || !strings.Contains(s.Error, ":evidence1:'s input: substituted text too large") || !strings.Contains(s.Error, "the limit is 50") {
+		t.Errorf("step 1 = %+v", s)
+	}
+	if tr.Steps[0].State != "done" || tr.Steps[3].State != "skipped" {
+		t.Errorf("steps %+v", tr.Steps)
+	}
+	if _, ok := e.starts["/glueck"]; ok {
+		t.Error("the page was fetched")
 	}
 }
 
@@ -335,8 +385,8 @@ func TestAskUsage(t *testing.T) {
 	}{
 		{"no question", []string{"ask"}, 2, "no question"},
 		{"no engine", []string{"ask", "q?"}, 1, "no language model"},
-		{"both engines", []string{"ask", "--model", "x", "--llm-url", "http://127.0.0.1:1", "q?"}, 1, "not both"},
-		{"bad flag value", []string{"ask", "--max-steps", "many", "q?"}, 2, `flag --max-steps: planner.max_steps: "many" is not an integer`},
+		{"both engines", []string{"ask", "--model", "x", "--llm-url", "http://127.0.0.1:1", "q?"}, 2, "not both"},
+		{"bad flag value", []string{"ask", "--max-steps", "many", "q?"}, 2, `invalid argument "many" for "--max-steps" flag`},
 		{"bad server URL", []string{"ask", "--llm-url", "ftp://x", "q?"}, 1, "want http:// or https://"},
 	}
 	for _, tt := range tests {

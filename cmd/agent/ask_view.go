@@ -9,10 +9,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/term"
 
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 )
 
@@ -78,13 +78,20 @@ func (v *askPlainView) event(e planner.Event) {
 			v.printf(e.At, "plan  %s", v.partial)
 		}
 		v.partial = ""
-		v.printf(e.At, "plan complete")
+		switch {
+		case errors.Is(e.Err, context.Canceled), errors.Is(e.Err, context.DeadlineExceeded):
+			v.printf(e.At, "plan  interrupted")
+		case e.Err != nil:
+			v.printf(e.At, "plan  broke off: %v", e.Err)
+		default:
+			v.printf(e.At, "plan complete")
+		}
 	case planner.StepStarted:
 		if e.Attempt > 1 {
 			v.printf(e.At, "run   %s %s (attempt %d)", s.Name, s.Tool, e.Attempt)
 			return
 		}
-		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, askClipLine(s.ResolvedInput, 100))
+		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, termtext.ClipLine(s.ResolvedInput, 100))
 	case planner.StepRetrying:
 		v.printf(e.At, "retry %s after: %v", s.Name, e.Err)
 	case planner.StepFinished:
@@ -166,6 +173,8 @@ func (v *askLiveView) event(e planner.Event) {
 	v.draw()
 }
 
+// stop draws the last frame, which may cut failure reasons to the terminal's
+// width: ask prints them whole below it.
 func (v *askLiveView) stop() {
 	close(v.done)
 	v.wg.Wait()
@@ -212,27 +221,10 @@ func (v *askLiveView) status(s planner.StepTrace) string {
 // draw replaces what the last draw wrote. It holds v.mu.
 func (v *askLiveView) draw() {
 	width, height, err := term.GetSize(int(v.f.Fd()))
-	if err != nil || width < 20 {
+	if err != nil || width < 20 || height < 2 {
 		width, height = 80, 24
 	}
-	var lines []string
-	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
-		l = strings.TrimRight(l, "\r")
-		col := "         "
-		if s, ok := v.steps[i+1]; ok {
-			col = v.status(s)
-			if s.State == planner.StateFailed && s.Error != "" {
-				l += "  (" + askFlat(s.Error) + ")"
-			}
-		}
-		lines = append(lines, col+"  "+askClip(l, width-12))
-	}
-	if v.answering {
-		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          resolving the answer with KnowledgeModel over all evidence")
-	}
-	if len(lines) > height-1 {
-		lines = lines[len(lines)-(height-1):]
-	}
+	lines := v.lines(width, height)
 	var b strings.Builder
 	if v.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", v.drawn)
@@ -246,23 +238,30 @@ func (v *askLiveView) draw() {
 	v.drawn = len(lines)
 }
 
-// askClip cuts s to n characters, ending in "…" when cut. Escape sequences in s
-// would count as characters, so it is applied before painting.
-func askClip(s string, n int) string {
-	if n < 1 {
-		return ""
+// lines is what draw shows on a terminal of width×height: each line within the
+// width (so none wraps) and at most height-1 of them, the plan's last ones when
+// it is taller, so redrawing in place never scrolls the terminal.
+func (v *askLiveView) lines(width, height int) []string {
+	var lines []string
+	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
+		l = termtext.Printable(l)
+		col := "         "
+		if s, ok := v.steps[i+1]; ok {
+			col = v.status(s)
+			if s.State == planner.StateFailed && s.Error != "" {
+				l += "  (" + termtext.Flat(s.Error) + ")"
+			}
+		}
+		lines = append(lines, col+"  "+termtext.Clip(l, width-12))
 	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
+	if v.answering {
+		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          "+termtext.Clip("resolving the answer with KnowledgeModel over all evidence", width-12))
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	if len(lines) > height-1 {
+		lines = lines[len(lines)-(height-1):]
+	}
+	return lines
 }
-
-// askClipLine is s on one line, at most n characters.
-func askClipLine(s string, n int) string { return askClip(askFlat(s), n) }
-
-func askFlat(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func askSeconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
 

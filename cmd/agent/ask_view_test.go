@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 )
 
@@ -99,5 +104,90 @@ func TestLiveView(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "\x1b[4A") {
 		t.Error("frames do not redraw in place")
+	}
+}
+
+// tallPlan is a plan of n steps, each on its line, all done but the last, which
+// failed with a long reason.
+func tallPlan(n int) []planner.Event {
+	var plan strings.Builder
+	var events []planner.Event
+	for i := range n {
+		fmt.Fprintf(&plan, ":evidence%d: = DuckDuckGo[query %d\twith a tab and 東京]\n", i, i)
+	}
+	events = append(events, planner.Event{Kind: planner.PlanText, Text: plan.String()})
+	for i := range n {
+		s := planner.StepTrace{Name: fmt.Sprintf(":evidence%d:", i), Tool: "DuckDuckGo", Line: i + 1, State: planner.StateDone, Duration: 0.5}
+		if i == n-1 {
+			s.State, s.Error = planner.StateFailed, "search engine blocked the request: "+strings.Repeat("the whole reason ", 10)+"END"
+		}
+		events = append(events, planner.Event{Kind: planner.StepFinished, Step: s})
+	}
+	return append(events, planner.Event{Kind: planner.PlanDone, Text: plan.String()})
+}
+
+// TestLiveViewStaysOnScreen: a plan taller than the terminal is drawn as its last
+// lines, each within the width, so redrawing moves the cursor up no more rows
+// than the screen has and never scrolls.
+func TestLiveViewStaysOnScreen(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NO_COLOR", "1")
+	var out []byte
+	read := make(chan struct{})
+	go func() { out, _ = io.ReadAll(r); close(read) }()
+	v := newAskLiveView(w) // a pipe: 80×24
+	for _, e := range tallPlan(60) {
+		v.event(e)
+	}
+	v.stop()
+	w.Close()
+	<-read
+	for _, up := range regexp.MustCompile(`\x1b\[(\d+)A`).FindAllStringSubmatch(string(out), -1) {
+		if n, _ := strconv.Atoi(up[1]); n > 23 {
+			t.Fatalf("the view moves up %d rows on a 24-row terminal", n)
+		}
+	}
+	frames := strings.Split(string(out), "\x1b[J")
+	last := frames[len(frames)-1]
+	lines := strings.Split(strings.TrimSuffix(last, "\n"), "\n")
+	frame := lines
+	if len(frame) != 23 {
+		t.Fatalf("last frame has %d lines, want 23:\n%s", len(frame), last)
+	}
+	if !strings.Contains(frame[22], ":evidence59:") {
+		t.Errorf("the frame does not end with the plan's last line: %q", frame[22])
+	}
+	for _, l := range frame {
+		cols := 0
+		for _, r := range l {
+			cols += termtext.RuneWidth(r)
+		}
+		if cols > 79 || strings.ContainsRune(l, '\t') {
+			t.Errorf("line of %d columns (or with a tab) would wrap: %q", cols, l)
+		}
+	}
+}
+
+// TestPlainViewPlanBrokeOff: a plan whose writing broke off (an interrupt, a
+// server's error) is not "complete".
+func TestPlainViewPlanBrokeOff(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{context.Canceled, "plan  interrupted"},
+		{errors.New("HTTP 500 Internal Server Error"), "plan  broke off: HTTP 500 Internal Server Error"},
+	} {
+		var b bytes.Buffer
+		v := newAskProgress(&b, false)
+		v.event(planner.Event{Kind: planner.PlanText, Text: ":evidence0: = A[x]\n"})
+		v.event(planner.Event{Kind: planner.PlanDone, Text: ":evidence0: = A[x]\n", Err: tt.err})
+		v.stop()
+		if strings.Contains(b.String(), "plan complete") || !strings.Contains(b.String(), tt.want) {
+			t.Errorf("after %v:\n%s\nwant %q and no \"plan complete\"", tt.err, b.String(), tt.want)
+		}
 	}
 }

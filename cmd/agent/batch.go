@@ -1,57 +1,63 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/internal/input"
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 )
 
-func init() {
-	register(command{
-		name:    "batch",
-		summary: "answer a file of questions unattended, one JSON record per question, resumable",
-		run:     runBatch,
-	})
+func init() { addCommand(newBatchCmd) }
+
+// batchArgs are batch's own flags.
+type batchArgs struct {
+	parallel          int
+	deadline          time.Duration
+	retryFailed, full bool
+	quiet             bool
 }
 
-func runBatch(ctx context.Context, std stdio, args []string) error {
-	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
-	fs.SetOutput(std.err)
-	conf := addConfigFlags(fs)
-	parallel := fs.Int("parallel", 1, "questions answered at once (a local model's engine calls take turns; tool work overlaps)")
-	deadline := fs.Duration("deadline", 0, "time limit of the whole job, e.g. 8h; unfinished questions stay unrecorded for the next run; 0 is none")
-	retryFailed := fs.Bool("retry-failed", false, "run again the questions whose newest record is not ok")
-	full := fs.Bool("full", false, "keep each step's output and resolved input, and the prompt, in the records")
-	quiet := fs.Bool("quiet", false, "no progress line for answered questions; failures are still reported, whole, and the summary")
-	fs.Usage = func() {
-		fmt.Fprintln(std.err, "usage: agent batch [flags] QUESTIONS OUT.jsonl\n\n"+
-			"QUESTIONS (- for stdin) holds one question per line (its id is the line number),\n"+
-			"or JSONL objects {\"id\": ..., \"question\": ...}. Each finished question is appended\n"+
-			"to OUT.jsonl as one JSON line; ids already there are skipped, so running the same\n"+
-			"command again after a stop finishes the job. OUT - writes the records to stdout\n"+
-			"instead, with nothing to resume from (name a file ./- for a file called -).\n"+
-			"The per-question time limit is --timeout.")
-		fs.PrintDefaults()
+func newBatchCmd() *cobra.Command {
+	var a batchArgs
+	cmd := &cobra.Command{
+		Use:   "batch [flags] QUESTIONS OUT.jsonl",
+		Short: "answer a file of questions unattended, one JSON record per question, resumable",
+		Long: "QUESTIONS (- for stdin) holds one question per line (its id is the line number),\n" +
+			"or JSONL objects {\"id\": ..., \"question\": ...}. Each finished question is appended\n" +
+			"to OUT.jsonl as one JSON line; ids already there are skipped, so running the same\n" +
+			"command again after a stop finishes the job. OUT - writes the records to stdout\n" +
+			"instead, with nothing to resume from (name a file ./- for a file called -).\n" +
+			"The per-question time limit is --timeout.",
+		Args: exactArgs(2, "QUESTIONS and OUT.jsonl"),
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
+	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
+	fs := cmd.Flags()
+	fs.IntVar(&a.parallel, "parallel", 1, "questions answered at once (a local model's engine calls take turns; tool work overlaps)")
+	fs.DurationVar(&a.deadline, "deadline", 0, "time limit of the whole job, e.g. 8h; unfinished questions stay unrecorded for the next run; 0 is none")
+	fs.BoolVar(&a.retryFailed, "retry-failed", false, "run again the questions whose newest record is not ok")
+	fs.BoolVar(&a.full, "full", false, "keep each step's output and resolved input, and the prompt, in the records")
+	fs.BoolVar(&a.quiet, "quiet", false, "no progress line for answered questions; failures are still reported, whole, and the summary")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runBatch(cmd.Context(), stdioOf(cmd), conf, a, args[0], args[1])
 	}
-	if fs.NArg() != 2 {
-		fs.Usage()
-		return exitError{2, errors.New("batch: want QUESTIONS and OUT.jsonl")}
+	return cmd
+}
+
+func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, inPath, outPath string) error {
+	if a.parallel < 1 {
+		return usageErr("batch: --parallel %d: want 1 or more", a.parallel)
 	}
-	if *parallel < 1 {
-		return exitError{2, fmt.Errorf("batch: --parallel %d: want 1 or more", *parallel)}
-	}
-	inPath, outPath := fs.Arg(0), fs.Arg(1)
 	questions, err := readQuestions(ctx, std.in, inPath)
 	if ctx.Err() != nil {
 		return exitError{130, errors.New("batch: interrupted while reading the questions")}
@@ -70,7 +76,7 @@ func runBatch(ctx context.Context, std stdio, args []string) error {
 	)
 	if outPath == "-" {
 		s := research.NewStream(std.out)
-		if plan, err = s.Plan(questions, *retryFailed); err != nil {
+		if plan, err = s.Plan(questions, a.retryFailed); err != nil {
 			return exitError{2, fmt.Errorf("batch: --retry-failed: %w: give an output file", err)}
 		}
 		store = s
@@ -84,7 +90,7 @@ func runBatch(ctx context.Context, std stdio, args []string) error {
 			fmt.Fprintf(std.err, "batch: %s:%d: an incomplete record (%d bytes; a run stopped while writing it) is cut off; its question runs again\n",
 				outPath, t.Line, t.Bytes)
 		}
-		if plan, err = j.Plan(questions, *retryFailed); err != nil {
+		if plan, err = j.Plan(questions, a.retryFailed); err != nil {
 			return exitError{2, fmt.Errorf("batch: %w", err)}
 		}
 		store, where = j, fmt.Sprintf("%d recorded in %s before", plan.Skipped, outPath)
@@ -92,20 +98,20 @@ func runBatch(ctx context.Context, std stdio, args []string) error {
 
 	start := time.Now()
 	fmt.Fprintf(std.err, "batch: %d questions, %d to run (%d at a time), %s\n",
-		plan.Questions, len(plan.Todo), min(*parallel, max(len(plan.Todo), 1)), where)
-	r := &research.Runner{Parallel: *parallel, Timeout: cfg.Planner.Timeout, TimeoutSetting: "--timeout, planner.timeout",
-		Deadline: *deadline, Full: *full,
-		OnRecord: func(rec *research.Record, t research.Tally) { printRecord(std.err, rec, t, start, *quiet) }}
-	var a *asker
+		plan.Questions, len(plan.Todo), min(a.parallel, max(len(plan.Todo), 1)), where)
+	r := &research.Runner{Parallel: a.parallel, Timeout: cfg.Planner.Timeout, TimeoutSetting: "--timeout, planner.timeout",
+		Deadline: a.deadline, Full: a.full,
+		OnRecord: func(rec *research.Record, t research.Tally) { printRecord(std.err, rec, t, start, a.quiet) }}
+	var ask *asker
 	defer func() {
-		if a != nil {
-			a.close()
+		if ask != nil {
+			ask.close()
 		}
 	}()
 	open := func(ctx context.Context) (research.Asker, error) {
 		var err error
-		a, err = openAsker(ctx, cfg, std.err)
-		return batchAsker{a}, err
+		ask, err = openAsker(ctx, cfg, std.err)
+		return batchAsker{ask}, err
 	}
 	s, runErr := r.Run(ctx, open, store, plan)
 	printSummary(std.err, s, time.Since(start), runErr == nil)
@@ -116,7 +122,7 @@ func runBatch(ctx context.Context, std stdio, args []string) error {
 	case errors.Is(err, research.ErrInterrupted):
 		return exitError{130, errors.New("batch: interrupted")}
 	case errors.Is(err, research.ErrDeadline):
-		return fmt.Errorf("batch: the job's deadline (%s, --deadline) passed", *deadline)
+		return fmt.Errorf("batch: the job's deadline (%s, --deadline) passed", a.deadline)
 	case err != nil:
 		return fmt.Errorf("batch: %w", err)
 	}
@@ -133,30 +139,18 @@ func (b batchAsker) Ask(ctx context.Context, q string) (*planner.Trace, error) {
 // readQuestions reads the questions of the file at path, or of stdin for "-";
 // an interrupt stops the reading of stdin, which may be a terminal.
 func readQuestions(ctx context.Context, stdin io.Reader, path string) ([]research.Question, error) {
-	if path == "-" {
-		type result struct {
-			qs  []research.Question
-			err error
-		}
-		done := make(chan result, 1) // the reader may outlive the call, blocked on stdin
-		go func() {
-			qs, err := research.ReadQuestions(stdin, "stdin")
-			done <- result{qs, err}
-		}()
-		select {
-		case r := <-done:
-			return r.qs, r.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	f, err := os.Open(path)
+	data, err := input.File(ctx, stdin, path, maxQuestionsBytes)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return research.ReadQuestions(f, path)
+	if path == "-" {
+		path = "stdin"
+	}
+	return research.ReadQuestions(bytes.NewReader(data), path)
 }
+
+// maxQuestionsBytes bounds a file of questions.
+const maxQuestionsBytes = 256 << 20
 
 // openJournal opens the journal at out, refusing the questions' own file.
 func openJournal(in, out string) (*research.Journal, error) {
@@ -184,7 +178,7 @@ func printRecord(w io.Writer, rec *research.Record, t research.Tally, start time
 	fmt.Fprintf(&b, "[%7.1fs] %d/%d %-8s %s (%.2fs, %d steps, %d tokens)", time.Since(start).Seconds(), t.Recorded, t.Total,
 		rec.Status, rec.ID, rec.Timings.Total, len(rec.Steps), rec.Tokens.Prompt+rec.Tokens.Generated)
 	if !failed {
-		fmt.Fprintf(&b, ": %s\n", askClipLine(rec.Answer, 80))
+		fmt.Fprintf(&b, ": %s\n", termtext.ClipLine(rec.Answer, 80))
 		io.WriteString(w, b.String())
 		return
 	}

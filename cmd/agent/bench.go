@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,18 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/llama"
-	"github.com/rewoo-agent/agent/engine/sample"
+	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine/open"
 )
 
-func init() {
-	register(command{
-		name:    "bench",
-		summary: "measure a model's load time, prompt (prefill) and decode speed on a device",
-		run:     runBench,
-	})
-}
+func init() { addCommand(newBenchCmd) }
 
 // benchResult is what agent bench reports; times are medians over the runs.
 type benchResult struct {
@@ -41,114 +35,94 @@ type benchResult struct {
 	PeakRSSMiB     float64 `json:"peak_rss_mib,omitempty"`
 }
 
-func runBench(ctx context.Context, io stdio, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	model := fs.String("model", "", "model folder (GPTQ checkpoint) or hub reference org/name[:branch]")
-	pull := fs.Bool("pull", false, pullFlagUsage)
-	device := fs.String("device", "auto", deviceUsage)
-	promptLen := fs.Int("prompt", 128, "prompt tokens fed in one batch (prefill)")
-	genLen := fs.Int("gen", 64, "tokens decoded one at a time after the prompt (greedy)")
-	runs := fs.Int("runs", 3, "timed runs (the median is reported) after one warm-up")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: agent bench --model DIR|ORG/NAME[:BRANCH] [--pull] [--device auto|cpu|cuda] [--prompt N] [--gen M] [--runs R] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	switch {
-	case *model == "" || fs.NArg() != 0:
-		fs.Usage()
-		return exitError{2, fmt.Errorf("bench: need --model DIR and no arguments")}
-	case *promptLen < 1 || *genLen < 1 || *runs < 1:
-		return exitError{2, fmt.Errorf("bench: --prompt, --gen and --runs must be at least 1")}
-	}
+// benchArgs are bench's own flags.
+type benchArgs struct {
+	prompt, gen, runs int
+	asJSON            bool
+}
 
-	dir, err := resolveModel(ctx, *model, *pull, io.err)
-	if err != nil {
-		return err
+func newBenchCmd() *cobra.Command {
+	var a benchArgs
+	cmd := &cobra.Command{
+		Use:   "bench [flags]",
+		Short: "measure a model's load time, prompt (prefill) and decode speed on a device",
+		Long: "Loads the configured local model, then times a prompt of random ids fed in one\n" +
+			"batch and greedy decoding one token at a time, on the path agent generate takes.",
+		Args: noArgs,
 	}
+	conf := configFlagSet(cmd, localGroup)
+	fs := cmd.Flags()
+	fs.IntVar(&a.prompt, "prompt", 128, "prompt tokens fed in one batch (prefill)")
+	fs.IntVar(&a.gen, "gen", 64, "tokens decoded one at a time after the prompt (greedy)")
+	fs.IntVar(&a.runs, "runs", 3, "timed runs (the median is reported) after one warm-up")
+	fs.BoolVar(&a.asJSON, "json", false, "print the result as JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := conf.load()
+		if err != nil {
+			return err
+		}
+		return runBench(cmd.Context(), stdioOf(cmd), cfg, a)
+	}
+	return cmd
+}
+
+func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) error {
+	spec, err := engineSpec(cfg, std.err)
+	switch {
+	case err != nil:
+		return err
+	case spec.Model == "":
+		return usageErr("bench: need a local model: --model DIR (or $AGENT_MODEL, engine.model)")
+	case a.prompt < 1 || a.gen < 1 || a.runs < 1:
+		return usageErr("bench: --prompt, --gen and --runs must be at least 1")
+	}
+	spec.IDsOnly = true // random ids: no tokenizer needed
 	begin := time.Now()
-	m, err := openModel(ctx, dir, *device, io.err)
+	m, err := open.Model(ctx, spec)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	res := benchResult{Model: *model, PromptTokens: *promptLen, GenTokens: *genLen, Runs: *runs,
-		Device: m.BackendName(), LoadSeconds: time.Since(begin).Seconds(), DeviceSampling: m.SamplesOnDevice()}
-	if n := *promptLen + *genLen; n > m.ContextLength() {
-		return exitError{2, fmt.Errorf("bench: %d prompt + %d generated tokens exceed the context of %d", *promptLen, *genLen, m.ContextLength())}
+	res := benchResult{Model: spec.Model, PromptTokens: a.prompt, GenTokens: a.gen, Runs: a.runs,
+		Device: m.Model.BackendName(), LoadSeconds: time.Since(begin).Seconds(), DeviceSampling: m.Model.SamplesOnDevice()}
+	if n := a.prompt + a.gen; n > m.Model.ContextLength() {
+		return usageErr("bench: %d prompt + %d generated tokens exceed the context of %d", a.prompt, a.gen, m.Model.ContextLength())
 	}
 	// Random ids past the byte pieces: speed does not depend on which tokens they are.
 	rng := rand.New(rand.NewPCG(1, 2))
-	prompt := make([]int, *promptLen)
+	prompt := make([]int, a.prompt)
 	for i := range prompt {
-		prompt[i] = 3 + rng.IntN(m.VocabSize()-3)
+		prompt[i] = 3 + rng.IntN(m.Model.VocabSize()-3)
 	}
 
 	var prefill, decode []time.Duration
-	for r := range *runs + 1 {
-		p, d, err := benchRun(ctx, m, prompt, *genLen)
+	for r := range a.runs + 1 {
+		t, err := m.Generator.Time(ctx, prompt, a.gen)
 		if err != nil {
 			return err
 		}
 		if r > 0 { // the first run warms up (graph capture, caches)
-			prefill, decode = append(prefill, p), append(decode, d)
+			prefill, decode = append(prefill, t.PromptTime), append(decode, t.GenTime)
 		}
-		fmt.Fprintf(io.err, "run %d%s: prefill %.1f ms, decode %.2f ms/token\n", r, map[bool]string{true: " (warm-up)"}[r == 0],
-			ms(p), ms(d)/float64(*genLen))
+		fmt.Fprintf(std.err, "run %d%s: prefill %.1f ms, decode %.2f ms/token\n", r, map[bool]string{true: " (warm-up)"}[r == 0],
+			ms(t.PromptTime), ms(t.GenTime)/float64(a.gen))
 	}
 	slices.Sort(prefill)
 	slices.Sort(decode)
 	p, d := prefill[len(prefill)/2], decode[len(decode)/2]
 	res.PrefillSeconds = p.Seconds()
-	res.PrefillTokS = float64(*promptLen) / p.Seconds()
-	res.DecodeMsToken = ms(d) / float64(*genLen)
-	res.DecodeTokS = float64(*genLen) / d.Seconds()
+	res.PrefillTokS = float64(a.prompt) / p.Seconds()
+	res.DecodeMsToken = ms(d) / float64(a.gen)
+	res.DecodeTokS = float64(a.gen) / d.Seconds()
 	res.PeakRSSMiB = peakRSSMiB()
 
-	if *asJSON {
-		return json.NewEncoder(io.out).Encode(res)
+	if a.asJSON {
+		return json.NewEncoder(std.out).Encode(res)
 	}
-	_, err = fmt.Fprintf(io.out, "%s on %s: load %.1f s; prefill %d tokens %.1f ms (%.0f tok/s); decode %.2f ms/token (%.1f tok/s, %s sampling); peak RSS %.0f MiB\n",
-		res.Model, res.Device, res.LoadSeconds, *promptLen, 1000*res.PrefillSeconds, res.PrefillTokS,
+	_, err = fmt.Fprintf(std.out, "%s on %s: load %.1f s; prefill %d tokens %.1f ms (%.0f tok/s); decode %.2f ms/token (%.1f tok/s, %s sampling); peak RSS %.0f MiB\n",
+		res.Model, res.Device, res.LoadSeconds, a.prompt, 1000*res.PrefillSeconds, res.PrefillTokS,
 		res.DecodeMsToken, res.DecodeTokS, map[bool]string{true: "device", false: "host"}[res.DeviceSampling], res.PeakRSSMiB)
 	return err
-}
-
-// benchRun feeds prompt from position 0 (rewinding the cache) in one batch, then
-// decodes gen tokens greedily one at a time, as agent generate does.
-func benchRun(ctx context.Context, m *llama.Model, prompt []int, gen int) (prefill, decode time.Duration, err error) {
-	greedy := engine.Sampling{}
-	sampler, err := sample.New(greedy, m.VocabSize())
-	if err != nil {
-		return 0, 0, err
-	}
-	next := func(ids []int, start int) (int, error) {
-		if m.SamplesOnDevice() {
-			return m.ForwardSample(ctx, ids, start, greedy, nil, 0)
-		}
-		logits, err := m.Forward(ctx, ids, start, 1)
-		if err != nil {
-			return 0, err
-		}
-		return sampler.Sample(logits)
-	}
-	begin := time.Now()
-	id, err := next(prompt, 0)
-	if err != nil {
-		return 0, 0, fmt.Errorf("prefill: %w", err)
-	}
-	prefill = time.Since(begin)
-	begin = time.Now()
-	for i := range gen {
-		if id, err = next([]int{id}, len(prompt)+i); err != nil {
-			return 0, 0, fmt.Errorf("decode step %d: %w", i, err)
-		}
-	}
-	return prefill, time.Since(begin), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,28 +1,23 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewoo-agent/agent/configs"
 )
 
-func init() {
-	register(command{
-		name:    "config",
-		summary: "print the effective configuration and where each value came from",
-		run:     runConfig,
-	})
-}
+func init() { addCommand(newConfigCmd) }
 
 // settingsFlag collects repeated --set KEY=VALUE flags.
 type settingsFlag []configs.Setting
 
 func (s *settingsFlag) String() string { return "" }
+func (s *settingsFlag) Type() string   { return "KEY=VALUE" }
 func (s *settingsFlag) Set(v string) error {
 	key, value, ok := strings.Cut(v, "=")
 	if !ok || key == "" {
@@ -32,34 +27,38 @@ func (s *settingsFlag) Set(v string) error {
 	return nil
 }
 
-func runConfig(_ context.Context, std stdio, args []string) error {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	fs.SetOutput(std.err)
-	configFile := fs.String("config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
-	var settings settingsFlag
+func newConfigCmd() *cobra.Command {
+	var (
+		configFile       string
+		settings         settingsFlag
+		asJSON, defaults bool
+	)
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "print the effective configuration and where each value came from",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runConfig(stdioOf(cmd), configFile, settings, asJSON, defaults)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&configFile, "config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
 	fs.Var(&settings, "set", "set KEY=VALUE as a flag would (repeatable)")
-	asJSON := fs.Bool("json", false, "print [{key, value, source, env}] as JSON")
-	defaults := fs.Bool("defaults", false, "print the embedded default config.yaml instead")
-	fs.Usage = func() {
-		fmt.Fprintln(std.err, "usage: agent config [--config FILE] [--set KEY=VALUE]... [--json | --defaults]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitError{2, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))}
-	}
-	if *defaults {
+	fs.BoolVar(&asJSON, "json", false, "print [{key, value, source, env}] as JSON")
+	fs.BoolVar(&defaults, "defaults", false, "print the embedded default config.yaml instead")
+	return cmd
+}
+
+func runConfig(std stdio, configFile string, settings settingsFlag, asJSON, defaults bool) error {
+	if defaults {
 		_, err := std.out.Write(configs.DefaultYAML)
 		return err
 	}
-	cfg, err := loadConfig(*configFile, settings)
+	cfg, err := loadConfig(configFile, settings)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		type entry struct {
 			Key    string `json:"key"`
 			Value  string `json:"value"`

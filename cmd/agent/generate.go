@@ -3,131 +3,135 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/engine/sample"
+	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
 
-func init() {
-	register(command{
-		name:    "generate",
-		summary: "continue a prompt (text or ids) with a local model or an OpenAI-compatible server",
-		run:     runGenerate,
-	})
-}
+func init() { addCommand(newGenerateCmd) }
 
-const generateUsage = `usage: agent generate (--model DIR | --llm-url URL) (--prompt TEXT | --ids 1,2,3)
-       [--max-tokens N] [--temperature T --top-p P --top-k K --repetition-penalty R --seed S]
-       [--stop TEXT]... [--json] [--device auto|cpu|cuda] [--tokenizer FILE]
-
-Streams the generated text to stdout (a newline is added at the end when the text
+const generateLong = `Streams the generated text to stdout (a newline is added at the end when the text
 lacks one); --json prints {"ids":[generated ids],"text":"...",...} instead. Timings
 go to stderr. --prompt gets BOS in front as transformers adds it; --ids are fed as
-given. A model folder without a tokenizer can still run --ids (ids only, no text).
-With --llm-url the API key is read from $` + openai.APIKeyEnv + `.`
+given (commas or spaces, or JSON [..]). A model folder without a tokenizer can
+still run --ids (ids only, no text). The engine is the configuration's, as for
+every command: --model or $AGENT_MODEL, --llm-url or $AGENT_LLM_URL (its key from
+$` + openai.APIKeyEnv + `), engine.* in the file; the sampling flags default to the
+configuration's sampling.*.`
 
-func runGenerate(ctx context.Context, io stdio, args []string) error {
-	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	model := fs.String("model", "", "model folder (GPTQ checkpoint) or hub reference org/name[:branch]")
-	pull := fs.Bool("pull", false, pullFlagUsage)
-	llmURL := fs.String("llm-url", "", "OpenAI-compatible server (vLLM, llama.cpp, Ollama) instead of --model")
-	llmModel := fs.String("llm-model", "", "model name on the server (default: the first it lists)")
-	prompt := fs.String("prompt", "", "prompt text")
-	idList := fs.String("ids", "", "prompt as comma-separated token ids (local model only)")
-	tokPath := fs.String("tokenizer", "", "tokenizer.model or tokenizer.json (default: the model folder's)")
-	device := fs.String("device", "auto", deviceUsage)
-	asJSON := fs.Bool("json", false, `print {"ids":[...],"text":"..."} instead of streaming`)
-	var req engine.Request
-	fs.IntVar(&req.MaxTokens, "max-tokens", 256, "new tokens at most (0: up to the context length)")
-	fs.Float64Var(&req.Sampling.Temperature, "temperature", 0, "sampling temperature (0: greedy)")
-	fs.Float64Var(&req.Sampling.TopP, "top-p", 0, "nucleus sampling mass (0 or 1: off)")
-	fs.IntVar(&req.Sampling.TopK, "top-k", 50, "keep the K most likely tokens when sampling (0: off; 50 is transformers' default)")
-	fs.Float64Var(&req.Sampling.RepetitionPenalty, "repetition-penalty", 0, "penalty on tokens already seen (0 or 1: off)")
-	fs.Uint64Var(&req.Sampling.Seed, "seed", 0, "random seed of the draw")
-	fs.Func("stop", "stop before this text (repeatable)", func(s string) error {
-		req.Stop = append(req.Stop, s)
-		return nil
-	})
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, generateUsage)
-		fs.PrintDefaults()
+// generateArgs are generate's own flags.
+type generateArgs struct {
+	prompt, ids string
+	asJSON      bool
+	maxTokens   int
+	stop        []string
+}
+
+func newGenerateCmd() *cobra.Command {
+	var a generateArgs
+	cmd := &cobra.Command{
+		Use:   "generate (--prompt TEXT | --ids 1,2,3) [flags]",
+		Short: "continue a prompt (text or ids) with a local model or an OpenAI-compatible server",
+		Long:  generateLong,
+		Args:  noArgs,
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	promptSet := false
-	fs.Visit(func(f *flag.Flag) { promptSet = promptSet || f.Name == "prompt" })
-	var usageErr string
-	switch {
-	case fs.NArg() > 0:
-		usageErr = "unexpected arguments " + strings.Join(fs.Args(), " ")
-	case (*model == "") == (*llmURL == ""):
-		usageErr = "need exactly one of --model and --llm-url"
-	case promptSet == (*idList != ""):
-		usageErr = "need exactly one of --prompt and --ids"
-	case *llmURL != "" && *idList != "":
-		usageErr = "--ids needs a local --model"
-	case req.MaxTokens < 0:
-		usageErr = fmt.Sprintf("--max-tokens %d: must be >= 0", req.MaxTokens)
-	}
-	// Checked before a model that may take minutes to load is opened.
-	if err := sample.Validate(req.Sampling); usageErr == "" && err != nil {
-		usageErr = err.Error()
-	}
-	if usageErr != "" {
-		fs.Usage()
-		return exitError{2, errors.New("generate: " + usageErr)}
-	}
-	var ids []int
-	if *idList != "" {
-		var err error
-		if ids, err = parseIDs(*idList); err != nil {
-			return exitError{2, err}
+	conf := configFlagSet(cmd, engineGroup|samplingGroup)
+	fs := cmd.Flags()
+	fs.StringVar(&a.prompt, "prompt", "", "prompt text")
+	fs.StringVar(&a.ids, "ids", "", "prompt as token ids, e.g. 1,2,3 (local model only)")
+	fs.BoolVar(&a.asJSON, "json", false, `print {"ids":[...],"text":"..."} instead of streaming`)
+	fs.IntVar(&a.maxTokens, "max-tokens", 256, "new tokens at most (0: up to the context length)")
+	fs.StringArrayVar(&a.stop, "stop", nil, "stop before this text (repeatable)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := conf.load()
+		if err != nil {
+			return err
 		}
+		return runGenerate(cmd.Context(), stdioOf(cmd), cfg, a, fs.Changed("prompt"))
 	}
-	req.Prompt = *prompt
+	return cmd
+}
 
-	onText := func(s string) error {
-		_, err := io.out.Write([]byte(s))
+func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generateArgs, promptSet bool) error {
+	spec, err := engineSpec(cfg, std.err)
+	if err != nil {
 		return err
 	}
-	if *asJSON {
+	sc := cfg.Sampling
+	req := engine.Request{Prompt: a.prompt, MaxTokens: a.maxTokens, Stop: a.stop,
+		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
+			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)}}
+	// Checked before a model that may take minutes to load is opened.
+	switch {
+	case spec.Check() != nil:
+		return usageErr("generate: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", spec.Check())
+	case promptSet == (a.ids != ""):
+		return usageErr("generate: need exactly one of --prompt and --ids")
+	case spec.URL != "" && a.ids != "":
+		return usageErr("generate: --ids needs a local --model")
+	case a.maxTokens < 0:
+		return usageErr("generate: --max-tokens %d: must be >= 0", a.maxTokens)
+	}
+	if err := sample.Validate(req.Sampling); err != nil {
+		return usageErr("generate: %v", err)
+	}
+	var ids []int
+	if a.ids != "" {
+		if ids, err = tokenizer.ParseIDs(a.ids); err != nil {
+			return usageErr("generate: --ids: %v", err)
+		}
+		if len(ids) == 0 {
+			return usageErr("generate: --ids %q holds no ids", a.ids)
+		}
+	}
+	onText := func(s string) error {
+		_, err := io.WriteString(std.out, s)
+		return err
+	}
+	if a.asJSON {
 		onText = nil
 	}
 	var (
 		res      engine.Result
 		out      []int
 		textless bool // a model folder without a tokenizer: ids only
-		err      error
 	)
-	if *llmURL != "" {
-		var llm *openai.Client
-		llm, err = openai.New(*llmURL, openai.Options{Model: *llmModel, APIKey: os.Getenv(openai.APIKeyEnv)})
+	if spec.URL != "" {
+		llm, closeLLM, err := open.LLM(ctx, spec)
 		if err != nil {
 			return exitError{2, err}
 		}
-		res, err = llm.Generate(ctx, req, onText)
-	} else {
-		var dir string
-		if dir, err = resolveModel(ctx, *model, *pull, io.err); err != nil {
+		defer closeLLM()
+		if res, err = llm.Generate(ctx, req, onText); err != nil {
 			return err
 		}
-		res, out, textless, err = generateLocal(ctx, dir, *tokPath, *device, ids, req, onText, io.err)
+	} else {
+		spec.IDsOnly = ids != nil
+		m, err := open.Model(ctx, spec)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		textless = m.Tokenizer == nil
+		if ids == nil {
+			ids = m.Generator.PromptIDs(req.Prompt)
+		}
+		if res, out, err = m.Generator.GenerateIDs(ctx, ids, req, onText); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(io.err, "%d prompt tokens in %.2fs, %d tokens in %.2fs (%.2f tok/s), stop: %s\n",
+	fmt.Fprintf(std.err, "%d prompt tokens in %.2fs, %d tokens in %.2fs (%.2f tok/s), stop: %s\n",
 		res.PromptTokens, res.PromptTime.Seconds(), res.Tokens, res.GenTime.Seconds(), res.TokensPerSecond(), res.Stop)
-	if *asJSON {
+	if a.asJSON {
 		type result struct {
 			IDs          []int             `json:"ids,omitempty"` // unknown from a server
 			Text         string            `json:"text"`
@@ -135,29 +139,14 @@ func runGenerate(ctx context.Context, io stdio, args []string) error {
 			PromptTokens int               `json:"prompt_tokens"`
 			Tokens       int               `json:"tokens"`
 		}
-		return json.NewEncoder(io.out).Encode(result{out, res.Text, res.Stop, res.PromptTokens, res.Tokens})
+		return json.NewEncoder(std.out).Encode(result{out, res.Text, res.Stop, res.PromptTokens, res.Tokens})
 	}
 	if textless {
-		_, err = fmt.Fprintln(io.out, strings.Trim(fmt.Sprint(out), "[]"))
+		_, err = fmt.Fprintln(std.out, strings.Trim(fmt.Sprint(out), "[]"))
 		return err
 	}
 	if res.Text != "" && !strings.HasSuffix(res.Text, "\n") {
-		_, err = fmt.Fprintln(io.out)
+		_, err = fmt.Fprintln(std.out)
 	}
 	return err
-}
-
-// generateLocal loads the model in dir and continues ids, or req.Prompt when ids is
-// nil. Without a tokenizer in dir it runs ids only, producing no text (textless).
-func generateLocal(ctx context.Context, dir, tokPath, device string, ids []int, req engine.Request, onText func(string) error, progress io.Writer) (res engine.Result, out []int, textless bool, err error) {
-	g, m, textless, err := openLocal(ctx, dir, tokPath, device, ids != nil, progress)
-	if err != nil {
-		return engine.Result{}, nil, false, err
-	}
-	defer m.Close()
-	if ids == nil {
-		ids = g.PromptIDs(req.Prompt)
-	}
-	res, out, err = g.GenerateIDs(ctx, ids, req, onText)
-	return res, out, textless, err
 }

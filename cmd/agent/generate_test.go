@@ -169,11 +169,11 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{[]string{}, 2, "exactly one of --model"},
 		{[]string{"--model", dir}, 2, "exactly one of --prompt"},
-		{[]string{"--model", dir, "--llm-url", "http://x", "--prompt", "a"}, 2, "exactly one of --model"},
+		{[]string{"--model", dir, "--llm-url", "http://x", "--prompt", "a"}, 2, "not both"},
 		{[]string{"--model", dir, "--prompt", "a", "--ids", "1"}, 2, "exactly one of --prompt"},
 		{[]string{"--llm-url", "http://x", "--ids", "1"}, 2, "--ids needs a local"},
 		{[]string{"--model", dir, "--ids", "1,x"}, 2, "bad token id"},
-		{[]string{"--model", dir, "--ids", "1", "extra"}, 2, "unexpected arguments"},
+		{[]string{"--model", dir, "--ids", "1", "extra"}, 2, "unexpected argument"},
 		{[]string{"--llm-url", "localhost:1", "--prompt", "a"}, 2, "http://"},
 		{[]string{"--model", dir, "--prompt", "a"}, 0, "tokenizer"},
 		{[]string{"--model", dir, "--ids", "1,99999"}, 0, "outside the vocabulary"},

@@ -3,7 +3,10 @@
 // as their inputs exist, and the answer is resolved from the evidence.
 //
 // main only wires things together: each subcommand lives in its own file and
-// registers itself in init with register.
+// registers itself in init with register. The command line is cobra's: flags
+// anywhere among the arguments, "--" ends them, help on stdout, shell completion
+// (agent completion bash|zsh|fish) and --version come with it. Exit codes are set
+// here only: 1 for errors, 2 for usage errors, 130 after an interrupt.
 package main
 
 import (
@@ -13,8 +16,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/engine"
+	_ "github.com/rewoo-agent/agent/engine/open" // registers the backends
 )
 
 // stdio is what a subcommand reads and writes; tests substitute buffers.
@@ -23,21 +33,16 @@ type stdio struct {
 	out, err io.Writer
 }
 
-// command is one subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, io stdio, args []string) error
+// stdioOf is the stdio the command runs with.
+func stdioOf(cmd *cobra.Command) stdio {
+	return stdio{cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()}
 }
 
-var commands = map[string]command{}
+// commands make the subcommands, afresh for each run (cobra commands hold their
+// flags' values).
+var commands []func() *cobra.Command
 
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("command registered twice: " + c.name)
-	}
-	commands[c.name] = c
-}
+func addCommand(newCmd func() *cobra.Command) { commands = append(commands, newCmd) }
 
 // exitError carries a process exit code other than 1.
 type exitError struct {
@@ -47,6 +52,11 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
+
+// usageErr is a usage error (exit 2).
+func usageErr(format string, args ...any) error {
+	return exitError{2, fmt.Errorf(format, args...)}
+}
 
 // errSilent is an error whose message has already been printed (e.g. diagnostics).
 var errSilent = errors.New("")
@@ -73,27 +83,94 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, io stdio, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(io.out)
-		return nil
+// run runs the command line args. An error from before a command's own work
+// begins (an unknown command or flag, bad arguments) is a usage error.
+func run(ctx context.Context, std stdio, args []string) error {
+	root, reached := newRoot()
+	root.SetArgs(args)
+	root.SetIn(std.in)
+	root.SetOut(std.out)
+	root.SetErr(std.err)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil || *reached {
+		return err
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		usage(io.err)
-		return exitError{2, fmt.Errorf("unknown command %q", args[0])}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return err
 	}
-	return c.run(ctx, io, args[1:])
+	return exitError{2, usageHint{err, cmd.CommandPath()}}
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: agent COMMAND [flags] [args]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// usageHint is a usage error that points at the command's help.
+type usageHint struct {
+	err error
+	cmd string
+}
+
+func (u usageHint) Error() string { return u.err.Error() + "\nRun '" + u.cmd + " --help' for usage." }
+func (u usageHint) Unwrap() error { return u.err }
+
+// newRoot builds the command tree; *reached turns true once a command's own
+// work begins, past cobra's parsing and checking of the arguments.
+func newRoot() (*cobra.Command, *bool) {
+	reached := new(bool)
+	root := &cobra.Command{
+		Use:           "agent",
+		Short:         "Answer questions with a reWOO plan: a local GPTQ model or a server plans, tools gather the evidence",
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			*reached = true
+		},
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	root.SetVersionTemplate("agent {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd())
+	}
+	return root, reached
+}
+
+// version is the module's version, the VCS commit it was built from (with
+// "+dirty" for uncommitted changes) and whether the build has the CUDA backend.
+func version() string {
+	v, commit, dirty := "(unknown)", "unknown", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+	}
+	cuda := "no"
+	if slices.Contains(engine.Backends(), "cuda") {
+		cuda = "yes"
+	}
+	return fmt.Sprintf("%s, commit %s%s, cuda: %s (backends: %s)", v, commit, dirty, cuda, strings.Join(engine.Backends(), ", "))
+}
+
+// Argument checks whose failure is a usage error.
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("%s: unexpected argument %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("%s: want %s, got %d arguments", cmd.CommandPath(), what, len(args))
+		}
+		return nil
 	}
 }

@@ -3,177 +3,96 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"math"
 	"os"
-	"slices"
-	"strconv"
-	"strings"
 
-	"github.com/rewoo-agent/agent/engine"
-	_ "github.com/rewoo-agent/agent/engine/cpu" // registers the "cpu" backend
+	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine/llama"
+	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
 
-func init() {
-	register(command{
-		name:    "perplexity",
-		summary: "score ids or a text file with a model: perplexity and per-token NLL",
-		run:     runPerplexity,
-	})
+func init() { addCommand(newPerplexityCmd) }
+
+func newPerplexityCmd() *cobra.Command {
+	var (
+		idList string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "perplexity [flags] (--ids 1,2,3 | FILE)",
+		Short: "score ids or a text file with a model: perplexity and per-token NLL",
+		Long:  "Scores the ids, or the text of FILE tokenized with BOS in front, with the configured local model.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (idList == "") == (len(args) != 1) {
+				return usageErr("perplexity: need either --ids or one FILE")
+			}
+			return nil
+		},
+	}
+	conf := configFlagSet(cmd, localGroup)
+	cmd.Flags().StringVar(&idList, "ids", "", "token ids, e.g. 1,2,3 (else the text FILE, tokenized with BOS)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"perplexity":...,"tokens":...,"nll":[...]}`)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := conf.load()
+		if err != nil {
+			return err
+		}
+		file := ""
+		if len(args) == 1 {
+			file = args[0]
+		}
+		return runPerplexity(cmd.Context(), stdioOf(cmd), cfg, idList, file, asJSON)
+	}
+	return cmd
 }
 
-func runPerplexity(ctx context.Context, io stdio, args []string) error {
-	fs := flag.NewFlagSet("perplexity", flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	model := fs.String("model", "", "model folder (GPTQ checkpoint) or hub reference org/name[:branch]")
-	pull := fs.Bool("pull", false, pullFlagUsage)
-	idList := fs.String("ids", "", "comma-separated token ids (else the text FILE, tokenized with BOS)")
-	device := fs.String("device", "auto", deviceUsage)
-	asJSON := fs.Bool("json", false, `print {"perplexity":...,"nll":[...]}`)
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: agent perplexity --model DIR|ORG/NAME[:BRANCH] [--pull] (--ids 1,2,3 | FILE) [--device auto|cpu|cuda] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	if *model == "" || (*idList == "") == (fs.NArg() != 1) {
-		fs.Usage()
-		return exitError{2, fmt.Errorf("perplexity: need --model and either --ids or one FILE")}
-	}
-	var ids []int
-	if *idList != "" {
-		var err error
-		if ids, err = parseIDs(*idList); err != nil {
-			return exitError{2, err}
-		}
-	}
-	dir, err := resolveModel(ctx, *model, *pull, io.err)
+func runPerplexity(ctx context.Context, std stdio, cfg *configs.Config, idList, file string, asJSON bool) error {
+	spec, err := engineSpec(cfg, std.err)
 	if err != nil {
 		return err
 	}
-	if *idList == "" {
-		text, err := os.ReadFile(fs.Arg(0))
-		if err != nil {
+	if spec.Model == "" {
+		return usageErr("perplexity: need a local model: --model DIR (or $AGENT_MODEL, engine.model)")
+	}
+	var ids []int
+	if idList != "" {
+		if ids, err = tokenizer.ParseIDs(idList); err != nil {
+			return usageErr("perplexity: --ids: %v", err)
+		}
+		if len(ids) < 2 {
+			return usageErr("perplexity: need at least 2 tokens, have %d", len(ids))
+		}
+	}
+	var text []byte
+	if file != "" {
+		if text, err = os.ReadFile(file); err != nil {
 			return err
 		}
-		tok, err := tokenizer.LoadDir(dir)
-		if err != nil {
-			return err
-		}
-		ids = tok.EncodeWithBOS(string(text))
 	}
-	if len(ids) < 2 {
-		return exitError{2, fmt.Errorf("perplexity: need at least 2 tokens, have %d", len(ids))}
-	}
-	m, err := openModel(ctx, dir, *device, io.err)
+	spec.IDsOnly = ids != nil
+	m, err := open.Model(ctx, spec)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	nll, err := perplexityNLL(ctx, m, ids)
+	if ids == nil {
+		ids = m.Tokenizer.EncodeWithBOS(string(text))
+	}
+	nll, err := llama.NLL(ctx, m.Model, ids)
 	if err != nil {
 		return err
 	}
-	var sum float64
-	for _, v := range nll {
-		sum += v
-	}
-	ppl := math.Exp(sum / float64(len(nll)))
-	if *asJSON {
-		return json.NewEncoder(io.out).Encode(struct {
+	ppl := llama.Perplexity(nll)
+	if asJSON {
+		return json.NewEncoder(std.out).Encode(struct {
 			Perplexity float64   `json:"perplexity"`
 			Tokens     int       `json:"tokens"`
 			NLL        []float64 `json:"nll"`
 		}{ppl, len(ids), nll})
 	}
-	_, err = fmt.Fprintf(io.out, "%.4f\n", ppl)
+	_, err = fmt.Fprintf(std.out, "%.4f\n", ppl)
 	return err
-}
-
-// perplexityNLL returns -log p(ids[i] | ids[:i]) for i >= 1, from one forward pass
-// over every position (the prompt is processed in the model's batches).
-func perplexityNLL(ctx context.Context, m engine.Model, ids []int) ([]float64, error) {
-	logits, err := m.Forward(ctx, ids[:len(ids)-1], 0, len(ids)-1)
-	if err != nil {
-		return nil, err
-	}
-	v := m.VocabSize()
-	nll := make([]float64, len(ids)-1)
-	for i := range nll {
-		row := logits[i*v : (i+1)*v]
-		hi := math.Inf(-1)
-		for _, x := range row {
-			hi = max(hi, float64(x))
-		}
-		var s float64
-		for _, x := range row {
-			s += math.Exp(float64(x) - hi)
-		}
-		nll[i] = hi + math.Log(s) - float64(row[ids[i+1]])
-	}
-	return nll, nil
-}
-
-// parseIDs parses "1,2,3".
-func parseIDs(s string) ([]int, error) {
-	var ids []int
-	for f := range strings.SplitSeq(s, ",") {
-		id, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || id < 0 {
-			return nil, fmt.Errorf("bad token id %q in --ids", f)
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
-}
-
-const deviceUsage = "compute backend: auto (cuda where this build has it and a GPU answers, else cpu), cpu or cuda"
-
-// openBackend opens the named backend; "auto" (or "") takes cuda when this build
-// registers it and a device opens, and cpu otherwise.
-func openBackend(device string) (engine.Backend, error) {
-	if device != "" && device != "auto" {
-		return engine.OpenBackend(device)
-	}
-	if slices.Contains(engine.Backends(), "cuda") {
-		if b, err := engine.OpenBackend("cuda"); err == nil {
-			return b, nil
-		}
-	}
-	return engine.OpenBackend("cpu")
-}
-
-// openModel loads the checkpoint in dir on the named backend, reporting progress on
-// progress (a line that rewrites itself).
-func openModel(ctx context.Context, dir, device string, progress io.Writer) (*llama.Model, error) {
-	b, err := openBackend(device)
-	if err != nil {
-		return nil, err
-	}
-	device = b.Name()
-	// On a terminal one line rewrites itself; in a log, a line per quarter.
-	step, format := 25, "loading %s on %s: %3d%% of %.2f GB\n"
-	if isTerminal(progress) {
-		step, format = 10, "\rloading %s on %s: %3d%% of %.2f GB"
-	}
-	last := -1
-	m, err := llama.Open(ctx, dir, b, llama.Options{Progress: func(done, total int64) {
-		if pct := int(int64(100/step)*done/max(total, 1)) * step; pct != last {
-			last = pct
-			fmt.Fprintf(progress, format, dir, device, pct, float64(total)/1e9)
-		}
-	}})
-	if last >= 0 && step == 10 {
-		fmt.Fprintln(progress)
-	}
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	return m, nil
 }

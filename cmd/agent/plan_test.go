@@ -85,7 +85,7 @@ func TestPlanCheck(t *testing.T) {
 			"1:15: unknown tool \"DuckDuckGoo\" (did you mean \"DuckDuckGo\"?)\n2:30: reference to undefined evidence :evidence3:\n"},
 		{"tools flag overrides", "", []string{"plan", "check", "--tools", "Search, KnowledgeModel", good}, 1, "",
 			`3:15: unknown tool "DuckDuckGo"`},
-		{"no file", "", []string{"plan", "check"}, 2, "", "need exactly one plan file"},
+		{"no file", "", []string{"plan", "check"}, 2, "", "want one plan file"},
 		{"missing file", "", []string{"plan", "check", filepath.Join(t.TempDir(), "none")}, 1, "", "no such file"},
 		{"no subcommand", "", []string{"plan"}, 2, "", "need a subcommand"},
 		{"bad subcommand", "", []string{"plan", "lint", good}, 2, "", `unknown subcommand "lint"`},

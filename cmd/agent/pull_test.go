@@ -6,7 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/hub/hubtest"
 )
 
@@ -90,7 +93,7 @@ func TestPullCommandErrors(t *testing.T) {
 		code int
 		says string
 	}{
-		{[]string{"pull"}, 2, "need one REPO"},
+		{[]string{"pull"}, 2, "want one REPO"},
 		{[]string{"pull", "not-a-ref"}, 2, "not a model reference"},
 		{[]string{"pull", "--include", "[", "org/m"}, 2, "bad glob"},
 		{[]string{"pull", "org/none"}, 1, "repository org/none not found"},
@@ -166,4 +169,41 @@ func TestModelFromHub(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "org/tiny") || strings.Contains(errOut, "agent pull") {
 		t.Errorf("a folder named like a reference: exit %d, stderr %s", code, errOut)
 	}
+}
+
+// TestPullAgain: a second pull of what the cache holds whole says so, instead of
+// "pulled (0 B)"; the first one's progress gives the speed and the time left.
+func TestPullAgain(t *testing.T) {
+	f := hubtest.New(t)
+	f.Add("org/m", "main", hubtest.Model("128"))
+	hubEnv(t, f)
+	first, errOut, code := runAgent(t, "", "pull", "org/m")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	if !strings.Contains(errOut, "/s, ") || !strings.Contains(errOut, " left") {
+		t.Errorf("progress gives no speed and time left:\n%s", errOut)
+	}
+	again, errOut, code := runAgent(t, "", "pull", "org/m")
+	if code != 0 || again != first {
+		t.Fatalf("exit %d, stdout %q (want %q): %s", code, again, first, errOut)
+	}
+	if !strings.Contains(errOut, "org/m is already complete in the cache") || strings.Contains(errOut, "pulled") {
+		t.Errorf("a repeated pull says:\n%s\nwant that it is already complete", errOut)
+	}
+}
+
+// TestPullViewETA: the speed counts only the bytes this pull fetched, not those
+// the cache had, and the time left follows from it.
+func TestPullViewETA(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b strings.Builder
+		v := newPullView(&b, hub.Ref{Repo: "org/m", Revision: "main"})
+		v.update(hub.Progress{Done: 5000, Total: 9000, Files: 2, FilesDone: 1})
+		time.Sleep(2 * time.Second)
+		v.update(hub.Progress{File: "b", Done: 7000, Total: 9000, Files: 2, FilesDone: 1})
+		if want := "1.0 kB/s, 2s left"; !strings.Contains(b.String(), want) {
+			t.Errorf("progress:\n%s\nwant %q", b.String(), want)
+		}
+	})
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/tools/tooltest"
@@ -59,32 +62,46 @@ func TestRunJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+	// The schema is ask --json's (planner.Trace): the same keys, in seconds.
 	var trace struct {
-		Plan struct {
+		Plan string
+		DAG  struct {
 			Steps []struct{ Name string }
 		}
-		Result struct {
-			Evidence []struct {
-				Name, Tool, Input, Status string
-				Sources                   []string
-				DurationMS                *float64 `json:"duration_ms"`
-			}
+		Steps []struct {
+			Name, Tool, Input, State string
+			ResolvedInput            string   `json:"resolved_input"`
+			Sources                  []string `json:"sources"`
+			Duration                 *float64 `json:"duration_s"`
+			Bytes                    int      `json:"bytes"`
+		}
+		Answer *struct {
+			Text   string
+			Method string
+		}
+		Timings struct {
+			Total        float64  `json:"total_s"`
 			CriticalPath []string `json:"critical_path"`
 		}
-		Answer *string
 	}
 	if err := json.Unmarshal([]byte(out), &trace); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	if len(trace.Plan.Steps) != 2 || len(trace.Result.Evidence) != 2 || trace.Answer == nil {
+	if len(trace.DAG.Steps) != 2 || len(trace.Steps) != 2 || trace.Answer == nil || !strings.Contains(trace.Plan, ":evidence0: = DuckDuckGo[") {
 		t.Fatalf("trace incomplete:\n%s", out)
 	}
-	e := trace.Result.Evidence[0]
-	if e.Name != ":evidence0:" || e.Status != "ok" || e.Tool != "DuckDuckGo" || len(e.Sources) != 1 || e.DurationMS == nil {
-		t.Errorf("evidence[0] = %+v", e)
+	e := trace.Steps[0]
+	if e.Name != ":evidence0:" || e.State != "done" || e.Tool != "DuckDuckGo" || len(e.Sources) != 1 || e.Duration == nil || e.Bytes == 0 {
+		t.Errorf("steps[0] = %+v", e)
 	}
-	if want := "KnowledgeModel(Who won, given found Nobel Prize in Literature 2020 winner?)"; *trace.Answer != want {
-		t.Errorf("answer %q, want %q", *trace.Answer, want)
+	if e := trace.Steps[1]; e.ResolvedInput != "Who won, given found Nobel Prize in Literature 2020 winner?" {
+		t.Errorf("steps[1] = %+v", e)
+	}
+	if want := "KnowledgeModel(Who won, given found Nobel Prize in Literature 2020 winner?)"; trace.Answer.Text != want || trace.Answer.Method != "answer-line" {
+		t.Errorf("answer %+v, want %q", trace.Answer, want)
+	}
+	if trace.Timings.Total <= 0 || len(trace.Timings.CriticalPath) != 2 {
+		t.Errorf("timings %+v", trace.Timings)
 	}
 }
 
@@ -125,4 +142,19 @@ func TestRunKnowledgeModel(t *testing.T) {
 			t.Errorf("exit %d, stdout %q\n%s", code, out, errOut)
 		}
 	})
+}
+
+// TestRunTakesResolverSettingsFromConfig: run's step time limit and retries are
+// the configuration's (planner.step_timeout, planner.retries), from --config.
+func TestRunTakesResolverSettingsFromConfig(t *testing.T) {
+	cleanEnv(t)
+	withTools(t, &tooltest.Slow{ToolName: "DuckDuckGo", Delay: 30 * time.Second})
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("planner:\n  step_timeout: 50ms\n  retries: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, _ := runAgent(t, "", "run", writePlan(t, "#E1 = DuckDuckGo[a]\n"), "--config", cfg)
+	if !strings.Contains(errOut, "step timed out after 50ms") || strings.Contains(errOut, "retrying") {
+		t.Errorf("stderr:\n%s\nwant #E1 to fail at the 50ms limit, once", errOut)
+	}
 }

@@ -3,73 +3,82 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
-	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/tools"
 )
 
-func init() {
-	register(command{
-		name:    "tools",
-		summary: "list the tools plans may call (tools), or run one (tools call NAME INPUT)",
-		run:     runTools,
-	})
-}
+func init() { addCommand(newToolsCmd) }
 
-func runTools(ctx context.Context, std stdio, args []string) error {
-	call := len(args) > 0 && args[0] == "call"
-	if call {
-		args = args[1:]
+func newToolsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tools",
+		Short: "list the tools plans may call (tools), or run one (tools call NAME INPUT)",
+		Args:  noArgs,
 	}
-	fs := flag.NewFlagSet("tools", flag.ContinueOnError)
-	fs.SetOutput(std.err)
-	configFile := fs.String("config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
-	toolsConfig := fs.String("tools-config", "", "YAML file of custom tools (config tools_file)")
-	asJSON := fs.Bool("json", false, "list the tools as JSON [{name, description}]")
-	fs.Usage = func() {
-		fmt.Fprintln(std.err, "usage: agent tools [--config FILE] [--tools-config FILE] [--json]\n       agent tools call [--config FILE] [--tools-config FILE] NAME INPUT")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	cfg, err := loadConfig(*configFile, toolsFileSetting(*toolsConfig))
-	if err != nil {
-		return err
-	}
-	if !call {
-		if fs.NArg() > 0 {
-			fs.Usage()
-			return exitError{2, fmt.Errorf("tools: unexpected argument %q (did you mean tools call?)", fs.Arg(0))}
-		}
-		reg, err := loadTools(ctx, cfg, nil)
+	conf := configFlagSet(cmd, toolsGroup)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "list the tools as JSON [{name, description}]")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := conf.load()
 		if err != nil {
 			return err
 		}
-		return listTools(std, reg, *asJSON)
-	}
-
-	if fs.NArg() < 2 {
-		fs.Usage()
-		return exitError{2, errors.New("tools call: need a tool name and its input")}
-	}
-	name, input := fs.Arg(0), strings.Join(fs.Args()[1:], " ")
-	if input == "-" {
-		if input, err = askQuestion(std.in, nil); err != nil {
-			return exitError{2, err}
+		reg, err := loadTools(cmd.Context(), cfg, nil)
+		if err != nil {
+			return err
 		}
+		return listTools(stdioOf(cmd), reg, asJSON)
+	}
+	cmd.AddCommand(newToolsCallCmd())
+	return cmd
+}
+
+func newToolsCallCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "call [flags] NAME INPUT...",
+		Short: "run one tool on INPUT (its words joined by spaces; - reads it from stdin) and print its output",
+		Long: "Runs the tool NAME on INPUT and prints its output; its sources go to stderr.\n" +
+			"KnowledgeModel and prompt tools call the configured engine, which loads only then.\n" +
+			"An INPUT that starts with - goes after --.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageErr("tools call: need a tool name and its input")
+			}
+			return nil
+		},
+	}
+	conf := configFlagSet(cmd, engineGroup|toolsGroup)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := conf.load()
+		if err != nil {
+			return err
+		}
+		return runToolsCall(cmd.Context(), stdioOf(cmd), cfg, args[0], strings.Join(args[1:], " "))
+	}
+	return cmd
+}
+
+func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, text string) error {
+	if text == "-" {
+		data, err := input.Read(ctx, std.in, maxStdin)
+		if err != nil {
+			return fmt.Errorf("tools call %s: the input: %w", name, err)
+		}
+		text = string(data)
 	}
 	// The model opens only if the tool calls it (KnowledgeModel, prompt tools).
-	lazy := newLazyLLM(cfg.Engine, std.err)
-	defer lazy.close()
-	reg, err := loadTools(ctx, cfg, lazy.engine())
+	lazy, err := lazyEngine(cfg, std.err)
+	if err != nil {
+		return err
+	}
+	defer lazy.Close()
+	reg, err := loadTools(ctx, cfg, lazy.LLM())
 	if err != nil {
 		return err
 	}
@@ -77,7 +86,7 @@ func runTools(ctx context.Context, std stdio, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w (agent tools lists them)", err)
 	}
-	out, err := t.Call(ctx, tools.Request{Input: input, Raw: input})
+	out, err := t.Call(ctx, tools.Request{Input: text, Raw: text})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), name+": ") { // custom tools name themselves
 			return err
@@ -91,55 +100,6 @@ func runTools(ctx context.Context, std stdio, args []string) error {
 		fmt.Fprintln(std.err, "source:", s)
 	}
 	return nil
-}
-
-// lazyLLM opens the model on the first Generate, so listing or calling tools that
-// never use it costs nothing.
-type lazyLLM struct {
-	open    func(context.Context) (engine.LLM, func() error, error)
-	once    sync.Once
-	llm     engine.LLM
-	closeFn func() error
-	err     error
-}
-
-// newLazyLLM returns the configured engine, opened on first use, or nil when no
-// model or server is configured.
-func newLazyLLM(cfg configs.Engine, progress io.Writer) *lazyLLM {
-	if cfg.Model == "" && cfg.LLMURL == "" {
-		return nil
-	}
-	return &lazyLLM{open: func(ctx context.Context) (engine.LLM, func() error, error) {
-		return openLLM(ctx, cfg, progress)
-	}}
-}
-
-// engine is l as an engine.LLM: nil, not a typed nil, when there is none, so tools
-// see that no model is configured.
-func (l *lazyLLM) engine() engine.LLM {
-	if l == nil {
-		return nil
-	}
-	return l
-}
-
-func (l *lazyLLM) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
-	if err := l.load(ctx); err != nil {
-		return engine.Result{}, err
-	}
-	return l.llm.Generate(ctx, req, onText)
-}
-
-// load opens the model now, if it is not open yet.
-func (l *lazyLLM) load(ctx context.Context) error {
-	l.once.Do(func() { l.llm, l.closeFn, l.err = l.open(ctx) })
-	return l.err
-}
-
-func (l *lazyLLM) close() {
-	if l != nil && l.closeFn != nil {
-		l.closeFn()
-	}
 }
 
 // listTools prints each tool as the planner shows it: Name[input]: description.

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"os"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/custom"
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/knowledge"
 	"github.com/rewoo-agent/agent/tools/links"
 	"github.com/rewoo-agent/agent/tools/scrape"
@@ -30,7 +30,7 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	reg, err := tools.NewRegistry(
 		&search.Tool{Backend: backend, MaxResults: cfg.Search.MaxResults},
 		&scrape.Scraper{
-			Fetcher: scrape.NewFetcher(scrape.Options{
+			Fetcher: fetch.New(fetch.Options{
 				Timeout:      f.Timeout,
 				MaxBytes:     f.MaxBytes,
 				MaxRedirects: f.MaxRedirects,
@@ -49,6 +49,19 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Corpus != "" {
+		c, err := corpus.Open(cfg.Corpus, corpus.Options{MaxResults: cfg.Search.MaxResults})
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		for _, t := range []tools.Tool{&corpus.SearchTool{Corpus: c},
+			&corpus.ReaderTool{Corpus: c, MaxDocs: f.MaxURLs, MaxChars: f.MaxChars}} {
+			if err := reg.Add(t); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.ToolsFile == "" {
 		return reg, nil
@@ -74,8 +87,7 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 
 // searchBackend is the configured web search engine.
 func searchBackend(cfg *configs.Config) (search.Backend, error) {
-	s := cfg.Search
-	client := &http.Client{Timeout: s.Timeout}
+	s, f := cfg.Search, cfg.Fetch
 	switch s.Backend {
 	case "auto", "":
 		if s.SearXNGURL == "" {
@@ -86,33 +98,18 @@ func searchBackend(cfg *configs.Config) (search.Backend, error) {
 		if s.SearXNGURL == "" {
 			return nil, fmt.Errorf("search.backend is searxng but search.searxng_url (AGENT_SEARXNG_URL) is empty")
 		}
-		return search.NewSearXNG(s.SearXNGURL, cfg.Fetch.UserAgent, client), nil
+		return search.NewSearXNG(search.SearXNGOptions{URL: s.SearXNGURL, UserAgent: f.UserAgent, Timeout: s.Timeout,
+			MaxRedirects: f.MaxRedirects, AllowPrivateNetworks: f.AllowPrivateNetworks}), nil
 	case "duckduckgo":
 	default:
 		return nil, fmt.Errorf("search.backend %q: want duckduckgo, searxng or auto", s.Backend)
 	}
 	return search.NewDuckDuckGo(search.DuckDuckGoOptions{
-		URL:       s.DuckDuckGoURL,
-		Region:    s.Region,
-		UserAgent: cfg.Fetch.UserAgent,
-		Client:    client,
+		URL:                  s.DuckDuckGoURL,
+		Region:               s.Region,
+		UserAgent:            f.UserAgent,
+		Timeout:              s.Timeout,
+		MaxRedirects:         f.MaxRedirects,
+		AllowPrivateNetworks: f.AllowPrivateNetworks,
 	}), nil
-}
-
-// loadConfig loads the configuration from file (or the default places), the
-// environment and the given flag settings.
-func loadConfig(file string, settings []configs.Setting) (*configs.Config, error) {
-	cfg, err := configs.Load(configs.Options{File: file, Env: os.Environ(), Flags: settings})
-	if err != nil {
-		return nil, exitError{2, err}
-	}
-	return cfg, nil
-}
-
-// toolsFileSetting is the setting of a --tools-config flag, none when it is empty.
-func toolsFileSetting(path string) []configs.Setting {
-	if path == "" {
-		return nil
-	}
-	return []configs.Setting{{Key: "tools_file", Value: path, Flag: "--tools-config"}}
 }

@@ -108,6 +108,9 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	case req.MaxTokens < 0:
 		return res, nil, fmt.Errorf("max tokens %d: must be >= 0", req.MaxTokens)
 	}
+	if err := engine.CheckIDs(prompt, vocab); err != nil {
+		return res, nil, fmt.Errorf("prompt: %w", err)
+	}
 	sampler, err := sample.New(req.Sampling, vocab)
 	if err != nil {
 		return res, nil, err
@@ -134,10 +137,7 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	}
 	defer func() { <-g.turn }()
 
-	next := g.hostNext(sampler)
-	if ds, ok := g.model.(DeviceSampling); ok && ds.SamplesOnDevice() {
-		next = g.deviceNext(ds, sampler, req.Sampling)
-	}
+	next := g.next(sampler, req.Sampling)
 	begin := time.Now()
 	start := g.prefixStart(prompt)
 	id, err := next(ctx, prompt[start:], start)
@@ -201,6 +201,60 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 		}
 	}
 	return done(), out, nil
+}
+
+// Time measures the decode path of GenerateIDs: it feeds prompt from position 0,
+// whatever the cache holds, then decodes n tokens greedily one at a time, EOS or
+// not, and reports the prompt's time (PromptTime) and the n tokens' (GenTime).
+func (g *Generator) Time(ctx context.Context, prompt []int, n int) (engine.Result, error) {
+	res := engine.Result{PromptTokens: len(prompt)}
+	vocab, ctxLen := g.model.VocabSize(), g.model.ContextLength()
+	switch {
+	case len(prompt) == 0 || n < 1:
+		return res, fmt.Errorf("time: need a prompt and at least one token to decode, have %d and %d", len(prompt), n)
+	case len(prompt)+n > ctxLen:
+		return res, fmt.Errorf("%w: %d prompt + %d generated tokens exceed the context of %d", engine.ErrContextLength, len(prompt), n, ctxLen)
+	}
+	if err := engine.CheckIDs(prompt, vocab); err != nil {
+		return res, fmt.Errorf("prompt: %w", err)
+	}
+	greedy := engine.Sampling{}
+	sampler, err := sample.New(greedy, vocab)
+	if err != nil {
+		return res, err
+	}
+	select {
+	case g.turn <- struct{}{}:
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	defer func() { <-g.turn }()
+	next := g.next(sampler, greedy)
+	begin := time.Now()
+	id, err := next(ctx, prompt, 0)
+	res.PromptTime = time.Since(begin)
+	if err != nil {
+		return res, fmt.Errorf("prefill: %w", err)
+	}
+	begin = time.Now()
+	for i := range n {
+		if id, err = next(ctx, []int{id}, len(prompt)+i); err != nil {
+			return res, fmt.Errorf("decode step %d: %w", i, err)
+		}
+		res.Tokens++
+	}
+	res.GenTime = time.Since(begin)
+	res.Stop = engine.StopLength
+	return res, nil
+}
+
+// next is the decode step for s: on the device where the model samples there,
+// else on the host.
+func (g *Generator) next(sampler *sample.Sampler, s engine.Sampling) nextFunc {
+	if ds, ok := g.model.(DeviceSampling); ok && ds.SamplesOnDevice() {
+		return g.deviceNext(ds, sampler, s)
+	}
+	return g.hostNext(sampler)
 }
 
 // DeviceSampling is an optional capability of a Model (engine/llama has it on

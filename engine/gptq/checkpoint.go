@@ -112,7 +112,8 @@ func (c *Checkpoint) Has(name string) bool {
 	return err == nil
 }
 
-// Dense returns a float16 tensor of rows×cols (rows 1 for a vector, stored [cols]).
+// Dense returns a float16 tensor of rows×cols (rows 1 for a vector, stored [cols]),
+// refusing one with a NaN or an infinity.
 func (c *Checkpoint) Dense(name string, rows, cols int) (engine.DenseWeight, error) {
 	shape := []int{rows, cols}
 	if rows == 1 {
@@ -122,19 +123,23 @@ func (c *Checkpoint) Dense(name string, rows, cols int) (engine.DenseWeight, err
 	if err != nil {
 		return engine.DenseWeight{}, err
 	}
+	if err := checkFinite(t); err != nil {
+		return engine.DenseWeight{}, err
+	}
 	return engine.DenseWeight{Name: name, Rows: rows, Cols: cols, F16: t.Data}, nil
 }
 
 // Linear returns the quantized layer under prefix (e.g.
 // model.layers.0.self_attn.q_proj) with in inputs and out outputs, every tensor
-// checked against the layout of section 1 of REFERENCE.md. A checkpoint without
-// g_idx gets the sequential one (row k in group k/G).
+// checked against the layout of section 1 of REFERENCE.md and its scales for NaN and
+// infinities. A checkpoint without g_idx gets the sequential one (row k in group
+// k/G), unless its quantization says desc_act, which needs g_idx.
 func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, error) {
 	l := Layout{In: in, Out: out, Bits: c.Quant.Bits, GroupSize: c.Quant.GroupSize}
 	if err := l.Check(); err != nil {
 		return engine.QuantWeight{}, fmt.Errorf("%s: %w: %v", prefix, ErrCheckpoint, err)
 	}
-	w := engine.QuantWeight{Name: prefix, In: in, Out: out, Bits: l.Bits, GroupSize: l.group(), ZeroOffset: c.Quant.ZeroOffset()}
+	w := engine.QuantWeight{Name: prefix, In: in, Out: out, Bits: l.Bits, GroupSize: l.Group(), ZeroOffset: c.Quant.ZeroOffset()}
 	qw, err := c.tensor(prefix+".qweight", safetensors.I32, l.QWeight()...)
 	if err != nil {
 		return w, err
@@ -147,20 +152,25 @@ func (c *Checkpoint) Linear(prefix string, in, out int) (engine.QuantWeight, err
 	if err != nil {
 		return w, err
 	}
+	if err := checkFinite(sc); err != nil {
+		return w, err
+	}
 	w.QWeight, w.QZeros, w.Scales = qw.Data, qz.Data, sc.Data
-	if c.Has(prefix + ".g_idx") {
+	switch {
+	case c.Has(prefix + ".g_idx"):
 		gi, err := c.tensor(prefix+".g_idx", safetensors.I32, in)
 		if err != nil {
 			return w, err
 		}
-		groups := l.Groups()
-		for k := range in {
-			if g := int32(binary.LittleEndian.Uint32(gi.Data[4*k:])); g < 0 || int(g) >= groups {
-				return w, fmt.Errorf("%s: %w: tensor %q: row %d is in group %d, outside 0..%d", gi.File, ErrCheckpoint, gi.Name, k, g, groups-1)
-			}
-		}
 		w.GIdx = gi.Data
-	} else {
+		if _, _, err := readGIdx(w); err != nil {
+			return w, fmt.Errorf("%s: %w: %v", gi.File, ErrCheckpoint, err)
+		}
+	case c.Quant.DescAct:
+		// Without g_idx the rows would be read in sequential groups, which is not
+		// how an act-order layer was quantized: a wrong answer, not an error.
+		return w, fmt.Errorf("%s: %w: desc_act is true but %s.g_idx is missing (the act-order groups of the rows)", c.Dir, ErrCheckpoint, prefix)
+	default:
 		w.GIdx = SequentialGIdx(in, w.GroupSize)
 	}
 	if c.Has(prefix + ".bias") {

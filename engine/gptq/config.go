@@ -129,7 +129,7 @@ func ParseConfig(data []byte) (c Config, q *Quantization, err error) {
 			return Config{}, nil, fmt.Errorf("%w: eos_token_id %s", ErrConfig, r.EOS)
 		}
 	}
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return Config{}, nil, err
 	}
 	if r.QuantizationBlock != nil && !bytes.Equal(bytes.TrimSpace(*r.QuantizationBlock), []byte("null")) {
@@ -142,7 +142,9 @@ func ParseConfig(data []byte) (c Config, q *Quantization, err error) {
 	return c, q, nil
 }
 
-func (c Config) validate() error {
+// Validate reports whether the architecture is one the engine runs: positive sizes,
+// whole heads, and eps, theta and the special ids in range.
+func (c Config) Validate() error {
 	positive := []struct {
 		name string
 		v    int

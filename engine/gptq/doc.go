@@ -4,7 +4,7 @@
 // quantized linear layer (2, 3, 4 or 8 bits; any group size; act-order g_idx;
 // symmetric or asymmetric zeros; the v1 zero offset or gptq_v2).
 //
-// It also goes the other way: Quantize packs float weights into exactly AutoGPTQ's
-// layout (round to nearest), and WriteRandom writes a whole model folder, so tests
-// and benchmarks can use shapes and quantizations no published fixture has.
+// For the backends it reads a layer's act-order (ActOrder, MakeSequential) and
+// checks its tensors' sizes (CheckWeight). The other way, packing float weights and
+// writing random checkpoints for tests, is package gptqtest.
 package gptq

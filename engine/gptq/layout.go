@@ -3,9 +3,6 @@ package gptq
 import (
 	"encoding/binary"
 	"fmt"
-
-	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/internal/half"
 )
 
 // Layout gives the tensor shapes of a GPTQ linear layer of in×out weights at bits
@@ -15,9 +12,10 @@ type Layout struct {
 }
 
 // Groups is the number of groups (scales rows).
-func (l Layout) Groups() int { return (l.In + l.group() - 1) / l.group() }
+func (l Layout) Groups() int { return (l.In + l.Group() - 1) / l.Group() }
 
-func (l Layout) group() int {
+// Group is the number of rows per group: GroupSize, or In for one group (-1).
+func (l Layout) Group() int {
 	if l.GroupSize == -1 {
 		return l.In
 	}
@@ -69,25 +67,22 @@ func Extract(words func(i int) uint32, k, bits int) uint32 {
 	return v & (1<<bits - 1)
 }
 
-// u32 reads little-endian word i of b.
-func u32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[4*i:]) }
-
-// Dequantize expands a layer into float32 weights, row-major [In, Out]: W[k,n] =
-// scale[g,n] × (q[k,n] − (z[g,n] + ZeroOffset)) with g = GIdx[k]. It is the plain
-// reference form; backends compute from the packed weights instead.
-func Dequantize(w engine.QuantWeight) []float32 {
-	in, out, bits := w.In, w.Out, w.Bits
-	zwords := out * bits / 32
-	scales := make([]float32, w.Groups()*out)
-	half.Decode(scales, w.Scales)
-	res := make([]float32, in*out)
-	for k := range in {
-		g := int(int32(u32(w.GIdx, k)))
-		for n := range out {
-			q := Extract(func(i int) uint32 { return u32(w.QWeight, i*out+n) }, k, bits)
-			z := Extract(func(i int) uint32 { return u32(w.QZeros, g*zwords+i) }, n, bits)
-			res[k*out+n] = scales[g*out+n] * (float32(q) - float32(int32(z)+w.ZeroOffset))
-		}
+// Insert ORs v into value k of a packed stream, the inverse of Extract on zeroed
+// words.
+func Insert(word func(i int) *uint32, k, bits int, v uint32) {
+	pos := k * bits
+	w, s := pos/32, pos%32
+	*word(w) |= v << s
+	if s+bits > 32 {
+		*word(w + 1) |= v >> (32 - s)
 	}
-	return res
+}
+
+// wordsBytes is words as little-endian bytes.
+func wordsBytes(w []uint32) []byte {
+	b := make([]byte, 4*len(w))
+	for i, v := range w {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return b
 }

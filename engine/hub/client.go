@@ -64,8 +64,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.kind }
 
-// temporary reports whether trying again may help: rate limits and server errors.
-func (e *Error) temporary() bool {
+// Temporary reports whether trying again may help: rate limits, request
+// timeouts and server errors (tools.IsTransient reads it).
+func (e *Error) Temporary() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status >= 500
 }
 
@@ -275,12 +276,48 @@ func (c *Client) list(ctx context.Context, ref Ref) (*listing, error) {
 	if err := checkResponse(ref, resp); err != nil {
 		return nil, err
 	}
+	l, err := parseListing(io.LimitReader(resp.Body, maxListing+1))
+	if err != nil {
+		return nil, fmt.Errorf("hub: %s: the listing of %s: %w", ref, u, err)
+	}
+	return l, nil
+}
+
+// maxListing bounds a listing's JSON: a repository of thousands of files takes
+// a few megabytes.
+const maxListing = 32 << 20
+
+// parseListing reads a listing and checks what the pull relies on: a 40-digit
+// commit, file names that are paths inside the repository, each once, sizes
+// that are not negative, and LFS sums that are sha256 digests.
+func parseListing(r io.Reader) (*listing, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxListing {
+		return nil, fmt.Errorf("larger than %d bytes", maxListing)
+	}
 	var l listing
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&l); err != nil {
-		return nil, fmt.Errorf("hub: %s: reading the listing of %s: %w", ref, u, err)
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, err
 	}
 	if !isCommit(l.SHA) {
-		return nil, fmt.Errorf("hub: %s: the listing of %s gives commit %q, not a 40-digit id", ref, u, l.SHA)
+		return nil, fmt.Errorf("commit %q is not a 40-digit id", l.SHA)
+	}
+	seen := make(map[string]bool, len(l.Siblings))
+	for _, s := range l.Siblings {
+		switch {
+		case !localPath(s.Name):
+			return nil, fmt.Errorf("the file name %q is not a path inside the repository", s.Name)
+		case seen[s.Name]:
+			return nil, fmt.Errorf("the file %q is listed twice", s.Name)
+		case s.Size != nil && *s.Size < 0, s.LFS != nil && s.LFS.Size < 0:
+			return nil, fmt.Errorf("the file %q has a negative size", s.Name)
+		case s.LFS != nil && !(len(s.LFS.SHA256) == 64 && isHex(s.LFS.SHA256)):
+			return nil, fmt.Errorf("the file %q has LFS sha256 %q, not 64 hex digits", s.Name, s.LFS.SHA256)
+		}
+		seen[s.Name] = true
 	}
 	return &l, nil
 }
@@ -320,20 +357,28 @@ func (c *Client) head(ctx context.Context, ref Ref, u string) (meta, error) {
 				continue
 			}
 		}
-		m := meta{Commit: resp.Header.Get("X-Repo-Commit"), ETag: normalizeETag(resp.Header.Get("X-Linked-Etag")), Size: -1}
-		if m.ETag == "" {
-			m.ETag = normalizeETag(resp.Header.Get("ETag"))
-		}
-		size := resp.Header.Get("X-Linked-Size")
-		if size == "" && (resp.StatusCode < 300 || resp.StatusCode >= 400) {
-			size = resp.Header.Get("Content-Length")
-		}
-		if n, err := strconv.ParseInt(size, 10, 64); err == nil && n >= 0 {
-			m.Size = n
-		}
-		return m, nil
+		return parseMeta(resp.StatusCode, resp.Header), nil
 	}
 	return meta{}, fmt.Errorf("hub: %s: more than 10 redirects from %s", ref, u)
+}
+
+// parseMeta reads a file's metadata from the headers of a HEAD answer: the
+// commit, the etag (X-Linked-Etag, for LFS files behind a redirect, else ETag)
+// and the size (X-Linked-Size, else the Content-Length of a non-redirect),
+// -1 when unknown.
+func parseMeta(status int, h http.Header) meta {
+	m := meta{Commit: h.Get("X-Repo-Commit"), ETag: normalizeETag(h.Get("X-Linked-Etag")), Size: -1}
+	if m.ETag == "" {
+		m.ETag = normalizeETag(h.Get("ETag"))
+	}
+	size := h.Get("X-Linked-Size")
+	if size == "" && (status < 300 || status >= 400) {
+		size = h.Get("Content-Length")
+	}
+	if n, err := strconv.ParseInt(size, 10, 64); err == nil && n >= 0 {
+		m.Size = n
+	}
+	return m
 }
 
 // normalizeETag strips the weak marker and the quotes: W/"abc" and "abc" are abc.

@@ -9,7 +9,11 @@
 // X-Linked-Etag or ETag, X-Linked-Size), and downloads it through the redirect to
 // the CDN into blobs/{etag}.incomplete, resuming with Range after a break, checking
 // LFS files against their sha256, and renaming the blob into place only when it is
-// whole. The snapshot folder then links each path to its blob. Cache.Snapshot
+// whole. A server that ignores Range answers 200 with the whole file: the bytes
+// already held are compared as they pass (and cut where they differ) and only
+// what lies beyond is written. A body may not exceed the size announced, and a
+// download gives up after Client.Retries tries in a row that brought no byte past
+// the most it ever held. The snapshot folder then links each path to its blob. Cache.Snapshot
 // answers from the cache alone, with no network.
 //
 // Configuration follows huggingface_hub: HF_ENDPOINT, HF_TOKEN (or the token

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rewoo-agent/agent/internal/redact"
 )
 
 // DefaultInclude are the files a GPTQ model needs: its configurations, the
@@ -56,7 +58,7 @@ type File struct {
 	Path       string `json:"path"`
 	Size       int64  `json:"size"`
 	ETag       string `json:"etag"`
-	Downloaded int64  `json:"downloaded"` // bytes fetched by this pull; 0 when the cache had it
+	Downloaded int64  `json:"downloaded"` // bytes this pull wrote; 0 when the cache had it
 }
 
 // Match reports whether the repository path name matches one of the globs
@@ -90,8 +92,14 @@ func CheckGlobs(globs []string) error {
 // into the cache and returns the snapshot. Files already there are skipped;
 // a download that broke off resumes from its .incomplete file; each file
 // appears in the snapshot only once it is whole (and, for LFS files, its sha256
-// checked). With Offline set, the cache answers alone.
+// checked). With Offline set, the cache answers alone. The token never appears
+// in an error, however a server quotes it back.
 func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot, error) {
+	snap, err := c.pull(ctx, ref, include)
+	return snap, redact.New(c.Token).Error(err)
+}
+
+func (c *Client) pull(ctx context.Context, ref Ref, include []string) (*Snapshot, error) {
 	if len(include) == 0 {
 		include = DefaultInclude
 	}
@@ -113,9 +121,6 @@ func (c *Client) Pull(ctx context.Context, ref Ref, include []string) (*Snapshot
 	var todo []sibling
 	var names []string
 	for _, s := range l.Siblings {
-		if !localPath(s.Name) {
-			return nil, fmt.Errorf("hub: %s: the listing names %q, which is not a path inside the repository", ref, s.Name)
-		}
 		names = append(names, s.Name)
 		if Match(include, s.Name) {
 			todo = append(todo, s)
@@ -287,8 +292,14 @@ func (p *pull) fetch(ctx context.Context, i int, s sibling) error {
 		return fmt.Errorf("hub: %s: %s: asked for commit %s, the hub answered for %s", p.ref, s.Name, p.commit, m.Commit)
 	}
 	size := m.Size
-	if size < 0 {
+	switch {
+	case size < 0:
 		size = s.size()
+	case s.size() >= 0 && s.size() != size:
+		return fmt.Errorf("hub: %s: %s: the listing gives %d bytes, the file's headers %d", p.ref, s.Name, s.size(), size)
+	}
+	if size < 0 { // without a size, a download could not know its end
+		return fmt.Errorf("hub: %s: %s: the hub gives no size for the file", p.ref, s.Name)
 	}
 	// An LFS file's content is checked against the sha256 the listing gives
 	// (which is also its etag); a plain git file has only its size.
@@ -313,7 +324,7 @@ func (p *pull) fetch(ctx context.Context, i int, s sibling) error {
 		}
 		defer unlock()
 	}
-	if fi, err := os.Stat(blob); err == nil && (size < 0 || fi.Size() == size) {
+	if fi, err := os.Stat(blob); err == nil && fi.Size() == size {
 		// Another revision or another program brought the blob already.
 		p.add(i, fi.Size(), false)
 	} else if err := p.download(ctx, i, u, blob, size, want); err != nil {
@@ -332,7 +343,9 @@ func isHex(s string) bool {
 }
 
 // download fills blob+".incomplete" from u, resuming what is there, retrying
-// breaks, then checks size and sha256 and renames it into place.
+// breaks, then checks size and sha256 and renames it into place. Only bytes past
+// the most the file ever held count as progress: a try that fetched again what
+// was there already does not reset the count of retries.
 func (p *pull) download(ctx context.Context, i int, u, blob string, size int64, want string) error {
 	incomplete := blob + ".incomplete"
 	f, err := os.OpenFile(incomplete, os.O_RDWR|os.O_CREATE, 0o644)
@@ -344,8 +357,8 @@ func (p *pull) download(ctx context.Context, i int, u, blob string, size int64, 
 	if err != nil {
 		return err
 	}
-	if size >= 0 && have > size {
-		if err := restart(f); err != nil {
+	if have > size {
+		if err := f.Truncate(0); err != nil {
 			return err
 		}
 		have = 0
@@ -358,21 +371,26 @@ func (p *pull) download(ctx context.Context, i int, u, blob string, size int64, 
 	}
 	p.add(i, have, false)
 
-	retries := p.c.Retries
-	for size < 0 || have < size {
-		var got int64
-		have, got, err = p.attempt(ctx, i, u, f, h, have, size)
+	retries, best, ignoresRange := p.c.Retries, have, false
+	for have < size {
+		var ignored bool
+		have, ignored, err = p.attempt(ctx, i, u, f, h, have, size)
+		ignoresRange = ignoresRange || ignored
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || !retryable(err) {
 			return err
 		}
-		if got > 0 {
-			retries = p.c.Retries
+		if have > best {
+			best, retries = have, p.c.Retries
 		}
 		if retries--; retries < 0 {
-			return fmt.Errorf("%w (gave up after %d tries without progress; the next pull resumes at byte %d)", err, p.c.Retries+1, have)
+			why := "without progress"
+			if ignoresRange {
+				why += " (the server ignores Range and ends the body before new bytes)"
+			}
+			return fmt.Errorf("%w: gave up after %d retries %s; the next pull resumes at byte %d", err, p.c.Retries, why, have)
 		}
 		select {
 		case <-ctx.Done():
@@ -380,7 +398,7 @@ func (p *pull) download(ctx context.Context, i int, u, blob string, size int64, 
 		case <-time.After(p.c.retryWait):
 		}
 	}
-	if size >= 0 && have != size {
+	if have != size {
 		return fmt.Errorf("received %d bytes, the hub announced %d", have, size)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); want != "" && sum != want {
@@ -399,66 +417,59 @@ func (p *pull) download(ctx context.Context, i int, u, blob string, size int64, 
 	return os.Rename(incomplete, blob)
 }
 
-func restart(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
-		return err
-	}
-	_, err := f.Seek(0, io.SeekStart)
-	return err
-}
-
 // errStalled ends an attempt that received nothing for StallTimeout.
 var errStalled = errors.New("the download stalled")
 
+// errTooLong ends a download whose server sends more than the size it announced.
+var errTooLong = errors.New("the body is longer than announced")
+
 // retryable says whether another attempt may get further: broken connections,
-// stalls, rate limits and server errors; not a missing file or a refusal.
+// stalls, rate limits and server errors; not a missing file, a refusal or a body
+// longer than announced.
 func retryable(err error) bool {
 	var he *Error
 	if errors.As(err, &he) {
-		return he.temporary()
+		return he.Temporary()
 	}
 	var pe *fs.PathError
-	return !errors.As(err, &pe) // a local file error will not mend itself
+	return !errors.As(err, &pe) && !errors.Is(err, errTooLong) // a local file error will not mend itself
 }
 
-// attempt GETs u from byte have on (following redirects to the CDN), appending
-// to f and h. It returns how many bytes f holds after it and how many arrived.
-// A server that ignores Range sends the whole file, so f and h start over.
-func (p *pull) attempt(ctx context.Context, i int, u string, f *os.File, h hash.Hash, have, size int64) (int64, int64, error) {
+// attempt GETs u from byte have on (following redirects to the CDN), writing to
+// f and h, and returns how many bytes f holds after it and whether the server
+// ignored Range. Such a server answers 200 with the file from its start: the
+// bytes f holds already are compared as they pass, f is cut where they differ,
+// and only what lies past them is written.
+func (p *pull) attempt(ctx context.Context, i int, u string, f *os.File, h hash.Hash, have, size int64) (int64, bool, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := p.c.newRequest(ctx, http.MethodGet, u)
 	if err != nil {
-		return have, 0, err
+		return have, false, err
 	}
 	if have > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 	}
 	resp, err := p.c.httpClient().Do(req)
 	if err != nil {
-		return have, 0, err
+		return have, false, err
 	}
 	defer resp.Body.Close()
 	if err := checkResponse(p.ref, resp); err != nil {
-		return have, 0, err
+		return have, false, err
 	}
+	pos := have // the offset in the file of the body's next byte
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		if start, err := rangeStart(resp.Header.Get("Content-Range")); err != nil || start != have {
-			return have, 0, fmt.Errorf("asked for bytes %d- and got Content-Range %q", have, resp.Header.Get("Content-Range"))
+			return have, false, fmt.Errorf("asked for bytes %d- and got Content-Range %q", have, resp.Header.Get("Content-Range"))
 		}
 	case http.StatusOK:
-		if have > 0 {
-			if err := restart(f); err != nil {
-				return have, 0, err
-			}
-			h.Reset()
-			p.add(i, -have, false)
-			have = 0
-		}
+		pos = 0
 	default:
-		return have, 0, fmt.Errorf("GET %s: unexpected status %s", resp.Request.URL.Redacted(), resp.Status)
+		return have, false, fmt.Errorf("GET %s: unexpected status %s", resp.Request.URL.Redacted(), resp.Status)
 	}
+	ignored := have > 0 && pos == 0
 
 	stall := p.c.StallTimeout
 	if stall <= 0 {
@@ -466,32 +477,75 @@ func (p *pull) attempt(ctx context.Context, i int, u string, f *os.File, h hash.
 	}
 	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
 	defer timer.Stop()
-	w := io.MultiWriter(f, h)
-	buf := make([]byte, 1<<20)
-	var got int64
+	buf, old := make([]byte, 1<<20), []byte(nil)
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			timer.Reset(stall)
-			if _, err := w.Write(buf[:n]); err != nil {
-				return have + got, got, err
+			chunk := buf[:n]
+			if pos < have { // bytes f holds: keep them while they agree
+				k := min(int64(n), have-pos)
+				if old == nil {
+					old = make([]byte, len(buf))
+				}
+				if _, err := f.ReadAt(old[:k], pos); err != nil {
+					return have, ignored, err
+				}
+				if j := mismatch(chunk[:k], old[:k]); j >= 0 {
+					if err := cutAt(f, h, pos+int64(j)); err != nil {
+						return have, ignored, err
+					}
+					p.add(i, pos+int64(j)-have, false)
+					have, k = pos+int64(j), int64(j)
+				}
+				chunk, pos = chunk[k:], pos+k
 			}
-			got += int64(n)
-			p.add(i, int64(n), true)
+			if len(chunk) > 0 {
+				if have+int64(len(chunk)) > size {
+					return have, ignored, fmt.Errorf("%w: more than the %d bytes announced", errTooLong, size)
+				}
+				if _, err := f.WriteAt(chunk, have); err != nil {
+					return have, ignored, err
+				}
+				h.Write(chunk)
+				have += int64(len(chunk))
+				pos = have
+				p.add(i, int64(len(chunk)), true)
+			}
 		}
 		switch {
-		case rerr == io.EOF && size >= 0 && have+got < size:
-			return have + got, got, fmt.Errorf("the body ended at byte %d of %d", have+got, size)
+		case rerr == io.EOF && have < size:
+			return have, ignored, fmt.Errorf("the body ended at byte %d of %d", pos, size)
 		case rerr == io.EOF:
-			return have + got, got, nil
+			return have, ignored, nil
 		case rerr == nil:
 			continue
 		case errors.Is(context.Cause(ctx), errStalled):
-			return have + got, got, fmt.Errorf("%w: nothing arrived for %s", errStalled, stall)
+			return have, ignored, fmt.Errorf("%w: nothing arrived for %s", errStalled, stall)
 		default:
-			return have + got, got, rerr
+			return have, ignored, rerr
 		}
 	}
+}
+
+// mismatch is the index of the first byte where a and b differ, or -1.
+func mismatch(a, b []byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// cutAt shortens f to n bytes and makes h the hash of what is left.
+func cutAt(f *os.File, h hash.Hash, n int64) error {
+	if err := f.Truncate(n); err != nil {
+		return err
+	}
+	h.Reset()
+	_, err := io.Copy(h, io.NewSectionReader(f, 0, n))
+	return err
 }
 
 // rangeStart reads the first byte of "bytes START-END/SIZE".

@@ -306,10 +306,14 @@ func TestPullResumes(t *testing.T) {
 				t.Errorf("progress of the shard went %d … %d", fileDone[0], fileDone[len(fileDone)-1])
 			}
 			for _, fl := range snap.Files {
-				if fl.Path == shard && tt.ignoreRange && fl.Downloaded != int64(len(files[shard])) ||
-					fl.Path == shard && !tt.ignoreRange && fl.Downloaded != int64(len(files[shard])-cut) {
-					t.Errorf("downloaded %d bytes of the shard", fl.Downloaded)
+				// Whether or not the server honours Range, the bytes kept from the
+				// first pull are not written again.
+				if fl.Path == shard && fl.Downloaded != int64(len(files[shard])-cut) {
+					t.Errorf("downloaded %d bytes of the shard, want %d", fl.Downloaded, len(files[shard])-cut)
 				}
+			}
+			if slices.Contains(fileDone, 0) {
+				t.Errorf("progress of the shard went back to 0: %d", fileDone)
 			}
 		})
 	}
@@ -458,5 +462,121 @@ func TestPullRejectsEscapingPaths(t *testing.T) {
 	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, []string{"*"})
 	if err == nil || !strings.Contains(err.Error(), "not a path inside the repository") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A hub that ignores Range and cuts every body at the same byte cannot be
+// pulled from; the pull ends after Retries tries that bring nothing new, saying
+// why, instead of counting the bytes fetched again as progress forever.
+func TestPullIgnoresRangeAndCutsShort(t *testing.T) {
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	f.Add("org/m", "main", files)
+	c := newClient(t, f)
+	c.Concurrency = 1
+	c.Retries = 3
+	f.Do(func() { f.IgnoreRange, f.Cuts, f.CutAfter = true, 1<<30, 100_000 })
+	var done []int64
+	c.Progress = func(p Progress) {
+		if strings.HasSuffix(p.File, ".safetensors") {
+			done = append(done, p.FileDone)
+		}
+	}
+	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, []string{"model-00001-of-00002.safetensors"})
+	if err == nil || !strings.Contains(err.Error(), "gave up after 3 retries without progress") || !strings.Contains(err.Error(), "ignores Range") {
+		t.Fatalf("err = %v, want giving up after 3 retries, naming Range", err)
+	}
+	// The first try brings 100000 bytes, 3 more bring nothing new.
+	if gets := f.Seen().CDNGets; gets != 1+c.Retries {
+		t.Errorf("the CDN served %d requests, want %d", gets, 1+c.Retries)
+	}
+	if slices.Max(done) != 100_000 {
+		t.Errorf("progress reached %d, want 100000 (bytes fetched again are not progress)", slices.Max(done))
+	}
+}
+
+// A hub that ignores Range but gets further each time is pulled whole, each
+// byte written once.
+func TestPullIgnoresRangeGrowing(t *testing.T) {
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
+	c.Concurrency = 1
+	c.Retries = 1 // each try after a break must bring something new
+	shard := "model-00001-of-00002.safetensors"
+	f.Do(func() { f.IgnoreRange, f.Cuts, f.CutAfter, f.CutStep = true, 10, 100_000, 100_000 })
+	snap, err := c.Pull(context.Background(), Ref{"org/m", "main"}, []string{shard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, Ref{"org/m", "main"}, commit, files, []string{shard})
+	if d := snap.Files[0].Downloaded; d != int64(len(files[shard])) {
+		t.Errorf("downloaded %d bytes, want %d", d, len(files[shard]))
+	}
+}
+
+// An .incomplete file that differs from what a Range-ignoring server sends is cut
+// where it differs, and the pull ends with the right content.
+func TestPullIgnoresRangeMendsPartial(t *testing.T) {
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	commit := f.Add("org/m", "main", files)
+	c := newClient(t, f)
+	shard := "model-00001-of-00002.safetensors"
+	ref := Ref{"org/m", "main"}
+	bad := slices.Clone(files[shard][:150_000])
+	bad[120_000] ^= 1
+	incomplete := c.Cache.blobPath(ref.Repo, hubtest.SHA256(files[shard])) + ".incomplete"
+	if err := os.MkdirAll(filepath.Dir(incomplete), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(incomplete, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.Do(func() { f.IgnoreRange = true })
+	snap, err := c.Pull(context.Background(), ref, []string{shard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, c, ref, commit, files, []string{shard})
+	if d := snap.Files[0].Downloaded; d != int64(len(files[shard])-120_000) {
+		t.Errorf("downloaded %d bytes, want %d (the agreeing prefix kept)", d, len(files[shard])-120_000)
+	}
+}
+
+// A server that sends more than the size announced is refused at once, and what
+// it sent past the size is not written.
+func TestPullBodyLongerThanAnnounced(t *testing.T) {
+	f := hubtest.New(t)
+	files := hubtest.Model("128")
+	f.Add("org/m", "main", files)
+	c := newClient(t, f)
+	shard := "model-00001-of-00002.safetensors"
+	f.Do(func() { f.Pad = 5 << 20 })
+	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, []string{shard})
+	if !errors.Is(err, errTooLong) || !strings.Contains(err.Error(), fmt.Sprint(len(files[shard]))) {
+		t.Fatalf("err = %v, want errTooLong naming the size", err)
+	}
+	if gets := f.Seen().CDNGets; gets != 1 {
+		t.Errorf("the CDN served %d requests, want 1 (no retry)", gets)
+	}
+	fi, err := os.Stat(c.Cache.blobPath("org/m", hubtest.SHA256(files[shard])) + ".incomplete")
+	if err != nil || fi.Size() > int64(len(files[shard])) {
+		t.Errorf("the .incomplete file: %v, %v", fi, err)
+	}
+}
+
+// A hub that quotes the token back in an error does not get it into ours.
+func TestPullErrorHidesToken(t *testing.T) {
+	f := hubtest.New(t)
+	f.Add("org/m", "main", hubtest.Model("128"))
+	f.Gate("org/m")
+	f.Do(func() { f.QuoteAuth = true })
+	c := newClient(t, f)
+	c.Token = "hf_wrong/token+x"
+	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil)
+	if !errors.Is(err, ErrGated) || strings.Contains(err.Error(), c.Token) || !strings.Contains(err.Error(), "You sent: Bearer REDACTED") {
+		t.Errorf("err = %v, want ErrGated with the token masked", err)
 	}
 }

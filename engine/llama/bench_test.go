@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 )
 
 // BenchmarkLayer7B runs one LLaMA-7B-shaped decoder layer (hidden 4096,
@@ -17,8 +18,8 @@ func BenchmarkLayer7B(b *testing.B) {
 	dir := b.TempDir()
 	cfg := gptq.Config{Hidden: 4096, Intermediate: 11008, Layers: 1, Heads: 32, KVHeads: 32, Vocab: 256,
 		Context: 256, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	spec := gptq.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 128, Sym: true, DescAct: true}, Seed: 1}
-	if err := gptq.WriteRandom(dir, spec); err != nil {
+	spec := gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 128, Sym: true, DescAct: true}, Seed: 1}
+	if err := gptqtest.WriteRandom(dir, spec); err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()

@@ -159,14 +159,14 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 		{&m.att, c.Hidden}, {&m.gate, c.Intermediate}, {&m.up, c.Intermediate}, {&m.logits, c.Vocab},
 	}
 	for _, a := range acts {
-		t, err := b.NewActivation(m.maxBatch, a.cols)
+		t, err := b.NewActivation(ctx, m.maxBatch, a.cols)
 		if err != nil {
 			return nil, fmt.Errorf("%s: activations: %w", b.Name(), err)
 		}
 		*a.dst = t
 	}
 	for i := range m.layers {
-		t, err := b.NewCache(c.KVHeads, c.HeadDim())
+		t, err := b.NewCache(ctx, c.KVHeads, c.HeadDim())
 		if err != nil {
 			return nil, fmt.Errorf("%s: cache of layer %d: %w", b.Name(), i, err)
 		}

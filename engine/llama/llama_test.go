@@ -4,6 +4,7 @@ import (
 	fixturesdir "github.com/rewoo-agent/agent/internal/fixtures"
 
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -11,8 +12,9 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/cpu"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
 	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/safetensors"
 )
 
@@ -128,14 +130,14 @@ func TestFixtures(t *testing.T) {
 }
 
 // TestRandomGQA runs a grouped-query, 3-bit, 32g act-order checkpoint packed by
-// gptq.WriteRandom: a whole prompt in one step, in chunks, and token by token (with
+// gptqtest.WriteRandom: a whole prompt in one step, in chunks, and token by token (with
 // a rewind) must give the same logits.
 func TestRandomGQA(t *testing.T) {
 	dir := t.TempDir()
 	cfg := gptq.Config{Hidden: 128, Intermediate: 256, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 96,
 		Context: 64, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	spec := gptq.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 3, GroupSize: 32, DescAct: true, Format: "gptq"}, Seed: 4}
-	if err := gptq.WriteRandom(dir, spec); err != nil {
+	spec := gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 3, GroupSize: 32, DescAct: true, Format: "gptq"}, Seed: 4}
+	if err := gptqtest.WriteRandom(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -262,5 +264,53 @@ func TestForwardSample(t *testing.T) {
 	id, err = m.ForwardSample(ctx, []int{id}, len(ref.ids), engine.Sampling{}, nil, 0)
 	if err != nil || id != ref.greedy[1] {
 		t.Fatalf("second token %d (%v), want %d", id, err, ref.greedy[1])
+	}
+}
+
+// untouched is a backend that fails the test if a load gets as far as using it.
+type untouched struct {
+	engine.Backend
+	t *testing.T
+}
+
+func (u untouched) Name() string { return "untouched" }
+
+func (u untouched) Reserve(context.Context, engine.Shape) error {
+	u.t.Error("Reserve called for a checkpoint that should have been refused")
+	return errors.New("refused")
+}
+
+// TestOpenRefusesNonFinite: a checkpoint with a NaN in one layer's scales is refused
+// by Open, naming the file and the tensor, before the backend is asked for anything.
+func TestOpenRefusesNonFinite(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 2, Vocab: 64,
+		Context: 32, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32}, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "model.safetensors")
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	const bad = "model.layers.1.mlp.down_proj.scales"
+	for _, n := range f.Names() {
+		tn, _ := f.Tensor(n)
+		tn.Data = append([]byte(nil), tn.Data...)
+		if n == bad {
+			tn.Data[7] = 0x7e // element 3: NaN
+		}
+		ts = append(ts, tn)
+	}
+	f.Close()
+	if err := safetensors.WriteFile(path, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), dir, untouched{t: t}, Options{})
+	want := fmt.Sprintf("%s: bad checkpoint: tensor %q has NaN at row 0, column 3", path, bad)
+	if err == nil || err.Error() != want || !errors.Is(err, gptq.ErrCheckpoint) {
+		t.Fatalf("Open: %v, want %q", err, want)
 	}
 }

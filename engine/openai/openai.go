@@ -8,7 +8,10 @@
 // Stop strings are sent to the server and also applied here, so they are never
 // emitted even by a server that ignores them. A server that stops answering is cut
 // off after Options.HeaderTimeout (before the response starts) or
-// Options.IdleTimeout (between events).
+// Options.IdleTimeout (between events). What a server sends is bounded in size as
+// well: an SSE line (1 MiB), an event (2 MiB, however many data: lines make it),
+// the completion (8 MiB); past a limit the generation fails with
+// ErrStreamTooLarge or a message naming the limit.
 package openai
 
 import (
@@ -28,6 +31,8 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/stop"
+	"github.com/rewoo-agent/agent/internal/redact"
+	"github.com/rewoo-agent/agent/internal/retryafter"
 )
 
 // APIKeyEnv names the environment variable the agent's commands read the API key
@@ -38,6 +43,7 @@ const APIKeyEnv = "AGENT_LLM_API_KEY"
 // Limits on what a server may send.
 const (
 	maxLine      = 1 << 20 // one SSE line
+	maxEvent     = 2 << 20 // the data of one SSE event, its lines joined
 	maxText      = 8 << 20 // the whole completion
 	maxErrorBody = 4 << 10 // the part of an error response kept for the message
 )
@@ -74,6 +80,8 @@ type HTTPError struct {
 	URL        string
 	StatusCode int
 	Message    string // the server's error message, or the start of its body
+	// RetryAfterHeader is the response's Retry-After header, if it sent one.
+	RetryAfterHeader string
 }
 
 func (e *HTTPError) Error() string {
@@ -83,6 +91,12 @@ func (e *HTTPError) Error() string {
 // Temporary reports whether retrying later may succeed: rate limits and server errors.
 func (e *HTTPError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// RetryAfter is the wait the server asked for in its Retry-After header
+// (seconds or an HTTP date, at most retryafter.Max).
+func (e *HTTPError) RetryAfter() (time.Duration, bool) {
+	return retryafter.Parse(e.RetryAfterHeader, time.Now())
 }
 
 // ErrTimeout is returned when the server stays silent past a timeout.
@@ -302,10 +316,9 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) (*http
 		if json.Unmarshal(raw, &ch) == nil {
 			msg = orElse(ch.errorMessage(), msg)
 		}
-		if c.opts.APIKey != "" { // servers quote a wrong key back
-			msg = strings.ReplaceAll(msg, c.opts.APIKey, "REDACTED")
-		}
-		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)")}
+		msg = redact.New(c.opts.APIKey).String(msg) // servers quote a wrong key back
+		return nil, &HTTPError{URL: url, StatusCode: resp.StatusCode, Message: orElse(msg, "(empty body)"),
+			RetryAfterHeader: resp.Header.Get("Retry-After")}
 	}
 	return resp, nil
 }
@@ -357,33 +370,47 @@ type generation struct {
 	usage    bool
 }
 
+// ErrStreamTooLarge is returned (wrapped) when a server sends an SSE line or
+// event over the limits (maxLine, maxEvent): a stream of data: lines that never
+// ends its event would otherwise be held in memory without bound.
+var ErrStreamTooLarge = errors.New("malformed stream: over the size limit")
+
 // stream reads server-sent events until [DONE], calling alive after every line.
+// An event's lines, counted as sent, may total maxEvent bytes.
 func (g *generation) stream(body io.Reader, alive func()) error {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	var data []string
+	var data strings.Builder // the event's data lines, each ended by \n
+	lines, size := 0, 0      // data lines, and bytes of the event's lines as sent
 	event := ""
 	for sc.Scan() {
 		alive()
 		line := sc.Text()
 		if line != "" {
+			if size += len(line) + 1; size > maxEvent {
+				return fmt.Errorf("%w: an event of more than %d bytes (no blank line ends it)", ErrStreamTooLarge, maxEvent)
+			}
 			field, value, _ := strings.Cut(line, ":")
 			value = strings.TrimPrefix(value, " ")
 			switch field {
 			case "data":
-				data = append(data, value)
+				data.WriteString(value)
+				data.WriteByte('\n')
+				lines++
 			case "event":
 				event = value
 			}
 			// Comments (":..." keep-alives), id and retry need nothing.
 			continue
 		}
-		if len(data) == 0 {
+		size = 0
+		if lines == 0 {
 			event = ""
 			continue
 		}
-		payload, name := strings.Join(data, "\n"), event
-		data, event = data[:0], ""
+		payload, name := strings.TrimSuffix(data.String(), "\n"), event
+		data.Reset()
+		lines, event = 0, ""
 		if payload == "[DONE]" {
 			return nil
 		}
@@ -394,12 +421,12 @@ func (g *generation) stream(body io.Reader, alive func()) error {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("malformed stream: a line longer than %d bytes", maxLine)
+			return fmt.Errorf("%w: a line longer than %d bytes", ErrStreamTooLarge, maxLine)
 		}
 		return err
 	}
-	if len(data) > 0 { // the last event lacked its blank line
-		payload := strings.Join(data, "\n")
+	if lines > 0 { // the last event lacked its blank line
+		payload := strings.TrimSuffix(data.String(), "\n")
 		if payload == "[DONE]" {
 			return nil
 		}

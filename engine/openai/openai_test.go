@@ -2,12 +2,14 @@ package openai
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -266,17 +268,50 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRetryAfter reads the Retry-After of a 429 or 503, as seconds or a date.
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		header string
+		min    time.Duration
+		max    time.Duration
+		ok     bool
+	}{
+		{"", 0, 0, false},
+		{"3", 3 * time.Second, 3 * time.Second, true},
+		{time.Now().Add(time.Minute).UTC().Format(http.TimeFormat), 58 * time.Second, time.Minute, true},
+		{"later", 0, 0, false},
+	}
+	for _, tt := range tests {
+		s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			if tt.header != "" {
+				w.Header().Set("Retry-After", tt.header)
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+		})
+		_, err := newClient(t, s, Options{Model: "m"}).Generate(context.Background(), engine.Request{}, nil)
+		var he *HTTPError
+		if !errors.As(err, &he) || !he.Temporary() {
+			t.Fatalf("%q: error %v", tt.header, err)
+		}
+		if d, ok := he.RetryAfter(); ok != tt.ok || d < tt.min || d > tt.max {
+			t.Errorf("Retry-After %q: %v, %v; want %v..%v, %v", tt.header, d, ok, tt.min, tt.max, tt.ok)
+		}
+	}
+}
+
 // A server that quotes the API key in its error (as OpenAI's "Incorrect API key
 // provided: ..." does) does not get it into our error messages.
 func TestErrorHidesAPIKey(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s"}}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s (%s, %s)"}}`, key, url.QueryEscape(key), base64.StdEncoding.EncodeToString([]byte(key)))
 	})
-	_, err := newClient(t, s, Options{Model: "m", APIKey: "sk-secret-12345"}).Generate(context.Background(), engine.Request{}, nil)
-	if err == nil || strings.Contains(err.Error(), "sk-secret-12345") || !strings.Contains(err.Error(), "Incorrect API key provided: REDACTED") {
-		t.Errorf("error %v, want the key redacted", err)
+	const key = "sk-secret/12345+abc="
+	_, err := newClient(t, s, Options{Model: "m", APIKey: key}).Generate(context.Background(), engine.Request{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Incorrect API key provided: REDACTED (REDACTED, REDACTED)") {
+		t.Errorf("error %v, want the key redacted in every shape", err)
 	}
 }
 
@@ -373,5 +408,68 @@ func TestNewURL(t *testing.T) {
 		case want != "" && (err != nil || c.base != want):
 			t.Errorf("New(%q) = %v, %v; want base %q", in, c, err, want)
 		}
+	}
+}
+
+// countingTransport counts the bytes of response bodies the client reads.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = countingBody{resp.Body, &c.n}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// A server that streams data: lines forever and never ends the event with a
+// blank line (or sends one endless line) gets an error naming the limit after a
+// bounded number of bytes, not the memory of the machine.
+func TestEndlessEvent(t *testing.T) {
+	tests := []struct {
+		name  string
+		piece string
+		limit int
+	}{
+		{"data lines without a blank line", "data: " + strings.Repeat("x", 1000) + "\n", maxEvent},
+		{"short data lines", "data: {}\n", maxEvent},
+		{"one endless line", strings.Repeat("y", 4096), maxLine},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				if tt.piece[0] == 'y' {
+					io.WriteString(w, "data: ")
+				}
+				chunk := strings.Repeat(tt.piece, 64)
+				for r.Context().Err() == nil {
+					if _, err := io.WriteString(w, chunk); err != nil {
+						return
+					}
+				}
+			})
+			ct := &countingTransport{}
+			c := newClient(t, s, Options{Model: "m", HTTPClient: &http.Client{Transport: ct}})
+			_, err := c.Generate(context.Background(), engine.Request{Prompt: "Hi"}, nil)
+			if !errors.Is(err, ErrStreamTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(tt.limit)) {
+				t.Fatalf("error %v, want ErrStreamTooLarge naming %d", err, tt.limit)
+			}
+			// What the scanner and the transport buffer beyond the limit is small.
+			if n := ct.n.Load(); n > int64(tt.limit)+2*maxLine {
+				t.Errorf("read %d bytes before giving up, limit %d", n, tt.limit)
+			}
+		})
 	}
 }

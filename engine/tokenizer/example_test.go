@@ -29,3 +29,15 @@ func Example() {
 	// [1 15043 3186] Hello world
 	// " world" " " "" "" "" "🚀" ""
 }
+
+func ExampleParseIDs() {
+	for _, s := range []string{"1,2,3", "1 2\n3", `{"ids":[1,2,3]}`, "1,x"} {
+		ids, err := tokenizer.ParseIDs(s)
+		fmt.Println(ids, err)
+	}
+	// Output:
+	// [1 2 3] <nil>
+	// [1 2 3] <nil>
+	// [1 2 3] <nil>
+	// [] bad token id list: token 2, "x", is not an integer id
+}

@@ -15,25 +15,6 @@ import (
 	"testing"
 )
 
-// moduleRoot is the folder holding go.mod, above the test's working directory.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // fixture is a file of the repository's tokenizer fixtures (internal/fixtures).
 func fixture(t testing.TB, name string) string { return fixturesdir.Tokenizer(name) }
 

@@ -3,7 +3,9 @@ package custom
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,7 +17,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/redact"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/scrape"
 )
 
@@ -40,12 +44,23 @@ type extractSpec struct {
 }
 
 // httpTool calls an HTTP API or page with a templated request.
+//
+// Its secrets (environment variables a template reads with env) reach only the
+// hosts of allowed_hosts, which a tool with secrets must list: a plan choosing
+// the URL can pick among those hosts and no other, and a redirect elsewhere is
+// refused before it is followed. A redirect to another origin (scheme, host or
+// port differing from the request's) drops the headers holding a secret, as
+// net/http does with Authorization, and a 307 or 308 redirect to another origin
+// that would send the body again is refused when the body holds a secret, even
+// between allowed hosts: the secret was meant for the origin the tool named.
+// Secrets are masked in every shape they take (internal/redact) in the tool's
+// output, sources and errors.
 type httpTool struct {
 	base
 	spec    *httpSpec
 	method  string
-	fetcher *scrape.Fetcher
-	secrets []string // values, redacted from sources and errors
+	fetcher *fetch.Fetcher
+	secrets *redact.Redactor // the secrets' values
 }
 
 var _ tools.Tool = (*httpTool)(nil)
@@ -99,45 +114,82 @@ func (h *httpSpec) build(b base, file string, node *yaml.Node, o Options) (tools
 			}
 		}
 	}
-	var secrets []string
-	for _, s := range h.Secrets {
-		if v := environ[s]; v != "" {
-			secrets = append(secrets, v)
+	for _, host := range h.AllowedHosts {
+		// An entry with a scheme, a port or a path would never match a host
+		// name, leaving the tool unusable without a word.
+		name := strings.TrimPrefix(host, "*.")
+		if _, err := netip.ParseAddr(name); err != nil && (name == "" || strings.ContainsAny(name, ":/?#@[]* ")) {
+			return nil, configs.NodeError(file, child(node, "allowed_hosts"), "tool %s: allowed_hosts entry %q: want a host name, an IP address or *.domain, without scheme, port or path", b.name, host)
 		}
 	}
-	t := &httpTool{base: b, spec: h, method: method, secrets: secrets}
-	t.fetcher = scrape.NewFetcher(scrape.Options{
+	if len(h.Secrets) > 0 && len(h.AllowedHosts) == 0 {
+		return nil, configs.NodeError(file, child(node, "secrets"), "tool %s: secrets need allowed_hosts, the hosts they may be sent to", b.name)
+	}
+	var values []string
+	for _, s := range h.Secrets {
+		values = append(values, environ[s])
+	}
+	t := &httpTool{base: b, spec: h, method: method, secrets: redact.New(values...)}
+	t.fetcher = fetch.New(fetch.Options{
 		Timeout:      orDefault(h.Timeout, 30*time.Second),
 		MaxBytes:     orDefault(h.MaxBytes, 2<<20),
 		MaxRedirects: o.MaxRedirects,
 		UserAgent:    o.UserAgent,
 		AllowPrivate: o.AllowPrivateNetworks || h.AllowPrivateNetworks,
 		ContentTypes: []string{"text/*", "application/json", "application/xml", "application/xhtml+xml", "application/ld+json", "application/problem+json", "application/vnd.api+json"},
-		// Checked before a redirect is followed: the request carries the
-		// tool's headers, secrets among them. Like net/http with
-		// Authorization, headers holding a secret stay on the first host.
-		Redirect: func(r *http.Request, via []*http.Request) error {
-			if err := t.checkHost(r.URL); err != nil {
-				return fmt.Errorf("redirected: %w", err)
-			}
-			if !strings.EqualFold(r.URL.Host, via[0].URL.Host) {
-				for k, vs := range r.Header {
-					if slices.ContainsFunc(vs, t.hasSecret) {
-						r.Header.Del(k)
-					}
-				}
-			}
-			return nil
-		},
+		// Checked before a redirect is followed, on the request that would
+		// be sent: it carries the tool's headers and maybe its body again.
+		Redirect: t.checkRedirect,
 	})
 	return t, nil
 }
 
+// checkRedirect keeps the tool's secrets with the origin they were sent to.
+func (t *httpTool) checkRedirect(r *http.Request, via []*http.Request) error {
+	if err := t.checkHost(r.URL); err != nil {
+		return fmt.Errorf("redirected: %w", err)
+	}
+	first := via[0].URL
+	if strings.EqualFold(r.URL.Scheme, first.Scheme) && strings.EqualFold(r.URL.Host, first.Host) {
+		return nil
+	}
+	if r.Response != nil && (r.Response.StatusCode == http.StatusTemporaryRedirect || r.Response.StatusCode == http.StatusPermanentRedirect) &&
+		r.GetBody != nil && t.bodyHasSecret(r) {
+		return fmt.Errorf("redirected with %d to %s: refused, it would send the request body, which holds a secret, to another origin than %s",
+			r.Response.StatusCode, r.URL.Redacted(), first.Scheme+"://"+first.Host)
+	}
+	for k, vs := range r.Header {
+		if slices.ContainsFunc(vs, t.secrets.Contains) {
+			r.Header.Del(k)
+		}
+	}
+	return nil
+}
+
+// bodyHasSecret reports whether the body r would send holds a secret.
+func (t *httpTool) bodyHasSecret(r *http.Request) bool {
+	body, err := r.GetBody()
+	if err != nil {
+		return true // unknown: assume the worst
+	}
+	defer body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, body); err != nil {
+		return true
+	}
+	return t.secrets.Contains(b.String())
+}
+
 // Call renders the request, checks its host, sends it and extracts the answer.
+// Secrets are masked in what it returns.
 func (t *httpTool) Call(ctx context.Context, req tools.Request) (tools.Output, error) {
 	out, err := t.call(ctx, req)
 	if err != nil {
-		return tools.Output{}, redactError(fmt.Errorf("%s: %w", t.name, err), t.secrets)
+		return tools.Output{}, t.secrets.Error(fmt.Errorf("%s: %w", t.name, err))
+	}
+	out.Text = t.secrets.String(out.Text)
+	for i, s := range out.Sources {
+		out.Sources[i] = t.secrets.String(s)
 	}
 	return out, nil
 }
@@ -184,15 +236,16 @@ func (t *httpTool) call(ctx context.Context, req tools.Request) (tools.Output, e
 	}
 	return tools.Output{
 		Text:    scrape.Cut(text, orDefault(t.spec.MaxChars, 12000)),
-		Sources: []string{redact(page.URL, t.secrets)},
+		Sources: []string{page.URL},
 	}, nil
 }
 
 // checkHost allows only http(s) URLs to the listed hosts ("*.example.com" matches
-// subdomains); with no list, any host (the address guard still applies).
+// subdomains), on any port; with no list (a tool without secrets), any host (the
+// address guard still applies).
 func (t *httpTool) checkHost(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("url %s: only http and https are allowed", redact(u.Redacted(), t.secrets))
+		return fmt.Errorf("url %s: only http and https are allowed", u.Redacted())
 	}
 	if len(t.spec.AllowedHosts) == 0 {
 		return nil
@@ -207,7 +260,7 @@ func (t *httpTool) checkHost(u *url.URL) error {
 	return fmt.Errorf("host %q is not in allowed_hosts", host)
 }
 
-func (t *httpTool) extract(p *scrape.Page) (string, error) {
+func (t *httpTool) extract(p *fetch.Page) (string, error) {
 	e := t.spec.Extract
 	switch {
 	case e == nil && p.IsHTML():
@@ -251,35 +304,6 @@ func (t *httpTool) extract(p *scrape.Page) (string, error) {
 		}
 		return strings.Join(parts, "\n"), nil
 	}
-}
-
-// hasSecret reports whether s contains one of the tool's secret values.
-func (t *httpTool) hasSecret(s string) bool {
-	return slices.ContainsFunc(t.secrets, func(v string) bool { return strings.Contains(s, v) })
-}
-
-func redact(s string, secrets []string) string {
-	for _, v := range secrets {
-		s = strings.ReplaceAll(s, v, "REDACTED")
-		s = strings.ReplaceAll(s, url.QueryEscape(v), "REDACTED")
-	}
-	return s
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
-
-// redactError hides secret values in err's message and keeps its chain.
-func redactError(err error, secrets []string) error {
-	if len(secrets) == 0 {
-		return err
-	}
-	return redactedError{msg: redact(err.Error(), secrets), err: err}
 }
 
 func parseURL(s string) (*url.URL, error) { return url.Parse(strings.TrimSpace(s)) }

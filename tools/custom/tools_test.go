@@ -19,7 +19,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/chat"
 	"github.com/rewoo-agent/agent/tools"
-	"github.com/rewoo-agent/agent/tools/scrape"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 // load loads y and returns its tools by name; the set closes with the test.
@@ -319,7 +319,7 @@ func TestHTTPTool(t *testing.T) {
 	})
 	t.Run("private networks refused unless allowed", func(t *testing.T) {
 		ts := load(t, y, Options{Environ: []string{}})
-		if _, err := call(t, ts["Query"], "x"); !errors.Is(err, scrape.ErrForbiddenAddress) {
+		if _, err := call(t, ts["Query"], "x"); !errors.Is(err, fetch.ErrForbiddenAddress) {
 			t.Errorf("err = %v, want ErrForbiddenAddress", err)
 		}
 	})
@@ -358,8 +358,8 @@ func TestHTTPToolRedirectKeepsSecretsInAllowedHosts(t *testing.T) {
 	}
 }
 
-// Without allowed_hosts a redirect to another host is followed, but the headers
-// holding secrets stay behind, as net/http does with Authorization.
+// A redirect to another allowed host is followed, but the headers holding
+// secrets stay behind, as net/http does with Authorization.
 func TestHTTPToolRedirectDropsSecretHeaders(t *testing.T) {
 	var got http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -380,6 +380,7 @@ func TestHTTPToolRedirectDropsSecretHeaders(t *testing.T) {
         X-Api-Key: '{{ env "API_KEY" }}'
         Accept: text/plain
       secrets: [API_KEY]
+      allowed_hosts: [127.0.0.1, localhost]
 `, srv.URL)
 	ts := load(t, y, Options{Environ: []string{"API_KEY=s3cr3t"}, AllowPrivateNetworks: true})
 	out, err := call(t, ts["Api"], "")

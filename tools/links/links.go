@@ -17,8 +17,9 @@ import (
 )
 
 // urlPattern matches a URL written in text. Brackets end it, so a URL inside a plan's
-// Tool[...] call or a Markdown link stops where the bracket does.
-var urlPattern = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\[\]]+`)
+// Tool[...] call or a Markdown link stops where the bracket does, except the pair
+// around an IPv6 literal host (http://[2606:4700::1]/, with userinfo or a zone).
+var urlPattern = regexp.MustCompile(`(?i)\bhttps?://(?:[^\s<>"'\x60{}|\\^\[\]/?#@]*@)?(?:\[[0-9a-f:.]+(?:%25[0-9a-z._~-]+)?\])?[^\s<>"'\x60{}|\\^\[\]]*`)
 
 // Find returns the absolute http(s) links in s, plain text or HTML, normalized
 // (fragment dropped, scheme and host lower-case), each once, in order of appearance,

@@ -30,6 +30,8 @@ func TestFind(t *testing.T) {
 			[]string{"https://go.dev/doc/", "https://go.dev/blog"}},
 		{"cap", "https://1.example https://2.example https://3.example", 2,
 			[]string{"https://1.example/", "https://2.example/"}},
+		{"IPv6 literals", "Try http://[2606:4700::1]/, TextScraper[https://[2001:DB8::1]:8443/x] or http://u:p@[::1]:80/a.", 0,
+			[]string{"http://[2606:4700::1]/", "https://[2001:db8::1]:8443/x", "http://u:p@[::1]:80/a"}},
 		{"junk only", "mailto:me@example.com javascript:void(0) ftp://files.example/ #frag /relative", 0, nil},
 		{"html", `<html><body><a href="/rel">r</a> <a href="javascript:alert(1)">j</a>
 			<a href="mailto:x@example.com">m</a> <a href="#top">t</a>

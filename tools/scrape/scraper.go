@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/links"
 )
 
@@ -22,7 +24,7 @@ var ErrNoURLs = errors.New("no http(s) URLs in the input")
 // Scraper is the TextScraper tool: it fetches the URLs in its input concurrently and
 // returns each page's readable text headed by its URL and title.
 type Scraper struct {
-	Fetcher     *Fetcher
+	Fetcher     *fetch.Fetcher
 	MaxURLs     int // URLs fetched per call at most (5)
 	MaxChars    int // bytes of text kept per page (12000)
 	Concurrency int // pages fetched at once (4)
@@ -44,7 +46,7 @@ func (s *Scraper) Call(ctx context.Context, req tools.Request) (tools.Output, er
 	urls := all[:min(len(all), maxURLs)]
 
 	type result struct {
-		page  *Page
+		page  *fetch.Page
 		title string
 		text  string
 		err   error
@@ -80,7 +82,7 @@ func (s *Scraper) Call(ctx context.Context, req tools.Request) (tools.Output, er
 			b.WriteString("\n\n")
 		}
 		if r.err != nil {
-			fmt.Fprintf(&b, "URL: %s\nError: %v", urls[i], r.err)
+			fmt.Fprintf(&b, "URL: %s\nError: %v", masked(urls[i]), r.err)
 			errs = append(errs, r.err)
 			allTransient = allTransient && tools.IsTransient(r.err)
 			continue
@@ -109,4 +111,14 @@ func (s *Scraper) Call(ctx context.Context, req tools.Request) (tools.Output, er
 	}
 	out.Text = b.String()
 	return out, nil
+}
+
+// masked is rawURL with its password, if any, masked: the fetcher's errors and
+// pages show URLs so already.
+func masked(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

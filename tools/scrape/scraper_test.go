@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 func TestReadable(t *testing.T) {
@@ -40,7 +43,7 @@ func TestReadable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			title, text := Readable(&Page{URL: "https://example.com/a", ContentType: "text/html", Text: string(body)})
+			title, text := Readable(&fetch.Page{URL: "https://example.com/a", ContentType: "text/html", Text: string(body)})
 			if title != tt.title {
 				t.Errorf("title = %q, want %q", title, tt.title)
 			}
@@ -105,7 +108,7 @@ func TestScraper(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	s := &Scraper{Fetcher: NewFetcher(Options{AllowPrivate: true}), MaxURLs: 3, MaxChars: 300}
+	s := &Scraper{Fetcher: fetch.New(fetch.Options{AllowPrivate: true}), MaxURLs: 3, MaxChars: 300}
 
 	t.Run("pages in order with failures inline", func(t *testing.T) {
 		in := fmt.Sprintf("Sources: %s/moved, and %s/notes.txt\n%s/image", srv.URL, srv.URL, srv.URL)
@@ -136,7 +139,7 @@ func TestScraper(t *testing.T) {
 	})
 	t.Run("every page failing is an error", func(t *testing.T) {
 		_, err := s.Call(context.Background(), tools.Request{Input: srv.URL + "/missing " + srv.URL + "/image"})
-		if !errors.Is(err, ErrStatus) || !errors.Is(err, ErrContentType) {
+		if !errors.Is(err, fetch.ErrStatus) || !errors.Is(err, fetch.ErrContentType) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -161,13 +164,88 @@ func TestScraper(t *testing.T) {
 	})
 }
 
+// URL passwords never reach the output, the errors or the sources, whether the
+// plan wrote them or a redirect did; the page is still fetched with them.
+func TestScraperHidesPasswords(t *testing.T) {
+	var auth []string
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pw, _ := r.BasicAuth()
+		auth = append(auth, pw)
+		switch r.URL.Path {
+		case "/page":
+			fmt.Fprint(w, "<html><head><title>T</title></head><body><p>Body text.</p></body></html>")
+		case "/moved":
+			http.Redirect(w, r, strings.Replace(srv.URL, "http://", "http://bob:redirect-secret@", 1)+"/page", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	withPassword := strings.Replace(srv.URL, "http://", "http://alice:hunter2@", 1)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // connection refused
+	s := &Scraper{Fetcher: fetch.New(fetch.Options{AllowPrivate: true})}
+	in := withPassword + "/page\n" + withPassword + "/missing\n" + srv.URL + "/moved\n" +
+		strings.Replace(closed.URL, "http://", "http://carol:closed-secret@", 1) + "/x"
+	out, err := s.Call(context.Background(), tools.Request{Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := out.Text + "\n" + strings.Join(out.Sources, "\n")
+	for _, secret := range []string{"hunter2", "redirect-secret", "closed-secret"} {
+		if strings.Contains(shown, secret) {
+			t.Errorf("%q shown:\n%s", secret, shown)
+		}
+	}
+	if !strings.Contains(out.Text, "Body text.") || !strings.Contains(out.Text, "alice:xxxxx@") || len(out.Sources) != 2 {
+		t.Errorf("output %q, sources %q", out.Text, out.Sources)
+	}
+	if !slices.Contains(auth, "hunter2") || !slices.Contains(auth, "redirect-secret") {
+		t.Errorf("passwords sent %q: the page is fetched with the URL's credentials", auth)
+	}
+
+	// When every page fails the error holds the URLs: masked too.
+	_, err = s.Call(context.Background(), tools.Request{Input: withPassword + "/missing " + strings.Replace(closed.URL, "http://", "http://carol:closed-secret@", 1)})
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "closed-secret") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// IPv6 literal URLs are found in the input and fetched.
+func TestScraperIPv6Literal(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "served over IPv6")
+	}))
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	s := &Scraper{Fetcher: fetch.New(fetch.Options{AllowPrivate: true})}
+	out, err := s.Call(context.Background(), tools.Request{Input: "TextScraper[" + srv.URL + "/page]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.Text, "served over IPv6") || len(out.Sources) != 1 || out.Sources[0] != srv.URL+"/page" {
+		t.Errorf("output %q, sources %q", out.Text, out.Sources)
+	}
+	// Without AllowPrivate the guard, not the URL reader, refuses it.
+	_, err = (&Scraper{Fetcher: fetch.New(fetch.Options{})}).Call(context.Background(), tools.Request{Input: srv.URL + "/page"})
+	if !errors.Is(err, fetch.ErrForbiddenAddress) {
+		t.Errorf("err = %v, want ErrForbiddenAddress", err)
+	}
+}
+
 func ExampleScraper() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "<html><head><title>Hello</title></head><body><p>Hello, world.</p></body></html>")
 	}))
 	defer srv.Close()
 	// Test servers listen on 127.0.0.1, which plans may not reach by default.
-	s := &Scraper{Fetcher: NewFetcher(Options{AllowPrivate: true})}
+	s := &Scraper{Fetcher: fetch.New(fetch.Options{AllowPrivate: true})}
 	out, err := s.Call(context.Background(), tools.Request{Input: srv.URL + "/hello"})
 	if err != nil {
 		fmt.Println(err)

@@ -9,6 +9,8 @@ import (
 	"codeberg.org/readeck/go-readability/v2/render"
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
+
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 // minReadable is the length under which readability's pick is distrusted and the
@@ -18,7 +20,7 @@ const minReadable = 200
 // Readable returns the title and the readable text of p: for HTML the main content as
 // readability finds it, else the page's text without navigation, scripts and forms;
 // plain text as it is. Whitespace is tidied either way.
-func Readable(p *Page) (title, text string) {
+func Readable(p *fetch.Page) (title, text string) {
 	if !p.IsHTML() {
 		return "", tidy(p.Text)
 	}

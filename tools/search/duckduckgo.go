@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 // DuckDuckGo searches through DuckDuckGo's HTML endpoint, politely: a burst of a few
@@ -39,10 +40,16 @@ type DuckDuckGoOptions struct {
 	URL       string        // the endpoint (https://html.duckduckgo.com/html/)
 	Region    string        // the kl parameter, e.g. "wt-wt", "us-en"; "" for none
 	UserAgent string        // sent with each request
-	Client    *http.Client  // (a client with a 20 s timeout)
+	Timeout   time.Duration // a whole search (20 s)
 	Every     time.Duration // the sustained interval between requests (1.5 s)
 	Burst     int           // requests allowed at once (8)
 	Backoff   time.Duration // pause after a block (60 s)
+	// MaxRedirects and AllowPrivateNetworks apply to redirects as in the
+	// fetcher (5, off); the endpoint itself may be local: its URL is the user's.
+	MaxRedirects         int
+	AllowPrivateNetworks bool
+	// Client replaces the guarded client the fields above make (for tests).
+	Client *http.Client
 }
 
 // DefaultDuckDuckGoURL is DuckDuckGo's no-JavaScript endpoint.
@@ -57,7 +64,12 @@ func NewDuckDuckGo(o DuckDuckGoOptions) *DuckDuckGo {
 		o.URL = DefaultDuckDuckGoURL
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 20 * time.Second}
+		var endpoints []string // DuckDuckGo's own is public: no exemption for it
+		if o.URL != DefaultDuckDuckGoURL {
+			endpoints = []string{o.URL}
+		}
+		o.Client = fetch.NewClient(fetch.ClientOptions{Timeout: o.Timeout, MaxRedirects: o.MaxRedirects,
+			AllowPrivate: o.AllowPrivateNetworks, Endpoints: endpoints})
 	}
 	if o.Every <= 0 {
 		o.Every = 1500 * time.Millisecond
@@ -104,7 +116,7 @@ func (d *DuckDuckGo) Search(ctx context.Context, query string) ([]Result, error)
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return nil, tools.Transient(err)
+		return nil, transportError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden {

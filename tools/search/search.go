@@ -1,7 +1,9 @@
 // Package search is the web search tool: one Tool over interchangeable backends,
 // DuckDuckGo's no-JavaScript HTML endpoint (keyless, the default) and a SearXNG
 // instance's JSON API. Results are numbered with title, URL and snippet, and their
-// URLs are the evidence's sources.
+// URLs are the evidence's sources. Both talk through package fetch's guarded
+// client: the configured endpoint may be local, but a redirect from it to an
+// address outside the public internet is refused.
 package search
 
 import (
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/links"
 )
 
@@ -89,6 +92,15 @@ func (t *Tool) Call(ctx context.Context, req tools.Request) (tools.Output, error
 	}
 	out.Text = strings.TrimRight(b.String(), "\n")
 	return out, nil
+}
+
+// transportError marks a failed request as worth retrying, unless the address
+// guard refused it: a redirect into a private network stays refused.
+func transportError(err error) error {
+	if errors.Is(err, fetch.ErrForbiddenAddress) {
+		return err
+	}
+	return tools.Transient(err)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -217,7 +218,7 @@ func TestSearXNG(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	tool := &Tool{Backend: NewSearXNG(srv.URL+"/searx/", "agent-test", nil)}
+	tool := &Tool{Backend: NewSearXNG(SearXNGOptions{URL: srv.URL + "/searx/", UserAgent: "agent-test"})}
 	out, err := tool.Call(context.Background(), tools.Request{Input: "nobel 2020"})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +242,7 @@ func TestSearXNG(t *testing.T) {
 		{"/empty", ErrNoResults, ""},
 		{"/garbage", nil, "reading SearXNG's JSON"},
 	} {
-		_, err := (&Tool{Backend: NewSearXNG(srv.URL+tt.base, "", nil)}).Call(context.Background(), tools.Request{Input: "x"})
+		_, err := (&Tool{Backend: NewSearXNG(SearXNGOptions{URL: srv.URL + tt.base})}).Call(context.Background(), tools.Request{Input: "x"})
 		if err == nil || tt.want != nil && !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%s: err = %v", tt.base, err)
 		}
@@ -261,6 +262,75 @@ func FuzzParseDuckDuckGo(f *testing.F) {
 			if r.URL == "" {
 				t.Fatalf("result without URL: %+v", r)
 			}
+		}
+	})
+}
+
+// The search clients check redirect targets as the fetcher does: the configured
+// endpoint may be on loopback (a local SearXNG), but what it redirects to, another
+// name for the same machine included, meets the address guard.
+func TestSearchRedirectsMeetTheGuard(t *testing.T) {
+	var reached atomic.Int32
+	private := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Write([]byte(`{"results":[{"url":"https://example.com/secret","title":"internal"}]}`))
+	}))
+	defer private.Close()
+	var endpoint *httptest.Server
+	endpoint = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/to-private/"):
+			http.Redirect(w, r, private.URL+"/", http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/to-localhost/"):
+			_, port, _ := strings.Cut(strings.TrimPrefix(endpoint.URL, "http://"), ":")
+			http.Redirect(w, r, "http://localhost:"+port+"/direct/search?format=json&q=x", http.StatusTemporaryRedirect)
+		case strings.HasPrefix(r.URL.Path, "/to-metadata/"):
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		default:
+			w.Write(readFile(t, "searxng.json"))
+		}
+	}))
+	defer endpoint.Close()
+
+	backends := map[string]func(base string) Backend{
+		"SearXNG": func(base string) Backend { return NewSearXNG(SearXNGOptions{URL: endpoint.URL + base}) },
+		"DuckDuckGo": func(base string) Backend {
+			return NewDuckDuckGo(DuckDuckGoOptions{URL: endpoint.URL + base + "/html/"})
+		},
+	}
+	for name, backend := range backends {
+		for _, base := range []string{"/to-private", "/to-localhost", "/to-metadata"} {
+			t.Run(name+base, func(t *testing.T) {
+				_, err := backend(base).Search(context.Background(), "x")
+				if !errors.Is(err, fetch.ErrForbiddenAddress) {
+					t.Fatalf("err = %v, want ErrForbiddenAddress", err)
+				}
+				if tools.IsTransient(err) {
+					t.Errorf("refusal %v is marked transient", err)
+				}
+			})
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the private server got %d requests", n)
+	}
+	// The endpoint itself, on loopback, is the user's choice and works.
+	if _, err := NewSearXNG(SearXNGOptions{URL: endpoint.URL + "/direct"}).Search(context.Background(), "x"); err != nil {
+		t.Errorf("local endpoint: %v", err)
+	}
+}
+
+func FuzzParseSearXNG(f *testing.F) {
+	f.Add(string(readFile(f, "searxng.json")))
+	f.Add(`{"query": "x", "results": []}`)
+	f.Add(`{"results": [{"url": 1}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		results, err := ParseSearXNG(strings.NewReader(body))
+		if err == nil && len(results) == 0 {
+			t.Fatal("no error and no results")
+		}
+		if err != nil && results != nil {
+			t.Fatalf("results %v beside error %v", results, err)
 		}
 	})
 }

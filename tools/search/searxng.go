@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/fetch"
 )
 
 // SearXNG searches through a SearXNG instance's JSON API, which the instance must
@@ -23,13 +24,27 @@ type SearXNG struct {
 
 var _ Backend = (*SearXNG)(nil)
 
-// NewSearXNG returns a backend for the instance at base (e.g.
-// "https://searx.example.org"); client nil means one with a 20 s timeout.
-func NewSearXNG(base, userAgent string, client *http.Client) *SearXNG {
-	if client == nil {
-		client = &http.Client{Timeout: 20 * time.Second}
+// SearXNGOptions configure NewSearXNG; zero values take the defaults named.
+type SearXNGOptions struct {
+	URL          string        // the instance, e.g. "https://searx.example.org"
+	UserAgent    string        // sent with each request
+	Timeout      time.Duration // a whole search (20 s)
+	MaxRedirects int           // redirects followed (5)
+	// AllowPrivateNetworks lets redirects reach non-public addresses. The
+	// instance itself may be local whatever this says: its URL is the user's.
+	AllowPrivateNetworks bool
+	// Client replaces the guarded client the fields above make (for tests).
+	Client *http.Client
+}
+
+// NewSearXNG returns a backend for the instance at o.URL.
+func NewSearXNG(o SearXNGOptions) *SearXNG {
+	base := strings.TrimRight(o.URL, "/")
+	if o.Client == nil {
+		o.Client = fetch.NewClient(fetch.ClientOptions{Timeout: o.Timeout, MaxRedirects: o.MaxRedirects,
+			AllowPrivate: o.AllowPrivateNetworks, Endpoints: []string{base}})
 	}
-	return &SearXNG{base: strings.TrimRight(base, "/"), userAgent: userAgent, client: client}
+	return &SearXNG{base: base, userAgent: o.UserAgent, client: o.Client}
 }
 
 func (*SearXNG) Engine() string { return "SearXNG" }
@@ -47,7 +62,7 @@ func (s *SearXNG) Search(ctx context.Context, query string) ([]Result, error) {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, tools.Transient(err)
+		return nil, transportError(err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -58,6 +73,13 @@ func (s *SearXNG) Search(ctx context.Context, query string) ([]Result, error) {
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
+	return ParseSearXNG(io.LimitReader(resp.Body, 8<<20))
+}
+
+// ParseSearXNG reads the JSON a SearXNG instance answers (format=json): its
+// results in order. A body without results is ErrNoResults; one that is not
+// the API's JSON is an error.
+func ParseSearXNG(r io.Reader) ([]Result, error) {
 	var body struct {
 		Results []struct {
 			URL     string `json:"url"`
@@ -65,7 +87,7 @@ func (s *SearXNG) Search(ctx context.Context, query string) ([]Result, error) {
 			Content string `json:"content"`
 		} `json:"results"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&body); err != nil {
+	if err := json.NewDecoder(r).Decode(&body); err != nil {
 		return nil, fmt.Errorf("reading SearXNG's JSON: %w", err)
 	}
 	results := make([]Result, 0, len(body.Results))

@@ -30,13 +30,19 @@ type Hub struct {
 	Mu    sync.Mutex
 	Repos map[string]*fakeRepo
 	// What the CDN does: cut the body after CutAfter bytes for the next Cuts
-	// requests; send StallAfter bytes and then nothing for the next Stalls
-	// requests; ignore Range; flip a byte of what it sends; wait Delay first.
+	// requests (CutAfter growing by CutStep after each); send StallAfter bytes
+	// and then nothing for the next Stalls requests; ignore Range; flip a byte
+	// of what it sends; send Pad bytes more than the file; wait Delay first.
 	Cuts, CutAfter     int
+	CutStep            int
+	Pad                int
 	Stalls, StallAfter int
 	IgnoreRange        bool
 	Corrupt            bool
-	Delay              time.Duration
+	// QuoteAuth makes the hub quote the Authorization header it got in its
+	// error messages, as careless servers do.
+	QuoteAuth bool
+	Delay     time.Duration
 	// What was seen: the Authorization header of each request to the hub and
 	// to the CDN, the CDN's Range headers, how many requests the CDN had and
 	// the most it served at once.
@@ -128,7 +134,11 @@ func (f *Hub) lookup(w http.ResponseWriter, r *http.Request, repo, rev string) (
 		return nil, "", nil, false
 	}
 	if rp.gated && r.Header.Get("Authorization") != "Bearer "+Token {
-		hubError(w, http.StatusUnauthorized, "GatedRepo", "Access to model "+repo+" is restricted.")
+		msg := "Access to model " + repo + " is restricted."
+		if f.QuoteAuth {
+			msg += " You sent: " + r.Header.Get("Authorization")
+		}
+		hubError(w, http.StatusUnauthorized, "GatedRepo", msg)
 		return nil, "", nil, false
 	}
 	commit = rev
@@ -245,13 +255,14 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	if f.Cuts > 0 {
 		f.Cuts--
 		cut = f.CutAfter
+		f.CutAfter += f.CutStep
 	}
 	stall := -1
 	if f.Stalls > 0 {
 		f.Stalls--
 		stall = f.StallAfter
 	}
-	ignoreRange, corrupt, delay := f.IgnoreRange, f.Corrupt, f.Delay
+	ignoreRange, corrupt, delay, pad := f.IgnoreRange, f.Corrupt, f.Delay, f.Pad
 	f.Mu.Unlock()
 	defer func() {
 		f.Mu.Lock()
@@ -266,6 +277,9 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	if corrupt {
 		content = slices.Clone(content)
 		content[len(content)/2] ^= 0xff
+	}
+	if pad > 0 {
+		content = append(slices.Clone(content), make([]byte, pad)...)
 	}
 	start := 0
 	if rg := r.Header.Get("Range"); rg != "" && !ignoreRange {

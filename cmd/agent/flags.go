@@ -1,0 +1,184 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/engine/open"
+	"github.com/rewoo-agent/agent/engine/openai"
+)
+
+// The configuration flags: each sets a configuration key. Precedence, the same
+// for every command: a flag given on the command line beats the AGENT_*
+// variable, which beats the configuration file, which beats the default. A
+// model and a server named at different levels are no conflict: the higher one
+// wins (--model as a flag with llm_url in the file means the model).
+type configFlags struct {
+	fs   *pflag.FlagSet
+	file string
+	keys map[string]string // flag name → configuration key
+}
+
+// Groups of configuration flags a command may take.
+const (
+	modelGroup    = 1 << iota // --model, --tokenizer, --pull
+	deviceGroup               // --device
+	serverGroup               // --llm-url, --llm-model
+	samplingGroup             // the sampling: --temperature, --top-k, ...
+	plannerGroup              // --max-steps, --timeout
+	toolsGroup                // --tools-config
+
+	localGroup  = modelGroup | deviceGroup // a local model
+	engineGroup = localGroup | serverGroup // a local model or a server
+)
+
+// defaults is the embedded default configuration, for the defaults flags show.
+func defaults() *configs.Config {
+	var d configs.Config
+	if err := configs.Decode("(defaults)", configs.DefaultYAML, &d); err != nil {
+		panic("embedded defaults: " + err.Error())
+	}
+	return &d
+}
+
+// configFlag is one configuration flag: its group, name, key and help; its type
+// and default are those of the key in the embedded defaults.
+type configFlag struct {
+	group     int
+	name, key string
+	def       any
+	usage     string
+}
+
+func configFlagList(d *configs.Config) []configFlag {
+	e, s, p := d.Engine, d.Sampling, d.Planner
+	return []configFlag{
+		{modelGroup, "model", "engine.model", e.Model, "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
+		{modelGroup, "tokenizer", "engine.tokenizer", e.Tokenizer, "tokenizer.model or tokenizer.json (default: the model folder's)"},
+		{modelGroup, "pull", "engine.pull", e.Pull, "download --model first when it is a hub reference not yet in the cache"},
+		{deviceGroup, "device", "engine.device", e.Device, "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
+		{serverGroup, "llm-url", "engine.llm_url", e.LLMURL, "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
+		{serverGroup, "llm-model", "engine.llm_model", e.LLMModel, "model name on the server (default: the first it lists)"},
+		{samplingGroup, "temperature", "sampling.temperature", s.Temperature, "sampling temperature; 0 is greedy"},
+		{samplingGroup, "top-k", "sampling.top_k", s.TopK, "top-k sampling (transformers' default 50); 0 is off"},
+		{samplingGroup, "top-p", "sampling.top_p", s.TopP, "top-p (nucleus) sampling; 1 is off"},
+		{samplingGroup, "repetition-penalty", "sampling.repetition_penalty", s.RepetitionPenalty, "repetition penalty; 1 is off"},
+		{samplingGroup, "seed", "sampling.seed", s.Seed, "random seed of the sampler"},
+		{plannerGroup, "max-steps", "planner.max_steps", p.MaxSteps, "refuse plans with more steps"},
+		{plannerGroup, "timeout", "planner.timeout", p.Timeout, "time limit of a question, e.g. 5m; 0 is none"},
+		{toolsGroup, "tools-config", "tools_file", d.ToolsFile, "YAML file of custom tools"},
+		{toolsGroup, "corpus", "corpus", d.Corpus, "folder of your own documents to search (the LocalSearch and LocalReader tools)"},
+	}
+}
+
+// configFlagSet defines --config and the configuration flags of groups on cmd.
+func configFlagSet(cmd *cobra.Command, groups int) *configFlags {
+	fs := cmd.Flags()
+	c := &configFlags{fs: fs, keys: map[string]string{}}
+	fs.StringVar(&c.file, "config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
+	for _, f := range configFlagList(defaults()) {
+		if groups&f.group == 0 {
+			continue
+		}
+		usage := f.usage + " (config " + f.key + ")"
+		switch v := f.def.(type) {
+		case string:
+			fs.String(f.name, v, usage)
+		case bool:
+			fs.Bool(f.name, v, usage)
+		case int:
+			fs.Int(f.name, v, usage)
+		case int64:
+			fs.Int64(f.name, v, usage)
+		case float64:
+			fs.Float64(f.name, v, usage)
+		case time.Duration:
+			fs.Duration(f.name, v, usage)
+		default:
+			panic(fmt.Sprintf("flag --%s: no flag type for %T", f.name, v))
+		}
+		c.keys[f.name] = f.key
+	}
+	return c
+}
+
+// load reads the configuration: the defaults, the file, the environment, then
+// the flags given on the command line.
+func (c *configFlags) load() (*configs.Config, error) {
+	var settings []configs.Setting
+	c.fs.Visit(func(f *pflag.Flag) {
+		if k, ok := c.keys[f.Name]; ok {
+			settings = append(settings, configs.Setting{Key: k, Value: f.Value.String(), Flag: "--" + f.Name})
+		}
+	})
+	return loadConfig(c.file, settings)
+}
+
+// loadConfig loads the configuration from file (or the default places), the
+// environment and the given flag settings.
+func loadConfig(file string, settings []configs.Setting) (*configs.Config, error) {
+	cfg, err := configs.Load(configs.Options{File: file, Env: os.Environ(), Flags: settings})
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	return cfg, nil
+}
+
+// rank orders the sources of configuration values by precedence.
+func rank(s configs.Source) int {
+	return map[string]int{"default": 0, "file": 1, "env": 2, "flag": 3}[s.Kind]
+}
+
+// engineSpec is the engine the configuration names, with progress on progress.
+// A model and a server from sources of different precedence are no conflict:
+// the higher one wins.
+func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
+	e := cfg.Engine
+	s := open.Spec{
+		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
+		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: os.Getenv(openai.APIKeyEnv),
+		Hub: newHubClient(), Progress: progress,
+	}
+	if ref, err := hub.ParseRef(e.Model); err == nil {
+		s.Hub.Progress = newPullView(progress, ref).update
+	}
+	if s.Model != "" && s.URL != "" {
+		ms, us := cfg.Source("engine.model"), cfg.Source("engine.llm_url")
+		switch m, u := rank(ms), rank(us); {
+		case m > u:
+			s.URL, s.ServerModel = "", ""
+		case u > m:
+			s.Model = ""
+		default:
+			return s, exitError{2, fmt.Errorf("%w: engine.model (%s) and engine.llm_url (%s)", open.ErrBothEngines, ms, us)}
+		}
+	}
+	if _, _, err := open.ParseDevice(s.Device); err != nil {
+		return s, exitError{2, err}
+	}
+	return s, nil
+}
+
+// newHubClient is the hub client the environment configures (HF_ENDPOINT,
+// HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
+func newHubClient() *hub.Client { return hub.New(os.Getenv) }
+
+// lazyEngine is the configured engine, opened on first use; nil when none is
+// configured.
+func lazyEngine(cfg *configs.Config, progress io.Writer) (*open.Lazy, error) {
+	if cfg.Engine.Model == "" && cfg.Engine.LLMURL == "" {
+		return nil, nil
+	}
+	spec, err := engineSpec(cfg, progress)
+	if err != nil {
+		return nil, err
+	}
+	return open.NewLazy(spec), nil
+}

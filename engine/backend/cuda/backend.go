@@ -1,0 +1,451 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
+)
+
+// The CUDA backend comes before the CPU for "auto" wherever the driver sees a GPU.
+// The driver numbers the devices CUDA_VISIBLE_DEVICES leaves visible, and only
+// those: nothing here looks past it (no NVML, no PCI bus ids).
+func init() {
+	engine.RegisterBackend(engine.Driver{Name: "cuda", Priority: 100, Probe: Devices, Open: Open})
+}
+
+// Devices counts the GPUs the driver makes visible to this process.
+func Devices(ctx context.Context) (int, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return 0, fmt.Errorf("cuda: count devices: %w", err)
+	}
+	return n, nil
+}
+
+// stagingBytes is the size of the pinned buffer weights pass through on their way
+// from the memory-mapped checkpoint to the device.
+const stagingBytes = 64 << 20
+
+// Backend runs the forward pass on one NVIDIA GPU.
+type Backend struct {
+	th  *thread
+	dev *device // used only on th
+
+	shape    engine.Shape
+	reserved bool
+	staging  pinned
+	step     cu.DevicePtr // the Step record (common.cuh)
+	ids      cu.DevicePtr // MaxBatch int32 ids of the current batch
+	hist     cu.DevicePtr // Context int32 ids for the sampler's repetition penalty
+	mark     cu.DevicePtr // Vocab bytes of sampler scratch
+	part     cu.DevicePtr // attention's per-split partial results
+	mvPart   cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
+	mvCount  cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
+	xh       cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
+	rows     int          // rows of the current batch
+	err      error        // first failure of the current Run
+	closed   bool
+
+	prog     program           // the work of the current Run, recorded by ops
+	pend     pendingMV         // decode products recorded but not yet launched
+	seen     map[int]*program  // the last program issued launch by launch, by batch size
+	graphs   map[int]*captured // captured programs, by batch size
+	noGraphs bool              // issue every Run launch by launch (benchmarks compare)
+}
+
+var (
+	_ engine.Backend       = (*Backend)(nil)
+	_ engine.DeviceSampler = (*Backend)(nil)
+)
+
+// Open starts a backend on device ordinal (0 <= ordinal < Devices): the context
+// thread, the kernel modules (the PTX for the device's compute capability) and the
+// stream. An ordinal the driver does not have is ErrNoDevice, with the count.
+func Open(ctx context.Context, ordinal int) (engine.Backend, error) {
+	n, err := Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda:%d: %w (this machine has %d)", ordinal, engine.ErrNoDevice, n)
+	}
+	return openDevice(ctx, ordinal)
+}
+
+func openDevice(ctx context.Context, ordinal int) (*Backend, error) {
+	th, err := startThread(ordinal)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{th: th, seen: map[int]*program{}, graphs: map[int]*captured{}}
+	err = th.Do(ctx, func() (err error) {
+		b.dev, err = newDevice(ordinal)
+		return err
+	})
+	if err != nil {
+		th.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Name reports the backend and its device, e.g. "cuda (NVIDIA H100 80GB HBM3, sm_90)".
+func (b *Backend) Name() string {
+	return fmt.Sprintf("cuda (%s, sm_%d%d)", b.dev.name, b.dev.major, b.dev.minor)
+}
+
+// tensor is a device buffer with its logical shape; quantized weights add their
+// packed parts.
+type tensor struct {
+	rows, cols int
+	kind       kind
+	p          cu.DevicePtr // float32 activation, float16 dense weight, qweight, or cache
+	q          *quant
+}
+
+type kind int
+
+const (
+	activation kind = iota
+	dense
+	quantized
+	cache
+)
+
+type quant struct {
+	bits       int
+	zeroOffset float32
+	qzeros     cu.DevicePtr
+	scales     cu.DevicePtr
+	cgroup     cu.DevicePtr // group of each 32-row chunk of the (sorted) rows
+	perm       cu.DevicePtr // input index of each sorted row; 0 when rows are in order
+}
+
+func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
+
+// need is the device memory a shape takes beyond its weights: KV caches, activation
+// buffers (the model holds about a dozen, the widest being the logits), the float16
+// input of prompt products, and the sampler's and reordering scratch.
+func need(s engine.Shape) (caches, acts int64) {
+	caches = int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(s.Context) * 2
+	widest := int64(max(s.Hidden, s.Intermediate, s.Vocab))
+	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s)
+	return caches, acts
+}
+
+// xhBytes is the size of the gathered float16 input of a prompt product.
+func xhBytes(s engine.Shape) int64 {
+	return int64(s.MaxBatch) * int64(max(s.Hidden, s.Intermediate)) * 2
+}
+
+// Reserve refuses a shape that does not fit the device's free memory, before
+// anything of the model is allocated, then allocates the per-run buffers.
+func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
+	if s.MaxBatch <= 0 || s.Context <= 0 || s.Vocab <= 0 || s.HeadDim <= 0 || s.HeadDim%32 != 0 || s.HeadDim > 256 {
+		return fmt.Errorf("cuda: unsupported shape %+v (head dim must be a multiple of 32 up to 256)", s)
+	}
+	return b.th.Do(ctx, func() error {
+		if b.reserved {
+			return errors.New("cuda: backend already holds a model")
+		}
+		free, total, err := cu.MemInfo()
+		if err != nil {
+			return fmt.Errorf("cuda: memory info: %w", err)
+		}
+		caches, acts := need(s)
+		const margin = 512 << 20 // context, modules, the largest act-order staging copy
+		want := s.WeightBytes + caches + acts + margin
+		if want > free {
+			return fmt.Errorf("%w: %s needs %s (weights %s, KV cache %s for %d positions, activations %s, reserve %s) but %s of %s is free",
+				engine.ErrNoMemory, b.dev.name, size(want), size(s.WeightBytes), size(caches), s.Context, size(acts), size(margin), size(free), size(total))
+		}
+		if b.staging, err = allocPinned(stagingBytes); err != nil {
+			return err
+		}
+		allocs := []struct {
+			p    *cu.DevicePtr
+			what string
+			n    int64
+		}{
+			{&b.step, "step record", 16},
+			{&b.ids, "batch ids", int64(s.MaxBatch) * 4},
+			{&b.hist, "sampling history", int64(s.Context) * 4},
+			{&b.mark, "sampling scratch", int64(s.Vocab)},
+			{&b.part, "attention partial results", int64(attnParts(b.dev.sms)) * int64(s.HeadDim+2) * 4},
+			{&b.mvPart, "decode product partial sums", int64(mvPartFloats(b.dev.sms)) * 4},
+			{&b.mvCount, "decode product split counters", int64(mvBlocks(b.dev.sms)) * 4},
+			{&b.xh, "prompt product input (float16)", xhBytes(s)},
+		}
+		for _, a := range allocs {
+			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {
+				return err
+			}
+		}
+		if err := b.dev.zero(b.mvCount, mvBlocks(b.dev.sms)); err != nil {
+			return err
+		}
+		b.shape, b.reserved = s, true
+		return nil
+	})
+}
+
+// upload copies src to device memory at dst through the pinned staging buffer.
+func (b *Backend) upload(dst cu.DevicePtr, src []byte, what string) error {
+	stage := b.staging.bytes()
+	for off := 0; off < len(src); off += len(stage) {
+		n := copy(stage, src[off:])
+		if err := cu.MemcpyHtoD(dst+cu.DevicePtr(off), b.staging.p, int64(n)); err != nil {
+			return fmt.Errorf("cuda: copy %s to the device: %w", what, err)
+		}
+	}
+	return nil
+}
+
+func (b *Backend) allocUpload(what string, src []byte) (cu.DevicePtr, error) {
+	p, err := b.dev.alloc(what, int64(len(src)))
+	if err != nil {
+		return 0, err
+	}
+	if err := b.upload(p, src, what); err != nil {
+		b.dev.free(p)
+		return 0, err
+	}
+	return p, nil
+}
+
+// LoadDense uploads a float16 weight as it is.
+func (b *Backend) LoadDense(ctx context.Context, w engine.DenseWeight) (engine.Tensor, error) {
+	if w.Rows <= 0 || w.Cols <= 0 || len(w.F16) != 2*w.Rows*w.Cols {
+		return nil, fmt.Errorf("cuda: %s: %d bytes for %d×%d float16", w.Name, len(w.F16), w.Rows, w.Cols)
+	}
+	t := &tensor{rows: w.Rows, cols: w.Cols, kind: dense}
+	err := b.th.Do(ctx, func() (err error) {
+		t.p, err = b.allocUpload(w.Name, w.F16)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// order works out how the kernels walk a layer's rows: perm sorts the rows by group
+// (gptq.ActOrder; nil when they already are) and cgroup gives the group of each run
+// of 32 sorted rows, which must be whole runs of one group.
+func order(w engine.QuantWeight) (perm, cgroup []int32, err error) {
+	g, perm, err := gptq.ActOrder(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	cgroup = make([]int32, w.In/32)
+	for c := range cgroup {
+		for i := range 32 {
+			k := 32*c + i
+			if perm != nil {
+				k = int(perm[k])
+			}
+			if i == 0 {
+				cgroup[c] = g[k]
+			} else if g[k] != cgroup[c] {
+				return nil, nil, fmt.Errorf("%s.g_idx: groups are not whole runs of 32 rows (rows sorted %d and %d differ)", w.Name, 32*c, 32*c+i)
+			}
+		}
+	}
+	return perm, cgroup, nil
+}
+
+func int32Bytes(v []int32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+}
+
+// LoadQuant uploads a GPTQ layer in the checkpoint's packed layout; act-order rows
+// are sorted by group on the device.
+func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.Tensor, error) {
+	if err := checkQuant(w); err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	perm, cgroup, err := order(w)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	t := &tensor{rows: w.In, cols: w.Out, kind: quantized, q: &quant{bits: w.Bits, zeroOffset: float32(w.ZeroOffset)}}
+	err = b.th.Do(ctx, func() error {
+		var err error
+		q := t.q
+		if q.qzeros, err = b.allocUpload(w.Name+".qzeros", w.QZeros); err != nil {
+			return err
+		}
+		if q.scales, err = b.allocUpload(w.Name+".scales", w.Scales); err != nil {
+			return err
+		}
+		if q.cgroup, err = b.allocUpload(w.Name+" chunk groups", int32Bytes(cgroup)); err != nil {
+			return err
+		}
+		if perm == nil {
+			t.p, err = b.allocUpload(w.Name+".qweight", w.QWeight)
+			return err
+		}
+		if q.perm, err = b.allocUpload(w.Name+" act-order permutation", int32Bytes(perm)); err != nil {
+			return err
+		}
+		raw, err := b.allocUpload(w.Name+".qweight (as stored)", w.QWeight)
+		if err != nil {
+			return err
+		}
+		defer b.dev.free(raw)
+		if t.p, err = b.dev.alloc(w.Name+".qweight (sorted by group)", int64(len(w.QWeight))); err != nil {
+			return err
+		}
+		name := fmt.Sprintf("gptq_reorder_%d", w.Bits)
+		if err := b.dev.launch(name, [3]int{ceil(w.Out, 256), w.In / 32, 1}, 256, 0, raw, t.p, q.perm, w.Out); err != nil {
+			return err
+		}
+		return b.dev.sync(name + " of " + w.Name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// checkQuant adds the kernels' constraints to gptq.CheckWeight's: both sizes in
+// whole 32-row chunks and groups of whole chunks.
+func checkQuant(w engine.QuantWeight) error {
+	if err := gptq.CheckWeight(w); err != nil {
+		return err
+	}
+	switch {
+	case w.In%32 != 0 || w.Out%32 != 0:
+		return fmt.Errorf("%s: layer %d×%d: both sizes must be multiples of 32", w.Name, w.In, w.Out)
+	case w.GroupSize%32 != 0 && w.GroupSize != w.In:
+		return fmt.Errorf("%s: group size %d: must be a multiple of 32", w.Name, w.GroupSize)
+	}
+	return nil
+}
+
+// NewActivation returns a float32 buffer of rows×cols.
+func (b *Backend) NewActivation(ctx context.Context, rows, cols int) (engine.Tensor, error) {
+	return b.newBuffer(ctx, activation, rows, cols, int64(rows)*int64(cols)*4, fmt.Sprintf("activation %d×%d", rows, cols))
+}
+
+// NewCache returns a layer's float16 key-value cache for Shape.Context positions.
+func (b *Backend) NewCache(ctx context.Context, kvHeads, headDim int) (engine.Tensor, error) {
+	n := int64(b.shape.Context) * int64(kvHeads*headDim)
+	return b.newBuffer(ctx, cache, b.shape.Context, kvHeads*headDim, 2*n*2, fmt.Sprintf("KV cache %d×%d×%d", b.shape.Context, kvHeads, headDim))
+}
+
+func (b *Backend) newBuffer(ctx context.Context, k kind, rows, cols int, n int64, what string) (engine.Tensor, error) {
+	if rows <= 0 || cols <= 0 {
+		return nil, fmt.Errorf("cuda: %s: bad size", what)
+	}
+	t := &tensor{rows: rows, cols: cols, kind: k}
+	err := b.th.Do(ctx, func() (err error) {
+		t.p, err = b.dev.alloc(what, n)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Run uploads the batch's ids and start position, then issues step's operations.
+func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(engine.Ops)) error {
+	if err := b.checkBatch(ids, start); err != nil {
+		return err
+	}
+	return b.th.Do(ctx, func() error {
+		if err := b.setBatch(ids, start, 0, 0); err != nil {
+			return err
+		}
+		b.rows, b.err = len(ids), nil
+		b.prog.reset()
+		b.pend = pendingMV{}
+		step(ops{b})
+		ops{b}.flush()
+		if b.err != nil {
+			return b.err
+		}
+		return b.execute(len(ids))
+	})
+}
+
+func (b *Backend) checkBatch(ids []int32, start int) error {
+	switch {
+	case !b.reserved:
+		return errors.New("cuda: Run before Reserve")
+	case len(ids) == 0 || len(ids) > b.shape.MaxBatch:
+		return fmt.Errorf("cuda: batch of %d ids (1..%d)", len(ids), b.shape.MaxBatch)
+	case start < 0 || start+len(ids) > b.shape.Context:
+		return fmt.Errorf("cuda: positions %d..%d outside the context of %d", start, start+len(ids)-1, b.shape.Context)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= b.shape.Vocab {
+			return fmt.Errorf("cuda: id %d (at %d) outside the vocabulary [0, %d)", id, i, b.shape.Vocab)
+		}
+	}
+	return nil
+}
+
+// setBatch writes the Step record and the ids (on the thread).
+func (b *Backend) setBatch(ids []int32, start, nhist int, u float32) error {
+	rec := [4]uint32{uint32(start), uint32(nhist), math.Float32bits(u), 0}
+	if err := cu.MemcpyHtoD(b.step, unsafe.Pointer(&rec[0]), 16); err != nil {
+		return fmt.Errorf("cuda: copy the step record: %w", err)
+	}
+	if len(ids) > 0 {
+		if err := cu.MemcpyHtoD(b.ids, unsafe.Pointer(&ids[0]), int64(4*len(ids))); err != nil {
+			return fmt.Errorf("cuda: copy %d ids: %w", len(ids), err)
+		}
+	}
+	return nil
+}
+
+// Read waits for the device and copies rows [row, row+n) of x to dst.
+func (b *Backend) Read(ctx context.Context, dst []float32, x engine.Tensor, row, n int) error {
+	t, ok := x.(*tensor)
+	if !ok || t.kind != activation {
+		return fmt.Errorf("cuda: Read of a %T that is not an activation of this backend", x)
+	}
+	if row < 0 || n <= 0 || row+n > t.rows || len(dst) != n*t.cols {
+		return fmt.Errorf("cuda: Read rows %d..%d of %d×%d into %d floats", row, row+n-1, t.rows, t.cols, len(dst))
+	}
+	return b.th.Do(ctx, func() error {
+		if err := b.dev.sync("forward pass"); err != nil {
+			return err
+		}
+		off := cu.DevicePtr(int64(row) * int64(t.cols) * 4)
+		if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), t.p+off, int64(len(dst))*4); err != nil {
+			return fmt.Errorf("cuda: copy %d rows to the host: %w", n, err)
+		}
+		return nil
+	})
+}
+
+// Close frees every buffer and the context.
+func (b *Backend) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	err := b.th.Do(context.Background(), func() error {
+		err := b.dev.sync("close")
+		b.dropGraphs()
+		b.staging.free()
+		b.dev.close()
+		return err
+	})
+	b.th.stop()
+	return err
+}
+
+func ceil(a, b int) int { return (a + b - 1) / b }

@@ -1,0 +1,397 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/rewoo-agent/agent/engine"
+)
+
+// Benchmarks on synthetic LLaMA shapes whose weights are generated on the device
+// (random packed words, scales in [0.001, 0.002)), so no checkpoint is needed:
+//
+//	go test -c -tags cuda -o cuda.test ./engine/backend/cuda
+//	./cuda.test -test.run '^$' -test.bench . -test.benchtime 20x
+
+type llamaShape struct {
+	name                         string
+	hidden, inter, layers, heads int
+}
+
+var (
+	llama7B  = llamaShape{"7B", 4096, 11008, 32, 32}
+	llama65B = llamaShape{"65B", 8192, 22016, 80, 64}
+)
+
+// randomQuant makes a bits-bit in×out layer (groups of group rows) filled on the device;
+// with actOrder its rows come from a random permutation of the inputs, as a checkpoint
+// with act-order groups has after loading.
+func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32, actOrder bool) engine.Tensor {
+	tb.Helper()
+	groups := in / group
+	cgroup := make([]int32, in/32)
+	for c := range cgroup {
+		cgroup[c] = int32(c * 32 / group)
+	}
+	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1}}
+	err := b.th.Do(ctx, func() error {
+		var err error
+		if actOrder {
+			perm := make([]int32, in)
+			for i, p := range rand.New(rand.NewPCG(uint64(seed), 2)).Perm(in) {
+				perm[i] = int32(p)
+			}
+			if t.q.perm, err = b.allocUpload("act-order permutation", int32Bytes(perm)); err != nil {
+				return err
+			}
+		}
+		fill := func(p *cu.DevicePtr, what, kernel string, n int64) {
+			if err != nil {
+				return
+			}
+			elem := int64(4)
+			if kernel == "fill_scales" {
+				elem = 2
+			}
+			if *p, err = b.dev.alloc(what, n*elem); err == nil {
+				err = b.dev.launch(kernel, [3]int{1024, 1, 1}, 256, 0, *p, uint64(n), seed)
+				seed++
+			}
+		}
+		fill(&t.p, "qweight", "fill_random", int64(in*bits/32)*int64(out))
+		fill(&t.q.qzeros, "qzeros", "fill_random", int64(groups*out*bits/32))
+		fill(&t.q.scales, "scales", "fill_scales", int64(groups*out))
+		if err != nil {
+			return err
+		}
+		t.q.cgroup, err = b.allocUpload("chunk groups", int32Bytes(cgroup))
+		if err != nil {
+			return err
+		}
+		return b.dev.sync("fill")
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+func weightBytes(in, out, bits, group int) int64 {
+	groups := int64(in / group)
+	return int64(in)*int64(out)*int64(bits)/8 + groups*int64(out)*2 + groups*int64(out)*int64(bits)/8
+}
+
+func syncB(b *testing.B, be *Backend) {
+	if err := be.th.Do(ctx, func() error { return be.dev.sync("benchmark") }); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkLinear times the quantized linear layers of one LLaMA layer at batch 1
+// (decode) and 512 (prompt), rotating over enough copies of the weights that each
+// read comes from device memory rather than the 50 MB L2. Decode runs the products as
+// llama.Model issues them: q/k/v of one input, o then the residual add, gate/up of one
+// input, down then the residual add (one launch each on the fast kernels, fast=true;
+// separate launches and clears on the generic kernel, fast=false).
+func BenchmarkLinear(b *testing.B) {
+	const group = 128
+	for _, bits := range []int{4, 3} {
+		for _, s := range []llamaShape{llama7B, llama65B} {
+			if bits == 3 && s.name == "7B" {
+				continue
+			}
+			for _, l := range []struct {
+				name    string
+				in, out int
+				n       int  // weights of the same input
+				add     bool // followed by the residual add
+			}{{"qkv", s.hidden, s.hidden, 3, false}, {"o_add", s.hidden, s.hidden, 1, true},
+				{"gate_up", s.hidden, s.inter, 2, false}, {"down_add", s.inter, s.hidden, 1, true}} {
+				for _, v := range []struct {
+					rows           int
+					fast, actOrder bool
+				}{{1, true, false}, {1, false, false}, {512, true, false}, {512, false, false}, {512, true, true}, {512, false, true}} {
+					rows := v.rows
+					if rows > 1 && (s.name != "65B" || l.add) {
+						continue
+					}
+					b.Run(fmt.Sprintf("%dbit/%s/%s/rows=%d/fast=%v/actorder=%v", bits, s.name, l.name, rows, v.fast, v.actOrder), func(b *testing.B) {
+						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
+						fastMatvec, fastGemm = v.fast, v.fast
+						be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
+							HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
+						wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
+						copies := int(max(8, 512<<20/wb))
+						ws := make([][]engine.Tensor, copies)
+						for i := range ws {
+							for j := range l.n {
+								ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), v.actOrder))
+							}
+						}
+						x, _ := be.NewActivation(ctx, rows, l.in)
+						res, _ := be.NewActivation(ctx, rows, l.out)
+						ys := make([]engine.Tensor, l.n)
+						for j := range ys {
+							ys[j], _ = be.NewActivation(ctx, rows, l.out)
+						}
+						batch := make([]int32, rows)
+						// One Run issues the products of all copies reps times (at least
+						// 64 launches), so the host's round trip and the final wait
+						// (~150 µs a Run) are spread thin.
+						reps := ceil(64, copies)
+						step := func(o engine.Ops) {
+							for range reps {
+								for _, w := range ws {
+									for j, wj := range w {
+										o.MatMul(ys[j], x, wj)
+									}
+									if l.add {
+										o.Add(res, res, ys[0])
+									}
+								}
+							}
+						}
+						be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+						be.Run(ctx, batch, 0, step)
+						syncB(b, be)
+						for b.Loop() {
+							if err := be.Run(ctx, batch, 0, step); err != nil {
+								b.Fatal(err)
+							}
+							syncB(b, be)
+						}
+						sec := b.Elapsed().Seconds() / float64(b.N*copies*reps)
+						b.ReportMetric(sec*1e6, "us/op")
+						b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
+						b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkStep times a whole forward step of a synthetic 128g model: every layer's
+// operations in the order llama.Model issues them, at batch 1 with 1024 positions
+// already cached (decode) and for a 512-token prompt.
+func BenchmarkStep(b *testing.B) {
+	const group = 128
+	for _, s := range []llamaShape{llama7B, llama65B} {
+		for _, v := range []struct {
+			bits, rows             int
+			fast, graphs, actOrder bool
+		}{{4, 1, true, true, false}, {3, 1, true, true, false}, {4, 1, true, false, false}, {4, 1, false, true, false},
+			{4, 512, true, true, false}, {4, 512, true, true, true}, {3, 512, true, true, true}, {4, 512, false, true, false}, {4, 512, false, true, true}} {
+			bits, rows, graphs := v.bits, v.rows, v.graphs
+			if s.name == "7B" && !(v.fast && v.graphs && !v.actOrder) {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/%dbit/rows=%d/fast=%v/graphs=%v/actorder=%v", s.name, bits, rows, v.fast, graphs, v.actOrder), func(b *testing.B) {
+				defer func(f, g, a bool) { fastMatvec, fastGemm, fastAttention = f, g, a }(fastMatvec, fastGemm, fastAttention)
+				fastMatvec, fastGemm, fastAttention = v.fast, v.fast, v.fast
+				hd := 128
+				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
+					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
+				type layer struct{ q, k, v, o, gate, up, down, cache engine.Tensor }
+				ls := make([]layer, s.layers)
+				var total int64
+				for i := range ls {
+					seed := uint32(i * 16)
+					rq := func(in, out int, seed uint32) engine.Tensor {
+						return randomQuant(b, be, in, out, bits, group, seed, v.actOrder)
+					}
+					ls[i] = layer{
+						q: rq(s.hidden, s.hidden, seed), k: rq(s.hidden, s.hidden, seed+3), v: rq(s.hidden, s.hidden, seed+6), o: rq(s.hidden, s.hidden, seed+9),
+						gate: rq(s.hidden, s.inter, seed+12), up: rq(s.hidden, s.inter, seed+15), down: rq(s.inter, s.hidden, seed+18),
+					}
+					ls[i].cache, _ = be.NewCache(ctx, s.heads, hd)
+					total += 4*weightBytes(s.hidden, s.hidden, bits, group) + 3*weightBytes(s.hidden, s.inter, bits, group)
+				}
+				norm := randomDense(b, be, 1, s.hidden)
+				head := randomDense(b, be, 32000, s.hidden)
+				table := randomDense(b, be, 32000, s.hidden)
+				total += 2 * 32000 * int64(s.hidden) // lm_head read once per step
+				act := func(cols int) engine.Tensor { a, _ := be.NewActivation(ctx, 512, cols); return a }
+				x, h, q, k, v, att, gate, up, logits := act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.inter), act(s.inter), act(32000)
+				step := func(o engine.Ops) {
+					o.Embed(x, table)
+					for _, l := range ls {
+						o.RMSNorm(h, x, norm, 1e-5)
+						o.MatMul(q, h, l.q)
+						o.MatMul(k, h, l.k)
+						o.MatMul(v, h, l.v)
+						o.RoPE(q, hd, 10000)
+						o.RoPE(k, hd, 10000)
+						o.Attention(att, q, k, v, l.cache)
+						o.MatMul(h, att, l.o)
+						o.Add(x, x, h)
+						o.RMSNorm(h, x, norm, 1e-5)
+						o.MatMul(gate, h, l.gate)
+						o.MatMul(up, h, l.up)
+						o.SiLUMul(gate, gate, up)
+						o.MatMul(h, gate, l.down)
+						o.Add(x, x, h)
+					}
+					o.RMSNorm(h, x, norm, 1e-5)
+					o.MatMul(logits, h, head)
+				}
+				batch := make([]int32, rows)
+				start := 1024
+				if rows > 1 {
+					start = 0
+				}
+				be.noGraphs = !graphs
+				be.Run(ctx, batch, start, step) // warm up, then capture the graph
+				be.Run(ctx, batch, start, step)
+				syncB(b, be)
+				for b.Loop() {
+					if err := be.Run(ctx, batch, start, step); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(float64(rows)/sec, "tok/s")
+				if rows == 1 {
+					b.ReportMetric(float64(total)/sec/1e9, "GB/s")
+				}
+			})
+		}
+	}
+}
+
+func randomDense(tb testing.TB, b *Backend, rows, cols int) engine.Tensor {
+	tb.Helper()
+	t := &tensor{rows: rows, cols: cols, kind: dense}
+	err := b.th.Do(ctx, func() error {
+		var err error
+		if t.p, err = b.dev.alloc("dense", int64(rows*cols)*2); err != nil {
+			return err
+		}
+		if err = b.dev.launch("fill_scales", [3]int{1024, 1, 1}, 256, 0, t.p, uint64(rows*cols), uint32(rows)); err != nil {
+			return err
+		}
+		return b.dev.sync("fill")
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// BenchmarkOps times the operations around the linear layers at 65B's decode shape
+// (batch 1, 1024 positions cached), 100 launches per Run.
+func BenchmarkOps(b *testing.B) {
+	const hidden, heads, hd, inter = 8192, 64, 128, 22016
+	be := open(b, engine.Shape{Hidden: hidden, Intermediate: inter, Layers: 1, Heads: heads, KVHeads: heads,
+		HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1})
+	act := func(cols int) engine.Tensor { a, _ := be.NewActivation(ctx, 1, cols); return a }
+	x, h, q, k, v, att, gate, up := act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(inter), act(inter)
+	cache, _ := be.NewCache(ctx, heads, hd)
+	norm := randomDense(b, be, 1, hidden)
+	for _, op := range []struct {
+		name string
+		fn   func(o engine.Ops)
+	}{
+		{"rmsnorm", func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
+		{"rope", func(o engine.Ops) { o.RoPE(q, hd, 10000) }},
+		{"attention", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
+		{"silu", func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
+		{"add", func(o engine.Ops) { o.Add(x, x, h) }},
+	} {
+		b.Run(op.name, func(b *testing.B) {
+			step := func(o engine.Ops) {
+				for range 100 {
+					op.fn(o)
+				}
+			}
+			be.Run(ctx, []int32{1}, 1024, step) // warm up, then capture the graph
+			be.Run(ctx, []int32{1}, 1024, step)
+			syncB(b, be)
+			for b.Loop() {
+				if err := be.Run(ctx, []int32{1}, 1024, step); err != nil {
+					b.Fatal(err)
+				}
+				syncB(b, be)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*100)*1e6, "us/op")
+		})
+	}
+}
+
+// BenchmarkPrefillOps times the operations around the linear layers for a prompt at
+// 65B's shapes: T rows from position 0 (attention is causal over T×T; attention_split
+// is the float32 kernel that decoding uses), 10 launches per Run.
+func BenchmarkPrefillOps(b *testing.B) {
+	const hidden, heads, hd, inter = 8192, 64, 128, 22016
+	for _, rows := range []int{512, 2048} {
+		be := open(b, engine.Shape{Hidden: hidden, Intermediate: inter, Layers: 1, Heads: heads, KVHeads: heads,
+			HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: rows})
+		act := func(cols int) engine.Tensor {
+			a, _ := be.NewActivation(ctx, rows, cols)
+			fillAct(b, be, a)
+			return a
+		}
+		x, h, q, k, v, att, gate, up := act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(hidden), act(inter), act(inter)
+		cache, _ := be.NewCache(ctx, heads, hd)
+		norm := randomDense(b, be, 1, hidden)
+		for _, op := range []struct {
+			name string
+			fn   func(o engine.Ops)
+		}{
+			{"rmsnorm", func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
+			{"rope", func(o engine.Ops) { o.RoPE(q, hd, 10000) }},
+			{"attention", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
+			{"attention_split", func(o engine.Ops) { o.Attention(att, q, k, v, cache) }},
+			{"silu", func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
+			{"add", func(o engine.Ops) { o.Add(x, x, h) }},
+		} {
+			b.Run(fmt.Sprintf("%s/rows=%d", op.name, rows), func(b *testing.B) {
+				defer func(a bool) { fastAttention = a }(fastAttention)
+				fastAttention = op.name != "attention_split"
+				step := func(o engine.Ops) {
+					for range 10 {
+						op.fn(o)
+					}
+				}
+				batch := make([]int32, rows)
+				be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+				be.Run(ctx, batch, 0, step)
+				syncB(b, be)
+				for b.Loop() {
+					if err := be.Run(ctx, batch, 0, step); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*10)*1e6, "us/op")
+			})
+		}
+	}
+}
+
+// fillAct fills an activation with standard normal values (fixed seed), so nothing is
+// timed on zeros.
+func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
+	tb.Helper()
+	t := a.(*tensor)
+	n := t.rows * t.cols
+	v := make([]float32, n)
+	r := rand.New(rand.NewPCG(uint64(n), 3))
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	err := b.th.Do(ctx, func() error {
+		return cu.MemcpyHtoD(t.p, unsafe.Pointer(&v[0]), int64(4*n))
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}

@@ -1,0 +1,25 @@
+// Package cuda is the NVIDIA GPU backend of the engine: the operations of
+// engine.Backend as launches of the PTX kernels in package kernels, through the CUDA
+// driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory and CUDA
+// graphs). It is the only package with cgo and builds only with the cuda tag.
+//
+// Ops record each Run's launches as a program; a program that repeats the previous
+// Run's of the same batch size is captured as a CUDA graph and replayed from then on
+// while it stays the same (program.go).
+//
+// All driver calls run on one goroutine locked to its OS thread, which owns the CUDA
+// context; everything else reaches it through thread.Do. Device memory is owned by
+// the backend and freed explicitly by Close; allocation and launch failures come back
+// as errors naming the buffer or kernel. Every launch's arguments are checked against
+// the kernel's parameter list in the PTX (kernels.Entries) before the driver reads
+// them.
+//
+// It registers as backend "cuda", priority 100 (before the CPU for "auto"), with
+// Devices as its probe; Open(ctx, N) opens GPU N of those the driver shows, which
+// are the ones CUDA_VISIBLE_DEVICES leaves visible.
+//
+// Layouts: activations are float32 rows; dense weights stay float16 as in the
+// checkpoint; GPTQ weights keep the checkpoint's packed layout, with act-order rows
+// sorted by g_idx once at load (on the device) and inputs gathered through the same
+// permutation; the key-value cache of a layer is float16 [2][kvHeads][context][headDim].
+package cuda

@@ -1,0 +1,849 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
+	"github.com/rewoo-agent/agent/engine/internal/half"
+)
+
+// Kernel checks: every operation on fresh random inputs (seeded from the clock, the
+// seed logged) against a float64 reference, outputs poisoned with NaN before each
+// launch so an unwritten element fails.
+
+var ctx = context.Background()
+
+func newRNG(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, 1))
+}
+
+func open(t testing.TB, s engine.Shape) *Backend {
+	t.Helper()
+	b, err := openDevice(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := b.Reserve(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func randn(r *rand.Rand, n int, std float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * std)
+	}
+	return v
+}
+
+// act makes an activation holding v (rows×cols).
+func act(t *testing.T, b *Backend, rows, cols int, v []float32) engine.Tensor {
+	t.Helper()
+	x, err := b.NewActivation(ctx, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != nil {
+		write(t, b, x, v)
+	} else {
+		poison(t, b, x)
+	}
+	return x
+}
+
+func write(t *testing.T, b *Backend, x engine.Tensor, v []float32) {
+	t.Helper()
+	err := b.th.Do(ctx, func() error {
+		return cu.MemcpyHtoD(x.(*tensor).p, unsafe.Pointer(&v[0]), int64(4*len(v)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// poison fills an activation with NaN.
+func poison(t *testing.T, b *Backend, x engine.Tensor) {
+	t.Helper()
+	xt := x.(*tensor)
+	err := b.th.Do(ctx, func() error {
+		return cu.MemsetD32(xt.p, 0xffffffff, int64(xt.rows*xt.cols))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, b *Backend, x engine.Tensor, rows int) []float32 {
+	t.Helper()
+	_, cols := x.Dims()
+	out := make([]float32, rows*cols)
+	if err := b.Read(ctx, out, x, 0, rows); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func denseW(t *testing.T, b *Backend, rows, cols int, v []float32) (engine.Tensor, []float32) {
+	t.Helper()
+	raw := make([]byte, 2*len(v))
+	half.Encode(raw, v)
+	rounded := make([]float32, len(v))
+	half.Decode(rounded, raw)
+	w, err := b.LoadDense(ctx, engine.DenseWeight{Name: "test", Rows: rows, Cols: cols, F16: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, rounded
+}
+
+func ids(r *rand.Rand, n, vocab int) []int32 {
+	v := make([]int32, n)
+	for i := range v {
+		v[i] = int32(r.IntN(vocab))
+	}
+	return v
+}
+
+// relErr is ||got-want|| / ||want||; a NaN anywhere (an unwritten output) gives +Inf.
+func relErr(got []float32, want []float64) float64 {
+	var num, den float64
+	for i, g := range got {
+		if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
+			return math.Inf(1)
+		}
+		d := float64(g) - want[i]
+		num += d * d
+		den += want[i] * want[i]
+	}
+	return math.Sqrt(num / den)
+}
+
+func expectClose(t *testing.T, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	if e := relErr(got, want); !(e <= tol) {
+		t.Errorf("%s: relative error %.3g > %.3g", what, e, tol)
+	}
+}
+
+func run(t *testing.T, b *Backend, batch []int32, start int, step func(engine.Ops)) {
+	t.Helper()
+	if err := b.Run(ctx, batch, start, step); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var small = engine.Shape{Hidden: 256, Intermediate: 768, Layers: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Vocab: 1000, Context: 2048, MaxBatch: 300}
+
+// TestMatMulQuant checks every bit width, group and act-order at batch 1 (decode),
+// 5, 67 and 512 rows (prompt; 67 and 352 columns leave partial tiles); fast=true runs
+// the 3- and 4-bit kernels (gptq_mv, gather_x and gptq_mm), fast=false the generic ones.
+func TestMatMulQuant(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.MaxBatch, s.Intermediate = 512, 1024 // the float16 input of 512 rows of 1024
+	b := open(t, s)
+	const in, out = 1024, 352
+	for _, bits := range []int{2, 3, 4, 8} {
+		for _, group := range []int{-1, 32, 64, 128} {
+			for _, actOrder := range []bool{false, true} {
+				opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Sym: r.IntN(2) == 0, Format: "gptq"}
+				if r.IntN(3) == 0 {
+					opt.Format = "gptq_v2"
+				}
+				if actOrder {
+					opt.Perm = r.Perm(in)
+				}
+				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
+				for _, fast := range matvecKernels(bits) {
+					t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
+						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
+						fastMatvec, fastGemm = fast, fast
+						qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+						if err != nil {
+							t.Fatal(err)
+						}
+						wf := gptqtest.Dequantize(qw)
+						w, err := b.LoadQuant(ctx, qw)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, rows := range []int{1, 5, 67, 512} {
+							checkMatMul(t, r, b, w, wf, rows, in, out)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulPromptUnsplit checks 3- and 4-bit prompt products large enough that K is
+// not split (512 tiles of 128×128); TestMatMulQuant's are all split in two.
+func TestMatMulPromptUnsplit(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.MaxBatch = 512
+	b := open(t, s)
+	const rows, in, out = 512, 256, 16384
+	if n := mmSplits(ceil(rows, mmRows)*ceil(out, mmCols), mmPerSM*b.dev.sms, in/32); n != 1 {
+		t.Fatalf("%d splits on %d multiprocessors, want 1", n, b.dev.sms)
+	}
+	for _, bits := range []int{3, 4} {
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			opt := gptqtest.PackOptions{Bits: bits, GroupSize: 32, Format: "gptq", Perm: r.Perm(in)}
+			qw, err := gptqtest.Quantize("unsplit", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := b.LoadQuant(ctx, qw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
+		})
+	}
+}
+
+// checkMatMul multiplies fresh random rows by w on the device and checks them against
+// wf (w dequantized) in float64.
+func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []float32, rows, in, out int) {
+	t.Helper()
+	xv := randn(r, rows*in, 1)
+	x, y := act(t, b, rows, in, xv), act(t, b, rows, out, nil)
+	run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+	want, tol := product(xv, wf, rows, in, out, rows > 1 || hasFast(w))
+	expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+}
+
+// hasFast reports whether a decode product with w runs on gptq_mv3/gptq_mv4.
+func hasFast(w engine.Tensor) bool {
+	bits := w.(*tensor).q.bits
+	return fastMatvec && (bits == 3 || bits == 4)
+}
+
+// product is x·wf in float64 and the tolerance of the kernel computing it: with half
+// set, x is rounded to float16 first (the tensor-core path, and the fast decode
+// kernels' half2 dot).
+func product(xv, wf []float32, rows, in, out int, half bool) ([]float64, float64) {
+	xr, tol := xv, 1e-5
+	if half {
+		xr, tol = roundHalf(xv), 2e-3
+	}
+	want := make([]float64, rows*out)
+	for m := range rows {
+		for k := range in {
+			xk := float64(xr[m*in+k])
+			for n := range out {
+				want[m*out+n] += xk * float64(wf[k*out+n])
+			}
+		}
+	}
+	return want, tol
+}
+
+// TestMatVecShapes checks the decode product on LLaMA-sized layers, where each block
+// takes several 32-row chunks (the loads of the next in flight) and groups change
+// inside a block's range.
+func TestMatVecShapes(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	for _, c := range []struct{ bits, group, in, out int }{
+		{4, 128, 4096, 8192}, {4, 32, 4096, 4096}, {4, -1, 2048, 11008}, {3, 128, 4096, 4096},
+	} {
+		opt := gptqtest.PackOptions{Bits: c.bits, GroupSize: c.group, Format: "gptq", Perm: r.Perm(c.in)}
+		qw, err := gptqtest.Quantize("shape", randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := b.LoadQuant(ctx, qw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wf := gptqtest.Dequantize(qw)
+		for _, fast := range matvecKernels(c.bits) {
+			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/fast=%v", c.bits, c.group, c.in, c.out, fast), func(t *testing.T) {
+				defer func(f bool) { fastMatvec = f }(fastMatvec)
+				fastMatvec = fast
+				checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
+			})
+		}
+	}
+}
+
+// matvecKernels lists the decode kernels to check for bits: fastMatvec true and false.
+func matvecKernels(bits int) []bool {
+	if bits != 3 && bits != 4 {
+		return []bool{false}
+	}
+	return []bool{true, false}
+}
+
+// TestMatVecOccupancy checks what the decode grid assumes of gptq_mv3/gptq_mv4: the
+// static shared memory left beside mvSharedMax, and mvPerSM blocks resident on one
+// multiprocessor with the dynamic shared memory of 32 chunks per split (65B products take 8–24).
+func TestMatVecOccupancy(t *testing.T) {
+	b := open(t, small)
+	for _, bits := range []int{3, 4} {
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			var static, blocks int
+			err := b.th.Do(ctx, func() error {
+				f, err := b.dev.fn(fmt.Sprintf("gptq_mv%d", bits))
+				if err != nil {
+					return err
+				}
+				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
+					return err
+				}
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(mvShared(32)))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if static+mvSharedMax(bits) != 48<<10 {
+				t.Errorf("static shared memory %d + mvSharedMax %d != 48 KB", static, mvSharedMax(bits))
+			}
+			if blocks < mvPerSM(bits) {
+				t.Errorf("%d blocks per multiprocessor, mvPerSM says %d", blocks, mvPerSM(bits))
+			}
+			t.Logf("%d bytes static shared memory, %d blocks per multiprocessor", static, blocks)
+		})
+	}
+}
+
+// TestMatVecFused checks the decode products that the backend launches together:
+// products of one input (q/k/v, gate/up; each weight with its own groups and
+// act-order), a product with the residual Add that follows it, and the sequences that
+// must not be fused; each case also checks how many launches the step took.
+func TestMatVecFused(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	const in = 1024
+	for _, bits := range []int{3, 4} {
+		mk := func(out, group int, perm bool) (engine.Tensor, []float32) {
+			opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
+			if perm {
+				opt.Perm = r.Perm(in)
+			}
+			qw, err := gptqtest.Quantize("fused", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := b.LoadQuant(ctx, qw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w, gptqtest.Dequantize(qw)
+		}
+		wq, fq := mk(1024, 128, true)
+		wk, fk := mk(352, 32, false)
+		wv, fv := mk(2080, -1, true)
+		wo, fo := mk(in, 64, true)
+		x2v := randn(r, in, 1)
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			xv, resv := randn(r, in, 1), randn(r, in, 1)
+			prod := func(xv, wf []float32, out int) []float64 {
+				want, _ := product(xv, wf, 1, in, out, true)
+				return want
+			}
+			plus := func(a []float32, b []float64) []float64 {
+				s := make([]float64, len(b))
+				for i := range b {
+					s[i] = float64(a[i]) + b[i]
+				}
+				return s
+			}
+			const tol = 2e-3
+			type outs struct{ q, k, v, h, res, x2 engine.Tensor }
+			fresh := func() outs {
+				return outs{act(t, b, 1, 1024, nil), act(t, b, 1, 352, nil), act(t, b, 1, 2080, nil),
+					act(t, b, 1, in, nil), act(t, b, 1, in, resv), act(t, b, 1, in, x2v)}
+			}
+			for _, c := range []struct {
+				name     string
+				launches int
+				step     func(o engine.Ops, x engine.Tensor, u outs)
+				check    func(t *testing.T, u outs)
+			}{
+				{"qkv", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.q, x, wq)
+					o.MatMul(u.k, x, wk)
+					o.MatMul(u.v, x, wv)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "q", read(t, b, u.q, 1), prod(xv, fq, 1024), tol)
+					expectClose(t, "k", read(t, b, u.k, 1), prod(xv, fk, 352), tol)
+					expectClose(t, "v", read(t, b, u.v, 1), prod(xv, fv, 2080), tol)
+				}},
+				{"four products of one input", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.q, x, wq)
+					o.MatMul(u.k, x, wk)
+					o.MatMul(u.v, x, wv)
+					o.MatMul(u.h, x, wo)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "v", read(t, b, u.v, 1), prod(xv, fv, 2080), tol)
+					expectClose(t, "h", read(t, b, u.h, 1), prod(xv, fo, in), tol)
+				}},
+				{"other input", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.q, x, wq)
+					o.MatMul(u.v, u.x2, wv)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "q", read(t, b, u.q, 1), prod(xv, fq, 1024), tol)
+					expectClose(t, "v", read(t, b, u.v, 1), prod(x2v, fv, 2080), tol)
+				}},
+				{"same output twice", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wq)
+					o.MatMul(u.h, x, wo)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "h", read(t, b, u.h, 1), prod(xv, fo, in), tol)
+				}},
+				{"res += h", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.res, u.res, u.h)
+				}, func(t *testing.T, u outs) {
+					h := prod(xv, fo, in)
+					expectClose(t, "h", read(t, b, u.h, 1), h, tol)
+					expectClose(t, "res", read(t, b, u.res, 1), plus(resv, h), tol)
+				}},
+				{"x2 = h + res", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.x2, u.h, u.res)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "x2", read(t, b, u.x2, 1), plus(resv, prod(xv, fo, in)), tol)
+				}},
+				{"h = res + h", 1, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.h, u.res, u.h)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "h", read(t, b, u.h, 1), plus(resv, prod(xv, fo, in)), tol)
+				}},
+				{"input += h (not fused)", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, u.x2, wo)
+					o.Add(u.x2, u.x2, u.h)
+				}, func(t *testing.T, u outs) {
+					expectClose(t, "x2", read(t, b, u.x2, 1), plus(x2v, prod(x2v, fo, in)), tol)
+				}},
+				{"h + h (not fused)", 2, func(o engine.Ops, x engine.Tensor, u outs) {
+					o.MatMul(u.h, x, wo)
+					o.Add(u.res, u.h, u.h)
+				}, func(t *testing.T, u outs) {
+					h := prod(xv, fo, in)
+					for i := range h {
+						h[i] *= 2
+					}
+					expectClose(t, "res", read(t, b, u.res, 1), h, tol)
+				}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					x, u := act(t, b, 1, in, xv), fresh()
+					step := func(o engine.Ops) { c.step(o, x, u) }
+					// twice: the second Run is captured as a graph
+					for range 2 {
+						write(t, b, u.res, resv)
+						write(t, b, u.x2, x2v)
+						for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
+							poison(t, b, y)
+						}
+						run(t, b, ids(r, 1, small.Vocab), 0, step)
+						if n := len(b.prog.ops); n != c.launches {
+							t.Errorf("%d launches, want %d", n, c.launches)
+						}
+						c.check(t, u)
+					}
+				})
+			}
+		})
+	}
+}
+
+func roundHalf(v []float32) []float32 {
+	raw := make([]byte, 2*len(v))
+	half.Encode(raw, v)
+	out := make([]float32, len(v))
+	half.Decode(out, raw)
+	return out
+}
+
+func TestMatMulDense(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	const K, N = 256, 1000
+	w, wf := denseW(t, b, N, K, randn(r, N*K, 1/math.Sqrt(K)))
+	for _, rows := range []int{1, 2, 67} {
+		xv := randn(r, rows*K, 1)
+		x, y := act(t, b, rows, K, xv), act(t, b, rows, N, nil)
+		run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+		xr, tol := xv, 1e-5
+		if rows > 1 {
+			xr, tol = roundHalf(xv), 1e-3
+		}
+		want := make([]float64, rows*N)
+		for m := range rows {
+			for n := range N {
+				for k := range K {
+					want[m*N+n] += float64(xr[m*K+k]) * float64(wf[n*K+k])
+				}
+			}
+		}
+		expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+	}
+}
+
+func TestEmbedNormAddSiLU(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	const D, rows = 256, 33
+	table, tf := denseW(t, b, small.Vocab, D, randn(r, small.Vocab*D, 1))
+	batch := ids(r, rows, small.Vocab)
+	x := act(t, b, rows, D, nil)
+	run(t, b, batch, 0, func(o engine.Ops) { o.Embed(x, table) })
+	want := make([]float64, rows*D)
+	for m, id := range batch {
+		for d := range D {
+			want[m*D+d] = float64(tf[int(id)*D+d])
+		}
+	}
+	expectClose(t, "embed", read(t, b, x, rows), want, 0)
+
+	hv := randn(r, rows*D, 3)
+	nw, nwf := denseW(t, b, 1, D, randn(r, D, 1))
+	h, y := act(t, b, rows, D, hv), act(t, b, rows, D, nil)
+	const eps = 1e-5
+	run(t, b, batch, 0, func(o engine.Ops) { o.RMSNorm(y, h, nw, eps) })
+	for m := range rows {
+		var ss float64
+		for d := range D {
+			ss += float64(hv[m*D+d]) * float64(hv[m*D+d])
+		}
+		s := 1 / math.Sqrt(ss/D+eps)
+		for d := range D {
+			want[m*D+d] = float64(hv[m*D+d]) * s * float64(nwf[d])
+		}
+	}
+	expectClose(t, "rmsnorm", read(t, b, y, rows), want, 1e-6)
+
+	av, bv := randn(r, rows*D, 2), randn(r, rows*D, 2)
+	a, c, sum, silu := act(t, b, rows, D, av), act(t, b, rows, D, bv), act(t, b, rows, D, nil), act(t, b, rows, D, nil)
+	run(t, b, batch, 0, func(o engine.Ops) { o.Add(sum, a, c); o.SiLUMul(silu, a, c) })
+	wantSum, wantSilu := make([]float64, rows*D), make([]float64, rows*D)
+	for i := range wantSum {
+		g := float64(av[i])
+		wantSum[i] = g + float64(bv[i])
+		wantSilu[i] = g / (1 + math.Exp(-g)) * float64(bv[i])
+	}
+	expectClose(t, "add", read(t, b, sum, rows), wantSum, 1e-7)
+	expectClose(t, "silu", read(t, b, silu, rows), wantSilu, 1e-5)
+}
+
+func ropeRef(v []float32, rows, heads, hd, start int, theta float64) []float64 {
+	out := make([]float64, len(v))
+	for m := range rows {
+		p := float64(start + m)
+		for h := range heads {
+			base := m*heads*hd + h*hd
+			for j := range hd / 2 {
+				a := p / math.Pow(theta, float64(2*j)/float64(hd))
+				x1, x2 := float64(v[base+j]), float64(v[base+j+hd/2])
+				out[base+j] = x1*math.Cos(a) - x2*math.Sin(a)
+				out[base+j+hd/2] = x2*math.Cos(a) + x1*math.Sin(a)
+			}
+		}
+	}
+	return out
+}
+
+func TestRoPE(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	const rows, heads, hd, start = 20, 4, 64, 1900
+	v := randn(r, rows*heads*hd, 1)
+	x := act(t, b, rows, heads*hd, v)
+	run(t, b, ids(r, rows, small.Vocab), start, func(o engine.Ops) { o.RoPE(x, hd, 10000) })
+	// float32 angles at positions near 2000 are what transformers computes too
+	expectClose(t, "rope", read(t, b, x, rows), ropeRef(v, rows, heads, hd, start, 10000), 2e-4)
+}
+
+// TestAttention checks prompts (several rows, from position 0 and later) and decode
+// steps; fast=true runs prompts of head size 64 and 128 on attention_prompt (float16
+// scores and probabilities: the tensor-core tolerance), fast=false on attention_split.
+func TestAttention(t *testing.T) {
+	for _, c := range []struct {
+		heads, kvHeads, hd int
+		fast               bool
+	}{{4, 4, 64, true}, {8, 2, 128, true}, {4, 4, 64, false}, {8, 2, 128, false}, {6, 3, 32, true}} {
+		t.Run(fmt.Sprintf("%dh/%dkv/%dd/fast=%v", c.heads, c.kvHeads, c.hd, c.fast), func(t *testing.T) {
+			defer func(f bool) { fastAttention = f }(fastAttention)
+			fastAttention = c.fast
+			r := newRNG(t)
+			s := small
+			s.Heads, s.KVHeads, s.HeadDim, s.Hidden = c.heads, c.kvHeads, c.hd, c.heads*c.hd
+			b := open(t, s)
+			cache, err := b.NewCache(ctx, c.kvHeads, c.hd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qw, kw := c.heads*c.hd, c.kvHeads*c.hd
+			var ks, vs [][]float32 // float16-rounded keys and values by position
+			// A long prompt (several key tiles), a rewind, then single decode steps.
+			// Then up to 1300 positions: decode steps whose key splits give each warp
+			// several batches of keys.
+			for _, chunk := range []struct{ start, rows int }{{0, 300}, {0, 290}, {290, 1}, {291, 1}, {292, 7},
+				{299, 300}, {599, 300}, {899, 300}, {1199, 100}, {1299, 1}, {1300, 1}} {
+				qv, kv, vv := randn(r, chunk.rows*qw, 1), randn(r, chunk.rows*kw, 1), randn(r, chunk.rows*kw, 1)
+				q, k, v, out := act(t, b, chunk.rows, qw, qv), act(t, b, chunk.rows, kw, kv), act(t, b, chunk.rows, kw, vv), act(t, b, chunk.rows, qw, nil)
+				run(t, b, ids(r, chunk.rows, s.Vocab), chunk.start, func(o engine.Ops) { o.Attention(out, q, k, v, cache) })
+				ks, vs = ks[:chunk.start], vs[:chunk.start]
+				for m := range chunk.rows {
+					ks = append(ks, roundHalf(kv[m*kw:(m+1)*kw]))
+					vs = append(vs, roundHalf(vv[m*kw:(m+1)*kw]))
+				}
+				want := make([]float64, chunk.rows*qw)
+				for m := range chunk.rows {
+					n := chunk.start + m + 1
+					for h := range c.heads {
+						g := h / (c.heads / c.kvHeads)
+						sc := make([]float64, n)
+						mx := math.Inf(-1)
+						for tpos := range n {
+							for d := range c.hd {
+								sc[tpos] += float64(qv[m*qw+h*c.hd+d]) * float64(ks[tpos][g*c.hd+d])
+							}
+							sc[tpos] /= math.Sqrt(float64(c.hd))
+							mx = math.Max(mx, sc[tpos])
+						}
+						var z float64
+						for tpos := range n {
+							sc[tpos] = math.Exp(sc[tpos] - mx)
+							z += sc[tpos]
+						}
+						for d := range c.hd {
+							var a float64
+							for tpos := range n {
+								a += sc[tpos] * float64(vs[tpos][g*c.hd+d])
+							}
+							want[m*qw+h*c.hd+d] = a / z
+						}
+					}
+				}
+				tol := 1e-4
+				if c.fast && chunk.rows > 1 && (c.hd == 64 || c.hd == 128) {
+					tol = 2e-3
+				}
+				expectClose(t, fmt.Sprintf("start %d rows %d", chunk.start, chunk.rows), read(t, b, out, chunk.rows), want, tol)
+			}
+		})
+	}
+}
+
+// sampleRef is the device sampler's contract in float64: Hugging Face's steps, then
+// the first id, in id order, where the cumulative probability passes u. ok is false
+// when u lies so close to a boundary that float32 rounding may pick the neighbour.
+func sampleRef(logits []float32, s engine.Sampling, hist []int32, u float64) (tok int, ok bool) {
+	sc := make([]float64, len(logits))
+	for i, l := range logits {
+		sc[i] = float64(l)
+	}
+	if p := s.RepetitionPenalty; p != 0 && p != 1 {
+		seen := map[int32]bool{}
+		for _, id := range hist {
+			if !seen[id] {
+				seen[id] = true
+				if sc[id] < 0 {
+					sc[id] *= p
+				} else {
+					sc[id] /= p
+				}
+			}
+		}
+	}
+	if s.Temperature == 0 {
+		best := 0
+		for i := range sc {
+			if sc[i] > sc[best] {
+				best = i
+			}
+		}
+		return best, true
+	}
+	keep := make([]bool, len(sc))
+	sorted := make([]float64, len(sc))
+	for i := range sc {
+		sc[i] /= s.Temperature
+		sorted[i] = sc[i]
+		keep[i] = true
+	}
+	slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
+	if s.TopK > 0 && s.TopK < len(sc) {
+		for i := range sc {
+			keep[i] = sc[i] >= sorted[s.TopK-1]
+		}
+	}
+	mx := sorted[0]
+	p := make([]float64, len(sc))
+	var z float64
+	for i := range sc {
+		if keep[i] {
+			p[i] = math.Exp(sc[i] - mx)
+			z += p[i]
+		}
+	}
+	if s.TopP > 0 && s.TopP < 1 {
+		// ascending cumulative mass; drop while it stays <= 1-topP
+		var order []int
+		for i := range sc {
+			if keep[i] {
+				order = append(order, i)
+			}
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(sc[a], sc[b]) })
+		var cum float64
+		for _, i := range order {
+			cum += p[i] / z
+			if cum > 1-s.TopP {
+				break
+			}
+			keep[i] = false
+		}
+		z = 0
+		for i := range sc {
+			if keep[i] {
+				z += p[i]
+			}
+		}
+	}
+	target, cum := u*z, 0.0
+	for i := range sc {
+		if keep[i] {
+			cum += p[i]
+			if cum > target {
+				return i, math.Abs(cum-target) > 1e-4*z && math.Abs(cum-p[i]-target) > 1e-4*z
+			}
+		}
+	}
+	return -1, false
+}
+
+func TestSample(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.Vocab = 32000
+	b := open(t, s)
+	cases := []engine.Sampling{
+		{},
+		{RepetitionPenalty: 1.3},
+		{Temperature: 0.7},
+		{Temperature: 0.7, TopK: 50},
+		{Temperature: 1, TopP: 0.9},
+		{Temperature: 0.7, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.15},
+		{Temperature: 1.3, TopK: 1},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
+			checked := 0
+			for range 12 {
+				lv := randn(r, s.Vocab, 3)
+				hist := ids(r, 1+r.IntN(100), s.Vocab)
+				hist = append(hist, hist[0]) // a repeated id is penalized once
+				logits := act(t, b, 1, s.Vocab, lv)
+				u := r.Float64()
+				got, err := b.Sample(ctx, logits, 0, c, hist, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, ok := sampleRef(lv, c, hist, u)
+				if !ok {
+					continue
+				}
+				checked++
+				if got != want {
+					t.Errorf("u=%.6f: sampled %d, want %d", u, got, want)
+				}
+			}
+			if checked < 6 {
+				t.Errorf("only %d of 12 draws were far enough from a boundary to check", checked)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	b, err := openDevice(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	huge := small
+	huge.WeightBytes = 1 << 50
+	if err := b.Reserve(ctx, huge); !errors.Is(err, engine.ErrNoMemory) {
+		t.Fatalf("Reserve of 1 PiB: %v", err)
+	} else {
+		t.Log(err)
+	}
+	if err := b.Reserve(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.NewActivation(ctx, 1<<20, 1<<20); err == nil {
+		t.Error("a 4 TiB activation was allocated")
+	} else {
+		t.Log(err)
+	}
+	x, _ := b.NewActivation(ctx, 4, 256)
+	y, _ := b.NewActivation(ctx, 4, 100)
+	if err := b.Run(ctx, []int32{1, 2}, 0, func(o engine.Ops) { o.Add(x, x, y) }); err == nil {
+		t.Error("Add of 256 and 100 columns accepted")
+	}
+	if err := b.Run(ctx, []int32{1, 5000}, 0, func(o engine.Ops) {}); err == nil {
+		t.Error("id outside the vocabulary accepted")
+	}
+	if err := b.Run(ctx, []int32{1}, small.Context, func(o engine.Ops) {}); err == nil {
+		t.Error("position past the context accepted")
+	}
+	qw, err := gptqtest.Quantize("bad", make([]float32, 64*64), 64, 64, gptqtest.PackOptions{Bits: 4, GroupSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qw.QWeight = qw.QWeight[:len(qw.QWeight)-4]
+	if _, err := b.LoadQuant(ctx, qw); err == nil {
+		t.Error("truncated qweight accepted")
+	}
+	// 300 rows of 1024 inputs overflow the float16 prompt input sized for 768.
+	qw, err = gptqtest.Quantize("wide", make([]float32, 1024*64), 1024, 64, gptqtest.PackOptions{Bits: 4, GroupSize: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.LoadQuant(ctx, qw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xw, _ := b.NewActivation(ctx, 300, 1024)
+	yw, _ := b.NewActivation(ctx, 300, 64)
+	if err := b.Run(ctx, make([]int32, 300), 0, func(o engine.Ops) { o.MatMul(yw, xw, w) }); err == nil {
+		t.Error("a prompt product larger than the float16 input buffer accepted")
+	} else {
+		t.Log(err)
+	}
+}

@@ -1,0 +1,57 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine"
+)
+
+// TestTime: the timed path feeds the whole prompt from position 0 on every call,
+// even when the cache holds it, then decodes exactly n tokens one at a time, past
+// EOS.
+func TestTime(t *testing.T) {
+	prompt := []int{bos, 'a', 'b'}
+	m := &fakeModel{promptLen: 3, script: []int{eos, 'x', 'y'}, ctxLen: 10}
+	g := newGen(m)
+	for run := range 2 {
+		m.calls = nil
+		res, err := g.Time(context.Background(), prompt, 3)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if res.Tokens != 3 || res.PromptTokens != 3 || res.Stop != engine.StopLength {
+			t.Errorf("run %d: %+v, want 3 tokens after 3 prompt tokens", run, res)
+		}
+		if len(m.calls) != 4 || m.calls[0].start != 0 || !slices.Equal(m.calls[0].ids, prompt) {
+			t.Fatalf("run %d: calls %+v, want the prompt at 0 then 3 single tokens", run, m.calls)
+		}
+		for i, c := range m.calls[1:] {
+			if len(c.ids) != 1 || c.start != 3+i {
+				t.Errorf("run %d: decode step %d fed %v at %d", run, i, c.ids, c.start)
+			}
+		}
+	}
+	if _, err := g.Time(context.Background(), prompt, 8); !errors.Is(err, engine.ErrContextLength) {
+		t.Errorf("3+8 tokens in a context of 10: %v, want ErrContextLength", err)
+	}
+	if _, err := g.Time(context.Background(), []int{bos, vocab + 5}, 1); !errors.Is(err, engine.ErrIDRange) {
+		t.Errorf("id outside the vocabulary: %v, want ErrIDRange", err)
+	}
+}
+
+// TestPromptIDsChecked: an id outside the vocabulary is refused before the model
+// runs, naming the id and the vocabulary.
+func TestPromptIDsChecked(t *testing.T) {
+	m := &fakeModel{promptLen: 2, script: tok.script("x"), ctxLen: 10}
+	_, _, err := newGen(m).GenerateIDs(context.Background(), []int{bos, 5000}, engine.Request{}, nil)
+	if !errors.Is(err, engine.ErrIDRange) || len(m.calls) != 0 {
+		t.Fatalf("err %v after %d calls, want ErrIDRange before any", err, len(m.calls))
+	}
+	if want := "token 2 is id 5000, but the vocabulary has 258 ids"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}

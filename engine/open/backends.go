@@ -1,0 +1,4 @@
+package open
+
+// The backends every build has, registered once for every command.
+import _ "github.com/rewoo-agent/agent/engine/backend/cpu"

@@ -1,0 +1,270 @@
+// Package open is the one way to open a language model: a Spec (a model folder or
+// hub reference with its tokenizer and device, or an OpenAI-compatible server)
+// gives an engine.LLM that keeps every optional capability of the engine behind
+// it (engine.TokenCounter), now (LLM) or on first use (NewLazy), and the loaded
+// model itself for commands that drive it (Model).
+//
+// The compute backends are registered here, in one place: the CPU backend always,
+// the CUDA backend in builds with the cuda tag.
+package open
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/generate"
+	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/engine/llama"
+	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/engine/tokenizer"
+)
+
+// Spec says which language model to open. Exactly one of Model and URL is set.
+type Spec struct {
+	// Model is a GPTQ checkpoint folder or a hub reference org/name[:branch].
+	Model string
+	// Tokenizer is a tokenizer.model or tokenizer.json; "" means the model
+	// folder's.
+	Tokenizer string
+	// Device is auto (the backend registry's choice), cpu, cuda or cuda:N.
+	Device string
+	// Pull downloads a hub reference that is not in the cache yet.
+	Pull bool
+	// IDsOnly lets a model folder without a tokenizer load, for callers that feed
+	// ids and want ids back (Model only).
+	IDsOnly bool
+
+	// URL is an OpenAI-compatible server, ServerModel the model's name there (""
+	// means the first it lists), APIKey its key.
+	URL, ServerModel, APIKey string
+
+	// Hub resolves hub references; nil means the client the environment
+	// configures (hub.New(os.Getenv)).
+	Hub *hub.Client
+	// Progress receives loading progress and warnings; nil means none.
+	Progress io.Writer
+}
+
+// ErrNoEngine is returned when a Spec names neither a model nor a server.
+var ErrNoEngine = errors.New("no language model: give --model DIR (a GPTQ checkpoint folder, or a hub reference org/name[:branch]) or --llm-url URL (an OpenAI-compatible server)")
+
+// ErrBothEngines is returned when a Spec names a model and a server.
+var ErrBothEngines = errors.New("give either a model folder or a server URL, not both")
+
+// Check reports whether s names exactly one engine.
+func (s Spec) Check() error {
+	switch {
+	case s.Model != "" && s.URL != "":
+		return ErrBothEngines
+	case s.Model == "" && s.URL == "":
+		return ErrNoEngine
+	}
+	_, _, err := ParseDevice(s.Device)
+	return err
+}
+
+func (s Spec) progress() io.Writer {
+	if s.Progress == nil {
+		return io.Discard
+	}
+	return s.Progress
+}
+
+// LLM opens the engine s names: the local model, loaded now, or a client of the
+// server. close releases the model.
+func LLM(ctx context.Context, s Spec) (llm engine.LLM, close func() error, err error) {
+	if err := s.Check(); err != nil {
+		return nil, nil, err
+	}
+	if s.URL != "" {
+		c, err := s.server()
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() error { return nil }, nil
+	}
+	m, err := Model(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.Generator, m.Close, nil
+}
+
+func (s Spec) server() (*openai.Client, error) {
+	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey})
+}
+
+// Loaded is a local model with its generator.
+type Loaded struct {
+	Dir       string // the folder it was loaded from (a hub reference's snapshot)
+	Model     *llama.Model
+	Generator *generate.Generator
+	// Tokenizer is nil when Spec.IDsOnly let a folder without one load.
+	Tokenizer *tokenizer.Tokenizer
+}
+
+// Close releases the model and its backend.
+func (l *Loaded) Close() error { return l.Model.Close() }
+
+// Model loads the local model s names on its device.
+func Model(ctx context.Context, s Spec) (*Loaded, error) {
+	if s.Model == "" {
+		return nil, fmt.Errorf("%w (this needs a local model)", ErrNoEngine)
+	}
+	dir, tok, err := s.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadModel(ctx, dir, s.Device, s.progress())
+	if err != nil {
+		return nil, err
+	}
+	l := &Loaded{Dir: dir, Model: m, Tokenizer: tok}
+	if tok == nil {
+		cfg := m.Config()
+		l.Generator = generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS})
+		return l, nil
+	}
+	if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
+		m.Close()
+		return nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
+	}
+	l.Generator = generate.New(m, tok)
+	return l, nil
+}
+
+// resolve finds the model's folder and loads its tokenizer: nil, with a note on
+// Progress, when s.IDsOnly and the folder has none.
+func (s Spec) resolve(ctx context.Context) (string, *tokenizer.Tokenizer, error) {
+	c := s.Hub
+	if c == nil {
+		c = hub.New(os.Getenv)
+	}
+	dir, stale, err := c.Resolve(ctx, s.Model, s.Pull)
+	if err != nil {
+		return "", nil, err
+	}
+	if stale != nil {
+		fmt.Fprintf(s.progress(), "%v\nusing the cached snapshot of %s\n", stale, s.Model)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		return "", nil, fmt.Errorf("model %s: %w: it has no config.json", dir, hub.ErrNoFolder)
+	}
+	tok, err := s.tokenizer(dir)
+	switch {
+	case err == nil:
+		return dir, tok, nil
+	case s.IDsOnly && s.Tokenizer == "":
+		fmt.Fprintf(s.progress(), "%v: generating ids only, no text\n", err)
+		return dir, nil, nil
+	}
+	return "", nil, fmt.Errorf("%w (give the tokenizer with --tokenizer FILE)", err)
+}
+
+func (s Spec) tokenizer(dir string) (*tokenizer.Tokenizer, error) {
+	if s.Tokenizer != "" {
+		return tokenizer.Load(s.Tokenizer)
+	}
+	return tokenizer.LoadDir(dir)
+}
+
+// Tokenizer loads the tokenizer s names: Spec.Tokenizer (a file, or a folder
+// holding one), else the model folder's, a hub reference's cached or pulled.
+func Tokenizer(ctx context.Context, s Spec) (*tokenizer.Tokenizer, error) {
+	if s.Tokenizer != "" {
+		if fi, err := os.Stat(s.Tokenizer); err == nil && fi.IsDir() {
+			return tokenizer.LoadDir(s.Tokenizer)
+		}
+		return tokenizer.Load(s.Tokenizer)
+	}
+	if s.Model == "" {
+		return nil, errors.New("no tokenizer: give --tokenizer FILE, or --model DIR holding one")
+	}
+	_, tok, err := s.resolve(ctx)
+	return tok, err
+}
+
+// ParseDevice reads auto, cpu, cuda or cuda:N: the backend's name ("" for auto)
+// and the device's ordinal.
+func ParseDevice(device string) (name string, ordinal int, err error) {
+	if device == "" || device == "auto" {
+		return "", 0, nil
+	}
+	name, n, hasN := strings.Cut(device, ":")
+	if hasN {
+		if ordinal, err = strconv.Atoi(n); err != nil || ordinal < 0 {
+			return "", 0, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N with N a device number", device)
+		}
+	}
+	if name == "" {
+		return "", 0, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N", device)
+	}
+	return name, ordinal, nil
+}
+
+// Backend opens the compute backend for device (see ParseDevice): auto is the
+// registry's choice, the highest-priority backend whose probe finds a device.
+func Backend(ctx context.Context, device string) (engine.Backend, error) {
+	name, ordinal, err := ParseDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	return engine.OpenBackend(ctx, name, ordinal)
+}
+
+// loadModel loads the checkpoint in dir on device, with progress on w: a line
+// that rewrites itself on a terminal, a line a quarter elsewhere.
+func loadModel(ctx context.Context, dir, device string, w io.Writer) (*llama.Model, error) {
+	b, err := Backend(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	name := b.Name()
+	step, format := 25, "loading %s on %s: %3d%% of %.2f GB\n"
+	if isTerminal(w) {
+		step, format = 10, "\rloading %s on %s: %3d%% of %.2f GB"
+	}
+	last := -1
+	m, err := llama.Open(ctx, dir, b, llama.Options{Progress: func(done, total int64) {
+		if pct := int(int64(100/step)*done/max(total, 1)) * step; pct != last {
+			last = pct
+			fmt.Fprintf(w, format, dir, name, pct, float64(total)/1e9)
+		}
+	}})
+	if last >= 0 && step == 10 {
+		fmt.Fprintln(w)
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// idsOnlyTokenizer stands in for the tokenizer of a model folder that has none: it
+// knows BOS and EOS and decodes nothing.
+type idsOnlyTokenizer struct{ bos, eos int }
+
+func (idsOnlyTokenizer) Encode(string) []int      { return nil }
+func (t idsOnlyTokenizer) BOS() int               { return t.bos }
+func (t idsOnlyTokenizer) EOS() int               { return t.eos }
+func (idsOnlyTokenizer) NewStream() idsOnlyStream { return idsOnlyStream{} }
+
+type idsOnlyStream struct{}
+
+func (idsOnlyStream) Next(int) string { return "" }
+func (idsOnlyStream) Flush() string   { return "" }

@@ -1,0 +1,210 @@
+package open
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
+	"github.com/rewoo-agent/agent/engine/hub"
+)
+
+// randomModel writes a small random checkpoint; with tok, the LLaMA tokenizer of
+// engine/tokenizer's testdata beside it (32000 ids).
+func randomModel(t *testing.T, tok bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 2, KVHeads: 2, Vocab: 32000,
+		Context: 48, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	spec := gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 1}
+	if err := gptqtest.WriteRandom(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	if tok {
+		gz, err := os.ReadFile(filepath.Join("..", "tokenizer", "testdata", "tokenizer.json.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		spec Spec
+		want error // nil: valid; errNotNil: some error
+	}{
+		{Spec{Model: "m"}, nil},
+		{Spec{URL: "http://x"}, nil},
+		{Spec{}, ErrNoEngine},
+		{Spec{Model: "m", URL: "http://x"}, ErrBothEngines},
+		{Spec{Model: "m", Device: "cuda:1"}, nil},
+		{Spec{Model: "m", Device: "cuda:x"}, errNotNil},
+	}
+	for _, tt := range tests {
+		err := tt.spec.Check()
+		switch {
+		case tt.want == errNotNil && err == nil, tt.want != errNotNil && !errors.Is(err, tt.want):
+			t.Errorf("%+v: Check() = %v, want %v", tt.spec, err, tt.want)
+		}
+	}
+}
+
+var errNotNil = errors.New("any error")
+
+func TestParseDevice(t *testing.T) {
+	tests := []struct {
+		in      string
+		name    string
+		ordinal int
+		ok      bool
+	}{
+		{"", "", 0, true},
+		{"auto", "", 0, true},
+		{"cpu", "cpu", 0, true},
+		{"cuda", "cuda", 0, true},
+		{"cuda:3", "cuda", 3, true},
+		{"cuda:-1", "", 0, false},
+		{"cuda:", "", 0, false},
+		{":1", "", 0, false},
+	}
+	for _, tt := range tests {
+		name, n, err := ParseDevice(tt.in)
+		if (err == nil) != tt.ok || name != tt.name || n != tt.ordinal {
+			t.Errorf("ParseDevice(%q) = %q, %d, %v; want %q, %d, ok %v", tt.in, name, n, err, tt.name, tt.ordinal, tt.ok)
+		}
+	}
+}
+
+// TestMissingFolder: a model folder that is not there is reported as that, not
+// as a missing tokenizer (the tokenizer is looked for after the folder).
+func TestMissingFolder(t *testing.T) {
+	empty := t.TempDir()
+	for _, dir := range []string{"/nonexistent", filepath.Join(empty, "nope"), empty} {
+		_, err := Model(context.Background(), Spec{Model: dir})
+		if !errors.Is(err, hub.ErrNoFolder) || strings.Contains(err.Error(), "tokenizer") {
+			t.Errorf("Model(%s): %v, want ErrNoFolder and no word of a tokenizer", dir, err)
+		}
+	}
+}
+
+func TestModel(t *testing.T) {
+	dir := randomModel(t, true)
+	var progress bytes.Buffer
+	m, err := Model(context.Background(), Spec{Model: dir, Device: "cpu", Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Dir != dir || m.Tokenizer == nil || m.Model.BackendName() != "cpu" {
+		t.Errorf("loaded %s with tokenizer %v on %s", m.Dir, m.Tokenizer != nil, m.Model.BackendName())
+	}
+	if !strings.Contains(progress.String(), "100%") {
+		t.Errorf("progress %q does not reach 100%%", progress.String())
+	}
+	if _, err := Model(context.Background(), Spec{Model: dir, Device: "tpu"}); err == nil {
+		t.Error("an unknown device loaded")
+	}
+
+	bare := randomModel(t, false)
+	if _, err := Model(context.Background(), Spec{Model: bare}); err == nil || !strings.Contains(err.Error(), "--tokenizer") {
+		t.Errorf("a folder without a tokenizer: %v, want advice to give one", err)
+	}
+	ids, err := Model(context.Background(), Spec{Model: bare, IDsOnly: true, Progress: io.Discard})
+	if err != nil || ids.Tokenizer != nil {
+		t.Fatalf("IDsOnly: %v", err)
+	}
+	ids.Close()
+}
+
+// TestLazy: nothing loads until the first generation; a lazy local model counts
+// tokens (with its tokenizer alone before loading, with the generator after) the
+// same way, and a lazy server is no TokenCounter, as the client is none.
+func TestLazy(t *testing.T) {
+	if NewLazy(Spec{}) != nil || NewLazy(Spec{}).LLM() != nil {
+		t.Fatal("a spec with no engine gave a lazy engine")
+	}
+	dir := randomModel(t, true)
+	var progress bytes.Buffer
+	l := NewLazy(Spec{Model: dir, Device: "cpu", Progress: &progress})
+	defer l.Close()
+	tc, ok := l.LLM().(engine.TokenCounter)
+	if !ok {
+		t.Fatal("a lazy local model is no TokenCounter")
+	}
+	before, err := tc.CountTokens("Hello world")
+	if err != nil || before < 3 || tc.ContextLength() != 48 {
+		t.Fatalf("before loading: %d tokens (%v), context %d", before, err, tc.ContextLength())
+	}
+	if progress.Len() != 0 {
+		t.Fatalf("counting loaded the model: %q", progress.String())
+	}
+	res, err := l.LLM().Generate(context.Background(), engine.Request{Prompt: "Hi", MaxTokens: 2}, nil)
+	if err != nil || res.Tokens == 0 {
+		t.Fatalf("generate: %+v, %v", res, err)
+	}
+	after, err := tc.CountTokens("Hello world")
+	if err != nil || after != before || tc.ContextLength() != 48 {
+		t.Errorf("after loading: %d tokens (%v), context %d; want %d, 48", after, err, tc.ContextLength(), before)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(context.Background()); err != nil {
+		t.Errorf("Load after a load and Close: %v, want the load's nil", err)
+	}
+
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	remote := NewLazy(Spec{URL: srv.URL})
+	if _, ok := remote.LLM().(engine.TokenCounter); ok {
+		t.Error("a lazy server counts tokens, its client does not")
+	}
+	closed := NewLazy(Spec{Model: dir})
+	closed.Close()
+	if _, err := closed.LLM().Generate(context.Background(), engine.Request{Prompt: "x"}, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("generate after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestTokenizer(t *testing.T) {
+	ctx := context.Background()
+	dir := randomModel(t, true)
+	file := filepath.Join(dir, "tokenizer.json")
+	for _, s := range []Spec{{Tokenizer: file}, {Tokenizer: dir}, {Model: dir}, {Model: "/elsewhere", Tokenizer: file}} {
+		tok, err := Tokenizer(ctx, s)
+		if err != nil || tok.VocabSize() != 32000 {
+			t.Errorf("Tokenizer(%+v): %v", s, err)
+		}
+	}
+	if _, err := Tokenizer(ctx, Spec{}); err == nil || !strings.Contains(err.Error(), "--tokenizer") {
+		t.Errorf("no tokenizer and no model: %v", err)
+	}
+	if _, err := Tokenizer(ctx, Spec{Model: "/nonexistent"}); !errors.Is(err, hub.ErrNoFolder) {
+		t.Errorf("a missing model folder: %v, want ErrNoFolder", err)
+	}
+	if _, err := Tokenizer(ctx, Spec{Model: randomModel(t, false)}); err == nil || !strings.Contains(err.Error(), "--tokenizer") {
+		t.Errorf("a model folder without a tokenizer: %v", err)
+	}
+}
