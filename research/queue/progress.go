@@ -8,12 +8,15 @@ import (
 
 // Progress is where a job stands.
 type Progress struct {
-	Job       string
-	Total     int // questions
-	Results   int
-	ByStatus  map[string]int
-	Tokens    struct{ Prompt, Generated int64 }
-	CacheHits int64
+	Job      string
+	Total    int // questions
+	Results  int
+	ByStatus map[string]int
+	// Running is the questions a worker holds now (a dead worker's too, until
+	// their lease runs out); Waiting those in the queue for one.
+	Running, Waiting int
+	Tokens           struct{ Prompt, Generated int64 }
+	CacheHits        int64
 	// Submitted is when the job was first submitted; First and Last the first
 	// and last result's times (zero without results).
 	Submitted, First, Last time.Time
@@ -75,5 +78,33 @@ func (q *Queue) Progress(ctx context.Context, job string) (*Progress, error) {
 			p.Last = l
 		}
 	}
-	return p, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the progress of %s: %w", job, err)
+	}
+	return p, q.inQueue(ctx, p)
+}
+
+// inQueue counts the job's questions River holds, by state.
+func (q *Queue) inQueue(ctx context.Context, p *Progress) error {
+	rows, err := q.b.db.QueryContext(ctx, q.b.q(`SELECT state, count(*) FROM river_job WHERE kind = $1 AND `+q.b.argJob+` = $2 GROUP BY state`), kind, p.Job)
+	if err != nil {
+		return fmt.Errorf("reading the queue of %s: %w", p.Job, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			state string
+			n     int
+		)
+		if err := rows.Scan(&state, &n); err != nil {
+			return fmt.Errorf("reading the queue of %s: %w", p.Job, err)
+		}
+		switch state {
+		case "running":
+			p.Running += n
+		case "available", "retryable", "scheduled", "pending":
+			p.Waiting += n
+		}
+	}
+	return rows.Err()
 }

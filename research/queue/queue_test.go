@@ -34,6 +34,9 @@ func TestSubmitWork(t *testing.T) {
 			if s, err := q.Submit(ctx, job); err != nil || s.Added != 0 || s.Already != 6 {
 				t.Fatalf("submitting again: %+v, %v", s, err)
 			}
+			if p, err := q.Progress(ctx, "first"); err != nil || p.Waiting != 6 || p.Running != 0 || p.Results != 0 {
+				t.Fatalf("progress before the work: %+v, %v", p, err)
+			}
 			changed := w.job("first", 7, 10*time.Second)
 			if _, err := q.Submit(ctx, changed); !errors.Is(err, ErrJobChanged) {
 				t.Fatalf("submitting a changed job: %v", err)
@@ -139,7 +142,7 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := q.Progress(ctx, "export")
-	if err != nil || p.Done() || !strings.Contains(Bar(p, 60), "0/3   0%") {
+	if err != nil || p.Done() || p.Waiting != 3 || p.Running != 0 || !strings.Contains(Bar(p, 60), "0/3   0%") {
 		t.Fatalf("before: %+v %q, %v", p, Bar(p, 60), err)
 	}
 	work(t, q, "export")
@@ -188,6 +191,9 @@ func TestExport(t *testing.T) {
 		t.Errorf("JSONL ids %v", ids)
 	}
 	p, _ = q.Progress(ctx, "export")
+	if p.Waiting != 0 || p.Running != 0 {
+		t.Errorf("after the job: %d waiting, %d running", p.Waiting, p.Running)
+	}
 	if bar := Bar(p, 60); !strings.HasPrefix(bar, "[####") || !strings.Contains(bar, "3/3 100% ok 3 done") {
 		t.Errorf("bar %q", bar)
 	}

@@ -296,6 +296,9 @@ func Bar(p *Progress, width int) string {
 	for _, st := range slices.Sorted(mapsKeys(p.ByStatus)) {
 		tail += fmt.Sprintf(" %s %d", st, p.ByStatus[st])
 	}
+	if p.Running > 0 {
+		tail += fmt.Sprintf(" running %d", p.Running)
+	}
 	switch eta := p.ETA(); {
 	case p.Done():
 		tail += " done"

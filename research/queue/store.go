@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,8 @@ type execFunc func(ctx context.Context, query string, args ...any) (int64, error
 type backend struct {
 	kind string // "sqlite" or "postgres"
 	db   *sql.DB
+	// argJob is the SQL expression of a River job's args.job.
+	argJob string
 	// newClient makes a River client over the store.
 	newClient func(cfg *river.Config) (riverClient, error)
 	// complete runs in (the result's insert) and completes job in one
@@ -49,10 +52,15 @@ type backend struct {
 // q rewrites a statement written with $1, $2 for the backend.
 func (b *backend) q(query string) string {
 	if b.kind == "sqlite" {
-		return strings.ReplaceAll(query, "$", "?")
+		return sqliteParams(query)
 	}
 	return query
 }
+
+var dollarParam = regexp.MustCompile(`\$([0-9]+)`)
+
+// sqliteParams writes PostgreSQL's $1 parameters as SQLite's ?1.
+func sqliteParams(query string) string { return dollarParam.ReplaceAllString(query, "?$1") }
 
 func (b *backend) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	res, err := b.db.ExecContext(ctx, b.q(query), args...)
@@ -94,8 +102,9 @@ func openSQLite(ctx context.Context, path string) (*backend, error) {
 	}
 	driver := riversqlite.New(db)
 	return &backend{
-		kind: "sqlite",
-		db:   db,
+		kind:   "sqlite",
+		db:     db,
+		argJob: "json_extract(args, '$.job')",
 		newClient: func(cfg *river.Config) (riverClient, error) {
 			cfg.PollOnly = true // SQLite has no LISTEN
 			return river.NewClient(driver, cfg)
@@ -107,7 +116,7 @@ func openSQLite(ctx context.Context, path string) (*backend, error) {
 			}
 			defer tx.Rollback()
 			exec := func(ctx context.Context, query string, args ...any) (int64, error) {
-				res, err := tx.ExecContext(ctx, strings.ReplaceAll(query, "$", "?"), args...)
+				res, err := tx.ExecContext(ctx, sqliteParams(query), args...)
 				if err != nil {
 					return 0, err
 				}
@@ -138,8 +147,9 @@ func openPostgres(ctx context.Context, dsn string) (*backend, error) {
 	db := stdlib.OpenDBFromPool(pool)
 	driver := riverpgxv5.New(pool)
 	return &backend{
-		kind: "postgres",
-		db:   db,
+		kind:   "postgres",
+		db:     db,
+		argJob: "args->>'job'",
 		newClient: func(cfg *river.Config) (riverClient, error) {
 			return river.NewClient(driver, cfg)
 		},
