@@ -75,7 +75,8 @@ type Limits struct {
 	// Timeout is each question's time limit; the question's lease is a little
 	// longer. 0 is DefaultTimeout.
 	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
-	// Parallel is how many questions a worker answers at once; 0 is 1.
+	// Parallel is how many questions the worker of agent research JOB.yaml
+	// answers at once; 0 is 1. Workers started on their own say their own.
 	Parallel int `yaml:"parallel" json:"parallel,omitempty"`
 	// Lease is how long a worker holds a question before, its worker gone
 	// quiet, it goes back to the queue; 0 is Timeout and 30 seconds. It is

@@ -201,3 +201,32 @@ func TestExport(t *testing.T) {
 		t.Errorf("progress of no job: %v", err)
 	}
 }
+
+// TestGaveUp checks a question whose attempts run out ends with a failed
+// result saying why, rather than being dropped by the queue.
+func TestGaveUp(t *testing.T) {
+	ctx := context.Background()
+	q := openQueue(t, sqliteDSN(t))
+	job := &Job{ID: "doomed", Questions: []research.Question{{ID: "1", Text: "why?"}}, Spec: Spec{Limits: Limits{MaxAttempts: 2}}}
+	if _, err := q.Submit(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	broken := errors.New("no engine at http://gpu1:8080")
+	opens := 0
+	wk := &Worker{Queue: q, UntilDone: "doomed", Poll: 20 * time.Millisecond,
+		Open: func(context.Context, *StoredJob) (research.Asker, func(), error) { opens++; return nil, nil, broken }}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := wk.Run(ctx); err != nil || ctx.Err() != nil {
+		t.Fatalf("%v, %v", err, ctx.Err())
+	}
+	res, err := q.Results(ctx, "doomed")
+	if err != nil || len(res) != 1 {
+		t.Fatalf("%d results, %v", len(res), err)
+	}
+	r := res[0]
+	if r.Record.Status != research.StatusFailed || r.Attempt != 2 || opens != 2 ||
+		!strings.Contains(r.Record.Error, ErrGaveUp.Error()) || !strings.Contains(r.Record.Error, broken.Error()) {
+		t.Errorf("result %+v after %d opens", r, opens)
+	}
+}

@@ -162,7 +162,6 @@ type opened struct {
 	job   *StoredJob
 	a     research.Asker
 	close func()
-	err   error
 }
 
 // Timeout is the question's lease: River cancels it then, and its rescuer
@@ -175,19 +174,21 @@ func (h *handler) asker(ctx context.Context, id string) (*opened, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if o, ok := h.askers[id]; ok {
-		return o, o.err
+		return o, nil
 	}
-	o := &opened{}
-	o.job, o.err = h.q.Job(ctx, id)
-	if o.err == nil {
-		// The asker outlives this question: it serves the job's others.
-		o.a, o.close, o.err = h.open(context.WithoutCancel(ctx), o.job)
+	job, err := h.q.Job(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	if o.err != nil && ctx.Err() != nil {
-		return nil, o.err // cut short: try again next time
+	// The asker outlives this question: it serves the job's others. One that
+	// fails to open is tried again by the next attempt: the engine may be back.
+	a, closeFn, err := h.open(context.WithoutCancel(ctx), job)
+	if err != nil {
+		return nil, err
 	}
+	o := &opened{job: job, a: a, close: closeFn}
 	h.askers[id] = o
-	return o, o.err
+	return o, nil
 }
 
 func (h *handler) closeAll() {
