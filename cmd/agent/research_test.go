@@ -157,3 +157,23 @@ func TestResearchBadJob(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestResearchSubmitWorker submits a job and answers it with a separate
+// worker command that stops once the job is done.
+func TestResearchSubmitWorker(t *testing.T) {
+	e := newResearchEnv(t)
+	if _, stderr, err := e.run(t, "research", "submit", "--queue", e.queue, e.job); err != nil || !strings.Contains(stderr, "3 added") {
+		t.Fatalf("submit: %v\n%s", err, stderr)
+	}
+	stdout, _, err := e.run(t, "research", "status", "--queue", e.queue, "capitals")
+	if err != nil || !strings.Contains(stdout, "0/3   0%") {
+		t.Errorf("status before: %v %q", err, stdout)
+	}
+	_, stderr, err := e.run(t, "research", "worker", "--queue", e.queue, "--parallel", "3", "--until-done", "capitals")
+	if err != nil || !strings.Contains(stderr, "worker on sqlite, 3 at a time") || strings.Count(stderr, " ok ") != 3 {
+		t.Errorf("worker: %v\n%s", err, stderr)
+	}
+	if _, _, err := e.run(t, "research", "worker", "--queue", e.queue, "--parallel", "0"); err == nil {
+		t.Error("--parallel 0 accepted")
+	}
+}
