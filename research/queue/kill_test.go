@@ -191,7 +191,7 @@ func checkResults(t *testing.T, q *Queue, job *Job, w *world) {
 	t.Logf("%d results, %d of them after a killed attempt, %d failed with a side effect's outcome unknown, %d timed out; %d notices sent",
 		len(res), retried, unknown, timedOut, len(w.notices))
 	if retried == 0 {
-		t.Errorf("no question was taken up again after a kill: the kills missed every question")
+		t.Errorf("no question was taken up again: the interruptions missed every question")
 	}
 }
 

@@ -190,6 +190,17 @@ func TestExport(t *testing.T) {
 	if strings.Join(ids, ",") != "q000,a/b,q002" {
 		t.Errorf("JSONL ids %v", ids)
 	}
+	// The export is a journal agent batch resumes from.
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	os.WriteFile(path, b.Bytes(), 0o644)
+	j, err := research.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if plan, err := j.Plan(job.Questions, false); err != nil || len(plan.Todo) != 0 || plan.Skipped != 3 {
+		t.Errorf("batch's plan over the export: %+v, %v", plan, err)
+	}
 	p, _ = q.Progress(ctx, "export")
 	if p.Waiting != 0 || p.Running != 0 {
 		t.Errorf("after the job: %d waiting, %d running", p.Waiting, p.Running)
@@ -229,4 +240,32 @@ func TestGaveUp(t *testing.T) {
 		!strings.Contains(r.Record.Error, ErrGaveUp.Error()) || !strings.Contains(r.Record.Error, broken.Error()) {
 		t.Errorf("result %+v after %d opens", r, opens)
 	}
+}
+
+// TestInterruptGivesBack stops a worker mid-question: the questions it held go
+// back to the queue at once, and another worker answers them, each once.
+func TestInterruptGivesBack(t *testing.T) {
+	q := openQueue(t, sqliteDSN(t))
+	w := newWorld(t, 20*time.Millisecond)
+	job := w.job("stopped", 4, time.Minute)
+	if _, err := q.Submit(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wk := &Worker{Queue: q, Open: openPlanner(q), Parallel: 2, Poll: 20 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- wk.Run(ctx) }()
+	for len(w.eng.Calls()) < 2 { // both questions are being planned
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p, err := q.Progress(context.Background(), "stopped")
+	if err != nil || p.Running != 0 || p.Waiting+p.Results != 4 || p.Waiting == 0 {
+		t.Fatalf("after the interrupt: %+v, %v", p, err)
+	}
+	work(t, q, "stopped")
+	checkResults(t, q, job, w)
 }
