@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 )
 
 // DefaultYAML is the embedded default configuration, the lowest layer of every Load.
@@ -159,7 +161,7 @@ type Options struct {
 func Load(opts Options) (*Config, error) {
 	env := envMap(opts.Env)
 	c := &Config{sources: map[string]Source{}}
-	if err := Decode("(defaults)", DefaultYAML, c); err != nil {
+	if err := yamlpos.Decode("(defaults)", DefaultYAML, c); err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
 	for _, f := range c.fields() {
@@ -215,7 +217,7 @@ func (c *Config) loadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	if err := Decode(path, data, c); err != nil {
+	if err := yamlpos.Decode(path, data, c); err != nil {
 		return err
 	}
 	c.file = path

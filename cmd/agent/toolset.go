@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
@@ -76,10 +77,12 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() { set.Close() })
+	for _, w := range set.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
 	for _, t := range set.Tools {
 		if err := reg.Add(t); err != nil {
-			set.Close()
-			return nil, fmt.Errorf("%s: %w", cfg.ToolsFile, err)
+			fmt.Fprintf(os.Stderr, "warning: %s: %v (tool %s is disabled)\n", cfg.ToolsFile, err, t.Name())
 		}
 	}
 	return reg, nil

@@ -40,7 +40,7 @@ var layers = map[string][]string{
 	"research": {"planner", "evidence", "planparser", "tools"},
 	// Research jobs at scale: job files, the River queue, workers, the shared
 	// tool cache; a job's endpoints as a pool of OpenAI-compatible clients.
-	"research/queue": {"research", "planner", "evidence", "planparser", "tools", "configs", "engine", "engine/openai", "engine/pool"},
+	"research/queue": {"research", "planner", "evidence", "planparser", "tools", "engine", "engine/openai", "engine/pool"},
 	"configs":        {},
 	// The offline world: a generated knowledge base, its documents and questions.
 	"world":    {},

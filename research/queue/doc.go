@@ -10,7 +10,7 @@
 // CSV or JSONL table), the tools (a custom tools file; per tool a ttl for the
 // cache and side_effects), the engine (OpenAI-compatible endpoints, made one
 // engine by EngineSpec.Pool, or the in-process model) and the limits. Every
-// problem of a job file is a *configs.Error at file:line:col.
+// problem of a job file is a *yamlpos.Error (configs.Error) at file:line:col.
 //
 // # The queue
 //

@@ -20,9 +20,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/engine/pool"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 	"github.com/rewoo-agent/agent/research"
 )
 
@@ -168,7 +168,7 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 const MaxTableRows = 1_000_000
 
 // ReadJobFile reads the job file at path; files it names are relative to its
-// folder. Every problem is a *configs.Error at file:line:col, joined.
+// folder. Every problem is a *yamlpos.Error at file:line:col, joined.
 func ReadJobFile(path string) (*Job, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -181,7 +181,7 @@ func ReadJobFile(path string) (*Job, error) {
 // folder its files are relative to.
 func ParseJob(name string, data []byte, dir string) (*Job, error) {
 	var fj fileJob
-	if err := configs.Decode(name, data, &fj); err != nil {
+	if err := yamlpos.Decode(name, data, &fj); err != nil {
 		return nil, err
 	}
 	var doc yaml.Node
@@ -195,7 +195,7 @@ func ParseJob(name string, data []byte, dir string) (*Job, error) {
 		if n == nil {
 			n = root
 		}
-		errs = append(errs, configs.NodeError(name, n, format, args...))
+		errs = append(errs, yamlpos.NodeError(name, n, format, args...))
 	}
 	job := &Job{ID: fj.ID, Spec: fj.Spec}
 	if job.ID == "" {
@@ -262,7 +262,7 @@ func ParseJob(name string, data []byte, dir string) (*Job, error) {
 	}
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b error) int {
-			var ea, eb *configs.Error
+			var ea, eb *yamlpos.Error
 			if !errors.As(a, &ea) || !errors.As(b, &eb) {
 				return 0
 			}
@@ -287,9 +287,9 @@ func listQuestions(name string, list []listQuestion, errs []error) ([]research.Q
 		text := strings.TrimSpace(l.Question)
 		switch prev, dup := seen[id]; {
 		case text == "":
-			errs = append(errs, &configs.Error{File: name, Line: l.line, Col: l.col, Msg: fmt.Sprintf("questions.list[%d]: an empty question", i)})
+			errs = append(errs, &yamlpos.Error{File: name, Line: l.line, Col: l.col, Msg: fmt.Sprintf("questions.list[%d]: an empty question", i)})
 		case dup:
-			errs = append(errs, &configs.Error{File: name, Line: l.line, Col: l.col, Msg: fmt.Sprintf("questions.list[%d]: id %q repeats line %d", i, id, prev)})
+			errs = append(errs, &yamlpos.Error{File: name, Line: l.line, Col: l.col, Msg: fmt.Sprintf("questions.list[%d]: id %q repeats line %d", i, id, prev)})
 		default:
 			seen[id] = l.line
 			qs = append(qs, research.Question{ID: id, Text: text, File: name, Line: l.line})
@@ -303,28 +303,28 @@ func listQuestions(name string, list []listQuestion, errs []error) ([]research.Q
 func templateQuestions(name string, qn *yaml.Node, q fileQuestions, dir string) ([]research.Question, error) {
 	switch {
 	case q.Template == "":
-		return nil, configs.NodeError(name, at(qn, "table"), "questions.table: give the template: of each question")
+		return nil, yamlpos.NodeError(name, at(qn, "table"), "questions.table: give the template: of each question")
 	case q.Table == "":
-		return nil, configs.NodeError(name, at(qn, "template"), "questions.template: give the table: it is filled from (CSV or JSONL)")
+		return nil, yamlpos.NodeError(name, at(qn, "template"), "questions.template: give the table: it is filled from (CSV or JSONL)")
 	}
 	text, err := template.New("question").Option("missingkey=error").Parse(q.Template)
 	if err != nil {
-		return nil, configs.NodeError(name, at(qn, "template"), "questions.template: %v", err)
+		return nil, yamlpos.NodeError(name, at(qn, "template"), "questions.template: %v", err)
 	}
 	idt := (*template.Template)(nil)
 	if q.ID != "" {
 		if idt, err = template.New("id").Option("missingkey=error").Parse(q.ID); err != nil {
-			return nil, configs.NodeError(name, at(qn, "id"), "questions.id: %v", err)
+			return nil, yamlpos.NodeError(name, at(qn, "id"), "questions.id: %v", err)
 		}
 	}
 	tn := at(qn, "table")
 	data, err := os.ReadFile(resolve(dir, q.Table))
 	if err != nil {
-		return nil, configs.NodeError(name, tn, "questions.table: %v", err)
+		return nil, yamlpos.NodeError(name, tn, "questions.table: %v", err)
 	}
 	rows, err := readTable(q.Table, data)
 	if err != nil {
-		return nil, configs.NodeError(name, tn, "questions.table: %v", err)
+		return nil, yamlpos.NodeError(name, tn, "questions.table: %v", err)
 	}
 	var (
 		qs   []research.Question
@@ -332,7 +332,7 @@ func templateQuestions(name string, qn *yaml.Node, q fileQuestions, dir string) 
 		seen = map[string]int{}
 	)
 	fail := func(r row, format string, args ...any) {
-		errs = append(errs, configs.NodeError(name, tn, "questions.table: %s:%d: %s", q.Table, r.line, fmt.Sprintf(format, args...)))
+		errs = append(errs, yamlpos.NodeError(name, tn, "questions.table: %s:%d: %s", q.Table, r.line, fmt.Sprintf(format, args...)))
 	}
 	for _, r := range rows {
 		var b bytes.Buffer
@@ -362,7 +362,7 @@ func templateQuestions(name string, qn *yaml.Node, q fileQuestions, dir string) 
 			qs = append(qs, research.Question{ID: id, Text: text, File: q.Table, Line: r.line})
 		}
 		if len(errs) >= 20 {
-			errs = append(errs, configs.NodeError(name, tn, "questions.table: and more: stopped at 20 problems"))
+			errs = append(errs, yamlpos.NodeError(name, tn, "questions.table: and more: stopped at 20 problems"))
 			break
 		}
 	}
@@ -370,7 +370,7 @@ func templateQuestions(name string, qn *yaml.Node, q fileQuestions, dir string) 
 		return nil, errors.Join(errs...)
 	}
 	if len(qs) == 0 {
-		return nil, configs.NodeError(name, tn, "questions.table: %s has no rows", q.Table)
+		return nil, yamlpos.NodeError(name, tn, "questions.table: %s has no rows", q.Table)
 	}
 	return qs, nil
 }

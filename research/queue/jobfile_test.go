@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected errors of testdata/badjobs")
@@ -59,7 +59,7 @@ func TestReadJobFile(t *testing.T) {
 }
 
 // TestJobFileErrors reads each bad job file of testdata/badjobs: every error
-// is a *configs.Error at file:line:col (or names the table's line), as the
+// is a *yamlpos.Error at file:line:col (or names the table's line), as the
 // .err file beside it says.
 func TestJobFileErrors(t *testing.T) {
 	files, err := filepath.Glob("testdata/badjobs/*.yaml")
@@ -72,7 +72,7 @@ func TestJobFileErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var ce *configs.Error
+			var ce *yamlpos.Error
 			if !errors.As(err, &ce) && !strings.Contains(err.Error(), ".csv:") {
 				t.Errorf("%v (%T) names no place", err, err)
 			}
