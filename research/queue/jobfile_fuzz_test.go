@@ -42,3 +42,35 @@ func FuzzParseJob(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadTable checks the table reader on any bytes, as CSV and as JSONL:
+// an error, or rows in line order, each with its fields, seeded with the
+// tables of testdata.
+func FuzzReadTable(f *testing.F) {
+	for _, p := range []string{"testdata/jobs/countries.csv", "testdata/jobs/countries.jsonl"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, strings.HasSuffix(p, ".jsonl"))
+	}
+	f.Add([]byte("a,a\n1,2\n"), false)
+	f.Add([]byte("a\n\"x\ny\"\n2\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, jsonl bool) {
+		name := "t.csv"
+		if jsonl {
+			name = "t.jsonl"
+		}
+		rows, err := readTable(name, data)
+		if err != nil {
+			return
+		}
+		last := 0
+		for _, r := range rows {
+			if r.line <= last || r.fields == nil {
+				t.Fatalf("row at line %d after %d: %v", r.line, last, r.fields)
+			}
+			last = r.line
+		}
+	})
+}

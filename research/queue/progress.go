@@ -27,13 +27,21 @@ type Progress struct {
 // Done says every question has its result.
 func (p *Progress) Done() bool { return p.Results >= p.Total }
 
-// ETA is the time the job still needs at the pace of its results so far; 0
-// when done or when there is no pace yet.
+// ETA is the time the job still needs at the pace of its results so far
+// (from the first result to the last, or with one result from submitting to
+// it), left after the last result; 0 when done or when there is no pace yet.
 func (p *Progress) ETA() time.Duration {
-	if p.Done() || p.Results == 0 || !p.Last.After(p.Submitted) {
+	var per time.Duration
+	switch {
+	case p.Done() || p.Results == 0:
+		return 0
+	case p.Results >= 2 && p.Last.After(p.First):
+		per = p.Last.Sub(p.First) / time.Duration(p.Results-1)
+	case p.Last.After(p.Submitted):
+		per = p.Last.Sub(p.Submitted)
+	default:
 		return 0
 	}
-	per := p.Last.Sub(p.Submitted) / time.Duration(p.Results)
 	return per * time.Duration(p.Total-p.Results)
 }
 
