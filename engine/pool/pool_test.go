@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/engine/server"
 	"github.com/rewoo-agent/agent/planner/plannertest"
 )
 
@@ -133,15 +136,26 @@ func TestFailover(t *testing.T) {
 	})
 }
 
-// TestTwoServers runs generations over two OpenAI-compatible servers: both
-// serve, and when one dies midway the rest go to the other.
+// TestTwoServers runs generations over two OpenAI-compatible servers, agent
+// serve's (engine/server) and the scripted engine's own: both serve, and when
+// one dies midway the rest go to the other.
 func TestTwoServers(t *testing.T) {
 	var members []Member
 	var engines []*plannertest.Engine
-	var servers []interface{ Close() }
+	var servers []*httptest.Server
 	for i := range 2 {
 		e := &plannertest.Engine{Delay: time.Millisecond, Replies: []plannertest.Reply{{Text: fmt.Sprintf(" from %d", i)}}}
-		srv := e.NewServer()
+		var h http.Handler = e.Handler()
+		if i == 0 {
+			s, err := server.New(server.Options{Model: "scripted",
+				Load: func(context.Context) (engine.LLM, func() error, error) { return e, func() error { return nil }, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			h = s
+		}
+		srv := httptest.NewServer(h)
 		defer srv.Close()
 		c, err := openai.New(srv.URL, openai.Options{Model: "scripted"})
 		if err != nil {
