@@ -21,6 +21,7 @@ import (
 // Lookup (cached) and Notify (side effects) call a test server.
 type researchEnv struct {
 	dir, job, queue string
+	llmURL          string
 	eng             *plannertest.Engine
 
 	mu      sync.Mutex
@@ -34,6 +35,7 @@ func newResearchEnv(t *testing.T) *researchEnv {
 	e.eng = &plannertest.Engine{Replies: []plannertest.Reply{{Text: " :evidence0: = Lookup[facts]\n :evidence1: = Notify[:evidence0:]\nAnswer: :evidence1:\n"}}}
 	llm := e.eng.NewServer()
 	t.Cleanup(llm.Close)
+	e.llmURL = llm.URL
 	mux := http.NewServeMux()
 	mux.HandleFunc("/lookup", func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
@@ -175,5 +177,25 @@ func TestResearchSubmitWorker(t *testing.T) {
 	}
 	if _, _, err := e.run(t, "research", "worker", "--queue", e.queue, "--parallel", "0"); err == nil {
 		t.Error("--parallel 0 accepted")
+	}
+}
+
+// TestResearchConfiguredEngine answers a job that names no endpoints with the
+// configured engine (here a server given by --llm-url).
+func TestResearchConfiguredEngine(t *testing.T) {
+	e := newResearchEnv(t)
+	data, _ := os.ReadFile(e.job)
+	job := strings.Replace(string(data), "endpoints: ["+e.llmURL+"/v1]", "endpoints: []", 1)
+	if job == string(data) {
+		t.Fatal("the job file has no endpoints to drop")
+	}
+	os.WriteFile(e.job, []byte(job), 0o644)
+	// Without one the worker stops at once, saying why; the questions wait.
+	if _, stderr, err := e.run(t, "research", "--queue", e.queue, e.job); err == nil || !strings.Contains(err.Error(), "opening the engine and tools of job capitals: no language model") {
+		t.Errorf("without an engine: %v\n%s", err, stderr)
+	}
+	_, stderr, err := e.run(t, "research", "--queue", e.queue, "--llm-url", e.llmURL, e.job)
+	if err != nil || !strings.Contains(stderr, "3 of 3 questions answered: 3 ok") {
+		t.Errorf("%v\n%s", err, stderr)
 	}
 }

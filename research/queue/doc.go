@@ -32,7 +32,9 @@
 // worker dies, River's rescuer (on the elected leader) gives the question
 // back to the queue once the lease and Worker.RescueAfter have passed, and
 // another worker answers it. A worker that stops on an interrupt gives its
-// questions back at once.
+// questions back at once. A worker that cannot open a job's asker (its engine
+// or tools) stops with an *OpenError, and the question waits for a worker that
+// can: a misconfigured machine never fails a job's questions.
 //
 // The result is inserted in the same transaction as River's completion of
 // the question (river.JobCompleteTx), with ON CONFLICT DO NOTHING on the

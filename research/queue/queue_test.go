@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planner/plannertest"
 	"github.com/rewoo-agent/agent/research"
 )
@@ -213,8 +214,8 @@ func TestExport(t *testing.T) {
 	}
 }
 
-// TestGaveUp checks a question whose attempts run out ends with a failed
-// result saying why, rather than being dropped by the queue.
+// TestGaveUp checks a question whose attempts ran out (their workers died)
+// ends with a failed result saying so, rather than being dropped.
 func TestGaveUp(t *testing.T) {
 	ctx := context.Background()
 	q := openQueue(t, sqliteDSN(t))
@@ -222,23 +223,67 @@ func TestGaveUp(t *testing.T) {
 	if _, err := q.Submit(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	broken := errors.New("no engine at http://gpu1:8080")
-	opens := 0
-	wk := &Worker{Queue: q, UntilDone: "doomed", Poll: 20 * time.Millisecond,
-		Open: func(context.Context, *StoredJob) (research.Asker, func(), error) { opens++; return nil, nil, broken }}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := wk.Run(ctx); err != nil || ctx.Err() != nil {
-		t.Fatalf("%v, %v", err, ctx.Err())
+	// Two attempts were taken and their workers died.
+	if _, err := q.b.exec(ctx, `UPDATE river_job SET attempt = 2`); err != nil {
+		t.Fatal(err)
 	}
+	asked := 0
+	wk := &Worker{Queue: q, UntilDone: "doomed", Poll: 20 * time.Millisecond,
+		Open: func(context.Context, *StoredJob) (research.Asker, func(), error) { asked++; return shouter{}, nil, nil }}
+	runUntil(t, wk)
 	res, err := q.Results(ctx, "doomed")
 	if err != nil || len(res) != 1 {
 		t.Fatalf("%d results, %v", len(res), err)
 	}
-	r := res[0]
-	if r.Record.Status != research.StatusFailed || r.Attempt != 2 || opens != 2 ||
-		!strings.Contains(r.Record.Error, ErrGaveUp.Error()) || !strings.Contains(r.Record.Error, broken.Error()) {
-		t.Errorf("result %+v after %d opens", r, opens)
+	if r := res[0]; r.Record.Status != research.StatusFailed || r.Attempt != 3 || asked != 0 ||
+		!strings.Contains(r.Record.Error, ErrGaveUp.Error()+": 2 attempts") {
+		t.Errorf("result %+v, opened %d times", r, asked)
+	}
+}
+
+// TestOpenError checks a worker that cannot open a job's engine and tools
+// stops, saying why, and leaves the question in the queue for another.
+func TestOpenError(t *testing.T) {
+	ctx := context.Background()
+	q := openQueue(t, sqliteDSN(t))
+	job := &Job{ID: "j", Questions: []research.Question{{ID: "1", Text: "why?"}}}
+	if _, err := q.Submit(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	broken := errors.New("no language model")
+	wk := &Worker{Queue: q, UntilDone: "j", Poll: 20 * time.Millisecond,
+		Open: func(context.Context, *StoredJob) (research.Asker, func(), error) { return nil, nil, broken }}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := wk.Run(ctx)
+	var oe *OpenError
+	if !errors.As(err, &oe) || oe.Job != "j" || !errors.Is(err, broken) || ctx.Err() != nil {
+		t.Fatalf("%v", err)
+	}
+	if p, err := q.Progress(ctx, "j"); err != nil || p.Results != 0 || p.Running != 0 || p.Waiting != 1 {
+		t.Fatalf("after the worker stopped: %+v, %v", p, err)
+	}
+	wk.Open = func(context.Context, *StoredJob) (research.Asker, func(), error) { return shouter{}, nil, nil }
+	runUntil(t, wk)
+	if res, err := q.Results(ctx, "j"); err != nil || len(res) != 1 || res[0].Record.Status != research.StatusOK {
+		t.Errorf("another worker's results: %v, %v", res, err)
+	}
+}
+
+// shouter answers in capitals.
+type shouter struct{}
+
+func (shouter) Ask(_ context.Context, q string) (*planner.Trace, error) {
+	return &planner.Trace{Answer: &planner.Answer{Text: strings.ToUpper(q)}}, nil
+}
+
+// runUntil runs wk, which has UntilDone, for at most a minute.
+func runUntil(t *testing.T, wk *Worker) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := wk.Run(ctx); err != nil || ctx.Err() != nil {
+		t.Fatalf("%v, %v", err, ctx.Err())
 	}
 }
 

@@ -52,19 +52,32 @@ type Worker struct {
 	Logger *slog.Logger
 }
 
+// OpenError stops a worker that cannot open a job's asker (its engine or
+// tools): the question goes back to the queue, for workers that can.
+type OpenError struct {
+	Job string
+	Err error
+}
+
+func (e *OpenError) Error() string {
+	return fmt.Sprintf("opening the engine and tools of job %s: %v", e.Job, e.Err)
+}
+
+func (e *OpenError) Unwrap() error { return e.Err }
+
 // ErrGaveUp is the error of a result recorded without an answer because the
 // question's attempts ran out (its workers died, or the store failed, each time).
 var ErrGaveUp = errors.New("the question's attempts ran out")
 
-// Run works until ctx ends (the questions it holds go back to the queue) or
-// UntilDone's job is done.
+// Run works until ctx ends (the questions it holds go back to the queue),
+// UntilDone's job is done, or a job's asker cannot be opened (*OpenError).
 func (w *Worker) Run(ctx context.Context) error {
 	id := w.ID
 	if id == "" {
 		host, _ := os.Hostname()
 		id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	h := &handler{q: w.Queue, open: w.Open, worker: id, onResult: w.OnResult, askers: map[string]*opened{}}
+	h := &handler{q: w.Queue, open: w.Open, worker: id, onResult: w.OnResult, askers: map[string]*opened{}, fatal: make(chan error, 1)}
 	defer h.closeAll()
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, h); err != nil {
@@ -99,10 +112,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)
 	}
-	err = w.wait(ctx, poll)
+	err = w.wait(ctx, poll, h.fatal)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ctx.Err() != nil {
+	var oerr *OpenError
+	if ctx.Err() != nil || errors.As(err, &oerr) {
 		c.StopAndCancel(stopCtx)
 		return err
 	}
@@ -112,11 +126,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// wait waits for ctx's end, or for UntilDone's job to be done.
-func (w *Worker) wait(ctx context.Context, poll time.Duration) error {
+// wait waits for ctx's end, a fatal error, or UntilDone's job to be done.
+func (w *Worker) wait(ctx context.Context, poll time.Duration, fatal <-chan error) error {
 	if w.UntilDone == "" {
-		<-ctx.Done()
-		return nil
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-fatal:
+			return err
+		}
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
@@ -131,6 +149,8 @@ func (w *Worker) wait(ctx context.Context, poll time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-fatal:
+			return err
 		case <-t.C:
 		}
 	}
@@ -156,6 +176,8 @@ type handler struct {
 
 	mu     sync.Mutex // guards askers; held while one opens
 	askers map[string]*opened
+	// fatal gets the first error that stops the worker.
+	fatal chan error
 }
 
 type opened struct {
@@ -180,8 +202,7 @@ func (h *handler) asker(ctx context.Context, id string) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The asker outlives this question: it serves the job's others. One that
-	// fails to open is tried again by the next attempt: the engine may be back.
+	// The asker outlives this question: it serves the job's others.
 	a, closeFn, err := h.open(context.WithoutCancel(ctx), job)
 	if err != nil {
 		return nil, err
@@ -218,8 +239,14 @@ func (h *handler) Work(ctx context.Context, job *river.Job[questionArgs]) error 
 	}
 	o, err := h.asker(ctx, a.Job)
 	if err != nil {
-		if job.Attempt >= a.MaxAttempts {
-			return h.record(ctx, job, gaveUp(q, started, fmt.Errorf("%w: opening the job's engine and tools: %w", ErrGaveUp, err)), 0)
+		if ctx.Err() == nil {
+			// This worker cannot answer the job: it stops, and the question
+			// goes back to the queue for a worker that can.
+			err = &OpenError{Job: a.Job, Err: err}
+			select {
+			case h.fatal <- err:
+			default:
+			}
 		}
 		return err
 	}
