@@ -24,6 +24,9 @@ var layers = map[string][]string{
 	"tools":    {"engine", "configs"},
 	"evidence": {"planparser", "tools"},
 	"planner":  {"engine", "evidence", "planparser", "tools"},
+	// Function calling: the functions, their prompt, the answer's checks and the
+	// decoding constraint over a local model.
+	"funcall": {"engine", "tools"},
 	// The pure-Go core: the LLM seam, the model, the tokenizer, the sampler. It
 	// holds the backend registry, never a backend, a server client or the hub.
 	"engine":         {},
@@ -46,11 +49,11 @@ var layers = map[string][]string{
 	"world":    {},
 	"internal": {},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs", "world"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.
-var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world"}
+var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world", "funcall"}
 
 // layerOf returns the layer of the module-relative package path p, or "".
 func layerOf(p string) string {
