@@ -425,6 +425,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 		}
 		b, want := s.batchOf(parts)
 		logits, err := s.model.ForwardBatch(ctx, b, want)
+		if err != nil && ctx.Err() != nil {
+			err = ErrClosed
+		}
 		s.mu.Lock()
 		s.apply(parts, logits, err)
 		s.mu.Unlock()
