@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 
@@ -18,6 +19,9 @@ type fakeModel struct {
 	blocks, bs, ctxLen, vocab int
 	slots                     []int32
 	gate                      chan struct{}
+
+	mu    sync.Mutex
+	steps []engine.Batch // every step's rows, in order
 }
 
 func newFake(blocks, bs, ctxLen int) *fakeModel {
@@ -33,6 +37,9 @@ func (f *fakeModel) ForwardBatch(ctx context.Context, b engine.Batch, want []int
 			return nil, ctx.Err()
 		}
 	}
+	f.mu.Lock()
+	f.steps = append(f.steps, b)
+	f.mu.Unlock()
 	slot := func(i, p int) int { return int(b.Tables[b.Seq[i]][p/f.bs])*f.bs + p%f.bs }
 	for i := range b.IDs {
 		f.slots[slot(i, int(b.Pos[i]))] = b.IDs[i]
@@ -223,4 +230,66 @@ func TestBadRequests(t *testing.T) {
 	if _, err := New(newFake(8, 4, 64), idTok{}, Options{}); err == nil {
 		t.Errorf("New with a pool smaller than one context: no error")
 	}
+}
+
+// TestLongPromptInterleaved: a long prompt arriving while a sequence decodes is
+// prefilled in chunks of at most StepTokens rows, and every one of those steps
+// also carries the running sequence's decode row.
+func TestLongPromptInterleaved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(64, 4, 256)
+		const stepRows = 8
+		s, err := New(f, idTok{bos: 1, eos: 2}, Options{StepTokens: stepRows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		a := start(context.Background(), s, []int{1, 4, 5}, 40)
+		synctest.Wait()
+		f.gate <- struct{}{} // a's prompt
+		synctest.Wait()
+		long := make([]int, 50)
+		for i := range long {
+			long[i] = 3 + i%40
+		}
+		b := start(context.Background(), s, long, 2)
+		synctest.Wait()
+		done := 0
+		for done < 2 {
+			select {
+			case f.gate <- struct{}{}:
+			case r := <-a:
+				if r.err != nil || len(r.ids) != 40 {
+					t.Errorf("decoding call: %d ids, %v", len(r.ids), r.err)
+				}
+				done++
+			case r := <-b:
+				if r.err != nil || len(r.ids) != 2 {
+					t.Errorf("long call: %d ids, %v", len(r.ids), r.err)
+				}
+				done++
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		chunks := 0
+		for i, st := range f.steps {
+			if len(st.IDs) > stepRows {
+				t.Errorf("step %d has %d rows, more than %d", i, len(st.IDs), stepRows)
+			}
+			rows := map[int32]int{}
+			for _, q := range st.Seq {
+				rows[q]++
+			}
+			if len(st.IDs) > 1 && i > 0 {
+				chunks++
+				if len(rows) != 2 {
+					t.Errorf("step %d: a prompt chunk without the running decode (%v rows by sequence)", i, rows)
+				}
+			}
+		}
+		if chunks < 50/stepRows {
+			t.Errorf("the long prompt went in %d chunks, want at least %d", chunks, 50/stepRows)
+		}
+	})
 }
