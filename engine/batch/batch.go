@@ -120,8 +120,11 @@ type Stats struct {
 	PrefixQueries, PrefixHits, TokensSaved int64
 	// Preemptions counts sequences pushed out of the cache to be recomputed.
 	Preemptions int64
-	// Steps counts forward steps, Rows their rows.
+	// Steps counts forward steps, Rows their rows (recomputed ones included).
 	Steps, Rows int64
+	// PromptTokens counts the prompt tokens of the calls queued, GeneratedTokens
+	// the tokens sampled.
+	PromptTokens, GeneratedTokens int64
 }
 
 // HitRate is PrefixHits/PrefixQueries, 0 before any query.
@@ -350,6 +353,7 @@ func (s *Scheduler) enqueue(q *seq) error {
 		return fmt.Errorf("%w: %d running, %d waiting (the most)", ErrBusy, len(s.running), len(s.waiting))
 	}
 	s.waiting = append(s.waiting, q)
+	s.stats.PromptTokens += int64(q.prompt)
 	s.poke()
 	return nil
 }
@@ -610,6 +614,7 @@ func (s *Scheduler) apply(parts []part, logits []float32, err error) {
 			continue
 		}
 		q.toks = append(q.toks, id)
+		s.stats.GeneratedTokens++
 		gen := len(q.toks) - q.prompt
 		if id == s.eos || gen == q.maxNew {
 			s.running = slices.DeleteFunc(s.running, func(r *seq) bool { return r == q })

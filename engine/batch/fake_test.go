@@ -169,7 +169,8 @@ func TestPagingWithFake(t *testing.T) {
 			}
 			want = append(want, ids)
 		}
-		s, err := New(newOpenFake(), idTok{bos: 1, eos: 2}, Options{MaxSequences: 10, StepTokens: 8})
+		f := newFake(16, 4, 64)
+		s, err := New(f, idTok{bos: 1, eos: 2}, Options{MaxSequences: 10, StepTokens: 8})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,6 +179,19 @@ func TestPagingWithFake(t *testing.T) {
 		for _, p := range ps {
 			cs = append(cs, start(context.Background(), s, p, 20))
 		}
+		// Every call is queued before the steps run, so they compete for blocks.
+		synctest.Wait()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case f.gate <- struct{}{}:
+				case <-stop:
+					return
+				}
+			}
+		}()
 		for i, c := range cs {
 			if r := <-c; r.err != nil || !slices.Equal(r.ids, want[i]) {
 				t.Errorf("sequence %d: %v (%v), alone %v", i, r.ids, r.err, want[i])

@@ -190,18 +190,31 @@ func TestConcurrentGreedyMatchesAlone(t *testing.T) {
 }
 
 // TestPreemptionRecomputes: a pool of one context for 12 sequences forces
-// preemption; the recomputed sequences still give the ids they give alone.
+// preemption; the recomputed sequences still give the ids they give alone,
+// greedy or sampled with a seed.
 func TestPreemptionRecomputes(t *testing.T) {
 	ck := checkpoints[0]
 	dir := ck.dir(t)
-	req := engine.Request{MaxTokens: 30}
-	m := open(t, dir, &llama.Paged{BlockSize: 4, Blocks: contextCap / 4})
-	ps := prompts(12, m.VocabSize())
-	want := alone(t, dir, ps, req)
-	s := newScheduler(t, m, Options{MaxSequences: 12})
-	compare(t, "tiny pool", together(t, s, ps, req), want)
-	if st := s.Stats(); st.Preemptions == 0 {
-		t.Errorf("stats %+v: no preemption with a pool of %d blocks", st, contextCap/4)
+	for _, req := range []engine.Request{
+		{MaxTokens: 30},
+		{MaxTokens: 30, Sampling: engine.Sampling{Temperature: 0.8, TopK: 30, Seed: 99}},
+	} {
+		m := open(t, dir, &llama.Paged{BlockSize: 4, Blocks: contextCap / 4})
+		ps := prompts(12, m.VocabSize())
+		want := alone(t, dir, ps, req)
+		s := newScheduler(t, m, Options{MaxSequences: 12})
+		compare(t, fmt.Sprintf("tiny pool, %+v", req.Sampling), together(t, s, ps, req), want)
+		st := s.Stats()
+		if st.Preemptions == 0 {
+			t.Errorf("stats %+v: no preemption with a pool of %d blocks", st, contextCap/4)
+		}
+		var gen int64
+		for _, w := range want {
+			gen += int64(len(w.ids))
+		}
+		if st.GeneratedTokens != gen {
+			t.Errorf("stats: %d tokens generated, the calls got %d", st.GeneratedTokens, gen)
+		}
 	}
 }
 
