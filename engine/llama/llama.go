@@ -1,6 +1,9 @@
 // Package llama is the LLaMA forward pass (RMSNorm, rotate-half RoPE, attention with
 // a KV cache and grouped-query heads, SiLU MLP, lm_head), written once against
-// engine.Backend so every backend computes the same model.
+// engine.Backend so every backend computes the same model. Loaded with
+// Options.Paged on an engine.PagedBackend, the model has a paged key-value cache
+// shared by many sequences and runs steps of rows from several of them
+// (ForwardBatch), for the continuous-batching scheduler of engine/batch.
 package llama
 
 import (

@@ -1,5 +1,6 @@
 // Package cpu is the pure-Go float32 backend: it registers itself as "cpu" and
-// computes every operation of engine.Ops on the host, spread over all cores.
+// computes every operation of engine.Ops on the host, spread over all cores, with
+// the paged cache and multi-sequence steps of engine.PagedBackend.
 // Quantized weights stay packed (read straight from the memory-mapped checkpoint
 // where their rows are in group order) and are never unpacked: the matrix product
 // looks each byte of packed bits up in tables built from the inputs (see quant);
