@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 )
 
 // DefaultYAML is the embedded default configuration, the lowest layer of every Load.
@@ -29,6 +31,7 @@ var ToolsExampleYAML []byte
 // one in a config file is taken relative to that file.
 type Config struct {
 	ToolsFile string    `yaml:"tools_file" env:"AGENT_TOOLS" path:""`
+	Corpus    string    `yaml:"corpus" env:"AGENT_CORPUS" path:""`
 	CacheDir  string    `yaml:"cache_dir" env:"AGENT_CACHE_DIR" path:""`
 	Search    Search    `yaml:"search"`
 	Fetch     Fetch     `yaml:"fetch"`
@@ -88,6 +91,7 @@ type Engine struct {
 	Device    string `yaml:"device" env:"AGENT_DEVICE"`
 	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
 	LLMModel  string `yaml:"llm_model" env:"AGENT_LLM_MODEL"`
+	LLMAPI    string `yaml:"llm_api" env:"AGENT_LLM_API"`
 }
 
 // Sampling holds the decoding settings of the plan (Hugging Face semantics).
@@ -158,7 +162,7 @@ type Options struct {
 func Load(opts Options) (*Config, error) {
 	env := envMap(opts.Env)
 	c := &Config{sources: map[string]Source{}}
-	if err := Decode("(defaults)", DefaultYAML, c); err != nil {
+	if err := yamlpos.Decode("(defaults)", DefaultYAML, c); err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
 	for _, f := range c.fields() {
@@ -214,7 +218,7 @@ func (c *Config) loadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	if err := Decode(path, data, c); err != nil {
+	if err := yamlpos.Decode(path, data, c); err != nil {
 		return err
 	}
 	c.file = path

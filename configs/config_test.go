@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -125,18 +127,28 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
-	// The type error is reported once the keys are right.
-	typ := write("type.yaml", "fetch:\n  max_bytes: lots\n")
+	// Type errors are reported once the keys are right, each at its value.
+	typ := write("type.yaml", "fetch:\n  max_bytes: lots\n  timeout: abc\n  robots: maybe\n  user_agent: [a, b]\nsampling: 3\n")
 	_, err := Load(Options{File: typ})
+	want := []string{
+		typ + `:2:14: fetch.max_bytes: expected an integer, got "lots"`,
+		typ + `:3:12: fetch.timeout: expected a duration (such as 10s or 1m30s), got "abc"`,
+		typ + `:4:11: fetch.robots: expected true or false, got "maybe"`,
+		typ + `:5:15: fetch.user_agent: expected a string, got a list`,
+		typ + `:6:11: sampling: expected a mapping, got "3"`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("type errors:\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
 	var e *Error
-	if !errors.As(err, &e) || e.Line != 2 || !strings.Contains(e.Msg, "cannot unmarshal !!str `lots` into int64") {
-		t.Errorf("type error = %v", err)
+	if !errors.As(err, &e) || e.File != typ || e.Line != 2 || e.Col != 14 {
+		t.Errorf("first error = %#v", e)
 	}
 }
 
 func TestDecodeEmptyAndMissingDefaultFile(t *testing.T) {
 	var c Config
-	if err := Decode("empty.yaml", []byte("# nothing\n"), &c); err != nil {
+	if err := yamlpos.Decode("empty.yaml", []byte("# nothing\n"), &c); err != nil {
 		t.Fatal(err)
 	}
 	// A missing XDG file is no error.
@@ -147,7 +159,7 @@ func TestDecodeEmptyAndMissingDefaultFile(t *testing.T) {
 
 func TestDefaultFilesDecodeStrictly(t *testing.T) {
 	var c Config
-	if err := Decode("config.yaml", DefaultYAML, &c); err != nil {
+	if err := yamlpos.Decode("config.yaml", DefaultYAML, &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(ToolsExampleYAML) == 0 {
@@ -161,7 +173,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("a: &x {b: *x}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		var c Config
-		err := Decode("f.yaml", []byte(s), &c)
+		err := yamlpos.Decode("f.yaml", []byte(s), &c)
 		if err != nil && !strings.HasPrefix(err.Error(), "f.yaml") {
 			t.Fatalf("error %q does not name the file", err)
 		}

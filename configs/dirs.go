@@ -66,3 +66,11 @@ func keyLines(data []byte) map[string]int {
 	walk(doc.Content[0], "")
 	return lines
 }
+
+// joinPath joins a dotted key path and a key.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

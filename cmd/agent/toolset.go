@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/custom"
 	"github.com/rewoo-agent/agent/tools/fetch"
 	"github.com/rewoo-agent/agent/tools/knowledge"
@@ -49,6 +51,19 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Corpus != "" {
+		c, err := corpus.Open(cfg.Corpus, corpus.Options{MaxResults: cfg.Search.MaxResults})
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		for _, t := range []tools.Tool{&corpus.SearchTool{Corpus: c},
+			&corpus.ReaderTool{Corpus: c, MaxDocs: f.MaxURLs, MaxChars: f.MaxChars}} {
+			if err := reg.Add(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if cfg.ToolsFile == "" {
 		return reg, nil
 	}
@@ -62,10 +77,12 @@ func toolRegistry(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*to
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() { set.Close() })
+	for _, w := range set.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
 	for _, t := range set.Tools {
 		if err := reg.Add(t); err != nil {
-			set.Close()
-			return nil, fmt.Errorf("%s: %w", cfg.ToolsFile, err)
+			fmt.Fprintf(os.Stderr, "warning: %s: %v (tool %s is disabled)\n", cfg.ToolsFile, err, t.Name())
 		}
 	}
 	return reg, nil

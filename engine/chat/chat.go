@@ -6,6 +6,7 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -36,6 +37,50 @@ func (t Template) Prompt(message string) string {
 	b.WriteByte(' ')
 	b.WriteString(t.Assistant)
 	return b.String()
+}
+
+// Message is one turn of a conversation. Role is "system", "user" or "assistant".
+type Message struct{ Role, Content string }
+
+// ErrConversation is returned for a conversation the template cannot write.
+var ErrConversation = errors.New("conversation")
+
+// Conversation returns the prompt for a whole conversation, written the way Prompt
+// writes one turn (FastChat's two-separator style, which Airoboros was tuned with):
+// the preamble, then "USER: message" and "ASSISTANT: reply" turns separated by
+// spaces, ending with the assistant marker the model writes after. A leading system
+// message replaces the template's preamble; the last message must be the user's.
+// A single user message gives exactly Prompt(message).
+func (t Template) Conversation(msgs []Message) (string, error) {
+	system := t.System
+	if len(msgs) > 0 && msgs[0].Role == "system" {
+		system, msgs = msgs[0].Content, msgs[1:]
+	}
+	if len(msgs) == 0 || msgs[len(msgs)-1].Role != "user" {
+		return "", fmt.Errorf("%w: the last message must be the user's", ErrConversation)
+	}
+	var b strings.Builder
+	if system != "" {
+		b.WriteString(system)
+		b.WriteByte(' ')
+	}
+	for i, m := range msgs {
+		switch m.Role {
+		case "user":
+			b.WriteString(t.User)
+		case "assistant":
+			b.WriteString(t.Assistant)
+		case "system":
+			return "", fmt.Errorf("%w: message %d: a system message may only come first", ErrConversation, i)
+		default:
+			return "", fmt.Errorf("%w: message %d: role %q (want system, user or assistant)", ErrConversation, i, m.Role)
+		}
+		b.WriteByte(' ')
+		b.WriteString(m.Content)
+		b.WriteByte(' ')
+	}
+	b.WriteString(t.Assistant)
+	return b.String(), nil
 }
 
 // Stops are the strings that end the assistant's turn: the model starting a new

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -95,4 +96,36 @@ func ExampleClosedContext() {
 func ExampleTemplate_Prompt() {
 	fmt.Println(Template{User: "USER:", Assistant: "ASSISTANT:"}.Prompt("Hello"))
 	// Output: USER: Hello ASSISTANT:
+}
+
+func TestConversation(t *testing.T) {
+	tests := []struct {
+		name string
+		msgs []Message
+		want string // "" when an error is wanted
+	}{
+		{"one turn is Prompt", []Message{{"user", "Hi?"}}, Airoboros.Prompt("Hi?")},
+		{"own system", []Message{{"system", "Be brief."}, {"user", "Hi?"}}, "Be brief. USER: Hi? ASSISTANT:"},
+		{"empty system drops the preamble", []Message{{"system", ""}, {"user", "Hi?"}}, "USER: Hi? ASSISTANT:"},
+		{"turns", []Message{{"user", "2+2?"}, {"assistant", "4."}, {"user", "And 3+3?"}},
+			AiroborosSystem + " USER: 2+2? ASSISTANT: 4. USER: And 3+3? ASSISTANT:"},
+		{"empty", nil, ""},
+		{"ends with the assistant", []Message{{"user", "Hi"}, {"assistant", "Hello"}}, ""},
+		{"system later", []Message{{"user", "Hi"}, {"system", "x"}, {"user", "Hi"}}, ""},
+		{"unknown role", []Message{{"tool", "x"}, {"user", "Hi"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Airoboros.Conversation(tt.msgs)
+			if tt.want == "" {
+				if !errors.Is(err, ErrConversation) {
+					t.Errorf("Conversation = %q, %v; want an ErrConversation", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("Conversation = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
 }

@@ -45,8 +45,10 @@ type Spec struct {
 	IDsOnly bool
 
 	// URL is an OpenAI-compatible server, ServerModel the model's name there (""
-	// means the first it lists), APIKey its key.
+	// means the first it lists), APIKey its key, ServerAPI its endpoint ("" is
+	// openai.APIAuto).
 	URL, ServerModel, APIKey string
+	ServerAPI                openai.API
 
 	// Hub resolves hub references; nil means the client the environment
 	// configures (hub.New(os.Getenv)).
@@ -149,7 +151,7 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 }
 
 func (s Spec) server() (*openai.Client, error) {
-	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey})
+	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey, API: s.ServerAPI})
 }
 
 // Loaded is a local model with its generator.

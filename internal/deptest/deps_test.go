@@ -24,6 +24,9 @@ var layers = map[string][]string{
 	"tools":    {"engine", "configs"},
 	"evidence": {"planparser", "tools"},
 	"planner":  {"engine", "evidence", "planparser", "tools"},
+	// Function calling: the functions, their prompt, the answer's checks and the
+	// decoding constraint over a local model.
+	"funcall": {"engine", "tools"},
 	// The pure-Go core: the LLM seam, the model, the tokenizer, the sampler. It
 	// holds the backend registry, never a backend, a server client or the hub.
 	"engine":         {},
@@ -37,13 +40,15 @@ var layers = map[string][]string{
 	// Research jobs: the journal, the queue and the runner over an asker.
 	"research": {"planner", "evidence", "planparser", "tools"},
 	"configs":  {},
+	// The offline world: a generated knowledge base, its documents and questions.
+	"world":    {},
 	"internal": {},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "engine", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.
-var above = []string{"planparser", "evidence", "tools", "planner", "configs"}
+var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world", "funcall"}
 
 // layerOf returns the layer of the module-relative package path p, or "".
 func layerOf(p string) string {

@@ -28,10 +28,15 @@ func ExampleLoad() {
 	for _, t := range set.Tools {
 		fmt.Printf("%s[input]: %s\n", t.Name(), t.Description())
 	}
-	_, err = custom.Load(context.Background(), "tools.yaml", []byte("tools:\n  - name: X\n    descripton: typo\n"), custom.Options{})
-	fmt.Println(err)
+	// A tool with a mistake is left out with a warning; the others load.
+	set, err = custom.Load(context.Background(), "tools.yaml", []byte("tools:\n  - name: X\n    descripton: typo\n"), custom.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(set.Tools), "tools;", set.Warnings[0])
 	// Output:
 	// Summarize[input]: Summarizes the input text.
 	// Grep[input]: Lists lines of my notes that match the input.
-	// tools.yaml:3:5: unknown field "descripton" in tools[0] (did you mean "description"?)
+	// 0 tools; tools.yaml:3:5: unknown field "descripton" in tools[0] (did you mean "description"?) (tool X is disabled)
 }

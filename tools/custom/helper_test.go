@@ -57,6 +57,14 @@ func helper(mode string, args []string) {
 		os.WriteFile(args[0], []byte(strconv.Itoa(child.Process.Pid)), 0o644)
 		fmt.Println("started")
 		select {}
+	case "daemons": // leave three processes behind, write their pids to args[0], then args[1]: exit or hang
+		pids := []int{start(false), orphan(), start(true)}
+		os.WriteFile(args[0], []byte(strings.Trim(fmt.Sprint(pids), "[]")), 0o644)
+		if args[1] == "hang" {
+			select {}
+		}
+	case "orphan": // start a setsid sleeper, print its pid and exit
+		fmt.Println(start(true))
 	case "sleep":
 		signal.Ignore() // only SIGKILL ends it
 		time.Sleep(time.Hour)
@@ -66,6 +74,21 @@ func helper(mode string, args []string) {
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		os.Exit(2)
 	}
+}
+
+// orphan returns the pid of a setsid sleeper whose parent has exited.
+func orphan() int {
+	c := exec.Command(os.Args[0], "orphan")
+	c.Env = []string{helperEnv}
+	out, err := c.Output()
+	if err != nil {
+		panic(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		panic(err)
+	}
+	return pid
 }
 
 type defineIn struct {
@@ -90,6 +113,10 @@ func serveMCP() {
 	mcp.AddTool(s, &mcp.Tool{Name: "fail", Description: "Always fails."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in defineIn) (*mcp.CallToolResult, any, error) {
 			return nil, nil, fmt.Errorf("no such word: %s", in.Word)
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "spawn", Description: "Starts a setsid sleeper and gives its pid."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in defineIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strconv.Itoa(start(true))}}}, nil, nil
 		})
 	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -129,7 +129,7 @@ func TestHTTPToolSecretsNeedAllowedHosts(t *testing.T) {
       secrets: [API_KEY]
 `
 	o := Options{Environ: []string{"API_KEY=s3cr3t"}, AllowPrivateNetworks: true}
-	_, err := Load(context.Background(), "tools.yaml", []byte(noHosts), o)
+	_, err := loadStrict(context.Background(), "tools.yaml", []byte(noHosts), o)
 	if err == nil || !strings.Contains(err.Error(), "tools.yaml:8:16: tool Api: secrets need allowed_hosts") {
 		t.Errorf("load without allowed_hosts: %v", err)
 	}
@@ -250,7 +250,7 @@ func TestHTTPToolAllowedHostsEntries(t *testing.T) {
 		"[::1]":                   false,
 	} {
 		y := fmt.Sprintf("tools:\n  - name: Get\n    description: Gets.\n    http:\n      url: \"https://api.example.com/{{ .Input }}\"\n      allowed_hosts: [%q]\n", entry)
-		_, err := Load(context.Background(), "tools.yaml", []byte(y), Options{})
+		_, err := loadStrict(context.Background(), "tools.yaml", []byte(y), Options{})
 		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "tools.yaml:6:22: tool Get: allowed_hosts entry")) {
 			t.Errorf("allowed_hosts [%q]: err = %v, want ok %v", entry, err, ok)
 		}

@@ -1,6 +1,7 @@
 // Package custom loads tools that users define in YAML instead of Go: http (a
 // templated request with JSON or CSS extraction of the response), command (a
-// program run with templated arguments, never through a shell), prompt (a template
+// program that gets the input only as data, never through a shell, and leaves
+// no process behind), prompt (a template
 // sent to the language model) and mcp (the tools of a Model Context Protocol server
 // over stdio). Once loaded a custom tool is a tools.Tool like any built-in.
 //
@@ -21,9 +22,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/chat"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -43,8 +44,12 @@ type Options struct {
 
 // Set is the tools of one file. Close stops the MCP servers it started.
 type Set struct {
-	Tools   []tools.Tool
-	closers []func() error
+	Tools []tools.Tool
+	// Warnings are the problems of tools that loaded anyway (file:line:col:
+	// message), such as unsafe_template. Commands print them on stderr on every
+	// run, so that an unsafe tool is never silent.
+	Warnings []error
+	closers  []func() error
 }
 
 // Close stops every MCP server of the set.
@@ -58,7 +63,7 @@ func (s *Set) Close() error {
 }
 
 type toolsFile struct {
-	Tools []*spec `yaml:"tools"`
+	Tools []yaml.Node `yaml:"tools"`
 }
 
 type spec struct {
@@ -69,6 +74,16 @@ type spec struct {
 	Prompt      *promptSpec  `yaml:"prompt"`
 	MCP         *mcpSpec     `yaml:"mcp"`
 }
+
+// DisabledError is the warning for a tool of the file that did not load, and
+// why; the file's other tools did.
+type DisabledError struct {
+	Tool string // the tool's name, or what stands for it (tools[3], mcp server x)
+	Err  error  // file:line:col: message, one or more
+}
+
+func (e *DisabledError) Error() string { return fmt.Sprintf("%v (%s is disabled)", e.Err, e.Tool) }
+func (e *DisabledError) Unwrap() error { return e.Err }
 
 // LoadFile reads the tools file at path; see Load.
 func LoadFile(ctx context.Context, path string, o Options) (*Set, error) {
@@ -81,9 +96,23 @@ func LoadFile(ctx context.Context, path string, o Options) (*Set, error) {
 
 // Load builds the tools defined in data (named file in errors). MCP servers are
 // started and asked for their tools now, within ctx; Close the set to stop them.
+//
+// A tool that cannot be built (an unknown key, a value of the wrong type, an
+// unsafe template, a server that does not start) is left out with a
+// *DisabledError in the set's Warnings, and the others load. Load fails only
+// when the file as a whole cannot be read: a syntax error, or a top level that
+// is not a tools: list.
 func Load(ctx context.Context, file string, data []byte, o Options) (*Set, error) {
+	root, err := yamlpos.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	set := &Set{}
+	if root == nil {
+		return set, nil
+	}
 	var f toolsFile
-	if err := configs.Decode(file, data, &f); err != nil {
+	if err := yamlpos.DecodeNode(file, root, &f, ""); err != nil {
 		return nil, err
 	}
 	if o.Environ == nil {
@@ -92,67 +121,78 @@ func Load(ctx context.Context, file string, data []byte, o Options) (*Set, error
 	if o.Template == (chat.Template{}) {
 		o.Template = chat.Airoboros
 	}
-	var doc yaml.Node
-	_ = yaml.Unmarshal(data, &doc) // Decode succeeded, so this does too
-	entries := entryNodes(&doc)
-
-	set := &Set{}
-	var errs []error
-	for i, s := range f.Tools {
-		node := &yaml.Node{}
-		if i < len(entries) {
-			node = entries[i]
-		}
-		if s == nil {
-			errs = append(errs, configs.NodeError(file, node, "empty tool entry"))
-			continue
-		}
-		ts, closer, err := s.build(ctx, file, node, o)
+	warn := func(w error) { set.Warnings = append(set.Warnings, w) }
+	defined := map[string]*yaml.Node{}
+	for i := range f.Tools {
+		node := resolve(&f.Tools[i])
+		name := entryName(node, i)
+		ts, closer, err := buildEntry(ctx, file, node, i, o, warn)
 		if err != nil {
-			errs = append(errs, err)
+			warn(&DisabledError{Tool: name, Err: err})
 			continue
 		}
-		set.Tools = append(set.Tools, ts...)
 		if closer != nil {
 			set.closers = append(set.closers, closer)
 		}
-	}
-	if len(errs) > 0 {
-		set.Close()
-		return nil, errors.Join(errs...)
+		for _, t := range ts {
+			if prev, dup := defined[t.Name()]; dup {
+				warn(&DisabledError{Tool: "this " + t.Name(), Err: yamlpos.NodeError(file, node, "tool %s is already defined at line %d", t.Name(), prev.Line)})
+				continue
+			}
+			defined[t.Name()] = node
+			set.Tools = append(set.Tools, t)
+		}
 	}
 	return set, nil
 }
 
-// entryNodes returns the YAML nodes of the entries under tools:, for positions.
-func entryNodes(doc *yaml.Node) []*yaml.Node {
-	if len(doc.Content) == 0 {
-		return nil
+// buildEntry decodes and builds the tools of entry i.
+func buildEntry(ctx context.Context, file string, node *yaml.Node, i int, o Options, warn func(error)) ([]tools.Tool, func() error, error) {
+	if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+		return nil, nil, yamlpos.NodeError(file, node, "empty tool entry")
 	}
-	seq := child(doc.Content[0], "tools")
-	if seq != nil && seq.Kind == yaml.AliasNode {
-		seq = seq.Alias
+	var s spec
+	if err := yamlpos.DecodeNode(file, node, &s, fmt.Sprintf("tools[%d]", i)); err != nil {
+		return nil, nil, err
 	}
-	if seq != nil && seq.Kind == yaml.SequenceNode {
-		return seq.Content
-	}
-	return nil
+	return s.build(ctx, file, node, o, warn)
 }
 
-// child returns the value of key in mapping n, or nil.
+// entryName is what a warning calls entry i: its name, its MCP server or its
+// place.
+func entryName(n *yaml.Node, i int) string {
+	if name := child(n, "name"); name != nil && name.Kind == yaml.ScalarNode && name.Value != "" {
+		return "tool " + name.Value
+	}
+	if cmd := child(child(n, "mcp"), "command"); cmd != nil && cmd.Kind == yaml.SequenceNode && len(cmd.Content) > 0 {
+		return "mcp server " + resolve(cmd.Content[0]).Value
+	}
+	return fmt.Sprintf("tools[%d]", i)
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// child returns the value of key in mapping n, aliases followed, or nil.
 func child(n *yaml.Node, key string) *yaml.Node {
+	n = resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return resolve(n.Content[i+1])
 		}
 	}
 	return nil
 }
 
-func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Options) ([]tools.Tool, func() error, error) {
+func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Options, warn func(error)) ([]tools.Tool, func() error, error) {
 	kinds := 0
 	for _, set := range []bool{s.HTTP != nil, s.Command != nil, s.Prompt != nil, s.MCP != nil} {
 		if set {
@@ -160,19 +200,19 @@ func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Option
 		}
 	}
 	if kinds != 1 {
-		return nil, nil, configs.NodeError(file, node, "a tool needs exactly one of http, command, prompt or mcp (found %d)", kinds)
+		return nil, nil, yamlpos.NodeError(file, node, "a tool needs exactly one of http, command, prompt or mcp (found %d)", kinds)
 	}
 	if s.MCP != nil {
 		if s.Name != "" || s.Description != "" {
-			return nil, nil, configs.NodeError(file, node, "an mcp entry takes its tools' names and descriptions from the server; use mcp.prefix to tell them apart")
+			return nil, nil, yamlpos.NodeError(file, node, "an mcp entry takes its tools' names and descriptions from the server; use mcp.prefix to tell them apart")
 		}
 		return s.MCP.build(ctx, file, child(node, "mcp"), o)
 	}
 	if s.Name == "" || strings.ContainsAny(s.Name, "[] \t\r\n") {
-		return nil, nil, configs.NodeError(file, node, "tool name %q: must be non-empty without spaces or brackets", s.Name)
+		return nil, nil, yamlpos.NodeError(file, node, "tool name %q: must be non-empty without spaces or brackets", s.Name)
 	}
 	if strings.TrimSpace(s.Description) == "" {
-		return nil, nil, configs.NodeError(file, node, "tool %s: a description is required: it is what the planner shows the model", s.Name)
+		return nil, nil, yamlpos.NodeError(file, node, "tool %s: a description is required: it is what the planner shows the model", s.Name)
 	}
 	base := base{name: s.Name, desc: strings.Join(strings.Fields(s.Description), " ")}
 	var t tools.Tool
@@ -181,7 +221,7 @@ func (s *spec) build(ctx context.Context, file string, node *yaml.Node, o Option
 	case s.HTTP != nil:
 		t, err = s.HTTP.build(base, file, child(node, "http"), o)
 	case s.Command != nil:
-		t, err = s.Command.build(base, file, child(node, "command"), o)
+		t, err = s.Command.build(base, file, child(node, "command"), o, warn)
 	case s.Prompt != nil:
 		t, err = s.Prompt.build(base, file, child(node, "prompt"), o)
 	}
@@ -206,7 +246,7 @@ type tmpl struct {
 
 func (t *tmpl) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a template must be a string", n.Line)
+		return errors.New("a template must be a string")
 	}
 	t.text, t.line, t.col = n.Value, n.Line, n.Column
 	return nil
@@ -224,7 +264,7 @@ var envCall = regexp.MustCompile(`\benv\s+"([^"]*)"`)
 // parse compiles t as the template called name; env may read only secrets.
 func (t *tmpl) parse(file, name string, secrets []string, environ map[string]string) error {
 	if t == nil {
-		return &configs.Error{File: file, Msg: name + ": empty template"}
+		return &yamlpos.Error{File: file, Msg: name + ": empty template"}
 	}
 	allowed := map[string]bool{}
 	for _, s := range secrets {
@@ -232,7 +272,7 @@ func (t *tmpl) parse(file, name string, secrets []string, environ map[string]str
 	}
 	for _, m := range envCall.FindAllStringSubmatch(t.text, -1) {
 		if !allowed[m[1]] {
-			return &configs.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("%s: env %q is not listed in secrets", name, m[1])}
+			return &yamlpos.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("%s: env %q is not listed in secrets", name, m[1])}
 		}
 	}
 	funcs := template.FuncMap{
@@ -255,7 +295,7 @@ func (t *tmpl) parse(file, name string, secrets []string, environ map[string]str
 		err = dryRun(parsed)
 	}
 	if err != nil {
-		return &configs.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("%s: %v", name, err)}
+		return &yamlpos.Error{File: file, Line: t.line, Col: t.col, Msg: fmt.Sprintf("%s: %v", name, err)}
 	}
 	t.t = parsed
 	return nil

@@ -14,7 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"gopkg.in/yaml.v3"
 
-	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/tools/scrape"
 )
@@ -45,22 +45,32 @@ var _ tools.Tool = (*mcpTool)(nil)
 // build starts the server and makes a tool of each of its tools.
 func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Options) ([]tools.Tool, func() error, error) {
 	if len(m.Command) == 0 || m.Command[0] == "" {
-		return nil, nil, configs.NodeError(file, node, "mcp needs command, the server program and its arguments")
+		return nil, nil, yamlpos.NodeError(file, node, "mcp needs command, the server program and its arguments")
 	}
 	timeout := orDefault(m.Timeout, time.Minute)
 	cmd := exec.Command(m.Command[0], m.Command[1:]...)
 	cmd.Env = allowEnv(environMap(o.Environ), m.Env)
 	cmd.Dir = m.Dir
+	release, err := contain(cmd)
+	if err != nil {
+		return nil, nil, yamlpos.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
+	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "0.1"}, nil)
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	session, err := client.Connect(startCtx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
 	if err != nil {
-		return nil, nil, configs.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
+		release()
+		return nil, nil, yamlpos.NodeError(file, node, "mcp server %s: %v", strings.Join(m.Command, " "), err)
+	}
+	stop := func() error {
+		err := session.Close()
+		release()
+		return err
 	}
 	fail := func(format string, args ...any) ([]tools.Tool, func() error, error) {
-		session.Close()
-		return nil, nil, configs.NodeError(file, node, "mcp server %s: %s", m.Command[0], fmt.Sprintf(format, args...))
+		stop()
+		return nil, nil, yamlpos.NodeError(file, node, "mcp server %s: %s", m.Command[0], fmt.Sprintf(format, args...))
 	}
 	var listed []*mcp.Tool
 	for t, err := range session.Tools(startCtx, nil) {
@@ -97,7 +107,7 @@ func (m *mcpSpec) build(ctx context.Context, file string, node *yaml.Node, o Opt
 	if len(out) == 0 {
 		return fail("offers no tools")
 	}
-	return out, session.Close, nil
+	return out, stop, nil
 }
 
 func names(ts []*mcp.Tool) string {
@@ -137,13 +147,16 @@ func schemaOf(s any) inputSchema {
 }
 
 // arguments maps a plan's text input to the tool's arguments: a JSON object is
-// taken as the arguments; other text goes to the one property (or the one required
-// property) that takes a string.
+// taken as the arguments (numbers kept as written, so that large integers stay
+// exact); other text goes to the one property (or the one required property)
+// that takes a string.
 func (s inputSchema) arguments(input string) (map[string]any, error) {
 	trimmed := strings.TrimSpace(input)
-	if strings.HasPrefix(trimmed, "{") {
+	if strings.HasPrefix(trimmed, "{") && json.Valid([]byte(trimmed)) {
 		var args map[string]any
-		if err := json.Unmarshal([]byte(trimmed), &args); err == nil {
+		d := json.NewDecoder(strings.NewReader(trimmed))
+		d.UseNumber()
+		if d.Decode(&args) == nil {
 			return args, nil
 		}
 	}
@@ -151,7 +164,7 @@ func (s inputSchema) arguments(input string) (map[string]any, error) {
 	switch {
 	case len(s.properties) == 1:
 		target = s.properties[0]
-	case len(s.required) == 1:
+	case len(s.required) == 1 && slices.Contains(s.properties, s.required[0]):
 		target = s.required[0]
 	case len(s.properties) == 0:
 		return map[string]any{}, nil

@@ -4,6 +4,9 @@ package custom
 
 import "os/exec"
 
-// killGroup leaves cmd as it is: without process groups, cancelling kills the
-// program itself (exec's default).
-func killGroup(*exec.Cmd) {}
+// run runs cmd; cancelling it kills the program itself (exec's default), not
+// the processes it started.
+func run(cmd *exec.Cmd) error { return cmd.Run() }
+
+// contain leaves cmd as it is: the transport that runs it stops the server.
+func contain(*exec.Cmd) (func(), error) { return func() {}, nil }

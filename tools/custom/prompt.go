@@ -8,9 +8,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/chat"
+	"github.com/rewoo-agent/agent/internal/yamlpos"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -34,7 +34,7 @@ var _ tools.Tool = (*promptTool)(nil)
 
 func (p *promptSpec) build(b base, file string, node *yaml.Node, o Options) (tools.Tool, error) {
 	if p.Template == nil {
-		return nil, configs.NodeError(file, node, "tool %s: prompt needs a template", b.name)
+		return nil, yamlpos.NodeError(file, node, "tool %s: prompt needs a template", b.name)
 	}
 	if err := p.Template.parse(file, b.name+".prompt.template", nil, environMap(o.Environ)); err != nil {
 		return nil, err

@@ -49,7 +49,8 @@ func TestCommandTool(t *testing.T) {
   - name: Args
     description: Prints its arguments.
     command:
-      argv: [%[1]s, args, "--query={{ .Input }}", "{{ .Input }}", literal]
+      argv: [%[1]s, args, "--query={{ .Input }}", --, "{{ .Input }}", literal]
+      unsafe_template: true
       env: [AGENT_CUSTOM_HELPER]
   - name: Env
     description: Prints its environment.
@@ -95,7 +96,7 @@ func TestCommandTool(t *testing.T) {
 		if err := json.Unmarshal([]byte(out.Text), &args); err != nil {
 			t.Fatalf("%v: %q", err, out.Text)
 		}
-		want := []string{"--query=" + hostile, hostile, "literal"}
+		want := []string{"--query=" + hostile, "--", hostile, "literal"}
 		if fmt.Sprint(args) != fmt.Sprint(want) {
 			t.Errorf("args = %q, want %q", args, want)
 		}
@@ -474,7 +475,7 @@ func TestMCPTools(t *testing.T) {
       timeout: 20s
 `, exe(t))
 	ts := load(t, y, Options{Environ: []string{helperEnv}})
-	if len(ts) != 3 || ts["Dictdefine"] == nil || ts["Dictadd"] == nil || ts["Dictfail"] == nil {
+	if len(ts) != 4 || ts["Dictdefine"] == nil || ts["Dictadd"] == nil || ts["Dictfail"] == nil {
 		t.Fatalf("tools = %v", ts)
 	}
 	if d := ts["Dictdefine"].Description(); d != "Defines a word." {
@@ -518,9 +519,13 @@ func TestMCPTools(t *testing.T) {
 			t.Errorf("tools = %v", ts)
 		}
 		y = fmt.Sprintf("tools:\n  - mcp:\n      command: [%s, mcp]\n      env: [AGENT_CUSTOM_HELPER]\n      tools: [subtract]\n", exe(t))
-		_, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{helperEnv}})
-		if err == nil || !strings.Contains(err.Error(), `has no tool "subtract" (it has `) {
-			t.Errorf("err = %v", err)
+		set, err := Load(context.Background(), "tools.yaml", []byte(y), Options{Environ: []string{helperEnv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer set.Close()
+		if len(set.Tools) != 0 || len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0].Error(), `has no tool "subtract" (it has `) {
+			t.Errorf("tools %v, warnings %v", set.Tools, set.Warnings)
 		}
 	})
 }
