@@ -89,6 +89,8 @@ type seq struct {
 	prompt  int
 	maxNew  int
 	sampler *sample.Sampler
+	c       generate.Constraint // nil: unconstrained
+	logits  []float32           // scratch for c.Filter
 
 	fed   int     // positions in the cache
 	table []int32 // block table
@@ -227,6 +229,23 @@ func (s *Scheduler) Generate(ctx context.Context, req engine.Request, onText fun
 // it fails at once with ErrBusy. Returning (ctx done, a stop string, onText's
 // error) frees the call's slot for the next step.
 func (s *Scheduler) GenerateIDs(ctx context.Context, prompt []int, req engine.Request, onText func(string) error) (engine.Result, []int, error) {
+	return s.generate(ctx, prompt, req, nil, onText)
+}
+
+// GenerateConstrained is GenerateIDs with every token chosen under c, as
+// generate.Generator.GenerateConstrained does: c filters each row's logits before
+// its sampler, takes every token chosen (Advance), and the tokens it forces are
+// taken without sampling and fed in the next step as one chunk. Prepare (of a
+// generate.Preparer) is not called: Filter runs on the scheduler's goroutine
+// between steps.
+func (s *Scheduler) GenerateConstrained(ctx context.Context, prompt []int, req engine.Request, c generate.Constraint, onText func(string) error) (engine.Result, []int, error) {
+	if c == nil {
+		return engine.Result{}, nil, errors.New("nil constraint")
+	}
+	return s.generate(ctx, prompt, req, c, onText)
+}
+
+func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Request, c generate.Constraint, onText func(string) error) (engine.Result, []int, error) {
 	res := engine.Result{PromptTokens: len(prompt)}
 	vocab, ctxLen := s.model.VocabSize(), s.model.ContextLength()
 	switch {
@@ -259,7 +278,7 @@ func (s *Scheduler) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	if onText == nil {
 		onText = func(string) error { return nil }
 	}
-	q := &seq{toks: slices.Clone(prompt), prompt: len(prompt), maxNew: maxNew, sampler: sampler,
+	q := &seq{toks: slices.Clone(prompt), prompt: len(prompt), maxNew: maxNew, sampler: sampler, c: c,
 		notify: make(chan struct{}, 1)}
 	if err := s.enqueue(q); err != nil {
 		return res, nil, err
@@ -585,8 +604,7 @@ func (s *Scheduler) apply(parts []part, logits []float32, err error) {
 		q := p.q
 		s.stats.Rows += int64(p.n)
 		if err != nil {
-			s.running = slices.DeleteFunc(s.running, func(r *seq) bool { return r == q })
-			s.finish(q, fmt.Errorf("forward step: %w", err))
+			s.end(q, fmt.Errorf("forward step: %w", err))
 			continue
 		}
 		q.fed += p.n
@@ -607,25 +625,63 @@ func (s *Scheduler) apply(parts []part, logits []float32, err error) {
 		if q.cancelled {
 			continue
 		}
+		if q.c != nil {
+			q.logits = append(q.logits[:0], row...)
+			if cerr := q.c.Filter(q.logits); cerr != nil {
+				s.end(q, fmt.Errorf("constraint: %w", cerr))
+				continue
+			}
+			row = q.logits
+		}
 		id, serr := q.sampler.Sample(row)
 		if serr != nil {
-			s.running = slices.DeleteFunc(s.running, func(r *seq) bool { return r == q })
-			s.finish(q, fmt.Errorf("sampling after position %d: %w", q.fed-1, serr))
+			s.end(q, fmt.Errorf("sampling after position %d: %w", q.fed-1, serr))
 			continue
+		}
+		if s.take(q, id) {
+			tell(q)
+		}
+	}
+}
+
+// take appends the chosen id to q and, under a constraint, the tokens it forces
+// after it, as engine/generate does: each is advanced into the constraint, checked
+// for EOS and the token limit, and observed by the sampler; the forced ones are
+// fed in the next step. It reports whether q goes on (else it has ended).
+func (s *Scheduler) take(q *seq, id int) bool {
+	var forced []int
+	for {
+		if q.c != nil {
+			if err := q.c.Advance(id); err != nil {
+				s.end(q, fmt.Errorf("constraint: %w", err))
+				return false
+			}
 		}
 		q.toks = append(q.toks, id)
 		s.stats.GeneratedTokens++
-		gen := len(q.toks) - q.prompt
-		if id == s.eos || gen == q.maxNew {
-			s.running = slices.DeleteFunc(s.running, func(r *seq) bool { return r == q })
-			s.finish(q, nil)
-			continue
+		if id == s.eos || len(q.toks)-q.prompt == q.maxNew {
+			s.end(q, nil)
+			return false
 		}
-		if oerr := q.sampler.Observe(id); oerr != nil {
-			s.running = slices.DeleteFunc(s.running, func(r *seq) bool { return r == q })
-			s.finish(q, oerr)
-			continue
+		if err := q.sampler.Observe(id); err != nil {
+			s.end(q, err)
+			return false
 		}
-		tell(q)
+		if q.c == nil {
+			return true
+		}
+		if len(forced) == 0 {
+			forced = q.c.Forced()
+		}
+		if len(forced) == 0 {
+			return true
+		}
+		id, forced = forced[0], forced[1:]
 	}
+}
+
+// end removes running q and finishes it with err.
+func (s *Scheduler) end(q *seq, err error) {
+	s.running = slices.DeleteFunc(s.running, func(r *seq) bool { return r == q })
+	s.finish(q, err)
 }
