@@ -20,6 +20,10 @@
 // stop string, onText's error) leaves before the next step, and a waiting call
 // takes its slot in that same step.
 //
+// GenerateConstrained runs a generate.Constraint (grammar-constrained decoding)
+// the same way: it filters the sequence's logits before its sampler, and the
+// tokens it forces join the sequence unsampled and are fed as one chunk.
+//
 // Because a row's arithmetic on the CPU backend does not depend on the other rows
 // of its batch, N concurrent greedy generations give exactly the ids each gives
 // alone through engine/generate.
