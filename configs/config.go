@@ -98,6 +98,7 @@ type Engine struct {
 	Device    string `yaml:"device" env:"AGENT_DEVICE"`
 	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
 	LLMModel  string `yaml:"llm_model" env:"AGENT_LLM_MODEL"`
+	LLMAPI    string `yaml:"llm_api" env:"AGENT_LLM_API"`
 }
 
 // Sampling holds the decoding settings of the plan (Hugging Face semantics).

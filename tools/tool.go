@@ -93,6 +93,21 @@ type Output struct {
 	Sources []string // URLs (or other locators) the text came from
 }
 
+type idempotencyKey struct{}
+
+// WithIdempotencyKey gives the tool calls made under ctx an idempotency key, for
+// a tool with side effects: http tools send it as the Idempotency-Key header, so
+// that a receiver that honours it does a repeated call once.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
+// IdempotencyKey is the key WithIdempotencyKey gave ctx, or "".
+func IdempotencyKey(ctx context.Context) string {
+	k, _ := ctx.Value(idempotencyKey{}).(string)
+	return k
+}
+
 // Temporary is how an error says that retrying the call may succeed: rate
 // limits, busy or restarting servers, timeouts. It is the one notion of
 // "transient" the resolver retries on, whoever made the error: the tools' own

@@ -96,6 +96,10 @@ func TestAskAnswersWithSources(t *testing.T) {
 	if out != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
 	}
+	// The agent cuts the plan's stream at its Answer line and may exit before the
+	// server's handler has seen the cut and recorded the plan's reply and end:
+	// closing the server waits for its handlers.
+	e.llm.Close()
 	calls := e.eng.Calls()
 	if len(calls) != 2 {
 		t.Fatalf("%d engine calls, want the plan and one KnowledgeModel question", len(calls))

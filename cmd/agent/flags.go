@@ -66,6 +66,7 @@ func configFlagList(d *configs.Config) []configFlag {
 		{deviceGroup, "device", "engine.device", e.Device, "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
 		{serverGroup, "llm-url", "engine.llm_url", e.LLMURL, "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
 		{serverGroup, "llm-model", "engine.llm_model", e.LLMModel, "model name on the server (default: the first it lists)"},
+		{serverGroup, "llm-api", "engine.llm_api", e.LLMAPI, "the server's endpoint: completions, chat (chat-only servers) or auto (completions, else chat on 404/405)"},
 		{samplingGroup, "temperature", "sampling.temperature", s.Temperature, "sampling temperature; 0 is greedy"},
 		{samplingGroup, "top-k", "sampling.top_k", s.TopK, "top-k sampling (transformers' default 50); 0 is off"},
 		{samplingGroup, "top-p", "sampling.top_p", s.TopP, "top-p (nucleus) sampling; 1 is off"},
@@ -156,7 +157,7 @@ func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
 	e := cfg.Engine
 	s := open.Spec{
 		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
-		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: os.Getenv(openai.APIKeyEnv),
+		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: os.Getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
 		Hub: newHubClient(), Progress: progress,
 	}
 	if ref, err := hub.ParseRef(e.Model); err == nil {
@@ -175,6 +176,9 @@ func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
 	}
 	if _, _, err := open.ParseDevice(s.Device); err != nil {
 		return s, exitError{2, err}
+	}
+	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
+		return s, exitError{2, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)}
 	}
 	return s, nil
 }

@@ -30,8 +30,8 @@ const apiKeysEnv = "AGENT_API_KEYS"
 
 const serveLong = `Serves the model with OpenAI's HTTP API (package engine/server): POST
 /v1/completions (prompt as text or token ids) and /v1/chat/completions (the chat
-template applied), streamed or not; GET /v1/models, /health and /metrics
-(Prometheus). Point --llm-url of ask, run or batch at it to keep the model loaded
+template applied), streamed or not; GET /v1/models, /health, /metrics
+(Prometheus) and /api/ps (what is loaded and until when; agent ps). Point --llm-url of ask, run or batch at it to keep the model loaded
 between commands.
 
 The model loads on the first request and unloads after --keep-alive without
@@ -62,7 +62,7 @@ func newServeCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup)
 	fs := cmd.Flags()
-	fs.StringVar(&a.addr, "addr", "127.0.0.1:8090", "HOST:PORT to listen on")
+	fs.StringVar(&a.addr, "addr", server.DefaultAddr, "HOST:PORT to listen on")
 	fs.StringVar(&a.keepAlive, "keep-alive", "5m", "how long the model stays loaded without requests, e.g. 30m; -1 is forever")
 	fs.StringVar(&a.name, "name", "", "the model's name in the API (default: the model folder's name, the hub reference, or --llm-model)")
 	fs.StringArrayVar(&a.apiKeys, "api-key", nil, "an API key requests must carry (repeatable; default $"+apiKeysEnv+")")

@@ -97,6 +97,37 @@ func (g *Generator) Generate(ctx context.Context, req engine.Request, onText fun
 // engine.ErrContextLength; a generation that reaches the end of the context stops
 // there with engine.StopLength.
 func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Request, onText func(string) error) (engine.Result, []int, error) {
+	return g.generate(ctx, prompt, req, nil, onText)
+}
+
+// Constraint restricts the tokens a generation may produce (grammar-constrained
+// decoding; planner/constrain's Decoder is one). Filter sets the logits of
+// disallowed tokens to -Inf before sampling, Advance takes every token chosen, and
+// Forced names the tokens that are the only way on, which the generator takes
+// without sampling and feeds in one forward pass.
+type Constraint interface {
+	Filter(logits []float32) error
+	Advance(id int) error
+	Forced() []int
+}
+
+// Preparer is an optional capability of a Constraint: Prepare computes what the
+// next Filter needs (a token mask) ahead of it. The generator runs it on its own
+// goroutine during the forward pass, so the mask costs no time of the step.
+type Preparer interface {
+	Prepare()
+}
+
+// GenerateConstrained is GenerateIDs with every token chosen under c. It samples on
+// the host, since c filters the logits there.
+func (g *Generator) GenerateConstrained(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {
+	if c == nil {
+		return engine.Result{}, nil, errors.New("nil constraint")
+	}
+	return g.generate(ctx, prompt, req, c, onText)
+}
+
+func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {
 	res := engine.Result{PromptTokens: len(prompt)}
 	vocab, ctxLen := g.model.VocabSize(), g.model.ContextLength()
 	switch {
@@ -138,6 +169,9 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	defer func() { <-g.turn }()
 
 	next := g.next(sampler, req.Sampling)
+	if c != nil {
+		next = g.hostNext(sampler, c) // the constraint filters the logits on the host
+	}
 	begin := time.Now()
 	start := g.prefixStart(prompt)
 	id, err := next(ctx, prompt[start:], start)
@@ -158,9 +192,14 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 		}
 		return onText(s)
 	}
-	var out []int
+	var out, unfed, forced []int
 	stream := g.newStream()
 	for {
+		if c != nil {
+			if err := c.Advance(id); err != nil {
+				return done(), out, fmt.Errorf("constraint: %w", err)
+			}
+		}
 		out = append(out, id)
 		res.Tokens++
 		if id == g.eos {
@@ -185,9 +224,18 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 		if err := ctx.Err(); err != nil {
 			return done(), out, err
 		}
-		if id, err = next(ctx, []int{id}, len(prompt)+len(out)-1); err != nil {
+		if c != nil && len(forced) == 0 {
+			forced = c.Forced()
+		}
+		unfed = append(unfed, id)
+		if len(forced) > 0 {
+			id, forced = forced[0], forced[1:]
+			continue
+		}
+		if id, err = next(ctx, unfed, len(prompt)+len(out)-len(unfed)); err != nil {
 			return done(), out, err
 		}
+		unfed = unfed[:0]
 	}
 	if res.Stop != engine.StopString {
 		text, stopped := stops.Add(stream.Flush())
@@ -254,7 +302,7 @@ func (g *Generator) next(sampler *sample.Sampler, s engine.Sampling) nextFunc {
 	if ds, ok := g.model.(DeviceSampling); ok && ds.SamplesOnDevice() {
 		return g.deviceNext(ds, sampler, s)
 	}
-	return g.hostNext(sampler)
+	return g.hostNext(sampler, nil)
 }
 
 // DeviceSampling is an optional capability of a Model (engine/llama has it on
@@ -268,12 +316,32 @@ type DeviceSampling interface {
 // nextFunc feeds ids at start and returns the token chosen after the last of them.
 type nextFunc func(ctx context.Context, ids []int, start int) (int, error)
 
-// hostNext copies the logits back and samples on the host.
-func (g *Generator) hostNext(sampler *sample.Sampler) nextFunc {
+// hostNext copies the logits back and samples on the host, under c if not nil.
+func (g *Generator) hostNext(sampler *sample.Sampler, c Constraint) nextFunc {
+	var filtered []float32
+	prep, _ := c.(Preparer)
 	return func(ctx context.Context, ids []int, start int) (int, error) {
+		var prepared chan struct{}
+		if prep != nil {
+			prepared = make(chan struct{})
+			go func() {
+				defer close(prepared)
+				prep.Prepare()
+			}()
+		}
 		logits, err := g.forward(ctx, ids, start)
+		if prepared != nil {
+			<-prepared
+		}
 		if err != nil {
 			return 0, err
+		}
+		if c != nil {
+			filtered = append(filtered[:0], logits...)
+			if err := c.Filter(filtered); err != nil {
+				return 0, fmt.Errorf("constraint: %w", err)
+			}
+			logits = filtered
 		}
 		id, err := sampler.Sample(logits)
 		if err != nil {

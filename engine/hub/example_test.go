@@ -20,3 +20,10 @@ func ExampleParseRef() {
 	// gptq-4bit-32g-actorder_True
 	// /home/u/.cache/huggingface/hub/models--TheBloke--airoboros-65B-gpt4-m2.0-GPTQ
 }
+
+func ExampleCache_List() {
+	c := hub.Cache{Dir: "/nonexistent/hub"}
+	repos, err := c.List() // a cache folder that is not there holds nothing
+	fmt.Println(len(repos), err)
+	// Output: 0 <nil>
+}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/batch"
 	"github.com/rewoo-agent/agent/engine/generate"
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/llama"
@@ -44,8 +45,10 @@ type Spec struct {
 	IDsOnly bool
 
 	// URL is an OpenAI-compatible server, ServerModel the model's name there (""
-	// means the first it lists), APIKey its key.
+	// means the first it lists), APIKey its key, ServerAPI its endpoint ("" is
+	// openai.APIAuto).
 	URL, ServerModel, APIKey string
+	ServerAPI                openai.API
 
 	// Hub resolves hub references; nil means the client the environment
 	// configures (hub.New(os.Getenv)).
@@ -79,8 +82,10 @@ func (s Spec) progress() io.Writer {
 	return s.Progress
 }
 
-// LLM opens the engine s names: the local model, loaded now, or a client of the
-// server. close releases the model.
+// LLM opens the engine s names: the local model, loaded now and served by the
+// continuous-batching scheduler (engine/batch) where its backend has a paged
+// cache (the CPU backend), by the one-sequence generator elsewhere; or a client
+// of the server. close releases the model.
 func LLM(ctx context.Context, s Spec) (llm engine.LLM, close func() error, err error) {
 	if err := s.Check(); err != nil {
 		return nil, nil, err
@@ -92,15 +97,61 @@ func LLM(ctx context.Context, s Spec) (llm engine.LLM, close func() error, err e
 		}
 		return c, func() error { return nil }, nil
 	}
-	m, err := Model(ctx, s)
+	return batched(ctx, s)
+}
+
+// Sequences is how many sequences the local engine LLM opens decodes at once.
+const Sequences = 16
+
+// batched loads the local model s names with a paged cache and serves it through
+// the continuous-batching scheduler (engine/batch), so concurrent calls share
+// each step. On a backend without engine.PagedBackend (CUDA, until it has batched
+// kernels) the model gets its one-sequence cache and the engine is the
+// one-sequence generator, as Model's.
+func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
+	dir, tok, err := s.resolve(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return m.Generator, m.Close, nil
+	m, err := loadModel(ctx, dir, s.Device, s.progress(), &llama.Paged{Sequences: Sequences})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tok != nil {
+		if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
+			m.Close()
+			return nil, nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
+		}
+	}
+	if blocks, _ := m.Paged(); blocks == 0 {
+		if tok == nil {
+			cfg := m.Config()
+			return generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}), m.Close, nil
+		}
+		return generate.New(m, tok), m.Close, nil
+	}
+	var sched *batch.Scheduler
+	if tok == nil {
+		cfg := m.Config()
+		sched, err = batch.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}, batch.Options{MaxSequences: Sequences})
+	} else {
+		sched, err = batch.New(m, tok, batch.Options{MaxSequences: Sequences})
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return sched, func() error {
+		err := sched.Close()
+		if cerr := m.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 func (s Spec) server() (*openai.Client, error) {
-	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey})
+	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey, API: s.ServerAPI})
 }
 
 // Loaded is a local model with its generator.
@@ -124,7 +175,7 @@ func Model(ctx context.Context, s Spec) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadModel(ctx, dir, s.Device, s.progress())
+	m, err := loadModel(ctx, dir, s.Device, s.progress(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +272,10 @@ func Backend(ctx context.Context, device string) (engine.Backend, error) {
 	return engine.OpenBackend(ctx, name, ordinal)
 }
 
-// loadModel loads the checkpoint in dir on device, with progress on w: a line
-// that rewrites itself on a terminal, a line a quarter elsewhere.
-func loadModel(ctx context.Context, dir, device string, w io.Writer) (*llama.Model, error) {
+// loadModel loads the checkpoint in dir on device, with a paged cache when paged
+// is set and the backend has one, with progress on w: a line that rewrites itself
+// on a terminal, a line a quarter elsewhere.
+func loadModel(ctx context.Context, dir, device string, w io.Writer, paged *llama.Paged) (*llama.Model, error) {
 	b, err := Backend(ctx, device)
 	if err != nil {
 		return nil, err
@@ -234,7 +286,7 @@ func loadModel(ctx context.Context, dir, device string, w io.Writer) (*llama.Mod
 		step, format = 10, "\rloading %s on %s: %3d%% of %.2f GB"
 	}
 	last := -1
-	m, err := llama.Open(ctx, dir, b, llama.Options{Progress: func(done, total int64) {
+	m, err := llama.Open(ctx, dir, b, llama.Options{Paged: paged, Progress: func(done, total int64) {
 		if pct := int(int64(100/step)*done/max(total, 1)) * step; pct != last {
 			last = pct
 			fmt.Fprintf(w, format, dir, name, pct, float64(total)/1e9)

@@ -2,12 +2,14 @@ package openai_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/chat"
 	"github.com/rewoo-agent/agent/engine/openai"
 )
 
@@ -39,4 +41,43 @@ func Example() {
 	// Output:
 	// [Paris][.]
 	// eos, 2 tokens
+}
+
+// A chat-only server: auto (the default API) finds its chat endpoint, and the
+// prompt the planner wrote with the Airoboros template goes as its system and
+// user messages.
+func Example_chat() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" {
+			http.NotFound(w, r)
+			return
+		}
+		var req struct {
+			Messages []struct{ Role, Content string }
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		for _, m := range req.Messages {
+			fmt.Printf("%s: %.40s\n", m.Role, m.Content)
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"choices":[{"delta":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}`+"\n\n")
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer srv.Close()
+
+	llm, err := openai.New(srv.URL, openai.Options{Model: "gpt-chat"})
+	if err != nil {
+		panic(err)
+	}
+	res, err := llm.Generate(context.Background(), engine.Request{
+		Prompt: chat.Airoboros.Prompt("What is the capital of France?"),
+	}, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.Text)
+	// Output:
+	// system: A chat between a curious user and an ass
+	// user: What is the capital of France?
+	// Paris.
 }

@@ -1,10 +1,12 @@
 package openai
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rewoo-agent/agent/engine/chat"
 	"github.com/rewoo-agent/agent/engine/stop"
 )
 
@@ -18,6 +20,7 @@ func FuzzStream(f *testing.F) {
 		"data: {\"choices\":\ndata: [{\"text\":\"b\",\"finish_reason\":\"length\"}]}",
 		`data: {"object":"error","message":"bad"}` + "\n\n",
 		textChunk("a\nObs", "", nil) + textChunk("erv", "stop", "\nObserv"),
+		chatChunk(map[string]any{"role": "assistant"}, "") + chatChunk(content("a\nObs"), "") + chatChunk(content("x"), "stop") + done,
 	} {
 		f.Add(seed)
 	}
@@ -35,6 +38,34 @@ func FuzzStream(f *testing.F) {
 		}
 		if strings.Contains(res.Text, "\nObserv") {
 			t.Fatalf("stop string in the text %q", res.Text)
+		}
+	})
+}
+
+// FuzzMessages takes any prompt apart: a prompt the template wrote comes back
+// as the preamble and message it was written from, and any other prompt is sent
+// whole, so no text is lost or added.
+func FuzzMessages(f *testing.F) {
+	f.Add(chat.AiroborosSystem, "What is 2+2?", "")
+	f.Add("", "USER: x ASSISTANT: y", "")
+	f.Add("sys", "m", "Once upon a time USER: x ASSISTANT:")
+	f.Fuzz(func(t *testing.T, system, message, raw string) {
+		tmpl := chat.Template{System: system, User: "USER:", Assistant: "ASSISTANT:"}
+		got := messages(tmpl, tmpl.Prompt(message))
+		want := []chatMessage{{"user", message}}
+		if system != "" {
+			want = []chatMessage{{"system", system}, {"user", message}}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("messages(Prompt(%q)) with preamble %q = %q", message, system, got)
+		}
+		msgs := messages(chat.Airoboros, raw)
+		switch {
+		case len(msgs) == 1 && msgs[0].Content == raw:
+		case len(msgs) == 1 && chat.Template{User: "USER:", Assistant: "ASSISTANT:"}.Prompt(msgs[0].Content) == raw:
+		case len(msgs) == 2 && chat.Template{System: msgs[0].Content, User: "USER:", Assistant: "ASSISTANT:"}.Prompt(msgs[1].Content) == raw:
+		default:
+			t.Fatalf("messages(%q) = %q: not the prompt's parts", raw, msgs)
 		}
 	})
 }

@@ -1,6 +1,11 @@
-// Package openai is an engine.LLM that talks to any server speaking OpenAI's legacy
-// completions API with streaming (POST /v1/completions, server-sent events): vLLM,
-// llama.cpp's llama-server, Ollama, or our own. Sampling settings travel as the
+// Package openai is an engine.LLM that talks to any server speaking OpenAI's API
+// with streaming (server-sent events): vLLM, llama.cpp's llama-server, Ollama, or
+// our own. It calls the legacy completions endpoint (POST /v1/completions), which
+// takes the prompt as it is, or the chat endpoint (POST /v1/chat/completions) of
+// servers that only have that one, with a prompt written with the chat template
+// (Options.Template) taken back apart into its system and user messages, so that
+// the server applies its own template once; Options.API picks the endpoint, by
+// default the first that answers. Sampling settings travel as the
 // standard fields plus the extra ones vLLM and llama.cpp read (top_k,
 // repetition_penalty / repeat_penalty, seed, min_p), so a server samples as the local
 // engine does; servers ignore the extras they do not know.
@@ -29,6 +34,7 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/chat"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/stop"
 	"github.com/rewoo-agent/agent/internal/redact"
@@ -62,6 +68,11 @@ type Options struct {
 	// HTTPClient sends the requests; default http.DefaultClient. Its own Timeout, if
 	// any, bounds whole generations.
 	HTTPClient *http.Client
+	// API is the endpoint to call; "" means APIAuto.
+	API API
+	// Template is the chat template the prompts were written with (the planner's),
+	// which the chat endpoint takes apart into messages; zero means chat.Airoboros.
+	Template chat.Template
 }
 
 // Client is an engine.LLM over a remote server. It is safe for concurrent use.
@@ -71,6 +82,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	model string // resolved model name
+	api   API    // the endpoint in use: Options.API, or what auto found
 }
 
 var _ engine.LLM = (*Client)(nil)
@@ -118,13 +130,27 @@ func New(base string, opts Options) (*Client, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
 	}
-	return &Client{base: base, opts: opts, model: opts.Model}, nil
+	api, err := ParseAPI(string(opts.API))
+	if err != nil {
+		return nil, err
+	}
+	if opts.Template == (chat.Template{}) {
+		opts.Template = chat.Airoboros
+	}
+	return &Client{base: base, opts: opts, model: opts.Model, api: api}, nil
 }
 
 // completionRequest is the body of POST /v1/completions.
 type completionRequest struct {
-	Model         string         `json:"model,omitempty"`
-	Prompt        string         `json:"prompt"`
+	Model  string `json:"model,omitempty"`
+	Prompt string `json:"prompt"`
+	settings
+}
+
+// settings are the fields both endpoints take. The chat endpoint gets max_tokens
+// too: vLLM, llama.cpp, Ollama and engine/server read it there (OpenAI's newer
+// max_completion_tokens is for its reasoning models).
+type settings struct {
 	MaxTokens     int            `json:"max_tokens,omitempty"`
 	Temperature   float64        `json:"temperature"`
 	TopP          float64        `json:"top_p"`
@@ -140,10 +166,12 @@ type completionRequest struct {
 }
 
 func newCompletionRequest(model string, req engine.Request) completionRequest {
+	return completionRequest{Model: model, Prompt: req.Prompt, settings: newSettings(req)}
+}
+
+func newSettings(req engine.Request) settings {
 	s := req.Sampling
-	c := completionRequest{
-		Model:         model,
-		Prompt:        req.Prompt,
+	c := settings{
 		MaxTokens:     req.MaxTokens,
 		Temperature:   s.Temperature,
 		TopP:          s.TopP,
@@ -171,9 +199,11 @@ func newCompletionRequest(model string, req engine.Request) completionRequest {
 // chunk is one streamed event, or a whole non-streamed response.
 type chunk struct {
 	Choices []struct {
-		Text         string `json:"text"`
-		FinishReason string `json:"finish_reason"`
-		StopReason   any    `json:"stop_reason"` // vLLM: the stop string matched, or a token id
+		Text         string      `json:"text"`    // completions
+		Delta        chatMessage `json:"delta"`   // a chat stream's piece
+		Message      chatMessage `json:"message"` // a whole chat answer
+		FinishReason string      `json:"finish_reason"`
+		StopReason   any         `json:"stop_reason"` // vLLM: the stop string matched, or a token id
 	} `json:"choices"`
 	Usage *struct {
 		PromptTokens     int `json:"prompt_tokens"`
@@ -236,20 +266,15 @@ func (c *Client) Generate(ctx context.Context, req engine.Request, onText func(s
 	if err != nil {
 		return res, err
 	}
-	body, err := json.Marshal(newCompletionRequest(model, req))
-	if err != nil {
-		return res, err
-	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	url := c.base + "/v1/completions"
 	timeout := time.AfterFunc(c.opts.HeaderTimeout, func() {
-		cancel(fmt.Errorf("%w: no response from %s in %v", ErrTimeout, url, c.opts.HeaderTimeout))
+		cancel(fmt.Errorf("%w: no response from %s in %v", ErrTimeout, c.base, c.opts.HeaderTimeout))
 	})
 	defer timeout.Stop()
 	begin := time.Now()
-	resp, err := c.do(ctx, http.MethodPost, url, body)
+	resp, url, err := c.send(ctx, model, req)
 	if err != nil {
 		return res, cause(ctx, err)
 	}
@@ -477,16 +502,17 @@ func (g *generation) event(name, payload string) (done bool, err error) {
 		return false, nil
 	}
 	choice := ch.Choices[0]
-	if choice.Text != "" {
+	// One of the three is set, by the endpoint and whether it streams.
+	if piece := choice.Text + choice.Delta.Content + choice.Message.Content; piece != "" {
 		g.chunks++
-		g.bytes += len(choice.Text)
+		g.bytes += len(piece)
 		switch {
 		case g.maxTokens > 0 && g.chunks > g.maxTokens:
 			return false, fmt.Errorf("server sent more than max_tokens=%d chunks", g.maxTokens)
 		case g.bytes > maxText:
 			return false, fmt.Errorf("server sent more than %d bytes", maxText)
 		}
-		text, stopped := g.stops.Add(choice.Text)
+		text, stopped := g.stops.Add(piece)
 		if text != "" {
 			if err := g.onText(text); err != nil {
 				return false, err

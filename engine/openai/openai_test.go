@@ -158,9 +158,9 @@ func TestRequestFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := s.requests[0]
-	want := completionRequest{Model: "m", Prompt: "Hi", MaxTokens: 9, Temperature: 0.7, TopP: 0.95, TopK: 40,
+	want := completionRequest{Model: "m", Prompt: "Hi", settings: settings{MaxTokens: 9, Temperature: 0.7, TopP: 0.95, TopK: 40,
 		RepPenalty: 1.15, RepeatPenalty: 1.15, RepeatLastN: -1, Seed: 5, Stop: []string{"X"}, Stream: true,
-		StreamOptions: map[string]any{"include_usage": true}}
+		StreamOptions: map[string]any{"include_usage": true}}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("request\n%+v\nwant\n%+v", got, want)
 	}

@@ -9,6 +9,7 @@
 //	GET  /v1/models            the one served model
 //	GET  /health               {"status": "ok" | "loading" | "error" | "draining"}
 //	GET  /metrics              Prometheus metrics
+//	GET  /api/ps               what is loaded, since when and until when (ollama's ps); see PS
 //
 // # What is compatible
 //

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/server"
@@ -65,4 +66,24 @@ func Example() {
 	// Output:
 	// 200 Paris. stop
 	// 9 + 3 tokens
+}
+
+func ExampleFetchPS() {
+	s, err := server.New(server.Options{Model: "airoboros-65b", KeepAlive: 10 * time.Minute,
+		Load: func(ctx context.Context) (engine.LLM, func() error, error) { return parrot{}, nil, nil }})
+	if err != nil {
+		panic(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	defer s.Shutdown(context.Background())
+
+	// What agent ps does: nothing is loaded before the first request.
+	ps, err := server.FetchPS(context.Background(), nil, hs.URL, "")
+	if err != nil {
+		panic(err)
+	}
+	m := ps.Models[0]
+	fmt.Println(m.Name, m.Status, m.Loaded, m.KeepAlive, "s")
+	// Output: airoboros-65b unloaded false 600 s
 }

@@ -51,6 +51,9 @@ type keeper struct {
 	users   int // requests holding the loaded model
 	timer   *time.Timer
 	idleGen int // advanced whenever an armed idle timer must not fire
+
+	loadedAt time.Time // when the loaded model finished loading
+	expires  time.Time // when the armed idle timer fires; zero when none is armed
 }
 
 // acquire returns the loaded model, loading it first if need be, and done, which
@@ -116,7 +119,7 @@ func (k *keeper) start() {
 			k.phase, k.err = failed, err
 			return
 		}
-		k.phase, k.llm, k.release, k.err = ready, llm, release, nil
+		k.phase, k.llm, k.release, k.err, k.loadedAt = ready, llm, release, nil, time.Now()
 		if k.users == 0 {
 			k.arm() // the requests that waited may all have gone
 		}
@@ -140,12 +143,14 @@ func (k *keeper) arm() {
 	}
 	k.idleGen++
 	gen := k.idleGen
+	k.expires = time.Now().Add(k.keepAlive)
 	k.timer = time.AfterFunc(k.keepAlive, func() { k.idle(gen) })
 }
 
 // disarm stops the idle timer. k.mu is held.
 func (k *keeper) disarm() {
 	k.idleGen++
+	k.expires = time.Time{}
 	if k.timer != nil {
 		k.timer.Stop()
 		k.timer = nil
@@ -159,7 +164,7 @@ func (k *keeper) idle(gen int) {
 		k.mu.Unlock()
 		return
 	}
-	k.timer = nil
+	k.timer, k.expires, k.loadedAt = nil, time.Time{}, time.Time{}
 	release := k.release
 	k.phase, k.llm, k.release, k.change = unloading, nil, nil, make(chan struct{})
 	change := k.change
@@ -187,12 +192,25 @@ func (k *keeper) status() (phase, error) {
 	return k.phase, k.err
 }
 
+// snapshot is the model's state for GET /api/ps.
+type snapshot struct {
+	phase             phase
+	err               error
+	loadedAt, expires time.Time // zero when not loaded, or when no unload is due
+}
+
+func (k *keeper) snapshot() snapshot {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return snapshot{phase: k.phase, err: k.err, loadedAt: k.loadedAt, expires: k.expires}
+}
+
 // close unloads the model for good, cancelling a load that is running and waiting
 // for it or for an unload to end. No request may hold the model.
 func (k *keeper) close() error {
 	k.mu.Lock()
 	prev, change, release := k.phase, k.change, k.release
-	k.phase, k.llm, k.release = closed, nil, nil
+	k.phase, k.llm, k.release, k.loadedAt = closed, nil, nil, time.Time{}
 	k.disarm()
 	if prev == loading {
 		k.cancel()

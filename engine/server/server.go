@@ -142,6 +142,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.Handle("/v1/completions", s.api("completions", http.MethodPost, s.completions))
 	s.mux.Handle("/v1/chat/completions", s.api("chat_completions", http.MethodPost, s.chatCompletions))
 	s.mux.Handle("/v1/models", s.api("models", http.MethodGet, s.models))
+	s.mux.HandleFunc(PathPS, s.ps)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/rewoo-agent/agent/engine/hub"
+)
+
+func init() { addCommand(newRmCmd) }
+
+// stdinTerminal reports whether r is a terminal a person answers on; tests
+// stand in for one.
+var stdinTerminal = func(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newRmCmd() *cobra.Command {
+	var yes, all, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rm [flags] REPO[:BRANCH]",
+		Short: "remove a model from the Hugging Face cache, as ollama rm does",
+		Long: `Removes one revision of a model from the hub cache: REPO[:BRANCH] (no branch means
+main, as everywhere), a tag, or REPO:COMMIT; with --all, the whole repository.
+The revision's ref goes, its snapshot unless another ref points at the same
+commit, and the blobs no other snapshot links to; a repository left with no
+snapshot goes entirely. It refuses while a download into the repository runs.
+On a terminal it asks first; elsewhere it needs --yes.`,
+		Args: exactArgs(1, "one model reference REPO[:BRANCH]"),
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&yes, "yes", "y", false, "remove without asking")
+	fs.BoolVar(&all, "all", false, "remove the whole repository, every branch of it")
+	fs.BoolVar(&asJSON, "json", false, "print what was removed as JSON")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		std := stdioOf(cmd)
+		ref, err := hub.ParseRef(args[0])
+		if err != nil {
+			return exitError{2, err}
+		}
+		what, revision := ref.String(), ref.Revision
+		if all {
+			if strings.Contains(args[0], ":") {
+				return usageErr("rm: --all takes a repository without a branch, not %q", args[0])
+			}
+			what, revision = ref.Repo+" (every branch)", ""
+		}
+		cache := newHubClient().Cache
+		if !yes {
+			if !stdinTerminal(std.in) {
+				return usageErr("rm: give --yes to remove %s without a terminal to confirm on", what)
+			}
+			fmt.Fprintf(std.err, "remove %s from %s? [y/N] ", what, cache.Dir)
+			line, _ := bufio.NewReader(std.in).ReadString('\n')
+			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+				return fmt.Errorf("rm: %s not removed", what)
+			}
+		}
+		rm, err := cache.Remove(ref.Repo, revision)
+		if err != nil {
+			if errors.Is(err, hub.ErrNotCached) && !all && !strings.Contains(args[0], ":") {
+				err = fmt.Errorf("%w (--all removes every branch)", err)
+			}
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(std.out).Encode(rm)
+		}
+		fmt.Fprintf(std.out, "removed %s: %d refs, %d snapshots, %d blobs, %s freed\n",
+			what, len(rm.Refs), len(rm.Snapshots), rm.Blobs, gb(rm.Freed))
+		return nil
+	}
+	return cmd
+}
