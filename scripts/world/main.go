@@ -1,0 +1,67 @@
+// Command world generates an offline world and the training examples of a small
+// reWOO model over it (package trainset):
+//
+//	go run ./scripts/world -seed 1 -size 2000 -out .train/data
+//
+// writes OUT/world (the world as world.Write writes it: docs/, train/dev/test.jsonl,
+// documents.jsonl) and OUT/train.jsonl, OUT/dev.jsonl, OUT/test.jsonl: one example
+// a line, {"split","kind","question","prompt","completion"}. Only train.jsonl is
+// for training; dev.jsonl measures perplexity on held-out questions and entities.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/rewoo-agent/agent/tools/corpus"
+	"github.com/rewoo-agent/agent/trainset"
+	"github.com/rewoo-agent/agent/world"
+)
+
+func main() {
+	seed := flag.Int64("seed", 1, "world seed")
+	size := flag.Int("size", 2000, "people in the world")
+	out := flag.String("out", ".train/data", "output folder")
+	results := flag.Int("results", trainset.SearchResults, "search results per LocalSearch call")
+	ctxLen := flag.Int("context", trainset.ContextLength, "KnowledgeModel context length in tokens")
+	maxTok := flag.Int("max-tokens", trainset.AnswerTokens, "KnowledgeModel answer tokens")
+	flag.Parse()
+	if err := run(context.Background(), *seed, *size, *out, *results, trainset.Options{ContextLength: *ctxLen, MaxTokens: *maxTok}); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, seed int64, size int, out string, results int, opts trainset.Options) error {
+	w, err := world.Generate(seed, size)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(out, "world")
+	if err := w.Write(dir); err != nil {
+		return err
+	}
+	c, err := corpus.Open(filepath.Join(dir, "docs"), corpus.Options{MaxResults: results, CheckEvery: 1 << 40})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, s := range world.Splits {
+		f, err := os.Create(filepath.Join(out, string(s)+".jsonl"))
+		if err != nil {
+			return err
+		}
+		n, err := trainset.Export(ctx, w, c, w.Questions(s), opts, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: %d questions, %d examples\n", s, len(w.Questions(s)), n)
+	}
+	return nil
+}
