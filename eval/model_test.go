@@ -50,7 +50,9 @@ func TestShippedModel(t *testing.T) {
 	p := &planner.Planner{LLM: llm, Tools: reg}
 	rep, err := Run(ctx, set.Name, set.Items[:ciQuestions], func(ctx context.Context, q string) (*planner.Trace, error) {
 		return p.Ask(ctx, q, nil)
-	}, func(r Result) { t.Logf("%s EM %.0f %q (gold %q) %v", r.ID, r.ExactMatch, r.Prediction, r.Gold, r.Error) })
+	}, func(r Result) {
+		t.Logf("%s EM %.0f %q (gold %q) %v", r.ID, r.ExactMatch, r.Prediction, r.Gold, r.Error)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
