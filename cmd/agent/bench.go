@@ -67,12 +67,10 @@ func newBenchCmd() *cobra.Command {
 }
 
 func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := localSpec("bench", cfg, std.err)
 	switch {
 	case err != nil:
 		return err
-	case spec.Model == "":
-		return usageErr("bench: need a local model: --model DIR (or $AGENT_MODEL, engine.model)")
 	case a.prompt < 1 || a.gen < 1 || a.runs < 1:
 		return usageErr("bench: --prompt, --gen and --runs must be at least 1")
 	}

@@ -170,6 +170,28 @@ func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
 	return s, nil
 }
 
+// checkedSpec is engineSpec for a command that needs an engine: with neither a
+// model nor a server, or both, it is a usage error of cmd.
+func checkedSpec(cmd string, cfg *configs.Config, progress io.Writer) (open.Spec, error) {
+	spec, err := engineSpec(cfg, progress)
+	if err != nil {
+		return spec, err
+	}
+	if err := spec.Check(); err != nil {
+		return spec, usageErr("%s: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", cmd, err)
+	}
+	return spec, nil
+}
+
+// localSpec is engineSpec for a command that needs a local model.
+func localSpec(cmd string, cfg *configs.Config, progress io.Writer) (open.Spec, error) {
+	spec, err := engineSpec(cfg, progress)
+	if err == nil && spec.Model == "" {
+		err = usageErr("%s: need a local model: --model DIR (or $AGENT_MODEL, engine.model)", cmd)
+	}
+	return spec, err
+}
+
 // newHubClient is the hub client the environment configures (HF_ENDPOINT,
 // HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
 func newHubClient() *hub.Client { return hub.New(os.Getenv) }

@@ -62,7 +62,7 @@ func newGenerateCmd() *cobra.Command {
 }
 
 func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generateArgs, promptSet bool) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := checkedSpec("generate", cfg, std.err)
 	if err != nil {
 		return err
 	}
@@ -72,8 +72,6 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)}}
 	// Checked before a model that may take minutes to load is opened.
 	switch {
-	case spec.Check() != nil:
-		return usageErr("generate: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", spec.Check())
 	case promptSet == (a.ids != ""):
 		return usageErr("generate: need exactly one of --prompt and --ids")
 	case spec.URL != "" && a.ids != "":

@@ -79,12 +79,9 @@ func newServeCmd() *cobra.Command {
 }
 
 func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := checkedSpec("serve", cfg, std.err)
 	if err != nil {
 		return err
-	}
-	if err := spec.Check(); err != nil {
-		return usageErr("serve: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", err)
 	}
 	keepAlive, err := parseKeepAlive(a.keepAlive)
 	if err != nil {
