@@ -74,6 +74,23 @@ func (s Spec) Check() error {
 	return err
 }
 
+// Name is the model's name as a server shows it: the folder's name, or the hub
+// reference as given, or the remote server's model name ("default" when none).
+func (s Spec) Name() string {
+	switch {
+	case s.URL != "" && s.ServerModel != "":
+		return s.ServerModel
+	case s.URL != "":
+		return "default"
+	}
+	if fi, err := os.Stat(s.Model); err == nil && fi.IsDir() {
+		if abs, err := filepath.Abs(s.Model); err == nil {
+			return filepath.Base(abs)
+		}
+	}
+	return s.Model
+}
+
 func (s Spec) progress() io.Writer {
 	if s.Progress == nil {
 		return io.Discard
