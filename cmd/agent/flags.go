@@ -148,7 +148,7 @@ func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
 		Hub: newHubClient(), Progress: progress,
 	}
 	if ref, err := hub.ParseRef(e.Model); err == nil {
-		s.Hub.Progress = newPullView(progress, ref).update
+		s.Hub.Progress = hub.NewProgressView(progress, ref, isTerminal(progress)).Update
 	}
 	if s.Model != "" && s.URL != "" {
 		ms, us := cfg.Source("engine.model"), cfg.Source("engine.llm_url")

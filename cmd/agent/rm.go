@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/internal/human"
 )
 
 func init() { addCommand(newRmCmd) }
@@ -76,7 +77,7 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 			return json.NewEncoder(std.out).Encode(rm)
 		}
 		fmt.Fprintf(std.out, "removed %s: %d refs, %d snapshots, %d blobs, %s freed\n",
-			what, len(rm.Refs), len(rm.Snapshots), rm.Blobs, gb(rm.Freed))
+			what, len(rm.Refs), len(rm.Snapshots), rm.Blobs, human.Bytes(rm.Freed))
 		return nil
 	}
 	return cmd
