@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 )
 
@@ -86,28 +85,13 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 	if n := a.prompt + a.gen; n > m.Model.ContextLength() {
 		return usageErr("bench: %d prompt + %d generated tokens exceed the context of %d", a.prompt, a.gen, m.Model.ContextLength())
 	}
-	// Random ids past the byte pieces: speed does not depend on which tokens they are.
-	rng := rand.New(rand.NewPCG(1, 2))
-	prompt := make([]int, a.prompt)
-	for i := range prompt {
-		prompt[i] = 3 + rng.IntN(m.Model.VocabSize()-3)
-	}
-
-	var prefill, decode []time.Duration
-	for r := range a.runs + 1 {
-		t, err := m.Generator.Time(ctx, prompt, a.gen)
-		if err != nil {
-			return err
-		}
-		if r > 0 { // the first run warms up (graph capture, caches)
-			prefill, decode = append(prefill, t.PromptTime), append(decode, t.GenTime)
-		}
+	p, d, err := m.Generator.Bench(ctx, a.prompt, a.gen, a.runs, func(r int, t engine.Result) {
 		fmt.Fprintf(std.err, "run %d%s: prefill %.1f ms, decode %.2f ms/token\n", r, map[bool]string{true: " (warm-up)"}[r == 0],
 			ms(t.PromptTime), ms(t.GenTime)/float64(a.gen))
+	})
+	if err != nil {
+		return err
 	}
-	slices.Sort(prefill)
-	slices.Sort(decode)
-	p, d := prefill[len(prefill)/2], decode[len(decode)/2]
 	res.PrefillSeconds = p.Seconds()
 	res.PrefillTokS = float64(a.prompt) / p.Seconds()
 	res.DecodeMsToken = ms(d) / float64(a.gen)
