@@ -132,40 +132,16 @@ func loadConfig(file string, settings []configs.Setting) (*configs.Config, error
 	return cfg, nil
 }
 
-// rank orders the sources of configuration values by precedence.
-func rank(s configs.Source) int {
-	return map[string]int{"default": 0, "file": 1, "env": 2, "flag": 3}[s.Kind]
-}
-
-// engineSpec is the engine the configuration names, with progress on progress.
-// A model and a server from sources of different precedence are no conflict:
-// the higher one wins.
+// engineSpec is the engine the configuration names (open.FromConfig), with
+// progress on progress.
 func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
-	e := cfg.Engine
-	s := open.Spec{
-		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
-		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: os.Getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
-		Hub: newHubClient(), Progress: progress,
-	}
-	if ref, err := hub.ParseRef(e.Model); err == nil {
-		s.Hub.Progress = hub.NewProgressView(progress, ref, isTerminal(progress)).Update
-	}
-	if s.Model != "" && s.URL != "" {
-		ms, us := cfg.Source("engine.model"), cfg.Source("engine.llm_url")
-		switch m, u := rank(ms), rank(us); {
-		case m > u:
-			s.URL, s.ServerModel = "", ""
-		case u > m:
-			s.Model = ""
-		default:
-			return s, exitError{2, fmt.Errorf("%w: engine.model (%s) and engine.llm_url (%s)", open.ErrBothEngines, ms, us)}
-		}
-	}
-	if _, _, err := open.ParseDevice(s.Device); err != nil {
+	s, err := open.FromConfig(cfg, os.Getenv)
+	if err != nil {
 		return s, exitError{2, err}
 	}
-	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
-		return s, exitError{2, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)}
+	s.Progress = progress
+	if ref, err := hub.ParseRef(s.Model); err == nil {
+		s.Hub.Progress = hub.NewProgressView(progress, ref, isTerminal(progress)).Update
 	}
 	return s, nil
 }
