@@ -10,7 +10,6 @@ import (
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/funcall"
 )
@@ -103,26 +102,13 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 		return usageErr("call: %v", err)
 	}
 
-	var (
-		llm   engine.LLM
-		local *open.Loaded
-	)
-	if spec.URL != "" {
-		server, closeLLM, err := open.LLM(ctx, spec)
-		if err != nil {
-			return exitError{2, err}
-		}
-		defer closeLLM()
-		llm = server
-	} else {
-		if local, err = open.Model(ctx, spec); err != nil {
-			return err
-		}
-		defer local.Close()
-		if local.Tokenizer == nil {
-			return fmt.Errorf("call: the model in %s has no tokenizer (give --tokenizer)", local.Dir)
-		}
-		llm = local.Generator
+	llm, local, closeLLM, err := openEngine(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer closeLLM()
+	if local != nil && local.Tokenizer == nil {
+		return fmt.Errorf("call: the model in %s has no tokenizer (give --tokenizer)", local.Dir)
 	}
 	reg, err := loadTools(ctx, cfg, llm)
 	if err != nil {

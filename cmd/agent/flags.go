@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
@@ -166,6 +168,16 @@ func localSpec(cmd string, cfg *configs.Config, progress io.Writer) (open.Spec, 
 		err = usageErr("%s: need a local model: --model DIR (or $AGENT_MODEL, engine.model)", cmd)
 	}
 	return spec, err
+}
+
+// openEngine opens the engine spec names (open.Open); a server that cannot be
+// used is a usage error.
+func openEngine(ctx context.Context, spec open.Spec) (engine.LLM, *open.Loaded, func() error, error) {
+	llm, local, closeLLM, err := open.Open(ctx, spec)
+	if err != nil && spec.URL != "" {
+		err = exitError{2, err}
+	}
+	return llm, local, closeLLM, err
 }
 
 // newHubClient is the hub client the environment configures (HF_ENDPOINT,

@@ -11,7 +11,6 @@ import (
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
@@ -103,29 +102,23 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 		out      []int
 		textless bool // a model folder without a tokenizer: ids only
 	)
-	if spec.URL != "" {
-		llm, closeLLM, err := open.LLM(ctx, spec)
-		if err != nil {
-			return exitError{2, err}
-		}
-		defer closeLLM()
-		if res, err = llm.Generate(ctx, req, onText); err != nil {
-			return err
-		}
+	spec.IDsOnly = ids != nil
+	llm, m, closeLLM, err := openEngine(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer closeLLM()
+	if m == nil {
+		res, err = llm.Generate(ctx, req, onText)
 	} else {
-		spec.IDsOnly = ids != nil
-		m, err := open.Model(ctx, spec)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
 		textless = m.Tokenizer == nil
 		if ids == nil {
 			ids = m.Generator.PromptIDs(req.Prompt)
 		}
-		if res, out, err = m.Generator.GenerateIDs(ctx, ids, req, onText); err != nil {
-			return err
-		}
+		res, out, err = m.Generator.GenerateIDs(ctx, ids, req, onText)
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(std.err, "%d prompt tokens in %.2fs, %d tokens in %.2fs (%.2f tok/s), stop: %s\n",
 		res.PromptTokens, res.PromptTime.Seconds(), res.Tokens, res.GenTime.Seconds(), res.TokensPerSecond(), res.Stop)

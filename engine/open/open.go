@@ -101,21 +101,28 @@ func (s Spec) progress() io.Writer {
 // LLM opens the engine s names: the local model, loaded now, or a client of the
 // server. close releases the model.
 func LLM(ctx context.Context, s Spec) (llm engine.LLM, close func() error, err error) {
+	llm, _, close, err = Open(ctx, s)
+	return llm, close, err
+}
+
+// Open is LLM that also returns the loaded model when it is local (nil for a
+// server), for the commands that drive the model itself.
+func Open(ctx context.Context, s Spec) (llm engine.LLM, local *Loaded, close func() error, err error) {
 	if err := s.Check(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if s.URL != "" {
 		c, err := s.server()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return c, func() error { return nil }, nil
+		return c, nil, func() error { return nil }, nil
 	}
 	m, err := Model(ctx, s)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m.Generator, m.Close, nil
+	return m.Generator, m, m.Close, nil
 }
 
 func (s Spec) server() (*openai.Client, error) {
