@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +11,7 @@ import (
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
+	"github.com/rewoo-agent/agent/internal/procstat"
 )
 
 func init() { addCommand(newBenchCmd) }
@@ -96,7 +94,7 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 	res.PrefillTokS = float64(a.prompt) / p.Seconds()
 	res.DecodeMsToken = ms(d) / float64(a.gen)
 	res.DecodeTokS = float64(a.gen) / d.Seconds()
-	res.PeakRSSMiB = peakRSSMiB()
+	res.PeakRSSMiB = procstat.PeakRSSMiB()
 
 	if a.asJSON {
 		return json.NewEncoder(std.out).Encode(res)
@@ -108,18 +106,3 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// peakRSSMiB reads the process's peak resident memory (VmHWM) where Linux reports it.
-func peakRSSMiB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
