@@ -10,6 +10,7 @@ import (
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/funcall"
 )
@@ -95,9 +96,7 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 	if err != nil {
 		return err
 	}
-	sc := cfg.Sampling
-	sampling := engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
-		RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)}
+	sampling := open.Sampling(cfg.Sampling)
 	if err := sample.Validate(sampling); err != nil {
 		return usageErr("call: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
@@ -65,10 +66,7 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 	if err != nil {
 		return err
 	}
-	sc := cfg.Sampling
-	req := engine.Request{Prompt: a.prompt, MaxTokens: a.maxTokens, Stop: a.stop,
-		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
-			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)}}
+	req := engine.Request{Prompt: a.prompt, MaxTokens: a.maxTokens, Stop: a.stop, Sampling: open.Sampling(cfg.Sampling)}
 	// Checked before a model that may take minutes to load is opened.
 	switch {
 	case promptSet == (a.ids != ""):

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/openai"
 )
@@ -39,4 +40,10 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 		return s, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)
 	}
 	return s, nil
+}
+
+// Sampling is the configuration's sampling as the engine takes it.
+func Sampling(c configs.Sampling) engine.Sampling {
+	return engine.Sampling{Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
+		RepetitionPenalty: c.RepetitionPenalty, Seed: uint64(c.Seed)}
 }

@@ -59,3 +59,11 @@ func TestFromConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestSampling(t *testing.T) {
+	c := configs.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, RepetitionPenalty: 1.1, Seed: 42}
+	got := Sampling(c)
+	if got.Temperature != 0.7 || got.TopK != 40 || got.TopP != 0.9 || got.RepetitionPenalty != 1.1 || got.Seed != 42 {
+		t.Errorf("Sampling(%+v) = %+v", c, got)
+	}
+}
