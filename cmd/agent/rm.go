@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/internal/human"
+	"github.com/rewoo-agent/agent/internal/input"
 )
 
 func init() { addCommand(newRmCmd) }
@@ -60,9 +60,7 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 			if !stdinTerminal(std.in) {
 				return usageErr("rm: give --yes to remove %s without a terminal to confirm on", what)
 			}
-			fmt.Fprintf(std.err, "remove %s from %s? [y/N] ", what, cache.Dir)
-			line, _ := bufio.NewReader(std.in).ReadString('\n')
-			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			if !input.Confirm(std.in, std.err, fmt.Sprintf("remove %s from %s?", what, cache.Dir)) {
 				return fmt.Errorf("rm: %s not removed", what)
 			}
 		}
