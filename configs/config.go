@@ -53,6 +53,13 @@ type Search struct {
 	Region        string        `yaml:"region" env:"AGENT_SEARCH_REGION"`
 	MaxResults    int           `yaml:"max_results" env:"AGENT_SEARCH_MAX_RESULTS"`
 	Timeout       time.Duration `yaml:"timeout" env:"AGENT_SEARCH_TIMEOUT"`
+	// Fallback lists the backends tried, in order, when the one in use blocks
+	// a request (duckduckgo, searxng, corpus; those not configured are left
+	// out).
+	Fallback []string `yaml:"fallback" env:"AGENT_SEARCH_FALLBACK"`
+	// BlockPause is how long a backend that blocked is left alone, for the
+	// whole process.
+	BlockPause time.Duration `yaml:"block_pause" env:"AGENT_SEARCH_BLOCK_PAUSE"`
 }
 
 // Fetch configures how pages are fetched (TextScraper and http tools).
@@ -115,6 +122,25 @@ type Planner struct {
 	MaxExpansion  int           `yaml:"max_expansion" env:"AGENT_MAX_EXPANSION"`
 	Stop          []string      `yaml:"stop" env:"AGENT_STOP"`
 	Prompts       Prompts       `yaml:"prompts"`
+	// Repair sends a plan that cannot be run back to the model once, with its
+	// problems.
+	Repair bool `yaml:"repair" env:"AGENT_REPAIR"`
+	// Replans bounds the new plans asked for when steps fail.
+	Replans int    `yaml:"replans" env:"AGENT_REPLANS"`
+	Budget  Budget `yaml:"budget"`
+	// AllowConfirm lets tools marked confirm: true run without asking (--yes).
+	AllowConfirm bool `yaml:"allow_confirm" env:"AGENT_ALLOW_CONFIRM"`
+	// TracePayloads puts prompts, generated text and tool inputs and outputs
+	// in the OpenTelemetry spans.
+	TracePayloads bool `yaml:"trace_payloads" env:"AGENT_TRACE_PAYLOADS"`
+}
+
+// Budget bounds what one question spends; 0 is no bound.
+type Budget struct {
+	Tokens      int           `yaml:"tokens" env:"AGENT_BUDGET_TOKENS"`
+	EngineCalls int           `yaml:"engine_calls" env:"AGENT_BUDGET_ENGINE_CALLS"`
+	ToolCalls   int           `yaml:"tool_calls" env:"AGENT_BUDGET_TOOL_CALLS"`
+	Time        time.Duration `yaml:"time" env:"AGENT_BUDGET_TIME"`
 }
 
 // Prompts override the texts the planner sends; empty means the built-in one.

@@ -2,7 +2,8 @@
 // interface the planner and tools call, generation requests and sampling settings,
 // the Backend interface the model is written against, and the registry of backends
 // (RegisterBackend, OpenBackend: engine/backend/cpu, and engine/backend/cuda behind
-// the cuda build tag). Checkpoint reading, the tokenizer, the model and the remote
+// the cuda build tag), with its optional capabilities (DeviceSampler,
+// PagedBackend). Checkpoint reading, the tokenizer, the model and the remote
 // OpenAI-compatible client live in sub-packages.
 package engine
 

@@ -4,4 +4,21 @@
 // runs a plan given whole the same way (Run). Both give a Trace, the one schema
 // of the commands' --json output, listing the engine calls made through an LLM
 // from Recorded.
+//
+// Ask recovers where it can. A plan that cannot be run goes back to the model
+// once with its diagnostics (Planner.NoRepair turns that off). When steps fail
+// the model is asked for a new plan, up to Planner.Replans times, given the
+// question, the plan, the evidence and the failures; the steps that succeeded
+// stand before the new plan, which may cite them by name, and no call that
+// succeeded runs again (a memo by tool and input). When nothing more can be
+// done the answer is made from the evidence there is and marked partial,
+// listing what failed; a service's refusal of automated calls
+// (tools.ErrBlocked) is named as a block.
+//
+// Planner.Budget bounds what a question spends (tokens, engine calls, tool
+// calls, time), and Trace.Stop records what ended it. Tools that need a
+// person's approval (tools.NeedsConfirm) run only when Planner.Approve says
+// so. A Conversation carries the answers and evidence of earlier questions
+// into later ones. Questions, engine calls and tool calls are OpenTelemetry
+// spans (GenAI semantic conventions), no-ops unless a provider is installed.
 package planner

@@ -25,10 +25,18 @@ const (
 	PlanDone
 	// Answering: a KnowledgeModel call is resolving the answer over all evidence.
 	Answering
+	// NewPlan: the plan so far is given up and the model writes another; Text
+	// is why, "repair" (it could not be run) or "replan" (steps failed). The
+	// steps and plan text that follow are the new plan's.
+	NewPlan
+	// AnswerText: the answer is being written (Text is the next piece), by the
+	// KnowledgeModel step the Answer line cites whole or by the answer over all
+	// evidence; the Answer in the trace is the final word.
+	AnswerText
 )
 
 var kindNames = [...]string{"plan-text", "step-parsed", "step-started", "step-retrying",
-	"step-finished", "step-failed", "step-skipped", "plan-done", "answering"}
+	"step-finished", "step-failed", "step-skipped", "plan-done", "answering", "new-plan", "answer-text"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) {

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/chat"
 	"github.com/rewoo-agent/agent/evidence"
@@ -57,6 +60,27 @@ type Planner struct {
 	KnowledgeTool string
 	// Resolve tunes the resolver; its OnEvent is replaced.
 	Resolve evidence.Options
+
+	// NoRepair turns off the repair of a plan that cannot be run: by default it
+	// goes back to the model once, with its diagnostics.
+	NoRepair bool
+	// Replans bounds the new plans asked for when steps fail (0: none). A new
+	// plan reuses the evidence of the steps that succeeded; they never run again.
+	Replans int
+	// Budget bounds what one question spends; see Budget.
+	Budget Budget
+	// Approve is asked before each call of a tool that needs approval
+	// (tools.NeedsConfirm); an error refuses the call. Nil refuses them all,
+	// as a run that nobody watches must.
+	Approve func(ctx context.Context, a Approval) error
+	// Tracer makes the OpenTelemetry spans of a question, its engine calls and
+	// its tool calls; nil is the global provider's (a no-op unless one is set).
+	Tracer trace.Tracer
+	// TracePayloads puts prompts, generated text and tool inputs and outputs
+	// into the spans; off, spans carry only sizes and counts.
+	TracePayloads bool
+	// Model names the model in the engine calls' spans (gen_ai.request.model).
+	Model string
 }
 
 // prompts fills in the default for each part of p.Prompts left empty.
@@ -83,22 +107,47 @@ var errPlanComplete = errors.New("plan complete")
 
 // session is the state of one Ask or Run.
 type session struct {
-	p     *Planner
-	start time.Time
-	rec   *recorder
-	on    func(Event)
+	p      *Planner
+	start  time.Time
+	rec    *recorder
+	on     func(Event)
+	spend  *spend
+	memo   *memo
+	tracer trace.Tracer
+	llm    engine.LLM // p.LLM, its calls recorded
 
-	mu     sync.Mutex // guards tr, steps and calls of on
+	approvalMu sync.Mutex
+	approved   map[string]bool
+
+	mu     sync.Mutex // guards tr, byName, whole and calls of on
 	tr     *Trace
 	byName map[string]*StepTrace
+	// whole is the step whose evidence is the whole answer, once the Answer
+	// line says so ("Answer: :evidence2:"); its text streams as AnswerText.
+	whole string
 }
 
-func (p *Planner) newSession(question string, on func(Event)) *session {
-	s := &session{p: p, start: time.Now(), on: on, byName: map[string]*StepTrace{},
+func (p *Planner) newSession(question string, on func(Event), m *memo) *session {
+	if m == nil {
+		m = &memo{}
+	}
+	s := &session{p: p, start: time.Now(), on: on, byName: map[string]*StepTrace{}, memo: m,
+		spend: &spend{b: p.Budget}, approved: map[string]bool{}, tracer: p.Tracer,
 		tr: &Trace{Question: question, Steps: []*StepTrace{}, EngineCalls: []EngineCall{}}}
-	s.rec = newRecorder(s.start)
+	if s.tracer == nil {
+		s.tracer = otel.Tracer(tracerName)
+	}
+	s.rec = newRecorder(s.start, s.spend, s.tracer, p.Model, p.TracePayloads)
+	s.rec.onText = s.answerText
+	s.llm = p.LLM
+	if !isRecorded(s.llm) {
+		s.llm = Recorded(s.llm)
+	}
 	return s
 }
+
+// tracerName names the planner's instrumentation.
+const tracerName = "github.com/rewoo-agent/agent/planner"
 
 func (s *session) since() time.Duration { return time.Since(s.start) }
 
@@ -119,8 +168,25 @@ func (s *session) close(tr **Trace, err *error) {
 	defer s.mu.Unlock()
 	s.tr.EngineCalls = s.rec.Calls()
 	s.tr.Timings.Total = s.since().Seconds()
+	s.tr.Usage = s.spend.usage()
 	if *err != nil {
 		s.tr.Error = (*err).Error()
+	}
+	if s.tr.Stop == "" {
+		switch {
+		case *err == nil:
+			s.tr.Stop = StopAnswered
+		case errors.Is(*err, context.Canceled) || errors.Is(*err, context.DeadlineExceeded):
+			s.tr.Stop = StopCanceled
+		case errors.Is(*err, ErrBadPlan):
+			s.tr.Stop = StopBadPlan
+		default:
+			s.tr.Stop = StopFailed
+		}
+		var be *BudgetError
+		if errors.As(*err, &be) {
+			s.tr.Stop = be.Stop()
+		}
 	}
 	*tr = s.tr
 }
@@ -130,12 +196,12 @@ func (s *session) close(tr **Trace, err *error) {
 // nil, receives every event, one at a time. The trace lists the calls made
 // through an LLM from Recorded (p.LLM and the tools' engine should be one).
 func (p *Planner) Ask(ctx context.Context, question string, on func(Event)) (*Trace, error) {
-	return p.ask(ctx, question, on, false)
+	return p.ask(ctx, question, on, false, nil)
 }
 
 // Plan writes and checks the plan for question without running it.
 func (p *Planner) Plan(ctx context.Context, question string, on func(Event)) (*Trace, error) {
-	return p.ask(ctx, question, on, true)
+	return p.ask(ctx, question, on, true, nil)
 }
 
 // Run resolves a plan given whole, such as one a person wrote, with p.Tools, as
@@ -144,8 +210,10 @@ func (p *Planner) Plan(ctx context.Context, question string, on func(Event)) (*T
 // plan's answer cites no evidence the trace has no Answer and the error is nil:
 // the evidence is in the steps, and an answer over it would need a model.
 func (p *Planner) Run(ctx context.Context, plan *planparser.Plan, on func(Event)) (tr *Trace, err error) {
-	s := p.newSession("", on)
+	s := p.newSession("", on, nil)
 	ctx = withRecorder(ctx, s.rec)
+	ctx, end := s.questionSpan(ctx, "run")
+	defer func() { end(tr, err) }()
 	defer s.close(&tr, &err)
 	s.mu.Lock()
 	s.tr.Plan, s.tr.DAG = plan.String(), plan
@@ -185,58 +253,237 @@ func (s *session) resolve(ctx context.Context, steps <-chan *planparser.Step) <-
 	opts.OnEvent = s.onResolverEvent
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := evidence.Run(ctx, s.p.Tools, steps, opts)
+		res, err := evidence.Run(ctx, toolbox{s, s.memo.begin()}, steps, opts)
 		done <- outcome{res, err}
 	}()
 	return done
 }
 
-func (p *Planner) ask(ctx context.Context, question string, on func(Event), planOnly bool) (tr *Trace, err error) {
-	s := p.newSession(strings.TrimSpace(question), on)
+func (p *Planner) ask(ctx context.Context, question string, on func(Event), planOnly bool, conv *Conversation) (tr *Trace, err error) {
+	var m *memo
+	var done []*StepTrace // evidence from earlier in the conversation
+	var history string
+	if conv != nil {
+		m, done, history = &conv.memo, conv.evidence(), conv.history()
+	}
+	s := p.newSession(strings.TrimSpace(question), on, m)
 	ctx = withRecorder(ctx, s.rec)
+	ctx, end := s.questionSpan(ctx, "ask")
+	defer func() { end(tr, err) }()
 	defer s.close(&tr, &err)
 
-	prompt, err := p.prompts().Prompt(question, p.Tools.All())
+	instruction, err := p.prompts().instruction(question, p.Tools.All())
 	if err != nil {
 		return nil, err
 	}
-	s.tr.Prompt = prompt
+	instruction += history
+	// work bounds the question by the time budget; the answer from what was
+	// gathered is made under ctx when the budget ends the work.
+	work := ctx
+	if p.Budget.Time > 0 {
+		var cancel context.CancelFunc
+		work, cancel = context.WithTimeoutCause(ctx, p.Budget.Time, &BudgetError{What: "time", Limit: p.Budget.Time.String()})
+		defer cancel()
+	}
+	chatT := p.prompts().Chat
+	extra := gatheredSection(done)
+	repairs, replans := 1, p.Replans
+	if p.NoRepair {
+		repairs = 0
+	}
+	var badPlans []string // the plans that could not be run, for the error
+	purpose := "plan"
+	for first := true; ; first = false {
+		prompt := chatT.Prompt(instruction + extra)
+		if first {
+			s.tr.Prompt = prompt
+		}
+		keep := repairs > 0 // a bad plan's running steps go on: the repair may use them
+		plan, o, genErr := s.round(withPurpose(work, purpose), prompt, done, planOnly, keep)
+		if errors.Is(genErr, ErrBadPlan) {
+			s.mu.Lock()
+			written, diags := s.tr.Plan, s.tr.Diagnostics // the whole plan: the diagnostics count its lines
+			s.mu.Unlock()
+			badPlans = append(badPlans, fmt.Sprintf("%s\nproblems:\n  %s", numbered(written), strings.Join(diags, "\n  ")))
+			if repairs > 0 && work.Err() == nil && s.spend.spent() == nil {
+				repairs--
+				s.archive(AttemptBadPlan)
+				extra = gatheredSection(done) + repairSection(written, diags, genErr)
+				purpose = "repair"
+				s.newPlan(purpose)
+				continue
+			}
+			if len(badPlans) > 1 {
+				// The first line stays the last plan's: it says why in a word.
+				return nil, fmt.Errorf("%w\nthe repaired plan:\n%s\nthe plan before its repair (the model was shown its problems):\n%s",
+					genErr, badPlans[len(badPlans)-1], badPlans[len(badPlans)-2])
+			}
+			return nil, genErr
+		}
+		if planOnly {
+			return nil, genErr
+		}
+		if genErr == nil {
+			genErr = o.err
+		}
+		if genErr != nil {
+			if ctx.Err() == nil && work.Err() != nil {
+				return nil, s.partial(ctx, plan, o.res, context.Cause(work))
+			}
+			return nil, genErr
+		}
+		text, aerr := o.res.Answer(plan.Answer)
+		failed := s.failedSteps()
+		switch {
+		case aerr == nil:
+			s.answerLine(text, plan.Answer)
+			return nil, nil
+		case errors.Is(aerr, evidence.ErrNoCitation) && len(failed) == 0:
+			return nil, s.answer(ctx, o.res)
+		case !errors.Is(aerr, evidence.ErrBadCitation) && !errors.Is(aerr, evidence.ErrNoCitation):
+			return nil, fmt.Errorf("%w: %w", ErrAnswer, aerr) // too large: a new plan would not help
+		}
+		// Steps the answer needs failed: a new plan, while allowed.
+		if replans > 0 && work.Err() == nil && s.spend.spent() == nil {
+			replans--
+			s.mu.Lock()
+			s.tr.Replans++
+			written := s.tr.Plan
+			s.mu.Unlock()
+			taken := s.allSteps()
+			done = s.doneSteps()
+			s.archive(AttemptStepsFailed)
+			extra = gatheredSection(done, taken...) + replanSection(written, failed)
+			purpose = "replan"
+			s.newPlan(purpose)
+			continue
+		}
+		why := error(nil)
+		if be := s.spend.spent(); be != nil {
+			why = be
+		} else if p.Replans > 0 {
+			s.mu.Lock()
+			s.tr.Stop = StopReplanLimit
+			s.mu.Unlock()
+		}
+		return nil, s.partial(ctx, plan, o.res, why)
+	}
+}
 
+// round writes a plan with prompt, its steps after those of done (the
+// evidence gathered, which it may cite), and runs it as it is written unless
+// planOnly. The error is the plan's (ErrBadPlan and others from generate);
+// the resolver's is in the outcome.
+//
+// A plan that cannot be run cancels its running steps, unless keep.
+func (s *session) round(ctx context.Context, prompt string, done []*StepTrace, planOnly, keep bool) (*planparser.Plan, outcome, error) {
 	// The resolver runs beside the generation and takes each step the moment the
 	// model has written it.
-	maxSteps := orDefault(p.MaxSteps, DefaultMaxSteps)
-	steps := make(chan *planparser.Step, maxSteps)
+	maxSteps := orDefault(s.p.MaxSteps, DefaultMaxSteps)
+	steps := make(chan *planparser.Step, maxSteps+len(done))
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	var done <-chan outcome
+	var resolved <-chan outcome
 	if !planOnly {
-		done = s.resolve(runCtx, steps)
+		resolved = s.resolve(runCtx, steps)
 	}
 	// finish closes the step channel and waits for the resolver.
 	finish := func() outcome {
 		close(steps)
-		if done == nil {
+		if resolved == nil {
 			return outcome{}
 		}
-		o := <-done
+		o := <-resolved
 		s.settle(o.res)
 		return o
 	}
-
-	plan, genErr := s.generate(ctx, prompt, steps, maxSteps)
-	if genErr != nil {
+	plan, genErr := s.generate(ctx, prompt, prefixText(done), steps, maxSteps)
+	if genErr != nil && !(keep && errors.Is(genErr, ErrBadPlan)) {
 		cancelRun()
-		finish()
-		return nil, genErr
 	}
 	o := finish()
-	if planOnly {
-		return nil, nil
+	return plan, o, genErr
+}
+
+// archive moves the current plan and its steps into the trace's attempts, for
+// the next plan.
+func (s *session) archive(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tr.Attempts = append(s.tr.Attempts, Attempt{Why: why, Plan: s.tr.Plan, Diagnostics: s.tr.Diagnostics, Steps: s.tr.Steps})
+	s.tr.Plan, s.tr.DAG, s.tr.Diagnostics, s.tr.Steps = "", nil, nil, []*StepTrace{}
+	s.byName = map[string]*StepTrace{}
+	s.whole = ""
+}
+
+// answerText streams the text of the engine calls that write the answer: the
+// answer over all evidence, and the knowledge step the Answer line cites whole
+// (when the Answer line is written before the step's call begins).
+func (s *session) answerText(c EngineCall) func(string) {
+	name := s.p.KnowledgeTool
+	if name == "" {
+		name = DefaultKnowledgeTool
 	}
-	if o.err != nil {
-		return nil, o.err
+	s.mu.Lock()
+	stream := c.Purpose == "answer" || (c.Purpose == "tool "+name && c.Step != "" && c.Step == s.whole)
+	s.mu.Unlock()
+	if !stream {
+		return nil
 	}
-	return nil, s.answer(ctx, plan, o.res)
+	return func(text string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.emit(Event{Kind: AnswerText, Text: text, Attempt: c.Attempt})
+	}
+}
+
+// newPlan reports that the model writes another plan, and why.
+func (s *session) newPlan(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emit(Event{Kind: NewPlan, Text: why})
+}
+
+// doneSteps are the steps of the current plan that gave evidence.
+func (s *session) doneSteps() []*StepTrace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*StepTrace
+	for _, t := range s.tr.Steps {
+		if t.State == StateDone {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// allSteps are the steps of the current plan.
+func (s *session) allSteps() []*StepTrace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.tr.Steps)
+}
+
+// failedSteps are the steps of the current plan that failed or were skipped.
+func (s *session) failedSteps() []*StepTrace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*StepTrace
+	for _, t := range s.tr.Steps {
+		if t.State == StateFailed || t.State == StateSkipped {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// numbered is a plan with its lines numbered, for an error.
+func numbered(plan string) string {
+	var b strings.Builder
+	for i, l := range strings.Split(strings.TrimRight(plan, "\n"), "\n") {
+		fmt.Fprintf(&b, "%4d | %s\n", i+1, l)
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // parsed records a step handed to the resolver and reports it.
@@ -252,14 +499,19 @@ func (s *session) parsed(st *planparser.Step) {
 
 // generate streams the plan into the parser and the parsed steps into steps. It
 // returns the parsed plan, or why there is none to run.
-func (s *session) generate(ctx context.Context, prompt string, steps chan<- *planparser.Step, maxSteps int) (*planparser.Plan, error) {
+//
+// prefix, when not empty, is plan lines that stand before what the model writes:
+// the steps of evidence already gathered, which the plan may cite; they count
+// towards no bound.
+func (s *session) generate(ctx context.Context, prompt, prefix string, steps chan<- *planparser.Step, maxSteps int) (*planparser.Plan, error) {
 	p := s.p
 	stream := planparser.NewStream(planparser.Options{Tools: p.Tools.Names()})
 	var raw strings.Builder
 	sent := map[string]bool{}
 	var extra *planparser.Step // the first step past maxSteps
+	free := 0                  // the steps of the prefix
 	send := func(st *planparser.Step) error {
-		if len(sent) == maxSteps {
+		if len(sent)-free == maxSteps {
 			extra = st
 			return ErrTooManySteps
 		}
@@ -268,13 +520,31 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 		steps <- st // never blocks: the channel holds maxSteps
 		return nil
 	}
-	stops := slices.Concat(p.prompts().Chat.Stops(), p.Stop)
-	req := engine.Request{Prompt: prompt, MaxTokens: orDefault(p.MaxPlanTokens, DefaultMaxPlanTokens),
-		Sampling: p.Sampling, Stop: stops}
+	given := map[string]bool{} // the prefix's lines, spaces normalized
+	pending := ""              // the model's text after its last complete line
+	for _, l := range strings.Split(prefix, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			given[l] = true
+		}
+	}
+	if prefix != "" {
+		raw.WriteString(prefix)
+		s.mu.Lock()
+		s.tr.Plan = prefix
+		s.emit(Event{Kind: PlanText, Text: prefix})
+		s.mu.Unlock()
+		for _, st := range stream.Write(prefix) {
+			free++
+			_ = send(st) // the prefix is within every bound
+		}
+	}
+	req := s.planRequest(prompt)
 	s.mu.Lock()
-	s.tr.Timings.PlanStart = s.since().Seconds()
+	if s.tr.Timings.PlanStart == 0 {
+		s.tr.Timings.PlanStart = s.since().Seconds()
+	}
 	s.mu.Unlock()
-	res, err := p.LLM.Generate(withPurpose(ctx, "plan"), req, func(text string) error {
+	res, err := s.llm.Generate(ctx, req, func(text string) error {
 		// A line at a time: the plan ends at its Answer line even when the text
 		// after it comes in the same piece.
 		for text != "" {
@@ -289,17 +559,35 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 			s.tr.Plan = raw.String()
 			s.emit(Event{Kind: PlanText, Text: line})
 			s.mu.Unlock()
+			pending += line
+			if !strings.HasSuffix(line, "\n") {
+				continue
+			}
+			line, pending = pending, ""
+			if given[strings.Join(strings.Fields(line), " ")] {
+				continue // the model wrote a gathered step again: it is there
+			}
 			for _, st := range stream.Write(line) {
 				if err := send(st); err != nil {
 					return err
 				}
 			}
-			if stream.Answer() != nil {
+			if a := stream.Answer(); a != nil {
+				if len(a.Refs) == 1 && a.Text == a.Refs[0].Name {
+					s.mu.Lock()
+					s.whole = a.Text
+					s.mu.Unlock()
+				}
 				return errPlanComplete
 			}
 		}
 		return nil
 	})
+	if pending != "" && !errors.Is(err, errPlanComplete) {
+		for _, st := range stream.Write(pending) {
+			_ = send(st) // a step past the bound sets extra
+		}
+	}
 	plan, perr := stream.Close()
 	s.mu.Lock()
 	s.tr.Plan = raw.String()
@@ -342,6 +630,15 @@ func (s *session) generate(ctx context.Context, prompt string, steps chan<- *pla
 		}
 	}
 	return plan, nil
+}
+
+// planRequest is the engine request that writes a plan for prompt. It is the
+// one place a plan's decoding is set up (a constraint on what the model may
+// write belongs here).
+func (s *session) planRequest(prompt string) engine.Request {
+	p := s.p
+	return engine.Request{Prompt: prompt, MaxTokens: orDefault(p.MaxPlanTokens, DefaultMaxPlanTokens),
+		Sampling: p.Sampling, Stop: slices.Concat(p.prompts().Chat.Stops(), p.Stop)}
 }
 
 // tooManySteps refuses a plan at its first step past max, as a diagnostic of the
@@ -405,6 +702,7 @@ func record(t *StepTrace, v *evidence.Value, begun time.Duration) {
 		t.State = StateFailed
 		if v.Err != nil {
 			t.Error = v.Err.Error()
+			t.Blocked = errors.Is(v.Err, tools.ErrBlocked)
 		}
 	case evidence.Skipped:
 		t.State, t.Error, t.Duration = StateSkipped, v.Reason, 0
@@ -435,31 +733,38 @@ func (s *session) settle(res *evidence.Result) {
 	s.tr.Timings.CriticalPath = res.CriticalPath
 }
 
-// answer resolves the answer from the plan's Answer line, or with one
-// KnowledgeModel call over all evidence when that line cites none.
-func (s *session) answer(ctx context.Context, plan *planparser.Plan, res *evidence.Result) error {
-	text, err := res.Answer(plan.Answer)
-	if err == nil {
-		s.answerLine(text, plan.Answer)
-		return nil
+// answer resolves the answer with one KnowledgeModel call over all evidence,
+// when the plan's Answer line cites none.
+func (s *session) answer(ctx context.Context, res *evidence.Result) error {
+	text, all, err := s.overAll(ctx, res)
+	if err != nil {
+		return err
 	}
-	if !errors.Is(err, evidence.ErrNoCitation) {
-		return fmt.Errorf("%w: %w", ErrAnswer, err)
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tr.Answer = &Answer{Text: text, From: []string{}, Method: MethodKnowledge, Sources: s.tr.sources(all)}
+	return nil
+}
+
+// overAll asks the knowledge tool the question over every evidence that
+// succeeded, naming those.
+func (s *session) overAll(ctx context.Context, res *evidence.Result) (string, []string, error) {
 	name := s.p.KnowledgeTool
 	if name == "" {
 		name = DefaultKnowledgeTool
 	}
 	tool, err := s.p.Tools.Get(name)
 	if err != nil {
-		return fmt.Errorf("%w: the plan has no Answer line citing evidence, and %w", ErrAnswer, err)
+		return "", nil, fmt.Errorf("%w: the plan has no Answer line citing evidence that holds, and %w", ErrAnswer, err)
 	}
 	req := tools.Request{Input: s.tr.Question, Raw: s.tr.Question}
 	var all []string
-	for _, v := range res.Values {
-		if v.Ok() {
-			req.Cited = append(req.Cited, tools.Cited{Name: v.Name, Tool: v.Tool, Input: v.Input, Text: v.Text, Sources: v.Sources})
-			all = append(all, v.Name)
+	if res != nil {
+		for _, v := range res.Values {
+			if v.Ok() {
+				req.Cited = append(req.Cited, tools.Cited{Name: v.Name, Tool: v.Tool, Input: v.Input, Text: v.Text, Sources: v.Sources})
+				all = append(all, v.Name)
+			}
 		}
 	}
 	s.mu.Lock()
@@ -467,11 +772,90 @@ func (s *session) answer(ctx context.Context, plan *planparser.Plan, res *eviden
 	s.mu.Unlock()
 	out, err := tool.Call(withPurpose(ctx, "answer"), req)
 	if err != nil {
-		return fmt.Errorf("%w: %s over all evidence: %w", ErrAnswer, name, err)
+		return "", nil, fmt.Errorf("%w: %s over all evidence: %w", ErrAnswer, name, err)
+	}
+	return strings.TrimSpace(out.Text), all, nil
+}
+
+// partial makes the answer from the evidence there is when steps failed and no
+// new plan can be had (why, when not nil, says what stopped the work: a
+// budget). The answer and the trace are marked partial and list what failed.
+// With no evidence at all there is no answer: the error says what failed.
+func (s *session) partial(ctx context.Context, plan *planparser.Plan, res *evidence.Result, why error) error {
+	var be *BudgetError
+	if errors.As(why, &be) {
+		s.spend.over(be)
+	}
+	s.mu.Lock()
+	var fails []string
+	ok := 0
+	for _, t := range s.tr.Steps {
+		switch t.State {
+		case StateDone:
+			ok++
+		case StateFailed, StateSkipped, StatePending, StateRunning:
+			fails = append(fails, failure(t))
+		}
+	}
+	s.tr.Failures = fails
+	if be != nil {
+		s.tr.Stop = be.Stop()
+	} else if s.tr.Stop == "" {
+		s.tr.Stop = StopPartial
+	}
+	blocked := blockedErr(s.tr.Steps)
+	s.mu.Unlock()
+	if be != nil {
+		blocked = errors.Join(be, blocked) // what stopped the work, and any block
+	}
+	if ok == 0 || res == nil {
+		detail := strings.Join(fails, "; ")
+		if why != nil {
+			detail = why.Error() + ": " + detail
+		}
+		if blocked != nil {
+			return fmt.Errorf("%w: %w: %s", ErrAnswer, blocked, detail)
+		}
+		return fmt.Errorf("%w: no step gave evidence: %s", ErrAnswer, detail)
+	}
+	mark := func(a *Answer) {
+		a.Partial = true
+		s.tr.Answer, s.tr.Partial = a, true
+	}
+	text, all, err := s.overAll(ctx, res)
+	if err == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		mark(&Answer{Text: text, From: []string{}, Method: MethodKnowledge, Sources: s.tr.sources(all)})
+		return nil
+	}
+	// No knowledge model to ask: the Answer line, with notes in place of the
+	// evidence that failed, when it cites some that holds.
+	if plan == nil || plan.Answer == nil {
+		if blocked != nil {
+			return fmt.Errorf("%w (%w: %s)", err, blocked, strings.Join(fails, "; "))
+		}
+		return err
+	}
+	noted, aerr := res.Answer(plan.Answer)
+	if aerr != nil && !errors.Is(aerr, evidence.ErrBadCitation) {
+		return fmt.Errorf("%w: %w", ErrAnswer, aerr)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tr.Answer = &Answer{Text: strings.TrimSpace(out.Text), From: []string{}, Method: MethodKnowledge, Sources: s.tr.sources(all)}
+	var from []string
+	for _, n := range plan.Answer.Cites() {
+		if t := s.byName[n]; t != nil && t.State == StateDone {
+			from = append(from, n)
+		}
+	}
+	if len(from) == 0 {
+		if blocked != nil {
+			return fmt.Errorf("%w: %w: the answer cites only evidence that failed: %s", ErrAnswer, blocked, strings.Join(fails, "; "))
+		}
+		return fmt.Errorf("%w: the answer cites only evidence that failed: %s", ErrAnswer, strings.Join(fails, "; "))
+	}
+	mark(&Answer{Text: strings.TrimSpace(noted), From: from, Method: MethodAnswerLine, Sources: s.tr.sources(from)})
 	return nil
 }
 

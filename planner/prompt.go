@@ -65,6 +65,16 @@ func planTemplate(text string) (*template.Template, error) {
 // Prompt returns the complete prompt that asks the model for a plan answering
 // question with ts.
 func (p Prompts) Prompt(question string, ts []tools.Tool) (string, error) {
+	in, err := p.instruction(question, ts)
+	if err != nil {
+		return "", err
+	}
+	return p.Chat.Prompt(in), nil
+}
+
+// instruction is the reWOO instruction for question with ts, before the chat
+// template wraps it (a repair or a new plan adds to it).
+func (p Prompts) instruction(question string, ts []tools.Tool) (string, error) {
 	question = strings.TrimSpace(question)
 	if question == "" {
 		return "", ErrEmptyQuestion
@@ -81,7 +91,7 @@ func (p Prompts) Prompt(question string, ts []tools.Tool) (string, error) {
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("plan prompt template: %w", err)
 	}
-	return p.Chat.Prompt(b.String()), nil
+	return b.String(), nil
 }
 
 // oneLine joins a description's lines: the prompt lists one tool per line.

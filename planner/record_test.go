@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace/noop"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -38,7 +39,7 @@ func TestRecorded(t *testing.T) {
 			var recs [3]*recorder
 			var wg sync.WaitGroup
 			for i := range recs {
-				recs[i] = newRecorder(time.Now())
+				recs[i] = newRecorder(time.Now(), &spend{}, noop.NewTracerProvider().Tracer(""), "", false)
 				for range i + 1 {
 					wg.Go(func() {
 						ctx := withRecorder(withPurpose(context.Background(), "plan"), recs[i])
@@ -67,7 +68,7 @@ func TestRecorded(t *testing.T) {
 				t.Errorf("the engine served %d calls, want 7", n)
 			}
 
-			rec := newRecorder(time.Now())
+			rec := newRecorder(time.Now(), &spend{}, noop.NewTracerProvider().Tracer(""), "", false)
 			ctx := tools.WithCallInfo(withRecorder(context.Background(), rec), tools.CallInfo{Step: ":evidence2:", Tool: "KnowledgeModel", Attempt: 2})
 			if _, err := llm.Generate(ctx, engine.Request{Prompt: "a b", MaxTokens: 1}, func(string) error { return nil }); err != nil {
 				t.Fatal(err)
@@ -92,7 +93,7 @@ func TestRecordStartOrder(t *testing.T) {
 			}
 			return engine.Result{Text: req.Prompt}, nil
 		}))
-		rec := newRecorder(time.Now())
+		rec := newRecorder(time.Now(), &spend{}, noop.NewTracerProvider().Tracer(""), "", false)
 		ctx := withRecorder(context.Background(), rec)
 		first := make(chan error)
 		go func() {

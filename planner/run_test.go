@@ -73,7 +73,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Answer == nil || tr.Answer.Method != MethodAnswerLine || !strings.HasPrefix(tr.Answer.Text, "KM answer to") || len(tr.Answer.Sources) != 2 {
+	if tr.Answer == nil || tr.Answer.Method != MethodAnswerLine || !strings.HasPrefix(tr.Answer.Text, "KM answer to") || len(tr.Answer.Sources) != 1 {
 		t.Errorf("answer %+v", tr.Answer)
 	}
 	if len(tr.Steps) != 3 || tr.Plan != plan.String() || tr.DAG != plan {

@@ -23,6 +23,19 @@ type Trace struct {
 	Timings     Timings          `json:"timings"`
 	// Error says why the run did not finish, if it did not.
 	Error string `json:"error,omitempty"`
+	// Stop says why the planner stopped: StopAnswered, StopPartial, a budget's
+	// (StopBudgetTokens...), StopBadPlan, StopFailed, StopCanceled.
+	Stop string `json:"stop"`
+	// Partial is true when steps failed and the answer was made from the
+	// evidence there is; Failures says what failed.
+	Partial  bool     `json:"partial,omitempty"`
+	Failures []string `json:"failures,omitempty"`
+	// Replans counts the new plans asked for after steps failed; Attempts holds
+	// the plans given up (a plan repaired, a plan replanned), oldest first.
+	Replans  int       `json:"replans,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// Usage is what the question spent of its budget.
+	Usage Usage `json:"usage"`
 }
 
 // Step states in a StepTrace.
@@ -47,10 +60,15 @@ type StepTrace struct {
 	Output        string `json:"output,omitempty"`
 	// Bytes is the size of the tool's answer before trimming to the resolver's
 	// MaxBytes.
-	Bytes    int      `json:"bytes"`
-	Error    string   `json:"error,omitempty"`
-	Sources  []string `json:"sources"`
-	Attempts int      `json:"attempts,omitempty"`
+	Bytes int    `json:"bytes"`
+	Error string `json:"error,omitempty"`
+	// Blocked is true when the tool's service refused the call as automated.
+	Blocked bool     `json:"blocked,omitempty"`
+	Sources []string `json:"sources"`
+	// Reused is true when the evidence was an earlier plan's (of the question,
+	// or of the conversation): the tool did not run again.
+	Reused   bool `json:"reused,omitempty"`
+	Attempts int  `json:"attempts,omitempty"`
 	// Parsed, Start and Duration are in seconds; Parsed and Start count from the
 	// beginning of the run.
 	Parsed   float64 `json:"parsed_s"`
@@ -67,6 +85,8 @@ type Answer struct {
 	// Method is "answer-line" or "knowledge-model".
 	Method  string   `json:"method"`
 	Sources []Source `json:"sources"`
+	// Partial is true when steps failed and the answer rests on the rest.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Answer methods.
@@ -106,11 +126,35 @@ func (t *Trace) Step(name string) *StepTrace {
 	return nil
 }
 
-// sources lists the sources of the steps named in from and of every step they
-// depend on, directly or not: each URL once, in order of the steps, with the steps
-// it came from.
+// sources lists the sources the evidence of the steps named in from came
+// from: each step's own sources (a tool over earlier evidence passes on the
+// sources of what it read), or, for a step that names none, those of the steps
+// it depends on, and so on. A search's results that no later step read are not
+// among them (the trace's steps keep them). Each URL once, in order of the
+// steps, with every step the answer rests on (directly or not) that had it.
 func (t *Trace) sources(from []string) []Source {
-	used := map[string]bool{}
+	urls := map[string]bool{} // where the evidence came from
+	seen := map[string]bool{}
+	var own func(name string)
+	own = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		s := t.Step(name)
+		if s == nil {
+			return
+		}
+		for _, u := range s.Sources {
+			urls[u] = true
+		}
+		if len(s.Sources) == 0 {
+			for _, d := range s.Deps {
+				own(d)
+			}
+		}
+	}
+	used := map[string]bool{} // the steps the answer rests on
 	var mark func(name string)
 	mark = func(name string) {
 		if used[name] {
@@ -124,6 +168,7 @@ func (t *Trace) sources(from []string) []Source {
 		}
 	}
 	for _, n := range from {
+		own(n)
 		mark(n)
 	}
 	out := []Source{}
@@ -133,6 +178,9 @@ func (t *Trace) sources(from []string) []Source {
 			continue
 		}
 		for _, u := range s.Sources {
+			if !urls[u] {
+				continue
+			}
 			i, ok := index[u]
 			if !ok {
 				i = len(out)

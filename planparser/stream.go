@@ -135,9 +135,13 @@ func (s *Stream) feed(chunk string) {
 			var r rune
 			r, n = utf8.DecodeRuneInString(data[i:])
 			switch plain := plainRune(r); {
+			case r == utf8.RuneError && n == 1:
+				// An invalid byte reads as U+FFFD, so that dropping a zero-width
+				// character between invalid bytes never joins them into a character.
+				s.putBytes("\uFFFD")
 			case plain < 0: // zero width: nothing to read
-			case plain == ' ':
-				s.putByte(' ')
+			case plain == ' ' || plain == '\n':
+				s.putByte(byte(plain))
 			default:
 				s.putBytes(data[i : i+n])
 			}
@@ -162,9 +166,10 @@ func (s *Stream) flush() {
 }
 
 // Normalize returns src as the parser reads it, the text Position offsets count
-// in: CRLF and lone CR line ends are LF, Unicode spaces (category Zs, such as a
-// no-break space) are spaces, and zero-width no-break spaces (byte order marks)
-// and zero-width spaces are gone.
+// in: CRLF, lone CR and Unicode line ends (U+2028, U+2029, U+0085) are LF,
+// Unicode spaces (category Zs, such as a no-break space) are spaces, and
+// zero-width no-break spaces (byte order marks) and zero-width spaces are gone,
+// and an invalid byte is U+FFFD (a character cut at the end stays as it is).
 func Normalize(src string) string {
 	var s Stream
 	s.feed(src)
@@ -174,13 +179,17 @@ func Normalize(src string) string {
 
 // plainRune is what a character of the plan reads as before lexing: a Unicode
 // space (a no-break space, an em space, an ideographic space: category Zs) is a
-// space, a zero-width no-break space (U+FEFF, a byte order mark) or a zero-width
-// space is nothing (-1), any other character itself. Models and editors put
-// them in where a space or nothing was meant, and the grammar reads ASCII.
+// space, a Unicode line end (the line and paragraph separators, next line) is a
+// line end, a zero-width no-break space (U+FEFF, a byte order mark) or a
+// zero-width space is nothing (-1), any other character itself. Models and
+// editors put them in where a space, a line end or nothing was meant, and the
+// grammar reads ASCII.
 func plainRune(r rune) rune {
 	switch {
 	case r == '\uFEFF' || r == '\u200B':
 		return -1
+	case r == '\u2028' || r == '\u2029' || r == '\u0085':
+		return '\n'
 	case r != ' ' && unicode.Is(unicode.Zs, r):
 		return ' '
 	}

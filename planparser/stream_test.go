@@ -168,7 +168,8 @@ func TestHostileInputs(t *testing.T) {
 }
 
 // TestUnicodeSpaces reads a byte order mark and Unicode spaces as the plain text
-// they stand for: such a plan once had "no steps".
+// they stand for: such a plan once had "no steps", and one whose lines a line
+// separator ended lost its Answer line.
 func TestUnicodeSpaces(t *testing.T) {
 	tests := []struct {
 		name, src string
@@ -178,6 +179,8 @@ func TestUnicodeSpaces(t *testing.T) {
 		{"em and thin spaces", "\u2003:evidence0: =\u2009DuckDuckGo\u2002[a\u200ab]\nAnswer: :evidence0:\n"},
 		{"ideographic and narrow spaces", ":evidence0:\u3000=\u202fDuckDuckGo[a\u205fb]\nAnswer: :evidence0:\n"},
 		{"zero-width inside", ":evidence0: = Duck\ufeffDuck\u200bGo[a b]\r\n\ufeffAnswer: :evidence0:\n"},
+		{"line and paragraph separators", "Plan: search\u2028:evidence0: = DuckDuckGo[a b]\u2029Answer: :evidence0:\u2028"},
+		{"next line", "Plan: search\u0085:evidence0: = DuckDuckGo[a b]\u0085Answer: :evidence0:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

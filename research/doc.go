@@ -40,7 +40,9 @@
 // record of another question stops the job (*ConflictError): the job's ids
 // changed meaning, and answering would mix two jobs in one file.
 //
-// Run records a question when it ends: StatusOK, StatusBadPlan (the model's
+// Run records a question when it ends: StatusOK, StatusPartial (steps failed
+// and the answer rests on the rest, Record.Error saying what failed),
+// StatusBlocked (no answer: a search engine blocked the requests), StatusBadPlan (the model's
 // plan cannot be run), StatusTimeout (Runner.Timeout passed), StatusFailed
 // (anything else, the reason whole in Record.Error). A question cut short by
 // the job's end, an interrupt or the deadline, is not recorded (it did not

@@ -58,7 +58,7 @@ func (e *QuestionsError) Error() string {
 // holds one question per line, its id the line number, or JSONL objects
 // {"id": ..., "question": ...} when the first non-empty line starts with "{"
 // (an id is a string or a number; other fields are ignored). Empty lines are
-// skipped, text is trimmed and invalid UTF-8 replaced. Every malformed line and
+// skipped, a byte order mark dropped, text trimmed and invalid UTF-8 replaced. Every malformed line and
 // repeated id is reported, with its line, in a *QuestionsError.
 func ReadQuestions(r io.Reader, name string) ([]Question, error) {
 	var (
@@ -76,7 +76,11 @@ func ReadQuestions(r io.Reader, name string) ([]Question, error) {
 	sc.Buffer(make([]byte, 0, 64<<10), MaxQuestionLine)
 	for sc.Scan() {
 		line++
-		text := strings.TrimSpace(strings.ToValidUTF8(sc.Text(), string(utf8.RuneError)))
+		raw := sc.Text()
+		if line == 1 {
+			raw = strings.TrimPrefix(raw, "\ufeff") // a byte order mark
+		}
+		text := strings.TrimSpace(strings.ToValidUTF8(raw, string(utf8.RuneError)))
 		if text == "" {
 			continue
 		}

@@ -20,6 +20,10 @@ var questionFiles = []struct {
 	{name: "lines", content: "Who?\n\n  \r\nWhat? \r\n", want: []Question{{"1", "Who?", "in", 1}, {"4", "What?", "in", 4}}},
 	{name: "jsonl", content: "\n" + `{"id": "a", "question": " Who? "}` + "\n" + `{"id": 17, "question": "What?", "gold": "x"}`,
 		want: []Question{{"a", "Who?", "in", 2}, {"17", "What?", "in", 3}}},
+	// A byte order mark (Windows editors write one) is not part of the first line:
+	// with it, a JSONL file was read as lines, each object a question.
+	{name: "BOM before jsonl", content: "\ufeff" + `{"id": "a", "question": "Who?"}` + "\n", want: []Question{{"a", "Who?", "in", 1}}},
+	{name: "BOM before lines", content: "\ufeffWho?\n", want: []Question{{"1", "Who?", "in", 1}}},
 	{name: "invalid UTF-8", content: "Wh\xffo?\n", want: []Question{{"1", "Wh\uFFFDo?", "in", 1}}},
 	{name: "malformed jsonl", content: `{"id": "a", "question": "Who?"}` + "\nWhat?\n" + `{"question": "q"}` + "\n" +
 		`{"id": "b"}` + "\n" + `{"id": true, "question": "q"}` + "\n" + `{"id": " ", "question": "q"}` + "\n" + `["a"]` + "\n",

@@ -12,6 +12,12 @@ const (
 	StatusFailed  = "failed"
 	StatusBadPlan = "bad_plan"
 	StatusTimeout = "timeout"
+	// StatusPartial: steps failed and the answer was made from the rest of
+	// the evidence; Error says what failed. Not ok: --retry-failed runs it again.
+	StatusPartial = "partial"
+	// StatusBlocked: no answer, because a service (a search engine) blocked the
+	// agent's requests as automated.
+	StatusBlocked = "blocked"
 )
 
 // Record is one line of a journal: a finished question. Its fields are those of
@@ -22,8 +28,12 @@ type Record struct {
 	Status   string           `json:"status"`
 	Answer   string           `json:"answer"`
 	Sources  []planner.Source `json:"sources"`
-	// Error is why the question failed, whole.
+	// Error is why the question failed, whole (for a partial answer: what
+	// failed, one step a line).
 	Error string `json:"error,omitempty"`
+	// Partial is true for an answer made from the evidence there was after
+	// steps failed (StatusPartial).
+	Partial bool `json:"partial,omitempty"`
 	// Prompt is kept with Runner.Full only.
 	Prompt      string               `json:"prompt,omitempty"`
 	Plan        string               `json:"plan"`

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/tools"
 )
 
 // Asker answers one question; the trace says how, and is kept in the record
@@ -87,6 +88,7 @@ type Tally struct {
 	Recorded                     int
 	Stopped                      int // questions the job's end cut short, unrecorded
 	OK, BadPlan, Timeout, Failed int
+	Partial, Blocked             int
 	Tokens                       Tokens
 }
 
@@ -99,6 +101,10 @@ func (t *Tally) add(rec *Record) {
 		t.BadPlan++
 	case StatusTimeout:
 		t.Timeout++
+	case StatusPartial:
+		t.Partial++
+	case StatusBlocked:
+		t.Blocked++
 	default:
 		t.Failed++
 	}
@@ -218,11 +224,16 @@ func (r *Runner) Answer(ctx context.Context, a Asker, q Question) (*Record, erro
 	}
 	rec := newRecord(q, started, tr, r.Full)
 	switch {
+	case err == nil && tr.Partial:
+		rec.Status, rec.Partial = StatusPartial, true
+		rec.Error = "partial: " + strings.Join(tr.Failures, "\n")
 	case err == nil:
 	case limit != nil && errors.Is(context.Cause(qctx), limit):
 		rec.Status = StatusTimeout
 	case errors.Is(err, planner.ErrBadPlan):
 		rec.Status = StatusBadPlan
+	case errors.Is(err, tools.ErrBlocked):
+		rec.Status = StatusBlocked
 	default:
 		rec.Status = StatusFailed
 	}

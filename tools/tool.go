@@ -93,6 +93,21 @@ type Output struct {
 	Sources []string // URLs (or other locators) the text came from
 }
 
+type idempotencyKey struct{}
+
+// WithIdempotencyKey gives the tool calls made under ctx an idempotency key, for
+// a tool with side effects: http tools send it as the Idempotency-Key header, so
+// that a receiver that honours it does a repeated call once.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
+// IdempotencyKey is the key WithIdempotencyKey gave ctx, or "".
+func IdempotencyKey(ctx context.Context) string {
+	k, _ := ctx.Value(idempotencyKey{}).(string)
+	return k
+}
+
 // Temporary is how an error says that retrying the call may succeed: rate
 // limits, busy or restarting servers, timeouts. It is the one notion of
 // "transient" the resolver retries on, whoever made the error: the tools' own
@@ -168,6 +183,33 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// ErrBlocked is wrapped by the error of a tool whose service refused the call
+// as automated (a search engine's CAPTCHA page): not a failure of the query, and
+// not worth retrying soon. Reports name it "blocked".
+var ErrBlocked = errors.New("blocked")
+
+// Confirmer is implemented by tools that must be approved by a person before
+// each call (confirm: true in the tools YAML); the planner asks, or refuses the
+// call in an unattended run.
+type Confirmer interface {
+	NeedsConfirm() bool
+}
+
+// NeedsConfirm reports whether t must be approved before each call.
+func NeedsConfirm(t Tool) bool {
+	c, ok := t.(Confirmer)
+	return ok && c.NeedsConfirm()
+}
+
+// WithConfirm returns t marked as needing approval before each call.
+func WithConfirm(t Tool) Tool { return confirmed{t} }
+
+type confirmed struct{ Tool }
+
+var _ Confirmer = confirmed{}
+
+func (confirmed) NeedsConfirm() bool { return true }
 
 // ErrUnknownTool is returned by Registry.Get for a name nobody registered.
 var ErrUnknownTool = errors.New("unknown tool")

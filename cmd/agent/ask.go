@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -64,10 +65,29 @@ func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string
 		return err
 	}
 	defer a.close()
+	return a.answer(ctx, std, question, askOptions{planOnly, asJSON, quiet}, errTimeLimit)
+}
 
+// askOptions are how ask shows a question's run.
+type askOptions struct{ planOnly, asJSON, quiet bool }
+
+// answer answers question, showing progress on stderr and the answer with its
+// sources (or the trace, as JSON) on stdout; limit is the cause of ctx's end
+// when the question's time limit ends it (nil: none).
+func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
+	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
+	cfg := a.cfg
 	view := newAskProgress(std.err, quiet)
-	tr, askErr := a.ask(ctx, question, planOnly, view.event)
-	view.stop()
+	a.approve = terminalApprover(cfg, std, view)
+	// The answer streams to stdout as it is written, unless stdout is for JSON.
+	ans := &answerStream{w: std.out, off: asJSON || planOnly, before: view.stop}
+	tr, askErr := a.ask(ctx, question, planOnly, func(e planner.Event) {
+		if e.Kind == planner.AnswerText && ans.write(e.Text) {
+			return
+		}
+		view.event(e)
+	})
+	ans.stopView()
 
 	if asJSON && tr != nil {
 		enc := json.NewEncoder(std.out)
@@ -107,7 +127,83 @@ func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string
 		_, err := io.WriteString(std.out, tr.DAG.String())
 		return err
 	}
-	return printAnswerSources(std.out, tr.Answer)
+	if err := ans.finish(tr.Answer); err != nil {
+		return err
+	}
+	return printAnswerSources(std.out, tr, ans.streamed())
+}
+
+// answerStream writes the answer to stdout while it is written. The progress
+// view stops (before) at its first piece, so the two do not mix on a terminal.
+type answerStream struct {
+	w      io.Writer
+	off    bool
+	before func()
+
+	mu      sync.Mutex
+	text    strings.Builder
+	held    string // trailing white space, written only when more text follows
+	stopped bool
+	err     error
+}
+
+// write writes a piece of the answer; false when the stream is off.
+func (a *answerStream) write(text string) bool {
+	if a.off {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.stopped {
+		a.stopped = true
+		a.before()
+	}
+	if a.text.Len() == 0 {
+		text = strings.TrimLeft(text, " \n")
+	}
+	a.text.WriteString(text)
+	text = a.held + text
+	body := strings.TrimRight(text, " \t\r\n")
+	a.held = text[len(body):]
+	if a.err == nil && body != "" {
+		_, a.err = io.WriteString(a.w, body)
+	}
+	return true
+}
+
+// stopView stops the progress view, unless the answer did already.
+func (a *answerStream) stopView() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.stopped {
+		a.stopped = true
+		a.before()
+	}
+}
+
+// finish ends the streamed answer. When what streamed is not the answer (a
+// retried call, text the knowledge model trimmed) the answer follows whole.
+func (a *answerStream) finish(ans *planner.Answer) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil || a.text.Len() == 0 {
+		return a.err
+	}
+	got := strings.TrimSpace(a.text.String())
+	a.text.Reset()
+	if got == ans.Text {
+		a.text.WriteString(got)
+		return nil
+	}
+	_, err := fmt.Fprintf(a.w, "\n\n(the answer, as it was resolved:)\n")
+	return err
+}
+
+// streamed reports whether the whole answer is on stdout already.
+func (a *answerStream) streamed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.text.Len() > 0
 }
 
 // withTimeLimit bounds ctx by the configured time limit of one question. limit is
@@ -133,6 +229,11 @@ type asker struct {
 	llm   engine.LLM // the engine, its calls recorded in each question's trace
 	tools *tools.Registry
 	close func() error
+	// approve asks a person about a tool marked confirm; nil refuses those
+	// (unless planner.allow_confirm).
+	approve func(context.Context, planner.Approval) error
+	// conv, when set, holds the conversation the questions belong to.
+	conv *planner.Conversation
 }
 
 // openAsker loads the configured engine (progress goes to progress) and tools. The
@@ -159,8 +260,14 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 // at once. on, when not nil, receives the run's events.
 func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
 	p := newPlanner(a.cfg, a.llm, a.tools)
-	if planOnly {
+	if p.Approve == nil {
+		p.Approve = a.approve
+	}
+	switch {
+	case planOnly:
 		return p.Plan(ctx, question, on)
+	case a.conv != nil:
+		return a.conv.Ask(ctx, p, question, on)
 	}
 	return p.Ask(ctx, question, on)
 }
@@ -202,10 +309,25 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 	if v := pc.Prompts.Plan; v != "" {
 		prompts.Plan = v
 	}
+	var approve func(context.Context, planner.Approval) error
+	if pc.AllowConfirm {
+		approve = func(context.Context, planner.Approval) error { return nil }
+	}
+	model := cfg.Engine.Model
+	if cfg.Engine.LLMURL != "" {
+		model = cfg.Engine.LLMModel
+	}
 	return &planner.Planner{
-		LLM:     llm,
-		Tools:   reg,
-		Prompts: prompts,
+		LLM:      llm,
+		Tools:    reg,
+		Prompts:  prompts,
+		NoRepair: !pc.Repair,
+		Replans:  pc.Replans,
+		Budget: planner.Budget{Tokens: pc.Budget.Tokens, EngineCalls: pc.Budget.EngineCalls,
+			ToolCalls: pc.Budget.ToolCalls, Time: pc.Budget.Time},
+		Approve:       approve,
+		TracePayloads: pc.TracePayloads,
+		Model:         model,
 		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
 			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)},
 		MaxPlanTokens: pc.MaxPlanTokens,
@@ -216,12 +338,22 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 	}
 }
 
-// printAnswerSources writes the answer, then its sources with the steps that used
-// them.
-func printAnswerSources(w io.Writer, a *planner.Answer) error {
+// printAnswerSources writes the answer (unless streamed: it is on stdout
+// already), what failed when it is partial, then the sources its evidence came
+// from with the steps that used them.
+func printAnswerSources(w io.Writer, tr *planner.Trace, streamed bool) error {
+	a := tr.Answer
 	var b strings.Builder
-	b.WriteString(a.Text)
+	if !streamed {
+		b.WriteString(a.Text)
+	}
 	b.WriteString("\n")
+	if a.Partial {
+		b.WriteString("\nPartial answer: it rests on the evidence there was; these steps failed:\n")
+		for _, f := range tr.Failures {
+			fmt.Fprintf(&b, "  %s\n", termtext.Flat(f))
+		}
+	}
 	if len(a.Sources) > 0 {
 		b.WriteString("\nSources:\n")
 		for i, s := range a.Sources {
@@ -236,7 +368,28 @@ func printAnswerSources(w io.Writer, a *planner.Answer) error {
 // The error's first line says why in a word (such as the token limit).
 func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
 	why, _, _ := strings.Cut(err.Error(), "\n")
-	fmt.Fprintln(w, strings.TrimSuffix(why, ":")+". The plan:")
+	why = strings.TrimSuffix(why, ":")
+	repaired := false
+	for _, a := range tr.Attempts {
+		if a.Why != planner.AttemptBadPlan {
+			continue
+		}
+		repaired = true
+		fmt.Fprintln(w, "The plan before its repair (the model was shown its problems):")
+		for i, l := range strings.Split(strings.TrimRight(a.Plan, "\n"), "\n") {
+			fmt.Fprintf(w, "%4d | %s\n", i+1, termtext.Clip(l, planparser.MaxMessage))
+		}
+		fmt.Fprintln(w, "Problems:")
+		for _, d := range a.Diagnostics {
+			fmt.Fprintln(w, "  plan:"+d)
+		}
+	}
+	if repaired {
+		why += ", after one repair. The repaired plan"
+	} else {
+		why += ". The plan"
+	}
+	fmt.Fprintln(w, why+":")
 	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
 		fmt.Fprintf(w, "%4d | %s\n", i+1, termtext.Clip(l, planparser.MaxMessage))
 	}
@@ -261,7 +414,7 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 	}
 	fmt.Fprintf(w, "%s after %.1fs: %d of %d steps done\n", what, tr.Timings.Total, done, len(tr.Steps))
 	for _, s := range tr.Steps {
-		line := fmt.Sprintf("  %-8s %s = %s[%s]", s.State, s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
+		line := fmt.Sprintf("  %-8s %s = %s[%s]", stateWord(s), s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
 		switch s.State {
 		case planner.StateDone:
 			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, termtext.ClipLine(s.Output, 80))
@@ -276,7 +429,16 @@ func printDone(w io.Writer, tr *planner.Trace, what string) {
 func printFailures(w io.Writer, tr *planner.Trace) {
 	for _, s := range tr.Steps {
 		if s.State == planner.StateFailed {
-			fmt.Fprintf(w, "failed %s = %s[%s]: %s\n", s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
+			fmt.Fprintf(w, "%s %s = %s[%s]: %s\n", stateWord(s), s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
 		}
 	}
+}
+
+// stateWord is a step's state as shown: "blocked" for a step whose service
+// refused it as automated, not the "failed" of any other error.
+func stateWord(s *planner.StepTrace) string {
+	if s.Blocked {
+		return "blocked"
+	}
+	return s.State
 }

@@ -88,7 +88,7 @@ func TestAskLocalModel(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &tr); err != nil {
 				t.Fatalf("--json: %v\n%s", err, out)
 			}
-			if len(tr.EngineCalls) != 1 {
+			if len(tr.EngineCalls) != 2 || tr.EngineCalls[1].Purpose != "repair" { // the plan and its one repair
 				t.Fatalf("engine calls = %+v", tr.EngineCalls)
 			}
 			c := tr.EngineCalls[0]

@@ -96,6 +96,10 @@ func TestAskAnswersWithSources(t *testing.T) {
 	if out != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
 	}
+	// The agent cuts the plan's stream at its Answer line and may exit before the
+	// server's handler has seen the cut and recorded the plan's reply and end:
+	// closing the server waits for its handlers.
+	e.llm.Close()
 	calls := e.eng.Calls()
 	if len(calls) != 2 {
 		t.Fatalf("%d engine calls, want the plan and one KnowledgeModel question", len(calls))
@@ -318,7 +322,7 @@ func TestAskTooManySteps(t *testing.T) {
 		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
 	}
 	for _, s := range []string{
-		"cannot be run: the plan has too many steps. The plan:\n",
+		"cannot be run: the plan has too many steps, after one repair. The repaired plan:\n",
 		"   4 | :evidence3: = DuckDuckGo[query 3]\n",
 		"plan:4:1: :evidence3: is one step too many (at most 3)\n",
 	} {
@@ -337,7 +341,7 @@ func TestAskPlanAtTokenLimit(t *testing.T) {
 	e := newAskEnv(t, ":evidence0: = DuckDuckGo[an input that never ends and goes on", 0)
 	t.Setenv("AGENT_MAX_PLAN_TOKENS", "6")
 	_, errOut, code := runAgent(t, "", "ask", "--llm-url", e.llm.URL, "q?")
-	if code != 1 || !strings.Contains(errOut, "(the model stopped at the 6-token limit). The plan:\n") ||
+	if code != 1 || !strings.Contains(errOut, "(the model stopped at the 6-token limit), after one repair. The repaired plan:\n") ||
 		!strings.Contains(errOut, `plan:1:25: unclosed "["`) {
 		t.Errorf("exit %d, stderr:\n%s", code, errOut)
 	}

@@ -19,6 +19,9 @@ import (
 // askProgress shows an ask run on stderr as its events arrive.
 type askProgress interface {
 	event(planner.Event)
+	// hold clears the display and stops drawing until release is called (a
+	// question to the person at the terminal); events meanwhile are kept.
+	hold() (release func())
 	// stop ends the display; no event may follow.
 	stop()
 }
@@ -43,6 +46,7 @@ func isTerminal(w io.Writer) bool {
 type askNoProgress struct{}
 
 func (askNoProgress) event(planner.Event) {}
+func (askNoProgress) hold() func()        { return func() {} }
 func (askNoProgress) stop()               {}
 
 // askPlainView writes one line per happening, for logs and pipes.
@@ -94,19 +98,39 @@ func (v *askPlainView) event(e planner.Event) {
 		v.printf(e.At, "run   %s %s[%s]", s.Name, s.Tool, termtext.ClipLine(s.ResolvedInput, 100))
 	case planner.StepRetrying:
 		v.printf(e.At, "retry %s after: %v", s.Name, e.Err)
-	case planner.StepFinished:
-		v.printf(e.At, "done  %s in %s: %s", s.Name, askSeconds(s.Duration), askSummary(s))
 	case planner.StepFailed:
 		if errors.Is(e.Err, context.Canceled) { // the run stopped it; its error says nothing more
 			v.printf(e.At, "stop  %s after %s: cancelled", s.Name, askSeconds(s.Duration))
 			return
 		}
-		v.printf(e.At, "fail  %s after %s: %v", s.Name, askSeconds(s.Duration), e.Err)
+		what := "fail "
+		if s.Blocked {
+			what = "block"
+		}
+		v.printf(e.At, "%s %s after %s: %v", what, s.Name, askSeconds(s.Duration), e.Err)
 	case planner.StepSkipped:
 		v.printf(e.At, "skip  %s, %s", s.Name, e.Text)
+	case planner.NewPlan:
+		v.partial = ""
+		if e.Text == "repair" {
+			v.printf(e.At, "plan  cannot be run: asking the model to repair it")
+		} else {
+			v.printf(e.At, "plan  steps failed: asking the model for a new plan (the evidence gathered is kept)")
+		}
+	case planner.StepFinished:
+		if s.Reused {
+			v.printf(e.At, "reuse %s: %s (from an earlier plan)", s.Name, askSummary(s))
+			return
+		}
+		v.printf(e.At, "done  %s in %s: %s", s.Name, askSeconds(s.Duration), askSummary(s))
 	case planner.Answering:
-		v.printf(e.At, "answer: no Answer line; asking KnowledgeModel over all evidence")
+		v.printf(e.At, "answer: no Answer line citing evidence that holds; asking KnowledgeModel over all evidence")
 	}
+}
+
+func (v *askPlainView) hold() func() {
+	v.mu.Lock() // lines wait: the question is asked on the terminal meanwhile
+	return v.mu.Unlock
 }
 
 func (v *askPlainView) stop() {}
@@ -124,6 +148,8 @@ type askLiveView struct {
 	answering bool
 	drawn     int // lines on screen from the last draw
 	frame     int
+	held      bool
+	ended     bool // stopped: the answer may be streaming below the last frame
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -158,6 +184,9 @@ func (v *askLiveView) tick() {
 func (v *askLiveView) event(e planner.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.ended {
+		return
+	}
 	switch e.Kind {
 	case planner.PlanText:
 		v.plan += e.Text
@@ -165,12 +194,37 @@ func (v *askLiveView) event(e planner.Event) {
 		v.plan = e.Text
 	case planner.Answering:
 		v.answering = true
+	case planner.NewPlan:
+		// The old plan's frame stays on the screen; the new one draws below.
+		v.draw()
+		io.WriteString(v.f, v.paint(ansiDim, "  "+map[string]string{"repair": "the plan cannot be run: repairing it",
+			"replan": "steps failed: a new plan, keeping the evidence gathered"}[e.Text])+"\n")
+		v.plan, v.steps, v.drawn = "", map[int]planner.StepTrace{}, 0
+	case planner.AnswerText:
 	default:
 		if e.Step.Line > 0 {
 			v.steps[e.Step.Line] = e.Step
 		}
 	}
 	v.draw()
+}
+
+func (v *askLiveView) hold() func() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ended {
+		return func() {}
+	}
+	v.draw()
+	v.held, v.drawn = true, 0 // the frame stays above the question
+	return func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.held = false
+		if !v.ended {
+			v.draw()
+		}
+	}
 }
 
 // stop draws the last frame, which may cut failure reasons to the terminal's
@@ -182,6 +236,7 @@ func (v *askLiveView) stop() {
 	defer v.mu.Unlock()
 	v.answering = false
 	v.draw()
+	v.ended = true
 }
 
 var askSpinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
@@ -220,6 +275,9 @@ func (v *askLiveView) status(s planner.StepTrace) string {
 
 // draw replaces what the last draw wrote. It holds v.mu.
 func (v *askLiveView) draw() {
+	if v.held {
+		return
+	}
 	width, height, err := term.GetSize(int(v.f.Fd()))
 	if err != nil || width < 20 || height < 2 {
 		width, height = 80, 24

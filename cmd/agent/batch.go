@@ -200,7 +200,7 @@ func printSummary(w io.Writer, s *research.Summary, took time.Duration, finished
 	var b strings.Builder
 	fmt.Fprintf(&b, "batch: %d of %d run in %.1fs: %d ok, %d failed", s.Recorded, s.Total, took.Seconds(), s.OK, s.NotOK())
 	if s.NotOK() > 0 {
-		fmt.Fprintf(&b, " (%d bad_plan, %d timeout)", s.BadPlan, s.Timeout)
+		fmt.Fprintf(&b, " (%d bad_plan, %d timeout, %d partial, %d blocked)", s.BadPlan, s.Timeout, s.Partial, s.Blocked)
 	}
 	fmt.Fprintf(&b, "; %d skipped", s.Plan.Skipped)
 	if s.Plan.SkippedFailed > 0 {

@@ -197,7 +197,7 @@ func TestBatchMixed(t *testing.T) {
 		t.Errorf("timed-out record: %+v", r)
 	}
 	for _, s := range []string{"batch: 4 questions, 4 to run (4 at a time)", "ok       nobel", "bad_plan 2",
-		"batch: 4 of 4 run in", "1 ok, 3 failed (1 bad_plan, 1 timeout); 0 skipped", "some questions failed"} {
+		"batch: 4 of 4 run in", "1 ok, 3 failed (1 bad_plan, 1 timeout, 0 partial, 0 blocked); 0 skipped", "some questions failed"} {
 		if !strings.Contains(errOut, s) {
 			t.Errorf("stderr lacks %q:\n%s", s, errOut)
 		}

@@ -43,7 +43,7 @@ func newConfigCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&configFile, "config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
 	fs.Var(&settings, "set", "set KEY=VALUE as a flag would (repeatable)")
-	fs.BoolVar(&asJSON, "json", false, "print [{key, value, source, env}] as JSON")
+	fs.BoolVar(&asJSON, "json", false, "print {file, values: [{key, value, source, env}]} as JSON")
 	fs.BoolVar(&defaults, "defaults", false, "print the embedded default config.yaml instead")
 	return cmd
 }

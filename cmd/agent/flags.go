@@ -76,6 +76,14 @@ func configFlagList(d *configs.Config) []configFlag {
 		{samplingGroup, "seed", "sampling.seed", s.Seed, "random seed of the sampler"},
 		{plannerGroup, "max-steps", "planner.max_steps", p.MaxSteps, "refuse plans with more steps"},
 		{plannerGroup, "timeout", "planner.timeout", p.Timeout, "time limit of a question, e.g. 5m; 0 is none"},
+		{plannerGroup, "replans", "planner.replans", p.Replans, "new plans asked for when steps fail (the evidence gathered is reused); 0 answers from what there is at once"},
+		{plannerGroup, "repair", "planner.repair", p.Repair, "send a plan that cannot be run back to the model once, with its problems"},
+		{plannerGroup, "budget-tokens", "planner.budget.tokens", p.Budget.Tokens, "prompt and generated tokens one question may spend; 0 is no bound"},
+		{plannerGroup, "budget-engine-calls", "planner.budget.engine_calls", p.Budget.EngineCalls, "engine calls one question may make; 0 is no bound"},
+		{plannerGroup, "budget-tool-calls", "planner.budget.tool_calls", p.Budget.ToolCalls, "tool calls one question may make; 0 is no bound"},
+		{plannerGroup, "budget-time", "planner.budget.time", p.Budget.Time, "work time of a question, after which it answers from the evidence gathered; 0 is no bound"},
+		{plannerGroup, "yes", "planner.allow_confirm", p.AllowConfirm, "run tools marked confirm: true without asking (also --allow-confirm); unattended runs refuse them otherwise"},
+		{plannerGroup, "trace-payloads", "planner.trace_payloads", p.TracePayloads, "put prompts, generated text and tool inputs and outputs in the OpenTelemetry spans"},
 		{toolsGroup, "tools-config", "tools_file", d.ToolsFile, "YAML file of custom tools"},
 		{toolsGroup, "corpus", "corpus", d.Corpus, "folder of your own documents to search (the LocalSearch and LocalReader tools)"},
 	}
@@ -108,6 +116,11 @@ func configFlagSet(cmd *cobra.Command, groups int) *configFlags {
 			panic(fmt.Sprintf("flag --%s: no flag type for %T", f.name, v))
 		}
 		c.keys[f.name] = f.key
+	}
+	if fs.Lookup("yes") != nil {
+		// --allow-confirm is --yes by its longer name.
+		fs.AddFlag(&pflag.Flag{Name: "allow-confirm", Usage: "the same as --yes", Value: fs.Lookup("yes").Value, NoOptDefVal: "true"})
+		c.keys["allow-confirm"] = "planner.allow_confirm"
 	}
 	return c
 }

@@ -61,9 +61,11 @@ var errSilent = errors.New("")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopTracing := startTracing(ctx, os.Getenv, os.Stderr)
 	err := run(ctx, stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:])
 	interrupted := ctx.Err() != nil // before stop, which cancels ctx too
 	stop()
+	stopTracing()
 	if err == nil {
 		return
 	}

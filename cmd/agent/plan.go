@@ -52,7 +52,7 @@ func newPlanCheckCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, toolsGroup)
 	cmd.Flags().StringSliceVar(&toolList, "tools", nil, "names of the tools that exist, e.g. A,B (default: the configured tools)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, `print the plan as {"steps":[...],"answer":{...}}`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print the plan as {"steps":[...],"answer":{...}}; an invalid one as {"plan":"...","diagnostics":[...]}`)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
 		names := toolList
@@ -71,7 +71,7 @@ func newPlanCheckCmd() *cobra.Command {
 			names[i] = strings.TrimSpace(names[i])
 		}
 		names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
-		plan, err := readPlan(cmd.Context(), std, args[0], planparser.Options{Tools: names})
+		plan, err := readPlan(cmd.Context(), std, args[0], planparser.Options{Tools: names}, asJSON)
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func newPlanDotCmd() *cobra.Command {
 		Args:  exactArgs(1, "one plan file (or - for stdin)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			std := stdioOf(cmd)
-			plan, err := readPlan(cmd.Context(), std, args[0], planparser.Options{})
+			plan, err := readPlan(cmd.Context(), std, args[0], planparser.Options{}, false)
 			if err != nil {
 				return err
 			}
@@ -101,8 +101,9 @@ func newPlanDotCmd() *cobra.Command {
 }
 
 // readPlan reads and parses the plan at path ("-" for stdin). Diagnostics go to
-// stderr, one per line, and make the error a silent exit 1.
-func readPlan(ctx context.Context, std stdio, path string, opts planparser.Options) (*planparser.Plan, error) {
+// stderr, one per line, and make the error a silent exit 1; with asJSON stdout
+// also gets them, as the trace's plan and diagnostics.
+func readPlan(ctx context.Context, std stdio, path string, opts planparser.Options, asJSON bool) (*planparser.Plan, error) {
 	src, err := input.File(ctx, std.in, path, maxPlanBytes)
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", path, err)
@@ -111,6 +112,12 @@ func readPlan(ctx context.Context, std stdio, path string, opts planparser.Optio
 	var diags planparser.Diagnostics
 	if errors.As(err, &diags) {
 		fmt.Fprintln(std.err, diags.Error())
+		if asJSON {
+			json.NewEncoder(std.out).Encode(struct {
+				Plan        string   `json:"plan"`
+				Diagnostics []string `json:"diagnostics"`
+			}{string(src), strings.Split(diags.Error(), "\n")})
+		}
 		return nil, exitError{1, errSilent}
 	}
 	return plan, err

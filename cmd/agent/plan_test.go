@@ -83,6 +83,10 @@ func TestPlanCheck(t *testing.T) {
 		{"flags after file", "", []string{"plan", "check", good, "--json"}, 0, `{"steps":`, ""},
 		{"invalid", "", []string{"plan", "check", bad}, 1, "",
 			"1:15: unknown tool \"DuckDuckGoo\" (did you mean \"DuckDuckGo\"?)\n2:30: reference to undefined evidence :evidence3:\n"},
+		{"invalid json", "", []string{"plan", "check", bad, "--json"}, 1,
+			`{"plan":":evidence0: = DuckDuckGoo[x]\n:evidence1: = KnowledgeModel[:evidence3:]\n","diagnostics":[` +
+				`"1:15: unknown tool \"DuckDuckGoo\" (did you mean \"DuckDuckGo\"?)","2:30: reference to undefined evidence :evidence3:"]}` + "\n",
+			"1:15: unknown tool"},
 		{"tools flag overrides", "", []string{"plan", "check", "--tools", "Search, KnowledgeModel", good}, 1, "",
 			`3:15: unknown tool "DuckDuckGo"`},
 		{"no file", "", []string{"plan", "check"}, 2, "", "want one plan file"},

@@ -52,7 +52,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	if err != nil {
 		return err
 	}
-	plan, err := readPlan(ctx, std, path, planparser.Options{Tools: reg.Names()})
+	plan, err := readPlan(ctx, std, path, planparser.Options{Tools: reg.Names()}, asJSON)
 	if err != nil {
 		return err
 	}

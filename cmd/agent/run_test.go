@@ -33,6 +33,9 @@ func TestRun(t *testing.T) {
 			[]string{"#E1 failed after", "#E2 skipped: depends on #E1, which failed",
 				"the answer cites evidence that is missing: #E2 (skipped: depends on #E1, which failed)"}},
 		{"invalid plan", "#E1 = Nope[a]\n", false, 1, "", []string{`1:7: unknown tool "Nope"`}},
+		{"invalid plan, json", "#E1 = Nope[a]\n", true, 1,
+			`{"plan":"#E1 = Nope[a]\n","diagnostics":["1:7: unknown tool \"Nope\" (available: Broken, DuckDuckGo, KnowledgeModel)"]}` + "\n",
+			[]string{`1:7: unknown tool "Nope"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

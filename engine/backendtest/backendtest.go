@@ -4,7 +4,8 @@
 // against another backend), for every GPTQ bit width (2, 3, 4, 8), group size
 // (-1, 32, 128) and act-order, at several row counts (one row is the decode path,
 // more the prompt path), then runs whole random checkpoints greedily through
-// engine/llama against a float64 LLaMA.
+// engine/llama against a float64 LLaMA. Backends with the optional
+// engine.PagedBackend also get its paged attention checked; others skip that part.
 //
 // The tolerances are the contract of the interface: activations may be float16
 // (engine.Backend.NewActivation), so each operation may lose about what float16
@@ -45,6 +46,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("MatMulQuant", func(t *testing.T) { testMatMulQuant(t, open) })
 	t.Run("Attention", func(t *testing.T) { testAttention(t, open) })
 	t.Run("Misuse", func(t *testing.T) { testMisuse(t, open) })
+	t.Run("Paged", func(t *testing.T) { testPaged(t, open) })
 	t.Run("Model", func(t *testing.T) { testModel(t, open) })
 }
 
@@ -144,14 +146,7 @@ func (h *harness) read(x engine.Tensor, rows int) [][]float64 {
 	if err := h.b.Read(ctx, v, x, 0, rows); err != nil {
 		h.t.Fatalf("Read %d rows: %v", rows, err)
 	}
-	out := make([][]float64, rows)
-	for i := range out {
-		out[i] = make([]float64, cols)
-		for j := range cols {
-			out[i][j] = float64(v[i*cols+j])
-		}
-	}
-	return out
+	return matrix(v, rows, cols)
 }
 
 // rows picks the table rows of ids.

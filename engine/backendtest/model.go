@@ -192,6 +192,7 @@ func loadReference(t *testing.T, dir string) *refModel {
 	return m
 }
 
+// matrix is v, rows×cols in row-major order, as rows of float64.
 func matrix(v []float32, rows, cols int) [][]float64 {
 	out := make([][]float64, rows)
 	for i := range out {

@@ -1,6 +1,9 @@
 // Package llama is the LLaMA forward pass (RMSNorm, rotate-half RoPE, attention with
 // a KV cache and grouped-query heads, SiLU MLP, lm_head), written once against
-// engine.Backend so every backend computes the same model.
+// engine.Backend so every backend computes the same model. Loaded with
+// Options.Paged on an engine.PagedBackend, the model has a paged key-value cache
+// shared by many sequences and runs steps of rows from several of them
+// (ForwardBatch), for the continuous-batching scheduler of engine/batch.
 package llama
 
 import (
@@ -21,7 +24,27 @@ type Options struct {
 	// Progress, when set, is called after each weight with the bytes loaded so far
 	// and the total.
 	Progress func(done, total int64)
+	// Paged, when set and the backend is an engine.PagedBackend, gives the model a
+	// paged key-value cache shared by many sequences instead of one sequence's
+	// cache: the model then serves ForwardBatch, not Forward. On a backend without
+	// the capability it is ignored (see Model.Paged).
+	Paged *Paged
 }
+
+// Paged sizes a paged key-value cache.
+type Paged struct {
+	// BlockSize is the positions per block (0: 16).
+	BlockSize int
+	// Blocks is the pool's size; 0 sizes it from the memory the backend has free
+	// after the weights: Share of it (0: 0.5), at most Sequences full contexts
+	// (Sequences 0: no cap). The pool holds at least one full context.
+	Blocks    int
+	Share     float64
+	Sequences int
+}
+
+// DefaultBlockSize is the positions per block of a paged cache unless configured.
+const DefaultBlockSize = 16
 
 // Model is a LLaMA loaded on a backend. It implements engine.Model.
 type Model struct {
@@ -31,6 +54,11 @@ type Model struct {
 	ctxLen   int
 	maxBatch int
 	fed      int // positions in the cache
+
+	// paged is the backend where the model has a paged cache of blocks blocks of
+	// blockSize positions, else nil.
+	paged             engine.PagedBackend
+	blocks, blockSize int
 
 	embed, norm, head engine.Tensor
 	layers            []layer
@@ -165,6 +193,12 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 		}
 		*a.dst = t
 	}
+	if pb, ok := b.(engine.PagedBackend); ok && opt.Paged != nil {
+		if err := m.newPaged(ctx, pb, *opt.Paged); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	for i := range m.layers {
 		t, err := b.NewCache(ctx, c.KVHeads, c.HeadDim())
 		if err != nil {
@@ -173,6 +207,93 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 		m.layers[i].cache = t
 	}
 	return m, nil
+}
+
+// newPaged sizes the block pool (see Paged) and allocates each layer's paged cache.
+func (m *Model) newPaged(ctx context.Context, pb engine.PagedBackend, p Paged) error {
+	c := m.cfg
+	bs := p.BlockSize
+	if bs == 0 {
+		bs = DefaultBlockSize
+	}
+	if bs < 0 || p.Blocks < 0 || p.Share < 0 || p.Share > 1 || p.Sequences < 0 {
+		return fmt.Errorf("paged cache: block size %d, blocks %d, share %g, sequences %d: want block size and blocks >= 0, share in [0, 1]", p.BlockSize, p.Blocks, p.Share, p.Sequences)
+	}
+	perContext := (m.ctxLen + bs - 1) / bs
+	// A block holds keys and values of every layer as float32.
+	blockBytes := int64(c.Layers) * 2 * int64(bs) * int64(c.KVHeads*c.HeadDim()) * 4
+	blocks := p.Blocks
+	if blocks == 0 {
+		share := p.Share
+		if share == 0 {
+			share = 0.5
+		}
+		free, ok := pb.KVMemory()
+		if !ok {
+			free = int64(perContext) * blockBytes // one context, as the one-sequence cache
+		}
+		blocks = int(share * float64(free) / float64(blockBytes))
+		if p.Sequences > 0 {
+			blocks = min(blocks, p.Sequences*perContext)
+		}
+		if ok && blocks < perContext && int64(perContext)*blockBytes <= free {
+			blocks = perContext
+		}
+	}
+	if blocks < perContext {
+		return fmt.Errorf("paged cache: %w: %d blocks of %d positions (%.1f MiB each) hold less than one context of %d positions",
+			engine.ErrNoMemory, blocks, bs, float64(blockBytes)/(1<<20), m.ctxLen)
+	}
+	for i := range m.layers {
+		t, err := pb.NewPagedCache(ctx, c.KVHeads, c.HeadDim(), blocks, bs)
+		if err != nil {
+			return fmt.Errorf("%s: paged cache of layer %d: %w", pb.Name(), i, err)
+		}
+		m.layers[i].cache = t
+	}
+	m.paged, m.blocks, m.blockSize = pb, blocks, bs
+	return nil
+}
+
+// Paged reports the paged cache's pool: blocks of blockSize positions; 0, 0 when
+// the model has a one-sequence cache (Options.Paged unset, or a backend without
+// engine.PagedBackend).
+func (m *Model) Paged() (blocks, blockSize int) { return m.blocks, m.blockSize }
+
+// MaxBatch is the most rows one ForwardBatch takes.
+func (m *Model) MaxBatch() int { return m.maxBatch }
+
+// ForwardBatch runs one step of rows from several sequences on the paged cache
+// (see engine.PagedBackend) and returns the logits of the rows listed in want, in
+// that order, len(want)×VocabSize() floats.
+func (m *Model) ForwardBatch(ctx context.Context, b engine.Batch, want []int) ([]float32, error) {
+	if m.paged == nil {
+		return nil, fmt.Errorf("forward batch: the model has no paged cache")
+	}
+	n, vocab := len(b.IDs), m.cfg.Vocab
+	if n == 0 || n > m.maxBatch {
+		return nil, fmt.Errorf("forward batch: %d rows (max batch %d)", n, m.maxBatch)
+	}
+	for i, id := range b.IDs {
+		if id < 0 || int(id) >= vocab {
+			return nil, fmt.Errorf("forward batch: %w: row %d is id %d (vocabulary %d)", engine.ErrIDRange, i, id, vocab)
+		}
+	}
+	for _, r := range want {
+		if r < 0 || r >= n {
+			return nil, fmt.Errorf("forward batch: logits of row %d of %d", r, n)
+		}
+	}
+	if err := m.paged.RunBatch(ctx, b, m.step); err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(want)*vocab)
+	for i, r := range want {
+		if err := m.b.Read(ctx, out[i*vocab:(i+1)*vocab], m.logits, r, 1); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // step issues the operations of one forward pass; it depends on nothing but the
@@ -255,6 +376,8 @@ func (m *Model) ForwardSample(ctx context.Context, ids []int, start int, s engin
 func (m *Model) feed(ctx context.Context, ids []int, start int, after func(lo, hi int) error) error {
 	n := len(ids)
 	switch {
+	case m.paged != nil:
+		return fmt.Errorf("forward: the model has a paged cache (use ForwardBatch)")
 	case n == 0:
 		return fmt.Errorf("forward: no ids")
 	case start < 0 || start > m.fed:

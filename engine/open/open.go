@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/batch"
 	"github.com/rewoo-agent/agent/engine/generate"
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/llama"
@@ -98,15 +99,27 @@ func (s Spec) progress() io.Writer {
 	return s.Progress
 }
 
-// LLM opens the engine s names: the local model, loaded now, or a client of the
-// server. close releases the model.
+// LLM opens the engine s names: the local model, loaded now and served by the
+// continuous-batching scheduler (engine/batch) where its backend has a paged
+// cache (the CPU backend), by the one-sequence generator elsewhere; or a client
+// of the server. close releases the model.
 func LLM(ctx context.Context, s Spec) (llm engine.LLM, close func() error, err error) {
-	llm, _, close, err = Open(ctx, s)
-	return llm, close, err
+	if err := s.Check(); err != nil {
+		return nil, nil, err
+	}
+	if s.URL != "" {
+		c, err := s.server()
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() error { return nil }, nil
+	}
+	return batched(ctx, s)
 }
 
-// Open is LLM that also returns the loaded model when it is local (nil for a
-// server), for the commands that drive the model itself.
+// Open opens the engine s names for a command that drives a local model
+// itself: a server's client (local nil), or the local model loaded with its
+// one-sequence generator (Model), which is then llm too.
 func Open(ctx context.Context, s Spec) (llm engine.LLM, local *Loaded, close func() error, err error) {
 	if err := s.Check(); err != nil {
 		return nil, nil, nil, err
@@ -123,6 +136,56 @@ func Open(ctx context.Context, s Spec) (llm engine.LLM, local *Loaded, close fun
 		return nil, nil, nil, err
 	}
 	return m.Generator, m, m.Close, nil
+}
+
+// Sequences is how many sequences the local engine LLM opens decodes at once.
+const Sequences = 16
+
+// batched loads the local model s names with a paged cache and serves it through
+// the continuous-batching scheduler (engine/batch), so concurrent calls share
+// each step. On a backend without engine.PagedBackend (CUDA, until it has batched
+// kernels) the model gets its one-sequence cache and the engine is the
+// one-sequence generator, as Model's.
+func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
+	dir, tok, err := s.resolve(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := loadModel(ctx, dir, s.Device, s.progress(), &llama.Paged{Sequences: Sequences})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tok != nil {
+		if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
+			m.Close()
+			return nil, nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
+		}
+	}
+	if blocks, _ := m.Paged(); blocks == 0 {
+		if tok == nil {
+			cfg := m.Config()
+			return generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}), m.Close, nil
+		}
+		return generate.New(m, tok), m.Close, nil
+	}
+	var sched *batch.Scheduler
+	if tok == nil {
+		cfg := m.Config()
+		sched, err = batch.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}, batch.Options{MaxSequences: Sequences})
+	} else {
+		sched, err = batch.New(m, tok, batch.Options{MaxSequences: Sequences})
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return sched, func() error {
+		err := sched.Close()
+		if cerr := m.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 func (s Spec) server() (*openai.Client, error) {
@@ -150,7 +213,7 @@ func Model(ctx context.Context, s Spec) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadModel(ctx, dir, s.Device, s.progress())
+	m, err := loadModel(ctx, dir, s.Device, s.progress(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +310,10 @@ func Backend(ctx context.Context, device string) (engine.Backend, error) {
 	return engine.OpenBackend(ctx, name, ordinal)
 }
 
-// loadModel loads the checkpoint in dir on device, with progress on w: a line
-// that rewrites itself on a terminal, a line a quarter elsewhere.
-func loadModel(ctx context.Context, dir, device string, w io.Writer) (*llama.Model, error) {
+// loadModel loads the checkpoint in dir on device, with a paged cache when paged
+// is set and the backend has one, with progress on w: a line that rewrites itself
+// on a terminal, a line a quarter elsewhere.
+func loadModel(ctx context.Context, dir, device string, w io.Writer, paged *llama.Paged) (*llama.Model, error) {
 	b, err := Backend(ctx, device)
 	if err != nil {
 		return nil, err
@@ -260,7 +324,7 @@ func loadModel(ctx context.Context, dir, device string, w io.Writer) (*llama.Mod
 		step, format = 10, "\rloading %s on %s: %3d%% of %.2f GB"
 	}
 	last := -1
-	m, err := llama.Open(ctx, dir, b, llama.Options{Progress: func(done, total int64) {
+	m, err := llama.Open(ctx, dir, b, llama.Options{Paged: paged, Progress: func(done, total int64) {
 		if pct := int(int64(100/step)*done/max(total, 1)) * step; pct != last {
 			last = pct
 			fmt.Fprintf(w, format, dir, name, pct, float64(total)/1e9)

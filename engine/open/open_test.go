@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/batch"
 	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/hub"
@@ -226,5 +227,40 @@ func TestSpecName(t *testing.T) {
 		if got := tt.spec.Name(); got != tt.want {
 			t.Errorf("%+v: Name() = %q, want %q", tt.spec, got, tt.want)
 		}
+	}
+}
+
+// TestLLMBatched: a local model on the CPU is served by the continuous-batching
+// scheduler, which generates what the one-sequence generator of Model does.
+func TestLLMBatched(t *testing.T) {
+	dir := randomModel(t, true)
+	ctx := context.Background()
+	llm, closeLLM, err := LLM(ctx, Spec{Model: dir, Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLLM()
+	if _, ok := llm.(*batch.Scheduler); !ok {
+		t.Fatalf("LLM on the CPU is a %T, want the batching scheduler", llm)
+	}
+	m, err := Model(ctx, Spec{Model: dir, Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	req := engine.Request{Prompt: "Hello there", MaxTokens: 8}
+	got, err := llm.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Generator.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text != want.Text || got.Tokens != want.Tokens || got.Stop != want.Stop {
+		t.Errorf("scheduler %q (%d, %s), generator %q (%d, %s)", got.Text, got.Tokens, got.Stop, want.Text, want.Tokens, want.Stop)
+	}
+	if _, ok := llm.(engine.TokenCounter); !ok {
+		t.Error("the scheduler does not count tokens")
 	}
 }

@@ -33,17 +33,22 @@ var layers = map[string][]string{
 	"engine/backend": {"engine", "kernels"},
 	"engine/openai":  {"engine"},
 	"engine/hub":     {"engine"},
+	// Several engines as one: least-loaded dispatch, back-off, health checks.
+	"engine/pool": {"engine"},
 	// Opens an engine from a spec (or the configuration's engine section) for
 	// every command: the one place that blank-imports the backends.
 	"engine/open": {"engine", "engine/backend", "engine/openai", "engine/hub", "configs"},
 	"kernels":     {},
 	// Research jobs: the journal, the queue and the runner over an asker.
 	"research": {"planner", "evidence", "planparser", "tools"},
-	"configs":  {},
+	// Research jobs at scale: job files, the River queue, workers, the shared
+	// tool cache; a job's endpoints as a pool of OpenAI-compatible clients.
+	"research/queue": {"research", "planner", "evidence", "planparser", "tools", "engine", "engine/openai", "engine/pool"},
+	"configs":        {},
 	// The offline world: a generated knowledge base, its documents and questions.
 	"world":    {},
 	"internal": {},
-	"cmd": {"planparser", "evidence", "tools", "planner", "research", "engine", "engine/backend", "engine/open",
+	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
 		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall"},
 }
 

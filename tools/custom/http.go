@@ -223,6 +223,9 @@ func (t *httpTool) call(ctx context.Context, req tools.Request) (tools.Output, e
 		}
 		hreq.Header.Set(k, s)
 	}
+	if key := tools.IdempotencyKey(ctx); key != "" {
+		hreq.Header.Set("Idempotency-Key", key) // the receiver does a repeated call once
+	}
 	page, err := t.fetcher.Do(hreq)
 	if err != nil {
 		return tools.Output{}, err

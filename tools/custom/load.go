@@ -73,6 +73,9 @@ type spec struct {
 	Command     *commandSpec `yaml:"command"`
 	Prompt      *promptSpec  `yaml:"prompt"`
 	MCP         *mcpSpec     `yaml:"mcp"`
+	// Confirm makes every call of the tool (of each of an mcp entry's tools)
+	// wait for a person's approval; see tools.NeedsConfirm.
+	Confirm bool `yaml:"confirm"`
 }
 
 // DisabledError is the warning for a tool of the file that did not load, and
@@ -155,7 +158,13 @@ func buildEntry(ctx context.Context, file string, node *yaml.Node, i int, o Opti
 	if err := yamlpos.DecodeNode(file, node, &s, fmt.Sprintf("tools[%d]", i)); err != nil {
 		return nil, nil, err
 	}
-	return s.build(ctx, file, node, o, warn)
+	ts, closer, err := s.build(ctx, file, node, o, warn)
+	if s.Confirm {
+		for i, t := range ts {
+			ts[i] = tools.WithConfirm(t)
+		}
+	}
+	return ts, closer, err
 }
 
 // entryName is what a warning calls entry i: its name, its MCP server or its

@@ -36,7 +36,9 @@ type Backend interface {
 var (
 	// ErrBlocked means the engine refused the request as automated (a CAPTCHA or
 	// anomaly page): not the same as finding nothing.
-	ErrBlocked   = errors.New("search engine blocked the request")
+	// ErrBlocked wraps tools.ErrBlocked, so the planner and the reports
+	// name the block as such.
+	ErrBlocked   = fmt.Errorf("search engine %w the request", tools.ErrBlocked)
 	ErrNoResults = errors.New("no results")
 )
 

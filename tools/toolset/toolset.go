@@ -30,7 +30,20 @@ var ErrSearchBackend = errors.New("search backend")
 // called. The corpus and the MCP servers the tools file starts are closed
 // when ctx ends.
 func Build(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Registry, []error, error) {
-	backend, err := SearchBackend(cfg)
+	var local *corpus.Corpus
+	if cfg.Corpus != "" {
+		c, err := corpus.Open(cfg.Corpus, corpus.Options{MaxResults: cfg.Search.MaxResults})
+		if err != nil {
+			return nil, nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		local = c
+	}
+	var localBackend search.Backend
+	if local != nil {
+		localBackend = local
+	}
+	backend, err := SearchBackend(cfg, localBackend)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -58,12 +71,7 @@ func Build(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Reg
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Corpus != "" {
-		c, err := corpus.Open(cfg.Corpus, corpus.Options{MaxResults: cfg.Search.MaxResults})
-		if err != nil {
-			return nil, nil, err
-		}
-		context.AfterFunc(ctx, func() { c.Close() })
+	if c := local; c != nil {
 		for _, t := range []tools.Tool{&corpus.SearchTool{Corpus: c},
 			&corpus.ReaderTool{Corpus: c, MaxDocs: f.MaxURLs, MaxChars: f.MaxChars}} {
 			if err := reg.Add(t); err != nil {
@@ -93,32 +101,66 @@ func Build(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Reg
 	return reg, warnings, nil
 }
 
-// SearchBackend is the configured web search engine: search.backend
-// duckduckgo, searxng, or auto (SearXNG when search.searxng_url is set).
-func SearchBackend(cfg *configs.Config) (search.Backend, error) {
-	s, f := cfg.Search, cfg.Fetch
-	switch s.Backend {
+// SearchBackend is the configured web search engine, and after it those of
+// search.fallback, tried in turn when one blocks a request (each left alone for
+// search.block_pause once it has): duckduckgo, searxng, and corpus, the local
+// corpus (local, nil when none is configured). Entries not configured
+// (searxng without a URL, corpus without a corpus) are left out.
+func SearchBackend(cfg *configs.Config, local search.Backend) (search.Backend, error) {
+	s := cfg.Search
+	primary := s.Backend
+	switch primary {
 	case "auto", "":
-		if s.SearXNGURL == "" {
-			break
+		primary = "duckduckgo"
+		if s.SearXNGURL != "" {
+			primary = "searxng"
 		}
-		fallthrough
 	case "searxng":
 		if s.SearXNGURL == "" {
 			return nil, fmt.Errorf("%w: search.backend is searxng but search.searxng_url (AGENT_SEARXNG_URL) is empty", ErrSearchBackend)
 		}
-		return search.NewSearXNG(search.SearXNGOptions{URL: s.SearXNGURL, UserAgent: f.UserAgent, Timeout: s.Timeout,
-			MaxRedirects: f.MaxRedirects, AllowPrivateNetworks: f.AllowPrivateNetworks}), nil
 	case "duckduckgo":
 	default:
 		return nil, fmt.Errorf("%w: search.backend %q: want duckduckgo, searxng or auto", ErrSearchBackend, s.Backend)
+	}
+	chain := []search.Backend{newSearchBackend(cfg, primary)}
+	seen := map[string]bool{primary: true}
+	for _, name := range s.Fallback {
+		switch name {
+		case "duckduckgo", "searxng", "corpus":
+		default:
+			return nil, fmt.Errorf("%w: search.fallback: %q: want duckduckgo, searxng or corpus", ErrSearchBackend, name)
+		}
+		if seen[name] || (name == "searxng" && s.SearXNGURL == "") || (name == "corpus" && local == nil) {
+			continue
+		}
+		seen[name] = true
+		if name == "corpus" {
+			chain = append(chain, local)
+			continue
+		}
+		chain = append(chain, newSearchBackend(cfg, name))
+	}
+	if len(chain) == 1 {
+		return chain[0], nil
+	}
+	return search.NewFallback(s.BlockPause, chain...), nil
+}
+
+// newSearchBackend makes the backend called name (duckduckgo or searxng).
+func newSearchBackend(cfg *configs.Config, name string) search.Backend {
+	s, f := cfg.Search, cfg.Fetch
+	if name == "searxng" {
+		return search.NewSearXNG(search.SearXNGOptions{URL: s.SearXNGURL, UserAgent: f.UserAgent, Timeout: s.Timeout,
+			MaxRedirects: f.MaxRedirects, AllowPrivateNetworks: f.AllowPrivateNetworks})
 	}
 	return search.NewDuckDuckGo(search.DuckDuckGoOptions{
 		URL:                  s.DuckDuckGoURL,
 		Region:               s.Region,
 		UserAgent:            f.UserAgent,
 		Timeout:              s.Timeout,
+		Backoff:              s.BlockPause,
 		MaxRedirects:         f.MaxRedirects,
 		AllowPrivateNetworks: f.AllowPrivateNetworks,
-	}), nil
+	})
 }

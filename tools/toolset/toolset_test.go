@@ -35,8 +35,8 @@ func TestSearchBackend(t *testing.T) {
 		{"bing", "", "", `"bing": want duckduckgo, searxng or auto`},
 	} {
 		cfg := load(t)
-		cfg.Search.Backend, cfg.Search.SearXNGURL = tc.backend, tc.url
-		b, err := SearchBackend(cfg)
+		cfg.Search.Backend, cfg.Search.SearXNGURL, cfg.Search.Fallback = tc.backend, tc.url, nil
+		b, err := SearchBackend(cfg, nil)
 		if tc.err != "" {
 			if !errors.Is(err, ErrSearchBackend) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%q %q: err = %v, want ErrSearchBackend with %q", tc.backend, tc.url, err, tc.err)

@@ -1,5 +1,6 @@
 // Package cpu is the pure-Go float32 backend: it registers itself as "cpu" and
-// computes every operation of engine.Ops on the host, spread over all cores.
+// computes every operation of engine.Ops on the host, spread over all cores, with
+// the paged cache and multi-sequence steps of engine.PagedBackend.
 // Quantized weights stay packed (read straight from the memory-mapped checkpoint
 // where their rows are in group order) and are never unpacked: the matrix product
 // looks each byte of packed bits up in tables built from the inputs (see quant);
@@ -43,11 +44,21 @@ type pass struct {
 	start     int
 	err       error
 	cancelled func() error
+	// batch is set for RunBatch: the rows' positions, sequences and block tables.
+	batch *engine.Batch
+}
+
+// position is row t's position in its sequence.
+func (st *pass) position(t int) int {
+	if st.batch != nil {
+		return int(st.batch.Pos[t])
+	}
+	return st.start + t
 }
 
 var (
-	_ engine.Backend = (*Backend)(nil)
-	_ engine.Ops     = (*pass)(nil)
+	_ engine.PagedBackend = (*Backend)(nil)
+	_ engine.Ops          = (*pass)(nil)
 )
 
 // New returns a CPU backend.
@@ -148,6 +159,47 @@ func (b *Backend) NewCache(ctx context.Context, kvHeads, headDim int) (engine.Te
 	}
 	return &kvCache{positions: b.shape.Context, kvHeads: kvHeads, headDim: headDim,
 		k: make([]float32, n), v: make([]float32, n)}, nil
+}
+
+// pagedCache holds one layer's keys and values in blocks of blockSize positions.
+type pagedCache struct {
+	blocks, blockSize, kvHeads, headDim int
+	k, v                                []float32
+}
+
+func (c *pagedCache) Dims() (int, int) { return c.blocks * c.blockSize, c.kvHeads * c.headDim }
+
+// NewPagedCache implements engine.PagedBackend.
+func (b *Backend) NewPagedCache(ctx context.Context, kvHeads, headDim, blocks, blockSize int) (engine.Tensor, error) {
+	if kvHeads <= 0 || headDim <= 0 || blocks <= 0 || blockSize <= 0 {
+		return nil, fmt.Errorf("cpu: paged cache of %d blocks of %d positions of %d×%d", blocks, blockSize, kvHeads, headDim)
+	}
+	n := blocks * blockSize * kvHeads * headDim
+	return &pagedCache{blocks: blocks, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim,
+		k: make([]float32, n), v: make([]float32, n)}, nil
+}
+
+// KVMemory implements engine.PagedBackend: the host's available memory.
+func (b *Backend) KVMemory() (int64, bool) { return memAvailable() }
+
+// RunBatch implements engine.PagedBackend. The block tables are checked against
+// each paged cache by Attention, which knows the cache's size.
+func (b *Backend) RunBatch(ctx context.Context, bt engine.Batch, step func(engine.Ops)) error {
+	n := len(bt.IDs)
+	if n == 0 || n > b.shape.MaxBatch || len(bt.Pos) != n || len(bt.Seq) != n {
+		return fmt.Errorf("cpu: batch of %d ids, %d positions, %d sequences (max batch %d)", n, len(bt.Pos), len(bt.Seq), b.shape.MaxBatch)
+	}
+	for i := range n {
+		if p := bt.Pos[i]; p < 0 || int(p) >= b.shape.Context {
+			return fmt.Errorf("cpu: row %d at position %d (context %d)", i, p, b.shape.Context)
+		}
+		if s := bt.Seq[i]; s < 0 || int(s) >= len(bt.Tables) {
+			return fmt.Errorf("cpu: row %d of sequence %d (%d block tables)", i, s, len(bt.Tables))
+		}
+	}
+	st := &pass{b: b, ids: bt.IDs, batch: &bt, cancelled: ctx.Err}
+	step(st)
+	return st.err
 }
 
 // Run implements engine.Backend.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,5 +257,31 @@ func TestRunCancelled(t *testing.T) {
 	}
 	if got := x.(*activation).data[0]; got != 2 {
 		t.Fatalf("x[0] = %v after Add, want 2", got)
+	}
+}
+
+// TestQuantRowIndependent: a row's product is the same bits whatever batch it is
+// computed in and wherever it sits there (blocks of four rows or the rows after
+// them), which the continuous-batching scheduler relies on for exact ids.
+func TestQuantRowIndependent(t *testing.T) {
+	for _, bits := range []int{2, 3, 4, 8} {
+		q, err := newQuant(randomLayer(256, 96, bits, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const T = 11
+		x := make([]float32, T*q.in)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*0.7)) * 3
+		}
+		all := make([]float32, T*q.out)
+		q.mul(all, x, T)
+		for r := range T {
+			one := make([]float32, q.out)
+			q.mul(one, x[r*q.in:(r+1)*q.in], 1)
+			if !slices.Equal(one, all[r*q.out:(r+1)*q.out]) {
+				t.Errorf("%d bits: row %d of a batch of %d differs from the row alone", bits, r, T)
+			}
+		}
 	}
 }

@@ -142,7 +142,7 @@ func (st *pass) RoPE(x engine.Tensor, headDim int, theta float32) {
 	h := headDim / 2
 	cos, sin := make([]float32, h), make([]float32, h)
 	for t := range st.ids {
-		pos := float32(st.start + t)
+		pos := float32(st.position(t))
 		for j := range h {
 			inv := float32(1 / math.Pow(float64(theta), float64(float32(2*j)/float32(headDim))))
 			ang := float64(pos * inv)
@@ -166,9 +166,16 @@ func (st *pass) Attention(dst, q, k, v, cache engine.Tensor) {
 		return
 	}
 	a := st.acts("attention", dst, q, k, v)
+	if a == nil {
+		return
+	}
+	if pc, ok := cache.(*pagedCache); ok {
+		st.pagedAttention(a[0], a[1], a[2], a[3], pc)
+		return
+	}
 	c, ok := cache.(*kvCache)
-	if a == nil || !ok {
-		st.fail("attention: bad arguments")
+	if !ok || st.batch != nil {
+		st.fail("attention: cache is a %T (a paged cache needs RunBatch, a one-sequence cache Run)", cache)
 		return
 	}
 	d, qs, ks, vs := a[0], a[1], a[2], a[3]
@@ -210,6 +217,88 @@ func (st *pass) Attention(dst, q, k, v, cache engine.Tensor) {
 			for j := 0; j <= p; j++ {
 				w := scores[j] / sum
 				vv := c.v[j*kvCols+kvh*hd:][:hd]
+				for e := range out {
+					out[e] += w * vv[e]
+				}
+			}
+		}
+	})
+}
+
+// pagedAttention is Attention over a paged cache in a RunBatch step: the same
+// arithmetic as the one-sequence cache, in the same order, reading each position
+// through the row's block table, so a row's result does not depend on the batch.
+func (st *pass) pagedAttention(d, qs, ks, vs *activation, c *pagedCache) {
+	if st.batch == nil {
+		st.fail("attention: a paged cache in a one-sequence step")
+		return
+	}
+	hd, kvCols, bs := c.headDim, c.kvHeads*c.headDim, c.blockSize
+	if ks.cols != kvCols || vs.cols != kvCols || qs.cols%hd != 0 || d.cols != qs.cols || (qs.cols/hd)%c.kvHeads != 0 {
+		st.fail("attention: q %d, k %d, v %d columns for %d×%d cache heads", qs.cols, ks.cols, vs.cols, c.kvHeads, hd)
+		return
+	}
+	bt := st.batch
+	// slot is the cache row of position p of sequence s, or -1 past its table.
+	slot := func(s int32, p int) int {
+		tab := bt.Tables[s]
+		if p/bs >= len(tab) {
+			return -1
+		}
+		b := tab[p/bs]
+		if b < 0 || int(b) >= c.blocks {
+			return -1
+		}
+		return int(b)*bs + p%bs
+	}
+	T, longest := len(st.ids), 0
+	for t := range T {
+		p := int(bt.Pos[t])
+		// Check the whole table up to p first, so the parallel part cannot fail.
+		for j := 0; j <= p; j += bs {
+			if slot(bt.Seq[t], j) < 0 {
+				st.fail("attention: row %d at position %d: sequence %d's block table %v has no valid block for position %d (%d blocks)", t, p, bt.Seq[t], bt.Tables[bt.Seq[t]], j, c.blocks)
+				return
+			}
+		}
+		r := slot(bt.Seq[t], p)
+		copy(c.k[r*kvCols:(r+1)*kvCols], ks.data[t*kvCols:])
+		copy(c.v[r*kvCols:(r+1)*kvCols], vs.data[t*kvCols:])
+		longest = max(longest, p+1)
+	}
+	heads := qs.cols / hd
+	per := heads / c.kvHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	parallel(T*heads, func(lo, hi int) {
+		scores := make([]float32, longest)
+		rowsOf := make([]int, longest)
+		for i := lo; i < hi; i++ {
+			t, h := i/heads, i%heads
+			p, s := int(bt.Pos[t]), bt.Seq[t]
+			if h == 0 || i == lo {
+				for j := 0; j <= p; j++ {
+					rowsOf[j] = slot(s, j) * kvCols
+				}
+			}
+			kvh := h / per
+			qv := qs.data[t*qs.cols+h*hd:][:hd]
+			maxs := float32(math.Inf(-1))
+			for j := 0; j <= p; j++ {
+				s := dot(qv, c.k[rowsOf[j]+kvh*hd:][:hd]) * scale
+				scores[j] = s
+				maxs = max(maxs, s)
+			}
+			var sum float32
+			for j := 0; j <= p; j++ {
+				e := float32(math.Exp(float64(scores[j] - maxs)))
+				scores[j] = e
+				sum += e
+			}
+			out := d.data[t*d.cols+h*hd:][:hd]
+			clear(out)
+			for j := 0; j <= p; j++ {
+				w := scores[j] / sum
+				vv := c.v[rowsOf[j]+kvh*hd:][:hd]
 				for e := range out {
 					out[e] += w * vv[e]
 				}

@@ -224,12 +224,13 @@ func (q *quant) mulCols(dst, x []float32, T, n0, n1 int, s *scratch) {
 					lookupRows4(blk[t/4*cols:(t/4+1)*cols], w(j), (*[52]table)(tab[16*t+4*j:]))
 				}
 			}
+			// The rows after the last block of four add the word rows one at a
+			// time, in the order and association of lookupRows4, so that a row's
+			// result is the same bits wherever it sits in the batch (the
+			// continuous-batching scheduler relies on it: a sequence's tokens do
+			// not depend on its neighbours).
 			for t := T4; t < T; t++ {
 				acc := s.acc[(t-T4)*cols : (t-T4+1)*cols]
-				if k == 4 {
-					lookup4(acc, w(0), w(1), w(2), w(3), (*[16]table)(tab[16*t:]))
-					continue
-				}
 				for j := range k {
 					lookup1(acc, w(j), (*[4]table)(tab[16*t+4*j:]))
 				}
@@ -273,19 +274,5 @@ func lookup1(acc []float32, w []uint32, t *[4]table) {
 	w = w[:len(acc)]
 	for i, a := range w {
 		acc[i] += (t[0][uint8(a)] + t[1][uint8(a>>8)]) + (t[2][uint8(a>>16)] + t[3][uint8(a>>24)])
-	}
-}
-
-// lookup4 adds four word rows' table sums to acc; t holds the rows' four byte
-// tables each, in order.
-func lookup4(acc []float32, w0, w1, w2, w3 []uint32, t *[16]table) {
-	w0, w1, w2, w3 = w0[:len(acc)], w1[:len(acc)], w2[:len(acc)], w3[:len(acc)]
-	for i, a := range w0 {
-		b, c, d := w1[i], w2[i], w3[i]
-		sa := (t[0][uint8(a)] + t[1][uint8(a>>8)]) + (t[2][uint8(a>>16)] + t[3][a>>24])
-		sb := (t[4][uint8(b)] + t[5][uint8(b>>8)]) + (t[6][uint8(b>>16)] + t[7][b>>24])
-		sc := (t[8][uint8(c)] + t[9][uint8(c>>8)]) + (t[10][uint8(c>>16)] + t[11][c>>24])
-		sd := (t[12][uint8(d)] + t[13][uint8(d>>8)]) + (t[14][uint8(d>>16)] + t[15][d>>24])
-		acc[i] += (sa + sb) + (sc + sd)
 	}
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/planner"
+)
+
+func init() { addCommand(newChatCmd) }
+
+func newChatCmd() *cobra.Command {
+	var o askOptions
+	cmd := &cobra.Command{
+		Use:   "chat [flags]",
+		Short: "a conversation: each question may build on the earlier answers and evidence",
+		Long: "Answers questions one after another, as ask does, in one conversation: each plan is\n" +
+			"shown the earlier questions and answers and may cite their evidence by name (:evidence3:),\n" +
+			"which is reused, not fetched again. At a terminal it is a prompt (an empty line does\n" +
+			"nothing, exit or Ctrl-D ends it); otherwise each line of stdin is a question.\n" +
+			"A question that fails is reported and the conversation goes on.",
+		Args: noArgs,
+	}
+	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
+	fs := cmd.Flags()
+	fs.BoolVar(&o.asJSON, "json", false, "print each question's trace as one JSON line instead of the answer")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := conf.load()
+		if err != nil {
+			return err
+		}
+		std := stdioOf(cmd)
+		a, err := openAsker(cmd.Context(), cfg, std.err)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		a.conv = &planner.Conversation{}
+		return runChat(cmd.Context(), std, a, o)
+	}
+	return cmd
+}
+
+// maxChatLine bounds one question of a conversation.
+const maxChatLine = 64 << 10
+
+// runChat answers the questions read from std.in, one a line, in one
+// conversation, until the input ends, a line reads exit or quit, or ctx ends.
+func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
+	interactive := isReaderTerminal(std.in)
+	if interactive {
+		fmt.Fprintln(std.err, "A conversation: ask a question, then follow it up (exit or Ctrl-D ends it).")
+	}
+	// A line is read only when asked for, so that nothing reads the terminal
+	// while a question runs (a tool's approval is asked there).
+	want := make(chan struct{})
+	defer close(want)
+	lines := make(chan string, 1)
+	readErr := make(chan error, 1)
+	go func() { // ends when want closes or the input ends
+		defer close(lines)
+		sc := bufio.NewScanner(std.in)
+		sc.Buffer(make([]byte, 4096), maxChatLine)
+		for range want {
+			if !sc.Scan() {
+				readErr <- sc.Err()
+				return
+			}
+			lines <- sc.Text()
+		}
+	}()
+	failed := 0
+	for n := 1; ; {
+		if interactive {
+			fmt.Fprint(std.err, "> ")
+		}
+		var q string
+		ok := false
+		select {
+		case <-ctx.Done():
+			return exitError{130, errors.New("chat: interrupted")}
+		case want <- struct{}{}: // the reader reads a line
+			select {
+			case <-ctx.Done():
+				return exitError{130, errors.New("chat: interrupted")}
+			case q, ok = <-lines:
+			}
+		case <-lines: // closed: the input ended
+		}
+		if !ok {
+			if interactive {
+				fmt.Fprintln(std.err)
+			}
+			if err := <-readErr; err != nil {
+				return fmt.Errorf("chat: reading the questions: %w", err)
+			}
+			if failed > 0 {
+				return fmt.Errorf("chat: %d of %d questions had no answer", failed, n-1)
+			}
+			return nil
+		}
+		q = strings.TrimSpace(q)
+		switch strings.ToLower(q) {
+		case "":
+			continue
+		case "exit", "quit":
+			return nil
+		}
+		qctx, cancel, limit := withTimeLimit(ctx, a.cfg)
+		err := a.answer(qctx, std, q, o, limit)
+		cancel()
+		if ctx.Err() != nil {
+			return exitError{130, errors.New("chat: interrupted")}
+		}
+		if err != nil {
+			failed++
+			if !errors.Is(err, errSilent) {
+				fmt.Fprintf(std.err, "agent: %v\n", err)
+			}
+		}
+		if !o.asJSON {
+			io.WriteString(std.out, "\n")
+		}
+		n++
+	}
+}

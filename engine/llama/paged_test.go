@@ -1,0 +1,85 @@
+package llama
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/backend/cpu"
+	"github.com/rewoo-agent/agent/engine/gptq"
+	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
+)
+
+// TestPagedOptions: the pool is sized as configured or from memory and holds at
+// least one context; a paged model refuses Forward, a one-sequence model
+// ForwardBatch, and bad batches are errors.
+func TestPagedOptions(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 2, KVHeads: 1, Vocab: 64,
+		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	load := func(p *Paged) (*Model, error) {
+		m, err := Open(ctx, dir, cpu.New(), Options{Paged: p})
+		if err == nil {
+			t.Cleanup(func() { m.Close() })
+		}
+		return m, err
+	}
+	for _, c := range []struct {
+		p             Paged
+		blocks, bsize int
+	}{
+		{Paged{Blocks: 7, BlockSize: 8}, 7, 8},
+		{Paged{Sequences: 3}, 9, DefaultBlockSize}, // 3 contexts of 3 blocks
+		{Paged{Sequences: 2, BlockSize: 5}, 16, 5},
+	} {
+		m, err := load(&c.p)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.p, err)
+		}
+		if b, bs := m.Paged(); b != c.blocks || bs != c.bsize {
+			t.Errorf("%+v: %d blocks of %d, want %d of %d", c.p, b, bs, c.blocks, c.bsize)
+		}
+	}
+	if _, err := load(&Paged{Blocks: 2, BlockSize: 8}); !errors.Is(err, engine.ErrNoMemory) {
+		t.Errorf("a pool smaller than one context: %v, want ErrNoMemory", err)
+	}
+	if _, err := load(&Paged{Share: 2}); err == nil {
+		t.Error("a share of 2: no error")
+	}
+	m, err := load(&Paged{Blocks: 5, BlockSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Forward(ctx, []int{1, 2}, 0, 1); err == nil {
+		t.Error("Forward on a paged model: no error")
+	}
+	good := engine.Batch{IDs: []int32{1, 5}, Pos: []int32{0, 1}, Seq: []int32{0, 0}, Tables: [][]int32{{3}}}
+	if _, err := m.ForwardBatch(ctx, good, []int{1}); err != nil {
+		t.Fatalf("ForwardBatch: %v", err)
+	}
+	for name, c := range map[string]struct {
+		b    engine.Batch
+		want []int
+	}{
+		"an id outside the vocabulary": {engine.Batch{IDs: []int32{64}, Pos: []int32{0}, Seq: []int32{0}, Tables: [][]int32{{3}}}, []int{0}},
+		"logits of a missing row":      {good, []int{2}},
+		"no rows":                      {engine.Batch{}, nil},
+		"a block past the pool":        {engine.Batch{IDs: []int32{1}, Pos: []int32{0}, Seq: []int32{0}, Tables: [][]int32{{5}}}, []int{0}},
+	} {
+		if _, err := m.ForwardBatch(ctx, c.b, c.want); err == nil {
+			t.Errorf("ForwardBatch with %s: no error", name)
+		}
+	}
+	dense, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dense.ForwardBatch(ctx, good, []int{1}); err == nil {
+		t.Error("ForwardBatch on a one-sequence model: no error")
+	}
+}
