@@ -157,6 +157,11 @@ type Source struct {
 	Where string // file:line, the variable's or the flag's name; empty for defaults
 }
 
+// Rank orders sources by precedence: default 0, file 1, env 2, flag 3.
+func (s Source) Rank() int {
+	return map[string]int{"default": 0, "file": 1, "env": 2, "flag": 3}[s.Kind]
+}
+
 func (s Source) String() string {
 	if s.Where == "" {
 		return s.Kind

@@ -41,7 +41,11 @@
 // writes a valid call, within MaxLen tokens.
 //
 // The constraint is JSON only; a YAML answer (or any answer written without
-// the constraint, by a server) is parsed and checked, and the caller repairs.
+// the constraint, by a server) is parsed and checked, and repaired once:
+// Set.Choose asks an Answerer (Set.Constrained over a local model, or
+// Unconstrained over any engine.LLM), sends an invalid answer back with what
+// was wrong, and fills a Record; Run runs the chosen call's tool from the
+// registry (ForTools checks that every function has one).
 // planner/constrain does the same for plans with its own grammar and token
 // index; the two token layers are meant to become one.
 package funcall

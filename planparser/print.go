@@ -116,3 +116,17 @@ func clip(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// Summary is the plan in one line: its steps, its levels (the steps that may
+// run at once) and what the answer cites, as "3 steps in 2 levels, answer
+// cites #E1, #E3".
+func (p *Plan) Summary() string {
+	answer := "no answer line"
+	if p.Answer != nil {
+		answer = "answer cites " + strings.Join(p.Answer.Cites(), ", ")
+		if len(p.Answer.Refs) == 0 {
+			answer = "answer cites no evidence"
+		}
+	}
+	return fmt.Sprintf("%d steps in %d levels, %s", len(p.Steps), len(p.Levels()), answer)
+}

@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
+	"github.com/rewoo-agent/agent/internal/procstat"
 )
 
 func init() { addCommand(newBenchCmd) }
@@ -67,12 +64,10 @@ func newBenchCmd() *cobra.Command {
 }
 
 func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := localSpec("bench", cfg, std.err)
 	switch {
 	case err != nil:
 		return err
-	case spec.Model == "":
-		return usageErr("bench: need a local model: --model DIR (or $AGENT_MODEL, engine.model)")
 	case a.prompt < 1 || a.gen < 1 || a.runs < 1:
 		return usageErr("bench: --prompt, --gen and --runs must be at least 1")
 	}
@@ -88,33 +83,18 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 	if n := a.prompt + a.gen; n > m.Model.ContextLength() {
 		return usageErr("bench: %d prompt + %d generated tokens exceed the context of %d", a.prompt, a.gen, m.Model.ContextLength())
 	}
-	// Random ids past the byte pieces: speed does not depend on which tokens they are.
-	rng := rand.New(rand.NewPCG(1, 2))
-	prompt := make([]int, a.prompt)
-	for i := range prompt {
-		prompt[i] = 3 + rng.IntN(m.Model.VocabSize()-3)
-	}
-
-	var prefill, decode []time.Duration
-	for r := range a.runs + 1 {
-		t, err := m.Generator.Time(ctx, prompt, a.gen)
-		if err != nil {
-			return err
-		}
-		if r > 0 { // the first run warms up (graph capture, caches)
-			prefill, decode = append(prefill, t.PromptTime), append(decode, t.GenTime)
-		}
+	p, d, err := m.Generator.Bench(ctx, a.prompt, a.gen, a.runs, func(r int, t engine.Result) {
 		fmt.Fprintf(std.err, "run %d%s: prefill %.1f ms, decode %.2f ms/token\n", r, map[bool]string{true: " (warm-up)"}[r == 0],
 			ms(t.PromptTime), ms(t.GenTime)/float64(a.gen))
+	})
+	if err != nil {
+		return err
 	}
-	slices.Sort(prefill)
-	slices.Sort(decode)
-	p, d := prefill[len(prefill)/2], decode[len(decode)/2]
 	res.PrefillSeconds = p.Seconds()
 	res.PrefillTokS = float64(a.prompt) / p.Seconds()
 	res.DecodeMsToken = ms(d) / float64(a.gen)
 	res.DecodeTokS = float64(a.gen) / d.Seconds()
-	res.PeakRSSMiB = peakRSSMiB()
+	res.PeakRSSMiB = procstat.PeakRSSMiB()
 
 	if a.asJSON {
 		return json.NewEncoder(std.out).Encode(res)
@@ -126,18 +106,3 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// peakRSSMiB reads the process's peak resident memory (VmHWM) where Linux reports it.
-func peakRSSMiB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -58,41 +57,11 @@ func runConfig(std stdio, configFile string, settings settingsFlag, asJSON, defa
 	if err != nil {
 		return err
 	}
+	l := cfg.Listing()
 	if asJSON {
-		type entry struct {
-			Key    string `json:"key"`
-			Value  string `json:"value"`
-			Source string `json:"source"`
-			Env    string `json:"env,omitempty"`
-		}
-		list := []entry{}
-		for _, f := range cfg.Fields() {
-			list = append(list, entry{f.Key, f.String(), cfg.Source(f.Key).String(), f.Env})
-		}
 		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			File   string  `json:"file"`
-			Values []entry `json:"values"`
-		}{cfg.File(), list})
+		return enc.Encode(l)
 	}
-	file := cfg.File()
-	if file == "" {
-		file = "none"
-	}
-	fmt.Fprintf(std.out, "# config file: %s\n", file)
-	tw := tabwriter.NewWriter(std.out, 0, 0, 2, ' ', 0)
-	for _, f := range cfg.Fields() {
-		fmt.Fprintf(tw, "%s\t%s\t# %s\n", f.Key, quoteValue(f.String()), cfg.Source(f.Key))
-	}
-	return tw.Flush()
-}
-
-// quoteValue makes empty values and values with spaces or line ends visible.
-func quoteValue(v string) string {
-	if v == "" || strings.ContainsAny(v, " \t\n\"#") {
-		b, _ := json.Marshal(v)
-		return string(b)
-	}
-	return v
+	return l.WriteTable(std.out)
 }

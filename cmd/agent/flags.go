@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
@@ -145,42 +147,50 @@ func loadConfig(file string, settings []configs.Setting) (*configs.Config, error
 	return cfg, nil
 }
 
-// rank orders the sources of configuration values by precedence.
-func rank(s configs.Source) int {
-	return map[string]int{"default": 0, "file": 1, "env": 2, "flag": 3}[s.Kind]
-}
-
-// engineSpec is the engine the configuration names, with progress on progress.
-// A model and a server from sources of different precedence are no conflict:
-// the higher one wins.
+// engineSpec is the engine the configuration names (open.FromConfig), with
+// progress on progress.
 func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
-	e := cfg.Engine
-	s := open.Spec{
-		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
-		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: os.Getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
-		Hub: newHubClient(), Progress: progress,
-	}
-	if ref, err := hub.ParseRef(e.Model); err == nil {
-		s.Hub.Progress = newPullView(progress, ref).update
-	}
-	if s.Model != "" && s.URL != "" {
-		ms, us := cfg.Source("engine.model"), cfg.Source("engine.llm_url")
-		switch m, u := rank(ms), rank(us); {
-		case m > u:
-			s.URL, s.ServerModel = "", ""
-		case u > m:
-			s.Model = ""
-		default:
-			return s, exitError{2, fmt.Errorf("%w: engine.model (%s) and engine.llm_url (%s)", open.ErrBothEngines, ms, us)}
-		}
-	}
-	if _, _, err := open.ParseDevice(s.Device); err != nil {
+	s, err := open.FromConfig(cfg, os.Getenv)
+	if err != nil {
 		return s, exitError{2, err}
 	}
-	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
-		return s, exitError{2, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)}
+	s.Progress = progress
+	if ref, err := hub.ParseRef(s.Model); err == nil {
+		s.Hub.Progress = hub.NewProgressView(progress, ref, isTerminal(progress)).Update
 	}
 	return s, nil
+}
+
+// checkedSpec is engineSpec for a command that needs an engine: with neither a
+// model nor a server, or both, it is a usage error of cmd.
+func checkedSpec(cmd string, cfg *configs.Config, progress io.Writer) (open.Spec, error) {
+	spec, err := engineSpec(cfg, progress)
+	if err != nil {
+		return spec, err
+	}
+	if err := spec.Check(); err != nil {
+		return spec, usageErr("%s: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", cmd, err)
+	}
+	return spec, nil
+}
+
+// localSpec is engineSpec for a command that needs a local model.
+func localSpec(cmd string, cfg *configs.Config, progress io.Writer) (open.Spec, error) {
+	spec, err := engineSpec(cfg, progress)
+	if err == nil && spec.Model == "" {
+		err = usageErr("%s: need a local model: --model DIR (or $AGENT_MODEL, engine.model)", cmd)
+	}
+	return spec, err
+}
+
+// openEngine opens the engine spec names (open.Open); a server that cannot be
+// used is a usage error.
+func openEngine(ctx context.Context, spec open.Spec) (engine.LLM, *open.Loaded, func() error, error) {
+	llm, local, closeLLM, err := open.Open(ctx, spec)
+	if err != nil && spec.URL != "" {
+		err = exitError{2, err}
+	}
+	return llm, local, closeLLM, err
 }
 
 // newHubClient is the hub client the environment configures (HF_ENDPOINT,

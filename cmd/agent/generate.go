@@ -62,18 +62,13 @@ func newGenerateCmd() *cobra.Command {
 }
 
 func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generateArgs, promptSet bool) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := checkedSpec("generate", cfg, std.err)
 	if err != nil {
 		return err
 	}
-	sc := cfg.Sampling
-	req := engine.Request{Prompt: a.prompt, MaxTokens: a.maxTokens, Stop: a.stop,
-		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
-			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)}}
+	req := engine.Request{Prompt: a.prompt, MaxTokens: a.maxTokens, Stop: a.stop, Sampling: open.Sampling(cfg.Sampling)}
 	// Checked before a model that may take minutes to load is opened.
 	switch {
-	case spec.Check() != nil:
-		return usageErr("generate: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", spec.Check())
 	case promptSet == (a.ids != ""):
 		return usageErr("generate: need exactly one of --prompt and --ids")
 	case spec.URL != "" && a.ids != "":
@@ -105,29 +100,23 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 		out      []int
 		textless bool // a model folder without a tokenizer: ids only
 	)
-	if spec.URL != "" {
-		llm, closeLLM, err := open.LLM(ctx, spec)
-		if err != nil {
-			return exitError{2, err}
-		}
-		defer closeLLM()
-		if res, err = llm.Generate(ctx, req, onText); err != nil {
-			return err
-		}
+	spec.IDsOnly = ids != nil
+	llm, m, closeLLM, err := openEngine(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer closeLLM()
+	if m == nil {
+		res, err = llm.Generate(ctx, req, onText)
 	} else {
-		spec.IDsOnly = ids != nil
-		m, err := open.Model(ctx, spec)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
 		textless = m.Tokenizer == nil
 		if ids == nil {
 			ids = m.Generator.PromptIDs(req.Prompt)
 		}
-		if res, out, err = m.Generator.GenerateIDs(ctx, ids, req, onText); err != nil {
-			return err
-		}
+		res, out, err = m.Generator.GenerateIDs(ctx, ids, req, onText)
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(std.err, "%d prompt tokens in %.2fs, %d tokens in %.2fs (%.2f tok/s), stop: %s\n",
 		res.PromptTokens, res.PromptTime.Seconds(), res.Tokens, res.GenTime.Seconds(), res.TokensPerSecond(), res.Stop)

@@ -3,11 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rewoo-agent/agent/engine/hub"
 )
 
 func init() { addCommand(newListCmd) }
@@ -33,24 +33,7 @@ that several revisions share is counted once in --json's repository size.`,
 			enc.SetIndent("", "  ")
 			return errors.Join(enc.Encode(repos), listErr)
 		}
-		now := time.Now()
-		tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tSIZE\tMODIFIED")
-		for _, r := range repos {
-			for _, rev := range r.Revisions {
-				note := ""
-				if !rev.Complete {
-					note = "\tincomplete: " + rev.Problem
-				}
-				for _, name := range rev.Names(r.Repo) {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", name, rev.Commit[:12], gb(rev.Size), ago(now.Sub(rev.Modified)), note)
-				}
-			}
-			if r.Partial > 0 {
-				fmt.Fprintf(tw, "%s\t-\t%s\t-\tpartial downloads: agent pull resumes them, agent rm --all %s removes them\n", r.Repo, gb(r.Partial), r.Repo)
-			}
-		}
-		return errors.Join(tw.Flush(), listErr)
+		return errors.Join(hub.WriteTable(out, repos, time.Now()), listErr)
 	}
 	return cmd
 }

@@ -16,15 +16,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/engine"
 	_ "github.com/rewoo-agent/agent/engine/open" // registers the backends
+	"github.com/rewoo-agent/agent/internal/buildinfo"
 )
 
 // stdio is what a subcommand reads and writes; tests substitute buffers.
@@ -120,7 +118,7 @@ func newRoot() (*cobra.Command, *bool) {
 	root := &cobra.Command{
 		Use:           "agent",
 		Short:         "Answer questions with a reWOO plan: a local GPTQ model or a server plans, tools gather the evidence",
-		Version:       version(),
+		Version:       buildinfo.Version(engine.Backends()),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRun: func(*cobra.Command, []string) {
@@ -133,30 +131,6 @@ func newRoot() (*cobra.Command, *bool) {
 		root.AddCommand(newCmd())
 	}
 	return root, reached
-}
-
-// version is the module's version, the VCS commit it was built from (with
-// "+dirty" for uncommitted changes) and whether the build has the CUDA backend.
-func version() string {
-	v, commit, dirty := "(unknown)", "unknown", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v = bi.Main.Version
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "+dirty"
-				}
-			}
-		}
-	}
-	cuda := "no"
-	if slices.Contains(engine.Backends(), "cuda") {
-		cuda = "yes"
-	}
-	return fmt.Sprintf("%s, commit %s%s, cuda: %s (backends: %s)", v, commit, dirty, cuda, strings.Join(engine.Backends(), ", "))
 }
 
 // Argument checks whose failure is a usage error.

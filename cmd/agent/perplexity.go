@@ -50,12 +50,9 @@ func newPerplexityCmd() *cobra.Command {
 }
 
 func runPerplexity(ctx context.Context, std stdio, cfg *configs.Config, idList, file string, asJSON bool) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := localSpec("perplexity", cfg, std.err)
 	if err != nil {
 		return err
-	}
-	if spec.Model == "" {
-		return usageErr("perplexity: need a local model: --model DIR (or $AGENT_MODEL, engine.model)")
 	}
 	var ids []int
 	if idList != "" {

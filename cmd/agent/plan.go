@@ -78,14 +78,7 @@ func newPlanCheckCmd() *cobra.Command {
 		if asJSON {
 			return json.NewEncoder(std.out).Encode(plan)
 		}
-		answer := "no answer line"
-		if plan.Answer != nil {
-			answer = "answer cites " + strings.Join(plan.Answer.Cites(), ", ")
-			if len(plan.Answer.Refs) == 0 {
-				answer = "answer cites no evidence"
-			}
-		}
-		_, err = fmt.Fprintf(std.out, "ok: %d steps in %d levels, %s\n", len(plan.Steps), len(plan.Levels()), answer)
+		_, err = fmt.Fprintln(std.out, "ok: "+plan.Summary())
 		return err
 	}
 	return cmd

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,43 +50,7 @@ and waiting. Its API key comes from $` + openai.APIKeyEnv + `.`,
 			enc.SetIndent("", "  ")
 			return enc.Encode(ps)
 		}
-		now := time.Now()
-		tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATUS\tLOADED\tUNTIL\tRUNNING\tWAITING")
-		for _, m := range ps.Models {
-			since, until := "-", "-"
-			if m.LoadedAt != nil {
-				since = ago(now.Sub(*m.LoadedAt))
-			}
-			switch {
-			case m.ExpiresAt != nil:
-				until = "in " + roundDuration(m.ExpiresAt.Sub(now))
-			case m.Loaded && m.KeepAlive < 0:
-				until = "forever"
-			case m.Loaded:
-				until = "in use"
-			}
-			status := m.Status
-			if m.Error != "" {
-				status += ": " + m.Error
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", m.Name, status, since, until, m.Running, m.Waiting)
-		}
-		return tw.Flush()
+		return ps.WriteTable(out, time.Now())
 	}
 	return cmd
-}
-
-func ago(d time.Duration) string { return roundDuration(d) + " ago" }
-
-// roundDuration is d to the second, to the minute past an hour, in days past
-// two days; never negative.
-func roundDuration(d time.Duration) string {
-	switch d = max(d, 0); {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", d/(24*time.Hour))
-	case d >= time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-	}
-	return d.Round(time.Second).String()
 }

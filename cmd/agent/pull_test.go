@@ -6,10 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/synctest"
-	"time"
 
-	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/hub/hubtest"
 )
 
@@ -191,19 +188,4 @@ func TestPullAgain(t *testing.T) {
 	if !strings.Contains(errOut, "org/m is already complete in the cache") || strings.Contains(errOut, "pulled") {
 		t.Errorf("a repeated pull says:\n%s\nwant that it is already complete", errOut)
 	}
-}
-
-// TestPullViewETA: the speed counts only the bytes this pull fetched, not those
-// the cache had, and the time left follows from it.
-func TestPullViewETA(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var b strings.Builder
-		v := newPullView(&b, hub.Ref{Repo: "org/m", Revision: "main"})
-		v.update(hub.Progress{Done: 5000, Total: 9000, Files: 2, FilesDone: 1})
-		time.Sleep(2 * time.Second)
-		v.update(hub.Progress{File: "b", Done: 7000, Total: 9000, Files: 2, FilesDone: 1})
-		if want := "1.0 kB/s, 2s left"; !strings.Contains(b.String(), want) {
-			t.Errorf("progress:\n%s\nwant %q", b.String(), want)
-		}
-	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/internal/human"
+	"github.com/rewoo-agent/agent/internal/input"
 )
 
 func init() { addCommand(newRmCmd) }
@@ -59,9 +60,7 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 			if !stdinTerminal(std.in) {
 				return usageErr("rm: give --yes to remove %s without a terminal to confirm on", what)
 			}
-			fmt.Fprintf(std.err, "remove %s from %s? [y/N] ", what, cache.Dir)
-			line, _ := bufio.NewReader(std.in).ReadString('\n')
-			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			if !input.Confirm(std.in, std.err, fmt.Sprintf("remove %s from %s?", what, cache.Dir)) {
 				return fmt.Errorf("rm: %s not removed", what)
 			}
 		}
@@ -76,7 +75,7 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 			return json.NewEncoder(std.out).Encode(rm)
 		}
 		fmt.Fprintf(std.out, "removed %s: %d refs, %d snapshots, %d blobs, %s freed\n",
-			what, len(rm.Refs), len(rm.Snapshots), rm.Blobs, gb(rm.Freed))
+			what, len(rm.Refs), len(rm.Snapshots), rm.Blobs, human.Bytes(rm.Freed))
 		return nil
 	}
 	return cmd

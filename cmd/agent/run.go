@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -67,7 +66,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	p := &planner.Planner{Tools: reg, Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
 		Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion}}
 	tr, err := p.Run(ctx, plan, func(e planner.Event) { printEvent(std.err, e) })
-	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", tr.Timings.StepsDone, tally(tr), evidence.PathLine(tr.Timings.CriticalPath))
+	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", tr.Timings.StepsDone, tr.Tally(), evidence.PathLine(tr.Timings.CriticalPath))
 	if err != nil && timedOut(ctx, errTimeLimit) {
 		err = errTimeLimit
 	}
@@ -86,20 +85,12 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 		// A plan whose answer cites nothing gets every piece of evidence instead,
 		// since resolving it needs a model; stdout carries nothing after a failure.
 		for _, s := range tr.Steps {
-			if _, err := fmt.Fprintf(std.out, "%s = %s\n", s.Name, stepContent(s)); err != nil {
+			if _, err := fmt.Fprintf(std.out, "%s = %s\n", s.Name, s.Content()); err != nil {
 				return err
 			}
 		}
 	}
 	return err
-}
-
-// stepContent is what a reference to the step's evidence reads as.
-func stepContent(s *planner.StepTrace) string {
-	if s.State == planner.StateDone {
-		return s.Output
-	}
-	return fmt.Sprintf("(no evidence: %s %s: %s)", s.Name, s.State, s.Error)
 }
 
 // printEvent writes one progress line.
@@ -117,19 +108,4 @@ func printEvent(w io.Writer, e planner.Event) {
 	case planner.StepSkipped:
 		fmt.Fprintf(w, "%s skipped: %s\n", at, e.Text)
 	}
-}
-
-// tally counts the steps by state, e.g. "3 ok, 1 failed, 2 skipped".
-func tally(tr *planner.Trace) string {
-	counts := map[string]int{}
-	for _, s := range tr.Steps {
-		counts[s.State]++
-	}
-	parts := []string{fmt.Sprintf("%d ok", counts[planner.StateDone])}
-	for _, st := range []string{planner.StateFailed, planner.StateSkipped} {
-		if counts[st] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

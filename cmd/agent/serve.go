@@ -1,16 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -79,33 +76,22 @@ func newServeCmd() *cobra.Command {
 }
 
 func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) error {
-	spec, err := engineSpec(cfg, std.err)
+	spec, err := checkedSpec("serve", cfg, std.err)
 	if err != nil {
 		return err
 	}
-	if err := spec.Check(); err != nil {
-		return usageErr("serve: need exactly one of --model and --llm-url (or $AGENT_MODEL, $AGENT_LLM_URL, engine.model, engine.llm_url): %v", err)
-	}
-	keepAlive, err := parseKeepAlive(a.keepAlive)
+	keepAlive, err := server.ParseKeepAlive(a.keepAlive)
 	if err != nil {
 		return usageErr("serve: --keep-alive: %v", err)
 	}
 	if a.maxWaiting < 0 {
 		return usageErr("serve: --max-waiting %d: must be >= 0", a.maxWaiting)
 	}
-	keys := a.apiKeys
-	if len(keys) == 0 {
-		keys = splitKeys(os.Getenv(apiKeysEnv))
+	keys, err := server.ParseKeys(a.apiKeys, os.Getenv(apiKeysEnv))
+	if err != nil {
+		return usageErr("serve: %v", err)
 	}
-	for _, k := range keys {
-		if strings.TrimSpace(k) == "" || strings.ContainsAny(k, " \t\r\n") {
-			return usageErr("serve: an API key may not be empty or hold white space")
-		}
-	}
-	name := a.name
-	if name == "" {
-		name = servedName(spec)
-	}
+	name := cmp.Or(a.name, spec.Name())
 	maxWaiting := a.maxWaiting
 	if maxWaiting == 0 {
 		maxWaiting = -1 // the server's "none"
@@ -129,74 +115,16 @@ func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) 
 		return exitError{2, fmt.Errorf("serve: %w", err)}
 	}
 	fmt.Fprintf(std.err, "serving %s at http://%s/v1 (keep-alive %s)\n", name, ln.Addr(), a.keepAlive)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	select {
-	case err := <-served:
-		s.Shutdown(context.Background())
-		return err
-	case <-ctx.Done():
-	}
-
-	// ctx ended with the first signal; a second one, or the drain timeout, ends
+	// ctx ends with the first signal; a second one, or the drain timeout, ends
 	// the drain.
-	fmt.Fprintln(std.err, "draining: waiting for the running requests")
-	drain, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	drain, cancel := context.WithTimeout(drain, a.drainTimeout)
-	defer cancel()
-	err = s.Shutdown(drain)
-	if serveErr := <-served; !errors.Is(serveErr, http.ErrServerClosed) {
-		err = errors.Join(err, serveErr)
-	}
+	err = s.ServeUntil(ctx, ln, func() (context.Context, context.CancelFunc) {
+		drain, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		drain, cancel := context.WithTimeout(drain, a.drainTimeout)
+		return drain, func() { cancel(); stop() }
+	}, func() { fmt.Fprintln(std.err, "draining: waiting for the running requests") })
 	if err != nil {
-		return fmt.Errorf("serve: drain: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	}
 	fmt.Fprintln(std.err, "drained")
 	return nil
-}
-
-// parseKeepAlive reads --keep-alive: a duration, -1 for forever, 0 for none.
-func parseKeepAlive(s string) (time.Duration, error) {
-	if strings.TrimSpace(s) == "-1" {
-		return -1, nil
-	}
-	d, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("%q: want a duration such as 5m, or -1 for forever", s)
-	case d < 0:
-		return -1, nil
-	case d == 0:
-		return time.Nanosecond, nil // the server's 0 is its default
-	}
-	return d, nil
-}
-
-func splitKeys(s string) []string {
-	var keys []string
-	for _, k := range strings.Split(s, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-// servedName is the model's default name in the API: the folder's name, or the
-// hub reference as given, or the remote server's model name.
-func servedName(spec open.Spec) string {
-	switch {
-	case spec.URL != "" && spec.ServerModel != "":
-		return spec.ServerModel
-	case spec.URL != "":
-		return "default"
-	}
-	if fi, err := os.Stat(spec.Model); err == nil && fi.IsDir() {
-		abs, err := filepath.Abs(spec.Model)
-		if err == nil {
-			return filepath.Base(abs)
-		}
-	}
-	return spec.Model
 }

@@ -119,15 +119,3 @@ func TestServeUsage(t *testing.T) {
 		})
 	}
 }
-
-func TestParseKeepAlive(t *testing.T) {
-	for in, want := range map[string]string{"5m": "5m0s", "-1": "-1ns", "-1s": "-1ns", "0": "1ns", "90s": "1m30s"} {
-		d, err := parseKeepAlive(in)
-		if err != nil || d.String() != want {
-			t.Errorf("parseKeepAlive(%q) = %v, %v; want %s", in, d, err, want)
-		}
-	}
-	if _, err := parseKeepAlive("1"); err == nil {
-		t.Error("a number without a unit accepted")
-	}
-}

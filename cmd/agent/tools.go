@@ -105,22 +105,9 @@ func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, tex
 // listTools prints each tool as the planner shows it: Name[input]: description.
 func listTools(std stdio, reg *tools.Registry, asJSON bool) error {
 	if asJSON {
-		type entry struct {
-			Name        string `json:"name"`
-			Description string `json:"description"`
-		}
-		list := []entry{}
-		for _, t := range reg.All() {
-			list = append(list, entry{t.Name(), t.Description()})
-		}
 		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return enc.Encode(reg.Entries())
 	}
-	for _, t := range reg.All() {
-		if _, err := fmt.Fprintf(std.out, "%s[input]: %s\n", t.Name(), t.Description()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return reg.WriteList(std.out)
 }

@@ -55,3 +55,44 @@ func TestPromptIDsChecked(t *testing.T) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
 }
+
+// TestBench: a warm-up run then the timed ones, each over the same in-vocabulary
+// prompt from position 0; bad sizes and a context too small are errors.
+func TestBench(t *testing.T) {
+	m := &fakeModel{promptLen: 4, script: []int{'x', 'y'}, ctxLen: 10}
+	g := newGen(m)
+	var runs []int
+	if _, _, err := g.Bench(context.Background(), 4, 2, 3, func(run int, r engine.Result) {
+		runs = append(runs, run)
+		if r.PromptTokens != 4 || r.Tokens != 2 {
+			t.Errorf("run %d: %+v", run, r)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(runs, []int{0, 1, 2, 3}) {
+		t.Errorf("runs reported %v, want the warm-up and 3", runs)
+	}
+	var prompts [][]int
+	for _, c := range m.calls {
+		if c.start == 0 {
+			prompts = append(prompts, c.ids)
+			for _, id := range c.ids {
+				if id < 3 || id >= vocab {
+					t.Errorf("prompt id %d outside [3, %d)", id, vocab)
+				}
+			}
+		}
+	}
+	if len(prompts) != 4 || !slices.Equal(prompts[0], prompts[3]) {
+		t.Errorf("prompts %v, want the same 4 times", prompts)
+	}
+	for _, bad := range [][3]int{{0, 1, 1}, {1, 0, 1}, {1, 1, 0}} {
+		if _, _, err := g.Bench(context.Background(), bad[0], bad[1], bad[2], nil); err == nil {
+			t.Errorf("Bench%v accepted", bad)
+		}
+	}
+	if _, _, err := g.Bench(context.Background(), 8, 8, 1, nil); !errors.Is(err, engine.ErrContextLength) {
+		t.Errorf("8+8 tokens in a context of 10: %v, want ErrContextLength", err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rewoo-agent/agent/internal/human"
 	"github.com/rewoo-agent/agent/internal/redact"
 )
 
@@ -213,19 +214,9 @@ func (c *Client) checkSpace(ref Ref, need int64) error {
 	free, known := c.freeSpace(dir)
 	if known && free < need {
 		return fmt.Errorf("hub: %s: %w: the download needs %s and %s has %s free (set HF_HOME or HF_HUB_CACHE to a larger disk)",
-			ref, ErrNoSpace, humanBytes(need), c.Cache.Dir, humanBytes(free))
+			ref, ErrNoSpace, human.Bytes(need), c.Cache.Dir, human.Bytes(free))
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // pull is the state of one Pull shared by its downloads.

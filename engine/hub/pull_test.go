@@ -401,7 +401,7 @@ func TestPullDiskSpace(t *testing.T) {
 	c := newClient(t, f)
 	c.freeSpace = func(string) (int64, bool) { return 1000, true }
 	_, err := c.Pull(context.Background(), Ref{"org/m", "main"}, nil)
-	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "1000 bytes free") || !strings.Contains(err.Error(), "HF_HOME") {
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "has 1.0 kB free") || !strings.Contains(err.Error(), "HF_HOME") {
 		t.Errorf("err = %v", err)
 	}
 	if f.Seen().CDNGets != 0 {

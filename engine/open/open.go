@@ -75,6 +75,23 @@ func (s Spec) Check() error {
 	return err
 }
 
+// Name is the model's name as a server shows it: the folder's name, or the hub
+// reference as given, or the remote server's model name ("default" when none).
+func (s Spec) Name() string {
+	switch {
+	case s.URL != "" && s.ServerModel != "":
+		return s.ServerModel
+	case s.URL != "":
+		return "default"
+	}
+	if fi, err := os.Stat(s.Model); err == nil && fi.IsDir() {
+		if abs, err := filepath.Abs(s.Model); err == nil {
+			return filepath.Base(abs)
+		}
+	}
+	return s.Model
+}
+
 func (s Spec) progress() io.Writer {
 	if s.Progress == nil {
 		return io.Discard
@@ -98,6 +115,27 @@ func LLM(ctx context.Context, s Spec) (llm engine.LLM, close func() error, err e
 		return c, func() error { return nil }, nil
 	}
 	return batched(ctx, s)
+}
+
+// Open opens the engine s names for a command that drives a local model
+// itself: a server's client (local nil), or the local model loaded with its
+// one-sequence generator (Model), which is then llm too.
+func Open(ctx context.Context, s Spec) (llm engine.LLM, local *Loaded, close func() error, err error) {
+	if err := s.Check(); err != nil {
+		return nil, nil, nil, err
+	}
+	if s.URL != "" {
+		c, err := s.server()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return c, nil, func() error { return nil }, nil
+	}
+	m, err := Model(ctx, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m.Generator, m, m.Close, nil
 }
 
 // Sequences is how many sequences the local engine LLM opens decodes at once.

@@ -210,6 +210,26 @@ func TestTokenizer(t *testing.T) {
 	}
 }
 
+func TestSpecName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my-model")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{URL: "http://x", ServerModel: "served"}, "served"},
+		{Spec{URL: "http://x"}, "default"},
+		{Spec{Model: dir + "/"}, "my-model"},
+		{Spec{Model: "TheBloke/airoboros-GPTQ"}, "TheBloke/airoboros-GPTQ"},
+	} {
+		if got := tt.spec.Name(); got != tt.want {
+			t.Errorf("%+v: Name() = %q, want %q", tt.spec, got, tt.want)
+		}
+	}
+}
+
 // TestLLMBatched: a local model on the CPU is served by the continuous-batching
 // scheduler, which generates what the one-sequence generator of Model does.
 func TestLLMBatched(t *testing.T) {

@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/rewoo-agent/agent/internal/human"
 	"github.com/rewoo-agent/agent/internal/redact"
 )
 
@@ -143,4 +145,32 @@ func FetchPS(ctx context.Context, hc *http.Client, base, apiKey string) (*PS, er
 		return nil, fmt.Errorf("%s: not an answer of agent serve: %w", url, err)
 	}
 	return &ps, nil
+}
+
+// WriteTable writes ps as agent ps shows it, as of now: NAME, STATUS (with the
+// load error), LOADED (how long ago), UNTIL (when the idle model unloads),
+// RUNNING and WAITING.
+func (ps *PS) WriteTable(w io.Writer, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tLOADED\tUNTIL\tRUNNING\tWAITING")
+	for _, m := range ps.Models {
+		since, until := "-", "-"
+		if m.LoadedAt != nil {
+			since = human.Ago(now.Sub(*m.LoadedAt))
+		}
+		switch {
+		case m.ExpiresAt != nil:
+			until = "in " + human.Duration(m.ExpiresAt.Sub(now))
+		case m.Loaded && m.KeepAlive < 0:
+			until = "forever"
+		case m.Loaded:
+			until = "in use"
+		}
+		status := m.Status
+		if m.Error != "" {
+			status += ": " + m.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", m.Name, status, since, until, m.Running, m.Waiting)
+	}
+	return tw.Flush()
 }

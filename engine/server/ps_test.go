@@ -157,3 +157,36 @@ func TestFetchPS(t *testing.T) {
 		})
 	}
 }
+
+func TestPSWriteTable(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	loaded, expires := now.Add(-3*time.Hour), now.Add(5*time.Minute)
+	ps := &PS{Models: []ModelState{
+		{Name: "a", Status: "loaded", Loaded: true, LoadedAt: &loaded, ExpiresAt: &expires, Running: 1, Waiting: 2},
+		{Name: "b", Status: "loaded", Loaded: true, LoadedAt: &loaded, KeepAlive: -1},
+		{Name: "c", Status: "loaded", Loaded: true, LoadedAt: &loaded, KeepAlive: 300},
+		{Name: "d", Status: "error", Error: "no such folder"},
+	}}
+	var b strings.Builder
+	if err := ps.WriteTable(&b, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	want := [][]string{
+		{"NAME", "STATUS", "LOADED", "UNTIL", "RUNNING", "WAITING"},
+		{"a", "loaded", "3h0m ago", "in 5m0s", "1", "2"},
+		{"b", "loaded", "3h0m ago", "forever", "0", "0"},
+		{"c", "loaded", "3h0m ago", "in use", "0", "0"},
+		{"d", "error: no such folder", "-", "-", "0", "0"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	for i, l := range lines {
+		for _, cell := range want[i] {
+			if !strings.Contains(l, cell) {
+				t.Errorf("line %q lacks %q", l, cell)
+			}
+		}
+	}
+}

@@ -35,9 +35,9 @@ var layers = map[string][]string{
 	"engine/hub":     {"engine"},
 	// Several engines as one: least-loaded dispatch, back-off, health checks.
 	"engine/pool": {"engine"},
-	// Opens an engine from a spec for every command: the one place that
-	// blank-imports the backends.
-	"engine/open": {"engine", "engine/backend", "engine/openai", "engine/hub"},
+	// Opens an engine from a spec (or the configuration's engine section) for
+	// every command: the one place that blank-imports the backends.
+	"engine/open": {"engine", "engine/backend", "engine/openai", "engine/hub", "configs"},
 	"kernels":     {},
 	// Research jobs: the journal, the queue and the runner over an asker.
 	"research": {"planner", "evidence", "planparser", "tools"},

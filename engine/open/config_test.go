@@ -1,0 +1,69 @@
+package open
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/engine/openai"
+)
+
+// TestFromConfig: the spec follows the configuration, a model and a server
+// from different precedences resolve to the higher, and the same precedence is
+// a conflict.
+func TestFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, []byte("engine:\n  llm_url: http://file.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{openai.APIKeyEnv: "sk-test"}
+	getenv := func(k string) string { return env[k] }
+	tests := []struct {
+		name     string
+		env      []string
+		flags    []configs.Setting
+		model    string
+		url, err string
+	}{
+		{"the file's server", nil, nil, "", "http://file.example", ""},
+		{"a flag's model beats the file's server", nil, []configs.Setting{{Key: "engine.model", Value: "/m", Flag: "--model"}}, "/m", "", ""},
+		{"an env model beats the file's server", []string{"AGENT_MODEL=/e"}, nil, "/e", "", ""},
+		{"a flag's server beats an env model", []string{"AGENT_MODEL=/e"}, []configs.Setting{{Key: "engine.llm_url", Value: "http://flag.example", Flag: "--llm-url"}}, "", "http://flag.example", ""},
+		{"two flags conflict", nil, []configs.Setting{{Key: "engine.model", Value: "/m", Flag: "--model"}, {Key: "engine.llm_url", Value: "http://x", Flag: "--llm-url"}}, "", "", "engine.model (flag --model) and engine.llm_url (flag --llm-url)"},
+		{"a bad device", nil, []configs.Setting{{Key: "engine.device", Value: "cuda:x", Flag: "--device"}}, "", "", `device "cuda:x"`},
+		{"a bad API", nil, []configs.Setting{{Key: "engine.llm_api", Value: "soap", Flag: "--llm-api"}}, "", "", "engine.llm_api (flag --llm-api)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := configs.Load(configs.Options{File: file, Env: append([]string{"XDG_CONFIG_HOME=" + dir}, tt.env...), Flags: tt.flags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := FromConfig(cfg, getenv)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.err)
+				}
+				if strings.Contains(tt.name, "conflict") && !errors.Is(err, ErrBothEngines) {
+					t.Errorf("err = %v, want ErrBothEngines", err)
+				}
+				return
+			}
+			if err != nil || s.Model != tt.model || s.URL != tt.url || s.APIKey != "sk-test" || s.Hub == nil {
+				t.Errorf("%+v, %v; want model %q, url %q, the key and a hub client", s, err, tt.model, tt.url)
+			}
+		})
+	}
+}
+
+func TestSampling(t *testing.T) {
+	c := configs.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, RepetitionPenalty: 1.1, Seed: 42}
+	got := Sampling(c)
+	if got.Temperature != 0.7 || got.TopK != 40 || got.TopP != 0.9 || got.RepetitionPenalty != 1.1 || got.Seed != 42 {
+		t.Errorf("Sampling(%+v) = %+v", c, got)
+	}
+}
