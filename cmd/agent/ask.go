@@ -318,11 +318,12 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 		model = cfg.Engine.LLMModel
 	}
 	return &planner.Planner{
-		LLM:      llm,
-		Tools:    reg,
-		Prompts:  prompts,
-		NoRepair: !pc.Repair,
-		Replans:  pc.Replans,
+		LLM:         llm,
+		Tools:       reg,
+		Prompts:     prompts,
+		NoRepair:    !pc.Repair,
+		NoConstrain: !pc.Constrain,
+		Replans:     pc.Replans,
 		Budget: planner.Budget{Tokens: pc.Budget.Tokens, EngineCalls: pc.Budget.EngineCalls,
 			ToolCalls: pc.Budget.ToolCalls, Time: pc.Budget.Time},
 		Approve:       approve,
