@@ -1,5 +1,6 @@
 // Package engine is the seam between the agent and a language model: the LLM
-// interface the planner and tools call, generation requests and sampling settings,
+// interface the planner and tools call with its optional capabilities (TokenCounter,
+// Constrained: generation under a token Constraint), generation requests and sampling settings,
 // the Backend interface the model is written against, and the registry of backends
 // (RegisterBackend, OpenBackend: engine/backend/cpu, and engine/backend/cuda behind
 // the cuda build tag), with its optional capabilities (DeviceSampler,
