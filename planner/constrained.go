@@ -26,20 +26,32 @@ func constrainedOf(llm engine.LLM) engine.Constrained {
 	return nil
 }
 
-// planIndexes builds and keeps the token indexes of one session's plan
-// grammars, one for each bound on steps (a new plan after gathered steps
-// allows as many more), so the rounds of a question share their masks.
-type planIndexes struct {
+// PlanIndexes keeps the token indexes of the plan grammars (planner/constrain)
+// a Planner writes under, one for each tool list, bound on steps (a new plan
+// after gathered steps allows as many more) and vocabulary, so that plans
+// share their cached masks. Share one across the questions of a process
+// (Planner.Indexes); its zero value is ready, and it is safe for concurrent use.
+type PlanIndexes struct {
 	mu sync.Mutex
-	by map[int]*constrain.Index
+	by map[indexKey]*constrain.Index
+}
+
+type indexKey struct {
+	tools    string // the names, each ended by a NUL
+	maxSteps int
+	vocab    engine.Vocab
 }
 
 // get returns the index of the plan grammar over tools with at most maxSteps
 // steps, for vocab.
-func (x *planIndexes) get(tools []string, maxSteps int, vocab engine.Vocab) (*constrain.Index, error) {
+func (x *PlanIndexes) get(tools []string, maxSteps int, vocab engine.Vocab) (*constrain.Index, error) {
+	key := indexKey{maxSteps: maxSteps, vocab: vocab}
+	for _, t := range tools {
+		key.tools += t + "\x00"
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if ix := x.by[maxSteps]; ix != nil {
+	if ix := x.by[key]; ix != nil {
 		return ix, nil
 	}
 	lim := constrain.DefaultLimits
@@ -53,9 +65,9 @@ func (x *planIndexes) get(tools []string, maxSteps int, vocab engine.Vocab) (*co
 		return nil, err
 	}
 	if x.by == nil {
-		x.by = map[int]*constrain.Index{}
+		x.by = map[indexKey]*constrain.Index{}
 	}
-	x.by[maxSteps] = ix
+	x.by[key] = ix
 	return ix, nil
 }
 
@@ -92,7 +104,7 @@ func (s *session) constrainedRequest(prompt, prefix string, given, maxSteps int)
 	if p.NoConstrain || c == nil {
 		return engine.Request{}, nil, nil
 	}
-	ix, err := s.indexes.get(p.Tools.Names(), min(maxSteps+given, maxGrammarSteps), c.Vocab())
+	ix, err := s.indexes().get(p.Tools.Names(), min(maxSteps+given, maxGrammarSteps), c.Vocab())
 	if err != nil {
 		return engine.Request{}, nil, fmt.Errorf("constraining the plan: %w", err)
 	}
@@ -116,4 +128,12 @@ func (s *session) constrainedRequest(prompt, prefix string, given, maxSteps int)
 	// it short of its Answer line.
 	req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Sampling: p.Sampling}
 	return req, Recorded(constrainedPlan{c: c, ix: ix, prefix: prefix}), nil
+}
+
+// indexes is the planner's PlanIndexes, or the session's own.
+func (s *session) indexes() *PlanIndexes {
+	if s.p.Indexes != nil {
+		return s.p.Indexes
+	}
+	return &s.ownIndexes
 }

@@ -73,6 +73,7 @@ func TestConstrainedRandomCheckpoint(t *testing.T) {
 		t.Fatal("the recorded local engine hides engine.Constrained")
 	}
 	reg := okTools(t)
+	var indexes PlanIndexes // shared by the questions, as agent's asker does
 	const question = "Who won the Nobel Prize in Literature in 2020?"
 	seeds := 3
 	if testing.Short() {
@@ -81,7 +82,7 @@ func TestConstrainedRandomCheckpoint(t *testing.T) {
 	for _, temp := range []float64{0, 0.7, 1.3} {
 		for seed := range uint64(seeds) {
 			t.Run(fmt.Sprintf("t%v/s%d", temp, seed), func(t *testing.T) {
-				p := &Planner{LLM: llm, Tools: reg, MaxPlanTokens: 160, Sampling: engine.Sampling{Temperature: temp, TopP: 0.95, Seed: seed}}
+				p := &Planner{LLM: llm, Tools: reg, MaxPlanTokens: 160, Indexes: &indexes, Sampling: engine.Sampling{Temperature: temp, TopP: 0.95, Seed: seed}}
 				tr, err := p.Ask(context.Background(), question, nil)
 				if err != nil {
 					t.Fatalf("%v; plan:\n%s", err, tr.Plan)
@@ -99,6 +100,9 @@ func TestConstrainedRandomCheckpoint(t *testing.T) {
 				}
 			})
 		}
+	}
+	if len(indexes.by) != 1 {
+		t.Fatalf("%d indexes for the questions, want 1 shared", len(indexes.by))
 	}
 	t.Run("off", func(t *testing.T) {
 		p := &Planner{LLM: llm, Tools: reg, MaxPlanTokens: 160, NoConstrain: true, Sampling: engine.Sampling{Temperature: 0.7, Seed: 1}}
@@ -153,5 +157,21 @@ func TestConstrainedAfterPrefix(t *testing.T) {
 	}
 	if !strings.Contains(req.Prompt, "Who won") {
 		t.Fatalf("prompt %q", req.Prompt)
+	}
+}
+
+// BenchmarkPlanIndex is the cost of the token index of a question's plan
+// grammar over the LLaMA vocabulary, built once per session.
+func BenchmarkPlanIndex(b *testing.B) {
+	tok, err := tokenizer.Load(fixtures.Tokenizer("tokenizer.model"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{"DuckDuckGo", "TextScraper", "KnowledgeModel"}
+	for b.Loop() {
+		var x PlanIndexes
+		if _, err := x.get(names, DefaultMaxSteps, tok); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
