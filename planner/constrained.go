@@ -94,8 +94,9 @@ func (p constrainedPlan) Generate(ctx context.Context, req engine.Request, onTex
 
 // constrainedRequest returns the request and the engine that write the plan
 // for prompt under the plan grammar, or a nil engine when the plan is written
-// freely: NoConstrain, an engine without the capability, or a prefix outside
-// the grammar (a step from a plan written freely), whose plan repair covers.
+// freely: NoConstrain, an engine without the capability, no tool a plan can
+// call by name, or a prefix outside the grammar (a step from a plan written
+// freely), whose plan repair covers.
 //
 // given is the number of steps in prefix; the grammar allows maxSteps more.
 func (s *session) constrainedRequest(prompt, prefix string, given, maxSteps int) (engine.Request, engine.LLM, error) {
@@ -104,7 +105,16 @@ func (s *session) constrainedRequest(prompt, prefix string, given, maxSteps int)
 	if p.NoConstrain || c == nil {
 		return engine.Request{}, nil, nil
 	}
-	ix, err := s.indexes().get(p.Tools.Names(), min(maxSteps+given, maxGrammarSteps), c.Vocab())
+	var names []string // a tool no plan can call by its name stays out
+	for _, t := range p.Tools.Names() {
+		if constrain.ToolName(t) {
+			names = append(names, t)
+		}
+	}
+	if len(names) == 0 {
+		return engine.Request{}, nil, nil
+	}
+	ix, err := s.indexes().get(names, min(maxSteps+given, maxGrammarSteps), c.Vocab())
 	if err != nil {
 		return engine.Request{}, nil, fmt.Errorf("constraining the plan: %w", err)
 	}

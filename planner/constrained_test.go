@@ -175,3 +175,49 @@ func BenchmarkPlanIndex(b *testing.B) {
 		}
 	}
 }
+
+// TestConstrainedToolNames: a tool no plan can call by its name stays out of
+// the grammar; with no tool left the plan is written freely.
+func TestConstrainedToolNames(t *testing.T) {
+	gen := randomEngine(t)
+	fn := func(ctx context.Context, req tools.Request) (tools.Output, error) {
+		return tools.Output{Text: "ok"}, nil
+	}
+	for _, tt := range []struct {
+		names       []string
+		constrained bool
+	}{
+		{[]string{"DuckDuckGo", "Wetter-ä"}, true},
+		{[]string{"Wetter-ä", "9lives"}, false},
+	} {
+		reg, err := tools.NewRegistry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range tt.names {
+			if err := reg.Add(tools.Func{ToolName: n, Desc: "d", Fn: fn}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := &Planner{LLM: gen, Tools: reg, MaxPlanTokens: 120, Sampling: engine.Sampling{Temperature: 1, Seed: 3}}
+		s := p.newSession("q", nil, nil)
+		req, llm, err := s.planRequest("USER: Who won? ASSISTANT:", "", 0, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(req.Stop) == 0; got != tt.constrained {
+			t.Fatalf("%q: constrained %v (stop %q), want %v", tt.names, got, req.Stop, tt.constrained)
+		}
+		if !tt.constrained {
+			continue
+		}
+		res, err := llm.Generate(withRecorder(context.Background(), s.rec), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := planparser.Parse(res.Text, planparser.Options{Tools: []string{"DuckDuckGo"}})
+		if err != nil || plan.Answer == nil {
+			t.Fatalf("plan does not validate over DuckDuckGo alone (%v):\n%s", err, res.Text)
+		}
+	}
+}
