@@ -381,6 +381,9 @@ func (c *Corpus) Search(ctx context.Context, query string) ([]search.Result, err
 	phrase := bleve.NewMatchPhraseQuery(q)
 	phrase.SetField("text")
 	req := bleve.NewSearchRequestOptions(bleve.NewDisjunctionQuery(title, text, phrase), c.opts.MaxResults, 0, false)
+	// Equal scores come back in the order of the index's segments, which differs
+	// from one indexing of the same folder to the next: the document id breaks ties.
+	req.SortBy([]string{"-_score", "_id"})
 	res, err := c.index.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("corpus %s: search %q: %w", c.dir, q, err)

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Train a small LLaMA-architecture reWOO model from scratch, quantize it with GPTQ.
+
+Reads the examples scripts/world writes (train.jsonl[.gz] for training, dev.jsonl[.gz]
+held out: other questions over other entities), trains transformers'
+LlamaForCausalLM with the real LLaMA tokenizer, the loss on the completion only,
+then quantizes it with scripts/train/gptq.py (4 bits, act-order, groups) and writes
+a GPTQ checkpoint folder engine/gptq reads, plus heldout.json (held-out token ids,
+the float and quantized models' perplexity on their completions, the float model's
+greedy next tokens) and train_log.json (the run's figures).
+
+    go run ./scripts/world -size 5000 -out .train/data
+    python3 scripts/train/train.py --data .train/data --out models/rewoo-tiny --minutes 5
+
+Needs torch, transformers (LlamaForCausalLM), sentencepiece and safetensors.
+"""
+import argparse, gzip, json, math, os, random, time
+
+import torch
+import sentencepiece as spm
+from transformers import LlamaConfig, LlamaForCausalLM
+
+import gptq
+
+
+def read_jsonl(path):
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path += ".gz"
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def encode(sp, examples, max_len):
+    """Token ids [BOS] + prompt + completion + [EOS] and the prompt's length; the
+    prompt is tokenized alone too, and an example whose joint tokenization does not
+    start with it (a token merging across the seam) is an error."""
+    out, dropped = [], 0
+    prompts = sp.encode([e["prompt"] for e in examples])
+    fulls = sp.encode([e["prompt"] + e["completion"] for e in examples])
+    for e, p, f in zip(examples, prompts, fulls):
+        if f[:len(p)] != p:
+            raise ValueError("prompt and completion merge at the seam: %r" % e["completion"][:40])
+        ids = [sp.bos_id()] + f + [sp.eos_id()]
+        if len(ids) > max_len:
+            dropped += 1
+            continue
+        out.append((ids, 1 + len(p), e["kind"]))
+    return out, dropped
+
+
+def batches(data, batch_tokens, rng):
+    """Batches of examples of similar length, about batch_tokens tokens each."""
+    idx = list(range(len(data)))
+    rng.shuffle(idx)
+    chunk = 4096
+    out = []
+    for s in range(0, len(idx), chunk):
+        part = sorted(idx[s:s + chunk], key=lambda i: len(data[i][0]))
+        b = []
+        for i in part:
+            longest = max([len(data[j][0]) for j in b] + [len(data[i][0])])
+            if b and longest * (len(b) + 1) > batch_tokens:
+                out.append(b)
+                b = []
+            b.append(i)
+        if b:
+            out.append(b)
+    rng.shuffle(out)
+    return out
+
+
+def collate(data, b, device):
+    n = max(len(data[i][0]) for i in b)
+    ids = torch.zeros(len(b), n, dtype=torch.long)
+    labels = torch.full((len(b), n), -100, dtype=torch.long)
+    for r, i in enumerate(b):
+        t, p, _ = data[i]
+        ids[r, :len(t)] = torch.tensor(t)
+        labels[r, p:len(t)] = torch.tensor(t[p:])
+    return ids.to(device), labels.to(device)
+
+
+def completion_nll(model, data, device, batch_tokens=32768):
+    """Total negative log-likelihood and count of the completions' tokens."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for b in batches(data, batch_tokens, random.Random(0)):
+            ids, labels = collate(data, b, device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(input_ids=ids).logits.float()
+            lp = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
+                                                   labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
+            total += lp.item()
+            count += (labels[:, 1:] != -100).sum().item()
+    model.train()
+    return total, count
+
+
+def greedy_match(model, sp, data, device, n, max_new=160):
+    """Share of n examples whose greedy completion equals the gold one exactly."""
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for t, p, _ in data[:n]:
+            ids = torch.tensor([t[:p]], device=device)
+            out = model.generate(ids, max_new_tokens=min(max_new, len(t) - p + 8), do_sample=False,
+                                 eos_token_id=sp.eos_id(), pad_token_id=0)
+            hits += out[0, p:].tolist() == t[p:]
+    model.train()
+    return hits / max(n, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--tokenizer", default="internal/fixtures/testdata/tokenizer/tokenizer.model")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--intermediate", type=int, default=768)
+    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--context", type=int, default=1024)
+    ap.add_argument("--minutes", type=float, default=5.0, help="training time")
+    ap.add_argument("--batch-tokens", type=int, default=65536)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--bits", type=int, default=4)
+    ap.add_argument("--group", type=int, default=64)
+    ap.add_argument("--calib", type=int, default=256, help="calibration examples for GPTQ")
+    ap.add_argument("--dev-examples", type=int, default=2000)
+    ap.add_argument("--match", type=int, default=64, help="dev examples decoded greedily")
+    ap.add_argument("--max-train", type=int, default=0, help="use at most this many training examples")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    t0 = time.time()
+    sp = spm.SentencePieceProcessor(model_file=a.tokenizer)
+    train_ex = read_jsonl(os.path.join(a.data, "train.jsonl"))
+    dev_ex = read_jsonl(os.path.join(a.data, "dev.jsonl"))
+    assert all(e["split"] == "train" for e in train_ex), "train.jsonl holds another split"
+    assert all(e["split"] != "train" for e in dev_ex), "dev.jsonl holds training examples"
+    if a.max_train:
+        rng.shuffle(train_ex)
+        train_ex = train_ex[:a.max_train]
+    rng.shuffle(dev_ex)
+    dev_ex = dev_ex[:a.dev_examples]
+    train, dropped = encode(sp, train_ex, a.context)
+    dev, dev_dropped = encode(sp, dev_ex, a.context)
+    print(f"tokenized {len(train)} train ({dropped} too long), {len(dev)} dev examples in {time.time()-t0:.1f}s", flush=True)
+
+    cfg = LlamaConfig(vocab_size=sp.vocab_size(), hidden_size=a.hidden, intermediate_size=a.intermediate,
+                      num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.heads,
+                      max_position_embeddings=a.context, rms_norm_eps=1e-5, rope_theta=10000.0,
+                      tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                      hidden_act="silu", attention_bias=False, mlp_bias=False)
+    model = LlamaForCausalLM(cfg).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params/1e6:.2f}M parameters", flush=True)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+    budget = a.minutes * 60
+    warmup = 200
+    step, tokens, epoch, log = 0, 0, 0, []
+    start = time.time()
+    done = False
+    while not done:
+        for b in batches(train, a.batch_tokens, rng):
+            frac = (time.time() - start) / budget
+            if frac >= 1:
+                done = True
+                break
+            lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ids, labels = collate(train, b, device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(input_ids=ids).logits
+            loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)),
+                                                     labels[:, 1:].reshape(-1), ignore_index=-100)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            tokens += ids.numel()
+            if step % 100 == 0 or step == 1:
+                el = time.time() - start
+                print(f"step {step} epoch {epoch} loss {loss.item():.4f} lr {lr:.2e} tokens {tokens/1e6:.1f}M {tokens/el/1e3:.0f}k tok/s {el:.0f}s", flush=True)
+                log.append({"step": step, "loss": loss.item(), "tokens": tokens, "seconds": el})
+        epoch += 1
+    train_s = time.time() - start
+
+    model.float()
+    nll, cnt = completion_nll(model, dev, device)
+    float_ppl = math.exp(nll / cnt)
+    plans = [d for d in dev if d[2] == "plan"]
+    kms = [d for d in dev if d[2] == "knowledge"]
+    match = {"plan": greedy_match(model, sp, plans, device, a.match), "knowledge": greedy_match(model, sp, kms, device, a.match)}
+    print(f"float: dev completion ppl {float_ppl:.4f} over {cnt} tokens; greedy exact {match}", flush=True)
+
+    # Held-out text for the engine check: a few dev completions with their prompts.
+    held = [d for d in dev[:8]]
+    fnll, _ = completion_nll(model, held, device)
+    with torch.no_grad():
+        greedy = []
+        for t, p, _ in held:
+            lg = model(input_ids=torch.tensor([t], device=device)).logits[0].float()
+            greedy.append(lg.argmax(-1).tolist())
+
+    t1 = time.time()
+    calib = [d[0] for d in train[:a.calib]]
+    qlayers = gptq.quantize_model(model, calib, device, bits=a.bits, group=a.group)
+    quant_s = time.time() - t1
+    qnll, qcnt = completion_nll(model, dev, device)
+    quant_ppl = math.exp(qnll / qcnt)
+    qmatch = {"plan": greedy_match(model, sp, plans, device, a.match), "knowledge": greedy_match(model, sp, kms, device, a.match)}
+    print(f"quantized ({a.bits}-bit, group {a.group}, act-order) in {quant_s:.1f}s: dev completion ppl {quant_ppl:.4f} "
+          f"({100*(quant_ppl/float_ppl-1):+.2f}%); greedy exact {qmatch}", flush=True)
+
+    os.makedirs(a.out, exist_ok=True)
+    files = gptq.write_checkpoint(model, qlayers, a.out, bits=a.bits, group=a.group)
+    hs = [{"ids": t, "prompt_len": p, "float_greedy": g} for (t, p, _), g in zip(held, greedy)]
+    hnll, hcnt = completion_nll(model, held, device)
+    with open(os.path.join(a.out, "heldout.json"), "w") as f:
+        json.dump({"examples": hs, "float_nll": fnll, "quant_nll": hnll, "tokens": hcnt}, f)
+    info = {
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "parameters": n_params, "hidden": a.hidden, "intermediate": a.intermediate, "layers": a.layers,
+        "heads": a.heads, "context": a.context, "steps": step, "epochs": epoch, "tokens": tokens,
+        "train_seconds": round(train_s, 1), "quantize_seconds": round(quant_s, 1), "lr": a.lr,
+        "batch_tokens": a.batch_tokens, "train_examples": len(train), "dev_examples": len(dev),
+        "float_dev_ppl": float_ppl, "quant_dev_ppl": quant_ppl, "dev_tokens": cnt,
+        "float_greedy_exact": match, "quant_greedy_exact": qmatch, "bits": a.bits, "group": a.group,
+        "files": files, "log": log,
+    }
+    with open(os.path.join(a.out, "train_log.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    print(json.dumps({k: v for k, v in info.items() if k != "log"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
