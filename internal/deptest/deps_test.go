@@ -46,14 +46,23 @@ var layers = map[string][]string{
 	"research/queue": {"research", "planner", "evidence", "planparser", "tools", "engine", "engine/openai", "engine/pool"},
 	"configs":        {},
 	// The offline world: a generated knowledge base, its documents and questions.
-	"world":    {},
+	"world": {},
+	// Training examples for the shipped model: the planner's own prompts and gold
+	// plans over the offline world, answered by the local tools.
+	"trainset": {"planner", "planparser", "tools", "world"},
+	// Answer quality: each question of a set through the whole loop.
+	"eval": {"engine", "planner", "tools", "trainset", "world"},
+	// The shipped model's files, embedded.
+	"models": {},
+	// Scripts are commands: they wire the layers as cmd does.
+	"scripts":  {"eval", "tools", "trainset", "world"},
 	"internal": {},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall", "eval", "models"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.
-var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world", "funcall"}
+var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world", "funcall", "trainset", "eval", "models"}
 
 // layerOf returns the layer of the module-relative package path p, or "".
 func layerOf(p string) string {
