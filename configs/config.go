@@ -122,6 +122,9 @@ type Planner struct {
 	MaxExpansion  int           `yaml:"max_expansion" env:"AGENT_MAX_EXPANSION"`
 	Stop          []string      `yaml:"stop" env:"AGENT_STOP"`
 	Prompts       Prompts       `yaml:"prompts"`
+	// Constrain writes a local model's plans under the plan grammar
+	// (planner/constrain); remote servers' plans are written freely.
+	Constrain bool `yaml:"constrain" env:"AGENT_CONSTRAIN"`
 	// Repair sends a plan that cannot be run back to the model once, with its
 	// problems.
 	Repair bool `yaml:"repair" env:"AGENT_REPAIR"`

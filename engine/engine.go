@@ -1,5 +1,6 @@
 // Package engine is the seam between the agent and a language model: the LLM
-// interface the planner and tools call, generation requests and sampling settings,
+// interface the planner and tools call with its optional capabilities (TokenCounter,
+// Constrained: generation under a token Constraint), generation requests and sampling settings,
 // the Backend interface the model is written against, and the registry of backends
 // (RegisterBackend, OpenBackend: engine/backend/cpu, and engine/backend/cuda behind
 // the cuda build tag), with its optional capabilities (DeviceSampler,
@@ -27,6 +28,38 @@ type TokenCounter interface {
 	CountTokens(text string) (int, error)
 	// ContextLength is the model's maximum number of positions.
 	ContextLength() int
+}
+
+// Constraint restricts the tokens a generation may produce (grammar-constrained
+// decoding; planner/constrain's Decoder is one). Filter sets the logits of
+// disallowed tokens to -Inf before sampling, Advance takes every token chosen, and
+// Forced names the tokens that are the only way on, which the engine takes
+// without sampling and feeds in one forward pass.
+type Constraint interface {
+	Filter(logits []float32) error
+	Advance(id int) error
+	Forced() []int
+}
+
+// Vocab is a model's vocabulary as a constraint over token ids reads it
+// (engine/tokenizer.Tokenizer has it).
+type Vocab interface {
+	VocabSize() int
+	Piece(id int) string // "▁Hello", "<0x0A>", "<s>"
+	EOS() int            // -1 when there is none
+}
+
+// Constrained is an optional capability of an LLM: generating under a
+// Constraint over the model's own token ids. The local engines have it
+// (engine/generate, engine/batch); the clients of remote servers do not.
+type Constrained interface {
+	// Vocab is the vocabulary the constraint's token ids are of; nil when the
+	// engine has none (a model loaded without its tokenizer), and then
+	// GenerateUnder must not be called.
+	Vocab() Vocab
+	// GenerateUnder is Generate with every token chosen under c; req.MaxTokens
+	// should be the budget c was made for.
+	GenerateUnder(ctx context.Context, req Request, c Constraint, onText func(string) error) (Result, error)
 }
 
 // Sampling holds the decoding settings, with Hugging Face semantics and order:

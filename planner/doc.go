@@ -5,6 +5,13 @@
 // of the commands' --json output, listing the engine calls made through an LLM
 // from Recorded.
 //
+// A local engine (an LLM with engine.Constrained, found under Recorded) writes
+// every plan under planner/constrain's grammar: only the tools there are,
+// references to evidence already defined (the steps standing before a new plan
+// included), balanced brackets and an Answer line, within min(MaxPlanTokens,
+// the context the prompt leaves) and with no stop strings, so the plan always
+// parses. Planner.NoConstrain, and a remote server, write it freely.
+//
 // Ask recovers where it can. A plan that cannot be run goes back to the model
 // once with its diagnostics (Planner.NoRepair turns that off). When steps fail
 // the model is asked for a new plan, up to Planner.Replans times, given the

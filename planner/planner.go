@@ -61,6 +61,17 @@ type Planner struct {
 	// Resolve tunes the resolver; its OnEvent is replaced.
 	Resolve evidence.Options
 
+	// NoConstrain turns off constrained decoding of plans. By default a plan
+	// written by a local engine (one with engine.Constrained: engine/generate,
+	// engine/batch; Recorded keeps it) is decoded under planner/constrain's
+	// grammar over the tools, the evidence already defined and the bounds, so it
+	// always parses and completes; a remote server's plan is written freely and
+	// repaired.
+	NoConstrain bool
+	// Indexes keeps the constrained plans' token indexes and their masks; share
+	// one across questions (nil: each question builds its own, about 70 ms for
+	// LLaMA's vocabulary on one core, and starts with no mask cached).
+	Indexes *PlanIndexes
 	// NoRepair turns off the repair of a plan that cannot be run: by default it
 	// goes back to the model once, with its diagnostics.
 	NoRepair bool
@@ -115,6 +126,9 @@ type session struct {
 	memo   *memo
 	tracer trace.Tracer
 	llm    engine.LLM // p.LLM, its calls recorded
+	// ownIndexes are the plan grammars' token indexes when the Planner has
+	// no Indexes.
+	ownIndexes PlanIndexes
 
 	approvalMu sync.Mutex
 	approved   map[string]bool
@@ -538,13 +552,16 @@ func (s *session) generate(ctx context.Context, prompt, prefix string, steps cha
 			_ = send(st) // the prefix is within every bound
 		}
 	}
-	req := s.planRequest(prompt)
+	req, llm, err := s.planRequest(prompt, prefix, free, maxSteps)
+	if err != nil {
+		return nil, fmt.Errorf("writing the plan: %w", err)
+	}
 	s.mu.Lock()
 	if s.tr.Timings.PlanStart == 0 {
 		s.tr.Timings.PlanStart = s.since().Seconds()
 	}
 	s.mu.Unlock()
-	res, err := s.llm.Generate(ctx, req, func(text string) error {
+	res, err := llm.Generate(ctx, req, func(text string) error {
 		// A line at a time: the plan ends at its Answer line even when the text
 		// after it comes in the same piece.
 		for text != "" {
@@ -632,13 +649,19 @@ func (s *session) generate(ctx context.Context, prompt, prefix string, steps cha
 	return plan, nil
 }
 
-// planRequest is the engine request that writes a plan for prompt. It is the
-// one place a plan's decoding is set up (a constraint on what the model may
-// write belongs here).
-func (s *session) planRequest(prompt string) engine.Request {
+// planRequest is the engine request that writes a plan for prompt after
+// prefix (its given steps), and the engine that runs it. It is the one place a
+// plan's decoding is set up: on a local engine (engine.Constrained) and unless
+// NoConstrain, under the plan grammar (constrainedRequest); otherwise freely,
+// to the chat template's stop strings, and a broken plan is repaired.
+func (s *session) planRequest(prompt, prefix string, given, maxSteps int) (engine.Request, engine.LLM, error) {
+	req, llm, err := s.constrainedRequest(prompt, prefix, given, maxSteps)
+	if err != nil || llm != nil {
+		return req, llm, err
+	}
 	p := s.p
 	return engine.Request{Prompt: prompt, MaxTokens: orDefault(p.MaxPlanTokens, DefaultMaxPlanTokens),
-		Sampling: p.Sampling, Stop: slices.Concat(p.prompts().Chat.Stops(), p.Stop)}
+		Sampling: p.Sampling, Stop: slices.Concat(p.prompts().Chat.Stops(), p.Stop)}, s.llm, nil
 }
 
 // tooManySteps refuses a plan at its first step past max, as a diagnostic of the

@@ -234,6 +234,8 @@ type asker struct {
 	approve func(context.Context, planner.Approval) error
 	// conv, when set, holds the conversation the questions belong to.
 	conv *planner.Conversation
+	// indexes keep the constrained plans' masks from question to question.
+	indexes planner.PlanIndexes
 }
 
 // openAsker loads the configured engine (progress goes to progress) and tools. The
@@ -260,6 +262,7 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 // at once. on, when not nil, receives the run's events.
 func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
 	p := newPlanner(a.cfg, a.llm, a.tools)
+	p.Indexes = &a.indexes
 	if p.Approve == nil {
 		p.Approve = a.approve
 	}
@@ -318,11 +321,12 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 		model = cfg.Engine.LLMModel
 	}
 	return &planner.Planner{
-		LLM:      llm,
-		Tools:    reg,
-		Prompts:  prompts,
-		NoRepair: !pc.Repair,
-		Replans:  pc.Replans,
+		LLM:         llm,
+		Tools:       reg,
+		Prompts:     prompts,
+		NoRepair:    !pc.Repair,
+		NoConstrain: !pc.Constrain,
+		Replans:     pc.Replans,
 		Budget: planner.Budget{Tokens: pc.Budget.Tokens, EngineCalls: pc.Budget.EngineCalls,
 			ToolCalls: pc.Budget.ToolCalls, Time: pc.Budget.Time},
 		Approve:       approve,

@@ -77,6 +77,7 @@ func configFlagList(d *configs.Config) []configFlag {
 		{plannerGroup, "max-steps", "planner.max_steps", p.MaxSteps, "refuse plans with more steps"},
 		{plannerGroup, "timeout", "planner.timeout", p.Timeout, "time limit of a question, e.g. 5m; 0 is none"},
 		{plannerGroup, "replans", "planner.replans", p.Replans, "new plans asked for when steps fail (the evidence gathered is reused); 0 answers from what there is at once"},
+		{plannerGroup, "constrain", "planner.constrain", p.Constrain, "a local model writes its plan under the plan grammar, so that it always parses (remote servers: repair)"},
 		{plannerGroup, "repair", "planner.repair", p.Repair, "send a plan that cannot be run back to the model once, with its problems"},
 		{plannerGroup, "budget-tokens", "planner.budget.tokens", p.Budget.Tokens, "prompt and generated tokens one question may spend; 0 is no bound"},
 		{plannerGroup, "budget-engine-calls", "planner.budget.engine_calls", p.Budget.EngineCalls, "engine calls one question may make; 0 is no bound"},

@@ -58,6 +58,7 @@ type Scheduler struct {
 	encode    func(string) []int
 	newStream func() generate.Stream
 	bos, eos  int
+	vocab     engine.Vocab // nil when the tokenizer has no pieces
 	blockSize int
 	maxSeqs   int
 	maxQueue  int
@@ -79,6 +80,7 @@ type Scheduler struct {
 var (
 	_ engine.LLM          = (*Scheduler)(nil)
 	_ engine.TokenCounter = (*Scheduler)(nil)
+	_ engine.Constrained  = (*Scheduler)(nil)
 )
 
 // seq is one call. The loop owns sampler, fed, table and keys; toks, state, stop
@@ -151,8 +153,9 @@ func New[S generate.Stream](m Model, tok generate.Tokenizer[S], opt Options) (*S
 	if opt.MaxSequences < 0 || opt.MaxQueue < 0 || opt.StepTokens < 0 {
 		return nil, fmt.Errorf("scheduler options %+v: want counts >= 0", opt)
 	}
+	vocab, _ := any(tok).(engine.Vocab)
 	s := &Scheduler{
-		model: m, encode: tok.Encode, newStream: func() generate.Stream { return tok.NewStream() },
+		vocab: vocab, model: m, encode: tok.Encode, newStream: func() generate.Stream { return tok.NewStream() },
 		bos: tok.BOS(), eos: tok.EOS(), blockSize: bs,
 		maxSeqs: cmpOr(opt.MaxSequences, 16), maxQueue: cmpOr(opt.MaxQueue, 64),
 		stepRows: m.MaxBatch(), pool: newPool(blocks),
@@ -243,6 +246,17 @@ func (s *Scheduler) GenerateConstrained(ctx context.Context, prompt []int, req e
 		return engine.Result{}, nil, errors.New("nil constraint")
 	}
 	return s.generate(ctx, prompt, req, c, onText)
+}
+
+// Vocab implements engine.Constrained: the tokenizer's vocabulary, nil when
+// it has no pieces.
+func (s *Scheduler) Vocab() engine.Vocab { return s.vocab }
+
+// GenerateUnder implements engine.Constrained: GenerateConstrained over the
+// prompt's ids.
+func (s *Scheduler) GenerateUnder(ctx context.Context, req engine.Request, c engine.Constraint, onText func(string) error) (engine.Result, error) {
+	res, _, err := s.GenerateConstrained(ctx, s.PromptIDs(req.Prompt), req, c, onText)
+	return res, err
 }
 
 func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Request, c generate.Constraint, onText func(string) error) (engine.Result, []int, error) {

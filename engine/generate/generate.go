@@ -41,6 +41,7 @@ type Generator struct {
 	encode    func(string) []int
 	newStream func() Stream
 	bos, eos  int
+	vocab     engine.Vocab // nil when the tokenizer has no pieces
 
 	turn chan struct{} // holds one token while a call owns the model
 	fed  []int         // the ids in the model's cache, by position
@@ -49,12 +50,15 @@ type Generator struct {
 var (
 	_ engine.LLM          = (*Generator)(nil)
 	_ engine.TokenCounter = (*Generator)(nil)
+	_ engine.Constrained  = (*Generator)(nil)
 )
 
 // New returns a generator for model, encoding and decoding with tok. The generator
 // must be the model's only user: it trusts the model's cache to hold what it fed.
 func New[S Stream](model engine.Model, tok Tokenizer[S]) *Generator {
+	vocab, _ := any(tok).(engine.Vocab)
 	return &Generator{
+		vocab:     vocab,
 		model:     model,
 		encode:    tok.Encode,
 		newStream: func() Stream { return tok.NewStream() },
@@ -100,16 +104,8 @@ func (g *Generator) GenerateIDs(ctx context.Context, prompt []int, req engine.Re
 	return g.generate(ctx, prompt, req, nil, onText)
 }
 
-// Constraint restricts the tokens a generation may produce (grammar-constrained
-// decoding; planner/constrain's Decoder is one). Filter sets the logits of
-// disallowed tokens to -Inf before sampling, Advance takes every token chosen, and
-// Forced names the tokens that are the only way on, which the generator takes
-// without sampling and feeds in one forward pass.
-type Constraint interface {
-	Filter(logits []float32) error
-	Advance(id int) error
-	Forced() []int
-}
+// Constraint restricts the tokens a generation may produce: engine.Constraint.
+type Constraint = engine.Constraint
 
 // Preparer is an optional capability of a Constraint: Prepare computes what the
 // next Filter needs (a token mask) ahead of it. The generator runs it on its own
@@ -125,6 +121,17 @@ func (g *Generator) GenerateConstrained(ctx context.Context, prompt []int, req e
 		return engine.Result{}, nil, errors.New("nil constraint")
 	}
 	return g.generate(ctx, prompt, req, c, onText)
+}
+
+// Vocab implements engine.Constrained: the tokenizer's vocabulary, nil when
+// it has no pieces.
+func (g *Generator) Vocab() engine.Vocab { return g.vocab }
+
+// GenerateUnder implements engine.Constrained: GenerateConstrained over the
+// prompt's ids.
+func (g *Generator) GenerateUnder(ctx context.Context, req engine.Request, c engine.Constraint, onText func(string) error) (engine.Result, error) {
+	res, _, err := g.GenerateConstrained(ctx, g.PromptIDs(req.Prompt), req, c, onText)
+	return res, err
 }
 
 func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {

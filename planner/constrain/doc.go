@@ -68,5 +68,8 @@
 // own goroutine during each forward pass (the mask of the state after the token
 // being fed is known before the step runs, so it is computed on the CPU while the
 // GPU runs the step), then Filter, the sampler and Advance, and feeds Forced
-// tokens in one forward pass.
+// tokens in one forward pass. NewDecoderAfter starts a Decoder after plan text
+// already standing (the steps of evidence a new plan reuses), whose names count
+// as defined. The planner writes every plan of a local engine (one with
+// engine.Constrained) this way unless Planner.NoConstrain.
 package constrain

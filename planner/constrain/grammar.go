@@ -44,6 +44,13 @@ var ErrOptions = errors.New("constrain: bad options")
 // toolRE is what planparser's lexer reads as a tool name before "[".
 var toolRE = regexp.MustCompile(`^[A-Za-z_][\w.\-]*$`)
 
+// maxToolName bounds a tool's name in bytes.
+const maxToolName = 64
+
+// ToolName reports whether name can be a tool of Options.Tools: what
+// planparser's lexer reads as a tool name, at most 64 bytes.
+func ToolName(name string) bool { return len(name) <= maxToolName && toolRE.MatchString(name) }
+
 // Grammar is the compiled plan language. It is immutable and safe for concurrent
 // use; the mutable part of a decoding is a State.
 type Grammar struct {
@@ -98,11 +105,8 @@ func New(opts Options) (*Grammar, error) {
 	g := &Grammar{opts: opts, lim: lim, tools: slices.Clone(opts.Tools), nodes: []toolNode{{tool: -1}}}
 	maxTool := 0
 	for i, t := range g.tools {
-		if !toolRE.MatchString(t) {
-			return nil, fmt.Errorf("%w: tool name %q is not a plan identifier", ErrOptions, t)
-		}
-		if len(t) > 64 {
-			return nil, fmt.Errorf("%w: tool name %q is longer than 64 bytes", ErrOptions, t)
+		if !ToolName(t) {
+			return nil, fmt.Errorf("%w: tool name %q is not a plan identifier of at most %d bytes", ErrOptions, t, maxToolName)
 		}
 		maxTool = max(maxTool, len(t))
 		n := 0

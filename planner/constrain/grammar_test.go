@@ -105,3 +105,23 @@ func TestOptionsErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestToolName checks which names a Grammar takes as tools.
+func TestToolName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"DuckDuckGo", true}, {"_x", true}, {"a.b-c_9", true}, {strings.Repeat("a", 64), true},
+		{"", false}, {"9lives", false}, {"Wetter-ä", false}, {"a b", false}, {"a[b", false},
+		{strings.Repeat("a", 65), false},
+	} {
+		if got := ToolName(tt.name); got != tt.ok {
+			t.Errorf("ToolName(%q) = %v, want %v", tt.name, got, tt.ok)
+		}
+		_, err := New(Options{Tools: []string{tt.name}})
+		if (err == nil) != tt.ok {
+			t.Errorf("New with tool %q: %v", tt.name, err)
+		}
+	}
+}

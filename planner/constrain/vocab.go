@@ -396,7 +396,20 @@ type Decoder struct {
 // beyond the grammar's own, which already bounds a plan's length). The budget
 // must leave room to write a plan.
 func (ix *Index) NewDecoder(maxTokens int) (*Decoder, error) {
-	d := &Decoder{ix: ix, s: ix.g.Start(), left: maxTokens}
+	return ix.NewDecoderAfter("", maxTokens)
+}
+
+// NewDecoderAfter is NewDecoder for a generation that continues prefix, plan
+// text standing before what the model writes (the steps of evidence already
+// gathered, which the plan may cite): the grammar reads prefix first, so its
+// names are defined and its steps count towards MaxSteps. A prefix outside the
+// plan language fails with ErrRejected. Text holds only what is generated.
+func (ix *Index) NewDecoderAfter(prefix string, maxTokens int) (*Decoder, error) {
+	s, err := ix.g.Advance(ix.g.Start(), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("the plan's prefix: %w", err)
+	}
+	d := &Decoder{ix: ix, s: s, left: maxTokens}
 	if maxTokens == 0 {
 		d.left = -1
 	}
