@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 )
@@ -24,7 +25,7 @@ var errRefused = errors.New("refused at the terminal")
 // terminal) with the progress view held meanwhile. It is nil, so those calls
 // are refused, when the command has no terminal (neither stdin nor stderr is
 // one), and when planner.allow_confirm (--yes) lets them all run.
-func terminalApprover(cfg *configs.Config, std stdio, view askProgress) func(context.Context, planner.Approval) error {
+func terminalApprover(cfg *configs.Config, std stdio, view askview.Progress) func(context.Context, planner.Approval) error {
 	if cfg.Planner.AllowConfirm || (!isTerminal(std.err) && !isReaderTerminal(std.in)) {
 		return nil
 	}
@@ -44,11 +45,14 @@ func terminalApprover(cfg *configs.Config, std stdio, view askProgress) func(con
 		default:
 			return fmt.Errorf("no terminal to ask on: %w", err)
 		}
-		release := view.hold()
+		release := view.Hold()
 		defer release()
 		return confirm(ctx, in, out, a)
 	}
 }
+
+// isTerminal reports whether w is a terminal, where progress may redraw itself.
+func isTerminal(w io.Writer) bool { return askview.IsTerminal(w) }
 
 func isReaderTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)

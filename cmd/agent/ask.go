@@ -17,6 +17,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
@@ -77,15 +78,15 @@ type askOptions struct{ planOnly, asJSON, quiet bool }
 func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
 	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
 	cfg := a.cfg
-	view := newAskProgress(std.err, quiet)
+	view := askview.New(std.err, quiet)
 	a.approve = terminalApprover(cfg, std, view)
 	// The answer streams to stdout as it is written, unless stdout is for JSON.
-	ans := &answerStream{w: std.out, off: asJSON || planOnly, before: view.stop}
+	ans := &answerStream{w: std.out, off: asJSON || planOnly, before: view.Stop}
 	tr, askErr := a.ask(ctx, question, planOnly, func(e planner.Event) {
 		if e.Kind == planner.AnswerText && ans.write(e.Text) {
 			return
 		}
-		view.event(e)
+		view.Event(e)
 	})
 	ans.stopView()
 
@@ -98,7 +99,7 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 	}
 	// The reasons of failed steps, whole, where the view gave none or cut them
 	// (printDone lists them after a run that did not finish).
-	if _, live := view.(*askLiveView); tr != nil && askErr == nil && (quiet || live) {
+	if _, live := view.(*askview.Live); tr != nil && askErr == nil && (quiet || live) {
 		printFailures(std.err, tr)
 	}
 	switch {
