@@ -220,7 +220,7 @@ func askQuestion(ctx context.Context, in io.Reader, args []string) (string, erro
 
 // newPlanner builds the planner the configuration describes.
 func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *planner.Planner {
-	pc, sc := cfg.Planner, cfg.Sampling
+	pc := cfg.Planner
 	prompts := planner.DefaultPrompts()
 	if v := pc.Prompts.System; v != "" {
 		prompts.Chat.System = v
@@ -253,8 +253,7 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 		Approve:       approve,
 		TracePayloads: pc.TracePayloads,
 		Model:         model,
-		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
-			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)},
+		Sampling:      open.Sampling(cfg.Sampling),
 		MaxPlanTokens: pc.MaxPlanTokens,
 		MaxSteps:      pc.MaxSteps,
 		Stop:          pc.Stop,
