@@ -19,6 +19,7 @@ import (
 	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/research"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -137,7 +138,7 @@ func withTimeLimit(ctx context.Context, cfg *configs.Config) (_ context.Context,
 	if cfg.Planner.Timeout <= 0 {
 		return ctx, func() {}, nil
 	}
-	limit = fmt.Errorf("ran out of time: the limit is %s (--timeout, planner.timeout)", cfg.Planner.Timeout)
+	limit = &research.TimeLimitError{Limit: cfg.Planner.Timeout, Setting: "--timeout, planner.timeout"}
 	ctx, cancel = context.WithTimeoutCause(ctx, cfg.Planner.Timeout, limit)
 	return ctx, cancel, limit
 }
