@@ -246,27 +246,14 @@ func newResearchStatusCmd() *cobra.Command {
 			return fmt.Errorf("research: %w", err)
 		}
 		defer q.Close()
-		for {
-			p, err := q.Progress(ctx, args[0])
-			if errors.Is(err, queue.ErrUnknownJob) {
-				return exitError{2, fmt.Errorf("research status: %w", err)}
-			}
-			if err != nil {
-				return fmt.Errorf("research status: %w", err)
-			}
-			bar := queue.Bar(p, 72)
-			if !watch || p.Done() {
-				fmt.Fprintln(std.out, bar)
-				return nil
-			}
-			fmt.Fprintf(std.out, "\r%s", bar)
-			select {
-			case <-ctx.Done():
-				fmt.Fprintln(std.out)
-				return nil
-			case <-time.After(time.Second):
-			}
+		err = q.ShowProgress(ctx, args[0], std.out, 72, watch, time.Second)
+		if errors.Is(err, queue.ErrUnknownJob) {
+			return exitError{2, fmt.Errorf("research status: %w", err)}
 		}
+		if err != nil {
+			return fmt.Errorf("research status: %w", err)
+		}
+		return nil
 	}
 	return cmd
 }
