@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/askview"
+	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 )
@@ -24,7 +24,7 @@ var errRefused = errors.New("refused at the terminal")
 // terminal) with the progress view held meanwhile. It is nil, so those calls
 // are refused, when the command has no terminal (neither stdin nor stderr is
 // one), and when planner.allow_confirm (--yes) lets them all run.
-func terminalApprover(cfg *configs.Config, std stdio, view askProgress) func(context.Context, planner.Approval) error {
+func terminalApprover(cfg *configs.Config, std stdio, view askview.Progress) func(context.Context, planner.Approval) error {
 	if cfg.Planner.AllowConfirm || (!isTerminal(std.err) && !isReaderTerminal(std.in)) {
 		return nil
 	}
@@ -44,11 +44,14 @@ func terminalApprover(cfg *configs.Config, std stdio, view askProgress) func(con
 		default:
 			return fmt.Errorf("no terminal to ask on: %w", err)
 		}
-		release := view.hold()
+		release := view.Hold()
 		defer release()
 		return confirm(ctx, in, out, a)
 	}
 }
+
+// isTerminal reports whether w is a terminal, where progress may redraw itself.
+func isTerminal(w io.Writer) bool { return askview.IsTerminal(w) }
 
 func isReaderTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
@@ -58,21 +61,12 @@ func isReaderTerminal(r io.Reader) bool {
 // confirm asks on w whether a may run and reads the answer from r: yes (y,
 // yes) runs it, anything else, or nothing, refuses it.
 func confirm(ctx context.Context, r io.Reader, w io.Writer, a planner.Approval) error {
-	fmt.Fprintf(w, "agent: %s wants to run %s[%s]. Run it? [y/N] ", a.Step, a.Tool, termtext.ClipLine(a.Input, 200))
-	line := make(chan string, 1)
-	go func() { // ends with the read: a line, the end of input, or the terminal closed
-		s, _ := bufio.NewReader(r).ReadString('\n')
-		line <- s
-	}()
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(w)
-		return context.Cause(ctx)
-	case s := <-line:
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "y", "yes":
-			return nil
-		}
+	ok, err := input.Confirm(ctx, r, w, fmt.Sprintf("agent: %s wants to run %s[%s]. Run it?", a.Step, a.Tool, termtext.ClipLine(a.Input, 200)))
+	switch {
+	case err != nil:
+		return err
+	case !ok:
 		return errRefused
 	}
+	return nil
 }

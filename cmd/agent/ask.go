@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -17,10 +16,10 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/input"
-	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
-	"github.com/rewoo-agent/agent/planparser"
+	"github.com/rewoo-agent/agent/research"
 	"github.com/rewoo-agent/agent/tools"
 )
 
@@ -77,17 +76,17 @@ type askOptions struct{ planOnly, asJSON, quiet bool }
 func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
 	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
 	cfg := a.cfg
-	view := newAskProgress(std.err, quiet)
+	view := askview.New(std.err, quiet)
 	a.approve = terminalApprover(cfg, std, view)
 	// The answer streams to stdout as it is written, unless stdout is for JSON.
-	ans := &answerStream{w: std.out, off: asJSON || planOnly, before: view.stop}
+	ans := &askview.AnswerStream{W: std.out, Off: asJSON || planOnly, Before: view.Stop}
 	tr, askErr := a.ask(ctx, question, planOnly, func(e planner.Event) {
-		if e.Kind == planner.AnswerText && ans.write(e.Text) {
+		if e.Kind == planner.AnswerText && ans.Write(e.Text) {
 			return
 		}
-		view.event(e)
+		view.Event(e)
 	})
-	ans.stopView()
+	ans.StopView()
 
 	if asJSON && tr != nil {
 		enc := json.NewEncoder(std.out)
@@ -97,13 +96,13 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 		}
 	}
 	// The reasons of failed steps, whole, where the view gave none or cut them
-	// (printDone lists them after a run that did not finish).
-	if _, live := view.(*askLiveView); tr != nil && askErr == nil && (quiet || live) {
-		printFailures(std.err, tr)
+	// (WriteDone lists them after a run that did not finish).
+	if _, live := view.(*askview.Live); tr != nil && askErr == nil && (quiet || live) {
+		askview.WriteFailures(std.err, tr)
 	}
 	switch {
 	case errors.Is(askErr, planner.ErrBadPlan):
-		printBadPlan(std.err, tr, askErr)
+		askview.WriteBadPlan(std.err, tr, askErr)
 		return errSilent
 	case askErr != nil:
 		timedOut := timedOut(ctx, errTimeLimit)
@@ -115,7 +114,7 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 			what = "interrupted"
 		}
 		if tr != nil {
-			printDone(std.err, tr, what)
+			askview.WriteDone(std.err, tr, what)
 		}
 		if timedOut {
 			return errTimeLimit
@@ -127,83 +126,10 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 		_, err := io.WriteString(std.out, tr.DAG.String())
 		return err
 	}
-	if err := ans.finish(tr.Answer); err != nil {
+	if err := ans.Finish(tr.Answer); err != nil {
 		return err
 	}
-	return printAnswerSources(std.out, tr, ans.streamed())
-}
-
-// answerStream writes the answer to stdout while it is written. The progress
-// view stops (before) at its first piece, so the two do not mix on a terminal.
-type answerStream struct {
-	w      io.Writer
-	off    bool
-	before func()
-
-	mu      sync.Mutex
-	text    strings.Builder
-	held    string // trailing white space, written only when more text follows
-	stopped bool
-	err     error
-}
-
-// write writes a piece of the answer; false when the stream is off.
-func (a *answerStream) write(text string) bool {
-	if a.off {
-		return false
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.stopped {
-		a.stopped = true
-		a.before()
-	}
-	if a.text.Len() == 0 {
-		text = strings.TrimLeft(text, " \n")
-	}
-	a.text.WriteString(text)
-	text = a.held + text
-	body := strings.TrimRight(text, " \t\r\n")
-	a.held = text[len(body):]
-	if a.err == nil && body != "" {
-		_, a.err = io.WriteString(a.w, body)
-	}
-	return true
-}
-
-// stopView stops the progress view, unless the answer did already.
-func (a *answerStream) stopView() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.stopped {
-		a.stopped = true
-		a.before()
-	}
-}
-
-// finish ends the streamed answer. When what streamed is not the answer (a
-// retried call, text the knowledge model trimmed) the answer follows whole.
-func (a *answerStream) finish(ans *planner.Answer) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.err != nil || a.text.Len() == 0 {
-		return a.err
-	}
-	got := strings.TrimSpace(a.text.String())
-	a.text.Reset()
-	if got == ans.Text {
-		a.text.WriteString(got)
-		return nil
-	}
-	_, err := fmt.Fprintf(a.w, "\n\n(the answer, as it was resolved:)\n")
-	return err
-}
-
-// streamed reports whether the whole answer is on stdout already.
-func (a *answerStream) streamed() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.text.Len() > 0
+	return askview.WriteAnswer(std.out, tr, ans.Streamed())
 }
 
 // withTimeLimit bounds ctx by the configured time limit of one question. limit is
@@ -212,7 +138,7 @@ func withTimeLimit(ctx context.Context, cfg *configs.Config) (_ context.Context,
 	if cfg.Planner.Timeout <= 0 {
 		return ctx, func() {}, nil
 	}
-	limit = fmt.Errorf("ran out of time: the limit is %s (--timeout, planner.timeout)", cfg.Planner.Timeout)
+	limit = &research.TimeLimitError{Limit: cfg.Planner.Timeout, Setting: "--timeout, planner.timeout"}
 	ctx, cancel = context.WithTimeoutCause(ctx, cfg.Planner.Timeout, limit)
 	return ctx, cancel, limit
 }
@@ -298,7 +224,7 @@ func askQuestion(ctx context.Context, in io.Reader, args []string) (string, erro
 
 // newPlanner builds the planner the configuration describes.
 func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *planner.Planner {
-	pc, sc := cfg.Planner, cfg.Sampling
+	pc := cfg.Planner
 	prompts := planner.DefaultPrompts()
 	if v := pc.Prompts.System; v != "" {
 		prompts.Chat.System = v
@@ -332,117 +258,11 @@ func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *plann
 		Approve:       approve,
 		TracePayloads: pc.TracePayloads,
 		Model:         model,
-		Sampling: engine.Sampling{Temperature: sc.Temperature, TopK: sc.TopK, TopP: sc.TopP,
-			RepetitionPenalty: sc.RepetitionPenalty, Seed: uint64(sc.Seed)},
+		Sampling:      open.Sampling(cfg.Sampling),
 		MaxPlanTokens: pc.MaxPlanTokens,
 		MaxSteps:      pc.MaxSteps,
 		Stop:          pc.Stop,
 		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
 			Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion},
 	}
-}
-
-// printAnswerSources writes the answer (unless streamed: it is on stdout
-// already), what failed when it is partial, then the sources its evidence came
-// from with the steps that used them.
-func printAnswerSources(w io.Writer, tr *planner.Trace, streamed bool) error {
-	a := tr.Answer
-	var b strings.Builder
-	if !streamed {
-		b.WriteString(a.Text)
-	}
-	b.WriteString("\n")
-	if a.Partial {
-		b.WriteString("\nPartial answer: it rests on the evidence there was; these steps failed:\n")
-		for _, f := range tr.Failures {
-			fmt.Fprintf(&b, "  %s\n", termtext.Flat(f))
-		}
-	}
-	if len(a.Sources) > 0 {
-		b.WriteString("\nSources:\n")
-		for i, s := range a.Sources {
-			fmt.Fprintf(&b, "  [%d] %s (%s)\n", i+1, s.URL, strings.Join(s.Steps, ", "))
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// printBadPlan shows the plan the model wrote, numbered, and what is wrong with it.
-// The error's first line says why in a word (such as the token limit).
-func printBadPlan(w io.Writer, tr *planner.Trace, err error) {
-	why, _, _ := strings.Cut(err.Error(), "\n")
-	why = strings.TrimSuffix(why, ":")
-	repaired := false
-	for _, a := range tr.Attempts {
-		if a.Why != planner.AttemptBadPlan {
-			continue
-		}
-		repaired = true
-		fmt.Fprintln(w, "The plan before its repair (the model was shown its problems):")
-		for i, l := range strings.Split(strings.TrimRight(a.Plan, "\n"), "\n") {
-			fmt.Fprintf(w, "%4d | %s\n", i+1, termtext.Clip(l, planparser.MaxMessage))
-		}
-		fmt.Fprintln(w, "Problems:")
-		for _, d := range a.Diagnostics {
-			fmt.Fprintln(w, "  plan:"+d)
-		}
-	}
-	if repaired {
-		why += ", after one repair. The repaired plan"
-	} else {
-		why += ". The plan"
-	}
-	fmt.Fprintln(w, why+":")
-	for i, l := range strings.Split(strings.TrimRight(tr.Plan, "\n"), "\n") {
-		fmt.Fprintf(w, "%4d | %s\n", i+1, termtext.Clip(l, planparser.MaxMessage))
-	}
-	if len(tr.Diagnostics) == 0 {
-		fmt.Fprintln(w, err)
-		return
-	}
-	fmt.Fprintln(w, "Problems:")
-	for _, d := range tr.Diagnostics {
-		fmt.Fprintln(w, "  plan:"+d)
-	}
-}
-
-// printDone reports, after a run that did not finish (what says how it ended),
-// what it got done.
-func printDone(w io.Writer, tr *planner.Trace, what string) {
-	done := 0
-	for _, s := range tr.Steps {
-		if s.State == planner.StateDone {
-			done++
-		}
-	}
-	fmt.Fprintf(w, "%s after %.1fs: %d of %d steps done\n", what, tr.Timings.Total, done, len(tr.Steps))
-	for _, s := range tr.Steps {
-		line := fmt.Sprintf("  %-8s %s = %s[%s]", stateWord(s), s.Name, s.Tool, termtext.ClipLine(s.Input, 60))
-		switch s.State {
-		case planner.StateDone:
-			line += fmt.Sprintf(" in %.2fs: %s", s.Duration, termtext.ClipLine(s.Output, 80))
-		case planner.StateFailed, planner.StateSkipped:
-			line += ": " + termtext.Flat(s.Error) // the reason whole: it is what to act on
-		}
-		fmt.Fprintln(w, line)
-	}
-}
-
-// printFailures writes each failed step's reason whole, one line each.
-func printFailures(w io.Writer, tr *planner.Trace) {
-	for _, s := range tr.Steps {
-		if s.State == planner.StateFailed {
-			fmt.Fprintf(w, "%s %s = %s[%s]: %s\n", stateWord(s), s.Name, s.Tool, termtext.ClipLine(s.Input, 60), termtext.Flat(s.Error))
-		}
-	}
-}
-
-// stateWord is a step's state as shown: "blocked" for a step whose service
-// refused it as automated, not the "failed" of any other error.
-func stateWord(s *planner.StepTrace) string {
-	if s.Blocked {
-		return "blocked"
-	}
-	return s.State
 }

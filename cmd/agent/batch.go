@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewoo-agent/agent/internal/input"
-	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 )
@@ -58,7 +52,7 @@ func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, in
 	if a.parallel < 1 {
 		return usageErr("batch: --parallel %d: want 1 or more", a.parallel)
 	}
-	questions, err := readQuestions(ctx, std.in, inPath)
+	questions, err := research.ReadQuestionsFile(ctx, std.in, inPath)
 	if ctx.Err() != nil {
 		return exitError{130, errors.New("batch: interrupted while reading the questions")}
 	}
@@ -81,7 +75,7 @@ func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, in
 		}
 		store = s
 	} else {
-		j, err := openJournal(inPath, outPath)
+		j, err := research.OpenFor(inPath, outPath)
 		if err != nil {
 			return exitError{2, fmt.Errorf("batch: %w", err)}
 		}
@@ -101,7 +95,9 @@ func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, in
 		plan.Questions, len(plan.Todo), min(a.parallel, max(len(plan.Todo), 1)), where)
 	r := &research.Runner{Parallel: a.parallel, Timeout: cfg.Planner.Timeout, TimeoutSetting: "--timeout, planner.timeout",
 		Deadline: a.deadline, Full: a.full,
-		OnRecord: func(rec *research.Record, t research.Tally) { printRecord(std.err, rec, t, start, a.quiet) }}
+		OnRecord: func(rec *research.Record, t research.Tally) {
+			research.WriteRecordLine(std.err, rec, t, time.Since(start), a.quiet)
+		}}
 	var ask *asker
 	defer func() {
 		if ask != nil {
@@ -114,7 +110,7 @@ func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, in
 		return batchAsker{ask}, err
 	}
 	s, runErr := r.Run(ctx, open, store, plan)
-	printSummary(std.err, s, time.Since(start), runErr == nil)
+	s.WriteReport(std.err, time.Since(start), runErr == nil)
 
 	switch err := s.Err(); {
 	case runErr != nil:
@@ -134,82 +130,4 @@ type batchAsker struct{ *asker }
 
 func (b batchAsker) Ask(ctx context.Context, q string) (*planner.Trace, error) {
 	return b.ask(ctx, q, false, nil)
-}
-
-// readQuestions reads the questions of the file at path, or of stdin for "-";
-// an interrupt stops the reading of stdin, which may be a terminal.
-func readQuestions(ctx context.Context, stdin io.Reader, path string) ([]research.Question, error) {
-	data, err := input.File(ctx, stdin, path, maxQuestionsBytes)
-	if err != nil {
-		return nil, err
-	}
-	if path == "-" {
-		path = "stdin"
-	}
-	return research.ReadQuestions(bytes.NewReader(data), path)
-}
-
-// maxQuestionsBytes bounds a file of questions.
-const maxQuestionsBytes = 256 << 20
-
-// openJournal opens the journal at out, refusing the questions' own file.
-func openJournal(in, out string) (*research.Journal, error) {
-	if in != "-" {
-		if a, b := statOrNil(in), statOrNil(out); a != nil && b != nil && os.SameFile(a, b) {
-			return nil, fmt.Errorf("%s is both the questions and the output", out)
-		}
-	}
-	return research.Open(out)
-}
-
-func statOrNil(path string) os.FileInfo {
-	fi, _ := os.Stat(path)
-	return fi
-}
-
-// printRecord reports a recorded question on one line: with quiet only a
-// failure, whose reason follows whole, each line indented.
-func printRecord(w io.Writer, rec *research.Record, t research.Tally, start time.Time, quiet bool) {
-	failed := rec.Status != research.StatusOK
-	if quiet && !failed {
-		return
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "[%7.1fs] %d/%d %-8s %s (%.2fs, %d steps, %d tokens)", time.Since(start).Seconds(), t.Recorded, t.Total,
-		rec.Status, rec.ID, rec.Timings.Total, len(rec.Steps), rec.Tokens.Prompt+rec.Tokens.Generated)
-	if !failed {
-		fmt.Fprintf(&b, ": %s\n", termtext.ClipLine(rec.Answer, 80))
-		io.WriteString(w, b.String())
-		return
-	}
-	why := []string{rec.Error}
-	for _, s := range rec.Steps { // a step's reason the question's may not hold
-		if s.Error != "" && !strings.Contains(rec.Error, s.Error) {
-			why = append(why, fmt.Sprintf("step %s = %s[%s] %s: %s", s.Name, s.Tool, s.Input, s.State, s.Error))
-		}
-	}
-	b.WriteString(":\n")
-	for _, l := range strings.Split(strings.Join(why, "\n"), "\n") {
-		b.WriteString("    " + l + "\n")
-	}
-	io.WriteString(w, b.String())
-}
-
-// printSummary reports what the job did; finished says no error stopped it.
-func printSummary(w io.Writer, s *research.Summary, took time.Duration, finished bool) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "batch: %d of %d run in %.1fs: %d ok, %d failed", s.Recorded, s.Total, took.Seconds(), s.OK, s.NotOK())
-	if s.NotOK() > 0 {
-		fmt.Fprintf(&b, " (%d bad_plan, %d timeout, %d partial, %d blocked)", s.BadPlan, s.Timeout, s.Partial, s.Blocked)
-	}
-	fmt.Fprintf(&b, "; %d skipped", s.Plan.Skipped)
-	if s.Plan.SkippedFailed > 0 {
-		fmt.Fprintf(&b, " (%d of them failed before; --retry-failed runs them again)", s.Plan.SkippedFailed)
-	}
-	fmt.Fprintf(&b, "; tokens: %d prompt, %d generated\n", s.Tokens.Prompt, s.Tokens.Generated)
-	if left := s.Unrecorded(); left > 0 && finished {
-		fmt.Fprintf(&b, "%d questions have no record (%d stopped while running, %d not started); run the same command again to answer them\n",
-			left, s.Stopped, left-s.Stopped)
-	}
-	io.WriteString(w, b.String())
 }

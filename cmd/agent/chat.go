@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/planner"
 )
 
@@ -60,45 +60,22 @@ func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 	}
 	// A line is read only when asked for, so that nothing reads the terminal
 	// while a question runs (a tool's approval is asked there).
-	want := make(chan struct{})
-	defer close(want)
-	lines := make(chan string, 1)
-	readErr := make(chan error, 1)
-	go func() { // ends when want closes or the input ends
-		defer close(lines)
-		sc := bufio.NewScanner(std.in)
-		sc.Buffer(make([]byte, 4096), maxChatLine)
-		for range want {
-			if !sc.Scan() {
-				readErr <- sc.Err()
-				return
-			}
-			lines <- sc.Text()
-		}
-	}()
+	lines := input.NewLines(std.in, maxChatLine)
+	defer lines.Close()
 	failed := 0
 	for n := 1; ; {
 		if interactive {
 			fmt.Fprint(std.err, "> ")
 		}
-		var q string
-		ok := false
-		select {
-		case <-ctx.Done():
+		q, err := lines.Next(ctx)
+		if ctx.Err() != nil {
 			return exitError{130, errors.New("chat: interrupted")}
-		case want <- struct{}{}: // the reader reads a line
-			select {
-			case <-ctx.Done():
-				return exitError{130, errors.New("chat: interrupted")}
-			case q, ok = <-lines:
-			}
-		case <-lines: // closed: the input ended
 		}
-		if !ok {
+		if err != nil {
 			if interactive {
 				fmt.Fprintln(std.err)
 			}
-			if err := <-readErr; err != nil {
+			if !errors.Is(err, io.EOF) {
 				return fmt.Errorf("chat: reading the questions: %w", err)
 			}
 			if failed > 0 {
@@ -114,7 +91,7 @@ func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 			return nil
 		}
 		qctx, cancel, limit := withTimeLimit(ctx, a.cfg)
-		err := a.answer(qctx, std, q, o, limit)
+		err = a.answer(qctx, std, q, o, limit)
 		cancel()
 		if ctx.Err() != nil {
 			return exitError{130, errors.New("chat: interrupted")}

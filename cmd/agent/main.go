@@ -23,6 +23,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	_ "github.com/rewoo-agent/agent/engine/open" // registers the backends
 	"github.com/rewoo-agent/agent/internal/buildinfo"
+	"github.com/rewoo-agent/agent/internal/telemetry"
 )
 
 // stdio is what a subcommand reads and writes; tests substitute buffers.
@@ -61,7 +62,7 @@ var errSilent = errors.New("")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	stopTracing := startTracing(ctx, os.Getenv, os.Stderr)
+	stopTracing := telemetry.Start(ctx, os.Getenv, os.Stderr)
 	err := run(ctx, stdio{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:])
 	interrupted := ctx.Err() != nil // before stop, which cancels ctx too
 	stop()

@@ -14,7 +14,6 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
-	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 	"github.com/rewoo-agent/agent/research/queue"
@@ -163,7 +162,7 @@ func runWorker(ctx context.Context, std stdio, conf *configFlags, q *queue.Queue
 	}
 	start := time.Now()
 	w := &queue.Worker{Queue: q, Open: researchOpener(cfg, q, std.err), Parallel: max(parallel, 1), UntilDone: job,
-		OnResult: func(r *queue.Result) { printResult(std.err, r, start) }}
+		OnResult: func(r *queue.Result) { r.WriteLine(std.err, time.Since(start)) }}
 	fmt.Fprintf(std.err, "research: worker on %s, %d at a time\n", q.Kind(), w.Parallel)
 	if err := w.Run(ctx); err != nil {
 		return fmt.Errorf("research: %w", err)
@@ -217,26 +216,13 @@ func researchOpener(cfg *configs.Config, q *queue.Queue, progress io.Writer) que
 	}
 }
 
-// printResult reports a result on one line, a failure's reason after it.
-func printResult(w io.Writer, r *queue.Result, start time.Time) {
-	rec := &r.Record
-	line := fmt.Sprintf("[%7.1fs] %-8s %s (%.2fs, %d tokens, %d cache hits, attempt %d)", time.Since(start).Seconds(),
-		rec.Status, rec.ID, rec.Timings.Total, rec.Tokens.Prompt+rec.Tokens.Generated, r.CacheHits, r.Attempt)
-	if rec.Status == research.StatusOK {
-		fmt.Fprintf(w, "%s: %s\n", line, termtext.ClipLine(rec.Answer, 80))
-		return
-	}
-	fmt.Fprintf(w, "%s:\n    %s\n", line, rec.Error)
-}
-
 // printJobSummary prints the job's summary, and fails when a question did.
 func printJobSummary(ctx context.Context, w io.Writer, q *queue.Queue, job string) error {
 	s, _, err := q.Summarize(ctx, job)
 	if err != nil {
 		return fmt.Errorf("research: %w", err)
 	}
-	fmt.Fprintf(w, "research: job %s: %d of %d questions answered: %d ok (%d partial), %d failed; tokens: %d prompt, %d generated; %d cache hits; %.1fs\n",
-		job, s.Results, s.Questions, s.OK, s.Partial, s.Failed, s.Tokens.Prompt, s.Tokens.Generated, s.Cache, s.Elapsed)
+	s.WriteLine(w)
 	if s.Failed > 0 {
 		return fmt.Errorf("research: job %s: %w", job, research.ErrFailed)
 	}
@@ -260,27 +246,14 @@ func newResearchStatusCmd() *cobra.Command {
 			return fmt.Errorf("research: %w", err)
 		}
 		defer q.Close()
-		for {
-			p, err := q.Progress(ctx, args[0])
-			if errors.Is(err, queue.ErrUnknownJob) {
-				return exitError{2, fmt.Errorf("research status: %w", err)}
-			}
-			if err != nil {
-				return fmt.Errorf("research status: %w", err)
-			}
-			bar := queue.Bar(p, 72)
-			if !watch || p.Done() {
-				fmt.Fprintln(std.out, bar)
-				return nil
-			}
-			fmt.Fprintf(std.out, "\r%s", bar)
-			select {
-			case <-ctx.Done():
-				fmt.Fprintln(std.out)
-				return nil
-			case <-time.After(time.Second):
-			}
+		err = q.ShowProgress(ctx, args[0], std.out, 72, watch, time.Second)
+		if errors.Is(err, queue.ErrUnknownJob) {
+			return exitError{2, fmt.Errorf("research status: %w", err)}
 		}
+		if err != nil {
+			return fmt.Errorf("research status: %w", err)
+		}
+		return nil
 	}
 	return cmd
 }

@@ -60,7 +60,8 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 			if !stdinTerminal(std.in) {
 				return usageErr("rm: give --yes to remove %s without a terminal to confirm on", what)
 			}
-			if !input.Confirm(std.in, std.err, fmt.Sprintf("remove %s from %s?", what, cache.Dir)) {
+			ok, err := input.Confirm(cmd.Context(), std.in, std.err, fmt.Sprintf("remove %s from %s?", what, cache.Dir))
+			if err != nil || !ok {
 				return fmt.Errorf("rm: %s not removed", what)
 			}
 		}

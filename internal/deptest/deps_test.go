@@ -57,8 +57,10 @@ var layers = map[string][]string{
 	// Scripts are commands: they wire the layers as cmd does.
 	"scripts":  {"eval", "tools", "trainset", "world"},
 	"internal": {},
+	// The ask command's progress views over the planner's events, and its reports.
+	"internal/askview": {"planner", "planparser"},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall", "eval", "models"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall", "eval", "models", "internal/askview"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -115,4 +116,29 @@ func (q *Queue) inQueue(ctx context.Context, p *Progress) error {
 		}
 	}
 	return rows.Err()
+}
+
+// ShowProgress writes the job's progress bar, width columns, on a line of w.
+// With watch it redraws the bar in place every interval until the job is
+// done or ctx ends (which ends the line and returns nil). The error wraps
+// ErrUnknownJob for a job the queue does not have.
+func (q *Queue) ShowProgress(ctx context.Context, job string, w io.Writer, width int, watch bool, interval time.Duration) error {
+	for {
+		p, err := q.Progress(ctx, job)
+		if err != nil {
+			return err
+		}
+		bar := Bar(p, width)
+		if !watch || p.Done() {
+			fmt.Fprintln(w, bar)
+			return nil
+		}
+		fmt.Fprintf(w, "\r%s", bar)
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(w)
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }

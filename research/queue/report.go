@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rewoo-agent/agent/internal/termtext"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 )
@@ -308,4 +309,23 @@ func Bar(p *Progress, width int) string {
 	n := max(width-len(tail)-2, 10)
 	fill := int(frac * float64(n))
 	return "[" + strings.Repeat("#", fill) + strings.Repeat(".", n-fill) + "]" + tail
+}
+
+// WriteLine reports the result on one line, elapsed since the worker's start:
+// the answer clipped, or the failure's reason on the line after.
+func (r *Result) WriteLine(w io.Writer, elapsed time.Duration) {
+	rec := &r.Record
+	line := fmt.Sprintf("[%7.1fs] %-8s %s (%.2fs, %d tokens, %d cache hits, attempt %d)", elapsed.Seconds(),
+		rec.Status, rec.ID, rec.Timings.Total, rec.Tokens.Prompt+rec.Tokens.Generated, r.CacheHits, r.Attempt)
+	if rec.Status == research.StatusOK {
+		fmt.Fprintf(w, "%s: %s\n", line, termtext.ClipLine(rec.Answer, 80))
+		return
+	}
+	fmt.Fprintf(w, "%s:\n    %s\n", line, rec.Error)
+}
+
+// WriteLine reports the summary on one line, as agent research does.
+func (s *Summary) WriteLine(w io.Writer) {
+	fmt.Fprintf(w, "research: job %s: %d of %d questions answered: %d ok (%d partial), %d failed; tokens: %d prompt, %d generated; %d cache hits; %.1fs\n",
+		s.Job, s.Results, s.Questions, s.OK, s.Partial, s.Failed, s.Tokens.Prompt, s.Tokens.Generated, s.Cache, s.Elapsed)
 }

@@ -1,4 +1,6 @@
-package main
+// Package telemetry installs the OpenTelemetry trace exporter (OTLP over HTTP)
+// when the environment names an endpoint, so the planner's spans leave the process.
+package telemetry
 
 import (
 	"context"
@@ -13,7 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// startTracing exports the planner's OpenTelemetry spans (a question, its
+// Start exports the planner's OpenTelemetry spans (a question, its
 // engine calls, its tool calls) over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 // or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; the exporter reads the other
 // OTEL_EXPORTER_OTLP_* variables (headers, timeout, certificates), and
@@ -21,7 +23,7 @@ import (
 // nothing is installed, and the spans are the API's no-ops. The function it
 // returns sends what is left and stops the exporter. Problems go to warn: an
 // agent without its traces still answers.
-func startTracing(ctx context.Context, getenv func(string) string, warn io.Writer) (stop func()) {
+func Start(ctx context.Context, getenv func(string) string, warn io.Writer) (stop func()) {
 	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
 		return func() {}
 	}

@@ -1,4 +1,4 @@
-package main
+package askview
 
 import (
 	"bytes"
@@ -43,11 +43,11 @@ func viewEvents() []planner.Event {
 
 func TestPlainView(t *testing.T) {
 	var b bytes.Buffer
-	v := newAskProgress(&b, false)
+	v := New(&b, false)
 	for _, e := range viewEvents() {
-		v.event(e)
+		v.Event(e)
 	}
-	v.stop()
+	v.Stop()
 	want := []string{
 		"plan   Plan: search",
 		"plan  :evidence0: = DuckDuckGo[x]",
@@ -68,9 +68,9 @@ func TestPlainView(t *testing.T) {
 		}
 	}
 	var quiet bytes.Buffer
-	q := newAskProgress(&quiet, true)
-	q.event(viewEvents()[0])
-	q.stop()
+	q := New(&quiet, true)
+	q.Event(viewEvents()[0])
+	q.Stop()
 	if quiet.Len() != 0 {
 		t.Errorf("quiet progress wrote %q", quiet.String())
 	}
@@ -82,11 +82,11 @@ func TestLiveView(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("NO_COLOR", "1")
-	v := newAskLiveView(w) // a pipe is no terminal: it draws 80 columns
+	v := NewLive(w) // a pipe is no terminal: it draws 80 columns
 	for _, e := range viewEvents() {
-		v.event(e)
+		v.Event(e)
 	}
-	v.stop()
+	v.Stop()
 	w.Close()
 	out, err := io.ReadAll(r)
 	if err != nil {
@@ -138,11 +138,11 @@ func TestLiveViewStaysOnScreen(t *testing.T) {
 	var out []byte
 	read := make(chan struct{})
 	go func() { out, _ = io.ReadAll(r); close(read) }()
-	v := newAskLiveView(w) // a pipe: 80×24
+	v := NewLive(w) // a pipe: 80×24
 	for _, e := range tallPlan(60) {
-		v.event(e)
+		v.Event(e)
 	}
-	v.stop()
+	v.Stop()
 	w.Close()
 	<-read
 	for _, up := range regexp.MustCompile(`\x1b\[(\d+)A`).FindAllStringSubmatch(string(out), -1) {
@@ -182,10 +182,10 @@ func TestPlainViewPlanBrokeOff(t *testing.T) {
 		{errors.New("HTTP 500 Internal Server Error"), "plan  broke off: HTTP 500 Internal Server Error"},
 	} {
 		var b bytes.Buffer
-		v := newAskProgress(&b, false)
-		v.event(planner.Event{Kind: planner.PlanText, Text: ":evidence0: = A[x]\n"})
-		v.event(planner.Event{Kind: planner.PlanDone, Text: ":evidence0: = A[x]\n", Err: tt.err})
-		v.stop()
+		v := New(&b, false)
+		v.Event(planner.Event{Kind: planner.PlanText, Text: ":evidence0: = A[x]\n"})
+		v.Event(planner.Event{Kind: planner.PlanDone, Text: ":evidence0: = A[x]\n", Err: tt.err})
+		v.Stop()
 		if strings.Contains(b.String(), "plan complete") || !strings.Contains(b.String(), tt.want) {
 			t.Errorf("after %v:\n%s\nwant %q and no \"plan complete\"", tt.err, b.String(), tt.want)
 		}

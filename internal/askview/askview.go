@@ -1,4 +1,7 @@
-package main
+// Package askview shows an ask run as its planner events arrive: one plain line
+// per happening for logs and pipes, or, on a terminal, a live view that redraws
+// the plan with each step's state and time in place, within the screen.
+package askview
 
 import (
 	"context"
@@ -16,51 +19,51 @@ import (
 	"github.com/rewoo-agent/agent/planner"
 )
 
-// askProgress shows an ask run on stderr as its events arrive.
-type askProgress interface {
-	event(planner.Event)
-	// hold clears the display and stops drawing until release is called (a
+// Progress shows an ask run as its events arrive.
+type Progress interface {
+	Event(planner.Event)
+	// Hold clears the display and stops drawing until release is called (a
 	// question to the person at the terminal); events meanwhile are kept.
-	hold() (release func())
-	// stop ends the display; no event may follow.
-	stop()
+	Hold() (release func())
+	// Stop ends the display; no event may follow.
+	Stop()
 }
 
-// newAskProgress picks the live view when w is a terminal and plain lines otherwise.
-func newAskProgress(w io.Writer, quiet bool) askProgress {
+// New picks the live view when w is a terminal and plain lines otherwise.
+func New(w io.Writer, quiet bool) Progress {
 	if quiet {
-		return askNoProgress{}
+		return silent{}
 	}
-	if isTerminal(w) {
-		return newAskLiveView(w.(*os.File))
+	if IsTerminal(w) {
+		return NewLive(w.(*os.File))
 	}
-	return &askPlainView{w: w}
+	return &Plain{w: w}
 }
 
-// isTerminal reports whether w is a terminal, where progress may redraw itself.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal, where progress may redraw itself.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-type askNoProgress struct{}
+type silent struct{}
 
-func (askNoProgress) event(planner.Event) {}
-func (askNoProgress) hold() func()        { return func() {} }
-func (askNoProgress) stop()               {}
+func (silent) Event(planner.Event) {}
+func (silent) Hold() func()        { return func() {} }
+func (silent) Stop()               {}
 
-// askPlainView writes one line per happening, for logs and pipes.
-type askPlainView struct {
+// Plain writes one line per happening, for logs and pipes.
+type Plain struct {
 	mu      sync.Mutex
 	w       io.Writer
 	partial string // plan text after the last complete line
 }
 
-func (v *askPlainView) printf(at time.Duration, format string, args ...any) {
+func (v *Plain) printf(at time.Duration, format string, args ...any) {
 	fmt.Fprintf(v.w, "[%6.2fs] %s\n", at.Seconds(), fmt.Sprintf(format, args...))
 }
 
-func (v *askPlainView) event(e planner.Event) {
+func (v *Plain) Event(e planner.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	s := e.Step
@@ -100,14 +103,14 @@ func (v *askPlainView) event(e planner.Event) {
 		v.printf(e.At, "retry %s after: %v", s.Name, e.Err)
 	case planner.StepFailed:
 		if errors.Is(e.Err, context.Canceled) { // the run stopped it; its error says nothing more
-			v.printf(e.At, "stop  %s after %s: cancelled", s.Name, askSeconds(s.Duration))
+			v.printf(e.At, "stop  %s after %s: cancelled", s.Name, seconds(s.Duration))
 			return
 		}
 		what := "fail "
 		if s.Blocked {
 			what = "block"
 		}
-		v.printf(e.At, "%s %s after %s: %v", what, s.Name, askSeconds(s.Duration), e.Err)
+		v.printf(e.At, "%s %s after %s: %v", what, s.Name, seconds(s.Duration), e.Err)
 	case planner.StepSkipped:
 		v.printf(e.At, "skip  %s, %s", s.Name, e.Text)
 	case planner.NewPlan:
@@ -119,25 +122,25 @@ func (v *askPlainView) event(e planner.Event) {
 		}
 	case planner.StepFinished:
 		if s.Reused {
-			v.printf(e.At, "reuse %s: %s (from an earlier plan)", s.Name, askSummary(s))
+			v.printf(e.At, "reuse %s: %s (from an earlier plan)", s.Name, summary(s))
 			return
 		}
-		v.printf(e.At, "done  %s in %s: %s", s.Name, askSeconds(s.Duration), askSummary(s))
+		v.printf(e.At, "done  %s in %s: %s", s.Name, seconds(s.Duration), summary(s))
 	case planner.Answering:
 		v.printf(e.At, "answer: no Answer line citing evidence that holds; asking KnowledgeModel over all evidence")
 	}
 }
 
-func (v *askPlainView) hold() func() {
+func (v *Plain) Hold() func() {
 	v.mu.Lock() // lines wait: the question is asked on the terminal meanwhile
 	return v.mu.Unlock
 }
 
-func (v *askPlainView) stop() {}
+func (v *Plain) Stop() {}
 
-// askLiveView redraws the plan with each step's state and time in place, on a
+// Live redraws the plan with each step's state and time in place, on a
 // terminal.
-type askLiveView struct {
+type Live struct {
 	f     *os.File
 	color bool
 	start time.Time
@@ -155,8 +158,8 @@ type askLiveView struct {
 	wg   sync.WaitGroup
 }
 
-func newAskLiveView(f *os.File) *askLiveView {
-	v := &askLiveView{f: f, color: os.Getenv("NO_COLOR") == "", start: time.Now(),
+func NewLive(f *os.File) *Live {
+	v := &Live{f: f, color: os.Getenv("NO_COLOR") == "", start: time.Now(),
 		steps: map[int]planner.StepTrace{}, done: make(chan struct{})}
 	v.wg.Add(1)
 	go v.tick()
@@ -164,7 +167,7 @@ func newAskLiveView(f *os.File) *askLiveView {
 }
 
 // tick redraws a few times a second, so running steps' times advance.
-func (v *askLiveView) tick() {
+func (v *Live) tick() {
 	defer v.wg.Done()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -181,7 +184,7 @@ func (v *askLiveView) tick() {
 	}
 }
 
-func (v *askLiveView) event(e planner.Event) {
+func (v *Live) Event(e planner.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.ended {
@@ -209,7 +212,7 @@ func (v *askLiveView) event(e planner.Event) {
 	v.draw()
 }
 
-func (v *askLiveView) hold() func() {
+func (v *Live) Hold() func() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.ended {
@@ -227,9 +230,9 @@ func (v *askLiveView) hold() func() {
 	}
 }
 
-// stop draws the last frame, which may cut failure reasons to the terminal's
+// Stop draws the last frame, which may cut failure reasons to the terminal's
 // width: ask prints them whole below it.
-func (v *askLiveView) stop() {
+func (v *Live) Stop() {
 	close(v.done)
 	v.wg.Wait()
 	v.mu.Lock()
@@ -239,7 +242,7 @@ func (v *askLiveView) stop() {
 	v.ended = true
 }
 
-var askSpinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 // ANSI colours.
 const (
@@ -250,7 +253,7 @@ const (
 	ansiReset  = "\x1b[0m"
 )
 
-func (v *askLiveView) paint(c, s string) string {
+func (v *Live) paint(c, s string) string {
 	if !v.color {
 		return s
 	}
@@ -258,11 +261,11 @@ func (v *askLiveView) paint(c, s string) string {
 }
 
 // status is the column before a step's line: a mark and the time.
-func (v *askLiveView) status(s planner.StepTrace) string {
+func (v *Live) status(s planner.StepTrace) string {
 	switch s.State {
 	case planner.StateRunning:
 		el := time.Since(v.start).Seconds() - s.Start
-		return v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)]) + fmt.Sprintf(" %6.1fs", max(el, 0))
+		return v.paint(ansiYellow, spinner[v.frame%len(spinner)]) + fmt.Sprintf(" %6.1fs", max(el, 0))
 	case planner.StateDone:
 		return v.paint(ansiGreen, "✓") + fmt.Sprintf(" %6.1fs", s.Duration)
 	case planner.StateFailed:
@@ -274,7 +277,7 @@ func (v *askLiveView) status(s planner.StepTrace) string {
 }
 
 // draw replaces what the last draw wrote. It holds v.mu.
-func (v *askLiveView) draw() {
+func (v *Live) draw() {
 	if v.held {
 		return
 	}
@@ -299,7 +302,7 @@ func (v *askLiveView) draw() {
 // lines is what draw shows on a terminal of width×height: each line within the
 // width (so none wraps) and at most height-1 of them, the plan's last ones when
 // it is taller, so redrawing in place never scrolls the terminal.
-func (v *askLiveView) lines(width, height int) []string {
+func (v *Live) lines(width, height int) []string {
 	var lines []string
 	for i, l := range strings.Split(strings.TrimRight(v.plan, "\n"), "\n") {
 		l = termtext.Printable(l)
@@ -313,7 +316,7 @@ func (v *askLiveView) lines(width, height int) []string {
 		lines = append(lines, col+"  "+termtext.Clip(l, width-12))
 	}
 	if v.answering {
-		lines = append(lines, v.paint(ansiYellow, askSpinner[v.frame%len(askSpinner)])+"          "+termtext.Clip("resolving the answer with KnowledgeModel over all evidence", width-12))
+		lines = append(lines, v.paint(ansiYellow, spinner[v.frame%len(spinner)])+"          "+termtext.Clip("resolving the answer with KnowledgeModel over all evidence", width-12))
 	}
 	if len(lines) > height-1 {
 		lines = lines[len(lines)-(height-1):]
@@ -321,10 +324,10 @@ func (v *askLiveView) lines(width, height int) []string {
 	return lines
 }
 
-func askSeconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
+func seconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
 
-// askSummary describes a finished step's evidence in a few words.
-func askSummary(s planner.StepTrace) string {
+// summary describes a finished step's evidence in a few words.
+func summary(s planner.StepTrace) string {
 	out := fmt.Sprintf("%d bytes", len(s.Output))
 	if n := len(s.Sources); n > 0 {
 		out += fmt.Sprintf(", %d sources", n)

@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 	"go.opentelemetry.io/otel"
 )
 
-// TestStartTracing: with an OTLP endpoint the spans reach it over HTTP when the
+// TestStart: with an OTLP endpoint the spans reach it over HTTP when the
 // command ends; without one nothing records.
-func TestStartTracing(t *testing.T) {
+func TestStart(t *testing.T) {
 	var posts atomic.Int64
 	var body atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +28,7 @@ func TestStartTracing(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL) // the exporter reads the environment itself
 	var warn strings.Builder
-	stop := startTracing(context.Background(), os.Getenv, &warn)
+	stop := Start(context.Background(), os.Getenv, &warn)
 	_, span := otel.Tracer("test").Start(context.Background(), "invoke_agent agent ask")
 	if !span.IsRecording() {
 		t.Error("the span does not record with an endpoint set")
@@ -39,7 +39,7 @@ func TestStartTracing(t *testing.T) {
 		t.Errorf("%d posts, warnings %q", posts.Load(), warn.String())
 	}
 
-	stop = startTracing(context.Background(), func(string) string { return "" }, &warn)
+	stop = Start(context.Background(), func(string) string { return "" }, &warn)
 	defer stop()
 	if _, span := otel.Tracer("test").Start(context.Background(), "x"); span.IsRecording() {
 		t.Error("a span records without an endpoint")
