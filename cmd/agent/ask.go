@@ -15,10 +15,10 @@ import (
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
-	"github.com/rewoo-agent/agent/evidence"
 	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/planner/fromconfig"
 	"github.com/rewoo-agent/agent/research"
 	"github.com/rewoo-agent/agent/tools"
 )
@@ -187,7 +187,7 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 // trace lists the engine calls made for this question alone, so several may run
 // at once. on, when not nil, receives the run's events.
 func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
-	p := newPlanner(a.cfg, a.llm, a.tools)
+	p := fromconfig.Planner(a.cfg, a.llm, a.tools, open.Sampling(a.cfg.Sampling))
 	p.Indexes = &a.indexes
 	if p.Approve == nil {
 		p.Approve = a.approve
@@ -220,49 +220,4 @@ func askQuestion(ctx context.Context, in io.Reader, args []string) (string, erro
 		return "", usageErr("ask: no question (give it as an argument or on stdin)")
 	}
 	return q, nil
-}
-
-// newPlanner builds the planner the configuration describes.
-func newPlanner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry) *planner.Planner {
-	pc := cfg.Planner
-	prompts := planner.DefaultPrompts()
-	if v := pc.Prompts.System; v != "" {
-		prompts.Chat.System = v
-	}
-	if v := pc.Prompts.User; v != "" {
-		prompts.Chat.User = v
-	}
-	if v := pc.Prompts.Assistant; v != "" {
-		prompts.Chat.Assistant = v
-	}
-	if v := pc.Prompts.Plan; v != "" {
-		prompts.Plan = v
-	}
-	var approve func(context.Context, planner.Approval) error
-	if pc.AllowConfirm {
-		approve = func(context.Context, planner.Approval) error { return nil }
-	}
-	model := cfg.Engine.Model
-	if cfg.Engine.LLMURL != "" {
-		model = cfg.Engine.LLMModel
-	}
-	return &planner.Planner{
-		LLM:         llm,
-		Tools:       reg,
-		Prompts:     prompts,
-		NoRepair:    !pc.Repair,
-		NoConstrain: !pc.Constrain,
-		Replans:     pc.Replans,
-		Budget: planner.Budget{Tokens: pc.Budget.Tokens, EngineCalls: pc.Budget.EngineCalls,
-			ToolCalls: pc.Budget.ToolCalls, Time: pc.Budget.Time},
-		Approve:       approve,
-		TracePayloads: pc.TracePayloads,
-		Model:         model,
-		Sampling:      open.Sampling(cfg.Sampling),
-		MaxPlanTokens: pc.MaxPlanTokens,
-		MaxSteps:      pc.MaxSteps,
-		Stop:          pc.Stop,
-		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
-			Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion},
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rewoo-agent/agent/eval"
 	"github.com/rewoo-agent/agent/models"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/planner/fromconfig"
 )
 
 func init() { addCommand(newEvalCmd) }
@@ -85,7 +86,7 @@ func runEval(ctx context.Context, std stdio, cfg *configs.Config, path string, o
 	if err != nil {
 		return err
 	}
-	p := newPlanner(cfg, llm, reg)
+	p := fromconfig.Planner(cfg, llm, reg, open.Sampling(cfg.Sampling))
 	items := set.Items[min(offset, len(set.Items)):]
 	if limit > 0 && limit < len(items) {
 		items = items[:limit]

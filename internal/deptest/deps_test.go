@@ -24,6 +24,8 @@ var layers = map[string][]string{
 	"tools":    {"engine", "configs"},
 	"evidence": {"planparser", "tools"},
 	"planner":  {"engine", "evidence", "planparser", "tools"},
+	// The planner a configuration describes: configs to planner.Planner.
+	"planner/fromconfig": {"planner", "engine", "evidence", "planparser", "tools", "configs"},
 	// Function calling: the functions, their prompt, the answer's checks and the
 	// decoding constraint over a local model.
 	"funcall": {"engine", "tools"},
@@ -60,7 +62,7 @@ var layers = map[string][]string{
 	// The ask command's progress views over the planner's events, and its reports.
 	"internal/askview": {"planner", "planparser"},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall", "eval", "models", "internal/askview"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall", "eval", "models", "internal/askview", "planner/fromconfig"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.
