@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -87,6 +88,20 @@ type Record struct {
 type Result struct {
 	Text    string   `json:"text"`
 	Sources []string `json:"sources,omitempty"`
+}
+
+// WriteText writes the result's text, then its sources (numbered from 1) if
+// it has any.
+func (r *Result) WriteText(w io.Writer) error {
+	text := strings.TrimRight(r.Text, "\n")
+	if len(r.Sources) > 0 {
+		text += "\n\nSources:"
+		for i, s := range r.Sources {
+			text += fmt.Sprintf("\n  [%d] %s", i+1, s)
+		}
+	}
+	_, err := fmt.Fprintln(w, text)
+	return err
 }
 
 // Call is the record's call.

@@ -138,3 +138,26 @@ func TestUnconstrained(t *testing.T) {
 		}
 	}
 }
+
+func TestResultWriteText(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{"text only", Result{Text: "42\n\n"}, "42\n"},
+		{"sources", Result{Text: "Paris", Sources: []string{"a.md", "https://b"}}, "Paris\n\nSources:\n  [1] a.md\n  [2] https://b\n"},
+		{"empty", Result{}, "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := tt.r.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tt.want {
+				t.Errorf("got %q, want %q", b.String(), tt.want)
+			}
+		})
+	}
+}

@@ -159,13 +159,5 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 	if a.asJSON {
 		return json.NewEncoder(std.out).Encode(rec)
 	}
-	text := strings.TrimRight(rec.Result.Text, "\n")
-	if len(rec.Result.Sources) > 0 {
-		text += "\n\nSources:"
-		for i, s := range rec.Result.Sources {
-			text += fmt.Sprintf("\n  [%d] %s", i+1, s)
-		}
-	}
-	_, err = fmt.Fprintln(std.out, text)
-	return err
+	return rec.Result.WriteText(std.out)
 }
