@@ -53,13 +53,9 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&a.gen, "gen", 64, "tokens decoded one at a time after the prompt (greedy)")
 	fs.IntVar(&a.runs, "runs", 3, "timed runs (the median is reported) after one warm-up")
 	fs.BoolVar(&a.asJSON, "json", false, "print the result as JSON")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		return runBench(cmd.Context(), stdioOf(cmd), cfg, a)
-	}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
+		return runBench(ctx, std, cfg, a)
+	})
 	return cmd
 }
 

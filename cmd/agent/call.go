@@ -62,18 +62,13 @@ func newCallCmd() *cobra.Command {
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the chosen call without running its tool")
 	fs.BoolVar(&a.asJSON, "json", false, "print {function, params, tool, input, result, answers, timings} as JSON")
 	fs.BoolVar(&a.noConstraint, "no-constraint", false, "local model: decode freely, then check and repair as for a server")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		std := stdioOf(cmd)
-		cfg, err := conf.load()
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
+		question, err := askQuestion(ctx, std.in, args)
 		if err != nil {
 			return err
 		}
-		question, err := askQuestion(cmd.Context(), std.in, args)
-		if err != nil {
-			return err
-		}
-		return runCall(cmd.Context(), std, cfg, question, a)
-	}
+		return runCall(ctx, std, cfg, question, a)
+	})
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rewoo-agent/agent/configs"
 	"io"
 	"strings"
 
@@ -31,20 +32,15 @@ func newChatCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.BoolVar(&o.asJSON, "json", false, "print each question's trace as one JSON line instead of the answer")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		std := stdioOf(cmd)
-		a, err := openAsker(cmd.Context(), cfg, std.err)
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
+		a, err := openAsker(ctx, cfg, std.err)
 		if err != nil {
 			return err
 		}
 		defer a.close()
 		a.conv = &planner.Conversation{}
-		return runChat(cmd.Context(), std, a, o)
-	}
+		return runChat(ctx, std, a, o)
+	})
 	return cmd
 }
 

@@ -34,11 +34,7 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "N questions only (0: all)")
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip the first N questions (to shard a set over several runs)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: every question's result and the totals")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
 		if limit < 0 || offset < 0 {
 			return usageErr("eval: --limit %d --offset %d: want 0 or more", limit, offset)
 		}
@@ -46,8 +42,8 @@ func newEvalCmd() *cobra.Command {
 		if len(args) == 1 {
 			path = args[0]
 		}
-		return runEval(cmd.Context(), stdioOf(cmd), cfg, path, offset, limit, asJSON)
-	}
+		return runEval(ctx, std, cfg, path, offset, limit, asJSON)
+	})
 	return cmd
 }
 

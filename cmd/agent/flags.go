@@ -138,6 +138,17 @@ func (c *configFlags) load() (*configs.Config, error) {
 	return loadConfig(c.file, settings)
 }
 
+// runE is a command's RunE that loads the configuration and runs f with it.
+func (c *configFlags) runE(f func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, err := c.load()
+		if err != nil {
+			return err
+		}
+		return f(cmd.Context(), stdioOf(cmd), cfg, args)
+	}
+}
+
 // loadConfig loads the configuration from file (or the default places), the
 // environment and the given flag settings.
 func loadConfig(file string, settings []configs.Setting) (*configs.Config, error) {

@@ -51,13 +51,9 @@ func newGenerateCmd() *cobra.Command {
 	fs.BoolVar(&a.asJSON, "json", false, `print {"ids":[...],"text":"..."} instead of streaming`)
 	fs.IntVar(&a.maxTokens, "max-tokens", 256, "new tokens at most (0: up to the context length)")
 	fs.StringArrayVar(&a.stop, "stop", nil, "stop before this text (repeatable)")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		return runGenerate(cmd.Context(), stdioOf(cmd), cfg, a, fs.Changed("prompt"))
-	}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
+		return runGenerate(ctx, std, cfg, a, fs.Changed("prompt"))
+	})
 	return cmd
 }
 

@@ -35,17 +35,13 @@ func newPerplexityCmd() *cobra.Command {
 	conf := configFlagSet(cmd, localGroup)
 	cmd.Flags().StringVar(&idList, "ids", "", "token ids, e.g. 1,2,3 (else the text FILE, tokenized with BOS)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"perplexity":...,"tokens":...,"nll":[...]}`)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
 		file := ""
 		if len(args) == 1 {
 			file = args[0]
 		}
-		return runPerplexity(cmd.Context(), stdioOf(cmd), cfg, idList, file, asJSON)
-	}
+		return runPerplexity(ctx, std, cfg, idList, file, asJSON)
+	})
 	return cmd
 }
 

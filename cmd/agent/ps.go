@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/rewoo-agent/agent/configs"
 	"os"
 	"time"
 
@@ -29,28 +30,24 @@ and waiting. Its API key comes from $` + openai.APIKeyEnv + `.`,
 	cmd.Flags().MarkHidden("llm-model")
 	cmd.Flags().MarkHidden("llm-api")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the server's answer as JSON")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
 		url := cfg.Engine.LLMURL
 		if url == "" {
 			url = "http://" + server.DefaultAddr
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		ps, err := server.FetchPS(ctx, nil, url, os.Getenv(openai.APIKeyEnv))
 		if err != nil {
 			return err
 		}
-		out := stdioOf(cmd).out
+		out := std.out
 		if asJSON {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(ps)
 		}
 		return ps.WriteTable(out, time.Now())
-	}
+	})
 	return cmd
 }

@@ -30,13 +30,9 @@ func newRunCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup|plannerGroup|toolsGroup)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the whole trace (plan, evidence, timings, answer) as JSON")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		return runRun(cmd.Context(), stdioOf(cmd), cfg, args[0], asJSON)
-	}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
+		return runRun(ctx, std, cfg, args[0], asJSON)
+	})
 	return cmd
 }
 

@@ -65,13 +65,9 @@ func newServeCmd() *cobra.Command {
 	fs.StringArrayVar(&a.apiKeys, "api-key", nil, "an API key requests must carry (repeatable; default $"+apiKeysEnv+")")
 	fs.IntVar(&a.maxWaiting, "max-waiting", server.DefaultMaxWaiting, "requests that may wait for their turn before new ones are refused")
 	fs.DurationVar(&a.drainTimeout, "drain-timeout", time.Minute, "how long a signal lets running requests finish")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		return runServe(cmd.Context(), stdioOf(cmd), cfg, a)
-	}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
+		return runServe(ctx, std, cfg, a)
+	})
 	return cmd
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rewoo-agent/agent/configs"
 	"io"
 	"strconv"
 	"strings"
@@ -44,12 +46,7 @@ func newTokenizerCmd(name, short, long, jsonHelp string, do func(std stdio, tok 
 	}
 	conf := configFlagSet(cmd, modelGroup)
 	cmd.Flags().BoolVar(&asJSON, "json", false, jsonHelp)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		std := stdioOf(cmd)
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
 		spec, err := engineSpec(cfg, std.err)
 		if err != nil {
 			return err
@@ -57,16 +54,16 @@ func newTokenizerCmd(name, short, long, jsonHelp string, do func(std stdio, tok 
 		if spec.Tokenizer == "" && spec.Model == "" {
 			return usageErr("%s: need --tokenizer FILE (or --model DIR, $AGENT_TOKENIZER, $AGENT_MODEL)", name)
 		}
-		tok, err := open.Tokenizer(cmd.Context(), spec)
+		tok, err := open.Tokenizer(ctx, spec)
 		if err != nil {
 			return err
 		}
-		in, err := input.Read(cmd.Context(), std.in, maxTokenizeInput)
+		in, err := input.Read(ctx, std.in, maxTokenizeInput)
 		if err != nil {
 			return err
 		}
 		return do(std, tok, in, asJSON)
-	}
+	})
 	return cmd
 }
 

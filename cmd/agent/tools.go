@@ -24,17 +24,13 @@ func newToolsCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, toolsGroup)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "list the tools as JSON [{name, description}]")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := conf.load()
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
+		reg, err := loadTools(ctx, cfg, nil)
 		if err != nil {
 			return err
 		}
-		reg, err := loadTools(cmd.Context(), cfg, nil)
-		if err != nil {
-			return err
-		}
-		return listTools(stdioOf(cmd), reg, asJSON)
-	}
+		return listTools(std, reg, asJSON)
+	})
 	cmd.AddCommand(newToolsCallCmd())
 	return cmd
 }
@@ -54,13 +50,9 @@ func newToolsCallCmd() *cobra.Command {
 		},
 	}
 	conf := configFlagSet(cmd, engineGroup|toolsGroup)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := conf.load()
-		if err != nil {
-			return err
-		}
-		return runToolsCall(cmd.Context(), stdioOf(cmd), cfg, args[0], strings.Join(args[1:], " "))
-	}
+	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
+		return runToolsCall(ctx, std, cfg, args[0], strings.Join(args[1:], " "))
+	})
 	return cmd
 }
 
