@@ -106,10 +106,7 @@ func submitJob(ctx context.Context, std stdio, dsn, path string) (*queue.Queue, 
 	s, err := q.Submit(ctx, job)
 	if err != nil {
 		q.Close()
-		if errors.Is(err, queue.ErrJobChanged) {
-			return nil, nil, exitError{2, fmt.Errorf("research: %w", err)}
-		}
-		return nil, nil, fmt.Errorf("research: %w", err)
+		return nil, nil, jobErr("research", err)
 	}
 	fmt.Fprintf(std.err, "research: job %s: %d questions, %d added to %s, %d there before\n",
 		job.ID, len(job.Questions), s.Added, dsn, s.Already)
@@ -133,25 +130,47 @@ func newResearchWorkerCmd() *cobra.Command {
 	dsn := queueFlag(cmd)
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "questions answered at once")
 	cmd.Flags().StringVar(&until, "until-done", "", "stop once the job of this id has all its results")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if parallel < 1 {
 			return usageErr("research worker: --parallel %d: want 1 or more", parallel)
 		}
-		ctx := cmd.Context()
-		q, err := queue.Open(ctx, *dsn)
-		if err != nil {
-			return fmt.Errorf("research: %w", err)
-		}
-		defer q.Close()
-		if err := runWorker(ctx, stdioOf(cmd), conf, q, parallel, until); err != nil {
+		return nil
+	}
+	cmd.RunE = withQueue(dsn, func(ctx context.Context, std stdio, q *queue.Queue, _ []string) error {
+		if err := runWorker(ctx, std, conf, q, parallel, until); err != nil {
 			return err
 		}
 		if ctx.Err() != nil && until != "" {
 			return exitError{130, errors.New("research worker: interrupted")}
 		}
 		return nil
-	}
+	})
 	return cmd
+}
+
+// withQueue is a RunE that runs f with the queue at *dsn, open.
+func withQueue(dsn *string, f func(ctx context.Context, std stdio, q *queue.Queue, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		q, err := queue.Open(cmd.Context(), *dsn)
+		if err != nil {
+			return fmt.Errorf("research: %w", err)
+		}
+		defer q.Close()
+		return f(cmd.Context(), stdioOf(cmd), q, args)
+	}
+}
+
+// jobErr is err, from the command what, with what in front; an unknown job,
+// or a job submitted again changed, is a usage error.
+func jobErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("%s: %w", what, err)
+	if errors.Is(err, queue.ErrUnknownJob) || errors.Is(err, queue.ErrJobChanged) {
+		return exitError{2, err}
+	}
+	return err
 }
 
 // runWorker answers questions from q until ctx ends, or job (when not "") is done.
@@ -238,23 +257,9 @@ func newResearchStatusCmd() *cobra.Command {
 	}
 	dsn := queueFlag(cmd)
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep the bar up to date until the job is done")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		ctx := cmd.Context()
-		std := stdioOf(cmd)
-		q, err := queue.Open(ctx, *dsn)
-		if err != nil {
-			return fmt.Errorf("research: %w", err)
-		}
-		defer q.Close()
-		err = q.ShowProgress(ctx, args[0], std.out, 72, watch, time.Second)
-		if errors.Is(err, queue.ErrUnknownJob) {
-			return exitError{2, fmt.Errorf("research status: %w", err)}
-		}
-		if err != nil {
-			return fmt.Errorf("research status: %w", err)
-		}
-		return nil
-	}
+	cmd.RunE = withQueue(dsn, func(ctx context.Context, std stdio, q *queue.Queue, args []string) error {
+		return jobErr("research status", q.ShowProgress(ctx, args[0], std.out, 72, watch, time.Second))
+	})
 	return cmd
 }
 
@@ -265,29 +270,22 @@ func newResearchExportCmd() *cobra.Command {
 		Args:  exactArgs(2, "the job's id and a folder"),
 	}
 	dsn := queueFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		ctx := cmd.Context()
-		std := stdioOf(cmd)
-		q, err := queue.Open(ctx, *dsn)
-		if err != nil {
-			return fmt.Errorf("research: %w", err)
-		}
-		defer q.Close()
-		var s *queue.Summary
+	cmd.RunE = withQueue(dsn, func(ctx context.Context, std stdio, q *queue.Queue, args []string) error {
+		var (
+			s   *queue.Summary
+			err error
+		)
 		if args[1] == "-" {
 			s, err = q.ExportJSONL(ctx, args[0], std.out)
 		} else {
 			s, err = q.Export(ctx, args[0], args[1])
 		}
-		if errors.Is(err, queue.ErrUnknownJob) {
-			return exitError{2, fmt.Errorf("research export: %w", err)}
-		}
 		if err != nil {
-			return fmt.Errorf("research export: %w", err)
+			return jobErr("research export", err)
 		}
 		fmt.Fprintf(std.err, "research: job %s: %d results of %d questions exported (%d ok, %d failed)\n",
 			s.Job, s.Results, s.Questions, s.OK, s.Failed)
 		return nil
-	}
+	})
 	return cmd
 }
