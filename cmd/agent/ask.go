@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,9 +88,7 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 	ans.StopView()
 
 	if asJSON && tr != nil {
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(tr); err != nil {
+		if err := printJSON(std.out, tr); err != nil {
 			return err
 		}
 	}

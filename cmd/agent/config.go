@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -59,9 +58,7 @@ func runConfig(std stdio, configFile string, settings settingsFlag, asJSON, defa
 	}
 	l := cfg.Listing()
 	if asJSON {
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(l)
+		return printJSON(std.out, l)
 	}
 	return l.WriteTable(std.out)
 }

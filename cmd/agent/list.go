@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -29,9 +28,7 @@ that several revisions share is counted once in --json's repository size.`,
 		repos, listErr := newHubClient().Cache.List()
 		out := stdioOf(cmd).out
 		if asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			return errors.Join(enc.Encode(repos), listErr)
+			return errors.Join(printJSON(out, repos), listErr)
 		}
 		return errors.Join(hub.WriteTable(out, repos, time.Now()), listErr)
 	}

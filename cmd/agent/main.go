@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,13 @@ func (e exitError) Unwrap() error { return e.err }
 // usageErr is a usage error (exit 2).
 func usageErr(format string, args ...any) error {
 	return exitError{2, fmt.Errorf(format, args...)}
+}
+
+// printJSON writes v to w as indented JSON, for a command's --json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // errSilent is an error whose message has already been printed (e.g. diagnostics).

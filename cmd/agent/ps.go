@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"github.com/rewoo-agent/agent/configs"
 	"os"
 	"time"
@@ -43,9 +42,7 @@ and waiting. Its API key comes from $` + openai.APIKeyEnv + `.`,
 		}
 		out := std.out
 		if asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(ps)
+			return printJSON(out, ps)
 		}
 		return ps.WriteTable(out, time.Now())
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -64,9 +63,7 @@ func runPull(ctx context.Context, std stdio, ref hub.Ref, endpoint string, inclu
 		fmt.Fprintf(std.err, "agent: %v\nagent: using the cached snapshot of %s (commit %s)\n", stale, ref, snap.Commit)
 	}
 	if asJSON {
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return printJSON(std.out, struct {
 			Repo     string     `json:"repo"`
 			Revision string     `json:"revision"`
 			Commit   string     `json:"commit"`

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -68,9 +67,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	}
 	switch {
 	case asJSON:
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(tr); err != nil {
+		if err := printJSON(std.out, tr); err != nil {
 			return err
 		}
 	case tr.Answer != nil:

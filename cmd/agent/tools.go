@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -97,9 +96,7 @@ func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, tex
 // listTools prints each tool as the planner shows it: Name[input]: description.
 func listTools(std stdio, reg *tools.Registry, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(reg.Entries())
+		return printJSON(std.out, reg.Entries())
 	}
 	return reg.WriteList(std.out)
 }
