@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/evidence"
+	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planparser"
 )
@@ -60,7 +60,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	pc := cfg.Planner
 	p := &planner.Planner{Tools: reg, Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
 		Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion}}
-	tr, err := p.Run(ctx, plan, func(e planner.Event) { printEvent(std.err, e) })
+	tr, err := p.Run(ctx, plan, func(e planner.Event) { askview.WriteRunEvent(std.err, e) })
 	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", tr.Timings.StepsDone, tr.Tally(), evidence.PathLine(tr.Timings.CriticalPath))
 	if err != nil && timedOut(ctx, errTimeLimit) {
 		err = errTimeLimit
@@ -77,28 +77,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	case err == nil:
 		// A plan whose answer cites nothing gets every piece of evidence instead,
 		// since resolving it needs a model; stdout carries nothing after a failure.
-		for _, s := range tr.Steps {
-			if _, err := fmt.Fprintf(std.out, "%s = %s\n", s.Name, s.Content()); err != nil {
-				return err
-			}
-		}
+		return askview.WriteEvidence(std.out, tr)
 	}
 	return err
-}
-
-// printEvent writes one progress line.
-func printEvent(w io.Writer, e planner.Event) {
-	at := fmt.Sprintf("[%7.2fs] %s", e.At.Seconds(), e.Step.Name)
-	switch e.Kind {
-	case planner.StepStarted:
-		fmt.Fprintf(w, "%s %s started\n", at, e.Step.Tool)
-	case planner.StepRetrying:
-		fmt.Fprintf(w, "%s attempt %d failed (%v); retrying in %s\n", at, e.Attempt-1, e.Err, e.Delay)
-	case planner.StepFinished:
-		fmt.Fprintf(w, "%s finished in %.2fs (%d bytes, %d sources)\n", at, e.Step.Duration, e.Step.Bytes, len(e.Step.Sources))
-	case planner.StepFailed:
-		fmt.Fprintf(w, "%s failed after %.2fs: %v\n", at, e.Step.Duration, e.Err)
-	case planner.StepSkipped:
-		fmt.Fprintf(w, "%s skipped: %s\n", at, e.Text)
-	}
 }
