@@ -11,6 +11,7 @@ import (
 	"github.com/rewoo-agent/agent/evidence"
 	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/planner"
+	"github.com/rewoo-agent/agent/planner/fromconfig"
 	"github.com/rewoo-agent/agent/planparser"
 )
 
@@ -57,9 +58,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 			return err
 		}
 	}
-	pc := cfg.Planner
-	p := &planner.Planner{Tools: reg, Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
-		Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion}}
+	p := &planner.Planner{Tools: reg, Resolve: fromconfig.Resolve(cfg.Planner)}
 	tr, err := p.Run(ctx, plan, func(e planner.Event) { askview.WriteRunEvent(std.err, e) })
 	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", tr.Timings.StepsDone, tr.Tally(), evidence.PathLine(tr.Timings.CriticalPath))
 	if err != nil && timedOut(ctx, errTimeLimit) {

@@ -57,7 +57,12 @@ func Planner(cfg *configs.Config, llm engine.LLM, reg *tools.Registry, sampling 
 		MaxPlanTokens: pc.MaxPlanTokens,
 		MaxSteps:      pc.MaxSteps,
 		Stop:          pc.Stop,
-		Resolve: evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
-			Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion},
+		Resolve:       Resolve(pc),
 	}
+}
+
+// Resolve is the resolver's options the planner section pc sets.
+func Resolve(pc configs.Planner) evidence.Options {
+	return evidence.Options{Concurrency: pc.Concurrency, StepTimeout: pc.StepTimeout,
+		Retries: pc.Retries, MaxInputBytes: pc.MaxInputBytes, MaxExpansion: pc.MaxExpansion}
 }

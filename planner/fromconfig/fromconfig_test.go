@@ -49,7 +49,11 @@ func TestPlanner(t *testing.T) {
 		}},
 		{"limits", func(c *configs.Config) {
 			c.Planner.Repair, c.Planner.Constrain, c.Planner.MaxSteps, c.Planner.Budget.Tokens = false, false, 7, 99
+			c.Planner.Concurrency, c.Planner.Retries = 3, 5
 		}, func(t *testing.T, p *planner.Planner) {
+			if p.Resolve.Concurrency != 3 || p.Resolve.Retries != 5 {
+				t.Errorf("Resolve %+v", p.Resolve)
+			}
 			if !p.NoRepair || !p.NoConstrain || p.MaxSteps != 7 || p.Budget.Tokens != 99 {
 				t.Errorf("got NoRepair %v NoConstrain %v MaxSteps %d Budget %+v", p.NoRepair, p.NoConstrain, p.MaxSteps, p.Budget)
 			}
