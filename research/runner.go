@@ -62,6 +62,22 @@ func (e *TimeLimitError) Error() string {
 	return s
 }
 
+// WithTimeLimit bounds ctx by d, none when d <= 0. limit, a *TimeLimitError
+// naming setting, is the cause of ctx's end when d ends it; nil without a limit.
+func WithTimeLimit(ctx context.Context, d time.Duration, setting string) (_ context.Context, cancel context.CancelFunc, limit error) {
+	if d <= 0 {
+		return ctx, func() {}, nil
+	}
+	limit = &TimeLimitError{Limit: d, Setting: setting}
+	ctx, cancel = context.WithTimeoutCause(ctx, d, limit)
+	return ctx, cancel, limit
+}
+
+// TimedOut reports whether limit, from WithTimeLimit, ended ctx.
+func TimedOut(ctx context.Context, limit error) bool {
+	return limit != nil && errors.Is(context.Cause(ctx), limit)
+}
+
 // Runner answers a job's questions into a Store. The zero value answers one
 // question at a time without limits.
 type Runner struct {
@@ -207,13 +223,8 @@ func (r *Runner) Answer(ctx context.Context, a Asker, q Question) (*Record, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
 	}
-	qctx, limit := ctx, error(nil)
-	if r.Timeout > 0 {
-		limit = &TimeLimitError{Limit: r.Timeout, Setting: r.TimeoutSetting}
-		var cancel context.CancelFunc
-		qctx, cancel = context.WithTimeoutCause(ctx, r.Timeout, limit)
-		defer cancel()
-	}
+	qctx, cancel, limit := WithTimeLimit(ctx, r.Timeout, r.TimeoutSetting)
+	defer cancel()
 	started := time.Now()
 	tr, err := a.Ask(qctx, q.Text)
 	if err != nil && ctx.Err() != nil {
@@ -228,7 +239,7 @@ func (r *Runner) Answer(ctx context.Context, a Asker, q Question) (*Record, erro
 		rec.Status, rec.Partial = StatusPartial, true
 		rec.Error = "partial: " + strings.Join(tr.Failures, "\n")
 	case err == nil:
-	case limit != nil && errors.Is(context.Cause(qctx), limit):
+	case TimedOut(qctx, limit):
 		rec.Status = StatusTimeout
 	case errors.Is(err, planner.ErrBadPlan):
 		rec.Status = StatusBadPlan

@@ -102,7 +102,7 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 		askview.WriteBadPlan(std.err, tr, askErr)
 		return errSilent
 	case askErr != nil:
-		timedOut := timedOut(ctx, errTimeLimit)
+		timedOut := research.TimedOut(ctx, errTimeLimit)
 		what := "stopped"
 		switch {
 		case timedOut:
@@ -129,20 +129,10 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 	return askview.WriteAnswer(std.out, tr, ans.Streamed())
 }
 
-// withTimeLimit bounds ctx by the configured time limit of one question. limit is
-// the cause of ctx's end when the limit ends it, nil when there is none.
-func withTimeLimit(ctx context.Context, cfg *configs.Config) (_ context.Context, cancel context.CancelFunc, limit error) {
-	if cfg.Planner.Timeout <= 0 {
-		return ctx, func() {}, nil
-	}
-	limit = &research.TimeLimitError{Limit: cfg.Planner.Timeout, Setting: "--timeout, planner.timeout"}
-	ctx, cancel = context.WithTimeoutCause(ctx, cfg.Planner.Timeout, limit)
-	return ctx, cancel, limit
-}
-
-// timedOut reports whether the time limit of withTimeLimit ended ctx.
-func timedOut(ctx context.Context, limit error) bool {
-	return limit != nil && errors.Is(context.Cause(ctx), limit)
+// withTimeLimit bounds ctx by the configured time limit of one question
+// (research.WithTimeLimit).
+func withTimeLimit(ctx context.Context, cfg *configs.Config) (context.Context, context.CancelFunc, error) {
+	return research.WithTimeLimit(ctx, cfg.Planner.Timeout, "--timeout, planner.timeout")
 }
 
 // asker answers questions with the configured engine and tools, which every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rewoo-agent/agent/research"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -130,7 +131,7 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 	ctx, cancel, limit := withTimeLimit(ctx, cfg)
 	defer cancel()
 	err = set.Choose(ctx, answer, question, format, &rec)
-	if timedOut(ctx, limit) {
+	if research.TimedOut(ctx, limit) {
 		return limit
 	}
 	if err != nil {
@@ -145,7 +146,7 @@ func runCall(ctx context.Context, std stdio, cfg *configs.Config, question strin
 		return err
 	}
 	err = funcall.Run(ctx, reg, &rec)
-	if timedOut(ctx, limit) {
+	if research.TimedOut(ctx, limit) {
 		return fmt.Errorf("%s[%s]: %w", rec.Tool, rec.Input, limit)
 	}
 	if err != nil {

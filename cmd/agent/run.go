@@ -13,6 +13,7 @@ import (
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planner/fromconfig"
 	"github.com/rewoo-agent/agent/planparser"
+	"github.com/rewoo-agent/agent/research"
 )
 
 func init() { addCommand(newRunCmd) }
@@ -61,7 +62,7 @@ func runRun(ctx context.Context, std stdio, cfg *configs.Config, path string, as
 	p := &planner.Planner{Tools: reg, Resolve: fromconfig.Resolve(cfg.Planner)}
 	tr, err := p.Run(ctx, plan, func(e planner.Event) { askview.WriteRunEvent(std.err, e) })
 	fmt.Fprintf(std.err, "[%7.2fs] done: %s; critical path %s\n", tr.Timings.StepsDone, tr.Tally(), evidence.PathLine(tr.Timings.CriticalPath))
-	if err != nil && timedOut(ctx, errTimeLimit) {
+	if err != nil && research.TimedOut(ctx, errTimeLimit) {
 		err = errTimeLimit
 	}
 	switch {
