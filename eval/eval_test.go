@@ -176,3 +176,22 @@ func TestRun(t *testing.T) {
 		t.Errorf("cancelled run: %v, %d results", err, len(rep.Questions))
 	}
 }
+
+func TestSetShard(t *testing.T) {
+	s := &Set{Items: []Item{{ID: "a"}, {ID: "b"}, {ID: "c"}}}
+	tests := []struct {
+		offset, limit int
+		want          string
+	}{
+		{0, 0, "abc"}, {1, 0, "bc"}, {1, 1, "b"}, {0, 5, "abc"}, {3, 0, ""}, {9, 2, ""}, {-1, 2, "ab"},
+	}
+	for _, tt := range tests {
+		got := ""
+		for _, it := range s.Shard(tt.offset, tt.limit) {
+			got += it.ID
+		}
+		if got != tt.want {
+			t.Errorf("Shard(%d, %d) = %q, want %q", tt.offset, tt.limit, got, tt.want)
+		}
+	}
+}

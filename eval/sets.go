@@ -35,6 +35,15 @@ type Set struct {
 	Docs  []Doc
 }
 
+// Shard is the items of s from offset on, at most limit of them (0: all).
+func (s *Set) Shard(offset, limit int) []Item {
+	items := s.Items[min(max(offset, 0), len(s.Items)):]
+	if limit > 0 && limit < len(items) {
+		items = items[:limit]
+	}
+	return items
+}
+
 // ErrFormat marks a set file that is none of the formats Load reads, or is broken.
 var ErrFormat = errors.New("bad evaluation set")
 

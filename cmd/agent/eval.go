@@ -83,10 +83,7 @@ func runEval(ctx context.Context, std stdio, cfg *configs.Config, path string, o
 		return err
 	}
 	p := fromconfig.Planner(cfg, llm, reg, open.Sampling(cfg.Sampling))
-	items := set.Items[min(offset, len(set.Items)):]
-	if limit > 0 && limit < len(items) {
-		items = items[:limit]
-	}
+	items := set.Shard(offset, limit)
 	fmt.Fprintf(std.err, "eval: %d questions of %s, corpus of %d documents\n", len(items), set.Name, c.Len())
 	rep, err := eval.Run(ctx, set.Name, items, func(ctx context.Context, q string) (*planner.Trace, error) {
 		return p.Ask(ctx, q, nil)
