@@ -261,33 +261,9 @@ func (s *Scheduler) GenerateUnder(ctx context.Context, req engine.Request, c eng
 
 func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Request, c generate.Constraint, onText func(string) error) (engine.Result, []int, error) {
 	res := engine.Result{PromptTokens: len(prompt)}
-	vocab, ctxLen := s.model.VocabSize(), s.model.ContextLength()
-	switch {
-	case len(prompt) == 0:
-		return res, nil, errors.New("empty prompt")
-	case len(prompt) >= ctxLen:
-		return res, nil, fmt.Errorf("%w: %d prompt tokens leave no room in %d positions",
-			engine.ErrContextLength, len(prompt), ctxLen)
-	case req.MaxTokens < 0:
-		return res, nil, fmt.Errorf("max tokens %d: must be >= 0", req.MaxTokens)
-	}
-	if err := engine.CheckIDs(prompt, vocab); err != nil {
-		return res, nil, fmt.Errorf("prompt: %w", err)
-	}
-	sampler, err := sample.New(req.Sampling, vocab)
+	sampler, stops, maxNew, err := generate.Prepare(prompt, req, s.model.VocabSize(), s.model.ContextLength())
 	if err != nil {
 		return res, nil, err
-	}
-	if err := sampler.Observe(prompt...); err != nil {
-		return res, nil, fmt.Errorf("prompt: %w", err)
-	}
-	stops, err := stop.New(req.Stop)
-	if err != nil {
-		return res, nil, err
-	}
-	maxNew := ctxLen - len(prompt)
-	if req.MaxTokens > 0 {
-		maxNew = min(maxNew, req.MaxTokens)
 	}
 	if onText == nil {
 		onText = func(string) error { return nil }

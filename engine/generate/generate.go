@@ -127,6 +127,41 @@ func (g *Generator) GenerateConstrained(ctx context.Context, prompt []int, req e
 // it has no pieces.
 func (g *Generator) Vocab() engine.Vocab { return g.vocab }
 
+// Prepare checks a generation's prompt and request against a model of vocab
+// tokens and ctxLen positions, and gives its sampler (primed with the prompt),
+// its stop-string matcher and how many new tokens it may write. The one-sequence
+// generator and the batching scheduler both start each generation with it.
+func Prepare(prompt []int, req engine.Request, vocab, ctxLen int) (*sample.Sampler, *stop.Matcher, int, error) {
+	switch {
+	case len(prompt) == 0:
+		return nil, nil, 0, errors.New("empty prompt")
+	case len(prompt) >= ctxLen:
+		return nil, nil, 0, fmt.Errorf("%w: %d prompt tokens leave no room in %d positions",
+			engine.ErrContextLength, len(prompt), ctxLen)
+	case req.MaxTokens < 0:
+		return nil, nil, 0, fmt.Errorf("max tokens %d: must be >= 0", req.MaxTokens)
+	}
+	if err := engine.CheckIDs(prompt, vocab); err != nil {
+		return nil, nil, 0, fmt.Errorf("prompt: %w", err)
+	}
+	sampler, err := sample.New(req.Sampling, vocab)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := sampler.Observe(prompt...); err != nil {
+		return nil, nil, 0, fmt.Errorf("prompt: %w", err)
+	}
+	stops, err := stop.New(req.Stop)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	maxNew := ctxLen - len(prompt)
+	if req.MaxTokens > 0 {
+		maxNew = min(maxNew, req.MaxTokens)
+	}
+	return sampler, stops, maxNew, nil
+}
+
 // GenerateUnder implements engine.Constrained: GenerateConstrained over the
 // prompt's ids.
 func (g *Generator) GenerateUnder(ctx context.Context, req engine.Request, c engine.Constraint, onText func(string) error) (engine.Result, error) {
@@ -136,33 +171,10 @@ func (g *Generator) GenerateUnder(ctx context.Context, req engine.Request, c eng
 
 func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Request, c Constraint, onText func(string) error) (engine.Result, []int, error) {
 	res := engine.Result{PromptTokens: len(prompt)}
-	vocab, ctxLen := g.model.VocabSize(), g.model.ContextLength()
-	switch {
-	case len(prompt) == 0:
-		return res, nil, errors.New("empty prompt")
-	case len(prompt) >= ctxLen:
-		return res, nil, fmt.Errorf("%w: %d prompt tokens leave no room in %d positions",
-			engine.ErrContextLength, len(prompt), ctxLen)
-	case req.MaxTokens < 0:
-		return res, nil, fmt.Errorf("max tokens %d: must be >= 0", req.MaxTokens)
-	}
-	if err := engine.CheckIDs(prompt, vocab); err != nil {
-		return res, nil, fmt.Errorf("prompt: %w", err)
-	}
-	sampler, err := sample.New(req.Sampling, vocab)
+	vocab := g.model.VocabSize()
+	sampler, stops, maxNew, err := Prepare(prompt, req, vocab, g.model.ContextLength())
 	if err != nil {
 		return res, nil, err
-	}
-	if err := sampler.Observe(prompt...); err != nil {
-		return res, nil, fmt.Errorf("prompt: %w", err)
-	}
-	stops, err := stop.New(req.Stop)
-	if err != nil {
-		return res, nil, err
-	}
-	maxNew := ctxLen - len(prompt)
-	if req.MaxTokens > 0 {
-		maxNew = min(maxNew, req.MaxTokens)
 	}
 	if onText == nil {
 		onText = func(string) error { return nil }
