@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agnivade/levenshtein"
 	"gopkg.in/yaml.v3"
 )
 
@@ -310,7 +311,7 @@ func sortedKeys(m map[string]any) []string {
 func closest(s string, names []string) string {
 	best, bestD := "", math.MaxInt
 	for _, n := range names {
-		d := distance(strings.ToLower(s), strings.ToLower(n))
+		d := levenshtein.ComputeDistance(strings.ToLower(s[:min(len(s), 128)]), strings.ToLower(n))
 		if d < bestD {
 			best, bestD = n, d
 		}
@@ -319,31 +320,6 @@ func closest(s string, names []string) string {
 		return best
 	}
 	return ""
-}
-
-// distance is the Levenshtein distance of a and b in bytes (both are bounded:
-// names are at most 64 bytes, and a longer s is cut there).
-func distance(a, b string) int {
-	if len(a) > 128 {
-		a = a[:128]
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // String is the call as compact JSON, keys in order.
