@@ -193,36 +193,47 @@ func (st *pass) Attention(dst, q, k, v, cache engine.Tensor) {
 	heads := qs.cols / hd
 	per := heads / c.kvHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	rows := make([]int, st.start+T) // position j's cache row starts at j*kvCols
+	for j := range rows {
+		rows[j] = j * kvCols
+	}
 	parallel(T*heads, func(lo, hi int) {
 		scores := make([]float32, st.start+T)
 		for i := lo; i < hi; i++ {
 			t, h := i/heads, i%heads
 			p := st.start + t
-			kvh := h / per
-			qv := qs.data[t*qs.cols+h*hd:][:hd]
-			maxs := float32(math.Inf(-1))
-			for j := 0; j <= p; j++ {
-				s := dot(qv, c.k[j*kvCols+kvh*hd:][:hd]) * scale
-				scores[j] = s
-				maxs = max(maxs, s)
-			}
-			var sum float32
-			for j := 0; j <= p; j++ {
-				e := float32(math.Exp(float64(scores[j] - maxs)))
-				scores[j] = e
-				sum += e
-			}
-			out := d.data[t*d.cols+h*hd:][:hd]
-			clear(out)
-			for j := 0; j <= p; j++ {
-				w := scores[j] / sum
-				vv := c.v[j*kvCols+kvh*hd:][:hd]
-				for e := range out {
-					out[e] += w * vv[e]
-				}
-			}
+			attend(d.data[t*d.cols+h*hd:][:hd], qs.data[t*qs.cols+h*hd:][:hd], c.k, c.v,
+				rows[:p+1], (h/per)*hd, scale, scores)
 		}
 	})
+}
+
+// attend writes into out one query head's attention over len(rows) cache
+// positions, position j's keys and values at rows[j]+off: the scaled scores, a
+// softmax and the weighted sum of the values, always in this order, so both
+// caches give a row the same bits.
+func attend(out, qv, k, v []float32, rows []int, off int, scale float32, scores []float32) {
+	hd := len(qv)
+	maxs := float32(math.Inf(-1))
+	for j, r := range rows {
+		s := dot(qv, k[r+off:][:hd]) * scale
+		scores[j] = s
+		maxs = max(maxs, s)
+	}
+	var sum float32
+	for j := range rows {
+		e := float32(math.Exp(float64(scores[j] - maxs)))
+		scores[j] = e
+		sum += e
+	}
+	clear(out)
+	for j, r := range rows {
+		w := scores[j] / sum
+		vv := v[r+off:][:hd]
+		for e := range out {
+			out[e] += w * vv[e]
+		}
+	}
 }
 
 // pagedAttention is Attention over a paged cache in a RunBatch step: the same
@@ -280,29 +291,8 @@ func (st *pass) pagedAttention(d, qs, ks, vs *activation, c *pagedCache) {
 					rowsOf[j] = slot(s, j) * kvCols
 				}
 			}
-			kvh := h / per
-			qv := qs.data[t*qs.cols+h*hd:][:hd]
-			maxs := float32(math.Inf(-1))
-			for j := 0; j <= p; j++ {
-				s := dot(qv, c.k[rowsOf[j]+kvh*hd:][:hd]) * scale
-				scores[j] = s
-				maxs = max(maxs, s)
-			}
-			var sum float32
-			for j := 0; j <= p; j++ {
-				e := float32(math.Exp(float64(scores[j] - maxs)))
-				scores[j] = e
-				sum += e
-			}
-			out := d.data[t*d.cols+h*hd:][:hd]
-			clear(out)
-			for j := 0; j <= p; j++ {
-				w := scores[j] / sum
-				vv := c.v[rowsOf[j]+kvh*hd:][:hd]
-				for e := range out {
-					out[e] += w * vv[e]
-				}
-			}
+			attend(d.data[t*d.cols+h*hd:][:hd], qs.data[t*qs.cols+h*hd:][:hd], c.k, c.v,
+				rowsOf[:p+1], (h/per)*hd, scale, scores)
 		}
 	})
 }
