@@ -125,6 +125,66 @@ func (s *Sampler) Sample(logits []float32) (int, error) {
 	return s.draw(z), nil
 }
 
+// Verify picks the next token from logits as Sample does, given draft, the token a
+// deterministic drafter proposed for this position (speculative decoding). The
+// token it returns has exactly the distribution p that Sample draws from: greedy,
+// it is the argmax; sampling, the draft is kept with probability p(draft), which
+// is min(1, p/q) for a drafter whose q is all on the draft, and otherwise the
+// token is drawn from p with the draft taken out, renormalized (the residual
+// max(p-q, 0)). A draft outside the vocabulary, or one p gives nothing, is never
+// kept. The caller compares the token with the draft to know whether it was kept.
+func (s *Sampler) Verify(logits []float32, draft int) (int, error) {
+	if len(logits) != s.vocab {
+		return 0, fmt.Errorf("%d logits for a vocabulary of %d", len(logits), s.vocab)
+	}
+	if err := s.prepare(logits); err != nil {
+		return 0, err
+	}
+	if s.temp == 0 {
+		return argmax(s.scores), nil
+	}
+	s.candidates()
+	if len(s.cand) == 0 {
+		return 0, fmt.Errorf("%w: every token is -Inf", ErrBadLogits)
+	}
+	z := s.softmax()
+	if s.topP > 0 {
+		z = s.nucleus(z)
+	}
+	return s.verify(z, draft, s.Uniform, s.Uniform), nil
+}
+
+// verify keeps draft when u1() < p(draft), else draws from the candidates
+// without it with u2(); the uniforms are drawn only when needed, so a draft
+// the distribution leaves out costs one draw, as Sample does.
+func (s *Sampler) verify(z float64, draft int, u1, u2 func() float64) int {
+	i, found := slices.BinarySearch(s.cand, int32(draft))
+	if !found {
+		return s.drawFrom(z, u2)
+	}
+	e := s.prob[i]
+	if u1()*z < e {
+		return draft
+	}
+	rest := z - e
+	if len(s.cand) == 1 || rest <= 0 {
+		return draft // p(draft) is 1 but for rounding
+	}
+	r, acc := u2()*rest, 0.0
+	last := -1
+	for j, p := range s.prob {
+		if j == i {
+			continue
+		}
+		acc += p
+		last = j
+		if r < acc {
+			return int(s.cand[j])
+		}
+	}
+	return int(s.cand[last]) // rounding left r at the very top
+}
+
 // Uniform draws the next uniform number in [0, 1) from the sampler's seeded
 // generator, as Sample would for its draw: a device that samples with it
 // (engine.DeviceSampler) picks what Sample would have picked from the same logits.
@@ -320,8 +380,10 @@ func siftDownMax(c []int32, p []float64, i int) {
 // draw picks a candidate with probability s.prob[i]/z: for a uniform u, the first
 // in id order at which the cumulative probability exceeds u, as
 // engine.DeviceSampler does, so a device given the same u picks the same token.
-func (s *Sampler) draw(z float64) int {
-	r := s.Uniform() * z
+func (s *Sampler) draw(z float64) int { return s.drawFrom(z, s.Uniform) }
+
+func (s *Sampler) drawFrom(z float64, u func() float64) int {
+	r := u() * z
 	acc := 0.0
 	for i, e := range s.prob {
 		acc += e

@@ -362,3 +362,112 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyIsExact: speculative verification of a draft gives every token
+// exactly the probability Sample gives it. The two uniforms are swept over a fine
+// grid instead of drawn, so the check is a quadrature with an error bound, not a
+// statistical test: the draft is kept for the fraction p(draft) of u1, and the
+// residual draw gives each other token p(y)/(1-p(draft)) of u2.
+func TestVerifyIsExact(t *testing.T) {
+	logits := ln(0.30, 0.25, 0.20, 0.12, 0.08, 0.05)
+	tests := []struct {
+		name    string
+		cfg     engine.Sampling
+		history []int
+		draft   int
+	}{
+		{"temperature, likely draft", engine.Sampling{Temperature: 0.7}, nil, 0},
+		{"temperature, unlikely draft", engine.Sampling{Temperature: 1.3}, nil, 5},
+		{"top-k leaves the draft out", engine.Sampling{Temperature: 1, TopK: 3}, nil, 4},
+		{"top-k keeps the draft", engine.Sampling{Temperature: 1, TopK: 3}, nil, 2},
+		{"top-p", engine.Sampling{Temperature: 1, TopP: 0.6}, nil, 1},
+		{"top-p keeps only the draft", engine.Sampling{Temperature: 0.2, TopP: 0.1}, nil, 0},
+		{"penalty on the draft", engine.Sampling{Temperature: 1, RepetitionPenalty: 3}, []int{0, 3}, 0},
+		{"everything", engine.Sampling{Temperature: 0.9, TopK: 5, TopP: 0.9, RepetitionPenalty: 1.5}, []int{1}, 1},
+	}
+	const n = 100000
+	grid := func(i int) float64 { return (float64(i) + 0.5) / n }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustNew(t, tt.cfg, len(logits), tt.history...)
+			want := dist(t, s, logits) // leaves s prepared for these logits
+			z := 0.0
+			for _, p := range s.prob {
+				z += p
+			}
+			kept := 0
+			rest := map[int]float64{}
+			for i := range n {
+				u := grid(i)
+				if s.verify(z, tt.draft, func() float64 { return u }, func() float64 { return 0.999 }) == tt.draft {
+					kept++
+				}
+				// u1 just below 1 rejects any draft with p < 1.
+				id := s.verify(z, tt.draft, func() float64 { return math.Nextafter(1, 0) }, func() float64 { return u })
+				rest[id] += 1.0 / n
+			}
+			pd := want[tt.draft]
+			if a := float64(kept) / n; math.Abs(a-pd) > 2.0/n {
+				t.Errorf("draft kept for %.5f of u1, want p(draft) = %.5f", a, pd)
+			}
+			got := map[int]float64{}
+			for id, r := range rest {
+				if pd < 1 && id == tt.draft {
+					t.Fatalf("a rejected draft came back from the residual draw")
+				}
+				got[id] += (1 - pd) * r
+			}
+			if pd == 1 {
+				got = map[int]float64{tt.draft: 0}
+			}
+			if pd > 0 {
+				got[tt.draft] += pd
+			}
+			if !sameDist(got, want, 3.0/n*float64(len(want))) {
+				t.Errorf("verified distribution %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestVerifyGreedy: at temperature 0 the verified token is the argmax, kept or not.
+func TestVerifyGreedy(t *testing.T) {
+	s := mustNew(t, engine.Sampling{RepetitionPenalty: 2}, 4, 1)
+	logits := []float32{1, 3, 2, 0}
+	for draft := range 5 {
+		if id, err := s.Verify(logits, draft); err != nil || id != 2 {
+			t.Errorf("Verify(draft %d) = %d, %v; want the penalized argmax 2", draft, id, err)
+		}
+	}
+	if _, err := s.Verify(logits[:3], 0); err == nil {
+		t.Error("short logits accepted")
+	}
+	if _, err := s.Verify([]float32{1, float32(math.NaN()), 0, 0}, 0); !errors.Is(err, ErrBadLogits) {
+		t.Errorf("NaN logits: %v, want ErrBadLogits", err)
+	}
+}
+
+// TestVerifyDraws: seeded, Verify's empirical distribution over many draws
+// matches p, with a bound (chi-square, 5 degrees of freedom, p < 1e-9) the fixed
+// seed makes deterministic; a verifier that kept every draft would fail it.
+func TestVerifyDraws(t *testing.T) {
+	logits := ln(0.30, 0.25, 0.20, 0.12, 0.08, 0.05)
+	s := mustNew(t, engine.Sampling{Temperature: 1, Seed: 3}, len(logits))
+	const draws = 60000
+	counts := make([]float64, len(logits))
+	for i := range draws {
+		id, err := s.Verify(logits, i%len(logits))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[id]++
+	}
+	chi := 0.0
+	for id, p := range []float64{0.30, 0.25, 0.20, 0.12, 0.08, 0.05} {
+		e := p * draws
+		chi += (counts[id] - e) * (counts[id] - e) / e
+	}
+	if chi > 50 {
+		t.Errorf("chi-square %.1f over counts %v, want < 50", chi, counts)
+	}
+}
