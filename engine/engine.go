@@ -97,6 +97,10 @@ type Result struct {
 	Stop         StopReason
 	PromptTime   time.Duration // processing the prompt (prefill)
 	GenTime      time.Duration // generating the new tokens
+	// Steps is the forward passes after the prompt's; Drafted and Accepted are
+	// the draft tokens speculative decoding proposed and the model kept (local
+	// engines that report them: engine/generate). Each kept draft is a step saved.
+	Steps, Drafted, Accepted int
 }
 
 // TokensPerSecond is the generation speed, excluding the prompt.

@@ -102,19 +102,24 @@ func (m *fakeModel) Forward(ctx context.Context, ids []int, start, last int) ([]
 		m.fail = nil
 		return nil, err
 	}
-	if start > len(m.seq) || len(ids) == 0 || last != 1 || start+len(ids) > m.ctxLen {
+	if start > len(m.seq) || len(ids) == 0 || last < 1 || last > len(ids) || start+len(ids) > m.ctxLen {
 		return nil, fmt.Errorf("bad Forward(%d ids, start %d, last %d) with %d fed", len(ids), start, last, len(m.seq))
 	}
 	m.seq = append(m.seq[:start], ids...)
-	logits := make([]float32, m.VocabSize())
-	copy(logits, m.base)
-	step := len(m.seq) - m.promptLen
-	if step >= 0 && step < len(m.script) {
-		margin := m.margin
-		if margin == 0 {
-			margin = 10
+	n := m.VocabSize()
+	logits := make([]float32, last*n)
+	for r := range last {
+		row := logits[r*n : (r+1)*n]
+		copy(row, m.base)
+		// Row r is the choice after position len(m.seq)-last+r.
+		step := len(m.seq) - last + r + 1 - m.promptLen
+		if step >= 0 && step < len(m.script) {
+			margin := m.margin
+			if margin == 0 {
+				margin = 10
+			}
+			row[m.script[step]] = margin
 		}
-		logits[m.script[step]] = margin
 	}
 	return logits, nil
 }

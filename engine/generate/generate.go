@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -45,6 +46,7 @@ type Generator struct {
 
 	turn chan struct{} // holds one token while a call owns the model
 	fed  []int         // the ids in the model's cache, by position
+	spec Speculation   // the drafter, nil when decoding token by token
 }
 
 var (
@@ -187,9 +189,12 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 	}
 	defer func() { <-g.turn }()
 
+	spec := g.spec
 	next := g.next(sampler, req.Sampling)
-	if c != nil {
-		next = g.hostNext(sampler, c) // the constraint filters the logits on the host
+	if c != nil || spec.Drafter != nil {
+		// The constraint filters the logits on the host; verifying drafts needs
+		// every row's logits there.
+		next = g.hostNext(sampler, c)
 	}
 	begin := time.Now()
 	start := g.prefixStart(prompt)
@@ -211,7 +216,12 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 		}
 		return onText(s)
 	}
-	var out, unfed, forced []int
+	var (
+		out, forced []int
+		seq         = slices.Clip(prompt) // prompt and out: what the next token follows
+		r           round                 // the verified rows of the last step
+		v           = verifier{g: g, sampler: sampler, c: c}
+	)
 	stream := g.newStream()
 	for {
 		if c != nil {
@@ -220,6 +230,7 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 			}
 		}
 		out = append(out, id)
+		seq = append(seq, id)
 		res.Tokens++
 		if id == g.eos {
 			res.Stop = engine.StopEOS
@@ -246,15 +257,35 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 		if c != nil && len(forced) == 0 {
 			forced = c.Forced()
 		}
-		unfed = append(unfed, id)
 		if len(forced) > 0 {
+			// The forced tokens may leave the drafted path: they are fed with the
+			// next step, from where the cache stops agreeing.
+			r = round{}
 			id, forced = forced[0], forced[1:]
 			continue
 		}
-		if id, err = next(ctx, unfed, len(prompt)+len(out)-len(unfed)); err != nil {
+		if r.kept(id) {
+			// The token is its row's draft, so the next row's logits are the
+			// model's after it: no forward pass.
+			if id, err = v.choose(&r, &res); err != nil {
+				return done(), out, err
+			}
+			continue
+		}
+		start := g.cached(seq)
+		res.Steps++
+		if spec.Drafter == nil {
+			if id, err = next(ctx, seq[start:], start); err != nil {
+				return done(), out, err
+			}
+			continue
+		}
+		if r, err = v.step(ctx, spec, seq, start, maxNew-len(out)-1, &res); err != nil {
 			return done(), out, err
 		}
-		unfed = unfed[:0]
+		if id, err = v.choose(&r, &res); err != nil {
+			return done(), out, err
+		}
 	}
 	if res.Stop != engine.StopString {
 		text, stopped := stops.Add(stream.Flush())
@@ -338,29 +369,13 @@ type nextFunc func(ctx context.Context, ids []int, start int) (int, error)
 // hostNext copies the logits back and samples on the host, under c if not nil.
 func (g *Generator) hostNext(sampler *sample.Sampler, c Constraint) nextFunc {
 	var filtered []float32
-	prep, _ := c.(Preparer)
 	return func(ctx context.Context, ids []int, start int) (int, error) {
-		var prepared chan struct{}
-		if prep != nil {
-			prepared = make(chan struct{})
-			go func() {
-				defer close(prepared)
-				prep.Prepare()
-			}()
-		}
-		logits, err := g.forward(ctx, ids, start)
-		if prepared != nil {
-			<-prepared
-		}
+		logits, err := g.forward(ctx, ids, start, 1, c)
 		if err != nil {
 			return 0, err
 		}
-		if c != nil {
-			filtered = append(filtered[:0], logits...)
-			if err := c.Filter(filtered); err != nil {
-				return 0, fmt.Errorf("constraint: %w", err)
-			}
-			logits = filtered
+		if logits, err = filter(c, logits, &filtered); err != nil {
+			return 0, err
 		}
 		id, err := sampler.Sample(logits)
 		if err != nil {
@@ -368,6 +383,19 @@ func (g *Generator) hostNext(sampler *sample.Sampler, c Constraint) nextFunc {
 		}
 		return id, nil
 	}
+}
+
+// filter returns logits as c filters them, in *buf; logits themselves when c is
+// nil.
+func filter(c Constraint, logits []float32, buf *[]float32) ([]float32, error) {
+	if c == nil {
+		return logits, nil
+	}
+	*buf = append((*buf)[:0], logits...)
+	if err := c.Filter(*buf); err != nil {
+		return nil, fmt.Errorf("constraint: %w", err)
+	}
+	return *buf, nil
 }
 
 // deviceNext samples where the logits are, drawing u from the host sampler's seeded
@@ -402,16 +430,40 @@ func (g *Generator) prefixStart(prompt []int) int {
 	return min(shared, len(prompt)-1)
 }
 
-// forward feeds ids at start and keeps g.fed in step with the model's cache: after a
-// failure only the positions before start are known to be intact.
-func (g *Generator) forward(ctx context.Context, ids []int, start int) ([]float32, error) {
+// cached is how many of seq's first positions the cache holds as they are: the
+// next step feeds seq from there. The last id of seq is never among them, since
+// the choice after it is needed.
+func (g *Generator) cached(seq []int) int {
+	n := 0
+	for n < len(g.fed) && n < len(seq)-1 && g.fed[n] == seq[n] {
+		n++
+	}
+	return n
+}
+
+// forward feeds ids at start, returning the logits of the last `last`, and keeps
+// g.fed in step with the model's cache: after a failure only the positions
+// before start are known to be intact. A Preparer c prepares its next Filter
+// during the pass.
+func (g *Generator) forward(ctx context.Context, ids []int, start, last int, c Constraint) ([]float32, error) {
+	var prepared chan struct{}
+	if prep, ok := c.(Preparer); ok {
+		prepared = make(chan struct{})
+		go func() {
+			defer close(prepared)
+			prep.Prepare()
+		}()
+	}
 	g.fed = g.fed[:start]
-	logits, err := g.model.Forward(ctx, ids, start, 1)
+	logits, err := g.model.Forward(ctx, ids, start, last)
+	if prepared != nil {
+		<-prepared
+	}
 	if err != nil {
 		return nil, fmt.Errorf("forward at position %d: %w", start, err)
 	}
-	if n := g.model.VocabSize(); len(logits) != n {
-		return nil, fmt.Errorf("forward at position %d: %d logits for a vocabulary of %d", start, len(logits), n)
+	if n := g.model.VocabSize(); len(logits) != last*n {
+		return nil, fmt.Errorf("forward at position %d: %d logits for %d rows of a vocabulary of %d", start, len(logits), last, n)
 	}
 	g.fed = append(g.fed, ids...)
 	return logits, nil
