@@ -280,7 +280,7 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 			}
 			continue
 		}
-		if r, err = v.step(ctx, spec, seq, start, maxNew-len(out)-1, &res); err != nil {
+		if r, err = v.step(ctx, spec, r, seq, start, maxNew-len(out)-1, &res); err != nil {
 			return done(), out, err
 		}
 		if id, err = v.choose(&r, &res); err != nil {

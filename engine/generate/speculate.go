@@ -28,6 +28,13 @@ type Drafter interface {
 type Speculation struct {
 	Drafter  Drafter // nil turns speculation off
 	MaxDraft int     // draft tokens per step at most; 0 means DefaultMaxDraft
+	// Adaptive varies the draft length within [1, MaxDraft] as transformers'
+	// assisted generation does: two more after a step that kept every draft,
+	// one fewer after one that did not, from MaxDraft/2. For backends where
+	// each row of a step costs nearly as much as a step (the CPU); without it
+	// every step asks for MaxDraft, best where extra rows are nearly free (a
+	// GPU, bound by reading the weights).
+	Adaptive bool
 }
 
 // DefaultMaxDraft is the draft length unless configured.
@@ -75,15 +82,27 @@ type verifier struct {
 	sampler  *sample.Sampler
 	c        Constraint
 	filtered []float32
+	k        int // the draft length of the next step; 0 until the first
 }
 
 // step drafts after seq (at most room tokens, the generation's budget after the
 // next token), then feeds seq[start:] and the drafts in one forward pass,
-// counting the drafts in res.
-func (v *verifier) step(ctx context.Context, spec Speculation, seq []int, start, room int, res *engine.Result) (round, error) {
+// counting the drafts in res. prev is the step before, for Adaptive.
+func (v *verifier) step(ctx context.Context, spec Speculation, prev round, seq []int, start, room int, res *engine.Result) (round, error) {
 	vocab := v.g.model.VocabSize()
+	switch {
+	case !spec.Adaptive:
+		v.k = spec.MaxDraft
+	case v.k == 0:
+		v.k = max(spec.MaxDraft/2, 1)
+	case len(prev.drafts) == 0:
+	case prev.row == len(prev.drafts)+1:
+		v.k = min(v.k+2, spec.MaxDraft)
+	default:
+		v.k = max(v.k-1, 1)
+	}
 	var drafts []int
-	if k := min(spec.MaxDraft, room); k > 0 {
+	if k := min(v.k, room); k > 0 {
 		d, err := spec.Drafter.Draft(ctx, seq, k)
 		if err != nil {
 			return round{}, fmt.Errorf("draft: %w", err)

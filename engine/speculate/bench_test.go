@@ -1,0 +1,98 @@
+package speculate_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/generate"
+	"github.com/rewoo-agent/agent/engine/speculate"
+	"github.com/rewoo-agent/agent/models"
+)
+
+// BenchmarkForwardRows times one step of the shipped model at a 500-token
+// context feeding T rows (the verify step of T-1 drafts, every row's logits
+// copied back) against T=1: what a draft costs on the backend.
+func BenchmarkForwardRows(b *testing.B) {
+	plans, _ := heldout(b)
+	m := load(b, models.Dir(models.RewooTiny))
+	ctx := context.Background()
+	prompt := plans[0]
+	if _, err := m.Forward(ctx, prompt, 0, 1); err != nil {
+		b.Fatal(err)
+	}
+	for _, T := range []int{1, 2, 3, 5, 9} {
+		b.Run(fmt.Sprintf("T%d", T), func(b *testing.B) {
+			start := len(prompt) - T
+			for b.Loop() {
+				if _, err := m.Forward(ctx, prompt[start:], start, T); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/step")
+		})
+	}
+}
+
+// BenchmarkGenerate decodes the shipped model's held-out plan and
+// KnowledgeModel prompts greedily, plainly and with prompt lookup at several
+// draft lengths, and reports decode tok/s (prefill excluded), the draft
+// acceptance rate and the tokens per step.
+func BenchmarkGenerate(b *testing.B) {
+	plans, knowledge := heldout(b)
+	tok := tinyTokenizer(b)
+	dir := models.Dir(models.RewooTiny)
+	sets := []struct {
+		name    string
+		prompts [][]int
+		max     int
+	}{
+		{"plan", plans[:2], 160},
+		{"knowledge", knowledge, 40},
+	}
+	for _, set := range sets {
+		for _, sp := range []struct {
+			k        int
+			adaptive bool
+		}{{0, false}, {1, false}, {2, false}, {4, false}, {8, false}, {8, true}} {
+			name := fmt.Sprintf("%s/plain", set.name)
+			if sp.k > 0 {
+				name = fmt.Sprintf("%s/lookup-k%d", set.name, sp.k)
+			}
+			if sp.adaptive {
+				name += "-adaptive"
+			}
+			b.Run(name, func(b *testing.B) {
+				g := generate.New(load(b, dir), tok)
+				if sp.k > 0 {
+					if err := g.Speculate(generate.Speculation{Drafter: speculate.Lookup{}, MaxDraft: sp.k, Adaptive: sp.adaptive}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var sum engine.Result
+				for b.Loop() {
+					for _, p := range set.prompts {
+						res, _, err := g.GenerateIDs(context.Background(), p, engine.Request{MaxTokens: set.max}, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						sum.Tokens += res.Tokens
+						sum.GenTime += res.GenTime
+						sum.Steps += res.Steps
+						sum.Drafted += res.Drafted
+						sum.Accepted += res.Accepted
+					}
+				}
+				b.ReportMetric(float64(sum.Tokens)/sum.GenTime.Seconds(), "tok/s")
+				b.ReportMetric(float64(sum.Tokens)/float64(max(sum.Steps, 1)), "tok/step")
+				// The rows fed per token: the work of a backend whose rows
+				// cost what a step does (the CPU).
+				b.ReportMetric(float64(sum.Steps+sum.Drafted)/float64(sum.Tokens), "rows/tok")
+				if sum.Drafted > 0 {
+					b.ReportMetric(100*float64(sum.Accepted)/float64(sum.Drafted), "%kept")
+				}
+			})
+		}
+	}
+}
