@@ -99,6 +99,10 @@ type Engine struct {
 	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
 	LLMModel  string `yaml:"llm_model" env:"AGENT_LLM_MODEL"`
 	LLMAPI    string `yaml:"llm_api" env:"AGENT_LLM_API"`
+	// Speculate is the draft tokens per decode step of speculative decoding
+	// (0: off), drafted by DraftModel or, without one, by prompt lookup.
+	Speculate  int    `yaml:"speculate" env:"AGENT_SPECULATE"`
+	DraftModel string `yaml:"draft_model" env:"AGENT_DRAFT_MODEL" path:""`
 }
 
 // Sampling holds the decoding settings of the plan (Hugging Face semantics).

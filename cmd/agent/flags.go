@@ -65,6 +65,8 @@ func configFlagList(d *configs.Config) []configFlag {
 		{modelGroup, "model", "engine.model", e.Model, "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
 		{modelGroup, "tokenizer", "engine.tokenizer", e.Tokenizer, "tokenizer.model or tokenizer.json (default: the model folder's)"},
 		{modelGroup, "pull", "engine.pull", e.Pull, "download --model first when it is a hub reference not yet in the cache"},
+		{modelGroup, "speculate", "engine.speculate", e.Speculate, "speculative decoding: draft tokens per step, copied from earlier n-grams of the prompt and output or made by --draft-model, verified in one forward pass (same output); 0 is off"},
+		{modelGroup, "draft-model", "engine.draft_model", e.DraftModel, "smaller GPTQ checkpoint of the same vocabulary that drafts for --speculate (default: prompt lookup)"},
 		{deviceGroup, "device", "engine.device", e.Device, "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
 		{serverGroup, "llm-url", "engine.llm_url", e.LLMURL, "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
 		{serverGroup, "llm-model", "engine.llm_model", e.LLMModel, "model name on the server (default: the first it lists)"},

@@ -116,6 +116,10 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 	}
 	fmt.Fprintf(std.err, "%d prompt tokens in %.2fs, %d tokens in %.2fs (%.2f tok/s), stop: %s\n",
 		res.PromptTokens, res.PromptTime.Seconds(), res.Tokens, res.GenTime.Seconds(), res.TokensPerSecond(), res.Stop)
+	if res.Drafted > 0 {
+		fmt.Fprintf(std.err, "speculative decoding: %d steps, %d of %d drafts kept (%.0f%%), %.2f tokens a step\n",
+			res.Steps, res.Accepted, res.Drafted, 100*float64(res.Accepted)/float64(res.Drafted), float64(res.Tokens)/float64(max(res.Steps, 1)))
+	}
 	if a.asJSON {
 		type result struct {
 			IDs          []int             `json:"ids,omitempty"` // unknown from a server
@@ -123,8 +127,11 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 			Stop         engine.StopReason `json:"stop"`
 			PromptTokens int               `json:"prompt_tokens"`
 			Tokens       int               `json:"tokens"`
+			Steps        int               `json:"steps,omitempty"`
+			Drafted      int               `json:"drafted,omitempty"`
+			Accepted     int               `json:"accepted,omitempty"`
 		}
-		return json.NewEncoder(std.out).Encode(result{out, res.Text, res.Stop, res.PromptTokens, res.Tokens})
+		return json.NewEncoder(std.out).Encode(result{out, res.Text, res.Stop, res.PromptTokens, res.Tokens, res.Steps, res.Drafted, res.Accepted})
 	}
 	if textless {
 		_, err = fmt.Fprintln(std.out, strings.Trim(fmt.Sprint(out), "[]"))

@@ -227,3 +227,35 @@ func TestGenerateIDsOnlyPrintsIDs(t *testing.T) {
 		t.Fatalf("plain output %q, want the ids %q", plain, want)
 	}
 }
+
+// TestGenerateSpeculate: --speculate with --draft-model (the fixture drafting
+// for itself) gives plain generation's ids, and --json and stderr report the
+// drafts.
+func TestGenerateSpeculate(t *testing.T) {
+	dir := gptqFixture("tiny-4bit-128g-actorder")
+	args := []string{"--model", dir, "--ids", "1,5,6,7,5,6", "--max-tokens", "16", "--json"}
+	plain, stderr, err := runGenerateCmd(t, args...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	spec, stderr, err := runGenerateCmd(t, append(args, "--speculate", "3", "--draft-model", dir)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var p, s struct {
+		IDs                      []int
+		Steps, Drafted, Accepted int
+	}
+	if err := json.Unmarshal([]byte(plain), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.IDs, p.IDs) || s.Drafted == 0 || s.Accepted == 0 || s.Steps >= p.Steps {
+		t.Errorf("speculative %+v, plain %+v: want the same ids in fewer steps", s, p)
+	}
+	if !strings.Contains(stderr, "drafts kept") {
+		t.Errorf("stderr %q does not report the drafts", stderr)
+	}
+}

@@ -20,6 +20,7 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	s := Spec{
 		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
 		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
+		Speculate: e.Speculate, DraftModel: e.DraftModel,
 		Hub: hub.New(getenv),
 	}
 	if s.Model != "" && s.URL != "" {
@@ -35,6 +36,9 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	}
 	if _, _, err := ParseDevice(s.Device); err != nil {
 		return s, err
+	}
+	if s.Speculate < 0 {
+		return s, fmt.Errorf("engine.speculate (%s): %d: must be >= 0 (0 is off)", cfg.Source("engine.speculate"), s.Speculate)
 	}
 	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
 		return s, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)

@@ -36,6 +36,7 @@ func TestFromConfig(t *testing.T) {
 		{"two flags conflict", nil, []configs.Setting{{Key: "engine.model", Value: "/m", Flag: "--model"}, {Key: "engine.llm_url", Value: "http://x", Flag: "--llm-url"}}, "", "", "engine.model (flag --model) and engine.llm_url (flag --llm-url)"},
 		{"a bad device", nil, []configs.Setting{{Key: "engine.device", Value: "cuda:x", Flag: "--device"}}, "", "", `device "cuda:x"`},
 		{"a bad API", nil, []configs.Setting{{Key: "engine.llm_api", Value: "soap", Flag: "--llm-api"}}, "", "", "engine.llm_api (flag --llm-api)"},
+		{"a negative speculate", []string{"AGENT_SPECULATE=-2"}, nil, "", "", "engine.speculate (env AGENT_SPECULATE): -2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +54,7 @@ func TestFromConfig(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || s.Model != tt.model || s.URL != tt.url || s.APIKey != "sk-test" || s.Hub == nil {
+			if err != nil || s.Model != tt.model || s.URL != tt.url || s.APIKey != "sk-test" || s.Hub == nil || s.Speculate != 0 {
 				t.Errorf("%+v, %v; want model %q, url %q, the key and a hub client", s, err, tt.model, tt.url)
 			}
 		})
@@ -65,5 +66,18 @@ func TestSampling(t *testing.T) {
 	got := Sampling(c)
 	if got.Temperature != 0.7 || got.TopK != 40 || got.TopP != 0.9 || got.RepetitionPenalty != 1.1 || got.Seed != 42 {
 		t.Errorf("Sampling(%+v) = %+v", c, got)
+	}
+}
+
+// TestFromConfigSpeculate: the speculation keys reach the Spec.
+func TestFromConfigSpeculate(t *testing.T) {
+	cfg, err := configs.Load(configs.Options{Env: []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AGENT_MODEL=/m"}, Flags: []configs.Setting{
+		{Key: "engine.speculate", Value: "5", Flag: "--speculate"}, {Key: "engine.draft_model", Value: "/d", Flag: "--draft-model"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FromConfig(cfg, func(string) string { return "" })
+	if err != nil || s.Speculate != 5 || s.DraftModel != "/d" {
+		t.Errorf("speculate %d, draft model %q, %v; want 5 and /d", s.Speculate, s.DraftModel, err)
 	}
 }

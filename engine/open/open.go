@@ -26,6 +26,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/llama"
 	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/engine/speculate"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
 )
 
@@ -49,6 +50,13 @@ type Spec struct {
 	// openai.APIAuto).
 	URL, ServerModel, APIKey string
 	ServerAPI                openai.API
+
+	// Speculate is the draft tokens per step of speculative decoding, 0 for
+	// none; DraftModel a smaller checkpoint folder (or hub reference) of the
+	// same vocabulary that drafts them, "" for prompt lookup. Only the
+	// one-sequence generator speculates (see LLM).
+	Speculate  int
+	DraftModel string
 
 	// Hub resolves hub references; nil means the client the environment
 	// configures (hub.New(os.Getenv)).
@@ -162,11 +170,22 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 		}
 	}
 	if blocks, _ := m.Paged(); blocks == 0 {
+		var g *generate.Generator
 		if tok == nil {
 			cfg := m.Config()
-			return generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}), m.Close, nil
+			g = generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS})
+		} else {
+			g = generate.New(m, tok)
 		}
-		return generate.New(m, tok), m.Close, nil
+		draft, err := s.speculate(ctx, g, m.VocabSize())
+		if err != nil {
+			m.Close()
+			return nil, nil, err
+		}
+		return g, func() error { return closeBoth(m, draft) }, nil
+	}
+	if s.Speculate > 0 {
+		fmt.Fprintf(s.progress(), "speculative decoding is off: the continuous-batching scheduler (the %s backend's engine) decodes token by token\n", m.BackendName())
 	}
 	var sched *batch.Scheduler
 	if tok == nil {
@@ -199,10 +218,58 @@ type Loaded struct {
 	Generator *generate.Generator
 	// Tokenizer is nil when Spec.IDsOnly let a folder without one load.
 	Tokenizer *tokenizer.Tokenizer
+	// Draft is the draft model of speculative decoding, nil without one.
+	Draft *llama.Model
 }
 
-// Close releases the model and its backend.
-func (l *Loaded) Close() error { return l.Model.Close() }
+// Close releases the model and its backend, and the draft model's.
+func (l *Loaded) Close() error { return closeBoth(l.Model, l.Draft) }
+
+// closeBoth closes m, then draft if not nil.
+func closeBoth(m, draft *llama.Model) error {
+	err := m.Close()
+	if draft != nil {
+		if derr := draft.Close(); err == nil {
+			err = derr
+		}
+	}
+	return err
+}
+
+// speculate turns speculative decoding on in g as s asks, drafting with
+// s.DraftModel, loaded on s's device, or by prompt lookup; it returns the draft
+// model, nil when there is none.
+func (s Spec) speculate(ctx context.Context, g *generate.Generator, vocab int) (*llama.Model, error) {
+	switch {
+	case s.Speculate < 0:
+		return nil, fmt.Errorf("speculate %d: must be >= 0 (0 is off)", s.Speculate)
+	case s.Speculate == 0:
+		return nil, nil
+	case s.DraftModel == "":
+		return nil, g.Speculate(generate.Speculation{Drafter: speculate.Lookup{}, MaxDraft: s.Speculate})
+	}
+	c := s.Hub
+	if c == nil {
+		c = hub.New(os.Getenv)
+	}
+	dir, _, err := c.Resolve(ctx, s.DraftModel, s.Pull)
+	if err != nil {
+		return nil, fmt.Errorf("draft model: %w", err)
+	}
+	d, err := loadModel(ctx, dir, s.Device, s.progress(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("draft model: %w", err)
+	}
+	if dv := d.VocabSize(); dv != vocab {
+		d.Close()
+		return nil, fmt.Errorf("draft model %s: %d ids in its vocabulary, the model %d: they must be the same", dir, dv, vocab)
+	}
+	if err := g.Speculate(generate.Speculation{Drafter: speculate.NewModel(d), MaxDraft: s.Speculate}); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
 
 // Model loads the local model s names on its device.
 func Model(ctx context.Context, s Spec) (*Loaded, error) {
@@ -221,13 +288,17 @@ func Model(ctx context.Context, s Spec) (*Loaded, error) {
 	if tok == nil {
 		cfg := m.Config()
 		l.Generator = generate.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS})
-		return l, nil
+	} else {
+		if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
+			m.Close()
+			return nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
+		}
+		l.Generator = generate.New(m, tok)
 	}
-	if tv, mv := tok.VocabSize(), m.VocabSize(); tv > mv {
+	if l.Draft, err = s.speculate(ctx, l.Generator, m.VocabSize()); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("the tokenizer has %d ids but the model in %s only %d", tv, dir, mv)
+		return nil, err
 	}
-	l.Generator = generate.New(m, tok)
 	return l, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/gptq"
 	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/internal/fixtures"
 )
 
 // randomModel writes a small random checkpoint; with tok, the LLaMA tokenizer of
@@ -262,5 +264,62 @@ func TestLLMBatched(t *testing.T) {
 	}
 	if _, ok := llm.(engine.TokenCounter); !ok {
 		t.Error("the scheduler does not count tokens")
+	}
+}
+
+// TestSpeculate: Spec.Speculate turns speculative decoding on in the model's
+// generator, by prompt lookup or with a draft model (here the checkpoint
+// itself, whose every draft is kept), with the plain generator's tokens; a
+// draft model of another vocabulary, or a negative count, is refused; the
+// batching scheduler says it does not speculate.
+func TestSpeculate(t *testing.T) {
+	dir := randomModel(t, true)
+	ctx := context.Background()
+	plain, err := Model(ctx, Spec{Model: dir, Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	prompt := []int{1, 7, 8, 9, 7, 8, 9, 7, 8}
+	req := engine.Request{MaxTokens: 24}
+	want, wantIDs, err := plain.Generator.GenerateIDs(ctx, prompt, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, draft := range []string{"", dir} {
+		m, err := Model(ctx, Spec{Model: dir, Device: "cpu", Speculate: 3, DraftModel: draft})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if (m.Draft != nil) != (draft != "") {
+			t.Errorf("draft model %q: loaded %v", draft, m.Draft != nil)
+		}
+		got, ids, err := m.Generator.GenerateIDs(ctx, prompt, req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids, wantIDs) || got.Text != want.Text {
+			t.Errorf("draft model %q: %v, plain %v", draft, ids, wantIDs)
+		}
+		if draft != "" && (got.Drafted == 0 || got.Steps > (got.Tokens+2)/4+1) {
+			t.Errorf("the model drafting for itself: %d tokens in %d steps, %d of %d drafts kept", got.Tokens, got.Steps, got.Accepted, got.Drafted)
+		}
+	}
+	other := fixtures.GPTQ("tiny-4bit-128g-actorder") // 1024 ids, the model 32000
+	if _, err := Model(ctx, Spec{Model: dir, Device: "cpu", Speculate: 3, DraftModel: other}); err == nil || !strings.Contains(err.Error(), "vocabulary") {
+		t.Errorf("a draft model of another vocabulary: %v", err)
+	}
+	if _, err := Model(ctx, Spec{Model: dir, Device: "cpu", Speculate: -1}); err == nil {
+		t.Error("speculate -1 accepted")
+	}
+	var progress bytes.Buffer
+	_, closeLLM, err := LLM(ctx, Spec{Model: dir, Device: "cpu", Speculate: 3, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLLM()
+	if !strings.Contains(progress.String(), "speculative decoding is off") {
+		t.Errorf("progress %q does not say the scheduler does not speculate", progress.String())
 	}
 }

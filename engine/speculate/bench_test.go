@@ -1,22 +1,40 @@
 package speculate_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/generate"
+	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/speculate"
-	"github.com/rewoo-agent/agent/models"
 )
 
-// BenchmarkForwardRows times one step of the shipped model at a 500-token
-// context feeding T rows (the verify step of T-1 drafts, every row's logits
-// copied back) against T=1: what a draft costs on the backend.
+// benchModel loads the model the benchmarks time: $AGENT_BENCH_MODEL (a LLaMA
+// checkpoint of the 32000-id LLaMA vocabulary, since the prompts are the
+// shipped model's held-out ids) on $AGENT_BENCH_DEVICE, by default the shipped
+// model on the CPU. A CUDA test binary times a GPU with them.
+func benchModel(b *testing.B) *open.Loaded {
+	b.Helper()
+	spec := open.Spec{Model: cmp.Or(os.Getenv("AGENT_BENCH_MODEL"), rewooDir()), Device: cmp.Or(os.Getenv("AGENT_BENCH_DEVICE"), "cpu"), IDsOnly: true}
+	l, err := open.Model(context.Background(), spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	b.Logf("%s on %s", l.Dir, l.Model.BackendName())
+	return l
+}
+
+// BenchmarkForwardRows times one step at the end of a ~400-token plan prompt
+// feeding T rows and copying back every row's logits (the verify step of T-1
+// drafts), against T=1: what a draft costs on the backend.
 func BenchmarkForwardRows(b *testing.B) {
 	plans, _ := heldout(b)
-	m := load(b, models.Dir(models.RewooTiny))
+	m := benchModel(b).Model
 	ctx := context.Background()
 	prompt := plans[0]
 	if _, err := m.Forward(ctx, prompt, 0, 1); err != nil {
@@ -35,14 +53,13 @@ func BenchmarkForwardRows(b *testing.B) {
 	}
 }
 
-// BenchmarkGenerate decodes the shipped model's held-out plan and
-// KnowledgeModel prompts greedily, plainly and with prompt lookup at several
-// draft lengths, and reports decode tok/s (prefill excluded), the draft
-// acceptance rate and the tokens per step.
+// BenchmarkGenerate decodes the held-out plan and KnowledgeModel prompts
+// greedily, plainly and with prompt lookup at several draft lengths, and
+// reports decode tok/s (prefill excluded), the share of drafts kept, the
+// tokens per step and the rows fed per token.
 func BenchmarkGenerate(b *testing.B) {
 	plans, knowledge := heldout(b)
-	tok := tinyTokenizer(b)
-	dir := models.Dir(models.RewooTiny)
+	l := benchModel(b)
 	sets := []struct {
 		name    string
 		prompts [][]int
@@ -64,11 +81,13 @@ func BenchmarkGenerate(b *testing.B) {
 				name += "-adaptive"
 			}
 			b.Run(name, func(b *testing.B) {
-				g := generate.New(load(b, dir), tok)
+				g := l.Generator
+				var d generate.Drafter
 				if sp.k > 0 {
-					if err := g.Speculate(generate.Speculation{Drafter: speculate.Lookup{}, MaxDraft: sp.k, Adaptive: sp.adaptive}); err != nil {
-						b.Fatal(err)
-					}
+					d = speculate.Lookup{}
+				}
+				if err := g.Speculate(generate.Speculation{Drafter: d, MaxDraft: sp.k, Adaptive: sp.adaptive}); err != nil {
+					b.Fatal(err)
 				}
 				var sum engine.Result
 				for b.Loop() {

@@ -142,11 +142,20 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
+// rewooDir is the shipped model's folder: $AGENT_REWOO_MODEL where a test
+// binary runs away from its source tree (the GPU machine), as in models.
+func rewooDir() string {
+	if d := os.Getenv("AGENT_REWOO_MODEL"); d != "" {
+		return d
+	}
+	return models.Dir(models.RewooTiny)
+}
+
 // heldout reads the shipped model's held-out examples: plan prompts and
 // KnowledgeModel prompts (evidence, then a question about it), as ids.
 func heldout(t testing.TB) (plans, knowledge [][]int) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(models.Dir(models.RewooTiny), "heldout.json"))
+	data, err := os.ReadFile(filepath.Join(rewooDir(), "heldout.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +186,7 @@ func heldout(t testing.TB) (plans, knowledge [][]int) {
 // tinyTokenizer loads the shipped model's tokenizer.
 func tinyTokenizer(t testing.TB) *tokenizer.Tokenizer {
 	t.Helper()
-	tok, err := tokenizer.Load(filepath.Join(models.Dir(models.RewooTiny), "tokenizer.model"))
+	tok, err := tokenizer.Load(filepath.Join(rewooDir(), "tokenizer.model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +202,7 @@ func TestRewooTiny(t *testing.T) {
 	}
 	plans, knowledge := heldout(t)
 	tok := tinyTokenizer(t)
-	dir := models.Dir(models.RewooTiny)
+	dir := rewooDir()
 	gens := []generation{
 		{"plan", plans[0], engine.Request{MaxTokens: 80}},
 		{"plan to a stop", plans[1], engine.Request{MaxTokens: 200, Stop: []string{":evidence2:"}}},
