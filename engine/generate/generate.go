@@ -6,6 +6,14 @@
 // The model's key-value cache is kept between calls: a prompt that begins with the
 // tokens of the previous call (a conversation, a plan growing step by step) only
 // pays for its new tokens. Calls are serialized, since a Model serves one at a time.
+//
+// With Speculate, decoding is speculative: a Drafter (engine/speculate) proposes
+// the next tokens, one Forward feeds them with the step's own token, and the
+// drafts are kept while the model agrees (sample.Sampler.Verify), so a step may
+// yield several tokens with the output of plain decoding: the same tokens
+// greedy, the same distribution sampled. Each token is still taken one at a
+// time through the constraint, the stop strings, the limits and the penalty's
+// history; a rejected draft is overwritten by the next step (the cache rewinds).
 package generate
 
 import (

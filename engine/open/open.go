@@ -177,7 +177,7 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 		} else {
 			g = generate.New(m, tok)
 		}
-		draft, err := s.speculate(ctx, g, m.VocabSize())
+		draft, err := s.speculate(ctx, g, m)
 		if err != nil {
 			m.Close()
 			return nil, nil, err
@@ -236,17 +236,20 @@ func closeBoth(m, draft *llama.Model) error {
 	return err
 }
 
-// speculate turns speculative decoding on in g as s asks, drafting with
-// s.DraftModel, loaded on s's device, or by prompt lookup; it returns the draft
-// model, nil when there is none.
-func (s Spec) speculate(ctx context.Context, g *generate.Generator, vocab int) (*llama.Model, error) {
+// speculate turns speculative decoding on in g, the generator of m, as s asks,
+// drafting with s.DraftModel, loaded on s's device, or by prompt lookup; it
+// returns the draft model, nil when there is none. On the CPU, where each row
+// of a step costs most of a step, the draft length adapts (Adaptive); other
+// backends read the weights once a step, so every step drafts s.Speculate.
+func (s Spec) speculate(ctx context.Context, g *generate.Generator, m *llama.Model) (*llama.Model, error) {
+	sp := generate.Speculation{Drafter: speculate.Lookup{}, MaxDraft: s.Speculate, Adaptive: m.BackendName() == "cpu"}
 	switch {
 	case s.Speculate < 0:
 		return nil, fmt.Errorf("speculate %d: must be >= 0 (0 is off)", s.Speculate)
 	case s.Speculate == 0:
 		return nil, nil
 	case s.DraftModel == "":
-		return nil, g.Speculate(generate.Speculation{Drafter: speculate.Lookup{}, MaxDraft: s.Speculate})
+		return nil, g.Speculate(sp)
 	}
 	c := s.Hub
 	if c == nil {
@@ -260,11 +263,12 @@ func (s Spec) speculate(ctx context.Context, g *generate.Generator, vocab int) (
 	if err != nil {
 		return nil, fmt.Errorf("draft model: %w", err)
 	}
-	if dv := d.VocabSize(); dv != vocab {
+	if dv, mv := d.VocabSize(), m.VocabSize(); dv != mv {
 		d.Close()
-		return nil, fmt.Errorf("draft model %s: %d ids in its vocabulary, the model %d: they must be the same", dir, dv, vocab)
+		return nil, fmt.Errorf("draft model %s: %d ids in its vocabulary, the model %d: they must be the same", dir, dv, mv)
 	}
-	if err := g.Speculate(generate.Speculation{Drafter: speculate.NewModel(d), MaxDraft: s.Speculate}); err != nil {
+	sp.Drafter = speculate.NewModel(d)
+	if err := g.Speculate(sp); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -295,7 +299,7 @@ func Model(ctx context.Context, s Spec) (*Loaded, error) {
 		}
 		l.Generator = generate.New(m, tok)
 	}
-	if l.Draft, err = s.speculate(ctx, l.Generator, m.VocabSize()); err != nil {
+	if l.Draft, err = s.speculate(ctx, l.Generator, m); err != nil {
 		m.Close()
 		return nil, err
 	}
