@@ -33,8 +33,9 @@ between commands.
 
 The model loads on the first request and unloads after --keep-alive without
 requests (-1: never; 0: as soon as the last request ends), loading again on the
-next. One request at a time reaches the engine and --max-waiting wait their turn;
-past that a request gets 503 "server_busy" at once. With --api-key (repeatable) or
+next. Up to 16 requests reach the engine at once (the batching engine's sequences,
+sharing its steps) and --max-waiting wait their turn; past that a request gets
+503 "server_busy" at once. With --api-key (repeatable) or
 $` + apiKeysEnv + ` (comma-separated), /v1/ requests need "Authorization: Bearer KEY".
 
 SIGTERM or Ctrl-C drains: no new requests, the running and waiting ones finish
@@ -99,6 +100,7 @@ func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) 
 			return open.LLM(ctx, spec)
 		},
 		KeepAlive:  keepAlive,
+		MaxRunning: open.Sequences,
 		MaxWaiting: maxWaiting,
 		APIKeys:    keys,
 		Logger:     log,
