@@ -385,3 +385,19 @@ func scrape(t *testing.T, hs *httptest.Server) map[string]float64 {
 	}
 	return out
 }
+
+// TestEngineBusy: a batching engine whose own queue is full answers 503
+// "server_busy", as the server's queue does, with Retry-After.
+func TestEngineBusy(t *testing.T) {
+	full := llmFunc(func(context.Context, engine.Request, func(string) error) (engine.Result, error) {
+		return engine.Result{}, fmt.Errorf("%w: 16 running, 64 waiting (the most)", batch.ErrBusy)
+	})
+	_, hs := serve(t, full, Options{})
+	_, err := client(hs).Completions.New(context.Background(), openai.CompletionNewParams{
+		Model: model, Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("x")},
+	})
+	if e := apiErr(t, err); e.StatusCode != http.StatusServiceUnavailable || e.Code != "server_busy" ||
+		e.Response.Header.Get("Retry-After") == "" {
+		t.Errorf("engine busy: %v", err)
+	}
+}
