@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -115,11 +114,8 @@ func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) 
 	fmt.Fprintf(std.err, "serving %s at http://%s/v1 (keep-alive %s)\n", name, ln.Addr(), a.keepAlive)
 	// ctx ends with the first signal; a second one, or the drain timeout, ends
 	// the drain.
-	err = s.ServeUntil(ctx, ln, func() (context.Context, context.CancelFunc) {
-		drain, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		drain, cancel := context.WithTimeout(drain, a.drainTimeout)
-		return drain, func() { cancel(); stop() }
-	}, func() { fmt.Fprintln(std.err, "draining: waiting for the running requests") })
+	err = s.ServeUntil(ctx, ln, server.SignalDrain(a.drainTimeout, os.Interrupt, syscall.SIGTERM),
+		func() { fmt.Fprintln(std.err, "draining: waiting for the running requests") })
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
