@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,26 +10,11 @@ import (
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
+	"github.com/rewoo-agent/agent/internal/benchreport"
 	"github.com/rewoo-agent/agent/internal/procstat"
 )
 
 func init() { addCommand(newBenchCmd) }
-
-// benchResult is what agent bench reports; times are medians over the runs.
-type benchResult struct {
-	Model          string  `json:"model"`
-	Device         string  `json:"device"`
-	PromptTokens   int     `json:"prompt_tokens"`
-	GenTokens      int     `json:"gen_tokens"`
-	Runs           int     `json:"runs"`
-	LoadSeconds    float64 `json:"load_s"`
-	PrefillSeconds float64 `json:"prefill_s"`
-	PrefillTokS    float64 `json:"prefill_tok_s"`
-	DecodeMsToken  float64 `json:"decode_ms_per_token"`
-	DecodeTokS     float64 `json:"decode_tok_s"`
-	DeviceSampling bool    `json:"device_sampling"`
-	PeakRSSMiB     float64 `json:"peak_rss_mib,omitempty"`
-}
 
 // benchArgs are bench's own flags.
 type benchArgs struct {
@@ -74,31 +58,19 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 		return err
 	}
 	defer m.Close()
-	res := benchResult{Model: spec.Model, PromptTokens: a.prompt, GenTokens: a.gen, Runs: a.runs,
+	res := benchreport.Report{Model: spec.Model, PromptTokens: a.prompt, GenTokens: a.gen, Runs: a.runs,
 		Device: m.Model.BackendName(), LoadSeconds: time.Since(begin).Seconds(), DeviceSampling: m.Model.SamplesOnDevice()}
 	if n := a.prompt + a.gen; n > m.Model.ContextLength() {
 		return usageErr("bench: %d prompt + %d generated tokens exceed the context of %d", a.prompt, a.gen, m.Model.ContextLength())
 	}
-	p, d, err := m.Generator.Bench(ctx, a.prompt, a.gen, a.runs, func(r int, t engine.Result) {
-		fmt.Fprintf(std.err, "run %d%s: prefill %.1f ms, decode %.2f ms/token\n", r, map[bool]string{true: " (warm-up)"}[r == 0],
-			ms(t.PromptTime), ms(t.GenTime)/float64(a.gen))
-	})
+	p, d, err := m.Generator.Bench(ctx, a.prompt, a.gen, a.runs, func(r int, t engine.Result) { benchreport.WriteRun(std.err, r, a.gen, t.PromptTime, t.GenTime) })
 	if err != nil {
 		return err
 	}
-	res.PrefillSeconds = p.Seconds()
-	res.PrefillTokS = float64(a.prompt) / p.Seconds()
-	res.DecodeMsToken = ms(d) / float64(a.gen)
-	res.DecodeTokS = float64(a.gen) / d.Seconds()
+	res.SetTimes(p, d)
 	res.PeakRSSMiB = procstat.PeakRSSMiB()
-
 	if a.asJSON {
 		return json.NewEncoder(std.out).Encode(res)
 	}
-	_, err = fmt.Fprintf(std.out, "%s on %s: load %.1f s; prefill %d tokens %.1f ms (%.0f tok/s); decode %.2f ms/token (%.1f tok/s, %s sampling); peak RSS %.0f MiB\n",
-		res.Model, res.Device, res.LoadSeconds, a.prompt, 1000*res.PrefillSeconds, res.PrefillTokS,
-		res.DecodeMsToken, res.DecodeTokS, map[bool]string{true: "device", false: "host"}[res.DeviceSampling], res.PeakRSSMiB)
-	return err
+	return res.WriteText(std.out)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/engine/hub"
-	"github.com/rewoo-agent/agent/internal/human"
 	"github.com/rewoo-agent/agent/internal/input"
 )
 
@@ -44,16 +42,9 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 	fs.BoolVar(&asJSON, "json", false, "print what was removed as JSON")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
-		ref, err := hub.ParseRef(args[0])
+		what, err := hub.ParseTarget(args[0], all)
 		if err != nil {
-			return exitError{2, err}
-		}
-		what, revision := ref.String(), ref.Revision
-		if all {
-			if strings.Contains(args[0], ":") {
-				return usageErr("rm: --all takes a repository without a branch, not %q", args[0])
-			}
-			what, revision = ref.Repo+" (every branch)", ""
+			return exitError{2, fmt.Errorf("rm: %w", err)}
 		}
 		cache := newHubClient().Cache
 		if !yes {
@@ -65,19 +56,17 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 				return fmt.Errorf("rm: %s not removed", what)
 			}
 		}
-		rm, err := cache.Remove(ref.Repo, revision)
+		rm, err := cache.Remove(what.Repo, what.Revision)
+		if errors.Is(err, hub.ErrNotCached) && what.Revision != "" && what.Branchless {
+			err = fmt.Errorf("%w (--all removes every branch)", err)
+		}
 		if err != nil {
-			if errors.Is(err, hub.ErrNotCached) && !all && !strings.Contains(args[0], ":") {
-				err = fmt.Errorf("%w (--all removes every branch)", err)
-			}
 			return err
 		}
 		if asJSON {
 			return json.NewEncoder(std.out).Encode(rm)
 		}
-		fmt.Fprintf(std.out, "removed %s: %d refs, %d snapshots, %d blobs, %s freed\n",
-			what, len(rm.Refs), len(rm.Snapshots), rm.Blobs, human.Bytes(rm.Freed))
-		return nil
+		return rm.WriteText(std.out, what)
 	}
 	return cmd
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -33,8 +32,9 @@ between commands.
 
 The model loads on the first request and unloads after --keep-alive without
 requests (-1: never; 0: as soon as the last request ends), loading again on the
-next. One request at a time reaches the engine and --max-waiting wait their turn;
-past that a request gets 503 "server_busy" at once. With --api-key (repeatable) or
+next. Up to 16 requests reach the engine at once (the batching engine's sequences,
+sharing its steps) and --max-waiting wait their turn; past that a request gets
+503 "server_busy" at once. With --api-key (repeatable) or
 $` + apiKeysEnv + ` (comma-separated), /v1/ requests need "Authorization: Bearer KEY".
 
 SIGTERM or Ctrl-C drains: no new requests, the running and waiting ones finish
@@ -99,6 +99,7 @@ func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) 
 			return open.LLM(ctx, spec)
 		},
 		KeepAlive:  keepAlive,
+		MaxRunning: open.Sequences,
 		MaxWaiting: maxWaiting,
 		APIKeys:    keys,
 		Logger:     log,
@@ -113,11 +114,8 @@ func runServe(ctx context.Context, std stdio, cfg *configs.Config, a serveArgs) 
 	fmt.Fprintf(std.err, "serving %s at http://%s/v1 (keep-alive %s)\n", name, ln.Addr(), a.keepAlive)
 	// ctx ends with the first signal; a second one, or the drain timeout, ends
 	// the drain.
-	err = s.ServeUntil(ctx, ln, func() (context.Context, context.CancelFunc) {
-		drain, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		drain, cancel := context.WithTimeout(drain, a.drainTimeout)
-		return drain, func() { cancel(); stop() }
-	}, func() { fmt.Fprintln(std.err, "draining: waiting for the running requests") })
+	err = s.ServeUntil(ctx, ln, server.SignalDrain(a.drainTimeout, os.Interrupt, syscall.SIGTERM),
+		func() { fmt.Fprintln(std.err, "draining: waiting for the running requests") })
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

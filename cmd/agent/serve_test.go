@@ -82,11 +82,21 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("health: %d", resp.StatusCode)
 	}
+	// The local model is served by the batching engine: its KV cache is on /metrics.
+	resp, err = http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\nagent_kv_cache_blocks ") || strings.Contains(string(metrics), "\nagent_kv_cache_blocks 0\n") {
+		t.Errorf("/metrics lacks the batching engine's KV cache blocks")
+	}
 	log, err := stop()
 	if err != nil {
 		t.Errorf("serve after the signal: %v\n%s", err, log)
 	}
-	for _, want := range []string{"serving tiny-4bit-128g-actorder at", "model loaded", "draining", "model unloaded", "drained"} {
+	for _, want := range []string{"serving tiny-4bit-128g-actorder at", "model loaded", "draining", "engine stats", "prefix_hit_rate=", "model unloaded", "drained"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, log)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -73,24 +74,14 @@ func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, tex
 	if err != nil {
 		return err
 	}
-	t, err := reg.Get(name)
-	if err != nil {
+	out, err := reg.Run(ctx, name, text)
+	if errors.Is(err, tools.ErrUnknownTool) {
 		return fmt.Errorf("%w (agent tools lists them)", err)
 	}
-	out, err := t.Call(ctx, tools.Request{Input: text, Raw: text})
 	if err != nil {
-		if strings.HasPrefix(err.Error(), name+": ") { // custom tools name themselves
-			return err
-		}
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if _, err := fmt.Fprintln(std.out, out.Text); err != nil {
 		return err
 	}
-	for _, s := range out.Sources {
-		fmt.Fprintln(std.err, "source:", s)
-	}
-	return nil
+	return out.WriteText(std.out, std.err)
 }
 
 // listTools prints each tool as the planner shows it: Name[input]: description.

@@ -307,3 +307,34 @@ func TestLongPromptInterleaved(t *testing.T) {
 		}
 	})
 }
+
+// TestFinishedSlotRefilled: with one slot, the call waiting behind one that ends
+// at its token limit is prefilled in the very next step.
+func TestFinishedSlotRefilled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(16, 4, 64)
+		s, err := New(f, idTok{bos: 1, eos: 2}, Options{MaxSequences: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		a := start(context.Background(), s, []int{1, 5}, 2)
+		synctest.Wait()
+		b := start(context.Background(), s, []int{1, 9, 9}, 1)
+		synctest.Wait()
+		for range 3 {
+			f.gate <- struct{}{}
+			synctest.Wait()
+		}
+		for _, c := range []chan call{a, b} {
+			if r := <-c; r.err != nil {
+				t.Fatal(r.err)
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.steps) != 3 || !slices.Equal(f.steps[2].IDs, []int32{1, 9, 9}) {
+			t.Errorf("steps %+v: want A's prefill, A's decode, then B's prompt", f.steps)
+		}
+	})
+}

@@ -42,4 +42,16 @@
 // at once with 503 and an error with code "server_busy", never left waiting without
 // bound. A client that goes away cancels its engine call through its context.
 // Shutdown stops taking requests, lets the accepted ones finish and unloads the model.
+//
+// # Metrics
+//
+// GET /metrics has the requests (by endpoint and code, running, waiting), prompt
+// and generated tokens, time-to-first-token and inter-token-latency histograms and
+// the model's loads. For an engine with the Scheduled capability (engine/batch's
+// continuous-batching scheduler) it also has, read from the scheduler at each
+// scrape: its sequences running and waiting, the paged KV cache's blocks (all, in
+// use, cached), the prefix cache's queries, hits and tokens saved, preemptions,
+// and steps and rows; the counters add up over every load of the server's life.
+// /api/ps reports the same cache numbers with the hit rate, and the log has them
+// when the engine is released.
 package server

@@ -48,6 +48,9 @@ type ModelState struct {
 	Waiting int `json:"waiting"`
 	// Error is why the last load failed.
 	Error string `json:"error,omitempty"`
+	// Cache is the batching engine's KV cache and prefix cache; absent when the
+	// server never loaded one (engine/generate has none).
+	Cache *CacheState `json:"cache,omitempty"`
 }
 
 // ps answers GET /api/ps.
@@ -72,7 +75,8 @@ func (s *Server) state() ModelState {
 	s.mu.Lock()
 	draining, waiting := s.draining, s.waiting
 	s.mu.Unlock()
-	m := ModelState{Name: s.opts.Model, Running: len(s.slots), Waiting: waiting, KeepAlive: -1}
+	m := ModelState{Name: s.opts.Model, Running: len(s.slots), Waiting: waiting, KeepAlive: -1,
+		Cache: s.sched.cacheState()}
 	if s.opts.KeepAlive >= 0 {
 		m.KeepAlive = s.opts.KeepAlive.Seconds()
 	}
@@ -149,10 +153,11 @@ func FetchPS(ctx context.Context, hc *http.Client, base, apiKey string) (*PS, er
 
 // WriteTable writes ps as agent ps shows it, as of now: NAME, STATUS (with the
 // load error), LOADED (how long ago), UNTIL (when the idle model unloads),
-// RUNNING and WAITING.
+// RUNNING, WAITING, and for a batching engine KV BLOCKS (in use of all) and
+// PREFIX HITS (the hit rate and the tokens saved).
 func (ps *PS) WriteTable(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tLOADED\tUNTIL\tRUNNING\tWAITING")
+	fmt.Fprintln(tw, "NAME\tSTATUS\tLOADED\tUNTIL\tRUNNING\tWAITING\tKV BLOCKS\tPREFIX HITS")
 	for _, m := range ps.Models {
 		since, until := "-", "-"
 		if m.LoadedAt != nil {
@@ -170,7 +175,14 @@ func (ps *PS) WriteTable(w io.Writer, now time.Time) error {
 		if m.Error != "" {
 			status += ": " + m.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", m.Name, status, since, until, m.Running, m.Waiting)
+		blocks, hits := "-", "-"
+		if c := m.Cache; c != nil {
+			if m.Loaded {
+				blocks = fmt.Sprintf("%d/%d", c.BlocksInUse, c.Blocks)
+			}
+			hits = fmt.Sprintf("%.0f%% (%d tokens saved)", 100*c.HitRate, c.TokensSaved)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", m.Name, status, since, until, m.Running, m.Waiting, blocks, hits)
 	}
 	return tw.Flush()
 }

@@ -166,6 +166,9 @@ func TestPSWriteTable(t *testing.T) {
 		{Name: "b", Status: "loaded", Loaded: true, LoadedAt: &loaded, KeepAlive: -1},
 		{Name: "c", Status: "loaded", Loaded: true, LoadedAt: &loaded, KeepAlive: 300},
 		{Name: "d", Status: "error", Error: "no such folder"},
+		{Name: "e", Status: "loaded", Loaded: true, LoadedAt: &loaded, KeepAlive: -1,
+			Cache: &CacheState{Blocks: 512, BlocksInUse: 12, PrefixQueries: 8, PrefixHits: 6, HitRate: 0.75, TokensSaved: 96}},
+		{Name: "f", Status: "unloaded", KeepAlive: 300, Cache: &CacheState{HitRate: 0.5, TokensSaved: 16}},
 	}}
 	var b strings.Builder
 	if err := ps.WriteTable(&b, now); err != nil {
@@ -173,11 +176,13 @@ func TestPSWriteTable(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	want := [][]string{
-		{"NAME", "STATUS", "LOADED", "UNTIL", "RUNNING", "WAITING"},
+		{"NAME", "STATUS", "LOADED", "UNTIL", "RUNNING", "WAITING", "KV BLOCKS", "PREFIX HITS"},
 		{"a", "loaded", "3h0m ago", "in 5m0s", "1", "2"},
 		{"b", "loaded", "3h0m ago", "forever", "0", "0"},
 		{"c", "loaded", "3h0m ago", "in use", "0", "0"},
 		{"d", "error: no such folder", "-", "-", "0", "0"},
+		{"e", "forever", "12/512", "75% (96 tokens saved)"},
+		{"f", "unloaded", "50% (16 tokens saved)"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("table:\n%s", b.String())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/batch"
 	"github.com/rewoo-agent/agent/engine/stop"
 )
 
@@ -113,7 +114,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			fmt.Sprintf("the request body is larger than %d bytes", tooBig.Limit))
 	case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "malformed JSON body: "+err.Error())
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrBusy), errors.Is(err, batch.ErrBusy): // the batching engine's own queue is full
 		writeError(w, http.StatusServiceUnavailable, "server_error", "server_busy", err.Error())
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "server_error", "shutting_down", err.Error())

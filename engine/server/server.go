@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,6 +70,7 @@ type Server struct {
 	keeper  *keeper
 	slots   chan struct{} // one token per request at the engine
 	metrics *metrics
+	sched   *schedStats // the loaded engine's scheduler, if it has one
 	mux     *http.ServeMux
 	created int64 // the Unix time /v1/models reports
 
@@ -112,14 +114,16 @@ func New(opts Options) (*Server, error) {
 		opts:    opts,
 		slots:   make(chan struct{}, opts.MaxRunning),
 		metrics: newMetrics(),
+		sched:   &schedStats{},
 		mux:     http.NewServeMux(),
 		created: time.Now().Unix(),
 		idle:    make(chan struct{}),
 		abort:   make(chan struct{}),
 	}
 	log := opts.Logger
+	s.metrics.reg.MustRegister(newSchedCollector(s.sched))
 	s.keeper = &keeper{
-		load:      opts.Load,
+		load:      s.follow(opts.Load),
 		keepAlive: opts.KeepAlive,
 		onLoad: func(d time.Duration, err error) {
 			s.metrics.loadTime.Observe(d.Seconds())
@@ -149,6 +153,30 @@ func New(opts Options) (*Server, error) {
 		writeError(w, http.StatusNotFound, "not_found_error", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return s, nil
+}
+
+// follow wraps load so that s.sched follows the loaded engine's scheduler, and
+// logs its prefix cache's record when the engine is released.
+func (s *Server) follow(load Loader) Loader {
+	return func(ctx context.Context) (engine.LLM, func() error, error) {
+		llm, release, err := load(ctx)
+		if err != nil || llm == nil {
+			return llm, release, err
+		}
+		s.sched.loaded(llm)
+		return llm, func() error {
+			if st, ok := s.sched.released(); ok {
+				s.opts.Logger.Info("engine stats", "model", s.opts.Model, "steps", st.Steps,
+					"prompt_tokens", st.PromptTokens, "generated_tokens", st.GeneratedTokens,
+					"prefix_hit_rate", fmt.Sprintf("%.3f", st.HitRate()), "tokens_saved", st.TokensSaved,
+					"preemptions", st.Preemptions)
+			}
+			if release == nil {
+				return nil
+			}
+			return release()
+		}, nil
+	}
 }
 
 // ServeHTTP routes a request.

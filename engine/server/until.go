@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
 	"time"
 )
@@ -36,6 +38,17 @@ func (s *Server) ServeUntil(ctx context.Context, ln net.Listener, drain func() (
 		return fmt.Errorf("drain: %w", err)
 	}
 	return nil
+}
+
+// SignalDrain is a drain for ServeUntil that lasts timeout at most, and ends
+// early at one of sigs (a second Ctrl-C or SIGTERM: the running requests are
+// cancelled at once).
+func SignalDrain(timeout time.Duration, sigs ...os.Signal) func() (context.Context, context.CancelFunc) {
+	return func() (context.Context, context.CancelFunc) {
+		drain, stop := signal.NotifyContext(context.Background(), sigs...)
+		drain, cancel := context.WithTimeout(drain, timeout)
+		return drain, func() { cancel(); stop() }
+	}
 }
 
 // ParseKeepAlive reads a keep-alive as ollama's keep_alive and agent serve's

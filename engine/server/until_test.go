@@ -6,8 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,5 +154,24 @@ func TestParseKeys(t *testing.T) {
 		if err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("ParseKeys(%q, %q) = %q, %v; want %q", tt.keys, tt.list, got, err, tt.want)
 		}
+	}
+}
+
+// TestSignalDrain: the drain ends at its timeout, or at once at a signal.
+func TestSignalDrain(t *testing.T) {
+	ctx, cancel := SignalDrain(time.Nanosecond, syscall.SIGUSR1)()
+	<-ctx.Done()
+	cancel()
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Errorf("at the timeout: %v", ctx.Err())
+	}
+	ctx, cancel = SignalDrain(time.Hour, syscall.SIGUSR1)()
+	defer cancel()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done() // the test's deadline bounds the wait
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Errorf("after the signal: %v", ctx.Err())
 	}
 }
