@@ -300,6 +300,10 @@ func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
 		o.fail(fmt.Errorf("cuda: RoPE: %d columns in heads of %d", t[0].cols, headDim))
 		return
 	}
+	if o.b.batched {
+		o.launch("rope_rows", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.pool.pos, t[0].cols/headDim, headDim, theta)
+		return
+	}
 	o.launch("rope", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.step, t[0].cols/headDim, headDim, theta)
 }
 
@@ -311,23 +315,37 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 	}
 	c, s := t[4], o.b.shape
 	hd := s.HeadDim
-	if c.kind != cache || c.cols != t[2].cols || t[1].cols != s.Heads*hd || c.cols != s.KVHeads*hd || s.Heads%s.KVHeads != 0 {
+	want := cache
+	if o.b.batched {
+		want = paged
+	}
+	if c.kind != want {
+		o.fail(fmt.Errorf("cuda: Attention: a paged cache under Run, or a one-sequence cache under RunBatch"))
+		return
+	}
+	if c.cols != t[2].cols || t[1].cols != s.Heads*hd || c.cols != s.KVHeads*hd || s.Heads%s.KVHeads != 0 {
 		o.fail(fmt.Errorf("cuda: Attention: q of %d, k/v of %d columns, cache of %d for %d heads and %d kv heads of %d", t[1].cols, t[2].cols, c.cols, s.Heads, s.KVHeads, hd))
+		return
+	}
+	if o.b.batched {
+		o.attentionPaged(t[0], t[1], t[2], t[3], c)
 		return
 	}
 	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
 	if o.b.rows > 1 && fastAttention && (hd == 64 || hd == 128) {
 		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
-			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, float32(1/math.Sqrt(float64(hd))))
+			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, attnScale(hd))
 		return
 	}
 	splits := attnSplits(o.b.dev.sms, s.Heads*o.b.rows, c.rows)
 	o.launch("attention_split", [3]int{s.Heads, o.b.rows, splits}, 128, 0,
-		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
+		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, attnScale(hd))
 	if splits > 1 {
 		o.launch("attention_combine", [3]int{s.Heads, o.b.rows, 1}, 128, 0, o.b.part, t[0].p, s.Heads, hd, splits)
 	}
 }
+
+func attnScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
 
 // fastAttention selects attention_prompt64/128 (tensor cores, float16 scores and
 // probabilities) for batches of several rows; tests and benchmarks clear it to run
