@@ -126,9 +126,47 @@ func mvSharedMax(bits int) int {
 
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
 // most six blocks per multiprocessor, at least two splits each), and mvPartFloats
-// the partial sums its splits store.
+// the partial sums its splits store: for a batch (gptq_mvN_rR) each block's R rows,
+// at most mvRowsPerSM blocks per multiprocessor.
 func mvBlocks(sms int) int     { return 6 * sms }
-func mvPartFloats(sms int) int { return 6 * sms * mvCols }
+func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
+
+// mvRowsMax is the most rows a decode product runs on gptq_mvN_rR (more take the
+// prompt kernels): engine/batch's decode batches, up to 64 sequences.
+const mvRowsMax = 64
+
+// mvRowsPerSM is the blocks of gptq_mvN_rR one multiprocessor holds (their
+// __launch_bounds__: registers allow four blocks of 4 rows, three of 16).
+func mvRowsPerSM(r int) int {
+	if r == 4 {
+		return 4
+	}
+	return 3
+}
+
+// flushRows launches the pending decode products of a batch of 2..mvRowsMax rows:
+// gather_xN puts the input in float16 in unpacking order (through the weights' one
+// permutation), then gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
+// reads each chunk of weights once for a block's rows, the row groups of a column
+// block running together so that the weights come from device memory once.
+func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
+	p, rows := &o.b.pend, o.b.rows
+	w0 := p.ws[0]
+	K, bits := w0.rows, w0.q.bits
+	if int64(rows)*int64(K)*2 > xhBytes(o.b.shape) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
+		return
+	}
+	r := 16
+	if rows <= 4 {
+		r = 4
+	}
+	groups := ceil(rows, r)
+	splits, per := o.splitK(K/32, colBlocks*groups, mvRowsPerSM(r))
+	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
+	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
+}
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
 const mvCols = 512
@@ -176,7 +214,9 @@ func (o ops) queue(y, x, w *tensor) {
 	p := &o.b.pend
 	if p.n > 0 {
 		w0 := p.ws[0]
-		fits := p.n < len(p.ws) && p.x == x && w0.q.bits == w.q.bits && w0.q.zeroOffset == w.q.zeroOffset
+		// A batch's input is gathered once for the launch, through one permutation.
+		fits := p.n < len(p.ws) && p.x == x && w0.q.bits == w.q.bits && w0.q.zeroOffset == w.q.zeroOffset &&
+			(o.b.rows == 1 || w0.q.perm == w.q.perm)
 		for _, py := range p.ys[:p.n] {
 			fits = fits && py != y
 		}
@@ -212,6 +252,10 @@ func (o ops) flush() {
 	if p.res != nil {
 		res, rdst = p.res.p, p.rdst.p
 	}
+	if rows := o.b.rows; rows > 1 {
+		o.flushRows(args, colBlocks, res, rdst)
+		return
+	}
 	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
 	if mvShared(per) > mvSharedMax(bits) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax(bits)))
@@ -228,7 +272,7 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 	}
 	y, a, wt := t[0], t[1], t[2]
 	rows := o.b.rows
-	if wt.kind == quantized && rows == 1 && fastMatvec && (wt.q.bits == 3 || wt.q.bits == 4) {
+	if wt.kind == quantized && rows <= mvRowsMax && fastMatvec && (wt.q.bits == 3 || wt.q.bits == 4) {
 		K, N := wt.rows, wt.cols
 		if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N {
 			o.fail(fmt.Errorf("cuda: MatMul: %d columns × %d×%d weight into %d columns", a.cols, K, N, y.cols))
