@@ -258,10 +258,11 @@ __device__ __forceinline__ void dot(float (&acc)[4], const chunk<BITS>& ch, cons
 }
 
 // dotRows is dot for rows rows (at most R) of inputs: row r's 16 pairs of the chunk
-// at xc + r*stride (uint4 units). Each column is unpacked once for all rows.
+// at xc + r*stride (uint4 units, in shared memory). Each column is unpacked once for
+// all rows.
 template <int BITS, int R>
-__device__ __forceinline__ void dotRows(float (&acc)[R][4], const chunk<BITS>& ch, const uint4* __restrict__ xc,
-                                        size_t stride, int rows, int n, float zeroOffset) {
+__device__ __forceinline__ void dotRows(float (&acc)[R][4], const chunk<BITS>& ch, const uint4* xc, int stride,
+                                        int rows, int n, float zeroOffset) {
   const uint32_t zbits = zeroBits<BITS>(ch, n);
   __half2 u[4][16];
 #pragma unroll
@@ -271,7 +272,7 @@ __device__ __forceinline__ void dotRows(float (&acc)[R][4], const chunk<BITS>& c
     if (r < rows) {
       uint4 xv[4];
 #pragma unroll
-      for (int b = 0; b < 4; b++) xv[b] = __ldg(xc + r * stride + b);
+      for (int b = 0; b < 4; b++) xv[b] = xc[r * stride + b];
 #pragma unroll
       for (int j = 0; j < 4; j++) acc[r][j] = fmaf(scaleOf<BITS>(ch, j), dot16(u[j], xv), acc[r][j]);
     }
@@ -409,15 +410,23 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
 // gather_x (through the weights' common perm), Y[M, N] = X W. Each chunk of weights is
 // copied and unpacked once for all the block's rows; the row groups of a column block
 // are adjacent along blockIdx.x, so they run together and all but the first read the
-// weights from L2. The splits of K meet as in matvec_fast, part holding M rows of
-// partN columns per split.
+// weights from L2. The rows' inputs of each chunk travel in the ring beside the
+// weights (copied by the first 4R threads, so each chunk waits for a barrier), and a
+// stage is refilled once every thread is past it. The splits of K meet as in
+// matvec_fast, part holding M rows of partN columns per split.
+template <int BITS, int R>
+struct rstage {
+  stage<BITS> w;
+  uint4 x[R][4];
+};
+
 template <int BITS, int STAGES, int R>
 __device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __half* __restrict__ xh, int M,
                             int m0, const float* __restrict__ res, float* __restrict__ rdst,
                             float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit,
                             float zeroOffset) {
   extern __shared__ __align__(16) float smem[];
-  __shared__ stage<BITS> ring[STAGES];
+  __shared__ rstage<BITS, R> ring[STAGES];
   __shared__ int isLast;
   int* gs = reinterpret_cast<int*>(smem);
   const int N = L.N;
@@ -426,39 +435,53 @@ __device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __h
   const int n = (bx * blockDim.x + threadIdx.x) * 4;
   const bool active = n < N;
   const int rows = min(R, M - m0);
+  const int t = threadIdx.x, xr = t >> 2, xp = t & 3;
+  const bool copiesX = xr < rows;
+  const __half* xsrc = xh + (size_t)(m0 + xr) * K + xp * 8;
+  // chunk c of weights (if active) and inputs into stage st, as one commit group
+  auto fill = [&](rstage<BITS, R>& st, int g, int c) {
+    if (active) issue<BITS>(st.w, L.qweight, L.qzeros, L.scales, g, c, N, n);
+    if (copiesX) cp_async_cg16(&st.x[xr][xp], xsrc + (size_t)c * 32);
+    cp_async_commit();
+  };
 #pragma unroll
   for (int u = 0; u < STAGES; u++) {
-    if (active && c0 + u < c1)
-      issue<BITS>(ring[u], L.qweight, L.qzeros, L.scales, __ldg(L.cgroup + c0 + u), c0 + u, N, n);
-    cp_async_commit();
+    if (c0 + u < c1) {
+      fill(ring[u], __ldg(L.cgroup + c0 + u), c0 + u);
+    } else {
+      cp_async_commit();
+    }
   }
   for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) gs[i] = L.cgroup[c0 + i];
-  __syncthreads();
   float acc[R][4];
 #pragma unroll
   for (int r = 0; r < R; r++)
 #pragma unroll
     for (int j = 0; j < 4; j++) acc[r][j] = 0.f;
-  if (active) {
-    const uint4* x0 = reinterpret_cast<const uint4*>(xh + (size_t)m0 * K);
-    const size_t stride = K / 8;  // uint4 per row
-    const int t = threadIdx.x;
-    int s = 0;
-    for (int c = c0; c < c1; c++) {
-      cp_async_wait<STAGES - 1>();
+  int s = 0;
+  for (int c = c0; c < c1; c++) {
+    // Chunk c's group is the (c-c0)-th: the prologue's STAGES, then one per pass after
+    // the first.
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // chunk c is in for every thread; every thread is done with chunk c-1
+    const int prev = s == 0 ? STAGES - 1 : s - 1, next = c - 1 + STAGES;
+    if (c > c0) {
+      if (next < c1) {
+        fill(ring[prev], gs[next - c0], next);
+      } else {
+        cp_async_commit();
+      }
+    }
+    if (active) {
       chunk<BITS> cur;
 #pragma unroll
-      for (int b = 0; b < BITS; b++) cur.w[b] = ring[s].w[b][t];
-      cur.sc = ring[s].sc[t];
+      for (int b = 0; b < BITS; b++) cur.w[b] = ring[s].w.w[b][t];
+      cur.sc = ring[s].w.sc[t];
 #pragma unroll
-      for (int z = 0; z < (BITS == 3 ? 2 : 1); z++) cur.zw[z] = ring[s].zw[z][t];
-      const int next = c + STAGES;
-      // cur is in registers: the stage can be refilled before the products
-      if (next < c1) issue<BITS>(ring[s], L.qweight, L.qzeros, L.scales, gs[next - c0], next, N, n);
-      cp_async_commit();
-      dotRows<BITS, R>(acc, cur, x0 + (size_t)c * 4, stride, rows, n, zeroOffset);
-      s = s + 1 == STAGES ? 0 : s + 1;
+      for (int z = 0; z < (BITS == 3 ? 2 : 1); z++) cur.zw[z] = ring[s].w.zw[z][t];
+      dotRows<BITS, R>(acc, cur, &ring[s].x[0][0], 4, rows, n, zeroOffset);
     }
+    s = s + 1 == STAGES ? 0 : s + 1;
   }
   if (gridDim.y > 1) {
     if (active)
@@ -545,7 +568,7 @@ __device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __h
 MATVEC_FAST(3, 4, 6, gptq_mv3)
 MATVEC_FAST(4, 4, 5, gptq_mv4)
 // Decode batches: 4 rows a block (four blocks per multiprocessor), 16 rows a block
-// (three; engine/backend/cuda's mvRowsPerSM).
+// (three; engine/backend/cuda's mvRowsPerSM); 1 KB of inputs per stage at 16 rows.
 MATVEC_ROWS(3, 4, 4, gptq_mv3_r4)
 MATVEC_ROWS(4, 4, 4, gptq_mv4_r4)
 MATVEC_ROWS(3, 16, 3, gptq_mv3_r16)

@@ -280,7 +280,8 @@ func TestBatchPrefixHitLogits(t *testing.T) {
 
 // TestPagedAttentionLong checks attention_paged against a float64 reference at
 // lengths where the keys are split over many blocks (flash-decoding) and at several
-// rows of one sequence per step, with scattered block tables.
+// rows of one sequence per step, with scattered block tables, the steps of one size
+// replaying one CUDA graph.
 func TestPagedAttentionLong(t *testing.T) {
 	r := newRNG(t)
 	const heads, kvHeads, hd, bs = 8, 2, 128, 16
@@ -300,14 +301,23 @@ func TestPagedAttentionLong(t *testing.T) {
 	// Fill sequence 0 to 1500 positions and sequence 1 to 700, 64 rows a step, then
 	// decode one row of each.
 	keys, vals := [2][][]float32{}, [2][][]float32{}
+	// q, k, v and the output, the same tensors every step (so that steps repeat)
+	qc, kc := heads*hd, kvHeads*hd
+	acts := [4]engine.Tensor{act(t, b, s.MaxBatch, qc, nil), act(t, b, s.MaxBatch, kc, nil), act(t, b, s.MaxBatch, kc, nil), act(t, b, s.MaxBatch, qc, nil)}
 	for _, lens := range [][2]int{{1500, 700}, {1501, 701}} {
-		checkPaged(t, r, b, c, tabs, lens, &keys, &vals)
+		checkPaged(t, r, b, c, acts, tabs, lens, &keys, &vals)
+	}
+	// The steps of 64 rows after the second replayed one captured graph, with other
+	// positions and tables each time.
+	if b.graphs[-64] == nil {
+		t.Error("no CUDA graph captured for RunBatch steps of 64 rows")
 	}
 }
 
 // checkPaged feeds the sequences up to lens positions through RunBatch steps of at
-// most MaxBatch rows, checking those that reach past position 600 (and the last).
-func checkPaged(t *testing.T, r *rand.Rand, b *Backend, c engine.Tensor, tabs [][]int32, lens [2]int, keys, vals *[2][][]float32) {
+// most MaxBatch rows (q, k, v and the output in acts), checking those that reach
+// past position 600 (and the last).
+func checkPaged(t *testing.T, r *rand.Rand, b *Backend, c engine.Tensor, acts [4]engine.Tensor, tabs [][]int32, lens [2]int, keys, vals *[2][][]float32) {
 	s := b.shape
 	heads, kvHeads, hd := s.Heads, s.KVHeads, s.HeadDim
 	kc, qc := kvHeads*hd, heads*hd
@@ -331,7 +341,11 @@ func checkPaged(t *testing.T, r *rand.Rand, b *Backend, c engine.Tensor, tabs []
 		}
 		rows := len(bt.Pos)
 		qv := randn(r, rows*qc, 1)
-		q, k, v, d := act(t, b, rows, qc, qv), act(t, b, rows, kc, kv), act(t, b, rows, kc, vv), act(t, b, rows, qc, nil)
+		q, k, v, d := acts[0], acts[1], acts[2], acts[3]
+		write(t, b, q, qv)
+		write(t, b, k, kv)
+		write(t, b, v, vv)
+		poison(t, b, d)
 		if err := b.RunBatch(ctx, bt, func(o engine.Ops) { o.Attention(d, q, k, v, c) }); err != nil {
 			t.Fatal(err)
 		}

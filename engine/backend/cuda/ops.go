@@ -135,6 +135,10 @@ func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mv
 // prompt kernels): engine/batch's decode batches, up to 64 sequences.
 const mvRowsMax = 64
 
+// mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
+// block may use beside the largest static ring (gptq_mv4_r16: 43024 bytes).
+const mvRowsSharedMax = 48<<10 - 43024
+
 // mvRowsPerSM is the blocks of gptq_mvN_rR one multiprocessor holds (their
 // __launch_bounds__: registers allow four blocks of 4 rows, three of 16).
 func mvRowsPerSM(r int) int {
@@ -163,6 +167,10 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	}
 	groups := ceil(rows, r)
 	splits, per := o.splitK(K/32, colBlocks*groups, mvRowsPerSM(r))
+	if per*4 > mvRowsSharedMax {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs needs %d bytes of shared memory per block, over %d", bits, rows, K, per*4, mvRowsSharedMax))
+		return
+	}
 	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
