@@ -425,10 +425,11 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
 // tools; 88 rows computed); and the linear layers alone at the same batches. Each
-// timed step ends with the device synchronized and,
-// for the prompt, the last row's logits copied to the host.
+// timed step ends with the device synchronized and, for the prompt, the last row's
+// logits copied to the host. It needs about 130 GB of device memory (an H200).
 //
-//	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 10x
+//	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
+//	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
 func BenchmarkBatch(b *testing.B) {
 	s := llama65B
 	const hd, bs, positions, prompt, hit, maxSeqs = 128, 16, 512, 600, 512, 64
