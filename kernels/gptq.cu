@@ -164,6 +164,83 @@ __device__ __forceinline__ __half2 unpack(uint32_t h, __half2 scale, __half2 off
   return __hfma2(h2bits(h), scale, off);
 }
 
+// zeroBits returns the bits of the four zeros of columns n..n+3, BITS apiece from
+// bit 0.
+template <int BITS>
+__device__ __forceinline__ uint32_t zeroBits(const chunk<BITS>& ch, int n) {
+  if (BITS == 4) return ch.zw[0] >> ((n & 7) * 4);
+  return __funnelshift_r(ch.zw[0], ch.zw[BITS == 3 ? 1 : 0], (3 * (n & 31)) & 31);
+}
+
+// unpack16 sets u to q - z for column j of chunk ch (zeros zbits), as the 16 pairs of
+// rows pairOf gives, in that order.
+template <int BITS>
+__device__ __forceinline__ void unpack16(__half2 (&u)[16], const chunk<BITS>& ch, int j, uint32_t zbits,
+                                         float zeroOffset) {
+  const float z = (float)((zbits >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset;
+  const __half2 zz = __float2half2_rn(z);
+  if (BITS == 4) {
+    // low nibble of a byte at bit 0 of each half, high nibble at bit 4
+    const __half2 s0 = __float2half2_rn(1.f), s4 = __float2half2_rn(1.f / 16.f);
+    const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), zz), o4 = __hsub2(__float2half2_rn(-64.f), zz);
+#pragma unroll
+    for (int b = 0; b < 4; b++) {
+      const uint32_t w = word(ch.w[b], j);
+      u[4 * b] = unpack(lop<0x000f000f>(w), s0, o0);
+      u[4 * b + 1] = unpack(lop<0x00f000f0>(w), s4, o4);
+      u[4 * b + 2] = unpack(lop<0x000f000f>(w >> 8), s0, o0);
+      u[4 * b + 3] = unpack(lop<0x00f000f0>(w >> 8), s4, o4);
+    }
+  } else {
+    // Windows of the 96-bit stream a|b|c: value i at bit 3i. In each block of ten
+    // rows r0.. (r0 = 1, 11, 21), the window from bit 3*r0-1 holds the pairs
+    // (r0+k, r0+k+5), k = 0..2, at bits (1,16), (4,19), (7,22); the window from bit
+    // 3*r0+8 holds k = 3, 4 at (1,16), (4,19). Rows 0 and 31 make the last pair.
+    const uint32_t a = word(ch.w[0], j), b = word(ch.w[1], j), c = word(ch.w[2], j);
+    const __half2 s10 = __halves2half2(__float2half(0.5f), __float2half(1.f));
+    const __half2 s43 = __halves2half2(__float2half(1.f / 16), __float2half(1.f / 8));
+    const __half2 s76 = __halves2half2(__float2half(1.f / 128), __float2half(1.f / 64));
+    const __half2 o10 = __hsub2(__halves2half2(__float2half(-512.f), __float2half(-1024.f)), zz);
+    const __half2 o43 = __hsub2(__halves2half2(__float2half(-64.f), __float2half(-128.f)), zz);
+    const __half2 o76 = __hsub2(__halves2half2(__float2half(-8.f), __float2half(-16.f)), zz);
+    const __half2 o00 = __hsub2(__float2half2_rn(-1024.f), zz);
+    const uint32_t win[6] = {a >> 2, __funnelshift_r(a, b, 11), b, b >> 9, __funnelshift_r(b, c, 30), c >> 7};
+#pragma unroll
+    for (int t = 0; t < 3; t++) {
+      const uint32_t w1 = win[2 * t], w2 = win[2 * t + 1];
+      u[5 * t] = unpack(lop<0x0007000e>(w1), s10, o10);
+      u[5 * t + 1] = unpack(lop<0x00380070>(w1), s43, o43);
+      u[5 * t + 2] = unpack(lop<0x01c00380>(w1), s76, o76);
+      u[5 * t + 3] = unpack(lop<0x0007000e>(w2), s10, o10);
+      u[5 * t + 4] = unpack(lop<0x00380070>(w2), s43, o43);
+    }
+    const uint32_t last = (a & 7u) | lop<0x00070000>(c >> 13);
+    u[15] = __hadd2(h2bits(last), o00);
+  }
+}
+
+// scaleOf is the float32 scale of column j of the chunk.
+template <int BITS>
+__device__ __forceinline__ float scaleOf(const chunk<BITS>& ch, int j) {
+  const __half2 sp = h2bits(j < 2 ? ch.sc.x : ch.sc.y);
+  return (j & 1) ? __high2float(sp) : __low2float(sp);
+}
+
+// dot16 is the half2 dot product of the 16 pairs u with the inputs xv (in the same
+// order), summed across the pair in float32.
+__device__ __forceinline__ float dot16(const __half2 (&u)[16], const uint4 (&xv)[4]) {
+  __half2 d = __float2half2_rn(0.f);
+#pragma unroll
+  for (int b = 0; b < 4; b++) {
+    d = __hfma2(u[4 * b], h2bits(xv[b].x), d);
+    d = __hfma2(u[4 * b + 1], h2bits(xv[b].y), d);
+    d = __hfma2(u[4 * b + 2], h2bits(xv[b].z), d);
+    d = __hfma2(u[4 * b + 3], h2bits(xv[b].w), d);
+  }
+  const float2 f = __half22float2(d);
+  return f.x + f.y;
+}
+
 // dot adds chunk ch times the chunk's inputs xc (16 pairs, in unpacking order) to acc.
 template <int BITS>
 __device__ __forceinline__ void dot(float (&acc)[4], const chunk<BITS>& ch, const uint4* xc, int n,
@@ -171,61 +248,34 @@ __device__ __forceinline__ void dot(float (&acc)[4], const chunk<BITS>& ch, cons
   uint4 xv[4];
 #pragma unroll
   for (int b = 0; b < 4; b++) xv[b] = xc[b];
-  uint32_t zbits;
-  if (BITS == 4) {
-    zbits = ch.zw[0] >> ((n & 7) * 4);
-  } else {
-    zbits = __funnelshift_r(ch.zw[0], ch.zw[BITS == 3 ? 1 : 0], (3 * (n & 31)) & 31);
-  }
+  const uint32_t zbits = zeroBits<BITS>(ch, n);
 #pragma unroll
   for (int j = 0; j < 4; j++) {
-    const float z = (float)((zbits >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset;
-    const __half2 zz = __float2half2_rn(z);
-    __half2 d = __float2half2_rn(0.f);
-    if (BITS == 4) {
-      // low nibble of a byte at bit 0 of each half, high nibble at bit 4
-      const __half2 s0 = __float2half2_rn(1.f), s4 = __float2half2_rn(1.f / 16.f);
-      const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), zz), o4 = __hsub2(__float2half2_rn(-64.f), zz);
+    __half2 u[16];
+    unpack16<BITS>(u, ch, j, zbits, zeroOffset);
+    acc[j] = fmaf(scaleOf<BITS>(ch, j), dot16(u, xv), acc[j]);
+  }
+}
+
+// dotRows is dot for rows rows (at most R) of inputs: row r's 16 pairs of the chunk
+// at xc + r*stride (uint4 units, in shared memory). Each column is unpacked once for
+// all rows.
+template <int BITS, int R>
+__device__ __forceinline__ void dotRows(float (&acc)[R][4], const chunk<BITS>& ch, const uint4* xc, int stride,
+                                        int rows, int n, float zeroOffset) {
+  const uint32_t zbits = zeroBits<BITS>(ch, n);
+  __half2 u[4][16];
 #pragma unroll
-      for (int b = 0; b < 4; b++) {
-        const uint32_t w = word(ch.w[b], j);
-        d = __hfma2(unpack(lop<0x000f000f>(w), s0, o0), h2bits(xv[b].x), d);
-        d = __hfma2(unpack(lop<0x00f000f0>(w), s4, o4), h2bits(xv[b].y), d);
-        d = __hfma2(unpack(lop<0x000f000f>(w >> 8), s0, o0), h2bits(xv[b].z), d);
-        d = __hfma2(unpack(lop<0x00f000f0>(w >> 8), s4, o4), h2bits(xv[b].w), d);
-      }
-    } else {
-      // Windows of the 96-bit stream a|b|c: value i at bit 3i. In each block of ten
-      // rows r0.. (r0 = 1, 11, 21), the window from bit 3*r0-1 holds the pairs
-      // (r0+k, r0+k+5), k = 0..2, at bits (1,16), (4,19), (7,22); the window from bit
-      // 3*r0+8 holds k = 3, 4 at (1,16), (4,19). Rows 0 and 31 make the last pair.
-      const uint32_t a = word(ch.w[0], j), b = word(ch.w[1], j), c = word(ch.w[2], j);
-      const __half2 s10 = __halves2half2(__float2half(0.5f), __float2half(1.f));
-      const __half2 s43 = __halves2half2(__float2half(1.f / 16), __float2half(1.f / 8));
-      const __half2 s76 = __halves2half2(__float2half(1.f / 128), __float2half(1.f / 64));
-      const __half2 o10 = __hsub2(__halves2half2(__float2half(-512.f), __float2half(-1024.f)), zz);
-      const __half2 o43 = __hsub2(__halves2half2(__float2half(-64.f), __float2half(-128.f)), zz);
-      const __half2 o76 = __hsub2(__halves2half2(__float2half(-8.f), __float2half(-16.f)), zz);
-      const __half2 o00 = __hsub2(__float2half2_rn(-1024.f), zz);
-      const uint32_t win[6] = {a >> 2, __funnelshift_r(a, b, 11), b, b >> 9, __funnelshift_r(b, c, 30), c >> 7};
-      const uint32_t xw[16] = {xv[0].x, xv[0].y, xv[0].z, xv[0].w, xv[1].x, xv[1].y, xv[1].z, xv[1].w,
-                               xv[2].x, xv[2].y, xv[2].z, xv[2].w, xv[3].x, xv[3].y, xv[3].z, xv[3].w};
+  for (int j = 0; j < 4; j++) unpack16<BITS>(u[j], ch, j, zbits, zeroOffset);
 #pragma unroll
-      for (int t = 0; t < 3; t++) {
-        const uint32_t w1 = win[2 * t], w2 = win[2 * t + 1];
-        d = __hfma2(unpack(lop<0x0007000e>(w1), s10, o10), h2bits(xw[5 * t]), d);
-        d = __hfma2(unpack(lop<0x00380070>(w1), s43, o43), h2bits(xw[5 * t + 1]), d);
-        d = __hfma2(unpack(lop<0x01c00380>(w1), s76, o76), h2bits(xw[5 * t + 2]), d);
-        d = __hfma2(unpack(lop<0x0007000e>(w2), s10, o10), h2bits(xw[5 * t + 3]), d);
-        d = __hfma2(unpack(lop<0x00380070>(w2), s43, o43), h2bits(xw[5 * t + 4]), d);
-      }
-      const uint32_t last = (a & 7u) | lop<0x00070000>(c >> 13);
-      d = __hfma2(__hadd2(h2bits(last), o00), h2bits(xw[15]), d);
+  for (int r = 0; r < R; r++) {
+    if (r < rows) {
+      uint4 xv[4];
+#pragma unroll
+      for (int b = 0; b < 4; b++) xv[b] = xc[r * stride + b];
+#pragma unroll
+      for (int j = 0; j < 4; j++) acc[r][j] = fmaf(scaleOf<BITS>(ch, j), dot16(u[j], xv), acc[r][j]);
     }
-    const __half2 sp = h2bits(j < 2 ? ch.sc.x : ch.sc.y);
-    const float s = (j & 1) ? __high2float(sp) : __low2float(sp);
-    const float2 f = __half22float2(d);
-    acc[j] = fmaf(s, f.x + f.y, acc[j]);
   }
 }
 
@@ -355,6 +405,130 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
   }
 }
 
+// matvec_rows is matvec_fast for a decode batch: rows m0..m0+R-1 of M (m0 = R times
+// the block's row group) of Xh, the input gathered to float16 in unpacking order by
+// gather_x (through the weights' common perm), Y[M, N] = X W. Each chunk of weights is
+// copied and unpacked once for all the block's rows; the row groups of a column block
+// are adjacent along blockIdx.x, so they run together and all but the first read the
+// weights from L2. The rows' inputs of each chunk travel in the ring beside the
+// weights (copied by the first 4R threads, so each chunk waits for a barrier), and a
+// stage is refilled once every thread is past it. The splits of K meet as in
+// matvec_fast, part holding M rows of partN columns per split.
+template <int BITS, int R>
+struct rstage {
+  stage<BITS> w;
+  uint4 x[R][4];
+};
+
+template <int BITS, int STAGES, int R>
+__device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __half* __restrict__ xh, int M,
+                            int m0, const float* __restrict__ res, float* __restrict__ rdst,
+                            float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit,
+                            float zeroOffset) {
+  extern __shared__ __align__(16) float smem[];
+  __shared__ rstage<BITS, R> ring[STAGES];
+  __shared__ int isLast;
+  int* gs = reinterpret_cast<int*>(smem);
+  const int N = L.N;
+  const int c0 = blockIdx.y * chunksPerSplit;
+  const int c1 = min(c0 + chunksPerSplit, K / 32);
+  const int n = (bx * blockDim.x + threadIdx.x) * 4;
+  const bool active = n < N;
+  const int rows = min(R, M - m0);
+  const int t = threadIdx.x, xr = t >> 2, xp = t & 3;
+  const bool copiesX = xr < rows;
+  const __half* xsrc = xh + (size_t)(m0 + xr) * K + xp * 8;
+  // chunk c of weights (if active) and inputs into stage st, as one commit group
+  auto fill = [&](rstage<BITS, R>& st, int g, int c) {
+    if (active) issue<BITS>(st.w, L.qweight, L.qzeros, L.scales, g, c, N, n);
+    if (copiesX) cp_async_cg16(&st.x[xr][xp], xsrc + (size_t)c * 32);
+    cp_async_commit();
+  };
+#pragma unroll
+  for (int u = 0; u < STAGES; u++) {
+    if (c0 + u < c1) {
+      fill(ring[u], __ldg(L.cgroup + c0 + u), c0 + u);
+    } else {
+      cp_async_commit();
+    }
+  }
+  for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) gs[i] = L.cgroup[c0 + i];
+  float acc[R][4];
+#pragma unroll
+  for (int r = 0; r < R; r++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[r][j] = 0.f;
+  int s = 0;
+  for (int c = c0; c < c1; c++) {
+    // Chunk c's group is the (c-c0)-th: the prologue's STAGES, then one per pass after
+    // the first.
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // chunk c is in for every thread; every thread is done with chunk c-1
+    const int prev = s == 0 ? STAGES - 1 : s - 1, next = c - 1 + STAGES;
+    if (c > c0) {
+      if (next < c1) {
+        fill(ring[prev], gs[next - c0], next);
+      } else {
+        cp_async_commit();
+      }
+    }
+    if (active) {
+      chunk<BITS> cur;
+#pragma unroll
+      for (int b = 0; b < BITS; b++) cur.w[b] = ring[s].w.w[b][t];
+      cur.sc = ring[s].w.sc[t];
+#pragma unroll
+      for (int z = 0; z < (BITS == 3 ? 2 : 1); z++) cur.zw[z] = ring[s].w.zw[z][t];
+      dotRows<BITS, R>(acc, cur, &ring[s].x[0][0], 4, rows, n, zeroOffset);
+    }
+    s = s + 1 == STAGES ? 0 : s + 1;
+  }
+  if (gridDim.y > 1) {
+    if (active)
+#pragma unroll
+      for (int r = 0; r < R; r++)
+        if (r < rows)
+          __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m0 + r) * partN + col0 + n),
+                 make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      const int prev = atomicAdd(count + blockIdx.x, 1);
+      isLast = prev == gridDim.y - 1;
+      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+    if (!active) return;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      if (r >= rows) continue;
+      float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+      for (int sp = 0; sp < gridDim.y; sp++) {
+        const float4 p = __ldcg(reinterpret_cast<const float4*>(part + ((size_t)sp * M + m0 + r) * partN + col0 + n));
+        sum.x += p.x;
+        sum.y += p.y;
+        sum.z += p.z;
+        sum.w += p.w;
+      }
+      acc[r][0] = sum.x, acc[r][1] = sum.y, acc[r][2] = sum.z, acc[r][3] = sum.w;
+    }
+  }
+  if (!active) return;
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    if (r >= rows) continue;
+    const size_t at = (size_t)(m0 + r) * N + n;
+    const float4 sum = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+    *reinterpret_cast<float4*>(L.y + at) = sum;
+    if (res) {
+      const float4 q = *reinterpret_cast<const float4*>(res + at);
+      *reinterpret_cast<float4*>(rdst + at) = make_float4(q.x + sum.x, q.y + sum.y, q.z + sum.z, q.w + sum.w);
+    }
+  }
+}
+
 #define LIN(i) const uint32_t *qweight##i, const uint32_t *qzeros##i, const __half *scales##i, \
                const int *cgroup##i, const int *perm##i, float *y##i, int N##i
 #define PICK(f) (w == 0 ? f##0 : w == 1 ? f##1 : f##2)
@@ -375,8 +549,30 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
 // Both keep four chunks in flight per thread in a shared-memory ring (cp.async): 32 KB
 // of static shared memory per block for 3 bits, six blocks per multiprocessor; 38 KB
 // for 4 bits, five blocks (engine/backend/cuda's mvPerSM).
+// The launch's weights, as MATVEC_FAST, with G = ceil(M/R) row groups per column
+// block along blockIdx.x (group fastest).
+#define MATVEC_ROWS(B, R, MINB, NAME)                                                           \
+  extern "C" __global__ void __launch_bounds__(128, MINB) NAME(                                \
+      LIN(0), LIN(1), LIN(2), const __half* xh, int M, const float* res, float* rdst,           \
+      float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                   \
+    const int G = (M + R - 1) / R;                                                              \
+    const int cb0 = (N0 + COLS - 1) / COLS, cb1 = (N1 + COLS - 1) / COLS;                       \
+    const int bx0 = blockIdx.x / G;                                                             \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    matvec_rows<B, 4, R>(L, bx, col0, N0 + N1 + N2, xh, M, (blockIdx.x % G) * R, res, rdst, part, count, K, \
+                         chunksPerSplit, zeroOffset);                                           \
+  }
 MATVEC_FAST(3, 4, 6, gptq_mv3)
 MATVEC_FAST(4, 4, 5, gptq_mv4)
+// Decode batches: 4 rows a block (four blocks per multiprocessor), 16 rows a block
+// (three; engine/backend/cuda's mvRowsPerSM); 1 KB of inputs per stage at 16 rows.
+MATVEC_ROWS(3, 4, 4, gptq_mv3_r4)
+MATVEC_ROWS(4, 4, 4, gptq_mv4_r4)
+MATVEC_ROWS(3, 16, 3, gptq_mv3_r16)
+MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 
 // Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
 // the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):

@@ -2,7 +2,9 @@
 // rotate-half RoPE, the key-value cache store, causal attention over the float16 cache
 // with grouped-query heads, the SiLU gate and residual adds. Activations are float32,
 // rows of the current batch; row m is at position step->pos+m. The cache of a layer
-// is [2][KVH][maxT][hd] float16: keys, then values.
+// is [2][KVH][maxT][hd] float16: keys, then values. Under engine.PagedBackend.RunBatch
+// the rows carry positions and sequences of their own and the cache is paged (see
+// tableRow).
 #include "common.cuh"
 
 // h[m, :] = table[ids[m], :]; ids were checked by the host.
@@ -26,13 +28,11 @@ extern "C" __global__ void rmsnorm(const float* h, const __half* __restrict__ w,
     out[(size_t)blockIdx.x * D + d] = row[d] * r * __half2float(w[d]);
 }
 
-// Rotate-half RoPE in place on x [M, heads*hd]: column j of each head pairs with
-// j+hd/2, frequency theta^(-2j/hd) computed as transformers does in float32. One block
-// per row.
-extern "C" __global__ void rope(float* __restrict__ x, const Step* __restrict__ step, int heads,
-                                int hd, float theta) {
-  const int m = blockIdx.x, p = step->pos + m, half = hd / 2;
-  float* row = x + (size_t)m * heads * hd;
+// Rotate-half RoPE in place on one row of heads*hd at position p: column j of each
+// head pairs with j+hd/2, frequency theta^(-2j/hd) computed as transformers does in
+// float32, the block's threads sharing the row.
+__device__ __forceinline__ void rotate(float* __restrict__ row, int p, int heads, int hd, float theta) {
+  const int half = hd / 2;
   for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
     const int head = i / half, j = i % half;
     const float inv = 1.f / powf(theta, (float)(2 * j) / (float)hd);
@@ -43,6 +43,12 @@ extern "C" __global__ void rope(float* __restrict__ x, const Step* __restrict__ 
     v[j] = x1 * cs - x2 * sn;
     v[j + half] = x2 * cs + x1 * sn;
   }
+}
+
+// RoPE on x [M, heads*hd], row m at position step->pos+m; one block per row.
+extern "C" __global__ void rope(float* __restrict__ x, const Step* __restrict__ step, int heads,
+                                int hd, float theta) {
+  rotate(x + (size_t)blockIdx.x * heads * hd, step->pos + blockIdx.x, heads, hd, theta);
 }
 
 // Stores rows of k and v [M, KVH*hd] at positions step->pos+m of the cache.
@@ -58,30 +64,30 @@ extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __
   }
 }
 
-// Causal attention for query row m (position step->pos+m) and head h over keys
-// 0..pos of kv head h/(H/KVH), the keys split over gridDim.z blocks (flash-decoding):
-// grid H x M x S, 128 threads. Split s takes an equal share of the keys, so the grid
-// does not depend on the position and a captured step replays at any length. Each of
-// the four warps walks its keys eight at a time (all eight rows' loads in flight, then
-// one running-softmax update), a lane holding pairs lane, lane+32, ... of the head;
-// the warps then merge. With one split the block writes out[m, h*hd..] directly;
-// otherwise it writes its unnormalized sum, running maximum and denominator to
+// Causal attention of one query row and head over nkeys keys, the keys split over
+// gridDim.z blocks (flash-decoding): 128 threads. Split s takes an equal share of the
+// keys, so the grid does not depend on the length and a captured step replays at any
+// length. Key t of the head is K[row(t)*stride..], its value V[row(t)*stride..] (half2
+// units), row mapping the position to the cache's row: the position itself for the
+// one-sequence cache, the slot its block table gives for the paged one. Each of the
+// four warps walks its keys eight at a time (all eight rows' loads in flight, then one
+// running-softmax update), a lane holding pairs lane, lane+32, ... of the head; the
+// warps then merge. With one split the block writes out[m, h*hd..] directly; otherwise
+// it writes its unnormalized sum, running maximum and denominator to
 // part[(m*H+h)*S+s][hd+2] for attention_combine. hd is even and at most 256; out is
 // [M, H*hd].
 #define AWARPS 4
 #define AKEYS 8
-extern "C" __global__ void __launch_bounds__(AWARPS * 32)
-    attention_split(const float* __restrict__ q, const __half* __restrict__ cache,
-                    float* __restrict__ out, float* __restrict__ part,
-                    const Step* __restrict__ step, int H, int KVH, int hd, int maxT, float scale) {
+template <typename Row>
+__device__ __forceinline__ void attend_split(const float* __restrict__ q, const __half2* __restrict__ K,
+                                             const __half2* __restrict__ V, size_t stride, Row row, int nkeys,
+                                             float* __restrict__ out, float* __restrict__ part, int H, int hd,
+                                             float scale) {
   __shared__ float wmax[AWARPS], wsum[AWARPS], wacc[AWARPS][256];
   const int h = blockIdx.x, m = blockIdx.y, s = blockIdx.z, S = gridDim.z;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, np = hd / 2;
-  const int kvh = h / (H / KVH);
-  const int nkeys = step->pos + m + 1, per = (nkeys + S - 1) / S;
+  const int per = (nkeys + S - 1) / S;
   const int t0 = s * per, t1 = min(nkeys, t0 + per);
-  const __half2* K = reinterpret_cast<const __half2*>(cache + (size_t)kvh * maxT * hd);
-  const __half2* V = reinterpret_cast<const __half2*>(cache + ((size_t)KVH + kvh) * maxT * hd);
   float2 qr[4];
 #pragma unroll
   for (int i = 0; i < 4; i++) {
@@ -96,9 +102,12 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32)
   for (int base = t0 + warp * AKEYS; base < t1; base += AWARPS * AKEYS) {
     const int nt = min(AKEYS, t1 - base);
     float sc[AKEYS];
+    size_t at[AKEYS];
+#pragma unroll
+    for (int j = 0; j < AKEYS; j++) at[j] = (size_t)row(base + min(j, nt - 1)) * stride;  // past the end: a real row, masked below
 #pragma unroll
     for (int j = 0; j < AKEYS; j++) {
-      const __half2* kr = K + (size_t)(base + min(j, nt - 1)) * np;  // past the end: a real row, masked below
+      const __half2* kr = K + at[j];
       float d = 0.f;
 #pragma unroll
       for (int i = 0; i < 4; i++) {
@@ -124,7 +133,7 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32)
     for (int j = 0; j < AKEYS; j++) {
       const float p = j < nt ? __expf(sc[j] - mx) : 0.f;
       lrun += p;
-      const __half2* vr = V + (size_t)(base + min(j, nt - 1)) * np;
+      const __half2* vr = V + at[j];
 #pragma unroll
       for (int i = 0; i < 4; i++) {
         const int pi = lane + 32 * i;
@@ -169,6 +178,69 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32)
     dst[hd] = mall;
     dst[hd + 1] = l;
   }
+}
+
+struct ownRow {
+  __device__ __forceinline__ int operator()(int t) const { return t; }
+};
+
+// Causal attention over the one-sequence cache for query row m (position
+// step->pos+m) and head h, keys of kv head h/(H/KVH): grid H x M x S.
+extern "C" __global__ void __launch_bounds__(AWARPS * 32)
+    attention_split(const float* __restrict__ q, const __half* __restrict__ cache,
+                    float* __restrict__ out, float* __restrict__ part,
+                    const Step* __restrict__ step, int H, int KVH, int hd, int maxT, float scale) {
+  const int kvh = blockIdx.x / (H / KVH);
+  const __half2* K = reinterpret_cast<const __half2*>(cache + (size_t)kvh * maxT * hd);
+  const __half2* V = reinterpret_cast<const __half2*>(cache + ((size_t)KVH + kvh) * maxT * hd);
+  attend_split(q, K, V, hd / 2, ownRow{}, step->pos + blockIdx.y + 1, out, part, H, hd, scale);
+}
+
+// The paged cache of a layer is [2][slots][KVH][hd] float16, keys then values, slot
+// b*bs+i being position i of block b. Under RunBatch, row m of the batch is at
+// position pos[m] of sequence seq[m], whose block table is tables[seq[m]*stride..]:
+// position p is in block table[p/bs], at slot table[p/bs]*bs + p%bs. The host checked
+// every table and position.
+struct tableRow {
+  const int* table;
+  int bs;
+  __device__ __forceinline__ int operator()(int t) const { return __ldg(table + t / bs) * bs + t % bs; }
+};
+
+// RoPE as rope, row m at position pos[m].
+extern "C" __global__ void rope_rows(float* __restrict__ x, const int* __restrict__ pos, int heads, int hd,
+                                     float theta) {
+  rotate(x + (size_t)blockIdx.x * heads * hd, pos[blockIdx.x], heads, hd, theta);
+}
+
+// Stores rows of k and v [M, KVH*hd] in the paged cache at each row's slot.
+extern "C" __global__ void kv_store_paged(const float* __restrict__ k, const float* __restrict__ v,
+                                          __half* __restrict__ cache, const int* __restrict__ pos,
+                                          const int* __restrict__ seq, const int* __restrict__ tables,
+                                          int stride, int KVH, int hd, int bs, int slots) {
+  const int m = blockIdx.x, w = KVH * hd;
+  const tableRow row{tables + (size_t)seq[m] * stride, bs};
+  const size_t at = (size_t)row(pos[m]) * w;
+  __half* vcache = cache + (size_t)slots * w;
+  for (int i = threadIdx.x; i < w; i += blockDim.x) {
+    cache[at + i] = __float2half(k[(size_t)m * w + i]);
+    vcache[at + i] = __float2half(v[(size_t)m * w + i]);
+  }
+}
+
+// Causal attention over the paged cache: query row m (position pos[m] of sequence
+// seq[m]) and head h over that sequence's keys 0..pos[m] read through its block table;
+// grid H x M x S as attention_split, its partial results for attention_combine alike.
+extern "C" __global__ void __launch_bounds__(AWARPS * 32)
+    attention_paged(const float* __restrict__ q, const __half* __restrict__ cache, float* __restrict__ out,
+                    float* __restrict__ part, const int* __restrict__ pos, const int* __restrict__ seq,
+                    const int* __restrict__ tables, int stride, int H, int KVH, int hd, int bs, int slots,
+                    float scale) {
+  const int m = blockIdx.y, kvh = blockIdx.x / (H / KVH);
+  const __half2* K = reinterpret_cast<const __half2*>(cache + (size_t)kvh * hd);
+  const __half2* V = reinterpret_cast<const __half2*>(cache + ((size_t)slots * KVH + kvh) * hd);
+  attend_split(q, K, V, (size_t)KVH * hd / 2, tableRow{tables + (size_t)seq[m] * stride, bs}, pos[m] + 1, out,
+               part, H, hd, scale);
 }
 
 // Causal attention for a prompt (several rows) on tensor cores, flash-attention style:

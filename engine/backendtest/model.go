@@ -20,7 +20,8 @@ var modelConfig = gptq.Config{Hidden: 256, Intermediate: 512, Layers: 2, Heads: 
 // the whole prompt in one step and in chunks of 5, feeds a prompt and decodes
 // greedily on the backend: every position's logits must match a float64 LLaMA of
 // the same weights, and every greedy token must be the reference's argmax wherever
-// the reference's two best logits are further apart than the error allows.
+// the reference's two best logits are further apart than the error allows; on a
+// paged backend, the same for two sequences sharing RunBatch steps.
 func testModel(t *testing.T, open Open) {
 	for _, q := range []gptq.Quantization{
 		{Bits: 4, GroupSize: 128, DescAct: true},
@@ -47,6 +48,18 @@ func testModel(t *testing.T, open Open) {
 					checkGreedy(t, open(t), dir, maxBatch, prompt, 12, ref)
 				})
 			}
+			t.Run("paged", func(t *testing.T) {
+				b := open(t)
+				if _, ok := b.(engine.PagedBackend); !ok {
+					b.Close()
+					t.Skip("backend has no paged cache")
+				}
+				other := make([]int, 11)
+				for i := range other {
+					other[i] = (i*53 + 7) % modelConfig.Vocab
+				}
+				checkPaged(t, b, dir, [2][]int{prompt, other}, 12, ref)
+			})
 		})
 	}
 }
@@ -87,15 +100,87 @@ func checkGreedy(t *testing.T, b engine.Backend, dir string, maxBatch int, promp
 		}
 		addRows(logits)
 	}
+	checkLogits(t, "", ref, got, seq, len(prompt), n)
+}
+
+// checkPaged is checkGreedy through a paged cache (engine.PagedBackend): two
+// sequences in scattered blocks, their prompts fed side by side in chunks of up to 5
+// rows a step, then decoded greedily together, a row of each per step; every
+// position's logits of both must match the reference.
+func checkPaged(t *testing.T, b engine.Backend, dir string, prompts [2][]int, n int, ref *refModel) {
+	m, err := llama.Open(ctx, dir, b, llama.Options{MaxBatch: 16, Paged: &llama.Paged{BlockSize: 8, Blocks: 30}})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if blocks, _ := m.Paged(); blocks == 0 {
+		t.Fatal("the model has no paged cache on a paged backend")
+	}
+	vocab := m.VocabSize()
+	tables := [][]int32{{29, 3, 17, 11}, {5, 22, 0, 14}}
+	var seqs [2][]int
+	var got [2][][]float64
+	var fed [2]int
+	for s := range seqs {
+		seqs[s] = append([]int(nil), prompts[s]...)
+	}
+	for {
+		bt := engine.Batch{Tables: tables}
+		var rowSeq []int
+		for s := range seqs {
+			for p := fed[s]; p < min(len(seqs[s]), fed[s]+5); p++ {
+				bt.IDs, bt.Pos, bt.Seq = append(bt.IDs, int32(seqs[s][p])), append(bt.Pos, int32(p)), append(bt.Seq, int32(s))
+				rowSeq = append(rowSeq, s)
+			}
+		}
+		if len(bt.IDs) == 0 {
+			break
+		}
+		want := make([]int, len(bt.IDs))
+		for i := range want {
+			want[i] = i
+		}
+		logits, err := m.ForwardBatch(ctx, bt, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range rowSeq {
+			row := make([]float64, vocab)
+			for j := range row {
+				row[j] = float64(logits[i*vocab+j])
+			}
+			got[s] = append(got[s], row)
+			fed[s]++
+		}
+		for s := range seqs {
+			if fed[s] == len(seqs[s]) && len(seqs[s]) < len(prompts[s])+n {
+				seqs[s] = append(seqs[s], argmax(got[s][len(got[s])-1]))
+			}
+		}
+	}
+	for s := range seqs {
+		checkLogits(t, fmt.Sprintf("sequence %d, ", s), ref, got[s], seqs[s], len(prompts[s]), n)
+	}
+}
+
+// checkLogits compares got, the backend's logits at every position of seq (a prompt
+// of promptLen ids and n greedy ones), with the reference's.
+func checkLogits(t *testing.T, label string, ref *refModel, got [][]float64, seq []int, promptLen, n int) {
+	t.Helper()
 	want := ref.forward(seq)
 	checked := 0
 	for p := range got {
-		what := fmt.Sprintf("position %d", p)
-		if p >= len(prompt) {
+		what := fmt.Sprintf("%sposition %d", label, p)
+		if p >= promptLen {
 			what += " (decode)"
 		}
 		expectClose(t, what, got[p:p+1], want[p:p+1], 1e-2)
-		if p < len(prompt)-1 {
+		if p < promptLen-1 {
 			continue
 		}
 		// The token chosen after position p is seq[p+1]: compare it with the
@@ -111,11 +196,11 @@ func checkGreedy(t *testing.T, b engine.Backend, dir string, maxBatch int, promp
 		}
 		checked++
 		if p+1 < len(seq) && seq[p+1] != best {
-			t.Errorf("greedy token after position %d: %d, the reference's is %d (gap %.4f, error %.4f)", p, seq[p+1], best, want[p][best]-want[p][second], maxErr)
+			t.Errorf("%sgreedy token after position %d: %d, the reference's is %d (gap %.4f, error %.4f)", label, p, seq[p+1], best, want[p][best]-want[p][second], maxErr)
 		}
 	}
 	if checked < n/2 {
-		t.Errorf("only %d of %d greedy tokens were clear enough to check", checked, n)
+		t.Errorf("%sonly %d of %d greedy tokens were clear enough to check", label, checked, n)
 	}
 }
 

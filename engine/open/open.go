@@ -151,8 +151,8 @@ const Sequences = 16
 
 // batched loads the local model s names with a paged cache and serves it through
 // the continuous-batching scheduler (engine/batch), so concurrent calls share
-// each step. On a backend without engine.PagedBackend (CUDA, until it has batched
-// kernels) the model gets its one-sequence cache and the engine is the
+// each step; the CPU and CUDA backends both have engine.PagedBackend. On a backend
+// without it the model gets its one-sequence cache and the engine is the
 // one-sequence generator, as Model's.
 func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 	dir, tok, err := s.resolve(ctx)

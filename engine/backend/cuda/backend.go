@@ -52,13 +52,15 @@ type Backend struct {
 	mvCount  cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
 	xh       cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
 	rows     int          // rows of the current batch
+	batched  bool         // the current step is a RunBatch (rows of their own positions)
+	pool     *pool        // the paged caches' geometry and batch buffer; nil without one
 	err      error        // first failure of the current Run
 	closed   bool
 
 	prog     program           // the work of the current Run, recorded by ops
 	pend     pendingMV         // decode products recorded but not yet launched
-	seen     map[int]*program  // the last program issued launch by launch, by batch size
-	graphs   map[int]*captured // captured programs, by batch size
+	seen     map[int]*program  // the last program issued launch by launch, by batch size (negative under RunBatch)
+	graphs   map[int]*captured // captured programs, by batch size (negative under RunBatch)
 	noGraphs bool              // issue every Run launch by launch (benchmarks compare)
 }
 
@@ -119,6 +121,7 @@ const (
 	dense
 	quantized
 	cache
+	paged // a paged cache: rows are the pool's slots (paged.go)
 )
 
 type quant struct {
@@ -367,7 +370,7 @@ func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(eng
 		if err := b.setBatch(ids, start, 0, 0); err != nil {
 			return err
 		}
-		b.rows, b.err = len(ids), nil
+		b.rows, b.err, b.batched = len(ids), nil, false
 		b.prog.reset()
 		b.pend = pendingMV{}
 		step(ops{b})

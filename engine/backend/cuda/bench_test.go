@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -198,49 +199,12 @@ func BenchmarkStep(b *testing.B) {
 				hd := 128
 				be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 					HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
-				type layer struct{ q, k, v, o, gate, up, down, cache engine.Tensor }
-				ls := make([]layer, s.layers)
-				var total int64
-				for i := range ls {
-					seed := uint32(i * 16)
-					rq := func(in, out int, seed uint32) engine.Tensor {
-						return randomQuant(b, be, in, out, bits, group, seed, v.actOrder)
-					}
-					ls[i] = layer{
-						q: rq(s.hidden, s.hidden, seed), k: rq(s.hidden, s.hidden, seed+3), v: rq(s.hidden, s.hidden, seed+6), o: rq(s.hidden, s.hidden, seed+9),
-						gate: rq(s.hidden, s.inter, seed+12), up: rq(s.hidden, s.inter, seed+15), down: rq(s.inter, s.hidden, seed+18),
-					}
-					ls[i].cache, _ = be.NewCache(ctx, s.heads, hd)
-					total += 4*weightBytes(s.hidden, s.hidden, bits, group) + 3*weightBytes(s.hidden, s.inter, bits, group)
+				caches := make([]engine.Tensor, s.layers)
+				for i := range caches {
+					caches[i], _ = be.NewCache(ctx, s.heads, hd)
 				}
-				norm := randomDense(b, be, 1, s.hidden)
-				head := randomDense(b, be, 32000, s.hidden)
-				table := randomDense(b, be, 32000, s.hidden)
-				total += 2 * 32000 * int64(s.hidden) // lm_head read once per step
-				act := func(cols int) engine.Tensor { a, _ := be.NewActivation(ctx, 512, cols); return a }
-				x, h, q, k, v, att, gate, up, logits := act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.inter), act(s.inter), act(32000)
-				step := func(o engine.Ops) {
-					o.Embed(x, table)
-					for _, l := range ls {
-						o.RMSNorm(h, x, norm, 1e-5)
-						o.MatMul(q, h, l.q)
-						o.MatMul(k, h, l.k)
-						o.MatMul(v, h, l.v)
-						o.RoPE(q, hd, 10000)
-						o.RoPE(k, hd, 10000)
-						o.Attention(att, q, k, v, l.cache)
-						o.MatMul(h, att, l.o)
-						o.Add(x, x, h)
-						o.RMSNorm(h, x, norm, 1e-5)
-						o.MatMul(gate, h, l.gate)
-						o.MatMul(up, h, l.up)
-						o.SiLUMul(gate, gate, up)
-						o.MatMul(h, gate, l.down)
-						o.Add(x, x, h)
-					}
-					o.RMSNorm(h, x, norm, 1e-5)
-					o.MatMul(logits, h, head)
-				}
+				model, total, _ := randomModel(b, be, s, bits, group, v.actOrder, caches)
+				step := func(o engine.Ops) { model(o, true) }
 				batch := make([]int32, rows)
 				start := 1024
 				if rows > 1 {
@@ -265,6 +229,64 @@ func BenchmarkStep(b *testing.B) {
 			})
 		}
 	}
+}
+
+// randomModel builds a synthetic LLaMA of shape s on be (random weights, see
+// randomQuant; group 0 is one group per layer input) with caches as its layers' KV
+// caches, and returns the step issuing its operations as llama.Model does, on
+// activations of be's MaxBatch rows (with attend false, only the linear layers, norms
+// and adds, no RoPE or attention), the bytes of weights one step reads, and the
+// logits the step writes.
+func randomModel(tb testing.TB, be *Backend, s llamaShape, bits, group int, actOrder bool, caches []engine.Tensor) (func(o engine.Ops, attend bool), int64, engine.Tensor) {
+	type layer struct{ q, k, v, o, gate, up, down engine.Tensor }
+	ls := make([]layer, s.layers)
+	var total int64
+	const hd = 128
+	for i := range ls {
+		seed := uint32(i * 16)
+		rq := func(in, out int, seed uint32) engine.Tensor {
+			g := group
+			if g == 0 {
+				g = in
+			}
+			total += weightBytes(in, out, bits, g)
+			return randomQuant(tb, be, in, out, bits, g, seed, actOrder)
+		}
+		ls[i] = layer{
+			q: rq(s.hidden, s.hidden, seed), k: rq(s.hidden, s.hidden, seed+3), v: rq(s.hidden, s.hidden, seed+6), o: rq(s.hidden, s.hidden, seed+9),
+			gate: rq(s.hidden, s.inter, seed+12), up: rq(s.hidden, s.inter, seed+15), down: rq(s.inter, s.hidden, seed+18),
+		}
+	}
+	norm := randomDense(tb, be, 1, s.hidden)
+	head := randomDense(tb, be, 32000, s.hidden)
+	table := randomDense(tb, be, 32000, s.hidden)
+	total += 2 * 32000 * int64(s.hidden) // lm_head read once per step
+	act := func(cols int) engine.Tensor { a, _ := be.NewActivation(ctx, be.shape.MaxBatch, cols); return a }
+	x, h, q, k, v, att, gate, up, logits := act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.inter), act(s.inter), act(32000)
+	return func(o engine.Ops, attend bool) {
+		o.Embed(x, table)
+		for i, l := range ls {
+			o.RMSNorm(h, x, norm, 1e-5)
+			o.MatMul(q, h, l.q)
+			o.MatMul(k, h, l.k)
+			o.MatMul(v, h, l.v)
+			if attend {
+				o.RoPE(q, hd, 10000)
+				o.RoPE(k, hd, 10000)
+				o.Attention(att, q, k, v, caches[i])
+			}
+			o.MatMul(h, att, l.o)
+			o.Add(x, x, h)
+			o.RMSNorm(h, x, norm, 1e-5)
+			o.MatMul(gate, h, l.gate)
+			o.MatMul(up, h, l.up)
+			o.SiLUMul(gate, gate, up)
+			o.MatMul(h, gate, l.down)
+			o.Add(x, x, h)
+		}
+		o.RMSNorm(h, x, norm, 1e-5)
+		o.MatMul(logits, h, head)
+	}, total, logits
 }
 
 func randomDense(tb testing.TB, b *Backend, rows, cols int) engine.Tensor {
@@ -393,5 +415,119 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 	})
 	if err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
+// quantization of the seed branches: aggregate decode tokens per second for 1, 4, 16,
+// 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
+// RunBatch of one row per sequence, replayed as a CUDA graph), and the time to the
+// first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
+// and after a prefix-cache hit on its first 512 positions (the reWOO template and
+// tools; 88 rows computed); and the linear layers alone at the same batches. Each
+// timed step ends with the device synchronized and, for the prompt, the last row's
+// logits copied to the host. It needs about 130 GB of device memory (an H200).
+//
+//	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
+//	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
+func BenchmarkBatch(b *testing.B) {
+	s := llama65B
+	const hd, bs, positions, prompt, hit, maxSeqs = 128, 16, 512, 600, 512, 64
+	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)
+	for _, q := range []struct {
+		name     string
+		bits     int
+		group    int
+		actOrder bool
+	}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g", 4, 32, false}, {"4bit-64g", 4, 64, false},
+		{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g", 3, 128, false}} {
+		b.Run(q.name, func(b *testing.B) {
+			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
+				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
+			blocks := maxSeqs*perSeq + 2*perPrompt
+			caches := make([]engine.Tensor, s.layers)
+			for i := range caches {
+				var err error
+				if caches[i], err = be.NewPagedCache(ctx, s.heads, hd, blocks, bs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			model, _, out := randomModel(b, be, s, q.bits, q.group, q.actOrder, caches)
+			step := func(o engine.Ops) { model(o, true) }
+			table := func(first, n int) []int32 {
+				t := make([]int32, n)
+				for i := range t {
+					t[i] = int32(first + i)
+				}
+				return t
+			}
+			timed := func(b *testing.B, run func() error) {
+				for range 2 { // warm up, then capture the graph
+					if err := run(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				syncB(b, be)
+				for b.Loop() {
+					if err := run(); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+			}
+			for _, n := range []int{1, 4, 16, 32, 64} {
+				b.Run(fmt.Sprintf("decode/seqs=%d", n), func(b *testing.B) {
+					bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
+					for i := range n {
+						bt.Pos[i], bt.Seq[i] = positions, int32(i)
+						bt.Tables = append(bt.Tables, table(i*perSeq, perSeq))
+					}
+					timed(b, func() error { return be.RunBatch(ctx, bt, step) })
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(sec*1e3, "ms/step")
+					b.ReportMetric(float64(n)/sec, "tok/s")
+				})
+			}
+			// The linear layers alone (every layer's seven products, norms and adds),
+			// as the ExLlamaV2 script times its kernel.
+			for _, n := range []int{1, 4, 16, 32, 64} {
+				b.Run(fmt.Sprintf("linears/rows=%d", n), func(b *testing.B) {
+					ids := make([]int32, n)
+					timed(b, func() error { return be.Run(ctx, ids, 0, func(o engine.Ops) { model(o, false) }) })
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(sec*1e3, "ms/step")
+					b.ReportMetric(float64(n)/sec, "tok/s")
+				})
+			}
+			logits := make([]float32, 32000)
+			chunk := func(tab []int32, from, to int) engine.Batch {
+				bt := engine.Batch{Tables: [][]int32{tab}}
+				for p := from; p < to; p++ {
+					bt.IDs, bt.Pos, bt.Seq = append(bt.IDs, int32(p%32000)), append(bt.Pos, int32(p)), append(bt.Seq, 0)
+				}
+				return bt
+			}
+			miss := table(maxSeqs*perSeq, perPrompt)
+			hitTab := append(slices.Clone(miss[:hit/bs]), table(maxSeqs*perSeq+perPrompt, perPrompt)[hit/bs:]...)
+			for _, c := range []struct {
+				name  string
+				tab   []int32
+				start int
+			}{{"miss", miss, 0}, {"hit", hitTab, hit}} {
+				b.Run(fmt.Sprintf("ttft/prompt=%d/%s", prompt, c.name), func(b *testing.B) {
+					timed(b, func() error {
+						var last engine.Batch
+						for from := c.start; from < prompt; from += 512 {
+							last = chunk(c.tab, from, min(prompt, from+512))
+							if err := be.RunBatch(ctx, last, step); err != nil {
+								return err
+							}
+						}
+						return be.Read(ctx, logits, out, len(last.IDs)-1, 1)
+					})
+					b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/ttft")
+				})
+			}
+		})
 	}
 }

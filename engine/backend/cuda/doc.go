@@ -22,4 +22,14 @@
 // checkpoint; GPTQ weights keep the checkpoint's packed layout, with act-order rows
 // sorted by g_idx once at load (on the device) and inputs gathered through the same
 // permutation; the key-value cache of a layer is float16 [2][kvHeads][context][headDim].
+//
+// It implements engine.PagedBackend too (paged.go): a paged cache of a layer is
+// float16 [2][blocks×blockSize][kvHeads][headDim]; RunBatch uploads each step's
+// positions, sequences and block tables into one device buffer that rope_rows,
+// kv_store_paged and attention_paged (split over the keys, flash-decoding style, for
+// decode rows and prompt chunks alike) read, so a RunBatch step's launches depend
+// only on its number of rows and are captured and replayed as a CUDA graph per
+// number of rows like Run's. Quantized products of several rows take the prompt
+// kernels (gptq_mm for 3 and 4 bits, gptq_gemm for 2 and 8), whose row tiles (128 and
+// 64 rows) hold a whole decode batch, so each weight is read once per step.
 package cuda

@@ -159,9 +159,11 @@ func run(t *testing.T, b *Backend, batch []int32, start int, step func(engine.Op
 
 var small = engine.Shape{Hidden: 256, Intermediate: 768, Layers: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Vocab: 1000, Context: 2048, MaxBatch: 300}
 
-// TestMatMulQuant checks every bit width, group and act-order at batch 1 (decode),
-// 5, 67 and 512 rows (prompt; 67 and 352 columns leave partial tiles); fast=true runs
-// the 3- and 4-bit kernels (gptq_mv, gather_x and gptq_mm), fast=false the generic ones.
+// TestMatMulQuant checks every bit width, group and act-order at batch 1 (decode), at
+// engine/batch's decode batches (2, 3, 5, 8, 16, 33, 64 rows: gptq_mvN_r4 and _r16 for
+// 3 and 4 bits) and at 67 and 512 rows (prompt; 67 and 352 columns leave partial
+// tiles); fast=true runs the 3- and 4-bit kernels (gptq_mv, gather_x and gptq_mm),
+// fast=false the generic ones.
 func TestMatMulQuant(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -192,7 +194,7 @@ func TestMatMulQuant(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						for _, rows := range []int{1, 5, 67, 512} {
+						for _, rows := range []int{1, 2, 3, 5, 8, 16, 33, 64, 67, 512} {
 							checkMatMul(t, r, b, w, wf, rows, in, out)
 						}
 					})
@@ -305,7 +307,8 @@ func matvecKernels(bits int) []bool {
 
 // TestMatVecOccupancy checks what the decode grid assumes of gptq_mv3/gptq_mv4: the
 // static shared memory left beside mvSharedMax, and mvPerSM blocks resident on one
-// multiprocessor with the dynamic shared memory of 32 chunks per split (65B products take 8–24).
+// multiprocessor with the dynamic shared memory of 32 chunks per split (65B products take 8–24);
+// and mvRowsPerSM blocks of the batch kernels gptq_mvN_rR with 64 chunks per split.
 func TestMatVecOccupancy(t *testing.T) {
 	b := open(t, small)
 	for _, bits := range []int{3, 4} {
@@ -332,6 +335,29 @@ func TestMatVecOccupancy(t *testing.T) {
 				t.Errorf("%d blocks per multiprocessor, mvPerSM says %d", blocks, mvPerSM(bits))
 			}
 			t.Logf("%d bytes static shared memory, %d blocks per multiprocessor", static, blocks)
+			for _, r := range []int{4, 16} {
+				var rowBlocks, rowStatic int
+				err := b.th.Do(ctx, func() error {
+					f, err := b.dev.fn(fmt.Sprintf("gptq_mv%d_r%d", bits, r))
+					if err != nil {
+						return err
+					}
+					if rowStatic, err = f.Attribute(cu.SharedSizeBytes); err != nil {
+						return err
+					}
+					rowBlocks, err = f.MaxActiveBlocksPerMultiProcessor(128, 4*64)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rowStatic+mvRowsSharedMax > 48<<10 {
+					t.Errorf("gptq_mv%d_r%d: static shared memory %d + mvRowsSharedMax %d > 48 KB", bits, r, rowStatic, mvRowsSharedMax)
+				}
+				if rowBlocks < mvRowsPerSM(r) {
+					t.Errorf("gptq_mv%d_r%d: %d blocks per multiprocessor, mvRowsPerSM says %d", bits, r, rowBlocks, mvRowsPerSM(r))
+				}
+			}
 		})
 	}
 }
@@ -364,119 +390,126 @@ func TestMatVecFused(t *testing.T) {
 		wk, fk := mk(352, 32, false)
 		wv, fv := mk(2080, -1, true)
 		wo, fo := mk(in, 64, true)
-		x2v := randn(r, in, 1)
-		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
-			xv, resv := randn(r, in, 1), randn(r, in, 1)
-			prod := func(xv, wf []float32, out int) []float64 {
-				want, _ := product(xv, wf, 1, in, out, true)
-				return want
-			}
-			plus := func(a []float32, b []float64) []float64 {
-				s := make([]float64, len(b))
-				for i := range b {
-					s[i] = float64(a[i]) + b[i]
+		for _, rows := range []int{1, 6, 20} {
+			x2v := randn(r, rows*in, 1)
+			t.Run(fmt.Sprintf("%dbit/rows=%d", bits, rows), func(t *testing.T) {
+				xv, resv := randn(r, rows*in, 1), randn(r, rows*in, 1)
+				prod := func(xv, wf []float32, out int) []float64 {
+					want, _ := product(xv, wf, rows, in, out, true)
+					return want
 				}
-				return s
-			}
-			const tol = 2e-3
-			type outs struct{ q, k, v, h, res, x2 engine.Tensor }
-			fresh := func() outs {
-				return outs{act(t, b, 1, 1024, nil), act(t, b, 1, 352, nil), act(t, b, 1, 2080, nil),
-					act(t, b, 1, in, nil), act(t, b, 1, in, resv), act(t, b, 1, in, x2v)}
-			}
-			for _, c := range []struct {
-				name     string
-				launches int
-				step     func(o engine.Ops, x engine.Tensor, u outs)
-				check    func(t *testing.T, u outs)
-			}{
-				{"qkv", 1, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.q, x, wq)
-					o.MatMul(u.k, x, wk)
-					o.MatMul(u.v, x, wv)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "q", read(t, b, u.q, 1), prod(xv, fq, 1024), tol)
-					expectClose(t, "k", read(t, b, u.k, 1), prod(xv, fk, 352), tol)
-					expectClose(t, "v", read(t, b, u.v, 1), prod(xv, fv, 2080), tol)
-				}},
-				{"four products of one input", 2, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.q, x, wq)
-					o.MatMul(u.k, x, wk)
-					o.MatMul(u.v, x, wv)
-					o.MatMul(u.h, x, wo)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "v", read(t, b, u.v, 1), prod(xv, fv, 2080), tol)
-					expectClose(t, "h", read(t, b, u.h, 1), prod(xv, fo, in), tol)
-				}},
-				{"other input", 2, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.q, x, wq)
-					o.MatMul(u.v, u.x2, wv)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "q", read(t, b, u.q, 1), prod(xv, fq, 1024), tol)
-					expectClose(t, "v", read(t, b, u.v, 1), prod(x2v, fv, 2080), tol)
-				}},
-				{"same output twice", 2, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.h, x, wq)
-					o.MatMul(u.h, x, wo)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "h", read(t, b, u.h, 1), prod(xv, fo, in), tol)
-				}},
-				{"res += h", 1, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.h, x, wo)
-					o.Add(u.res, u.res, u.h)
-				}, func(t *testing.T, u outs) {
-					h := prod(xv, fo, in)
-					expectClose(t, "h", read(t, b, u.h, 1), h, tol)
-					expectClose(t, "res", read(t, b, u.res, 1), plus(resv, h), tol)
-				}},
-				{"x2 = h + res", 1, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.h, x, wo)
-					o.Add(u.x2, u.h, u.res)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "x2", read(t, b, u.x2, 1), plus(resv, prod(xv, fo, in)), tol)
-				}},
-				{"h = res + h", 1, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.h, x, wo)
-					o.Add(u.h, u.res, u.h)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "h", read(t, b, u.h, 1), plus(resv, prod(xv, fo, in)), tol)
-				}},
-				{"input += h (not fused)", 2, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.h, u.x2, wo)
-					o.Add(u.x2, u.x2, u.h)
-				}, func(t *testing.T, u outs) {
-					expectClose(t, "x2", read(t, b, u.x2, 1), plus(x2v, prod(x2v, fo, in)), tol)
-				}},
-				{"h + h (not fused)", 2, func(o engine.Ops, x engine.Tensor, u outs) {
-					o.MatMul(u.h, x, wo)
-					o.Add(u.res, u.h, u.h)
-				}, func(t *testing.T, u outs) {
-					h := prod(xv, fo, in)
-					for i := range h {
-						h[i] *= 2
+				plus := func(a []float32, b []float64) []float64 {
+					s := make([]float64, len(b))
+					for i := range b {
+						s[i] = float64(a[i]) + b[i]
 					}
-					expectClose(t, "res", read(t, b, u.res, 1), h, tol)
-				}},
-			} {
-				t.Run(c.name, func(t *testing.T) {
-					x, u := act(t, b, 1, in, xv), fresh()
-					step := func(o engine.Ops) { c.step(o, x, u) }
-					// twice: the second Run is captured as a graph
-					for range 2 {
-						write(t, b, u.res, resv)
-						write(t, b, u.x2, x2v)
-						for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
-							poison(t, b, y)
+					return s
+				}
+				const tol = 2e-3
+				type outs struct{ q, k, v, h, res, x2 engine.Tensor }
+				fresh := func() outs {
+					return outs{act(t, b, rows, 1024, nil), act(t, b, rows, 352, nil), act(t, b, rows, 2080, nil),
+						act(t, b, rows, in, nil), act(t, b, rows, in, resv), act(t, b, rows, in, x2v)}
+				}
+				for _, c := range []struct {
+					name     string
+					launches int // at one row; a batch adds a gather per product launch and fuses only weights of one permutation (v, one group, has none)
+					batch    int
+					step     func(o engine.Ops, x engine.Tensor, u outs)
+					check    func(t *testing.T, u outs)
+				}{
+					{"qkv", 1, 4, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.q, x, wq)
+						o.MatMul(u.k, x, wk)
+						o.MatMul(u.v, x, wv)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "q", read(t, b, u.q, rows), prod(xv, fq, 1024), tol)
+						expectClose(t, "k", read(t, b, u.k, rows), prod(xv, fk, 352), tol)
+						expectClose(t, "v", read(t, b, u.v, rows), prod(xv, fv, 2080), tol)
+					}},
+					{"four products of one input", 2, 6, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.q, x, wq)
+						o.MatMul(u.k, x, wk)
+						o.MatMul(u.v, x, wv)
+						o.MatMul(u.h, x, wo)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "v", read(t, b, u.v, rows), prod(xv, fv, 2080), tol)
+						expectClose(t, "h", read(t, b, u.h, rows), prod(xv, fo, in), tol)
+					}},
+					{"other input", 2, 4, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.q, x, wq)
+						o.MatMul(u.v, u.x2, wv)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "q", read(t, b, u.q, rows), prod(xv, fq, 1024), tol)
+						expectClose(t, "v", read(t, b, u.v, rows), prod(x2v, fv, 2080), tol)
+					}},
+					{"same output twice", 2, 4, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.h, x, wq)
+						o.MatMul(u.h, x, wo)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "h", read(t, b, u.h, rows), prod(xv, fo, in), tol)
+					}},
+					{"res += h", 1, 2, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.h, x, wo)
+						o.Add(u.res, u.res, u.h)
+					}, func(t *testing.T, u outs) {
+						h := prod(xv, fo, in)
+						expectClose(t, "h", read(t, b, u.h, rows), h, tol)
+						expectClose(t, "res", read(t, b, u.res, rows), plus(resv, h), tol)
+					}},
+					{"x2 = h + res", 1, 2, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.h, x, wo)
+						o.Add(u.x2, u.h, u.res)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "x2", read(t, b, u.x2, rows), plus(resv, prod(xv, fo, in)), tol)
+					}},
+					{"h = res + h", 1, 2, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.h, x, wo)
+						o.Add(u.h, u.res, u.h)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "h", read(t, b, u.h, rows), plus(resv, prod(xv, fo, in)), tol)
+					}},
+					{"input += h (not fused)", 2, 3, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.h, u.x2, wo)
+						o.Add(u.x2, u.x2, u.h)
+					}, func(t *testing.T, u outs) {
+						expectClose(t, "x2", read(t, b, u.x2, rows), plus(x2v, prod(x2v, fo, in)), tol)
+					}},
+					{"h + h (not fused)", 2, 3, func(o engine.Ops, x engine.Tensor, u outs) {
+						o.MatMul(u.h, x, wo)
+						o.Add(u.res, u.h, u.h)
+					}, func(t *testing.T, u outs) {
+						h := prod(xv, fo, in)
+						for i := range h {
+							h[i] *= 2
 						}
-						run(t, b, ids(r, 1, small.Vocab), 0, step)
-						if n := len(b.prog.ops); n != c.launches {
-							t.Errorf("%d launches, want %d", n, c.launches)
+						expectClose(t, "res", read(t, b, u.res, rows), h, tol)
+					}},
+				} {
+					t.Run(c.name, func(t *testing.T) {
+						x, u := act(t, b, rows, in, xv), fresh()
+						step := func(o engine.Ops) { c.step(o, x, u) }
+						// twice: the second Run is captured as a graph
+						for range 2 {
+							write(t, b, u.res, resv)
+							write(t, b, u.x2, x2v)
+							for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
+								poison(t, b, y)
+							}
+							run(t, b, ids(r, rows, small.Vocab), 0, step)
+							want := c.launches
+							if rows > 1 {
+								want = c.batch
+							}
+							if n := len(b.prog.ops); n != want {
+								t.Errorf("%d launches, want %d", n, want)
+							}
+							c.check(t, u)
 						}
-						c.check(t, u)
-					}
-				})
-			}
-		})
+					})
+				}
+			})
+		}
 	}
 }
 

@@ -126,9 +126,55 @@ func mvSharedMax(bits int) int {
 
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
 // most six blocks per multiprocessor, at least two splits each), and mvPartFloats
-// the partial sums its splits store.
+// the partial sums its splits store: for a batch (gptq_mvN_rR) each block's R rows,
+// at most mvRowsPerSM blocks per multiprocessor.
 func mvBlocks(sms int) int     { return 6 * sms }
-func mvPartFloats(sms int) int { return 6 * sms * mvCols }
+func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
+
+// mvRowsMax is the most rows a decode product runs on gptq_mvN_rR (more take the
+// prompt kernels): engine/batch's decode batches, up to 64 sequences.
+const mvRowsMax = 64
+
+// mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
+// block may use beside the largest static ring (gptq_mv4_r16: 43024 bytes).
+const mvRowsSharedMax = 48<<10 - 43024
+
+// mvRowsPerSM is the blocks of gptq_mvN_rR one multiprocessor holds (their
+// __launch_bounds__: registers allow four blocks of 4 rows, three of 16).
+func mvRowsPerSM(r int) int {
+	if r == 4 {
+		return 4
+	}
+	return 3
+}
+
+// flushRows launches the pending decode products of a batch of 2..mvRowsMax rows:
+// gather_xN puts the input in float16 in unpacking order (through the weights' one
+// permutation), then gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
+// reads each chunk of weights once for a block's rows, the row groups of a column
+// block running together so that the weights come from device memory once.
+func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
+	p, rows := &o.b.pend, o.b.rows
+	w0 := p.ws[0]
+	K, bits := w0.rows, w0.q.bits
+	if int64(rows)*int64(K)*2 > xhBytes(o.b.shape) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
+		return
+	}
+	r := 16
+	if rows <= 4 {
+		r = 4
+	}
+	groups := ceil(rows, r)
+	splits, per := o.splitK(K/32, colBlocks*groups, mvRowsPerSM(r))
+	if per*4 > mvRowsSharedMax {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs needs %d bytes of shared memory per block, over %d", bits, rows, K, per*4, mvRowsSharedMax))
+		return
+	}
+	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
+	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
+}
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
 const mvCols = 512
@@ -176,7 +222,9 @@ func (o ops) queue(y, x, w *tensor) {
 	p := &o.b.pend
 	if p.n > 0 {
 		w0 := p.ws[0]
-		fits := p.n < len(p.ws) && p.x == x && w0.q.bits == w.q.bits && w0.q.zeroOffset == w.q.zeroOffset
+		// A batch's input is gathered once for the launch, through one permutation.
+		fits := p.n < len(p.ws) && p.x == x && w0.q.bits == w.q.bits && w0.q.zeroOffset == w.q.zeroOffset &&
+			(o.b.rows == 1 || w0.q.perm == w.q.perm)
 		for _, py := range p.ys[:p.n] {
 			fits = fits && py != y
 		}
@@ -212,6 +260,10 @@ func (o ops) flush() {
 	if p.res != nil {
 		res, rdst = p.res.p, p.rdst.p
 	}
+	if rows := o.b.rows; rows > 1 {
+		o.flushRows(args, colBlocks, res, rdst)
+		return
+	}
 	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
 	if mvShared(per) > mvSharedMax(bits) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax(bits)))
@@ -228,7 +280,7 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 	}
 	y, a, wt := t[0], t[1], t[2]
 	rows := o.b.rows
-	if wt.kind == quantized && rows == 1 && fastMatvec && (wt.q.bits == 3 || wt.q.bits == 4) {
+	if wt.kind == quantized && rows <= mvRowsMax && fastMatvec && (wt.q.bits == 3 || wt.q.bits == 4) {
 		K, N := wt.rows, wt.cols
 		if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N {
 			o.fail(fmt.Errorf("cuda: MatMul: %d columns × %d×%d weight into %d columns", a.cols, K, N, y.cols))
@@ -300,6 +352,10 @@ func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
 		o.fail(fmt.Errorf("cuda: RoPE: %d columns in heads of %d", t[0].cols, headDim))
 		return
 	}
+	if o.b.batched {
+		o.launch("rope_rows", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.pool.pos, t[0].cols/headDim, headDim, theta)
+		return
+	}
 	o.launch("rope", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.step, t[0].cols/headDim, headDim, theta)
 }
 
@@ -311,23 +367,37 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 	}
 	c, s := t[4], o.b.shape
 	hd := s.HeadDim
-	if c.kind != cache || c.cols != t[2].cols || t[1].cols != s.Heads*hd || c.cols != s.KVHeads*hd || s.Heads%s.KVHeads != 0 {
+	want := cache
+	if o.b.batched {
+		want = paged
+	}
+	if c.kind != want {
+		o.fail(fmt.Errorf("cuda: Attention: a paged cache under Run, or a one-sequence cache under RunBatch"))
+		return
+	}
+	if c.cols != t[2].cols || t[1].cols != s.Heads*hd || c.cols != s.KVHeads*hd || s.Heads%s.KVHeads != 0 {
 		o.fail(fmt.Errorf("cuda: Attention: q of %d, k/v of %d columns, cache of %d for %d heads and %d kv heads of %d", t[1].cols, t[2].cols, c.cols, s.Heads, s.KVHeads, hd))
+		return
+	}
+	if o.b.batched {
+		o.attentionPaged(t[0], t[1], t[2], t[3], c)
 		return
 	}
 	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
 	if o.b.rows > 1 && fastAttention && (hd == 64 || hd == 128) {
 		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
-			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, float32(1/math.Sqrt(float64(hd))))
+			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, attnScale(hd))
 		return
 	}
 	splits := attnSplits(o.b.dev.sms, s.Heads*o.b.rows, c.rows)
 	o.launch("attention_split", [3]int{s.Heads, o.b.rows, splits}, 128, 0,
-		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, float32(1/math.Sqrt(float64(hd))))
+		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, attnScale(hd))
 	if splits > 1 {
 		o.launch("attention_combine", [3]int{s.Heads, o.b.rows, 1}, 128, 0, o.b.part, t[0].p, s.Heads, hd, splits)
 	}
 }
+
+func attnScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
 
 // fastAttention selects attention_prompt64/128 (tensor cores, float16 scores and
 // probabilities) for batches of several rows; tests and benchmarks clear it to run
