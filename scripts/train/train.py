@@ -10,8 +10,8 @@ a GPTQ checkpoint folder engine/gptq reads, plus heldout.json (held-out token id
 the float and quantized models' perplexity on their completions, the float model's
 greedy next tokens) and train_log.json (the run's figures).
 
-    go run ./scripts/world -out .train/data -train-worlds 10
-    python3 scripts/train/train.py --data .train/data --out models/rewoo-tiny --minutes 6
+    go run ./scripts/world -out .train/data -train-worlds 8
+    python3 scripts/train/train.py --data .train/data --out models/rewoo-tiny --minutes 5.5
 
 Needs torch, transformers (LlamaForCausalLM), sentencepiece and safetensors.
 """

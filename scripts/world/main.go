@@ -17,7 +17,7 @@
 // remember them. Those worlds avoid the names of the main world's dev and test
 // entities (world.GenerateAvoiding), so the held-out sets stay unseen:
 //
-//	go run ./scripts/world -out .train/data -train-worlds 10
+//	go run ./scripts/world -out .train/data -train-worlds 8
 package main
 
 import (
