@@ -72,16 +72,21 @@ func (n *namer) unique(what string, gen func() string) (string, error) {
 		if n.runs[slug(s)] || slices.ContainsFunc(wordRuns(words), func(r string) bool { return n.used[r] }) {
 			continue
 		}
-		if n.used == nil {
-			n.used, n.runs = map[string]bool{}, map[string]bool{}
-		}
-		n.used[slug(s)] = true
-		for _, r := range wordRuns(words) {
-			n.runs[r] = true
-		}
+		n.reserve(s)
 		return s, nil
 	}
 	return "", fmt.Errorf("%s names: %w", what, errTooLarge)
+}
+
+// reserve marks name as handed out.
+func (n *namer) reserve(name string) {
+	if n.used == nil {
+		n.used, n.runs = map[string]bool{}, map[string]bool{}
+	}
+	n.used[slug(name)] = true
+	for _, r := range wordRuns(strings.Split(slug(name), "-")) {
+		n.runs[r] = true
+	}
 }
 
 // wordRuns returns every run of consecutive words, joined by hyphens.

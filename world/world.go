@@ -158,12 +158,22 @@ func (w *World) Questions(split Split) []Question {
 
 // Generate builds the world of the given seed with size people (MinSize to
 // MaxSize), its documents and its questions (two per person).
-func Generate(seed int64, size int) (*World, error) {
+func Generate(seed int64, size int) (*World, error) { return GenerateAvoiding(seed, size, nil) }
+
+// GenerateAvoiding is Generate with names reserved: no entity is named one of
+// avoid, nor a run of words inside one ("Holmby" when "Ada Holmby" is reserved),
+// nor has one as a run of its words. Training worlds avoid an evaluation world's
+// held-out names this way, so that a model trained on them has seen none of its
+// test entities. The same seed, size and avoid give the same world.
+func GenerateAvoiding(seed int64, size int, avoid []string) (*World, error) {
 	if size < MinSize || size > MaxSize {
 		return nil, fmt.Errorf("size %d: %w (want %d to %d)", size, ErrSize, MinSize, MaxSize)
 	}
 	w := &World{Seed: seed, Size: size, byID: map[string]int{}, index: map[string]map[Relation]string{}}
 	n := &namer{r: newRNG(seed, 1)}
+	for _, name := range avoid {
+		n.reserve(name)
+	}
 	people := map[Split]int{Train: size - 2*(size/10), Dev: size / 10, Test: size / 10}
 	for i, s := range Splits {
 		g := &generator{w: w, n: n, r: newRNG(seed, uint64(10+i)), split: s}
@@ -364,4 +374,15 @@ func (g *generator) component(nPeople int) error {
 		}
 	}
 	return nil
+}
+
+// Names returns the names of split's entities, in the order of Entities.
+func (w *World) Names(split Split) []string {
+	var out []string
+	for _, e := range w.entities {
+		if e.Split == split {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }

@@ -20,12 +20,13 @@ import (
 	"github.com/rewoo-agent/agent/planner/fromconfig"
 	"github.com/rewoo-agent/agent/research"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/world/offline"
 )
 
 func init() { addCommand(newAskCmd) }
 
 func newAskCmd() *cobra.Command {
-	var planOnly, asJSON, quiet bool
+	var planOnly, asJSON, quiet, offlineWorld bool
 	cmd := &cobra.Command{
 		Use:   "ask [flags] QUESTION...",
 		Short: "answer a question: plan with the model, run the tools, print the answer and its sources",
@@ -37,6 +38,7 @@ func newAskCmd() *cobra.Command {
 	fs.BoolVar(&planOnly, "plan-only", false, "write and check the plan, print it, and stop")
 	fs.BoolVar(&asJSON, "json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
 	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
+	fs.BoolVar(&offlineWorld, "offline", false, "ask the shipped model (unless --model or --llm-url) about the offline world's documents, written once under the cache folder")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
 		if f, ok := std.in.(*os.File); ok && len(args) == 0 && term.IsTerminal(int(f.Fd())) {
@@ -49,6 +51,11 @@ func newAskCmd() *cobra.Command {
 		cfg, err := conf.load()
 		if err != nil {
 			return err
+		}
+		if offlineWorld {
+			if err := offline.Configure(cfg); err != nil {
+				return err
+			}
 		}
 		return runAsk(cmd.Context(), std, cfg, question, planOnly, asJSON, quiet)
 	}

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Train a small LLaMA-architecture reWOO model from scratch, quantize it with GPTQ.
 
-Reads the examples scripts/world writes (train.jsonl[.gz] for training, dev.jsonl[.gz]
-held out: other questions over other entities), trains transformers'
+Reads the examples scripts/world writes (train.jsonl and the more worlds'
+train-SEED.jsonl for training, dev.jsonl held out: other questions over other
+entities; each may be compressed, .xz or .gz), trains transformers'
 LlamaForCausalLM with the real LLaMA tokenizer, the loss on the completion only,
 then quantizes it with scripts/train/gptq.py (4 bits, act-order, groups) and writes
 a GPTQ checkpoint folder engine/gptq reads, plus heldout.json (held-out token ids,
 the float and quantized models' perplexity on their completions, the float model's
 greedy next tokens) and train_log.json (the run's figures).
 
-    go run ./scripts/world -size 5000 -out .train/data
-    python3 scripts/train/train.py --data .train/data --out models/rewoo-tiny --minutes 5
+    go run ./scripts/world -out .train/data -train-worlds 8
+    python3 scripts/train/train.py --data .train/data --out models/rewoo-tiny --minutes 5.5
 
 Needs torch, transformers (LlamaForCausalLM), sentencepiece and safetensors.
 """
-import argparse, gzip, json, math, os, random, time
+import argparse, gzip, json, lzma, math, multiprocessing, os, random, time
+
+import numpy as np
 
 import torch
 import sentencepiece as spm
@@ -24,28 +27,52 @@ import gptq
 
 
 def read_jsonl(path):
-    if not os.path.exists(path) and os.path.exists(path + ".gz"):
-        path += ".gz"
-    opener = gzip.open if path.endswith(".gz") else open
+    """The examples of path, or of path.xz or path.gz, compressed."""
+    for ext in ("", ".xz", ".gz"):
+        if os.path.exists(path + ext):
+            path += ext
+            break
+    opener = {".xz": lzma.open, ".gz": gzip.open}.get(os.path.splitext(path)[1], open)
     with opener(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def encode(sp, examples, max_len):
-    """Token ids [BOS] + prompt + completion + [EOS] and the prompt's length; the
-    prompt is tokenized alone too, and an example whose joint tokenization does not
-    start with it (a token merging across the seam) is an error."""
+def train_files(data):
+    """train.jsonl and the more worlds' train-SEED.jsonl (scripts/world -train-worlds),
+    each maybe compressed, in name order."""
+    names = set()
+    for f in os.listdir(data):
+        base = f[:-3] if f.endswith((".xz", ".gz")) else f
+        if base == "train.jsonl" or base.startswith("train-") and base.endswith(".jsonl"):
+            names.add(base)
+    return [os.path.join(data, n) for n in sorted(names)]
+
+
+def load_train(path, tokenizer, max_len):
+    """One training file's examples, encoded (a worker of main's process pool)."""
+    examples = read_jsonl(path)
+    assert all(e["split"] == "train" for e in examples), path + " holds another split"
+    return encode(spm.SentencePieceProcessor(model_file=tokenizer), examples, max_len)
+
+
+def encode(sp, examples, max_len, chunk=8192):
+    """Token ids [BOS] + prompt + completion + [EOS] (an int32 array) and the prompt's
+    length; the prompt is tokenized alone too, and an example whose joint tokenization
+    does not start with it (a token merging across the seam) is an error. Chunked, so
+    that only one chunk's Python lists live at a time."""
     out, dropped = [], 0
-    prompts = sp.encode([e["prompt"] for e in examples])
-    fulls = sp.encode([e["prompt"] + e["completion"] for e in examples])
-    for e, p, f in zip(examples, prompts, fulls):
-        if f[:len(p)] != p:
-            raise ValueError("prompt and completion merge at the seam: %r" % e["completion"][:40])
-        ids = [sp.bos_id()] + f + [sp.eos_id()]
-        if len(ids) > max_len:
-            dropped += 1
-            continue
-        out.append((ids, 1 + len(p), e["kind"]))
+    for s in range(0, len(examples), chunk):
+        part = examples[s:s + chunk]
+        prompts = sp.encode([e["prompt"] for e in part])
+        fulls = sp.encode([e["prompt"] + e["completion"] for e in part])
+        for e, p, f in zip(part, prompts, fulls):
+            if f[:len(p)] != p:
+                raise ValueError("prompt and completion merge at the seam: %r" % e["completion"][:40])
+            if len(f) + 2 > max_len:
+                dropped += 1
+                continue
+            ids = np.array([sp.bos_id()] + f + [sp.eos_id()], dtype=np.int32)
+            out.append((ids, 1 + len(p), e["kind"]))
     return out, dropped
 
 
@@ -57,13 +84,14 @@ def batches(data, batch_tokens, rng):
     out = []
     for s in range(0, len(idx), chunk):
         part = sorted(idx[s:s + chunk], key=lambda i: len(data[i][0]))
-        b = []
+        b, longest = [], 0
         for i in part:
-            longest = max([len(data[j][0]) for j in b] + [len(data[i][0])])
-            if b and longest * (len(b) + 1) > batch_tokens:
+            n = len(data[i][0])
+            if b and max(longest, n) * (len(b) + 1) > batch_tokens:
                 out.append(b)
-                b = []
+                b, longest = [], 0
             b.append(i)
+            longest = max(longest, n)
         if b:
             out.append(b)
     rng.shuffle(out)
@@ -76,9 +104,20 @@ def collate(data, b, device):
     labels = torch.full((len(b), n), -100, dtype=torch.long)
     for r, i in enumerate(b):
         t, p, _ = data[i]
-        ids[r, :len(t)] = torch.tensor(t)
-        labels[r, p:len(t)] = torch.tensor(t[p:])
-    return ids.to(device), labels.to(device)
+        t = torch.as_tensor(np.asarray(t, dtype=np.int64))
+        ids[r, :len(t)] = t
+        labels[r, p:len(t)] = t[p:]
+    return ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+def completion_loss(model, ids, labels, reduction="mean"):
+    """Cross-entropy of the completion tokens; the output layer runs only at the
+    positions that predict one (most positions are prompt)."""
+    h = model.model(input_ids=ids).last_hidden_state[:, :-1]
+    target = labels[:, 1:]
+    keep = target != -100
+    logits = model.lm_head(h[keep]).float()
+    return torch.nn.functional.cross_entropy(logits, target[keep], reduction=reduction)
 
 
 def completion_nll(model, data, device, batch_tokens=32768):
@@ -89,9 +128,7 @@ def completion_nll(model, data, device, batch_tokens=32768):
         for b in batches(data, batch_tokens, random.Random(0)):
             ids, labels = collate(data, b, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(input_ids=ids).logits.float()
-            lp = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
-                                                   labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
+                lp = completion_loss(model, ids, labels, reduction="sum")
             total += lp.item()
             count += (labels[:, 1:] != -100).sum().item()
     model.train()
@@ -104,10 +141,10 @@ def greedy_match(model, sp, data, device, n, max_new=160):
     hits = 0
     with torch.no_grad():
         for t, p, _ in data[:n]:
-            ids = torch.tensor([t[:p]], device=device)
+            ids = torch.tensor([t[:p].tolist()], device=device)
             out = model.generate(ids, max_new_tokens=min(max_new, len(t) - p + 8), do_sample=False,
                                  eos_token_id=sp.eos_id(), pad_token_id=0)
-            hits += out[0, p:].tolist() == t[p:]
+            hits += out[0, p:].tolist() == t[p:].tolist()
     model.train()
     return hits / max(n, 1)
 
@@ -135,21 +172,26 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.time()
     sp = spm.SentencePieceProcessor(model_file=a.tokenizer)
-    train_ex = read_jsonl(os.path.join(a.data, "train.jsonl"))
-    dev_ex = read_jsonl(os.path.join(a.data, "dev.jsonl"))
-    assert all(e["split"] == "train" for e in train_ex), "train.jsonl holds another split"
-    assert all(e["split"] != "train" for e in dev_ex), "dev.jsonl holds training examples"
+    # The training files are read and tokenized in parallel, one a process, before
+    # CUDA is touched (the workers are forked).
+    files = train_files(a.data)
+    with multiprocessing.get_context("fork").Pool(max(1, min(len(files), os.cpu_count() or 1))) as pool:
+        parts = pool.starmap(load_train, [(f, a.tokenizer, a.context) for f in files])
+    train = [d for part, _ in parts for d in part]
+    dropped = sum(n for _, n in parts)
     if a.max_train:
-        rng.shuffle(train_ex)
-        train_ex = train_ex[:a.max_train]
+        rng.shuffle(train)
+        train = train[:a.max_train]
+    dev_ex = read_jsonl(os.path.join(a.data, "dev.jsonl"))
+    assert all(e["split"] != "train" for e in dev_ex), "dev.jsonl holds training examples"
     rng.shuffle(dev_ex)
     dev_ex = dev_ex[:a.dev_examples]
-    train, dropped = encode(sp, train_ex, a.context)
     dev, dev_dropped = encode(sp, dev_ex, a.context)
-    print(f"tokenized {len(train)} train ({dropped} too long), {len(dev)} dev examples in {time.time()-t0:.1f}s", flush=True)
+    print(f"tokenized {len(train)} train examples of {len(files)} files ({dropped} too long), {len(dev)} dev examples "
+          f"in {time.time()-t0:.1f}s", flush=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     cfg = LlamaConfig(vocab_size=sp.vocab_size(), hidden_size=a.hidden, intermediate_size=a.intermediate,
                       num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.heads,
@@ -179,9 +221,7 @@ def main():
                 g["lr"] = lr
             ids, labels = collate(train, b, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(input_ids=ids).logits
-            loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)),
-                                                     labels[:, 1:].reshape(-1), ignore_index=-100)
+                loss = completion_loss(model, ids, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -209,11 +249,11 @@ def main():
     with torch.no_grad():
         greedy = []
         for t, p, _ in held:
-            lg = model(input_ids=torch.tensor([t], device=device)).logits[0].float()
+            lg = model(input_ids=torch.tensor([t.tolist()], device=device)).logits[0].float()
             greedy.append(lg.argmax(-1).tolist())
 
     t1 = time.time()
-    calib = [d[0] for d in train[:a.calib]]
+    calib = [d[0].tolist() for d in train[:a.calib]]
     qlayers = gptq.quantize_model(model, calib, device, bits=a.bits, group=a.group)
     quant_s = time.time() - t1
     qnll, qcnt = completion_nll(model, dev, device)
@@ -224,7 +264,7 @@ def main():
 
     os.makedirs(a.out, exist_ok=True)
     files = gptq.write_checkpoint(model, qlayers, a.out, bits=a.bits, group=a.group)
-    hs = [{"ids": t, "prompt_len": p, "float_greedy": g} for (t, p, _), g in zip(held, greedy)]
+    hs = [{"ids": t.tolist(), "prompt_len": p, "float_greedy": g} for (t, p, _), g in zip(held, greedy)]
     hnll, hcnt = completion_nll(model, held, device)
     with open(os.path.join(a.out, "heldout.json"), "w") as f:
         json.dump({"examples": hs, "float_nll": fnll, "quant_nll": hnll, "tokens": hcnt}, f)

@@ -10,6 +10,14 @@
 // The defaults are the world the shipped model was trained on, whose test split is
 // `agent eval`'s offline set. With -docs-only it writes only OUT/world/docs, a
 // corpus for `agent ask --corpus`.
+//
+// With -train-worlds N it also writes OUT/train-SEED.jsonl for N more worlds
+// (seeds -train-seed on), every question of each a training example: names fresh
+// in every world teach a model to copy names from its evidence rather than to
+// remember them. Those worlds avoid the names of the main world's dev and test
+// entities (world.GenerateAvoiding), so the held-out sets stay unseen:
+//
+//	go run ./scripts/world -out .train/data -train-worlds 8
 package main
 
 import (
@@ -19,6 +27,9 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rewoo-agent/agent/eval"
 	"github.com/rewoo-agent/agent/tools/corpus"
@@ -34,6 +45,8 @@ func main() {
 	results := flag.Int("results", trainset.SearchResults, "search results per LocalSearch call")
 	ctxLen := flag.Int("context", trainset.ContextLength, "KnowledgeModel context length in tokens")
 	maxTok := flag.Int("max-tokens", trainset.AnswerTokens, "KnowledgeModel answer tokens")
+	trainWorlds := flag.Int("train-worlds", 0, "more worlds whose every question is training data")
+	trainSeed := flag.Int64("train-seed", 1001, "the first of the more worlds' seeds")
 	flag.Parse()
 	if *docsOnly {
 		w, err := world.Generate(*seed, *size)
@@ -45,38 +58,119 @@ func main() {
 		}
 		return
 	}
-	if err := run(context.Background(), *seed, *size, *out, *results, trainset.Options{ContextLength: *ctxLen, MaxTokens: *maxTok}); err != nil {
+	opts := trainset.Options{ContextLength: *ctxLen, MaxTokens: *maxTok}
+	w, err := run(context.Background(), *seed, *size, *out, *results, opts)
+	if err == nil && *trainWorlds > 0 {
+		err = more(context.Background(), w, *trainSeed, *trainWorlds, *out, *results, opts)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, seed int64, size int, out string, results int, opts trainset.Options) error {
+// run writes the world of seed and the examples of each of its splits.
+func run(ctx context.Context, seed int64, size int, out string, results int, opts trainset.Options) (*world.World, error) {
 	w, err := world.Generate(seed, size)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir := filepath.Join(out, "world")
 	if err := w.Write(dir); err != nil {
-		return err
+		return nil, err
 	}
-	c, err := corpus.Open(filepath.Join(dir, "docs"), corpus.Options{MaxResults: results, CheckEvery: 1 << 62})
+	// The training examples search the training documents alone: over the whole
+	// corpus a search would show held-out documents (the other splits') in a
+	// training prompt.
+	trainDocs, err := os.MkdirTemp("", "world-docs-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer c.Close()
+	defer os.RemoveAll(trainDocs)
+	if err := writeDocuments(w, world.Train, trainDocs); err != nil {
+		return nil, err
+	}
 	for _, s := range world.Splits {
-		f, err := os.Create(filepath.Join(out, string(s)+".jsonl"))
-		if err != nil {
-			return err
+		docs := filepath.Join(dir, "docs")
+		if s == world.Train {
+			docs = trainDocs
 		}
-		n, err := trainset.Export(ctx, w, c, w.Questions(s), opts, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		n, err := export(ctx, w, docs, w.Questions(s), filepath.Join(out, string(s)+".jsonl"), results, opts)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Printf("%s: %d questions, %d examples\n", s, len(w.Questions(s)), n)
 	}
+	return w, nil
+}
+
+// writeDocuments writes the documents of w's split under dir, as
+// world.WriteDocuments writes them all.
+func writeDocuments(w *world.World, split world.Split, dir string) error {
+	for _, d := range w.Documents() {
+		if d.Split != split {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(d.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(d.Markdown()), 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// more writes the training examples of n worlds of held's size, seeds from first
+// on, that avoid the names of held's dev and test entities; every split of theirs
+// is training data. They are generated in parallel.
+func more(ctx context.Context, held *world.World, first int64, n int, out string, results int, opts trainset.Options) error {
+	avoid := append(held.Names(world.Dev), held.Names(world.Test)...)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for seed := first; seed < first+int64(n); seed++ {
+		g.Go(func() error {
+			w, err := world.GenerateAvoiding(seed, held.Size, avoid)
+			if err != nil {
+				return err
+			}
+			tmp, err := os.MkdirTemp("", "world-docs-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			if err := w.WriteDocuments(tmp); err != nil {
+				return err
+			}
+			qs := w.Questions("")
+			for i := range qs {
+				qs[i].Split = world.Train
+			}
+			k, err := export(ctx, w, tmp, qs, filepath.Join(out, fmt.Sprintf("train-%d.jsonl", seed)), results, opts)
+			if err != nil {
+				return fmt.Errorf("world %d: %w", seed, err)
+			}
+			fmt.Printf("train world %d: %d questions, %d examples\n", seed, len(qs), k)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// export writes the examples of qs, over the corpus of docs, to the file path.
+func export(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, results int, opts trainset.Options) (int, error) {
+	c, err := corpus.Open(docs, corpus.Options{MaxResults: results, CheckEvery: 1 << 62})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := trainset.Export(ctx, w, c, qs, opts, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
