@@ -99,6 +99,9 @@ type Engine struct {
 	LLMURL    string `yaml:"llm_url" env:"AGENT_LLM_URL"`
 	LLMModel  string `yaml:"llm_model" env:"AGENT_LLM_MODEL"`
 	LLMAPI    string `yaml:"llm_api" env:"AGENT_LLM_API"`
+	// LLMGrammar is how the server gets the plan grammar (engine/openai's
+	// Grammar): auto, llamacpp, vllm or none.
+	LLMGrammar string `yaml:"llm_grammar" env:"AGENT_LLM_GRAMMAR"`
 }
 
 // Sampling holds the decoding settings of the plan (Hugging Face semantics).

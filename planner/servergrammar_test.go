@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/planner/constrain"
 	"github.com/rewoo-agent/agent/planner/plannertest"
 )
@@ -21,7 +22,10 @@ type grammarEngine struct {
 	grammars []string
 }
 
-var _ grammarLLM = (*grammarEngine)(nil)
+var (
+	_ grammarLLM = (*grammarEngine)(nil)
+	_ grammarLLM = (*openai.Client)(nil) // what agent ask's server client is
+)
 
 func (e *grammarEngine) GenerateGrammar(ctx context.Context, req engine.Request, grammar string, onText func(string) error) (engine.Result, error) {
 	e.mu.Lock()

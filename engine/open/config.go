@@ -20,7 +20,8 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	s := Spec{
 		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
 		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
-		Hub: hub.New(getenv),
+		ServerGrammar: openai.Grammar(e.LLMGrammar),
+		Hub:           hub.New(getenv),
 	}
 	if s.Model != "" && s.URL != "" {
 		ms, us := cfg.Source("engine.model"), cfg.Source("engine.llm_url")
@@ -38,6 +39,9 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	}
 	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
 		return s, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)
+	}
+	if _, err := openai.ParseGrammar(e.LLMGrammar); err != nil {
+		return s, fmt.Errorf("engine.llm_grammar (%s): %w", cfg.Source("engine.llm_grammar"), err)
 	}
 	return s, nil
 }
