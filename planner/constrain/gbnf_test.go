@@ -310,3 +310,70 @@ func TestGBNFDialect(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGBNFXGrammar times xgrammar compiling the plan grammar over the
+// LLaMA vocabulary (what vLLM does once for each new grammar) and computing a
+// token mask, for the grammar of one numbering (a plan after gathered steps)
+// and of the four (a first plan). It needs node and the npm package, as the
+// tests do; run it with -benchtime=1x.
+func BenchmarkGBNFXGrammar(b *testing.B) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		b.Skip("node is not installed")
+	}
+	if _, err := os.Stat(filepath.Join(xgrammarDir, "node_modules", "@mlc-ai", "web-xgrammar")); err != nil {
+		b.Skip("xgrammar's npm package is not installed (npm ci in planner/constrain/testdata/gbnf)")
+	}
+	tok := llama(b)
+	vocab := make([]string, tok.VocabSize())
+	for i := range vocab {
+		vocab[i] = tok.Piece(i)
+	}
+	g := mustGrammar(b, Options{Tools: corpusTools, RequireAnswer: true})
+	for _, c := range []struct{ name, next string }{{"one-numbering", ":evidence0:"}, {"four-numberings", ""}} {
+		b.Run(c.name, func(b *testing.B) {
+			text, err := g.GBNF(g.Start(), c.next)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in, err := json.Marshal(map[string]any{"grammar": text, "vocab": vocab, "eos": tok.EOS()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			f := filepath.Join(b.TempDir(), "in.json")
+			if err := os.WriteFile(f, in, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			var compile, mask float64
+			for b.Loop() {
+				out, err := exec.Command(node, filepath.Join(xgrammarDir, "compile.mjs"), f).Output()
+				if err != nil {
+					b.Fatal(err)
+				}
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				var r struct {
+					CompileMS float64 `json:"compile_ms"`
+					MaskMS    float64 `json:"mask_ms"`
+				}
+				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+					b.Fatalf("compile.mjs answered %.200q: %v", lines[len(lines)-1], err)
+				}
+				compile, mask = r.CompileMS, r.MaskMS
+			}
+			b.ReportMetric(compile, "compile-ms")
+			b.ReportMetric(mask, "mask-ms")
+			b.ReportMetric(float64(len(text)), "grammar-bytes")
+		})
+	}
+}
+
+// BenchmarkGBNF times writing the grammar, which the planner does for every
+// plan a server writes.
+func BenchmarkGBNF(b *testing.B) {
+	g := mustGrammar(b, Options{Tools: corpusTools, RequireAnswer: true})
+	for b.Loop() {
+		if _, err := g.GBNF(g.Start(), ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
