@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -276,4 +277,22 @@ func TestParseVersion(t *testing.T) {
 			t.Errorf("parseVersion(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
 		}
 	}
+}
+
+// FuzzParseVersion: any text reads without a panic, and a version read
+// writes back as numbers that read as the same version.
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"0.11.0", "0.10.2rc1", "v0.8.5.post1", "0.11", "1.0.0+cu121", "dev", "", "v", "1..2", "99999999999999999999.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := parseVersion(s)
+		if !ok {
+			return
+		}
+		back, ok := parseVersion(fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]))
+		if !ok || back != v {
+			t.Fatalf("parseVersion(%q) = %v, which reads back as %v, %v", s, v, back, ok)
+		}
+	})
 }

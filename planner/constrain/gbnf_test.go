@@ -377,3 +377,36 @@ func BenchmarkGBNF(b *testing.B) {
 		}
 	}
 }
+
+// FuzzGBNF writes the grammar after any prefix of whole lines the automaton
+// admits and any first name: it never panics, what it writes keeps to the
+// GBNF dialect, and a name it takes reads back as itself.
+func FuzzGBNF(f *testing.F) {
+	for _, p := range corpus(f) {
+		lines := strings.SplitAfter(p.src, "\n")
+		for i := range lines {
+			f.Add(strings.Join(lines[:i], ""), ":evidence"+strconv.Itoa(i)+":")
+		}
+		f.Add(p.src, "#E9")
+	}
+	f.Add("", "")
+	f.Add("", "#E0")
+	g := mustGrammar(f, Options{Tools: corpusTools, RequireAnswer: true, Limits: Limits{MaxSteps: 6}})
+	f.Fuzz(func(t *testing.T, prefix, next string) {
+		if st, n, ok := parseName(next); ok && nameOf(st, n) != next {
+			t.Fatalf("parseName(%q) = %d, %d: reads back as %q", next, st, n, nameOf(st, n))
+		}
+		s, err := g.Advance(g.Start(), prefix)
+		if err != nil {
+			return
+		}
+		text, err := g.GBNF(s, next)
+		if err != nil {
+			if !errors.Is(err, ErrNoGBNF) {
+				t.Fatalf("GBNF: %v, not ErrNoGBNF", err)
+			}
+			return
+		}
+		checkDialect(t, text)
+	})
+}
