@@ -1,7 +1,12 @@
 package planner
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -105,5 +110,67 @@ func TestServerGrammarFirstName(t *testing.T) {
 	m := firstNewRE.FindStringSubmatch("Question: x" + gatheredSection(done) + "\nPlan:")
 	if m == nil || m[1] != "#E5" {
 		t.Fatalf("first new name %q, want #E5", m)
+	}
+}
+
+// TestServerGrammarOverHTTP asks through engine/openai's client of a
+// scripted llama-server (GET /props answers): the plan's request carries the
+// plan grammar in "grammar", and the question is
+// answered. A server that refuses the field answers all the same.
+func TestServerGrammarOverHTTP(t *testing.T) {
+	plan := ":evidence0: = DuckDuckGo[Nobel 2020]\n:evidence1: = TextScraper[:evidence0:]\nAnswer: :evidence1:\n"
+	for _, refuse := range []bool{false, true} {
+		eng := &plannertest.Engine{Replies: []plannertest.Reply{{Text: plan}}}
+		var mu sync.Mutex
+		var grammars []string
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /props", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"default_generation_settings":{"n_ctx":4096}}`)
+		})
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/completions" {
+				raw, _ := io.ReadAll(r.Body)
+				var body struct {
+					Grammar string `json:"grammar"`
+				}
+				json.Unmarshal(raw, &body)
+				mu.Lock()
+				grammars = append(grammars, body.Grammar)
+				mu.Unlock()
+				if refuse && body.Grammar != "" {
+					http.Error(w, `{"error":{"message":"unknown field: grammar"}}`, http.StatusBadRequest)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(raw))
+			}
+			eng.Handler().ServeHTTP(w, r)
+		})
+		srv := httptest.NewServer(mux)
+		client, err := openai.New(srv.URL, openai.Options{API: openai.APICompletions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, _ := scripted(t, nil)
+		p.LLM = Recorded(client)
+		tr, err := p.Ask(context.Background(), "Who won?", nil)
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Answer == nil || tr.Answer.Text != "page text of a" {
+			t.Errorf("refuse %v: answer %+v", refuse, tr.Answer)
+		}
+		want := []string{wantGBNF(t, p, "", "", 0)}
+		if refuse {
+			want = append(want, "") // asked again without it
+		}
+		if !slices.Equal(grammars, want) {
+			t.Errorf("refuse %v: %d requests, grammars sent equal to the plan grammar: %v", refuse, len(grammars), func() (eq []bool) {
+				for _, g := range grammars {
+					eq = append(eq, g == want[0])
+				}
+				return eq
+			}())
+		}
 	}
 }
