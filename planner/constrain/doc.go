@@ -25,7 +25,8 @@
 // subset of what planparser validates, by design: names without leading zeros and
 // at most 127; no step or second Answer after the Answer line; answer references
 // only to steps already written; valid UTF-8 without control bytes, Unicode
-// spaces (planparser reads them as blanks) or zero-width spaces (it drops them);
+// spaces (planparser reads them as blanks), Unicode line ends (U+2028, U+2029,
+// U+0085: it reads them as line ends) or zero-width spaces (it drops them);
 // the call on the step's first line; and the Limits on steps, bytes per input and
 // line, prose lines, notes, depth, wraps and blanks in a row, so the language is
 // finite.
