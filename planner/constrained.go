@@ -3,6 +3,8 @@ package planner
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -146,4 +148,88 @@ func (s *session) indexes() *PlanIndexes {
 		return s.p.Indexes
 	}
 	return &s.ownIndexes
+}
+
+// grammarLLM is an optional capability of an LLM: a server that constrains
+// its own decoding to a GBNF grammar (engine/openai's Client), or writes
+// freely where it cannot.
+type grammarLLM interface {
+	GenerateGrammar(ctx context.Context, req engine.Request, grammar string, onText func(string) error) (engine.Result, error)
+}
+
+// grammarOf returns the engine under llm that takes a grammar, looking
+// through the recorder of Recorded; nil when there is none.
+func grammarOf(llm engine.LLM) grammarLLM {
+	switch r := llm.(type) {
+	case recorded:
+		llm = r.llm
+	case countingRecorded:
+		llm = r.llm
+	}
+	g, _ := llm.(grammarLLM)
+	return g
+}
+
+// grammarPlan is an engine.LLM that has the server write the plan under
+// grammar.
+type grammarPlan struct {
+	llm     grammarLLM
+	grammar string
+}
+
+func (p grammarPlan) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
+	return p.llm.GenerateGrammar(ctx, req, p.grammar, onText)
+}
+
+// firstNewRE finds in a prompt the name gatheredSection tells the new plan's
+// first step to take.
+var firstNewRE = regexp.MustCompile(strings.Replace(regexp.QuoteMeta(firstNewFormat), "%s", `(:evidence\d+:|#E\d+)`, 1))
+
+// serverGrammar returns the engine that has a server write the plan for
+// prompt after prefix under the plan grammar as GBNF (planner/constrain's
+// GBNF), or nil where it is written freely: NoConstrain, an engine that
+// takes no grammar, no tool a plan can call by name, or a prefix outside the
+// grammar. The new steps are numbered from the name the prompt gives them
+// (after a prefix), or from any of the four usual starts. The server may still
+// write freely (engine/openai: one of unknown kind); repair covers that.
+//
+// given is the number of steps in prefix; the grammar allows maxSteps more.
+func (s *session) serverGrammar(prompt, prefix string, given, maxSteps int) engine.LLM {
+	p := s.p
+	gl := grammarOf(p.LLM)
+	if p.NoConstrain || gl == nil {
+		return nil
+	}
+	var names []string
+	for _, t := range p.Tools.Names() {
+		if constrain.ToolName(t) {
+			names = append(names, t)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	lim := constrain.DefaultLimits
+	lim.MaxSteps = min(maxSteps+given, maxGrammarSteps)
+	g, err := constrain.New(constrain.Options{Tools: names, RequireAnswer: true, Limits: lim})
+	if err != nil {
+		return nil
+	}
+	st, err := g.Advance(g.Start(), prefix)
+	if err != nil {
+		return nil
+	}
+	next := ""
+	if prefix != "" {
+		m := firstNewRE.FindAllStringSubmatch(prompt, -1)
+		if len(m) == 0 {
+			return nil
+		}
+		next = m[len(m)-1][1]
+	}
+	text, err := g.GBNF(st, next)
+	if err != nil {
+		return nil
+	}
+	return Recorded(grammarPlan{llm: gl, grammar: text})
 }

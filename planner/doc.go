@@ -10,7 +10,11 @@
 // references to evidence already defined (the steps standing before a new plan
 // included), balanced brackets and an Answer line, within min(MaxPlanTokens,
 // the context the prompt leaves) and with no stop strings, so the plan always
-// parses. Planner.NoConstrain, and a remote server, write it freely.
+// parses. A remote server that constrains its own decoding (engine/openai's
+// GenerateGrammar: llama.cpp's grammar, vLLM's structured outputs) gets the
+// plan grammar as GBNF, its new steps numbered from the name the prompt gives
+// them; what it writes is still checked and repaired, as the plans of other
+// servers are. Planner.NoConstrain writes every plan freely.
 //
 // Ask recovers where it can. A plan that cannot be run goes back to the model
 // once with its diagnostics (Planner.NoRepair turns that off). When steps fail

@@ -65,8 +65,10 @@ type Planner struct {
 	// written by a local engine (one with engine.Constrained: engine/generate,
 	// engine/batch; Recorded keeps it) is decoded under planner/constrain's
 	// grammar over the tools, the evidence already defined and the bounds, so it
-	// always parses and completes; a remote server's plan is written freely and
-	// repaired.
+	// always parses and completes; a server that takes a grammar (engine/openai:
+	// llama.cpp, vLLM) gets the same language as GBNF (constrain.Grammar.GBNF);
+	// another server's plan is written freely. Either way a server's plan is
+	// checked and repaired.
 	NoConstrain bool
 	// Indexes keeps the constrained plans' token indexes and their masks; share
 	// one across questions (nil: each question builds its own, about 70 ms for
@@ -652,16 +654,22 @@ func (s *session) generate(ctx context.Context, prompt, prefix string, steps cha
 // planRequest is the engine request that writes a plan for prompt after
 // prefix (its given steps), and the engine that runs it. It is the one place a
 // plan's decoding is set up: on a local engine (engine.Constrained) and unless
-// NoConstrain, under the plan grammar (constrainedRequest); otherwise freely,
-// to the chat template's stop strings, and a broken plan is repaired.
+// NoConstrain, under the plan grammar (constrainedRequest); on a server that
+// takes a grammar, under it as GBNF (serverGrammar); otherwise freely. Plans
+// a server writes end at the chat template's stop strings, and a broken plan
+// is repaired.
 func (s *session) planRequest(prompt, prefix string, given, maxSteps int) (engine.Request, engine.LLM, error) {
 	req, llm, err := s.constrainedRequest(prompt, prefix, given, maxSteps)
 	if err != nil || llm != nil {
 		return req, llm, err
 	}
 	p := s.p
-	return engine.Request{Prompt: prompt, MaxTokens: orDefault(p.MaxPlanTokens, DefaultMaxPlanTokens),
-		Sampling: p.Sampling, Stop: slices.Concat(p.prompts().Chat.Stops(), p.Stop)}, s.llm, nil
+	req = engine.Request{Prompt: prompt, MaxTokens: orDefault(p.MaxPlanTokens, DefaultMaxPlanTokens),
+		Sampling: p.Sampling, Stop: slices.Concat(p.prompts().Chat.Stops(), p.Stop)}
+	if llm := s.serverGrammar(prompt, prefix, given, maxSteps); llm != nil {
+		return req, llm, nil
+	}
+	return req, s.llm, nil
 }
 
 // tooManySteps refuses a plan at its first step past max, as a diagnostic of the

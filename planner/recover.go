@@ -44,6 +44,10 @@ const (
 // maxShown bounds the evidence text a repair or replan prompt quotes per step.
 const maxShown = 600
 
+// firstNewFormat tells a new plan the name of its first step (serverGrammar
+// reads it back).
+const firstNewFormat = "Name the plan's first new evidence %s."
+
 // gatheredSection lists the evidence already gathered, which a new plan may
 // cite by name without writing its steps again, and the name the next step
 // takes: after those of done and of taken (the names a failed plan used).
@@ -56,7 +60,7 @@ func gatheredSection(done []*StepTrace, taken ...*StepTrace) string {
 	for _, t := range done {
 		fmt.Fprintf(&b, "%s = %s[%s]\n  %s\n", t.Name, t.Tool, t.Input, shorten(t.Output, maxShown))
 	}
-	fmt.Fprintf(&b, "Name the plan's first new evidence %s.", nextName(slices.Concat(done, taken)))
+	fmt.Fprintf(&b, firstNewFormat, nextName(slices.Concat(done, taken)))
 	return b.String()
 }
 

@@ -21,7 +21,8 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
 		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
 		Speculate: e.Speculate, DraftModel: e.DraftModel,
-		Hub: hub.New(getenv),
+		ServerGrammar: openai.Grammar(e.LLMGrammar),
+		Hub:           hub.New(getenv),
 	}
 	if s.Model != "" && s.URL != "" {
 		ms, us := cfg.Source("engine.model"), cfg.Source("engine.llm_url")
@@ -42,6 +43,9 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	}
 	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
 		return s, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)
+	}
+	if _, err := openai.ParseGrammar(e.LLMGrammar); err != nil {
+		return s, fmt.Errorf("engine.llm_grammar (%s): %w", cfg.Source("engine.llm_grammar"), err)
 	}
 	return s, nil
 }

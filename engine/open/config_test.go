@@ -37,6 +37,8 @@ func TestFromConfig(t *testing.T) {
 		{"a bad device", nil, []configs.Setting{{Key: "engine.device", Value: "cuda:x", Flag: "--device"}}, "", "", `device "cuda:x"`},
 		{"a bad API", nil, []configs.Setting{{Key: "engine.llm_api", Value: "soap", Flag: "--llm-api"}}, "", "", "engine.llm_api (flag --llm-api)"},
 		{"a negative speculate", []string{"AGENT_SPECULATE=-2"}, nil, "", "", "engine.speculate (env AGENT_SPECULATE): -2"},
+		{"a grammar mode", nil, []configs.Setting{{Key: "engine.llm_grammar", Value: "vllm", Flag: "--llm-grammar"}}, "", "http://file.example", ""},
+		{"a bad grammar mode", nil, []configs.Setting{{Key: "engine.llm_grammar", Value: "gbnf", Flag: "--llm-grammar"}}, "", "", "engine.llm_grammar (flag --llm-grammar)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +55,13 @@ func TestFromConfig(t *testing.T) {
 					t.Errorf("err = %v, want ErrBothEngines", err)
 				}
 				return
+			}
+			wantGrammar := "auto"
+			if strings.Contains(tt.name, "grammar") {
+				wantGrammar = "vllm"
+			}
+			if string(s.ServerGrammar) != wantGrammar {
+				t.Errorf("server grammar %q, want %q", s.ServerGrammar, wantGrammar)
 			}
 			if err != nil || s.Model != tt.model || s.URL != tt.url || s.APIKey != "sk-test" || s.Hub == nil || s.Speculate != 0 {
 				t.Errorf("%+v, %v; want model %q, url %q, the key and a hub client", s, err, tt.model, tt.url)

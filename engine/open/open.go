@@ -47,9 +47,11 @@ type Spec struct {
 
 	// URL is an OpenAI-compatible server, ServerModel the model's name there (""
 	// means the first it lists), APIKey its key, ServerAPI its endpoint ("" is
-	// openai.APIAuto).
+	// openai.APIAuto), ServerGrammar how it gets the plan grammar ("" is
+	// openai.GrammarAuto).
 	URL, ServerModel, APIKey string
 	ServerAPI                openai.API
+	ServerGrammar            openai.Grammar
 
 	// Speculate is the draft tokens per step of speculative decoding, 0 for
 	// none; DraftModel a smaller checkpoint folder (or hub reference) of the
@@ -208,7 +210,7 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 }
 
 func (s Spec) server() (*openai.Client, error) {
-	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey, API: s.ServerAPI})
+	return openai.New(s.URL, openai.Options{Model: s.ServerModel, APIKey: s.APIKey, API: s.ServerAPI, Grammar: s.ServerGrammar})
 }
 
 // Loaded is a local model with its generator.

@@ -90,14 +90,14 @@ func messages(t chat.Template, prompt string) []chatMessage {
 // send posts req to the endpoint in use and returns the response with the URL
 // it came from. Under APIAuto, until an endpoint has answered, it tries
 // completions first and chat where the server has no completions endpoint.
-func (c *Client) send(ctx context.Context, model string, req engine.Request) (*http.Response, string, error) {
+func (c *Client) send(ctx context.Context, model string, req engine.Request, con constraint) (*http.Response, string, error) {
 	c.mu.Lock()
 	api := c.api
 	c.mu.Unlock()
 	if api != APIAuto {
-		return c.post(ctx, api, model, req)
+		return c.post(ctx, api, model, req, con)
 	}
-	resp, url, err := c.post(ctx, APICompletions, model, req)
+	resp, url, err := c.post(ctx, APICompletions, model, req, con)
 	var he *HTTPError
 	if err == nil {
 		c.settle(APICompletions)
@@ -106,7 +106,7 @@ func (c *Client) send(ctx context.Context, model string, req engine.Request) (*h
 	if !errors.As(err, &he) || (he.StatusCode != http.StatusNotFound && he.StatusCode != http.StatusMethodNotAllowed) {
 		return nil, url, err
 	}
-	resp, chatURL, err := c.post(ctx, APIChat, model, req)
+	resp, chatURL, err := c.post(ctx, APIChat, model, req, con)
 	if err != nil {
 		return nil, chatURL, fmt.Errorf("%w (and %s answered %s: %s)", err, url, http.StatusText(he.StatusCode), he.Message)
 	}
@@ -122,12 +122,12 @@ func (c *Client) settle(api API) {
 }
 
 // post sends one generation request to the endpoint of api.
-func (c *Client) post(ctx context.Context, api API, model string, req engine.Request) (*http.Response, string, error) {
+func (c *Client) post(ctx context.Context, api API, model string, req engine.Request, con constraint) (*http.Response, string, error) {
 	url := c.base + "/v1/completions"
-	var v any = newCompletionRequest(model, req)
+	var v any = newCompletionRequest(model, req, con)
 	if api == APIChat {
 		url = c.base + "/v1/chat/completions"
-		v = chatRequest{Model: model, Messages: messages(c.opts.Template, req.Prompt), settings: newSettings(req)}
+		v = chatRequest{Model: model, Messages: messages(c.opts.Template, req.Prompt), settings: newSettings(req, con)}
 	}
 	body, err := json.Marshal(v)
 	if err != nil {

@@ -153,7 +153,7 @@ func TestChat(t *testing.T) {
 				t.Errorf("%d calls to /v1/completions with API chat", n)
 			}
 			got := s.chats[0]
-			want := chatRequest{Model: "gpt-chat", Messages: messages(chat.Airoboros, tt.req.Prompt), settings: newSettings(tt.req)}
+			want := chatRequest{Model: "gpt-chat", Messages: messages(chat.Airoboros, tt.req.Prompt), settings: newSettings(tt.req, constraint{})}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("request\n%+v\nwant\n%+v", got, want)
 			}

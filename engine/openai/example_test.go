@@ -81,3 +81,38 @@ func Example_chat() {
 	// user: What is the capital of France?
 	// Paris.
 }
+
+// A llama-server answers GET /props, so GenerateGrammar sends it the grammar
+// in its "grammar" field.
+func ExampleClient_GenerateGrammar() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/props":
+			io.WriteString(w, `{"default_generation_settings":{"n_ctx":4096}}`)
+		case "/v1/completions":
+			var body struct {
+				Grammar string `json:"grammar"`
+			}
+			json.NewDecoder(r.Body).Decode(&body)
+			fmt.Printf("grammar: %s\n", body.Grammar)
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, `data: {"choices":[{"text":"yes","finish_reason":"stop"}]}`+"\n\ndata: [DONE]\n\n")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	llm, err := openai.New(srv.URL, openai.Options{Model: "m"}) // Grammar: auto
+	if err != nil {
+		panic(err)
+	}
+	res, err := llm.GenerateGrammar(context.Background(), engine.Request{Prompt: "Yes or no?"}, `root ::= "yes" | "no"`, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.Text)
+	// Output:
+	// grammar: root ::= "yes" | "no"
+	// yes
+}

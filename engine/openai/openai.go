@@ -10,6 +10,13 @@
 // repetition_penalty / repeat_penalty, seed, min_p), so a server samples as the local
 // engine does; servers ignore the extras they do not know.
 //
+// GenerateGrammar has the server constrain its decoding to a GBNF grammar
+// (the planner's plan grammar, planner/constrain's GBNF): llama.cpp's
+// "grammar" field, vLLM's "structured_outputs" (or "guided_grammar" before
+// 0.10.2). Options.Grammar names the kind, or auto asks the server once
+// (GET /props, GET /version); an unknown server, or one that refuses the
+// field, writes freely and the caller repairs.
+//
 // Stop strings are sent to the server and also applied here, so they are never
 // emitted even by a server that ignores them. A server that stops answering is cut
 // off after Options.HeaderTimeout (before the response starts) or
@@ -73,6 +80,9 @@ type Options struct {
 	// Template is the chat template the prompts were written with (the planner's),
 	// which the chat endpoint takes apart into messages; zero means chat.Airoboros.
 	Template chat.Template
+	// Grammar is how GenerateGrammar hands the server its grammar; "" means
+	// GrammarAuto.
+	Grammar Grammar
 }
 
 // Client is an engine.LLM over a remote server. It is safe for concurrent use.
@@ -80,9 +90,11 @@ type Client struct {
 	base string
 	opts Options
 
-	mu    sync.Mutex
-	model string // resolved model name
-	api   API    // the endpoint in use: Options.API, or what auto found
+	mu         sync.Mutex
+	model      string       // resolved model name
+	api        API          // the endpoint in use: Options.API, or what auto found
+	field      grammarField // the field grammars go in, once fieldKnown
+	fieldKnown bool
 }
 
 var _ engine.LLM = (*Client)(nil)
@@ -137,6 +149,9 @@ func New(base string, opts Options) (*Client, error) {
 	if opts.Template == (chat.Template{}) {
 		opts.Template = chat.Airoboros
 	}
+	if opts.Grammar, err = ParseGrammar(string(opts.Grammar)); err != nil {
+		return nil, err
+	}
 	return &Client{base: base, opts: opts, model: opts.Model, api: api}, nil
 }
 
@@ -163,13 +178,14 @@ type settings struct {
 	Stop          []string       `json:"stop,omitempty"`
 	Stream        bool           `json:"stream"`
 	StreamOptions map[string]any `json:"stream_options,omitempty"`
+	grammarFields
 }
 
-func newCompletionRequest(model string, req engine.Request) completionRequest {
-	return completionRequest{Model: model, Prompt: req.Prompt, settings: newSettings(req)}
+func newCompletionRequest(model string, req engine.Request, con constraint) completionRequest {
+	return completionRequest{Model: model, Prompt: req.Prompt, settings: newSettings(req, con)}
 }
 
-func newSettings(req engine.Request) settings {
+func newSettings(req engine.Request, con constraint) settings {
 	s := req.Sampling
 	c := settings{
 		MaxTokens:     req.MaxTokens,
@@ -182,6 +198,7 @@ func newSettings(req engine.Request) settings {
 		Stop:          req.Stop,
 		Stream:        true,
 		StreamOptions: map[string]any{"include_usage": true},
+		grammarFields: con.fields(),
 	}
 	if c.TopP == 0 {
 		c.TopP = 1
@@ -248,6 +265,11 @@ func orElse(s, fallback string) string {
 // counts come from the server's usage report, or count the streamed chunks (one per
 // token on vLLM and llama.cpp) where it sends none.
 func (c *Client) Generate(ctx context.Context, req engine.Request, onText func(string) error) (engine.Result, error) {
+	return c.generate(ctx, req, "", onText)
+}
+
+// generate is Generate under grammar, when not "".
+func (c *Client) generate(ctx context.Context, req engine.Request, grammar string, onText func(string) error) (engine.Result, error) {
 	var res engine.Result
 	if err := sample.Validate(req.Sampling); err != nil {
 		return res, err
@@ -266,6 +288,12 @@ func (c *Client) Generate(ctx context.Context, req engine.Request, onText func(s
 	if err != nil {
 		return res, err
 	}
+	con := constraint{grammar: grammar}
+	if grammar != "" {
+		if con.field, err = c.grammarField(ctx); err != nil {
+			return res, err
+		}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -274,7 +302,11 @@ func (c *Client) Generate(ctx context.Context, req engine.Request, onText func(s
 	})
 	defer timeout.Stop()
 	begin := time.Now()
-	resp, url, err := c.send(ctx, model, req)
+	resp, url, err := c.send(ctx, model, req, con)
+	if con.field != fieldNone && refusesGrammar(err) {
+		c.dropGrammar()
+		resp, url, err = c.send(ctx, model, req, constraint{})
+	}
 	if err != nil {
 		return res, cause(ctx, err)
 	}

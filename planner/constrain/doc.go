@@ -25,7 +25,8 @@
 // subset of what planparser validates, by design: names without leading zeros and
 // at most 127; no step or second Answer after the Answer line; answer references
 // only to steps already written; valid UTF-8 without control bytes, Unicode
-// spaces (planparser reads them as blanks) or zero-width spaces (it drops them);
+// spaces (planparser reads them as blanks), Unicode line ends (U+2028, U+2029,
+// U+0085: it reads them as line ends) or zero-width spaces (it drops them);
 // the call on the step's first line; and the Limits on steps, bytes per input and
 // line, prose lines, notes, depth, wraps and blanks in a row, so the language is
 // finite.
@@ -72,4 +73,18 @@
 // already standing (the steps of evidence a new plan reuses), whose names count
 // as defined. The planner writes every plan of a local engine (one with
 // engine.Constrained) this way unless Planner.NoConstrain.
+//
+// # Servers
+//
+// Grammar.GBNF writes the same plans as a GBNF grammar (llama.cpp's format,
+// which vLLM's xgrammar reads too) for a server that constrains its own
+// decoding (engine/openai's GenerateGrammar): the tools, references only to
+// evidence defined before (unrolled, one rule set per step, the names of the
+// new steps numbered in order from a given one), balanced brackets, the same
+// line-start guards, bounded runs of text and an Answer line. GBNF keeps no
+// set of names, so its shapes are narrower than the automaton's (see GBNF);
+// and because xgrammar before its fix of Unicode classes misreads code points
+// above U+007F in a class, its classes leave out ASCII only. Its tests check
+// it with xgrammar itself over planparser's corpus (testdata/gbnf, run by
+// node).
 package constrain

@@ -538,11 +538,13 @@ func (g *Grammar) step(s *State, b byte) bool {
 }
 
 // unplain reports the characters planparser does not read as themselves: Unicode
-// spaces (category Zs) read as a space, the zero-width no-break space (a byte
-// order mark) and zero-width space as nothing. The grammar keeps them out, so
-// that every other non-ASCII character is text wherever it appears.
+// spaces (category Zs) read as a space, the line and paragraph separators and
+// next line as a line end, the zero-width no-break space (a byte order mark)
+// and zero-width space as nothing. The grammar keeps them out, so that every
+// other non-ASCII character is text wherever it appears.
 func unplain(r rune) bool {
-	return r == '\uFEFF' || r == '\u200B' || r != ' ' && unicode.Is(unicode.Zs, r)
+	return r == '\uFEFF' || r == '\u200B' || r == '\u2028' || r == '\u2029' || r == '\u0085' ||
+		r != ' ' && unicode.Is(unicode.Zs, r)
 }
 
 // byteIn feeds one byte to the line structure: ASCII as is, any byte >= 0x80 as
