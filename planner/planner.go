@@ -324,7 +324,13 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 			if repairs > 0 && work.Err() == nil && s.spend.spent() == nil {
 				repairs--
 				s.archive(AttemptBadPlan)
-				extra = gatheredSection(done) + repairSection(written, diags, genErr)
+				fitted, ok := s.fit(func(e string) string { return chatT.Prompt(instruction + e) }, func(shown int) string {
+					return gatheredShown(shown, done) + repairSection(written, diags, genErr)
+				})
+				if !ok {
+					return nil, fmt.Errorf("%w (its repair would not fit the model's context)", genErr)
+				}
+				extra = fitted
 				purpose = "repair"
 				s.newPlan(purpose)
 				continue
@@ -361,15 +367,23 @@ func (p *Planner) ask(ctx context.Context, question string, on func(Event), plan
 		}
 		// Steps the answer needs failed: a new plan, while allowed.
 		if replans > 0 && work.Err() == nil && s.spend.spent() == nil {
+			s.mu.Lock()
+			written := s.tr.Plan
+			s.mu.Unlock()
+			taken, gathered := s.allSteps(), s.doneSteps()
+			fitted, ok := s.fit(func(e string) string { return chatT.Prompt(instruction + e) }, func(shown int) string {
+				return gatheredShown(shown, gathered, taken...) + replanSection(written, failed, shown)
+			})
+			if !ok { // no room for a new plan: answer from what there is
+				return nil, s.partial(ctx, plan, o.res, nil)
+			}
 			replans--
 			s.mu.Lock()
 			s.tr.Replans++
-			written := s.tr.Plan
 			s.mu.Unlock()
-			taken := s.allSteps()
-			done = s.doneSteps()
+			done = gathered
 			s.archive(AttemptStepsFailed)
-			extra = gatheredSection(done, taken...) + replanSection(written, failed)
+			extra = fitted
 			purpose = "replan"
 			s.newPlan(purpose)
 			continue
@@ -806,6 +820,25 @@ func (s *session) overAll(ctx context.Context, res *evidence.Result) (string, []
 		return "", nil, fmt.Errorf("%w: %s over all evidence: %w", ErrAnswer, name, err)
 	}
 	return strings.TrimSpace(out.Text), all, nil
+}
+
+// fit returns the first of extra's sections, quoting the evidence at each of
+// shownSteps, whose prompt leaves a new plan minPlanRoom positions of the
+// model's context; false when none does. A model that cannot count tokens gets
+// the longest.
+func (s *session) fit(prompt func(extra string) string, extra func(shown int) string) (string, bool) {
+	tc, ok := s.p.LLM.(engine.TokenCounter)
+	if !ok {
+		return extra(shownSteps[0]), true
+	}
+	for _, shown := range shownSteps {
+		e := extra(shown)
+		n, err := tc.CountTokens(prompt(e))
+		if err != nil || tc.ContextLength()-n >= minPlanRoom {
+			return e, true // a count that fails is the generation's to report
+		}
+	}
+	return "", false
 }
 
 // partial makes the answer from the evidence there is when steps failed and no

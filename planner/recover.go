@@ -44,6 +44,15 @@ const (
 // maxShown bounds the evidence text a repair or replan prompt quotes per step.
 const maxShown = 600
 
+// shownSteps are the quotes a repair or replan prompt tries, longest first,
+// until the prompt leaves a plan room in the model's context (fit).
+var shownSteps = []int{maxShown, maxShown / 2, maxShown / 5, maxShown / 20}
+
+// minPlanRoom is the fewest context positions a new plan must have left after
+// its prompt: under it the repair or replan is not asked for, and the answer
+// is made from the evidence there is.
+const minPlanRoom = 128
+
 // firstNewFormat tells a new plan the name of its first step (serverGrammar
 // reads it back).
 const firstNewFormat = "Name the plan's first new evidence %s."
@@ -52,13 +61,19 @@ const firstNewFormat = "Name the plan's first new evidence %s."
 // cite by name without writing its steps again, and the name the next step
 // takes: after those of done and of taken (the names a failed plan used).
 func gatheredSection(done []*StepTrace, taken ...*StepTrace) string {
+	return gatheredShown(maxShown, done, taken...)
+}
+
+// gatheredShown is gatheredSection quoting at most shown bytes of each step's
+// evidence.
+func gatheredShown(shown int, done []*StepTrace, taken ...*StepTrace) string {
 	if len(done) == 0 {
 		return ""
 	}
 	var b strings.Builder
 	b.WriteString("\n\nEvidence already gathered, which the plan may cite by name (do not write these steps again):\n")
 	for _, t := range done {
-		fmt.Fprintf(&b, "%s = %s[%s]\n  %s\n", t.Name, t.Tool, t.Input, shorten(t.Output, maxShown))
+		fmt.Fprintf(&b, "%s = %s[%s]\n  %s\n", t.Name, t.Tool, t.Input, shorten(t.Output, shown))
 	}
 	fmt.Fprintf(&b, firstNewFormat, nextName(slices.Concat(done, taken)))
 	return b.String()
@@ -82,13 +97,13 @@ func repairSection(plan string, diags []string, err error) string {
 
 // replanSection shows the plan whose steps failed, and why, and asks for a new
 // plan that gets the answer another way.
-func replanSection(plan string, failed []*StepTrace) string {
+func replanSection(plan string, failed []*StepTrace, shown int) string {
 	var b strings.Builder
 	b.WriteString("\n\nAn earlier plan for this question was run:\n")
 	b.WriteString(strings.TrimRight(plan, "\n"))
 	b.WriteString("\nThese of its steps failed:\n")
 	for _, t := range failed {
-		fmt.Fprintf(&b, "%s = %s[%s]: %s %s\n", t.Name, t.Tool, t.Input, t.State, shorten(t.Error, maxShown))
+		fmt.Fprintf(&b, "%s = %s[%s]: %s %s\n", t.Name, t.Tool, t.Input, t.State, shorten(t.Error, shown))
 	}
 	b.WriteString("Write a new plan that gets the answer another way (other tools, other inputs), citing the evidence gathered where it helps.")
 	return b.String()

@@ -221,3 +221,61 @@ func TestPartialFromAnswerLine(t *testing.T) {
 		t.Errorf("answer %+v", tr.Answer)
 	}
 }
+
+// TestReplanFitsContext: a replan prompt that would not leave a new plan room
+// in the model's context quotes the evidence shorter; when even the shortest
+// does not fit, no replan is asked for and the answer is made from the
+// evidence there is (was: the question ended with a context-length error).
+func TestReplanFitsContext(t *testing.T) {
+	long := tools.Func{ToolName: "Long", Desc: "Returns a long text.", Fn: func(ctx context.Context, req tools.Request) (tools.Output, error) {
+		return tools.Output{Text: strings.Repeat("abcd ", 200)}, nil
+	}}
+	first := " :evidence0: = Long[x]\n:evidence1: = Broken[:evidence0:]\nAnswer: :evidence1:\n"
+	second := " :evidence2: = TextScraper[:evidence0:]\nAnswer: :evidence2:\n"
+	run := func(context int) (*Trace, *plannertest.Engine) {
+		t.Helper()
+		p, eng, _ := scripted(t, []plannertest.Reply{{Match: replanMark, Text: second}, {Text: first}}, long)
+		eng.Context = context
+		p.Replans = 1
+		tr, err := p.Ask(t.Context(), "Who won?", nil)
+		if err != nil {
+			t.Fatalf("context %d: %v", context, err)
+		}
+		return tr, eng
+	}
+	// The prompts' sizes with room to spare.
+	_, eng := run(0)
+	calls := eng.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d engine calls, want plan and replan", len(calls))
+	}
+	planN, _ := eng.CountTokens(calls[0].Request.Prompt)
+	fullN, _ := eng.CountTokens(calls[1].Request.Prompt)
+	if !strings.Contains(calls[1].Request.Prompt, strings.Repeat("abcd ", 100)) {
+		t.Fatalf("the roomy replan prompt does not quote the evidence at length:\n%s", calls[1].Request.Prompt)
+	}
+
+	t.Run("shorter quotes", func(t *testing.T) {
+		tr, eng := run(fullN + minPlanRoom - 1)
+		calls := eng.Calls()
+		if got := purposes(tr); !slices.Equal(got, []string{"plan", "replan"}) || len(calls) != 2 {
+			t.Fatalf("engine calls %q", got)
+		}
+		n, _ := eng.CountTokens(calls[1].Request.Prompt)
+		if n >= fullN || eng.ContextLength()-n < minPlanRoom {
+			t.Errorf("replan prompt of %d tokens (full %d) in a context of %d", n, fullN, eng.ContextLength())
+		}
+		if tr.Partial || tr.Answer == nil || tr.Answer.Text != "page text of a" {
+			t.Errorf("answer %+v, partial %v", tr.Answer, tr.Partial)
+		}
+	})
+	t.Run("no room", func(t *testing.T) {
+		tr, _ := run(planN + minPlanRoom)
+		if got := purposes(tr); slices.Contains(got, "replan") {
+			t.Errorf("engine calls %q: a replan was asked for with no room", got)
+		}
+		if !tr.Partial || tr.Answer == nil || !tr.Answer.Partial || tr.Replans != 0 || tr.Stop != StopPartial {
+			t.Errorf("answer %+v, partial %v, replans %d, stop %q", tr.Answer, tr.Partial, tr.Replans, tr.Stop)
+		}
+	})
+}

@@ -372,19 +372,12 @@ func (c *Corpus) Search(ctx context.Context, query string) ([]search.Result, err
 	if len(c.docs) == 0 {
 		return nil, fmt.Errorf("corpus %s: %w (%d files skipped)", c.dir, ErrEmpty, len(c.files))
 	}
-	// Match queries analyse the text as words: no query syntax, nothing to inject.
-	title := bleve.NewMatchQuery(q)
-	title.SetField("title")
-	title.SetBoost(2)
-	text := bleve.NewMatchQuery(q)
-	text.SetField("text")
-	phrase := bleve.NewMatchPhraseQuery(q)
-	phrase.SetField("text")
-	req := bleve.NewSearchRequestOptions(bleve.NewDisjunctionQuery(title, text, phrase), c.opts.MaxResults, 0, false)
-	// Equal scores come back in the order of the index's segments, which differs
-	// from one indexing of the same folder to the next: the document id breaks ties.
-	req.SortBy([]string{"-_score", "_id"})
-	res, err := c.index.SearchInContext(ctx, req)
+	res, err := c.search(ctx, q, 0)
+	if err == nil && len(res.Hits) == 0 {
+		// No word matched: spelling correction, as a web search does it. The
+		// words are matched within two edits ("Fivale" finds "Firavale").
+		res, err = c.search(ctx, q, maxFuzziness)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("corpus %s: search %q: %w", c.dir, q, err)
 	}
@@ -400,6 +393,31 @@ func (c *Corpus) Search(ctx context.Context, query string) ([]search.Result, err
 		return nil, fmt.Errorf("%q: %w", q, search.ErrNoResults)
 	}
 	return out, nil
+}
+
+// maxFuzziness is the edits a word of a query may be from a word of a document
+// when the exact words match nothing (bleve's largest).
+const maxFuzziness = 2
+
+// search runs q over the titles (weighted twice), the texts and the texts as a
+// phrase, its words matched within fuzziness edits. Match queries analyse the
+// text as words: no query syntax, nothing to inject. Call with c.mu held.
+func (c *Corpus) search(ctx context.Context, q string, fuzziness int) (*bleve.SearchResult, error) {
+	title := bleve.NewMatchQuery(q)
+	title.SetField("title")
+	title.SetBoost(2)
+	title.SetFuzziness(fuzziness)
+	text := bleve.NewMatchQuery(q)
+	text.SetField("text")
+	text.SetFuzziness(fuzziness)
+	phrase := bleve.NewMatchPhraseQuery(q)
+	phrase.SetField("text")
+	phrase.SetFuzziness(fuzziness)
+	req := bleve.NewSearchRequestOptions(bleve.NewDisjunctionQuery(title, text, phrase), c.opts.MaxResults, 0, false)
+	// Equal scores come back in the order of the index's segments, which differs
+	// from one indexing of the same folder to the next: the document id breaks ties.
+	req.SortBy([]string{"-_score", "_id"})
+	return c.index.SearchInContext(ctx, req)
 }
 
 // Document refreshes a stale index and returns the document whose URL, relative path

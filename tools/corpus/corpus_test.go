@@ -440,3 +440,25 @@ func TestCheckEvery(t *testing.T) {
 		t.Errorf("6s after the last walk: %d results, want 2", n)
 	}
 }
+
+// TestSpellingCorrection: a query whose words match nothing is tried again with
+// each word within two edits, as a web search corrects spelling; exact matches
+// keep the exact ranking, and a word far from every other still finds nothing.
+func TestSpellingCorrection(t *testing.T) {
+	c := open(t, folder(t, map[string]string{
+		"firavale.md":  "# Firavale\n\nFiravale is a town in Boruland.",
+		"fivemile.md":  "# Five Mile Creek\n\nA creek far from any town.",
+		"sevispire.md": "# Sevispire\n\nSevispire is a town in Ostmark.",
+	}), Options{MaxResults: 4})
+	ctx := t.Context()
+	res, err := c.Search(ctx, "Fivale")
+	if err != nil || len(res) == 0 || res[0].Title != "Firavale" {
+		t.Fatalf("Fivale: %+v, %v; want Firavale first", res, err)
+	}
+	if res, err := c.Search(ctx, "Sevispire"); err != nil || len(res) != 1 || res[0].Title != "Sevispire" {
+		t.Errorf("an exact match: %+v, %v; want only Sevispire", res, err)
+	}
+	if _, err := c.Search(ctx, "qxzzjkw"); !errors.Is(err, search.ErrNoResults) {
+		t.Errorf("no word within two edits: %v, want search.ErrNoResults", err)
+	}
+}
