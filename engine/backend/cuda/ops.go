@@ -131,9 +131,12 @@ func mvSharedMax(bits int) int {
 func mvBlocks(sms int) int     { return 6 * sms }
 func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
 
-// mvRowsMax is the most rows a decode product runs on gptq_mvN_rR (more take the
-// prompt kernels): engine/batch's decode batches, up to 64 sequences.
-const mvRowsMax = 64
+// mvRowsMax is the most rows a decode product runs on gptq_mvN_rR; more take
+// the prompt kernels (gptq_mm, tensor cores). Measured on the H200 with 65B
+// weights (BENCHMARKS.md, "Continuous batching on the H200"): at 32 rows
+// gptq_mv4_r16 takes a whole step in 118 ms against gptq_mm's ~146, at 64 rows
+// 219-228 ms against ~164, so the prompt kernels take over past 32.
+const mvRowsMax = 32
 
 // mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
 // block may use beside the largest static ring (gptq_mv4_r16: 43024 bytes).
