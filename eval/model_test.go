@@ -11,12 +11,14 @@ import (
 
 // ciQuestions and ciExactMatch are the offline set's first questions and the
 // exact match the shipped model scored on them through the CPU engine when it was
-// recorded (BENCHMARKS.md: test-0003 right, the others wrong): greedy decoding
-// makes the figure reproducible, so falling below it means the model, the
-// prompts, the tools or the engine changed for the worse.
+// recorded (BENCHMARKS.md: test-0006 wrong, the others right). Greedy decoding
+// makes the figure reproducible; ciSlack allows one question to flip (the CPU
+// engine's sums may round differently on another processor), so falling below it
+// means the model, the prompts, the tools or the engine changed for the worse.
 const (
-	ciQuestions  = 6
-	ciExactMatch = 1.0 / 6
+	ciQuestions  = 8
+	ciExactMatch = 7.0 / 8
+	ciSlack      = 1.0 / 8
 )
 
 // TestShippedModel runs the first offline questions through the whole loop:
@@ -24,7 +26,7 @@ const (
 // model on the CPU engine.
 func TestShippedModel(t *testing.T) {
 	if testing.Short() {
-		t.Skip("about 30 s a question on a 2-core machine")
+		t.Skip("about 10 s a question on a 2-core machine")
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -61,7 +63,7 @@ func TestShippedModel(t *testing.T) {
 	if tot.ValidPlans < 1 {
 		t.Errorf("valid plans %.2f, recorded 1.00", tot.ValidPlans)
 	}
-	if tot.ExactMatch < ciExactMatch-1e-9 {
-		t.Errorf("exact match %.3f, recorded %.3f", tot.ExactMatch, ciExactMatch)
+	if tot.ExactMatch < ciExactMatch-ciSlack-1e-9 {
+		t.Errorf("exact match %.3f, recorded %.3f (at most %.3f below it allowed)", tot.ExactMatch, ciExactMatch, ciSlack)
 	}
 }

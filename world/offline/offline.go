@@ -5,8 +5,7 @@
 // Configure writes the world's documents once into the cache folder and points
 // the configuration at them and at the shipped model, with the settings the model
 // was trained with (package trainset): four LocalSearch results, short
-// KnowledgeModel answers; and it writes its plans under the plan grammar
-// (planner.constrain). Settings given in a file, the environment or a flag win.
+// KnowledgeModel answers. Settings given in a file, the environment or a flag win.
 package offline
 
 import (
@@ -38,8 +37,6 @@ func Configure(cfg *configs.Config) error {
 		{"corpus", docs},
 		{"search.max_results", strconv.Itoa(trainset.SearchResults)},
 		{"knowledge.max_tokens", strconv.Itoa(trainset.AnswerTokens)},
-		// The plan grammar keeps every plan of the small model valid.
-		{"planner.constrain", "true"},
 	}
 	if cfg.Engine.Model == "" && cfg.Engine.LLMURL == "" {
 		settings = append(settings, struct{ key, value string }{"engine.model", models.Dir(models.RewooTiny)})

@@ -20,14 +20,13 @@ func TestConfigure(t *testing.T) {
 		model     string
 		results   int
 		maxTokens int
-		constrain bool
 	}{
-		{name: "defaults", model: models.Dir(models.RewooTiny), results: trainset.SearchResults, maxTokens: trainset.AnswerTokens, constrain: true},
-		{name: "the user's settings win", env: []string{"AGENT_SEARCH_MAX_RESULTS=7", "AGENT_CONSTRAIN=false"},
+		{name: "defaults", model: models.Dir(models.RewooTiny), results: trainset.SearchResults, maxTokens: trainset.AnswerTokens},
+		{name: "the user's settings win", env: []string{"AGENT_SEARCH_MAX_RESULTS=7"},
 			flags: []configs.Setting{{Key: "engine.model", Value: "/some/model", Flag: "--model"}, {Key: "knowledge.max_tokens", Value: "64", Flag: "--max-tokens"}},
 			model: "/some/model", results: 7, maxTokens: 64},
 		{name: "a server instead of a model", flags: []configs.Setting{{Key: "engine.llm_url", Value: "http://localhost:1/v1", Flag: "--llm-url"}},
-			results: trainset.SearchResults, maxTokens: trainset.AnswerTokens, constrain: true},
+			results: trainset.SearchResults, maxTokens: trainset.AnswerTokens},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := configs.Load(configs.Options{File: os.DevNull, Env: append(tc.env, "AGENT_CACHE_DIR="+cache), Flags: tc.flags})
@@ -37,9 +36,9 @@ func TestConfigure(t *testing.T) {
 			if err := offline.Configure(cfg); err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Engine.Model != tc.model || cfg.Search.MaxResults != tc.results || cfg.Knowledge.MaxTokens != tc.maxTokens || cfg.Planner.Constrain != tc.constrain {
-				t.Errorf("model %q, %d results, %d answer tokens, constrain %v; want %q, %d, %d, %v",
-					cfg.Engine.Model, cfg.Search.MaxResults, cfg.Knowledge.MaxTokens, cfg.Planner.Constrain, tc.model, tc.results, tc.maxTokens, tc.constrain)
+			if cfg.Engine.Model != tc.model || cfg.Search.MaxResults != tc.results || cfg.Knowledge.MaxTokens != tc.maxTokens {
+				t.Errorf("model %q, %d results, %d answer tokens; want %q, %d, %d",
+					cfg.Engine.Model, cfg.Search.MaxResults, cfg.Knowledge.MaxTokens, tc.model, tc.results, tc.maxTokens)
 			}
 			if filepath.Dir(filepath.Dir(cfg.Corpus)) != cache {
 				t.Errorf("corpus %s, not under the cache %s", cfg.Corpus, cache)
