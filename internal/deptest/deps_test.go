@@ -56,17 +56,20 @@ var layers = map[string][]string{
 	"eval": {"engine", "planner", "tools", "trainset", "world"},
 	// The shipped model's files, embedded.
 	"models": {},
+	// agent ask --offline: the shipped model over the offline world's documents,
+	// as configuration settings.
+	"world/offline": {"configs", "eval", "models", "trainset", "world"},
 	// Scripts are commands: they wire the layers as cmd does.
 	"scripts":  {"eval", "tools", "trainset", "world"},
 	"internal": {},
 	// The ask command's progress views over the planner's events, and its reports.
 	"internal/askview": {"planner", "planparser"},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs", "world", "funcall", "eval", "models", "internal/askview", "planner/fromconfig"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "world/offline", "funcall", "eval", "models", "internal/askview", "planner/fromconfig"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.
-var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world", "funcall", "trainset", "eval", "models"}
+var above = []string{"planparser", "evidence", "tools", "planner", "configs", "world", "world/offline", "funcall", "trainset", "eval", "models"}
 
 // layerOf returns the layer of the module-relative package path p, or "".
 func layerOf(p string) string {
