@@ -28,6 +28,9 @@ type PagedBackend interface {
 	// KVMemory is the memory, in bytes, the device has free now for a paged cache
 	// (call it after the weights are loaded); ok is false where it cannot tell.
 	KVMemory() (bytes int64, ok bool)
+	// KVValueBytes is the size of one key or value element in a paged cache
+	// (4 for float32, 2 for float16): the block pool is sized with it.
+	KVValueBytes() int
 }
 
 // Batch is the rows of one PagedBackend.RunBatch step.

@@ -220,8 +220,9 @@ func (m *Model) newPaged(ctx context.Context, pb engine.PagedBackend, p Paged) e
 		return fmt.Errorf("paged cache: block size %d, blocks %d, share %g, sequences %d: want block size and blocks >= 0, share in [0, 1]", p.BlockSize, p.Blocks, p.Share, p.Sequences)
 	}
 	perContext := (m.ctxLen + bs - 1) / bs
-	// A block holds keys and values of every layer as float32.
-	blockBytes := int64(c.Layers) * 2 * int64(bs) * int64(c.KVHeads*c.HeadDim()) * 4
+	// A block holds keys and values of every layer, each element of the
+	// backend's size (float32 on the CPU, float16 on CUDA).
+	blockBytes := int64(c.Layers) * 2 * int64(bs) * int64(c.KVHeads*c.HeadDim()) * int64(pb.KVValueBytes())
 	blocks := p.Blocks
 	if blocks == 0 {
 		share := p.Share

@@ -83,3 +83,39 @@ func TestPagedOptions(t *testing.T) {
 		t.Error("ForwardBatch on a one-sequence model: no error")
 	}
 }
+
+// sizedBackend is the CPU backend reporting a fixed free memory and its paged
+// cache's element size as value bytes, so the pool's sizing can be checked.
+type sizedBackend struct {
+	*cpu.Backend
+	free  int64
+	value int
+}
+
+func (b sizedBackend) KVMemory() (int64, bool) { return b.free, true }
+func (b sizedBackend) KVValueBytes() int       { return b.value }
+
+// TestPagedPoolElementSize: the pool sized from free memory counts the
+// backend's element size, so a float16 cache (CUDA's) gets twice the blocks of
+// a float32 one in the same memory.
+func TestPagedPoolElementSize(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64,
+		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// A block of 16 positions: 2 layers × keys and values × 16 × 32 columns.
+	const elems = 2 * 2 * DefaultBlockSize * 32
+	for _, c := range []struct{ value, blocks int }{{4, 100}, {2, 200}} {
+		b := sizedBackend{Backend: cpu.New(), free: 2 * 100 * elems * 4, value: c.value} // share 0.5: 100 float32 blocks
+		m, err := Open(t.Context(), dir, b, Options{Paged: &Paged{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := m.Paged(); got != c.blocks {
+			t.Errorf("%d-byte values: %d blocks, want %d", c.value, got, c.blocks)
+		}
+		m.Close()
+	}
+}

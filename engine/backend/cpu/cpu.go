@@ -182,6 +182,9 @@ func (b *Backend) NewPagedCache(ctx context.Context, kvHeads, headDim, blocks, b
 // KVMemory implements engine.PagedBackend: the host's available memory.
 func (b *Backend) KVMemory() (int64, bool) { return memAvailable() }
 
+// KVValueBytes implements engine.PagedBackend: the paged cache holds float32.
+func (b *Backend) KVValueBytes() int { return 4 }
+
 // RunBatch implements engine.PagedBackend. The block tables are checked against
 // each paged cache by Attention, which knows the cache's size.
 func (b *Backend) RunBatch(ctx context.Context, bt engine.Batch, step func(engine.Ops)) error {

@@ -48,6 +48,9 @@ func (b *Backend) KVMemory() (int64, bool) {
 	return max(0, free-kvReserve), true
 }
 
+// KVValueBytes implements engine.PagedBackend: the paged cache holds float16.
+func (b *Backend) KVValueBytes() int { return 2 }
+
 // NewPagedCache returns a layer's float16 paged cache: [2][blocks×blockSize][kvHeads]
 // [headDim], keys then values. Every paged cache of a backend has the same blocks and
 // blockSize (one pool, one block table per sequence for all layers).
