@@ -28,7 +28,10 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench [flags]",
 		Short: "measure a model's load time, prompt (prefill) and decode speed on a device",
 		Long: "Loads the configured local model, then times a prompt of random ids fed in one\n" +
-			"batch and greedy decoding one token at a time, on the path agent generate takes.",
+			"batch and greedy decoding one token at a time, on the path agent generate takes,\n" +
+			"and reports the decode against its floor: the bytes a token must read (every\n" +
+			"weight, scale and zero, the output layer and the cache) over the read bandwidth\n" +
+			"the backend measures in the same run.",
 		Args: noArgs,
 	}
 	conf := configFlagSet(cmd, localGroup)
@@ -68,6 +71,11 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 		return err
 	}
 	res.SetTimes(p, d)
+	if bw, how, ok, err := m.Model.ReadBandwidth(ctx); err != nil {
+		return err
+	} else if ok { // the floor at the decode's middle position
+		res.SetFloor(m.Model.DecodeBytes(a.prompt+a.gen/2), bw, how)
+	}
 	res.PeakRSSMiB = procstat.PeakRSSMiB()
 	if a.asJSON {
 		return json.NewEncoder(std.out).Encode(res)

@@ -60,6 +60,10 @@ type Model struct {
 	paged             engine.PagedBackend
 	blocks, blockSize int
 
+	// stepBytes is what one decode step reads besides the cache: every weight,
+	// scale and zero, the norms, the output layer and one embedding row.
+	stepBytes int64
+
 	embed, norm, head engine.Tensor
 	layers            []layer
 	// Scratch activations, MaxBatch rows each.
@@ -119,6 +123,9 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 			return err
 		}
 		total += int64(len(w.F16))
+		if name != gptq.EmbedName || dst == &m.head { // a token reads one row of the embedding
+			m.stepBytes += int64(len(w.F16))
+		}
 		items = append(items, item{dense: &w, dst: dst})
 		return nil
 	}
@@ -140,9 +147,11 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 				return nil, err
 			}
 			total += int64(len(w.QWeight) + len(w.QZeros) + len(w.Scales) + len(w.GIdx))
+			m.stepBytes += int64(len(w.QWeight) + len(w.QZeros) + len(w.Scales))
 			items = append(items, item{quant: &w, dst: &l.lin[which]})
 		}
 	}
+	m.stepBytes += int64(c.Hidden) * 2 // the token's embedding row
 	if err := dense(&m.norm, gptq.NormName, 1, c.Hidden); err != nil {
 		return nil, err
 	}
@@ -347,6 +356,32 @@ func (m *Model) Forward(ctx context.Context, ids []int, start, last int) ([]floa
 		return nil, err
 	}
 	return out, nil
+}
+
+// DecodeBytes is the memory one decode step at position pos must read at the
+// least: every weight, scale and zero once (the output layer included, one row
+// of the embedding; act-order's g_idx not, as a kernel reordered at load needs
+// none) and the keys and values of positions 0..pos of every layer, at the
+// backend's cache element size. Over the device's read bandwidth it is the
+// decode floor agent bench reports against.
+func (m *Model) DecodeBytes(pos int) int64 {
+	value := 4
+	if pb, ok := m.b.(engine.PagedBackend); ok {
+		value = pb.KVValueBytes()
+	}
+	kv := int64(m.cfg.Layers) * 2 * int64(pos+1) * int64(m.cfg.KVHeads*m.cfg.HeadDim()) * int64(value)
+	return m.stepBytes + kv
+}
+
+// ReadBandwidth is the backend's measured read bandwidth (engine.BandwidthProber);
+// ok is false for a backend that cannot measure it.
+func (m *Model) ReadBandwidth(ctx context.Context) (bytesPerSecond float64, how string, ok bool, err error) {
+	p, ok := m.b.(engine.BandwidthProber)
+	if !ok {
+		return 0, "", false, nil
+	}
+	bw, how, err := p.ReadBandwidth(ctx)
+	return bw, how, true, err
 }
 
 // BackendName names the backend the model runs on, e.g. "cpu" or "cuda".

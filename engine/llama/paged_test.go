@@ -119,3 +119,41 @@ func TestPagedPoolElementSize(t *testing.T) {
 		m.Close()
 	}
 }
+
+// TestDecodeBytes: a step's floor bytes are every linear's packed weights,
+// zeros and scales, the norms, the output layer and one embedding row, plus the
+// cache up to the position at the backend's element size, counted here from
+// the shapes as AutoGPTQ packs them.
+func TestDecodeBytes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 96,
+		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	const bits, group = 4, 32
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: bits, GroupSize: group, Format: "gptq", DescAct: true}, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for i := range cfg.Layers {
+		for which := range gptq.NumLinears {
+			_, in, out := cfg.Linear(i, which)
+			groups := in / group
+			want += int64(in*out*bits/8 + groups*out*bits/8 + groups*out*2)
+		}
+	}
+	want += int64((2*cfg.Layers+1)*cfg.Hidden*2 + cfg.Vocab*cfg.Hidden*2 + cfg.Hidden*2)
+	m, err := Open(t.Context(), dir, cpu.New(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	kv := int64(cfg.Layers * 2 * cfg.KVHeads * cfg.HeadDim() * 4) // float32 keys and values per position
+	for _, pos := range []int{0, 9} {
+		if got := m.DecodeBytes(pos); got != want+int64(pos+1)*kv {
+			t.Errorf("DecodeBytes(%d) = %d, want %d", pos, got, want+int64(pos+1)*kv)
+		}
+	}
+	bw, how, ok, err := m.ReadBandwidth(t.Context())
+	if !ok || err != nil || bw <= 0 || how == "" {
+		t.Errorf("ReadBandwidth: %g %q %v %v", bw, how, ok, err)
+	}
+}

@@ -1,6 +1,7 @@
 // Package benchreport is agent bench's result: a model's load time and its
-// prefill and decode speeds as medians over timed runs, with the progress line of
-// each run and the one-line summary.
+// prefill and decode speeds as medians over timed runs, the decode against its
+// floor (the bytes a token must read over the read bandwidth measured in the
+// same run), with the progress line of each run and the one-line summary.
 package benchreport
 
 import (
@@ -24,6 +25,20 @@ type Report struct {
 	DecodeTokS     float64 `json:"decode_tok_s"`
 	DeviceSampling bool    `json:"device_sampling"`
 	PeakRSSMiB     float64 `json:"peak_rss_mib,omitempty"`
+	// The floor, where the backend measures its read bandwidth (SetFloor).
+	BytesPerToken int64   `json:"bytes_per_token,omitempty"`
+	ReadGBs       float64 `json:"read_gb_s,omitempty"`
+	ReadHow       string  `json:"read_how,omitempty"`
+	FloorMsToken  float64 `json:"floor_ms_per_token,omitempty"`
+	FloorRatio    float64 `json:"floor_ratio,omitempty"` // decode ms over floor ms
+}
+
+// SetFloor sets the decode floor: bytesPerToken read at bytesPerSecond (measured
+// as how), and the decode's ratio to it; call after SetTimes.
+func (r *Report) SetFloor(bytesPerToken int64, bytesPerSecond float64, how string) {
+	r.BytesPerToken, r.ReadGBs, r.ReadHow = bytesPerToken, bytesPerSecond/1e9, how
+	r.FloorMsToken = 1e3 * float64(bytesPerToken) / bytesPerSecond
+	r.FloorRatio = r.DecodeMsToken / r.FloorMsToken
 }
 
 // SetTimes sets the speeds from the median prefill of PromptTokens and the median
@@ -54,6 +69,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "%s on %s: load %.1f s; prefill %d tokens %.1f ms (%.0f tok/s); decode %.2f ms/token (%.1f tok/s, %s sampling); peak RSS %.0f MiB\n",
 		r.Model, r.Device, r.LoadSeconds, r.PromptTokens, 1000*r.PrefillSeconds, r.PrefillTokS,
 		r.DecodeMsToken, r.DecodeTokS, sampling, r.PeakRSSMiB)
+	if err != nil || r.FloorMsToken == 0 {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "decode floor %.2f ms/token: %.2f GB a token at %.0f GB/s read (%s); decode is %.2fx the floor\n",
+		r.FloorMsToken, float64(r.BytesPerToken)/1e9, r.ReadGBs, r.ReadHow, r.FloorRatio)
 	return err
 }
 

@@ -42,3 +42,22 @@ func TestWriteRun(t *testing.T) {
 		}
 	}
 }
+
+// TestFloor: the floor is the bytes over the bandwidth, the ratio the decode's
+// time over it, and the summary gains its line only when set.
+func TestFloor(t *testing.T) {
+	r := Report{Model: "m", Device: "cuda", PromptTokens: 512, GenTokens: 100}
+	r.SetTimes(time.Second, 2*time.Second) // 20 ms a token
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil || strings.Contains(b.String(), "floor") {
+		t.Errorf("no floor set: %q, %v", b.String(), err)
+	}
+	r.SetFloor(34e9, 4.25e12, "copy")
+	if r.FloorMsToken != 8 || r.FloorRatio != 2.5 || r.ReadGBs != 4250 {
+		t.Errorf("floor %g ms, ratio %g, %g GB/s; want 8, 2.5, 4250", r.FloorMsToken, r.FloorRatio, r.ReadGBs)
+	}
+	b.Reset()
+	if err := r.WriteText(&b); err != nil || !strings.Contains(b.String(), "decode floor 8.00 ms/token: 34.00 GB a token at 4250 GB/s read (copy); decode is 2.50x the floor\n") {
+		t.Errorf("with the floor: %q, %v", b.String(), err)
+	}
+}
