@@ -105,24 +105,35 @@ func (s *Sampler) Observe(ids ...int) error {
 // Sample picks the next token from logits (one row of VocabSize floats), which it
 // does not modify.
 func (s *Sampler) Sample(logits []float32) (int, error) {
+	id, z, greedy, err := s.distribution(logits)
+	if err != nil || greedy {
+		return id, err
+	}
+	return s.draw(z), nil
+}
+
+// distribution applies the penalty, temperature, top-k and top-p to logits, as
+// Sample and Verify both draw: greedy (temperature 0) it returns the argmax with
+// greedy true, else the candidates' mass z for draw or verify.
+func (s *Sampler) distribution(logits []float32) (id int, z float64, greedy bool, err error) {
 	if len(logits) != s.vocab {
-		return 0, fmt.Errorf("%d logits for a vocabulary of %d", len(logits), s.vocab)
+		return 0, 0, false, fmt.Errorf("%d logits for a vocabulary of %d", len(logits), s.vocab)
 	}
 	if err := s.prepare(logits); err != nil {
-		return 0, err
+		return 0, 0, false, err
 	}
 	if s.temp == 0 {
-		return argmax(s.scores), nil
+		return argmax(s.scores), 0, true, nil
 	}
 	s.candidates()
 	if len(s.cand) == 0 {
-		return 0, fmt.Errorf("%w: every token is -Inf", ErrBadLogits)
+		return 0, 0, false, fmt.Errorf("%w: every token is -Inf", ErrBadLogits)
 	}
-	z := s.softmax()
+	z = s.softmax()
 	if s.topP > 0 {
 		z = s.nucleus(z)
 	}
-	return s.draw(z), nil
+	return 0, z, false, nil
 }
 
 // Verify picks the next token from logits as Sample does, given draft, the token a
@@ -134,22 +145,9 @@ func (s *Sampler) Sample(logits []float32) (int, error) {
 // max(p-q, 0)). A draft outside the vocabulary, or one p gives nothing, is never
 // kept. The caller compares the token with the draft to know whether it was kept.
 func (s *Sampler) Verify(logits []float32, draft int) (int, error) {
-	if len(logits) != s.vocab {
-		return 0, fmt.Errorf("%d logits for a vocabulary of %d", len(logits), s.vocab)
-	}
-	if err := s.prepare(logits); err != nil {
-		return 0, err
-	}
-	if s.temp == 0 {
-		return argmax(s.scores), nil
-	}
-	s.candidates()
-	if len(s.cand) == 0 {
-		return 0, fmt.Errorf("%w: every token is -Inf", ErrBadLogits)
-	}
-	z := s.softmax()
-	if s.topP > 0 {
-		z = s.nucleus(z)
+	id, z, greedy, err := s.distribution(logits)
+	if err != nil || greedy {
+		return id, err
 	}
 	return s.verify(z, draft, s.Uniform, s.Uniform), nil
 }

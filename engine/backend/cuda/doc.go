@@ -29,7 +29,9 @@
 // kv_store_paged and attention_paged (split over the keys, flash-decoding style, for
 // decode rows and prompt chunks alike) read, so a RunBatch step's launches depend
 // only on its number of rows and are captured and replayed as a CUDA graph per
-// number of rows like Run's. Quantized products of several rows take the prompt
-// kernels (gptq_mm for 3 and 4 bits, gptq_gemm for 2 and 8), whose row tiles (128 and
-// 64 rows) hold a whole decode batch, so each weight is read once per step.
+// number of rows like Run's. Quantized products of 2..mvRowsMax (32) rows of 3 or 4
+// bits take gptq_mvN_r4/_r16, which unpack each chunk of weights once for all the
+// rows; more rows, and 2 or 8 bits, take the prompt kernels (gptq_mm, gptq_gemm),
+// whose row tiles (128 and 64 rows) hold a whole decode batch. Either way each
+// weight is read once per step.
 package cuda
