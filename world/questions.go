@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Type is the shape of a question's reasoning.
@@ -293,4 +294,57 @@ func (w *World) compared(r *rng, t compareTemplate, a, b Entity, fa, fb []Suppor
 		q.Answer = winnerFacts[0].Answer
 	}
 	return q
+}
+
+// Contrast returns the comparison of years q asked the other way round ("later" for
+// "earlier", or back) with the other branch's answer, and the ID q.ID+"-contrast".
+// Trained on both halves of such a pair, whose plans differ in that word alone and
+// whose answers differ, a model must read the comparative from the question; trained
+// on one half, it can guess the word and be right half the time. ok is false for
+// every other question.
+func (w *World) Contrast(q Question) (Question, bool) {
+	var from, to string
+	switch {
+	case q.Type != Comparison && q.Type != BridgeComparison, len(q.Supporting)%2 != 0:
+		return Question{}, false
+	case strings.Count(q.Question, " earlier, ") == 1:
+		from, to = " earlier, ", " later, "
+	case strings.Count(q.Question, " later, ") == 1:
+		from, to = " later, ", " earlier, "
+	default:
+		return Question{}, false
+	}
+	half := len(q.Supporting) / 2
+	branches := [2][]Support{q.Supporting[:half], q.Supporting[half:]}
+	// A branch's candidate answers: its start's name, or its first object's.
+	candidates := func(b []Support) []string {
+		start, ok := w.byID[b[0].Subject]
+		if !ok {
+			return nil
+		}
+		return []string{w.entities[start].Name, b[0].Answer}
+	}
+	ca, cb := candidates(branches[0]), candidates(branches[1])
+	if ca == nil || cb == nil {
+		return Question{}, false
+	}
+	for i := range ca {
+		other := ""
+		switch q.Answer {
+		case ca[i]:
+			other = cb[i]
+		case cb[i]:
+			other = ca[i]
+		default:
+			continue
+		}
+		c := q
+		c.ID = q.ID + "-contrast"
+		c.Question = strings.Replace(q.Question, from, to, 1)
+		c.Answer = other
+		c.Supporting = slices.Clone(q.Supporting)
+		c.Entities = slices.Clone(q.Entities)
+		return c, true
+	}
+	return Question{}, false
 }

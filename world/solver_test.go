@@ -270,3 +270,44 @@ func TestSolverDerivesEveryAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestSolverDerivesEveryContrast checks Contrast with the solver: the question asked
+// the other way round has the answer the documents give it, the other branch's, and
+// every comparison of years has one.
+func TestSolverDerivesEveryContrast(t *testing.T) {
+	w, err := world.Generate(2, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := readDocuments(t, w.Documents())
+	years, contrasts := 0, 0
+	for _, q := range w.Questions("") {
+		c, ok := w.Contrast(q)
+		ordered := strings.Contains(q.Question, " earlier, ") || strings.Contains(q.Question, " later, ")
+		if ordered {
+			years++
+		}
+		if ok != ordered {
+			t.Errorf("%s %q: Contrast ok %v", q.ID, q.Question, ok)
+		}
+		if !ok {
+			continue
+		}
+		contrasts++
+		if c.Question == q.Question || c.Answer == q.Answer || c.ID != q.ID+"-contrast" {
+			t.Errorf("%s: contrast %q / %q of %q / %q", q.ID, c.Question, c.Answer, q.Question, q.Answer)
+		}
+		answer, _, err := tb.solve(c.Question)
+		if err != nil {
+			t.Errorf("%s %q: %v", c.ID, c.Question, err)
+		} else if answer != c.Answer {
+			t.Errorf("%s %q: solver answers %q, contrast %q", c.ID, c.Question, answer, c.Answer)
+		}
+		if back, ok := w.Contrast(c); !ok || back.Question != q.Question || back.Answer != q.Answer {
+			t.Errorf("%s: the contrast's contrast is %q / %q", q.ID, back.Question, back.Answer)
+		}
+	}
+	if years < 50 || contrasts != years {
+		t.Errorf("%d contrasts of %d comparisons of years", contrasts, years)
+	}
+}

@@ -18,6 +18,10 @@
 // entities (world.GenerateAvoiding), so the held-out sets stay unseen:
 //
 //	go run ./scripts/world -out .train/data -train-worlds 8
+//
+// Every training comparison of years is also asked the other way round
+// (world.Contrast; -contrasts=false leaves them out), so that the model learns to
+// copy "earlier" or "later" from the question.
 package main
 
 import (
@@ -47,6 +51,7 @@ func main() {
 	maxTok := flag.Int("max-tokens", trainset.AnswerTokens, "KnowledgeModel answer tokens")
 	trainWorlds := flag.Int("train-worlds", 0, "more worlds whose every question is training data")
 	trainSeed := flag.Int64("train-seed", 1001, "the first of the more worlds' seeds")
+	contrasts := flag.Bool("contrasts", true, "train on every comparison of years also asked the other way round (world.Contrast)")
 	flag.Parse()
 	if *docsOnly {
 		w, err := world.Generate(*seed, *size)
@@ -59,17 +64,22 @@ func main() {
 		return
 	}
 	opts := trainset.Options{ContextLength: *ctxLen, MaxTokens: *maxTok}
-	w, err := run(context.Background(), *seed, *size, *out, *results, opts)
+	training := func(w *world.World, qs []world.Question) []world.Question { return qs }
+	if *contrasts {
+		training = withContrasts
+	}
+	w, err := run(context.Background(), *seed, *size, *out, *results, opts, training)
 	if err == nil && *trainWorlds > 0 {
-		err = more(context.Background(), w, *trainSeed, *trainWorlds, *out, *results, opts)
+		err = more(context.Background(), w, *trainSeed, *trainWorlds, *out, *results, opts, training)
 	}
 	if err != nil {
 		log.Fatal(err)
 	}
 }
 
-// run writes the world of seed and the examples of each of its splits.
-func run(ctx context.Context, seed int64, size int, out string, results int, opts trainset.Options) (*world.World, error) {
+// run writes the world of seed and the examples of each of its splits, the training
+// split's questions passed through training first.
+func run(ctx context.Context, seed int64, size int, out string, results int, opts trainset.Options, training func(*world.World, []world.Question) []world.Question) (*world.World, error) {
 	w, err := world.Generate(seed, size)
 	if err != nil {
 		return nil, err
@@ -94,11 +104,15 @@ func run(ctx context.Context, seed int64, size int, out string, results int, opt
 		if s == world.Train {
 			docs = trainDocs
 		}
-		n, err := export(ctx, w, docs, w.Questions(s), filepath.Join(out, string(s)+".jsonl"), results, opts)
+		qs := w.Questions(s)
+		if s == world.Train {
+			qs = training(w, qs)
+		}
+		n, err := export(ctx, w, docs, qs, filepath.Join(out, string(s)+".jsonl"), results, opts)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Printf("%s: %d questions, %d examples\n", s, len(w.Questions(s)), n)
+		fmt.Printf("%s: %d questions, %d examples\n", s, len(qs), n)
 	}
 	return w, nil
 }
@@ -123,8 +137,8 @@ func writeDocuments(w *world.World, split world.Split, dir string) error {
 
 // more writes the training examples of n worlds of held's size, seeds from first
 // on, that avoid the names of held's dev and test entities; every split of theirs
-// is training data. They are generated in parallel.
-func more(ctx context.Context, held *world.World, first int64, n int, out string, results int, opts trainset.Options) error {
+// is training data, passed through training. They are generated in parallel.
+func more(ctx context.Context, held *world.World, first int64, n int, out string, results int, opts trainset.Options, training func(*world.World, []world.Question) []world.Question) error {
 	avoid := append(held.Names(world.Dev), held.Names(world.Test)...)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -142,7 +156,7 @@ func more(ctx context.Context, held *world.World, first int64, n int, out string
 			if err := w.WriteDocuments(tmp); err != nil {
 				return err
 			}
-			qs := w.Questions("")
+			qs := training(w, w.Questions(""))
 			for i := range qs {
 				qs[i].Split = world.Train
 			}
@@ -173,4 +187,22 @@ func export(ctx context.Context, w *world.World, docs string, qs []world.Questio
 		err = cerr
 	}
 	return n, err
+}
+
+// withContrasts returns qs with each comparison of years also asked the other way
+// round (world.Contrast) right after it, unless qs asks that already.
+func withContrasts(w *world.World, qs []world.Question) []world.Question {
+	asked := map[string]bool{}
+	for _, q := range qs {
+		asked[q.Question] = true
+	}
+	out := make([]world.Question, 0, 2*len(qs))
+	for _, q := range qs {
+		out = append(out, q)
+		if c, ok := w.Contrast(q); ok && !asked[c.Question] {
+			asked[c.Question] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
