@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -535,37 +536,37 @@ func BenchmarkBatch(b *testing.B) {
 // BenchmarkStepParts times the operations of a decode step other than the quantized
 // products, at LLaMA-65B's shapes for 1, 16 and 64 sequences each at position 512 of
 // its own blocks of the paged cache (as BenchmarkBatch sets them up; keys and values
-// zero), each part alone:
-// a RunBatch issuing it count times (replayed as a CUDA graph; the KV caches of 8
-// layers in turn, so attention reads device memory, not the L2), then a sync.
-// ms/step is the part's time at its count in one step of 80 layers: 2 RMSNorms a
-// layer and the final one, RoPE of q and k with Attention (the cache store included)
-// once a layer, SiLU once a layer, the residual add twice (fused into the products in
-// a real step), lm_head (float16 32000×8192) and the embedding once, and one Read of a
-// row of logits per sequence, as engine/batch copies them back.
+// zero), each part alone: a RunBatch issuing it count times (replayed as a CUDA graph;
+// the KV caches of 8 layers in turn, so attention reads device memory, not the L2),
+// then a sync. ms/step is the part's time at its count in one step of 80 layers: 2
+// RMSNorms a layer and the final one, RoPE of q and k with Attention (the cache store
+// included) once a layer, SiLU once a layer, the residual add twice (fused into the
+// products in a real step), lm_head (float16 32000×8192) and the embedding once, and
+// one Read of a row of logits per sequence, as engine/batch copies them back. One
+// sequence at position 2047 times attention at the longest context.
 //
 //	./cuda.test -test.run '^$' -test.bench StepParts -test.benchtime 5x
 func BenchmarkStepParts(b *testing.B) {
 	s := llama65B
-	const hd, bs, positions, layers, caches = 128, 16, 512, 80, 8
-	perSeq := ceil(positions+1, bs)
-	for _, n := range []int{1, 16, 64} {
+	const hd, bs, layers, caches = 128, 16, 80, 8
+	for _, c := range []struct{ n, pos int }{{1, 512}, {16, 512}, {64, 512}, {1, 2047}} {
+		n, perSeq := c.n, ceil(c.pos+1, bs)
 		be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: layers, Heads: s.heads, KVHeads: s.heads,
 			HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 64})
 		kv := make([]engine.Tensor, caches)
 		for i := range kv {
 			var err error
-			if kv[i], err = be.NewPagedCache(ctx, s.heads, hd, 64*perSeq, bs); err != nil {
+			if kv[i], err = be.NewPagedCache(ctx, s.heads, hd, n*perSeq, bs); err != nil {
 				b.Fatal(err)
 			}
-			c := kv[i].(*tensor) // zeros: finite scores
-			if err := be.th.Do(ctx, func() error { return be.dev.zero(c.p, c.rows*c.cols) }); err != nil {
+			t := kv[i].(*tensor) // zeros: finite scores
+			if err := be.th.Do(ctx, func() error { return be.dev.zero(t.p, t.rows*t.cols) }); err != nil {
 				b.Fatal(err)
 			}
 		}
 		bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
 		for i := range n {
-			bt.Pos[i], bt.Seq[i] = positions, int32(i)
+			bt.Pos[i], bt.Seq[i] = int32(c.pos), int32(i)
 			tab := make([]int32, perSeq)
 			for j := range tab {
 				tab[j] = int32(i*perSeq + j)
@@ -588,20 +589,23 @@ func BenchmarkStepParts(b *testing.B) {
 			count, perStep int // launches per Run, per step
 			fn             func(o engine.Ops)
 		}{
-			{"rmsnorm", 240, 2*layers + 1, func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
 			{"rope_attention", 80, layers, func(o engine.Ops) {
 				o.RoPE(q, hd, 10000)
 				o.RoPE(k, hd, 10000)
 				o.Attention(att, q, k, v, nextCache())
 			}},
 			{"attention", 80, layers, func(o engine.Ops) { o.Attention(att, q, k, v, nextCache()) }},
+			{"rmsnorm", 240, 2*layers + 1, func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
 			{"rope", 240, layers, func(o engine.Ops) { o.RoPE(q, hd, 10000); o.RoPE(k, hd, 10000) }},
 			{"silu", 240, layers, func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
 			{"add", 240, 2 * layers, func(o engine.Ops) { o.Add(x, x, h) }},
 			{"lm_head", 20, 1, func(o engine.Ops) { o.MatMul(logits, h, head) }},
 			{"embed", 240, 1, func(o engine.Ops) { o.Embed(x, table) }},
 		} {
-			b.Run(fmt.Sprintf("rows=%d/%s", n, part.name), func(b *testing.B) {
+			if c.pos != 512 && !strings.HasSuffix(part.name, "attention") {
+				continue
+			}
+			b.Run(fmt.Sprintf("rows=%d/pos=%d/%s", n, c.pos, part.name), func(b *testing.B) {
 				step := func(o engine.Ops) {
 					for range part.count {
 						part.fn(o)
@@ -624,7 +628,10 @@ func BenchmarkStepParts(b *testing.B) {
 				b.ReportMetric(us*float64(part.perStep)/1e3, "ms/step")
 			})
 		}
-		b.Run(fmt.Sprintf("rows=%d/logits_read", n), func(b *testing.B) {
+		if c.pos != 512 {
+			continue
+		}
+		b.Run(fmt.Sprintf("rows=%d/pos=%d/logits_read", n, c.pos), func(b *testing.B) {
 			row := make([]float32, 32000)
 			for b.Loop() {
 				for i := range n {
