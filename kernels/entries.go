@@ -79,14 +79,6 @@ var Entries = map[string]Entry{
 		{Name: "dense_rows32_param_4", Type: ".u32", Size: 4},
 		{Name: "dense_rows32_param_5", Type: ".u32", Size: 4},
 	}},
-	"dense_rows64": {Module: "llama", Params: []Param{
-		{Name: "dense_rows64_param_0", Type: ".u64", Size: 8},
-		{Name: "dense_rows64_param_1", Type: ".u64", Size: 8},
-		{Name: "dense_rows64_param_2", Type: ".u64", Size: 8},
-		{Name: "dense_rows64_param_3", Type: ".u32", Size: 4},
-		{Name: "dense_rows64_param_4", Type: ".u32", Size: 4},
-		{Name: "dense_rows64_param_5", Type: ".u32", Size: 4},
-	}},
 	"dense_rows8": {Module: "llama", Params: []Param{
 		{Name: "dense_rows8_param_0", Type: ".u64", Size: 8},
 		{Name: "dense_rows8_param_1", Type: ".u64", Size: 8},

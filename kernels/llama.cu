@@ -564,4 +564,3 @@ __device__ __forceinline__ void dense_rows(const __half* __restrict__ W, const f
 DENSE_ROWS(8)
 DENSE_ROWS(16)
 DENSE_ROWS(32)
-DENSE_ROWS(64)

@@ -34,7 +34,7 @@
 // rows; more rows, and 2 or 8 bits, take the prompt kernels (gptq_mm, gptq_gemm),
 // whose row tiles (128 and 64 rows) hold a whole decode batch. Either way each
 // weight is read once per step; the float16 output layer too (gemv_f16 for one row,
-// dense_rowsR on tensor cores for 2..64).
+// dense_rowsR on tensor cores for 2..32, gemm_f16 past that).
 //
 // Around the products, a layer's RoPE of q and k and the store of k and v into the
 // cache are one launch (rope_store_own or rope_store_paged: ops hold a RoPE back until

@@ -527,12 +527,12 @@ func TestMatMulDense(t *testing.T) {
 	b := open(t, small)
 	const K, N = 256, 1000 // 1000 rows of W: a partial 64-row block
 	w, wf := denseW(t, b, N, K, randn(r, N*K, 1/math.Sqrt(K)))
-	// 1: gemv_f16; 2..64: dense_rowsR (partial row tiles at 2, 13, 33; fast=false
-	// runs gemm_f16 on 16); 67: gemm_f16.
+	// 1: gemv_f16; 2..32: dense_rowsR (partial row tiles at 2, 13, 24; fast=false
+	// runs gemm_f16 on 16); 33, 64, 67: gemm_f16.
 	for _, c := range []struct {
 		rows int
 		fast bool
-	}{{1, true}, {2, true}, {8, true}, {13, true}, {16, true}, {16, false}, {33, true}, {64, true}, {67, true}} {
+	}{{1, true}, {2, true}, {8, true}, {13, true}, {16, true}, {16, false}, {24, true}, {32, true}, {33, true}, {64, true}, {67, true}} {
 		rows := c.rows
 		fastDense = c.fast
 		xv := randn(r, rows*K, 1)

@@ -367,10 +367,13 @@ type pendingRoPE struct {
 	th [2]float32
 }
 
-// denseRows is the dense_rowsR kernel (R = 8, 16, 32, 64) a dense product of rows
-// rows takes, 0 past 64 (gemm_f16's tiles, which read the weight once per 64 rows).
+// denseRows is the dense_rowsR kernel (R = 8, 16, 32) a dense product of rows rows
+// takes, 0 past 32: gemm_f16's tiles, which read the weight once per 64 rows, are
+// faster there (BENCHMARKS.md, "The step around the products": 65B's lm_head at 64
+// rows took 0.84 ms on dense_rows64, whose x reads from L1 outweigh W's, against
+// gemm_f16's 0.72; at 16 rows 0.28 against 0.50).
 func denseRows(rows int) int {
-	for _, r := range []int{8, 16, 32, 64} {
+	for _, r := range []int{8, 16, 32} {
 		if rows <= r {
 			return r
 		}
@@ -378,7 +381,7 @@ func denseRows(rows int) int {
 	return 0
 }
 
-// fastDense selects dense_rowsR for dense products of 2..64 rows; tests and
+// fastDense selects dense_rowsR for dense products of 2..32 rows; tests and
 // benchmarks clear it to run gemm_f16.
 var fastDense = true
 
