@@ -131,12 +131,31 @@ func mvSharedMax(bits int) int {
 func mvBlocks(sms int) int     { return 6 * sms }
 func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
 
-// mvRowsMax is the most rows a decode product runs on gptq_mvN_rR; more take
-// the prompt kernels (gptq_mm, tensor cores). Measured on the H200 with 65B
-// weights (BENCHMARKS.md, "Continuous batching on the H200"): at 32 rows
-// gptq_mv4_r16 takes a whole step in 118 ms against gptq_mm's ~146, at 64 rows
-// 219-228 ms against ~164, so the prompt kernels take over past 32.
-const mvRowsMax = 32
+// mvRowsMax is the most rows a decode product runs on the decode kernels
+// (gptq_tcN_mR from tcRowsMin rows, gptq_mvN_rR below); more take the prompt kernels
+// (gptq_mm, 128-row tiles).
+const mvRowsMax = 64
+
+// tcRowsMin is the fewest rows a decode product runs on the tensor-core kernels
+// gptq_tcN_mR; tests raise it past mvRowsMax to run gptq_mvN_rR instead.
+var tcRowsMin = 2
+
+// tcCols is the columns one block of gptq_tcN_mR computes, tcChunks the most 32-row
+// chunks of one split (the groups' shared array).
+const tcCols, tcChunks = 256, 1024
+
+// tcTile is the rows of the gptq_tcN_mR kernel that takes a batch of rows, and the
+// blocks of it one multiprocessor holds (their __launch_bounds__: 128 registers a
+// thread up to 32 rows, 178-186 at 64; TestTCOccupancy).
+func tcTile(rows int) (r, perSM int) {
+	switch {
+	case rows <= 16:
+		return 16, 2
+	case rows <= 32:
+		return 32, 2
+	}
+	return 64, 1
+}
 
 // mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
 // block may use beside the largest static ring (gptq_mv4_r16: 43024 bytes).
@@ -164,6 +183,10 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 		return
 	}
+	if rows >= tcRowsMin {
+		o.flushTC(args, res, rdst)
+		return
+	}
 	r := 16
 	if rows <= 4 {
 		r = 4
@@ -177,6 +200,33 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
+}
+
+// flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
+// as for gptq_mvN_rR, then one block per tcCols columns and K range, the ranges whole
+// multiples of four chunks, as many as fill the device once (tcTile's blocks per
+// multiprocessor) and fit their partial sums in mvPart.
+func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
+	p, rows := &o.b.pend, o.b.rows
+	w0 := p.ws[0]
+	K, bits := w0.rows, w0.q.bits
+	colBlocks, partN := 0, 0
+	for _, w := range p.ws[:p.n] {
+		colBlocks += ceil(w.cols, tcCols)
+		partN += w.cols
+	}
+	r, perSM := tcTile(rows)
+	quads := ceil(K/32, 4)
+	splits := max(1, min(quads, perSM*o.b.dev.sms/colBlocks, mvPartFloats(o.b.dev.sms)/(rows*partN)))
+	per := 4 * ceil(quads, splits)
+	if per > tcChunks {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d chunks per block, over %d", bits, rows, K, partN, per, tcChunks))
+		return
+	}
+	splits = ceil(K/32, per)
+	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
+	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, r), [3]int{colBlocks, splits, 1}, tcCols, 0, args...)
 }
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
