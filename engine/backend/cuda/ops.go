@@ -140,21 +140,29 @@ const mvRowsMax = 64
 // gptq_tcN_mR; tests raise it past mvRowsMax to run gptq_mvN_rR instead.
 var tcRowsMin = 2
 
-// tcCols is the columns one block of gptq_tcN_mR computes, tcChunks the most 32-row
-// chunks of one split (the groups' shared array).
-const tcCols, tcChunks = 256, 1024
+// tcGroups16 runs batches of more than 16 rows on gptq_tcN_m16 in row groups of 16
+// (the groups of a column block adjacent, reading the weights from L2 but each
+// dequantizing them again) instead of the 32- and 64-row kernels; benchmarks set it
+// to compare the two.
+var tcGroups16 = false
 
-// tcTile is the rows of the gptq_tcN_mR kernel that takes a batch of rows, and the
-// blocks of it one multiprocessor holds (their __launch_bounds__: 128 registers a
-// thread up to 32 rows, 178-186 at 64; TestTCOccupancy).
-func tcTile(rows int) (r, perSM int) {
+// tcKernel is a gptq_tcN_mR kernel: the most rows, the columns (and threads) of a
+// block, the most 32-row chunks of one split (its groups' shared array) and the
+// blocks one multiprocessor holds (__launch_bounds__, shared memory; TestTCOccupancy).
+type tcKernel struct{ rows, cols, chunks, perSM int }
+
+// tcTile is the gptq_tcN_mR kernel that takes a batch of rows: up to 16, four warps
+// with the weights through a shared-memory ring (45 KB, four blocks per
+// multiprocessor); up to 32 and 64, eight warps with the weights ahead in registers
+// (128 registers a thread, two blocks; 178-197, one).
+func tcTile(rows int) tcKernel {
 	switch {
 	case rows <= 16:
-		return 16, 2
+		return tcKernel{16, 128, 512, 4}
 	case rows <= 32:
-		return 32, 2
+		return tcKernel{32, 256, 1024, 2}
 	}
-	return 64, 1
+	return tcKernel{64, 256, 1024, 1}
 }
 
 // mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
@@ -203,30 +211,37 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 }
 
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
-// as for gptq_mvN_rR, then one block per tcCols columns and K range, the ranges whole
-// multiples of four chunks, as many as fill the device once (tcTile's blocks per
-// multiprocessor) and fit their partial sums in mvPart.
+// as for gptq_mvN_rR, then one block per tile's columns and K range, the ranges whole
+// multiples of four chunks, as many as fill the device once (the tile's blocks per
+// multiprocessor) and fit their partial sums in mvPart, and at least enough that no
+// range is over the tile's chunks; with tcGroups16, batches of more than 16 rows run
+// on the 16-row kernel, one block per 16 rows of each column block and range.
 func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	p, rows := &o.b.pend, o.b.rows
 	w0 := p.ws[0]
 	K, bits := w0.rows, w0.q.bits
+	k := tcTile(rows)
+	if tcGroups16 {
+		k = tcTile(16)
+	}
+	groups := ceil(rows, k.rows)
 	colBlocks, partN := 0, 0
 	for _, w := range p.ws[:p.n] {
-		colBlocks += ceil(w.cols, tcCols)
+		colBlocks += ceil(w.cols, k.cols)
 		partN += w.cols
 	}
-	r, perSM := tcTile(rows)
 	quads := ceil(K/32, 4)
-	splits := max(1, min(quads, perSM*o.b.dev.sms/colBlocks, mvPartFloats(o.b.dev.sms)/(rows*partN)))
+	blocks := colBlocks * groups
+	splits := max(1, min(quads, k.perSM*o.b.dev.sms/blocks, mvPartFloats(o.b.dev.sms)/(rows*partN)), ceil(quads, k.chunks/4))
 	per := 4 * ceil(quads, splits)
-	if per > tcChunks {
-		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d chunks per block, over %d", bits, rows, K, partN, per, tcChunks))
+	splits = ceil(K/32, per)
+	if per > k.chunks || (splits > 1 && (splits*rows*partN > mvPartFloats(o.b.dev.sms) || blocks > mvBlocks(o.b.dev.sms))) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what gptq_tc%d_m%d holds", bits, rows, K, partN, splits, per, bits, k.rows))
 		return
 	}
-	splits = ceil(K/32, per)
 	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, r), [3]int{colBlocks, splits, 1}, tcCols, 0, args...)
+	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, k.rows), [3]int{blocks, splits, 1}, k.cols, 0, args...)
 }
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
@@ -313,7 +328,7 @@ func (o ops) flush() {
 	if p.res != nil {
 		res, rdst = p.res.p, p.rdst.p
 	}
-	if rows := o.b.rows; rows > 1 {
+	if rows := o.b.rows; rows > 1 || tcRowsMin <= 1 {
 		o.flushRows(args, colBlocks, res, rdst)
 		return
 	}
