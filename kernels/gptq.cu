@@ -961,15 +961,14 @@ MM(4)
 // per pair after the LOP3), accumulation in float32.
 //
 // A block is W warps side by side (32W columns) sharing one K range (blockIdx.y,
-// chunksPerSplit chunks, a multiple of 4) and 16MT rows (MT row tiles of 16; a batch
-// of more rows takes several blocks per column block). Its input is staged per four
-// chunks in a ring of STAGES slots by cp.async (one barrier per four chunks), laid out
-// [chunk][row][32 halves] with 16 bytes of padding per chunk so that a quarter warp's
-// 16-byte reads hit distinct banks; rows past M are zeros. The weights of the next
-// four-chunk blocks are in flight meanwhile: through the same ring (RING) or one block
-// ahead in registers. The splits meet as in matvec_fast (part, count: deterministic),
-// several weights share one launch along blockIdx.x and res/rdst fuse the residual
-// add, as gptq_mvN_rR.
+// chunksPerSplit chunks, a multiple of 4) and up to 16MT rows (MT row tiles of 16).
+// Its input is staged per four chunks in a ring of STAGES slots by cp.async (one
+// barrier per four chunks), laid out [chunk][row][32 halves] with 16 bytes of padding
+// per chunk so that a quarter warp's 16-byte reads hit distinct banks; rows past M are
+// zeros. The weights of the next four chunks are in flight in registers while the
+// current ones are multiplied. The splits meet as in matvec_fast (part, count:
+// deterministic), several weights share one launch along blockIdx.x and res/rdst fuse
+// the residual add, as gptq_mvN_rR.
 // tcfetch is what one lane reads for its chunk: BITS words of each of its four
 // columns, their scales and the zero words holding their zeros.
 template <int BITS>
@@ -1058,48 +1057,17 @@ __device__ __forceinline__ void tc_step(float (&acc)[MT][4][4], const tcfetch<BI
   }
 }
 
-// tc_ring is one lane's share of a weight stage of the ring (RING kernels): each lane
-// reads back only what it copied, so the copies need no barrier.
-template <int BITS, int W>
-struct tc_ring {
-  uint4 w[BITS][32 * W];
-  uint2 sc[32 * W];
-  uint32_t z[BITS == 3 ? 2 : 1][32 * W];
-};
-
-// tc_issue starts the copies of chunk c (group g) of columns n..n+3 into the lane's
-// slot of st; zeros when !valid (a zero scale makes the weights zero).
-template <int BITS, int W>
-__device__ __forceinline__ void tc_issue(tc_ring<BITS, W>& st, const lin& L, int g, int c, int n, bool valid) {
-  const int N = L.N, i = threadIdx.x;
-  const uint32_t* wsrc = valid ? L.qweight + (size_t)c * BITS * N + n : L.qweight;
-#pragma unroll
-  for (int b = 0; b < BITS; b++) cp_async16(&st.w[b][i], valid ? wsrc + (size_t)b * N : wsrc, valid);
-  cp_async_ca<8>(&st.sc[i], valid ? L.scales + (size_t)g * N + n : L.scales, valid ? 8 : 0);
-  if (BITS == 4) {
-    cp_async_ca<4>(&st.z[0][i], valid ? L.qzeros + (size_t)g * (N / 8) + n / 8 : L.qzeros, valid ? 4 : 0);
-  } else {
-    const int bit = 3 * (n & 31);
-    const uint32_t* z = valid ? L.qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5) : L.qzeros;
-    cp_async_ca<4>(&st.z[0][i], z, valid ? 4 : 0);
-    const bool two = valid && (bit & 31) > 20;
-    cp_async_ca<4>(&st.z[BITS == 3 ? 1 : 0][i], two ? z + 1 : z, two ? 4 : 0);
-  }
-}
-
 // tc multiplies a block's columns over its K range: the input staged per four chunks
-// in a ring of STAGES slots, and the weights either in the same ring (RING: each
-// lane's copies land in its own slot, STAGES-1 four-chunk blocks in flight) or
-// fetched into registers one four-chunk block ahead.
-template <int BITS, int MT, int STAGES, int W, bool RING, int CHUNKS>
-__device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __restrict__ xh, int M, int m0,
+// in a ring of STAGES slots, the weights fetched into registers one four-chunk block
+// ahead.
+template <int BITS, int MT, int STAGES, int W, int CHUNKS>
+__device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __restrict__ xh, int M,
                    const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
                    int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
   constexpr int MP = 16 * MT;        // rows of the A tiles
   constexpr int SLAB = MP * 32 + 8;  // halves per chunk of a stage
   constexpr int T = 32 * W;          // threads (and columns) of a block
   __shared__ __align__(16) __half xs[STAGES][4 * SLAB];
-  __shared__ __align__(16) tc_ring<BITS, RING ? W : 1> ring[RING ? STAGES : 1];
   __shared__ int gs[CHUNKS];
   __shared__ int isLast;
   const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
@@ -1107,7 +1075,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
   const int nsc = max(c1 - c0 + 3, 0) / 4;
   const int nw = bx * T + warp * 32, n = nw + 4 * g;
   const bool nvalid = n < N;
-  for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
+  for (int i = tid; i < c1 - c0; i += blockDim.x) gs[i] = L.cgroup[c0 + i];
   // fillX copies the input of chunks c0+4i..c0+4i+3 into stage st.
   auto fillX = [&](int st, int i) {
     const int cs = c0 + 4 * i;
@@ -1115,23 +1083,14 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
     for (int r = 0; r < 16 * MT * 16 / T; r++) {
       const int idx = tid + r * T;
       const int q = idx & 3, m = (idx >> 2) % MP, u = idx / (4 * MP);
-      const bool ok = m0 + m < M && cs + u < c1;
-      const __half* src = ok ? xh + (size_t)(m0 + m) * K + (size_t)(cs + u) * 32 + q * 8 : xh;
+      const bool ok = m < M && cs + u < c1;
+      const __half* src = ok ? xh + (size_t)m * K + (size_t)(cs + u) * 32 + q * 8 : xh;
       cp_async16(&xs[st][u * SLAB + m * 32 + q * 8], src, ok);
     }
   };
-  // fillW starts the weights of four-chunk block i into ring stage st (RING).
-  auto fillW = [&](int st, int i, bool first) {
-    const int c = c0 + 4 * i + t;
-    const bool ok = nvalid && c < c1;
-    tc_issue<BITS, RING ? W : 1>(ring[RING ? st : 0], L, ok ? (first ? __ldg(L.cgroup + c) : gs[c - c0]) : 0, c, n, ok);
-  };
 #pragma unroll
   for (int u = 0; u < STAGES - 1; u++) {
-    if (u < nsc) {
-      fillX(u, u);
-      if (RING) fillW(u, u, true);
-    }
+    if (u < nsc) fillX(u, u);
     cp_async_commit();
   }
   float acc[MT][4][4];
@@ -1142,7 +1101,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[mt][j][r] = 0.f;
   tcfetch<BITS> nxt;
-  if (!RING) {
+  {
     const int c = c0 + t;
     const bool ok = nvalid && c < c1;
     tc_load<BITS>(nxt, L, ok ? __ldg(L.cgroup + c) : 0, c, n, ok);
@@ -1153,32 +1112,19 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
     // per pass.
     cp_async_wait<STAGES - 2>();
     __syncthreads();  // block i's input is in for every thread; all are done with block i-1
-    if (i + STAGES - 1 < nsc) {
-      fillX(sfill, i + STAGES - 1);
-      if (RING) fillW(sfill, i + STAGES - 1, false);
-    }
+    if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
     cp_async_commit();
     sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
-    tcfetch<BITS> cur;
-    if (RING) {
-      const tc_ring<BITS, RING ? W : 1>& st = ring[RING ? s : 0];
-#pragma unroll
-      for (int b = 0; b < BITS; b++) cur.w[b] = st.w[b][tid];
-      cur.sc = st.sc[tid];
-      cur.z0 = st.z[0][tid];
-      cur.z1 = BITS == 3 ? st.z[BITS == 3 ? 1 : 0][tid] : 0u;
-    } else {
-      cur = nxt;
-      if (i + 1 < nsc) {
-        const int c = c0 + 4 * (i + 1) + t;
-        const bool ok = nvalid && c < c1;
-        tc_load<BITS>(nxt, L, ok ? gs[c - c0] : 0, c, n, ok);
-      }
+    const tcfetch<BITS> cur = nxt;
+    if (i + 1 < nsc) {
+      const int c = c0 + 4 * (i + 1) + t;
+      const bool ok = nvalid && c < c1;
+      tc_load<BITS>(nxt, L, ok ? gs[c - c0] : 0, c, n, ok);
     }
     if (nw < N) tc_step<BITS, MT>(acc, cur, &xs[s][t * SLAB], g, n, zeroOffset);
     s = s + 1 == STAGES ? 0 : s + 1;
   }
-  // acc[mt][j][2h+e] is row m0+16mt+g+8h, column nc+4e+j.
+  // acc[mt][j][2h+e] is row 16mt+g+8h, column nc+4e+j.
   const int nc = nw + 8 * t;
   if (gridDim.y > 1) {
 #pragma unroll
@@ -1187,7 +1133,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
       for (int h = 0; h < 2; h++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const int m = m0 + 16 * mt + g + 8 * h, col = nc + 4 * e;
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
           if (m < M && col < N)
             __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
                    make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
@@ -1208,7 +1154,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
       for (int h = 0; h < 2; h++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const int m = m0 + 16 * mt + g + 8 * h, col = nc + 4 * e;
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
           if (m >= M || col >= N) continue;
           float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
           for (int sp = 0; sp < gridDim.y; sp++) {
@@ -1228,7 +1174,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
     for (int h = 0; h < 2; h++)
 #pragma unroll
       for (int e = 0; e < 2; e++) {
-        const int m = m0 + 16 * mt + g + 8 * h, col = nc + 4 * e;
+        const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
         if (m >= M || col >= N) continue;
         const size_t at = (size_t)m * N + col;
         const float4 sum = make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]);
@@ -1240,35 +1186,32 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
       }
 }
 
-// The column blocks of weight i are [b_i, b_i + ceil(N_i/(32W))) along blockIdx.x, each
-// as G = ceil(M/(16MT)) adjacent blocks of 16MT rows (row group fastest, so that all
-// but the first read the weights from L2); part holds N0+N1+N2 columns of M rows per
-// split.
-#define TC(B, MT, STAGES, W, RING, CHUNKS, MINB, NAME)                                          \
+// The column blocks of weight i are [b_i, b_i + ceil(N_i/(32W))) along blockIdx.x;
+// part holds N0+N1+N2 columns of M rows per split.
+#define TC(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                \
   extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                              \
       LIN(0), LIN(1), LIN(2), const __half* xh, int M, const float* res, float* rdst,           \
       float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                   \
-    const int G = (M + 16 * MT - 1) / (16 * MT);                                                \
     const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);           \
-    const int bx0 = blockIdx.x / G;                                                             \
+    const int bx0 = blockIdx.x;                                                                 \
     const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
     const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
     const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
     const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    tc<B, MT, STAGES, W, RING, CHUNKS>(L, bx, col0, N0 + N1 + N2, xh, M, (blockIdx.x % G) * 16 * MT, res, rdst, \
-                                       part, count, K, chunksPerSplit, zeroOffset);              \
+    tc<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xh, M, res, rdst, part, count, K, chunksPerSplit, \
+                                 zeroOffset);                                                    \
   }
-// Up to 16 rows: four warps (128 columns) a block, the weights through a ring of
-// three stages (two four-chunk blocks in flight), four blocks per multiprocessor (45 KB
-// of shared memory each, 128 registers a thread). 32 rows: eight warps, the weights
-// one four-chunk block ahead in registers, two blocks; 64 rows: the same, one block
-// (178-197 registers). engine/backend/cuda's tcTile.
-TC(3, 1, 3, 4, true, 512, 4, gptq_tc3_m16)
-TC(4, 1, 3, 4, true, 512, 4, gptq_tc4_m16)
-TC(3, 2, 3, 8, false, 1024, 2, gptq_tc3_m32)
-TC(4, 2, 3, 8, false, 1024, 2, gptq_tc4_m32)
-TC(3, 4, 2, 8, false, 1024, 1, gptq_tc3_m64)
-TC(4, 4, 2, 8, false, 1024, 1, gptq_tc4_m64)
+// Eight warps (256 columns) a block. Up to 16 and 32 rows, two blocks per
+// multiprocessor (at most 128 registers a thread); 64 rows, one (about 200 registers).
+// engine/backend/cuda's tcTile. (A 16-row variant of four warps with the weights in a
+// three-stage cp.async ring beside the input, four blocks per multiprocessor, was
+// slower on the H200: BENCHMARKS.md.)
+TC(3, 1, 3, 8, 1024, 2, gptq_tc3_m16)
+TC(4, 1, 3, 8, 1024, 2, gptq_tc4_m16)
+TC(3, 2, 3, 8, 1024, 2, gptq_tc3_m32)
+TC(4, 2, 3, 8, 1024, 2, gptq_tc4_m32)
+TC(3, 4, 2, 8, 1024, 1, gptq_tc3_m64)
+TC(4, 4, 2, 8, 1024, 1, gptq_tc4_m64)
 
 // Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
 extern "C" __global__ void __launch_bounds__(128)

@@ -425,8 +425,7 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
 // tools; 88 rows computed); and the linear layers alone at the same batches, also on
-// other kernels (linears-mv: gptq_mvN_rR instead of gptq_tcN_mR; linears-tc1: one
-// row on gptq_tcN_m16; linears-g16: gptq_tcN_m16 in row groups of 16). Each
+// the CUDA-core batch kernels (linears-mv, gptq_mvN_rR instead of gptq_tcN_mR). Each
 // timed step ends with the device synchronized and, for the prompt, the last row's
 // logits copied to the host. It needs about 130 GB of device memory (an H200).
 //
@@ -501,19 +500,12 @@ func BenchmarkBatch(b *testing.B) {
 					b.ReportMetric(float64(n)/sec, "tok/s")
 				})
 			}
-			// The same on other kernels, for comparison: the CUDA-core batch kernels
-			// (mv: gptq_mvN_rR), the tensor-core kernel for one row too (tc1), and the
-			// 16-row tensor-core kernel in row groups (g16).
-			for _, v := range []struct {
-				name        string
-				rows, tcMin int
-				groups16    bool
-			}{{"mv", 4, mvRowsMax + 1, false}, {"mv", 16, mvRowsMax + 1, false}, {"mv", 32, mvRowsMax + 1, false},
-				{"tc1", 1, 1, false}, {"g16", 32, 2, true}, {"g16", 64, 2, true}} {
-				b.Run(fmt.Sprintf("linears-%s/rows=%d", v.name, v.rows), func(b *testing.B) {
-					defer func(m int, g bool) { tcRowsMin, tcGroups16 = m, g }(tcRowsMin, tcGroups16)
-					tcRowsMin, tcGroups16 = v.tcMin, v.groups16
-					ids := make([]int32, v.rows)
+			// The same on the CUDA-core batch kernels (gptq_mvN_rR), for comparison.
+			for _, n := range []int{4, 16, 32} {
+				b.Run(fmt.Sprintf("linears-mv/rows=%d", n), func(b *testing.B) {
+					defer func(m int) { tcRowsMin = m }(tcRowsMin)
+					tcRowsMin = mvRowsMax + 1
+					ids := make([]int32, n)
 					timed(b, func() error { return be.Run(ctx, ids, 0, func(o engine.Ops) { model(o, false) }) })
 					b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
 				})

@@ -161,8 +161,7 @@ var small = engine.Shape{Hidden: 256, Intermediate: 768, Layers: 1, Heads: 4, KV
 
 // TestMatMulQuant checks every bit width, group and act-order at batch 1 (decode), at
 // engine/batch's decode batches (2, 3, 5, 8, 16, 33, 64 rows: gptq_tcN_m16/32/64 for 3
-// and 4 bits; with g16 gptq_tcN_m16 for every row count, one row too; with tc=false
-// gptq_mvN_r4 and _r16) and at 67 and 512 rows (prompt;
+// and 4 bits, or with tc=false gptq_mvN_r4 and _r16) and at 67 and 512 rows (prompt;
 // 67 and 352 columns leave partial tiles); fast=true runs the 3- and 4-bit kernels
 // (gptq_mv, gather_x and gptq_mm), fast=false the generic ones.
 func TestMatMulQuant(t *testing.T) {
@@ -183,16 +182,15 @@ func TestMatMulQuant(t *testing.T) {
 				}
 				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
 				for _, k := range batchKernels(bits) {
-					t.Run(fmt.Sprintf("%s/fast=%v/tc=%v/g16=%v", name, k.fast, k.tc, k.g16), func(t *testing.T) {
-						defer func(f, g bool, m int, g16 bool) {
-							fastMatvec, fastGemm, tcRowsMin, tcGroups16 = f, g, m, g16
-						}(fastMatvec, fastGemm, tcRowsMin, tcGroups16)
-						fastMatvec, fastGemm, tcGroups16 = k.fast, k.fast, k.g16
-						switch {
-						case !k.tc:
+					t.Run(fmt.Sprintf("%s/fast=%v/tc=%v", name, k.fast, k.tc), func(t *testing.T) {
+						defer func(f, g bool, m, r4 int) {
+							fastMatvec, fastGemm, tcRowsMin, mvR4Rows = f, g, m, r4
+						}(fastMatvec, fastGemm, tcRowsMin, mvR4Rows)
+						fastMatvec, fastGemm = k.fast, k.fast
+						if k.tc {
+							mvR4Rows = 0
+						} else {
 							tcRowsMin = mvRowsMax + 1
-						case k.g16:
-							tcRowsMin = 1
 						}
 						qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 						if err != nil {
@@ -322,15 +320,14 @@ func matvecKernels(bits int) []bool {
 	return []bool{true, false}
 }
 
-// batchKernels lists the kernel choices to check for bits: the fast kernels with the
-// decode batches on tensor cores (gptq_tcN_mR), on tensor cores from one row and in
-// row groups of 16 (g16: gptq_tcN_m16 only), and on CUDA cores (gptq_mvN_rR); the
-// generic kernels.
-func batchKernels(bits int) []struct{ fast, tc, g16 bool } {
+// batchKernels lists the kernel choices to check for bits: the fast kernels with
+// every decode batch on tensor cores (gptq_tcN_mR) or on CUDA cores (gptq_mvN_rR),
+// and the generic kernels.
+func batchKernels(bits int) []struct{ fast, tc bool } {
 	if bits != 3 && bits != 4 {
-		return []struct{ fast, tc, g16 bool }{{false, false, false}}
+		return []struct{ fast, tc bool }{{false, false}}
 	}
-	return []struct{ fast, tc, g16 bool }{{true, true, false}, {true, true, true}, {true, false, false}, {false, false, false}}
+	return []struct{ fast, tc bool }{{true, true}, {true, false}, {false, false}}
 }
 
 // TestTCOccupancy checks that one multiprocessor holds tcTile's blocks of each
@@ -339,8 +336,8 @@ func TestTCOccupancy(t *testing.T) {
 	b := open(t, small)
 	for _, bits := range []int{3, 4} {
 		for _, rows := range []int{16, 32, 64} {
-			k := tcTile(rows)
-			name := fmt.Sprintf("gptq_tc%d_m%d", bits, k.rows)
+			r, perSM := tcTile(rows)
+			name := fmt.Sprintf("gptq_tc%d_m%d", bits, r)
 			var static, blocks, regs int
 			err := b.th.Do(ctx, func() error {
 				f, err := b.dev.fn(name)
@@ -353,14 +350,14 @@ func TestTCOccupancy(t *testing.T) {
 				if regs, err = f.Attribute(cu.NumRegs); err != nil {
 					return err
 				}
-				blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.cols, 0)
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(tcCols, 0)
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if k.rows != rows || static > 48<<10 || blocks < k.perSM {
-				t.Errorf("%s for %d rows: %d bytes static shared memory, %d blocks per multiprocessor, tcTile says %d", name, rows, static, blocks, k.perSM)
+			if r != rows || static > 48<<10 || blocks < perSM {
+				t.Errorf("%s for %d rows: %d bytes static shared memory, %d blocks per multiprocessor, tcTile says %d", name, rows, static, blocks, perSM)
 			}
 			t.Logf("%s: %d registers, %d bytes static shared memory, %d blocks per multiprocessor", name, regs, static, blocks)
 		}

@@ -132,37 +132,38 @@ func mvBlocks(sms int) int     { return 6 * sms }
 func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
 
 // mvRowsMax is the most rows a decode product runs on the decode kernels
-// (gptq_tcN_mR from tcRowsMin rows, gptq_mvN_rR below); more take the prompt kernels
-// (gptq_mm, 128-row tiles).
+// (gptq_tcN_mR, or gptq_mvN_rR below tcRowsMin rows and for small batches of
+// unpermuted weights); more take the prompt kernels (gptq_mm, 128-row tiles).
 const mvRowsMax = 64
 
 // tcRowsMin is the fewest rows a decode product runs on the tensor-core kernels
-// gptq_tcN_mR; tests raise it past mvRowsMax to run gptq_mvN_rR instead.
+// gptq_tcN_mR; tests and benchmarks raise it past mvRowsMax to run gptq_mvN_rR
+// instead.
 var tcRowsMin = 2
 
-// tcGroups16 runs batches of more than 16 rows on gptq_tcN_m16 in row groups of 16
-// (the groups of a column block adjacent, reading the weights from L2 but each
-// dequantizing them again) instead of the 32- and 64-row kernels; benchmarks set it
-// to compare the two.
-var tcGroups16 = false
+// mvR4Rows is the most rows that gptq_mvN_r4 takes instead of gptq_tcN_m16 when the
+// weights' rows were never permuted (tests clear it to run gptq_tcN_m16): measured on the H200 with 65B weights
+// (BENCHMARKS.md, "Tensor-core decode batches"), 4 rows of the 80 layers' linears take
+// 21.6 ms on gptq_mv4_r4 against 22.4 on gptq_tc4_m16 (3 bits, 128g: 21.6 / 22.7), but
+// 24.7 against 21.2 with act-order.
+var mvR4Rows = 4
 
-// tcKernel is a gptq_tcN_mR kernel: the most rows, the columns (and threads) of a
-// block, the most 32-row chunks of one split (its groups' shared array) and the
-// blocks one multiprocessor holds (__launch_bounds__, shared memory; TestTCOccupancy).
-type tcKernel struct{ rows, cols, chunks, perSM int }
+// tcCols is the columns one block of gptq_tcN_mR computes (eight warps of 32), and
+// tcChunks the most 32-row chunks of one split (the groups' shared array).
+const tcCols, tcChunks = 256, 1024
 
-// tcTile is the gptq_tcN_mR kernel that takes a batch of rows: up to 16, four warps
-// with the weights through a shared-memory ring (45 KB, four blocks per
-// multiprocessor); up to 32 and 64, eight warps with the weights ahead in registers
-// (128 registers a thread, two blocks; 178-197, one).
-func tcTile(rows int) tcKernel {
+// tcTile is the rows of the gptq_tcN_mR kernel that takes a batch of rows, and the
+// blocks of it one multiprocessor holds (its __launch_bounds__: at most 128
+// registers a thread up to 32 rows, two blocks; about 200 at 64, one;
+// TestTCOccupancy).
+func tcTile(rows int) (r, perSM int) {
 	switch {
 	case rows <= 16:
-		return tcKernel{16, 128, 512, 4}
+		return 16, 2
 	case rows <= 32:
-		return tcKernel{32, 256, 1024, 2}
+		return 32, 2
 	}
-	return tcKernel{64, 256, 1024, 1}
+	return 64, 1
 }
 
 // mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
@@ -178,8 +179,9 @@ func mvRowsPerSM(r int) int {
 	return 3
 }
 
-// flushRows launches the pending decode products of a batch of 2..mvRowsMax rows:
-// gather_xN puts the input in float16 in unpacking order (through the weights' one
+// flushRows launches the pending decode products of a batch of 2..mvRowsMax rows, on
+// the tensor-core kernels (flushTC) from tcRowsMin rows, unless the batch has at most
+// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the input in float16 in unpacking order (through the weights' one
 // permutation), then gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
 // reads each chunk of weights once for a block's rows, the row groups of a column
 // block running together so that the weights come from device memory once.
@@ -191,7 +193,7 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 		return
 	}
-	if rows >= tcRowsMin {
+	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0) {
 		o.flushTC(args, res, rdst)
 		return
 	}
@@ -211,37 +213,31 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 }
 
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
-// as for gptq_mvN_rR, then one block per tile's columns and K range, the ranges whole
-// multiples of four chunks, as many as fill the device once (the tile's blocks per
+// as for gptq_mvN_rR, then one block per tcCols columns and K range, the ranges whole
+// multiples of four chunks, as many as fill the device once (tcTile's blocks per
 // multiprocessor) and fit their partial sums in mvPart, and at least enough that no
-// range is over the tile's chunks; with tcGroups16, batches of more than 16 rows run
-// on the 16-row kernel, one block per 16 rows of each column block and range.
+// range is over tcChunks.
 func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	p, rows := &o.b.pend, o.b.rows
 	w0 := p.ws[0]
 	K, bits := w0.rows, w0.q.bits
-	k := tcTile(rows)
-	if tcGroups16 {
-		k = tcTile(16)
-	}
-	groups := ceil(rows, k.rows)
+	r, perSM := tcTile(rows)
 	colBlocks, partN := 0, 0
 	for _, w := range p.ws[:p.n] {
-		colBlocks += ceil(w.cols, k.cols)
+		colBlocks += ceil(w.cols, tcCols)
 		partN += w.cols
 	}
-	quads := ceil(K/32, 4)
-	blocks := colBlocks * groups
-	splits := max(1, min(quads, k.perSM*o.b.dev.sms/blocks, mvPartFloats(o.b.dev.sms)/(rows*partN)), ceil(quads, k.chunks/4))
+	quads, sms := ceil(K/32, 4), o.b.dev.sms
+	splits := max(1, min(quads, perSM*sms/colBlocks, mvPartFloats(sms)/(rows*partN)), ceil(quads, tcChunks/4))
 	per := 4 * ceil(quads, splits)
 	splits = ceil(K/32, per)
-	if per > k.chunks || (splits > 1 && (splits*rows*partN > mvPartFloats(o.b.dev.sms) || blocks > mvBlocks(o.b.dev.sms))) {
-		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what gptq_tc%d_m%d holds", bits, rows, K, partN, splits, per, bits, k.rows))
+	if per > tcChunks || (splits > 1 && (splits*rows*partN > mvPartFloats(sms) || colBlocks > mvBlocks(sms))) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what gptq_tc%d_m%d holds", bits, rows, K, partN, splits, per, bits, r))
 		return
 	}
 	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, k.rows), [3]int{blocks, splits, 1}, k.cols, 0, args...)
+	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, r), [3]int{colBlocks, splits, 1}, tcCols, 0, args...)
 }
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
@@ -328,7 +324,7 @@ func (o ops) flush() {
 	if p.res != nil {
 		res, rdst = p.res.p, p.rdst.p
 	}
-	if rows := o.b.rows; rows > 1 || tcRowsMin <= 1 {
+	if rows := o.b.rows; rows > 1 {
 		o.flushRows(args, colBlocks, res, rdst)
 		return
 	}
