@@ -127,7 +127,8 @@ func mvSharedMax(bits int) int {
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
 // most six blocks per multiprocessor, at least two splits each), and mvPartFloats
 // the partial sums its splits store: for a batch (gptq_mvN_rR) each block's R rows,
-// at most mvRowsPerSM blocks per multiprocessor.
+// at most mvRowsPerSM blocks per multiprocessor (flushTC keeps gptq_tcN_mR's splits
+// within both).
 func mvBlocks(sms int) int     { return 6 * sms }
 func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
 
