@@ -143,10 +143,10 @@ const mvRowsMax = 64
 var tcRowsMin = 2
 
 // mvR4Rows is the most rows that gptq_mvN_r4 takes instead of gptq_tcN_m16 when the
-// weights' rows were never permuted (tests clear it to run gptq_tcN_m16): measured on the H200 with 65B weights
-// (BENCHMARKS.md, "Tensor-core decode batches"), 4 rows of the 80 layers' linears take
-// 21.6 ms on gptq_mv4_r4 against 22.4 on gptq_tc4_m16 (3 bits, 128g: 21.6 / 22.7), but
-// 24.7 against 21.2 with act-order.
+// weights' rows were never permuted (tests clear it to run gptq_tcN_m16). Measured on
+// the H200 with 65B weights (BENCHMARKS.md, "Tensor-core decode batches"): 4 rows of
+// the 80 layers' linears take 21.6 ms on gptq_mv4_r4 against 22.4 on gptq_tc4_m16
+// (3 bits, 128g: 21.6 / 22.7), but 24.7 against 21.2 with act-order.
 var mvR4Rows = 4
 
 // tcCols is the columns one block of gptq_tcN_mR computes (eight warps of 32), and
@@ -181,9 +181,10 @@ func mvRowsPerSM(r int) int {
 }
 
 // flushRows launches the pending decode products of a batch of 2..mvRowsMax rows, on
-// the tensor-core kernels (flushTC) from tcRowsMin rows, unless the batch has at most
-// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the input in float16 in unpacking order (through the weights' one
-// permutation), then gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
+// the tensor-core kernels (flushTC) from tcRowsMin rows unless the batch has at most
+// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the
+// input in float16 in unpacking order (through the weights' one permutation), then
+// gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
 // reads each chunk of weights once for a block's rows, the row groups of a column
 // block running together so that the weights come from device memory once.
 func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
