@@ -965,8 +965,9 @@ MM(4)
 // Its input is staged per four chunks in a ring of STAGES slots by cp.async (one
 // barrier per four chunks), laid out [chunk][row][32 halves] with 16 bytes of padding
 // per chunk so that a quarter warp's 16-byte reads hit distinct banks; rows past M are
-// zeros. The weights of the next four chunks are in flight in registers while the
-// current ones are multiplied. The splits meet as in matvec_fast (part, count:
+// zeros. The weights of the next PF four-chunk blocks are in flight in registers
+// while the current ones are multiplied (and with PD > 0 the PD after those are asked
+// of L2 by prefetch). The splits meet as in matvec_fast (part, count:
 // deterministic), several weights share one launch along blockIdx.x and res/rdst fuse
 // the residual add, as gptq_mvN_rR.
 // tcfetch is what one lane reads for its chunk: BITS words of each of its four
@@ -1057,10 +1058,14 @@ __device__ __forceinline__ void tc_step(float (&acc)[MT][4][4], const tcfetch<BI
   }
 }
 
+// prefetch_l2 asks for the line holding p to be brought into L2 (no register waits
+// for it).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+
 // tc multiplies a block's columns over its K range: the input staged per four chunks
-// in a ring of STAGES slots, the weights fetched into registers one four-chunk block
-// ahead.
-template <int BITS, int MT, int STAGES, int W, int CHUNKS>
+// in a ring of STAGES slots, the weights fetched into registers PF four-chunk blocks
+// ahead and, with PD > 0, prefetched into L2 PD blocks further ahead.
+template <int BITS, int MT, int STAGES, int W, int PF, int PD, int CHUNKS>
 __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __restrict__ xh, int M,
                    const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
                    int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
@@ -1100,29 +1105,48 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
     for (int j = 0; j < 4; j++)
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[mt][j][r] = 0.f;
-  tcfetch<BITS> nxt;
-  {
-    const int c = c0 + t;
+  // prefetch asks L2 for the weights of this lane's chunk of four-chunk block i.
+  auto prefetch = [&](int i) {
+    const int c = c0 + 4 * i + t;
+    if (nvalid && c < c1)
+#pragma unroll
+      for (int b = 0; b < BITS; b++) prefetch_l2(L.qweight + (size_t)(c * BITS + b) * N + n);
+  };
+  if (PD > 0)
+#pragma unroll
+    for (int i = PF; i < PF + PD; i++) prefetch(i);
+  // f[i mod PF] receives four-chunk block i while block i-PF is multiplied (the loop
+  // is unrolled PF times so that f is indexed statically and stays in registers).
+  tcfetch<BITS> f[PF];
+#pragma unroll
+  for (int p = 0; p < PF; p++) {
+    const int c = c0 + 4 * p + t;
     const bool ok = nvalid && c < c1;
-    tc_load<BITS>(nxt, L, ok ? __ldg(L.cgroup + c) : 0, c, n, ok);
+    tc_load<BITS>(f[p], L, ok ? __ldg(L.cgroup + c) : 0, c, n, ok);
   }
   int s = 0, sfill = STAGES - 1;
-  for (int i = 0; i < nsc; i++) {
-    // Four-chunk block i is the i-th commit group: the prologue's STAGES-1, then one
-    // per pass.
-    cp_async_wait<STAGES - 2>();
-    __syncthreads();  // block i's input is in for every thread; all are done with block i-1
-    if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
-    cp_async_commit();
-    sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
-    const tcfetch<BITS> cur = nxt;
-    if (i + 1 < nsc) {
-      const int c = c0 + 4 * (i + 1) + t;
-      const bool ok = nvalid && c < c1;
-      tc_load<BITS>(nxt, L, ok ? gs[c - c0] : 0, c, n, ok);
+  for (int i0 = 0; i0 < nsc; i0 += PF) {
+#pragma unroll
+    for (int p = 0; p < PF; p++) {
+      const int i = i0 + p;
+      if (i >= nsc) break;  // the same for every thread of the block
+      // Four-chunk block i is the i-th commit group: the prologue's STAGES-1, then
+      // one per pass.
+      cp_async_wait<STAGES - 2>();
+      __syncthreads();  // block i's input is in for every thread; all are done with block i-1
+      if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
+      cp_async_commit();
+      sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
+      const tcfetch<BITS> cur = f[p];
+      if (i + PF < nsc) {
+        const int c = c0 + 4 * (i + PF) + t;
+        const bool ok = nvalid && c < c1;
+        tc_load<BITS>(f[p], L, ok ? gs[c - c0] : 0, c, n, ok);
+      }
+      if (PD > 0) prefetch(i + PF + PD);
+      if (nw < N) tc_step<BITS, MT>(acc, cur, &xs[s][t * SLAB], g, n, zeroOffset);
+      s = s + 1 == STAGES ? 0 : s + 1;
     }
-    if (nw < N) tc_step<BITS, MT>(acc, cur, &xs[s][t * SLAB], g, n, zeroOffset);
-    s = s + 1 == STAGES ? 0 : s + 1;
   }
   // acc[mt][j][2h+e] is row 16mt+g+8h, column nc+4e+j.
   const int nc = nw + 8 * t;
@@ -1188,7 +1212,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
 
 // The column blocks of weight i are [b_i, b_i + ceil(N_i/(32W))) along blockIdx.x;
 // part holds N0+N1+N2 columns of M rows per split.
-#define TC(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                \
+#define TC(B, MT, STAGES, W, PF, PD, CHUNKS, MINB, NAME)                                            \
   extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                              \
       LIN(0), LIN(1), LIN(2), const __half* xh, int M, const float* res, float* rdst,           \
       float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                   \
@@ -1198,20 +1222,37 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
     const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
     const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
     const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    tc<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xh, M, res, rdst, part, count, K, chunksPerSplit, \
-                                 zeroOffset);                                                    \
+    tc<B, MT, STAGES, W, PF, PD, CHUNKS>(L, bx, col0, N0 + N1 + N2, xh, M, res, rdst, part, count, K, chunksPerSplit, \
+                                     zeroOffset);                                                \
   }
-// Eight warps (256 columns) a block. Up to 16 and 32 rows, two blocks per
-// multiprocessor (at most 128 registers a thread); 64 rows, one (about 200 registers).
-// engine/backend/cuda's tcTile. (A 16-row variant of four warps with the weights in a
+// gptq_tcN_mR_pPwW[dD]: W warps (32W columns) a block, P four-chunk blocks of weights
+// in flight per lane in registers, and D more asked of L2 (prefetch).
+// engine/backend/cuda's tcKernels lists them with the blocks per multiprocessor their
+// __launch_bounds__ promise (eight warps: two up to 32 rows, at
+// most 128 registers a thread, one at 64; four warps: four, 128 registers), which
+// TestTCOccupancy checks. (A 16-row variant of four warps with the weights in a
 // three-stage cp.async ring beside the input, four blocks per multiprocessor, was
 // slower on the H200: BENCHMARKS.md.)
-TC(3, 1, 3, 8, 1024, 2, gptq_tc3_m16)
-TC(4, 1, 3, 8, 1024, 2, gptq_tc4_m16)
-TC(3, 2, 3, 8, 1024, 2, gptq_tc3_m32)
-TC(4, 2, 3, 8, 1024, 2, gptq_tc4_m32)
-TC(3, 4, 2, 8, 1024, 1, gptq_tc3_m64)
-TC(4, 4, 2, 8, 1024, 1, gptq_tc4_m64)
+#define TCB(B)                                           \
+  TC(B, 1, 3, 8, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8)   \
+  TC(B, 1, 3, 8, 2, 0, 1024, 2, gptq_tc##B##_m16_p2w8)   \
+  TC(B, 1, 3, 8, 3, 0, 1024, 2, gptq_tc##B##_m16_p3w8)   \
+  TC(B, 1, 3, 4, 2, 0, 1024, 4, gptq_tc##B##_m16_p2w4)   \
+  TC(B, 1, 3, 4, 3, 0, 1024, 4, gptq_tc##B##_m16_p3w4)   \
+  TC(B, 1, 3, 8, 1, 4, 1024, 2, gptq_tc##B##_m16_p1w8d4) \
+  TC(B, 1, 3, 8, 2, 2, 1024, 2, gptq_tc##B##_m16_p2w8d2) \
+  TC(B, 1, 3, 8, 2, 4, 1024, 2, gptq_tc##B##_m16_p2w8d4) \
+  TC(B, 1, 3, 4, 2, 4, 1024, 4, gptq_tc##B##_m16_p2w4d4) \
+  TC(B, 2, 3, 8, 1, 0, 1024, 2, gptq_tc##B##_m32_p1w8)   \
+  TC(B, 2, 3, 8, 2, 0, 1024, 2, gptq_tc##B##_m32_p2w8)   \
+  TC(B, 2, 3, 4, 2, 0, 1024, 4, gptq_tc##B##_m32_p2w4)   \
+  TC(B, 2, 3, 8, 1, 2, 1024, 2, gptq_tc##B##_m32_p1w8d2) \
+  TC(B, 2, 3, 8, 1, 4, 1024, 2, gptq_tc##B##_m32_p1w8d4) \
+  TC(B, 4, 2, 8, 1, 0, 1024, 1, gptq_tc##B##_m64_p1w8)   \
+  TC(B, 4, 2, 8, 2, 0, 1024, 1, gptq_tc##B##_m64_p2w8)   \
+  TC(B, 4, 2, 8, 1, 4, 1024, 1, gptq_tc##B##_m64_p1w8d4)
+TCB(3)
+TCB(4)
 
 // Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
 extern "C" __global__ void __launch_bounds__(128)

@@ -5,7 +5,9 @@ package cuda
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -433,6 +435,7 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 //	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
 //	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
 func BenchmarkBatch(b *testing.B) {
+	tcDefaultsFromEnv(b)
 	s := llama65B
 	const hd, bs, positions, prompt, hit, maxSeqs = 128, 16, 512, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)
@@ -654,4 +657,102 @@ func BenchmarkStepParts(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
 		})
 	}
+}
+
+// BenchmarkTCSweep times the 80 layers' linears of random LLaMA-65B weights (4-bit
+// without groups, 3-bit in groups of 128), as BenchmarkBatch's linears do (norms,
+// fused adds and the float16 lm_head included), at 4, 16 and 32 rows on every
+// tensor-core configuration of the tile that takes them (tcKernels of 16 rows for 4
+// and 16, of 32 for 32) under the fill and waves split policies, and at 4 rows on
+// gptq_mvN_r4 (mv). TestTCConfigs checks the same configurations. ms/step is one
+// step of the 80 layers, TB/s the weights (and lm_head) it reads over that time.
+//
+//	./cuda.test -test.run '^$' -test.bench TCSweep -test.benchtime 3x
+func BenchmarkTCSweep(b *testing.B) {
+	s := llama65B
+	for _, q := range []struct {
+		name        string
+		bits, group int
+	}{{"4bit-nogroup", 4, 0}, {"3bit-128g", 3, 128}} {
+		b.Run(q.name, func(b *testing.B) {
+			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
+				HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 64})
+			model, bytes, _ := randomModel(b, be, s, q.bits, q.group, false, nil)
+			linears := func(o engine.Ops) { model(o, false) }
+			timed := func(b *testing.B, rows int) {
+				ids := make([]int32, rows)
+				for range 2 { // warm up, then capture the graph
+					if err := be.Run(ctx, ids, 0, linears); err != nil {
+						b.Fatal(err)
+					}
+				}
+				syncB(b, be)
+				for b.Loop() {
+					if err := be.Run(ctx, ids, 0, linears); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(float64(bytes)/sec/1e12, "TB/s")
+			}
+			for _, rows := range []int{4, 16, 32} {
+				if rows == 4 {
+					b.Run("rows=4/mv", func(b *testing.B) {
+						defer func(m int) { tcRowsMin = m }(tcRowsMin)
+						tcRowsMin = mvRowsMax + 1
+						timed(b, rows)
+					})
+				}
+				for _, c := range tcTestConfigs() {
+					if c.split > 0 || c.k.rows != max(16, rows) {
+						continue
+					}
+					b.Run(fmt.Sprintf("rows=%d/%v", rows, c), func(b *testing.B) {
+						defer func(r4 int, f *tcConfig) { mvR4Rows, tcForce = r4, f }(mvR4Rows, tcForce)
+						mvR4Rows, tcForce = 0, &c
+						timed(b, rows)
+					})
+				}
+			}
+		})
+	}
+}
+
+// tcDefaultsFromEnv sets tcDefaults (and mvR4Rows) for the length of a benchmark from
+// $AGENT_TC_DEFAULTS, as a list like "4=m16_p2w8/waves,16=m16_p2w8d4/fill,mvr4=0"
+// (a band's most rows = a configuration of tcTestConfigs), so that one device call can
+// time whole steps on the configurations its sweep found fastest.
+func tcDefaultsFromEnv(tb testing.TB) {
+	v := os.Getenv("AGENT_TC_DEFAULTS")
+	if v == "" {
+		return
+	}
+	old, r4 := slices.Clone(tcDefaults), mvR4Rows
+	tb.Cleanup(func() { tcDefaults, mvR4Rows = old, r4 })
+	for _, f := range strings.Split(v, ",") {
+		key, val, _ := strings.Cut(f, "=")
+		if key == "mvr4" {
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				tb.Fatalf("AGENT_TC_DEFAULTS: %q: %v", f, err)
+			}
+			mvR4Rows = n
+			continue
+		}
+		rows, err := strconv.Atoi(key)
+		i := slices.IndexFunc(tcDefaults, func(d struct {
+			rows int
+			c    tcConfig
+		}) bool {
+			return d.rows == rows
+		})
+		j := slices.IndexFunc(tcTestConfigs(), func(c tcConfig) bool { return c.String() == val })
+		if err != nil || i < 0 || j < 0 || tcTestConfigs()[j].k.rows < rows {
+			tb.Fatalf("AGENT_TC_DEFAULTS: %q is not a band's rows = a configuration that takes them", f)
+		}
+		tcDefaults[i].c = tcTestConfigs()[j]
+	}
+	tb.Logf("tensor-core defaults: %v, mvR4Rows %d", tcDefaults, mvR4Rows)
 }

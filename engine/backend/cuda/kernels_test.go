@@ -330,15 +330,20 @@ func batchKernels(bits int) []struct{ fast, tc bool } {
 	return []struct{ fast, tc bool }{{true, true}, {true, false}, {false, false}}
 }
 
-// TestTCOccupancy checks that one multiprocessor holds tcTile's blocks of each
-// gptq_tcN_mR, with their static shared memory within a block's 48 KB.
+// TestTCOccupancy checks that one multiprocessor holds the blocks tcKernels says of
+// each gptq_tcN_mR build, with their static shared memory within a block's 48 KB, and
+// that tcDefaults' kernels are builds that take their rows.
 func TestTCOccupancy(t *testing.T) {
 	b := open(t, small)
+	for _, d := range tcDefaults {
+		if !slices.Contains(tcKernels, d.c.k) || d.c.k.rows < d.rows {
+			t.Errorf("default for %d rows: %v, not a build that takes them", d.rows, d.c)
+		}
+	}
 	for _, bits := range []int{3, 4} {
-		for _, rows := range []int{16, 32, 64} {
-			r, perSM := tcTile(rows)
-			name := fmt.Sprintf("gptq_tc%d_m%d", bits, r)
-			var static, blocks, regs int
+		for _, k := range tcKernels {
+			name := k.name(bits)
+			var static, local, blocks, regs int
 			err := b.th.Do(ctx, func() error {
 				f, err := b.dev.fn(name)
 				if err != nil {
@@ -347,19 +352,86 @@ func TestTCOccupancy(t *testing.T) {
 				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
 					return err
 				}
+				if local, err = f.Attribute(cu.LocalSizeBytes); err != nil {
+					return err
+				}
 				if regs, err = f.Attribute(cu.NumRegs); err != nil {
 					return err
 				}
-				blocks, err = f.MaxActiveBlocksPerMultiProcessor(tcCols, 0)
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.cols(), 0)
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r != rows || static > 48<<10 || blocks < perSM {
-				t.Errorf("%s for %d rows: %d bytes static shared memory, %d blocks per multiprocessor, tcTile says %d", name, rows, static, blocks, perSM)
+			if static > 48<<10 || blocks < k.perSM {
+				t.Errorf("%s: %d bytes static shared memory, %d blocks per multiprocessor, tcKernels says %d", name, static, blocks, k.perSM)
 			}
-			t.Logf("%s: %d registers, %d bytes static shared memory, %d blocks per multiprocessor", name, regs, static, blocks)
+			t.Logf("%s: %d registers, %d bytes local memory, %d bytes static shared memory, %d blocks per multiprocessor", name, regs, local, static, blocks)
+		}
+	}
+}
+
+// tcTestConfigs is every tcKernels build under every split policy, and split into
+// one and three K ranges, the configurations TestTCConfigs checks and
+// BenchmarkTCSweep times (the fill and waves policies).
+func tcTestConfigs() []tcConfig {
+	var cs []tcConfig
+	for _, k := range tcKernels {
+		for _, split := range []int{tcSplitFill, tcSplitWaves, 1, 3} {
+			cs = append(cs, tcConfig{k, split})
+		}
+	}
+	return cs
+}
+
+// TestTCConfigs checks every tensor-core configuration (tcTestConfigs) against the
+// reference in float64, on 3- and 4-bit weights with and without groups and
+// act-order, 2176 inputs (68 chunks: 17 four-chunk blocks, not a multiple of any
+// prefetch depth, ranges of unequal length) into 1184 columns (a partial column
+// block for every width), at batches of 2 and 5 rows up to each kernel's most; each
+// batch's reference is computed once for all configurations.
+func TestTCConfigs(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.Intermediate = 4096
+	b := open(t, s)
+	defer func(m, r4 int, f *tcConfig) { tcRowsMin, mvR4Rows, tcForce = m, r4, f }(tcRowsMin, mvR4Rows, tcForce)
+	tcRowsMin, mvR4Rows = 2, 0
+	const in, out = 2176, 1184
+	for _, q := range []struct {
+		bits, group int
+		actOrder    bool
+	}{{4, -1, false}, {4, 128, true}, {3, 128, false}, {3, 32, true}} {
+		opt := gptqtest.PackOptions{Bits: q.bits, GroupSize: q.group, Sym: r.IntN(2) == 0, Format: "gptq"}
+		if q.actOrder {
+			opt.Perm = r.Perm(in)
+		}
+		name := fmt.Sprintf("%dbit/g%d/actorder=%v", q.bits, q.group, q.actOrder)
+		qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wf := gptqtest.Dequantize(qw)
+		w, err := b.LoadQuant(ctx, qw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rows := range []int{2, 5, 16, 32, 64} {
+			xv := randn(r, rows*in, 1)
+			want, tol := product(xv, wf, rows, in, out, true)
+			x, y := act(t, b, rows, in, xv), act(t, b, rows, out, nil)
+			for _, c := range tcTestConfigs() {
+				if c.k.rows < rows || (rows > 5 && c.k.rows != rows) {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%v/rows=%d", name, c, rows), func(t *testing.T) {
+					tcForce = &c
+					poison(t, b, y)
+					run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+					expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+				})
+			}
 		}
 	}
 }

@@ -127,10 +127,14 @@ func mvSharedMax(bits int) int {
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
 // most six blocks per multiprocessor, at least two splits each), and mvPartFloats
 // the partial sums its splits store: for a batch (gptq_mvN_rR) each block's R rows,
-// at most mvRowsPerSM blocks per multiprocessor (flushTC keeps gptq_tcN_mR's splits
-// within both).
+// at most mvRowsPerSM blocks per multiprocessor, and those of gptq_tcN_mR
+// (flushTC keeps its splits within both).
 func mvBlocks(sms int) int     { return 6 * sms }
-func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
+func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16, tcPartFloats) }
+
+// tcPartFloats is what gptq_tcN_mR's splits may store (32 MB: 65B's gate and up at 32
+// rows in three ranges take 4.2 M).
+const tcPartFloats = 8 << 20
 
 // mvRowsMax is the most rows a decode product runs on the decode kernels
 // (gptq_tcN_mR, or gptq_mvN_rR below tcRowsMin rows and for small batches of
@@ -149,22 +153,118 @@ var tcRowsMin = 2
 // (3 bits, 128g: 21.6 / 22.7), but 24.7 against 21.2 with act-order.
 var mvR4Rows = 4
 
-// tcCols is the columns one block of gptq_tcN_mR computes (eight warps of 32), and
-// tcChunks the most 32-row chunks of one split (the groups' shared array).
-const tcCols, tcChunks = 256, 1024
+// tcChunks is the most 32-row chunks of one split of gptq_tcN_mR (the groups' shared
+// array).
+const tcChunks = 1024
 
-// tcTile is the rows of the gptq_tcN_mR kernel that takes a batch of rows, and the
-// blocks of it one multiprocessor holds (its __launch_bounds__: at most 128
-// registers a thread up to 32 rows, two blocks; about 200 at 64, one;
-// TestTCOccupancy).
-func tcTile(rows int) (r, perSM int) {
-	switch {
-	case rows <= 16:
-		return 16, 2
-	case rows <= 32:
-		return 32, 2
+// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD]
+// (kernels/gptq.cu, TCB): rows the most rows it takes (16, 32 or 64), warps the
+// warps of a block (32 columns each), pf the four-chunk blocks of weights each lane
+// holds in flight in registers, pd how many more it asks of L2 ahead of those
+// (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
+// __launch_bounds__; TestTCOccupancy).
+type tcKernel struct{ rows, warps, pf, pd, perSM int }
+
+func (k tcKernel) name(bits int) string {
+	n := fmt.Sprintf("gptq_tc%d_m%d_p%dw%d", bits, k.rows, k.pf, k.warps)
+	if k.pd > 0 {
+		n += fmt.Sprintf("d%d", k.pd)
 	}
-	return 64, 1
+	return n
+}
+
+// String is the name without the bits, as benchmarks and tests label it.
+func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
+
+func (k tcKernel) cols() int { return 32 * k.warps }
+
+// tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's order.
+var tcKernels = []tcKernel{
+	{16, 8, 1, 0, 2}, {16, 8, 2, 0, 2}, {16, 8, 3, 0, 2}, {16, 4, 2, 0, 4}, {16, 4, 3, 0, 4},
+	{16, 8, 1, 4, 2}, {16, 8, 2, 2, 2}, {16, 8, 2, 4, 2}, {16, 4, 2, 4, 4},
+	{32, 8, 1, 0, 2}, {32, 8, 2, 0, 2}, {32, 4, 2, 0, 4}, {32, 8, 1, 2, 2}, {32, 8, 1, 4, 2},
+	{64, 8, 1, 0, 1}, {64, 8, 2, 0, 1}, {64, 8, 1, 4, 1},
+}
+
+// Split policies of tcConfig (a positive split is that many K ranges, as far as
+// whole multiples of four chunks allow).
+const (
+	tcSplitFill  = 0  // as many ranges as fill the device's block places once
+	tcSplitWaves = -1 // the count that minimizes waves × (range + overhead): tcWaves
+)
+
+// tcConfig is how a decode batch runs on the tensor cores: the kernel and how K is
+// split.
+type tcConfig struct {
+	k     tcKernel
+	split int
+}
+
+func (c tcConfig) String() string {
+	switch c.split {
+	case tcSplitFill:
+		return c.k.String() + "/fill"
+	case tcSplitWaves:
+		return c.k.String() + "/waves"
+	}
+	return fmt.Sprintf("%s/split%d", c.k, c.split)
+}
+
+// tcDefaults is the configuration of a decode batch of up to rows rows, the first
+// that holds it. Measured on the H200 with 65B weights: BENCHMARKS.md, "Tensor-core
+// launch shapes".
+var tcDefaults = []struct {
+	rows int
+	c    tcConfig
+}{
+	{4, tcConfig{tcKernels[0], tcSplitFill}},
+	{16, tcConfig{tcKernels[0], tcSplitFill}},
+	{32, tcConfig{tcKernels[9], tcSplitFill}},
+	{64, tcConfig{tcKernels[14], tcSplitFill}},
+}
+
+// tcFor is the configuration of a decode batch of rows rows (tcDefaults; rows is at
+// most mvRowsMax).
+func tcFor(rows int) tcConfig {
+	for _, d := range tcDefaults {
+		if rows <= d.rows {
+			return d.c
+		}
+	}
+	return tcDefaults[len(tcDefaults)-1].c
+}
+
+// tcSplits is the number of K ranges of quads four-chunk blocks for colBlocks column
+// blocks of rows rows into partN columns, within partCap partial sums: by c's policy,
+// then at least enough that no range has over tcChunks chunks. Under tcSplitWaves,
+// the count s minimizing ceil(colBlocks·s / places) × (ceil(quads/s) + overhead),
+// overhead one four-chunk block for a range's start plus, when split, the partial
+// sums each block writes and the last reads, in four-chunk blocks of its weights
+// (rows·8 bytes a column against 16·bits): it fills the last wave without making
+// ranges short.
+func (c tcConfig) splits(quads, colBlocks, places, rows, partN, partCap, bits int) int {
+	capS := max(1, partCap/(rows*partN))
+	s := 1
+	switch {
+	case c.split > 0:
+		s = c.split
+	case c.split == tcSplitFill:
+		s = places / colBlocks
+	default:
+		best := math.Inf(1)
+		for n := 1; n <= min(quads, capS, 64); n++ {
+			per := ceil(quads, n)
+			m := ceil(quads, per) // the ranges n gives, whole
+			cost := 1 + float64(per)
+			if m > 1 {
+				cost += float64(rows) / float64(2*bits)
+			}
+			if cost *= float64(ceil(colBlocks*m, places)); cost < best {
+				best, s = cost, m
+			}
+		}
+	}
+	return max(1, min(quads, s, capS), ceil(quads, tcChunks/4))
 }
 
 // mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
@@ -215,32 +315,43 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 }
 
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
-// as for gptq_mvN_rR, then one block per tcCols columns and K range, the ranges whole
-// multiples of four chunks, as many as fill the device once (tcTile's blocks per
-// multiprocessor) and fit their partial sums in mvPart, and at least enough that no
-// range is over tcChunks.
+// as for gptq_mvN_rR, then one block per column block of the kernel and K range, the
+// ranges whole multiples of four chunks (tcFor's kernel and split policy; tcForce,
+// when set, instead).
 func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	p, rows := &o.b.pend, o.b.rows
 	w0 := p.ws[0]
 	K, bits := w0.rows, w0.q.bits
-	r, perSM := tcTile(rows)
+	c := tcFor(rows)
+	if tcForce != nil {
+		c = *tcForce
+	}
+	k := c.k
+	if rows > k.rows {
+		o.fail(fmt.Errorf("cuda: MatMul: a batch of %d rows on %s, which takes %d", rows, k.name(bits), k.rows))
+		return
+	}
 	colBlocks, partN := 0, 0
 	for _, w := range p.ws[:p.n] {
-		colBlocks += ceil(w.cols, tcCols)
+		colBlocks += ceil(w.cols, k.cols())
 		partN += w.cols
 	}
 	quads, sms := ceil(K/32, 4), o.b.dev.sms
-	splits := max(1, min(quads, perSM*sms/colBlocks, mvPartFloats(sms)/(rows*partN)), ceil(quads, tcChunks/4))
+	splits := c.splits(quads, colBlocks, k.perSM*sms, rows, partN, mvPartFloats(sms), bits)
 	per := 4 * ceil(quads, splits)
 	splits = ceil(K/32, per)
 	if per > tcChunks || (splits > 1 && (splits*rows*partN > mvPartFloats(sms) || colBlocks > mvBlocks(sms))) {
-		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what gptq_tc%d_m%d holds", bits, rows, K, partN, splits, per, bits, r))
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what %s holds", bits, rows, K, partN, splits, per, k.name(bits)))
 		return
 	}
 	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, r), [3]int{colBlocks, splits, 1}, tcCols, 0, args...)
+	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.cols(), 0, args...)
 }
+
+// tcForce, when set, is the configuration of every decode batch on the tensor cores
+// (tests and benchmarks try each).
+var tcForce *tcConfig
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
 const mvCols = 512
