@@ -431,6 +431,8 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // the CUDA-core batch kernels (linears-mv, gptq_mvN_rR instead of gptq_tcN_mR). Each
 // timed step ends with the device synchronized and, for the prompt, the last row's
 // logits copied to the host. It needs about 130 GB of device memory (an H200).
+// $AGENT_TC_DEFAULTS, when set, replaces the tensor-core defaults for its length
+// (tcDefaultsFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
 //	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
