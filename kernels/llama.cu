@@ -1,5 +1,5 @@
 // The LLaMA layer pieces around the linear layers: embedding lookup, RMSNorm,
-// rotate-half RoPE, the key-value cache store, causal attention over the float16 cache
+// rotate-half RoPE with the key-value cache store, causal attention over the float16 cache
 // with grouped-query heads, the SiLU gate and residual adds. Activations are float32,
 // rows of the current batch; row m is at position step->pos+m. The cache of a layer
 // is [2][KVH][maxT][hd] float16: keys, then values. Under engine.PagedBackend.RunBatch
@@ -16,147 +16,209 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const __half* __re
 }
 
 // out[m, :] = h[m, :] / sqrt(mean(h[m, :]^2) + eps) * w, one block per row; out may be h.
+// A row of at most 4 float4 per thread (D a multiple of 4) stays in registers between
+// the sum and the scaling, all its loads in flight at once; a longer row is read twice.
+#define RMS_VEC 4
 extern "C" __global__ void rmsnorm(const float* h, const __half* __restrict__ w, float* out, int D,
                                    float eps) {
   __shared__ float scratch[32];
   const float* row = h + (size_t)blockIdx.x * D;
+  float* dst = out + (size_t)blockIdx.x * D;
+  const int n4 = D / 4;
+  if ((D & 3) == 0 && n4 <= RMS_VEC * (int)blockDim.x) {
+    const float4* r4 = reinterpret_cast<const float4*>(row);
+    float4 v[RMS_VEC];
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < RMS_VEC; j++) {
+      const int i = threadIdx.x + j * blockDim.x;
+      v[j] = i < n4 ? r4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+      s += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    s = block_sum(s, scratch);  // its barriers order every read of h before any write of out
+    const float r = rsqrtf(s / D + eps);
+#pragma unroll
+    for (int j = 0; j < RMS_VEC; j++) {
+      const int i = threadIdx.x + j * blockDim.x;
+      if (i >= n4) break;
+      const uint2 wb = __ldg(reinterpret_cast<const uint2*>(w) + i);
+      const float2 w0 = __half22float2(*reinterpret_cast<const __half2*>(&wb.x));
+      const float2 w1 = __half22float2(*reinterpret_cast<const __half2*>(&wb.y));
+      reinterpret_cast<float4*>(dst)[i] = make_float4(v[j].x * r * w0.x, v[j].y * r * w0.y, v[j].z * r * w1.x, v[j].w * r * w1.y);
+    }
+    return;
+  }
   float s = 0.f;
   for (int d = threadIdx.x; d < D; d += blockDim.x) s += row[d] * row[d];
   s = block_sum(s, scratch);
   const float r = rsqrtf(s / D + eps);
-  for (int d = threadIdx.x; d < D; d += blockDim.x)
-    out[(size_t)blockIdx.x * D + d] = row[d] * r * __half2float(w[d]);
+  for (int d = threadIdx.x; d < D; d += blockDim.x) dst[d] = row[d] * r * __half2float(w[d]);
 }
 
-// Rotate-half RoPE in place on one row of heads*hd at position p: column j of each
-// head pairs with j+hd/2, frequency theta^(-2j/hd) computed as transformers does in
-// float32, the block's threads sharing the row.
-__device__ __forceinline__ void rotate(float* __restrict__ row, int p, int heads, int hd, float theta) {
-  const int half = hd / 2;
-  for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
-    const int head = i / half, j = i % half;
+// Rotate-half RoPE of q and k and the store of k and v into the cache in one launch
+// (what RoPE(q), RoPE(k) and the start of Attention would be as three): for row m at
+// position p, thread (head, j) of grid ceil(H*hd/2 / blockDim) x M rotates the pair
+// (j, j+hd/2) of q's head when ropeQ is set and, for head < KVH, of k's head when
+// ropeK is set, in place, at frequency theta^(-2j/hd) computed as transformers does in
+// float32; then it stores that pair of k and of v as float16 at cache[at(m, head) + j],
+// values voff halves after keys. With KVH 0 it only rotates q (a RoPE alone). q and k
+// must be distinct buffers; v may be k.
+template <typename At>
+__device__ __forceinline__ void rope_store(float* __restrict__ q, float* k, const float* v, __half* __restrict__ cache,
+                                           int p, At at, size_t voff, int H, int KVH, int hd, float theta, int ropeQ,
+                                           int ropeK) {
+  const int m = blockIdx.y, half = hd / 2, i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= H * half) return;
+  const int head = i / half, j = i % half;
+  float sn = 0.f, cs = 1.f;
+  if (ropeQ || ropeK) {
     const float inv = 1.f / powf(theta, (float)(2 * j) / (float)hd);
-    float sn, cs;
     sincosf((float)p * inv, &sn, &cs);
-    float* v = row + head * hd;
-    const float x1 = v[j], x2 = v[j + half];
-    v[j] = x1 * cs - x2 * sn;
-    v[j + half] = x2 * cs + x1 * sn;
   }
+  if (ropeQ) {
+    float* r = q + (size_t)m * H * hd + head * hd;
+    const float x1 = r[j], x2 = r[j + half];
+    r[j] = x1 * cs - x2 * sn;
+    r[j + half] = x2 * cs + x1 * sn;
+  }
+  if (head >= KVH) return;
+  float* r = k + (size_t)m * KVH * hd + head * hd;
+  float x1 = r[j], x2 = r[j + half];
+  if (ropeK) {
+    const float y1 = x1 * cs - x2 * sn, y2 = x2 * cs + x1 * sn;
+    r[j] = x1 = y1;
+    r[j + half] = x2 = y2;
+  }
+  const float* vr = v + (size_t)m * KVH * hd + head * hd;
+  const float v1 = vr[j], v2 = vr[j + half];
+  const size_t a = at(m, head);
+  cache[a + j] = __float2half(x1);
+  cache[a + j + half] = __float2half(x2);
+  cache[voff + a + j] = __float2half(v1);
+  cache[voff + a + j + half] = __float2half(v2);
 }
 
-// RoPE on x [M, heads*hd], row m at position step->pos+m; one block per row.
-extern "C" __global__ void rope(float* __restrict__ x, const Step* __restrict__ step, int heads,
-                                int hd, float theta) {
-  rotate(x + (size_t)blockIdx.x * heads * hd, step->pos + blockIdx.x, heads, hd, theta);
-}
+// The one-sequence cache: row m at position step->pos+m, head h's keys at
+// [h][maxT][hd].
+struct ownAt {
+  int pos, maxT, hd;
+  __device__ __forceinline__ size_t operator()(int m, int h) const { return ((size_t)h * maxT + pos + m) * hd; }
+};
 
-// Stores rows of k and v [M, KVH*hd] at positions step->pos+m of the cache.
-extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v,
-                                    __half* __restrict__ cache, const Step* __restrict__ step,
-                                    int KVH, int hd, int maxT) {
-  const int m = blockIdx.x, p = step->pos + m, w = KVH * hd;
-  __half* vcache = cache + (size_t)KVH * maxT * hd;
-  for (int i = threadIdx.x; i < w; i += blockDim.x) {
-    const size_t at = ((size_t)(i / hd) * maxT + p) * hd + i % hd;
-    cache[at] = __float2half(k[(size_t)m * w + i]);
-    vcache[at] = __float2half(v[(size_t)m * w + i]);
-  }
+extern "C" __global__ void rope_store_own(float* __restrict__ q, float* k, const float* v, __half* __restrict__ cache,
+                                          const Step* __restrict__ step, int H, int KVH, int hd, int maxT,
+                                          float theta, int ropeQ, int ropeK) {
+  const int p = step->pos;
+  rope_store(q, k, v, cache, p + blockIdx.y, ownAt{p, maxT, hd}, (size_t)KVH * maxT * hd, H, KVH, hd, theta, ropeQ,
+             ropeK);
 }
 
 // Causal attention of one query row and head over nkeys keys, the keys split over
 // gridDim.z blocks (flash-decoding): 128 threads. Split s takes an equal share of the
 // keys, so the grid does not depend on the length and a captured step replays at any
-// length. Key t of the head is K[row(t)*stride..], its value V[row(t)*stride..] (half2
-// units), row mapping the position to the cache's row: the position itself for the
-// one-sequence cache, the slot its block table gives for the paged one. Each of the
-// four warps walks its keys eight at a time (all eight rows' loads in flight, then one
-// running-softmax update), a lane holding pairs lane, lane+32, ... of the head; the
-// warps then merge. With one split the block writes out[m, h*hd..] directly; otherwise
-// it writes its unnormalized sum, running maximum and denominator to
-// part[(m*H+h)*S+s][hd+2] for attention_combine. hd is even and at most 256; out is
-// [M, H*hd].
+// length. Key t of the head is K[row(t)*stride..], its value V[row(t)*stride..]
+// (halves), row mapping the position to the cache's row: the position itself for the
+// one-sequence cache, the slot its block table gives for the paged one. A key is read
+// by L lanes (L = the power of two at least hd/8), lane i of them holding dims
+// 8i..8i+7 as one 16-byte load; a warp's 32/L lane groups take different keys, four
+// each per batch, keys and values of the batch loaded together before one
+// running-softmax update; the groups and then the four warps merge. With one split the
+// block writes out[m, h*hd..] directly; otherwise it writes its unnormalized sum,
+// running maximum and denominator to part[(m*H+h)*S+s][hd+2], and the last of the S
+// blocks of (m, h) to finish (count[m*H+h], which it resets to 0) merges them in split
+// order into out. hd is a multiple of 8 and at most 256; out is [M, H*hd].
 #define AWARPS 4
-#define AKEYS 8
-template <typename Row>
-__device__ __forceinline__ void attend_split(const float* __restrict__ q, const __half2* __restrict__ K,
-                                             const __half2* __restrict__ V, size_t stride, Row row, int nkeys,
-                                             float* __restrict__ out, float* __restrict__ part, int H, int hd,
-                                             float scale) {
-  __shared__ float wmax[AWARPS], wsum[AWARPS], wacc[AWARPS][256];
+#define AKEYS 4
+struct attendShared {
+  float wmax[AWARPS], wsum[AWARPS], wacc[AWARPS][256];
+  int last;
+};
+
+template <int L, typename Row>
+__device__ __forceinline__ void attend(const float* __restrict__ q, const __half* __restrict__ K,
+                                       const __half* __restrict__ V, size_t stride, Row row, int nkeys,
+                                       float* __restrict__ out, float* __restrict__ part, int* __restrict__ count,
+                                       int H, int hd, float scale, attendShared& sh) {
+  constexpr int G = 32 / L, KPW = G * AKEYS;  // lane groups per warp, keys per warp and batch
+  float *wmax = sh.wmax, *wsum = sh.wsum;
+  float(*wacc)[256] = sh.wacc;
+  int& last = sh.last;
   const int h = blockIdx.x, m = blockIdx.y, s = blockIdx.z, S = gridDim.z;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, np = hd / 2;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane % L, grp = lane / L;
+  const bool active = 8 * sub < hd;
   const int per = (nkeys + S - 1) / S;
   const int t0 = s * per, t1 = min(nkeys, t0 + per);
-  float2 qr[4];
+  float qr[8], acc[8];
+  {
+    const float* qp = q + (size_t)m * H * hd + h * hd + 8 * sub;
 #pragma unroll
-  for (int i = 0; i < 4; i++) {
-    const int p = lane + 32 * i;
-    const float* qp = q + (size_t)m * H * hd + h * hd + 2 * p;
-    qr[i] = p < np ? make_float2(qp[0] * scale, qp[1] * scale) : make_float2(0.f, 0.f);
+    for (int e = 0; e < 8; e++) {
+      qr[e] = active ? qp[e] * scale : 0.f;
+      acc[e] = 0.f;
+    }
   }
   float mrun = -INFINITY, lrun = 0.f;
-  float2 acc[4];
+  for (int base = t0 + warp * KPW; base < t1; base += AWARPS * KPW) {
+    uint4 kr[AKEYS], vr[AKEYS];
 #pragma unroll
-  for (int i = 0; i < 4; i++) acc[i] = make_float2(0.f, 0.f);
-  for (int base = t0 + warp * AKEYS; base < t1; base += AWARPS * AKEYS) {
-    const int nt = min(AKEYS, t1 - base);
-    float sc[AKEYS];
-    size_t at[AKEYS];
+    for (int u = 0; u < AKEYS; u++) {
+      const size_t at = (size_t)row(min(base + u * G + grp, t1 - 1)) * stride + 8 * sub;  // past the end: masked below
+      kr[u] = active ? __ldg(reinterpret_cast<const uint4*>(K + at)) : make_uint4(0, 0, 0, 0);
+      vr[u] = active ? __ldg(reinterpret_cast<const uint4*>(V + at)) : make_uint4(0, 0, 0, 0);
+    }
+    float sc[AKEYS], mx = mrun;
 #pragma unroll
-    for (int j = 0; j < AKEYS; j++) at[j] = (size_t)row(base + min(j, nt - 1)) * stride;  // past the end: a real row, masked below
-#pragma unroll
-    for (int j = 0; j < AKEYS; j++) {
-      const __half2* kr = K + at[j];
+    for (int u = 0; u < AKEYS; u++) {
+      const __half2* kh = reinterpret_cast<const __half2*>(&kr[u]);
       float d = 0.f;
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int p = lane + 32 * i;
-        if (p < np) {
-          const float2 kf = __half22float2(kr[p]);
-          d = fmaf(qr[i].x, kf.x, fmaf(qr[i].y, kf.y, d));
+      for (int e = 0; e < 4; e++) {
+        const float2 kf = __half22float2(kh[e]);
+        d = fmaf(qr[2 * e], kf.x, fmaf(qr[2 * e + 1], kf.y, d));
+      }
+#pragma unroll
+      for (int o = L / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+      sc[u] = base + u * G + grp < t1 ? d : -INFINITY;
+      mx = fmaxf(mx, sc[u]);
+    }
+    if (mx != -INFINITY) {  // the group has a key in this batch or an earlier one
+      const float corr = __expf(mrun - mx);  // 0 on the group's first keys
+      lrun *= corr;
+#pragma unroll
+      for (int e = 0; e < 8; e++) acc[e] *= corr;
+#pragma unroll
+      for (int u = 0; u < AKEYS; u++) {
+        const float p = __expf(sc[u] - mx);  // 0 for a masked key
+        lrun += p;
+        const __half2* vh = reinterpret_cast<const __half2*>(&vr[u]);
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const float2 vf = __half22float2(vh[e]);
+          acc[2 * e] = fmaf(p, vf.x, acc[2 * e]);
+          acc[2 * e + 1] = fmaf(p, vf.y, acc[2 * e + 1]);
         }
       }
-      sc[j] = d;
+      mrun = mx;
     }
-    float mx = mrun;
+  }
+  // Merge the warp's lane groups (lanes sub, sub+L, ...), then the warps.
 #pragma unroll
-    for (int j = 0; j < AKEYS; j++) {
-      sc[j] = warp_sum(sc[j]);
-      if (j < nt) mx = fmaxf(mx, sc[j]);
-    }
-    const float corr = __expf(mrun - mx);  // 0 on the first batch
-    lrun *= corr;
+  for (int o = L; o < 32; o <<= 1) {
+    const float mo = __shfl_xor_sync(0xffffffffu, mrun, o), lo = __shfl_xor_sync(0xffffffffu, lrun, o);
+    const float mn = fmaxf(mrun, mo);
+    const float fa = mrun == -INFINITY ? 0.f : __expf(mrun - mn), fb = mo == -INFINITY ? 0.f : __expf(mo - mn);
 #pragma unroll
-    for (int i = 0; i < 4; i++) acc[i] = make_float2(acc[i].x * corr, acc[i].y * corr);
-#pragma unroll
-    for (int j = 0; j < AKEYS; j++) {
-      const float p = j < nt ? __expf(sc[j] - mx) : 0.f;
-      lrun += p;
-      const __half2* vr = V + at[j];
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int pi = lane + 32 * i;
-        if (pi < np) {
-          const float2 vf = __half22float2(vr[pi]);
-          acc[i] = make_float2(fmaf(p, vf.x, acc[i].x), fmaf(p, vf.y, acc[i].y));
-        }
-      }
-    }
-    mrun = mx;
+    for (int e = 0; e < 8; e++) acc[e] = acc[e] * fa + __shfl_xor_sync(0xffffffffu, acc[e], o) * fb;
+    lrun = lrun * fa + lo * fb;
+    mrun = mn;
   }
   if (lane == 0) {
     wmax[warp] = mrun;
     wsum[warp] = lrun;
   }
+  if (grp == 0 && active)
 #pragma unroll
-  for (int i = 0; i < 4; i++) {
-    const int p = lane + 32 * i;
-    if (p < np) {
-      wacc[warp][2 * p] = acc[i].x;
-      wacc[warp][2 * p + 1] = acc[i].y;
-    }
-  }
+    for (int e = 0; e < 8; e++) wacc[warp][8 * sub + e] = acc[e];
   __syncthreads();
   float mall = -INFINITY;
 #pragma unroll
@@ -174,10 +236,52 @@ __device__ __forceinline__ void attend_split(const float* __restrict__ q, const 
     for (int w = 0; w < AWARPS; w++) a = fmaf(wacc[w][d], f[w], a);
     dst[d] = S == 1 ? a / l : a;
   }
-  if (S > 1 && threadIdx.x == 0) {
+  if (S == 1) return;
+  if (threadIdx.x == 0) {
     dst[hd] = mall;
     dst[hd + 1] = l;
   }
+  // The last split of (m, h) merges: its partial results are visible to the others'
+  // after their fences, as theirs are to it.
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(count + m * H + h, 1) == S - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const float* pp = part + (size_t)(m * H + h) * S * (hd + 2);
+  mall = -INFINITY;
+  for (int i = 0; i < S; i++) mall = fmaxf(mall, __ldcg(pp + i * (hd + 2) + hd));
+  l = 0.f;
+  for (int i = 0; i < S; i++) {
+    const float ms = __ldcg(pp + i * (hd + 2) + hd);
+    if (ms != -INFINITY) l += __ldcg(pp + i * (hd + 2) + hd + 1) * __expf(ms - mall);
+  }
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float a = 0.f;
+    for (int i = 0; i < S; i++) {
+      const float ms = __ldcg(pp + i * (hd + 2) + hd);
+      if (ms != -INFINITY) a = fmaf(__ldcg(pp + i * (hd + 2) + d), __expf(ms - mall), a);
+    }
+    out[(size_t)m * H * hd + h * hd + d] = a / l;
+  }
+  if (threadIdx.x == 0) count[m * H + h] = 0;
+}
+
+// attend with the lane count of head size hd.
+template <typename Row>
+__device__ __forceinline__ void attend_hd(const float* q, const __half* K, const __half* V, size_t stride, Row row,
+                                          int nkeys, float* out, float* part, int* count, int H, int hd,
+                                          float scale) {
+  __shared__ attendShared sh;
+  if (hd <= 32)
+    attend<4>(q, K, V, stride, row, nkeys, out, part, count, H, hd, scale, sh);
+  else if (hd <= 64)
+    attend<8>(q, K, V, stride, row, nkeys, out, part, count, H, hd, scale, sh);
+  else if (hd <= 128)
+    attend<16>(q, K, V, stride, row, nkeys, out, part, count, H, hd, scale, sh);
+  else
+    attend<32>(q, K, V, stride, row, nkeys, out, part, count, H, hd, scale, sh);
 }
 
 struct ownRow {
@@ -186,14 +290,14 @@ struct ownRow {
 
 // Causal attention over the one-sequence cache for query row m (position
 // step->pos+m) and head h, keys of kv head h/(H/KVH): grid H x M x S.
-extern "C" __global__ void __launch_bounds__(AWARPS * 32)
+extern "C" __global__ void __launch_bounds__(AWARPS * 32, 8)
     attention_split(const float* __restrict__ q, const __half* __restrict__ cache,
-                    float* __restrict__ out, float* __restrict__ part,
+                    float* __restrict__ out, float* __restrict__ part, int* __restrict__ count,
                     const Step* __restrict__ step, int H, int KVH, int hd, int maxT, float scale) {
   const int kvh = blockIdx.x / (H / KVH);
-  const __half2* K = reinterpret_cast<const __half2*>(cache + (size_t)kvh * maxT * hd);
-  const __half2* V = reinterpret_cast<const __half2*>(cache + ((size_t)KVH + kvh) * maxT * hd);
-  attend_split(q, K, V, hd / 2, ownRow{}, step->pos + blockIdx.y + 1, out, part, H, hd, scale);
+  const __half* K = cache + (size_t)kvh * maxT * hd;
+  const __half* V = cache + ((size_t)KVH + kvh) * maxT * hd;
+  attend_hd(q, K, V, hd, ownRow{}, step->pos + blockIdx.y + 1, out, part, count, H, hd, scale);
 }
 
 // The paged cache of a layer is [2][slots][KVH][hd] float16, keys then values, slot
@@ -207,40 +311,39 @@ struct tableRow {
   __device__ __forceinline__ int operator()(int t) const { return __ldg(table + t / bs) * bs + t % bs; }
 };
 
-// RoPE as rope, row m at position pos[m].
-extern "C" __global__ void rope_rows(float* __restrict__ x, const int* __restrict__ pos, int heads, int hd,
-                                     float theta) {
-  rotate(x + (size_t)blockIdx.x * heads * hd, pos[blockIdx.x], heads, hd, theta);
-}
-
-// Stores rows of k and v [M, KVH*hd] in the paged cache at each row's slot.
-extern "C" __global__ void kv_store_paged(const float* __restrict__ k, const float* __restrict__ v,
-                                          __half* __restrict__ cache, const int* __restrict__ pos,
-                                          const int* __restrict__ seq, const int* __restrict__ tables,
-                                          int stride, int KVH, int hd, int bs, int slots) {
-  const int m = blockIdx.x, w = KVH * hd;
-  const tableRow row{tables + (size_t)seq[m] * stride, bs};
-  const size_t at = (size_t)row(pos[m]) * w;
-  __half* vcache = cache + (size_t)slots * w;
-  for (int i = threadIdx.x; i < w; i += blockDim.x) {
-    cache[at + i] = __float2half(k[(size_t)m * w + i]);
-    vcache[at + i] = __float2half(v[(size_t)m * w + i]);
+// The paged cache: row m at the slot of position pos[m] in its sequence's table.
+struct pagedAt {
+  const int *pos, *seq, *tables;
+  int stride, bs, KVH, hd;
+  __device__ __forceinline__ size_t operator()(int m, int h) const {
+    const tableRow row{tables + (size_t)seq[m] * stride, bs};
+    return ((size_t)row(pos[m]) * KVH + h) * hd;
   }
+};
+
+// rope_store_own for the paged cache under RunBatch.
+extern "C" __global__ void rope_store_paged(float* __restrict__ q, float* k, const float* v,
+                                            __half* __restrict__ cache, const int* __restrict__ pos,
+                                            const int* __restrict__ seq, const int* __restrict__ tables, int stride,
+                                            int H, int KVH, int hd, int bs, int slots, float theta, int ropeQ,
+                                            int ropeK) {
+  rope_store(q, k, v, cache, pos[blockIdx.y], pagedAt{pos, seq, tables, stride, bs, KVH, hd},
+             (size_t)slots * KVH * hd, H, KVH, hd, theta, ropeQ, ropeK);
 }
 
 // Causal attention over the paged cache: query row m (position pos[m] of sequence
 // seq[m]) and head h over that sequence's keys 0..pos[m] read through its block table;
-// grid H x M x S as attention_split, its partial results for attention_combine alike.
-extern "C" __global__ void __launch_bounds__(AWARPS * 32)
+// grid H x M x S as attention_split, its splits merged alike.
+extern "C" __global__ void __launch_bounds__(AWARPS * 32, 8)
     attention_paged(const float* __restrict__ q, const __half* __restrict__ cache, float* __restrict__ out,
-                    float* __restrict__ part, const int* __restrict__ pos, const int* __restrict__ seq,
-                    const int* __restrict__ tables, int stride, int H, int KVH, int hd, int bs, int slots,
-                    float scale) {
+                    float* __restrict__ part, int* __restrict__ count, const int* __restrict__ pos,
+                    const int* __restrict__ seq, const int* __restrict__ tables, int stride, int H, int KVH, int hd,
+                    int bs, int slots, float scale) {
   const int m = blockIdx.y, kvh = blockIdx.x / (H / KVH);
-  const __half2* K = reinterpret_cast<const __half2*>(cache + (size_t)kvh * hd);
-  const __half2* V = reinterpret_cast<const __half2*>(cache + ((size_t)slots * KVH + kvh) * hd);
-  attend_split(q, K, V, (size_t)KVH * hd / 2, tableRow{tables + (size_t)seq[m] * stride, bs}, pos[m] + 1, out,
-               part, H, hd, scale);
+  const __half* K = cache + (size_t)kvh * hd;
+  const __half* V = cache + ((size_t)slots * KVH + kvh) * hd;
+  attend_hd(q, K, V, (size_t)KVH * hd, tableRow{tables + (size_t)seq[m] * stride, bs}, pos[m] + 1, out, part, count,
+            H, hd, scale);
 }
 
 // Causal attention for a prompt (several rows) on tensor cores, flash-attention style:
@@ -381,28 +484,6 @@ __device__ void attention_prompt(const float* __restrict__ q, const __half* __re
 ATTN_PROMPT(64)
 ATTN_PROMPT(128)
 
-// Merges attention_split's S partial results of each (row, head): grid H x M.
-extern "C" __global__ void attention_combine(const float* __restrict__ part, float* __restrict__ out,
-                                             int H, int hd, int S) {
-  const int h = blockIdx.x, m = blockIdx.y;
-  const float* p = part + (size_t)(m * H + h) * S * (hd + 2);
-  float mall = -INFINITY;
-  for (int s = 0; s < S; s++) mall = fmaxf(mall, p[s * (hd + 2) + hd]);
-  float l = 0.f;
-  for (int s = 0; s < S; s++) {
-    const float ms = p[s * (hd + 2) + hd];
-    if (ms != -INFINITY) l += p[s * (hd + 2) + hd + 1] * __expf(ms - mall);
-  }
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float a = 0.f;
-    for (int s = 0; s < S; s++) {
-      const float ms = p[s * (hd + 2) + hd];
-      if (ms != -INFINITY) a = fmaf(p[s * (hd + 2) + d], __expf(ms - mall), a);
-    }
-    out[(size_t)m * H * hd + h * hd + d] = a / l;
-  }
-}
-
 // out = silu(g) * u elementwise; out may be g or u.
 extern "C" __global__ void silu_mul(const float* g, const float* u, float* out, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -417,3 +498,69 @@ extern "C" __global__ void add(const float* a, const float* b, float* out, int n
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) out[i] = a[i] + b[i];
 }
+
+// Dense float16 product for a few rows, the output layer of a batch: y[m, n] =
+// sum_k x[m, k] W[n, k] for M <= 8*NT rows, W [N, K] float16 read once for all rows,
+// x float32 rounded to float16 as gemm_f16 does, float32 accumulation on tensor cores
+// (mma.sync m16n8k16). Each warp owns 16 rows of W over all of K: per 32 columns, lane
+// (g, t) loads 8 columns (16 bytes) of W's rows g and g+8 and the same 8 columns of x
+// rows g, g+8, ...; the two k16 steps take columns 8t..8t+3 and 8t+4..8t+7 of that
+// run, a permutation of K that A and B share, so no shared memory is needed. Grid
+// ceil(N/64), 128 threads; K is a multiple of 32.
+template <int NT>
+__device__ __forceinline__ void dense_rows(const __half* __restrict__ W, const float* __restrict__ x,
+                                           float* __restrict__ y, int M, int K, int N) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  const int n0 = (blockIdx.x * 4 + warp) * 16;
+  if (n0 >= N) return;
+  const uint4* wa = reinterpret_cast<const uint4*>(W + (size_t)min(n0 + g, N - 1) * K) + t;
+  const uint4* wb = reinterpret_cast<const uint4*>(W + (size_t)min(n0 + g + 8, N - 1) * K) + t;
+  const float4* xr[NT];
+#pragma unroll
+  for (int j = 0; j < NT; j++) xr[j] = reinterpret_cast<const float4*>(x + (size_t)min(8 * j + g, M - 1) * K) + 2 * t;
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; j++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) acc[j][r] = 0.f;
+  constexpr int U = NT <= 2 ? 4 : 2;  // chunks of 32 columns in flight
+  const int chunks = K / 32;
+  for (int c0 = 0; c0 < chunks; c0 += U) {
+    uint4 a[U], b[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const int c = min(c0 + u, chunks - 1);
+      a[u] = __ldg(wa + 4 * c);
+      b[u] = __ldg(wb + 4 * c);
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      if (c0 + u >= chunks) break;
+      const uint32_t a0[4] = {a[u].x, b[u].x, a[u].y, b[u].y}, a1[4] = {a[u].z, b[u].z, a[u].w, b[u].w};
+#pragma unroll
+      for (int j = 0; j < NT; j++) {
+        const float4 x0 = __ldg(xr[j] + 8 * (c0 + u)), x1 = __ldg(xr[j] + 8 * (c0 + u) + 1);
+        const uint32_t b0[2] = {pack_half2(x0.x, x0.y), pack_half2(x0.z, x0.w)};
+        const uint32_t b1[2] = {pack_half2(x1.x, x1.y), pack_half2(x1.z, x1.w)};
+        mma16816(acc[j], a0, b0);
+        mma16816(acc[j], a1, b1);
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < NT; j++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+      const int m = 8 * j + 2 * t + (r & 1), n = n0 + g + 8 * (r >> 1);
+      if (m < M && n < N) y[(size_t)m * N + n] = acc[j][r];
+    }
+}
+
+#define DENSE_ROWS(R)                                                                            \
+  extern "C" __global__ void __launch_bounds__(128)                                              \
+      dense_rows##R(const __half* W, const float* x, float* y, int M, int K, int N) {            \
+    dense_rows<R / 8>(W, x, y, M, K, N);                                                         \
+  }
+DENSE_ROWS(8)
+DENSE_ROWS(16)
+DENSE_ROWS(32)

@@ -40,25 +40,27 @@ type Backend struct {
 	th  *thread
 	dev *device // used only on th
 
-	shape    engine.Shape
-	reserved bool
-	staging  pinned
-	step     cu.DevicePtr // the Step record (common.cuh)
-	ids      cu.DevicePtr // MaxBatch int32 ids of the current batch
-	hist     cu.DevicePtr // Context int32 ids for the sampler's repetition penalty
-	mark     cu.DevicePtr // Vocab bytes of sampler scratch
-	part     cu.DevicePtr // attention's per-split partial results
-	mvPart   cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
-	mvCount  cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
-	xh       cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
-	rows     int          // rows of the current batch
-	batched  bool         // the current step is a RunBatch (rows of their own positions)
-	pool     *pool        // the paged caches' geometry and batch buffer; nil without one
-	err      error        // first failure of the current Run
-	closed   bool
+	shape     engine.Shape
+	reserved  bool
+	staging   pinned
+	step      cu.DevicePtr // the Step record (common.cuh)
+	ids       cu.DevicePtr // MaxBatch int32 ids of the current batch
+	hist      cu.DevicePtr // Context int32 ids for the sampler's repetition penalty
+	mark      cu.DevicePtr // Vocab bytes of sampler scratch
+	part      cu.DevicePtr // attention's per-split partial results
+	attnCount cu.DevicePtr // per (row, head), attention's splits done (attnCounts)
+	mvPart    cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
+	mvCount   cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
+	xh        cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
+	rows      int          // rows of the current batch
+	batched   bool         // the current step is a RunBatch (rows of their own positions)
+	pool      *pool        // the paged caches' geometry and batch buffer; nil without one
+	err       error        // first failure of the current Run
+	closed    bool
 
 	prog     program           // the work of the current Run, recorded by ops
 	pend     pendingMV         // decode products recorded but not yet launched
+	ropes    pendingRoPE       // RoPE operations recorded but not yet launched
 	seen     map[int]*program  // the last program issued launch by launch, by batch size (negative under RunBatch)
 	graphs   map[int]*captured // captured programs, by batch size (negative under RunBatch)
 	noGraphs bool              // issue every Run launch by launch (benchmarks compare)
@@ -184,6 +186,7 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.hist, "sampling history", int64(s.Context) * 4},
 			{&b.mark, "sampling scratch", int64(s.Vocab)},
 			{&b.part, "attention partial results", int64(attnParts(b.dev.sms)) * int64(s.HeadDim+2) * 4},
+			{&b.attnCount, "attention split counters", int64(attnCounts(b.dev.sms)) * 4},
 			{&b.mvPart, "decode product partial sums", int64(mvPartFloats(b.dev.sms)) * 4},
 			{&b.mvCount, "decode product split counters", int64(mvBlocks(b.dev.sms)) * 4},
 			{&b.xh, "prompt product input (float16)", xhBytes(s)},
@@ -194,6 +197,9 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			}
 		}
 		if err := b.dev.zero(b.mvCount, mvBlocks(b.dev.sms)); err != nil {
+			return err
+		}
+		if err := b.dev.zero(b.attnCount, attnCounts(b.dev.sms)); err != nil {
 			return err
 		}
 		b.shape, b.reserved = s, true
@@ -372,7 +378,7 @@ func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(eng
 		}
 		b.rows, b.err, b.batched = len(ids), nil, false
 		b.prog.reset()
-		b.pend = pendingMV{}
+		b.pend, b.ropes = pendingMV{}, pendingRoPE{}
 		step(ops{b})
 		ops{b}.flush()
 		if b.err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -528,6 +529,118 @@ func BenchmarkBatch(b *testing.B) {
 					b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/ttft")
 				})
 			}
+		})
+	}
+}
+
+// BenchmarkStepParts times the operations of a decode step other than the quantized
+// products, at LLaMA-65B's shapes for 1, 16 and 64 sequences each at position 512 of
+// its own blocks of the paged cache (as BenchmarkBatch sets them up; keys and values
+// zero), each part alone: a RunBatch issuing it count times (replayed as a CUDA graph;
+// the KV caches of 8 layers in turn, so attention reads device memory, not the L2),
+// then a sync. ms/step is the part's time at its count in one step of 80 layers: 2
+// RMSNorms a layer and the final one, RoPE of q and k with Attention (the cache store
+// included) once a layer, SiLU once a layer, the residual add twice (fused into the
+// products in a real step), lm_head (float16 32000×8192) and the embedding once, and
+// one Read of a row of logits per sequence, as engine/batch copies them back. One
+// sequence at position 2047 times attention at the longest context.
+//
+//	./cuda.test -test.run '^$' -test.bench StepParts -test.benchtime 5x
+func BenchmarkStepParts(b *testing.B) {
+	s := llama65B
+	const hd, bs, layers, caches = 128, 16, 80, 8
+	for _, c := range []struct{ n, pos int }{{1, 512}, {16, 512}, {64, 512}, {1, 2047}} {
+		n, perSeq := c.n, ceil(c.pos+1, bs)
+		be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: layers, Heads: s.heads, KVHeads: s.heads,
+			HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 64})
+		kv := make([]engine.Tensor, caches)
+		for i := range kv {
+			var err error
+			if kv[i], err = be.NewPagedCache(ctx, s.heads, hd, n*perSeq, bs); err != nil {
+				b.Fatal(err)
+			}
+			t := kv[i].(*tensor) // zeros: finite scores
+			if err := be.th.Do(ctx, func() error { return be.dev.zero(t.p, t.rows*t.cols) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
+		for i := range n {
+			bt.Pos[i], bt.Seq[i] = int32(c.pos), int32(i)
+			tab := make([]int32, perSeq)
+			for j := range tab {
+				tab[j] = int32(i*perSeq + j)
+			}
+			bt.Tables = append(bt.Tables, tab)
+		}
+		act := func(cols int) engine.Tensor {
+			a, _ := be.NewActivation(ctx, 64, cols)
+			fillAct(b, be, a)
+			return a
+		}
+		x, h, q, k, v, att, gate, up, logits := act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.hidden), act(s.inter), act(s.inter), act(32000)
+		norm := randomDense(b, be, 1, s.hidden)
+		head := randomDense(b, be, 32000, s.hidden)
+		table := randomDense(b, be, 32000, s.hidden)
+		li := 0
+		nextCache := func() engine.Tensor { li = (li + 1) % caches; return kv[li] }
+		for _, part := range []struct {
+			name           string
+			count, perStep int // launches per Run, per step
+			fn             func(o engine.Ops)
+		}{
+			{"rope_attention", 80, layers, func(o engine.Ops) {
+				o.RoPE(q, hd, 10000)
+				o.RoPE(k, hd, 10000)
+				o.Attention(att, q, k, v, nextCache())
+			}},
+			{"attention", 80, layers, func(o engine.Ops) { o.Attention(att, q, k, v, nextCache()) }},
+			{"rmsnorm", 240, 2*layers + 1, func(o engine.Ops) { o.RMSNorm(h, x, norm, 1e-5) }},
+			{"rope", 240, layers, func(o engine.Ops) { o.RoPE(q, hd, 10000); o.RoPE(k, hd, 10000) }},
+			{"silu", 240, layers, func(o engine.Ops) { o.SiLUMul(gate, gate, up) }},
+			{"add", 240, 2 * layers, func(o engine.Ops) { o.Add(x, x, h) }},
+			{"lm_head", 20, 1, func(o engine.Ops) { o.MatMul(logits, h, head) }},
+			{"embed", 240, 1, func(o engine.Ops) { o.Embed(x, table) }},
+		} {
+			if c.pos != 512 && !strings.HasSuffix(part.name, "attention") {
+				continue
+			}
+			b.Run(fmt.Sprintf("rows=%d/pos=%d/%s", n, c.pos, part.name), func(b *testing.B) {
+				step := func(o engine.Ops) {
+					for range part.count {
+						part.fn(o)
+					}
+				}
+				for range 2 { // warm up, then capture the graph
+					if err := be.RunBatch(ctx, bt, step); err != nil {
+						b.Fatal(err)
+					}
+				}
+				syncB(b, be)
+				for b.Loop() {
+					if err := be.RunBatch(ctx, bt, step); err != nil {
+						b.Fatal(err)
+					}
+					syncB(b, be)
+				}
+				us := b.Elapsed().Seconds() / float64(b.N*part.count) * 1e6
+				b.ReportMetric(us, "us/op")
+				b.ReportMetric(us*float64(part.perStep)/1e3, "ms/step")
+			})
+		}
+		if c.pos != 512 {
+			continue
+		}
+		b.Run(fmt.Sprintf("rows=%d/pos=%d/logits_read", n, c.pos), func(b *testing.B) {
+			row := make([]float32, 32000)
+			for b.Loop() {
+				for i := range n {
+					if err := be.Read(ctx, row, logits, i, 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
 		})
 	}
 }

@@ -25,8 +25,8 @@ func TestConformance(t *testing.T) {
 	}
 	t.Run("fast", func(t *testing.T) { backendtest.Run(t, open) })
 	t.Run("generic", func(t *testing.T) {
-		defer func(m, g, a bool) { fastMatvec, fastGemm, fastAttention = m, g, a }(fastMatvec, fastGemm, fastAttention)
-		fastMatvec, fastGemm, fastAttention = false, false, false
+		defer func(m, g, a, d bool) { fastMatvec, fastGemm, fastAttention, fastDense = m, g, a, d }(fastMatvec, fastGemm, fastAttention, fastDense)
+		fastMatvec, fastGemm, fastAttention, fastDense = false, false, false, false
 		backendtest.Run(t, open)
 	})
 }

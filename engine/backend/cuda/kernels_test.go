@@ -522,11 +522,19 @@ func roundHalf(v []float32) []float32 {
 }
 
 func TestMatMulDense(t *testing.T) {
+	defer func(f bool) { fastDense = f }(fastDense)
 	r := newRNG(t)
 	b := open(t, small)
-	const K, N = 256, 1000
+	const K, N = 256, 1000 // 1000 rows of W: a partial 64-row block
 	w, wf := denseW(t, b, N, K, randn(r, N*K, 1/math.Sqrt(K)))
-	for _, rows := range []int{1, 2, 67} {
+	// 1: gemv_f16; 2..32: dense_rowsR (partial row tiles at 2, 13, 24; fast=false
+	// runs gemm_f16 on 16); 33, 64, 67: gemm_f16.
+	for _, c := range []struct {
+		rows int
+		fast bool
+	}{{1, true}, {2, true}, {8, true}, {13, true}, {16, true}, {16, false}, {24, true}, {32, true}, {33, true}, {64, true}, {67, true}} {
+		rows := c.rows
+		fastDense = c.fast
 		xv := randn(r, rows*K, 1)
 		x, y := act(t, b, rows, K, xv), act(t, b, rows, N, nil)
 		run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
@@ -542,7 +550,7 @@ func TestMatMulDense(t *testing.T) {
 				}
 			}
 		}
-		expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+		expectClose(t, fmt.Sprintf("%d rows/fast=%v", rows, c.fast), read(t, b, y, rows), want, tol)
 	}
 }
 
@@ -592,6 +600,35 @@ func TestEmbedNormAddSiLU(t *testing.T) {
 	expectClose(t, "silu", read(t, b, silu, rows), wantSilu, 1e-5)
 }
 
+// TestRMSNormWidths checks RMSNorm on rows held in registers (up to 8192 columns, 65B's
+// hidden size) and on wider rows, read twice.
+func TestRMSNormWidths(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.Hidden, s.Intermediate = 8192+32, 8192+32
+	b := open(t, s)
+	const rows, eps = 3, 1e-5
+	for _, D := range []int{8192, 8192 + 32} {
+		hv := randn(r, rows*D, 2)
+		nw, nwf := denseW(t, b, 1, D, randn(r, D, 1))
+		h, y := act(t, b, rows, D, hv), act(t, b, rows, D, nil)
+		run(t, b, ids(r, rows, s.Vocab), 0, func(o engine.Ops) { o.RMSNorm(y, h, nw, eps); o.RMSNorm(h, h, nw, eps) })
+		want := make([]float64, rows*D)
+		for m := range rows {
+			var ss float64
+			for d := range D {
+				ss += float64(hv[m*D+d]) * float64(hv[m*D+d])
+			}
+			sc := 1 / math.Sqrt(ss/float64(D)+eps)
+			for d := range D {
+				want[m*D+d] = float64(hv[m*D+d]) * sc * float64(nwf[d])
+			}
+		}
+		expectClose(t, fmt.Sprintf("%d columns", D), read(t, b, y, rows), want, 1e-6)
+		expectClose(t, fmt.Sprintf("%d columns in place", D), read(t, b, h, rows), want, 1e-6)
+	}
+}
+
 func ropeRef(v []float32, rows, heads, hd, start int, theta float64) []float64 {
 	out := make([]float64, len(v))
 	for m := range rows {
@@ -618,6 +655,179 @@ func TestRoPE(t *testing.T) {
 	run(t, b, ids(r, rows, small.Vocab), start, func(o engine.Ops) { o.RoPE(x, hd, 10000) })
 	// float32 angles at positions near 2000 are what transformers computes too
 	expectClose(t, "rope", read(t, b, x, rows), ropeRef(v, rows, heads, hd, start, 10000), 2e-4)
+}
+
+// attentionRef is causal attention in float64 for query rows qv (heads×hd each) at
+// positions pos[m], over keys and values ks, vs by position (kvHeads×hd each).
+func attentionRef(qv []float64, pos []int, ks, vs [][]float64, heads, kvHeads, hd int) []float64 {
+	qw := heads * hd
+	want := make([]float64, len(pos)*qw)
+	for m, p := range pos {
+		for h := range heads {
+			g := h / (heads / kvHeads)
+			sc := make([]float64, p+1)
+			mx := math.Inf(-1)
+			for t := range p + 1 {
+				for d := range hd {
+					sc[t] += qv[m*qw+h*hd+d] * ks[t][g*hd+d]
+				}
+				sc[t] /= math.Sqrt(float64(hd))
+				mx = math.Max(mx, sc[t])
+			}
+			var z float64
+			for t := range sc {
+				sc[t] = math.Exp(sc[t] - mx)
+				z += sc[t]
+			}
+			for d := range hd {
+				var a float64
+				for t := range sc {
+					a += sc[t] * vs[t][g*hd+d]
+				}
+				want[m*qw+h*hd+d] = a / z
+			}
+		}
+	}
+	return want
+}
+
+// halfRef rounds float64 values to float16 as the cache stores them.
+func halfRef(v []float64) []float64 {
+	f := make([]float32, len(v))
+	for i, x := range v {
+		f[i] = float32(x)
+	}
+	out := make([]float64, len(v))
+	for i, x := range roundHalf(f) {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// TestRoPEAttention checks RoPE(q), RoPE(k), Attention as llama.Model issues them
+// (rope_store_own or rope_store_paged rotating both and storing k and v, one launch):
+// the output against RoPE then attention in float64, q and k left rotated in place;
+// and RoPE alone under RunBatch (each row at its own position).
+func TestRoPEAttention(t *testing.T) {
+	const heads, kvHeads, hd, theta = 8, 2, 128, 10000
+	qw, kw := heads*hd, kvHeads*hd
+	s := engine.Shape{Hidden: qw, Intermediate: 512, Layers: 1, Heads: heads, KVHeads: kvHeads, HeadDim: hd,
+		Vocab: 1000, Context: 2048, MaxBatch: 64}
+	f64 := func(v []float32) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return out
+	}
+	rows := func(v []float64, w int) [][]float64 {
+		var out [][]float64
+		for i := 0; i < len(v); i += w {
+			out = append(out, v[i:i+w])
+		}
+		return out
+	}
+	t.Run("own", func(t *testing.T) {
+		r := newRNG(t)
+		b := open(t, s)
+		cache, err := b.NewCache(ctx, kvHeads, hd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ks, vs [][]float64
+		for _, chunk := range []struct{ start, rows int }{{0, 40}, {40, 1}, {41, 1}, {42, 3}} {
+			n := chunk.rows
+			qv, kv, vv := randn(r, n*qw, 1), randn(r, n*kw, 1), randn(r, n*kw, 1)
+			q, k, v, out := act(t, b, n, qw, qv), act(t, b, n, kw, kv), act(t, b, n, kw, vv), act(t, b, n, qw, nil)
+			run(t, b, ids(r, n, s.Vocab), chunk.start, func(o engine.Ops) {
+				o.RoPE(q, hd, theta)
+				o.RoPE(k, hd, theta)
+				o.Attention(out, q, k, v, cache)
+			})
+			qr, kr := ropeRef(qv, n, heads, hd, chunk.start, theta), ropeRef(kv, n, kvHeads, hd, chunk.start, theta)
+			expectClose(t, fmt.Sprintf("q at %d", chunk.start), read(t, b, q, n), qr, 2e-5)
+			expectClose(t, fmt.Sprintf("k at %d", chunk.start), read(t, b, k, n), kr, 2e-5)
+			ks, vs = append(ks, rows(halfRef(kr), kw)...), append(vs, rows(halfRef(f64(vv)), kw)...)
+			pos := make([]int, n)
+			for m := range pos {
+				pos[m] = chunk.start + m
+			}
+			tol := 1e-4
+			if n > 1 {
+				tol = 2e-3 // attention_prompt128: float16 scores
+			}
+			expectClose(t, fmt.Sprintf("attention at %d", chunk.start), read(t, b, out, n), attentionRef(qr, pos, ks, vs, heads, kvHeads, hd), tol)
+		}
+	})
+	t.Run("paged", func(t *testing.T) {
+		r := newRNG(t)
+		b := open(t, s)
+		const bs = 16
+		c, err := b.NewPagedCache(ctx, kvHeads, hd, 64, bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perm := r.Perm(64)
+		tabs := [][]int32{{}, {}}
+		for i, blk := range perm {
+			tabs[i%2] = append(tabs[i%2], int32(blk))
+		}
+		ks, vs := [2][][]float64{}, [2][][]float64{}
+		q, k, v, out := act(t, b, 64, qw, nil), act(t, b, 64, kw, nil), act(t, b, 64, kw, nil), act(t, b, 64, qw, nil)
+		// Both sequences' prompts (37 and 20 rows), then decode steps of one row each.
+		for _, lens := range [][2]int{{37, 20}, {38, 21}, {39, 22}} {
+			bt := engine.Batch{Tables: tabs}
+			for sq := range 2 {
+				for p := len(ks[sq]); p < lens[sq]; p++ {
+					bt.Pos, bt.Seq, bt.IDs = append(bt.Pos, int32(p)), append(bt.Seq, int32(sq)), append(bt.IDs, 0)
+				}
+			}
+			n := len(bt.Pos)
+			qv, kv, vv := randn(r, n*qw, 1), randn(r, n*kw, 1), randn(r, n*kw, 1)
+			write(t, b, q, qv)
+			write(t, b, k, kv)
+			write(t, b, v, vv)
+			poison(t, b, out)
+			if err := b.RunBatch(ctx, bt, func(o engine.Ops) {
+				o.RoPE(q, hd, theta)
+				o.RoPE(k, hd, theta)
+				o.Attention(out, q, k, v, c)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var qr, kr []float64
+			for m := range n {
+				p := int(bt.Pos[m])
+				qr = append(qr, ropeRef(qv[m*qw:(m+1)*qw], 1, heads, hd, p, theta)...)
+				kr = append(kr, ropeRef(kv[m*kw:(m+1)*kw], 1, kvHeads, hd, p, theta)...)
+			}
+			expectClose(t, fmt.Sprintf("q of %d rows", n), read(t, b, q, n), qr, 2e-5)
+			expectClose(t, fmt.Sprintf("k of %d rows", n), read(t, b, k, n), kr, 2e-5)
+			kh, vh := rows(halfRef(kr), kw), rows(halfRef(f64(vv)), kw)
+			for m := range n {
+				sq := bt.Seq[m]
+				ks[sq], vs[sq] = append(ks[sq], kh[m]), append(vs[sq], vh[m])
+			}
+			got := read(t, b, out, n)
+			for m := range n {
+				sq, p := bt.Seq[m], int(bt.Pos[m])
+				want := attentionRef(qr[m*qw:(m+1)*qw], []int{p}, ks[sq], vs[sq], heads, kvHeads, hd)
+				expectClose(t, fmt.Sprintf("attention of row %d (sequence %d at %d)", m, sq, p), got[m*qw:(m+1)*qw], want, 1e-4)
+			}
+		}
+		// RoPE alone: each row rotated at its own position.
+		bt := engine.Batch{Tables: tabs, Pos: []int32{5, 1900 % 512, 0}, Seq: []int32{0, 1, 1}, IDs: []int32{0, 0, 0}}
+		xv := randn(r, 3*qw, 1)
+		write(t, b, q, xv)
+		if err := b.RunBatch(ctx, bt, func(o engine.Ops) { o.RoPE(q, hd, theta) }); err != nil {
+			t.Fatal(err)
+		}
+		var want []float64
+		for m, p := range bt.Pos {
+			want = append(want, ropeRef(xv[m*qw:(m+1)*qw], 1, heads, hd, int(p), theta)...)
+		}
+		expectClose(t, "RoPE alone", read(t, b, q, 3), want, 1e-4)
+	})
 }
 
 // TestAttention checks prompts (several rows, from position 0 and later) and decode

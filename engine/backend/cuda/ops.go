@@ -239,8 +239,14 @@ func (o ops) queue(y, x, w *tensor) {
 	p.n++
 }
 
-// flush launches the pending decode products as one gptq_mv launch.
+// flush launches the pending RoPE operations, then the pending decode products.
 func (o ops) flush() {
+	o.flushRoPE()
+	o.flushProducts()
+}
+
+// flushProducts launches the pending decode products as one gptq_mv launch.
+func (o ops) flushProducts() {
 	p := &o.b.pend
 	if p.n == 0 {
 		return
@@ -277,6 +283,7 @@ func (o ops) flush() {
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
+	o.flushRoPE()
 	t, ok := o.args("MatMul", dst, x, w)
 	if !ok {
 		return
@@ -339,14 +346,47 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 			o.launch("gemv_f16", [3]int{ceil(N, 8), 1, 1}, 256, 0, wt.p, a.p, y.p, K, N)
 			return
 		}
+		if r := denseRows(rows); r > 0 && fastDense {
+			o.launch(fmt.Sprintf("dense_rows%d", r), [3]int{ceil(N, 64), 1, 1}, 128, 0, wt.p, a.p, y.p, rows, K, N)
+			return
+		}
 		o.launch("gemm_f16", [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0, wt.p, a.p, y.p, rows, K, N)
 	default:
 		o.fail(fmt.Errorf("cuda: MatMul: the weight is not a weight"))
 	}
 }
 
+// pendingRoPE holds RoPE operations recorded but not yet launched (at most two, on
+// distinct tensors): an Attention whose q and k they rotate takes them into its
+// rope_store launch (rotation, then the cache store, in one kernel); any other
+// operation launches them first, alone.
+type pendingRoPE struct {
+	n  int
+	x  [2]*tensor
+	hd [2]int
+	th [2]float32
+}
+
+// denseRows is the dense_rowsR kernel (R = 8, 16, 32) a dense product of rows rows
+// takes, 0 past 32: gemm_f16's tiles, which read the weight once per 64 rows, are
+// faster there (BENCHMARKS.md, "The step around the products": 65B's lm_head at 64
+// rows took 0.84 ms on dense_rows64, whose x reads from L1 outweigh W's, against
+// gemm_f16's 0.72; at 16 rows 0.28 against 0.50).
+func denseRows(rows int) int {
+	for _, r := range []int{8, 16, 32} {
+		if rows <= r {
+			return r
+		}
+	}
+	return 0
+}
+
+// fastDense selects dense_rowsR for dense products of 2..32 rows; tests and
+// benchmarks clear it to run gemm_f16.
+var fastDense = true
+
 func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
-	o.flush()
+	o.flushProducts()
 	t, ok := o.args("RoPE", x)
 	if !ok {
 		return
@@ -355,17 +395,84 @@ func (o ops) RoPE(x engine.Tensor, headDim int, theta float32) {
 		o.fail(fmt.Errorf("cuda: RoPE: %d columns in heads of %d", t[0].cols, headDim))
 		return
 	}
-	if o.b.batched {
-		o.launch("rope_rows", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.pool.pos, t[0].cols/headDim, headDim, theta)
+	r := &o.b.ropes
+	if r.n == len(r.x) || (r.n == 1 && r.x[0] == t[0]) {
+		o.flushRoPE()
+	}
+	r.x[r.n], r.hd[r.n], r.th[r.n] = t[0], headDim, theta
+	r.n++
+}
+
+// flushRoPE launches the pending RoPE operations, each alone: rope_store with no
+// kv heads rotates x in place and stores nothing.
+func (o ops) flushRoPE() {
+	r := &o.b.ropes
+	for i := range r.n {
+		o.ropeStore(r.x[i], nil, nil, nil, r.x[i].cols/r.hd[i], 0, r.hd[i], r.th[i], true, false)
+	}
+	*r = pendingRoPE{}
+}
+
+// ropeStore launches rope_store_own (under Run) or rope_store_paged (under RunBatch):
+// q and k rotated where asked, then k and v stored in cache c (none when kvHeads is 0).
+func (o ops) ropeStore(q, k, v, c *tensor, heads, kvHeads, hd int, theta float32, ropeQ, ropeK bool) {
+	b := o.b
+	ptr := func(t *tensor) cu.DevicePtr {
+		if t == nil {
+			return 0
+		}
+		return t.p
+	}
+	flag := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	grid := [3]int{ceil(heads*hd/2, 128), b.rows, 1}
+	if b.batched {
+		p, slots := b.pool, 0
+		if c != nil {
+			slots = c.rows
+		}
+		o.launch("rope_store_paged", grid, 128, 0, q.p, ptr(k), ptr(v), ptr(c), p.pos, p.seq, p.tables, p.stride,
+			heads, kvHeads, hd, p.blockSize, slots, theta, flag(ropeQ), flag(ropeK))
 		return
 	}
-	o.launch("rope", [3]int{o.b.rows, 1, 1}, 256, 0, t[0].p, o.b.step, t[0].cols/headDim, headDim, theta)
+	maxT := 0
+	if c != nil {
+		maxT = c.rows
+	}
+	o.launch("rope_store_own", grid, 128, 0, q.p, ptr(k), ptr(v), ptr(c), b.step, heads, kvHeads, hd, maxT,
+		theta, flag(ropeQ), flag(ropeK))
+}
+
+// storeKV rotates q and k by the pending RoPE operations on them and stores k and v in
+// cache c, in one launch when the pending operations are on q and k alone; otherwise
+// it launches those first.
+func (o ops) storeKV(q, k, v, c *tensor) {
+	s, r := o.b.shape, &o.b.ropes
+	var ropeQ, ropeK bool
+	theta := float32(0)
+	fused := q != k && v != q
+	for i := range r.n {
+		x := r.x[i]
+		fused = fused && (x == q || x == k) && r.hd[i] == s.HeadDim && (i == 0 || r.th[i] == r.th[0])
+		ropeQ, ropeK, theta = ropeQ || x == q, ropeK || x == k, r.th[i]
+	}
+	if !fused {
+		o.flushRoPE()
+		ropeQ, ropeK = false, false
+	}
+	*r = pendingRoPE{}
+	o.ropeStore(q, k, v, c, s.Heads, s.KVHeads, s.HeadDim, theta, ropeQ, ropeK)
 }
 
 func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
-	o.flush()
+	o.flushProducts()
 	t, ok := o.args("Attention", dst, q, k, v, kv)
 	if !ok || !o.same("Attention", t[0], t[1]) || !o.same("Attention", t[2], t[3]) {
+		o.flushRoPE()
 		return
 	}
 	c, s := t[4], o.b.shape
@@ -382,11 +489,11 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		o.fail(fmt.Errorf("cuda: Attention: q of %d, k/v of %d columns, cache of %d for %d heads and %d kv heads of %d", t[1].cols, t[2].cols, c.cols, s.Heads, s.KVHeads, hd))
 		return
 	}
+	o.storeKV(t[1], t[2], t[3], c)
 	if o.b.batched {
-		o.attentionPaged(t[0], t[1], t[2], t[3], c)
+		o.attentionPaged(t[0], t[1], c)
 		return
 	}
-	o.launch("kv_store", [3]int{o.b.rows, 1, 1}, 256, 0, t[2].p, t[3].p, c.p, o.b.step, s.KVHeads, hd, c.rows)
 	if o.b.rows > 1 && fastAttention && (hd == 64 || hd == 128) {
 		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
 			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, attnScale(hd))
@@ -394,10 +501,7 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 	}
 	splits := attnSplits(o.b.dev.sms, s.Heads*o.b.rows, c.rows)
 	o.launch("attention_split", [3]int{s.Heads, o.b.rows, splits}, 128, 0,
-		t[1].p, c.p, t[0].p, o.b.part, o.b.step, s.Heads, s.KVHeads, hd, c.rows, attnScale(hd))
-	if splits > 1 {
-		o.launch("attention_combine", [3]int{s.Heads, o.b.rows, 1}, 128, 0, o.b.part, t[0].p, s.Heads, hd, splits)
-	}
+		t[1].p, c.p, t[0].p, o.b.part, o.b.attnCount, o.b.step, s.Heads, s.KVHeads, hd, c.rows, attnScale(hd))
 }
 
 func attnScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
@@ -414,9 +518,12 @@ func attnSplits(sms, pairs, positions int) int {
 	return max(1, min(32, positions, ceil(4*sms, pairs)))
 }
 
-// attnParts bounds the partial results attention_split writes: rows×heads×splits is
-// below 8 blocks per multiprocessor whenever there is more than one split.
-func attnParts(sms int) int { return 8 * sms }
+// attnParts bounds the partial results attention_split and attention_paged write:
+// rows×heads×splits is below 8 blocks per multiprocessor whenever there is more than
+// one split, and attnCounts their split counters: rows×heads is then below 4 per
+// multiprocessor.
+func attnParts(sms int) int  { return 8 * sms }
+func attnCounts(sms int) int { return 4 * sms }
 
 func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
 	o.flush()

@@ -153,7 +153,7 @@ func (b *Backend) RunBatch(ctx context.Context, bt engine.Batch, step func(engin
 		}
 		b.rows, b.err, b.batched = len(bt.IDs), nil, true
 		b.prog.reset()
-		b.pend = pendingMV{}
+		b.pend, b.ropes = pendingMV{}, pendingRoPE{}
 		step(ops{b})
 		ops{b}.flush()
 		if b.err != nil {
@@ -163,17 +163,12 @@ func (b *Backend) RunBatch(ctx context.Context, bt engine.Batch, step func(engin
 	})
 }
 
-// attentionPaged writes k and v through the block tables and attends each row over
-// its own sequence (attention_paged, then attention_combine when split).
-func (o ops) attentionPaged(dst, q, k, v, c *tensor) {
+// attentionPaged attends each row over its own sequence through the block tables
+// (attention_paged, its splits merged by the last of them); storeKV wrote k and v.
+func (o ops) attentionPaged(dst, q, c *tensor) {
 	b, s := o.b, o.b.shape
 	p, hd := b.pool, s.HeadDim
-	o.launch("kv_store_paged", [3]int{b.rows, 1, 1}, 256, 0, k.p, v.p, c.p, p.pos, p.seq, p.tables,
-		p.stride, s.KVHeads, hd, p.blockSize, c.rows)
 	splits := attnSplits(b.dev.sms, s.Heads*b.rows, s.Context)
-	o.launch("attention_paged", [3]int{s.Heads, b.rows, splits}, 128, 0, q.p, c.p, dst.p, b.part,
+	o.launch("attention_paged", [3]int{s.Heads, b.rows, splits}, 128, 0, q.p, c.p, dst.p, b.part, b.attnCount,
 		p.pos, p.seq, p.tables, p.stride, s.Heads, s.KVHeads, hd, p.blockSize, c.rows, attnScale(hd))
-	if splits > 1 {
-		o.launch("attention_combine", [3]int{s.Heads, b.rows, 1}, 128, 0, b.part, dst.p, s.Heads, hd, splits)
-	}
 }
