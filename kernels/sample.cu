@@ -1,10 +1,12 @@
 // Sampling on the device, with Hugging Face semantics and order: repetition penalty
 // over the distinct ids of the history, temperature, top-k, top-p, then a draw with
-// a uniform u (temperature 0: the first maximal logit). One block of 1024 threads
-// over one row of logits, which it overwrites (sample_row). sample takes one row,
-// its history and draw from the Step record and writes the id to step->token;
-// sample_rows takes a row per block, each with its own settings, history and draw
-// (RowSample), and writes the ids to tokens: decoding copies back one int a row.
+// a uniform u (temperature 0: the first maximal logit); a NaN or +Inf logit, or every
+// logit at -Inf, gives no token (the id V), as the host sampler fails on them. One
+// block of 1024 threads over one row of logits, which it overwrites (sample_row).
+// sample takes one row, its history and draw from the Step record and writes the id
+// to step->token; sample_rows takes a row per block, each with its own settings,
+// history and draw (RowSample), and writes the ids to tokens: decoding copies back
+// one int a row.
 #include "common.cuh"
 
 #define SAMPLE_THREADS 1024
@@ -39,13 +41,18 @@ __device__ __forceinline__ int sample_row(float* __restrict__ logits, int V, con
     __syncthreads();
   }
   int token;
+  // A NaN or +Inf logit gives no token (V), as every logit at -Inf does; bad flags
+  // one in the pass that reads every logit.
+  float bad = 0.f;
   if (temperature <= 0.f) {
     float bv = -INFINITY;
     int bi = V;
     for (int v = tid; v < V; v += nt) {
       const float s = logits[v];
+      if (!(s < INFINITY)) bad = 1.f;
       if (s > bv) bv = s, bi = v;
     }
+    if (block_max(bad, scratch) > 0.f) return V;
     const float m = block_max(bv, scratch);
     if (tid == 0) best = V;
     __syncthreads();
@@ -53,8 +60,12 @@ __device__ __forceinline__ int sample_row(float* __restrict__ logits, int V, con
     __syncthreads();
     token = best;
   } else {
-    for (int v = tid; v < V; v += nt) logits[v] /= temperature;
-    __syncthreads();
+    for (int v = tid; v < V; v += nt) {
+      const float s = logits[v];
+      if (!(s < INFINITY)) bad = 1.f;
+      logits[v] = s / temperature;
+    }
+    if (block_max(bad, scratch) > 0.f) return V;  // its barriers order the writes above
     // Top-k: lo is the key of the k-th largest logit; keys below it are out.
     uint32_t lo = 0;
     if (topk > 0 && topk < V) {
@@ -69,6 +80,7 @@ __device__ __forceinline__ int sample_row(float* __restrict__ logits, int V, con
     for (int v = tid; v < V; v += nt)
       if (key(logits[v]) >= lo) mx = fmaxf(mx, logits[v]);
     mx = block_max(mx, scratch);
+    if (mx == -INFINITY) return V;  // every logit at -Inf
     float z = 0.f;
     for (int v = tid; v < V; v += nt)
       if (key(logits[v]) >= lo) z += __expf(logits[v] - mx);
