@@ -16,7 +16,8 @@ import (
 )
 
 // Model is what the scheduler drives: a model with a paged key-value cache
-// (engine/llama loaded with Options.Paged on an engine.PagedBackend).
+// (engine/llama loaded with Options.Paged on an engine.PagedBackend), sampling on
+// the device where it also has DeviceSampling.
 type Model interface {
 	// ForwardBatch runs one step of rows of several sequences and returns the
 	// logits of the rows in want, in that order.
