@@ -938,6 +938,281 @@ __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 MM(3)
 MM(4)
 
+// Decode batches on tensor cores: gptq_tcN_mR (N = 3 or 4 bits; R = 16, 32 or 64, the
+// most rows), Y[M, N] = Xh[M, K] W[K, N] for the M <= R rows of a decode batch, Xh the
+// input gathered to float16 by gather_xN (sorted by group through perm, each chunk's
+// 32 rows as the 16 pairs pairOf<BITS>). The packed weights go from device memory
+// straight to registers, are dequantized there into the B operands of
+// mma.sync.m16n8k16 and are read once for all the rows; only the input travels
+// through shared memory.
+//
+// The product sums over k, so the k order inside an mma is free as long as A and B
+// agree. A warp owns 32 columns and walks K four chunks (128 rows) at a time, lane
+// (g, t) = (lane/4, lane%4) taking all of chunk c+t of columns 4g..4g+3 (BITS 16-byte
+// loads, one per word row: the warp reads BITS*4 runs of 128 contiguous bytes). The
+// 16 pairs of a chunk feed 8 k-steps: in step s, lane (g, t) gives pair 2s as the
+// mma's k = 2t, 2t+1 (b0) and pair 2s+1 as k = 2t+8, 2t+9 (b1), so the pairs come in
+// exactly the order the LOP3 unpacking yields them and need no shuffles; the A
+// fragments of step s are then pairs 2s and 2s+1 of chunk c+t of rows g and g+8,
+// adjacent words in the gathered input. Each B tile j (j = 0..3) holds columns
+// {4g+j}, so lane (g, t) accumulates columns 8t..8t+7 of rows g and g+8: two float4
+// stores. A lane's chunk has one group: the scale and zero of its four columns are
+// read with its weights, zero and scale applied in float16 (one HFMA2 and one HMUL2
+// per pair after the LOP3), accumulation in float32.
+//
+// A block is W warps side by side (32W columns) sharing one K range (blockIdx.y,
+// chunksPerSplit chunks, a multiple of 4) and up to 16MT rows (MT row tiles of 16).
+// Its input is staged per four chunks in a ring of STAGES slots by cp.async (one
+// barrier per four chunks), laid out [chunk][row][32 halves] with 16 bytes of padding
+// per chunk so that a quarter warp's 16-byte reads hit distinct banks; rows past M are
+// zeros. The weights of the next four chunks are in flight in registers while the
+// current ones are multiplied. The splits meet as in matvec_fast (part, count:
+// deterministic), several weights share one launch along blockIdx.x and res/rdst fuse
+// the residual add, as gptq_mvN_rR.
+// tcfetch is what one lane reads for its chunk: BITS words of each of its four
+// columns, their scales and the zero words holding their zeros.
+template <int BITS>
+struct tcfetch {
+  uint4 w[BITS];
+  uint2 sc;
+  uint32_t z0, z1;
+};
+
+// tc_load reads chunk c (group g) of columns n..n+3, or zeros when !valid (a zero
+// scale makes the weights zero).
+template <int BITS>
+__device__ __forceinline__ void tc_load(tcfetch<BITS>& f, const lin& L, int g, int c, int n, bool valid) {
+  const int N = L.N;
+  if (!valid) {
+#pragma unroll
+    for (int b = 0; b < BITS; b++) f.w[b] = make_uint4(0, 0, 0, 0);
+    f.sc = make_uint2(0, 0);
+    f.z0 = f.z1 = 0;
+    return;
+  }
+#pragma unroll
+  for (int b = 0; b < BITS; b++) f.w[b] = __ldcs(reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
+  f.sc = __ldg(reinterpret_cast<const uint2*>(L.scales + (size_t)g * N + n));
+  if (BITS == 4) {
+    f.z0 = __ldg(L.qzeros + (size_t)g * (N / 8) + n / 8);
+    f.z1 = 0;
+  } else {  // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
+    const int bit = 3 * (n & 31);
+    const uint32_t* z = L.qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5);
+    f.z0 = __ldg(z);
+    f.z1 = (bit & 31) > 20 ? __ldg(z + 1) : 0u;
+  }
+}
+
+__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+// tc_step multiplies one lane's four chunks' worth (f, its chunk of four columns) by
+// the staged input xc (the lane's chunk slab of the stage) into acc.
+template <int BITS, int MT>
+__device__ __forceinline__ void tc_step(float (&acc)[MT][4][4], const tcfetch<BITS>& f, const __half* xc, int g,
+                                        int n, float zeroOffset) {
+  __half2 s2[4], zz[4];
+  const __half2 slo = h2bits(f.sc.x), shi = h2bits(f.sc.y);
+  s2[0] = __low2half2(slo);
+  s2[1] = __high2half2(slo);
+  s2[2] = __low2half2(shi);
+  s2[3] = __high2half2(shi);
+  const uint32_t zb = BITS == 4 ? f.z0 >> ((n & 7) * 4) : __funnelshift_r(f.z0, f.z1, (3 * (n & 31)) & 31);
+#pragma unroll
+  for (int j = 0; j < 4; j++) zz[j] = __float2half2_rn((float)((zb >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset);
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    // bq[j][k]: b0, b1 of tile j in step 2q+k (pairs 4q+2k, 4q+2k+1)
+    uint32_t bq[4][2][2];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      if (BITS == 4) {
+        const uint32_t w = word(f.w[q], j), w8 = w >> 8;
+        const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), zz[j]), o4 = __hsub2(__float2half2_rn(-64.f), zz[j]);
+        const __half2 one = __float2half2_rn(1.f), sixteenth = __float2half2_rn(1.f / 16.f);
+        bq[j][0][0] = h2u(__hmul2(unpack(lop<0x000f000f>(w), one, o0), s2[j]));
+        bq[j][0][1] = h2u(__hmul2(unpack(lop<0x00f000f0>(w), sixteenth, o4), s2[j]));
+        bq[j][1][0] = h2u(__hmul2(unpack(lop<0x000f000f>(w8), one, o0), s2[j]));
+        bq[j][1][1] = h2u(__hmul2(unpack(lop<0x00f000f0>(w8), sixteenth, o4), s2[j]));
+      } else {
+        const uint32_t a = word(f.w[0], j), b = word(f.w[BITS == 3 ? 1 : 0], j), c = word(f.w[BITS == 3 ? 2 : 0], j);
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+          bq[j][k][0] = h2u(__hmul2(pair3(4 * q + 2 * k, a, b, c, zz[j]), s2[j]));
+          bq[j][k][1] = h2u(__hmul2(pair3(4 * q + 2 * k + 1, a, b, c, zz[j]), s2[j]));
+        }
+      }
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      const uint4 a0 = *reinterpret_cast<const uint4*>(xc + (16 * mt + g) * 32 + q * 8);
+      const uint4 a1 = *reinterpret_cast<const uint4*>(xc + (16 * mt + g + 8) * 32 + q * 8);
+      const uint32_t alo[4] = {a0.x, a1.x, a0.y, a1.y}, ahi[4] = {a0.z, a1.z, a0.w, a1.w};
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        mma16816(acc[mt][j], alo, bq[j][0]);
+        mma16816(acc[mt][j], ahi, bq[j][1]);
+      }
+    }
+  }
+}
+
+// tc multiplies a block's columns over its K range: the input staged per four chunks
+// in a ring of STAGES slots, the weights fetched into registers one four-chunk block
+// ahead.
+template <int BITS, int MT, int STAGES, int W, int CHUNKS>
+__device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __restrict__ xh, int M,
+                   const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
+                   int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
+  constexpr int MP = 16 * MT;        // rows of the A tiles
+  constexpr int SLAB = MP * 32 + 8;  // halves per chunk of a stage
+  constexpr int T = 32 * W;          // threads (and columns) of a block
+  __shared__ __align__(16) __half xs[STAGES][4 * SLAB];
+  __shared__ int gs[CHUNKS];
+  __shared__ int isLast;
+  const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
+  const int nsc = max(c1 - c0 + 3, 0) / 4;
+  const int nw = bx * T + warp * 32, n = nw + 4 * g;
+  const bool nvalid = n < N;
+  for (int i = tid; i < c1 - c0; i += blockDim.x) gs[i] = L.cgroup[c0 + i];
+  // fillX copies the input of chunks c0+4i..c0+4i+3 into stage st.
+  auto fillX = [&](int st, int i) {
+    const int cs = c0 + 4 * i;
+#pragma unroll
+    for (int r = 0; r < 16 * MT * 16 / T; r++) {
+      const int idx = tid + r * T;
+      const int q = idx & 3, m = (idx >> 2) % MP, u = idx / (4 * MP);
+      const bool ok = m < M && cs + u < c1;
+      const __half* src = ok ? xh + (size_t)m * K + (size_t)(cs + u) * 32 + q * 8 : xh;
+      cp_async16(&xs[st][u * SLAB + m * 32 + q * 8], src, ok);
+    }
+  };
+#pragma unroll
+  for (int u = 0; u < STAGES - 1; u++) {
+    if (u < nsc) fillX(u, u);
+    cp_async_commit();
+  }
+  float acc[MT][4][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[mt][j][r] = 0.f;
+  tcfetch<BITS> nxt;
+  {
+    const int c = c0 + t;
+    const bool ok = nvalid && c < c1;
+    tc_load<BITS>(nxt, L, ok ? __ldg(L.cgroup + c) : 0, c, n, ok);
+  }
+  int s = 0, sfill = STAGES - 1;
+  for (int i = 0; i < nsc; i++) {
+    // Four-chunk block i is the i-th commit group: the prologue's STAGES-1, then one
+    // per pass.
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // block i's input is in for every thread; all are done with block i-1
+    if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
+    cp_async_commit();
+    sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
+    const tcfetch<BITS> cur = nxt;
+    if (i + 1 < nsc) {
+      const int c = c0 + 4 * (i + 1) + t;
+      const bool ok = nvalid && c < c1;
+      tc_load<BITS>(nxt, L, ok ? gs[c - c0] : 0, c, n, ok);
+    }
+    if (nw < N) tc_step<BITS, MT>(acc, cur, &xs[s][t * SLAB], g, n, zeroOffset);
+    s = s + 1 == STAGES ? 0 : s + 1;
+  }
+  // acc[mt][j][2h+e] is row 16mt+g+8h, column nc+4e+j.
+  const int nc = nw + 8 * t;
+  if (gridDim.y > 1) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+          if (m < M && col < N)
+            __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
+                   make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
+        }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+      const int prev = atomicAdd(count + blockIdx.x, 1);
+      isLast = prev == gridDim.y - 1;
+      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+          if (m >= M || col >= N) continue;
+          float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+          for (int sp = 0; sp < gridDim.y; sp++) {
+            const float4 p = __ldcg(reinterpret_cast<const float4*>(part + ((size_t)sp * M + m) * partN + col0 + col));
+            sum.x += p.x;
+            sum.y += p.y;
+            sum.z += p.z;
+            sum.w += p.w;
+          }
+          acc[mt][0][2 * h + e] = sum.x, acc[mt][1][2 * h + e] = sum.y;
+          acc[mt][2][2 * h + e] = sum.z, acc[mt][3][2 * h + e] = sum.w;
+        }
+  }
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+        if (m >= M || col >= N) continue;
+        const size_t at = (size_t)m * N + col;
+        const float4 sum = make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]);
+        *reinterpret_cast<float4*>(L.y + at) = sum;
+        if (res) {
+          const float4 r = *reinterpret_cast<const float4*>(res + at);
+          *reinterpret_cast<float4*>(rdst + at) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
+        }
+      }
+}
+
+// The column blocks of weight i are [b_i, b_i + ceil(N_i/(32W))) along blockIdx.x;
+// part holds N0+N1+N2 columns of M rows per split.
+#define TC(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                \
+  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                              \
+      LIN(0), LIN(1), LIN(2), const __half* xh, int M, const float* res, float* rdst,           \
+      float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                   \
+    const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);           \
+    const int bx0 = blockIdx.x;                                                                 \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    tc<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xh, M, res, rdst, part, count, K, chunksPerSplit, \
+                                 zeroOffset);                                                    \
+  }
+// Eight warps (256 columns) a block. Up to 16 and 32 rows, two blocks per
+// multiprocessor (at most 128 registers a thread); 64 rows, one (about 200 registers).
+// engine/backend/cuda's tcTile. (A 16-row variant of four warps with the weights in a
+// three-stage cp.async ring beside the input, four blocks per multiprocessor, was
+// slower on the H200: BENCHMARKS.md.)
+TC(3, 1, 3, 8, 1024, 2, gptq_tc3_m16)
+TC(4, 1, 3, 8, 1024, 2, gptq_tc4_m16)
+TC(3, 2, 3, 8, 1024, 2, gptq_tc3_m32)
+TC(4, 2, 3, 8, 1024, 2, gptq_tc4_m32)
+TC(3, 4, 2, 8, 1024, 1, gptq_tc3_m64)
+TC(4, 4, 2, 8, 1024, 1, gptq_tc4_m64)
+
 // Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
 extern "C" __global__ void __launch_bounds__(128)
     gemm_f16(const __half* W, const float* X, float* Y, int M, int K, int N) {

@@ -425,7 +425,8 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // RunBatch of one row per sequence, replayed as a CUDA graph), and the time to the
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
-// tools; 88 rows computed); and the linear layers alone at the same batches. Each
+// tools; 88 rows computed); and the linear layers alone at the same batches, also on
+// the CUDA-core batch kernels (linears-mv, gptq_mvN_rR instead of gptq_tcN_mR). Each
 // timed step ends with the device synchronized and, for the prompt, the last row's
 // logits copied to the host. It needs about 130 GB of device memory (an H200).
 //
@@ -498,6 +499,16 @@ func BenchmarkBatch(b *testing.B) {
 					sec := b.Elapsed().Seconds() / float64(b.N)
 					b.ReportMetric(sec*1e3, "ms/step")
 					b.ReportMetric(float64(n)/sec, "tok/s")
+				})
+			}
+			// The same on the CUDA-core batch kernels (gptq_mvN_rR), for comparison.
+			for _, n := range []int{4, 16, 32} {
+				b.Run(fmt.Sprintf("linears-mv/rows=%d", n), func(b *testing.B) {
+					defer func(m int) { tcRowsMin = m }(tcRowsMin)
+					tcRowsMin = mvRowsMax + 1
+					ids := make([]int32, n)
+					timed(b, func() error { return be.Run(ctx, ids, 0, func(o engine.Ops) { model(o, false) }) })
+					b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
 				})
 			}
 			logits := make([]float32, 32000)

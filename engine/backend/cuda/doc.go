@@ -29,12 +29,14 @@
 // and attention_paged (split over the keys, flash-decoding style, for decode rows and
 // prompt chunks alike) read, so a RunBatch step's launches depend
 // only on its number of rows and are captured and replayed as a CUDA graph per
-// number of rows like Run's. Quantized products of 2..mvRowsMax (32) rows of 3 or 4
-// bits take gptq_mvN_r4/_r16, which unpack each chunk of weights once for all the
-// rows; more rows, and 2 or 8 bits, take the prompt kernels (gptq_mm, gptq_gemm),
-// whose row tiles (128 and 64 rows) hold a whole decode batch. Either way each
-// weight is read once per step; the float16 output layer too (gemv_f16 for one row,
-// dense_rowsR on tensor cores for 2..32, gemm_f16 past that).
+// number of rows like Run's. Quantized products of 2..mvRowsMax (64) rows of 3 or 4
+// bits take gptq_tcN_m16/32/64, which dequantize each chunk of weights once in
+// registers into the B operands of mma.sync for all the rows (up to mvR4Rows rows of
+// weights never permuted take gptq_mvN_r4, on CUDA cores); more rows, and 2 or 8
+// bits, take the prompt kernels (gptq_mm, gptq_gemm), whose row tiles (128 and 64
+// rows) hold a whole decode batch. Either way each weight is read once per step; the
+// float16 output layer too (gemv_f16 for one row, dense_rowsR on tensor cores for
+// 2..32, gemm_f16 past that).
 //
 // Around the products, a layer's RoPE of q and k and the store of k and v into the
 // cache are one launch (rope_store_own or rope_store_paged: ops hold a RoPE back until

@@ -160,10 +160,10 @@ func run(t *testing.T, b *Backend, batch []int32, start int, step func(engine.Op
 var small = engine.Shape{Hidden: 256, Intermediate: 768, Layers: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Vocab: 1000, Context: 2048, MaxBatch: 300}
 
 // TestMatMulQuant checks every bit width, group and act-order at batch 1 (decode), at
-// engine/batch's decode batches (2, 3, 5, 8, 16, 33, 64 rows: gptq_mvN_r4 and _r16 for
-// 3 and 4 bits) and at 67 and 512 rows (prompt; 67 and 352 columns leave partial
-// tiles); fast=true runs the 3- and 4-bit kernels (gptq_mv, gather_x and gptq_mm),
-// fast=false the generic ones.
+// engine/batch's decode batches (2, 3, 5, 8, 16, 33, 64 rows: gptq_tcN_m16/32/64 for 3
+// and 4 bits, or with tc=false gptq_mvN_r4 and _r16) and at 67 and 512 rows (prompt;
+// 67 and 352 columns leave partial tiles); fast=true runs the 3- and 4-bit kernels
+// (gptq_mv, gather_x and gptq_mm), fast=false the generic ones.
 func TestMatMulQuant(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -181,10 +181,17 @@ func TestMatMulQuant(t *testing.T) {
 					opt.Perm = r.Perm(in)
 				}
 				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
-				for _, fast := range matvecKernels(bits) {
-					t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
-						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
-						fastMatvec, fastGemm = fast, fast
+				for _, k := range batchKernels(bits) {
+					t.Run(fmt.Sprintf("%s/fast=%v/tc=%v", name, k.fast, k.tc), func(t *testing.T) {
+						defer func(f, g bool, m, r4 int) {
+							fastMatvec, fastGemm, tcRowsMin, mvR4Rows = f, g, m, r4
+						}(fastMatvec, fastGemm, tcRowsMin, mvR4Rows)
+						fastMatvec, fastGemm = k.fast, k.fast
+						if k.tc {
+							mvR4Rows = 0
+						} else {
+							tcRowsMin = mvRowsMax + 1
+						}
 						qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
 						if err != nil {
 							t.Fatal(err)
@@ -270,10 +277,13 @@ func product(xv, wf []float32, rows, in, out int, half bool) ([]float64, float64
 
 // TestMatVecShapes checks the decode product on LLaMA-sized layers, where each block
 // takes several 32-row chunks (the loads of the next in flight) and groups change
-// inside a block's range.
+// inside a block's range: one row, and decode batches of 5 and 64 rows on the
+// fast kernels (gptq_tcN_mR, K split in several ranges).
 func TestMatVecShapes(t *testing.T) {
 	r := newRNG(t)
-	b := open(t, small)
+	s := small
+	s.Intermediate = 4096 // the float16 input of 64 rows of 4096
+	b := open(t, s)
 	for _, c := range []struct{ bits, group, in, out int }{
 		{4, 128, 4096, 8192}, {4, 32, 4096, 4096}, {4, -1, 2048, 11008}, {3, 128, 4096, 4096},
 	} {
@@ -292,6 +302,11 @@ func TestMatVecShapes(t *testing.T) {
 				defer func(f bool) { fastMatvec = f }(fastMatvec)
 				fastMatvec = fast
 				checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
+				if fast {
+					for _, rows := range []int{5, 64} {
+						checkMatMul(t, r, b, w, wf, rows, c.in, c.out)
+					}
+				}
 			})
 		}
 	}
@@ -303,6 +318,50 @@ func matvecKernels(bits int) []bool {
 		return []bool{false}
 	}
 	return []bool{true, false}
+}
+
+// batchKernels lists the kernel choices to check for bits: the fast kernels with
+// every decode batch on tensor cores (gptq_tcN_mR) or on CUDA cores (gptq_mvN_rR),
+// and the generic kernels.
+func batchKernels(bits int) []struct{ fast, tc bool } {
+	if bits != 3 && bits != 4 {
+		return []struct{ fast, tc bool }{{false, false}}
+	}
+	return []struct{ fast, tc bool }{{true, true}, {true, false}, {false, false}}
+}
+
+// TestTCOccupancy checks that one multiprocessor holds tcTile's blocks of each
+// gptq_tcN_mR, with their static shared memory within a block's 48 KB.
+func TestTCOccupancy(t *testing.T) {
+	b := open(t, small)
+	for _, bits := range []int{3, 4} {
+		for _, rows := range []int{16, 32, 64} {
+			r, perSM := tcTile(rows)
+			name := fmt.Sprintf("gptq_tc%d_m%d", bits, r)
+			var static, blocks, regs int
+			err := b.th.Do(ctx, func() error {
+				f, err := b.dev.fn(name)
+				if err != nil {
+					return err
+				}
+				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
+					return err
+				}
+				if regs, err = f.Attribute(cu.NumRegs); err != nil {
+					return err
+				}
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(tcCols, 0)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r != rows || static > 48<<10 || blocks < perSM {
+				t.Errorf("%s for %d rows: %d bytes static shared memory, %d blocks per multiprocessor, tcTile says %d", name, rows, static, blocks, perSM)
+			}
+			t.Logf("%s: %d registers, %d bytes static shared memory, %d blocks per multiprocessor", name, regs, static, blocks)
+		}
+	}
 }
 
 // TestMatVecOccupancy checks what the decode grid assumes of gptq_mv3/gptq_mv4: the

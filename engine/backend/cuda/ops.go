@@ -127,16 +127,45 @@ func mvSharedMax(bits int) int {
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
 // most six blocks per multiprocessor, at least two splits each), and mvPartFloats
 // the partial sums its splits store: for a batch (gptq_mvN_rR) each block's R rows,
-// at most mvRowsPerSM blocks per multiprocessor.
+// at most mvRowsPerSM blocks per multiprocessor (flushTC keeps gptq_tcN_mR's splits
+// within both).
 func mvBlocks(sms int) int     { return 6 * sms }
 func mvPartFloats(sms int) int { return max(6*sms*mvCols, mvRowsPerSM(16)*sms*mvCols*16) }
 
-// mvRowsMax is the most rows a decode product runs on gptq_mvN_rR; more take
-// the prompt kernels (gptq_mm, tensor cores). Measured on the H200 with 65B
-// weights (BENCHMARKS.md, "Continuous batching on the H200"): at 32 rows
-// gptq_mv4_r16 takes a whole step in 118 ms against gptq_mm's ~146, at 64 rows
-// 219-228 ms against ~164, so the prompt kernels take over past 32.
-const mvRowsMax = 32
+// mvRowsMax is the most rows a decode product runs on the decode kernels
+// (gptq_tcN_mR, or gptq_mvN_rR below tcRowsMin rows and for small batches of
+// unpermuted weights); more take the prompt kernels (gptq_mm, 128-row tiles).
+const mvRowsMax = 64
+
+// tcRowsMin is the fewest rows a decode product runs on the tensor-core kernels
+// gptq_tcN_mR; tests and benchmarks raise it past mvRowsMax to run gptq_mvN_rR
+// instead.
+var tcRowsMin = 2
+
+// mvR4Rows is the most rows that gptq_mvN_r4 takes instead of gptq_tcN_m16 when the
+// weights' rows were never permuted (tests clear it to run gptq_tcN_m16). Measured on
+// the H200 with 65B weights (BENCHMARKS.md, "Tensor-core decode batches"): 4 rows of
+// the 80 layers' linears take 21.6 ms on gptq_mv4_r4 against 22.4 on gptq_tc4_m16
+// (3 bits, 128g: 21.6 / 22.7), but 24.7 against 21.2 with act-order.
+var mvR4Rows = 4
+
+// tcCols is the columns one block of gptq_tcN_mR computes (eight warps of 32), and
+// tcChunks the most 32-row chunks of one split (the groups' shared array).
+const tcCols, tcChunks = 256, 1024
+
+// tcTile is the rows of the gptq_tcN_mR kernel that takes a batch of rows, and the
+// blocks of it one multiprocessor holds (its __launch_bounds__: at most 128
+// registers a thread up to 32 rows, two blocks; about 200 at 64, one;
+// TestTCOccupancy).
+func tcTile(rows int) (r, perSM int) {
+	switch {
+	case rows <= 16:
+		return 16, 2
+	case rows <= 32:
+		return 32, 2
+	}
+	return 64, 1
+}
 
 // mvRowsSharedMax is the dynamic shared memory (the chunks' groups) a gptq_mvN_rR
 // block may use beside the largest static ring (gptq_mv4_r16: 43024 bytes).
@@ -151,9 +180,11 @@ func mvRowsPerSM(r int) int {
 	return 3
 }
 
-// flushRows launches the pending decode products of a batch of 2..mvRowsMax rows:
-// gather_xN puts the input in float16 in unpacking order (through the weights' one
-// permutation), then gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
+// flushRows launches the pending decode products of a batch of 2..mvRowsMax rows, on
+// the tensor-core kernels (flushTC) from tcRowsMin rows unless the batch has at most
+// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the
+// input in float16 in unpacking order (through the weights' one permutation), then
+// gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
 // reads each chunk of weights once for a block's rows, the row groups of a column
 // block running together so that the weights come from device memory once.
 func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
@@ -162,6 +193,10 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	K, bits := w0.rows, w0.q.bits
 	if int64(rows)*int64(K)*2 > xhBytes(o.b.shape) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
+		return
+	}
+	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0) {
+		o.flushTC(args, res, rdst)
 		return
 	}
 	r := 16
@@ -177,6 +212,34 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
+}
+
+// flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
+// as for gptq_mvN_rR, then one block per tcCols columns and K range, the ranges whole
+// multiples of four chunks, as many as fill the device once (tcTile's blocks per
+// multiprocessor) and fit their partial sums in mvPart, and at least enough that no
+// range is over tcChunks.
+func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
+	p, rows := &o.b.pend, o.b.rows
+	w0 := p.ws[0]
+	K, bits := w0.rows, w0.q.bits
+	r, perSM := tcTile(rows)
+	colBlocks, partN := 0, 0
+	for _, w := range p.ws[:p.n] {
+		colBlocks += ceil(w.cols, tcCols)
+		partN += w.cols
+	}
+	quads, sms := ceil(K/32, 4), o.b.dev.sms
+	splits := max(1, min(quads, perSM*sms/colBlocks, mvPartFloats(sms)/(rows*partN)), ceil(quads, tcChunks/4))
+	per := 4 * ceil(quads, splits)
+	splits = ceil(K/32, per)
+	if per > tcChunks || (splits > 1 && (splits*rows*partN > mvPartFloats(sms) || colBlocks > mvBlocks(sms))) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what gptq_tc%d_m%d holds", bits, rows, K, partN, splits, per, bits, r))
+		return
+	}
+	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
+	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	o.launch(fmt.Sprintf("gptq_tc%d_m%d", bits, r), [3]int{colBlocks, splits, 1}, tcCols, 0, args...)
 }
 
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
