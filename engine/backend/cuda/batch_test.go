@@ -246,7 +246,9 @@ func TestBatchSampledOnDevice(t *testing.T) {
 	}
 	t.Cleanup(func() { hs.Close() })
 	ps := batchPrompts(6, dev.VocabSize())
-	differ := 0
+	// Both schedulers get the same calls in the same order, so the same prefix
+	// hits and steps; the greedy ids come from the first, greedy, round.
+	greedy, differ := make([][]int, len(ps)), 0
 	for _, smp := range []engine.Sampling{
 		{},
 		{RepetitionPenalty: 1.3},
@@ -268,11 +270,9 @@ func TestBatchSampledOnDevice(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%+v, sequence %d: device path %v, host path %v", smp, i, got, want)
 			}
-			_, greedy, err := hs.GenerateIDs(ctx, p, engine.Request{MaxTokens: 16}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if smp.Temperature != 0 && !slices.Equal(greedy, want) {
+			if smp == (engine.Sampling{}) {
+				greedy[i] = want
+			} else if smp.Temperature != 0 && !slices.Equal(greedy[i], want) {
 				differ++
 			}
 		}
