@@ -3,7 +3,7 @@
 // Constrained: generation under a token Constraint), generation requests and sampling settings,
 // the Backend interface the model is written against, and the registry of backends
 // (RegisterBackend, OpenBackend: engine/backend/cpu, and engine/backend/cuda behind
-// the cuda build tag), with its optional capabilities (DeviceSampler,
+// the cuda build tag), with its optional capabilities (DeviceSampler, BatchDeviceSampler,
 // PagedBackend). Checkpoint reading, the tokenizer, the model and the remote
 // OpenAI-compatible client live in sub-packages.
 package engine

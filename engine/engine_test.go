@@ -104,3 +104,28 @@ func TestBackendRegistry(t *testing.T) {
 		}()
 	}
 }
+
+func TestRowErrors(t *testing.T) {
+	bad := errors.New("bad logits")
+	tests := []struct {
+		errs engine.RowErrors
+		want string
+	}{
+		{engine.RowErrors{nil, bad, nil}, "rows[1]: bad logits"},
+		{engine.RowErrors{fmt.Errorf("wrapped: %w", bad), nil, bad}, "rows[0]: wrapped: bad logits (and 1 more rows failed)"},
+		{engine.RowErrors{nil}, "no row failed"},
+	}
+	for _, tt := range tests {
+		if got := tt.errs.Error(); got != tt.want {
+			t.Errorf("%#v: Error() = %q, want %q", tt.errs, got, tt.want)
+		}
+		var err error = tt.errs
+		var re engine.RowErrors
+		if !errors.As(err, &re) || len(re) != len(tt.errs) {
+			t.Errorf("errors.As(%v) to RowErrors: %v", err, re)
+		}
+		if failed := slices.ContainsFunc(tt.errs, func(e error) bool { return e != nil }); errors.Is(err, bad) != failed {
+			t.Errorf("errors.Is(%v, bad) = %v", err, !failed)
+		}
+	}
+}

@@ -1612,6 +1612,14 @@ var Entries = map[string]Entry{
 		{Name: "sample_param_7", Type: ".u32", Size: 4},
 		{Name: "sample_param_8", Type: ".f32", Size: 4},
 	}},
+	"sample_rows": {Module: "sample", Params: []Param{
+		{Name: "sample_rows_param_0", Type: ".u64", Size: 8},
+		{Name: "sample_rows_param_1", Type: ".u32", Size: 4},
+		{Name: "sample_rows_param_2", Type: ".u64", Size: 8},
+		{Name: "sample_rows_param_3", Type: ".u64", Size: 8},
+		{Name: "sample_rows_param_4", Type: ".u64", Size: 8},
+		{Name: "sample_rows_param_5", Type: ".u64", Size: 8},
+	}},
 	"silu_mul": {Module: "llama", Params: []Param{
 		{Name: "silu_mul_param_0", Type: ".u64", Size: 8},
 		{Name: "silu_mul_param_1", Type: ".u64", Size: 8},

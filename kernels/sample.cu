@@ -1,8 +1,12 @@
 // Sampling on the device, with Hugging Face semantics and order: repetition penalty
 // over the distinct ids of the history, temperature, top-k, top-p, then a draw with
-// the uniform step->u (temperature 0: the first maximal logit). One block of 1024
-// threads over one row of logits, which it overwrites; hist holds step->nhist ids; the
-// chosen id goes to step->token, so decoding copies back one int.
+// a uniform u (temperature 0: the first maximal logit); a NaN or +Inf logit, or every
+// logit at -Inf, gives no token (the id V), as the host sampler fails on them. One
+// block of 1024 threads over one row of logits, which it overwrites (sample_row).
+// sample takes one row, its history and draw from the Step record and writes the id
+// to step->token; sample_rows takes a row per block, each with its own settings,
+// history and draw (RowSample), and writes the ids to tokens: decoding copies back
+// one int a row.
 #include "common.cuh"
 
 #define SAMPLE_THREADS 1024
@@ -15,13 +19,14 @@ __device__ __forceinline__ uint32_t key(float f) {
 
 __device__ __forceinline__ float block_count(float v, float* scratch) { return block_sum(v, scratch); }
 
-extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
-    sample(float* __restrict__ logits, int V, const int* __restrict__ hist, Step* __restrict__ step,
-           unsigned char* __restrict__ mark, float penalty, float temperature, int topk,
-           float topp) {
+// sample_row picks the token of one row of V logits (every thread of the block
+// returns it): nh ids of history in hist, mark V bytes of scratch of this block's own.
+__device__ __forceinline__ int sample_row(float* __restrict__ logits, int V, const int* __restrict__ hist,
+                                          int nh, unsigned char* __restrict__ mark, float penalty,
+                                          float temperature, int topk, float topp, float u) {
   __shared__ float scratch[32];
   __shared__ int best;
-  const int tid = threadIdx.x, nt = blockDim.x, nh = step->nhist;
+  const int tid = threadIdx.x, nt = blockDim.x;
   // Repetition penalty: mark each distinct id once, then change each marked logit once.
   if (penalty != 1.f) {
     for (int v = tid; v < V; v += nt) mark[v] = 0;
@@ -36,13 +41,18 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
     __syncthreads();
   }
   int token;
+  // A NaN or +Inf logit gives no token (V), as every logit at -Inf does; bad flags
+  // one in the pass that reads every logit.
+  float bad = 0.f;
   if (temperature <= 0.f) {
     float bv = -INFINITY;
     int bi = V;
     for (int v = tid; v < V; v += nt) {
       const float s = logits[v];
+      if (!(s < INFINITY)) bad = 1.f;
       if (s > bv) bv = s, bi = v;
     }
+    if (block_max(bad, scratch) > 0.f) return V;
     const float m = block_max(bv, scratch);
     if (tid == 0) best = V;
     __syncthreads();
@@ -50,8 +60,12 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
     __syncthreads();
     token = best;
   } else {
-    for (int v = tid; v < V; v += nt) logits[v] /= temperature;
-    __syncthreads();
+    for (int v = tid; v < V; v += nt) {
+      const float s = logits[v];
+      if (!(s < INFINITY)) bad = 1.f;
+      logits[v] = s / temperature;
+    }
+    if (block_max(bad, scratch) > 0.f) return V;  // its barriers order the writes above
     // Top-k: lo is the key of the k-th largest logit; keys below it are out.
     uint32_t lo = 0;
     if (topk > 0 && topk < V) {
@@ -66,6 +80,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
     for (int v = tid; v < V; v += nt)
       if (key(logits[v]) >= lo) mx = fmaxf(mx, logits[v]);
     mx = block_max(mx, scratch);
+    if (mx == -INFINITY) return V;  // every logit at -Inf
     float z = 0.f;
     for (int v = tid; v < V; v += nt)
       if (key(logits[v]) >= lo) z += __expf(logits[v] - mx);
@@ -108,7 +123,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
       sums[tid] += add;
       __syncthreads();
     }
-    const float target = step->u * sums[nt - 1];
+    const float target = u * sums[nt - 1];
     const float before = tid ? sums[tid - 1] : 0.f;
     if (tid == 0) best = -1;
     __syncthreads();
@@ -134,5 +149,35 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
     __syncthreads();
     token = best < V ? best : fallback;
   }
-  if (tid == 0) step->token = token;
+  return token;
+}
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
+    sample(float* __restrict__ logits, int V, const int* __restrict__ hist, Step* __restrict__ step,
+           unsigned char* __restrict__ mark, float penalty, float temperature, int topk,
+           float topp) {
+  const int token = sample_row(logits, V, hist, step->nhist, mark, penalty, temperature, topk, topp, step->u);
+  if (threadIdx.x == 0) step->token = token;
+}
+
+// RowSample is one row of a sample_rows launch (the engine's RowSample; the layout
+// engine/backend/cuda writes): which row of logits, where its history lies in the
+// launch's history buffer, and its settings and draw.
+struct RowSample {
+  int row;    // the row of logits
+  int hist;   // the offset of its history in hist, in ids
+  int nhist;  // the length of its history
+  int topk;   // 0: off
+  float penalty, temperature, topp, u;
+};
+
+// sample_rows samples block b's row rows[b] (rows distinct) with its own mark
+// scratch (V bytes at mark + b*V), writing the id to tokens[b].
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
+    sample_rows(float* __restrict__ logits, int V, const RowSample* __restrict__ rows,
+                const int* __restrict__ hist, int* __restrict__ tokens, unsigned char* __restrict__ mark) {
+  const RowSample r = rows[blockIdx.x];
+  const int token = sample_row(logits + (size_t)r.row * V, V, hist + r.hist, r.nhist,
+                               mark + (size_t)blockIdx.x * V, r.penalty, r.temperature, r.topk, r.topp, r.u);
+  if (threadIdx.x == 0) tokens[blockIdx.x] = token;
 }

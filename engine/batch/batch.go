@@ -16,7 +16,8 @@ import (
 )
 
 // Model is what the scheduler drives: a model with a paged key-value cache
-// (engine/llama loaded with Options.Paged on an engine.PagedBackend).
+// (engine/llama loaded with Options.Paged on an engine.PagedBackend), sampling on
+// the device where it also has DeviceSampling.
 type Model interface {
 	// ForwardBatch runs one step of rows of several sequences and returns the
 	// logits of the rows in want, in that order.
@@ -26,6 +27,20 @@ type Model interface {
 	MaxBatch() int
 	VocabSize() int
 	ContextLength() int
+}
+
+// DeviceSampling is an optional capability of a Model (engine/llama on a backend
+// with engine.BatchDeviceSampler): a step that also picks the next token of some
+// rows where the logits are, so only their ids are copied back. The scheduler
+// samples there every row of a sequence without a constraint, with the uniform
+// draw and the history its host sampler would use, so the tokens are the host
+// path's (up to float rounding on a real device).
+type DeviceSampling interface {
+	SamplesBatchOnDevice() bool
+	// ForwardBatchSampled is ForwardBatch for the rows in want, and picks the
+	// token of each row of pick (ids[i] is pick[i]'s). When only some picked rows
+	// fail, err is an engine.RowErrors and the rest of the result is valid.
+	ForwardBatchSampled(ctx context.Context, b engine.Batch, want []int, pick []engine.RowSample) (logits []float32, ids []int, err error)
 }
 
 // Options bound the scheduler.
@@ -55,6 +70,7 @@ var ErrNoPagedCache = errors.New("model has no paged cache")
 // the package documentation). It is safe for concurrent use.
 type Scheduler struct {
 	model     Model
+	device    DeviceSampling // nil: every row is sampled on the host
 	encode    func(string) []int
 	newStream func() generate.Stream
 	bos, eos  int
@@ -91,6 +107,7 @@ type seq struct {
 	prompt  int
 	maxNew  int
 	sampler *sample.Sampler
+	setting engine.Sampling     // the sampler's, for the device
 	c       generate.Constraint // nil: unconstrained
 	logits  []float32           // scratch for c.Filter
 
@@ -165,6 +182,9 @@ func New[S generate.Stream](m Model, tok generate.Tokenizer[S], opt Options) (*S
 		s.stepRows = min(s.stepRows, opt.StepTokens)
 	}
 	s.maxSeqs = min(s.maxSeqs, s.stepRows)
+	if ds, ok := m.(DeviceSampling); ok && ds.SamplesBatchOnDevice() {
+		s.device = ds
+	}
 	s.stats.Blocks, s.stats.BlockSize = blocks, bs
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -268,7 +288,7 @@ func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Reque
 	if onText == nil {
 		onText = func(string) error { return nil }
 	}
-	q := &seq{toks: slices.Clone(prompt), prompt: len(prompt), maxNew: maxNew, sampler: sampler, c: c,
+	q := &seq{toks: slices.Clone(prompt), prompt: len(prompt), maxNew: maxNew, sampler: sampler, setting: req.Sampling, c: c,
 		notify: make(chan struct{}, 1)}
 	if err := s.enqueue(q); err != nil {
 		return res, nil, err
@@ -416,9 +436,10 @@ func (s *Scheduler) releaseBlocks(q *seq) {
 
 // part is one sequence's rows in a step.
 type part struct {
-	q    *seq
-	n    int  // rows, from position q.fed
-	want bool // the last row's logits are sampled
+	q      *seq
+	n      int  // rows, from position q.fed
+	want   bool // the last row's logits are sampled
+	device bool // ... on the device (DeviceSampling)
 }
 
 // loop runs steps while there is work, until ctx ends.
@@ -436,13 +457,20 @@ func (s *Scheduler) loop(ctx context.Context) {
 				return
 			}
 		}
-		b, want := s.batchOf(parts)
-		logits, err := s.model.ForwardBatch(ctx, b, want)
+		b, want, pick := s.batchOf(parts)
+		var logits []float32
+		var ids []int
+		var err error
+		if len(pick) > 0 {
+			logits, ids, err = s.device.ForwardBatchSampled(ctx, b, want, pick)
+		} else {
+			logits, err = s.model.ForwardBatch(ctx, b, want)
+		}
 		if err != nil && ctx.Err() != nil {
 			err = ErrClosed
 		}
 		s.mu.Lock()
-		s.apply(parts, logits, err)
+		s.apply(parts, logits, ids, len(want), len(pick), err)
 		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return
@@ -499,7 +527,8 @@ func (s *Scheduler) plan() []part {
 		if n > 1 || len(q.toks)-q.fed > 1 {
 			budget -= n
 		}
-		parts = append(parts, part{q: q, n: n, want: q.fed+n == len(q.toks)})
+		want := q.fed+n == len(q.toks)
+		parts = append(parts, part{q: q, n: n, want: want, device: want && s.device != nil && q.c == nil})
 	}
 	return parts
 }
@@ -567,10 +596,14 @@ func (s *Scheduler) preempt(q *seq) {
 	s.stats.Preemptions++
 }
 
-// batchOf lays the parts out as one step.
-func (s *Scheduler) batchOf(parts []part) (engine.Batch, []int) {
+// batchOf lays the parts out as one step: the rows whose logits are wanted, and
+// those sampled on the device with their sequence's settings, history and uniform
+// draw, taken from its sampler exactly when Sample would draw one (a temperature
+// other than 0).
+func (s *Scheduler) batchOf(parts []part) (engine.Batch, []int, []engine.RowSample) {
 	var b engine.Batch
 	var want []int
+	var pick []engine.RowSample
 	for i, p := range parts {
 		for j := range p.n {
 			b.IDs = append(b.IDs, int32(p.q.toks[p.q.fed+j]))
@@ -578,18 +611,34 @@ func (s *Scheduler) batchOf(parts []part) (engine.Batch, []int) {
 			b.Seq = append(b.Seq, int32(i))
 		}
 		b.Tables = append(b.Tables, p.q.table)
-		if p.want {
+		switch {
+		case p.device:
+			r := engine.RowSample{Row: len(b.IDs) - 1, Sampling: p.q.setting, History: p.q.sampler.History()}
+			if float32(r.Sampling.Temperature) != 0 { // as the sampler holds it
+				r.U = p.q.sampler.Uniform()
+			}
+			pick = append(pick, r)
+		case p.want:
 			want = append(want, len(b.IDs)-1)
 		}
 	}
-	return b, want
+	return b, want, pick
 }
 
 // apply records a step: positions fed, full blocks keyed into the prefix cache,
-// and a token sampled for each sequence whose last row was asked for.
-func (s *Scheduler) apply(parts []part, logits []float32, err error) {
+// and a token sampled for each sequence whose last row was asked for, from the
+// wanted rows' logits or the picked rows' ids (nwant and npick of them). A
+// picked row that failed (engine.RowErrors) ends its sequence alone.
+func (s *Scheduler) apply(parts []part, logits []float32, ids []int, nwant, npick int, err error) {
 	s.stats.Steps++
-	vocab, bs, w := s.model.VocabSize(), s.blockSize, 0
+	vocab, bs, w, d := s.model.VocabSize(), s.blockSize, 0, 0
+	var rowErrs engine.RowErrors
+	if errors.As(err, &rowErrs) && len(rowErrs) == npick {
+		err = nil
+	}
+	if err == nil && (len(logits) != nwant*vocab || len(ids) != npick) {
+		err = fmt.Errorf("the model gave %d logits and %d ids for %d rows of %d logits and %d ids", len(logits), len(ids), nwant, vocab, npick)
+	}
 	for _, p := range parts {
 		q := p.q
 		s.stats.Rows += int64(p.n)
@@ -608,6 +657,19 @@ func (s *Scheduler) apply(parts []part, logits []float32, err error) {
 			s.pool.register(q.table[b], k)
 		}
 		if !p.want {
+			continue
+		}
+		if p.device {
+			i := d
+			d++
+			if q.cancelled {
+				continue
+			}
+			if id, derr := s.picked(ids, rowErrs, i); derr != nil {
+				s.end(q, fmt.Errorf("sampling after position %d on the device: %w", q.fed-1, derr))
+			} else if s.take(q, id) {
+				tell(q)
+			}
 			continue
 		}
 		row := logits[w*vocab : (w+1)*vocab]
@@ -632,6 +694,17 @@ func (s *Scheduler) apply(parts []part, logits []float32, err error) {
 			tell(q)
 		}
 	}
+}
+
+// picked is the id the device chose for picked row i, or its error.
+func (s *Scheduler) picked(ids []int, errs engine.RowErrors, i int) (int, error) {
+	if errs != nil && errs[i] != nil {
+		return 0, errs[i]
+	}
+	if id := ids[i]; id < 0 || id >= s.model.VocabSize() {
+		return 0, fmt.Errorf("the device chose id %d outside the vocabulary of %d", id, s.model.VocabSize())
+	}
+	return ids[i], nil
 }
 
 // take appends the chosen id to q and, under a constraint, the tokens it forces

@@ -20,6 +20,14 @@
 // stop string, onText's error) leaves before the next step, and a waiting call
 // takes its slot in that same step.
 //
+// On a model with DeviceSampling (engine/llama on the CUDA backend) the rows of
+// the sequences without a constraint are sampled on the device instead, all in the
+// step's one sampling launch, and only their ids are copied back: each with its
+// sampler's settings, its distinct ids so far and a uniform drawn from its seeded
+// generator exactly when the sampler would draw, so the tokens are those of the
+// host path (greedy exactly, sampled up to float rounding). A row the device
+// cannot sample ends its sequence alone.
+//
 // GenerateConstrained runs a generate.Constraint (grammar-constrained decoding)
 // the same way: it filters the sequence's logits before its sampler, and the
 // tokens it forces join the sequence unsampled and are fed as one chunk.

@@ -14,11 +14,14 @@ import (
 // fakeModel stands in for a paged model: its "cache" holds the token fed at each
 // slot, read back through the block tables, and the next token is a hash of the
 // tokens a row attends to, so a wrong table gives other tokens. When gate is set,
-// each step waits for a value on it (or ctx).
+// each step waits for a value on it (or ctx). With spread, every logit of a row is
+// distinct (a permutation, by that hash, of evenly spaced values, some negative),
+// so sampling has no ties.
 type fakeModel struct {
 	blocks, bs, ctxLen, vocab int
 	slots                     []int32
 	gate                      chan struct{}
+	spread                    bool
 
 	mu    sync.Mutex
 	steps []engine.Batch // every step's rows, in order
@@ -49,6 +52,12 @@ func (f *fakeModel) ForwardBatch(ctx context.Context, b engine.Batch, want []int
 		h := 7
 		for p := 0; p <= int(b.Pos[i]); p++ {
 			h = h*31 + int(f.slots[slot(i, p)])
+		}
+		if f.spread {
+			for v := range f.vocab {
+				out[w*f.vocab+v] = float32(((v*37+h)%f.vocab+f.vocab)%f.vocab-20) * 0.173
+			}
+			continue
 		}
 		out[w*f.vocab+3+(h%(f.vocab-3)+f.vocab-3)%(f.vocab-3)] = 1
 	}

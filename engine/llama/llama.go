@@ -3,11 +3,13 @@
 // engine.Backend so every backend computes the same model. Loaded with
 // Options.Paged on an engine.PagedBackend, the model has a paged key-value cache
 // shared by many sequences and runs steps of rows from several of them
-// (ForwardBatch), for the continuous-batching scheduler of engine/batch.
+// (ForwardBatch, or ForwardBatchSampled to pick their tokens on the device), for
+// the continuous-batching scheduler of engine/batch.
 package llama
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -277,26 +279,88 @@ func (m *Model) MaxBatch() int { return m.maxBatch }
 // (see engine.PagedBackend) and returns the logits of the rows listed in want, in
 // that order, len(want)×VocabSize() floats.
 func (m *Model) ForwardBatch(ctx context.Context, b engine.Batch, want []int) ([]float32, error) {
+	if err := m.runBatch(ctx, b, want, nil); err != nil {
+		return nil, err
+	}
+	return m.readRows(ctx, want)
+}
+
+// SamplesBatchOnDevice reports whether ForwardBatchSampled can pick tokens on the
+// backend: a paged cache on an engine.BatchDeviceSampler.
+func (m *Model) SamplesBatchOnDevice() bool {
+	_, ok := m.b.(engine.BatchDeviceSampler)
+	return ok && m.paged != nil
+}
+
+// ForwardBatchSampled runs one step as ForwardBatch does, returns the logits of the
+// rows in want, and picks the next token of each row in pick on the device (see
+// engine.BatchDeviceSampler: ids[i] is pick[i]'s), so only the ids of those rows
+// come back. A row may not be both wanted and picked. When only some picked rows
+// fail, err is an engine.RowErrors and the logits and the other ids are valid.
+func (m *Model) ForwardBatchSampled(ctx context.Context, b engine.Batch, want []int, pick []engine.RowSample) (logits []float32, ids []int, err error) {
+	ds, ok := m.b.(engine.BatchDeviceSampler)
+	if !ok {
+		return nil, nil, fmt.Errorf("backend %s does not sample rows on the device", m.b.Name())
+	}
+	if err := m.runBatch(ctx, b, want, pick); err != nil {
+		return nil, nil, err
+	}
+	// The wanted rows first: the sampler may overwrite the rows it picks from.
+	if logits, err = m.readRows(ctx, want); err != nil {
+		return nil, nil, err
+	}
+	if len(pick) == 0 {
+		return logits, nil, nil
+	}
+	ids, err = ds.SampleRows(ctx, m.logits, pick)
+	var re engine.RowErrors
+	if err != nil && !errors.As(err, &re) {
+		return nil, nil, err
+	}
+	return logits, ids, err
+}
+
+// runBatch checks a ForwardBatch step (and its picked rows, which must be rows of
+// the step other than the wanted ones, each once) and runs it.
+func (m *Model) runBatch(ctx context.Context, b engine.Batch, want []int, pick []engine.RowSample) error {
 	if m.paged == nil {
-		return nil, fmt.Errorf("forward batch: the model has no paged cache")
+		return fmt.Errorf("forward batch: the model has no paged cache")
 	}
 	n, vocab := len(b.IDs), m.cfg.Vocab
 	if n == 0 || n > m.maxBatch {
-		return nil, fmt.Errorf("forward batch: %d rows (max batch %d)", n, m.maxBatch)
+		return fmt.Errorf("forward batch: %d rows (max batch %d)", n, m.maxBatch)
 	}
 	for i, id := range b.IDs {
 		if id < 0 || int(id) >= vocab {
-			return nil, fmt.Errorf("forward batch: %w: row %d is id %d (vocabulary %d)", engine.ErrIDRange, i, id, vocab)
+			return fmt.Errorf("forward batch: %w: row %d is id %d (vocabulary %d)", engine.ErrIDRange, i, id, vocab)
 		}
 	}
 	for _, r := range want {
 		if r < 0 || r >= n {
-			return nil, fmt.Errorf("forward batch: logits of row %d of %d", r, n)
+			return fmt.Errorf("forward batch: logits of row %d of %d", r, n)
 		}
 	}
-	if err := m.paged.RunBatch(ctx, b, m.step); err != nil {
-		return nil, err
+	if len(pick) > 0 {
+		taken := make([]bool, n)
+		for _, r := range want {
+			taken[r] = true
+		}
+		for _, p := range pick {
+			switch {
+			case p.Row < 0 || p.Row >= n:
+				return fmt.Errorf("forward batch: sampling row %d of %d", p.Row, n)
+			case taken[p.Row]:
+				return fmt.Errorf("forward batch: row %d both wanted and picked, or picked twice", p.Row)
+			}
+			taken[p.Row] = true
+		}
 	}
+	return m.paged.RunBatch(ctx, b, m.step)
+}
+
+// readRows copies the logits of the rows in want back, in that order.
+func (m *Model) readRows(ctx context.Context, want []int) ([]float32, error) {
+	vocab := m.cfg.Vocab
 	out := make([]float32, len(want)*vocab)
 	for i, r := range want {
 		if err := m.b.Read(ctx, out[i*vocab:(i+1)*vocab], m.logits, r, 1); err != nil {

@@ -3,6 +3,7 @@ package llama
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/rewoo-agent/agent/engine"
@@ -155,5 +156,104 @@ func TestDecodeBytes(t *testing.T) {
 	bw, how, ok, err := m.ReadBandwidth(t.Context())
 	if !ok || err != nil || bw <= 0 || how == "" {
 		t.Errorf("ReadBandwidth: %g %q %v %v", bw, how, ok, err)
+	}
+}
+
+// argmaxBackend is the CPU backend with a greedy "device" sampler over rows of
+// logits (SampleRows reads each row back and takes its first maximum), recording
+// its calls.
+type argmaxBackend struct {
+	*cpu.Backend
+	calls [][]engine.RowSample
+}
+
+func (b *argmaxBackend) SampleRows(ctx context.Context, logits engine.Tensor, rows []engine.RowSample) ([]int, error) {
+	b.calls = append(b.calls, rows)
+	_, cols := logits.Dims()
+	row := make([]float32, cols)
+	var ids []int
+	for _, r := range rows {
+		if err := b.Read(ctx, row, logits, r.Row, 1); err != nil {
+			return nil, err
+		}
+		best := 0
+		for i, x := range row {
+			if x > row[best] {
+				best = i
+			}
+		}
+		ids = append(ids, best)
+	}
+	return ids, nil
+}
+
+// TestForwardBatchSampled: on a backend that samples rows, one step gives the
+// wanted rows' logits as ForwardBatch does and the picked rows' tokens from
+// theirs, in one SampleRows call; bad picks are refused before the step.
+func TestForwardBatchSampled(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 2, KVHeads: 1, Vocab: 64,
+		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	open := func(b engine.Backend, p *Paged) *Model {
+		m, err := Open(ctx, dir, b, Options{Paged: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	plain := open(cpu.New(), &Paged{Blocks: 8, BlockSize: 8})
+	ab := &argmaxBackend{Backend: cpu.New()}
+	m := open(ab, &Paged{Blocks: 8, BlockSize: 8})
+	if plain.SamplesBatchOnDevice() || !m.SamplesBatchOnDevice() || open(&argmaxBackend{Backend: cpu.New()}, nil).SamplesBatchOnDevice() {
+		t.Error("SamplesBatchOnDevice: want it only for a paged model on a backend that samples rows")
+	}
+	// Two sequences: a prompt of three rows and one of two.
+	step := engine.Batch{IDs: []int32{1, 5, 9, 1, 7}, Pos: []int32{0, 1, 2, 0, 1}, Seq: []int32{0, 0, 0, 1, 1}, Tables: [][]int32{{0}, {1}}}
+	all, err := plain.ForwardBatch(ctx, step, []int{0, 1, 2, 3, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, ids, err := m.ForwardBatchSampled(ctx, step, []int{2}, []engine.RowSample{{Row: 4}, {Row: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := cfg.Vocab
+	if !slices.Equal(logits, all[2*v:3*v]) {
+		t.Error("the wanted row's logits differ from ForwardBatch's")
+	}
+	argmax := func(row []float32) int {
+		best := 0
+		for i, x := range row {
+			if x > row[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	if want := []int{argmax(all[4*v : 5*v]), argmax(all[1*v : 2*v])}; !slices.Equal(ids, want) {
+		t.Errorf("picked rows 4 and 1: %v, want %v", ids, want)
+	}
+	if len(ab.calls) != 1 {
+		t.Errorf("%d SampleRows calls for one step", len(ab.calls))
+	}
+	for name, pick := range map[string][]engine.RowSample{
+		"a row past the step":          {{Row: 5}},
+		"a row both wanted and picked": {{Row: 2}},
+		"a row picked twice":           {{Row: 0}, {Row: 0}},
+	} {
+		if _, _, err := m.ForwardBatchSampled(ctx, step, []int{2}, pick); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if len(ab.calls) != 1 {
+		t.Errorf("SampleRows called for refused steps (%d calls)", len(ab.calls))
+	}
+	if _, _, err := plain.ForwardBatchSampled(ctx, step, nil, []engine.RowSample{{Row: 4}}); err == nil {
+		t.Error("ForwardBatchSampled on a backend without a row sampler: no error")
 	}
 }

@@ -46,7 +46,9 @@ type Backend struct {
 	step      cu.DevicePtr // the Step record (common.cuh)
 	ids       cu.DevicePtr // MaxBatch int32 ids of the current batch
 	hist      cu.DevicePtr // Context int32 ids for the sampler's repetition penalty
-	mark      cu.DevicePtr // Vocab bytes of sampler scratch
+	mark      cu.DevicePtr // MaxBatch×Vocab bytes of sampler scratch, Vocab for each row sampled at once
+	rowArgs   cu.DevicePtr // SampleRows' rows (rowSampleWords int32 each), then their histories: rowArgsWords(MaxBatch, Context)
+	rowTokens cu.DevicePtr // SampleRows' ids, MaxBatch int32
 	part      cu.DevicePtr // attention's per-split partial results
 	attnCount cu.DevicePtr // per (row, head), attention's splits done (attnCounts)
 	mvPart    cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
@@ -67,8 +69,9 @@ type Backend struct {
 }
 
 var (
-	_ engine.Backend       = (*Backend)(nil)
-	_ engine.DeviceSampler = (*Backend)(nil)
+	_ engine.Backend            = (*Backend)(nil)
+	_ engine.DeviceSampler      = (*Backend)(nil)
+	_ engine.BatchDeviceSampler = (*Backend)(nil)
 )
 
 // Open starts a backend on device ordinal (0 <= ordinal < Devices): the context
@@ -139,12 +142,18 @@ func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
 
 // need is the device memory a shape takes beyond its weights: KV caches, activation
 // buffers (the model holds about a dozen, the widest being the logits), the float16
-// input of prompt products, and the sampler's and reordering scratch.
+// input of prompt products, and the sampler's (samplerBytes) and reordering scratch.
 func need(s engine.Shape) (caches, acts int64) {
 	caches = int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(s.Context) * 2
 	widest := int64(max(s.Hidden, s.Intermediate, s.Vocab))
-	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s)
+	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s) + samplerBytes(s)
 	return caches, acts
+}
+
+// samplerBytes is the device sampler's scratch: marks, the rows, their histories
+// and ids for MaxBatch rows at once.
+func samplerBytes(s engine.Shape) int64 {
+	return int64(s.MaxBatch)*int64(s.Vocab) + 4*rowArgsWords(s.MaxBatch, s.Context) + 4*int64(s.MaxBatch)
 }
 
 // xhBytes is the size of the gathered float16 input of a prompt product.
@@ -184,7 +193,9 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.step, "step record", 16},
 			{&b.ids, "batch ids", int64(s.MaxBatch) * 4},
 			{&b.hist, "sampling history", int64(s.Context) * 4},
-			{&b.mark, "sampling scratch", int64(s.Vocab)},
+			{&b.mark, "sampling scratch", int64(s.MaxBatch) * int64(s.Vocab)},
+			{&b.rowArgs, "batched sampling rows and histories", 4 * rowArgsWords(s.MaxBatch, s.Context)},
+			{&b.rowTokens, "batched sampling ids", 4 * int64(s.MaxBatch)},
 			{&b.part, "attention partial results", int64(attnParts(b.dev.sms)) * int64(s.HeadDim+2) * 4},
 			{&b.attnCount, "attention split counters", int64(attnCounts(b.dev.sms)) * 4},
 			{&b.mvPart, "decode product partial sums", int64(mvPartFloats(b.dev.sms)) * 4},

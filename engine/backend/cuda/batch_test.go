@@ -201,6 +201,9 @@ func TestBatchGreedyMatchesAlone(t *testing.T) {
 				want[i] = greedySolo(t, ref, p, n)
 			}
 			m := openCUDA(t, dir, &llama.Paged{BlockSize: 16, Sequences: 16})
+			if !m.SamplesBatchOnDevice() {
+				t.Fatal("the paged model on CUDA does not sample rows on the device")
+			}
 			s := newBatchScheduler(t, m, batch.Options{StepTokens: 40})
 			for _, k := range []int{1, 2, 4, 9, 16} {
 				got := concurrently(t, s, ps[:k], engine.Request{MaxTokens: n})
@@ -212,6 +215,99 @@ func TestBatchGreedyMatchesAlone(t *testing.T) {
 				t.Errorf("stats %+v: want prefix hits, and no blocks or sequences left over", st)
 			}
 		})
+	}
+}
+
+// TestBatchSampledOnDevice: the scheduler's rows sampled on the device (sample_rows,
+// through llama's ForwardBatchSampled) give the ids of the host path (the same
+// checkpoint on a second model, hidden behind batch.Model so every row's logits come
+// back and engine/sample picks), greedy and seeded with temperature, top-k, top-p and
+// a repetition penalty. The calls run one at a time, so both paths see the same
+// steps and the same logits; only float rounding of the draw (float32 on the device,
+// float64 on the host) could part them, at a draw within ~1e-6 of a boundary
+// between candidates: top-k keeps those few (without it a flat distribution over
+// the whole vocabulary would put one near many draws; TestSample and TestSampleRows
+// check that case with a margin). Then
+// one step of ForwardBatchSampled against ForwardBatch: the wanted row's logits
+// exactly, the picked row's argmax.
+func TestBatchSampledOnDevice(t *testing.T) {
+	c := batchQuants[1]
+	dir := batchCheckpoint(t, c.q, c.kvHeads)
+	dev := openCUDA(t, dir, &llama.Paged{BlockSize: 16, Sequences: 4})
+	if !dev.SamplesBatchOnDevice() {
+		t.Fatal("the paged model on CUDA does not sample rows on the device")
+	}
+	ds := newBatchScheduler(t, dev, batch.Options{StepTokens: 40})
+	host := openCUDA(t, dir, &llama.Paged{BlockSize: 16, Sequences: 4})
+	cfg := host.Config()
+	hs, err := batch.New(struct{ batch.Model }{host}, idTok{bos: cfg.BOS, eos: cfg.EOS}, batch.Options{StepTokens: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	ps := batchPrompts(6, dev.VocabSize())
+	// Both schedulers get the same calls in the same order, so the same prefix
+	// hits and steps; the greedy ids come from the first, greedy, round.
+	greedy, differ := make([][]int, len(ps)), 0
+	for _, smp := range []engine.Sampling{
+		{},
+		{RepetitionPenalty: 1.3},
+		{Temperature: 0.9, TopK: 10, Seed: 1},
+		{Temperature: 1.2, TopK: 20, Seed: 2},
+		{Temperature: 0.8, TopK: 20, TopP: 0.9, RepetitionPenalty: 1.2, Seed: 3},
+	} {
+		for i, p := range ps {
+			req := engine.Request{MaxTokens: 16, Sampling: smp}
+			req.Sampling.Seed += uint64(i)
+			_, got, err := ds.GenerateIDs(ctx, p, req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, want, err := hs.GenerateIDs(ctx, p, req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%+v, sequence %d: device path %v, host path %v", smp, i, got, want)
+			}
+			if smp == (engine.Sampling{}) {
+				greedy[i] = want
+			} else if smp.Temperature != 0 && !slices.Equal(greedy[i], want) {
+				differ++
+			}
+		}
+	}
+	if differ == 0 {
+		t.Error("every sampled sequence gave its greedy ids: nothing was drawn")
+	}
+
+	p := ps[1]
+	step := engine.Batch{Tables: [][]int32{{0, 1, 2, 3, 4, 5, 6, 7}}}
+	for i, id := range p {
+		step.IDs, step.Pos, step.Seq = append(step.IDs, int32(id)), append(step.Pos, int32(i)), append(step.Seq, 0)
+	}
+	last, mid := len(p)-1, len(p)/2
+	all, err := dev.ForwardBatch(ctx, step, []int{mid, last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, ids, err := dev.ForwardBatchSampled(ctx, step, []int{mid}, []engine.RowSample{{Row: last}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := dev.VocabSize()
+	if !slices.Equal(logits, all[:v]) {
+		t.Error("ForwardBatchSampled's wanted row differs from ForwardBatch's")
+	}
+	row := all[v:]
+	best := 0
+	for i, x := range row {
+		if x > row[best] {
+			best = i
+		}
+	}
+	if len(ids) != 1 || ids[0] != best {
+		t.Errorf("ForwardBatchSampled picked %v, the row's argmax is %d", ids, best)
 	}
 }
 

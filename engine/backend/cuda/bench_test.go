@@ -558,7 +558,10 @@ func BenchmarkBatch(b *testing.B) {
 // RMSNorms a layer and the final one, RoPE of q and k with Attention (the cache store
 // included) once a layer, SiLU once a layer, the residual add twice (fused into the
 // products in a real step), lm_head (float16 32000×8192) and the embedding once, and
-// one Read of a row of logits per sequence, as engine/batch copies them back. One
+// one Read of a row of logits per sequence, as engine/batch copies them back
+// on the host path, against one SampleRows over all of them (greedy, and with a
+// temperature of 1 (no rescaling, so repeated runs leave the logits finite), top-k 50,
+// top-p 0.9 and a repetition penalty over 600 ids), as it samples on the device. One
 // sequence at position 2047 times attention at the longest context.
 //
 //	./cuda.test -test.run '^$' -test.bench StepParts -test.benchtime 5x
@@ -658,6 +661,27 @@ func BenchmarkStepParts(b *testing.B) {
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
 		})
+		hist := make([]int32, 600)
+		for i := range hist {
+			hist[i] = int32(i * 53 % 32000)
+		}
+		for _, smp := range []struct {
+			name string
+			s    engine.Sampling
+		}{{"greedy", engine.Sampling{}}, {"sampled", engine.Sampling{Temperature: 1, TopK: 50, TopP: 0.9, RepetitionPenalty: 1.1}}} {
+			b.Run(fmt.Sprintf("rows=%d/pos=%d/sample_rows_%s", n, c.pos, smp.name), func(b *testing.B) {
+				rows := make([]engine.RowSample, n)
+				for i := range rows {
+					rows[i] = engine.RowSample{Row: i, Sampling: smp.s, History: hist, U: 0.5}
+				}
+				for b.Loop() {
+					if _, err := be.SampleRows(ctx, logits, rows); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
+			})
+		}
 	}
 }
 

@@ -1164,6 +1164,134 @@ func TestSample(t *testing.T) {
 	}
 }
 
+// TestSampleRows samples rows of one activation with mixed settings, in a shuffled
+// order that leaves some rows out, in one SampleRows call, and checks each id against
+// Sample on a fresh copy of its row (the same device code: exactly equal) and
+// against the float64 reference where the draw is far from a boundary. Rows that
+// cannot be sampled fail alone with engine.RowErrors.
+func TestSampleRows(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.Vocab, s.MaxBatch = 32000, 64
+	b := open(t, s)
+	settings := []engine.Sampling{
+		{},
+		{RepetitionPenalty: 1.3},
+		{Temperature: 0.7},
+		{Temperature: 0.7, TopK: 50},
+		{Temperature: 1, TopP: 0.9},
+		{Temperature: 0.7, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.15},
+		{Temperature: 1.3, TopK: 1},
+		{Temperature: 1.1, RepetitionPenalty: 0.8, TopK: 40000},
+	}
+	const nrows = 40
+	checked, compared := 0, 0
+	for round := range 4 {
+		lv := randn(r, nrows*s.Vocab, 3)
+		logits := act(t, b, nrows, s.Vocab, lv)
+		var rows []engine.RowSample
+		for _, row := range r.Perm(nrows)[:nrows-round*3] {
+			hist := ids(r, r.IntN(200), s.Vocab)
+			if len(hist) > 0 {
+				hist = append(hist, hist[0]) // a repeated id is penalized once
+			}
+			rows = append(rows, engine.RowSample{Row: row, Sampling: settings[r.IntN(len(settings))], History: hist, U: r.Float64()})
+		}
+		got, err := b.SampleRows(ctx, logits, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(rows) {
+			t.Fatalf("%d ids for %d rows", len(got), len(rows))
+		}
+		for i, rs := range rows {
+			row := lv[rs.Row*s.Vocab : (rs.Row+1)*s.Vocab]
+			alone, err := b.Sample(ctx, act(t, b, 1, s.Vocab, row), 0, rs.Sampling, rs.History, rs.U)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compared++
+			if got[i] != alone {
+				t.Errorf("row %d %+v u=%.6f: SampleRows gave %d, Sample %d", rs.Row, rs.Sampling, rs.U, got[i], alone)
+			}
+			if want, ok := sampleRef(row, rs.Sampling, rs.History, rs.U); ok {
+				checked++
+				if got[i] != want {
+					t.Errorf("row %d %+v u=%.6f: sampled %d, want %d", rs.Row, rs.Sampling, rs.U, got[i], want)
+				}
+			}
+		}
+	}
+	if checked < compared/2 {
+		t.Errorf("only %d of %d draws were far enough from a boundary to check", checked, compared)
+	}
+
+	// Failures of single rows: the others are still sampled.
+	lv := randn(r, 6*s.Vocab, 3)
+	lv[2*s.Vocab+7] = float32(math.NaN())
+	for v := range s.Vocab {
+		lv[3*s.Vocab+v] = float32(math.Inf(-1))
+	}
+	warm := engine.Sampling{Temperature: 0.8}
+	for _, c := range []struct {
+		row int
+		s   engine.Sampling
+	}{{2, engine.Sampling{}}, {2, warm}, {3, warm}, {3, engine.Sampling{}}} {
+		row := lv[c.row*s.Vocab : (c.row+1)*s.Vocab]
+		if id, err := b.Sample(ctx, act(t, b, 1, s.Vocab, row), 0, c.s, nil, 0.5); !errors.Is(err, errNoToken) {
+			t.Errorf("Sample of row %d %+v: %d, %v; want the no-token error", c.row, c.s, id, err)
+		}
+	}
+	logits := act(t, b, 6, s.Vocab, lv)
+	rows := []engine.RowSample{
+		{Row: 0},
+		{Row: 2},                 // a NaN
+		{Row: 3, Sampling: warm}, // -Inf everywhere
+		{Row: 0},                 // named twice
+		{Row: 4, History: []int32{int32(s.Vocab)}},
+		{Row: 5, Sampling: warm, U: 1},
+		{Row: 6},
+		{Row: 1, Sampling: engine.Sampling{TopP: 2}},
+		{Row: 5, Sampling: warm, U: 0.5},
+	}
+	got, err := b.SampleRows(ctx, logits, rows)
+	var re engine.RowErrors
+	if !errors.As(err, &re) || len(re) != len(rows) {
+		t.Fatalf("SampleRows with bad rows: %v, want RowErrors of %d", err, len(rows))
+	}
+	t.Log(err)
+	for i, e := range re {
+		if ok := i == 0 || i == len(rows)-1; ok != (e == nil) || ok != (got[i] >= 0) {
+			t.Errorf("rows[%d] (row %d): id %d, error %v", i, rows[i].Row, got[i], e)
+		}
+	}
+	if !errors.Is(re[1], errNoToken) || !errors.Is(re[2], errNoToken) {
+		t.Errorf("NaN and -Inf rows: %v, %v; want the no-token error", re[1], re[2])
+	}
+	if want := argmaxOf(lv[:s.Vocab]); got[0] != want {
+		t.Errorf("greedy row 0 beside failing rows: %d, want %d", got[0], want)
+	}
+	if _, err := b.SampleRows(ctx, logits, make([]engine.RowSample, s.MaxBatch+1)); err == nil || errors.As(err, &re) {
+		t.Errorf("%d rows for a max batch of %d: %v, want a whole-call error", s.MaxBatch+1, s.MaxBatch, err)
+	}
+	if _, err := b.SampleRows(ctx, act(t, b, 1, 100, nil), []engine.RowSample{{}}); err == nil || errors.As(err, &re) {
+		t.Errorf("logits of 100 columns: %v, want a whole-call error", err)
+	}
+	if ids, err := b.SampleRows(ctx, logits, nil); err != nil || len(ids) != 0 {
+		t.Errorf("no rows: %v, %v", ids, err)
+	}
+}
+
+func argmaxOf(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 func TestErrors(t *testing.T) {
 	b, err := openDevice(ctx, 0)
 	if err != nil {
