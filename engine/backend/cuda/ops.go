@@ -190,7 +190,7 @@ var tcKernels = []tcKernel{
 // whole multiples of four chunks allow).
 const (
 	tcSplitFill  = 0  // as many ranges as fill the device's block places once
-	tcSplitWaves = -1 // the count that minimizes waves × (range + overhead): tcWaves
+	tcSplitWaves = -1 // the count that minimizes waves × (range + overhead): tcConfig.splits
 )
 
 // tcConfig is how a decode batch runs on the tensor cores: the kernel and how K is
@@ -211,8 +211,10 @@ func (c tcConfig) String() string {
 }
 
 // tcDefaults is the configuration of a decode batch of up to rows rows, the first
-// that holds it. Measured on the H200 with 65B weights: BENCHMARKS.md, "Tensor-core
-// launch shapes".
+// band that holds it: for now the tensor-core kernel's first shape in every band
+// (four-chunk blocks of weights one ahead, eight warps, K split to fill the device
+// once), until BenchmarkTCSweep's run on the H200 says which are faster
+// (BENCHMARKS.md, "Tensor-core launch shapes").
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
@@ -234,7 +236,7 @@ func tcFor(rows int) tcConfig {
 	return tcDefaults[len(tcDefaults)-1].c
 }
 
-// tcSplits is the number of K ranges of quads four-chunk blocks for colBlocks column
+// splits is the number of K ranges of quads four-chunk blocks for colBlocks column
 // blocks of rows rows into partN columns, within partCap partial sums: by c's policy,
 // then at least enough that no range has over tcChunks chunks. Under tcSplitWaves,
 // the count s minimizing ceil(colBlocks·s / places) × (ceil(quads/s) + overhead),
