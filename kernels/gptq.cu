@@ -1230,27 +1230,15 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
 // engine/backend/cuda's tcKernels lists them with the blocks per multiprocessor their
 // __launch_bounds__ promise (eight warps: two up to 32 rows, at
 // most 128 registers a thread, one at 64; four warps: four, 128 registers), which
-// TestTCOccupancy checks. (A 16-row variant of four warps with the weights in a
-// three-stage cp.async ring beside the input, four blocks per multiprocessor, was
-// slower on the H200: BENCHMARKS.md.)
-#define TCB(B)                                           \
-  TC(B, 1, 3, 8, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8)   \
-  TC(B, 1, 3, 8, 2, 0, 1024, 2, gptq_tc##B##_m16_p2w8)   \
-  TC(B, 1, 3, 8, 3, 0, 1024, 2, gptq_tc##B##_m16_p3w8)   \
-  TC(B, 1, 3, 4, 2, 0, 1024, 4, gptq_tc##B##_m16_p2w4)   \
-  TC(B, 1, 3, 4, 3, 0, 1024, 4, gptq_tc##B##_m16_p3w4)   \
-  TC(B, 1, 3, 8, 1, 4, 1024, 2, gptq_tc##B##_m16_p1w8d4) \
-  TC(B, 1, 3, 8, 2, 2, 1024, 2, gptq_tc##B##_m16_p2w8d2) \
-  TC(B, 1, 3, 8, 2, 4, 1024, 2, gptq_tc##B##_m16_p2w8d4) \
-  TC(B, 1, 3, 4, 2, 4, 1024, 4, gptq_tc##B##_m16_p2w4d4) \
-  TC(B, 2, 3, 8, 1, 0, 1024, 2, gptq_tc##B##_m32_p1w8)   \
-  TC(B, 2, 3, 8, 2, 0, 1024, 2, gptq_tc##B##_m32_p2w8)   \
-  TC(B, 2, 3, 4, 2, 0, 1024, 4, gptq_tc##B##_m32_p2w4)   \
-  TC(B, 2, 3, 8, 1, 2, 1024, 2, gptq_tc##B##_m32_p1w8d2) \
-  TC(B, 2, 3, 8, 1, 4, 1024, 2, gptq_tc##B##_m32_p1w8d4) \
-  TC(B, 4, 2, 8, 1, 0, 1024, 1, gptq_tc##B##_m64_p1w8)   \
-  TC(B, 4, 2, 8, 2, 0, 1024, 1, gptq_tc##B##_m64_p2w8)   \
-  TC(B, 4, 2, 8, 1, 4, 1024, 1, gptq_tc##B##_m64_p1w8d4)
+// TestTCOccupancy checks. Only the fastest shape of each tile is built: on the H200
+// (BENCHMARKS.md, "Tensor-core launch shapes") more blocks of weights in flight per
+// lane (P 2, 3), L2 prefetch (D 2, 4) and four-warp blocks were all slower than
+// P 1, W 8 once K is split for whole waves; so was a 16-row variant of four warps
+// with the weights in a three-stage cp.async ring beside the input.
+#define TCB(B)                                         \
+  TC(B, 1, 3, 8, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8) \
+  TC(B, 2, 3, 8, 1, 0, 1024, 2, gptq_tc##B##_m32_p1w8) \
+  TC(B, 4, 2, 8, 1, 0, 1024, 1, gptq_tc##B##_m64_p1w8)
 TCB(3)
 TCB(4)
 

@@ -687,9 +687,9 @@ func BenchmarkStepParts(b *testing.B) {
 
 // BenchmarkTCSweep times the 80 layers' linears of random LLaMA-65B weights (4-bit
 // without groups, 3-bit in groups of 128), as BenchmarkBatch's linears do (norms,
-// fused adds and the float16 lm_head included), at 4, 16 and 32 rows on every
-// tensor-core configuration of the tile that takes them (tcKernels of 16 rows for 4
-// and 16, of 32 for 32) under the fill and waves split policies, and at 4 rows on
+// fused adds and the float16 lm_head included), at 2, 3, 4, 16 and 32 rows on every
+// tensor-core configuration of the tile that takes them (tcKernels of 16 rows up to
+// 16, of 32 for 32) under the fill and waves split policies, and at 2 to 4 rows on
 // gptq_mvN_r4 (mv). TestTCConfigs checks the same configurations. ms/step is one
 // step of the 80 layers, TB/s the weights (and lm_head) it reads over that time.
 //
@@ -723,9 +723,9 @@ func BenchmarkTCSweep(b *testing.B) {
 				b.ReportMetric(sec*1e3, "ms/step")
 				b.ReportMetric(float64(bytes)/sec/1e12, "TB/s")
 			}
-			for _, rows := range []int{4, 16, 32} {
-				if rows == 4 {
-					b.Run("rows=4/mv", func(b *testing.B) {
+			for _, rows := range []int{2, 3, 4, 16, 32} {
+				if rows <= 4 {
+					b.Run(fmt.Sprintf("rows=%d/mv", rows), func(b *testing.B) {
 						defer func(m int) { tcRowsMin = m }(tcRowsMin)
 						tcRowsMin = mvRowsMax + 1
 						timed(b, rows)

@@ -30,10 +30,10 @@
 // prompt chunks alike) read, so a RunBatch step's launches depend
 // only on its number of rows and are captured and replayed as a CUDA graph per
 // number of rows like Run's. Quantized products of 2..mvRowsMax (64) rows of 3 or 4
-// bits take gptq_tcN_mR (R = 16, 32, 64; builds of several launch shapes, tcKernels,
-// one per band of rows chosen by tcDefaults), which dequantize each chunk of weights
-// once in registers into the B operands of mma.sync for all the rows (up to mvR4Rows rows of
-// weights never permuted take gptq_mvN_r4, on CUDA cores); more rows, and 2 or 8
+// bits take gptq_tcN_mR (R = 16, 32, 64: tcKernels, with K split for whole waves of
+// blocks, tcDefaults), which dequantize each chunk of weights once in registers into
+// the B operands of mma.sync for all the rows (up to mvR4Rows rows of weights never
+// permuted take gptq_mvN_r4, on CUDA cores); more rows, and 2 or 8
 // bits, take the prompt kernels (gptq_mm, gptq_gemm), whose row tiles (128 and 64
 // rows) hold a whole decode batch. Either way each weight is read once per step; the
 // float16 output layer too (gemv_f16 for one row, dense_rowsR on tensor cores for

@@ -148,10 +148,12 @@ var tcRowsMin = 2
 
 // mvR4Rows is the most rows that gptq_mvN_r4 takes instead of gptq_tcN_m16 when the
 // weights' rows were never permuted (tests clear it to run gptq_tcN_m16). Measured on
-// the H200 with 65B weights (BENCHMARKS.md, "Tensor-core decode batches"): 4 rows of
-// the 80 layers' linears take 21.6 ms on gptq_mv4_r4 against 22.4 on gptq_tc4_m16
-// (3 bits, 128g: 21.6 / 22.7), but 24.7 against 21.2 with act-order.
-var mvR4Rows = 4
+// the H200 with 65B weights (BENCHMARKS.md, "Tensor-core launch shapes", run 9): the
+// 80 layers' linears take 15.7 / 17.9 / 20.5 ms at 2 / 3 / 4 rows on gptq_mv4_r4
+// against 18.2 / 18.5 / 18.6 on gptq_tc4_m16 split for whole waves. Act-order weights
+// take the tensor cores at every row count (at 4 rows 21.2 ms against 24.7 on
+// gptq_mv4_r4, which must gather its input: run A of "Tensor-core decode batches").
+var mvR4Rows = 3
 
 // tcChunks is the most 32-row chunks of one split of gptq_tcN_mR (the groups' shared
 // array).
@@ -179,12 +181,7 @@ func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 func (k tcKernel) cols() int { return 32 * k.warps }
 
 // tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's order.
-var tcKernels = []tcKernel{
-	{16, 8, 1, 0, 2}, {16, 8, 2, 0, 2}, {16, 8, 3, 0, 2}, {16, 4, 2, 0, 4}, {16, 4, 3, 0, 4},
-	{16, 8, 1, 4, 2}, {16, 8, 2, 2, 2}, {16, 8, 2, 4, 2}, {16, 4, 2, 4, 4},
-	{32, 8, 1, 0, 2}, {32, 8, 2, 0, 2}, {32, 4, 2, 0, 4}, {32, 8, 1, 2, 2}, {32, 8, 1, 4, 2},
-	{64, 8, 1, 0, 1}, {64, 8, 2, 0, 1}, {64, 8, 1, 4, 1},
-}
+var tcKernels = []tcKernel{{16, 8, 1, 0, 2}, {32, 8, 1, 0, 2}, {64, 8, 1, 0, 1}}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -211,18 +208,18 @@ func (c tcConfig) String() string {
 }
 
 // tcDefaults is the configuration of a decode batch of up to rows rows, the first
-// band that holds it: for now the tensor-core kernel's first shape in every band
-// (four-chunk blocks of weights one ahead, eight warps, K split to fill the device
-// once), until BenchmarkTCSweep's run on the H200 says which are faster
-// (BENCHMARKS.md, "Tensor-core launch shapes").
+// band that holds it, as BenchmarkTCSweep measured on the H200 (BENCHMARKS.md,
+// "Tensor-core launch shapes"): K split for whole waves (at 16 rows 20.3 ms for
+// 65B's linears against 23.3 split to fill the device once; 4 rows 18.8 against
+// 22.4; 32 rows 28.5 against 32.5); 64 rows were not swept and keep the fill split.
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
 }{
-	{4, tcConfig{tcKernels[0], tcSplitFill}},
-	{16, tcConfig{tcKernels[0], tcSplitFill}},
-	{32, tcConfig{tcKernels[9], tcSplitFill}},
-	{64, tcConfig{tcKernels[14], tcSplitFill}},
+	{4, tcConfig{tcKernels[0], tcSplitWaves}},
+	{16, tcConfig{tcKernels[0], tcSplitWaves}},
+	{32, tcConfig{tcKernels[1], tcSplitWaves}},
+	{64, tcConfig{tcKernels[2], tcSplitFill}},
 }
 
 // tcFor is the configuration of a decode batch of rows rows (tcDefaults; rows is at
