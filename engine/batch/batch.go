@@ -110,6 +110,8 @@ type seq struct {
 	setting engine.Sampling     // the sampler's, for the device
 	c       generate.Constraint // nil: unconstrained
 	logits  []float32           // scratch for c.Filter
+	// ignoreEOS: EOS is a token like any other (Bench)
+	ignoreEOS bool
 
 	fed   int     // positions in the cache
 	table []int32 // block table
@@ -252,7 +254,7 @@ func (s *Scheduler) Generate(ctx context.Context, req engine.Request, onText fun
 // it fails at once with ErrBusy. Returning (ctx done, a stop string, onText's
 // error) frees the call's slot for the next step.
 func (s *Scheduler) GenerateIDs(ctx context.Context, prompt []int, req engine.Request, onText func(string) error) (engine.Result, []int, error) {
-	return s.generate(ctx, prompt, req, nil, onText)
+	return s.generate(ctx, prompt, req, nil, onText, false)
 }
 
 // GenerateConstrained is GenerateIDs with every token chosen under c, as
@@ -265,7 +267,7 @@ func (s *Scheduler) GenerateConstrained(ctx context.Context, prompt []int, req e
 	if c == nil {
 		return engine.Result{}, nil, errors.New("nil constraint")
 	}
-	return s.generate(ctx, prompt, req, c, onText)
+	return s.generate(ctx, prompt, req, c, onText, false)
 }
 
 // Vocab implements engine.Constrained: the tokenizer's vocabulary, nil when
@@ -279,7 +281,9 @@ func (s *Scheduler) GenerateUnder(ctx context.Context, req engine.Request, c eng
 	return res, err
 }
 
-func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Request, c generate.Constraint, onText func(string) error) (engine.Result, []int, error) {
+// generate serves one call; with ignoreEOS (Bench) the end-of-sequence token ends
+// nothing, as engine/generate's Time decodes "EOS or not".
+func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Request, c generate.Constraint, onText func(string) error, ignoreEOS bool) (engine.Result, []int, error) {
 	res := engine.Result{PromptTokens: len(prompt)}
 	sampler, stops, maxNew, err := generate.Prepare(prompt, req, s.model.VocabSize(), s.model.ContextLength())
 	if err != nil {
@@ -289,7 +293,7 @@ func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Reque
 		onText = func(string) error { return nil }
 	}
 	q := &seq{toks: slices.Clone(prompt), prompt: len(prompt), maxNew: maxNew, sampler: sampler, setting: req.Sampling, c: c,
-		notify: make(chan struct{}, 1)}
+		ignoreEOS: ignoreEOS, notify: make(chan struct{}, 1)}
 	if err := s.enqueue(q); err != nil {
 		return res, nil, err
 	}
@@ -330,7 +334,7 @@ func (s *Scheduler) generate(ctx context.Context, prompt []int, req engine.Reque
 			}
 			out = append(out, id)
 			res.Tokens++
-			if id == s.eos {
+			if id == s.eos && !ignoreEOS {
 				res.Stop = engine.StopEOS
 				return s.flush(done, out, stream, stops, emit, &res)
 			}
@@ -722,7 +726,7 @@ func (s *Scheduler) take(q *seq, id int) bool {
 		}
 		q.toks = append(q.toks, id)
 		s.stats.GeneratedTokens++
-		if id == s.eos || len(q.toks)-q.prompt == q.maxNew {
+		if (id == s.eos && !q.ignoreEOS) || len(q.toks)-q.prompt == q.maxNew {
 			s.end(q, nil)
 			return false
 		}

@@ -16,12 +16,14 @@ import (
 // tokens a row attends to, so a wrong table gives other tokens. When gate is set,
 // each step waits for a value on it (or ctx). With spread, every logit of a row is
 // distinct (a permutation, by that hash, of evenly spaced values, some negative),
-// so sampling has no ties.
+// so sampling has no ties. With eosEvery, every row at a position that is a
+// multiple of it gives id 2 (EOS for idTok{eos: 2}).
 type fakeModel struct {
 	blocks, bs, ctxLen, vocab int
 	slots                     []int32
 	gate                      chan struct{}
 	spread                    bool
+	eosEvery                  int
 
 	mu    sync.Mutex
 	steps []engine.Batch // every step's rows, in order
@@ -52,6 +54,10 @@ func (f *fakeModel) ForwardBatch(ctx context.Context, b engine.Batch, want []int
 		h := 7
 		for p := 0; p <= int(b.Pos[i]); p++ {
 			h = h*31 + int(f.slots[slot(i, p)])
+		}
+		if f.eosEvery > 0 && int(b.Pos[i])%f.eosEvery == 0 {
+			out[w*f.vocab+2] = 1
+			continue
 		}
 		if f.spread {
 			for v := range f.vocab {

@@ -61,3 +61,28 @@ func TestFloor(t *testing.T) {
 		t.Errorf("with the floor: %q, %v", b.String(), err)
 	}
 }
+
+// TestBatch: each concurrency gets its line, in order, and its ratio to the one-call
+// point once there is one, whatever the order they were added in; without a
+// floor the lines still come.
+func TestBatch(t *testing.T) {
+	r := Report{Model: "m", Device: "cpu", PromptTokens: 16, GenTokens: 8}
+	r.SetTimes(time.Second, time.Second)
+	r.AddBatch(Batch{Seqs: 4, TokS: 300, TTFTms: 12.5, ITLms: 3.25})
+	if r.Batch[0].VsOne != 0 {
+		t.Errorf("ratio %g before the one-call point", r.Batch[0].VsOne)
+	}
+	r.AddBatch(Batch{Seqs: 1, TokS: 100, TTFTms: 5, ITLms: 9.5})
+	if r.Batch[0].VsOne != 3 || r.Batch[1].VsOne != 1 {
+		t.Errorf("ratios %g, %g; want 3, 1", r.Batch[0].VsOne, r.Batch[1].VsOne)
+	}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "batched, 4 calls at once: 300.0 tok/s, 3.00x one call (time to first token 12.5 ms, between tokens 3.25 ms)\n" +
+		"batched, 1 call at once: 100.0 tok/s, 1.00x one call (time to first token 5.0 ms, between tokens 9.50 ms)\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("WriteText = %q, want it to end with %q", b.String(), want)
+	}
+}
