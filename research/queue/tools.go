@@ -60,44 +60,59 @@ var _ tools.Tool = (*cachedTool)(nil)
 func (t *cachedTool) Call(ctx context.Context, req tools.Request) (tools.Output, error) {
 	sum := sha256.Sum256([]byte(req.Input))
 	key := hex.EncodeToString(sum[:])
+	out, ok, err := t.cached(ctx, key)
+	if err != nil {
+		return tools.Output{}, err
+	}
+	if !ok {
+		// The questions of this process that want the same result at once wait
+		// for one call. A flight that ended between the lookup above and this one
+		// has filled the cache, so the flight looks again before it calls.
+		called := false
+		var v any
+		v, err, _ = t.q.flight.Do(t.Name()+"\x00"+key, func() (any, error) {
+			if out, ok, err := t.cached(ctx, key); err != nil || ok {
+				return out, err
+			}
+			called = true
+			out, err := t.Tool.Call(ctx, req)
+			if err != nil {
+				return out, err
+			}
+			if enc, err := json.Marshal(out); err == nil {
+				// A result the cache cannot keep is still the answer of this call.
+				_, _ = t.q.b.exec(context.WithoutCancel(ctx), `INSERT INTO agent_research_cache (tool, input_hash, output, expires_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (tool, input_hash) DO UPDATE SET output = excluded.output, expires_at = excluded.expires_at`,
+					t.Name(), key, string(enc), time.Now().Add(t.ttl).UnixMilli())
+			}
+			return out, nil
+		})
+		out, _ = v.(tools.Output)
+		if called || err != nil {
+			return out, err
+		}
+	}
+	if c := callOf(ctx); c != nil {
+		c.hits.Add(1)
+	}
+	return out, nil
+}
+
+// cached is the cache's live result for key, if it has one that decodes.
+func (t *cachedTool) cached(ctx context.Context, key string) (tools.Output, bool, error) {
 	var data string
 	err := t.q.b.db.QueryRowContext(ctx, t.q.b.q(`SELECT output FROM agent_research_cache WHERE tool = $1 AND input_hash = $2 AND expires_at > $3`),
 		t.Name(), key, time.Now().UnixMilli()).Scan(&data)
-	if err == nil {
+	switch {
+	case err == nil:
 		var out tools.Output
 		if json.Unmarshal([]byte(data), &out) == nil {
-			if c := callOf(ctx); c != nil {
-				c.hits.Add(1)
-			}
-			return out, nil
+			return out, true, nil
 		}
-	} else if !errors.Is(err, sql.ErrNoRows) && ctx.Err() == nil {
-		return tools.Output{}, fmt.Errorf("the cache of %s: %w", t.Name(), err)
+	case !errors.Is(err, sql.ErrNoRows) && ctx.Err() == nil:
+		return tools.Output{}, false, fmt.Errorf("the cache of %s: %w", t.Name(), err)
 	}
-	// The questions of this process that want the same result at once wait
-	// for one call.
-	called := false
-	v, err, _ := t.q.flight.Do(t.Name()+"\x00"+key, func() (any, error) {
-		called = true
-		out, err := t.Tool.Call(ctx, req)
-		if err != nil {
-			return out, err
-		}
-		if enc, err := json.Marshal(out); err == nil {
-			// A result the cache cannot keep is still the answer of this call.
-			_, _ = t.q.b.exec(context.WithoutCancel(ctx), `INSERT INTO agent_research_cache (tool, input_hash, output, expires_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (tool, input_hash) DO UPDATE SET output = excluded.output, expires_at = excluded.expires_at`,
-				t.Name(), key, string(enc), time.Now().Add(t.ttl).UnixMilli())
-		}
-		return out, nil
-	})
-	if !called && err == nil {
-		if c := callOf(ctx); c != nil {
-			c.hits.Add(1)
-		}
-	}
-	out, _ := v.(tools.Output)
-	return out, err
+	return tools.Output{}, false, nil
 }
 
 // guardedTool makes each call of a side-effecting tool at most once per
