@@ -164,6 +164,56 @@ def unpack_linear(t, bits):
     return w.T
 
 
+SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32,
+                      "I32": torch.int32, "I64": torch.int64}
+
+
+def read_safetensors(path):
+    """The tensors of one safetensors file (an 8-byte little-endian header length,
+    the JSON header, the data), read without the safetensors package."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = SAFETENSORS_DTYPES[meta["dtype"]]
+        a, b = meta["data_offsets"]
+        if b == a:
+            out[name] = torch.empty(meta["shape"], dtype=dtype)
+        else:
+            out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=dtype).reshape(meta["shape"])
+    return out
+
+
+def dequantized_state(model_dir):
+    """The float32 state dict of a checkpoint write_checkpoint wrote, sharded or
+    not: every quantized linear dequantized (unpack_linear), the rest as stored,
+    lm_head.weight the embedding when the config ties them. It starts a training
+    run from a shipped model (train.py --init) instead of from scratch."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    raw = {}
+    for name in files:
+        raw.update(read_safetensors(os.path.join(model_dir, name)))
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    bits = cfg["quantization_config"]["bits"]
+    parts = ("qweight", "qzeros", "scales", "g_idx")
+    state = {k: v.float() for k, v in raw.items() if k.rsplit(".", 1)[-1] not in parts}
+    for p in sorted({k.rsplit(".", 1)[0] for k in raw if k.endswith(".qweight")}):
+        state[p + ".weight"] = unpack_linear({k: raw[f"{p}.{k}"] for k in parts}, bits).contiguous()
+    if cfg.get("tie_word_embeddings") and "lm_head.weight" not in state:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    return state
+
+
 def write_checkpoint(model, qlayers, out_dir, bits, group, shard_bytes=15 * 2 ** 20):
     """Write config.json, quantize_config.json and the weights, sharded under
     shard_bytes a file where they exceed it, with model.safetensors.index.json.

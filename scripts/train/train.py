@@ -169,6 +169,7 @@ def main():
     ap.add_argument("--match", type=int, default=64, help="dev examples decoded greedily")
     ap.add_argument("--max-train", type=int, default=0, help="use at most this many training examples")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", default="", help="start from this GPTQ checkpoint (dequantized) instead of from scratch")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -198,7 +199,16 @@ def main():
                       max_position_embeddings=a.context, rms_norm_eps=1e-5, rope_theta=10000.0,
                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
                       hidden_act="silu", attention_bias=False, mlp_bias=False)
-    model = LlamaForCausalLM(cfg).to(device)
+    model = LlamaForCausalLM(cfg)
+    if a.init:
+        # Continue a shipped model: its dequantized weights, checked key by key
+        # (only non-persistent rotary buffers may be missing) and shape by shape.
+        missing, unexpected = model.load_state_dict(gptq.dequantized_state(a.init), strict=False)
+        missing = [k for k in missing if "rotary_emb" not in k]
+        if missing or unexpected:
+            raise SystemExit(f"--init {a.init}: missing {missing}, unexpected {unexpected}")
+        print(f"initialized from {a.init}", flush=True)
+    model = model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params/1e6:.2f}M parameters", flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
