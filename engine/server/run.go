@@ -84,6 +84,11 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, parse func(io.Reade
 	} else {
 		res, err = llm.Generate(ctx, j.req, o.onText)
 	}
+	// The engine's work is over: its turn and the model are given back before the
+	// last bytes go out, so a client that has its answer (and asks agent ps) finds
+	// the request no longer running.
+	leave()
+	done()
 	o.finish(r, res, err)
 }
 
