@@ -85,8 +85,10 @@ func TestServeSIGTERMDrains(t *testing.T) {
 	if err != nil || res.Text != reply {
 		t.Errorf("the completion under way at SIGTERM: %q, %v; want it whole", res.Text, err)
 	}
-	werr := cmd.Wait()
+	// All of stderr first (it ends when serve exits): Wait closes the pipe, and
+	// lines still in it would be lost.
 	log.WriteString(<-rest)
+	werr := cmd.Wait()
 	if werr != nil {
 		t.Errorf("serve after SIGTERM: %v\n%s", werr, log.String())
 	}
