@@ -123,7 +123,7 @@ func (s *Sampler) distribution(logits []float32) (id int, z float64, greedy bool
 		return 0, 0, false, err
 	}
 	if s.temp == 0 {
-		return argmax(s.scores), 0, true, nil
+		return Argmax(s.scores), 0, true, nil
 	}
 	s.candidates()
 	if len(s.cand) == 0 {
@@ -235,8 +235,9 @@ func (s *Sampler) prepare(logits []float32) error {
 	return nil
 }
 
-// argmax returns the index of the largest score, the first one on ties.
-func argmax(sc []float32) int {
+// Argmax returns the index of the largest score, the first one on ties: the token
+// greedy decoding picks (a draft model's drafts too, engine/speculate).
+func Argmax(sc []float32) int {
 	best := 0
 	for i, x := range sc {
 		if x > sc[best] {

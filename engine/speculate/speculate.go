@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/rewoo-agent/agent/engine"
+	"github.com/rewoo-agent/agent/engine/sample"
 )
 
 // Lookup drafts by prompt lookup: it finds the most recent earlier occurrence of
@@ -109,20 +110,9 @@ func (d *Model) Draft(ctx context.Context, ids []int, k int) ([]int, error) {
 		}
 		d.fed = append(d.fed, feed...)
 		start += len(feed)
-		id := argmax(logits)
+		id := sample.Argmax(logits)
 		out = append(out, id)
 		feed = []int{id}
 	}
 	return out, nil
-}
-
-// argmax is the first id of the largest logit, as greedy decoding picks.
-func argmax(logits []float32) int {
-	best := 0
-	for i, x := range logits {
-		if x > logits[best] {
-			best = i
-		}
-	}
-	return best
 }
