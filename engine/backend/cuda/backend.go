@@ -387,16 +387,26 @@ func (b *Backend) Run(ctx context.Context, ids []int32, start int, step func(eng
 		if err := b.setBatch(ids, start, 0, 0); err != nil {
 			return err
 		}
-		b.rows, b.err, b.batched = len(ids), nil, false
-		b.prog.reset()
-		b.pend, b.ropes = pendingMV{}, pendingRoPE{}
-		step(ops{b})
-		ops{b}.flush()
-		if b.err != nil {
-			return b.err
-		}
-		return b.execute(len(ids))
+		return b.issue(step, len(ids), false)
 	})
+}
+
+// issue records step's operations for rows rows (of a RunBatch step when batched)
+// from a clean state, then runs them: a CUDA graph per number of rows, Run's and
+// RunBatch's apart. It runs on the backend's thread.
+func (b *Backend) issue(step func(engine.Ops), rows int, batched bool) error {
+	b.rows, b.err, b.batched = rows, nil, batched
+	b.prog.reset()
+	b.pend, b.ropes = pendingMV{}, pendingRoPE{}
+	step(ops{b})
+	ops{b}.flush()
+	if b.err != nil {
+		return b.err
+	}
+	if batched {
+		return b.execute(-rows) // graphs of RunBatch steps are keyed apart from Run's
+	}
+	return b.execute(rows)
 }
 
 func (b *Backend) checkBatch(ids []int32, start int) error {

@@ -151,15 +151,7 @@ func (b *Backend) RunBatch(ctx context.Context, bt engine.Batch, step func(engin
 		if err := cu.MemcpyHtoD(b.ids, unsafe.Pointer(&bt.IDs[0]), int64(4*len(bt.IDs))); err != nil {
 			return fmt.Errorf("cuda: copy %d ids: %w", len(bt.IDs), err)
 		}
-		b.rows, b.err, b.batched = len(bt.IDs), nil, true
-		b.prog.reset()
-		b.pend, b.ropes = pendingMV{}, pendingRoPE{}
-		step(ops{b})
-		ops{b}.flush()
-		if b.err != nil {
-			return b.err
-		}
-		return b.execute(-len(bt.IDs))
+		return b.issue(step, len(bt.IDs), true)
 	})
 }
 
