@@ -6,18 +6,9 @@
 // text fed byte by byte to a matcher, as vLLM feeds a model's tokens, then
 // the end token. planner/constrain's TestGBNFXGrammar writes the file and
 // reads the answer.
-import { createRequire } from "node:module";
 import fs from "node:fs";
-import path from "node:path";
 
-const require = createRequire(import.meta.url);
-const entry = require.resolve("@mlc-ai/web-xgrammar");
-// The package is a UMD bundle that its package.json marks as an ES module,
-// so neither import nor require loads it: run it as the CommonJS it is.
-const mod = { exports: {} };
-new Function("exports", "require", "module", "__filename", "__dirname", fs.readFileSync(entry, "utf8"))(
-  mod.exports, require, mod, entry, path.dirname(entry));
-const xg = mod.exports;
+import xg from "./xgrammar.mjs";
 
 const input = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const vocab = [];

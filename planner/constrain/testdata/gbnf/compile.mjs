@@ -5,18 +5,9 @@
 // grammar (what vLLM does once per new grammar) and to compute the first
 // token mask (the median of 21). planner/constrain's BenchmarkGBNFXGrammar
 // writes the file and reads the answer.
-import { createRequire } from "node:module";
 import fs from "node:fs";
-import path from "node:path";
 
-const require = createRequire(import.meta.url);
-const entry = require.resolve("@mlc-ai/web-xgrammar");
-// The package is a UMD bundle that its package.json marks as an ES module:
-// run it as the CommonJS it is (as check.mjs does).
-const mod = { exports: {} };
-new Function("exports", "require", "module", "__filename", "__dirname", fs.readFileSync(entry, "utf8"))(
-  mod.exports, require, mod, entry, path.dirname(entry));
-const xg = mod.exports;
+import xg from "./xgrammar.mjs";
 
 const input = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const info = await xg.TokenizerInfo.createTokenizerInfo(input.vocab, "byte_fallback", true, input.vocab.length, [input.eos]);
