@@ -55,11 +55,32 @@ def load_train(path, tokenizer, max_len):
     return encode(spm.SentencePieceProcessor(model_file=tokenizer), examples, max_len)
 
 
+COMPARATIVES = ("earlier", "later")
+
+
+def deciding(sp, e, ids, start):
+    """The positions in ids (from start, the completion's first token) of the tokens
+    that decide a comparison of years, None for an example without them: in a plan,
+    the comparative copied from the question into the last step ("earlier" or
+    "later": a one-token choice a small model otherwise guesses from its prior, the
+    same for every question); in the KnowledgeModel step that compares the branches'
+    answers (its prompt asks the question itself), the whole answer."""
+    q = e["question"]
+    if not any(" %s, " % w in q for w in COMPARATIVES):
+        return None
+    if e["kind"] == "knowledge":
+        return np.arange(start, len(ids), dtype=np.int32) if q in e["prompt"] else None
+    pieces = {sp.piece_to_id("\u2581" + w) for w in COMPARATIVES} - {sp.unk_id()}
+    pos = [i for i in range(start, len(ids)) if ids[i] in pieces]
+    return np.array(pos, dtype=np.int32) if pos else None
+
+
 def encode(sp, examples, max_len, chunk=8192):
-    """Token ids [BOS] + prompt + completion + [EOS] (an int32 array) and the prompt's
-    length; the prompt is tokenized alone too, and an example whose joint tokenization
-    does not start with it (a token merging across the seam) is an error. Chunked, so
-    that only one chunk's Python lists live at a time."""
+    """Token ids [BOS] + prompt + completion + [EOS] (an int32 array), the prompt's
+    length, the kind and the deciding positions (deciding); the prompt is tokenized
+    alone too, and an example whose joint tokenization does not start with it (a
+    token merging across the seam) is an error. Chunked, so that only one chunk's
+    Python lists live at a time."""
     out, dropped = [], 0
     for s in range(0, len(examples), chunk):
         part = examples[s:s + chunk]
@@ -72,7 +93,7 @@ def encode(sp, examples, max_len, chunk=8192):
                 dropped += 1
                 continue
             ids = np.array([sp.bos_id()] + f + [sp.eos_id()], dtype=np.int32)
-            out.append((ids, 1 + len(p), e["kind"]))
+            out.append((ids, 1 + len(p), e["kind"], deciding(sp, e, ids, 1 + len(p))))
     return out, dropped
 
 
@@ -98,26 +119,36 @@ def batches(data, batch_tokens, rng):
     return out
 
 
-def collate(data, b, device):
+def collate(data, b, device, focus=1.0):
+    """The batch's ids, labels (-100 off the completion) and each label's weight in
+    the loss: focus at the deciding positions, 1 elsewhere."""
     n = max(len(data[i][0]) for i in b)
     ids = torch.zeros(len(b), n, dtype=torch.long)
     labels = torch.full((len(b), n), -100, dtype=torch.long)
+    weights = torch.ones(len(b), n)
     for r, i in enumerate(b):
-        t, p, _ = data[i]
+        t, p, _, d = data[i]
         t = torch.as_tensor(np.asarray(t, dtype=np.int64))
         ids[r, :len(t)] = t
         labels[r, p:len(t)] = t[p:]
-    return ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if d is not None:
+            weights[r, torch.as_tensor(d, dtype=torch.long)] = focus
+    return (ids.to(device, non_blocking=True), labels.to(device, non_blocking=True),
+            weights.to(device, non_blocking=True))
 
 
-def completion_loss(model, ids, labels, reduction="mean"):
-    """Cross-entropy of the completion tokens; the output layer runs only at the
-    positions that predict one (most positions are prompt)."""
+def completion_loss(model, ids, labels, weights=None, reduction="mean"):
+    """Cross-entropy of the completion tokens, each weighted by weights (the mean is
+    over the tokens, so weights above 1 add to the gradient); the output layer runs
+    only at the positions that predict one (most positions are prompt)."""
     h = model.model(input_ids=ids).last_hidden_state[:, :-1]
     target = labels[:, 1:]
     keep = target != -100
     logits = model.lm_head(h[keep]).float()
-    return torch.nn.functional.cross_entropy(logits, target[keep], reduction=reduction)
+    if weights is None:
+        return torch.nn.functional.cross_entropy(logits, target[keep], reduction=reduction)
+    ce = torch.nn.functional.cross_entropy(logits, target[keep], reduction="none") * weights[:, 1:][keep]
+    return ce.sum() if reduction == "sum" else ce.mean()
 
 
 def completion_nll(model, data, device, batch_tokens=32768):
@@ -126,7 +157,7 @@ def completion_nll(model, data, device, batch_tokens=32768):
     total, count = 0.0, 0
     with torch.no_grad():
         for b in batches(data, batch_tokens, random.Random(0)):
-            ids, labels = collate(data, b, device)
+            ids, labels, _ = collate(data, b, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 lp = completion_loss(model, ids, labels, reduction="sum")
             total += lp.item()
@@ -140,7 +171,7 @@ def greedy_match(model, sp, data, device, n, max_new=160):
     model.eval()
     hits = 0
     with torch.no_grad():
-        for t, p, _ in data[:n]:
+        for t, p, _, _ in data[:n]:
             ids = torch.tensor([t[:p].tolist()], device=device)
             out = model.generate(ids, max_new_tokens=min(max_new, len(t) - p + 8), do_sample=False,
                                  eos_token_id=sp.eos_id(), pad_token_id=0)
@@ -170,6 +201,8 @@ def main():
     ap.add_argument("--max-train", type=int, default=0, help="use at most this many training examples")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default="", help="start from this GPTQ checkpoint (dequantized) instead of from scratch")
+    ap.add_argument("--focus", type=float, default=1.0,
+                    help="loss weight of the tokens that decide a comparison of years (train.py's deciding)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -190,8 +223,9 @@ def main():
     rng.shuffle(dev_ex)
     dev_ex = dev_ex[:a.dev_examples]
     dev, dev_dropped = encode(sp, dev_ex, a.context)
-    print(f"tokenized {len(train)} train examples of {len(files)} files ({dropped} too long), {len(dev)} dev examples "
-          f"in {time.time()-t0:.1f}s", flush=True)
+    focused = sum(d[3] is not None for d in train)
+    print(f"tokenized {len(train)} train examples of {len(files)} files ({dropped} too long, {focused} with deciding "
+          f"tokens), {len(dev)} dev examples in {time.time()-t0:.1f}s", flush=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     cfg = LlamaConfig(vocab_size=sp.vocab_size(), hidden_size=a.hidden, intermediate_size=a.intermediate,
@@ -229,9 +263,9 @@ def main():
             lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            ids, labels = collate(train, b, device)
+            ids, labels, weights = collate(train, b, device, a.focus)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = completion_loss(model, ids, labels)
+                loss = completion_loss(model, ids, labels, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -258,7 +292,7 @@ def main():
     fnll, _ = completion_nll(model, held, device)
     with torch.no_grad():
         greedy = []
-        for t, p, _ in held:
+        for t, p, _, _ in held:
             lg = model(input_ids=torch.tensor([t.tolist()], device=device)).logits[0].float()
             greedy.append(lg.argmax(-1).tolist())
 
@@ -274,7 +308,7 @@ def main():
 
     os.makedirs(a.out, exist_ok=True)
     files = gptq.write_checkpoint(model, qlayers, a.out, bits=a.bits, group=a.group)
-    hs = [{"ids": t.tolist(), "prompt_len": p, "float_greedy": g} for (t, p, _), g in zip(held, greedy)]
+    hs = [{"ids": t.tolist(), "prompt_len": p, "float_greedy": g} for (t, p, _, _), g in zip(held, greedy)]
     hnll, hcnt = completion_nll(model, held, device)
     with open(os.path.join(a.out, "heldout.json"), "w") as f:
         json.dump({"examples": hs, "float_nll": fnll, "quant_nll": hnll, "tokens": hcnt}, f)
@@ -284,6 +318,7 @@ def main():
         "heads": a.heads, "context": a.context, "steps": step, "epochs": epoch, "tokens": tokens,
         "train_seconds": round(train_s, 1), "quantize_seconds": round(quant_s, 1), "lr": a.lr,
         "batch_tokens": a.batch_tokens, "train_examples": len(train), "dev_examples": len(dev),
+        "init": a.init, "focus": a.focus, "focused_examples": focused,
         "float_dev_ppl": float_ppl, "quant_dev_ppl": quant_ppl, "dev_tokens": cnt,
         "float_greedy_exact": match, "quant_greedy_exact": qmatch, "bits": a.bits, "group": a.group,
         "files": files, "log": log,
