@@ -31,6 +31,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,18 @@ type Job struct {
 	GenTokens    int
 	Runs         int
 	Seqs         []int // batch sizes, 1 first
+}
+
+// BatchSizes is the batch sizes of a job for agent bench's --seqs: 1 (agent
+// bench always times one sequence), then seqs in order, each once.
+func BatchSizes(seqs []int) []int {
+	out := []int{1}
+	for _, n := range seqs {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Env is the job as the environment variables the command receives.
@@ -136,12 +149,8 @@ func parseLine(line string, job Job) (Point, error) {
 	if dec.More() {
 		return p, errors.New("more than one JSON value on the line")
 	}
-	known := false
-	for _, n := range job.Seqs {
-		known = known || n == p.Seqs
-	}
 	switch {
-	case !known:
+	case !slices.Contains(job.Seqs, p.Seqs):
 		return p, fmt.Errorf("seqs %d is not one of the batch sizes asked for, %v", p.Seqs, job.Seqs)
 	case p.PromptTokens != 0 && p.PromptTokens != job.PromptTokens:
 		return p, fmt.Errorf("timed %d prompt tokens, agent bench %d", p.PromptTokens, job.PromptTokens)

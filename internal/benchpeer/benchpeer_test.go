@@ -93,6 +93,18 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+func TestBatchSizes(t *testing.T) {
+	for _, tt := range []struct{ seqs, want []int }{
+		{nil, []int{1}},
+		{[]int{1, 4, 16}, []int{1, 4, 16}},
+		{[]int{16, 4, 1, 4}, []int{1, 16, 4}},
+	} {
+		if got := BatchSizes(tt.seqs); !slices.Equal(got, tt.want) {
+			t.Errorf("BatchSizes(%v) = %v, want %v", tt.seqs, got, tt.want)
+		}
+	}
+}
+
 func TestEnv(t *testing.T) {
 	want := []string{"AGENT_BENCH_MODEL=/m", "AGENT_BENCH_DEVICE=cuda", "AGENT_BENCH_PROMPT=512",
 		"AGENT_BENCH_GEN=128", "AGENT_BENCH_RUNS=3", "AGENT_BENCH_SEQS=1,4,16"}
