@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -119,22 +120,31 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 			return err
 		}
 	}
-	if a.peer != "" {
-		job := benchpeer.Job{Model: dir, Device: spec.Device, PromptTokens: a.prompt, GenTokens: a.gen, Runs: a.runs,
-			Seqs: benchpeer.BatchSizes(a.seqs)}
-		pts, err := benchpeer.Run(ctx, a.peer, job, std.err, a.peerTimeout)
-		if err != nil {
-			return fmt.Errorf("bench --peer: %w", err)
-		}
-		for _, p := range pts {
-			res.AddPeer(p.Name, p.Seqs, p.PrefillS, p.DecodeMsToken)
-		}
+	var peerErr error
+	if a.peer != "" { // a failing peer still lets the report out with our figures
+		peerErr = benchPeer(ctx, std, a, benchpeer.Job{Model: dir, Device: spec.Device, PromptTokens: a.prompt,
+			GenTokens: a.gen, Runs: a.runs, Seqs: benchpeer.BatchSizes(a.seqs)}, &res)
 	}
 	res.PeakRSSMiB = procstat.PeakRSSMiB()
 	if a.asJSON {
-		return json.NewEncoder(std.out).Encode(res)
+		return errors.Join(json.NewEncoder(std.out).Encode(res), peerErr)
 	}
-	return res.WriteText(std.out)
+	return errors.Join(res.WriteText(std.out), peerErr)
+}
+
+// benchPeer runs the --peer command for job and adds its points to res, or its
+// error to res and returns it.
+func benchPeer(ctx context.Context, std stdio, a benchArgs, job benchpeer.Job, res *benchreport.Report) error {
+	pts, err := benchpeer.Run(ctx, a.peer, job, std.err, a.peerTimeout)
+	if err != nil {
+		err = fmt.Errorf("bench --peer: %w", err)
+		res.PeerError = err.Error()
+		return err
+	}
+	for _, p := range pts {
+		res.AddPeer(p.Name, p.Seqs, p.PrefillS, p.DecodeMsToken)
+	}
+	return nil
 }
 
 // benchBatched loads spec's model into the continuous-batching engine and adds its

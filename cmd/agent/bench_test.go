@@ -118,7 +118,8 @@ func TestBenchPeer(t *testing.T) {
 }
 
 // TestBenchPeerFails: a peer that fails, prints what is not the schema or runs
-// past --peer-timeout fails agent bench with an error saying so.
+// past --peer-timeout fails agent bench with an error saying so, after the report
+// of our own figures (with the error in it).
 func TestBenchPeerFails(t *testing.T) {
 	dir := gptqFixture("tiny-4bit-nogroup-actorder")
 	for _, tt := range []struct {
@@ -131,11 +132,27 @@ func TestBenchPeerFails(t *testing.T) {
 		{`echo '{"seqs":2,"decode_ms_per_token":3}'`, "1m", benchpeer.ErrOutput, "seqs 2 is not one of the batch sizes asked for, [1]"},
 		{"sleep 30", "50ms", benchpeer.ErrTimeout, "timed out after 50ms"},
 	} {
-		var errb bytes.Buffer
-		err := run(context.Background(), stdio{strings.NewReader(""), &bytes.Buffer{}, &errb},
-			[]string{"bench", "--model", dir, "--device", "cpu", "--prompt", "4", "--gen", "2", "--runs", "1", "--peer", tt.peer, "--peer-timeout", tt.timeout})
-		if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), "bench --peer") || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("--peer %q: %v; want %v with %q", tt.peer, err, tt.is, tt.want)
+		for _, asJSON := range []bool{false, true} {
+			args := []string{"bench", "--model", dir, "--device", "cpu", "--prompt", "4", "--gen", "2", "--runs", "1", "--peer", tt.peer, "--peer-timeout", tt.timeout}
+			if asJSON {
+				args = append(args, "--json")
+			}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), stdio{strings.NewReader(""), &out, &errb}, args)
+			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), "bench --peer") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("--peer %q: %v; want %v with %q", tt.peer, err, tt.is, tt.want)
+				continue
+			}
+			if !asJSON {
+				if !strings.Contains(out.String(), "\nagent  ") || !strings.Contains(out.String(), "no peer times: "+err.Error()) {
+					t.Errorf("--peer %q: the report lacks our rows or the error:\n%s", tt.peer, out.String())
+				}
+				continue
+			}
+			var res benchreport.Report
+			if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil || res.DecodeTokS <= 0 || res.PeerError != err.Error() || len(res.Peer) != 0 {
+				t.Errorf("--peer %q --json: %+v, %v", tt.peer, res, jerr)
+			}
 		}
 	}
 }

@@ -53,6 +53,8 @@ type Report struct {
 	Batch []Batch `json:"batch,omitempty"`
 	// Peer is the peer command's times (--peer), a point per batch size it timed.
 	Peer []Peer `json:"peer,omitempty"`
+	// PeerError is why the peer gave no times, when it failed.
+	PeerError string `json:"peer_error,omitempty"`
 }
 
 // Batch is the batched engine at one concurrency: Seqs calls at once, each a
@@ -216,7 +218,8 @@ func WriteRun(w io.Writer, n, gen int, prefill, decode time.Duration) {
 // WriteText writes the report: a line on the run, one on the limits measured,
 // the prefill and decode tables (ours, the batched engine's and the peer's rows,
 // each against its floor; "-" where a figure was not measured), then the
-// batched engine's throughput at each concurrency.
+// batched engine's throughput at each concurrency, and why the peer has no rows
+// when it failed.
 func (r *Report) WriteText(w io.Writer) error {
 	sampling := "host"
 	if r.DeviceSampling {
@@ -291,6 +294,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "batched, %d %s at once: %.1f tok/s%s (time to first token %.1f ms, between tokens %.2f ms)\n",
 			x.Seqs, calls, x.TokS, vs, x.TTFTms, x.ITLms)
+	}
+	if r.PeerError != "" {
+		fmt.Fprintf(&b, "no peer times: %s\n", r.PeerError)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
