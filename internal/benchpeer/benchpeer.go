@@ -23,6 +23,7 @@ package benchpeer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,7 +41,7 @@ import (
 // Job is what agent bench measured, for the peer to measure the same.
 type Job struct {
 	Model        string // checkpoint folder
-	Device       string
+	Device       string // as --device gives it; "" is auto
 	PromptTokens int
 	GenTokens    int
 	Runs         int
@@ -67,7 +68,7 @@ func (j Job) Env() []string {
 	}
 	return []string{
 		"AGENT_BENCH_MODEL=" + j.Model,
-		"AGENT_BENCH_DEVICE=" + j.Device,
+		"AGENT_BENCH_DEVICE=" + cmp.Or(j.Device, "auto"),
 		"AGENT_BENCH_PROMPT=" + strconv.Itoa(j.PromptTokens),
 		"AGENT_BENCH_GEN=" + strconv.Itoa(j.GenTokens),
 		"AGENT_BENCH_RUNS=" + strconv.Itoa(j.Runs),

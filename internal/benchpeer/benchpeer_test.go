@@ -111,6 +111,11 @@ func TestEnv(t *testing.T) {
 	if got := job.Env(); !slices.Equal(got, want) {
 		t.Errorf("Env = %q, want %q", got, want)
 	}
+	auto := job
+	auto.Device = ""
+	if got := auto.Env()[1]; got != "AGENT_BENCH_DEVICE=auto" {
+		t.Errorf("no device: %q, want auto", got)
+	}
 }
 
 // TestRun runs the fake peer: it sees the job in its environment, its standard
