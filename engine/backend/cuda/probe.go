@@ -10,7 +10,11 @@ import (
 	"unsafe"
 
 	"gorgonia.org/cu"
+
+	"github.com/rewoo-agent/agent/engine"
 )
+
+var _ engine.TensorProber = (*Backend)(nil)
 
 // The tensor-core probe (kernels/probe.cu): tcChains independent m16n8k16 products
 // per warp and round, tcWarpsPerSM warps on every SM (blocks of tcBlock threads).

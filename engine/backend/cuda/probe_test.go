@@ -35,7 +35,10 @@ func TestTensorRate(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	b := eb.(*Backend)
+	b, ok := eb.(*Backend)
+	if !ok {
+		t.Fatalf("engine.OpenBackend gave a %T", eb)
+	}
 	// A few rounds first: the sums, unrounded at any count, and a check that can fail.
 	for _, iters := range []int{1, 7} {
 		if _, _, err := b.tcProbe(ctx, iters, 0); err != nil {
@@ -50,11 +53,7 @@ func TestTensorRate(t *testing.T) {
 	if err := checkTC(out, 7); err == nil {
 		t.Error("checkTC accepted sums that are not the probe's")
 	}
-	p, ok := eb.(engine.TensorProber)
-	if !ok {
-		t.Fatalf("%T is no engine.TensorProber", eb)
-	}
-	rate, how, err := p.TensorRate(ctx)
+	rate, how, err := b.TensorRate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
