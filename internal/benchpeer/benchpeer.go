@@ -186,21 +186,21 @@ func Run(ctx context.Context, command string, job Job, stderr io.Writer, timeout
 	err := cmd.Run()
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("peer %q: %w", command, ctx.Err())
+		return nil, fmt.Errorf("%q: %w", command, ctx.Err())
 	case tctx.Err() != nil:
-		return nil, fmt.Errorf("peer %q: %w after %s", command, ErrTimeout, timeout)
+		return nil, fmt.Errorf("%q: %w after %s", command, ErrTimeout, timeout)
 	case err != nil && !errors.Is(err, exec.ErrWaitDelay):
 		msg := strings.TrimSpace(tail.String())
 		if msg == "" {
 			msg = "no error output"
 		}
-		return nil, fmt.Errorf("peer %q: %w: %w: %s", command, ErrFailed, err, msg)
+		return nil, fmt.Errorf("%q: %w: %w: %s", command, ErrFailed, err, msg)
 	case out.Len() >= maxOutput:
-		return nil, fmt.Errorf("peer %q: %w: more than %d bytes on standard output", command, ErrOutput, maxOutput)
+		return nil, fmt.Errorf("%q: %w: more than %d bytes on standard output", command, ErrOutput, maxOutput)
 	}
 	pts, err := Parse(&out, job)
 	if err != nil {
-		return nil, fmt.Errorf("peer %q: %w", command, err)
+		return nil, fmt.Errorf("%q: %w", command, err)
 	}
 	return pts, nil
 }
