@@ -730,4 +730,8 @@ var Entries = map[string]Entry{
 		{Name: "silu_mul_param_2", Type: ".u64", Size: 8},
 		{Name: "silu_mul_param_3", Type: ".u32", Size: 4},
 	}},
+	"tc_probe": {Module: "probe", Params: []Param{
+		{Name: "tc_probe_param_0", Type: ".u64", Size: 8},
+		{Name: "tc_probe_param_1", Type: ".u32", Size: 4},
+	}},
 }

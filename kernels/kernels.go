@@ -11,7 +11,7 @@ import (
 var ptxFiles embed.FS
 
 // Names lists the kernel modules, one per CUDA source file.
-var Names = []string{"gptq", "llama", "sample"}
+var Names = []string{"gptq", "llama", "probe", "sample"}
 
 // Targets lists the compute capabilities PTX is generated for, oldest first.
 var Targets = []int{80, 90}

@@ -29,8 +29,8 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Seqs != 6 || p.Tokens != 60 {
-		t.Errorf("Bench: %d calls, %d tokens; want 6 calls of 10 tokens", p.Seqs, p.Tokens)
+	if p.Seqs != 6 || p.Tokens != 60 || p.Running != 4 {
+		t.Errorf("Bench: %d calls, %d tokens, %d running; want 6 calls of 10 tokens, 4 running", p.Seqs, p.Tokens, p.Running)
 	}
 	if !(p.TokS > 0 && p.WallS > 0 && p.TTFTms >= 0 && p.ITLms >= 0) || p.TokS != float64(p.Tokens)/p.WallS {
 		t.Errorf("Bench figures %+v", p)

@@ -65,6 +65,9 @@ type Model struct {
 	// stepBytes is what one decode step reads besides the cache: every weight,
 	// scale and zero, the norms, the output layer and one embedding row.
 	stepBytes int64
+	// weights is the multiply-adds of one token's products: In·Out of every linear
+	// and the output layer's Vocab·Hidden.
+	weights int64
 
 	embed, norm, head engine.Tensor
 	layers            []layer
@@ -150,10 +153,12 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 			}
 			total += int64(len(w.QWeight) + len(w.QZeros) + len(w.Scales) + len(w.GIdx))
 			m.stepBytes += int64(len(w.QWeight) + len(w.QZeros) + len(w.Scales))
+			m.weights += int64(w.In) * int64(w.Out)
 			items = append(items, item{quant: &w, dst: &l.lin[which]})
 		}
 	}
 	m.stepBytes += int64(c.Hidden) * 2 // the token's embedding row
+	m.weights += int64(c.Vocab) * int64(c.Hidden)
 	if err := dense(&m.norm, gptq.NormName, 1, c.Hidden); err != nil {
 		return nil, err
 	}
@@ -428,13 +433,34 @@ func (m *Model) Forward(ctx context.Context, ids []int, start, last int) ([]floa
 // none) and the keys and values of positions 0..pos of every layer, at the
 // backend's cache element size. Over the device's read bandwidth it is the
 // decode floor agent bench reports against.
-func (m *Model) DecodeBytes(pos int) int64 {
+func (m *Model) DecodeBytes(pos int) int64 { return m.stepBytes + m.KVBytes(pos) }
+
+// KVBytes is the keys and values of positions 0..pos of every layer, at the
+// backend's cache element size: what a decode step reads of each sequence's cache,
+// so a step of n sequences at pos reads DecodeBytes(pos) + (n-1)·KVBytes(pos).
+func (m *Model) KVBytes(pos int) int64 {
 	value := 4
 	if pb, ok := m.b.(engine.PagedBackend); ok {
 		value = pb.KVValueBytes()
 	}
-	kv := int64(m.cfg.Layers) * 2 * int64(pos+1) * int64(m.cfg.KVHeads*m.cfg.HeadDim()) * int64(value)
-	return m.stepBytes + kv
+	return int64(m.cfg.Layers) * 2 * int64(pos+1) * int64(m.cfg.KVHeads*m.cfg.HeadDim()) * int64(value)
+}
+
+// Weights is the multiply-adds a token's products do: In·Out of every linear and
+// Vocab·Hidden of the output layer (attention's, which grow with the position, not
+// counted). A prompt of n tokens does 2·n·Weights floating-point operations in its
+// products, over the tensor-core rate the prefill floor agent bench reports against.
+func (m *Model) Weights() int64 { return m.weights }
+
+// TensorRate is the backend's measured tensor-core rate (engine.TensorProber); ok
+// is false for a backend that cannot measure it.
+func (m *Model) TensorRate(ctx context.Context) (flopsPerSecond float64, how string, ok bool, err error) {
+	p, ok := m.b.(engine.TensorProber)
+	if !ok {
+		return 0, "", false, nil
+	}
+	rate, how, err := p.TensorRate(ctx)
+	return rate, how, true, err
 }
 
 // ReadBandwidth is the backend's measured read bandwidth (engine.BandwidthProber);

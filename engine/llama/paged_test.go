@@ -124,7 +124,8 @@ func TestPagedPoolElementSize(t *testing.T) {
 // TestDecodeBytes: a step's floor bytes are every linear's packed weights,
 // zeros and scales, the norms, the output layer and one embedding row, plus the
 // cache up to the position at the backend's element size, counted here from
-// the shapes as AutoGPTQ packs them.
+// the shapes as AutoGPTQ packs them; Weights is every linear's In·Out and the
+// output layer's; the CPU measures no tensor-core rate.
 func TestDecodeBytes(t *testing.T) {
 	dir := t.TempDir()
 	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 96,
@@ -133,14 +134,16 @@ func TestDecodeBytes(t *testing.T) {
 	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: bits, GroupSize: group, Format: "gptq", DescAct: true}, Seed: 5}); err != nil {
 		t.Fatal(err)
 	}
-	var want int64
+	var want, weights int64
 	for i := range cfg.Layers {
 		for which := range gptq.NumLinears {
 			_, in, out := cfg.Linear(i, which)
 			groups := in / group
 			want += int64(in*out*bits/8 + groups*out*bits/8 + groups*out*2)
+			weights += int64(in * out)
 		}
 	}
+	weights += int64(cfg.Vocab * cfg.Hidden)
 	want += int64((2*cfg.Layers+1)*cfg.Hidden*2 + cfg.Vocab*cfg.Hidden*2 + cfg.Hidden*2)
 	m, err := Open(t.Context(), dir, cpu.New(), Options{})
 	if err != nil {
@@ -152,6 +155,15 @@ func TestDecodeBytes(t *testing.T) {
 		if got := m.DecodeBytes(pos); got != want+int64(pos+1)*kv {
 			t.Errorf("DecodeBytes(%d) = %d, want %d", pos, got, want+int64(pos+1)*kv)
 		}
+		if got := m.KVBytes(pos); got != int64(pos+1)*kv {
+			t.Errorf("KVBytes(%d) = %d, want %d", pos, got, int64(pos+1)*kv)
+		}
+	}
+	if m.Weights() != weights {
+		t.Errorf("Weights() = %d, want %d", m.Weights(), weights)
+	}
+	if _, _, ok, err := m.TensorRate(t.Context()); ok || err != nil {
+		t.Errorf("TensorRate on the CPU: ok %v, %v", ok, err)
 	}
 	bw, how, ok, err := m.ReadBandwidth(t.Context())
 	if !ok || err != nil || bw <= 0 || how == "" {

@@ -1,29 +1,25 @@
 package benchreport
 
 import (
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestReport(t *testing.T) {
+var update = flag.Bool("update", false, "rewrite testdata/*.txt from the reports")
+
+func TestTimes(t *testing.T) {
 	r := Report{Model: "m", Device: "cpu", PromptTokens: 100, GenTokens: 50, LoadSeconds: 1.25, PeakRSSMiB: 300}
 	r.SetTimes(200*time.Millisecond, 2*time.Second)
 	if r.PrefillSeconds != 0.2 || r.PrefillTokS != 500 || r.DecodeMsToken != 40 || r.DecodeTokS != 25 {
 		t.Errorf("times %+v: want 0.2 s, 500 tok/s, 40 ms/token, 25 tok/s", r)
 	}
-	for _, tt := range []struct {
-		device bool
-		want   string
-	}{
-		{false, "m on cpu: load 1.2 s; prefill 100 tokens 200.0 ms (500 tok/s); decode 40.00 ms/token (25.0 tok/s, host sampling); peak RSS 300 MiB\n"},
-		{true, "device sampling"},
-	} {
-		r.DeviceSampling = tt.device
-		var b strings.Builder
-		if err := r.WriteText(&b); err != nil || !strings.Contains(b.String(), tt.want) {
-			t.Errorf("WriteText = %q, %v; want %q", b.String(), err, tt.want)
-		}
+	if r.FloorMsToken != 0 || r.FloorPct != 0 || r.PrefillFloorS != 0 {
+		t.Errorf("floors %+v without limits", r)
 	}
 }
 
@@ -43,46 +39,126 @@ func TestWriteRun(t *testing.T) {
 	}
 }
 
-// TestFloor: the floor is the bytes over the bandwidth, the ratio the decode's
-// time over it, and the summary gains its line only when set.
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+// TestFloor: the decode floor is the step's bytes (weights once, one sequence's
+// cache) over the bandwidth, the ratio and percentage the decode's time against it.
 func TestFloor(t *testing.T) {
 	r := Report{Model: "m", Device: "cuda", PromptTokens: 512, GenTokens: 100}
 	r.SetTimes(time.Second, 2*time.Second) // 20 ms a token
-	var b strings.Builder
-	if err := r.WriteText(&b); err != nil || strings.Contains(b.String(), "floor") {
-		t.Errorf("no floor set: %q, %v", b.String(), err)
-	}
-	r.SetFloor(34e9, 4.25e12, "copy")
-	if r.FloorMsToken != 8 || r.FloorRatio != 2.5 || r.ReadGBs != 4250 {
-		t.Errorf("floor %g ms, ratio %g, %g GB/s; want 8, 2.5, 4250", r.FloorMsToken, r.FloorRatio, r.ReadGBs)
-	}
-	b.Reset()
-	if err := r.WriteText(&b); err != nil || !strings.Contains(b.String(), "decode floor 8.00 ms/token: 34.00 GB a token at 4250 GB/s read (copy); decode is 2.50x the floor\n") {
-		t.Errorf("with the floor: %q, %v", b.String(), err)
+	r.SetFloor(30e9, 4e9, 4.25e12, "copy")
+	if r.BytesPerToken != 34e9 || !near(r.FloorMsToken, 8) || !near(r.FloorRatio, 2.5) || !near(r.FloorPct, 40) || r.ReadGBs != 4250 {
+		t.Errorf("floor %d B, %g ms, ratio %g, %g%%, %g GB/s; want 34e9, 8, 2.5, 40, 4250", r.BytesPerToken, r.FloorMsToken, r.FloorRatio, r.FloorPct, r.ReadGBs)
 	}
 }
 
-// TestBatch: each concurrency gets its line, in order, and its ratio to the one-call
-// point once there is one, whatever the order they were added in; without a
-// floor the lines still come.
+// TestCompute: the prefill floor is 2 x weights x prompt tokens over the rate.
+func TestCompute(t *testing.T) {
+	r := Report{Model: "m", Device: "cuda", PromptTokens: 500, GenTokens: 10}
+	r.SetCompute(64e9, 512e12, "mma")
+	r.SetTimes(250*time.Millisecond, time.Second) // setters in any order
+	if !near(r.PrefillFloorS, 0.125) || !near(r.PrefillFloorPct, 50) || r.TensorTFLOPs != 512 {
+		t.Errorf("prefill floor %g s, %g%%, %g TFLOP/s; want 0.125, 50, 512", r.PrefillFloorS, r.PrefillFloorPct, r.TensorTFLOPs)
+	}
+}
+
+// TestBatch: each concurrency gets its ratio to the one-call point once there is
+// one, whatever the order they were added in, and its floor: the weights read once
+// for the sequences running, the cache of each.
 func TestBatch(t *testing.T) {
-	r := Report{Model: "m", Device: "cpu", PromptTokens: 16, GenTokens: 8}
+	r := Report{Model: "m", Device: "cuda", PromptTokens: 16, GenTokens: 8}
 	r.SetTimes(time.Second, time.Second)
-	r.AddBatch(Batch{Seqs: 4, TokS: 300, TTFTms: 12.5, ITLms: 3.25})
-	if r.Batch[0].VsOne != 0 {
-		t.Errorf("ratio %g before the one-call point", r.Batch[0].VsOne)
+	r.AddBatch(Batch{Seqs: 4, TokS: 300, TTFTms: 12.5, ITLms: 20})
+	if r.Batch[0].VsOne != 0 || r.Batch[0].Running != 4 || r.Batch[0].FloorPct != 0 {
+		t.Errorf("point %+v before the one-call point and the floor", r.Batch[0])
 	}
-	r.AddBatch(Batch{Seqs: 1, TokS: 100, TTFTms: 5, ITLms: 9.5})
-	if r.Batch[0].VsOne != 3 || r.Batch[1].VsOne != 1 {
-		t.Errorf("ratios %g, %g; want 3, 1", r.Batch[0].VsOne, r.Batch[1].VsOne)
+	r.AddBatch(Batch{Seqs: 1, TokS: 100, TTFTms: 5, ITLms: 10})
+	r.AddBatch(Batch{Seqs: 32, Running: 16, TokS: 800, ITLms: 40})
+	r.SetFloor(30e9, 1e9, 2e12, "copy")
+	for i, want := range []struct {
+		vsOne, bytes, floorMs, pct float64
+	}{
+		{3, 34e9 / 4, 17, 85},
+		{1, 31e9, 15.5, 155},
+		{8, 46e9 / 16, 23, 57.5},
+	} {
+		b := r.Batch[i]
+		if !near(b.VsOne, want.vsOne) || b.BytesPerToken != int64(want.bytes) || !near(b.FloorMsStep, want.floorMs) || !near(b.FloorPct, want.pct) {
+			t.Errorf("point %d: %+v; want %+v", i, b, want)
+		}
 	}
-	var b strings.Builder
-	if err := r.WriteText(&b); err != nil {
-		t.Fatal(err)
+}
+
+// TestPeer: the peer's points get the floors of their batch sizes, set before or
+// after them, and tok/s from their times.
+func TestPeer(t *testing.T) {
+	r := Report{Model: "m", Device: "cuda", PromptTokens: 500, GenTokens: 8}
+	r.AddPeer("exl", 1, 0.5, 20)
+	r.SetFloor(30e9, 1e9, 2e12, "copy")
+	r.SetCompute(64e9, 512e12, "mma")
+	r.AddPeer("exl", 4, 0, 25)
+	p := r.Peer[0]
+	if !near(p.PrefillTokS, 1000) || !near(p.PrefillFloorS, 0.125) || !near(p.PrefillFloorPct, 25) ||
+		!near(p.DecodeTokS, 50) || p.BytesPerToken != 31e9 || !near(p.FloorMsStep, 15.5) || !near(p.FloorPct, 77.5) {
+		t.Errorf("peer at 1: %+v", p)
 	}
-	want := "batched, 4 calls at once: 300.0 tok/s, 3.00x one call (time to first token 12.5 ms, between tokens 3.25 ms)\n" +
-		"batched, 1 call at once: 100.0 tok/s, 1.00x one call (time to first token 5.0 ms, between tokens 9.50 ms)\n"
-	if !strings.HasSuffix(b.String(), want) {
-		t.Errorf("WriteText = %q, want it to end with %q", b.String(), want)
+	p = r.Peer[1]
+	if p.PrefillTokS != 0 || p.PrefillFloorPct != 0 || !near(p.DecodeTokS, 160) || !near(p.FloorMsStep, 17) || !near(p.FloorPct, 68) {
+		t.Errorf("peer at 4: %+v", p)
+	}
+}
+
+// TestWriteText compares the tables with testdata/*.txt (go test -update
+// rewrites them): a CPU run without limits, and a GPU run with every row.
+func TestWriteText(t *testing.T) {
+	cpu := Report{Model: "tiny", Device: "cpu", PromptTokens: 64, GenTokens: 32, Runs: 2, LoadSeconds: 0.25, PeakRSSMiB: 120}
+	cpu.SetTimes(100*time.Millisecond, 320*time.Millisecond)
+	cpu.AddBatch(Batch{Seqs: 1, TokS: 90, TTFTms: 110, ITLms: 0})
+	gpu := Report{Model: "/tmp/m", Device: "cuda", PromptTokens: 512, GenTokens: 128, Runs: 3, LoadSeconds: 6.5, PeakRSSMiB: 2100, DeviceSampling: true}
+	gpu.SetTimes(370*time.Millisecond, 128*17*time.Millisecond)
+	gpu.SetFloor(33.9e9, 0.7e9, 4.35e12, "device-to-device copy")
+	gpu.SetCompute(65.2e9, 620e12, "mma.sync")
+	gpu.AddBatch(Batch{Seqs: 1, TokS: 55, TTFTms: 380, ITLms: 17.5})
+	gpu.AddBatch(Batch{Seqs: 4, TokS: 190, TTFTms: 1400, ITLms: 19})
+	gpu.AddBatch(Batch{Seqs: 32, Running: 16, TokS: 600, TTFTms: 5000, ITLms: 24})
+	gpu.AddPeer("exllamav2", 1, 0.17, 18.8)
+	gpu.AddPeer("exllamav2", 4, 0, 21)
+	for name, r := range map[string]Report{"cpu": cpu, "gpu": gpu} {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			if err := r.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			golden := "testdata/" + name + ".txt"
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("WriteText:\n%s\nwant (%s):\n%s", b.String(), golden, want)
+			}
+			if _, err := json.Marshal(r); err != nil {
+				t.Errorf("JSON: %v", err)
+			}
+		})
+	}
+}
+
+func TestBytesText(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "-"}, {7, "7 B"}, {999, "999 B"}, {1000, "1.00 kB"}, {12345, "12.3 kB"},
+		{654321, "654 kB"}, {9_995_000, "10.0 MB"}, {34.6e9, "34.6 GB"}, {9.175e9, "9.18 GB"}, {2500e9, "2500 GB"},
+	} {
+		if got := bytesText(tt.n); got != tt.want {
+			t.Errorf("bytesText(%d) = %q, want %q", tt.n, got, tt.want)
+		}
 	}
 }
