@@ -303,48 +303,89 @@ func (w *World) compared(r *rng, t compareTemplate, a, b Entity, fa, fb []Suppor
 // on one half, it can guess the word and be right half the time. ok is false for
 // every other question.
 func (w *World) Contrast(q Question) (Question, bool) {
-	var from, to string
+	y, ok := w.years(q)
+	if !ok {
+		return Question{}, false
+	}
+	c := q
+	c.ID = q.ID + "-contrast"
+	c.Question = strings.Replace(q.Question, " "+y.word+", ", " "+opposite[y.word]+", ", 1)
+	c.Answer = y.candidates[1-y.winner][y.kind]
+	c.Supporting = slices.Clone(q.Supporting)
+	c.Entities = slices.Clone(q.Entities)
+	return c, true
+}
+
+// Counterfactual returns the comparison of years q asked over other years: the
+// branches' last facts say ya and yb, the question asks comparative ("earlier" or
+// "later"), and the answer is the branch those years make win; its ID is
+// q.ID+"-counterfactual". Its facts are not the world's, so it is only for training
+// the step that compares (trainset.CompareDrills keeps that step's example alone,
+// whose prompt holds the years and not the documents). ok is false for every
+// question Contrast refuses, for equal years and for another comparative.
+func (w *World) Counterfactual(q Question, ya, yb int, comparative string) (Question, bool) {
+	y, ok := w.years(q)
+	if !ok || ya == yb || opposite[comparative] == "" {
+		return Question{}, false
+	}
+	c := q
+	c.ID = q.ID + "-counterfactual"
+	c.Question = strings.Replace(q.Question, " "+y.word+", ", " "+comparative+", ", 1)
+	c.Supporting = slices.Clone(q.Supporting)
+	half := len(c.Supporting) / 2
+	for i, year := range map[int]int{half - 1: ya, len(c.Supporting) - 1: yb} {
+		c.Supporting[i].Object = strconv.Itoa(year)
+		c.Supporting[i].Answer = c.Supporting[i].Object
+	}
+	winner := 0
+	if (comparative == "earlier") != (ya < yb) {
+		winner = 1
+	}
+	c.Answer = y.candidates[winner][y.kind]
+	c.Entities = slices.Clone(q.Entities)
+	return c, true
+}
+
+var opposite = map[string]string{"earlier": "later", "later": "earlier"}
+
+// yearComparison is how a comparison of years is answered: its comparative, each
+// branch's candidate answers (its start's name, its first object's), which kind of
+// candidate answers it, and which branch won.
+type yearComparison struct {
+	word       string
+	candidates [2][]string
+	kind       int
+	winner     int
+}
+
+// years reads q as a comparison of years; ok is false for every other question.
+func (w *World) years(q Question) (yearComparison, bool) {
+	var y yearComparison
 	switch {
 	case q.Type != Comparison && q.Type != BridgeComparison, len(q.Supporting)%2 != 0:
-		return Question{}, false
-	case strings.Count(q.Question, " earlier, ") == 1:
-		from, to = " earlier, ", " later, "
-	case strings.Count(q.Question, " later, ") == 1:
-		from, to = " later, ", " earlier, "
+		return y, false
+	case strings.Count(q.Question, " earlier, ") == 1 && !strings.Contains(q.Question, " later, "):
+		y.word = "earlier"
+	case strings.Count(q.Question, " later, ") == 1 && !strings.Contains(q.Question, " earlier, "):
+		y.word = "later"
 	default:
-		return Question{}, false
+		return y, false
 	}
 	half := len(q.Supporting) / 2
-	branches := [2][]Support{q.Supporting[:half], q.Supporting[half:]}
-	// A branch's candidate answers: its start's name, or its first object's.
-	candidates := func(b []Support) []string {
-		start, ok := w.byID[b[0].Subject]
+	for b, branch := range [2][]Support{q.Supporting[:half], q.Supporting[half:]} {
+		start, ok := w.byID[branch[0].Subject]
 		if !ok {
-			return nil
+			return y, false
 		}
-		return []string{w.entities[start].Name, b[0].Answer}
+		y.candidates[b] = []string{w.entities[start].Name, branch[0].Answer}
 	}
-	ca, cb := candidates(branches[0]), candidates(branches[1])
-	if ca == nil || cb == nil {
-		return Question{}, false
-	}
-	for i := range ca {
-		other := ""
-		switch q.Answer {
-		case ca[i]:
-			other = cb[i]
-		case cb[i]:
-			other = ca[i]
-		default:
-			continue
+	for k := range y.candidates[0] {
+		for b := range y.candidates {
+			if q.Answer == y.candidates[b][k] {
+				y.kind, y.winner = k, b
+				return y, true
+			}
 		}
-		c := q
-		c.ID = q.ID + "-contrast"
-		c.Question = strings.Replace(q.Question, from, to, 1)
-		c.Answer = other
-		c.Supporting = slices.Clone(q.Supporting)
-		c.Entities = slices.Clone(q.Entities)
-		return c, true
 	}
-	return Question{}, false
+	return y, false
 }

@@ -311,3 +311,69 @@ func TestSolverDerivesEveryContrast(t *testing.T) {
 		t.Errorf("%d contrasts of %d comparisons of years", contrasts, years)
 	}
 }
+
+// TestCounterfactual checks Counterfactual against the world's own comparisons: over
+// a question's own years it gives the question back, over them swapped or asked the
+// other way round it gives the contrast's answer, and it refuses what Contrast does,
+// equal years and other comparatives.
+func TestCounterfactual(t *testing.T) {
+	w, err := world.Generate(2, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, q := range w.Questions("") {
+		c, ok := w.Contrast(q)
+		if _, cok := w.Counterfactual(q, 1900, 1901, "earlier"); cok != ok {
+			t.Fatalf("%s %q: Counterfactual ok %v, Contrast ok %v", q.ID, q.Question, cok, ok)
+		}
+		if !ok {
+			continue
+		}
+		half := len(q.Supporting) / 2
+		ya, errA := strconv.Atoi(q.Supporting[half-1].Object)
+		yb, errB := strconv.Atoi(q.Supporting[len(q.Supporting)-1].Object)
+		if errA != nil || errB != nil || ya == yb {
+			t.Fatalf("%s: years %q and %q", q.ID, q.Supporting[half-1].Object, q.Supporting[len(q.Supporting)-1].Object)
+		}
+		word := "earlier"
+		if strings.Contains(q.Question, " later, ") {
+			word = "later"
+		}
+		other := map[string]string{"earlier": "later", "later": "earlier"}[word]
+		for _, tc := range []struct {
+			ya, yb   int
+			word     string
+			question string
+			answer   string
+		}{
+			{ya, yb, word, q.Question, q.Answer},
+			{yb, ya, word, q.Question, c.Answer},
+			{ya, yb, other, c.Question, c.Answer},
+			{yb, ya, other, c.Question, q.Answer},
+		} {
+			cf, ok := w.Counterfactual(q, tc.ya, tc.yb, tc.word)
+			if !ok || cf.Question != tc.question || cf.Answer != tc.answer || cf.ID != q.ID+"-counterfactual" {
+				t.Errorf("%s over %d, %d %s: %q / %q, want %q / %q", q.ID, tc.ya, tc.yb, tc.word, cf.Question, cf.Answer, tc.question, tc.answer)
+			}
+			if got := [2]string{cf.Supporting[half-1].Answer, cf.Supporting[len(cf.Supporting)-1].Answer}; got != [2]string{strconv.Itoa(tc.ya), strconv.Itoa(tc.yb)} {
+				t.Errorf("%s: the facts say %v, not %d and %d", q.ID, got, tc.ya, tc.yb)
+			}
+		}
+		if q.Supporting[half-1].Object != strconv.Itoa(ya) {
+			t.Errorf("%s: Counterfactual changed q's own facts", q.ID)
+		}
+		for _, bad := range []struct {
+			ya, yb int
+			word   string
+		}{{ya, ya, word}, {ya, yb, "sooner"}, {ya, yb, ""}} {
+			if _, ok := w.Counterfactual(q, bad.ya, bad.yb, bad.word); ok {
+				t.Errorf("%s: Counterfactual(%d, %d, %q) accepted", q.ID, bad.ya, bad.yb, bad.word)
+			}
+		}
+		checked++
+	}
+	if checked < 50 {
+		t.Errorf("only %d comparisons of years checked", checked)
+	}
+}

@@ -21,14 +21,19 @@
 //
 // Every training comparison of years is also asked the other way round
 // (world.Contrast; -contrasts=false leaves them out), so that the model learns to
-// copy "earlier" or "later" from the question.
+// copy "earlier" or "later" from the question. With -drills N the more worlds also
+// write OUT/train-SEED-drills.jsonl: N examples of the step that compares years for
+// each of their comparisons of years, over random years (trainset.CompareDrills).
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,6 +57,7 @@ func main() {
 	trainWorlds := flag.Int("train-worlds", 0, "more worlds whose every question is training data")
 	trainSeed := flag.Int64("train-seed", 1001, "the first of the more worlds' seeds")
 	contrasts := flag.Bool("contrasts", true, "train on every comparison of years also asked the other way round (world.Contrast)")
+	drills := flag.Int("drills", 0, "examples of the comparing step over random years per comparison of years of the more worlds (trainset.CompareDrills)")
 	flag.Parse()
 	if *docsOnly {
 		w, err := world.Generate(*seed, *size)
@@ -70,7 +76,7 @@ func main() {
 	}
 	w, err := run(context.Background(), *seed, *size, *out, *results, opts, training)
 	if err == nil && *trainWorlds > 0 {
-		err = more(context.Background(), w, *trainSeed, *trainWorlds, *out, *results, opts, training)
+		err = more(context.Background(), w, *trainSeed, *trainWorlds, *drills, *out, *results, opts, training)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -138,7 +144,7 @@ func writeDocuments(w *world.World, split world.Split, dir string) error {
 // more writes the training examples of n worlds of held's size, seeds from first
 // on, that avoid the names of held's dev and test entities; every split of theirs
 // is training data, passed through training. They are generated in parallel.
-func more(ctx context.Context, held *world.World, first int64, n int, out string, results int, opts trainset.Options, training func(*world.World, []world.Question) []world.Question) error {
+func more(ctx context.Context, held *world.World, first int64, n, drills int, out string, results int, opts trainset.Options, training func(*world.World, []world.Question) []world.Question) error {
 	avoid := append(held.Names(world.Dev), held.Names(world.Test)...)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -165,6 +171,14 @@ func more(ctx context.Context, held *world.World, first int64, n int, out string
 				return fmt.Errorf("world %d: %w", seed, err)
 			}
 			fmt.Printf("train world %d: %d questions, %d examples\n", seed, len(qs), k)
+			if drills == 0 {
+				return nil
+			}
+			k, err = drill(ctx, w, tmp, qs, filepath.Join(out, fmt.Sprintf("train-%d-drills.jsonl", seed)), seed, drills, results, opts)
+			if err != nil {
+				return fmt.Errorf("world %d: %w", seed, err)
+			}
+			fmt.Printf("train world %d: %d drills\n", seed, k)
 			return nil
 		})
 	}
@@ -187,6 +201,43 @@ func export(ctx context.Context, w *world.World, docs string, qs []world.Questio
 		err = cerr
 	}
 	return n, err
+}
+
+// drill writes n drills of each comparison of years of qs, over the corpus
+// of docs, to the file path; the random years come from seed.
+func drill(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, seed int64, n, results int, opts trainset.Options) (int, error) {
+	c, err := corpus.Open(docs, corpus.Options{MaxResults: results, CheckEvery: 1 << 62})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	r := rand.New(rand.NewPCG(uint64(seed), 0xd1))
+	written := 0
+	for _, q := range qs {
+		exs, err := trainset.CompareDrills(ctx, w, c, q, n, r, opts)
+		for _, e := range exs {
+			if err == nil {
+				err = enc.Encode(e)
+				written++
+			}
+		}
+		if err != nil {
+			f.Close()
+			return written, err
+		}
+	}
+	err = bw.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return written, err
 }
 
 // withContrasts returns qs with each comparison of years also asked the other way
