@@ -687,11 +687,12 @@ func BenchmarkStepParts(b *testing.B) {
 
 // BenchmarkTCSweep times the 80 layers' linears of random LLaMA-65B weights (4-bit
 // without groups, 3-bit in groups of 128), as BenchmarkBatch's linears do (norms,
-// fused adds and the float16 lm_head included), at 2, 3, 4, 16 and 32 rows on every
-// tensor-core configuration of the tile that takes them (tcKernels of 16 rows up to
-// 16, of 32 for 32) under the fill and waves split policies, and at 2 to 4 rows on
-// gptq_mvN_r4 (mv). TestTCConfigs checks the same configurations. ms/step is one
-// step of the 80 layers, TB/s the weights (and lm_head) it reads over that time.
+// fused adds and the float16 lm_head included), at 2, 3, 4, 16, 32 and 64 rows on
+// every tensor-core configuration of the tile that takes them (tcKernels of 16 rows
+// up to 16, of 32 for 32, of 64 for 64) under the fill and waves split policies, and
+// at 2 to 4 rows on gptq_mvN_r4 (mv). TestTCConfigs checks the same configurations.
+// ms/step is one step of the 80 layers, TB/s the weights (and lm_head) it reads over
+// that time.
 //
 //	./cuda.test -test.run '^$' -test.bench TCSweep -test.benchtime 3x
 func BenchmarkTCSweep(b *testing.B) {
@@ -723,7 +724,7 @@ func BenchmarkTCSweep(b *testing.B) {
 				b.ReportMetric(sec*1e3, "ms/step")
 				b.ReportMetric(float64(bytes)/sec/1e12, "TB/s")
 			}
-			for _, rows := range []int{2, 3, 4, 16, 32} {
+			for _, rows := range []int{2, 3, 4, 16, 32, 64} {
 				if rows <= 4 {
 					b.Run(fmt.Sprintf("rows=%d/mv", rows), func(b *testing.B) {
 						defer func(m int) { tcRowsMin = m }(tcRowsMin)
@@ -732,7 +733,7 @@ func BenchmarkTCSweep(b *testing.B) {
 					})
 				}
 				for _, c := range tcTestConfigs() {
-					if c.split > 0 || c.k.rows != max(16, rows) {
+					if c.split > 0 || c.k.rows != tcTile(rows) {
 						continue
 					}
 					b.Run(fmt.Sprintf("rows=%d/%v", rows, c), func(b *testing.B) {
@@ -744,6 +745,15 @@ func BenchmarkTCSweep(b *testing.B) {
 			}
 		})
 	}
+}
+
+// tcTile is the most rows of the smallest tensor-core tile that takes rows rows.
+func tcTile(rows int) int {
+	t := 16
+	for t < rows {
+		t *= 2
+	}
+	return t
 }
 
 // tcDefaultsFromEnv sets tcDefaults (and mvR4Rows) for the length of a benchmark from

@@ -209,9 +209,11 @@ func (c tcConfig) String() string {
 
 // tcDefaults is the configuration of a decode batch of up to rows rows, the first
 // band that holds it, as BenchmarkTCSweep measured on the H200 (BENCHMARKS.md,
-// "Tensor-core launch shapes"): K split for whole waves (at 16 rows 20.3 ms for
-// 65B's linears against 23.3 split to fill the device once; 4 rows 18.8 against
-// 22.4; 32 rows 28.5 against 32.5); 64 rows were not swept and keep the fill split.
+// "Tensor-core launch shapes" and "Decode batches against the weights' stream"): K
+// split for whole waves (at 16 rows 20.3 ms for 65B's linears against 23.3 split to
+// fill the device once; 4 rows 18.8 against 22.4; 32 rows 28.5 against 32.5; 64 rows
+// 49.6 against 52.4 for 4 bits without groups, 51.2 against 51.4 for 3 bits in groups
+// of 128).
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
@@ -219,7 +221,7 @@ var tcDefaults = []struct {
 	{4, tcConfig{tcKernels[0], tcSplitWaves}},
 	{16, tcConfig{tcKernels[0], tcSplitWaves}},
 	{32, tcConfig{tcKernels[1], tcSplitWaves}},
-	{64, tcConfig{tcKernels[2], tcSplitFill}},
+	{64, tcConfig{tcKernels[2], tcSplitWaves}},
 }
 
 // tcFor is the configuration of a decode batch of rows rows (tcDefaults; rows is at
