@@ -718,6 +718,14 @@ func TestEmbedNormAddSiLU(t *testing.T) {
 	}
 	expectClose(t, "rmsnorm", read(t, b, y, rows), want, 1e-6)
 
+	checkAddSiLU(t, r, b, batch, D)
+	checkAddSiLU(t, r, b, batch, D-1) // 33×255 elements: not whole float4s
+}
+
+// checkAddSiLU checks Add and SiLUMul on len(batch) rows of D columns.
+func checkAddSiLU(t *testing.T, r *rand.Rand, b *Backend, batch []int32, D int) {
+	t.Helper()
+	rows := len(batch)
 	av, bv := randn(r, rows*D, 2), randn(r, rows*D, 2)
 	a, c, sum, silu := act(t, b, rows, D, av), act(t, b, rows, D, bv), act(t, b, rows, D, nil), act(t, b, rows, D, nil)
 	run(t, b, batch, 0, func(o engine.Ops) { o.Add(sum, a, c); o.SiLUMul(silu, a, c) })
@@ -727,8 +735,8 @@ func TestEmbedNormAddSiLU(t *testing.T) {
 		wantSum[i] = g + float64(bv[i])
 		wantSilu[i] = g / (1 + math.Exp(-g)) * float64(bv[i])
 	}
-	expectClose(t, "add", read(t, b, sum, rows), wantSum, 1e-7)
-	expectClose(t, "silu", read(t, b, silu, rows), wantSilu, 1e-5)
+	expectClose(t, fmt.Sprintf("add of %d columns", D), read(t, b, sum, rows), wantSum, 1e-7)
+	expectClose(t, fmt.Sprintf("silu of %d columns", D), read(t, b, silu, rows), wantSilu, 1e-5)
 }
 
 // TestRMSNormWidths checks RMSNorm on rows held in registers (up to 8192 columns, 65B's

@@ -705,7 +705,7 @@ func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
 		return
 	}
 	n := o.b.rows * t[0].cols
-	o.launch("silu_mul", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
+	o.launch("silu_mul", [3]int{ceil(n, 1024), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
 }
 
 func (o ops) Add(dst, a, b engine.Tensor) {
@@ -729,5 +729,5 @@ func (o ops) Add(dst, a, b engine.Tensor) {
 	}
 	o.flush()
 	n := o.b.rows * t[0].cols
-	o.launch("add", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
+	o.launch("add", [3]int{ceil(n, 1024), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
 }
