@@ -694,20 +694,29 @@ GEMM(8)
 // each chunk the 32 rows come as the 16 pairs pairOf<BITS>(0..15). The product then
 // reads contiguous 16-byte runs of it, whatever the groups and act-order.
 //
-// gptq_mm: Y[M, N] = Xh[M, K] W[K, N]. A block computes a 128x128 tile of Y with
-// eight warps of 64x32, walking K one 32-row chunk at a time through two shared-memory
-// stages: while the tensor cores multiply stage s (ldmatrix, mma.sync.m16n8k16, float16
-// inputs, float32 accumulation), the next chunk of Xh is in flight by cp.async and the
-// next chunk of packed weights, scale and zero words in registers; these are then
-// dequantized (one LOP3 and one HFMA2 per two values, as in the decode kernels, then
-// one HMUL2 by the scale) into the other stage. Each column's chunk has one group, so
-// the scale and zero are read once per chunk and column. blockIdx.x runs over row
-// tiles so that the blocks sharing a weight tile run together and read it from L2.
-// blockIdx.z splits K into ranges of chunksPerSplit chunks; with two or more splits
-// each adds its sums into Y, which must hold zeros (two addends to zero give the same
-// sum in either order, so two splits stay deterministic).
-#define MM_BM 128
-#define MM_BN 128
+// gptq_mm: Y[M, N] = Xh[M, K] W[K, N] in tiles of TM×TN of Y per block, warps of
+// 64×64 (TM/64 × TN/64 of them), K walked 64 rows (two 32-row chunks) a step through a
+// ring of STAGES stages in dynamic shared memory filled by cp.async: each stage holds the
+// step's input [TM][64] and the packed weight words, scales and zero words of its TN
+// columns, straight from the checkpoint layout, STAGES-1 steps ahead of the tensor cores.
+// Each weight tile is dequantized once per block, from shared memory into one of two
+// float16 tiles [TN][64] (one LOP3 and one HFMA2 per two values as in the decode
+// kernels, then one HMUL2 by the scale; each column's chunk has one group), and used
+// by all TM rows: while the warps multiply step j (ldmatrix, mma.sync.m16n8k16,
+// float32 accumulation), each thread dequantizes its share of step j+1, a quarter
+// after each 16-row k-step, into the other tile. One barrier per step. Rows are padded
+// to 72 halves so that ldmatrix and the 16-byte stores hit distinct banks. Since the
+// dequantized pairs and the gathered X use the same order inside a chunk, no shuffles
+// are needed. Rows past M, columns past N and chunks past the block's range are zeros.
+// blockIdx.x runs over row tiles so that the blocks sharing a weight tile run together
+// and read it from L2. blockIdx.z splits K into ranges of chunksPerSplit chunks; with
+// two or more splits each adds its sums into Y, which must hold zeros (two addends to
+// zero give the same sum in either order, so two splits stay deterministic). The
+// chunks' groups are staged in shared memory after the stages and tiles
+// (engine/backend/cuda's mmKernel.shared is the layout's size). Step j+1's share is
+// dequantized even past the last step (into the tile no step reads then), so that a
+// step is one basic block for the scheduler.
+#define MM_PITCH 72  // halves per shared row of a 64-row step: 64 plus 16 bytes of padding
 
 template <int BITS>
 __device__ void gather_x(const float* __restrict__ X, const int* __restrict__ perm,
@@ -728,36 +737,6 @@ __device__ void gather_x(const float* __restrict__ X, const int* __restrict__ pe
   }
 GATHER(3)
 GATHER(4)
-
-// wtile is what one thread fetches of one chunk for one column: 4-bit threads take two
-// of its four words (half h of the column), 3-bit threads all three; the scale; the
-// zero's words.
-template <int BITS>
-struct wtile {
-  uint32_t w[BITS == 4 ? 2 : 3];
-  uint32_t z0, z1;
-  __half s;
-};
-
-template <int BITS>
-__device__ __forceinline__ void wfetch(wtile<BITS>& t, const uint32_t* __restrict__ qweight,
-                                       const uint32_t* __restrict__ qzeros,
-                                       const __half* __restrict__ scales, int c, int g, int N, int n, int h) {
-  if (BITS == 4) {
-    t.w[0] = __ldg(qweight + (size_t)(c * 4 + 2 * h) * N + n);
-    t.w[1] = __ldg(qweight + (size_t)(c * 4 + 2 * h + 1) * N + n);
-    t.z0 = __ldg(qzeros + (size_t)g * (N / 8) + n / 8);
-    t.z1 = 0;
-  } else {
-#pragma unroll
-    for (int b = 0; b < 3; b++) t.w[b] = __ldg(qweight + (size_t)(c * 3 + b) * N + n);
-    const int bit = 3 * (n & 31);
-    const uint32_t* z = qzeros + (size_t)g * (N / 32 * 3) + (n >> 5) * 3 + (bit >> 5);
-    t.z0 = __ldg(z);
-    t.z1 = (bit & 31) > 29 ? __ldg(z + 1) : 0u;
-  }
-  t.s = scales[(size_t)g * N + n];
-}
 
 // pair3 is q - z for pair i of a 3-bit chunk (words a, b, c; see dot), i a constant
 // once unrolled.
@@ -783,136 +762,197 @@ __device__ __forceinline__ __half2 pair3(int i, uint32_t a, uint32_t b, uint32_t
                 __hsub2(__halves2half2(__float2half(-8.f), __float2half(-16.f)), zz));
 }
 
-// wstore dequantizes a thread's fetch into its column's row of the stage: 16 values
-// (pairs 8h..8h+7) as two 16-byte stores.
+__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+// mmLayout is the byte layout of one stage of gptq_mm for TM rows and TN columns: the
+// input [TM][MM_PITCH] halves, the packed words [2][BITS][TN], the scales [2][TN]
+// halves and the zero words [2][ZW] of the step's two chunks; BH is one dequantized
+// tile [TN][MM_PITCH] halves. Every part is a multiple of 16 bytes.
+template <int BITS, int TM, int TN>
+struct mmLayout {
+  static constexpr int ZW = BITS == 4 ? TN / 8 : TN * 3 / 32;
+  static constexpr int A = TM * MM_PITCH * 2;
+  static constexpr int W = 2 * BITS * TN * 4;
+  static constexpr int S = 2 * TN * 2;
+  static constexpr int Z = 2 * ZW * 4;
+  static constexpr int STAGE = A + W + S + Z;
+  static constexpr int BH = TN * MM_PITCH * 2;
+};
+
+// mmItem is what one thread dequantizes of a step: one column's chunk (its packed
+// words, scale and zero).
 template <int BITS>
-__device__ __forceinline__ void wstore(__half* dst, const wtile<BITS>& t, int n, int h, float zeroOffset) {
-  uint32_t v[8];
-  const __half2 s2 = __half2half2(t.s);
+struct mmItem {
+  uint32_t w[BITS];
+  __half2 s2, zz;
+};
+
+template <int BITS, int TN>
+__device__ __forceinline__ void mm_item(mmItem<BITS>& it, const unsigned char* stage, int A, int h, int bn,
+                                        float zeroOffset) {
+  using L = mmLayout<BITS, 16, TN>;
+  const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + A);
+  const __half* ss = reinterpret_cast<const __half*>(stage + A + L::W);
+  const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + A + L::W + L::S) + h * L::ZW;
+#pragma unroll
+  for (int b = 0; b < BITS; b++) it.w[b] = ws[(h * BITS + b) * TN + bn];
+  it.s2 = __half2half2(ss[h * TN + bn]);
+  uint32_t z;
   if (BITS == 4) {
-    const __half2 zz = __float2half2_rn((float)((t.z0 >> ((n & 7) * 4)) & 15u) + zeroOffset);
-    const __half2 s0 = __float2half2_rn(1.f), s4 = __float2half2_rn(1.f / 16.f);
-    const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), zz), o4 = __hsub2(__float2half2_rn(-64.f), zz);
-#pragma unroll
-    for (int j = 0; j < 2; j++) {
-      const uint32_t w = t.w[j];
-      __half2 r[4] = {unpack(lop<0x000f000f>(w), s0, o0), unpack(lop<0x00f000f0>(w), s4, o4),
-                      unpack(lop<0x000f000f>(w >> 8), s0, o0), unpack(lop<0x00f000f0>(w >> 8), s4, o4)};
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const __half2 q = __hmul2(r[i], s2);
-        v[4 * j + i] = *reinterpret_cast<const uint32_t*>(&q);
-      }
-    }
+    z = (zs[bn >> 3] >> ((bn & 7) * 4)) & 15u;
   } else {
-    const uint32_t zb = __funnelshift_r(t.z0, t.z1, (3 * (n & 31)) & 31) & 7u;
-    const __half2 zz = __float2half2_rn((float)zb + zeroOffset);
-    if (h == 0) {
-#pragma unroll
-      for (int i = 0; i < 8; i++) {
-        const __half2 q = __hmul2(pair3(i, t.w[0], t.w[1], t.w[2], zz), s2);
-        v[i] = *reinterpret_cast<const uint32_t*>(&q);
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 8; i++) {
-        const __half2 q = __hmul2(pair3(i + 8, t.w[0], t.w[1], t.w[2], zz), s2);
-        v[i] = *reinterpret_cast<const uint32_t*>(&q);
-      }
-    }
+    const int bit = 3 * (bn & 31), wi = (bn >> 5) * 3 + (bit >> 5);
+    z = __funnelshift_r(zs[wi], (bit & 31) > 29 ? zs[wi + 1] : 0u, bit & 31) & 7u;
   }
-  uint4* d = reinterpret_cast<uint4*>(dst + 16 * h);
-  d[0] = make_uint4(v[0], v[1], v[2], v[3]);
-  d[1] = make_uint4(v[4], v[5], v[6], v[7]);
+  it.zz = __float2half2_rn((float)z + zeroOffset);
 }
 
+// mm_part writes part q (pairs 4q..4q+3: 8 values, 16 bytes) of item it, q a constant
+// once unrolled.
 template <int BITS>
+__device__ __forceinline__ void mm_part(__half* dst, const mmItem<BITS>& it, int q) {
+  uint32_t v[4];
+  if (BITS == 4) {
+    const uint32_t w = it.w[q];
+    const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), it.zz), o4 = __hsub2(__float2half2_rn(-64.f), it.zz);
+    const __half2 one = __float2half2_rn(1.f), sixteenth = __float2half2_rn(1.f / 16.f);
+    v[0] = h2u(__hmul2(unpack(lop<0x000f000f>(w), one, o0), it.s2));
+    v[1] = h2u(__hmul2(unpack(lop<0x00f000f0>(w), sixteenth, o4), it.s2));
+    v[2] = h2u(__hmul2(unpack(lop<0x000f000f>(w >> 8), one, o0), it.s2));
+    v[3] = h2u(__hmul2(unpack(lop<0x00f000f0>(w >> 8), sixteenth, o4), it.s2));
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; e++) v[e] = h2u(__hmul2(pair3(4 * q + e, it.w[0], it.w[1], it.w[2], it.zz), it.s2));
+  }
+  *reinterpret_cast<uint4*>(dst + 8 * q) = make_uint4(v[0], v[1], v[2], v[3]);
+}
+
+template <int BITS, int WM, int WN, int STAGES>
 __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                    const __half* __restrict__ scales, const int* __restrict__ cgroup,
                    const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
                    int chunksPerSplit, float zeroOffset) {
-  __shared__ __align__(16) __half As[2][MM_BM * PITCH];
-  __shared__ __align__(16) __half Bs[2][MM_BN * PITCH];
+  constexpr int TM = 64 * WM, TN = 64 * WN, T = 32 * WM * WN;
+  constexpr int IT = 2 * TN / T;  // items (column chunks) a thread dequantizes per step
+  using L = mmLayout<BITS, TM, TN>;
+  static_assert(STAGES >= 3 && IT * T == 2 * TN, "gptq_mm shape");
+  extern __shared__ __align__(16) float smemf[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
+  __half* bh = reinterpret_cast<__half*>(smem + STAGES * L::STAGE);
+  int* gs = reinterpret_cast<int*>(smem + STAGES * L::STAGE + 2 * L::BH);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wm = warp >> 2, wn = warp & 3;
-  const int m0 = blockIdx.x * MM_BM, n0 = blockIdx.y * MM_BN;
+  const int wm = warp / WN, wn = warp % WN;
+  const int m0 = blockIdx.x * TM, n0 = blockIdx.y * TN;
   const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
-  // B: this thread's column and half; A: two 16-byte pieces of the 128x32 tile.
-  const int bn = tid & (MM_BN - 1), bh = tid >> 7, n = n0 + bn;
-  const bool bvalid = n < N;
-  const int ar = tid >> 2, ap = tid & 3;  // rows ar and ar+64, piece ap
-  auto loadA = [&](int c, int s) {
+  const int nst = (max(c1 - c0, 0) + 1) / 2;
+  for (int i = tid; i < c1 - c0; i += T) gs[i] = cgroup[c0 + i];
+  __syncthreads();
+  // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st.
+  auto fill = [&](int st, int j) {
+    unsigned char* base = smem + st * L::STAGE;
+    __half* as = reinterpret_cast<__half*>(base);
+    uint32_t* ws = reinterpret_cast<uint32_t*>(base + L::A);
+    __half* ss = reinterpret_cast<__half*>(base + L::A + L::W);
+    uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + L::W + L::S);
+    const int cs = c0 + 2 * j;
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
-      const int r = ar + 64 * i, m = m0 + r;
-      const __half* src = Xh + (size_t)min(m, M - 1) * K + c * 32 + ap * 8;
-      cp_async16(&As[s][r * PITCH + ap * 8], src, m < M);
+    for (int r = 0; r < TM * 8 / T; r++) {
+      const int idx = tid + r * T, row = idx >> 3, p = idx & 7, m = m0 + row;
+      const bool ok = m < M && cs + (p >> 2) < c1;
+      cp_async16(&as[row * MM_PITCH + p * 8], ok ? Xh + (size_t)m * K + (size_t)cs * 32 + p * 8 : Xh, ok);
     }
-    asm volatile("cp.async.commit_group;\n" ::);
-  };
-  wtile<BITS> wt;
-  auto storeB = [&](int s) {
-    __half* dst = &Bs[s][bn * PITCH];
-    if (bvalid) {
-      wstore<BITS>(dst, wt, n, bh, zeroOffset);
-    } else {
-      reinterpret_cast<uint4*>(dst + 16 * bh)[0] = make_uint4(0, 0, 0, 0);
-      reinterpret_cast<uint4*>(dst + 16 * bh)[1] = make_uint4(0, 0, 0, 0);
+    constexpr int WP = 2 * BITS * TN / 4;  // 16-byte pieces of packed words
+#pragma unroll
+    for (int r = 0; r < (WP + T - 1) / T; r++) {
+      const int idx = tid + r * T;
+      if (idx < WP) {
+        const int row = idx / (TN / 4), p = idx % (TN / 4), c = cs + row / BITS, n = n0 + 4 * p;
+        const bool ok = c < c1 && n < N;
+        cp_async16(&ws[row * TN + 4 * p], ok ? qweight + (size_t)(c * BITS + row % BITS) * N + n : qweight, ok);
+      }
+    }
+    if (tid < 2 * TN / 8) {
+      const int h = tid / (TN / 8), p = tid % (TN / 8), c = cs + h, n = n0 + 8 * p;
+      const bool ok = c < c1 && n < N;
+      cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
+    }
+    for (int idx = tid; idx < 2 * L::ZW; idx += T) {
+      const int h = idx / L::ZW, j2 = idx % L::ZW, c = cs + h;
+      const bool ok = c < c1 && n0 + (BITS == 4 ? 8 * j2 : 32 * (j2 / 3)) < N;
+      const uint32_t* src = qzeros;
+      if (ok)
+        src = qzeros + (BITS == 4 ? (size_t)gs[c - c0] * (N / 8) + n0 / 8 : (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3) + j2;
+      cp_async_ca<4>(&zs[h * L::ZW + j2], src, ok ? 4 : 0);
     }
   };
-  float acc[4][4][4];
+  // The thread's items: column bn of chunk h of a step.
+  int ih[IT], ibn[IT];
+#pragma unroll
+  for (int i = 0; i < IT; i++) ih[i] = (tid + i * T) / TN, ibn[i] = (tid + i * T) % TN;
+  float acc[4][8][4];
 #pragma unroll
   for (int i = 0; i < 4; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < 8; j++)
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
 
-  loadA(c0, 0);
-  if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, c0, __ldg(cgroup + c0), N, n, bh);
-  int gnext = c0 + 1 < c1 ? __ldg(cgroup + c0 + 1) : 0;
-  storeB(0);
-  asm volatile("cp.async.wait_all;\n" ::);
-  __syncthreads();
-  for (int c = c0; c < c1; c++) {
-    const int s = (c - c0) & 1;
-    const bool more = c + 1 < c1;
-    if (more) {
-      loadA(c + 1, s ^ 1);
-      if (bvalid) wfetch<BITS>(wt, qweight, qzeros, scales, c + 1, gnext, N, n, bh);
-      gnext = c + 2 < c1 ? __ldg(cgroup + c + 2) : 0;
-    }
 #pragma unroll
-    for (int ks = 0; ks < 32; ks += 16) {
-      uint32_t a[4][4], b[4][2];
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < nst) fill(s, s);
+    cp_async_commit();
+  }
+  cp_async_wait<STAGES - 2>();
+  __syncthreads();
+  if (nst > 0) {
+#pragma unroll
+    for (int i = 0; i < IT; i++) {
+      mmItem<BITS> it;
+      mm_item<BITS, TN>(it, smem, L::A, ih[i], ibn[i], zeroOffset);
+#pragma unroll
+      for (int q = 0; q < 4; q++) mm_part<BITS>(bh + ibn[i] * MM_PITCH + 32 * ih[i], it, q);
+    }
+  }
+  for (int j = 0; j < nst; j++) {
+    // Step j+1 is commit group j+1 of the STAGES-1+j committed so far.
+    cp_async_wait<STAGES - 3>();
+    __syncthreads();  // step j+1 is in for every thread; every thread is done with step j-1
+    if (j + STAGES - 1 < nst) fill((j + STAGES - 1) % STAGES, j + STAGES - 1);
+    cp_async_commit();
+    mmItem<BITS> its[IT];
+#pragma unroll
+    for (int i = 0; i < IT; i++) mm_item<BITS, TN>(its[i], smem + ((j + 1) % STAGES) * L::STAGE, L::A, ih[i], ibn[i], zeroOffset);
+    const __half* as = reinterpret_cast<const __half*>(smem + (j % STAGES) * L::STAGE);
+    const __half* bt = bh + (j & 1) * (TN * MM_PITCH);
+    __half* bn = bh + ((j + 1) & 1) * (TN * MM_PITCH);
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) {
+      uint32_t a[4][4], b[8][2];
 #pragma unroll
       for (int mi = 0; mi < 4; mi++)
-        ldsm4(a[mi], &As[s][(wm * 64 + mi * 16 + (lane & 15)) * PITCH + ks + (lane >> 4) * 8]);
+        ldsm4(a[mi], &as[(wm * 64 + mi * 16 + (lane & 15)) * MM_PITCH + ks * 16 + (lane >> 4) * 8]);
 #pragma unroll
-      for (int nj = 0; nj < 2; nj++) {
+      for (int nj = 0; nj < 4; nj++) {
         uint32_t r[4];
-        ldsm4(r, &Bs[s][(wn * 32 + nj * 16 + (lane & 7) + (lane >> 4) * 8) * PITCH + ks + ((lane >> 3) & 1) * 8]);
+        ldsm4(r, &bt[(wn * 64 + nj * 16 + (lane & 7) + (lane >> 4) * 8) * MM_PITCH + ks * 16 + ((lane >> 3) & 1) * 8]);
         b[2 * nj][0] = r[0];
         b[2 * nj][1] = r[1];
         b[2 * nj + 1][0] = r[2];
         b[2 * nj + 1][1] = r[3];
       }
 #pragma unroll
+      for (int i = 0; i < IT; i++) mm_part<BITS>(bn + ibn[i] * MM_PITCH + 32 * ih[i], its[i], ks);
+#pragma unroll
       for (int mi = 0; mi < 4; mi++)
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++) mma16816(acc[mi][ni], a[mi], b[ni]);
+        for (int ni = 0; ni < 8; ni++) mma16816(acc[mi][ni], a[mi], b[ni]);
     }
-    if (more) {
-      storeB(s ^ 1);
-      asm volatile("cp.async.wait_all;\n" ::);
-    }
-    __syncthreads();
   }
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
-    for (int ni = 0; ni < 4; ni++) {
-      const int col = n0 + wn * 32 + ni * 8 + 2 * (lane & 3);
+    for (int ni = 0; ni < 8; ni++) {
+      const int col = n0 + wn * 64 + ni * 8 + 2 * (lane & 3);
       if (col >= N) continue;
 #pragma unroll
       for (int hf = 0; hf < 2; hf++) {
@@ -929,11 +969,17 @@ __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     }
 }
 
+// gptq_mm3/gptq_mm4: 128×256 tiles (eight warps, two by four), four stages, one block
+// per multiprocessor (188 KB of shared memory for 4 bits); engine/backend/cuda's mmBuild
+// (TestMMOccupancy). On the H200 (BENCHMARKS.md, "CUDA speed work, round 5") this was
+// the fastest of 256×128 and 128×256 tiles with three and four stages, 128×128 with
+// three stages at two blocks per multiprocessor, and each k-step's fragments loaded
+// before the previous one's products; all within 10%.
 #define MM(B)                                                                                    \
-  extern "C" __global__ void __launch_bounds__(256, 2) gptq_mm##B(                              \
+  extern "C" __global__ void __launch_bounds__(256, 1) gptq_mm##B(                              \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,  \
       const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {   \
-    mm<B>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);          \
+    mm<B, 2, 4, 4>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);  \
   }
 MM(3)
 MM(4)
@@ -1005,7 +1051,6 @@ __device__ __forceinline__ void tc_load(tcfetch<BITS>& f, const lin& L, int g, i
   }
 }
 
-__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 
 // tc_step multiplies one lane's four chunks' worth (f, its chunk of four columns) by
 // the staged input xc (the lane's chunk slab of the stage) into acc.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -421,6 +422,125 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 	}
 }
 
+// seedQuants are the quantizations of the seed branches (group 0: none), as the
+// benchmarks on random LLaMA-65B weights name them.
+var seedQuants = []struct {
+	name     string
+	bits     int
+	group    int
+	actOrder bool
+}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g", 4, 32, false}, {"4bit-64g", 4, 64, false},
+	{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g", 3, 128, false}}
+
+// BenchmarkPrefill times prompts of 512 and 1920 tokens on random LLaMA-65B weights
+// of each seed branch's quantization, fed as llama.Model feeds them: Runs of at most
+// 256 rows (its default MaxBatch, what agent bench uses) from position 0 on, each
+// through all 80 layers (RoPE, attention and the KV store included) and the lm_head
+// on every row, the last row's logits then copied to the host; the 512-token prompt
+// also in one Run of 512 rows. tok/s is prompt tokens over that time.
+// $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
+// must match.
+//
+//	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
+func BenchmarkPrefill(b *testing.B) {
+	s := llama65B
+	const hd = 128
+	for _, q := range seedQuants {
+		if re := os.Getenv("AGENT_PREFILL_QUANTS"); re != "" && !regexp.MustCompile(re).MatchString(q.name) {
+			continue
+		}
+		b.Run(q.name, func(b *testing.B) {
+			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
+				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
+			caches := make([]engine.Tensor, s.layers)
+			for i := range caches {
+				var err error
+				if caches[i], err = be.NewCache(ctx, s.heads, hd); err != nil {
+					b.Fatal(err)
+				}
+			}
+			model, _, out := randomModel(b, be, s, q.bits, q.group, q.actOrder, caches)
+			step := func(o engine.Ops) { model(o, true) }
+			logits := make([]float32, 32000)
+			for _, c := range []struct{ prompt, chunk int }{{512, 256}, {512, 512}, {1920, 256}} {
+				prompt, chunk := c.prompt, c.chunk
+				b.Run(fmt.Sprintf("prompt=%d/batch=%d", prompt, chunk), func(b *testing.B) {
+					run := func() error {
+						var last int
+						for from := 0; from < prompt; from += chunk {
+							ids := make([]int32, min(chunk, prompt-from))
+							if err := be.Run(ctx, ids, from, step); err != nil {
+								return err
+							}
+							last = len(ids) - 1
+						}
+						return be.Read(ctx, logits, out, last, 1)
+					}
+					for range 2 { // warm up, then capture the graphs
+						if err := run(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for b.Loop() {
+						if err := run(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(sec*1e3, "ms/prompt")
+					b.ReportMetric(float64(prompt)/sec, "tok/s")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkPrompt times one prompt product of LLaMA-65B (q, gate and down: 8192×8192,
+// 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: gather_xN and gptq_mmN as
+// MatMul issues them) at 256, 512 and 1920 rows, two copies of the weights in turn.
+//
+//	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
+func BenchmarkPrompt(b *testing.B) {
+	s := llama65B
+	const maxRows = 1920
+	for _, bits := range []int{4, 3} {
+		be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
+			HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: maxRows})
+		for _, l := range []struct {
+			name    string
+			in, out int
+		}{{"q", s.hidden, s.hidden}, {"gate", s.hidden, s.inter}, {"down", s.inter, s.hidden}} {
+			ws := []engine.Tensor{randomQuant(b, be, l.in, l.out, bits, 128, 11, true), randomQuant(b, be, l.in, l.out, bits, 128, 23, true)}
+			x, _ := be.NewActivation(ctx, maxRows, l.in)
+			fillAct(b, be, x)
+			y, _ := be.NewActivation(ctx, maxRows, l.out)
+			for _, rows := range []int{256, 512, maxRows} {
+				b.Run(fmt.Sprintf("%dbit/%s/rows=%d", bits, l.name, rows), func(b *testing.B) {
+					reps := ceil(8*maxRows, rows)
+					step := func(o engine.Ops) {
+						for i := range reps {
+							o.MatMul(y, x, ws[i%2])
+						}
+					}
+					batch := make([]int32, rows)
+					be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+					be.Run(ctx, batch, 0, step)
+					syncB(b, be)
+					for b.Loop() {
+						if err := be.Run(ctx, batch, 0, step); err != nil {
+							b.Fatal(err)
+						}
+						syncB(b, be)
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N*reps)
+					b.ReportMetric(sec*1e6, "us/op")
+					b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
 // quantization of the seed branches: aggregate decode tokens per second for 1, 4, 16,
 // 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
@@ -441,13 +561,7 @@ func BenchmarkBatch(b *testing.B) {
 	s := llama65B
 	const hd, bs, positions, prompt, hit, maxSeqs = 128, 16, 512, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)
-	for _, q := range []struct {
-		name     string
-		bits     int
-		group    int
-		actOrder bool
-	}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g", 4, 32, false}, {"4bit-64g", 4, 64, false},
-		{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g", 3, 128, false}} {
+	for _, q := range seedQuants {
 		b.Run(q.name, func(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})

@@ -24,6 +24,8 @@ type device struct {
 	modules      []cu.Module
 	entries      map[string]cu.Module // kernel name to the module defining it
 	fns          map[string]cu.Function
+	sharedMax    int                    // dynamic and static shared memory a block may have (opt-in)
+	sharedSet    map[string]int         // kernels allowed more than 48 KB of dynamic shared memory, and how much
 	live         map[cu.DevicePtr]int64 // allocations not yet freed, for Close
 }
 
@@ -32,7 +34,7 @@ func newDevice(ordinal int) (*device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: device %d: %w", ordinal, err)
 	}
-	d := &device{entries: map[string]cu.Module{}, fns: map[string]cu.Function{}, live: map[cu.DevicePtr]int64{}}
+	d := &device{entries: map[string]cu.Module{}, fns: map[string]cu.Function{}, sharedSet: map[string]int{}, live: map[cu.DevicePtr]int64{}}
 	if d.name, err = dev.Name(); err != nil {
 		return nil, fmt.Errorf("cuda: device %d name: %w", ordinal, err)
 	}
@@ -43,6 +45,10 @@ func newDevice(ordinal int) (*device, error) {
 	d.major, d.minor, d.sms = attrs[0], attrs[1], attrs[2]
 	if d.stream, err = cu.MakeStream(cu.DefaultStream); err != nil {
 		return nil, fmt.Errorf("cuda: create stream: %w", err)
+	}
+	if d.sharedMax, err = sharedOptin(); err != nil {
+		d.stream.Destroy()
+		return nil, err
 	}
 	for _, name := range kernels.Names {
 		ptx, err := kernels.PTX(name, d.major, d.minor)
@@ -80,6 +86,27 @@ func (d *device) fn(name string) (cu.Function, error) {
 	}
 	d.fns[name] = f
 	return f, nil
+}
+
+// allowShared lets launches of kernel name (function f) ask for shared bytes of
+// dynamic shared memory: past the default 48 KB the kernel must be allowed first,
+// within what the device gives a block beside the kernel's static shared memory.
+func (d *device) allowShared(name string, f cu.Function, shared int) error {
+	if shared <= 48<<10 || d.sharedSet[name] >= shared {
+		return nil
+	}
+	static, err := f.Attribute(cu.SharedSizeBytes)
+	if err != nil {
+		return fmt.Errorf("cuda: kernel %s: %w", name, err)
+	}
+	if static+shared > d.sharedMax {
+		return fmt.Errorf("cuda: kernel %s: %d bytes of dynamic shared memory beside %d static, over the %d a block of %s may have", name, shared, static, d.sharedMax, d.name)
+	}
+	if err := setMaxShared(f, shared); err != nil {
+		return fmt.Errorf("cuda: kernel %s: %w", name, err)
+	}
+	d.sharedSet[name] = shared
+	return nil
 }
 
 // alloc allocates n bytes; what names the buffer in errors.
@@ -123,6 +150,9 @@ func (d *device) close() {
 func (d *device) launch(name string, grid [3]int, block, shared int, args ...any) error {
 	f, err := d.fn(name)
 	if err != nil {
+		return err
+	}
+	if err := d.allowShared(name, f, shared); err != nil {
 		return err
 	}
 	slots, err := encode(name, nil, args)

@@ -13,8 +13,8 @@ import (
 	"gorgonia.org/cu"
 )
 
-// Pinned host memory and CUDA graphs, which gorgonia.org/cu does not wrap. Call these
-// on the context's thread.
+// Pinned host memory, CUDA graphs and the dynamic shared memory limits of kernels,
+// which gorgonia.org/cu does not wrap. Call these on the context's thread.
 
 // pinned is page-locked host memory, which the copy engine reads at full speed.
 type pinned struct {
@@ -78,4 +78,25 @@ func check(what string, r C.CUresult) error {
 		return fmt.Errorf("cuda: %s: error %d", what, int(r))
 	}
 	return fmt.Errorf("cuda: %s: %s", what, C.GoString(name))
+}
+
+// sharedOptin is the most shared memory one block of the context's device may have
+// when its kernel asks for it (setMaxShared): 227 KB on Hopper, against the 48 KB a
+// launch gets by default.
+func sharedOptin() (int, error) {
+	var dev C.CUdevice
+	if err := check("current device", C.cuCtxGetDevice(&dev)); err != nil {
+		return 0, err
+	}
+	var v C.int
+	err := check("shared memory per block (opt-in)", C.cuDeviceGetAttribute(&v, C.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev))
+	return int(v), err
+}
+
+// setMaxShared lets launches of f ask for up to n bytes of dynamic shared memory.
+// cu.Function holds only the driver's CUfunction, which is read through unsafe.
+func setMaxShared(f cu.Function, n int) error {
+	fn := *(*C.CUfunction)(unsafe.Pointer(&f))
+	return check(fmt.Sprintf("allow %d bytes of dynamic shared memory", n),
+		C.cuFuncSetAttribute(fn, C.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, C.int(n)))
 }

@@ -212,15 +212,16 @@ func TestMatMulQuant(t *testing.T) {
 }
 
 // TestMatMulPromptUnsplit checks 3- and 4-bit prompt products large enough that K is
-// not split (512 tiles of 128×128); TestMatMulQuant's are all split in two.
+// not split (256 tiles of 128×256); TestMatMulQuant's and TestMatMulPromptKernels'
+// are split in two.
 func TestMatMulPromptUnsplit(t *testing.T) {
 	r := newRNG(t)
 	s := small
 	s.MaxBatch = 512
 	b := open(t, s)
 	const rows, in, out = 512, 256, 16384
-	if n := mmSplits(ceil(rows, mmRows)*ceil(out, mmCols), mmPerSM*b.dev.sms, in/32); n != 1 {
-		t.Fatalf("%d splits on %d multiprocessors, want 1", n, b.dev.sms)
+	if _, n, _, ok := (ops{b}).mmPlan(rows, in, out, 4); n != 1 || !ok {
+		t.Fatalf("%d splits on %d multiprocessors (ok %v), want 1", n, b.dev.sms, ok)
 	}
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
@@ -235,6 +236,82 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 			}
 			checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
 		})
+	}
+}
+
+// TestMatMulPromptKernels checks gptq_mm on every branch of 3 and 4 bits (no group,
+// 32, 64 and 128 rows a group, act-order, v1 and v2 zeros, symmetric or not) with K
+// split in two: 300 rows of 1024 inputs into 352 columns (partial row and column
+// tiles), and 67 rows of 1056 inputs (33 chunks: each split ends on a half step).
+func TestMatMulPromptKernels(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.MaxBatch, s.Intermediate = 512, 1056
+	b := open(t, s)
+	const out = 352
+	for _, bits := range []int{3, 4} {
+		for _, c := range []struct {
+			in, group, rows int
+			actOrder        bool
+			format          string
+		}{{1024, -1, 300, false, "gptq"}, {1024, 32, 300, true, "gptq_v2"}, {1024, 64, 300, false, "gptq"},
+			{1024, 128, 300, true, "gptq"}, {1056, 32, 67, false, "gptq_v2"}, {1056, -1, 67, true, "gptq"}} {
+			opt := gptqtest.PackOptions{Bits: bits, GroupSize: c.group, Sym: r.IntN(2) == 0, Format: c.format}
+			if c.actOrder {
+				opt.Perm = r.Perm(c.in)
+			}
+			name := fmt.Sprintf("%dbit/%dx%d/g%d/actorder=%v/%s/sym=%v/rows=%d", bits, c.in, out, c.group, c.actOrder, c.format, opt.Sym, c.rows)
+			t.Run(name, func(t *testing.T) {
+				if tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
+					t.Fatalf("plan %v, %d splits, ok %v: want gptq_mm split in two", tiles, splits, ok)
+				}
+				qw, err := gptqtest.Quantize(name, randn(r, c.in*out, 1/math.Sqrt(float64(c.in))), c.in, out, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := b.LoadQuant(ctx, qw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+			})
+		}
+	}
+}
+
+// TestMMOccupancy checks that one multiprocessor holds the blocks mmBuild says of
+// gptq_mm3 and gptq_mm4 with the dynamic shared memory of LLaMA-65B's widest K (688
+// chunks), and that neither spills registers to local memory.
+func TestMMOccupancy(t *testing.T) {
+	b := open(t, small)
+	k := mmBuild
+	for _, bits := range []int{3, 4} {
+		name, shared := fmt.Sprintf("gptq_mm%d", bits), k.shared(bits, 22016/32)
+		var local, blocks, regs int
+		err := b.th.Do(ctx, func() error {
+			f, err := b.dev.fn(name)
+			if err != nil {
+				return err
+			}
+			if err := b.dev.allowShared(name, f, shared); err != nil {
+				return err
+			}
+			if local, err = f.Attribute(cu.LocalSizeBytes); err != nil {
+				return err
+			}
+			if regs, err = f.Attribute(cu.NumRegs); err != nil {
+				return err
+			}
+			blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.threads(), int64(shared))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blocks < k.perSM || local > 0 {
+			t.Errorf("%s: %d blocks per multiprocessor (mmBuild says %d), %d bytes of local memory", name, blocks, k.perSM, local)
+		}
+		t.Logf("%s: %d registers, %d bytes local memory, %d bytes dynamic shared memory, %d blocks per multiprocessor", name, regs, local, shared, blocks)
 	}
 }
 
@@ -718,6 +795,14 @@ func TestEmbedNormAddSiLU(t *testing.T) {
 	}
 	expectClose(t, "rmsnorm", read(t, b, y, rows), want, 1e-6)
 
+	checkAddSiLU(t, r, b, batch, D)
+	checkAddSiLU(t, r, b, batch, D-1) // 33×255 elements: not whole float4s
+}
+
+// checkAddSiLU checks Add and SiLUMul on len(batch) rows of D columns.
+func checkAddSiLU(t *testing.T, r *rand.Rand, b *Backend, batch []int32, D int) {
+	t.Helper()
+	rows := len(batch)
 	av, bv := randn(r, rows*D, 2), randn(r, rows*D, 2)
 	a, c, sum, silu := act(t, b, rows, D, av), act(t, b, rows, D, bv), act(t, b, rows, D, nil), act(t, b, rows, D, nil)
 	run(t, b, batch, 0, func(o engine.Ops) { o.Add(sum, a, c); o.SiLUMul(silu, a, c) })
@@ -727,8 +812,8 @@ func TestEmbedNormAddSiLU(t *testing.T) {
 		wantSum[i] = g + float64(bv[i])
 		wantSilu[i] = g / (1 + math.Exp(-g)) * float64(bv[i])
 	}
-	expectClose(t, "add", read(t, b, sum, rows), wantSum, 1e-7)
-	expectClose(t, "silu", read(t, b, silu, rows), wantSilu, 1e-5)
+	expectClose(t, fmt.Sprintf("add of %d columns", D), read(t, b, sum, rows), wantSum, 1e-7)
+	expectClose(t, fmt.Sprintf("silu of %d columns", D), read(t, b, silu, rows), wantSilu, 1e-5)
 }
 
 // TestRMSNormWidths checks RMSNorm on rows held in registers (up to 8192 columns, 65B's

@@ -357,17 +357,48 @@ var tcForce *tcConfig
 // mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
 const mvCols = 512
 
-// mmRows and mmCols are the tile of Y one block of gptq_mm3/gptq_mm4 computes.
-const mmRows, mmCols = 128, 128
+// mmKernel is the shape of the prompt kernel gptq_mmN (kernels/gptq.cu, mm): tiles
+// of rows×cols of Y, warps of 64×64, a ring of stages 64-row steps of K in dynamic
+// shared memory; perSM is the blocks one multiprocessor holds (its __launch_bounds__,
+// registers and shared memory; TestMMOccupancy).
+type mmKernel struct{ rows, cols, stages, perSM int }
 
-// mmPerSM is the blocks of gptq_mm3/gptq_mm4 one multiprocessor holds (128 registers
-// of 256 threads, 40 KB of shared memory).
-const mmPerSM = 2
+func (k mmKernel) threads() int { return k.rows * k.cols / 128 }
+
+// shared is the dynamic shared memory of a block of bits-bit weights for per chunks
+// (kernels/gptq.cu's mmLayout): per stage the input (72 halves a row), the packed
+// words, scales and zero words of two chunks; two dequantized tiles; the chunks'
+// groups.
+func (k mmKernel) shared(bits, per int) int {
+	zeros := k.cols // two chunks' zero words: 4 bits, cols/8 words each
+	if bits == 3 {
+		zeros = 3 * k.cols / 4
+	}
+	stage := k.rows*144 + 8*bits*k.cols + 4*k.cols + zeros
+	return k.stages*stage + 2*k.cols*144 + 4*per
+}
+
+// mmBuild is gptq_mm3/gptq_mm4's shape: 128×256 tiles, four stages (188 KB of shared
+// memory at 4 bits), one block per multiprocessor. BenchmarkPrompt on the H200
+// (BENCHMARKS.md, "CUDA speed work, round 5") found it the fastest of the shapes tried.
+var mmBuild = mmKernel{128, 256, 4, 1}
+
+// mmPlan is how a bits-bit prompt product of rows×K by K×N runs on gptq_mm: its tiles
+// and K's splits of per chunks; ok false when a block does not fit the device's shared
+// memory (under 188 KB a block: the generic kernel then runs it).
+func (o ops) mmPlan(rows, K, N, bits int) (tiles [2]int, splits, per int, ok bool) {
+	k := mmBuild
+	tiles = [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
+	splits = mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
+	per = ceil(K/32, splits)
+	return tiles, ceil(K/32, per), per, k.shared(bits, per) <= o.b.dev.sharedMax
+}
 
 // mmSplits is 2 when splitting K in two makes a prompt product of tiles blocks take
 // fewer waves of resident blocks (cap at a time) per unit of work, else 1: a 256-row
-// product of 8192 columns has 128 tiles for 264 places, half the device idle unsplit.
-// More splits would make the sums depend on the order the blocks finish in.
+// product of 8192 columns has 64 tiles of 128×256 for 132 places, half the device
+// idle unsplit. More splits would make the sums depend on the order the blocks
+// finish in.
 func mmSplits(tiles, cap, chunks int) int {
 	if chunks >= 2 && ceil(2*tiles, cap) < 2*ceil(tiles, cap) {
 		return 2
@@ -498,16 +529,15 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 				return
 			}
-			o.launch(fmt.Sprintf("gather_x%d", q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
-			tiles := [2]int{ceil(rows, mmRows), ceil(N, mmCols)}
-			splits := mmSplits(tiles[0]*tiles[1], mmPerSM*o.b.dev.sms, K/32)
-			if splits > 1 {
-				o.b.prog.zero(y.p, rows*N)
+			if tiles, splits, per, ok := o.mmPlan(rows, K, N, q.bits); ok {
+				o.launch(fmt.Sprintf("gather_x%d", q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
+				if splits > 1 {
+					o.b.prog.zero(y.p, rows*N)
+				}
+				o.launch(fmt.Sprintf("gptq_mm%d", q.bits), [3]int{tiles[0], tiles[1], splits}, mmBuild.threads(), mmBuild.shared(q.bits, per),
+					wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
+				return
 			}
-			per := ceil(K/32, splits)
-			o.launch(fmt.Sprintf("gptq_mm%d", q.bits), [3]int{tiles[0], tiles[1], splits}, 256, 0,
-				wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
-			return
 		}
 		o.launch(fmt.Sprintf("gptq_gemm_%d", q.bits), [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0,
 			wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, rows, K, N, q.zeroOffset)
@@ -707,7 +737,7 @@ func (o ops) SiLUMul(dst, gate, up engine.Tensor) {
 		return
 	}
 	n := o.b.rows * t[0].cols
-	o.launch("silu_mul", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
+	o.launch("silu_mul", [3]int{ceil(n, 1024), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
 }
 
 func (o ops) Add(dst, a, b engine.Tensor) {
@@ -731,5 +761,5 @@ func (o ops) Add(dst, a, b engine.Tensor) {
 	}
 	o.flush()
 	n := o.b.rows * t[0].cols
-	o.launch("add", [3]int{ceil(n, 256), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
+	o.launch("add", [3]int{ceil(n, 1024), 1, 1}, 256, 0, t[1].p, t[2].p, t[0].p, n)
 }

@@ -56,6 +56,9 @@ func (p *program) launch(d *device, name string, grid [3]int, block, shared int,
 	if err != nil {
 		return err
 	}
+	if err := d.allowShared(name, f, shared); err != nil {
+		return err
+	}
 	first := len(p.slots)
 	if p.slots, err = encode(name, p.slots, args); err != nil {
 		p.slots = p.slots[:first]
