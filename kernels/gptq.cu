@@ -574,6 +574,297 @@ MATVEC_ROWS(4, 4, 4, gptq_mv4_r4)
 MATVEC_ROWS(3, 16, 3, gptq_mv3_r16)
 MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 
+// One-row decode on the tensor cores (gptq_mvt3/gptq_mvt4): the weights are unpacked
+// with one LOP3 per pair of values and multiplied with mma.sync.m16n8k16, so the
+// half2 dot product and the per-value offset of gptq_mv3/gptq_mv4 disappear (for 3
+// bits they took more instructions per byte than the card could issue at its read
+// rate). OR-ing a field q at bit p of each half into the exponent 25-p makes the
+// float16 2^(10-p) + q exactly; the product with the float16 inputs then carries
+// sum 2^(10-p_k) x_k, a sum of each chunk's inputs (bias) that does not depend on the
+// column, subtracted in float32 after each chunk. The zero enters through the
+// chunk's input sum (xs), the scale once per group:
+//   y[n] = sum over groups of s[g,n] * (sum_k q x_k - (z[g,n] + zeroOffset) * xs).
+//
+// A warp owns 32 columns over the block's 32-row chunks taken four at a time
+// (a quad): lane (g, c) = (lane/4, lane%4) copies chunk c of the quad for columns
+// 4g..4g+3 (the words of gptq_mv's stage, by cp.async into the thread's own slots of
+// a STAGES-deep ring) and unpacks it as the A operand of two m16n8k16 tiles (rows g
+// and g+8: columns 4g, 4g+1 and 4g+2, 4g+3) over eight 16-row steps. The B operand
+// (the inputs, float16 in unpacking order, staged by each warp one quad ahead with
+// each chunk's bias and xs) is nonzero in tile column n only for the lanes of chunk
+// n/2, so D[row][2c] is column row's sum over chunk c alone and each lane reads its
+// own chunk's four sums from the tile: the group may change from one chunk to the
+// next, and each lane applies the scales and zeros of its own chunk, holding a
+// partial sum per column; the four lanes of a column group add theirs at the end.
+// The splits of K meet as in matvec_fast. Measured on an H200 (BENCHMARKS.md,
+// "One-row decode products"): correct, but 1.4-1.9x slower than gptq_mv3/gptq_mv4.
+#define MVT_COLS 128  // columns of a block: four warps of 32
+
+// mvtBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
+template <int BITS>
+__device__ __forceinline__ float2 mvtBase(int i) {
+  if (BITS == 4) return (i & 1) ? make_float2(64.f, 64.f) : make_float2(1024.f, 1024.f);
+  if (i == 15) return make_float2(1024.f, 1024.f);
+  const int k = i % 5;
+  return k == 0 || k == 3 ? make_float2(512.f, 1024.f) : k == 2 ? make_float2(8.f, 16.f) : make_float2(64.f, 128.f);
+}
+
+// lopb returns (w & MASK) | BASE in one LOP3.
+template <uint32_t MASK, uint32_t BASE>
+__device__ __forceinline__ uint32_t lopb(uint32_t w) {
+  uint32_t r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(w), "n"(MASK), "n"(BASE));
+  return r;
+}
+
+// mvtUnpack sets u to the 16 pairs of column j of ch as 2^(10-p) + q, in pairOf order.
+template <int BITS>
+__device__ __forceinline__ void mvtUnpack(uint32_t (&u)[16], const chunk<BITS>& ch, int j) {
+  if (BITS == 4) {
+#pragma unroll
+    for (int b = 0; b < 4; b++) {
+      const uint32_t w = word(ch.w[b], j), w8 = w >> 8;
+      u[4 * b] = lopb<0x000f000f, 0x64006400>(w);
+      u[4 * b + 1] = lopb<0x00f000f0, 0x54005400>(w);
+      u[4 * b + 2] = lopb<0x000f000f, 0x64006400>(w8);
+      u[4 * b + 3] = lopb<0x00f000f0, 0x54005400>(w8);
+    }
+  } else {  // the windows of unpack16
+    const uint32_t a = word(ch.w[0], j), b = word(ch.w[1], j), c = word(ch.w[2], j);
+    const uint32_t win[6] = {a >> 2, __funnelshift_r(a, b, 11), b, b >> 9, __funnelshift_r(b, c, 30), c >> 7};
+#pragma unroll
+    for (int t = 0; t < 3; t++) {
+      const uint32_t w1 = win[2 * t], w2 = win[2 * t + 1];
+      u[5 * t] = lopb<0x0007000e, 0x64006000>(w1);
+      u[5 * t + 1] = lopb<0x00380070, 0x58005400>(w1);
+      u[5 * t + 2] = lopb<0x01c00380, 0x4c004800>(w1);
+      u[5 * t + 3] = lopb<0x0007000e, 0x64006000>(w2);
+      u[5 * t + 4] = lopb<0x00380070, 0x58005400>(w2);
+    }
+    u[15] = (a & 7u) | lopb<0x00070000, 0x64006400>(c >> 13);
+  }
+}
+
+// mvtIssue starts the copies of one chunk for a lane of matvec_tc: its BITS words
+// from w (N words apart), four scales from sc and the zero words from z (the second
+// only when the 3-bit field crosses into it).
+template <int BITS>
+__device__ __forceinline__ void mvtIssue(stage<BITS>& st, const uint32_t* w, size_t N, const __half* sc,
+                                         const uint32_t* z, bool cross) {
+  const int t = threadIdx.x;
+#pragma unroll
+  for (int b = 0; b < BITS; b++) cp_async_cg16(&st.w[b][t], w + b * N);
+  cp_async_ca<8>(&st.sc[t], sc, 8);
+  cp_async_ca<4>(&st.zw[0][t], z, 4);
+  if (BITS == 3) cp_async_ca<4>(&st.zw[1][t], cross ? z + 1 : z, cross ? 4 : 0);
+}
+
+template <int BITS, int STAGES>
+__device__ void matvec_tc(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
+                          const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
+                          int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
+  __shared__ stage<BITS> ring[STAGES];
+  // Per warp, two quads of inputs (64 pairs each) and their chunks' (bias, xs).
+  __shared__ uint4 xring[MV_THREADS / 32][2][16];
+  __shared__ float2 sring[MV_THREADS / 32][2][4];
+  __shared__ int isLast;
+  const int N = L.N, t = threadIdx.x, lane = t & 31, wp = t >> 5, g = lane >> 2, cq = lane & 3;
+  const int c0 = blockIdx.y * chunksPerSplit;
+  const int c1 = min(c0 + chunksPerSplit, K / 32);
+  const int quads = (max(c1 - c0, 0) + 3) / 4;
+  const int n = bx * MVT_COLS + wp * 32 + 4 * g;
+  const bool active = n < N, warpActive = bx * MVT_COLS + wp * 32 < N;
+  // The lane's addresses: its chunk of quad u at w + u*wstep; the zero words of group
+  // gr at L.qzeros + gr*zstride + zoff.
+  const size_t wstep = (size_t)4 * BITS * N;
+  const uint32_t* w = L.qweight + (size_t)(c0 + cq) * BITS * N + n;
+  const int zstride = N / 32 * BITS, zbit = BITS * (n & 31);
+  const int zoff = BITS == 4 ? n / 8 : (n >> 5) * 3 + (zbit >> 5);
+  const bool cross = BITS == 3 && (zbit & 31) > 20;
+  // G[u] is the group of the lane's chunk of quad q+u (when it is in the range).
+  int G[STAGES + 1];
+#pragma unroll
+  for (int u = 0; u <= STAGES; u++) {
+    const int ch = c0 + 4 * u + cq;
+    G[u] = u < quads && ch < c1 ? __ldg(L.cgroup + ch) : -1;
+  }
+  // One commit group per stage, empty ones included (matvec_fast).
+#pragma unroll
+  for (int u = 0; u < STAGES; u++) {
+    if (active && G[u] >= 0)
+      mvtIssue<BITS>(ring[u], w + u * wstep, N, L.scales + G[u] * N + n, L.qzeros + G[u] * zstride + zoff, cross);
+    cp_async_commit();
+  }
+  w += STAGES * wstep;
+  // The inputs travel through the warp's xring: lane l converts pair l%16 of chunks
+  // l/16 and l/16+2 of a quad, loaded one quad ahead (with act-order, the rows
+  // through perm two quads ahead), and sums them with the other 15 lanes of the chunk.
+  const int2 pr = pairOf<BITS>(lane & 15);
+  const float2 base = mvtBase<BITS>(lane & 15);
+  int2 kperm[2];  // the input rows of the next quad to load
+  auto rows = [&](int j, int h) {
+    const int ch = c0 + 4 * j + (lane >> 4) + 2 * h;
+    return j < quads && ch < c1 ? make_int2(ch * 32 + pr.x, ch * 32 + pr.y) : make_int2(-1, -1);
+  };
+  auto permuted = [&](int2 k) {
+    return k.x < 0 || !L.perm ? k : make_int2(__ldg(L.perm + k.x), __ldg(L.perm + k.y));
+  };
+  auto load = [&](float (&v)[4]) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      v[2 * h] = kperm[h].x < 0 ? 0.f : __ldg(x + kperm[h].x);
+      v[2 * h + 1] = kperm[h].x < 0 ? 0.f : __ldg(x + kperm[h].y);
+    }
+  };
+  auto store = [&](int j, const float (&v)[4]) {
+    __half2* xs2 = reinterpret_cast<__half2*>(xring[wp][j & 1]);
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const __half2 hv = __floats2half2_rn(v[2 * h], v[2 * h + 1]);
+      xs2[((lane >> 4) + 2 * h) * 16 + (lane & 15)] = hv;
+      const float2 f = __half22float2(hv);
+      float bias = fmaf(f.x, base.x, f.y * base.y), xs = f.x + f.y;
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) {
+        bias += __shfl_xor_sync(0xffffffffu, bias, o);
+        xs += __shfl_xor_sync(0xffffffffu, xs, o);
+      }
+      if ((lane & 15) == 0) sring[wp][j & 1][(lane >> 4) + 2 * h] = make_float2(bias, xs);
+    }
+  };
+  float raw[4];
+  float y4[4] = {0.f, 0.f, 0.f, 0.f};
+  if (warpActive) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) kperm[h] = permuted(rows(0, h));
+    load(raw);
+    store(0, raw);
+#pragma unroll
+    for (int h = 0; h < 2; h++) kperm[h] = permuted(rows(1, h));
+    load(raw);
+#pragma unroll
+    for (int h = 0; h < 2; h++) kperm[h] = permuted(rows(2, h));
+    float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+    float X = 0.f;
+    int s = 0;
+    for (int q = 0; q < quads; q++) {
+      const int ch = c0 + 4 * q + cq;
+      const bool mine = G[0] >= 0;
+      __syncwarp();  // quad q's inputs are in xring
+      cp_async_wait<STAGES - 1>();
+      chunk<BITS> cur;
+#pragma unroll
+      for (int b = 0; b < BITS; b++) cur.w[b] = ring[s].w[b][t];
+      cur.sc = ring[s].sc[t];
+#pragma unroll
+      for (int z = 0; z < (BITS == 3 ? 2 : 1); z++) cur.zw[z] = ring[s].zw[z][t];
+      // B: this lane's chunk's pairs in the tile column n = g only when g/2 == c
+      uint4 xv[4];
+#pragma unroll
+      for (int b = 0; b < 4; b++) xv[b] = (g >> 1) == cq ? xring[wp][q & 1][cq * 4 + b] : make_uint4(0, 0, 0, 0);
+      const float2 sums = sring[wp][q & 1][cq];
+#pragma unroll
+      for (int mt = 0; mt < 2; mt++) {
+        uint32_t ua[16], ub[16];
+        mvtUnpack<BITS>(ua, cur, 2 * mt);
+        mvtUnpack<BITS>(ub, cur, 2 * mt + 1);
+#pragma unroll
+        for (int st = 0; st < 8; st++) {
+          const uint32_t a[4] = {ua[2 * st], ub[2 * st], ua[2 * st + 1], ub[2 * st + 1]};
+          const uint4 v = xv[st >> 1];
+          const uint32_t bb[2] = {(st & 1) ? v.z : v.x, (st & 1) ? v.w : v.y};
+          mma16816(acc[mt], a, bb);
+        }
+      }
+      // The stage is refilled only after the chunk has been read from it.
+      if (active && G[STAGES] >= 0)
+        mvtIssue<BITS>(ring[s], w, N, L.scales + G[STAGES] * N + n, L.qzeros + G[STAGES] * zstride + zoff, cross);
+      w += wstep;
+      cp_async_commit();
+      s = s + 1 == STAGES ? 0 : s + 1;
+      // The next quad's inputs into the other half of xring, the one after that loaded.
+      store(q + 1, raw);
+      load(raw);
+#pragma unroll
+      for (int h = 0; h < 2; h++) kperm[h] = permuted(rows(q + 3, h));
+      if (mine) {
+        acc[0][0] -= sums.x, acc[0][2] -= sums.x, acc[1][0] -= sums.x, acc[1][2] -= sums.x;
+        X += sums.y;
+        // The group ends here: apply its scales and zeros to the lane's sums.
+        if (G[1] != G[0]) {
+          const uint32_t zbits = zeroBits<BITS>(cur, n);
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            const float z = (float)((zbits >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset;
+            y4[j] = fmaf(scaleOf<BITS>(cur, j), acc[j >> 1][(j & 1) * 2] - z * X, y4[j]);
+          }
+#pragma unroll
+          for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) acc[mt][r] = 0.f;
+          X = 0.f;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < STAGES; u++) G[u] = G[u + 1];
+      const int chl = ch + 4 * (STAGES + 1);
+      G[STAGES] = q + 1 + STAGES < quads && chl < c1 ? __ldg(L.cgroup + chl) : -1;
+    }
+  }
+  // The four lanes of a column group hold the sums of their own chunks.
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    y4[j] += __shfl_xor_sync(0xffffffffu, y4[j], 1);
+    y4[j] += __shfl_xor_sync(0xffffffffu, y4[j], 2);
+  }
+  const bool writes = active && cq == 0;
+  float4 sum = make_float4(y4[0], y4[1], y4[2], y4[3]);
+  if (gridDim.y > 1) {
+    if (writes) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + n), sum);
+    __threadfence();
+    __syncthreads();
+    if (t == 0) {
+      const int prev = atomicAdd(count + blockIdx.x, 1);
+      isLast = prev == gridDim.y - 1;
+      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+    if (!writes) return;
+    sum = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int sp = 0; sp < gridDim.y; sp++) {
+      const float4 p = __ldcg(reinterpret_cast<const float4*>(part + (size_t)sp * partN + col0 + n));
+      sum.x += p.x;
+      sum.y += p.y;
+      sum.z += p.z;
+      sum.w += p.w;
+    }
+  }
+  if (!writes) return;
+  *reinterpret_cast<float4*>(L.y + n) = sum;
+  if (res) {
+    const float4 r = *reinterpret_cast<const float4*>(res + n);
+    *reinterpret_cast<float4*>(rdst + n) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
+  }
+}
+
+// The launch's weights as MATVEC_FAST, in column blocks of MVT_COLS.
+#define MATVEC_TC(B, D, MINB, NAME)                                                             \
+  extern "C" __global__ void __launch_bounds__(128, MINB) NAME(                                \
+      LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,       \
+      int* count, int K, int chunksPerSplit, float zeroOffset) {                                \
+    const int cb0 = (N0 + MVT_COLS - 1) / MVT_COLS, cb1 = (N1 + MVT_COLS - 1) / MVT_COLS;       \
+    const int bx0 = blockIdx.x;                                                                 \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    matvec_tc<B, D>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
+  }
+MATVEC_TC(3, 3, 6, gptq_mvt3)
+MATVEC_TC(4, 3, 6, gptq_mvt4)
+
 // Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
 // the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):
 // Y[M, N] = X[M, K] W[K, N] on tensor cores. A block computes a 64x128 tile with four
