@@ -155,27 +155,21 @@ func BenchmarkLinear(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row on the
-// six quantizations of BenchmarkBatch (group 0: none), on gptq_mvtN (kernel=mvt) and
-// gptq_mvN (kernel=mv), as BenchmarkLinear does; GB/s counts weights, scales and
-// zeros.
+// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row
+// (gptq_mv3/gptq_mv4) on the six quantizations of BenchmarkBatch, as BenchmarkLinear
+// does; GB/s counts weights, scales and zeros.
 //
-//	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 20x
+//	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x
 func BenchmarkDecodeLinear(b *testing.B) {
 	for _, q := range quantizations {
 		for _, l := range linearCases(llama65B) {
-			for _, tc := range []bool{true, false} {
-				kernel := map[bool]string{true: "mvt", false: "mv"}[tc]
-				b.Run(fmt.Sprintf("%s/%s/kernel=%s", q.name, l.name, kernel), func(b *testing.B) {
-					defer func(m bool) { mvTC = m }(mvTC)
-					mvTC = tc
-					group := q.group
-					if group == 0 {
-						group = l.in
-					}
-					benchLinear(b, llama65B, l, q.bits, group, q.actOrder, 1)
-				})
-			}
+			b.Run(fmt.Sprintf("%s/%s", q.name, l.name), func(b *testing.B) {
+				group := q.group
+				if group == 0 {
+					group = l.in
+				}
+				benchLinear(b, llama65B, l, q.bits, group, q.actOrder, 1)
+			})
 		}
 	}
 }
@@ -488,10 +482,6 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 //	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
 func BenchmarkBatch(b *testing.B) {
 	tcDefaultsFromEnv(b)
-	if os.Getenv("AGENT_MVT") == "1" { // the one-row products on gptq_mvtN
-		defer func(m bool) { mvTC = m }(mvTC)
-		mvTC = true
-	}
 	s := llama65B
 	const hd, bs, positions, longPos, prompt, hit, maxSeqs = 128, 16, 512, 1920, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)

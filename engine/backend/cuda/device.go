@@ -24,7 +24,6 @@ type device struct {
 	modules      []cu.Module
 	entries      map[string]cu.Module // kernel name to the module defining it
 	fns          map[string]cu.Function
-	occupancy    map[occupancyKey]int   // blocksPerSM's answers
 	live         map[cu.DevicePtr]int64 // allocations not yet freed, for Close
 }
 
@@ -33,7 +32,7 @@ func newDevice(ordinal int) (*device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: device %d: %w", ordinal, err)
 	}
-	d := &device{entries: map[string]cu.Module{}, fns: map[string]cu.Function{}, occupancy: map[occupancyKey]int{}, live: map[cu.DevicePtr]int64{}}
+	d := &device{entries: map[string]cu.Module{}, fns: map[string]cu.Function{}, live: map[cu.DevicePtr]int64{}}
 	if d.name, err = dev.Name(); err != nil {
 		return nil, fmt.Errorf("cuda: device %d name: %w", ordinal, err)
 	}
@@ -81,32 +80,6 @@ func (d *device) fn(name string) (cu.Function, error) {
 	}
 	d.fns[name] = f
 	return f, nil
-}
-
-// occupancyKey is a launch shape blocksPerSM was asked about.
-type occupancyKey struct {
-	name          string
-	block, shared int
-}
-
-// blocksPerSM is how many blocks of kernel name (block threads, shared bytes of
-// dynamic shared memory) one multiprocessor holds at once, as the driver computes it
-// from the kernel's registers and shared memory; answers are kept.
-func (d *device) blocksPerSM(name string, block, shared int) (int, error) {
-	key := occupancyKey{name, block, shared}
-	if n, ok := d.occupancy[key]; ok {
-		return n, nil
-	}
-	f, err := d.fn(name)
-	if err != nil {
-		return 0, err
-	}
-	n, err := f.MaxActiveBlocksPerMultiProcessor(block, int64(shared))
-	if err != nil {
-		return 0, fmt.Errorf("cuda: occupancy of %s: %w", name, err)
-	}
-	d.occupancy[key] = n
-	return n, nil
 }
 
 // alloc allocates n bytes; what names the buffer in errors.

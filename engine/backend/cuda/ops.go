@@ -446,10 +446,6 @@ func (o ops) flushProducts() {
 		o.flushRows(args, colBlocks, res, rdst)
 		return
 	}
-	if mvTC {
-		o.flushTC1(args, K, bits, res, rdst, w0.q.zeroOffset)
-		return
-	}
 	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
 	if mvShared(per) > mvSharedMax(bits) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax(bits)))
@@ -457,44 +453,6 @@ func (o ops) flushProducts() {
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
-}
-
-// mvTC selects gptq_mvt3/gptq_mvt4 for one-row decode products instead of
-// gptq_mv3/gptq_mv4 (benchmarks and tests compare the two; measured slower).
-var mvTC = false
-
-// mvtCols is the columns one block of gptq_mvt3/gptq_mvt4 computes.
-const mvtCols = 128
-
-// flushTC1 launches the pending one-row decode products (args: the three weights'
-// parameters) on gptq_mvtN: one block per 128 columns of a weight and range of K,
-// the ranges whole quads of chunks, as many as the device holds blocks of at once
-// (the driver's occupancy), so that the launch is one wave, or one range when even
-// that is more than a wave.
-func (o ops) flushTC1(args []any, K, bits int, res, rdst cu.DevicePtr, zeroOffset float32) {
-	p := &o.b.pend
-	name := fmt.Sprintf("gptq_mvt%d", bits)
-	colBlocks, partN := 0, 0
-	for _, w := range p.ws[:p.n] {
-		colBlocks += ceil(w.cols, mvtCols)
-		partN += w.cols
-	}
-	perSM, err := o.b.dev.blocksPerSM(name, mvtCols, 0)
-	if err != nil {
-		o.fail(err)
-		return
-	}
-	chunks := K / 32
-	quads := ceil(chunks, 4)
-	splits := max(1, min(quads, perSM*o.b.dev.sms/colBlocks))
-	per := 4 * ceil(quads, splits)
-	splits = ceil(chunks, per)
-	if splits > 1 && (colBlocks > mvBlocks(o.b.dev.sms) || splits*partN > mvPartFloats(o.b.dev.sms)) {
-		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d splits, over what %s holds", bits, K, partN, splits, name))
-		return
-	}
-	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
-	o.launch(name, [3]int{colBlocks, splits, 1}, mvtCols, 0, args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
