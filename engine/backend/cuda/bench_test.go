@@ -98,6 +98,31 @@ func syncB(b *testing.B, be *Backend) {
 	}
 }
 
+// linearCase is one of a LLaMA layer's decode launches: n products of one input of
+// in×out weights, followed by the residual add when add is set.
+type linearCase struct {
+	name    string
+	in, out int
+	n       int  // weights of the same input
+	add     bool // followed by the residual add
+}
+
+// linearCases are the layer's launches of shape s: q/k/v, o then the residual add,
+// gate/up, down then the residual add.
+func linearCases(s llamaShape) []linearCase {
+	return []linearCase{{"qkv", s.hidden, s.hidden, 3, false}, {"o_add", s.hidden, s.hidden, 1, true},
+		{"gate_up", s.hidden, s.inter, 2, false}, {"down_add", s.inter, s.hidden, 1, true}}
+}
+
+// quantizations are the six 65B checkpoints the benchmarks time (group 0: none).
+var quantizations = []struct {
+	name     string
+	bits     int
+	group    int
+	actOrder bool
+}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g", 4, 32, false}, {"4bit-64g", 4, 64, false},
+	{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g", 3, 128, false}}
+
 // BenchmarkLinear times the quantized linear layers of one LLaMA layer at batch 1
 // (decode) and 512 (prompt), rotating over enough copies of the weights that each
 // read comes from device memory rather than the 50 MB L2. Decode runs the products as
@@ -111,13 +136,7 @@ func BenchmarkLinear(b *testing.B) {
 			if bits == 3 && s.name == "7B" {
 				continue
 			}
-			for _, l := range []struct {
-				name    string
-				in, out int
-				n       int  // weights of the same input
-				add     bool // followed by the residual add
-			}{{"qkv", s.hidden, s.hidden, 3, false}, {"o_add", s.hidden, s.hidden, 1, true},
-				{"gate_up", s.hidden, s.inter, 2, false}, {"down_add", s.inter, s.hidden, 1, true}} {
+			for _, l := range linearCases(s) {
 				for _, v := range []struct {
 					rows           int
 					fast, actOrder bool
@@ -129,57 +148,81 @@ func BenchmarkLinear(b *testing.B) {
 					b.Run(fmt.Sprintf("%dbit/%s/%s/rows=%d/fast=%v/actorder=%v", bits, s.name, l.name, rows, v.fast, v.actOrder), func(b *testing.B) {
 						defer func(f, g bool) { fastMatvec, fastGemm = f, g }(fastMatvec, fastGemm)
 						fastMatvec, fastGemm = v.fast, v.fast
-						be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
-							HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
-						wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
-						copies := int(max(8, 512<<20/wb))
-						ws := make([][]engine.Tensor, copies)
-						for i := range ws {
-							for j := range l.n {
-								ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), v.actOrder))
-							}
-						}
-						x, _ := be.NewActivation(ctx, rows, l.in)
-						res, _ := be.NewActivation(ctx, rows, l.out)
-						ys := make([]engine.Tensor, l.n)
-						for j := range ys {
-							ys[j], _ = be.NewActivation(ctx, rows, l.out)
-						}
-						batch := make([]int32, rows)
-						// One Run issues the products of all copies reps times (at least
-						// 64 launches), so the host's round trip and the final wait
-						// (~150 µs a Run) are spread thin.
-						reps := ceil(64, copies)
-						step := func(o engine.Ops) {
-							for range reps {
-								for _, w := range ws {
-									for j, wj := range w {
-										o.MatMul(ys[j], x, wj)
-									}
-									if l.add {
-										o.Add(res, res, ys[0])
-									}
-								}
-							}
-						}
-						be.Run(ctx, batch, 0, step) // warm up, then capture the graph
-						be.Run(ctx, batch, 0, step)
-						syncB(b, be)
-						for b.Loop() {
-							if err := be.Run(ctx, batch, 0, step); err != nil {
-								b.Fatal(err)
-							}
-							syncB(b, be)
-						}
-						sec := b.Elapsed().Seconds() / float64(b.N*copies*reps)
-						b.ReportMetric(sec*1e6, "us/op")
-						b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
-						b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+						benchLinear(b, s, l, bits, group, v.actOrder, rows)
 					})
 				}
 			}
 		}
 	}
+}
+
+// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row
+// (gptq_mv3/gptq_mv4) on the six quantizations of BenchmarkBatch, as BenchmarkLinear
+// does; GB/s counts weights, scales and zeros.
+//
+//	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x
+func BenchmarkDecodeLinear(b *testing.B) {
+	for _, q := range quantizations {
+		for _, l := range linearCases(llama65B) {
+			b.Run(fmt.Sprintf("%s/%s", q.name, l.name), func(b *testing.B) {
+				group := q.group
+				if group == 0 {
+					group = l.in
+				}
+				benchLinear(b, llama65B, l, q.bits, group, q.actOrder, 1)
+			})
+		}
+	}
+}
+
+// benchLinear times launch l of shape s at rows rows (bits-bit weights in groups of
+// group rows), reporting µs per launch, GB/s of weights and TFLOP/s.
+func benchLinear(b *testing.B, s llamaShape, l linearCase, bits, group int, actOrder bool, rows int) {
+	be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
+		HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
+	wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
+	copies := int(max(8, 512<<20/wb))
+	ws := make([][]engine.Tensor, copies)
+	for i := range ws {
+		for j := range l.n {
+			ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), actOrder))
+		}
+	}
+	x, _ := be.NewActivation(ctx, rows, l.in)
+	res, _ := be.NewActivation(ctx, rows, l.out)
+	ys := make([]engine.Tensor, l.n)
+	for j := range ys {
+		ys[j], _ = be.NewActivation(ctx, rows, l.out)
+	}
+	batch := make([]int32, rows)
+	// One Run issues the products of all copies reps times (at least 64 launches), so
+	// the host's round trip and the final wait (~150 µs a Run) are spread thin.
+	reps := ceil(64, copies)
+	step := func(o engine.Ops) {
+		for range reps {
+			for _, w := range ws {
+				for j, wj := range w {
+					o.MatMul(ys[j], x, wj)
+				}
+				if l.add {
+					o.Add(res, res, ys[0])
+				}
+			}
+		}
+	}
+	be.Run(ctx, batch, 0, step) // warm up, then capture the graph
+	be.Run(ctx, batch, 0, step)
+	syncB(b, be)
+	for b.Loop() {
+		if err := be.Run(ctx, batch, 0, step); err != nil {
+			b.Fatal(err)
+		}
+		syncB(b, be)
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N*copies*reps)
+	b.ReportMetric(sec*1e6, "us/op")
+	b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
+	b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
 }
 
 // BenchmarkStep times a whole forward step of a synthetic 128g model: every layer's
@@ -422,16 +465,6 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 	}
 }
 
-// seedQuants are the quantizations of the seed branches (group 0: none), as the
-// benchmarks on random LLaMA-65B weights name them.
-var seedQuants = []struct {
-	name     string
-	bits     int
-	group    int
-	actOrder bool
-}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g", 4, 32, false}, {"4bit-64g", 4, 64, false},
-	{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g", 3, 128, false}}
-
 // BenchmarkPrefill times prompts of 512 and 1920 tokens on random LLaMA-65B weights
 // of each seed branch's quantization, fed as llama.Model feeds them: Runs of at most
 // 256 rows (its default MaxBatch, what agent bench uses) from position 0 on, each
@@ -445,7 +478,7 @@ var seedQuants = []struct {
 func BenchmarkPrefill(b *testing.B) {
 	s := llama65B
 	const hd = 128
-	for _, q := range seedQuants {
+	for _, q := range quantizations {
 		if re := os.Getenv("AGENT_PREFILL_QUANTS"); re != "" && !regexp.MustCompile(re).MatchString(q.name) {
 			continue
 		}
@@ -544,7 +577,8 @@ func BenchmarkPrompt(b *testing.B) {
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
 // quantization of the seed branches: aggregate decode tokens per second for 1, 4, 16,
 // 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
-// RunBatch of one row per sequence, replayed as a CUDA graph), and the time to the
+// RunBatch of one row per sequence, replayed as a CUDA graph) and for one at position
+// 1920, and the time to the
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
 // tools; 88 rows computed); and the linear layers alone at the same batches, also on
@@ -559,9 +593,9 @@ func BenchmarkPrompt(b *testing.B) {
 func BenchmarkBatch(b *testing.B) {
 	tcDefaultsFromEnv(b)
 	s := llama65B
-	const hd, bs, positions, prompt, hit, maxSeqs = 128, 16, 512, 600, 512, 64
+	const hd, bs, positions, longPos, prompt, hit, maxSeqs = 128, 16, 512, 1920, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)
-	for _, q := range seedQuants {
+	for _, q := range quantizations {
 		b.Run(q.name, func(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
@@ -609,6 +643,14 @@ func BenchmarkBatch(b *testing.B) {
 					b.ReportMetric(float64(n)/sec, "tok/s")
 				})
 			}
+			// One sequence at position longPos, the issue's long prompt.
+			b.Run(fmt.Sprintf("decode/seqs=1/pos=%d", longPos), func(b *testing.B) {
+				bt := engine.Batch{IDs: []int32{0}, Pos: []int32{longPos}, Seq: []int32{0}, Tables: [][]int32{table(0, ceil(longPos+1, bs))}}
+				timed(b, func() error { return be.RunBatch(ctx, bt, step) })
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(1/sec, "tok/s")
+			})
 			// The linear layers alone (every layer's seven products, norms and adds),
 			// as the ExLlamaV2 script times its kernel.
 			for _, n := range []int{1, 4, 16, 32, 64} {

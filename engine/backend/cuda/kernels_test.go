@@ -389,6 +389,45 @@ func TestMatVecShapes(t *testing.T) {
 	}
 }
 
+// TestMatVecOneRow checks the one-row decode product of 3 and 4 bits (gptq_mv3,
+// gptq_mv4) for every group size, act-order, both zero formats and symmetric or not, on shapes whose K split leaves ranges of several quads and a
+// last partial one (1056 inputs: 33 chunks), whose columns end inside a block (2080,
+// 352) and whose K is long (8192 inputs into 256 columns: many splits).
+func TestMatVecOneRow(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.Intermediate = 8192
+	b := open(t, s)
+	for _, bits := range []int{3, 4} {
+		for _, c := range []struct{ in, out int }{{1024, 352}, {2048, 2080}, {1056, 512}, {8192, 256}} {
+			for _, group := range []int{-1, 32, 64, 128} {
+				if c.in%max(group, 1) != 0 {
+					continue
+				}
+				for _, actOrder := range []bool{false, true} {
+					opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Sym: r.IntN(2) == 0, Format: "gptq"}
+					if r.IntN(2) == 0 {
+						opt.Format = "gptq_v2"
+					}
+					if actOrder {
+						opt.Perm = r.Perm(c.in)
+					}
+					name := fmt.Sprintf("%dbit/%dx%d/g%d/actorder=%v/%s/sym=%v", bits, c.in, c.out, group, actOrder, opt.Format, opt.Sym)
+					qw, err := gptqtest.Quantize(name, randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					w, err := b.LoadQuant(ctx, qw)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Run(name, func(t *testing.T) { checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), 1, c.in, c.out) })
+				}
+			}
+		}
+	}
+}
+
 // matvecKernels lists the decode kernels to check for bits: fastMatvec true and false.
 func matvecKernels(bits int) []bool {
 	if bits != 3 && bits != 4 {
