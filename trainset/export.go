@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/rewoo-agent/agent/planner"
@@ -61,12 +62,24 @@ func sorted(ts []tools.Tool) []tools.Tool {
 // Export writes, for each question of qs, one planning example per toolset and one
 // KnowledgeModel example per KnowledgeModel step of its gold plan, run over c.
 func Export(ctx context.Context, w *world.World, c *corpus.Corpus, qs []world.Question, opts Options, out io.Writer) (int, error) {
+	return write(qs, out, func(q world.Question) ([]Example, error) { return Examples(ctx, w, c, q, opts) })
+}
+
+// ExportDrills writes n CompareDrills of each question of qs, over c, drawing the
+// years from r; questions that compare no years give none.
+func ExportDrills(ctx context.Context, w *world.World, c *corpus.Corpus, qs []world.Question, n int, r *rand.Rand, opts Options, out io.Writer) (int, error) {
+	return write(qs, out, func(q world.Question) ([]Example, error) { return CompareDrills(ctx, w, c, q, n, r, opts) })
+}
+
+// write writes the examples of each question of qs to out, a JSON object a line,
+// and returns how many.
+func write(qs []world.Question, out io.Writer, examples func(world.Question) ([]Example, error)) (int, error) {
 	bw := bufio.NewWriter(out)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	n := 0
 	for _, q := range qs {
-		exs, err := Examples(ctx, w, c, q, opts)
+		exs, err := examples(q)
 		if err != nil {
 			return n, err
 		}

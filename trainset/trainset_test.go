@@ -14,7 +14,9 @@ import (
 	"github.com/rewoo-agent/agent/world"
 )
 
-func TestExamples(t *testing.T) {
+// smallWorld is world 3 of 100 people and the corpus of its documents.
+func smallWorld(t *testing.T) (*world.World, *corpus.Corpus) {
+	t.Helper()
 	w, err := world.Generate(3, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +29,12 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return w, c
+}
+
+func TestExamples(t *testing.T) {
+	w, c := smallWorld(t)
 	var buf bytes.Buffer
 	qs := w.Questions(world.Test)
 	n, err := Export(context.Background(), w, c, qs, Options{ContextLength: ContextLength, MaxTokens: AnswerTokens}, &buf)
@@ -87,19 +94,7 @@ func TestGoldPlan(t *testing.T) {
 // prompt gives, answered by the rule (for the questions that name their answers: the
 // first name when its year wins), and a question that compares no years gives none.
 func TestCompareDrills(t *testing.T) {
-	w, err := world.Generate(3, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := w.WriteDocuments(dir); err != nil {
-		t.Fatal(err)
-	}
-	c, err := corpus.Open(dir, corpus.Options{MaxResults: SearchResults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	w, c := smallWorld(t)
 	opts := Options{ContextLength: ContextLength, MaxTokens: AnswerTokens}
 	r := rand.New(rand.NewPCG(1, 2))
 	years := regexp.MustCompile(`ENDCONTEXT\n(\d{4})\nENDINPUT`)
@@ -155,5 +150,10 @@ func TestCompareDrills(t *testing.T) {
 	}
 	if ruled < 20 || drilled == ruled || none == 0 {
 		t.Errorf("%d drills, %d checked by the rule, %d questions without", drilled, ruled, none)
+	}
+	var buf bytes.Buffer
+	n, err := ExportDrills(context.Background(), w, c, w.Questions(""), 3, rand.New(rand.NewPCG(1, 2)), opts, &buf)
+	if err != nil || n != drilled || strings.Count(buf.String(), "\n") != drilled {
+		t.Errorf("ExportDrills wrote %d (%d lines), %v; CompareDrills gave %d", n, strings.Count(buf.String(), "\n"), err, drilled)
 	}
 }

@@ -27,11 +27,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"os"
@@ -187,6 +186,23 @@ func more(ctx context.Context, held *world.World, first int64, n, drills int, ou
 
 // export writes the examples of qs, over the corpus of docs, to the file path.
 func export(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, results int, opts trainset.Options) (int, error) {
+	return toFile(docs, path, results, func(c *corpus.Corpus, f io.Writer) (int, error) {
+		return trainset.Export(ctx, w, c, qs, opts, f)
+	})
+}
+
+// drill writes n drills of each comparison of years of qs, over the corpus of docs,
+// to the file path; the random years come from seed.
+func drill(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, seed int64, n, results int, opts trainset.Options) (int, error) {
+	r := rand.New(rand.NewPCG(uint64(seed), 0xd1))
+	return toFile(docs, path, results, func(c *corpus.Corpus, f io.Writer) (int, error) {
+		return trainset.ExportDrills(ctx, w, c, qs, n, r, opts, f)
+	})
+}
+
+// toFile opens the corpus of docs and creates the file path, and has write fill it
+// from the corpus.
+func toFile(docs, path string, results int, write func(*corpus.Corpus, io.Writer) (int, error)) (int, error) {
 	c, err := corpus.Open(docs, corpus.Options{MaxResults: results, CheckEvery: 1 << 62})
 	if err != nil {
 		return 0, err
@@ -196,48 +212,11 @@ func export(ctx context.Context, w *world.World, docs string, qs []world.Questio
 	if err != nil {
 		return 0, err
 	}
-	n, err := trainset.Export(ctx, w, c, qs, opts, f)
+	n, err := write(c, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return n, err
-}
-
-// drill writes n drills of each comparison of years of qs, over the corpus
-// of docs, to the file path; the random years come from seed.
-func drill(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, seed int64, n, results int, opts trainset.Options) (int, error) {
-	c, err := corpus.Open(docs, corpus.Options{MaxResults: results, CheckEvery: 1 << 62})
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	r := rand.New(rand.NewPCG(uint64(seed), 0xd1))
-	written := 0
-	for _, q := range qs {
-		exs, err := trainset.CompareDrills(ctx, w, c, q, n, r, opts)
-		for _, e := range exs {
-			if err == nil {
-				err = enc.Encode(e)
-				written++
-			}
-		}
-		if err != nil {
-			f.Close()
-			return written, err
-		}
-	}
-	err = bw.Flush()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return written, err
 }
 
 // withContrasts returns qs with each comparison of years also asked the other way
