@@ -92,6 +92,22 @@ func weightBytes(in, out, bits, group int) int64 {
 	return int64(in)*int64(out)*int64(bits)/8 + groups*int64(out)*2 + groups*int64(out)*int64(bits)/8
 }
 
+// timeRuns runs step as a batch from position start twice (a warm-up, then the
+// graph's capture), then once per b.Loop with the device synchronized after each,
+// and returns the seconds of one timed run.
+func timeRuns(b *testing.B, be *Backend, batch []int32, start int, step func(engine.Ops)) float64 {
+	be.Run(ctx, batch, start, step)
+	be.Run(ctx, batch, start, step)
+	syncB(b, be)
+	for b.Loop() {
+		if err := be.Run(ctx, batch, start, step); err != nil {
+			b.Fatal(err)
+		}
+		syncB(b, be)
+	}
+	return b.Elapsed().Seconds() / float64(b.N)
+}
+
 func syncB(b *testing.B, be *Backend) {
 	if err := be.th.Do(ctx, func() error { return be.dev.sync("benchmark") }); err != nil {
 		b.Fatal(err)
@@ -210,16 +226,7 @@ func benchLinear(b *testing.B, s llamaShape, l linearCase, bits, group int, actO
 			}
 		}
 	}
-	be.Run(ctx, batch, 0, step) // warm up, then capture the graph
-	be.Run(ctx, batch, 0, step)
-	syncB(b, be)
-	for b.Loop() {
-		if err := be.Run(ctx, batch, 0, step); err != nil {
-			b.Fatal(err)
-		}
-		syncB(b, be)
-	}
-	sec := b.Elapsed().Seconds() / float64(b.N*copies*reps)
+	sec := timeRuns(b, be, batch, 0, step) / float64(copies*reps)
 	b.ReportMetric(sec*1e6, "us/op")
 	b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
 	b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
@@ -258,16 +265,7 @@ func BenchmarkStep(b *testing.B) {
 					start = 0
 				}
 				be.noGraphs = !graphs
-				be.Run(ctx, batch, start, step) // warm up, then capture the graph
-				be.Run(ctx, batch, start, step)
-				syncB(b, be)
-				for b.Loop() {
-					if err := be.Run(ctx, batch, start, step); err != nil {
-						b.Fatal(err)
-					}
-					syncB(b, be)
-				}
-				sec := b.Elapsed().Seconds() / float64(b.N)
+				sec := timeRuns(b, be, batch, start, step)
 				b.ReportMetric(sec*1e3, "ms/step")
 				b.ReportMetric(float64(rows)/sec, "tok/s")
 				if rows == 1 {
@@ -381,16 +379,7 @@ func BenchmarkOps(b *testing.B) {
 					op.fn(o)
 				}
 			}
-			be.Run(ctx, []int32{1}, 1024, step) // warm up, then capture the graph
-			be.Run(ctx, []int32{1}, 1024, step)
-			syncB(b, be)
-			for b.Loop() {
-				if err := be.Run(ctx, []int32{1}, 1024, step); err != nil {
-					b.Fatal(err)
-				}
-				syncB(b, be)
-			}
-			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*100)*1e6, "us/op")
+			b.ReportMetric(timeRuns(b, be, []int32{1}, 1024, step)/100*1e6, "us/op")
 		})
 	}
 }
@@ -431,16 +420,7 @@ func BenchmarkPrefillOps(b *testing.B) {
 					}
 				}
 				batch := make([]int32, rows)
-				be.Run(ctx, batch, 0, step) // warm up, then capture the graph
-				be.Run(ctx, batch, 0, step)
-				syncB(b, be)
-				for b.Loop() {
-					if err := be.Run(ctx, batch, 0, step); err != nil {
-						b.Fatal(err)
-					}
-					syncB(b, be)
-				}
-				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*10)*1e6, "us/op")
+				b.ReportMetric(timeRuns(b, be, batch, 0, step)/10*1e6, "us/op")
 			})
 		}
 	}
@@ -556,16 +536,7 @@ func BenchmarkPrompt(b *testing.B) {
 						}
 					}
 					batch := make([]int32, rows)
-					be.Run(ctx, batch, 0, step) // warm up, then capture the graph
-					be.Run(ctx, batch, 0, step)
-					syncB(b, be)
-					for b.Loop() {
-						if err := be.Run(ctx, batch, 0, step); err != nil {
-							b.Fatal(err)
-						}
-						syncB(b, be)
-					}
-					sec := b.Elapsed().Seconds() / float64(b.N*reps)
+					sec := timeRuns(b, be, batch, 0, step) / float64(reps)
 					b.ReportMetric(sec*1e6, "us/op")
 					b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
 				})
