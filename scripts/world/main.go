@@ -58,6 +58,9 @@ func main() {
 	contrasts := flag.Bool("contrasts", true, "train on every comparison of years also asked the other way round (world.Contrast)")
 	drills := flag.Int("drills", 0, "examples of the comparing step over random years per comparison of years of the more worlds (trainset.CompareDrills)")
 	flag.Parse()
+	if *drills < 0 || *trainWorlds < 0 {
+		log.Fatalf("-drills %d, -train-worlds %d: want 0 or more", *drills, *trainWorlds)
+	}
 	if *docsOnly {
 		w, err := world.Generate(*seed, *size)
 		if err == nil {
