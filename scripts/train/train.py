@@ -204,6 +204,8 @@ def main():
     ap.add_argument("--focus", type=float, default=1.0,
                     help="loss weight of the tokens that decide a comparison of years (train.py's deciding)")
     a = ap.parse_args()
+    if a.focus <= 0:
+        raise SystemExit(f"--focus {a.focus}: want a positive weight (1 weighs every token alike)")
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     t0 = time.time()
