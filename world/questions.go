@@ -332,11 +332,10 @@ func (w *World) Counterfactual(q Question, ya, yb int, comparative string) (Ques
 	c.ID = q.ID + "-counterfactual"
 	c.Question = strings.Replace(q.Question, " "+y.word+", ", " "+comparative+", ", 1)
 	c.Supporting = slices.Clone(q.Supporting)
-	half := len(c.Supporting) / 2
-	for i, year := range map[int]int{half - 1: ya, len(c.Supporting) - 1: yb} {
-		c.Supporting[i].Object = strconv.Itoa(year)
-		c.Supporting[i].Answer = c.Supporting[i].Object
-	}
+	// Each branch's last fact is its year.
+	lastA, lastB := &c.Supporting[len(c.Supporting)/2-1], &c.Supporting[len(c.Supporting)-1]
+	lastA.Object, lastB.Object = strconv.Itoa(ya), strconv.Itoa(yb)
+	lastA.Answer, lastB.Answer = lastA.Object, lastB.Object
 	winner := 0
 	if (comparative == "earlier") != (ya < yb) {
 		winner = 1

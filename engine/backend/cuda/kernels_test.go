@@ -19,6 +19,7 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/internal/half"
+	"github.com/rewoo-agent/agent/engine/sample"
 )
 
 // Kernel checks: every operation on fresh random inputs (seeded from the clock, the
@@ -1245,21 +1246,24 @@ func sampleRef(logits []float32, s engine.Sampling, hist []int32, u float64) (to
 	return -1, false
 }
 
+// samplingCases are the settings the sampling kernels are checked under: greedy,
+// each setting alone and together.
+var samplingCases = []engine.Sampling{
+	{},
+	{RepetitionPenalty: 1.3},
+	{Temperature: 0.7},
+	{Temperature: 0.7, TopK: 50},
+	{Temperature: 1, TopP: 0.9},
+	{Temperature: 0.7, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.15},
+	{Temperature: 1.3, TopK: 1},
+}
+
 func TestSample(t *testing.T) {
 	r := newRNG(t)
 	s := small
 	s.Vocab = 32000
 	b := open(t, s)
-	cases := []engine.Sampling{
-		{},
-		{RepetitionPenalty: 1.3},
-		{Temperature: 0.7},
-		{Temperature: 0.7, TopK: 50},
-		{Temperature: 1, TopP: 0.9},
-		{Temperature: 0.7, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.15},
-		{Temperature: 1.3, TopK: 1},
-	}
-	for _, c := range cases {
+	for _, c := range samplingCases {
 		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
 			checked := 0
 			for range 12 {
@@ -1298,16 +1302,7 @@ func TestSampleRows(t *testing.T) {
 	s := small
 	s.Vocab, s.MaxBatch = 32000, 64
 	b := open(t, s)
-	settings := []engine.Sampling{
-		{},
-		{RepetitionPenalty: 1.3},
-		{Temperature: 0.7},
-		{Temperature: 0.7, TopK: 50},
-		{Temperature: 1, TopP: 0.9},
-		{Temperature: 0.7, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.15},
-		{Temperature: 1.3, TopK: 1},
-		{Temperature: 1.1, RepetitionPenalty: 0.8, TopK: 40000},
-	}
+	settings := append(slices.Clone(samplingCases), engine.Sampling{Temperature: 1.1, RepetitionPenalty: 0.8, TopK: 40000})
 	const nrows = 40
 	checked, compared := 0, 0
 	for round := range 4 {
@@ -1392,7 +1387,7 @@ func TestSampleRows(t *testing.T) {
 	if !errors.Is(re[1], errNoToken) || !errors.Is(re[2], errNoToken) {
 		t.Errorf("NaN and -Inf rows: %v, %v; want the no-token error", re[1], re[2])
 	}
-	if want := argmaxOf(lv[:s.Vocab]); got[0] != want {
+	if want := sample.Argmax(lv[:s.Vocab]); got[0] != want {
 		t.Errorf("greedy row 0 beside failing rows: %d, want %d", got[0], want)
 	}
 	if _, err := b.SampleRows(ctx, logits, make([]engine.RowSample, s.MaxBatch+1)); err == nil || errors.As(err, &re) {
@@ -1404,16 +1399,6 @@ func TestSampleRows(t *testing.T) {
 	if ids, err := b.SampleRows(ctx, logits, nil); err != nil || len(ids) != 0 {
 		t.Errorf("no rows: %v, %v", ids, err)
 	}
-}
-
-func argmaxOf(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func TestErrors(t *testing.T) {
