@@ -7,6 +7,7 @@ import (
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/calc"
 	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/knowledge"
 	"github.com/rewoo-agent/agent/trainset"
@@ -37,10 +38,10 @@ func Open(path, tmp string) (*Set, string, error) {
 
 // Tools are the tools a plan may call in an evaluation, with the settings the
 // shipped model was trained with: LocalSearch (trainset.SearchResults results)
-// and LocalReader over c, and KnowledgeModel answering with llm in at most
-// trainset.AnswerTokens tokens.
+// and LocalReader over c, the Calculator, and KnowledgeModel answering with llm
+// in at most trainset.AnswerTokens tokens.
 func Tools(c *corpus.Corpus, llm engine.LLM) (*tools.Registry, error) {
-	return tools.NewRegistry(&corpus.SearchTool{Corpus: c}, &corpus.ReaderTool{Corpus: c},
+	return tools.NewRegistry(&corpus.SearchTool{Corpus: c}, &corpus.ReaderTool{Corpus: c}, calc.Tool{},
 		&knowledge.Model{LLM: llm, MaxTokens: trainset.AnswerTokens})
 }
 

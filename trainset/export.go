@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"sync"
 
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planparser"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/calc"
 	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/knowledge"
 	"github.com/rewoo-agent/agent/tools/links"
@@ -46,7 +46,7 @@ var ErrGoldPlan = errors.New("gold plan")
 // `agent eval` gives the planner) and every built-in beside them (what `agent ask
 // --corpus` gives it).
 func Toolsets(c *corpus.Corpus) [][]tools.Tool {
-	local := append(c.Tools(), &knowledge.Model{})
+	local := append(c.Tools(), calc.Tool{}, &knowledge.Model{})
 	all := append([]tools.Tool{&search.Tool{}, &scrape.Scraper{}, links.Extractor{}}, local...)
 	return [][]tools.Tool{sorted(local), sorted(all)}
 }
@@ -63,12 +63,6 @@ func sorted(ts []tools.Tool) []tools.Tool {
 // KnowledgeModel example per KnowledgeModel step of its gold plan, run over c.
 func Export(ctx context.Context, w *world.World, c *corpus.Corpus, qs []world.Question, opts Options, out io.Writer) (int, error) {
 	return write(qs, out, func(q world.Question) ([]Example, error) { return Examples(ctx, w, c, q, opts) })
-}
-
-// ExportDrills writes n CompareDrills of each question of qs, over c, drawing the
-// years from r; questions that compare no years give none.
-func ExportDrills(ctx context.Context, w *world.World, c *corpus.Corpus, qs []world.Question, n int, r *rand.Rand, opts Options, out io.Writer) (int, error) {
-	return write(qs, out, func(q world.Question) ([]Example, error) { return CompareDrills(ctx, w, c, q, n, r, opts) })
 }
 
 // write writes the examples of each question of qs to out, a JSON object a line,
@@ -114,7 +108,7 @@ func Examples(ctx context.Context, w *world.World, c *corpus.Corpus, q world.Que
 			km.answers[s.Input] = s.Answer
 		}
 	}
-	reg, err := tools.NewRegistry(append(c.Tools(), km)...)
+	reg, err := tools.NewRegistry(append(c.Tools(), calc.Tool{}, km)...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"math/rand/v2"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -90,70 +87,51 @@ func TestGoldPlan(t *testing.T) {
 	}
 }
 
-// TestCompareDrills: each drill is the comparing step alone, over the years its
-// prompt gives, answered by the rule (for the questions that name their answers: the
-// first name when its year wins), and a question that compares no years gives none.
-func TestCompareDrills(t *testing.T) {
-	w, c := smallWorld(t)
-	opts := Options{ContextLength: ContextLength, MaxTokens: AnswerTokens}
-	r := rand.New(rand.NewPCG(1, 2))
-	years := regexp.MustCompile(`ENDCONTEXT\n(\d{4})\nENDINPUT`)
-	names := regexp.MustCompile(`(?:earlier|later), (.+) or (.+)\?$`)
-	drilled, ruled, none := 0, 0, 0
+// TestGoldPlanCompares: a comparison ends with a Calculator step over its two
+// branches, whose operator is the question's word and whose value, computed over
+// the gold answers, is the question's answer.
+func TestGoldPlanCompares(t *testing.T) {
+	w, err := world.Generate(1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"test-0002": `:evidence1: < :evidence3: ? "Cael Varstead" : "Tobin Harllund"`,        // Who was born earlier, ...?
+		"test-0003": `":evidence3:" == ":evidence7:" ? "yes" : "no"`,                         // Were the directors ... born in the same city?
+		"test-0011": `:evidence3: < :evidence7: ? "A Citadel for Talia" : "The Lost Meadow"`, // Which novel's author was born earlier, ...?
+	}
+	kinds := map[string]int{}
 	for _, q := range w.Questions("") {
-		exs, err := CompareDrills(context.Background(), w, c, q, 3, r, opts)
+		steps, err := GoldPlan(w, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ordered := strings.Contains(q.Question, " earlier, ") || strings.Contains(q.Question, " later, ")
-		if !ordered {
-			none++
-			if len(exs) != 0 {
-				t.Errorf("%s %q: %d drills", q.ID, q.Question, len(exs))
-			}
-			continue
+		last := steps[len(steps)-1]
+		if (last.Tool == CalculatorTool) != (q.Type == world.Comparison || q.Type == world.BridgeComparison) {
+			t.Fatalf("%s (%s) ends with %s", q.ID, q.Type, last.Tool)
 		}
-		if len(exs) != 3 {
-			t.Fatalf("%s %q: %d drills, want 3", q.ID, q.Question, len(exs))
+		if w, ok := want[q.ID]; ok && last.Input != w {
+			t.Errorf("%s: Calculator[%s], want Calculator[%s]", q.ID, last.Input, w)
 		}
-		for _, e := range exs {
-			drilled++
-			ys := years.FindAllStringSubmatch(e.Prompt, -1)
-			if e.Kind != "knowledge" || len(ys) != 2 || !strings.Contains(e.Prompt, "the first input and the second input") {
-				t.Fatalf("%s: drill %q / %q", q.ID, e.Prompt, e.Completion)
+		switch {
+		case last.Tool != CalculatorTool:
+		case strings.Contains(q.Question, "the publisher of"):
+			// Named by the branches' first answers, as the question names them.
+			if !strings.HasSuffix(last.Input, `? ":evidence1:" : ":evidence5:"`) {
+				t.Errorf("%s %q: Calculator[%s]", q.ID, q.Question, last.Input)
 			}
-			if drilled <= 12 {
-				// The prompt written into is the prompt of that counterfactual's own plan.
-				ya, _ := strconv.Atoi(ys[0][1])
-				yb, _ := strconv.Atoi(ys[1][1])
-				word := map[bool]string{true: "earlier", false: "later"}[strings.Contains(e.Question, " earlier, ")]
-				cq, _ := w.Counterfactual(q, ya, yb, word)
-				direct, err := Examples(context.Background(), w, c, cq, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if last := direct[len(direct)-1]; last.Prompt != e.Prompt || last.Completion != e.Completion {
-					t.Errorf("%s: drill %q / %q, its plan's step %q / %q", q.ID, e.Prompt, e.Completion, last.Prompt, last.Completion)
-				}
-			}
-			m := names.FindStringSubmatch(e.Question)
-			if m == nil || strings.HasPrefix(m[1], "the publisher of ") {
-				continue // answered by a name the question does not give
-			}
-			ruled++
-			first := (ys[0][1] < ys[1][1]) == strings.Contains(e.Question, " earlier, ")
-			want := map[bool]string{true: m[1], false: m[2]}[first]
-			if e.Completion != " "+want {
-				t.Errorf("%q over %s and %s: %q, want %q", e.Question, ys[0][1], ys[1][1], e.Completion, want)
-			}
+			kinds["publisher"]++
+		case strings.Contains(q.Question, " later, "):
+			kinds[">"] += strings.Count(last.Input, " > ")
+		case strings.Contains(q.Question, " earlier, "):
+			kinds["<"] += strings.Count(last.Input, " < ")
+		default:
+			kinds["=="] += strings.Count(last.Input, " == ")
 		}
 	}
-	if ruled < 20 || drilled == ruled || none == 0 {
-		t.Errorf("%d drills, %d checked by the rule, %d questions without", drilled, ruled, none)
-	}
-	var buf bytes.Buffer
-	n, err := ExportDrills(context.Background(), w, c, w.Questions(""), 3, rand.New(rand.NewPCG(1, 2)), opts, &buf)
-	if err != nil || n != drilled || strings.Count(buf.String(), "\n") != drilled {
-		t.Errorf("ExportDrills wrote %d (%d lines), %v; CompareDrills gave %d", n, strings.Count(buf.String(), "\n"), err, drilled)
+	for _, k := range []string{"publisher", "<", ">", "=="} {
+		if kinds[k] == 0 {
+			t.Errorf("no comparison of kind %s in the world: %v", k, kinds)
+		}
 	}
 }

@@ -316,35 +316,6 @@ func (w *World) Contrast(q Question) (Question, bool) {
 	return c, true
 }
 
-// Counterfactual returns the comparison of years q asked over other years: the
-// branches' last facts say ya and yb, the question asks comparative ("earlier" or
-// "later"), and the answer is the branch those years make win; its ID is
-// q.ID+"-counterfactual". Its facts are not the world's, so it is only for training
-// the step that compares (trainset.CompareDrills keeps that step's example alone,
-// whose prompt holds the years and not the documents). ok is false for every
-// question Contrast refuses, for equal years and for another comparative.
-func (w *World) Counterfactual(q Question, ya, yb int, comparative string) (Question, bool) {
-	y, ok := w.years(q)
-	if !ok || ya == yb || opposite[comparative] == "" {
-		return Question{}, false
-	}
-	c := q
-	c.ID = q.ID + "-counterfactual"
-	c.Question = strings.Replace(q.Question, " "+y.word+", ", " "+comparative+", ", 1)
-	c.Supporting = slices.Clone(q.Supporting)
-	// Each branch's last fact is its year.
-	lastA, lastB := &c.Supporting[len(c.Supporting)/2-1], &c.Supporting[len(c.Supporting)-1]
-	lastA.Object, lastB.Object = strconv.Itoa(ya), strconv.Itoa(yb)
-	lastA.Answer, lastB.Answer = lastA.Object, lastB.Object
-	winner := 0
-	if (comparative == "earlier") != (ya < yb) {
-		winner = 1
-	}
-	c.Answer = y.candidates[winner][y.kind]
-	c.Entities = slices.Clone(q.Entities)
-	return c, true
-}
-
 var opposite = map[string]string{"earlier": "later", "later": "earlier"}
 
 // yearComparison is how a comparison of years is answered: its comparative, each

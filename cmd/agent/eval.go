@@ -27,7 +27,7 @@ func newEvalCmd() *cobra.Command {
 		Long: "SET is an offline world's question file (its docs/ folder beside it is the corpus), or HotpotQA\n" +
 			"(distractor), 2WikiMultihopQA or MuSiQue in their published formats (their paragraphs are the\n" +
 			"corpus). No SET: the shipped offline set, generated from its seed. The plans may call LocalSearch,\n" +
-			"LocalReader and KnowledgeModel. No --model and no --llm-url: the shipped model, models/rewoo-tiny.",
+			"LocalReader, Calculator and KnowledgeModel. No --model and no --llm-url: the shipped model, models/rewoo-tiny.",
 		Args: cobra.MaximumNArgs(1),
 	}
 	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup)

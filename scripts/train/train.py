@@ -56,21 +56,20 @@ def load_train(path, tokenizer, max_len):
 
 
 COMPARATIVES = ("earlier", "later")
+OPERATORS = ("<", ">")
 
 
 def deciding(sp, e, ids, start):
     """The positions in ids (from start, the completion's first token) of the tokens
-    that decide a comparison of years, None for an example without them: in a plan,
-    the comparative copied from the question into the last step ("earlier" or
-    "later": a one-token choice a small model otherwise guesses from its prior, the
-    same for every question); in the KnowledgeModel step that compares the branches'
-    answers (its prompt asks the question itself), the whole answer."""
+    that decide a comparison of years, None for an example without them: in a plan
+    for a question that asks which is earlier or later, the Calculator's operator
+    ("<" or ">", trainset's gold plan: a one-token choice that a small model
+    otherwise guesses from its prior, the same for every question). KnowledgeModel
+    examples have none: no KnowledgeModel step compares."""
     q = e["question"]
-    if not any(" %s, " % w in q for w in COMPARATIVES):
+    if e["kind"] != "plan" or not any(" %s, " % w in q for w in COMPARATIVES):
         return None
-    if e["kind"] == "knowledge":
-        return np.arange(start, len(ids), dtype=np.int32) if q in e["prompt"] else None
-    pieces = {sp.piece_to_id("\u2581" + w) for w in COMPARATIVES} - {sp.unk_id()}
+    pieces = {sp.piece_to_id("\u2581" + op) for op in OPERATORS} - {sp.unk_id()}
     pos = [i for i in range(start, len(ids)) if ids[i] in pieces]
     return np.array(pos, dtype=np.int32) if pos else None
 
@@ -202,7 +201,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default="", help="start from this GPTQ checkpoint (dequantized) instead of from scratch")
     ap.add_argument("--focus", type=float, default=1.0,
-                    help="loss weight of the tokens that decide a comparison of years (train.py's deciding)")
+                    help="loss weight of the tokens that decide a comparison of years (deciding: the Calculator's operator)")
     a = ap.parse_args()
     if a.focus <= 0:
         raise SystemExit(f"--focus {a.focus}: want a positive weight (1 weighs every token alike)")

@@ -21,9 +21,7 @@
 //
 // Every training comparison of years is also asked the other way round
 // (world.Contrast; -contrasts=false leaves them out), so that the model learns to
-// copy "earlier" or "later" from the question. With -drills N the more worlds also
-// write OUT/train-SEED-drills.jsonl: N examples of the step that compares years for
-// each of their comparisons of years, over random years (trainset.CompareDrills).
+// pick the Calculator's "<" or ">" from the question's "earlier" or "later".
 package main
 
 import (
@@ -32,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -56,10 +53,9 @@ func main() {
 	trainWorlds := flag.Int("train-worlds", 0, "more worlds whose every question is training data")
 	trainSeed := flag.Int64("train-seed", 1001, "the first of the more worlds' seeds")
 	contrasts := flag.Bool("contrasts", true, "train on every comparison of years also asked the other way round (world.Contrast)")
-	drills := flag.Int("drills", 0, "examples of the comparing step over random years per comparison of years of the more worlds (trainset.CompareDrills)")
 	flag.Parse()
-	if *drills < 0 || *trainWorlds < 0 {
-		log.Fatalf("-drills %d, -train-worlds %d: want 0 or more", *drills, *trainWorlds)
+	if *trainWorlds < 0 {
+		log.Fatalf("-train-worlds %d: want 0 or more", *trainWorlds)
 	}
 	if *docsOnly {
 		w, err := world.Generate(*seed, *size)
@@ -78,7 +74,7 @@ func main() {
 	}
 	w, err := run(context.Background(), *seed, *size, *out, *results, opts, training)
 	if err == nil && *trainWorlds > 0 {
-		err = more(context.Background(), w, *trainSeed, *trainWorlds, *drills, *out, *results, opts, training)
+		err = more(context.Background(), w, *trainSeed, *trainWorlds, *out, *results, opts, training)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -146,7 +142,7 @@ func writeDocuments(w *world.World, split world.Split, dir string) error {
 // more writes the training examples of n worlds of held's size, seeds from first
 // on, that avoid the names of held's dev and test entities; every split of theirs
 // is training data, passed through training. They are generated in parallel.
-func more(ctx context.Context, held *world.World, first int64, n, drills int, out string, results int, opts trainset.Options, training func(*world.World, []world.Question) []world.Question) error {
+func more(ctx context.Context, held *world.World, first int64, n int, out string, results int, opts trainset.Options, training func(*world.World, []world.Question) []world.Question) error {
 	avoid := append(held.Names(world.Dev), held.Names(world.Test)...)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -173,14 +169,6 @@ func more(ctx context.Context, held *world.World, first int64, n, drills int, ou
 				return fmt.Errorf("world %d: %w", seed, err)
 			}
 			fmt.Printf("train world %d: %d questions, %d examples\n", seed, len(qs), k)
-			if drills == 0 {
-				return nil
-			}
-			k, err = drill(ctx, w, tmp, qs, filepath.Join(out, fmt.Sprintf("train-%d-drills.jsonl", seed)), seed, drills, results, opts)
-			if err != nil {
-				return fmt.Errorf("world %d: %w", seed, err)
-			}
-			fmt.Printf("train world %d: %d drills\n", seed, k)
 			return nil
 		})
 	}
@@ -191,15 +179,6 @@ func more(ctx context.Context, held *world.World, first int64, n, drills int, ou
 func export(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, results int, opts trainset.Options) (int, error) {
 	return toFile(docs, path, results, func(c *corpus.Corpus, f io.Writer) (int, error) {
 		return trainset.Export(ctx, w, c, qs, opts, f)
-	})
-}
-
-// drill writes n drills of each comparison of years of qs, over the corpus of docs,
-// to the file path; the random years come from seed.
-func drill(ctx context.Context, w *world.World, docs string, qs []world.Question, path string, seed int64, n, results int, opts trainset.Options) (int, error) {
-	r := rand.New(rand.NewPCG(uint64(seed), 0xd1))
-	return toFile(docs, path, results, func(c *corpus.Corpus, f io.Writer) (int, error) {
-		return trainset.ExportDrills(ctx, w, c, qs, n, r, opts, f)
 	})
 }
 

@@ -1,6 +1,6 @@
 // Package toolset builds the tools a plan may call from the configuration: the
 // built-ins (DuckDuckGo or SearXNG search, TextScraper, HyperlinkExtractor,
-// KnowledgeModel), the corpus tools of cfg.Corpus, and the custom tools of
+// Calculator, KnowledgeModel), the corpus tools of cfg.Corpus, and the custom tools of
 // cfg.ToolsFile.
 package toolset
 
@@ -12,6 +12,7 @@ import (
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/tools"
+	"github.com/rewoo-agent/agent/tools/calc"
 	"github.com/rewoo-agent/agent/tools/corpus"
 	"github.com/rewoo-agent/agent/tools/custom"
 	"github.com/rewoo-agent/agent/tools/fetch"
@@ -66,6 +67,7 @@ func Build(ctx context.Context, cfg *configs.Config, llm engine.LLM) (*tools.Reg
 			Concurrency: f.Concurrency,
 		},
 		links.Extractor{Max: cfg.Links.Max},
+		calc.Tool{},
 		&knowledge.Model{LLM: llm, MaxTokens: cfg.Knowledge.MaxTokens, ContextLength: cfg.Knowledge.ContextLength},
 	)
 	if err != nil {
