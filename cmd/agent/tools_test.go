@@ -122,6 +122,7 @@ func TestToolsList(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	want := []string{
+		"Calculator[input]: Evaluates arithmetic, comparisons and conditions",
 		"DuckDuckGo[input]: Tool that allows the user to search",
 		"Forecast[input]: Gives the weather forecast for the city in the input.",
 		"HyperlinkExtractor[input]: Extract links",
@@ -140,7 +141,7 @@ func TestToolsList(t *testing.T) {
 	}
 	out, _, code = runAgent(t, "", "tools", "--json")
 	var list []struct{ Name, Description string }
-	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 4 {
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 5 {
 		t.Errorf("--json: exit %d, %q", code, out)
 	}
 }
