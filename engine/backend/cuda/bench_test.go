@@ -601,7 +601,7 @@ func BenchmarkBatch(b *testing.B) {
 					syncB(b, be)
 				}
 			}
-			for _, n := range []int{1, 4, 16, 32, 64} {
+			for _, n := range []int{1, 2, 4, 8, 16, 32, 64} {
 				b.Run(fmt.Sprintf("decode/seqs=%d", n), func(b *testing.B) {
 					bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
 					for i := range n {
@@ -851,7 +851,11 @@ func BenchmarkTCSweep(b *testing.B) {
 				b.ReportMetric(sec*1e3, "ms/step")
 				b.ReportMetric(float64(bytes)/sec/1e12, "TB/s")
 			}
-			for _, rows := range []int{2, 3, 4, 16, 32, 64} {
+			for _, rows := range []int{1, 2, 3, 4, 16, 32, 64} {
+				if rows == 1 {
+					b.Run("rows=1/mv", func(b *testing.B) { timed(b, 1) })
+					continue
+				}
 				if rows <= 4 {
 					b.Run(fmt.Sprintf("rows=%d/mv", rows), func(b *testing.B) {
 						defer func(m int) { tcRowsMin = m }(tcRowsMin)

@@ -159,18 +159,27 @@ var mvR4Rows = 3
 // array).
 const tcChunks = 1024
 
-// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD]
-// (kernels/gptq.cu, TCB): rows the most rows it takes (16, 32 or 64), warps the
-// warps of a block (32 columns each), pf the four-chunk blocks of weights each lane
-// holds in flight in registers, pd how many more it asks of L2 ahead of those
+// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD][r]
+// (kernels/gptq.cu, TCB and TCRB): rows the most rows it takes (16, 32 or 64), warps
+// the warps of a block (32 columns each), pf the four-chunk blocks of weights each
+// lane holds in flight in registers, pd how many more it asks of L2 ahead of those
 // (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
-// __launch_bounds__; TestTCOccupancy).
-type tcKernel struct{ rows, warps, pf, pd, perSM int }
+// __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
+// as B operands and apply zeros and scales per group (gptq_tcN_mR_p1w8r, input from
+// gather_xtN), which run weights whose four-chunk blocks each have one group (others
+// run on the build of the same shape without raw).
+type tcKernel struct {
+	rows, warps, pf, pd, perSM int
+	raw                        bool
+}
 
 func (k tcKernel) name(bits int) string {
 	n := fmt.Sprintf("gptq_tc%d_m%d_p%dw%d", bits, k.rows, k.pf, k.warps)
 	if k.pd > 0 {
 		n += fmt.Sprintf("d%d", k.pd)
+	}
+	if k.raw {
+		n += "r"
 	}
 	return n
 }
@@ -180,8 +189,12 @@ func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 
 func (k tcKernel) cols() int { return 32 * k.warps }
 
-// tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's order.
-var tcKernels = []tcKernel{{16, 8, 1, 0, 2}, {32, 8, 1, 0, 2}, {64, 8, 1, 0, 1}}
+// tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's then TCRB's
+// order.
+var tcKernels = []tcKernel{
+	{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false},
+	{16, 8, 1, 0, 2, true}, {32, 8, 1, 0, 2, true}, {64, 8, 1, 0, 1, true},
+}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -218,10 +231,10 @@ var tcDefaults = []struct {
 	rows int
 	c    tcConfig
 }{
-	{4, tcConfig{tcKernels[0], tcSplitWaves}},
-	{16, tcConfig{tcKernels[0], tcSplitWaves}},
-	{32, tcConfig{tcKernels[1], tcSplitWaves}},
-	{64, tcConfig{tcKernels[2], tcSplitWaves}},
+	{4, tcConfig{tcKernels[3], tcSplitWaves}},
+	{16, tcConfig{tcKernels[3], tcSplitWaves}},
+	{32, tcConfig{tcKernels[4], tcSplitWaves}},
+	{64, tcConfig{tcKernels[5], tcSplitWaves}},
 }
 
 // tcFor is the configuration of a decode batch of rows rows (tcDefaults; rows is at
@@ -283,7 +296,8 @@ func mvRowsPerSM(r int) int {
 
 // flushRows launches the pending decode products of a batch of 2..mvRowsMax rows, on
 // the tensor-core kernels (flushTC) from tcRowsMin rows unless the batch has at most
-// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the
+// mvR4Rows rows, the weights were never permuted and the batch's build is not a raw
+// one that takes them (rawTC); otherwise gather_xN puts the
 // input in float16 in unpacking order (through the weights' one permutation), then
 // gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
 // reads each chunk of weights once for a block's rows, the row groups of a column
@@ -296,7 +310,7 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 		return
 	}
-	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0) {
+	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0 || o.rawTC(tcFor(rows).k)) {
 		o.flushTC(args, res, rdst)
 		return
 	}
@@ -315,10 +329,22 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
 }
 
+// rawTC reports whether the pending products run on k as a raw build: k is one, and
+// every weight has one group per four-chunk block.
+func (o ops) rawTC(k tcKernel) bool {
+	p := &o.b.pend
+	for _, w := range p.ws[:p.n] {
+		k.raw = k.raw && w.q.quadGroups
+	}
+	return k.raw
+}
+
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
-// as for gptq_mvN_rR, then one block per column block of the kernel and K range, the
-// ranges whole multiples of four chunks (tcFor's kernel and split policy; tcForce,
-// when set, instead).
+// as for gptq_mvN_rR (gather_xtN for the raw builds, when every weight of the launch
+// has one group per four-chunk block; otherwise the build of the same shape without
+// raw), then one block per column block of the kernel and K range, the ranges whole
+// multiples of four chunks (tcFor's kernel and split policy; tcForce, when set,
+// instead).
 func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	p, rows := &o.b.pend, o.b.rows
 	w0 := p.ws[0]
@@ -328,6 +354,7 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		c = *tcForce
 	}
 	k := c.k
+	k.raw = o.rawTC(k)
 	if rows > k.rows {
 		o.fail(fmt.Errorf("cuda: MatMul: a batch of %d rows on %s, which takes %d", rows, k.name(bits), k.rows))
 		return
@@ -345,8 +372,17 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what %s holds", bits, rows, K, partN, splits, per, k.name(bits)))
 		return
 	}
-	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
-	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	if k.raw {
+		if int64(K)*mvRowsMax*2 > xtBytes(o.b.shape) {
+			o.fail(fmt.Errorf("cuda: MatMul: %d inputs exceed the decode batch input buffer (%d bytes)", K, xtBytes(o.b.shape)))
+			return
+		}
+		o.launch(fmt.Sprintf("gather_xt%d", bits), [3]int{ceil(K/2, 256), 16 * ceil(rows, 16), 1}, 256, 0, p.x.p, w0.q.perm, o.b.xt, o.b.xtSums, K, rows)
+		args = append(args, o.b.xt, o.b.xtSums, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	} else {
+		o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
+		args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	}
 	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.cols(), 0, args...)
 }
 
