@@ -1306,8 +1306,9 @@ TCB(3)
 TCB(4)
 
 // Decode batches on tensor cores with the zero points and scales outside the
-// products: gptq_tcN_mR_p1w8r, for weights whose every four-chunk block (128 sorted
-// rows) has one group (no groups, groups of 128 or more, act-order included).
+// products: gptq_tcN_m16_p1w8r, for up to 16 rows of weights whose every four-chunk
+// block (128 sorted rows) has one group (no groups, groups of 128 or more, act-order
+// included).
 //
 // LOP3 alone turns a field q at bit p of a packed word into the float16 1024 + q*2^p
 // (the decode kernels' unpacking, before its HFMA2). If the input at that k is
@@ -1317,8 +1318,8 @@ TCB(4)
 // P_m = 1024*sum_k x*2^-p and Q_m = sum_k x (of the float16 values the mma reads),
 // and the group's output is s_n times that. The B operands are LOP3's results as
 // they are (one instruction per two weights instead of three: no HFMA2, no HMUL2),
-// and a lane applies z and s to its 32 sums once per group (per four-chunk block at
-// groups of 128, once at the end without groups). Precision: S carries the 1024*x
+// and a lane applies z and s to its 16 sums of a row tile once per group (per
+// four-chunk block at groups of 128, once at the end without groups). Precision: S carries the 1024*x
 // terms, about 2^7 times the signal, in float32 (17 of its 24 bits are left for the
 // signal, against float16's 11 in the B operands of gptq_tcN_mR).
 //
@@ -1582,12 +1583,13 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
     tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,        \
                                   chunksPerSplit, zeroOffset);                                              \
   }
-// gptq_tcN_mR_p1w8r: the raw-operand builds beside TCB's (engine/backend/cuda's
-// tcKernels; TestTCOccupancy).
-#define TCRB(B)                                      \
-  TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r) \
-  TCR(B, 2, 3, 8, 1024, 2, gptq_tc##B##_m32_p1w8r) \
-  TCR(B, 4, 2, 8, 1024, 1, gptq_tc##B##_m64_p1w8r)
+// gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's (engine/backend/cuda's
+// tcKernels; TestTCOccupancy). Only the 16-row tile is built: on the H200
+// (BENCHMARKS.md, "Raw-operand decode batches") the 32-row one (MT 2: its two sets of
+// sums spill at two blocks per multiprocessor) was slower than gptq_tcN_m32_p1w8,
+// and the 64-row one faster for 4 bits without groups but slower for 3 bits in
+// groups of 128.
+#define TCRB(B) TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)
 TCRB(3)
 TCRB(4)
 

@@ -536,6 +536,9 @@ func TestTCConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if raw := w.(*tensor).q.quadGroups; raw != (q.group != 32) {
+			t.Fatalf("%s: one group per four-chunk block %v, want %v", name, raw, q.group != 32)
+		}
 		for _, rows := range []int{2, 5, 16, 32, 64} {
 			xv := randn(r, rows*in, 1)
 			want, tol := product(xv, wf, rows, in, out, true)

@@ -153,6 +153,9 @@ var tcRowsMin = 2
 // against 18.2 / 18.5 / 18.6 on gptq_tc4_m16 split for whole waves. Act-order weights
 // take the tensor cores at every row count (at 4 rows 21.2 ms against 24.7 on
 // gptq_mv4_r4, which must gather its input: run A of "Tensor-core decode batches").
+// Against the raw build ("Raw-operand decode batches", run 14) gptq_mv4_r4 still wins
+// at 2 rows (15.1 ms against 16.6; 3 bits in groups of 128: 15.8 against 18.8) and is
+// within 4% at 3 (17.6 against 17.0; 18.1 against 18.9).
 var mvR4Rows = 3
 
 // tcChunks is the most 32-row chunks of one split of gptq_tcN_mR (the groups' shared
@@ -191,10 +194,7 @@ func (k tcKernel) cols() int { return 32 * k.warps }
 
 // tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's then TCRB's
 // order.
-var tcKernels = []tcKernel{
-	{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false},
-	{16, 8, 1, 0, 2, true}, {32, 8, 1, 0, 2, true}, {64, 8, 1, 0, 1, true},
-}
+var tcKernels = []tcKernel{{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false}, {16, 8, 1, 0, 2, true}}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -222,19 +222,22 @@ func (c tcConfig) String() string {
 
 // tcDefaults is the configuration of a decode batch of up to rows rows, the first
 // band that holds it, as BenchmarkTCSweep measured on the H200 (BENCHMARKS.md,
-// "Tensor-core launch shapes" and "Decode batches against the weights' stream"): K
-// split for whole waves (at 16 rows 20.3 ms for 65B's linears against 23.3 split to
-// fill the device once; 4 rows 18.8 against 22.4; 32 rows 28.5 against 32.5; 64 rows
-// 49.6 against 52.4 for 4 bits without groups, 51.2 against 51.4 for 3 bits in groups
-// of 128).
+// "Tensor-core launch shapes", "Decode batches against the weights' stream" and
+// "Raw-operand decode batches"): K split for whole waves (at 16 rows 20.3 ms for
+// 65B's linears against 23.3 split to fill the device once; 4 rows 18.8 against 22.4;
+// 32 rows 28.5 against 32.5; 64 rows 49.6 against 52.4 for 4 bits without groups,
+// 51.2 against 51.4 for 3 bits in groups of 128); up to 16 rows on the raw build
+// (18.35 ms at 16 rows against 20.02 on gptq_tc4_m16_p1w8, 4 bits without groups;
+// 19.75 against 20.13, 3 bits in groups of 128; weights in groups of 32 or 64 run
+// the plain build), 32 and 64 rows on the plain ones.
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
 }{
 	{4, tcConfig{tcKernels[3], tcSplitWaves}},
 	{16, tcConfig{tcKernels[3], tcSplitWaves}},
-	{32, tcConfig{tcKernels[4], tcSplitWaves}},
-	{64, tcConfig{tcKernels[5], tcSplitWaves}},
+	{32, tcConfig{tcKernels[1], tcSplitWaves}},
+	{64, tcConfig{tcKernels[2], tcSplitWaves}},
 }
 
 // tcFor is the configuration of a decode batch of rows rows (tcDefaults; rows is at
@@ -296,8 +299,7 @@ func mvRowsPerSM(r int) int {
 
 // flushRows launches the pending decode products of a batch of 2..mvRowsMax rows, on
 // the tensor-core kernels (flushTC) from tcRowsMin rows unless the batch has at most
-// mvR4Rows rows, the weights were never permuted and the batch's build is not a raw
-// one that takes them (rawTC); otherwise gather_xN puts the
+// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the
 // input in float16 in unpacking order (through the weights' one permutation), then
 // gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
 // reads each chunk of weights once for a block's rows, the row groups of a column
@@ -310,7 +312,7 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 		return
 	}
-	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0 || o.rawTC(tcFor(rows).k)) {
+	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0) {
 		o.flushTC(args, res, rdst)
 		return
 	}
@@ -329,16 +331,6 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
 }
 
-// rawTC reports whether the pending products run on k as a raw build: k is one, and
-// every weight has one group per four-chunk block.
-func (o ops) rawTC(k tcKernel) bool {
-	p := &o.b.pend
-	for _, w := range p.ws[:p.n] {
-		k.raw = k.raw && w.q.quadGroups
-	}
-	return k.raw
-}
-
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
 // as for gptq_mvN_rR (gather_xtN for the raw builds, when every weight of the launch
 // has one group per four-chunk block; otherwise the build of the same shape without
@@ -354,7 +346,9 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		c = *tcForce
 	}
 	k := c.k
-	k.raw = o.rawTC(k)
+	for _, w := range p.ws[:p.n] {
+		k.raw = k.raw && w.q.quadGroups
+	}
 	if rows > k.rows {
 		o.fail(fmt.Errorf("cuda: MatMul: a batch of %d rows on %s, which takes %d", rows, k.name(bits), k.rows))
 		return
