@@ -168,7 +168,7 @@ const tcChunks = 1024
 // lane holds in flight in registers, pd how many more it asks of L2 ahead of those
 // (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
 // __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
-// as B operands and apply zeros and scales per group (gptq_tcN_mR_p1w8r, input from
+// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w8r, input from
 // gather_xtN), which run weights whose four-chunk blocks each have one group (others
 // run on the build of the same shape without raw).
 type tcKernel struct {
