@@ -738,13 +738,11 @@ __device__ void gather_x(const float* __restrict__ X, const int* __restrict__ pe
 GATHER(3)
 GATHER(4)
 
-// pair3 is q - z for pair i of a 3-bit chunk (words a, b, c; see dot), i a constant
-// once unrolled.
-__device__ __forceinline__ __half2 pair3(int i, uint32_t a, uint32_t b, uint32_t c, __half2 zz) {
-  if (i == 15) {
-    const uint32_t last = (a & 7u) | lop<0x00070000>(c >> 13);
-    return __hadd2(h2bits(last), __hsub2(__float2half2_rn(-1024.f), zz));
-  }
+// raw3 is pair i of a 3-bit chunk (words a, b, c; see dot) as LOP3 leaves it, the
+// float16 pair 1024 + q*2^p per half (p of each half: shift3), i a constant once
+// unrolled.
+__device__ __forceinline__ uint32_t raw3(int i, uint32_t a, uint32_t b, uint32_t c) {
+  if (i == 15) return (a & 7u) | lop<0x00070000>(c >> 13);
   const int t = i / 5, k = i % 5;
   uint32_t w;
   if (k < 3) {
@@ -752,14 +750,23 @@ __device__ __forceinline__ __half2 pair3(int i, uint32_t a, uint32_t b, uint32_t
   } else {
     w = t == 0 ? __funnelshift_r(a, b, 11) : t == 1 ? b >> 9 : c >> 7;
   }
-  if (k == 0 || k == 3)
-    return unpack(lop<0x0007000e>(w), __halves2half2(__float2half(0.5f), __float2half(1.f)),
-                  __hsub2(__halves2half2(__float2half(-512.f), __float2half(-1024.f)), zz));
-  if (k == 1 || k == 4)
-    return unpack(lop<0x00380070>(w), __halves2half2(__float2half(1.f / 16), __float2half(1.f / 8)),
-                  __hsub2(__halves2half2(__float2half(-64.f), __float2half(-128.f)), zz));
-  return unpack(lop<0x01c00380>(w), __halves2half2(__float2half(1.f / 128), __float2half(1.f / 64)),
-                __hsub2(__halves2half2(__float2half(-8.f), __float2half(-16.f)), zz));
+  if (k == 0 || k == 3) return lop<0x0007000e>(w);
+  if (k == 1 || k == 4) return lop<0x00380070>(w);
+  return lop<0x01c00380>(w);
+}
+
+// shift3 is the bit p of the low and high value of raw3's pair i.
+__device__ __forceinline__ int2 shift3(int i) {
+  if (i == 15) return make_int2(0, 0);
+  const int k = i % 5;
+  return k == 0 || k == 3 ? make_int2(1, 0) : k == 1 || k == 4 ? make_int2(4, 3) : make_int2(7, 6);
+}
+
+// pair3 is q - z for pair i of a 3-bit chunk: raw3's pair times 2^-p less 1024*2^-p + z.
+__device__ __forceinline__ __half2 pair3(int i, uint32_t a, uint32_t b, uint32_t c, __half2 zz) {
+  const int2 p = shift3(i);
+  const float lo = 1.f / (1 << p.x), hi = 1.f / (1 << p.y);
+  return unpack(raw3(i, a, b, c), __floats2half2_rn(lo, hi), __hsub2(__floats2half2_rn(-1024.f * lo, -1024.f * hi), zz));
 }
 
 __device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
@@ -1107,6 +1114,75 @@ __device__ __forceinline__ void tc_step(float (&acc)[MT][4][4], const tcfetch<BI
 // for it).
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 
+// tc_finish stores a lane's sums acc (acc[mt][j][2h+e]: row 16mt+g+8h, column
+// nc+4e+j) of its block's K range: with one range, into y (and rdst = res + y);
+// with several, into part, and the last range of the column block to finish (counted
+// in count, which it resets) adds every range's sums in range order and stores them.
+template <int MT>
+__device__ __forceinline__ void tc_finish(float (&acc)[MT][4][4], const lin& L, int nc, int g, int col0, int partN,
+                                          int M, const float* __restrict__ res, float* __restrict__ rdst,
+                                          float* __restrict__ part, int* __restrict__ count, int& isLast) {
+  const int N = L.N, tid = threadIdx.x;
+  if (gridDim.y > 1) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+          if (m < M && col < N)
+            __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
+                   make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
+        }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+      const int prev = atomicAdd(count + blockIdx.x, 1);
+      isLast = prev == gridDim.y - 1;
+      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+          if (m >= M || col >= N) continue;
+          float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+          for (int sp = 0; sp < gridDim.y; sp++) {
+            const float4 p = __ldcg(reinterpret_cast<const float4*>(part + ((size_t)sp * M + m) * partN + col0 + col));
+            sum.x += p.x;
+            sum.y += p.y;
+            sum.z += p.z;
+            sum.w += p.w;
+          }
+          acc[mt][0][2 * h + e] = sum.x, acc[mt][1][2 * h + e] = sum.y;
+          acc[mt][2][2 * h + e] = sum.z, acc[mt][3][2 * h + e] = sum.w;
+        }
+  }
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+        if (m >= M || col >= N) continue;
+        const size_t at = (size_t)m * N + col;
+        const float4 sum = make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]);
+        *reinterpret_cast<float4*>(L.y + at) = sum;
+        if (res) {
+          const float4 r = *reinterpret_cast<const float4*>(res + at);
+          *reinterpret_cast<float4*>(rdst + at) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
+        }
+      }
+}
+
 // tc multiplies a block's columns over its K range: the input staged per four chunks
 // in a ring of STAGES slots, the weights fetched into registers PF four-chunk blocks
 // ahead and, with PD > 0, prefetched into L2 PD blocks further ahead.
@@ -1194,65 +1270,7 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
     }
   }
   // acc[mt][j][2h+e] is row 16mt+g+8h, column nc+4e+j.
-  const int nc = nw + 8 * t;
-  if (gridDim.y > 1) {
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int h = 0; h < 2; h++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
-          if (m < M && col < N)
-            __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
-                   make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
-        }
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-      const int prev = atomicAdd(count + blockIdx.x, 1);
-      isLast = prev == gridDim.y - 1;
-      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!isLast) return;
-    __threadfence();
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int h = 0; h < 2; h++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
-          if (m >= M || col >= N) continue;
-          float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
-          for (int sp = 0; sp < gridDim.y; sp++) {
-            const float4 p = __ldcg(reinterpret_cast<const float4*>(part + ((size_t)sp * M + m) * partN + col0 + col));
-            sum.x += p.x;
-            sum.y += p.y;
-            sum.z += p.z;
-            sum.w += p.w;
-          }
-          acc[mt][0][2 * h + e] = sum.x, acc[mt][1][2 * h + e] = sum.y;
-          acc[mt][2][2 * h + e] = sum.z, acc[mt][3][2 * h + e] = sum.w;
-        }
-  }
-#pragma unroll
-  for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-    for (int h = 0; h < 2; h++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) {
-        const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
-        if (m >= M || col >= N) continue;
-        const size_t at = (size_t)m * N + col;
-        const float4 sum = make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]);
-        *reinterpret_cast<float4*>(L.y + at) = sum;
-        if (res) {
-          const float4 r = *reinterpret_cast<const float4*>(res + at);
-          *reinterpret_cast<float4*>(rdst + at) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
-        }
-      }
+  tc_finish<MT>(acc, L, nw + 8 * t, g, col0, partN, M, res, rdst, part, count, isLast);
 }
 
 // The column blocks of weight i are [b_i, b_i + ceil(N_i/(32W))) along blockIdx.x;
@@ -1286,6 +1304,294 @@ __device__ void tc(const lin& L, int bx, int col0, int partN, const __half* __re
   TC(B, 4, 2, 8, 1, 0, 1024, 1, gptq_tc##B##_m64_p1w8)
 TCB(3)
 TCB(4)
+
+// Decode batches on tensor cores with the zero points and scales outside the
+// products: gptq_tcN_m16_p1w8r, for up to 16 rows of weights whose every four-chunk
+// block (128 sorted rows) has one group (no groups, groups of 128 or more, act-order
+// included).
+//
+// LOP3 alone turns a field q at bit p of a packed word into the float16 1024 + q*2^p
+// (the decode kernels' unpacking, before its HFMA2). If the input at that k is
+// stored as x*2^-p (exact in float16), the product of the two is x*q + 1024*x*2^-p,
+// so over a group's rows, per row m and column n,
+//   sum_k x*(q - z) = S - P_m - z_n*Q_m,  S the mma's sum of those products,
+// P_m = 1024*sum_k x*2^-p and Q_m = sum_k x (of the float16 values the mma reads),
+// and the group's output is s_n times that. The B operands are LOP3's results as
+// they are (one instruction per two weights instead of three: no HFMA2, no HMUL2),
+// and a lane applies z and s to its 16 sums of a row tile once per group (per
+// four-chunk block at groups of 128, once at the end without groups). Precision: S carries the 1024*x
+// terms, about 2^7 times the signal, in float32 (17 of its 24 bits are left for the
+// signal, against float16's 11 in the B operands of gptq_tcN_mR).
+//
+// gather_xtN writes the input for them: rows padded to tiles of 16 with zeros, x*2^-p
+// in float16 in the decode kernels' pair order (pairOf, through perm), laid out so
+// that a lane's A fragments are single 16-byte words: per tile of 16 rows and chunk,
+// eight rows g of 32 words, word 2j+h the pair j of row g+8h (a lane's step reads
+// pairs 4q, 4q+1 of rows g and g+8 as {a0, a1, a2, a3} of the mma); and per four-chunk
+// block and row its (Q, P) in sums[block*64 + row]. blockIdx.y is the row, 256 pairs
+// (four four-chunk blocks) a block of 256 threads.
+template <int BITS>
+__device__ __forceinline__ int2 shiftOf(int i) {
+  if (BITS == 4) return make_int2(4 * (i & 1), 4 * (i & 1));  // pairs of low, then high nibbles
+  return shift3(i);
+}
+
+template <int BITS>
+__device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ perm, uint32_t* __restrict__ xt,
+                          float2* __restrict__ sums, int K, int M) {
+  __shared__ float2 red[8];
+  const int m = blockIdx.y, p = blockIdx.x * 256 + threadIdx.x, chunks = K / 32;
+  float q = 0.f, s = 0.f;
+  if (p < K / 2) {
+    const int j = p & 15, c = p >> 4;
+    const int2 sh = shiftOf<BITS>(j);
+    float lo = 0.f, hi = 0.f;
+    if (m < M) {
+      const int2 r = pairOf<BITS>(j);
+      const int k = c * 32, klo = perm ? perm[k + r.x] : k + r.x, khi = perm ? perm[k + r.y] : k + r.y;
+      lo = X[(size_t)m * K + klo] * (1.f / (1 << sh.x));
+      hi = X[(size_t)m * K + khi] * (1.f / (1 << sh.y));
+    }
+    const __half2 h = __floats2half2_rn(lo, hi);
+    const float2 f = __half22float2(h);
+    q = f.x * (float)(1 << sh.x) + f.y * (float)(1 << sh.y);
+    s = f.x + f.y;
+    const int tile = m >> 4, g = m & 7, hsel = (m >> 3) & 1;
+    xt[((size_t)(tile * chunks + c) * 8 + g) * 32 + 2 * j + hsel] = h2u(h);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    q += __shfl_xor_sync(0xffffffffu, q, o);
+    s += __shfl_xor_sync(0xffffffffu, s, o);
+  }
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = make_float2(q, s);
+  __syncthreads();
+  const int quad = blockIdx.x * 4 + threadIdx.x;
+  if (threadIdx.x < 4 && quad < (chunks + 3) / 4) {
+    const float2 a = red[2 * threadIdx.x], b = red[2 * threadIdx.x + 1];
+    sums[(size_t)quad * 64 + m] = make_float2(a.x + b.x, 1024.f * (a.y + b.y));
+  }
+}
+
+#define GATHER_XT(B)                                                                                        \
+  extern "C" __global__ void __launch_bounds__(256) gather_xt##B(const float* X, const int* perm, uint32_t* xt, \
+                                                                 float2* sums, int K, int M) {              \
+    gather_xt<B>(X, perm, xt, sums, K, M);                                                                  \
+  }
+GATHER_XT(3)
+GATHER_XT(4)
+
+// tcrfetch is what one lane reads for a four-chunk block: BITS words of each of its
+// four columns (chunk c+t, columns 4g..4g+3) and, when a group ends with the block,
+// the scales and zero words of the eight columns nc..nc+7 whose sums it holds.
+template <int BITS>
+struct tcrfetch {
+  uint4 w[BITS];
+  uint4 sc;
+  uint32_t z0, z1;
+};
+
+// tcr multiplies a block's columns over its K range as tc does (W warps of 32 columns,
+// the input staged per four chunks in a ring of STAGES slots, the weights of the next
+// four-chunk block in flight in registers), with gather_xtN's input and LOP3's raw B
+// operands: S accumulates in acc over a group's blocks, then the lane adds
+// s*(S - P - z*Q) to out.
+template <int BITS, int MT, int STAGES, int W, int CHUNKS>
+__device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
+                    const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
+                    float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
+  constexpr int TILE = 8 * 36;           // words per chunk and row tile: eight rows of 32, 16 bytes of padding
+  constexpr int SLAB = MT * TILE + 8;    // words per chunk of a stage (8 mod 32: distinct banks)
+  constexpr int T = 32 * W;
+  constexpr int MP = 16 * MT;
+  __shared__ __align__(16) uint32_t xs[STAGES][4 * SLAB];
+  __shared__ __align__(16) float2 ss[STAGES][MP];
+  __shared__ int gs[CHUNKS];
+  __shared__ int isLast;
+  const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
+  const int nsc = max(c1 - c0 + 3, 0) / 4, tiles = (M + 15) / 16;
+  const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
+  const bool nvalid = nw < N;  // N is a multiple of 32: a warp's columns are all in or all out
+  for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
+  // fillX copies the input of chunks c0+4i..c0+4i+3 (four chunks x MT tiles x 8 rows
+  // x 8 pieces of 16 bytes; piece r of this thread: xoff[r] words past chunk c0+4i's
+  // in xt, xdst[r] in a stage) and its rows' sums into stage st.
+  int xoff[MT], xdst[MT], xu[MT], xmt[MT];
+#pragma unroll
+  for (int r = 0; r < MT; r++) {
+    const int idx = tid + r * T, piece = idx & 7, gr = (idx >> 3) & 7;
+    xmt[r] = (idx >> 6) % MT, xu[r] = idx / (64 * MT);
+    xoff[r] = ((xmt[r] * chunks + xu[r]) * 8 + gr) * 32 + piece * 4;
+    xdst[r] = xu[r] * SLAB + xmt[r] * TILE + gr * 36 + piece * 4;
+  }
+  auto fillX = [&](int st, int i) {
+    const int cs = c0 + 4 * i;
+#pragma unroll
+    for (int r = 0; r < MT; r++) {
+      const bool ok = xmt[r] < tiles && cs + xu[r] < c1;
+      cp_async16(&xs[st][xdst[r]], xt + (ok ? (size_t)cs * 256 + xoff[r] : 0), ok);
+    }
+    if (tid < MP / 2) cp_async16(&ss[st][2 * tid], sums + (size_t)(c0 / 4 + i) * 64 + 2 * tid, 2 * tid < 16 * tiles);
+  };
+#pragma unroll
+  for (int u = 0; u < STAGES - 1; u++) {
+    if (u < nsc) fillX(u, u);
+    cp_async_commit();
+  }
+  __syncthreads();  // gs
+  // last(i): a group ends with four-chunk block i (every chunk of a block has one group)
+  auto last = [&](int i) { return i == nsc - 1 || gs[4 * (i + 1)] != gs[4 * i]; };
+  // load reads four-chunk block i's weights into f (a chunk past the range reads the
+  // range's last chunk instead, which the zeros of its input cancel) and, when a group
+  // ends with it, the scales and zeros of columns nc..nc+7; only warps with columns.
+  auto load = [&](tcrfetch<BITS>& f, int i) {
+    const int c = min(c0 + 4 * i + t, c1 - 1);
+#pragma unroll
+    for (int b = 0; b < BITS; b++) f.w[b] = __ldcs(reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
+    if (last(i)) {
+      const int grp = gs[4 * i];
+      f.sc = __ldg(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
+      if (BITS == 4) {
+        f.z0 = __ldg(L.qzeros + (size_t)grp * (N / 8) + nc / 8);
+      } else {  // eight zeros, 24 bits at bit 3*(nc%32) of a 96-bit stream
+        const int bit = 3 * (nc & 31);
+        const uint32_t* z = L.qzeros + (size_t)grp * (N / 32 * 3) + (nc >> 5) * 3 + (bit >> 5);
+        f.z0 = __ldg(z);
+        f.z1 = (bit & 31) > 8 ? __ldg(z + 1) : 0u;
+      }
+    }
+  };
+  float acc[MT][4][4], out[MT][4][4], pq[MT][2][2];  // pq[mt][h]: (Q, P) of row 16mt+g+8h
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[mt][j][r] = out[mt][j][r] = 0.f;
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) pq[mt][h][0] = pq[mt][h][1] = 0.f;
+  // step multiplies block i (weights cur, input in stage s) into acc, then ends its
+  // group into out if one ends with it.
+  auto step = [&](const tcrfetch<BITS>& cur, int i, int s) {
+    const uint32_t* xc = &xs[s][t * SLAB + g * 36];
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      uint32_t bq[4][2][2];  // bq[j][k]: b0, b1 of tile j (columns 4g'+j) in step 2q+k
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        if (BITS == 4) {
+          const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
+          bq[j][0][0] = lop<0x000f000f>(w);
+          bq[j][0][1] = lop<0x00f000f0>(w);
+          bq[j][1][0] = lop<0x000f000f>(w8);
+          bq[j][1][1] = lop<0x00f000f0>(w8);
+        } else {
+          const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
+#pragma unroll
+          for (int k = 0; k < 2; k++) {
+            bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
+            bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
+          }
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) {
+        const uint4 lo = *reinterpret_cast<const uint4*>(xc + mt * TILE + 8 * q);
+        const uint4 hi = *reinterpret_cast<const uint4*>(xc + mt * TILE + 8 * q + 4);
+        const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          mma16816(acc[mt][j], alo, bq[j][0]);
+          mma16816(acc[mt][j], ahi, bq[j][1]);
+        }
+      }
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const float2 v = ss[s][16 * mt + g + 8 * h];
+        pq[mt][h][0] += v.x;
+        pq[mt][h][1] += v.y;
+      }
+    if (!last(i)) return;
+    // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
+    const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
+    float sf[8], zf[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      const __half2 h2 = h2bits(word(cur.sc, e >> 1));
+      sf[e] = (e & 1) ? __high2float(h2) : __low2float(h2);
+      zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+#pragma unroll
+        for (int e = 0; e < 2; e++)
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            float& a = acc[mt][j][2 * h + e];
+            const int col = 4 * e + j;
+            out[mt][j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[mt][h][0], a - pq[mt][h][1]), out[mt][j][2 * h + e]);
+            a = 0.f;
+          }
+        pq[mt][h][0] = pq[mt][h][1] = 0.f;
+      }
+  };
+  // f[i % 2] holds block i's weights; block i+1's are read while block i is multiplied
+  // (the loop is unrolled twice so that f is indexed statically).
+  tcrfetch<BITS> f[2];
+#pragma unroll
+  for (int p = 0; p < 2; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
+  if (nvalid && nsc > 0) load(f[0], 0);
+  int s = 0, sfill = STAGES - 1;
+  for (int i0 = 0; i0 < nsc; i0 += 2) {
+#pragma unroll
+    for (int p = 0; p < 2; p++) {
+      const int i = i0 + p;
+      if (i >= nsc) break;  // the same for every thread of the block
+      cp_async_wait<STAGES - 2>();
+      __syncthreads();  // block i's input is in for every thread; all are done with block i-1
+      if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
+      cp_async_commit();
+      sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
+      if (nvalid) {
+        if (i + 1 < nsc) load(f[p ^ 1], i + 1);
+        step(f[p], i, s);
+      }
+      s = s + 1 == STAGES ? 0 : s + 1;
+    }
+  }
+  tc_finish<MT>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
+}
+
+#define TCR(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                           \
+  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                                          \
+      LIN(0), LIN(1), LIN(2), const uint32_t* xt, const float2* sums, int M, const float* res, float* rdst, \
+      float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                               \
+    const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);                       \
+    const int bx0 = blockIdx.x;                                                                             \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                 \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                            \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                                  \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,        \
+                                  chunksPerSplit, zeroOffset);                                              \
+  }
+// gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's (engine/backend/cuda's
+// tcKernels; TestTCOccupancy). Only the 16-row tile is built: on the H200
+// (BENCHMARKS.md, "Raw-operand decode batches") the 32-row one (MT 2: its two sets of
+// sums spill at two blocks per multiprocessor) was slower than gptq_tcN_m32_p1w8,
+// and the 64-row one faster for 4 bits without groups but slower for 3 bits in
+// groups of 128.
+#define TCRB(B) TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)
+TCRB(3)
+TCRB(4)
 
 // Dense float16 W [N, K] (the lm_head): Y[M, N] = X[M, K] W^T.
 extern "C" __global__ void __launch_bounds__(128)

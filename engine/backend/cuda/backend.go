@@ -54,6 +54,8 @@ type Backend struct {
 	mvPart    cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
 	mvCount   cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
 	xh        cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
+	xt        cu.DevicePtr // a decode batch's input for gptq_tcN_m16_p1w8r (gather_xtN): xtBytes
+	xtSums    cu.DevicePtr // its per-row sums of every four-chunk block: xtSumsBytes
 	rows      int          // rows of the current batch
 	batched   bool         // the current step is a RunBatch (rows of their own positions)
 	pool      *pool        // the paged caches' geometry and batch buffer; nil without one
@@ -136,6 +138,7 @@ type quant struct {
 	scales     cu.DevicePtr
 	cgroup     cu.DevicePtr // group of each 32-row chunk of the (sorted) rows
 	perm       cu.DevicePtr // input index of each sorted row; 0 when rows are in order
+	quadGroups bool         // every four-chunk block (128 sorted rows) has one group: gptq_tcN_m16_p1w8r takes it
 }
 
 func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
@@ -146,8 +149,16 @@ func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
 func need(s engine.Shape) (caches, acts int64) {
 	caches = int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(s.Context) * 2
 	widest := int64(max(s.Hidden, s.Intermediate, s.Vocab))
-	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s) + samplerBytes(s)
+	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s) + xtBytes(s) + xtSumsBytes(s) + samplerBytes(s)
 	return caches, acts
+}
+
+// xtBytes is the size of gather_xtN's input of a decode batch (mvRowsMax rows, float16)
+// and xtSumsBytes that of its sums (two floats per row and four-chunk block).
+func xtBytes(s engine.Shape) int64 { return mvRowsMax * int64(max(s.Hidden, s.Intermediate)) * 2 }
+
+func xtSumsBytes(s engine.Shape) int64 {
+	return mvRowsMax * int64(ceil(max(s.Hidden, s.Intermediate), 128)) * 8
 }
 
 // samplerBytes is the device sampler's scratch: marks, the rows, their histories
@@ -201,6 +212,8 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.mvPart, "decode product partial sums", int64(mvPartFloats(b.dev.sms)) * 4},
 			{&b.mvCount, "decode product split counters", int64(mvBlocks(b.dev.sms)) * 4},
 			{&b.xh, "prompt product input (float16)", xhBytes(s)},
+			{&b.xt, "decode batch input (float16, raw-operand layout)", xtBytes(s)},
+			{&b.xtSums, "decode batch input sums", xtSumsBytes(s)},
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {
@@ -283,6 +296,17 @@ func order(w engine.QuantWeight) (perm, cgroup []int32, err error) {
 	return perm, cgroup, nil
 }
 
+// quadGroups reports whether every four consecutive chunks from the first (the last
+// block may have fewer) have one group.
+func quadGroups(cgroup []int32) bool {
+	for c := range cgroup {
+		if cgroup[c] != cgroup[c-c%4] {
+			return false
+		}
+	}
+	return true
+}
+
 func int32Bytes(v []int32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
 }
@@ -297,7 +321,7 @@ func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.T
 	if err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)
 	}
-	t := &tensor{rows: w.In, cols: w.Out, kind: quantized, q: &quant{bits: w.Bits, zeroOffset: float32(w.ZeroOffset)}}
+	t := &tensor{rows: w.In, cols: w.Out, kind: quantized, q: &quant{bits: w.Bits, zeroOffset: float32(w.ZeroOffset), quadGroups: quadGroups(cgroup)}}
 	err = b.th.Do(ctx, func() error {
 		var err error
 		q := t.q

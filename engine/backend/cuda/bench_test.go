@@ -44,7 +44,7 @@ func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint3
 	for c := range cgroup {
 		cgroup[c] = int32(c * 32 / group)
 	}
-	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1}}
+	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1, quadGroups: quadGroups(cgroup)}}
 	err := b.th.Do(ctx, func() error {
 		var err error
 		if actOrder {
@@ -546,8 +546,8 @@ func BenchmarkPrompt(b *testing.B) {
 }
 
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
-// quantization of the seed branches: aggregate decode tokens per second for 1, 4, 16,
-// 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
+// quantization of the seed branches: aggregate decode tokens per second for 1, 2, 4,
+// 8, 16, 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
 // RunBatch of one row per sequence, replayed as a CUDA graph) and for one at position
 // 1920, and the time to the
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
@@ -601,7 +601,7 @@ func BenchmarkBatch(b *testing.B) {
 					syncB(b, be)
 				}
 			}
-			for _, n := range []int{1, 4, 16, 32, 64} {
+			for _, n := range []int{1, 2, 4, 8, 16, 32, 64} {
 				b.Run(fmt.Sprintf("decode/seqs=%d", n), func(b *testing.B) {
 					bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
 					for i := range n {
@@ -816,8 +816,9 @@ func BenchmarkStepParts(b *testing.B) {
 // without groups, 3-bit in groups of 128), as BenchmarkBatch's linears do (norms,
 // fused adds and the float16 lm_head included), at 2, 3, 4, 16, 32 and 64 rows on
 // every tensor-core configuration of the tile that takes them (tcKernels of 16 rows
-// up to 16, of 32 for 32, of 64 for 64) under the fill and waves split policies, and
-// at 2 to 4 rows on gptq_mvN_r4 (mv). TestTCConfigs checks the same configurations.
+// up to 16, of 32 for 32, of 64 for 64) under the fill and waves split policies, at 2
+// to 4 rows on gptq_mvN_r4 (mv), and at one row on gptq_mvN (rows=1/mv, the figure
+// the batches are against). Both quantizations take the raw builds. TestTCConfigs checks the same configurations.
 // ms/step is one step of the 80 layers, TB/s the weights (and lm_head) it reads over
 // that time.
 //
@@ -851,7 +852,11 @@ func BenchmarkTCSweep(b *testing.B) {
 				b.ReportMetric(sec*1e3, "ms/step")
 				b.ReportMetric(float64(bytes)/sec/1e12, "TB/s")
 			}
-			for _, rows := range []int{2, 3, 4, 16, 32, 64} {
+			for _, rows := range []int{1, 2, 3, 4, 16, 32, 64} {
+				if rows == 1 {
+					b.Run("rows=1/mv", func(b *testing.B) { timed(b, 1) })
+					continue
+				}
 				if rows <= 4 {
 					b.Run(fmt.Sprintf("rows=%d/mv", rows), func(b *testing.B) {
 						defer func(m int) { tcRowsMin = m }(tcRowsMin)

@@ -504,10 +504,12 @@ func tcTestConfigs() []tcConfig {
 
 // TestTCConfigs checks every tensor-core configuration (tcTestConfigs) against the
 // reference in float64, on 3- and 4-bit weights with and without groups and
-// act-order, 2176 inputs (68 chunks: 17 four-chunk blocks, not a multiple of any
-// prefetch depth, ranges of unequal length) into 1184 columns (a partial column
-// block for every width), at batches of 2 and 5 rows up to each kernel's most; each
-// batch's reference is computed once for all configurations.
+// act-order (the raw builds run those with one group per four-chunk block, and fall
+// back to the others for groups of 32), 2208 inputs (69 chunks: 18 four-chunk blocks,
+// the last of one chunk, not a multiple of any prefetch depth, ranges of unequal
+// length) into 1184 columns (a partial column block for every width), at batches of
+// 2 and 5 rows up to each kernel's most; each batch's reference is computed once for
+// all configurations.
 func TestTCConfigs(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -515,11 +517,11 @@ func TestTCConfigs(t *testing.T) {
 	b := open(t, s)
 	defer func(m, r4 int, f *tcConfig) { tcRowsMin, mvR4Rows, tcForce = m, r4, f }(tcRowsMin, mvR4Rows, tcForce)
 	tcRowsMin, mvR4Rows = 2, 0
-	const in, out = 2176, 1184
+	const in, out = 2208, 1184
 	for _, q := range []struct {
 		bits, group int
 		actOrder    bool
-	}{{4, -1, false}, {4, 128, true}, {3, 128, false}, {3, 32, true}} {
+	}{{4, -1, false}, {4, 128, true}, {3, -1, false}, {3, 128, false}, {3, 32, true}} {
 		opt := gptqtest.PackOptions{Bits: q.bits, GroupSize: q.group, Sym: r.IntN(2) == 0, Format: "gptq"}
 		if q.actOrder {
 			opt.Perm = r.Perm(in)
@@ -533,6 +535,9 @@ func TestTCConfigs(t *testing.T) {
 		w, err := b.LoadQuant(ctx, qw)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if raw := w.(*tensor).q.quadGroups; raw != (q.group != 32) {
+			t.Fatalf("%s: one group per four-chunk block %v, want %v", name, raw, q.group != 32)
 		}
 		for _, rows := range []int{2, 5, 16, 32, 64} {
 			xv := randn(r, rows*in, 1)
@@ -549,6 +554,26 @@ func TestTCConfigs(t *testing.T) {
 					expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
 				})
 			}
+		}
+	}
+}
+
+// TestQuadGroups checks which chunk groups the raw tensor-core builds take: one group
+// per four chunks from the first, the last block possibly short.
+func TestQuadGroups(t *testing.T) {
+	for _, c := range []struct {
+		cgroup []int32
+		want   bool
+	}{
+		{[]int32{0, 0, 0, 0, 0, 0, 0, 0, 0}, true},
+		{[]int32{0, 0, 0, 0, 1, 1, 1, 1, 2}, true},
+		{[]int32{3, 3, 3, 3, 0, 0, 0, 0}, true},
+		{[]int32{0, 0, 1, 1, 2, 2, 3, 3}, false},
+		{[]int32{0, 0, 0, 0, 1, 1, 1, 2}, false},
+		{[]int32{0, 0, 0, 1}, false},
+	} {
+		if got := quadGroups(c.cgroup); got != c.want {
+			t.Errorf("quadGroups(%v) = %v, want %v", c.cgroup, got, c.want)
 		}
 	}
 }

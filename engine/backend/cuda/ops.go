@@ -153,24 +153,36 @@ var tcRowsMin = 2
 // against 18.2 / 18.5 / 18.6 on gptq_tc4_m16 split for whole waves. Act-order weights
 // take the tensor cores at every row count (at 4 rows 21.2 ms against 24.7 on
 // gptq_mv4_r4, which must gather its input: run A of "Tensor-core decode batches").
+// Against the raw build ("Raw-operand decode batches", run 14) gptq_mv4_r4 still wins
+// at 2 rows (15.1 ms against 16.6; 3 bits in groups of 128: 15.8 against 18.8) and is
+// within 4% at 3 (17.6 against 17.0; 18.1 against 18.9).
 var mvR4Rows = 3
 
 // tcChunks is the most 32-row chunks of one split of gptq_tcN_mR (the groups' shared
 // array).
 const tcChunks = 1024
 
-// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD]
-// (kernels/gptq.cu, TCB): rows the most rows it takes (16, 32 or 64), warps the
-// warps of a block (32 columns each), pf the four-chunk blocks of weights each lane
-// holds in flight in registers, pd how many more it asks of L2 ahead of those
+// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD][r]
+// (kernels/gptq.cu, TCB and TCRB): rows the most rows it takes (16, 32 or 64), warps
+// the warps of a block (32 columns each), pf the four-chunk blocks of weights each
+// lane holds in flight in registers, pd how many more it asks of L2 ahead of those
 // (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
-// __launch_bounds__; TestTCOccupancy).
-type tcKernel struct{ rows, warps, pf, pd, perSM int }
+// __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
+// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w8r, input from
+// gather_xtN), which run weights whose four-chunk blocks each have one group (others
+// run on the build of the same shape without raw).
+type tcKernel struct {
+	rows, warps, pf, pd, perSM int
+	raw                        bool
+}
 
 func (k tcKernel) name(bits int) string {
 	n := fmt.Sprintf("gptq_tc%d_m%d_p%dw%d", bits, k.rows, k.pf, k.warps)
 	if k.pd > 0 {
 		n += fmt.Sprintf("d%d", k.pd)
+	}
+	if k.raw {
+		n += "r"
 	}
 	return n
 }
@@ -180,8 +192,9 @@ func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 
 func (k tcKernel) cols() int { return 32 * k.warps }
 
-// tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's order.
-var tcKernels = []tcKernel{{16, 8, 1, 0, 2}, {32, 8, 1, 0, 2}, {64, 8, 1, 0, 1}}
+// tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's then TCRB's
+// order.
+var tcKernels = []tcKernel{{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false}, {16, 8, 1, 0, 2, true}}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -209,17 +222,20 @@ func (c tcConfig) String() string {
 
 // tcDefaults is the configuration of a decode batch of up to rows rows, the first
 // band that holds it, as BenchmarkTCSweep measured on the H200 (BENCHMARKS.md,
-// "Tensor-core launch shapes" and "Decode batches against the weights' stream"): K
-// split for whole waves (at 16 rows 20.3 ms for 65B's linears against 23.3 split to
-// fill the device once; 4 rows 18.8 against 22.4; 32 rows 28.5 against 32.5; 64 rows
-// 49.6 against 52.4 for 4 bits without groups, 51.2 against 51.4 for 3 bits in groups
-// of 128).
+// "Tensor-core launch shapes", "Decode batches against the weights' stream" and
+// "Raw-operand decode batches"): K split for whole waves (at 16 rows 20.3 ms for
+// 65B's linears against 23.3 split to fill the device once; 4 rows 18.8 against 22.4;
+// 32 rows 28.5 against 32.5; 64 rows 49.6 against 52.4 for 4 bits without groups,
+// 51.2 against 51.4 for 3 bits in groups of 128); up to 16 rows on the raw build
+// (18.35 ms at 16 rows against 20.02 on gptq_tc4_m16_p1w8, 4 bits without groups;
+// 19.75 against 20.13, 3 bits in groups of 128; weights in groups of 32 or 64 run
+// the plain build), 32 and 64 rows on the plain ones.
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
 }{
-	{4, tcConfig{tcKernels[0], tcSplitWaves}},
-	{16, tcConfig{tcKernels[0], tcSplitWaves}},
+	{4, tcConfig{tcKernels[3], tcSplitWaves}},
+	{16, tcConfig{tcKernels[3], tcSplitWaves}},
 	{32, tcConfig{tcKernels[1], tcSplitWaves}},
 	{64, tcConfig{tcKernels[2], tcSplitWaves}},
 }
@@ -316,9 +332,11 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 }
 
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
-// as for gptq_mvN_rR, then one block per column block of the kernel and K range, the
-// ranges whole multiples of four chunks (tcFor's kernel and split policy; tcForce,
-// when set, instead).
+// as for gptq_mvN_rR (gather_xtN for the raw builds, when every weight of the launch
+// has one group per four-chunk block; otherwise the build of the same shape without
+// raw), then one block per column block of the kernel and K range, the ranges whole
+// multiples of four chunks (tcFor's kernel and split policy; tcForce, when set,
+// instead).
 func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	p, rows := &o.b.pend, o.b.rows
 	w0 := p.ws[0]
@@ -328,6 +346,9 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		c = *tcForce
 	}
 	k := c.k
+	for _, w := range p.ws[:p.n] {
+		k.raw = k.raw && w.q.quadGroups
+	}
 	if rows > k.rows {
 		o.fail(fmt.Errorf("cuda: MatMul: a batch of %d rows on %s, which takes %d", rows, k.name(bits), k.rows))
 		return
@@ -345,8 +366,17 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d-bit product of %d rows of %d inputs into %d columns needs %d splits of %d chunks, over what %s holds", bits, rows, K, partN, splits, per, k.name(bits)))
 		return
 	}
-	o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
-	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	if k.raw {
+		if int64(K)*mvRowsMax*2 > xtBytes(o.b.shape) {
+			o.fail(fmt.Errorf("cuda: MatMul: %d inputs exceed the decode batch input buffer (%d bytes)", K, xtBytes(o.b.shape)))
+			return
+		}
+		o.launch(fmt.Sprintf("gather_xt%d", bits), [3]int{ceil(K/2, 256), 16 * ceil(rows, 16), 1}, 256, 0, p.x.p, w0.q.perm, o.b.xt, o.b.xtSums, K, rows)
+		args = append(args, o.b.xt, o.b.xtSums, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	} else {
+		o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
+		args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
+	}
 	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.cols(), 0, args...)
 }
 
