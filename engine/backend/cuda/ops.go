@@ -699,7 +699,7 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		o.attentionPaged(t[0], t[1], c)
 		return
 	}
-	if o.b.rows > 1 && fastAttention && (hd == 64 || hd == 128) {
+	if rows := o.b.rows; rows > 1 && fastAttention && (hd == 64 || hd == 128) && rows*s.Heads > splitPairsPerSM*o.b.dev.sms {
 		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
 			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, attnScale(hd))
 		return
@@ -715,6 +715,18 @@ func attnScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
 // probabilities) for batches of several rows; tests and benchmarks clear it to run
 // attention_split, which computes in float32.
 var fastAttention = true
+
+// splitPairsPerSM keeps a Run of a few rows (a speculative step's verification:
+// the step's token and its drafts) on attention_split, as a one-row decode step
+// is, while its rows×heads are at most this many per multiprocessor: each
+// (row, head) then still splits its keys over several blocks, where
+// attention_prompt would run one block per head (4 blocks for rewoo-tiny's 4
+// heads), and the rows get the float32 arithmetic of plain decoding (on the
+// H200, rewoo-tiny's steps of up to 4 rows even split the keys as its one-row
+// steps do, so each row's attention is computed as a decode step computes it).
+// BenchmarkVerifyAttention compares the two kernels; it sets this to 0 to run
+// attention_prompt from two rows.
+var splitPairsPerSM = 1
 
 // attnSplits is how many blocks share the keys of one (row, head) so that about four
 // blocks per multiprocessor run: 1 once rows×heads alone fill the device, at most 32
