@@ -481,9 +481,11 @@ func BenchmarkVerifyAttention(b *testing.B) {
 // after 512 cached positions on a random model of rewoo-tiny's size (hidden 256,
 // intermediate 768, 8 layers; 2 heads of 128 where it has 4 of 64, since
 // randomModel's heads are 128 wide), 4-bit in groups of 64 with act-order as it
-// is: the whole step (attention by splitPairsPerSM's rule), the step with
-// attention_prompt from two rows, the step without RoPE and attention, and the
-// lm_head alone, so the rows' extra cost can be told apart.
+// is: the whole step (attention by splitPairsPerSM's rule, the products by
+// tcFills'), the step with attention_prompt from two rows, the step with the
+// products on the tensor cores (tcUnderfill), the step without RoPE and
+// attention (products by the rule, and on the tensor cores), and the lm_head
+// alone, so the rows' extra cost can be told apart.
 //
 //	./cuda.test -test.run '^$' -test.bench VerifyStep -test.benchtime 50x
 func BenchmarkVerifyStep(b *testing.B) {
@@ -511,17 +513,20 @@ func BenchmarkVerifyStep(b *testing.B) {
 		}{
 			{"step", func(o engine.Ops) { model(o, true) }},
 			{"step-attention_prompt", func(o engine.Ops) { model(o, true) }},
+			{"step-tensorcores", func(o engine.Ops) { model(o, true) }},
 			{"linears", func(o engine.Ops) { model(o, false) }},
+			{"linears-tensorcores", func(o engine.Ops) { model(o, false) }},
 			{"lm_head", func(o engine.Ops) { o.MatMul(logits, h, head) }},
 		} {
-			if rows == 1 && part.name == "step-attention_prompt" {
+			if rows == 1 && part.name != "step" && part.name != "linears" && part.name != "lm_head" {
 				continue
 			}
 			b.Run(fmt.Sprintf("rows=%d/%s", rows, part.name), func(b *testing.B) {
-				defer func(p int) { splitPairsPerSM = p }(splitPairsPerSM)
+				defer func(p int, u bool) { splitPairsPerSM, tcUnderfill = p, u }(splitPairsPerSM, tcUnderfill)
 				if part.name == "step-attention_prompt" {
 					splitPairsPerSM = 0
 				}
+				tcUnderfill = strings.HasSuffix(part.name, "-tensorcores")
 				b.ReportMetric(timeRuns(b, be, make([]int32, rows), pos, part.fn)*1e6, "us/step")
 			})
 		}
