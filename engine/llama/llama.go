@@ -507,26 +507,31 @@ func (m *Model) SamplesRowsOnDevice() bool {
 // ForwardSampleRows feeds ids like Forward, then picks a token after each of the
 // rows in pick on the device (engine.BatchDeviceSampler: pick[i].Row is an index
 // into ids, its token the choice after ids[:Row+1]), so only the ids come back:
-// a speculative step's verification. The rows must lie in the last chunk of at
-// most MaxBatch ids, which holds the last MaxBatch ids. As SampleRows, when
-// only some rows fail the error is an engine.RowErrors and the other ids are
-// valid.
+// a speculative step's verification. The rows must lie among the last MaxBatch
+// ids, which are fed as the last chunk. As SampleRows, when only some rows fail
+// the error is an engine.RowErrors and the other ids are valid.
 func (m *Model) ForwardSampleRows(ctx context.Context, ids []int, start int, pick []engine.RowSample) ([]int, error) {
 	ds, ok := m.b.(engine.BatchDeviceSampler)
 	if !ok {
 		return nil, fmt.Errorf("backend %s does not sample rows on the device", m.b.Name())
 	}
 	n := len(ids)
-	first := (n - 1) / m.maxBatch * m.maxBatch // where the last chunk begins
+	first := max(n-m.maxBatch, 0) // where the last chunk begins
 	rows := make([]engine.RowSample, len(pick))
 	for i, p := range pick {
 		if p.Row < first || p.Row >= n {
-			return nil, fmt.Errorf("forward: sampling row %d of %d ids (the last chunk holds %d..%d)", p.Row, n, first, n-1)
+			return nil, fmt.Errorf("forward: sampling row %d of %d ids (the last %d are sampled: %d..%d)", p.Row, n, m.maxBatch, first, n-1)
 		}
 		rows[i] = p
 		rows[i].Row -= first
 	}
-	if err := m.feed(ctx, ids, start, func(int, int) error { return nil }); err != nil {
+	nop := func(int, int) error { return nil }
+	if first > 0 {
+		if err := m.feed(ctx, ids[:first], start, nop); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.feed(ctx, ids[first:], start+first, nop); err != nil {
 		return nil, err
 	}
 	if len(rows) == 0 {
