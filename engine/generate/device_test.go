@@ -2,6 +2,8 @@ package generate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -11,9 +13,7 @@ import (
 )
 
 // deviceFake samples "on the device": it runs the fake model's Forward, then picks
-// the token by the engine.DeviceSampler rule (softmax of logits/temperature, the
-// first id in id order at which the cumulative probability exceeds u), written
-// here independently of engine/sample. It supports temperature only.
+// the token by the engine.DeviceSampler rule (devicePick).
 type deviceFake struct {
 	*fakeModel
 	histories [][]int32
@@ -29,30 +29,7 @@ func (d *deviceFake) ForwardSample(ctx context.Context, ids []int, start int, s 
 	}
 	d.histories = append(d.histories, slices.Clone(history))
 	d.us = append(d.us, u)
-	if s.Temperature == 0 {
-		best := 0
-		for i, l := range logits {
-			if l > logits[best] {
-				best = i
-			}
-		}
-		return best, nil
-	}
-	maxL := slices.Max(logits)
-	p := make([]float64, len(logits))
-	z := 0.0
-	for i, l := range logits {
-		p[i] = math.Exp(float64(l-maxL) / s.Temperature)
-		z += p[i]
-	}
-	acc, r := 0.0, u*z
-	for i := range p {
-		acc += p[i]
-		if r < acc {
-			return i, nil
-		}
-	}
-	return len(p) - 1, nil
+	return devicePick(logits, engine.RowSample{Sampling: s, History: history, U: u})
 }
 
 func TestDeviceSamplingMatchesHost(t *testing.T) {
@@ -121,4 +98,102 @@ func TestDeviceSamplingGreedyDrawsNothing(t *testing.T) {
 			t.Fatalf("greedy sample %d was given u=%v, want 0", i, u)
 		}
 	}
+}
+
+// rowsFake also picks several rows' tokens "on the device" (RowSampling), by
+// the engine.BatchDeviceSampler rule written here independently of
+// engine/sample: the repetition penalty over the row's history, temperature,
+// top-k (ties at the k-th score kept), then greedy the first highest id, or
+// the first id in id order at which the cumulative probability exceeds u. It
+// supports no top-p. Each ForwardSampleRows is one Forward of the rows it
+// samples.
+type rowsFake struct {
+	*deviceFake
+	rowCalls [][]engine.RowSample
+	off      bool // SamplesRowsOnDevice reports false
+}
+
+func newRowsFake(m *fakeModel) *rowsFake { return &rowsFake{deviceFake: &deviceFake{fakeModel: m}} }
+
+func (r *rowsFake) SamplesRowsOnDevice() bool { return !r.off }
+
+func (r *rowsFake) ForwardSampleRows(ctx context.Context, ids []int, start int, rows []engine.RowSample) ([]int, error) {
+	first := len(ids)
+	for _, p := range rows {
+		if p.Row < 0 || p.Row >= len(ids) {
+			return nil, fmt.Errorf("row %d of %d ids", p.Row, len(ids))
+		}
+		first = min(first, p.Row)
+	}
+	logits, err := r.Forward(ctx, ids, start, len(ids)-first)
+	if err != nil {
+		return nil, err
+	}
+	r.rowCalls = append(r.rowCalls, slices.Clone(rows))
+	n := r.VocabSize()
+	out := make([]int, len(rows))
+	for i, p := range rows {
+		row := slices.Clone(logits[(p.Row-first)*n : (p.Row-first+1)*n])
+		if out[i], err = devicePick(row, p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// devicePick is rowsFake's rule for one row (modified in place).
+func devicePick(row []float32, p engine.RowSample) (int, error) {
+	s := p.Sampling
+	if s.TopP != 0 && s.TopP != 1 {
+		return 0, errors.New("rowsFake: no top-p")
+	}
+	if pen := float32(s.RepetitionPenalty); pen != 0 && pen != 1 {
+		marked := map[int32]bool{}
+		for _, id := range p.History {
+			marked[id] = true
+		}
+		for id := range marked {
+			if x := row[id]; x < 0 {
+				row[id] = x * pen
+			} else {
+				row[id] = x / pen
+			}
+		}
+	}
+	if s.Temperature == 0 {
+		best := 0
+		for i, l := range row {
+			if l > row[best] {
+				best = i
+			}
+		}
+		return best, nil
+	}
+	kth := float32(math.Inf(-1))
+	if s.TopK > 0 && s.TopK < len(row) {
+		sorted := slices.Clone(row)
+		slices.Sort(sorted)
+		kth = sorted[len(sorted)-s.TopK]
+	}
+	maxL := slices.Max(row)
+	prob := make([]float64, len(row))
+	z := 0.0
+	for i, l := range row {
+		if l >= kth && !math.IsInf(float64(l), -1) {
+			prob[i] = math.Exp(float64(l-maxL) / s.Temperature)
+			z += prob[i]
+		}
+	}
+	acc, target := 0.0, p.U*z
+	last := -1
+	for i, q := range prob {
+		if q == 0 {
+			continue
+		}
+		acc, last = acc+q, i
+		if target < acc {
+			return i, nil
+		}
+	}
+	return last, nil
 }

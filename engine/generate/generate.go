@@ -199,10 +199,16 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 
 	spec := g.spec
 	next := g.next(sampler, req.Sampling)
-	if c != nil || spec.Drafter != nil {
-		// The constraint filters the logits on the host; verifying drafts needs
-		// every row's logits there.
+	var rows RowSampling // speculative steps choose their rows' tokens on the device
+	switch {
+	case c != nil:
+		// The constraint filters the logits on the host.
 		next = g.hostNext(sampler, c)
+	case spec.Drafter != nil:
+		if rows = g.rowSampler(); rows == nil {
+			// Verifying drafts needs every row's logits on the host.
+			next = g.hostNext(sampler, nil)
+		}
 	}
 	begin := time.Now()
 	start := g.prefixStart(prompt)
@@ -228,7 +234,7 @@ func (g *Generator) generate(ctx context.Context, prompt []int, req engine.Reque
 		out, forced []int
 		seq         = slices.Clip(prompt) // prompt and out: what the next token follows
 		r           round                 // the verified rows of the last step
-		v           = verifier{g: g, sampler: sampler, c: c}
+		v           = verifier{g: g, sampler: sampler, sampling: req.Sampling, c: c, rows: rows}
 	)
 	stream := g.newStream()
 	for {

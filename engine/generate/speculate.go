@@ -43,10 +43,15 @@ const DefaultMaxDraft = 8
 // Speculate makes g's later generations decode speculatively with s (s.Drafter
 // nil: token by token). It waits for a generation in progress to end.
 //
-// Speculation samples on the host, since verification needs every row's
-// logits: on a model that samples on the device (DeviceSampling) a speculative
-// step copies back 1+drafts rows of logits instead of one id. Generator.Time
-// (agent bench) measures plain decoding whatever s is.
+// On a model that picks several rows' tokens on the device (RowSampling) a
+// step copies back one id a row: each row's token is chosen there as plain
+// decoding would choose it after the drafts before it (greedy, the argmax;
+// sampled, a draw of its own from the row's distribution) and a draft is kept
+// when it is that token, which gives plain decoding's tokens greedy and its
+// distribution sampled. Elsewhere, and under a constraint (which filters the
+// logits on the host), every row's logits are copied back and verified on the
+// host (sample.Sampler.Verify). Generator.Time (agent bench) measures plain
+// decoding whatever s is.
 func (g *Generator) Speculate(s Speculation) error {
 	if s.MaxDraft < 0 {
 		return fmt.Errorf("speculation: max draft %d: must be >= 0", s.MaxDraft)
@@ -60,12 +65,33 @@ func (g *Generator) Speculate(s Speculation) error {
 	return nil
 }
 
+// RowSampling is an optional capability of a Model (engine/llama has it on
+// backends that implement engine.BatchDeviceSampler): feeding ids and picking
+// the token after each of several of them where the logits are (rows[i].Row
+// indexes ids), so that a speculative step copies back one id a row instead of
+// VocabSize floats a row.
+type RowSampling interface {
+	SamplesRowsOnDevice() bool
+	ForwardSampleRows(ctx context.Context, ids []int, start int, rows []engine.RowSample) ([]int, error)
+}
+
+// rowSampler is g's model as a RowSampling when it picks rows' tokens on the
+// device, else nil.
+func (g *Generator) rowSampler() RowSampling {
+	if rs, ok := g.model.(RowSampling); ok && rs.SamplesRowsOnDevice() {
+		return rs
+	}
+	return nil
+}
+
 // round is one speculative step's result: the drafts fed after the tokens the
-// cache lacked, and the logits of len(drafts)+1 rows, row i being the model's
-// after drafts[:i].
+// cache lacked, and for each of len(drafts)+1 rows, row i being the model's
+// after drafts[:i], either its logits (verified on the host) or its token
+// (chosen on the device).
 type round struct {
 	drafts []int
-	logits []float32
+	logits []float32 // nil when ids holds the rows' tokens
+	ids    []int
 	vocab  int
 	row    int // the next row to choose from
 }
@@ -80,7 +106,9 @@ func (r *round) kept(id int) bool {
 type verifier struct {
 	g        *Generator
 	sampler  *sample.Sampler
+	sampling engine.Sampling
 	c        Constraint
+	rows     RowSampling // the model, when the rows' tokens are chosen on the device; else nil
 	filtered []float32
 	k        int // the draft length of the next step; 0 until the first
 }
@@ -116,12 +144,59 @@ func (v *verifier) step(ctx context.Context, spec Speculation, prev round, seq [
 		drafts = d
 	}
 	feed := append(seq[start:len(seq):len(seq)], drafts...)
+	res.Drafted += len(drafts)
+	if v.rows != nil {
+		ids, err := v.onDevice(ctx, feed, start, drafts)
+		return round{drafts: drafts, ids: ids, vocab: vocab}, err
+	}
 	logits, err := v.g.forward(ctx, feed, start, len(drafts)+1, v.c)
 	if err != nil {
 		return round{}, err
 	}
-	res.Drafted += len(drafts)
 	return round{drafts: drafts, logits: logits, vocab: vocab}, nil
+}
+
+// onDevice feeds feed at start, its last len(drafts) ids the drafts, and has
+// the model choose the token after each of its last len(drafts)+1 ids on the
+// device as plain decoding would there: row i with the history of the
+// repetition penalty and drafts[:i] (a repeated id marks nothing twice), and a
+// draw of its own from the sampler's generator. Like forward it keeps g.fed in
+// step with the model's cache.
+func (v *verifier) onDevice(ctx context.Context, feed []int, start int, drafts []int) ([]int, error) {
+	n, s := len(drafts)+1, v.sampling
+	var hist []int32
+	if s.RepetitionPenalty != 0 && s.RepetitionPenalty != 1 {
+		h := v.sampler.History()
+		hist = make([]int32, len(h), len(h)+len(drafts))
+		copy(hist, h)
+		for _, d := range drafts {
+			hist = append(hist, int32(d))
+		}
+	}
+	pick := make([]engine.RowSample, n)
+	for i := range pick {
+		pick[i] = engine.RowSample{Row: len(feed) - n + i, Sampling: s}
+		if hist != nil {
+			pick[i].History = hist[:len(hist)-len(drafts)+i]
+		}
+		if s.Temperature != 0 {
+			pick[i].U = v.sampler.Uniform()
+		}
+	}
+	g := v.g
+	g.fed = g.fed[:start]
+	ids, err := v.rows.ForwardSampleRows(ctx, feed, start, pick)
+	if err != nil {
+		return nil, fmt.Errorf("forward and sample %d rows at position %d: %w", n, start, err)
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("forward and sample %d rows at position %d: %d ids", n, start, len(ids))
+	}
+	if err := engine.CheckIDs(ids, g.model.VocabSize()); err != nil {
+		return nil, fmt.Errorf("device sampler at position %d: %w", start, err)
+	}
+	g.fed = append(g.fed, feed...)
+	return ids, nil
 }
 
 // choose picks the token of r's next row, verifying its draft if it has one,
@@ -129,6 +204,13 @@ func (v *verifier) step(ctx context.Context, spec Speculation, prev round, seq [
 func (v *verifier) choose(r *round, res *engine.Result) (int, error) {
 	i := r.row
 	r.row++
+	if r.ids != nil {
+		id := r.ids[i]
+		if i < len(r.drafts) && id == r.drafts[i] {
+			res.Accepted++
+		}
+		return id, nil
+	}
 	logits, err := filter(v.c, r.logits[i*r.vocab:(i+1)*r.vocab], &v.filtered)
 	if err != nil {
 		return 0, err

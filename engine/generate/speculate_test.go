@@ -3,6 +3,7 @@ package generate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -111,30 +112,42 @@ func TestSpeculationMatchesPlain(t *testing.T) {
 				plainM := &fakeModel{promptLen: len(prompt), script: tt.script, ctxLen: ctxLen}
 				want, wantIDs, wantPieces := run(t, newGen(plainM), prompt, tt.req)
 
-				m := &fakeModel{promptLen: len(prompt), script: tt.script, ctxLen: ctxLen}
-				g := speculating(t, m, Speculation{Drafter: dr.make(len(prompt), tt.script), MaxDraft: 4})
-				got, ids, pieces := run(t, g, prompt, tt.req)
-				if !slices.Equal(ids, wantIDs) || got.Text != want.Text || got.Stop != want.Stop || got.Tokens != want.Tokens {
-					t.Fatalf("speculative %v %q %s %d, plain %v %q %s %d", ids, got.Text, got.Stop, got.Tokens, wantIDs, want.Text, want.Stop, want.Tokens)
-				}
-				if !slices.Equal(pieces, wantPieces) {
-					t.Errorf("pieces %q, plain %q", pieces, wantPieces)
-				}
-				if want.Steps != len(plainM.calls)-1 || got.Steps != len(m.calls)-1 {
-					t.Errorf("steps %d and %d, want the forward passes after the prompt's, %d and %d", want.Steps, got.Steps, len(plainM.calls)-1, len(m.calls)-1)
-				}
-				if got.Accepted > got.Drafted || got.Steps+got.Accepted < got.Tokens-1 {
-					t.Errorf("%d steps, %d drafted, %d kept for %d tokens", got.Steps, got.Drafted, got.Accepted, got.Tokens)
-				}
-				switch {
-				case dr.never && got.Accepted > 0:
-					t.Errorf("%d wrong drafts kept", got.Accepted)
-				case dr.perfect && got.Tokens > 2 && got.Steps >= want.Steps:
-					t.Errorf("perfect drafts took %d steps, plain decoding %d", got.Steps, want.Steps)
-				}
-				for _, c := range m.calls[1:] {
-					if c.last > 5 || c.last < 1 {
-						t.Errorf("forward of %d ids asked for %d rows, want 1 to 1+MaxDraft", len(c.ids), c.last)
+				for _, dev := range []bool{false, true} {
+					// On the host (every row's logits), or on a model that picks the
+					// rows' tokens on the device.
+					m := &fakeModel{promptLen: len(prompt), script: tt.script, ctxLen: ctxLen}
+					var model engine.Model = m
+					rows := newRowsFake(m)
+					if dev {
+						model = rows
+					}
+					g := speculating(t, model, Speculation{Drafter: dr.make(len(prompt), tt.script), MaxDraft: 4})
+					got, ids, pieces := run(t, g, prompt, tt.req)
+					if !slices.Equal(ids, wantIDs) || got.Text != want.Text || got.Stop != want.Stop || got.Tokens != want.Tokens {
+						t.Fatalf("device %v: speculative %v %q %s %d, plain %v %q %s %d", dev, ids, got.Text, got.Stop, got.Tokens, wantIDs, want.Text, want.Stop, want.Tokens)
+					}
+					if !slices.Equal(pieces, wantPieces) {
+						t.Errorf("device %v: pieces %q, plain %q", dev, pieces, wantPieces)
+					}
+					if want.Steps != len(plainM.calls)-1 || got.Steps != len(m.calls)-1 {
+						t.Errorf("device %v: steps %d and %d, want the forward passes after the prompt's, %d and %d", dev, want.Steps, got.Steps, len(plainM.calls)-1, len(m.calls)-1)
+					}
+					if dev && len(rows.rowCalls) != got.Steps {
+						t.Errorf("%d steps, %d of them sampled on the device", got.Steps, len(rows.rowCalls))
+					}
+					if got.Accepted > got.Drafted || got.Steps+got.Accepted < got.Tokens-1 {
+						t.Errorf("device %v: %d steps, %d drafted, %d kept for %d tokens", dev, got.Steps, got.Drafted, got.Accepted, got.Tokens)
+					}
+					switch {
+					case dr.never && got.Accepted > 0:
+						t.Errorf("device %v: %d wrong drafts kept", dev, got.Accepted)
+					case dr.perfect && got.Tokens > 2 && got.Steps >= want.Steps:
+						t.Errorf("device %v: perfect drafts took %d steps, plain decoding %d", dev, got.Steps, want.Steps)
+					}
+					for _, c := range m.calls[1:] {
+						if c.last > 5 || c.last < 1 {
+							t.Errorf("device %v: forward of %d ids asked for %d rows, want 1 to 1+MaxDraft", dev, len(c.ids), c.last)
+						}
 					}
 				}
 			})
@@ -229,44 +242,50 @@ func TestSpeculativeSamplingIsExact(t *testing.T) {
 		{"prompt lookup", speculate.Lookup{}},
 		{"likely drafts", &scriptDrafter{promptLen: len(prompt), script: script}},
 	} {
-		t.Run(dr.name, func(t *testing.T) {
-			m := &fakeModel{promptLen: len(prompt), script: script, ctxLen: 16, margin: margin, base: base}
-			g := speculating(t, m, Speculation{Drafter: dr.d, MaxDraft: 2})
-			got := map[string]float64{}
-			drafted, kept := 0, 0
-			for seed := range runs {
-				r := req
-				r.Sampling.Seed = uint64(seed)
-				res, ids, err := g.GenerateIDs(context.Background(), prompt, r, nil)
-				if err != nil {
-					t.Fatal(err)
+		for _, dev := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/device=%v", dr.name, dev), func(t *testing.T) {
+				m := &fakeModel{promptLen: len(prompt), script: script, ctxLen: 16, margin: margin, base: base}
+				var model engine.Model = m
+				if dev {
+					model = newRowsFake(m)
 				}
-				var s strings.Builder
-				for _, id := range ids {
-					s.WriteRune(rune(id))
+				g := speculating(t, model, Speculation{Drafter: dr.d, MaxDraft: 2})
+				got := map[string]float64{}
+				drafted, kept := 0, 0
+				for seed := range runs {
+					r := req
+					r.Sampling.Seed = uint64(seed)
+					res, ids, err := g.GenerateIDs(context.Background(), prompt, r, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var s strings.Builder
+					for _, id := range ids {
+						s.WriteRune(rune(id))
+					}
+					got[s.String()]++
+					drafted, kept = drafted+res.Drafted, kept+res.Accepted
 				}
-				got[s.String()]++
-				drafted, kept = drafted+res.Drafted, kept+res.Accepted
-			}
-			if drafted == 0 || kept == 0 || kept == drafted {
-				t.Fatalf("%d drafted, %d kept: the test exercises neither keeping nor rejecting", drafted, kept)
-			}
-			chi, dof := 0.0, -1
-			for seq, n := range got {
-				if want[seq] == 0 {
-					t.Fatalf("%q drawn %v times, but its probability is 0", seq, n)
+				if drafted == 0 || kept == 0 || kept == drafted {
+					t.Fatalf("%d drafted, %d kept: the test exercises neither keeping nor rejecting", drafted, kept)
 				}
-			}
-			for seq, p := range want {
-				e := p * runs
-				chi += (got[seq] - e) * (got[seq] - e) / e
-				dof++
-			}
-			if limit := float64(dof) + 10*math.Sqrt(2*float64(dof)) + 20; chi > limit {
-				t.Errorf("chi-square %.1f with %d degrees of freedom, want below %.0f", chi, dof, limit)
-			}
-			t.Logf("%d sequences, chi-square %.1f, %d of %d drafts kept", len(want), chi, kept, drafted)
-		})
+				chi, dof := 0.0, -1
+				for seq, n := range got {
+					if want[seq] == 0 {
+						t.Fatalf("%q drawn %v times, but its probability is 0", seq, n)
+					}
+				}
+				for seq, p := range want {
+					e := p * runs
+					chi += (got[seq] - e) * (got[seq] - e) / e
+					dof++
+				}
+				if limit := float64(dof) + 10*math.Sqrt(2*float64(dof)) + 20; chi > limit {
+					t.Errorf("chi-square %.1f with %d degrees of freedom, want below %.0f", chi, dof, limit)
+				}
+				t.Logf("%d sequences, chi-square %.1f, %d of %d drafts kept", len(want), chi, kept, drafted)
+			})
+		}
 	}
 }
 
@@ -319,12 +338,40 @@ func TestSpeculationWithPenalty(t *testing.T) {
 		return &fakeModel{promptLen: 2, script: []int{'a', 'a', 'a'}, ctxLen: 10, margin: 1, base: base}
 	}
 	_, want, _ := run(t, newGen(newM()), prompt, req)
-	res, got, _ := run(t, speculating(t, newM(), Speculation{Drafter: fixedDrafter{ids: []int{'a', 'a'}}}), prompt, req)
-	if !slices.Equal(got, want) || !slices.Equal(want, []int{'a', 'x', 'a'}) {
-		t.Fatalf("speculative %v, plain %v, want [a x a]", got, want)
+	if !slices.Equal(want, []int{'a', 'x', 'a'}) {
+		t.Fatalf("plain %v, want [a x a]", want)
 	}
-	if res.Drafted == 0 || res.Accepted != 0 {
-		t.Errorf("%d drafted, %d kept; want the penalized repeats rejected", res.Drafted, res.Accepted)
+	rows := newRowsFake(newM())
+	for name, m := range map[string]engine.Model{"host": newM(), "device": rows} {
+		res, got, _ := run(t, speculating(t, m, Speculation{Drafter: fixedDrafter{ids: []int{'a', 'a'}}}), prompt, req)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: speculative %v, plain %v", name, got, want)
+		}
+		if res.Drafted == 0 || res.Accepted != 0 {
+			t.Errorf("%s: %d drafted, %d kept; want the penalized repeats rejected", name, res.Drafted, res.Accepted)
+		}
+	}
+	// Row i's history is the prompt's and output's ids, then drafts[:i].
+	if len(rows.rowCalls) == 0 {
+		t.Fatal("no step sampled on the device")
+	}
+	for i, r := range rows.rowCalls[0] {
+		if want := append([]int32{bos, 'b', 'a'}, slices.Repeat([]int32{'a'}, i)...); !slices.Equal(r.History, want) {
+			t.Errorf("row %d of the first step: history %v, want %v", i, r.History, want)
+		}
+	}
+}
+
+// TestSpeculationRowsOff: a model whose rows cannot be sampled on the device
+// (SamplesRowsOnDevice false) is verified on the host, through Forward.
+func TestSpeculationRowsOff(t *testing.T) {
+	script := tok.script("ok ok ok")
+	prompt := tok.ids("Q")
+	rows := newRowsFake(&fakeModel{promptLen: len(prompt), script: script, ctxLen: 32})
+	rows.off = true
+	res, ids, _ := run(t, speculating(t, rows, Speculation{Drafter: speculate.Lookup{}}), prompt, engine.Request{})
+	if !slices.Equal(ids, script) || len(rows.rowCalls) != 0 || res.Accepted == 0 {
+		t.Fatalf("ids %v, %d steps sampled on the device, %d drafts kept; want %v verified on the host", ids, len(rows.rowCalls), res.Accepted, script)
 	}
 }
 

@@ -497,6 +497,49 @@ func (m *Model) ForwardSample(ctx context.Context, ids []int, start int, s engin
 	return ds.Sample(ctx, m.logits, lastRow, s, history, u)
 }
 
+// SamplesRowsOnDevice reports whether ForwardSampleRows can pick tokens on the
+// backend: an engine.BatchDeviceSampler, and the model's own one-sequence cache.
+func (m *Model) SamplesRowsOnDevice() bool {
+	_, ok := m.b.(engine.BatchDeviceSampler)
+	return ok && m.paged == nil
+}
+
+// ForwardSampleRows feeds ids like Forward, then picks a token after each of the
+// rows in pick on the device (engine.BatchDeviceSampler: pick[i].Row is an index
+// into ids, its token the choice after ids[:Row+1]), so only the ids come back:
+// a speculative step's verification. The rows must lie among the last MaxBatch
+// ids, which are fed as the last chunk. As SampleRows, when only some rows fail
+// the error is an engine.RowErrors and the other ids are valid.
+func (m *Model) ForwardSampleRows(ctx context.Context, ids []int, start int, pick []engine.RowSample) ([]int, error) {
+	ds, ok := m.b.(engine.BatchDeviceSampler)
+	if !ok {
+		return nil, fmt.Errorf("backend %s does not sample rows on the device", m.b.Name())
+	}
+	n := len(ids)
+	first := max(n-m.maxBatch, 0) // where the last chunk begins
+	rows := make([]engine.RowSample, len(pick))
+	for i, p := range pick {
+		if p.Row < first || p.Row >= n {
+			return nil, fmt.Errorf("forward: sampling row %d of %d ids (the last %d are sampled: %d..%d)", p.Row, n, m.maxBatch, first, n-1)
+		}
+		rows[i] = p
+		rows[i].Row -= first
+	}
+	nop := func(int, int) error { return nil }
+	if first > 0 {
+		if err := m.feed(ctx, ids[:first], start, nop); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.feed(ctx, ids[first:], start+first, nop); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return ds.SampleRows(ctx, m.logits, rows)
+}
+
 // feed runs ids through the model in chunks, calling after(lo, hi) once the logits
 // of ids[lo:hi] are in m.logits' first rows.
 func (m *Model) feed(ctx context.Context, ids []int, start int, after func(lo, hi int) error) error {

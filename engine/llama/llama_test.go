@@ -267,6 +267,72 @@ func TestForwardSample(t *testing.T) {
 	}
 }
 
+// rowsCPU adds a fake batch device sampler to greedyCPU: each row's argmax.
+type rowsCPU struct{ greedyCPU }
+
+func (r rowsCPU) SampleRows(ctx context.Context, logits engine.Tensor, rows []engine.RowSample) ([]int, error) {
+	ids := make([]int, len(rows))
+	for i, p := range rows {
+		var err error
+		if ids[i], err = r.Sample(ctx, logits, p.Row, p.Sampling, p.History, p.U); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// TestForwardSampleRows: the rows' ids are the argmax of Forward's rows, also
+// when ids are longer than MaxBatch (the last MaxBatch fed as the last chunk);
+// rows before those, and a backend without the sampler, are refused.
+func TestForwardSampleRows(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(fixtures(), "gptq", "tiny-4bit-128g-actorder")
+	ref := readReference(t, dir)
+	m, err := Open(ctx, dir, rowsCPU{greedyCPU{cpu.New(), 1024}}, Options{MaxBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.SamplesRowsOnDevice() {
+		t.Fatal("no batch device sampler seen")
+	}
+	n := len(ref.ids)
+	if n < 10 {
+		t.Fatalf("reference prompt of %d ids, want 10 or more", n)
+	}
+	logits, err := m.Forward(ctx, ref.ids, 0, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []int{0, n - 4, n - 3} { // 9+ ids in three chunks, one, a part of one
+		rows := []engine.RowSample{{Row: n - start - 1}, {Row: n - start - 3}, {Row: n - start - 2}}
+		ids, err := m.ForwardSampleRows(ctx, ref.ids[start:], start, rows)
+		if err != nil {
+			t.Fatalf("from %d: %v", start, err)
+		}
+		for i, r := range rows {
+			row := r.Row + start - (n - 4) // its row among Forward's last 4
+			if want := argmax(logits[row*1024 : (row+1)*1024]); ids[i] != want {
+				t.Errorf("from %d, row %d: id %d, want %d", start, r.Row, ids[i], want)
+			}
+		}
+	}
+	if _, err := m.ForwardSampleRows(ctx, ref.ids, 0, []engine.RowSample{{Row: n - 5}}); err == nil || !strings.Contains(err.Error(), "sampling row") {
+		t.Errorf("a row before the last chunk: %v", err)
+	}
+	plain, err := Open(ctx, dir, cpu.New(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if plain.SamplesRowsOnDevice() {
+		t.Error("the CPU backend reports a batch device sampler")
+	}
+	if _, err := plain.ForwardSampleRows(ctx, ref.ids, 0, []engine.RowSample{{Row: 0}}); err == nil {
+		t.Error("ForwardSampleRows without a batch device sampler")
+	}
+}
+
 // untouched is a backend that fails the test if a load gets as far as using it.
 type untouched struct {
 	engine.Backend

@@ -30,8 +30,13 @@ func benchModel(b *testing.B) *open.Loaded {
 }
 
 // BenchmarkForwardRows times one step at the end of a ~400-token plan prompt
-// feeding T rows and copying back every row's logits (the verify step of T-1
-// drafts), against T=1: what a draft costs on the backend.
+// feeding T rows (the verify step of T-1 drafts), against T=1: what a draft
+// costs on the backend. T%d/logits copies every row's logits back (host
+// verification); T%d/ids, on a model that samples rows on the device, copies
+// back each row's greedy id (ForwardSampleRows, what a speculative step does
+// there), and T1/sample is plain decoding's step there (ForwardSample). Two
+// untimed steps first, so a backend that captures a step's work as a graph on
+// its second run (CUDA) is timed replaying it.
 func BenchmarkForwardRows(b *testing.B) {
 	plans, _ := heldout(b)
 	m := benchModel(b).Model
@@ -40,16 +45,48 @@ func BenchmarkForwardRows(b *testing.B) {
 	if _, err := m.Forward(ctx, prompt, 0, 1); err != nil {
 		b.Fatal(err)
 	}
-	for _, T := range []int{1, 2, 3, 5, 9} {
-		b.Run(fmt.Sprintf("T%d", T), func(b *testing.B) {
-			start := len(prompt) - T
-			for b.Loop() {
-				if _, err := m.Forward(ctx, prompt[start:], start, T); err != nil {
-					b.Fatal(err)
-				}
+	timed := func(b *testing.B, step func(start int) error, T int) {
+		start := len(prompt) - T
+		for range 2 {
+			if err := step(start); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/step")
+		}
+		for b.Loop() {
+			if err := step(start); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/step")
+	}
+	for _, T := range []int{1, 2, 3, 5, 9} {
+		b.Run(fmt.Sprintf("T%d/logits", T), func(b *testing.B) {
+			timed(b, func(start int) error {
+				_, err := m.Forward(ctx, prompt[start:], start, T)
+				return err
+			}, T)
 		})
+		if !m.SamplesRowsOnDevice() {
+			continue
+		}
+		b.Run(fmt.Sprintf("T%d/ids", T), func(b *testing.B) {
+			rows := make([]engine.RowSample, T)
+			for i := range rows {
+				rows[i].Row = i
+			}
+			timed(b, func(start int) error {
+				_, err := m.ForwardSampleRows(ctx, prompt[start:], start, rows)
+				return err
+			}, T)
+		})
+		if T == 1 && m.SamplesOnDevice() {
+			b.Run("T1/sample", func(b *testing.B) {
+				timed(b, func(start int) error {
+					_, err := m.ForwardSample(ctx, prompt[start:], start, engine.Sampling{}, nil, 0)
+					return err
+				}, 1)
+			})
+		}
 	}
 }
 
@@ -72,7 +109,7 @@ func BenchmarkGenerate(b *testing.B) {
 		for _, sp := range []struct {
 			k        int
 			adaptive bool
-		}{{0, false}, {1, false}, {2, false}, {4, false}, {8, false}, {8, true}} {
+		}{{0, false}, {1, false}, {2, false}, {3, false}, {4, false}, {8, false}, {4, true}, {8, true}} {
 			name := fmt.Sprintf("%s/plain", set.name)
 			if sp.k > 0 {
 				name = fmt.Sprintf("%s/lookup-k%d", set.name, sp.k)

@@ -183,6 +183,12 @@ func heldout(t testing.TB) (plans, knowledge [][]int) {
 	return plans, knowledge
 }
 
+// quotePrompt is a KnowledgeModel prompt whose answer is a copy of the
+// evidence, as a large model's answers quote theirs.
+func quotePrompt(tok *tokenizer.Tokenizer) []int {
+	return tok.EncodeWithBOS("BEGININPUT\nThe Salt Shore is a novel by Rasmus Harlwell, who was born in Merecrest in 1931 and died in Havelwold.\nENDINPUT\nBEGININSTRUCTION\nRepeat the input word for word.\nENDINSTRUCTION ASSISTANT: The Salt Shore is a novel by")
+}
+
 // tinyTokenizer loads the shipped model's tokenizer.
 func tinyTokenizer(t testing.TB) *tokenizer.Tokenizer {
 	t.Helper()
@@ -208,9 +214,7 @@ func TestRewooTiny(t *testing.T) {
 		{"plan to a stop", plans[1], engine.Request{MaxTokens: 200, Stop: []string{":evidence2:"}}},
 		{"knowledge", knowledge[0], engine.Request{MaxTokens: 40}},
 	}
-	// A KnowledgeModel prompt whose answer is a copy of the evidence.
-	quote := tok.EncodeWithBOS("BEGININPUT\nThe Salt Shore is a novel by Rasmus Harlwell, who was born in Merecrest in 1931 and died in Havelwold.\nENDINPUT\nBEGININSTRUCTION\nRepeat the input word for word.\nENDINSTRUCTION ASSISTANT: The Salt Shore is a novel by")
-	gens = append(gens, generation{"quote", quote, engine.Request{MaxTokens: 40}})
+	gens = append(gens, generation{"quote", quotePrompt(tok), engine.Request{MaxTokens: 40}})
 
 	newGen := func(d generate.Drafter, adaptive bool) *generate.Generator {
 		g := generate.New(load(t, dir), tok)

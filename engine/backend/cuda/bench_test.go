@@ -426,6 +426,113 @@ func BenchmarkPrefillOps(b *testing.B) {
 	}
 }
 
+// BenchmarkVerifyAttention times attention for a speculative step's few rows
+// (1 to 17) after 512 cached positions, at 65B's heads (64 of 128) and
+// rewoo-tiny's (4 of 64), on attention_split (the float32 decode kernel, what
+// such steps take while rows×heads is at most splitPairsPerSM per
+// multiprocessor) and on attention_prompt (tensor cores, a block per head and
+// 64 rows), 10 launches per Run.
+//
+//	./cuda.test -test.run '^$' -test.bench VerifyAttention -test.benchtime 20x
+func BenchmarkVerifyAttention(b *testing.B) {
+	const pos = 512
+	for _, sh := range []struct {
+		name      string
+		heads, hd int
+	}{{"65B", 64, 128}, {"rewoo-tiny", 4, 64}} {
+		hidden := sh.heads * sh.hd
+		be := open(b, engine.Shape{Hidden: hidden, Intermediate: hidden, Layers: 1, Heads: sh.heads, KVHeads: sh.heads,
+			HeadDim: sh.hd, Vocab: 32000, Context: 1024, MaxBatch: 17})
+		act := func(cols int) engine.Tensor {
+			a, _ := be.NewActivation(ctx, 17, cols)
+			fillAct(b, be, a)
+			return a
+		}
+		q, k, v, att := act(hidden), act(hidden), act(hidden), act(hidden)
+		cache, _ := be.NewCache(ctx, sh.heads, sh.hd)
+		// Finite keys and values at every cached position.
+		for start := 0; start < pos; start += 17 {
+			if err := be.Run(ctx, make([]int32, 17), start, func(o engine.Ops) { o.Attention(att, q, k, v, cache) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, rows := range []int{1, 2, 3, 5, 9, 17} {
+			for _, kernel := range []string{"split", "prompt"} {
+				if rows == 1 && kernel == "prompt" {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/rows=%d/%s", sh.name, rows, kernel), func(b *testing.B) {
+					defer func(a bool, p int) { fastAttention, splitPairsPerSM = a, p }(fastAttention, splitPairsPerSM)
+					fastAttention = kernel == "prompt"
+					splitPairsPerSM = 0
+					step := func(o engine.Ops) {
+						for range 10 {
+							o.Attention(att, q, k, v, cache)
+						}
+					}
+					b.ReportMetric(timeRuns(b, be, make([]int32, rows), pos, step)/10*1e6, "us/op")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkVerifyStep times whole steps of a speculative step's few rows (1 to 9)
+// after 512 cached positions on a random model of rewoo-tiny's size (hidden 256,
+// intermediate 768, 8 layers; 2 heads of 128 where it has 4 of 64, since
+// randomModel's heads are 128 wide), 4-bit in groups of 64 with act-order as it
+// is: the whole step (attention by splitPairsPerSM's rule, the products by
+// tcFills'), the step with attention_prompt from two rows, the step with the
+// products on the tensor cores (tcUnderfill), the step without RoPE and
+// attention (products by the rule, and on the tensor cores), and the lm_head
+// alone, so the rows' extra cost can be told apart.
+//
+//	./cuda.test -test.run '^$' -test.bench VerifyStep -test.benchtime 50x
+func BenchmarkVerifyStep(b *testing.B) {
+	s := llamaShape{"tiny", 256, 768, 8, 2}
+	const hd, pos = 128, 512
+	be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
+		HeadDim: hd, Vocab: 32000, Context: 1024, MaxBatch: 16})
+	caches := make([]engine.Tensor, s.layers)
+	for i := range caches {
+		caches[i], _ = be.NewCache(ctx, s.heads, hd)
+	}
+	model, _, _ := randomModel(b, be, s, 4, 64, true, caches)
+	for start := 0; start < pos; start += 16 {
+		if err := be.Run(ctx, make([]int32, 16), start, func(o engine.Ops) { model(o, true) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	head := randomDense(b, be, 32000, s.hidden)
+	h, _ := be.NewActivation(ctx, 16, s.hidden)
+	logits, _ := be.NewActivation(ctx, 16, 32000)
+	for _, rows := range []int{1, 2, 3, 5, 9} {
+		for _, part := range []struct {
+			name string
+			fn   func(o engine.Ops)
+		}{
+			{"step", func(o engine.Ops) { model(o, true) }},
+			{"step-attention_prompt", func(o engine.Ops) { model(o, true) }},
+			{"step-tensorcores", func(o engine.Ops) { model(o, true) }},
+			{"linears", func(o engine.Ops) { model(o, false) }},
+			{"linears-tensorcores", func(o engine.Ops) { model(o, false) }},
+			{"lm_head", func(o engine.Ops) { o.MatMul(logits, h, head) }},
+		} {
+			if rows == 1 && part.name != "step" && part.name != "linears" && part.name != "lm_head" {
+				continue
+			}
+			b.Run(fmt.Sprintf("rows=%d/%s", rows, part.name), func(b *testing.B) {
+				defer func(p int, u bool) { splitPairsPerSM, tcUnderfill = p, u }(splitPairsPerSM, tcUnderfill)
+				if part.name == "step-attention_prompt" {
+					splitPairsPerSM = 0
+				}
+				tcUnderfill = strings.HasSuffix(part.name, "-tensorcores")
+				b.ReportMetric(timeRuns(b, be, make([]int32, rows), pos, part.fn)*1e6, "us/step")
+			})
+		}
+	}
+}
+
 // fillAct fills an activation with standard normal values (fixed seed), so nothing is
 // timed on zeros.
 func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {

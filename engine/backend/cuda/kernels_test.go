@@ -184,12 +184,12 @@ func TestMatMulQuant(t *testing.T) {
 				name := fmt.Sprintf("%dbit/g%d/actorder=%v/%s/sym=%v", bits, group, actOrder, opt.Format, opt.Sym)
 				for _, k := range batchKernels(bits) {
 					t.Run(fmt.Sprintf("%s/fast=%v/tc=%v", name, k.fast, k.tc), func(t *testing.T) {
-						defer func(f, g bool, m, r4 int) {
-							fastMatvec, fastGemm, tcRowsMin, mvR4Rows = f, g, m, r4
-						}(fastMatvec, fastGemm, tcRowsMin, mvR4Rows)
+						defer func(f, g, u bool, m, r4 int) {
+							fastMatvec, fastGemm, tcUnderfill, tcRowsMin, mvR4Rows = f, g, u, m, r4
+						}(fastMatvec, fastGemm, tcUnderfill, tcRowsMin, mvR4Rows)
 						fastMatvec, fastGemm = k.fast, k.fast
 						if k.tc {
-							mvR4Rows = 0
+							mvR4Rows, tcUnderfill = 0, true
 						} else {
 							tcRowsMin = mvRowsMax + 1
 						}
@@ -515,8 +515,10 @@ func TestTCConfigs(t *testing.T) {
 	s := small
 	s.Intermediate = 4096
 	b := open(t, s)
-	defer func(m, r4 int, f *tcConfig) { tcRowsMin, mvR4Rows, tcForce = m, r4, f }(tcRowsMin, mvR4Rows, tcForce)
-	tcRowsMin, mvR4Rows = 2, 0
+	defer func(m, r4 int, f *tcConfig, u bool) {
+		tcRowsMin, mvR4Rows, tcForce, tcUnderfill = m, r4, f, u
+	}(tcRowsMin, mvR4Rows, tcForce, tcUnderfill)
+	tcRowsMin, mvR4Rows, tcUnderfill = 2, 0, true
 	const in, out = 2208, 1184
 	for _, q := range []struct {
 		bits, group int

@@ -152,7 +152,8 @@ var tcRowsMin = 2
 // 80 layers' linears take 15.7 / 17.9 / 20.5 ms at 2 / 3 / 4 rows on gptq_mv4_r4
 // against 18.2 / 18.5 / 18.6 on gptq_tc4_m16 split for whole waves. Act-order weights
 // take the tensor cores at every row count (at 4 rows 21.2 ms against 24.7 on
-// gptq_mv4_r4, which must gather its input: run A of "Tensor-core decode batches").
+// gptq_mv4_r4, which must gather its input: run A of "Tensor-core decode batches")
+// unless their products are too small to fill the device there (tcFills).
 // Against the raw build ("Raw-operand decode batches", run 14) gptq_mv4_r4 still wins
 // at 2 rows (15.1 ms against 16.6; 3 bits in groups of 128: 15.8 against 18.8) and is
 // within 4% at 3 (17.6 against 17.0; 18.1 against 18.9).
@@ -299,7 +300,8 @@ func mvRowsPerSM(r int) int {
 
 // flushRows launches the pending decode products of a batch of 2..mvRowsMax rows, on
 // the tensor-core kernels (flushTC) from tcRowsMin rows unless the batch has at most
-// mvR4Rows rows and the weights were never permuted; otherwise gather_xN puts the
+// mvR4Rows rows and the weights were never permuted or are too small for the tensor
+// cores to fill the device (tcFills); otherwise gather_xN puts the
 // input in float16 in unpacking order (through the weights' one permutation), then
 // gptq_mvN_r4 (up to 4 rows) or gptq_mvN_r16 (row groups of 16)
 // reads each chunk of weights once for a block's rows, the row groups of a column
@@ -312,7 +314,7 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 		return
 	}
-	if rows >= tcRowsMin && (rows > mvR4Rows || w0.q.perm != 0) {
+	if rows >= tcRowsMin && (rows > mvR4Rows || (w0.q.perm != 0 && (tcUnderfill || o.tcFills(rows, K)))) {
 		o.flushTC(args, res, rdst)
 		return
 	}
@@ -330,6 +332,29 @@ func (o ops) flushRows(args []any, colBlocks int, res, rdst cu.DevicePtr) {
 	args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d_r%d", bits, r), [3]int{colBlocks * groups, splits, 1}, 128, per*4, args...)
 }
+
+// tcFills reports whether the pending products of rows rows of K inputs give
+// the tensor-core kernels at least a block per multiprocessor when K is split
+// as far as it goes (a four-chunk block a range). Act-order products smaller
+// than that (rewoo-tiny's: hidden 256, 2 to 12 blocks) take gptq_mvN_r4 at up
+// to mvR4Rows rows, as unpermuted ones do: a speculative step's 2 or 3 rows.
+// BenchmarkVerifyStep on the H200 (BENCHMARKS.md, "Speculative decoding"), the
+// 8 layers' linears at 2 / 3 rows: 570 / 628 µs a step on gptq_mv4_r4 against
+// 647 / 649 on the tensor cores (326 at one row); at 5 and 9 rows gptq_mv4_r16
+// took 890 and 1107 against 676 and 638, so those stay on the tensor cores.
+func (o ops) tcFills(rows, K int) bool {
+	p := &o.b.pend
+	cols := tcFor(rows).k.cols()
+	blocks := 0
+	for _, w := range p.ws[:p.n] {
+		blocks += ceil(w.cols, cols)
+	}
+	return blocks*ceil(K/32, 4) >= o.b.dev.sms
+}
+
+// tcUnderfill, set by tests, runs act-order decode batches on the tensor cores
+// even where tcFills says they would not fill the device.
+var tcUnderfill = false
 
 // flushTC launches the pending decode products of a batch on gptq_tcN_mR: gather_xN
 // as for gptq_mvN_rR (gather_xtN for the raw builds, when every weight of the launch
@@ -729,7 +754,7 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		o.attentionPaged(t[0], t[1], c)
 		return
 	}
-	if o.b.rows > 1 && fastAttention && (hd == 64 || hd == 128) {
+	if rows := o.b.rows; rows > 1 && fastAttention && (hd == 64 || hd == 128) && rows*s.Heads > splitPairsPerSM*o.b.dev.sms {
 		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
 			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, attnScale(hd))
 		return
@@ -745,6 +770,20 @@ func attnScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
 // probabilities) for batches of several rows; tests and benchmarks clear it to run
 // attention_split, which computes in float32.
 var fastAttention = true
+
+// splitPairsPerSM keeps a Run of a few rows (a speculative step's verification:
+// the step's token and its drafts) on attention_split, as a one-row decode step
+// is, while its rows×heads are at most this many per multiprocessor: each
+// (row, head) then still splits its keys over blocks (attnSplits), where
+// attention_prompt runs one block per head and 64 rows, and the rows get the
+// float32 arithmetic of plain decoding. BenchmarkVerifyAttention on the H200 at
+// 512 positions (BENCHMARKS.md, "Speculative decoding"): 65B's 64 heads of 128,
+// 2 / 3 / 5 / 9 / 17 rows, 23.6 / 26.4 / 29.3 / 38.8 / 59.8 µs on attention_split
+// against 35.8 / 36.3 / 36.3 / 38.3 / 39.4 on attention_prompt, so 65B takes it
+// up to 8 rows; rewoo-tiny's 4 heads of 64 lose 5.5 µs a layer at 2 to 5 rows
+// (28 against 22.2) but keep decoding's arithmetic. BenchmarkVerifyAttention
+// sets it to 0 to run attention_prompt from two rows.
+var splitPairsPerSM = 4
 
 // attnSplits is how many blocks share the keys of one (row, head) so that about four
 // blocks per multiprocessor run: 1 once rows×heads alone fill the device, at most 32
