@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
@@ -41,7 +39,7 @@ func newAskCmd() *cobra.Command {
 	fs.BoolVar(&offlineWorld, "offline", false, "ask the shipped model (unless --model or --llm-url) about the offline world's documents, written once under the cache folder")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
-		if f, ok := std.in.(*os.File); ok && len(args) == 0 && term.IsTerminal(int(f.Fd())) {
+		if len(args) == 0 && input.IsTerminal(std.in) {
 			fmt.Fprintln(std.err, "Type the question, then Ctrl-D on a line of its own (Ctrl-C stops):")
 		}
 		question, err := askQuestion(cmd.Context(), std.in, args)
@@ -83,7 +81,12 @@ func (a *asker) answer(ctx context.Context, std stdio, question string, o askOpt
 	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
 	cfg := a.cfg
 	view := askview.New(std.err, quiet)
-	a.approve = terminalApprover(cfg, std, view)
+	// A tool marked confirm: true is asked about at the terminal, unless
+	// planner.allow_confirm (--yes) lets them all run.
+	a.approve = nil
+	if !cfg.Planner.AllowConfirm {
+		a.approve = askview.Approver(std.in, std.err, view)
+	}
 	// The answer streams to stdout as it is written, unless stdout is for JSON.
 	ans := &askview.AnswerStream{W: std.out, Off: asJSON || planOnly, Before: view.Stop}
 	tr, askErr := a.ask(ctx, question, planOnly, func(e planner.Event) {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rewoo-agent/agent/configs"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/planner"
 )
@@ -50,7 +50,7 @@ const maxChatLine = 64 << 10
 // runChat answers the questions read from std.in, one a line, in one
 // conversation, until the input ends, a line reads exit or quit, or ctx ends.
 func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
-	interactive := isReaderTerminal(std.in)
+	interactive := input.IsTerminal(std.in)
 	if interactive {
 		fmt.Fprintln(std.err, "A conversation: ask a question, then follow it up (exit or Ctrl-D ends it).")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/internal/askview"
 )
 
 // The configuration flags: each sets a configuration key. Precedence, the same
@@ -171,7 +172,7 @@ func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
 	}
 	s.Progress = progress
 	if ref, err := hub.ParseRef(s.Model); err == nil {
-		s.Hub.Progress = hub.NewProgressView(progress, ref, isTerminal(progress)).Update
+		s.Hub.Progress = hub.NewProgressView(progress, ref, askview.IsTerminal(progress)).Update
 	}
 	return s, nil
 }

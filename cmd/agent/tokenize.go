@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/rewoo-agent/agent/configs"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
