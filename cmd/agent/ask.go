@@ -17,7 +17,6 @@ import (
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planner/fromconfig"
 	"github.com/rewoo-agent/agent/research"
-	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/world/offline"
 )
 
@@ -79,17 +78,17 @@ type askOptions struct{ planOnly, asJSON, quiet bool }
 // when the question's time limit ends it (nil: none).
 func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
 	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
-	cfg := a.cfg
+	cfg := a.Config
 	view := askview.New(std.err, quiet)
 	// A tool marked confirm: true is asked about at the terminal, unless
 	// planner.allow_confirm (--yes) lets them all run.
-	a.approve = nil
+	a.Approve = nil
 	if !cfg.Planner.AllowConfirm {
-		a.approve = askview.Approver(std.in, std.err, view)
+		a.Approve = askview.Approver(std.in, std.err, view)
 	}
 	// The answer streams to stdout as it is written, unless stdout is for JSON.
 	ans := &askview.AnswerStream{W: std.out, Off: asJSON || planOnly, Before: view.Stop}
-	tr, askErr := a.ask(ctx, question, planOnly, func(e planner.Event) {
+	tr, askErr := a.Run(ctx, question, planOnly, func(e planner.Event) {
 		if e.Kind == planner.AnswerText && ans.Write(e.Text) {
 			return
 		}
@@ -145,20 +144,15 @@ func withTimeLimit(ctx context.Context, cfg *configs.Config) (context.Context, c
 	return research.WithTimeLimit(ctx, cfg.Planner.Timeout, "--timeout, planner.timeout")
 }
 
-// asker answers questions with the configured engine and tools, which every
-// question it answers shares.
+// asker is the configured engine and tools, as a session, and how to close them.
 type asker struct {
-	cfg   *configs.Config
-	llm   engine.LLM // the engine, its calls recorded in each question's trace
-	tools *tools.Registry
+	*fromconfig.Session
 	close func() error
-	// approve asks a person about a tool marked confirm; nil refuses those
-	// (unless planner.allow_confirm).
-	approve func(context.Context, planner.Approval) error
-	// conv, when set, holds the conversation the questions belong to.
-	conv *planner.Conversation
-	// indexes keep the constrained plans' masks from question to question.
-	indexes planner.PlanIndexes
+}
+
+// newAsker is the session of cfg over base, recorded, before its tools.
+func newAsker(cfg *configs.Config, base engine.LLM, closeLLM func() error) *asker {
+	return &asker{&fromconfig.Session{Config: cfg, LLM: planner.Recorded(base), Sampling: open.Sampling(cfg.Sampling)}, closeLLM}
 }
 
 // openAsker loads the configured engine (progress goes to progress) and tools. The
@@ -172,30 +166,12 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 	if err != nil {
 		return nil, err
 	}
-	a := &asker{cfg: cfg, llm: planner.Recorded(base), close: closeLLM}
-	if a.tools, err = loadTools(ctx, cfg, a.llm); err != nil {
+	a := newAsker(cfg, base, closeLLM)
+	if a.Tools, err = loadTools(ctx, cfg, a.LLM); err != nil {
 		closeLLM()
 		return nil, err
 	}
 	return a, nil
-}
-
-// ask answers question, or with planOnly only writes and checks its plan; its
-// trace lists the engine calls made for this question alone, so several may run
-// at once. on, when not nil, receives the run's events.
-func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
-	p := fromconfig.Planner(a.cfg, a.llm, a.tools, open.Sampling(a.cfg.Sampling))
-	p.Indexes = &a.indexes
-	if p.Approve == nil {
-		p.Approve = a.approve
-	}
-	switch {
-	case planOnly:
-		return p.Plan(ctx, question, on)
-	case a.conv != nil:
-		return a.conv.Ask(ctx, p, question, on)
-	}
-	return p.Ask(ctx, question, on)
 }
 
 // maxStdin bounds what a command reads from stdin as one text (a question, a

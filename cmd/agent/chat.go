@@ -38,7 +38,7 @@ func newChatCmd() *cobra.Command {
 			return err
 		}
 		defer a.close()
-		a.conv = &planner.Conversation{}
+		a.Conversation = &planner.Conversation{}
 		return runChat(ctx, std, a, o)
 	})
 	return cmd
@@ -86,7 +86,7 @@ func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 		case "exit", "quit":
 			return nil
 		}
-		qctx, cancel, limit := withTimeLimit(ctx, a.cfg)
+		qctx, cancel, limit := withTimeLimit(ctx, a.Config)
 		err = a.answer(qctx, std, q, o, limit)
 		cancel()
 		if ctx.Err() != nil {
