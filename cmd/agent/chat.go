@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/internal/input"
+	"github.com/rewoo-agent/agent/internal/repl"
 	"github.com/rewoo-agent/agent/planner"
 )
 
@@ -50,57 +50,33 @@ const maxChatLine = 64 << 10
 // runChat answers the questions read from std.in, one a line, in one
 // conversation, until the input ends, a line reads exit or quit, or ctx ends.
 func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
-	interactive := input.IsTerminal(std.in)
-	if interactive {
+	var prompt io.Writer // the prompt goes to a terminal only
+	if input.IsTerminal(std.in) {
+		prompt = std.err
 		fmt.Fprintln(std.err, "A conversation: ask a question, then follow it up (exit or Ctrl-D ends it).")
 	}
-	// A line is read only when asked for, so that nothing reads the terminal
-	// while a question runs (a tool's approval is asked there).
-	lines := input.NewLines(std.in, maxChatLine)
-	defer lines.Close()
-	failed := 0
-	for n := 1; ; {
-		if interactive {
-			fmt.Fprint(std.err, "> ")
-		}
-		q, err := lines.Next(ctx)
-		if ctx.Err() != nil {
-			return exitError{130, errors.New("chat: interrupted")}
-		}
-		if err != nil {
-			if interactive {
-				fmt.Fprintln(std.err)
-			}
-			if !errors.Is(err, io.EOF) {
-				return fmt.Errorf("chat: reading the questions: %w", err)
-			}
-			if failed > 0 {
-				return fmt.Errorf("chat: %d of %d questions had no answer", failed, n-1)
-			}
-			return nil
-		}
-		q = strings.TrimSpace(q)
-		switch strings.ToLower(q) {
-		case "":
-			continue
-		case "exit", "quit":
-			return nil
-		}
+	st, err := repl.Run(ctx, std.in, maxChatLine, prompt, func(ctx context.Context, q string) error {
 		qctx, cancel, limit := withTimeLimit(ctx, a.Config)
-		err = a.answer(qctx, std, q, o, limit)
-		cancel()
+		defer cancel()
+		err := a.answer(qctx, std, q, o, limit)
 		if ctx.Err() != nil {
-			return exitError{130, errors.New("chat: interrupted")}
+			return err
 		}
-		if err != nil {
-			failed++
-			if !errors.Is(err, errSilent) {
-				fmt.Fprintf(std.err, "agent: %v\n", err)
-			}
+		if err != nil && !errors.Is(err, errSilent) {
+			fmt.Fprintf(std.err, "agent: %v\n", err)
 		}
 		if !o.asJSON {
 			io.WriteString(std.out, "\n")
 		}
-		n++
+		return err
+	})
+	switch {
+	case ctx.Err() != nil:
+		return exitError{130, errors.New("chat: interrupted")}
+	case err != nil && !errors.Is(err, io.EOF):
+		return fmt.Errorf("chat: reading the questions: %w", err)
+	case err != nil && st.Failed > 0: // at the end of the input, not at exit
+		return fmt.Errorf("chat: %d of %d questions had no answer", st.Failed, st.Asked)
 	}
+	return nil
 }
