@@ -181,13 +181,9 @@ const maxStdin = 1 << 20
 // askQuestion is the question from the arguments, or from in when there are none
 // (or the one argument "-"). Reading stops when ctx ends (Ctrl-C at a terminal).
 func askQuestion(ctx context.Context, in io.Reader, args []string) (string, error) {
-	q := strings.Join(args, " ")
-	if len(args) == 0 || q == "-" {
-		data, err := input.Read(ctx, in, maxStdin)
-		if err != nil {
-			return "", fmt.Errorf("reading the question: %w", err)
-		}
-		q = string(data)
+	q, err := input.Text(ctx, in, args, maxStdin)
+	if err != nil {
+		return "", fmt.Errorf("reading the question: %w", err)
 	}
 	if strings.TrimSpace(q) == "" {
 		return "", usageErr("ask: no question (give it as an argument or on stdin)")
