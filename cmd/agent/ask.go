@@ -23,7 +23,8 @@ import (
 func init() { addCommand(newAskCmd) }
 
 func newAskCmd() *cobra.Command {
-	var planOnly, asJSON, quiet, offlineWorld bool
+	var o askview.Options
+	var offlineWorld bool
 	cmd := &cobra.Command{
 		Use:   "ask [flags] QUESTION...",
 		Short: "answer a question: plan with the model, run the tools, print the answer and its sources",
@@ -32,9 +33,9 @@ func newAskCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
 	fs := cmd.Flags()
-	fs.BoolVar(&planOnly, "plan-only", false, "write and check the plan, print it, and stop")
-	fs.BoolVar(&asJSON, "json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
-	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
+	fs.BoolVar(&o.PlanOnly, "plan-only", false, "write and check the plan, print it, and stop")
+	fs.BoolVar(&o.JSON, "json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
 	fs.BoolVar(&offlineWorld, "offline", false, "ask the shipped model (unless --model or --llm-url) about the offline world's documents, written once under the cache folder")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
@@ -54,12 +55,12 @@ func newAskCmd() *cobra.Command {
 				return err
 			}
 		}
-		return runAsk(cmd.Context(), std, cfg, question, planOnly, asJSON, quiet)
+		return runAsk(cmd.Context(), std, cfg, question, o)
 	}
 	return cmd
 }
 
-func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string, planOnly, asJSON, quiet bool) error {
+func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string, o askview.Options) error {
 	ctx, cancel, errTimeLimit := withTimeLimit(ctx, cfg)
 	defer cancel()
 	a, err := openAsker(ctx, cfg, std.err)
@@ -67,75 +68,29 @@ func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string
 		return err
 	}
 	defer a.close()
-	return a.answer(ctx, std, question, askOptions{planOnly, asJSON, quiet}, errTimeLimit)
+	return a.answer(ctx, std, question, o, errTimeLimit)
 }
-
-// askOptions are how ask shows a question's run.
-type askOptions struct{ planOnly, asJSON, quiet bool }
 
 // answer answers question, showing progress on stderr and the answer with its
 // sources (or the trace, as JSON) on stdout; limit is the cause of ctx's end
 // when the question's time limit ends it (nil: none).
-func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
-	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
-	cfg := a.Config
-	view := askview.New(std.err, quiet)
+func (a *asker) answer(ctx context.Context, std stdio, question string, o askview.Options, errTimeLimit error) error {
+	show := askview.NewShow(std.out, std.err, o)
 	// A tool marked confirm: true is asked about at the terminal, unless
 	// planner.allow_confirm (--yes) lets them all run.
 	a.Approve = nil
-	if !cfg.Planner.AllowConfirm {
-		a.Approve = askview.Approver(std.in, std.err, view)
+	if !a.Config.Planner.AllowConfirm {
+		a.Approve = show.Approver(std.in)
 	}
-	// The answer streams to stdout as it is written, unless stdout is for JSON.
-	ans := &askview.AnswerStream{W: std.out, Off: asJSON || planOnly, Before: view.Stop}
-	tr, askErr := a.Run(ctx, question, planOnly, func(e planner.Event) {
-		if e.Kind == planner.AnswerText && ans.Write(e.Text) {
-			return
-		}
-		view.Event(e)
-	})
-	ans.StopView()
-
-	if asJSON && tr != nil {
-		if err := printJSON(std.out, tr); err != nil {
-			return err
-		}
+	tr, err := a.Run(ctx, question, o.PlanOnly, show.Event)
+	var limit error
+	if research.TimedOut(ctx, errTimeLimit) {
+		limit = errTimeLimit
 	}
-	// The reasons of failed steps, whole, where the view gave none or cut them
-	// (WriteDone lists them after a run that did not finish).
-	if _, live := view.(*askview.Live); tr != nil && askErr == nil && (quiet || live) {
-		askview.WriteFailures(std.err, tr)
-	}
-	switch {
-	case errors.Is(askErr, planner.ErrBadPlan):
-		askview.WriteBadPlan(std.err, tr, askErr)
+	if err = show.Finish(tr, err, limit, ctx.Err() != nil); errors.Is(err, askview.ErrShown) {
 		return errSilent
-	case askErr != nil:
-		timedOut := research.TimedOut(ctx, errTimeLimit)
-		what := "stopped"
-		switch {
-		case timedOut:
-			what = "timed out"
-		case ctx.Err() != nil:
-			what = "interrupted"
-		}
-		if tr != nil {
-			askview.WriteDone(std.err, tr, what)
-		}
-		if timedOut {
-			return errTimeLimit
-		}
-		return askErr
-	case asJSON:
-		return nil
-	case planOnly:
-		_, err := io.WriteString(std.out, tr.DAG.String())
-		return err
 	}
-	if err := ans.Finish(tr.Answer); err != nil {
-		return err
-	}
-	return askview.WriteAnswer(std.out, tr, ans.Streamed())
+	return err
 }
 
 // withTimeLimit bounds ctx by the configured time limit of one question

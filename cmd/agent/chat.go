@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/input"
 	"github.com/rewoo-agent/agent/internal/repl"
 	"github.com/rewoo-agent/agent/planner"
@@ -17,7 +18,7 @@ import (
 func init() { addCommand(newChatCmd) }
 
 func newChatCmd() *cobra.Command {
-	var o askOptions
+	var o askview.Options
 	cmd := &cobra.Command{
 		Use:   "chat [flags]",
 		Short: "a conversation: each question may build on the earlier answers and evidence",
@@ -30,8 +31,8 @@ func newChatCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
 	fs := cmd.Flags()
-	fs.BoolVar(&o.asJSON, "json", false, "print each question's trace as one JSON line instead of the answer")
-	fs.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+	fs.BoolVar(&o.JSON, "json", false, "print each question's trace as one JSON line instead of the answer")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress on stderr")
 	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
 		a, err := openAsker(ctx, cfg, std.err)
 		if err != nil {
@@ -49,7 +50,7 @@ const maxChatLine = 64 << 10
 
 // runChat answers the questions read from std.in, one a line, in one
 // conversation, until the input ends, a line reads exit or quit, or ctx ends.
-func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
+func runChat(ctx context.Context, std stdio, a *asker, o askview.Options) error {
 	var prompt io.Writer // the prompt goes to a terminal only
 	if input.IsTerminal(std.in) {
 		prompt = std.err
@@ -65,7 +66,7 @@ func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
 		if err != nil && !errors.Is(err, errSilent) {
 			fmt.Fprintf(std.err, "agent: %v\n", err)
 		}
-		if !o.asJSON {
+		if !o.JSON {
 			io.WriteString(std.out, "\n")
 		}
 		return err
