@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -77,11 +75,7 @@ func runTokenize(std stdio, tok *tokenizer.Tokenizer, text []byte, asJSON bool) 
 			IDs []int `json:"ids"`
 		}{ids})
 	}
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = strconv.Itoa(id)
-	}
-	_, err := fmt.Fprintln(std.out, strings.Join(parts, " "))
+	_, err := fmt.Fprintln(std.out, tokenizer.FormatIDs(ids))
 	return err
 }
 
