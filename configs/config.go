@@ -331,6 +331,10 @@ func (f Field) String() string {
 	}
 }
 
+// Value is the value itself: a string, bool, int, int64, float64,
+// time.Duration or []string.
+func (f Field) Value() any { return f.v.Interface() }
+
 func (f Field) set(s string) error {
 	s = strings.TrimSpace(s)
 	switch f.v.Interface().(type) {

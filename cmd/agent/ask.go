@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
@@ -19,14 +17,14 @@ import (
 	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/planner/fromconfig"
 	"github.com/rewoo-agent/agent/research"
-	"github.com/rewoo-agent/agent/tools"
 	"github.com/rewoo-agent/agent/world/offline"
 )
 
 func init() { addCommand(newAskCmd) }
 
 func newAskCmd() *cobra.Command {
-	var planOnly, asJSON, quiet, offlineWorld bool
+	var o askview.Options
+	var offlineWorld bool
 	cmd := &cobra.Command{
 		Use:   "ask [flags] QUESTION...",
 		Short: "answer a question: plan with the model, run the tools, print the answer and its sources",
@@ -35,13 +33,13 @@ func newAskCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
 	fs := cmd.Flags()
-	fs.BoolVar(&planOnly, "plan-only", false, "write and check the plan, print it, and stop")
-	fs.BoolVar(&asJSON, "json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
-	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
+	fs.BoolVar(&o.PlanOnly, "plan-only", false, "write and check the plan, print it, and stop")
+	fs.BoolVar(&o.JSON, "json", false, "print the whole trace as JSON: prompt, plan, DAG, steps, engine calls, timings, answer")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress on stderr (a failed step's whole reason still is)")
 	fs.BoolVar(&offlineWorld, "offline", false, "ask the shipped model (unless --model or --llm-url) about the offline world's documents, written once under the cache folder")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		std := stdioOf(cmd)
-		if f, ok := std.in.(*os.File); ok && len(args) == 0 && term.IsTerminal(int(f.Fd())) {
+		if len(args) == 0 && input.IsTerminal(std.in) {
 			fmt.Fprintln(std.err, "Type the question, then Ctrl-D on a line of its own (Ctrl-C stops):")
 		}
 		question, err := askQuestion(cmd.Context(), std.in, args)
@@ -57,12 +55,12 @@ func newAskCmd() *cobra.Command {
 				return err
 			}
 		}
-		return runAsk(cmd.Context(), std, cfg, question, planOnly, asJSON, quiet)
+		return runAsk(cmd.Context(), std, cfg, question, o)
 	}
 	return cmd
 }
 
-func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string, planOnly, asJSON, quiet bool) error {
+func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string, o askview.Options) error {
 	ctx, cancel, errTimeLimit := withTimeLimit(ctx, cfg)
 	defer cancel()
 	a, err := openAsker(ctx, cfg, std.err)
@@ -70,70 +68,29 @@ func runAsk(ctx context.Context, std stdio, cfg *configs.Config, question string
 		return err
 	}
 	defer a.close()
-	return a.answer(ctx, std, question, askOptions{planOnly, asJSON, quiet}, errTimeLimit)
+	return a.answer(ctx, std, question, o, errTimeLimit)
 }
-
-// askOptions are how ask shows a question's run.
-type askOptions struct{ planOnly, asJSON, quiet bool }
 
 // answer answers question, showing progress on stderr and the answer with its
 // sources (or the trace, as JSON) on stdout; limit is the cause of ctx's end
 // when the question's time limit ends it (nil: none).
-func (a *asker) answer(ctx context.Context, std stdio, question string, o askOptions, errTimeLimit error) error {
-	planOnly, asJSON, quiet := o.planOnly, o.asJSON, o.quiet
-	cfg := a.cfg
-	view := askview.New(std.err, quiet)
-	a.approve = terminalApprover(cfg, std, view)
-	// The answer streams to stdout as it is written, unless stdout is for JSON.
-	ans := &askview.AnswerStream{W: std.out, Off: asJSON || planOnly, Before: view.Stop}
-	tr, askErr := a.ask(ctx, question, planOnly, func(e planner.Event) {
-		if e.Kind == planner.AnswerText && ans.Write(e.Text) {
-			return
-		}
-		view.Event(e)
-	})
-	ans.StopView()
-
-	if asJSON && tr != nil {
-		if err := printJSON(std.out, tr); err != nil {
-			return err
-		}
+func (a *asker) answer(ctx context.Context, std stdio, question string, o askview.Options, errTimeLimit error) error {
+	show := askview.NewShow(std.out, std.err, o)
+	// A tool marked confirm: true is asked about at the terminal, unless
+	// planner.allow_confirm (--yes) lets them all run.
+	a.Approve = nil
+	if !a.Config.Planner.AllowConfirm {
+		a.Approve = show.Approver(std.in)
 	}
-	// The reasons of failed steps, whole, where the view gave none or cut them
-	// (WriteDone lists them after a run that did not finish).
-	if _, live := view.(*askview.Live); tr != nil && askErr == nil && (quiet || live) {
-		askview.WriteFailures(std.err, tr)
+	tr, err := a.Run(ctx, question, o.PlanOnly, show.Event)
+	var limit error
+	if research.TimedOut(ctx, errTimeLimit) {
+		limit = errTimeLimit
 	}
-	switch {
-	case errors.Is(askErr, planner.ErrBadPlan):
-		askview.WriteBadPlan(std.err, tr, askErr)
+	if err = show.Finish(tr, err, limit, ctx.Err() != nil); errors.Is(err, askview.ErrShown) {
 		return errSilent
-	case askErr != nil:
-		timedOut := research.TimedOut(ctx, errTimeLimit)
-		what := "stopped"
-		switch {
-		case timedOut:
-			what = "timed out"
-		case ctx.Err() != nil:
-			what = "interrupted"
-		}
-		if tr != nil {
-			askview.WriteDone(std.err, tr, what)
-		}
-		if timedOut {
-			return errTimeLimit
-		}
-		return askErr
-	case asJSON:
-		return nil
-	case planOnly:
-		_, err := io.WriteString(std.out, tr.DAG.String())
-		return err
 	}
-	if err := ans.Finish(tr.Answer); err != nil {
-		return err
-	}
-	return askview.WriteAnswer(std.out, tr, ans.Streamed())
+	return err
 }
 
 // withTimeLimit bounds ctx by the configured time limit of one question
@@ -142,20 +99,15 @@ func withTimeLimit(ctx context.Context, cfg *configs.Config) (context.Context, c
 	return research.WithTimeLimit(ctx, cfg.Planner.Timeout, "--timeout, planner.timeout")
 }
 
-// asker answers questions with the configured engine and tools, which every
-// question it answers shares.
+// asker is the configured engine and tools, as a session, and how to close them.
 type asker struct {
-	cfg   *configs.Config
-	llm   engine.LLM // the engine, its calls recorded in each question's trace
-	tools *tools.Registry
+	*fromconfig.Session
 	close func() error
-	// approve asks a person about a tool marked confirm; nil refuses those
-	// (unless planner.allow_confirm).
-	approve func(context.Context, planner.Approval) error
-	// conv, when set, holds the conversation the questions belong to.
-	conv *planner.Conversation
-	// indexes keep the constrained plans' masks from question to question.
-	indexes planner.PlanIndexes
+}
+
+// newAsker is the session of cfg over base, recorded, before its tools.
+func newAsker(cfg *configs.Config, base engine.LLM, closeLLM func() error) *asker {
+	return &asker{&fromconfig.Session{Config: cfg, LLM: planner.Recorded(base), Sampling: open.Sampling(cfg.Sampling)}, closeLLM}
 }
 
 // openAsker loads the configured engine (progress goes to progress) and tools. The
@@ -169,30 +121,12 @@ func openAsker(ctx context.Context, cfg *configs.Config, progress io.Writer) (*a
 	if err != nil {
 		return nil, err
 	}
-	a := &asker{cfg: cfg, llm: planner.Recorded(base), close: closeLLM}
-	if a.tools, err = loadTools(ctx, cfg, a.llm); err != nil {
+	a := newAsker(cfg, base, closeLLM)
+	if a.Tools, err = loadTools(ctx, cfg, a.LLM); err != nil {
 		closeLLM()
 		return nil, err
 	}
 	return a, nil
-}
-
-// ask answers question, or with planOnly only writes and checks its plan; its
-// trace lists the engine calls made for this question alone, so several may run
-// at once. on, when not nil, receives the run's events.
-func (a *asker) ask(ctx context.Context, question string, planOnly bool, on func(planner.Event)) (*planner.Trace, error) {
-	p := fromconfig.Planner(a.cfg, a.llm, a.tools, open.Sampling(a.cfg.Sampling))
-	p.Indexes = &a.indexes
-	if p.Approve == nil {
-		p.Approve = a.approve
-	}
-	switch {
-	case planOnly:
-		return p.Plan(ctx, question, on)
-	case a.conv != nil:
-		return a.conv.Ask(ctx, p, question, on)
-	}
-	return p.Ask(ctx, question, on)
 }
 
 // maxStdin bounds what a command reads from stdin as one text (a question, a
@@ -202,13 +136,9 @@ const maxStdin = 1 << 20
 // askQuestion is the question from the arguments, or from in when there are none
 // (or the one argument "-"). Reading stops when ctx ends (Ctrl-C at a terminal).
 func askQuestion(ctx context.Context, in io.Reader, args []string) (string, error) {
-	q := strings.Join(args, " ")
-	if len(args) == 0 || q == "-" {
-		data, err := input.Read(ctx, in, maxStdin)
-		if err != nil {
-			return "", fmt.Errorf("reading the question: %w", err)
-		}
-		q = string(data)
+	q, err := input.Text(ctx, in, args, maxStdin)
+	if err != nil {
+		return "", fmt.Errorf("reading the question: %w", err)
 	}
 	if strings.TrimSpace(q) == "" {
 		return "", usageErr("ask: no question (give it as an argument or on stdin)")

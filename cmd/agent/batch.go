@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 )
 
@@ -107,7 +106,7 @@ func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, in
 	open := func(ctx context.Context) (research.Asker, error) {
 		var err error
 		ask, err = openAsker(ctx, cfg, std.err)
-		return batchAsker{ask}, err
+		return ask, err
 	}
 	s, runErr := r.Run(ctx, open, store, plan)
 	s.WriteReport(std.err, time.Since(start), runErr == nil)
@@ -123,11 +122,4 @@ func runBatch(ctx context.Context, std stdio, conf *configFlags, a batchArgs, in
 		return fmt.Errorf("batch: %w", err)
 	}
 	return nil
-}
-
-// batchAsker answers a batch's questions with the configured planner.
-type batchAsker struct{ *asker }
-
-func (b batchAsker) Ask(ctx context.Context, q string) (*planner.Trace, error) {
-	return b.ask(ctx, q, false, nil)
 }

@@ -4,30 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/configs"
-	"github.com/rewoo-agent/agent/engine"
-	"github.com/rewoo-agent/agent/engine/batch"
-	"github.com/rewoo-agent/agent/engine/open"
-	"github.com/rewoo-agent/agent/internal/benchpeer"
-	"github.com/rewoo-agent/agent/internal/benchreport"
-	"github.com/rewoo-agent/agent/internal/procstat"
+	"github.com/rewoo-agent/agent/internal/bench"
 )
 
 func init() { addCommand(newBenchCmd) }
 
 // benchArgs are bench's own flags.
 type benchArgs struct {
-	prompt, gen, runs int
-	seqs              []int
-	asJSON            bool
-	peer              string
-	peerTimeout       time.Duration
+	bench.Options
+	asJSON bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -50,13 +41,13 @@ func newBenchCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, localGroup)
 	fs := cmd.Flags()
-	fs.IntVar(&a.prompt, "prompt", 128, "prompt tokens fed in one batch (prefill)")
-	fs.IntVar(&a.gen, "gen", 64, "tokens decoded one at a time after the prompt (greedy)")
-	fs.IntVar(&a.runs, "runs", 3, "timed runs (the median is reported) after one warm-up")
-	fs.IntSliceVar(&a.seqs, "seqs", nil, "also time the batched engine with these many calls at once, e.g. 1,4,16 (at most 64; past the engine's 16 running sequences calls queue)")
+	fs.IntVar(&a.Prompt, "prompt", 128, "prompt tokens fed in one batch (prefill)")
+	fs.IntVar(&a.Gen, "gen", 64, "tokens decoded one at a time after the prompt (greedy)")
+	fs.IntVar(&a.Runs, "runs", 3, "timed runs (the median is reported) after one warm-up")
+	fs.IntSliceVar(&a.Seqs, "seqs", nil, "also time the batched engine with these many calls at once, e.g. 1,4,16 (at most 64; past the engine's 16 running sequences calls queue)")
 	fs.BoolVar(&a.asJSON, "json", false, "print the result as JSON")
-	fs.StringVar(&a.peer, "peer", "", "also time this command (sh -c) on the same checkpoint and report it beside ours, e.g. an ExLlamaV2 script")
-	fs.DurationVar(&a.peerTimeout, "peer-timeout", 30*time.Minute, "kill the --peer command after this long")
+	fs.StringVar(&a.Peer, "peer", "", "also time this command (sh -c) on the same checkpoint and report it beside ours, e.g. an ExLlamaV2 script")
+	fs.DurationVar(&a.PeerTimeout, "peer-timeout", 30*time.Minute, "kill the --peer command after this long")
 	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, _ []string) error {
 		return runBench(ctx, std, cfg, a)
 	})
@@ -68,103 +59,22 @@ func runBench(ctx context.Context, std stdio, cfg *configs.Config, a benchArgs) 
 	switch {
 	case err != nil:
 		return err
-	case a.prompt < 1 || a.gen < 1 || a.runs < 1:
+	case a.Prompt < 1 || a.Gen < 1 || a.Runs < 1:
 		return usageErr("bench: --prompt, --gen and --runs must be at least 1")
-	case slices.ContainsFunc(a.seqs, func(n int) bool { return n < 1 || n > 64 }):
-		return usageErr("bench: --seqs takes 1 to 64 calls at once, not %v", a.seqs)
-	case a.peerTimeout <= 0:
-		return usageErr("bench: --peer-timeout must be positive, not %s", a.peerTimeout)
+	case slices.ContainsFunc(a.Seqs, func(n int) bool { return n < 1 || n > 64 }):
+		return usageErr("bench: --seqs takes 1 to 64 calls at once, not %v", a.Seqs)
+	case a.PeerTimeout <= 0:
+		return usageErr("bench: --peer-timeout must be positive, not %s", a.PeerTimeout)
 	}
-	spec.IDsOnly = true // random ids: no tokenizer needed
-	begin := time.Now()
-	m, err := open.Model(ctx, spec)
-	if err != nil {
+	res, err := bench.Run(ctx, spec, a.Options, std.err)
+	var long *bench.ContextError
+	switch {
+	case errors.As(err, &long):
+		return usageErr("bench: %v", err)
+	case res == nil:
 		return err
+	case a.asJSON: // err is the peer's, after the report of our figures
+		return errors.Join(json.NewEncoder(std.out).Encode(res), err)
 	}
-	defer func() {
-		if m != nil {
-			m.Close()
-		}
-	}()
-	res := benchreport.Report{Model: spec.Model, PromptTokens: a.prompt, GenTokens: a.gen, Runs: a.runs,
-		Device: m.Model.BackendName(), LoadSeconds: time.Since(begin).Seconds(), DeviceSampling: m.Model.SamplesOnDevice()}
-	if n := a.prompt + a.gen; n > m.Model.ContextLength() {
-		return usageErr("bench: %d prompt + %d generated tokens exceed the context of %d", a.prompt, a.gen, m.Model.ContextLength())
-	}
-	p, d, err := m.Generator.Bench(ctx, a.prompt, a.gen, a.runs, func(r int, t engine.Result) { benchreport.WriteRun(std.err, r, a.gen, t.PromptTime, t.GenTime) })
-	if err != nil {
-		return err
-	}
-	res.SetTimes(p, d)
-	if bw, how, ok, err := m.Model.ReadBandwidth(ctx); err != nil {
-		return err
-	} else if ok { // the floor at the decode's middle position
-		kv := m.Model.KVBytes(a.prompt + a.gen/2)
-		res.SetFloor(m.Model.DecodeBytes(a.prompt+a.gen/2)-kv, kv, bw, how)
-	}
-	if rate, how, ok, err := m.Model.TensorRate(ctx); err != nil {
-		return err
-	} else if ok {
-		res.SetCompute(m.Model.Weights(), rate, how)
-	}
-	dir := m.Dir
-	if len(a.seqs) > 0 || a.peer != "" {
-		// One model in memory at a time: a 65B checkpoint does not fit twice.
-		if err := m.Close(); err != nil {
-			return err
-		}
-		m = nil
-	}
-	if len(a.seqs) > 0 {
-		if err := benchBatched(ctx, spec, a, &res); err != nil {
-			return err
-		}
-	}
-	var peerErr error
-	if a.peer != "" { // a failing peer still lets the report out with our figures
-		peerErr = benchPeer(ctx, std, a, benchpeer.Job{Model: dir, Device: spec.Device, PromptTokens: a.prompt,
-			GenTokens: a.gen, Runs: a.runs, Seqs: benchpeer.BatchSizes(a.seqs)}, &res)
-	}
-	res.PeakRSSMiB = procstat.PeakRSSMiB()
-	if a.asJSON {
-		return errors.Join(json.NewEncoder(std.out).Encode(res), peerErr)
-	}
-	return errors.Join(res.WriteText(std.out), peerErr)
-}
-
-// benchPeer runs the --peer command for job and adds its points to res, or its
-// error to res and returns it.
-func benchPeer(ctx context.Context, std stdio, a benchArgs, job benchpeer.Job, res *benchreport.Report) error {
-	pts, err := benchpeer.Run(ctx, a.peer, job, std.err, a.peerTimeout)
-	if err != nil {
-		err = fmt.Errorf("bench --peer: %w", err)
-		res.PeerError = err.Error()
-		return err
-	}
-	for _, p := range pts {
-		res.AddPeer(p.Name, p.Seqs, p.PrefillS, p.DecodeMsToken)
-	}
-	return nil
-}
-
-// benchBatched loads spec's model into the continuous-batching engine and adds its
-// throughput at each of a.seqs calls at once to res.
-func benchBatched(ctx context.Context, spec open.Spec, a benchArgs, res *benchreport.Report) error {
-	llm, closeLLM, err := open.LLM(ctx, spec)
-	if err != nil {
-		return err
-	}
-	defer closeLLM()
-	sched, ok := llm.(*batch.Scheduler)
-	if !ok {
-		return fmt.Errorf("bench --seqs: the %s backend has no paged cache, so no batched engine", res.Device)
-	}
-	for _, n := range a.seqs {
-		p, err := sched.Bench(ctx, n, a.prompt, a.gen, a.runs)
-		if err != nil {
-			return err
-		}
-		res.AddBatch(benchreport.Batch{Seqs: p.Seqs, Running: p.Running, TokS: p.TokS, TTFTms: p.TTFTms, ITLms: p.ITLms})
-	}
-	return nil
+	return errors.Join(res.WriteText(std.out), err)
 }

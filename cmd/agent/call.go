@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/rewoo-agent/agent/research"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +13,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/sample"
 	"github.com/rewoo-agent/agent/funcall"
+	"github.com/rewoo-agent/agent/research"
 )
 
 func init() { addCommand(newCallCmd) }

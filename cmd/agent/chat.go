@@ -4,20 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rewoo-agent/agent/configs"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/internal/askview"
 	"github.com/rewoo-agent/agent/internal/input"
+	"github.com/rewoo-agent/agent/internal/repl"
 	"github.com/rewoo-agent/agent/planner"
 )
 
 func init() { addCommand(newChatCmd) }
 
 func newChatCmd() *cobra.Command {
-	var o askOptions
+	var o askview.Options
 	cmd := &cobra.Command{
 		Use:   "chat [flags]",
 		Short: "a conversation: each question may build on the earlier answers and evidence",
@@ -30,15 +31,15 @@ func newChatCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup|samplingGroup|plannerGroup|toolsGroup)
 	fs := cmd.Flags()
-	fs.BoolVar(&o.asJSON, "json", false, "print each question's trace as one JSON line instead of the answer")
-	fs.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+	fs.BoolVar(&o.JSON, "json", false, "print each question's trace as one JSON line instead of the answer")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress on stderr")
 	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
 		a, err := openAsker(ctx, cfg, std.err)
 		if err != nil {
 			return err
 		}
 		defer a.close()
-		a.conv = &planner.Conversation{}
+		a.Conversation = &planner.Conversation{}
 		return runChat(ctx, std, a, o)
 	})
 	return cmd
@@ -49,58 +50,34 @@ const maxChatLine = 64 << 10
 
 // runChat answers the questions read from std.in, one a line, in one
 // conversation, until the input ends, a line reads exit or quit, or ctx ends.
-func runChat(ctx context.Context, std stdio, a *asker, o askOptions) error {
-	interactive := isReaderTerminal(std.in)
-	if interactive {
+func runChat(ctx context.Context, std stdio, a *asker, o askview.Options) error {
+	var prompt io.Writer // the prompt goes to a terminal only
+	if input.IsTerminal(std.in) {
+		prompt = std.err
 		fmt.Fprintln(std.err, "A conversation: ask a question, then follow it up (exit or Ctrl-D ends it).")
 	}
-	// A line is read only when asked for, so that nothing reads the terminal
-	// while a question runs (a tool's approval is asked there).
-	lines := input.NewLines(std.in, maxChatLine)
-	defer lines.Close()
-	failed := 0
-	for n := 1; ; {
-		if interactive {
-			fmt.Fprint(std.err, "> ")
-		}
-		q, err := lines.Next(ctx)
+	st, err := repl.Run(ctx, std.in, maxChatLine, prompt, func(ctx context.Context, q string) error {
+		qctx, cancel, limit := withTimeLimit(ctx, a.Config)
+		defer cancel()
+		err := a.answer(qctx, std, q, o, limit)
 		if ctx.Err() != nil {
-			return exitError{130, errors.New("chat: interrupted")}
+			return err
 		}
-		if err != nil {
-			if interactive {
-				fmt.Fprintln(std.err)
-			}
-			if !errors.Is(err, io.EOF) {
-				return fmt.Errorf("chat: reading the questions: %w", err)
-			}
-			if failed > 0 {
-				return fmt.Errorf("chat: %d of %d questions had no answer", failed, n-1)
-			}
-			return nil
+		if err != nil && !errors.Is(err, errSilent) {
+			fmt.Fprintf(std.err, "agent: %v\n", err)
 		}
-		q = strings.TrimSpace(q)
-		switch strings.ToLower(q) {
-		case "":
-			continue
-		case "exit", "quit":
-			return nil
-		}
-		qctx, cancel, limit := withTimeLimit(ctx, a.cfg)
-		err = a.answer(qctx, std, q, o, limit)
-		cancel()
-		if ctx.Err() != nil {
-			return exitError{130, errors.New("chat: interrupted")}
-		}
-		if err != nil {
-			failed++
-			if !errors.Is(err, errSilent) {
-				fmt.Fprintf(std.err, "agent: %v\n", err)
-			}
-		}
-		if !o.asJSON {
+		if !o.JSON {
 			io.WriteString(std.out, "\n")
 		}
-		n++
+		return err
+	})
+	switch {
+	case ctx.Err() != nil:
+		return exitError{130, errors.New("chat: interrupted")}
+	case err != nil && !errors.Is(err, io.EOF):
+		return fmt.Errorf("chat: reading the questions: %w", err)
+	case err != nil && st.Failed > 0: // at the end of the input, not at exit
+		return fmt.Errorf("chat: %d of %d questions had no answer", st.Failed, st.Asked)
 	}
+	return nil
 }

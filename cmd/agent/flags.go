@@ -2,31 +2,25 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/rewoo-agent/agent/configs"
+	"github.com/rewoo-agent/agent/configs/flags"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
+	"github.com/rewoo-agent/agent/internal/askview"
 )
 
-// The configuration flags: each sets a configuration key. Precedence, the same
-// for every command: a flag given on the command line beats the AGENT_*
-// variable, which beats the configuration file, which beats the default. A
-// model and a server named at different levels are no conflict: the higher one
-// wins (--model as a flag with llm_url in the file means the model).
-type configFlags struct {
-	fs   *pflag.FlagSet
-	file string
-	keys map[string]string // flag name → configuration key
-}
+// configFlags are a command's configuration flags (package configs/flags):
+// each sets a configuration key, with the same precedence for every command.
+// A model and a server named at different levels are no conflict: the higher
+// one wins (--model as a flag with llm_url in the file means the model).
+type configFlags struct{ *flags.Set }
 
 // Groups of configuration flags a command may take.
 const (
@@ -41,105 +35,59 @@ const (
 	engineGroup = localGroup | serverGroup // a local model or a server
 )
 
-// defaults is the embedded default configuration, for the defaults flags show.
-func defaults() *configs.Config {
-	var d configs.Config
-	if err := configs.Decode("(defaults)", configs.DefaultYAML, &d); err != nil {
-		panic("embedded defaults: " + err.Error())
-	}
-	return &d
-}
-
-// configFlag is one configuration flag: its group, name, key and help; its type
-// and default are those of the key in the embedded defaults.
+// configFlag is one configuration flag: its group, name, key and help; its
+// type and default are those of the key in the embedded defaults.
 type configFlag struct {
-	group     int
-	name, key string
-	def       any
-	usage     string
+	group            int
+	name, key, usage string
 }
 
-func configFlagList(d *configs.Config) []configFlag {
-	e, s, p := d.Engine, d.Sampling, d.Planner
-	return []configFlag{
-		{modelGroup, "model", "engine.model", e.Model, "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
-		{modelGroup, "tokenizer", "engine.tokenizer", e.Tokenizer, "tokenizer.model or tokenizer.json (default: the model folder's)"},
-		{modelGroup, "pull", "engine.pull", e.Pull, "download --model first when it is a hub reference not yet in the cache"},
-		{modelGroup, "speculate", "engine.speculate", e.Speculate, "speculative decoding: draft tokens per step, copied from earlier n-grams of the prompt and output or made by --draft-model, verified in one forward pass (same output); 0 is off"},
-		{modelGroup, "draft-model", "engine.draft_model", e.DraftModel, "smaller GPTQ checkpoint of the same vocabulary that drafts for --speculate (default: prompt lookup)"},
-		{deviceGroup, "device", "engine.device", e.Device, "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
-		{serverGroup, "llm-url", "engine.llm_url", e.LLMURL, "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
-		{serverGroup, "llm-model", "engine.llm_model", e.LLMModel, "model name on the server (default: the first it lists)"},
-		{serverGroup, "llm-api", "engine.llm_api", e.LLMAPI, "the server's endpoint: completions, chat (chat-only servers) or auto (completions, else chat on 404/405)"},
-		{serverGroup, "llm-grammar", "engine.llm_grammar", e.LLMGrammar, "how the server gets the plan grammar: llamacpp, vllm, none or auto (asks GET /props, GET /version)"},
-		{samplingGroup, "temperature", "sampling.temperature", s.Temperature, "sampling temperature; 0 is greedy"},
-		{samplingGroup, "top-k", "sampling.top_k", s.TopK, "top-k sampling (transformers' default 50); 0 is off"},
-		{samplingGroup, "top-p", "sampling.top_p", s.TopP, "top-p (nucleus) sampling; 1 is off"},
-		{samplingGroup, "repetition-penalty", "sampling.repetition_penalty", s.RepetitionPenalty, "repetition penalty; 1 is off"},
-		{samplingGroup, "seed", "sampling.seed", s.Seed, "random seed of the sampler"},
-		{plannerGroup, "max-steps", "planner.max_steps", p.MaxSteps, "refuse plans with more steps"},
-		{plannerGroup, "timeout", "planner.timeout", p.Timeout, "time limit of a question, e.g. 5m; 0 is none"},
-		{plannerGroup, "replans", "planner.replans", p.Replans, "new plans asked for when steps fail (the evidence gathered is reused); 0 answers from what there is at once"},
-		{plannerGroup, "constrain", "planner.constrain", p.Constrain, "a local model writes its plan under the plan grammar, so that it always parses; a server gets it as GBNF (engine.llm_grammar); plans are repaired as needed"},
-		{plannerGroup, "repair", "planner.repair", p.Repair, "send a plan that cannot be run back to the model once, with its problems"},
-		{plannerGroup, "budget-tokens", "planner.budget.tokens", p.Budget.Tokens, "prompt and generated tokens one question may spend; 0 is no bound"},
-		{plannerGroup, "budget-engine-calls", "planner.budget.engine_calls", p.Budget.EngineCalls, "engine calls one question may make; 0 is no bound"},
-		{plannerGroup, "budget-tool-calls", "planner.budget.tool_calls", p.Budget.ToolCalls, "tool calls one question may make; 0 is no bound"},
-		{plannerGroup, "budget-time", "planner.budget.time", p.Budget.Time, "work time of a question, after which it answers from the evidence gathered; 0 is no bound"},
-		{plannerGroup, "yes", "planner.allow_confirm", p.AllowConfirm, "run tools marked confirm: true without asking (also --allow-confirm); unattended runs refuse them otherwise"},
-		{plannerGroup, "trace-payloads", "planner.trace_payloads", p.TracePayloads, "put prompts, generated text and tool inputs and outputs in the OpenTelemetry spans"},
-		{toolsGroup, "tools-config", "tools_file", d.ToolsFile, "YAML file of custom tools"},
-		{toolsGroup, "corpus", "corpus", d.Corpus, "folder of your own documents to search (the LocalSearch and LocalReader tools)"},
-	}
+var configFlagList = []configFlag{
+	{modelGroup, "model", "engine.model", "GPTQ checkpoint folder of the local model, or a hub reference org/name[:branch]"},
+	{modelGroup, "tokenizer", "engine.tokenizer", "tokenizer.model or tokenizer.json (default: the model folder's)"},
+	{modelGroup, "pull", "engine.pull", "download --model first when it is a hub reference not yet in the cache"},
+	{modelGroup, "speculate", "engine.speculate", "speculative decoding: draft tokens per step, copied from earlier n-grams of the prompt and output or made by --draft-model, verified in one forward pass (same output); 0 is off"},
+	{modelGroup, "draft-model", "engine.draft_model", "smaller GPTQ checkpoint of the same vocabulary that drafts for --speculate (default: prompt lookup)"},
+	{deviceGroup, "device", "engine.device", "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
+	{serverGroup, "llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
+	{serverGroup, "llm-model", "engine.llm_model", "model name on the server (default: the first it lists)"},
+	{serverGroup, "llm-api", "engine.llm_api", "the server's endpoint: completions, chat (chat-only servers) or auto (completions, else chat on 404/405)"},
+	{serverGroup, "llm-grammar", "engine.llm_grammar", "how the server gets the plan grammar: llamacpp, vllm, none or auto (asks GET /props, GET /version)"},
+	{samplingGroup, "temperature", "sampling.temperature", "sampling temperature; 0 is greedy"},
+	{samplingGroup, "top-k", "sampling.top_k", "top-k sampling (transformers' default 50); 0 is off"},
+	{samplingGroup, "top-p", "sampling.top_p", "top-p (nucleus) sampling; 1 is off"},
+	{samplingGroup, "repetition-penalty", "sampling.repetition_penalty", "repetition penalty; 1 is off"},
+	{samplingGroup, "seed", "sampling.seed", "random seed of the sampler"},
+	{plannerGroup, "max-steps", "planner.max_steps", "refuse plans with more steps"},
+	{plannerGroup, "timeout", "planner.timeout", "time limit of a question, e.g. 5m; 0 is none"},
+	{plannerGroup, "replans", "planner.replans", "new plans asked for when steps fail (the evidence gathered is reused); 0 answers from what there is at once"},
+	{plannerGroup, "constrain", "planner.constrain", "a local model writes its plan under the plan grammar, so that it always parses; a server gets it as GBNF (engine.llm_grammar); plans are repaired as needed"},
+	{plannerGroup, "repair", "planner.repair", "send a plan that cannot be run back to the model once, with its problems"},
+	{plannerGroup, "budget-tokens", "planner.budget.tokens", "prompt and generated tokens one question may spend; 0 is no bound"},
+	{plannerGroup, "budget-engine-calls", "planner.budget.engine_calls", "engine calls one question may make; 0 is no bound"},
+	{plannerGroup, "budget-tool-calls", "planner.budget.tool_calls", "tool calls one question may make; 0 is no bound"},
+	{plannerGroup, "budget-time", "planner.budget.time", "work time of a question, after which it answers from the evidence gathered; 0 is no bound"},
+	{plannerGroup, "yes", "planner.allow_confirm", "run tools marked confirm: true without asking (also --allow-confirm); unattended runs refuse them otherwise"},
+	{plannerGroup, "trace-payloads", "planner.trace_payloads", "put prompts, generated text and tool inputs and outputs in the OpenTelemetry spans"},
+	{toolsGroup, "tools-config", "tools_file", "YAML file of custom tools"},
+	{toolsGroup, "corpus", "corpus", "folder of your own documents to search (the LocalSearch and LocalReader tools)"},
 }
 
 // configFlagSet defines --config and the configuration flags of groups on cmd.
 func configFlagSet(cmd *cobra.Command, groups int) *configFlags {
-	fs := cmd.Flags()
-	c := &configFlags{fs: fs, keys: map[string]string{}}
-	fs.StringVar(&c.file, "config", "", "configuration file (default $AGENT_CONFIG, else $XDG_CONFIG_HOME/agent/config.yaml)")
-	for _, f := range configFlagList(defaults()) {
-		if groups&f.group == 0 {
-			continue
+	c := &configFlags{flags.New(cmd.Flags())}
+	for _, f := range configFlagList {
+		if groups&f.group != 0 {
+			c.Define(f.name, f.key, f.usage)
 		}
-		usage := f.usage + " (config " + f.key + ")"
-		switch v := f.def.(type) {
-		case string:
-			fs.String(f.name, v, usage)
-		case bool:
-			fs.Bool(f.name, v, usage)
-		case int:
-			fs.Int(f.name, v, usage)
-		case int64:
-			fs.Int64(f.name, v, usage)
-		case float64:
-			fs.Float64(f.name, v, usage)
-		case time.Duration:
-			fs.Duration(f.name, v, usage)
-		default:
-			panic(fmt.Sprintf("flag --%s: no flag type for %T", f.name, v))
-		}
-		c.keys[f.name] = f.key
 	}
-	if fs.Lookup("yes") != nil {
-		// --allow-confirm is --yes by its longer name.
-		fs.AddFlag(&pflag.Flag{Name: "allow-confirm", Usage: "the same as --yes", Value: fs.Lookup("yes").Value, NoOptDefVal: "true"})
-		c.keys["allow-confirm"] = "planner.allow_confirm"
-	}
+	c.Alias("allow-confirm", "yes", "the same as --yes")
 	return c
 }
 
 // load reads the configuration: the defaults, the file, the environment, then
 // the flags given on the command line.
-func (c *configFlags) load() (*configs.Config, error) {
-	var settings []configs.Setting
-	c.fs.Visit(func(f *pflag.Flag) {
-		if k, ok := c.keys[f.Name]; ok {
-			settings = append(settings, configs.Setting{Key: k, Value: f.Value.String(), Flag: "--" + f.Name})
-		}
-	})
-	return loadConfig(c.file, settings)
-}
+func (c *configFlags) load() (*configs.Config, error) { return loadConfig(c.File(), c.Settings()) }
 
 // runE is a command's RunE that loads the configuration and runs f with it.
 func (c *configFlags) runE(f func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error) func(*cobra.Command, []string) error {
@@ -171,7 +119,7 @@ func engineSpec(cfg *configs.Config, progress io.Writer) (open.Spec, error) {
 	}
 	s.Progress = progress
 	if ref, err := hub.ParseRef(s.Model); err == nil {
-		s.Hub.Progress = hub.NewProgressView(progress, ref, isTerminal(progress)).Update
+		s.Hub.Progress = hub.NewProgressView(progress, ref, askview.IsTerminal(progress)).Update
 	}
 	return s, nil
 }

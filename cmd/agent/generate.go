@@ -134,7 +134,7 @@ func runGenerate(ctx context.Context, std stdio, cfg *configs.Config, a generate
 		return json.NewEncoder(std.out).Encode(result{out, res.Text, res.Stop, res.PromptTokens, res.Tokens, res.Steps, res.Drafted, res.Accepted})
 	}
 	if textless {
-		_, err = fmt.Fprintln(std.out, strings.Trim(fmt.Sprint(out), "[]"))
+		_, err = fmt.Fprintln(std.out, tokenizer.FormatIDs(out))
 		return err
 	}
 	if res.Text != "" && !strings.HasSuffix(res.Text, "\n") {

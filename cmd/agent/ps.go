@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"github.com/rewoo-agent/agent/configs"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine/openai"
 	"github.com/rewoo-agent/agent/engine/server"
 )

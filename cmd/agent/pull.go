@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewoo-agent/agent/engine/hub"
+	"github.com/rewoo-agent/agent/internal/askview"
 )
 
 func init() { addCommand(newPullCmd) }
@@ -54,7 +55,7 @@ func runPull(ctx context.Context, std stdio, ref hub.Ref, endpoint string, inclu
 	if endpoint != "" {
 		c.Endpoint = strings.TrimRight(endpoint, "/")
 	}
-	c.Progress = hub.NewProgressView(std.err, ref, isTerminal(std.err)).Update
+	c.Progress = hub.NewProgressView(std.err, ref, askview.IsTerminal(std.err)).Update
 	snap, stale, err := c.PullOrCached(ctx, ref, include)
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/openai"
-	"github.com/rewoo-agent/agent/planner"
 	"github.com/rewoo-agent/agent/research"
 	"github.com/rewoo-agent/agent/research/queue"
 )
@@ -221,17 +220,17 @@ func researchOpener(cfg *configs.Config, q *queue.Queue, progress io.Writer) que
 			}
 		}
 		ctx, cancel := context.WithCancel(ctx) // the tools' servers live until close
-		a := &asker{cfg: &jc, llm: planner.Recorded(base), close: closeLLM}
-		reg, err := loadTools(ctx, &jc, a.llm)
+		a := newAsker(&jc, base, closeLLM)
+		reg, err := loadTools(ctx, &jc, a.LLM)
 		if err == nil {
-			a.tools, err = q.Tools(job.Spec, reg)
+			a.Tools, err = q.Tools(job.Spec, reg)
 		}
 		if err != nil {
 			cancel()
 			closeLLM()
 			return nil, nil, fmt.Errorf("job %s: %w", job.ID, err)
 		}
-		return batchAsker{a}, func() { cancel(); closeLLM() }, nil
+		return a, func() { cancel(); closeLLM() }, nil
 	}
 }
 

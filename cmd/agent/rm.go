@@ -4,11 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/rewoo-agent/agent/engine/hub"
 	"github.com/rewoo-agent/agent/internal/input"
@@ -18,10 +15,7 @@ func init() { addCommand(newRmCmd) }
 
 // stdinTerminal reports whether r is a terminal a person answers on; tests
 // stand in for one.
-var stdinTerminal = func(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+var stdinTerminal = input.IsTerminal
 
 func newRmCmd() *cobra.Command {
 	var yes, all, asJSON bool

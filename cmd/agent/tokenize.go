@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/rewoo-agent/agent/configs"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewoo-agent/agent/configs"
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/open"
 	"github.com/rewoo-agent/agent/engine/tokenizer"
@@ -77,11 +75,7 @@ func runTokenize(std stdio, tok *tokenizer.Tokenizer, text []byte, asJSON bool) 
 			IDs []int `json:"ids"`
 		}{ids})
 	}
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = strconv.Itoa(id)
-	}
-	_, err := fmt.Fprintln(std.out, strings.Join(parts, " "))
+	_, err := fmt.Fprintln(std.out, tokenizer.FormatIDs(ids))
 	return err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,18 +50,15 @@ func newToolsCallCmd() *cobra.Command {
 	}
 	conf := configFlagSet(cmd, engineGroup|toolsGroup)
 	cmd.RunE = conf.runE(func(ctx context.Context, std stdio, cfg *configs.Config, args []string) error {
-		return runToolsCall(ctx, std, cfg, args[0], strings.Join(args[1:], " "))
+		return runToolsCall(ctx, std, cfg, args[0], args[1:])
 	})
 	return cmd
 }
 
-func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name, text string) error {
-	if text == "-" {
-		data, err := input.Read(ctx, std.in, maxStdin)
-		if err != nil {
-			return fmt.Errorf("tools call %s: the input: %w", name, err)
-		}
-		text = string(data)
+func runToolsCall(ctx context.Context, std stdio, cfg *configs.Config, name string, words []string) error {
+	text, err := input.Text(ctx, std.in, words, maxStdin)
+	if err != nil {
+		return fmt.Errorf("tools call %s: the input: %w", name, err)
 	}
 	// The model opens only if the tool calls it (KnowledgeModel, prompt tools).
 	lazy, err := lazyEngine(cfg, std.err)

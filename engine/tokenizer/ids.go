@@ -51,6 +51,15 @@ func ParseIDs(s string) ([]int, error) {
 	return ids, nil
 }
 
+// FormatIDs writes ids separated by spaces, as ParseIDs reads them.
+func FormatIDs(ids []int) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.Itoa(id)
+	}
+	return strings.Join(parts, " ")
+}
+
 // clipQuote quotes s, at most 40 bytes of it, for an error message.
 func clipQuote(s string) string {
 	if len(s) > 40 {

@@ -83,3 +83,23 @@ func FuzzParseIDs(f *testing.F) {
 		}
 	})
 }
+
+// TestFormatIDs: ParseIDs reads back what FormatIDs writes.
+func TestFormatIDs(t *testing.T) {
+	for _, tt := range []struct {
+		ids  []int
+		want string
+	}{
+		{nil, ""},
+		{[]int{0}, "0"},
+		{[]int{1, 15043, 2}, "1 15043 2"},
+	} {
+		got := FormatIDs(tt.ids)
+		if got != tt.want {
+			t.Errorf("FormatIDs(%v) = %q, want %q", tt.ids, got, tt.want)
+		}
+		if back, err := ParseIDs(got); err != nil || !slices.Equal(back, tt.ids) {
+			t.Errorf("ParseIDs(%q) = %v, %v; want %v", got, back, err, tt.ids)
+		}
+	}
+}

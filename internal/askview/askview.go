@@ -1,6 +1,7 @@
 // Package askview shows an ask run as its planner events arrive: one plain line
 // per happening for logs and pipes, or, on a terminal, a live view that redraws
-// the plan with each step's state and time in place, within the screen.
+// the plan with each step's state and time in place, within the screen; it
+// asks the person there before a tool marked confirm runs (Approver).
 package askview
 
 import (

@@ -64,8 +64,10 @@ var layers = map[string][]string{
 	"internal": {},
 	// The ask command's progress views over the planner's events, and its reports.
 	"internal/askview": {"planner", "planparser"},
+	// agent bench's measurements: a model opened from a spec, its batched engine.
+	"internal/bench": {"engine", "engine/open"},
 	"cmd": {"planparser", "evidence", "tools", "planner", "research", "research/queue", "engine", "engine/pool", "engine/backend", "engine/open",
-		"engine/openai", "engine/hub", "kernels", "configs", "world", "world/offline", "funcall", "eval", "models", "internal/askview", "planner/fromconfig"},
+		"engine/openai", "engine/hub", "kernels", "configs", "world", "world/offline", "funcall", "eval", "models", "internal/askview", "internal/bench", "planner/fromconfig"},
 }
 
 // above lists the layers that must stay pure Go, free of the GPU backend.

@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // Confirm asks question on w with " [y/N] " after it and reports whether the
@@ -27,4 +30,10 @@ func Confirm(ctx context.Context, r io.Reader, w io.Writer, question string) (bo
 		a := strings.ToLower(strings.TrimSpace(s))
 		return a == "y" || a == "yes", nil
 	}
+}
+
+// IsTerminal reports whether r is a terminal, where a person may answer.
+func IsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,5 +35,25 @@ func TestConfirmInterrupt(t *testing.T) {
 	}
 	if out.String() != "run it? [y/N] \n" {
 		t.Errorf("wrote %q", out.String())
+	}
+}
+
+// TestIsTerminal: readers that are no terminal, a file and a pipe among them.
+func TestIsTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	for name, r := range map[string]io.Reader{"nil": nil, "buffer": strings.NewReader(""), "file": f, "pipe": pr} {
+		if IsTerminal(r) {
+			t.Errorf("%s: a terminal", name)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // ErrTooLarge is wrapped when the input holds more than the limit.
@@ -52,4 +53,18 @@ func File(ctx context.Context, stdin io.Reader, path string, limit int64) ([]byt
 	}
 	defer f.Close()
 	return Read(ctx, f, limit)
+}
+
+// Text is the words of args joined by spaces or, when there are none or the
+// one word "-", what r holds, read as Read reads it.
+func Text(ctx context.Context, r io.Reader, args []string, limit int64) (string, error) {
+	text := strings.Join(args, " ")
+	if len(args) == 0 || text == "-" {
+		data, err := Read(ctx, r, limit)
+		if err != nil {
+			return "", err
+		}
+		text = string(data)
+	}
+	return text, nil
 }

@@ -67,3 +67,25 @@ func TestFile(t *testing.T) {
 		t.Errorf("a missing file: %v", err)
 	}
 }
+
+func TestText(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		stdin string
+		want  string
+		err   error
+	}{
+		{[]string{"who", "won?"}, "unread", "who won?", nil},
+		{[]string{"- x"}, "unread", "- x", nil},
+		{[]string{"-", "x"}, "unread", "- x", nil},
+		{nil, "from stdin\n", "from stdin\n", nil},
+		{[]string{"-"}, "from stdin", "from stdin", nil},
+		{[]string{"-"}, "far too long", "", ErrTooLarge},
+		{[]string{""}, "unread", "", nil},
+	} {
+		got, err := Text(context.Background(), strings.NewReader(tt.stdin), tt.args, 11)
+		if got != tt.want || !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+			t.Errorf("Text(%q) with stdin %q = %q, %v; want %q, %v", tt.args, tt.stdin, got, err, tt.want, tt.err)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package fromconfig builds the planner a configuration describes: its prompts,
-// limits, budget, sampling and the resolver's options. It is the one place
-// that reads configs for the planner (its engine
-// sampling aside), which itself knows nothing of them.
+// limits, budget, sampling and the resolver's options; a Session answers
+// question after question with it over one engine and one set of tools. It is
+// the one place that reads configs for the planner (its engine sampling
+// aside), which itself knows nothing of them.
 package fromconfig
 
 import (
