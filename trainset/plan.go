@@ -85,7 +85,7 @@ func GoldPlan(w *world.World, q world.Question) ([]Step, error) {
 	switch len(branches) {
 	case 1:
 	case 2:
-		calc, err := comparison(q, branches[0], branches[1], gold)
+		calc, err := comparison(w, q, branches[0], branches[1], gold)
 		if err != nil {
 			return nil, fmt.Errorf("question %s: %w", q.ID, err)
 		}
@@ -101,29 +101,21 @@ func GoldPlan(w *world.World, q world.Question) ([]Step, error) {
 
 // comparison is the Calculator step that answers q from its two branches a and b:
 // which of them is the same (yes or no), or which one's year comes earlier or
-// later, named as the question names it (the branches' starts) or by what the
-// branches' first answers name. Its Answer is the Calculator's own value over the
-// gold answers.
-func comparison(q world.Question, a, b branch, gold map[string]string) (Step, error) {
+// later (world.Years), named as the question names it (the branches' starts) or by
+// what the branches' first answers name. Its Answer is the Calculator's own value
+// over the gold answers.
+func comparison(w *world.World, q world.Question, a, b branch, gold map[string]string) (Step, error) {
 	var input string
-	switch {
-	case q.Answer == "yes" || q.Answer == "no":
+	if y, ok := w.Years(q); ok {
+		na, nb := a.start, b.start
+		if y.Bridged {
+			na, nb = a.first, b.first
+		}
+		input = fmt.Sprintf(`%s %s %s ? "%s" : "%s"`, a.last, operators[y.Word], b.last, na, nb)
+	} else if q.Answer == "yes" || q.Answer == "no" {
 		input = fmt.Sprintf(`"%s" == "%s" ? "yes" : "no"`, a.last, b.last)
-	default:
-		op := ""
-		switch {
-		case strings.Contains(q.Question, " earlier, ") && !strings.Contains(q.Question, " later, "):
-			op = "<"
-		case strings.Contains(q.Question, " later, ") && !strings.Contains(q.Question, " earlier, "):
-			op = ">"
-		default:
-			return Step{}, fmt.Errorf("a comparison that asks neither earlier nor later: %q", q.Question)
-		}
-		ya, yb := `"`+a.start+`"`, `"`+b.start+`"`
-		if q.Answer == gold[a.first] || q.Answer == gold[b.first] {
-			ya, yb = `"`+a.first+`"`, `"`+b.first+`"`
-		}
-		input = fmt.Sprintf("%s %s %s ? %s : %s", a.last, op, b.last, ya, yb)
+	} else {
+		return Step{}, fmt.Errorf("a comparison of neither years nor sameness: %q", q.Question)
 	}
 	resolved := input
 	for name, answer := range gold {
@@ -135,6 +127,9 @@ func comparison(q world.Question, a, b branch, gold map[string]string) (Step, er
 	}
 	return Step{Plan: "Compare the facts found.", Tool: CalculatorTool, Input: input, Answer: value}, nil
 }
+
+// operators are the Calculator's for each comparative.
+var operators = map[string]string{"earlier": "<", "later": ">"}
 
 // Text is the plan as the model writes it.
 func Text(steps []Step) string {

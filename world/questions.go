@@ -303,14 +303,14 @@ func (w *World) compared(r *rng, t compareTemplate, a, b Entity, fa, fb []Suppor
 // on one half, it can guess the word and be right half the time. ok is false for
 // every other question.
 func (w *World) Contrast(q Question) (Question, bool) {
-	y, ok := w.years(q)
+	y, ok := w.Years(q)
 	if !ok {
 		return Question{}, false
 	}
 	c := q
 	c.ID = q.ID + "-contrast"
-	c.Question = strings.Replace(q.Question, " "+y.word+", ", " "+opposite[y.word]+", ", 1)
-	c.Answer = y.candidates[1-y.winner][y.kind]
+	c.Question = strings.Replace(q.Question, " "+y.Word+", ", " "+opposite[y.Word]+", ", 1)
+	c.Answer = y.candidates[1-y.winner][y.kind()]
 	c.Supporting = slices.Clone(q.Supporting)
 	c.Entities = slices.Clone(q.Entities)
 	return c, true
@@ -318,26 +318,34 @@ func (w *World) Contrast(q Question) (Question, bool) {
 
 var opposite = map[string]string{"earlier": "later", "later": "earlier"}
 
-// yearComparison is how a comparison of years is answered: its comparative, each
-// branch's candidate answers (its start's name, its first object's), which kind of
-// candidate answers it, and which branch won.
-type yearComparison struct {
-	word       string
-	candidates [2][]string
-	kind       int
-	winner     int
+// YearComparison is how a comparison of years is asked and answered.
+type YearComparison struct {
+	Word string // the comparative: "earlier" or "later"
+	// Bridged: the question names its candidates through the branches' first
+	// objects ("the publisher of X"), and the answer is one of those, not one of
+	// the branches' starts.
+	Bridged    bool
+	candidates [2][]string // each branch's start's name and first object's
+	winner     int         // the branch that answers
 }
 
-// years reads q as a comparison of years; ok is false for every other question.
-func (w *World) years(q Question) (yearComparison, bool) {
-	var y yearComparison
+func (y YearComparison) kind() int {
+	if y.Bridged {
+		return 1
+	}
+	return 0
+}
+
+// Years reads q as a comparison of years; ok is false for every other question.
+func (w *World) Years(q Question) (YearComparison, bool) {
+	var y YearComparison
 	switch {
 	case q.Type != Comparison && q.Type != BridgeComparison, len(q.Supporting)%2 != 0:
 		return y, false
 	case strings.Count(q.Question, " earlier, ") == 1 && !strings.Contains(q.Question, " later, "):
-		y.word = "earlier"
+		y.Word = "earlier"
 	case strings.Count(q.Question, " later, ") == 1 && !strings.Contains(q.Question, " earlier, "):
-		y.word = "later"
+		y.Word = "later"
 	default:
 		return y, false
 	}
@@ -352,7 +360,7 @@ func (w *World) years(q Question) (yearComparison, bool) {
 	for k := range y.candidates[0] {
 		for b := range y.candidates {
 			if q.Answer == y.candidates[b][k] {
-				y.kind, y.winner = k, b
+				y.Bridged, y.winner = k == 1, b
 				return y, true
 			}
 		}

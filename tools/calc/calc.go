@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,8 +35,15 @@ var ErrExpression = errors.New("bad expression")
 // over a few cited figures, not a cited page.
 const MaxInput = 2000
 
-// functions are the expr built-ins the Calculator keeps.
-var functions = []string{"abs", "ceil", "floor", "round", "min", "max", "sum", "mean", "median"}
+// options are the Calculator's compile options: no variables, expr's numeric
+// built-ins alone, a node cap.
+var options = func() []expr.Option {
+	opts := []expr.Option{expr.Env(map[string]any{}), expr.DisableAllBuiltins(), expr.MaxNodes(256)}
+	for _, f := range []string{"abs", "ceil", "floor", "round", "min", "max", "sum", "mean", "median"} {
+		opts = append(opts, expr.EnableBuiltin(f))
+	}
+	return opts
+}()
 
 // Tool is the Calculator.
 type Tool struct{}
@@ -93,11 +101,7 @@ func Eval(in string) (string, error) {
 
 // run compiles and runs in with the Calculator's options and extra.
 func run(in string, extra ...expr.Option) (any, error) {
-	opts := []expr.Option{expr.Env(map[string]any{}), expr.DisableAllBuiltins(), expr.MaxNodes(256)}
-	for _, f := range functions {
-		opts = append(opts, expr.EnableBuiltin(f))
-	}
-	prog, err := expr.Compile(in, append(opts, extra...)...)
+	prog, err := expr.Compile(in, append(slices.Clip(options), extra...)...)
 	if err != nil {
 		return nil, err
 	}
