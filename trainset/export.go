@@ -102,7 +102,8 @@ func Examples(ctx context.Context, w *world.World, c *corpus.Corpus, q world.Que
 		}
 		out = append(out, Example{Split: q.Split, Kind: "plan", Question: q.Question, Prompt: prompt, Completion: " " + plan})
 	}
-	km := &oracle{model: knowledge.Model{ContextLength: opts.ContextLength, MaxTokens: opts.MaxTokens}, answers: map[string]string{}}
+	km := &oracle{model: knowledge.Model{ContextLength: opts.ContextLength, MaxTokens: opts.MaxTokens},
+		answers: map[string]string{}, prompts: map[string]string{}}
 	for _, s := range steps {
 		if s.Tool == KnowledgeTool {
 			km.answers[s.Input] = s.Answer
@@ -123,8 +124,12 @@ func Examples(ctx context.Context, w *world.World, c *corpus.Corpus, q world.Que
 	if tr.Answer == nil || tr.Answer.Text != q.Answer {
 		return nil, fmt.Errorf("%w: question %s: the plan answers %v, want %q", ErrGoldPlan, q.ID, tr.Answer, q.Answer)
 	}
-	for _, p := range km.prompts {
-		out = append(out, Example{Split: q.Split, Kind: "knowledge", Question: q.Question, Prompt: p.prompt, Completion: " " + p.answer})
+	// In the plan's order, not the order the steps ran in, so that a world's
+	// examples are the same file every time.
+	for _, s := range steps {
+		if p, ok := km.prompts[s.Input]; ok && s.Tool == KnowledgeTool {
+			out = append(out, Example{Split: q.Split, Kind: "knowledge", Question: q.Question, Prompt: p, Completion: " " + s.Answer})
+		}
 	}
 	return out, nil
 }
@@ -135,7 +140,7 @@ type oracle struct {
 	model   knowledge.Model
 	answers map[string]string // by the step's raw input
 	mu      sync.Mutex
-	prompts []struct{ prompt, answer string }
+	prompts map[string]string // the prompt of each call, by the step's raw input
 }
 
 func (o *oracle) Name() string        { return o.model.Name() }
@@ -151,7 +156,7 @@ func (o *oracle) Call(_ context.Context, req tools.Request) (tools.Output, error
 		return tools.Output{}, err
 	}
 	o.mu.Lock()
-	o.prompts = append(o.prompts, struct{ prompt, answer string }{p, a})
+	o.prompts[req.Raw] = p
 	o.mu.Unlock()
 	return tools.Output{Text: a, Sources: req.CitedSources()}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +58,52 @@ func TestExamples(t *testing.T) {
 	}
 	if kinds["plan"] != 2*len(qs) || kinds["knowledge"] < 2*len(qs) || n != kinds["plan"]+kinds["knowledge"] {
 		t.Errorf("%d questions gave %v (%d written)", len(qs), kinds, n)
+	}
+}
+
+// TestExamplesInPlanOrder: a question's KnowledgeModel examples follow its plan's
+// steps, whatever order the steps ran in, so a world's examples are the same file
+// on every run.
+func TestExamplesInPlanOrder(t *testing.T) {
+	w, c := smallWorld(t)
+	opts := Options{ContextLength: ContextLength, MaxTokens: AnswerTokens}
+	checked := 0
+	for _, q := range w.Questions(world.Test) {
+		steps, err := GoldPlan(w, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string // the KnowledgeModel steps' answers, in plan order
+		for _, s := range steps {
+			if s.Tool == KnowledgeTool {
+				want = append(want, " "+s.Answer)
+			}
+		}
+		var first []Example
+		for run := range 3 {
+			exs, err := Examples(context.Background(), w, c, q, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range exs {
+				if e.Kind == "knowledge" {
+					got = append(got, e.Completion)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: knowledge completions %q, want the steps' %q", q.ID, got, want)
+			}
+			if run == 0 {
+				first = exs
+			} else if !slices.Equal(exs, first) {
+				t.Fatalf("%s: run %d gave other examples than run 0", q.ID, run)
+			}
+		}
+		checked += len(want)
+	}
+	if checked < 50 {
+		t.Errorf("only %d steps checked", checked)
 	}
 }
 
