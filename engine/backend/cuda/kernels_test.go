@@ -643,8 +643,12 @@ func TestMatVecOccupancy(t *testing.T) {
 // must not be fused; each case also checks how many launches the step took.
 func TestMatVecFused(t *testing.T) {
 	r := newRNG(t)
-	b := open(t, small)
 	const in = 1024
+	// The backend's decode buffers (the raw build's gathered input among them) are
+	// sized for products of at most max(Hidden, Intermediate) inputs, as a model's are.
+	shape := small
+	shape.Intermediate = in
+	b := open(t, shape)
 	for _, bits := range []int{3, 4} {
 		mk := func(out, group int, perm bool) (engine.Tensor, []float32) {
 			opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
