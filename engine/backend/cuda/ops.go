@@ -534,6 +534,10 @@ func (o ops) flushProducts() {
 		o.flushRows(args, colBlocks, res, rdst)
 		return
 	}
+	if mvQuad {
+		o.flushQuad(args, K, bits, res, rdst, w0.q.zeroOffset)
+		return
+	}
 	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
 	if mvShared(per) > mvSharedMax(bits) {
 		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax(bits)))
@@ -541,6 +545,72 @@ func (o ops) flushProducts() {
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
+}
+
+// mvQuad selects gptq_mvq3/gptq_mvq4 (kernels/gptq.cu, matvec_q: the weights
+// unpacked with one LOP3 per pair and multiplied on the tensor cores) for one-row
+// decode products instead of gptq_mv3/gptq_mv4. A candidate, off until it is measured
+// on a GPU: the tests check both kernels against float64, BenchmarkDecodeLinear times
+// both, and the test binary runs every one-row product on it with AGENT_MVQ=1
+// (scripts/gpu/mvq.sh).
+var mvQuad = false
+
+// mvqCols is the columns one block of gptq_mvq3/gptq_mvq4 computes, and mvqPerSM the
+// blocks one multiprocessor holds (128 registers a thread; TestMatVecOccupancy).
+const (
+	mvqCols  = 256
+	mvqPerSM = 4
+)
+
+// mvqShared is the dynamic shared memory of a gptq_mvq3/gptq_mvq4 block for per
+// chunks (rounded up to whole quads): 16 input pairs, their (bias, sum) and a group
+// index per chunk; mvqSharedMax is what is left of the 48 KB a block may use beside
+// the static ring of two quads per warp.
+func mvqShared(per int) int { return 76 * ceil(per, 4) * 4 }
+
+func mvqSharedMax(bits int) int {
+	if bits == 3 {
+		return 48<<10 - 35920
+	}
+	return 48<<10 - 40016
+}
+
+// mvqRangesMax, when positive, bounds the K ranges of a one-row decode product on
+// gptq_mvqN (tests lower it to give each block many quads).
+var mvqRangesMax = 0
+
+// mvqSplits picks the K ranges of a one-row product on gptq_mvqN: as many as keep
+// mvqPerSM blocks on every multiprocessor, all resident at once, each range whole
+// quads of chunks but the last.
+func (o ops) mvqSplits(chunks, colBlocks int) (splits, per int) {
+	splits = max(1, min(chunks, mvqPerSM*o.b.dev.sms/colBlocks))
+	if mvqRangesMax > 0 {
+		splits = min(splits, mvqRangesMax)
+	}
+	per = 4 * ceil(ceil(chunks, splits), 4)
+	return ceil(chunks, per), per
+}
+
+// flushQuad launches the pending one-row decode products (args: the three weights'
+// parameters) on gptq_mvqN: one block per 256 columns of a weight and range of K.
+func (o ops) flushQuad(args []any, K, bits int, res, rdst cu.DevicePtr, zeroOffset float32) {
+	p := &o.b.pend
+	colBlocks, partN := 0, 0
+	for _, w := range p.ws[:p.n] {
+		colBlocks += ceil(w.cols, mvqCols)
+		partN += w.cols
+	}
+	splits, per := o.mvqSplits(K/32, colBlocks)
+	if mvqShared(per) > mvqSharedMax(bits) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, partN, mvqShared(per), mvqSharedMax(bits)))
+		return
+	}
+	if splits > 1 && (colBlocks > mvBlocks(o.b.dev.sms) || splits*partN > mvPartFloats(o.b.dev.sms)) {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d ranges of K, over the partial sums' buffer", bits, K, partN, splits))
+		return
+	}
+	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
+	o.launch(fmt.Sprintf("gptq_mvq%d", bits), [3]int{colBlocks, splits, 1}, 128, mvqShared(per), args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
