@@ -546,9 +546,9 @@ __device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __h
     const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
     matvec_fast<B, D>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
   }
-// Both keep four chunks in flight per thread in a shared-memory ring (cp.async): 32 KB
-// of static shared memory per block for 3 bits, six blocks per multiprocessor; 38 KB
-// for 4 bits, five blocks (engine/backend/cuda's mvPerSM).
+// gptq_mv4 keeps four chunks in flight per thread in a shared-memory ring (cp.async):
+// 38 KB of static shared memory per block, five blocks per multiprocessor
+// (engine/backend/cuda's mvPerSM). One-row 3-bit products take gptq_mvq3 below.
 // The launch's weights, as MATVEC_FAST, with G = ceil(M/R) row groups per column
 // block along blockIdx.x (group fastest).
 #define MATVEC_ROWS(B, R, MINB, NAME)                                                           \
@@ -565,7 +565,6 @@ __device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __h
     matvec_rows<B, 4, R>(L, bx, col0, N0 + N1 + N2, xh, M, (blockIdx.x % G) * R, res, rdst, part, count, K, \
                          chunksPerSplit, zeroOffset);                                           \
   }
-MATVEC_FAST(3, 4, 6, gptq_mv3)
 MATVEC_FAST(4, 4, 5, gptq_mv4)
 // Decode batches: 4 rows a block (four blocks per multiprocessor), 16 rows a block
 // (three; engine/backend/cuda's mvRowsPerSM); 1 KB of inputs per stage at 16 rows.
@@ -574,9 +573,10 @@ MATVEC_ROWS(4, 4, 4, gptq_mv4_r4)
 MATVEC_ROWS(3, 16, 3, gptq_mv3_r16)
 MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 
-// One-row decode on the tensor cores (gptq_mvq3/gptq_mvq4): the weights are unpacked
-// with one LOP3 per pair of values and multiplied with mma.sync.m16n8k16, so the
-// half2 dot product and the per-value offset of gptq_mv3/gptq_mv4 disappear. OR-ing a
+// One-row 3-bit decode on the tensor cores (gptq_mvq3): the weights are unpacked with
+// one LOP3 per pair of values and multiplied with mma.sync.m16n8k16, so the half2 dot
+// product and the per-value offset of matvec_fast disappear (for 3 bits they took more
+// instructions per byte than the card could issue at its read rate). OR-ing a
 // field q at bit p of each half into the exponent 25-p makes the float16 2^(10-p) + q
 // exactly; the product with the float16 inputs then carries sum 2^(10-p_k) x_k, a sum
 // of each chunk's inputs (bias) that does not depend on the column, subtracted in
@@ -600,13 +600,14 @@ MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 // applies the scales and zeros of its own chunks once their group ends (copied with
 // that quad: with groups of 128 rows, every fourth step, a lane's chunks running
 // through its quarter), holding a partial sum per column; the four lanes of a column
-// group add theirs at the end. The splits of K meet as in matvec_fast.
+// group add theirs at the end. The splits of K meet as in matvec_fast. Measured on an
+// H200 (BENCHMARKS.md, "One-row decode products on the tensor cores"): 7-12% faster
+// decode steps than matvec_fast for 3 bits; its 4-bit build was 5-10% slower than
+// gptq_mv4 and went (kept in history).
 #define MVQ_COLS 256  // columns of a block: four warps of 64
 
-// mvtBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
-template <int BITS>
-__device__ __forceinline__ float2 mvtBase(int i) {
-  if (BITS == 4) return (i & 1) ? make_float2(64.f, 64.f) : make_float2(1024.f, 1024.f);
+// mvqBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
+__device__ __forceinline__ float2 mvqBase(int i) {
   if (i == 15) return make_float2(1024.f, 1024.f);
   const int k = i % 5;
   return k == 0 || k == 3 ? make_float2(512.f, 1024.f) : k == 2 ? make_float2(8.f, 16.f) : make_float2(64.f, 128.f);
@@ -619,16 +620,11 @@ __device__ __forceinline__ uint32_t lopr(uint32_t w, uint32_t mask, uint32_t bas
   return r;
 }
 
-// mvtPair is pair i (in pairOf order) of column j of ch as 2^(10-p) + q in each half;
-// i must be known at compile time (unrolled loops), which folds the windows of 3 bits
-// (those of unpack16) into a few shifts shared by the pairs of a column.
-template <int BITS>
-__device__ __forceinline__ uint32_t mvtPair(const chunk<BITS>& ch, int j, int i) {
-  if (BITS == 4) {
-    const uint32_t w = word(ch.w[i >> 2], j), v = (i & 2) ? w >> 8 : w;
-    return (i & 1) ? lopr(v, 0x00f000f0u, 0x54005400u) : lopr(v, 0x000f000fu, 0x64006400u);
-  }
-  const uint32_t a = word(ch.w[0], j), b = word(ch.w[BITS == 3 ? 1 : 0], j), c = word(ch.w[BITS == 3 ? 2 : 0], j);
+// mvqPair is pair i (in pairOf order) of column j of ch as 2^(10-p) + q in each half;
+// i must be known at compile time (unrolled loops), which folds the windows of
+// unpack16 into a few shifts shared by the pairs of a column.
+__device__ __forceinline__ uint32_t mvqPair(const chunk<3>& ch, int j, int i) {
+  const uint32_t a = word(ch.w[0], j), b = word(ch.w[1], j), c = word(ch.w[2], j);
   if (i == 15) return (a & 7u) | lopr(c >> 13, 0x00070000u, 0x64006400u);
   const int t = i / 5, k = i % 5;
   const uint32_t w1 = t == 0 ? a >> 2 : t == 1 ? b : __funnelshift_r(b, c, 30);
@@ -639,33 +635,28 @@ __device__ __forceinline__ uint32_t mvtPair(const chunk<BITS>& ch, int j, int i)
                       : lopr(v, 0x01c00380u, 0x4c004800u);
 }
 
-// qstage is one quad of a warp's 64 columns: its 4*BITS word rows of 16 uint4 (row r,
-// word r%BITS of the quad's chunk r/BITS, at qrow(r)), and per lane the scales and
-// zero words of its two column groups.
-template <int BITS>
+// qstage is one quad of a warp's 64 columns: its 12 word rows of 16 uint4 (row r,
+// word r%3 of the quad's chunk r/3, at qrow(r)), and per lane the scales and zero
+// words of its two column groups.
 struct qstage {
-  uint4 w[BITS == 4 ? 264 : 216];
+  uint4 w[216];
   uint2 sc[2][32];
-  uint32_t zw[2][BITS == 3 ? 2 : 1][32];
+  uint32_t zw[2][2][32];
 };
 
-// qrow is where word row r of a quad starts in qstage.w: 4 bits pad each chunk's four
-// rows by two uint4, 3 bits each row by two, so that the eight lanes of an LDS.128
-// phase (chunks 0-3, column groups g and g+1) hit eight different bank groups.
-template <int BITS>
-__device__ __forceinline__ int qrow(int r) {
-  return BITS == 4 ? r * 16 + (r >> 2) * 2 : r * 18;
-}
+// qrow is where word row r of a quad starts in qstage.w: each row is padded by two
+// uint4, so that the eight lanes of an LDS.128 phase (chunks 0-3, column groups g and
+// g+1) hit eight different bank groups.
+__device__ __forceinline__ int qrow(int r) { return r * 18; }
 
-template <int BITS>
 __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                          const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
                          int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
-  constexpr int ZW = BITS == 3 ? 2 : 1;
+  constexpr int BITS = 3, ZW = 2;
   // Per chunk of the range (rounded up to quads), 16 input pairs; then the chunks'
   // (bias, xs); then their groups (-1 past the range).
   extern __shared__ __align__(16) float smem[];
-  __shared__ qstage<BITS> ring[2][MV_THREADS / 32];
+  __shared__ qstage ring[2][MV_THREADS / 32];
   __shared__ uint4 xzero[4];  // the B operand of the lanes that hold none
   __shared__ int isLast;
   const int N = L.N, t = threadIdx.x, lane = t & 31, wp = t >> 5, g = lane >> 2, cq = lane & 3;
@@ -689,32 +680,29 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
   const int h = lane >> 4;
   const uint32_t* wsrc = L.qweight + (size_t)(c0 + 2 * h * quads) * BITS * N + ccol;
   const size_t cstep = (size_t)quads * BITS * N;  // a quarter of the range
-  const int wdst = (lane & 15) + (BITS == 4 ? 132 : 108) * h;  // qrow(r + 2*BITS) - qrow(r)
-  auto issue = [&](qstage<BITS>& st, int q, int gq, int gn) {
+  const int wdst = (lane & 15) + 108 * h;  // qrow(r + 2*BITS) - qrow(r)
+  auto issue = [&](qstage& st, int q, int gq, int gn) {
     const uint32_t* src = wsrc + (size_t)q * BITS * N;
     if (copies && 3 * quads + q < nc) {  // all four chunks in the range
 #pragma unroll
       for (int j = 0; j < 2 * BITS; j++)
-        cp_async_cg16(&st.w[qrow<BITS>(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
+        cp_async_cg16(&st.w[qrow(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
     } else if (copies) {
 #pragma unroll
       for (int j = 0; j < 2 * BITS; j++)
         if ((j / BITS + 2 * h) * quads + q < nc)
-          cp_async_cg16(&st.w[qrow<BITS>(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
+          cp_async_cg16(&st.w[qrow(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
     }
     if (gq >= 0 && gq != gn) {
 #pragma unroll
       for (int i = 0; i < 2; i++) {
         if (!act[i]) continue;
         cp_async_ca<8>(&st.sc[i][lane], L.scales + (size_t)gq * N + n[i], 8);
-        if (BITS == 4) {
-          cp_async_ca<4>(&st.zw[i][0][lane], L.qzeros + (size_t)gq * (N / 8) + n[i] / 8, 4);
-        } else {  // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
-          const int bit = 3 * (n[i] & 31);
-          const uint32_t* z = L.qzeros + (size_t)gq * (N / 32 * 3) + (n[i] >> 5) * 3 + (bit >> 5);
-          cp_async_ca<4>(&st.zw[i][0][lane], z, 4);
-          cp_async_ca<4>(&st.zw[i][ZW - 1][lane], (bit & 31) > 20 ? z + 1 : z, (bit & 31) > 20 ? 4 : 0);
-        }
+        // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
+        const int bit = 3 * (n[i] & 31);
+        const uint32_t* z = L.qzeros + (size_t)gq * (N / 32 * 3) + (n[i] >> 5) * 3 + (bit >> 5);
+        cp_async_ca<4>(&st.zw[i][0][lane], z, 4);
+        cp_async_ca<4>(&st.zw[i][1][lane], (bit & 31) > 20 ? z + 1 : z, (bit & 31) > 20 ? 4 : 0);
       }
     }
     cp_async_commit();
@@ -749,7 +737,7 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
     float bias = 0.f, xs = 0.f;
 #pragma unroll
     for (int p = 0; p < 16; p++) {
-      const float2 f = __half22float2(xc[p]), base = mvtBase<BITS>(p);
+      const float2 f = __half22float2(xc[p]), base = mvqBase(p);
       bias = fmaf(f.x, base.x, fmaf(f.y, base.y, bias));
       xs += f.x + f.y;
     }
@@ -767,14 +755,14 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
         for (int r = 0; r < 4; r++) acc[i][mt][r] = 0.f;
     float X = 0.f;
     for (int q = 0; q < quads; q++) {
-      qstage<BITS>& st = ring[q & 1][wp];
+      qstage& st = ring[q & 1][wp];
       cp_async_wait<1>();
       __syncwarp();  // quad q is in the stage for every lane
       chunk<BITS> cur[2];
 #pragma unroll
       for (int i = 0; i < 2; i++) {
 #pragma unroll
-        for (int b = 0; b < BITS; b++) cur[i].w[b] = st.w[qrow<BITS>(cq * BITS + b) + g + 8 * i];
+        for (int b = 0; b < BITS; b++) cur[i].w[b] = st.w[qrow(cq * BITS + b) + g + 8 * i];
         cur[i].sc = st.sc[i][lane];
 #pragma unroll
         for (int z = 0; z < ZW; z++) cur[i].zw[z] = st.zw[i][z][lane];
@@ -800,8 +788,8 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
         for (int i = 0; i < 2; i++)
 #pragma unroll
           for (int mt = 0; mt < 2; mt++) {
-            const uint32_t a[4] = {mvtPair<BITS>(cur[i], 2 * mt, 2 * s), mvtPair<BITS>(cur[i], 2 * mt + 1, 2 * s),
-                                   mvtPair<BITS>(cur[i], 2 * mt, 2 * s + 1), mvtPair<BITS>(cur[i], 2 * mt + 1, 2 * s + 1)};
+            const uint32_t a[4] = {mvqPair(cur[i], 2 * mt, 2 * s), mvqPair(cur[i], 2 * mt + 1, 2 * s),
+                                   mvqPair(cur[i], 2 * mt, 2 * s + 1), mvqPair(cur[i], 2 * mt + 1, 2 * s + 1)};
             mma16816(acc[i][mt], a, bb);
           }
       }
@@ -874,21 +862,18 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
 }
 
 // The launch's weights as MATVEC_FAST, in column blocks of MVQ_COLS; four blocks a
-// multiprocessor (40 and 36 KB of static shared memory for 4 and 3 bits).
-#define MATVEC_Q(B, NAME)                                                                       \
-  extern "C" __global__ void __launch_bounds__(128, 4) NAME(                                   \
-      LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,       \
-      int* count, int K, int chunksPerSplit, float zeroOffset) {                                \
-    const int cb0 = (N0 + MVQ_COLS - 1) / MVQ_COLS, cb1 = (N1 + MVQ_COLS - 1) / MVQ_COLS;       \
-    const int bx0 = blockIdx.x;                                                                 \
-    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
-    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
-    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
-    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    matvec_q<B>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
-  }
-MATVEC_Q(3, gptq_mvq3)
-MATVEC_Q(4, gptq_mvq4)
+// multiprocessor (36 KB of static shared memory; engine/backend/cuda's mvqPerSM).
+extern "C" __global__ void __launch_bounds__(128, 4)
+    gptq_mvq3(LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part, int* count, int K,
+              int chunksPerSplit, float zeroOffset) {
+  const int cb0 = (N0 + MVQ_COLS - 1) / MVQ_COLS, cb1 = (N1 + MVQ_COLS - 1) / MVQ_COLS;
+  const int bx0 = blockIdx.x;
+  const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;
+  const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);
+  const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);
+  const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)};
+  matvec_q(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset);
+}
 
 // Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
 // the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):

@@ -172,26 +172,21 @@ func BenchmarkLinear(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row on
-// gptq_mv3/gptq_mv4 (mvq=false) and on the candidate gptq_mvq3/gptq_mvq4 (mvq=true)
-// for the six quantizations of BenchmarkBatch, as BenchmarkLinear does; GB/s counts
-// weights, scales and zeros.
+// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row
+// (gptq_mvq3/gptq_mv4) on the six quantizations of BenchmarkBatch, as BenchmarkLinear
+// does; GB/s counts weights, scales and zeros.
 //
 //	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x
 func BenchmarkDecodeLinear(b *testing.B) {
 	for _, q := range quantizations {
 		for _, l := range linearCases(llama65B) {
-			for _, quad := range []bool{false, true} {
-				b.Run(fmt.Sprintf("%s/%s/mvq=%v", q.name, l.name, quad), func(b *testing.B) {
-					defer func(m bool) { mvQuad = m }(mvQuad)
-					mvQuad = quad
-					group := q.group
-					if group == 0 {
-						group = l.in
-					}
-					benchLinear(b, llama65B, l, q.bits, group, q.actOrder, 1)
-				})
-			}
+			b.Run(fmt.Sprintf("%s/%s", q.name, l.name), func(b *testing.B) {
+				group := q.group
+				if group == 0 {
+					group = l.in
+				}
+				benchLinear(b, llama65B, l, q.bits, group, q.actOrder, 1)
+			})
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -328,7 +327,8 @@ func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []f
 	expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
 }
 
-// hasFast reports whether a decode product with w runs on gptq_mv3/gptq_mv4.
+// hasFast reports whether a decode product with w runs on the fast kernels
+// (gptq_mvq3/gptq_mv4 at one row).
 func hasFast(w engine.Tensor) bool {
 	bits := w.(*tensor).q.bits
 	return fastMatvec && (bits == 3 || bits == 4)
@@ -391,13 +391,12 @@ func TestMatVecShapes(t *testing.T) {
 	}
 }
 
-// TestMatVecOneRow checks the one-row decode product of 3 and 4 bits (gptq_mv3,
-// gptq_mv4, and the candidate gptq_mvq3/gptq_mvq4, mvQuad) for every group size,
-// act-order, both zero formats and symmetric or not, on shapes whose K split leaves a
-// last partial quad (1056 inputs: 33 chunks), whose columns end inside a block (2080,
-// 352) and whose K is long (8192 inputs into 256 columns: many splits); the
-// candidate also with K in at most three ranges (mvqRangesMax), so that each block
-// takes many quads (22 at 8192 inputs) through its two-quad ring.
+// TestMatVecOneRow checks the one-row decode product of 3 and 4 bits (gptq_mvq3,
+// gptq_mv4) for every group size, act-order, both zero formats and symmetric or not,
+// on shapes whose K split leaves a last partial quad (1056 inputs: 33 chunks), whose
+// columns end inside a block (2080, 352) and whose K is long (8192 inputs into 256
+// columns: many splits); 3 bits also with K in at most three ranges (mvqRangesMax),
+// so that each block takes many quads (22 at 8192 inputs) through its two-quad ring.
 func TestMatVecOneRow(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -427,13 +426,14 @@ func TestMatVecOneRow(t *testing.T) {
 						t.Fatal(err)
 					}
 					wf := gptqtest.Dequantize(qw)
-					for _, k := range []struct {
-						quad   bool
-						ranges int
-					}{{false, 0}, {true, 0}, {true, 3}} {
-						t.Run(fmt.Sprintf("%s/mvq=%v/ranges=%d", name, k.quad, k.ranges), func(t *testing.T) {
-							defer func(m bool, n int) { mvQuad, mvqRangesMax = m, n }(mvQuad, mvqRangesMax)
-							mvQuad, mvqRangesMax = k.quad, k.ranges
+					ranges := []int{0}
+					if bits == 3 {
+						ranges = append(ranges, 3)
+					}
+					for _, n := range ranges {
+						t.Run(fmt.Sprintf("%s/ranges=%d", name, n), func(t *testing.T) {
+							defer func(n int) { mvqRangesMax = n }(mvqRangesMax)
+							mvqRangesMax = n
 							checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
 						})
 					}
@@ -594,59 +594,42 @@ func TestQuadGroups(t *testing.T) {
 	}
 }
 
-// TestMatVecOccupancy checks what the decode grid assumes of gptq_mv3/gptq_mv4: the
-// static shared memory left beside mvSharedMax, and mvPerSM blocks resident on one
-// multiprocessor with the dynamic shared memory of 32 chunks per split (65B products take 8–24);
-// the same of the candidate gptq_mvq3/gptq_mvq4 (mvqSharedMax, mvqPerSM);
+// TestMatVecOccupancy checks what the decode grid assumes of the one-row kernels: the
+// static shared memory left beside mvSharedMax (gptq_mv4) and mvqSharedMax
+// (gptq_mvq3), and mvPerSM and mvqPerSM blocks resident on one multiprocessor with the
+// dynamic shared memory of 32 chunks per split (65B products take 8–88 on gptq_mvq3);
 // and mvRowsPerSM blocks of the batch kernels gptq_mvN_rR with 64 chunks per split.
 func TestMatVecOccupancy(t *testing.T) {
 	b := open(t, small)
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			// the one-row kernel: gptq_mvq3 or gptq_mv4
+			name, sharedMax, perSM, shared := "gptq_mv4", mvSharedMax, mvPerSM, mvShared(32)
+			if bits == 3 {
+				name, sharedMax, perSM, shared = "gptq_mvq3", mvqSharedMax, mvqPerSM, mvqShared(32)
+			}
 			var static, blocks int
 			err := b.th.Do(ctx, func() error {
-				f, err := b.dev.fn(fmt.Sprintf("gptq_mv%d", bits))
+				f, err := b.dev.fn(name)
 				if err != nil {
 					return err
 				}
 				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
 					return err
 				}
-				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(mvShared(32)))
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(shared))
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if static+mvSharedMax(bits) != 48<<10 {
-				t.Errorf("static shared memory %d + mvSharedMax %d != 48 KB", static, mvSharedMax(bits))
+			if static+sharedMax != 48<<10 {
+				t.Errorf("%s: static shared memory %d + %d left != 48 KB", name, static, sharedMax)
 			}
-			if blocks < mvPerSM(bits) {
-				t.Errorf("%d blocks per multiprocessor, mvPerSM says %d", blocks, mvPerSM(bits))
+			if blocks < perSM {
+				t.Errorf("%s: %d blocks per multiprocessor, the grid assumes %d", name, blocks, perSM)
 			}
-			t.Logf("%d bytes static shared memory, %d blocks per multiprocessor", static, blocks)
-			var qStatic, qBlocks int
-			err = b.th.Do(ctx, func() error {
-				f, err := b.dev.fn(fmt.Sprintf("gptq_mvq%d", bits))
-				if err != nil {
-					return err
-				}
-				if qStatic, err = f.Attribute(cu.SharedSizeBytes); err != nil {
-					return err
-				}
-				qBlocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(mvqShared(32)))
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if qStatic+mvqSharedMax(bits) != 48<<10 {
-				t.Errorf("gptq_mvq%d: static shared memory %d + mvqSharedMax %d != 48 KB", bits, qStatic, mvqSharedMax(bits))
-			}
-			if qBlocks < mvqPerSM {
-				t.Errorf("gptq_mvq%d: %d blocks per multiprocessor, mvqPerSM says %d", bits, qBlocks, mvqPerSM)
-			}
-			t.Logf("gptq_mvq%d: %d bytes static shared memory, %d blocks per multiprocessor", bits, qStatic, qBlocks)
+			t.Logf("%s: %d bytes static shared memory, %d blocks per multiprocessor", name, static, blocks)
 			for _, r := range []int{4, 16} {
 				var rowBlocks, rowStatic int
 				err := b.th.Do(ctx, func() error {
@@ -723,27 +706,6 @@ func TestMatVecFused(t *testing.T) {
 					return outs{act(t, b, rows, 1024, nil), act(t, b, rows, 352, nil), act(t, b, rows, 2080, nil),
 						act(t, b, rows, in, nil), act(t, b, rows, in, resv), act(t, b, rows, in, x2v)}
 				}
-				// checkFused runs step twice (the second Run is captured as a graph),
-				// counting its launches, and checks its outputs.
-				checkFused := func(t *testing.T, step func(o engine.Ops, x engine.Tensor, u outs), check func(t *testing.T, u outs), launches, batch int) {
-					x, u := act(t, b, rows, in, xv), fresh()
-					for range 2 {
-						write(t, b, u.res, resv)
-						write(t, b, u.x2, x2v)
-						for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
-							poison(t, b, y)
-						}
-						run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { step(o, x, u) })
-						want := launches
-						if rows > 1 {
-							want = batch
-						}
-						if n := len(b.prog.ops); n != want {
-							t.Errorf("%d launches, want %d", n, want)
-						}
-						check(t, u)
-					}
-				}
 				for _, c := range []struct {
 					name     string
 					launches int // at one row; a batch adds a gather per product launch and fuses only weights of one permutation (v, one group, has none)
@@ -819,32 +781,31 @@ func TestMatVecFused(t *testing.T) {
 						expectClose(t, "res", read(t, b, u.res, rows), h, tol)
 					}},
 				} {
-					for _, quad := range oneRowKernels(rows) {
-						t.Run(fmt.Sprintf("%s/mvq=%v", c.name, quad), func(t *testing.T) {
-							defer func(m bool) { mvQuad = m }(mvQuad)
-							mvQuad = quad
-							checkFused(t, c.step, c.check, c.launches, c.batch)
-						})
-					}
+					t.Run(c.name, func(t *testing.T) {
+						x, u := act(t, b, rows, in, xv), fresh()
+						step := func(o engine.Ops) { c.step(o, x, u) }
+						// twice: the second Run is captured as a graph
+						for range 2 {
+							write(t, b, u.res, resv)
+							write(t, b, u.x2, x2v)
+							for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
+								poison(t, b, y)
+							}
+							run(t, b, ids(r, rows, small.Vocab), 0, step)
+							want := c.launches
+							if rows > 1 {
+								want = c.batch
+							}
+							if n := len(b.prog.ops); n != want {
+								t.Errorf("%d launches, want %d", n, want)
+							}
+							c.check(t, u)
+						}
+					})
 				}
 			})
 		}
 	}
-}
-
-func init() {
-	if os.Getenv("AGENT_MVQ") == "1" { // every one-row product on the candidate gptq_mvqN
-		mvQuad = true
-	}
-}
-
-// oneRowKernels lists the values of mvQuad to check a product of rows rows with:
-// both kernels at one row, the default (where mvQuad does not matter) otherwise.
-func oneRowKernels(rows int) []bool {
-	if rows == 1 {
-		return []bool{false, true}
-	}
-	return []bool{mvQuad}
 }
 
 func roundHalf(v []float32) []float32 {
