@@ -602,8 +602,8 @@ MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 // through its quarter), holding a partial sum per column; the four lanes of a column
 // group add theirs at the end. The splits of K meet as in matvec_fast. Measured on an
 // H200 (BENCHMARKS.md, "One-row decode products on the tensor cores"): 7-12% faster
-// decode steps than matvec_fast for 3 bits; its 4-bit build was 5-10% slower than
-// gptq_mv4 and went (kept in history).
+// decode steps than matvec_fast for 3 bits; its 4-bit build made them 4-6% slower
+// than gptq_mv4 (both wait on memory there) and went (kept in history).
 #define MVQ_COLS 256  // columns of a block: four warps of 64
 
 // mvqBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
