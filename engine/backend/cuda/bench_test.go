@@ -173,7 +173,7 @@ func BenchmarkLinear(b *testing.B) {
 }
 
 // BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row
-// (gptq_mv3/gptq_mv4) on the six quantizations of BenchmarkBatch, as BenchmarkLinear
+// (gptq_mvq3/gptq_mv4) on the six quantizations of BenchmarkBatch, as BenchmarkLinear
 // does; GB/s counts weights, scales and zeros.
 //
 //	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x

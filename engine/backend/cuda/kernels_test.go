@@ -327,7 +327,8 @@ func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []f
 	expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
 }
 
-// hasFast reports whether a decode product with w runs on gptq_mv3/gptq_mv4.
+// hasFast reports whether a decode product with w runs on the fast kernels
+// (gptq_mvq3/gptq_mv4 at one row).
 func hasFast(w engine.Tensor) bool {
 	bits := w.(*tensor).q.bits
 	return fastMatvec && (bits == 3 || bits == 4)
@@ -390,10 +391,12 @@ func TestMatVecShapes(t *testing.T) {
 	}
 }
 
-// TestMatVecOneRow checks the one-row decode product of 3 and 4 bits (gptq_mv3,
-// gptq_mv4) for every group size, act-order, both zero formats and symmetric or not, on shapes whose K split leaves ranges of several quads and a
-// last partial one (1056 inputs: 33 chunks), whose columns end inside a block (2080,
-// 352) and whose K is long (8192 inputs into 256 columns: many splits).
+// TestMatVecOneRow checks the one-row decode product of 3 and 4 bits (gptq_mvq3,
+// gptq_mv4) for every group size, act-order, both zero formats and symmetric or not,
+// on shapes whose K split leaves a last partial quad (1056 inputs: 33 chunks), whose
+// columns end inside a block (2080, 352) and whose K is long (8192 inputs into 256
+// columns: many splits); 3 bits also with K in at most three ranges (mvqRangesMax),
+// so that each block takes many quads (22 at 8192 inputs) through its two-quad ring.
 func TestMatVecOneRow(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -422,7 +425,18 @@ func TestMatVecOneRow(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					t.Run(name, func(t *testing.T) { checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), 1, c.in, c.out) })
+					wf := gptqtest.Dequantize(qw)
+					ranges := []int{0}
+					if bits == 3 {
+						ranges = append(ranges, 3)
+					}
+					for _, n := range ranges {
+						t.Run(fmt.Sprintf("%s/ranges=%d", name, n), func(t *testing.T) {
+							defer func(n int) { mvqRangesMax = n }(mvqRangesMax)
+							mvqRangesMax = n
+							checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
+						})
+					}
 				}
 			}
 		}
@@ -580,36 +594,42 @@ func TestQuadGroups(t *testing.T) {
 	}
 }
 
-// TestMatVecOccupancy checks what the decode grid assumes of gptq_mv3/gptq_mv4: the
-// static shared memory left beside mvSharedMax, and mvPerSM blocks resident on one
-// multiprocessor with the dynamic shared memory of 32 chunks per split (65B products take 8–24);
+// TestMatVecOccupancy checks what the decode grid assumes of the one-row kernels: the
+// static shared memory left beside mvSharedMax (gptq_mv4) and mvqSharedMax
+// (gptq_mvq3), and mvPerSM and mvqPerSM blocks resident on one multiprocessor with the
+// dynamic shared memory of 32 chunks per split (65B products take 8–88 on gptq_mvq3);
 // and mvRowsPerSM blocks of the batch kernels gptq_mvN_rR with 64 chunks per split.
 func TestMatVecOccupancy(t *testing.T) {
 	b := open(t, small)
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			// the one-row kernel: gptq_mvq3 or gptq_mv4
+			name, sharedMax, perSM, shared := "gptq_mv4", mvSharedMax, mvPerSM, mvShared(32)
+			if bits == 3 {
+				name, sharedMax, perSM, shared = "gptq_mvq3", mvqSharedMax, mvqPerSM, mvqShared(32)
+			}
 			var static, blocks int
 			err := b.th.Do(ctx, func() error {
-				f, err := b.dev.fn(fmt.Sprintf("gptq_mv%d", bits))
+				f, err := b.dev.fn(name)
 				if err != nil {
 					return err
 				}
 				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
 					return err
 				}
-				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(mvShared(32)))
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(shared))
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if static+mvSharedMax(bits) != 48<<10 {
-				t.Errorf("static shared memory %d + mvSharedMax %d != 48 KB", static, mvSharedMax(bits))
+			if static+sharedMax != 48<<10 {
+				t.Errorf("%s: static shared memory %d + %d left != 48 KB", name, static, sharedMax)
 			}
-			if blocks < mvPerSM(bits) {
-				t.Errorf("%d blocks per multiprocessor, mvPerSM says %d", blocks, mvPerSM(bits))
+			if blocks < perSM {
+				t.Errorf("%s: %d blocks per multiprocessor, the grid assumes %d", name, blocks, perSM)
 			}
-			t.Logf("%d bytes static shared memory, %d blocks per multiprocessor", static, blocks)
+			t.Logf("%s: %d bytes static shared memory, %d blocks per multiprocessor", name, static, blocks)
 			for _, r := range []int{4, 16} {
 				var rowBlocks, rowStatic int
 				err := b.th.Do(ctx, func() error {

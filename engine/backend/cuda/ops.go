@@ -91,8 +91,8 @@ func (o ops) RMSNorm(dst, x, weight engine.Tensor, eps float32) {
 // splitK picks how many K ranges the decode product splits into, and the 32-row
 // chunks per range, so that about four blocks per multiprocessor are in flight. With
 // perSM set, the grid stays within perSM blocks per multiprocessor, all resident at
-// once (gptq_mv4 fits five, gptq_mv3 six, and one more block on some multiprocessors
-// would be a second wave as long as the first).
+// once (gptq_mv4 fits five, and one more block on some multiprocessors would be a
+// second wave as long as the first).
 func (o ops) splitK(chunks, colBlocks, perSM int) (splits, per int) {
 	splits = ceil(4*o.b.dev.sms, colBlocks)
 	if perSM > 0 {
@@ -103,26 +103,17 @@ func (o ops) splitK(chunks, colBlocks, perSM int) (splits, per int) {
 	return ceil(chunks, per), per
 }
 
-// mvPerSM is the blocks of gptq_mv3 and gptq_mv4 that one multiprocessor holds
-// (shared memory: their rings of four chunks take 32 and 38 KB; TestMatVecOccupancy).
-func mvPerSM(bits int) int {
-	if bits == 3 {
-		return 6
-	}
-	return 5
-}
+// mvPerSM is the blocks of gptq_mv4 that one multiprocessor holds (shared memory: its
+// ring of four chunks takes 38 KB; TestMatVecOccupancy), mvSharedMax what is left of
+// the 48 KB a block may use beside it.
+const (
+	mvPerSM     = 5
+	mvSharedMax = 48<<10 - 38928
+)
 
-// mvShared is the dynamic shared memory of a gptq_mv3/gptq_mv4 block for per chunks
-// (16 input pairs and a group index each), and mvSharedMax what is left of the 48 KB
-// a block may use beside the ring's static shared memory.
+// mvShared is the dynamic shared memory of a gptq_mv4 block for per chunks (16 input
+// pairs and a group index each).
 func mvShared(per int) int { return per * 17 * 4 }
-
-func mvSharedMax(bits int) int {
-	if bits == 3 {
-		return 48<<10 - 32784
-	}
-	return 48<<10 - 38928
-}
 
 // mvBlocks bounds the column blocks of a split decode product (a split launch has at
 // most six blocks per multiprocessor, at least two splits each), and mvPartFloats
@@ -409,7 +400,8 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 // (tests and benchmarks try each).
 var tcForce *tcConfig
 
-// mvCols is the columns one block of gptq_mv3/gptq_mv4 computes.
+// mvCols is the columns one block of gptq_mv4 (and of the batch kernels gptq_mvN_rR)
+// computes.
 const mvCols = 512
 
 // mmKernel is the shape of the prompt kernel gptq_mmN (kernels/gptq.cu, mm): tiles
@@ -465,8 +457,9 @@ func mmSplits(tiles, cap, chunks int) int {
 // and tests clear it to run the generic gptq_gemm_N.
 var fastGemm = true
 
-// fastMatvec selects gptq_mv3/gptq_mv4 for 3- and 4-bit decode products; benchmarks
-// and tests clear it to run the generic gptq_matvec_N.
+// fastMatvec selects the fast kernels for 3- and 4-bit decode products (at one row
+// gptq_mvq3 and gptq_mv4); benchmarks and tests clear it to run the generic
+// gptq_matvec_N.
 var fastMatvec = true
 
 // pendingMV holds decode products on fast kernels that are recorded but not yet
@@ -506,7 +499,8 @@ func (o ops) flush() {
 	o.flushProducts()
 }
 
-// flushProducts launches the pending decode products as one gptq_mv launch.
+// flushProducts launches the pending decode products as one launch: at one row
+// gptq_mvq3 for 3 bits (flushQuad), gptq_mv4 for 4.
 func (o ops) flushProducts() {
 	p := &o.b.pend
 	if p.n == 0 {
@@ -534,13 +528,72 @@ func (o ops) flushProducts() {
 		o.flushRows(args, colBlocks, res, rdst)
 		return
 	}
-	splits, per := o.splitK(K/32, colBlocks, mvPerSM(bits))
-	if mvShared(per) > mvSharedMax(bits) {
-		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax(bits)))
+	if bits == 3 {
+		o.flushQuad(args, K, res, rdst, w0.q.zeroOffset)
+		return
+	}
+	splits, per := o.splitK(K/32, colBlocks, mvPerSM)
+	if mvShared(per) > mvSharedMax {
+		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", bits, K, colBlocks*mvCols, mvShared(per), mvSharedMax))
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch(fmt.Sprintf("gptq_mv%d", bits), [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
+	o.launch("gptq_mv4", [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
+}
+
+// mvqCols is the columns one block of gptq_mvq3 computes, and mvqPerSM the blocks one
+// multiprocessor holds (128 registers a thread; TestMatVecOccupancy).
+const (
+	mvqCols  = 256
+	mvqPerSM = 4
+)
+
+// mvqShared is the dynamic shared memory of a gptq_mvq3 block for per chunks (rounded
+// up to whole quads): 16 input pairs, their (bias, sum) and a group index per chunk;
+// mvqSharedMax is what is left of the 48 KB a block may use beside the static ring of
+// two quads per warp.
+func mvqShared(per int) int { return 76 * ceil(per, 4) * 4 }
+
+const mvqSharedMax = 48<<10 - 35920
+
+// mvqRangesMax, when positive, bounds the K ranges of a one-row decode product on
+// gptq_mvq3 (tests lower it to give each block many quads).
+var mvqRangesMax = 0
+
+// mvqSplits picks the K ranges of a one-row product on gptq_mvq3: as many as keep
+// mvqPerSM blocks on every multiprocessor, all resident at once, each range whole
+// quads of chunks but the last.
+func (o ops) mvqSplits(chunks, colBlocks int) (splits, per int) {
+	splits = max(1, min(chunks, mvqPerSM*o.b.dev.sms/colBlocks))
+	if mvqRangesMax > 0 {
+		splits = min(splits, mvqRangesMax)
+	}
+	per = 4 * ceil(ceil(chunks, splits), 4)
+	return ceil(chunks, per), per
+}
+
+// flushQuad launches the pending one-row 3-bit decode products (args: the three
+// weights' parameters) on gptq_mvq3 (kernels/gptq.cu, matvec_q: the weights unpacked
+// with one LOP3 per pair and multiplied on the tensor cores): one block per 256
+// columns of a weight and range of K.
+func (o ops) flushQuad(args []any, K int, res, rdst cu.DevicePtr, zeroOffset float32) {
+	p := &o.b.pend
+	colBlocks, partN := 0, 0
+	for _, w := range p.ws[:p.n] {
+		colBlocks += ceil(w.cols, mvqCols)
+		partN += w.cols
+	}
+	splits, per := o.mvqSplits(K/32, colBlocks)
+	if mvqShared(per) > mvqSharedMax {
+		o.fail(fmt.Errorf("cuda: MatMul: 3-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", K, partN, mvqShared(per), mvqSharedMax))
+		return
+	}
+	if splits > 1 && (colBlocks > mvBlocks(o.b.dev.sms) || splits*partN > mvPartFloats(o.b.dev.sms)) {
+		o.fail(fmt.Errorf("cuda: MatMul: 3-bit decode product of %d inputs into %d columns needs %d ranges of K, over the partial sums' buffer", K, partN, splits))
+		return
+	}
+	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
+	o.launch("gptq_mvq3", [3]int{colBlocks, splits, 1}, 128, mvqShared(per), args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
