@@ -5,6 +5,9 @@
 # `agent bench` it with each binary in BINS (default: agent), e.g. an older build
 # beside the new one. JSON lines go to $OUT/bench.jsonl, a table last.
 #   PROMPTS prompt lengths, each benched (default 512); GEN  decoded tokens (default 128)
+#   SEQS    the batched engine's points, e.g. 4,16 (agent bench --seqs; default none)
+#   PEER    a peer's benchmark command (agent bench --peer), e.g. an ExLlamaV2 script
+#           that lives outside this repository
 #   e2e.sh 4:128 4:-1
 set -u
 cd "$(dirname "$0")"
@@ -20,6 +23,7 @@ for q in "$@"; do
     for p in ${PROMPTS:-512}; do
       printf '%s %s-bit g%s prompt %s: ' "$bin" "$b" "$g" "$p"
       ./"$bin" bench --model /tmp/m --device cuda --prompt "$p" --gen "${GEN:-128}" --runs 3 --json \
+        ${SEQS:+--seqs "$SEQS"} ${PEER:+--peer "$PEER"} \
         2>"$out/bench-$bin-$b-$g-$p.log" | tee -a "$out/bench.jsonl"
     done
   done
