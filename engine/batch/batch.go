@@ -87,6 +87,9 @@ type Scheduler struct {
 	tickets uint64
 	stats   Stats
 	closed  bool
+	// onStep, when set (Bench), is told each step's decode rows, prompt rows and
+	// time once its forward pass has returned.
+	onStep func(decodes, prompt int, d time.Duration)
 
 	wake   chan struct{} // cap 1: something changed for the loop
 	cancel context.CancelFunc
@@ -452,6 +455,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		parts := s.plan()
+		onStep := s.onStep
 		s.mu.Unlock()
 		if len(parts) == 0 {
 			select {
@@ -465,10 +469,15 @@ func (s *Scheduler) loop(ctx context.Context) {
 		var logits []float32
 		var ids []int
 		var err error
+		start := time.Now()
 		if len(pick) > 0 {
 			logits, ids, err = s.device.ForwardBatchSampled(ctx, b, want, pick)
 		} else {
 			logits, err = s.model.ForwardBatch(ctx, b, want)
+		}
+		if onStep != nil {
+			decodes, prompt := rowsOf(parts)
+			onStep(decodes, prompt, time.Since(start))
 		}
 		if err != nil && ctx.Err() != nil {
 			err = ErrClosed
@@ -480,6 +489,19 @@ func (s *Scheduler) loop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// rowsOf counts a step's rows: one a decoding sequence (the one token it has not
+// fed yet), and the rest, its prompt chunks.
+func rowsOf(parts []part) (decodes, prompt int) {
+	for _, pt := range parts {
+		if pt.n == 1 && pt.want {
+			decodes++
+		} else {
+			prompt += pt.n
+		}
+	}
+	return decodes, prompt
 }
 
 // plan drops cancelled sequences, admits waiting ones while there are slots and

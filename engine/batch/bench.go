@@ -2,9 +2,11 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -27,6 +29,11 @@ type BenchPoint struct {
 	// between a call's later tokens.
 	TTFTms float64 `json:"ttft_ms"`
 	ITLms  float64 `json:"itl_ms"`
+	// StepMs is the mean time of the run's full decode steps, Steps of them: those
+	// of Running decoding sequences and no prompt chunk (0 when there was none).
+	// ITLms counts the steps a call shared with other calls' prompts too.
+	StepMs float64 `json:"step_ms"`
+	Steps  int     `json:"steps"`
 	WallS  float64 `json:"wall_s"`
 }
 
@@ -74,6 +81,19 @@ func (s *Scheduler) Bench(ctx context.Context, seqs, promptLen, gen, runs int) (
 // benchRun generates gen tokens after each prompt, all at once.
 func (s *Scheduler) benchRun(ctx context.Context, prompts [][]int, gen int) (BenchPoint, error) {
 	p := BenchPoint{Seqs: len(prompts), Running: min(len(prompts), s.maxSeqs)}
+	var full fullSteps
+	s.mu.Lock()
+	if s.onStep != nil {
+		s.mu.Unlock()
+		return p, errors.New("bench: another bench is running on this scheduler")
+	}
+	s.onStep = func(decodes, prompt int, d time.Duration) { full.add(p.Running, decodes, prompt, d) }
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.onStep = nil
+		s.mu.Unlock()
+	}()
 	results := make([]engine.Result, len(prompts))
 	begin := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
@@ -103,5 +123,34 @@ func (s *Scheduler) benchRun(ctx context.Context, prompts [][]int, gen int) (Ben
 	slices.Sort(ttft)
 	p.TTFTms, p.ITLms = ttft[len(ttft)/2], itl/float64(len(results))
 	p.TokS = float64(p.Tokens) / p.WallS
+	p.StepMs, p.Steps = full.mean()
 	return p, nil
+}
+
+// fullSteps sums the full decode steps of a run: running decoding rows and no
+// prompt rows. The scheduler's loop adds to it, Bench reads it after the calls.
+type fullSteps struct {
+	mu    sync.Mutex
+	n     int
+	total time.Duration
+}
+
+func (f *fullSteps) add(running, decodes, prompt int, d time.Duration) {
+	if decodes != running || prompt != 0 {
+		return
+	}
+	f.mu.Lock()
+	f.n++
+	f.total += d
+	f.mu.Unlock()
+}
+
+// mean is the full steps' mean time in milliseconds and their count.
+func (f *fullSteps) mean() (float64, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		return 0, 0
+	}
+	return f.total.Seconds() * 1e3 / float64(f.n), f.n
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/rewoo-agent/agent/engine"
 )
@@ -12,9 +14,15 @@ import (
 // than the running slots queue and still count, no prompt starts from another's
 // cached blocks, and bad arguments are errors.
 func TestBench(t *testing.T) {
+	// In a bubble each 1 ms step of the fake lasts until every call has enqueued,
+	// however the goroutines are scheduled, so the calls of a run decode together.
+	synctest.Test(t, testBench)
+}
+
+func testBench(t *testing.T) {
 	ctx := context.Background()
 	f := newFake(512, 4, 256)
-	f.gate, f.eosEvery = nil, 3
+	f.gate, f.eosEvery, f.delay = nil, 3, time.Millisecond
 	s, err := New(f, idTok{bos: 1, eos: 2}, Options{MaxSequences: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +43,12 @@ func TestBench(t *testing.T) {
 	if !(p.TokS > 0 && p.WallS > 0 && p.TTFTms >= 0 && p.ITLms >= 0) || p.TokS != float64(p.Tokens)/p.WallS {
 		t.Errorf("Bench figures %+v", p)
 	}
+	// 6 calls on 4 slots: the first 4 decode together after their prompts until
+	// they end, so full steps (4 decodes, no prompt) are there, each one of the
+	// fake's 1 ms steps.
+	if p.Steps < 1 || p.StepMs != 1 || p.StepMs*float64(p.Steps) > p.WallS*1e3 {
+		t.Errorf("full decode steps: %d of %.3f ms in a %.3f s run", p.Steps, p.StepMs, p.WallS)
+	}
 	after := s.Stats()
 	if hits := after.PrefixHits - before.PrefixHits; hits != 0 {
 		t.Errorf("%d prefix-cache hits: the runs' prompts repeat", hits)
@@ -49,5 +63,58 @@ func TestBench(t *testing.T) {
 	}
 	if _, err := s.Bench(ctx, 1, 250, 10, 1); !errors.Is(err, engine.ErrContextLength) {
 		t.Errorf("Bench past the context: %v, want ErrContextLength", err)
+	}
+}
+
+// TestFullSteps: a run's full decode steps are those of every running sequence
+// decoding and no prompt chunk; a step's rows are counted as the scheduler plans them.
+func TestFullSteps(t *testing.T) {
+	var f fullSteps
+	if ms, n := f.mean(); ms != 0 || n != 0 {
+		t.Errorf("no steps: %v ms, %d steps", ms, n)
+	}
+	f.add(4, 4, 0, 2*time.Millisecond)
+	f.add(4, 4, 9, 50*time.Millisecond) // a prompt chunk beside the decodes
+	f.add(4, 3, 0, time.Millisecond)    // a call already ended
+	f.add(4, 4, 0, 4*time.Millisecond)
+	if ms, n := f.mean(); ms != 3 || n != 2 {
+		t.Errorf("mean %v ms of %d steps, want 3 ms of 2", ms, n)
+	}
+	q := &seq{}
+	parts := []part{{q: q, n: 1, want: true}, {q: q, n: 1, want: true}, {q: q, n: 7, want: false}, {q: q, n: 3, want: true}}
+	if d, p := rowsOf(parts); d != 2 || p != 10 {
+		t.Errorf("rowsOf: %d decodes, %d prompt rows; want 2 and 10", d, p)
+	}
+}
+
+// TestBenchAlone: a second bench on the same scheduler while one runs is an error,
+// not a mix of the two runs' steps.
+func TestBenchAlone(t *testing.T) {
+	f := newFake(512, 4, 256)
+	s, err := New(f, idTok{bos: 1, eos: 2}, Options{MaxSequences: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Bench(context.Background(), 2, 5, 3, 1)
+		first <- err
+	}()
+	for {
+		s.mu.Lock()
+		busy := s.onStep != nil
+		s.mu.Unlock()
+		if busy {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.Bench(context.Background(), 1, 5, 3, 1); err == nil {
+		t.Error("a second bench while one runs: no error")
+	}
+	close(f.gate) // let the first one's steps run
+	if err := <-first; err != nil {
+		t.Errorf("the first bench: %v", err)
 	}
 }

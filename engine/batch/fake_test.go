@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/rewoo-agent/agent/engine"
 )
@@ -24,6 +25,7 @@ type fakeModel struct {
 	gate                      chan struct{}
 	spread                    bool
 	eosEvery                  int
+	delay                     time.Duration // each step takes at least this long
 
 	mu    sync.Mutex
 	steps []engine.Batch // every step's rows, in order
@@ -42,6 +44,7 @@ func (f *fakeModel) ForwardBatch(ctx context.Context, b engine.Batch, want []int
 			return nil, ctx.Err()
 		}
 	}
+	time.Sleep(f.delay)
 	f.mu.Lock()
 	f.steps = append(f.steps, b)
 	f.mu.Unlock()

@@ -128,7 +128,7 @@ func batched(ctx context.Context, spec open.Spec, o Options, res *benchreport.Re
 		if err != nil {
 			return err
 		}
-		res.AddBatch(benchreport.Batch{Seqs: p.Seqs, Running: p.Running, TokS: p.TokS, TTFTms: p.TTFTms, ITLms: p.ITLms})
+		res.AddBatch(benchreport.Batch{Seqs: p.Seqs, Running: p.Running, TokS: p.TokS, TTFTms: p.TTFTms, ITLms: p.ITLms, StepMs: p.StepMs})
 	}
 	return nil
 }

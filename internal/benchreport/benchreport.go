@@ -68,13 +68,26 @@ type Batch struct {
 	TokS    float64 `json:"tok_s"`   // generated tokens of all calls over the wall time, prefill included
 	TTFTms  float64 `json:"ttft_ms"` // the median call's time to its first token
 	ITLms   float64 `json:"itl_ms"`  // the mean time between a call's later tokens
+	// StepMs is the mean time of the run's full decode steps (every running
+	// sequence decoding, no prompt chunk beside them), 0 when there was none;
+	// ITLms also counts the steps a call shared with other calls' prompts.
+	StepMs float64 `json:"step_ms,omitempty"`
 	// VsOne is TokS over the same engine's TokS at one call, when --seqs has 1.
 	VsOne float64 `json:"vs_one,omitempty"`
 	// The floor of a step of Running sequences, with the floor set: its bytes
-	// over its Running tokens, its time, and that over ITLms.
+	// over its Running tokens, its time, and that over the step's (Step).
 	BytesPerToken int64   `json:"bytes_per_token,omitempty"`
 	FloorMsStep   float64 `json:"floor_ms_per_step,omitempty"`
 	FloorPct      float64 `json:"floor_pct,omitempty"`
+}
+
+// Step is a decode step of b's Running sequences: StepMs, or ITLms when the run
+// had no full step.
+func (b Batch) Step() float64 {
+	if b.StepMs > 0 {
+		return b.StepMs
+	}
+	return b.ITLms
 }
 
 // Peer is the peer's times at one batch size, against the same floors as ours
@@ -164,7 +177,7 @@ func (r *Report) limits() {
 		if r.ReadGBs > 0 {
 			b.BytesPerToken = r.stepBytes(b.Running) / int64(b.Running)
 			b.FloorMsStep = r.stepFloorMs(b.Running)
-			b.FloorPct = pct(b.FloorMsStep, b.ITLms)
+			b.FloorPct = pct(b.FloorMsStep, b.Step())
 		}
 	}
 	for i := range r.Peer {
@@ -268,10 +281,10 @@ func (r *Report) WriteText(w io.Writer) error {
 			seqs = fmt.Sprintf("%d (%d running)", x.Seqs, x.Running)
 		}
 		tokS := 0.0
-		if x.ITLms > 0 {
-			tokS = 1e3 * float64(x.Running) / x.ITLms
+		if x.Step() > 0 {
+			tokS = 1e3 * float64(x.Running) / x.Step()
 		}
-		fmt.Fprintf(tw, "agent batched\t%s\t%s\t%s\t%s\t%s\t%s\n", seqs, opt("%.2f", x.ITLms), opt("%.1f", tokS),
+		fmt.Fprintf(tw, "agent batched\t%s\t%s\t%s\t%s\t%s\t%s\n", seqs, opt("%.2f", x.Step()), opt("%.1f", tokS),
 			bytesText(x.BytesPerToken), opt("%.2f", x.FloorMsStep), opt("%.1f%%", x.FloorPct))
 	}
 	for _, p := range r.Peer {
@@ -292,8 +305,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		if x.Seqs == 1 {
 			calls = "call"
 		}
-		fmt.Fprintf(&b, "batched, %d %s at once: %.1f tok/s%s (time to first token %.1f ms, between tokens %.2f ms)\n",
-			x.Seqs, calls, x.TokS, vs, x.TTFTms, x.ITLms)
+		full := ""
+		if x.StepMs > 0 {
+			full = fmt.Sprintf(", full decode steps %.2f ms", x.StepMs)
+		}
+		fmt.Fprintf(&b, "batched, %d %s at once: %.1f tok/s%s (time to first token %.1f ms, between tokens %.2f ms%s)\n",
+			x.Seqs, calls, x.TokS, vs, x.TTFTms, x.ITLms, full)
 	}
 	if r.PeerError != "" {
 		fmt.Fprintf(&b, "no peer times: %s\n", r.PeerError)

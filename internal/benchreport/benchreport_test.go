@@ -74,6 +74,8 @@ func TestBatch(t *testing.T) {
 	}
 	r.AddBatch(Batch{Seqs: 1, TokS: 100, TTFTms: 5, ITLms: 10})
 	r.AddBatch(Batch{Seqs: 32, Running: 16, TokS: 800, ITLms: 40})
+	// A full decode step's time, when the run had one, is what the floor is held to.
+	r.AddBatch(Batch{Seqs: 16, TokS: 700, ITLms: 40, StepMs: 25})
 	r.SetFloor(30e9, 1e9, 2e12, "copy")
 	for i, want := range []struct {
 		vsOne, bytes, floorMs, pct float64
@@ -81,6 +83,7 @@ func TestBatch(t *testing.T) {
 		{3, 34e9 / 4, 17, 85},
 		{1, 31e9, 15.5, 155},
 		{8, 46e9 / 16, 23, 57.5},
+		{7, 46e9 / 16, 23, 92},
 	} {
 		b := r.Batch[i]
 		if !near(b.VsOne, want.vsOne) || b.BytesPerToken != int64(want.bytes) || !near(b.FloorMsStep, want.floorMs) || !near(b.FloorPct, want.pct) {
@@ -120,7 +123,7 @@ func TestWriteText(t *testing.T) {
 	gpu.SetCompute(65.2e9, 620e12, "mma.sync")
 	gpu.AddBatch(Batch{Seqs: 1, TokS: 55, TTFTms: 380, ITLms: 17.5})
 	gpu.AddBatch(Batch{Seqs: 4, TokS: 190, TTFTms: 1400, ITLms: 19})
-	gpu.AddBatch(Batch{Seqs: 32, Running: 16, TokS: 600, TTFTms: 5000, ITLms: 24})
+	gpu.AddBatch(Batch{Seqs: 32, Running: 16, TokS: 600, TTFTms: 5000, ITLms: 24, StepMs: 21.5})
 	gpu.AddPeer("exllamav2", 1, 0.17, 18.8)
 	gpu.AddPeer("exllamav2", 4, 0, 21)
 	for name, r := range map[string]Report{"cpu": cpu, "gpu": gpu} {
