@@ -103,6 +103,9 @@ type Engine struct {
 	// (0: off), drafted by DraftModel or, without one, by prompt lookup.
 	Speculate  int    `yaml:"speculate" env:"AGENT_SPECULATE"`
 	DraftModel string `yaml:"draft_model" env:"AGENT_DRAFT_MODEL" path:""`
+	// MaxSequences is the most sequences a local model decodes at once, sharing
+	// each step (the continuous-batching engine's running slots).
+	MaxSequences int `yaml:"max_sequences" env:"AGENT_MAX_SEQUENCES"`
 	// LLMGrammar is how the server gets the plan grammar (engine/openai's
 	// Grammar): auto, llamacpp, vllm or none.
 	LLMGrammar string `yaml:"llm_grammar" env:"AGENT_LLM_GRAMMAR"`

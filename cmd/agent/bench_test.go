@@ -175,3 +175,29 @@ func TestBenchRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchMaxSequences: --max-sequences sets the batched engine's running slots,
+// so a point of more calls than the default 16 runs them all at once.
+func TestBenchMaxSequences(t *testing.T) {
+	dir := gptqFixture("tiny-4bit-nogroup-actorder")
+	for _, c := range []struct {
+		max     string
+		running int
+	}{{"", 16}, {"20", 20}} {
+		args := []string{"bench", "--model", dir, "--device", "cpu", "--prompt", "3", "--gen", "2", "--runs", "1", "--seqs", "20", "--json"}
+		if c.max != "" {
+			args = append(args, "--max-sequences", c.max)
+		}
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), stdio{strings.NewReader(""), &out, &errb}, args); err != nil {
+			t.Fatalf("%v\n%s", err, errb.String())
+		}
+		var res benchreport.Report
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		if p := res.Batch[len(res.Batch)-1]; p.Seqs != 20 || p.Running != c.running {
+			t.Errorf("--max-sequences %q: point %+v, want 20 calls with %d running", c.max, p, c.running)
+		}
+	}
+}

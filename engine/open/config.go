@@ -20,7 +20,7 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	s := Spec{
 		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
 		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
-		Speculate: e.Speculate, DraftModel: e.DraftModel,
+		Speculate: e.Speculate, DraftModel: e.DraftModel, MaxSequences: e.MaxSequences,
 		ServerGrammar: openai.Grammar(e.LLMGrammar),
 		Hub:           hub.New(getenv),
 	}
@@ -40,6 +40,9 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	}
 	if s.Speculate < 0 {
 		return s, fmt.Errorf("engine.speculate (%s): %d: must be >= 0 (0 is off)", cfg.Source("engine.speculate"), s.Speculate)
+	}
+	if s.MaxSequences < 1 || s.MaxSequences > MaxSequences {
+		return s, fmt.Errorf("engine.max_sequences (%s): %d: must be 1 to %d", cfg.Source("engine.max_sequences"), s.MaxSequences, MaxSequences)
 	}
 	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
 		return s, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)

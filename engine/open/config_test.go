@@ -39,6 +39,8 @@ func TestFromConfig(t *testing.T) {
 		{"a negative speculate", []string{"AGENT_SPECULATE=-2"}, nil, "", "", "engine.speculate (env AGENT_SPECULATE): -2"},
 		{"a grammar mode", nil, []configs.Setting{{Key: "engine.llm_grammar", Value: "vllm", Flag: "--llm-grammar"}}, "", "http://file.example", ""},
 		{"a bad grammar mode", nil, []configs.Setting{{Key: "engine.llm_grammar", Value: "gbnf", Flag: "--llm-grammar"}}, "", "", "engine.llm_grammar (flag --llm-grammar)"},
+		{"no sequences", nil, []configs.Setting{{Key: "engine.max_sequences", Value: "0", Flag: "--max-sequences"}}, "", "", "engine.max_sequences (flag --max-sequences): 0: must be 1 to 64"},
+		{"too many sequences", []string{"AGENT_MAX_SEQUENCES=65"}, nil, "", "", "engine.max_sequences (env AGENT_MAX_SEQUENCES): 65"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +65,7 @@ func TestFromConfig(t *testing.T) {
 			if string(s.ServerGrammar) != wantGrammar {
 				t.Errorf("server grammar %q, want %q", s.ServerGrammar, wantGrammar)
 			}
-			if err != nil || s.Model != tt.model || s.URL != tt.url || s.APIKey != "sk-test" || s.Hub == nil || s.Speculate != 0 {
+			if err != nil || s.Model != tt.model || s.URL != tt.url || s.APIKey != "sk-test" || s.Hub == nil || s.Speculate != 0 || s.Sequences() != DefaultSequences {
 				t.Errorf("%+v, %v; want model %q, url %q, the key and a hub client", s, err, tt.model, tt.url)
 			}
 		})
@@ -88,5 +90,22 @@ func TestFromConfigSpeculate(t *testing.T) {
 	s, err := FromConfig(cfg, func(string) string { return "" })
 	if err != nil || s.Speculate != 5 || s.DraftModel != "/d" {
 		t.Errorf("speculate %d, draft model %q, %v; want 5 and /d", s.Speculate, s.DraftModel, err)
+	}
+}
+
+// TestFromConfigSequences: engine.max_sequences reaches the Spec, and a Spec
+// without it runs DefaultSequences.
+func TestFromConfigSequences(t *testing.T) {
+	cfg, err := configs.Load(configs.Options{Env: []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AGENT_MODEL=/m"}, Flags: []configs.Setting{
+		{Key: "engine.max_sequences", Value: "48", Flag: "--max-sequences"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FromConfig(cfg, func(string) string { return "" })
+	if err != nil || s.MaxSequences != 48 || s.Sequences() != 48 {
+		t.Errorf("max sequences %d (%d), %v; want 48", s.MaxSequences, s.Sequences(), err)
+	}
+	if n := (Spec{Model: "/m"}).Sequences(); n != DefaultSequences {
+		t.Errorf("a Spec without MaxSequences runs %d, want %d", n, DefaultSequences)
 	}
 }

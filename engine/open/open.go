@@ -9,6 +9,7 @@
 package open
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,11 @@ type Spec struct {
 	// one-sequence generator speculates (see LLM).
 	Speculate  int
 	DraftModel string
+
+	// MaxSequences is the most sequences a local model decodes at once (the
+	// continuous-batching scheduler's running slots, 1 to MaxSequences); 0 means
+	// DefaultSequences.
+	MaxSequences int
 
 	// Hub resolves hub references; nil means the client the environment
 	// configures (hub.New(os.Getenv)).
@@ -148,8 +154,16 @@ func Open(ctx context.Context, s Spec) (llm engine.LLM, local *Loaded, close fun
 	return m.Generator, m, m.Close, nil
 }
 
-// Sequences is how many sequences the local engine LLM opens decodes at once.
-const Sequences = 16
+// DefaultSequences is how many sequences the engine LLM opens decodes at once
+// unless Spec.MaxSequences says otherwise, and MaxSequences the most it takes
+// (the decode batches the backends' batch kernels and tests cover).
+const (
+	DefaultSequences = 16
+	MaxSequences     = 64
+)
+
+// Sequences is the running slots of the engine s opens for a local model.
+func (s Spec) Sequences() int { return cmp.Or(s.MaxSequences, DefaultSequences) }
 
 // batched loads the local model s names with a paged cache and serves it through
 // the continuous-batching scheduler (engine/batch), so concurrent calls share
@@ -161,7 +175,7 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := loadModel(ctx, dir, s.Device, s.progress(), &llama.Paged{Sequences: Sequences})
+	m, err := loadModel(ctx, dir, s.Device, s.progress(), &llama.Paged{Sequences: s.Sequences()})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,9 +206,9 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 	var sched *batch.Scheduler
 	if tok == nil {
 		cfg := m.Config()
-		sched, err = batch.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}, batch.Options{MaxSequences: Sequences})
+		sched, err = batch.New(m, idsOnlyTokenizer{bos: cfg.BOS, eos: cfg.EOS}, batch.Options{MaxSequences: s.Sequences()})
 	} else {
-		sched, err = batch.New(m, tok, batch.Options{MaxSequences: Sequences})
+		sched, err = batch.New(m, tok, batch.Options{MaxSequences: s.Sequences()})
 	}
 	if err != nil {
 		m.Close()
