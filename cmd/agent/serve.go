@@ -33,8 +33,8 @@ between commands.
 The model loads on the first request and unloads after --keep-alive without
 requests (-1: never; 0: as soon as the last request ends), loading again on the
 next. Up to --max-sequences requests (16 by default) reach the engine at once (the
-batching engine's sequences, sharing its steps) and --max-waiting wait their turn; past that a request gets
-503 "server_busy" at once. With --api-key (repeatable) or
+batching engine's sequences, sharing its steps) and --max-waiting wait their turn;
+past that a request gets 503 "server_busy" at once. With --api-key (repeatable) or
 $` + apiKeysEnv + ` (comma-separated), /v1/ requests need "Authorization: Bearer KEY".
 
 SIGTERM or Ctrl-C drains: no new requests, the running and waiting ones finish
