@@ -321,6 +321,38 @@ __device__ __forceinline__ void issue(stage<BITS>& st, const uint32_t* __restric
   }
 }
 
+// lastSplit ends a decode product whose K range is split over the gridDim.y blocks of
+// a column block, once each block has stored its sums in part: the last block to
+// finish (counted in count, which it resets for the next launch) goes on to add them
+// up (true); the others are done (false).
+__device__ __forceinline__ bool lastSplit(int* __restrict__ count, int& isLast) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int prev = atomicAdd(count + blockIdx.x, 1);
+    isLast = prev == gridDim.y - 1;
+    if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
+  }
+  __syncthreads();
+  if (!isLast) return false;
+  __threadfence();
+  return true;
+}
+
+// splitSum adds up, in range order, the four sums of every range s of K at at(s).
+template <typename At>
+__device__ __forceinline__ float4 splitSum(At at) {
+  float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int s = 0; s < gridDim.y; s++) {
+    const float4 p = __ldcg(reinterpret_cast<const float4*>(at(s)));
+    sum.x += p.x;
+    sum.y += p.y;
+    sum.z += p.z;
+    sum.w += p.w;
+  }
+  return sum;
+}
+
 template <int BITS, int STAGES>
 __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                             const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
@@ -377,25 +409,8 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
   float4 sum = make_float4(acc[0], acc[1], acc[2], acc[3]);
   if (gridDim.y > 1) {
     if (active) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + n), sum);
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      const int prev = atomicAdd(count + blockIdx.x, 1);
-      isLast = prev == gridDim.y - 1;
-      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!isLast) return;
-    __threadfence();
-    if (!active) return;
-    sum = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int s = 0; s < gridDim.y; s++) {
-      const float4 p = __ldcg(reinterpret_cast<const float4*>(part + (size_t)s * partN + col0 + n));
-      sum.x += p.x;
-      sum.y += p.y;
-      sum.z += p.z;
-      sum.w += p.w;
-    }
+    if (!lastSplit(count, isLast) || !active) return;
+    sum = splitSum([&](int s) { return part + (size_t)s * partN + col0 + n; });
   }
   if (!active) return;
   *reinterpret_cast<float4*>(L.y + n) = sum;
@@ -490,28 +505,12 @@ __device__ void matvec_rows(const lin& L, int bx, int col0, int partN, const __h
         if (r < rows)
           __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m0 + r) * partN + col0 + n),
                  make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      const int prev = atomicAdd(count + blockIdx.x, 1);
-      isLast = prev == gridDim.y - 1;
-      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!isLast) return;
-    __threadfence();
+    if (!lastSplit(count, isLast)) return;
     if (!active) return;
 #pragma unroll
     for (int r = 0; r < R; r++) {
       if (r >= rows) continue;
-      float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
-      for (int sp = 0; sp < gridDim.y; sp++) {
-        const float4 p = __ldcg(reinterpret_cast<const float4*>(part + ((size_t)sp * M + m0 + r) * partN + col0 + n));
-        sum.x += p.x;
-        sum.y += p.y;
-        sum.z += p.z;
-        sum.w += p.w;
-      }
+      const float4 sum = splitSum([&](int sp) { return part + ((size_t)sp * M + m0 + r) * partN + col0 + n; });
       acc[r][0] = sum.x, acc[r][1] = sum.y, acc[r][2] = sum.z, acc[r][3] = sum.w;
     }
   }
@@ -833,25 +832,8 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
   float4 sum = cq & 1 ? make_float4(y[1][0], y[1][1], y[1][2], y[1][3]) : make_float4(y[0][0], y[0][1], y[0][2], y[0][3]);
   if (gridDim.y > 1) {
     if (writes) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + nw), sum);
-    __threadfence();
-    __syncthreads();
-    if (t == 0) {
-      const int prev = atomicAdd(count + blockIdx.x, 1);
-      isLast = prev == gridDim.y - 1;
-      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!isLast) return;
-    __threadfence();
-    if (!writes) return;
-    sum = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int sp = 0; sp < gridDim.y; sp++) {
-      const float4 p = __ldcg(reinterpret_cast<const float4*>(part + (size_t)sp * partN + col0 + nw));
-      sum.x += p.x;
-      sum.y += p.y;
-      sum.z += p.z;
-      sum.w += p.w;
-    }
+    if (!lastSplit(count, isLast) || !writes) return;
+    sum = splitSum([&](int sp) { return part + (size_t)sp * partN + col0 + nw; });
   }
   if (!writes) return;
   *reinterpret_cast<float4*>(L.y + nw) = sum;
@@ -1417,13 +1399,13 @@ __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefe
 
 // tc_finish stores a lane's sums acc (acc[mt][j][2h+e]: row 16mt+g+8h, column
 // nc+4e+j) of its block's K range: with one range, into y (and rdst = res + y);
-// with several, into part, and the last range of the column block to finish (counted
-// in count, which it resets) adds every range's sums in range order and stores them.
+// with several, into part, and the last range of the column block to finish
+// (lastSplit) adds every range's sums in range order (splitSum) and stores them.
 template <int MT>
 __device__ __forceinline__ void tc_finish(float (&acc)[MT][4][4], const lin& L, int nc, int g, int col0, int partN,
                                           int M, const float* __restrict__ res, float* __restrict__ rdst,
                                           float* __restrict__ part, int* __restrict__ count, int& isLast) {
-  const int N = L.N, tid = threadIdx.x;
+  const int N = L.N;
   if (gridDim.y > 1) {
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -1436,16 +1418,7 @@ __device__ __forceinline__ void tc_finish(float (&acc)[MT][4][4], const lin& L, 
             __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
                    make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
         }
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-      const int prev = atomicAdd(count + blockIdx.x, 1);
-      isLast = prev == gridDim.y - 1;
-      if (isLast) count[blockIdx.x] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!isLast) return;
-    __threadfence();
+    if (!lastSplit(count, isLast)) return;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -1454,14 +1427,7 @@ __device__ __forceinline__ void tc_finish(float (&acc)[MT][4][4], const lin& L, 
         for (int e = 0; e < 2; e++) {
           const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
           if (m >= M || col >= N) continue;
-          float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
-          for (int sp = 0; sp < gridDim.y; sp++) {
-            const float4 p = __ldcg(reinterpret_cast<const float4*>(part + ((size_t)sp * M + m) * partN + col0 + col));
-            sum.x += p.x;
-            sum.y += p.y;
-            sum.z += p.z;
-            sum.w += p.w;
-          }
+          const float4 sum = splitSum([&](int sp) { return part + ((size_t)sp * M + m) * partN + col0 + col; });
           acc[mt][0][2 * h + e] = sum.x, acc[mt][1][2 * h + e] = sum.y;
           acc[mt][2][2 * h + e] = sum.z, acc[mt][3][2 * h + e] = sum.w;
         }
