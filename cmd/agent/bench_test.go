@@ -46,7 +46,7 @@ func TestBenchSeqs(t *testing.T) {
 	dir := gptqFixture("tiny-4bit-nogroup-actorder")
 	var out, errb bytes.Buffer
 	err := run(context.Background(), stdio{strings.NewReader(""), &out, &errb},
-		[]string{"bench", "--model", dir, "--device", "cpu", "--prompt", "9", "--gen", "5", "--runs", "1", "--seqs", "1,3", "--json"})
+		[]string{"bench", "--model", dir, "--device", "cpu", "--prompt", "9", "--gen", "16", "--runs", "1", "--seqs", "1,3", "--json"})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
@@ -85,7 +85,7 @@ const fakePeer = `printf '{"name":"fake","seqs":1,"prompt_tokens":9,"prefill_s":
 func TestBenchPeer(t *testing.T) {
 	dir := gptqFixture("tiny-4bit-nogroup-actorder")
 	for _, asJSON := range []bool{true, false} {
-		args := []string{"bench", "--model", dir, "--device", "cpu", "--prompt", "9", "--gen", "5", "--runs", "1", "--seqs", "3", "--peer", fakePeer}
+		args := []string{"bench", "--model", dir, "--device", "cpu", "--prompt", "9", "--gen", "16", "--runs", "1", "--seqs", "3", "--peer", fakePeer}
 		if asJSON {
 			args = append(args, "--json")
 		}
@@ -93,7 +93,7 @@ func TestBenchPeer(t *testing.T) {
 		if err := run(context.Background(), stdio{strings.NewReader(""), &out, &errb}, args); err != nil {
 			t.Fatalf("%v\n%s", err, errb.String())
 		}
-		if want := "peer saw " + dir + " cpu 9 5 1 1,3\n"; !strings.Contains(errb.String(), want) {
+		if want := "peer saw " + dir + " cpu 9 16 1 1,3\n"; !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr %q lacks %q", errb.String(), want)
 		}
 		if !asJSON {
@@ -184,7 +184,8 @@ func TestBenchMaxSequences(t *testing.T) {
 		max     string
 		running int
 	}{{"", 16}, {"20", 20}} {
-		args := []string{"bench", "--model", dir, "--device", "cpu", "--prompt", "3", "--gen", "2", "--runs", "1", "--seqs", "20", "--json"}
+		// 16 tokens each: the first calls still decode when the last start
+		args := []string{"bench", "--model", dir, "--device", "cpu", "--prompt", "3", "--gen", "16", "--runs", "1", "--seqs", "20", "--json"}
 		if c.max != "" {
 			args = append(args, "--max-sequences", c.max)
 		}

@@ -66,25 +66,57 @@ func testBench(t *testing.T) {
 	}
 }
 
-// TestFullSteps: a run's full decode steps are those of every running sequence
-// decoding and no prompt chunk; a step's rows are counted as the scheduler plans them.
+// TestFullSteps: a run's full decode steps are those of the most decoding rows any
+// step carried and no prompt chunk; a step's rows are counted as the scheduler plans
+// them.
 func TestFullSteps(t *testing.T) {
 	var f fullSteps
-	if ms, n := f.mean(); ms != 0 || n != 0 {
-		t.Errorf("no steps: %v ms, %d steps", ms, n)
+	if r, ms, n := f.mean(); r != 0 || ms != 0 || n != 0 {
+		t.Errorf("no steps: %d running, %v ms, %d steps", r, ms, n)
 	}
-	f.add(4, 4, 0, 2*time.Millisecond)
-	f.add(4, 4, 9, 50*time.Millisecond) // a prompt chunk beside the decodes
-	f.add(4, 3, 0, time.Millisecond)    // a call already ended
-	f.add(4, 4, 0, 4*time.Millisecond)
-	if ms, n := f.mean(); ms != 3 || n != 2 {
-		t.Errorf("mean %v ms of %d steps, want 3 ms of 2", ms, n)
+	f.add(3, 0, time.Millisecond)
+	f.add(4, 0, 2*time.Millisecond)
+	f.add(4, 9, 50*time.Millisecond) // a prompt chunk beside the decodes
+	f.add(3, 0, time.Millisecond)    // a call already ended
+	f.add(4, 0, 4*time.Millisecond)
+	if r, ms, n := f.mean(); r != 4 || ms != 3 || n != 2 {
+		t.Errorf("%d running, mean %v ms of %d steps; want 4 running, 3 ms of 2", r, ms, n)
+	}
+	var g fullSteps // the most rows only ever beside a prompt chunk
+	g.add(2, 0, time.Millisecond)
+	g.add(5, 7, time.Millisecond)
+	if r, ms, n := g.mean(); r != 5 || ms != 0 || n != 0 {
+		t.Errorf("%d running, mean %v ms of %d steps; want 5 running and no full step", r, ms, n)
 	}
 	q := &seq{}
 	parts := []part{{q: q, n: 1, want: true}, {q: q, n: 1, want: true}, {q: q, n: 7, want: false}, {q: q, n: 3, want: true}}
 	if d, p := rowsOf(parts); d != 2 || p != 10 {
 		t.Errorf("rowsOf: %d decodes, %d prompt rows; want 2 and 10", d, p)
 	}
+}
+
+// TestBenchPoolBound: when the paged cache holds fewer sequences than the running
+// slots, Running is what the steps decoded, not the slots, and every call still
+// gets its tokens.
+func TestBenchPoolBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 12 blocks of 4 positions: each call's 17 prompt ids take 5, so at most
+		// two of the four calls are admitted at once.
+		f := newFake(12, 4, 20)
+		f.gate, f.delay = nil, time.Millisecond
+		s, err := New(f, idTok{bos: 1, eos: 2}, Options{MaxSequences: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		p, err := s.Bench(context.Background(), 4, 17, 3, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Tokens != 12 || p.Running != 2 {
+			t.Errorf("Bench: %d tokens, %d running; want 12 tokens and 2 running (12 blocks)", p.Tokens, p.Running)
+		}
+	})
 }
 
 // TestBenchAlone: a second bench on the same scheduler while one runs is an error,

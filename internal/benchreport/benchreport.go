@@ -62,8 +62,8 @@ type Report struct {
 // median run by TokS.
 type Batch struct {
 	Seqs int `json:"seqs"`
-	// Running is the sequences a decode step carries: Seqs, or the engine's limit
-	// when the rest queue.
+	// Running is the most sequences one decode step carried: Seqs, or fewer when
+	// the engine's limit or its paged cache held the rest back.
 	Running int     `json:"running"`
 	TokS    float64 `json:"tok_s"`   // generated tokens of all calls over the wall time, prefill included
 	TTFTms  float64 `json:"ttft_ms"` // the median call's time to its first token
