@@ -106,6 +106,9 @@ type Engine struct {
 	// MaxSequences is the most sequences a local model decodes at once, sharing
 	// each step (the continuous-batching engine's running slots).
 	MaxSequences int `yaml:"max_sequences" env:"AGENT_MAX_SEQUENCES"`
+	// KVCacheShare is the share of the memory free after the weights that the
+	// paged KV cache takes (0: the backend's default, 0.9 on a GPU, 0.5 on the CPU).
+	KVCacheShare float64 `yaml:"kv_cache_share" env:"AGENT_KV_CACHE_SHARE"`
 	// LLMGrammar is how the server gets the plan grammar (engine/openai's
 	// Grammar): auto, llamacpp, vllm or none.
 	LLMGrammar string `yaml:"llm_grammar" env:"AGENT_LLM_GRAMMAR"`

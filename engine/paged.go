@@ -28,6 +28,10 @@ type PagedBackend interface {
 	// KVMemory is the memory, in bytes, the device has free now for a paged cache
 	// (call it after the weights are loaded); ok is false where it cannot tell.
 	KVMemory() (bytes int64, ok bool)
+	// KVShare is the share of KVMemory a paged cache takes unless configured
+	// otherwise: most of a device's own memory, less of a host's, which the
+	// system and other programs share.
+	KVShare() float64
 	// KVValueBytes is the size of one key or value element in a paged cache
 	// (4 for float32, 2 for float16): the block pool is sized with it.
 	KVValueBytes() int

@@ -49,6 +49,7 @@ var configFlagList = []configFlag{
 	{modelGroup, "speculate", "engine.speculate", "speculative decoding: draft tokens per step, copied from earlier n-grams of the prompt and output or made by --draft-model, verified in one forward pass (same output); 0 is off"},
 	{modelGroup, "draft-model", "engine.draft_model", "smaller GPTQ checkpoint of the same vocabulary that drafts for --speculate (default: prompt lookup)"},
 	{modelGroup, "max-sequences", "engine.max_sequences", "the most sequences the local model decodes at once, sharing each step (1 to 64); more calls wait for a slot"},
+	{modelGroup, "kv-cache-share", "engine.kv_cache_share", "share of the memory left after the weights that the local model's paged KV cache takes (0: 0.9 on a GPU, 0.5 on the CPU)"},
 	{deviceGroup, "device", "engine.device", "compute backend of the local model: auto (the best backend this build has that opens: cuda, else cpu), cpu, cuda or cuda:N"},
 	{serverGroup, "llm-url", "engine.llm_url", "OpenAI-compatible server to use instead of a local model, e.g. http://localhost:8000; its key from $" + openai.APIKeyEnv},
 	{serverGroup, "llm-model", "engine.llm_model", "model name on the server (default: the first it lists)"},

@@ -38,8 +38,8 @@ type Paged struct {
 	// BlockSize is the positions per block (0: 16).
 	BlockSize int
 	// Blocks is the pool's size; 0 sizes it from the memory the backend has free
-	// after the weights: Share of it (0: 0.5), at most Sequences full contexts
-	// (Sequences 0: no cap). The pool holds at least one full context.
+	// after the weights: Share of it (0: the backend's KVShare), at most Sequences
+	// full contexts (Sequences 0: no cap). The pool holds at least one full context.
 	Blocks    int
 	Share     float64
 	Sequences int
@@ -243,7 +243,7 @@ func (m *Model) newPaged(ctx context.Context, pb engine.PagedBackend, p Paged) e
 	if blocks == 0 {
 		share := p.Share
 		if share == 0 {
-			share = 0.5
+			share = pb.KVShare()
 		}
 		free, ok := pb.KVMemory()
 		if !ok {

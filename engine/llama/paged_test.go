@@ -85,16 +85,24 @@ func TestPagedOptions(t *testing.T) {
 	}
 }
 
-// sizedBackend is the CPU backend reporting a fixed free memory and its paged
-// cache's element size as value bytes, so the pool's sizing can be checked.
+// sizedBackend is the CPU backend reporting a fixed free memory, its paged
+// cache's element size as value bytes and, when share is set, that default share,
+// so the pool's sizing can be checked.
 type sizedBackend struct {
 	*cpu.Backend
 	free  int64
 	value int
+	share float64
 }
 
 func (b sizedBackend) KVMemory() (int64, bool) { return b.free, true }
 func (b sizedBackend) KVValueBytes() int       { return b.value }
+func (b sizedBackend) KVShare() float64 {
+	if b.share != 0 {
+		return b.share
+	}
+	return b.Backend.KVShare()
+}
 
 // TestPagedPoolElementSize: the pool sized from free memory counts the
 // backend's element size, so a float16 cache (CUDA's) gets twice the blocks of
@@ -116,6 +124,32 @@ func TestPagedPoolElementSize(t *testing.T) {
 		}
 		if got, _ := m.Paged(); got != c.blocks {
 			t.Errorf("%d-byte values: %d blocks, want %d", c.value, got, c.blocks)
+		}
+		m.Close()
+	}
+}
+
+// TestPagedPoolShare: without a configured share the pool takes the backend's
+// (KVShare: the CPU's half, a device's 0.9), and Paged.Share overrides it.
+func TestPagedPoolShare(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64,
+		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	const blockBytes = 2 * 2 * DefaultBlockSize * 32 * 4 // 2 layers × keys and values × 16 × 32 float32
+	for _, c := range []struct {
+		backendShare, share float64
+		blocks              int
+	}{{0, 0, 500}, {0.9, 0, 900}, {0.9, 0.25, 250}, {0, 1, 1000}} {
+		b := sizedBackend{Backend: cpu.New(), free: 1000 * blockBytes, value: 4, share: c.backendShare}
+		m, err := Open(t.Context(), dir, b, Options{Paged: &Paged{Share: c.share}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := m.Paged(); got != c.blocks {
+			t.Errorf("backend share %g, configured %g: %d blocks, want %d", c.backendShare, c.share, got, c.blocks)
 		}
 		m.Close()
 	}

@@ -21,6 +21,7 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 		Model: e.Model, Tokenizer: e.Tokenizer, Device: e.Device, Pull: e.Pull,
 		URL: e.LLMURL, ServerModel: e.LLMModel, APIKey: getenv(openai.APIKeyEnv), ServerAPI: openai.API(e.LLMAPI),
 		Speculate: e.Speculate, DraftModel: e.DraftModel, MaxSequences: e.MaxSequences,
+		KVCacheShare:  e.KVCacheShare,
 		ServerGrammar: openai.Grammar(e.LLMGrammar),
 		Hub:           hub.New(getenv),
 	}
@@ -43,6 +44,9 @@ func FromConfig(cfg *configs.Config, getenv func(string) string) (Spec, error) {
 	}
 	if s.MaxSequences < 1 || s.MaxSequences > MaxSequences {
 		return s, fmt.Errorf("engine.max_sequences (%s): %d: must be 1 to %d", cfg.Source("engine.max_sequences"), s.MaxSequences, MaxSequences)
+	}
+	if !(s.KVCacheShare >= 0 && s.KVCacheShare <= 1) {
+		return s, fmt.Errorf("engine.kv_cache_share (%s): %g: must be 0 (the backend's default) or above 0 and at most 1", cfg.Source("engine.kv_cache_share"), s.KVCacheShare)
 	}
 	if _, err := openai.ParseAPI(e.LLMAPI); err != nil {
 		return s, fmt.Errorf("engine.llm_api (%s): %w", cfg.Source("engine.llm_api"), err)

@@ -41,6 +41,8 @@ func TestFromConfig(t *testing.T) {
 		{"a bad grammar mode", nil, []configs.Setting{{Key: "engine.llm_grammar", Value: "gbnf", Flag: "--llm-grammar"}}, "", "", "engine.llm_grammar (flag --llm-grammar)"},
 		{"no sequences", nil, []configs.Setting{{Key: "engine.max_sequences", Value: "0", Flag: "--max-sequences"}}, "", "", "engine.max_sequences (flag --max-sequences): 0: must be 1 to 64"},
 		{"too many sequences", []string{"AGENT_MAX_SEQUENCES=65"}, nil, "", "", "engine.max_sequences (env AGENT_MAX_SEQUENCES): 65"},
+		{"a cache share past all", []string{"AGENT_KV_CACHE_SHARE=1.5"}, nil, "", "", "engine.kv_cache_share (env AGENT_KV_CACHE_SHARE): 1.5: must be"},
+		{"a negative cache share", nil, []configs.Setting{{Key: "engine.kv_cache_share", Value: "-0.1", Flag: "--kv-cache-share"}}, "", "", "engine.kv_cache_share (flag --kv-cache-share): -0.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,8 +95,8 @@ func TestFromConfigSpeculate(t *testing.T) {
 	}
 }
 
-// TestFromConfigSequences: engine.max_sequences reaches the Spec, and a Spec
-// without it runs DefaultSequences.
+// TestFromConfigSequences: engine.max_sequences and engine.kv_cache_share reach
+// the Spec, and a Spec without them runs DefaultSequences on the backend's share.
 func TestFromConfigSequences(t *testing.T) {
 	cfg, err := configs.Load(configs.Options{Env: []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AGENT_MODEL=/m"}, Flags: []configs.Setting{
 		{Key: "engine.max_sequences", Value: "48", Flag: "--max-sequences"}}})
@@ -104,6 +106,16 @@ func TestFromConfigSequences(t *testing.T) {
 	s, err := FromConfig(cfg, func(string) string { return "" })
 	if err != nil || s.MaxSequences != 48 || s.Sequences() != 48 {
 		t.Errorf("max sequences %d (%d), %v; want 48", s.MaxSequences, s.Sequences(), err)
+	}
+	if s.KVCacheShare != 0 {
+		t.Errorf("kv cache share %g by default, want 0 (the backend's)", s.KVCacheShare)
+	}
+	cfg, err = configs.Load(configs.Options{Env: []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AGENT_MODEL=/m", "AGENT_KV_CACHE_SHARE=0.75"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := FromConfig(cfg, func(string) string { return "" }); err != nil || s.KVCacheShare != 0.75 {
+		t.Errorf("kv cache share %g, %v; want 0.75", s.KVCacheShare, err)
 	}
 	if n := (Spec{Model: "/m"}).Sequences(); n != DefaultSequences {
 		t.Errorf("a Spec without MaxSequences runs %d, want %d", n, DefaultSequences)

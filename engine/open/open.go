@@ -66,6 +66,10 @@ type Spec struct {
 	// DefaultSequences.
 	MaxSequences int
 
+	// KVCacheShare is the share of the memory free after the weights that the
+	// paged cache takes (llama.Paged.Share); 0 means the backend's KVShare.
+	KVCacheShare float64
+
 	// Hub resolves hub references; nil means the client the environment
 	// configures (hub.New(os.Getenv)).
 	Hub *hub.Client
@@ -175,7 +179,7 @@ func batched(ctx context.Context, s Spec) (engine.LLM, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := loadModel(ctx, dir, s.Device, s.progress(), &llama.Paged{Sequences: s.Sequences()})
+	m, err := loadModel(ctx, dir, s.Device, s.progress(), &llama.Paged{Sequences: s.Sequences(), Share: s.KVCacheShare})
 	if err != nil {
 		return nil, nil, err
 	}

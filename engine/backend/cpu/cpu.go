@@ -182,6 +182,10 @@ func (b *Backend) NewPagedCache(ctx context.Context, kvHeads, headDim, blocks, b
 // KVMemory implements engine.PagedBackend: the host's available memory.
 func (b *Backend) KVMemory() (int64, bool) { return memAvailable() }
 
+// KVShare implements engine.PagedBackend: half the host's available memory, the
+// rest left to the system and the other programs on it.
+func (b *Backend) KVShare() float64 { return 0.5 }
+
 // KVValueBytes implements engine.PagedBackend: the paged cache holds float32.
 func (b *Backend) KVValueBytes() int { return 4 }
 

@@ -48,6 +48,13 @@ func (b *Backend) KVMemory() (int64, bool) {
 	return max(0, free-kvReserve), true
 }
 
+// KVShare implements engine.PagedBackend: 90% of the device memory free after the
+// weights and the step's buffers (Reserve), as vLLM's default of its memory; the
+// rest and kvReserve take CUDA graphs and the driver's later allocations. At one
+// half, 65B on an H200 (33.5 GB of weights) had 1,368 blocks of 16 positions, 34
+// sequences of 640 (BENCHMARKS.md, "agent serve and agent bench with ExLlamaV2").
+func (b *Backend) KVShare() float64 { return 0.9 }
+
 // KVValueBytes implements engine.PagedBackend: the paged cache holds float16.
 func (b *Backend) KVValueBytes() int { return 2 }
 
