@@ -60,6 +60,14 @@ type Backend interface {
 	Close() error
 }
 
+// PromptRows is implemented by a backend whose steps run best with a number of
+// rows other than the model's default MaxBatch (llama.Options.MaxBatch 0: 256):
+// prompts are fed in steps of that many rows, and a batching engine's steps carry
+// that many rows of decodes and prompt chunks.
+type PromptRows interface {
+	DefaultMaxBatch() int
+}
+
 // Ops are the operations of the forward pass. Each acts on the first T rows of its
 // activations, T being the number of ids of the current Run, row i being the token at
 // position start+i. dst may not alias an input unless said.

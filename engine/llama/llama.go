@@ -20,8 +20,8 @@ import (
 type Options struct {
 	// Context caps the KV cache's positions (0: the config's max_position_embeddings).
 	Context int
-	// MaxBatch is the most tokens one backend step processes (0: 256); longer
-	// prompts are fed in chunks.
+	// MaxBatch is the most tokens one backend step processes (0: the backend's
+	// engine.PromptRows, else 256); longer prompts are fed in chunks.
 	MaxBatch int
 	// Progress, when set, is called after each weight with the bytes loaded so far
 	// and the total.
@@ -104,6 +104,9 @@ func Load(ctx context.Context, ck *gptq.Checkpoint, b engine.Backend, opt Option
 	m := &Model{cfg: c, b: b, ck: ck, ctxLen: c.Context, maxBatch: 256}
 	if opt.Context > 0 && opt.Context < c.Context {
 		m.ctxLen = opt.Context
+	}
+	if pr, ok := b.(engine.PromptRows); ok {
+		m.maxBatch = pr.DefaultMaxBatch()
 	}
 	if opt.MaxBatch > 0 {
 		m.maxBatch = opt.MaxBatch

@@ -155,6 +155,39 @@ func TestPagedPoolShare(t *testing.T) {
 	}
 }
 
+// rowsBackend is the CPU backend preferring steps of rows rows (engine.PromptRows).
+type rowsBackend struct {
+	*cpu.Backend
+	rows int
+}
+
+func (b rowsBackend) DefaultMaxBatch() int { return b.rows }
+
+// TestPromptRows: a model's MaxBatch is Options.MaxBatch, else the backend's
+// engine.PromptRows, else 256, and never past the context.
+func TestPromptRows(t *testing.T) {
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64,
+		Context: 600, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		b        engine.Backend
+		maxBatch int
+		want     int
+	}{{cpu.New(), 0, 256}, {rowsBackend{cpu.New(), 512}, 0, 512}, {rowsBackend{cpu.New(), 512}, 48, 48}, {rowsBackend{cpu.New(), 1024}, 0, 600}} {
+		m, err := Open(t.Context(), dir, c.b, Options{MaxBatch: c.maxBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.MaxBatch(); got != c.want {
+			t.Errorf("%T, MaxBatch %d: %d rows a step, want %d", c.b, c.maxBatch, got, c.want)
+		}
+		m.Close()
+	}
+}
+
 // TestDecodeBytes: a step's floor bytes are every linear's packed weights,
 // zeros and scales, the norms, the output layer and one embedding row, plus the
 // cache up to the position at the backend's element size, counted here from

@@ -172,6 +172,12 @@ func xhBytes(s engine.Shape) int64 {
 	return int64(s.MaxBatch) * int64(max(s.Hidden, s.Intermediate)) * 2
 }
 
+// DefaultMaxBatch implements engine.PromptRows: prompts in steps of 512 rows. On the
+// H200 a 65B prompt of 512 tokens took 236-249 ms in one 512-row step against
+// 269-281 in two of 256 (BENCHMARKS.md, "CUDA speed work, round 5"): at 256 rows a
+// product's 128-row tiles leave the 132 multiprocessors short of work.
+func (b *Backend) DefaultMaxBatch() int { return 512 }
+
 // Reserve refuses a shape that does not fit the device's free memory, before
 // anything of the model is allocated, then allocates the per-run buffers.
 func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {

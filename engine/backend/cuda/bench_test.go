@@ -554,10 +554,10 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 
 // BenchmarkPrefill times prompts of 512 and 1920 tokens on random LLaMA-65B weights
 // of each seed branch's quantization, fed as llama.Model feeds them: Runs of at most
-// 256 rows (its default MaxBatch, what agent bench uses) from position 0 on, each
-// through all 80 layers (RoPE, attention and the KV store included) and the lm_head
-// on every row, the last row's logits then copied to the host; the 512-token prompt
-// also in one Run of 512 rows. tok/s is prompt tokens over that time.
+// batch rows (its MaxBatch: 256, 512 or 1024) from position 0 on, each through all 80
+// layers (RoPE, attention and the KV store included) and the lm_head on every row,
+// the last row's logits then copied to the host. tok/s is prompt tokens over that
+// time.
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
 // must match.
 //
@@ -571,7 +571,7 @@ func BenchmarkPrefill(b *testing.B) {
 		}
 		b.Run(q.name, func(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
-				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 512})
+				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
 			caches := make([]engine.Tensor, s.layers)
 			for i := range caches {
 				var err error
@@ -582,7 +582,7 @@ func BenchmarkPrefill(b *testing.B) {
 			model, _, out := randomModel(b, be, s, q.bits, q.group, q.actOrder, caches)
 			step := func(o engine.Ops) { model(o, true) }
 			logits := make([]float32, 32000)
-			for _, c := range []struct{ prompt, chunk int }{{512, 256}, {512, 512}, {1920, 256}} {
+			for _, c := range []struct{ prompt, chunk int }{{512, 256}, {512, 512}, {1920, 256}, {1920, 512}, {1920, 1024}} {
 				prompt, chunk := c.prompt, c.chunk
 				b.Run(fmt.Sprintf("prompt=%d/batch=%d", prompt, chunk), func(b *testing.B) {
 					run := func() error {
