@@ -12,16 +12,24 @@ import (
 	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 )
 
+// tinyCheckpoint writes a random 4-bit checkpoint of hidden 64 with layers layers
+// and a context of context positions, and returns its folder.
+func tinyCheckpoint(t *testing.T, layers, context int) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: layers, Heads: 2, KVHeads: 1, Vocab: 64,
+		Context: context, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
+	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestPagedOptions: the pool is sized as configured or from memory and holds at
 // least one context; a paged model refuses Forward, a one-sequence model
 // ForwardBatch, and bad batches are errors.
 func TestPagedOptions(t *testing.T) {
-	dir := t.TempDir()
-	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 2, KVHeads: 1, Vocab: 64,
-		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
+	dir := tinyCheckpoint(t, 1, 40)
 	ctx := context.Background()
 	load := func(p *Paged) (*Model, error) {
 		m, err := Open(ctx, dir, cpu.New(), Options{Paged: p})
@@ -108,12 +116,7 @@ func (b sizedBackend) KVShare() float64 {
 // backend's element size, so a float16 cache (CUDA's) gets twice the blocks of
 // a float32 one in the same memory.
 func TestPagedPoolElementSize(t *testing.T) {
-	dir := t.TempDir()
-	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64,
-		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
+	dir := tinyCheckpoint(t, 2, 40)
 	// A block of 16 positions: 2 layers × keys and values × 16 × 32 columns.
 	const elems = 2 * 2 * DefaultBlockSize * 32
 	for _, c := range []struct{ value, blocks int }{{4, 100}, {2, 200}} {
@@ -132,12 +135,7 @@ func TestPagedPoolElementSize(t *testing.T) {
 // TestPagedPoolShare: without a configured share the pool takes the backend's
 // (KVShare: the CPU's half, a device's 0.9), and Paged.Share overrides it.
 func TestPagedPoolShare(t *testing.T) {
-	dir := t.TempDir()
-	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64,
-		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
+	dir := tinyCheckpoint(t, 2, 40)
 	const blockBytes = 2 * 2 * DefaultBlockSize * 32 * 4 // 2 layers × keys and values × 16 × 32 float32
 	for _, c := range []struct {
 		backendShare, share float64
@@ -166,12 +164,7 @@ func (b rowsBackend) DefaultMaxBatch() int { return b.rows }
 // TestPromptRows: a model's MaxBatch is Options.MaxBatch, else the backend's
 // engine.PromptRows, else 256, and never past the context.
 func TestPromptRows(t *testing.T) {
-	dir := t.TempDir()
-	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64,
-		Context: 600, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
+	dir := tinyCheckpoint(t, 2, 600)
 	for _, c := range []struct {
 		b        engine.Backend
 		maxBatch int
@@ -270,12 +263,7 @@ func (b *argmaxBackend) SampleRows(ctx context.Context, logits engine.Tensor, ro
 // wanted rows' logits as ForwardBatch does and the picked rows' tokens from
 // theirs, in one SampleRows call; bad picks are refused before the step.
 func TestForwardBatchSampled(t *testing.T) {
-	dir := t.TempDir()
-	cfg := gptq.Config{Hidden: 64, Intermediate: 128, Layers: 1, Heads: 2, KVHeads: 1, Vocab: 64,
-		Context: 40, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
-	if err := gptqtest.WriteRandom(dir, gptqtest.RandomSpec{Config: cfg, Quant: gptq.Quantization{Bits: 4, GroupSize: 32, Format: "gptq"}, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
+	dir := tinyCheckpoint(t, 1, 40)
 	ctx := t.Context()
 	open := func(b engine.Backend, p *Paged) *Model {
 		m, err := Open(ctx, dir, b, Options{Paged: p})
@@ -301,7 +289,7 @@ func TestForwardBatchSampled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := cfg.Vocab
+	v := m.VocabSize()
 	if !slices.Equal(logits, all[2*v:3*v]) {
 		t.Error("the wanted row's logits differ from ForwardBatch's")
 	}
