@@ -751,21 +751,34 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
       }
     }
   };
-  // One commit group per stage, empty ones included (matvec_fast).
+  // One commit group per stage, empty ones included (matvec_fast). The groups of the
+  // lane's first D+1 chunks are all loaded before the first copy needs one (none do
+  // with REGS, whose first fetch follows the copies).
   if (warpActive) {
+    int gp[D + 1];
+#pragma unroll
+    for (int u = 0; u <= D; u++) {
+      const int ch = cq * quads + u;  // the lane's chunk, in the range
+      gp[u] = u < quads && ch < nc ? __ldg(L.cgroup + c0 + ch) : -1;
+    }
 #pragma unroll
     for (int u = 0; u < D; u++) {
       if (u < quads) {
-        const int ch = cq * quads + u;  // the lane's chunk, in the range
-        const int gq = ch < nc ? __ldg(L.cgroup + c0 + ch) : -1;
-        const int gn = u + 1 < quads && ch + 1 < nc ? __ldg(L.cgroup + c0 + ch + 1) : -1;
-        issue(u, u, gq, gn);
-        if (u == 0) fetch(gq, gn);
+        issue(u, u, gp[u], gp[u + 1]);
       } else {
         cp_async_commit();
       }
     }
+    fetch(gp[0], gp[1]);
   }
+#if __CUDA_ARCH__ >= 900
+  // Launched early (engine/backend/cuda's mvqEarly), a block has its first copies
+  // going (nothing writes weights, scales or groups) while the kernel ahead of it
+  // finishes, and waits for that kernel here before it reads anything else; the next
+  // kernel may start as this one's blocks exit. Launched as usual, both are no-ops.
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
   for (int i = t; i < quads * 64; i += MV_THREADS) {
     const int ch = c0 + (i >> 4);
     __half2 v = __float2half2_rn(0.f);

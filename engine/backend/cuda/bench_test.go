@@ -173,11 +173,12 @@ func BenchmarkLinear(b *testing.B) {
 }
 
 // BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row on each
-// one-row kernel (oneRowKernels: the builds of matvec_q, and gptq_mv4 for 4 bits) for
-// the six quantizations of BenchmarkBatch, as BenchmarkLinear does, all kernels on the
-// same weights; GB/s counts weights, scales and zeros. Beside them, read=N KB reads
-// as many bytes with read_probe (benchRead), N KB in flight a multiprocessor: what a
-// launch of that size can reach.
+// one-row kernel (oneRowKernels: the builds of matvec_q, each also launched early
+// ("/early", mvqEarly), and gptq_mv4 for 4 bits) for the six quantizations of
+// BenchmarkBatch, as BenchmarkLinear does, all kernels on the same weights; GB/s
+// counts weights, scales and zeros. Beside them, read=N KB reads as many bytes with
+// read_probe (benchRead), N KB in flight a multiprocessor: what a launch of that size
+// can reach.
 //
 //	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x
 func BenchmarkDecodeLinear(b *testing.B) {
@@ -190,10 +191,14 @@ func BenchmarkDecodeLinear(b *testing.B) {
 				}
 				lr := linearSetup(b, llama65B, l, q.bits, group, q.actOrder, 1)
 				for _, k := range oneRowKernels(q.bits) {
-					b.Run(k, func(b *testing.B) {
-						defer useOneRow(q.bits, k)()
-						lr.time(b)
-					})
+					for _, early := range earlyChoices(k) {
+						b.Run(earlyName(k, early), func(b *testing.B) {
+							defer useOneRow(q.bits, k)()
+							defer func(e bool) { mvqEarly = e }(mvqEarly)
+							mvqEarly = early
+							lr.time(b)
+						})
+					}
 				}
 				for _, perSM := range []int{1, 4} {
 					b.Run(fmt.Sprintf("read=%dKB", 32*perSM), func(b *testing.B) { benchRead(b, lr.be, lr.wb, perSM) })
@@ -201,6 +206,22 @@ func BenchmarkDecodeLinear(b *testing.B) {
 			})
 		}
 	}
+}
+
+// earlyChoices are the mvqEarly settings to time one-row kernel k with: off, and for
+// matvec_q on too; earlyName names a sub-benchmark of k with mvqEarly set to early.
+func earlyChoices(k string) []bool {
+	if k == "gptq_mv4" {
+		return []bool{false}
+	}
+	return []bool{false, true}
+}
+
+func earlyName(k string, early bool) string {
+	if early {
+		return k + "/early"
+	}
+	return k
 }
 
 // benchRead times read_probe (kernels/probe.cu) over n bytes, perSM blocks of 256
@@ -752,7 +773,7 @@ func oneRowFromEnv(tb testing.TB) {
 // quantization of the seed branches: aggregate decode tokens per second for 1, 2, 4,
 // 8, 16, 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
 // RunBatch of one row per sequence, replayed as a CUDA graph), one again on each
-// one-row kernel (decode/seqs=1/<kernel>, oneRowKernels) and one at position
+// one-row kernel (decode/seqs=1/<kernel>[/early], as BenchmarkDecodeLinear) and one at position
 // 1920, and the time to the
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
@@ -822,10 +843,14 @@ func BenchmarkBatch(b *testing.B) {
 			}
 			// One sequence on each one-row kernel of the bits, for comparison.
 			for _, k := range oneRowKernels(q.bits) {
-				b.Run("decode/seqs=1/"+k, func(b *testing.B) {
-					defer useOneRow(q.bits, k)()
-					decode(b, 1)
-				})
+				for _, early := range earlyChoices(k) {
+					b.Run("decode/seqs=1/"+earlyName(k, early), func(b *testing.B) {
+						defer useOneRow(q.bits, k)()
+						defer func(e bool) { mvqEarly = e }(mvqEarly)
+						mvqEarly = early
+						decode(b, 1)
+					})
+				}
 			}
 			// One sequence at position longPos, the long prompt.
 			b.Run(fmt.Sprintf("decode/seqs=1/pos=%d", longPos), func(b *testing.B) {

@@ -52,6 +52,14 @@ func (o ops) launch(name string, grid [3]int, block, shared int, args ...any) {
 	}
 }
 
+// launchEarly records a launch that may begin before the kernel ahead of it has
+// finished (program.launchEarly), for kernels that wait for it themselves.
+func (o ops) launchEarly(name string, grid [3]int, block, shared int, args ...any) {
+	if err := o.b.prog.launchEarly(o.b.dev, name, grid, block, shared, args...); err != nil {
+		o.fail(err)
+	}
+}
+
 func (o ops) same(op string, ts ...*tensor) bool {
 	for _, t := range ts[1:] {
 		if t.cols != ts[0].cols || t.kind != activation || ts[0].kind != activation {
@@ -605,6 +613,12 @@ var (
 	mvqOneRow = map[int]mvqBuild{3: mvqKernels[0]}
 )
 
+// mvqEarly launches matvec_q with programmatic stream serialization on devices of
+// compute capability 9.0 and later: its blocks start copying their weights while the
+// kernel ahead of them finishes, and wait for it (griddepcontrol.wait) before reading
+// their inputs.
+var mvqEarly = false
+
 // mvqRangesMax, when positive, bounds the K ranges of a one-row decode product on
 // matvec_q (tests lower it to give each block many quads).
 var mvqRangesMax = 0
@@ -646,6 +660,10 @@ func (o ops) flushQuad(k mvqBuild, args []any, K int, res, rdst cu.DevicePtr, ze
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
+	if mvqEarly && o.b.dev.major >= 9 {
+		o.launchEarly(k.name(), [3]int{colBlocks, splits, 1}, 128, k.shared(per), args...)
+		return
+	}
 	o.launch(k.name(), [3]int{colBlocks, splits, 1}, 128, k.shared(per), args...)
 }
 
