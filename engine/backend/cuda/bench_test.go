@@ -747,14 +747,21 @@ func BenchmarkPrompt(b *testing.B) {
 }
 
 // oneRowFromEnv sets the one-row kernels for the length of a test or benchmark from
-// $AGENT_ONE_ROW, a list of oneRowKernels names like "gptq_mvq3_d4r,gptq_mv4", so
-// that one device call can run whole models and steps on candidates.
+// $AGENT_ONE_ROW, a list of oneRowKernels names like "gptq_mvq3_d4r,gptq_mv4" (and
+// "early" for mvqEarly), so that one device call can run whole models and steps on
+// candidates.
 func oneRowFromEnv(tb testing.TB) {
 	v := os.Getenv("AGENT_ONE_ROW")
 	if v == "" {
 		return
 	}
 	for _, name := range strings.Split(v, ",") {
+		if name == "early" {
+			e := mvqEarly
+			tb.Cleanup(func() { mvqEarly = e })
+			mvqEarly = true
+			continue
+		}
 		found := false
 		for _, bits := range []int{3, 4} {
 			if slices.Contains(oneRowKernels(bits), name) {
@@ -766,7 +773,7 @@ func oneRowFromEnv(tb testing.TB) {
 			tb.Fatalf("AGENT_ONE_ROW: %q is not a one-row kernel", name)
 		}
 	}
-	tb.Logf("one-row kernels: %v", mvqOneRow)
+	tb.Logf("one-row kernels: %v, launched early: %v", mvqOneRow, mvqEarly)
 }
 
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
