@@ -353,6 +353,19 @@ __device__ __forceinline__ float4 splitSum(At at) {
   return sum;
 }
 
+// earlyWait ends the part of a one-row decode product that may overlap the kernel
+// ahead of it: launched early (engine/backend/cuda's oneRowEarly), a block has its
+// first copies going (nothing writes weights, scales or groups) while that kernel
+// finishes, and waits for it here before it reads anything else; it also lets the
+// next kernel launch, whose blocks then take the multiprocessors as this one's exit.
+// Launched as usual, both instructions are no-ops.
+__device__ __forceinline__ void earlyWait() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 template <int BITS, int STAGES>
 __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                             const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
@@ -376,6 +389,7 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
       issue<BITS>(ring[u], L.qweight, L.qzeros, L.scales, __ldg(L.cgroup + c0 + u), c0 + u, N, n);
     cp_async_commit();
   }
+  earlyWait();
   const int nk = max(c1 - c0, 0) * 32;
   for (int i = threadIdx.x; i < nk / 2; i += blockDim.x) {
     const int2 p = pairOf<BITS>(i & 15);
@@ -771,14 +785,7 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
     }
     fetch(gp[0], gp[1]);
   }
-#if __CUDA_ARCH__ >= 900
-  // Launched early (engine/backend/cuda's mvqEarly), a block has its first copies
-  // going (nothing writes weights, scales or groups) while the kernel ahead of it
-  // finishes, and waits for that kernel here before it reads anything else; the next
-  // kernel may start as this one's blocks exit. Launched as usual, both are no-ops.
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
+  earlyWait();
   for (int i = t; i < quads * 64; i += MV_THREADS) {
     const int ch = c0 + (i >> 4);
     __half2 v = __float2half2_rn(0.f);

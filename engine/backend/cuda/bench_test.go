@@ -173,8 +173,8 @@ func BenchmarkLinear(b *testing.B) {
 }
 
 // BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row on each
-// one-row kernel (oneRowKernels: the builds of matvec_q, each also launched early
-// ("/early", mvqEarly), and gptq_mv4 for 4 bits) for the six quantizations of
+// one-row kernel (oneRowKernels: the builds of matvec_q, and gptq_mv4 for 4 bits), each
+// also launched early ("/early", oneRowEarly), for the six quantizations of
 // BenchmarkBatch, as BenchmarkLinear does, all kernels on the same weights; GB/s
 // counts weights, scales and zeros. Beside them, read=N KB reads as many bytes with
 // read_probe (benchRead), N KB in flight a multiprocessor: what a launch of that size
@@ -191,11 +191,11 @@ func BenchmarkDecodeLinear(b *testing.B) {
 				}
 				lr := linearSetup(b, llama65B, l, q.bits, group, q.actOrder, 1)
 				for _, k := range oneRowKernels(q.bits) {
-					for _, early := range earlyChoices(k) {
+					for _, early := range earlyChoices {
 						b.Run(earlyName(k, early), func(b *testing.B) {
 							defer useOneRow(q.bits, k)()
-							defer func(e bool) { mvqEarly = e }(mvqEarly)
-							mvqEarly = early
+							defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+							oneRowEarly = early
 							lr.time(b)
 						})
 					}
@@ -208,14 +208,9 @@ func BenchmarkDecodeLinear(b *testing.B) {
 	}
 }
 
-// earlyChoices are the mvqEarly settings to time one-row kernel k with: off, and for
-// matvec_q on too; earlyName names a sub-benchmark of k with mvqEarly set to early.
-func earlyChoices(k string) []bool {
-	if k == "gptq_mv4" {
-		return []bool{false}
-	}
-	return []bool{false, true}
-}
+// earlyChoices are the oneRowEarly settings to time a one-row kernel with; earlyName
+// names a sub-benchmark of kernel k with oneRowEarly set to early.
+var earlyChoices = []bool{false, true}
 
 func earlyName(k string, early bool) string {
 	if early {
@@ -748,7 +743,7 @@ func BenchmarkPrompt(b *testing.B) {
 
 // oneRowFromEnv sets the one-row kernels for the length of a test or benchmark from
 // $AGENT_ONE_ROW, a list of oneRowKernels names like "gptq_mvq3_d4r,gptq_mv4" (and
-// "early" for mvqEarly), so that one device call can run whole models and steps on
+// "early" for oneRowEarly), so that one device call can run whole models and steps on
 // candidates.
 func oneRowFromEnv(tb testing.TB) {
 	v := os.Getenv("AGENT_ONE_ROW")
@@ -757,9 +752,9 @@ func oneRowFromEnv(tb testing.TB) {
 	}
 	for _, name := range strings.Split(v, ",") {
 		if name == "early" {
-			e := mvqEarly
-			tb.Cleanup(func() { mvqEarly = e })
-			mvqEarly = true
+			e := oneRowEarly
+			tb.Cleanup(func() { oneRowEarly = e })
+			oneRowEarly = true
 			continue
 		}
 		found := false
@@ -773,7 +768,7 @@ func oneRowFromEnv(tb testing.TB) {
 			tb.Fatalf("AGENT_ONE_ROW: %q is not a one-row kernel", name)
 		}
 	}
-	tb.Logf("one-row kernels: %v, launched early: %v", mvqOneRow, mvqEarly)
+	tb.Logf("one-row kernels: %v, launched early: %v", mvqOneRow, oneRowEarly)
 }
 
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
@@ -850,11 +845,11 @@ func BenchmarkBatch(b *testing.B) {
 			}
 			// One sequence on each one-row kernel of the bits, for comparison.
 			for _, k := range oneRowKernels(q.bits) {
-				for _, early := range earlyChoices(k) {
+				for _, early := range earlyChoices {
 					b.Run("decode/seqs=1/"+earlyName(k, early), func(b *testing.B) {
 						defer useOneRow(q.bits, k)()
-						defer func(e bool) { mvqEarly = e }(mvqEarly)
-						mvqEarly = early
+						defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+						oneRowEarly = early
 						decode(b, 1)
 					})
 				}

@@ -731,14 +731,14 @@ func TestMatVecOccupancy(t *testing.T) {
 	}
 }
 
-// TestMatVecEarly checks one-row products launched early (mvqEarly: each may start
-// before the one ahead of it finishes) on every build of matvec_q: a chain of four
+// TestMatVecEarly checks one-row products launched early (oneRowEarly: each may start
+// before the one ahead of it finishes) on every one-row kernel: a chain of four
 // products, each reading what the one before wrote (the second the residual its
 // predecessor's fused add wrote), K split in ranges, twice (the second Run captured as
 // a graph), against the same chain in float64.
 func TestMatVecEarly(t *testing.T) {
-	defer func(e bool) { mvqEarly = e }(mvqEarly)
-	mvqEarly = true
+	defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+	oneRowEarly = true
 	r := newRNG(t)
 	const in = 1024
 	shape := small
@@ -760,9 +760,6 @@ func TestMatVecEarly(t *testing.T) {
 			ws, wfs = append(ws, w), append(wfs, gptqtest.Dequantize(qw))
 		}
 		for _, k := range oneRowKernels(bits) {
-			if k == "gptq_mv4" {
-				continue
-			}
 			t.Run(k, func(t *testing.T) {
 				defer useOneRow(bits, k)()
 				xv, resv := randn(r, in, 1), randn(r, in, 1)

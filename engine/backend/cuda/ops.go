@@ -550,7 +550,7 @@ func (o ops) flushProducts() {
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch("gptq_mv4", [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
+	o.oneRowLaunch("gptq_mv4", [3]int{colBlocks, splits, 1}, mvShared(per), args...)
 }
 
 // mvqCols is the columns one block of matvec_q computes.
@@ -613,11 +613,21 @@ var (
 	mvqOneRow = map[int]mvqBuild{3: mvqKernels[0]}
 )
 
-// mvqEarly launches matvec_q with programmatic stream serialization on devices of
-// compute capability 9.0 and later: its blocks start copying their weights while the
-// kernel ahead of them finishes, and wait for it (griddepcontrol.wait) before reading
-// their inputs.
-var mvqEarly = false
+// oneRowEarly launches the one-row products (matvec_q, gptq_mv4) with programmatic
+// stream serialization on devices of compute capability 9.0 and later: their blocks
+// start copying their weights while the kernel ahead of them finishes, and wait for
+// it (kernels/gptq.cu's earlyWait) before reading their inputs.
+var oneRowEarly = false
+
+// oneRowLaunch records a one-row product's launch of 128 threads a block, early
+// where oneRowEarly says.
+func (o ops) oneRowLaunch(name string, grid [3]int, shared int, args ...any) {
+	if oneRowEarly && o.b.dev.major >= 9 {
+		o.launchEarly(name, grid, 128, shared, args...)
+		return
+	}
+	o.launch(name, grid, 128, shared, args...)
+}
 
 // mvqRangesMax, when positive, bounds the K ranges of a one-row decode product on
 // matvec_q (tests lower it to give each block many quads).
@@ -660,11 +670,7 @@ func (o ops) flushQuad(k mvqBuild, args []any, K int, res, rdst cu.DevicePtr, ze
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
-	if mvqEarly && o.b.dev.major >= 9 {
-		o.launchEarly(k.name(), [3]int{colBlocks, splits, 1}, 128, k.shared(per), args...)
-		return
-	}
-	o.launch(k.name(), [3]int{colBlocks, splits, 1}, 128, k.shared(per), args...)
+	o.oneRowLaunch(k.name(), [3]int{colBlocks, splits, 1}, k.shared(per), args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
