@@ -930,13 +930,234 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
     matvec_q<B, D, REGS>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
   }
 MATVEC_Q(3, 2, false, 4, gptq_mvq3_d2)
-MATVEC_Q(3, 3, false, 4, gptq_mvq3_d3)
-MATVEC_Q(3, 3, true, 4, gptq_mvq3_d3r)
-MATVEC_Q(3, 4, true, 4, gptq_mvq3_d4r)
-MATVEC_Q(3, 5, true, 3, gptq_mvq3_d5r)
-MATVEC_Q(4, 2, false, 4, gptq_mvq4_d2)
-MATVEC_Q(4, 3, true, 4, gptq_mvq4_d3r)
-MATVEC_Q(4, 4, true, 3, gptq_mvq4_d4r)
+
+// qstage is one quad of a warp's 64 columns: its 12 word rows of 16 uint4 (row r,
+// word r%3 of the quad's chunk r/3, at qrow3(r)), and per lane the scales and zero
+// words of its two column groups.
+struct qstage3 {
+  uint4 w[216];
+  uint2 sc[2][32];
+  uint32_t zw[2][2][32];
+};
+
+// qrow is where word row r of a quad starts in qstage.w: each row is padded by two
+// uint4, so that the eight lanes of an LDS.128 phase (chunks 0-3, column groups g and
+// g+1) hit eight different bank groups.
+__device__ __forceinline__ int qrow3(int r) { return r * 18; }
+
+template <bool EARLY>
+__device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
+                         const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
+                         int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
+  constexpr int BITS = 3, ZW = 2;
+  // Per chunk of the range (rounded up to quads), 16 input pairs; then the chunks'
+  // (bias, xs); then their groups (-1 past the range).
+  extern __shared__ __align__(16) float smem[];
+  __shared__ qstage3 ring[2][MV_THREADS / 32];
+  __shared__ uint4 xzero[4];  // the B operand of the lanes that hold none
+  __shared__ int isLast;
+  const int N = L.N, t = threadIdx.x, lane = t & 31, wp = t >> 5, g = lane >> 2, cq = lane & 3;
+  const int c0 = blockIdx.y * chunksPerSplit;
+  const int c1 = min(c0 + chunksPerSplit, K / 32);
+  const int nc = max(c1 - c0, 0), quads = (nc + 3) / 4;  // quads: Q, the steps
+  if (t < 4) xzero[t] = make_uint4(0, 0, 0, 0);
+  const uint4* xq = reinterpret_cast<const uint4*>(smem);
+  float2* sums = reinterpret_cast<float2*>(smem + quads * 64);
+  int* gs = reinterpret_cast<int*>(smem + quads * 72);
+  const int wcol = bx * MVQ_COLS + wp * 64;
+  const bool warpActive = wcol < N;
+  const int ccol = wcol + 4 * (lane & 15);  // the columns this lane copies
+  const bool copies = ccol < N;
+  const int n[2] = {wcol + 4 * g, wcol + 32 + 4 * g};  // the lane's column groups
+  const bool act[2] = {n[0] < N, n[1] < N};
+  // issue starts the copies of quad q into st, as one commit group: the weights (the
+  // lane's 16 bytes of rows j + 2*BITS*h of the quad, h = lane/16, j < 2*BITS: chunks
+  // 2h and 2h+1), and the lane's scales and zeros of group gq when it ends there (the
+  // lane's next chunk is of group gn, -1 past its quarter).
+  const int h = lane >> 4;
+  const uint32_t* wsrc = L.qweight + (size_t)(c0 + 2 * h * quads) * BITS * N + ccol;
+  const size_t cstep = (size_t)quads * BITS * N;  // a quarter of the range
+  const int wdst = (lane & 15) + 108 * h;  // qrow3(r + 2*BITS) - qrow3(r)
+  auto issue = [&](qstage3& st, int q, int gq, int gn) {
+    const uint32_t* src = wsrc + (size_t)q * BITS * N;
+    if (copies && 3 * quads + q < nc) {  // all four chunks in the range
+#pragma unroll
+      for (int j = 0; j < 2 * BITS; j++)
+        cp_async_cg16(&st.w[qrow3(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
+    } else if (copies) {
+#pragma unroll
+      for (int j = 0; j < 2 * BITS; j++)
+        if ((j / BITS + 2 * h) * quads + q < nc)
+          cp_async_cg16(&st.w[qrow3(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
+    }
+    if (gq >= 0 && gq != gn) {
+#pragma unroll
+      for (int i = 0; i < 2; i++) {
+        if (!act[i]) continue;
+        cp_async_ca<8>(&st.sc[i][lane], L.scales + (size_t)gq * N + n[i], 8);
+        // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
+        const int bit = 3 * (n[i] & 31);
+        const uint32_t* z = L.qzeros + (size_t)gq * (N / 32 * 3) + (n[i] >> 5) * 3 + (bit >> 5);
+        cp_async_ca<4>(&st.zw[i][0][lane], z, 4);
+        cp_async_ca<4>(&st.zw[i][1][lane], (bit & 31) > 20 ? z + 1 : z, (bit & 31) > 20 ? 4 : 0);
+      }
+    }
+    cp_async_commit();
+  };
+  // One commit group per stage, empty ones included (matvec_fast).
+  if (warpActive) {
+#pragma unroll
+    for (int u = 0; u < 2; u++) {
+      if (u < quads) {
+        const int ch = cq * quads + u;  // the lane's chunk, in the range
+        issue(ring[u][wp], u, ch < nc ? __ldg(L.cgroup + c0 + ch) : -1,
+              u + 1 < quads && ch + 1 < nc ? __ldg(L.cgroup + c0 + ch + 1) : -1);
+      } else {
+        cp_async_commit();
+      }
+    }
+  }
+  if (EARLY) earlyWait();
+  for (int i = t; i < quads * 64; i += MV_THREADS) {
+    const int ch = c0 + (i >> 4);
+    __half2 v = __float2half2_rn(0.f);
+    if (ch < c1) {
+      const int2 p = pairOf<BITS>(i & 15);
+      const int klo = ch * 32 + p.x, khi = ch * 32 + p.y;
+      v = __floats2half2_rn(x[L.perm ? L.perm[klo] : klo], x[L.perm ? L.perm[khi] : khi]);
+    }
+    reinterpret_cast<__half2*>(smem)[i] = v;
+  }
+  for (int i = t; i < quads * 4; i += MV_THREADS) gs[i] = i < nc ? L.cgroup[c0 + i] : -1;
+  __syncthreads();
+  for (int i = t; i < quads * 4; i += MV_THREADS) {
+    const __half2* xc = reinterpret_cast<const __half2*>(smem) + i * 16;
+    float bias = 0.f, xs = 0.f;
+#pragma unroll
+    for (int p = 0; p < 16; p++) {
+      const float2 f = __half22float2(xc[p]), base = mvqBase<3>(p);
+      bias = fmaf(f.x, base.x, fmaf(f.y, base.y, bias));
+      xs += f.x + f.y;
+    }
+    sums[i] = make_float2(bias, xs);
+  }
+  __syncthreads();
+  float y[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+  if (warpActive) {
+    float acc[2][2][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+      for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) acc[i][mt][r] = 0.f;
+    float X = 0.f;
+    for (int q = 0; q < quads; q++) {
+      qstage3& st = ring[q & 1][wp];
+      cp_async_wait<1>();
+      __syncwarp();  // quad q is in the stage for every lane
+      chunk<BITS> cur[2];
+#pragma unroll
+      for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int b = 0; b < BITS; b++) cur[i].w[b] = st.w[qrow3(cq * BITS + b) + g + 8 * i];
+        cur[i].sc = st.sc[i][lane];
+#pragma unroll
+        for (int z = 0; z < ZW; z++) cur[i].zw[z] = st.zw[i][z][lane];
+      }
+      const int ch = cq * quads + q;  // the lane's chunk, in the range
+      const int gq = gs[ch], gn = q + 1 < quads ? gs[ch + 1] : -1;
+      // B: this lane's chunk's pairs in the tile column g only when g/2 == c
+      const uint2* xsrc = reinterpret_cast<const uint2*>((g >> 1) == cq ? xq + ch * 4 : xzero);
+      const float2 sm = sums[ch];
+      __syncwarp();  // every lane has read the stage: refill it with quad q+2
+      if (q + 2 < quads) {
+        issue(st, q + 2, gs[ch + 2], q + 3 < quads ? gs[ch + 3] : -1);
+      } else {
+        cp_async_commit();
+      }
+      __syncwarp();
+      // 16-row steps outermost: the four tiles' mma chains interleave.
+#pragma unroll
+      for (int s = 0; s < 8; s++) {
+        const uint2 v = xsrc[s];  // pairs 2s and 2s+1 (the inputs are not refilled)
+        const uint32_t bb[2] = {v.x, v.y};
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+          for (int mt = 0; mt < 2; mt++) {
+            const uint32_t a[4] = {mvqPair<3>(cur[i], 2 * mt, 2 * s), mvqPair<3>(cur[i], 2 * mt + 1, 2 * s),
+                                   mvqPair<3>(cur[i], 2 * mt, 2 * s + 1), mvqPair<3>(cur[i], 2 * mt + 1, 2 * s + 1)};
+            mma16816(acc[i][mt], a, bb);
+          }
+      }
+      if (gq >= 0) {
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+          for (int mt = 0; mt < 2; mt++) acc[i][mt][0] -= sm.x, acc[i][mt][2] -= sm.x;
+        X += sm.y;
+        // The group ends here: apply its scales and zeros to the lane's sums.
+        if (gq != gn) {
+#pragma unroll
+          for (int i = 0; i < 2; i++) {
+            const uint32_t zbits = zeroBits<BITS>(cur[i], n[i]);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+              const float z = (float)((zbits >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset;
+              y[i][j] = fmaf(scaleOf<BITS>(cur[i], j), acc[i][j >> 1][(j & 1) * 2] - z * X, y[i][j]);
+            }
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+              for (int r = 0; r < 4; r++) acc[i][mt][r] = 0.f;
+          }
+          X = 0.f;
+        }
+      }
+    }
+  }
+  // The four lanes of a column group hold the sums of their own chunks; lane c < 2
+  // writes group c.
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      y[i][j] += __shfl_xor_sync(0xffffffffu, y[i][j], 1);
+      y[i][j] += __shfl_xor_sync(0xffffffffu, y[i][j], 2);
+    }
+  const int nw = cq & 1 ? n[1] : n[0];
+  const bool writes = warpActive && cq < 2 && nw < N;
+  float4 sum = cq & 1 ? make_float4(y[1][0], y[1][1], y[1][2], y[1][3]) : make_float4(y[0][0], y[0][1], y[0][2], y[0][3]);
+  if (gridDim.y > 1) {
+    if (writes) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + nw), sum);
+    if (!lastSplit(count, isLast) || !writes) return;
+    sum = splitSum([&](int sp) { return part + (size_t)sp * partN + col0 + nw; });
+  }
+  if (!writes) return;
+  *reinterpret_cast<float4*>(L.y + nw) = sum;
+  if (res) {
+    const float4 r = *reinterpret_cast<const float4*>(res + nw);
+    *reinterpret_cast<float4*>(rdst + nw) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
+  }
+}
+
+// The static-ring builds (the kernel of 9bfa4fa, with and without earlyWait), to
+// measure against gptq_mvq3_d2.
+#define MATVEC_QS(EARLY, NAME)                                                                   \
+  extern "C" __global__ void __launch_bounds__(128, 4) NAME(                                     \
+      LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,         \
+      int* count, int K, int chunksPerSplit, float zeroOffset) {                                  \
+    const int cb0 = (N0 + MVQ_COLS - 1) / MVQ_COLS, cb1 = (N1 + MVQ_COLS - 1) / MVQ_COLS;         \
+    const int bx0 = blockIdx.x;                                                                   \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                       \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                  \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                        \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    matvec_qs<EARLY>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
+  }
+MATVEC_QS(true, gptq_mvq3)
+MATVEC_QS(false, gptq_mvq3_plain)
 
 // Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
 // the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):

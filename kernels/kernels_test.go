@@ -12,7 +12,7 @@ import (
 
 func TestPTX(t *testing.T) {
 	entries := map[string][]string{
-		"gptq":   {"gptq_matvec_2", "gptq_matvec_3", "gptq_matvec_4", "gptq_matvec_8", "gptq_mvq3_d2", "gptq_mv4", "gptq_gemm_4", "gather_x3", "gather_x4", "gptq_mm3", "gptq_mm4", "gemm_f16", "gemv_f16", "gptq_reorder_3"},
+		"gptq":   {"gptq_matvec_2", "gptq_matvec_3", "gptq_matvec_4", "gptq_matvec_8", "gptq_mvq3", "gptq_mv4", "gptq_gemm_4", "gather_x3", "gather_x4", "gptq_mm3", "gptq_mm4", "gemm_f16", "gemv_f16", "gptq_reorder_3"},
 		"llama":  {"embed", "rmsnorm", "rope_store_own", "rope_store_paged", "attention_split", "attention_paged", "dense_rows8", "dense_rows32", "attention_prompt64", "attention_prompt128", "silu_mul", "add"},
 		"probe":  {"tc_probe"},
 		"sample": {"sample"},

@@ -669,8 +669,8 @@ func TestMatVecOccupancy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if static > mvqStatic || k.perMax(b.dev.sharedMax, k.perSM) < 88 {
-			t.Errorf("%s: static shared memory %d (at most %d), ranges of at most %d chunks", k.name(), static, mvqStatic, k.perMax(b.dev.sharedMax, k.perSM))
+		if static > k.static() || k.perMax(b.dev.sharedMax, k.perSM) < 88 {
+			t.Errorf("%s: static shared memory %d (at most %d), ranges of at most %d chunks", k.name(), static, k.static(), k.perMax(b.dev.sharedMax, k.perSM))
 		}
 		if blocks < k.perSM {
 			t.Errorf("%s: %d blocks per multiprocessor, the grid assumes %d", k.name(), blocks, k.perSM)

@@ -564,9 +564,13 @@ type mvqBuild struct {
 	bits, depth int
 	regs        bool
 	perSM       int
+	fixed       string // the name of a build whose two-quad ring is static (matvec_qs)
 }
 
 func (k mvqBuild) name() string {
+	if k.fixed != "" {
+		return k.fixed
+	}
 	r := ""
 	if k.regs {
 		r = "r"
@@ -578,6 +582,9 @@ func (k mvqBuild) name() string {
 // KB a bit), and unless regs the scales and zero words of each lane's two column
 // groups (8 bytes and one word, two for 3 bits, apiece).
 func (k mvqBuild) ring() int {
+	if k.fixed != "" {
+		return 0
+	}
 	stage := 1024 * k.bits
 	if !k.regs {
 		zw := 1
@@ -593,24 +600,31 @@ func (k mvqBuild) ring() int {
 // quads): the ring, then 16 input pairs, their (bias, sum) and a group index per chunk.
 func (k mvqBuild) shared(per int) int { return k.ring() + 76*ceil(per, 4)*4 }
 
-// mvqStatic bounds the static shared memory of a matvec_q build (80 bytes).
+// mvqStatic bounds the static shared memory of a matvec_q build (80 bytes), and
+// static that of build k (a static ring takes 35,840 more).
 const mvqStatic = 128
+
+func (k mvqBuild) static() int {
+	if k.fixed != "" {
+		return mvqStatic + 35840
+	}
+	return mvqStatic
+}
 
 // perMax is the most chunks a range may take with blocks blocks resident on a
 // multiprocessor of a device whose block may have sharedMax bytes (the
 // multiprocessor 1 KB more, each block 1 KB reserved besides its own), in quads;
 // 0 when not even a quad fits.
 func (k mvqBuild) perMax(sharedMax, blocks int) int {
-	free := (sharedMax+1024)/blocks - 1024 - mvqStatic - k.ring()
+	free := (sharedMax+1024)/blocks - 1024 - k.static() - k.ring()
 	return max(0, free/(76*4)) * 4
 }
 
 // mvqKernels are the builds of matvec_q; mvqOneRow is the one each number of bits
 // takes at one row (4 bits without one: gptq_mv4).
 var (
-	mvqKernels = []mvqBuild{{3, 2, false, 4}, {3, 3, false, 4}, {3, 3, true, 4}, {3, 4, true, 4}, {3, 5, true, 3},
-		{4, 2, false, 4}, {4, 3, true, 4}, {4, 4, true, 3}}
-	mvqOneRow = map[int]mvqBuild{3: mvqKernels[0]}
+	mvqKernels = []mvqBuild{{3, 2, false, 4, "gptq_mvq3"}, {3, 2, false, 4, "gptq_mvq3_plain"}, {3, 2, false, 4, ""}}
+	mvqOneRow  = map[int]mvqBuild{3: mvqKernels[0]}
 )
 
 // oneRowEarly launches the one-row products (matvec_q, gptq_mv4) with programmatic
