@@ -357,11 +357,11 @@ __device__ __forceinline__ float4 splitSum(At at) {
 // ahead of it: launched early (engine/backend/cuda's oneRowEarly), a block has its
 // first copies going (nothing writes weights, scales or groups) while that kernel
 // finishes, and waits for it here before it reads anything else; it also lets the
-// next kernel launch, whose blocks then take the multiprocessors as this one's exit.
-// Launched as usual, both instructions are no-ops.
+// next kernel launch (launchDependents). Launched as usual, both instructions are
+// no-ops.
 __device__ __forceinline__ void earlyWait() {
+  launchDependents();
 #if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
