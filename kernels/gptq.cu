@@ -586,8 +586,8 @@ MATVEC_ROWS(4, 4, 4, gptq_mv4_r4)
 MATVEC_ROWS(3, 16, 3, gptq_mv3_r16)
 MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 
-// One-row decode on the tensor cores (gptq_mvqB_dD): the weights are unpacked with one
-// LOP3 per pair of values and multiplied with mma.sync.m16n8k16, so the half2 dot
+// One-row 3-bit decode on the tensor cores (gptq_mvq3): the weights are unpacked with
+// one LOP3 per pair of values and multiplied with mma.sync.m16n8k16, so the half2 dot
 // product and the per-value offset of matvec_fast disappear (for 3 bits they took more
 // instructions per byte than the card could issue at its read rate). OR-ing a
 // field q at bit p of each half into the exponent 25-p makes the float16 2^(10-p) + q
@@ -600,12 +600,10 @@ MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 // A warp owns 64 columns (a block 256). The block's range of K is cut in four quarters
 // of Q chunks (32 rows each); lane (g, c) = (lane/4, lane%4) takes chunk q of quarter
 // c at step q, so the four chunks of a step (a quad) are q, Q+q, 2Q+q and 3Q+q. The
-// warp copies each quad into its own stage of a D-deep ring (dynamic shared memory)
-// by cp.async, each lane 16 bytes of two word rows (lanes 16-31 those of the last two
-// chunks), so one copy instruction reads two runs of 256 contiguous bytes; a stage is
-// refilled as soon as its quad is in registers, so D quads are in flight while one is
-// computed. Lane (g, c) then reads its chunk for columns
-// 4g..4g+3 and 32+4g..32+4g+3 from the stage (qslot swizzles the rows against bank
+// warp copies each quad into its own stage of a two-deep ring by cp.async, each lane 16
+// bytes of two word rows (lanes 16-31 those of the last two chunks), so one copy
+// instruction reads two runs of 256 contiguous bytes. Lane (g, c) then reads its chunk
+// for columns 4g..4g+3 and 32+4g..32+4g+3 from the stage (rows padded against bank
 // conflicts) and unpacks it as the A operand of four m16n8k16 tiles (rows g and g+8 of
 // a tile: two columns) over eight 16-row steps. The B operand (the inputs, float16 in
 // unpacking order, staged for the block's K range up front with each chunk's bias and
@@ -615,13 +613,15 @@ MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 // applies the scales and zeros of its own chunks once their group ends (copied with
 // that quad: with groups of 128 rows, every fourth step, a lane's chunks running
 // through its quarter), holding a partial sum per column; the four lanes of a column
-// group add theirs at the end. The splits of K meet as in matvec_fast.
+// group add theirs at the end. The splits of K meet as in matvec_fast; the first two
+// quads' copies may overlap the kernel ahead (earlyWait). Measured on an
+// H200 (BENCHMARKS.md, "One-row decode products on the tensor cores"): 7-12% faster
+// decode steps than matvec_fast for 3 bits; its 4-bit build made them 4-6% slower
+// than gptq_mv4 (both wait on memory there) and went (kept in history).
 #define MVQ_COLS 256  // columns of a block: four warps of 64
 
 // mvqBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
-template <int BITS>
 __device__ __forceinline__ float2 mvqBase(int i) {
-  if (BITS == 4) return (i & 1) ? make_float2(64.f, 64.f) : make_float2(1024.f, 1024.f);
   if (i == 15) return make_float2(1024.f, 1024.f);
   const int k = i % 5;
   return k == 0 || k == 3 ? make_float2(512.f, 1024.f) : k == 2 ? make_float2(8.f, 16.f) : make_float2(64.f, 128.f);
@@ -635,15 +635,10 @@ __device__ __forceinline__ uint32_t lopr(uint32_t w, uint32_t mask, uint32_t bas
 }
 
 // mvqPair is pair i (in pairOf order) of column j of ch as 2^(10-p) + q in each half;
-// i must be known at compile time (unrolled loops), which folds the windows of 3 bits
-// (those of unpack16) into a few shifts shared by the pairs of a column.
-template <int BITS>
-__device__ __forceinline__ uint32_t mvqPair(const chunk<BITS>& ch, int j, int i) {
-  if (BITS == 4) {
-    const uint32_t w = word(ch.w[i >> 2], j), v = (i & 2) ? w >> 8 : w;
-    return (i & 1) ? lopr(v, 0x00f000f0u, 0x54005400u) : lopr(v, 0x000f000fu, 0x64006400u);
-  }
-  const uint32_t a = word(ch.w[0], j), b = word(ch.w[BITS == 3 ? 1 : 0], j), c = word(ch.w[BITS == 3 ? 2 : 0], j);
+// i must be known at compile time (unrolled loops), which folds the windows of
+// unpack16 into a few shifts shared by the pairs of a column.
+__device__ __forceinline__ uint32_t mvqPair(const chunk<3>& ch, int j, int i) {
+  const uint32_t a = word(ch.w[0], j), b = word(ch.w[1], j), c = word(ch.w[2], j);
   if (i == 15) return (a & 7u) | lopr(c >> 13, 0x00070000u, 0x64006400u);
   const int t = i / 5, k = i % 5;
   const uint32_t w1 = t == 0 ? a >> 2 : t == 1 ? b : __funnelshift_r(b, c, 30);
@@ -654,287 +649,10 @@ __device__ __forceinline__ uint32_t mvqPair(const chunk<BITS>& ch, int j, int i)
                       : lopr(v, 0x01c00380u, 0x4c004800u);
 }
 
-// qstage is one quad of a warp's 64 columns: its 4*BITS word rows of 16 uint4 (row r,
-// word r%BITS of the quad's chunk r/BITS, at qslot). qscales is what a lane applies
-// where one of its groups ends: the scales and zero words of its two column groups.
-template <int BITS>
-struct qstage {
-  uint4 w[4 * BITS * 16];
-};
-template <int BITS>
-struct qscales {
-  uint2 sc[2][32];
-  uint32_t zw[2][BITS == 3 ? 2 : 1][32];
-};
-
-// qslot is where the u-th uint4 of word row r of a quad lies in qstage.w: rows of 16,
-// u XOR-ed with twice the row's chunk, so that the eight lanes of an LDS.128 phase
-// (chunks 0-3, column groups g and g+1) hit eight different bank groups.
-template <int BITS>
-__device__ __forceinline__ int qslot(int r, int u) {
-  return r * 16 + (u ^ (2 * (r / BITS)));
-}
-
-template <int BITS, int D, bool REGS>
-__device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
-                         const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
-                         int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
-  constexpr int ZW = BITS == 3 ? 2 : 1, WARPS = MV_THREADS / 32;
-  // The ring: D stages of the four warps (stage s of warp w at ring[s*WARPS + w]),
-  // then their scales (rsc, the same way) unless REGS; then per chunk of the range
-  // (rounded up to quads), 16 input pairs; then the chunks' (bias, xs); then their
-  // groups (-1 past the range).
-  extern __shared__ __align__(16) float smem[];
-  __shared__ uint4 xzero[4];  // the B operand of the lanes that hold none
-  __shared__ int isLast;
-  qstage<BITS>* ring = reinterpret_cast<qstage<BITS>*>(smem);
-  qscales<BITS>* rsc = reinterpret_cast<qscales<BITS>*>(ring + D * WARPS);
-  float* xbase = reinterpret_cast<float*>(rsc + (REGS ? 0 : D * WARPS));
-  const int N = L.N, t = threadIdx.x, lane = t & 31, wp = t >> 5, g = lane >> 2, cq = lane & 3;
-  const int c0 = blockIdx.y * chunksPerSplit;
-  const int c1 = min(c0 + chunksPerSplit, K / 32);
-  const int nc = max(c1 - c0, 0), quads = (nc + 3) / 4;  // quads: Q, the steps
-  if (t < 4) xzero[t] = make_uint4(0, 0, 0, 0);
-  const uint4* xq = reinterpret_cast<const uint4*>(xbase);
-  float2* sums = reinterpret_cast<float2*>(xbase + quads * 64);
-  int* gs = reinterpret_cast<int*>(xbase + quads * 72);
-  const int wcol = bx * MVQ_COLS + wp * 64;
-  const bool warpActive = wcol < N;
-  const int ccol = wcol + 4 * (lane & 15);  // the columns this lane copies
-  const bool copies = ccol < N;
-  const int n[2] = {wcol + 4 * g, wcol + 32 + 4 * g};  // the lane's column groups
-  const bool act[2] = {n[0] < N, n[1] < N};
-  // issue starts the copies of quad q into stage u, as one commit group: the weights
-  // (the lane's 16 bytes of rows j + 2*BITS*h of the quad, h = lane/16, j < 2*BITS:
-  // chunks 2h and 2h+1), and unless REGS the lane's scales and zeros of group gq when
-  // it ends there (the lane's next chunk is of group gn, -1 past its quarter).
-  const int h = lane >> 4;
-  const uint32_t* wsrc = L.qweight + (size_t)(c0 + 2 * h * quads) * BITS * N + ccol;
-  const size_t cstep = (size_t)quads * BITS * N;  // a quarter of the range
-  const int wdst = qslot<BITS>(2 * BITS * h, lane & 15);  // row j: qslot(j + 2*BITS*h) = 16j + (wdst ^ 2*(j/BITS))
-  auto issue = [&](int u, int q, int gq, int gn) {
-    qstage<BITS>& st = ring[u * WARPS + wp];
-    qscales<BITS>& sc = rsc[u * WARPS + wp];
-    const uint32_t* src = wsrc + (size_t)q * BITS * N;
-    if (copies && 3 * quads + q < nc) {  // all four chunks in the range
-#pragma unroll
-      for (int j = 0; j < 2 * BITS; j++)
-        cp_async_cg16(&st.w[16 * j + (wdst ^ (2 * (j / BITS)))], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
-    } else if (copies) {
-#pragma unroll
-      for (int j = 0; j < 2 * BITS; j++)
-        if ((j / BITS + 2 * h) * quads + q < nc)
-          cp_async_cg16(&st.w[16 * j + (wdst ^ (2 * (j / BITS)))], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
-    }
-    if (!REGS && gq >= 0 && gq != gn) {
-#pragma unroll
-      for (int i = 0; i < 2; i++) {
-        if (!act[i]) continue;
-        cp_async_ca<8>(&sc.sc[i][lane], L.scales + (size_t)gq * N + n[i], 8);
-        if (BITS == 4) {
-          cp_async_ca<4>(&sc.zw[i][0][lane], L.qzeros + (size_t)gq * (N / 8) + n[i] / 8, 4);
-        } else {  // the four zeros are 12 bits at bit 3*(n%32) of a 96-bit stream
-          const int bit = 3 * (n[i] & 31);
-          const uint32_t* z = L.qzeros + (size_t)gq * (N / 32 * 3) + (n[i] >> 5) * 3 + (bit >> 5);
-          cp_async_ca<4>(&sc.zw[i][0][lane], z, 4);
-          cp_async_ca<4>(&sc.zw[i][ZW - 1][lane], (bit & 31) > 20 ? z + 1 : z, (bit & 31) > 20 ? 4 : 0);
-        }
-      }
-    }
-    cp_async_commit();
-  };
-  // With REGS, fetch loads the lane's scales and zeros of group gq into (psc, pzw)
-  // when it ends at this quad (its next chunk of group gn): one quad before they are
-  // applied, so that their latency hides behind that quad's work.
-  uint2 psc[2] = {make_uint2(0, 0), make_uint2(0, 0)};
-  uint32_t pzw[2][ZW] = {};
-  auto fetch = [&](int gq, int gn) {
-    if (REGS && gq >= 0 && gq != gn) {
-#pragma unroll
-      for (int i = 0; i < 2; i++) {
-        if (!act[i]) continue;
-        psc[i] = __ldg(reinterpret_cast<const uint2*>(L.scales + (size_t)gq * N + n[i]));
-        if (BITS == 4) {
-          pzw[i][0] = __ldg(L.qzeros + (size_t)gq * (N / 8) + n[i] / 8);
-        } else {  // as issue
-          const int bit = 3 * (n[i] & 31);
-          const uint32_t* z = L.qzeros + (size_t)gq * (N / 32 * 3) + (n[i] >> 5) * 3 + (bit >> 5);
-          pzw[i][0] = __ldg(z);
-          pzw[i][ZW - 1] = (bit & 31) > 20 ? __ldg(z + 1) : 0u;
-        }
-      }
-    }
-  };
-  // One commit group per stage, empty ones included (matvec_fast). The groups of the
-  // lane's first D+1 chunks are all loaded before the first copy needs one (none do
-  // with REGS, whose first fetch follows the copies).
-  if (warpActive) {
-    int gp[D + 1];
-#pragma unroll
-    for (int u = 0; u <= D; u++) {
-      const int ch = cq * quads + u;  // the lane's chunk, in the range
-      gp[u] = u < quads && ch < nc ? __ldg(L.cgroup + c0 + ch) : -1;
-    }
-#pragma unroll
-    for (int u = 0; u < D; u++) {
-      if (u < quads) {
-        issue(u, u, gp[u], gp[u + 1]);
-      } else {
-        cp_async_commit();
-      }
-    }
-    fetch(gp[0], gp[1]);
-  }
-  earlyWait();
-  for (int i = t; i < quads * 64; i += MV_THREADS) {
-    const int ch = c0 + (i >> 4);
-    __half2 v = __float2half2_rn(0.f);
-    if (ch < c1) {
-      const int2 p = pairOf<BITS>(i & 15);
-      const int klo = ch * 32 + p.x, khi = ch * 32 + p.y;
-      v = __floats2half2_rn(x[L.perm ? L.perm[klo] : klo], x[L.perm ? L.perm[khi] : khi]);
-    }
-    reinterpret_cast<__half2*>(xbase)[i] = v;
-  }
-  for (int i = t; i < quads * 4; i += MV_THREADS) gs[i] = i < nc ? L.cgroup[c0 + i] : -1;
-  __syncthreads();
-  for (int i = t; i < quads * 4; i += MV_THREADS) {
-    const __half2* xc = reinterpret_cast<const __half2*>(xbase) + i * 16;
-    float bias = 0.f, xs = 0.f;
-#pragma unroll
-    for (int p = 0; p < 16; p++) {
-      const float2 f = __half22float2(xc[p]), base = mvqBase<BITS>(p);
-      bias = fmaf(f.x, base.x, fmaf(f.y, base.y, bias));
-      xs += f.x + f.y;
-    }
-    sums[i] = make_float2(bias, xs);
-  }
-  __syncthreads();
-  float y[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-  if (warpActive) {
-    float acc[2][2][4];
-#pragma unroll
-    for (int i = 0; i < 2; i++)
-#pragma unroll
-      for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int r = 0; r < 4; r++) acc[i][mt][r] = 0.f;
-    float X = 0.f;
-    const int rb = 16 * BITS * cq + (g ^ (2 * cq));  // qslot(BITS*cq, g)
-    int slot = 0;  // quad q's stage
-    for (int q = 0; q < quads; q++) {
-      const qstage<BITS>& st = ring[slot * WARPS + wp];
-      const qscales<BITS>& sc = rsc[slot * WARPS + wp];
-      cp_async_wait<D - 1>();
-      __syncwarp();  // quad q is in the stage for every lane
-      chunk<BITS> cur[2];
-#pragma unroll
-      for (int i = 0; i < 2; i++) {
-#pragma unroll
-        for (int b = 0; b < BITS; b++) cur[i].w[b] = st.w[rb + 16 * b + 8 * i];
-        cur[i].sc = REGS ? psc[i] : sc.sc[i][lane];
-#pragma unroll
-        for (int z = 0; z < ZW; z++) cur[i].zw[z] = REGS ? pzw[i][z] : sc.zw[i][z][lane];
-      }
-      const int ch = cq * quads + q;  // the lane's chunk, in the range
-      const int gq = gs[ch], gn = q + 1 < quads ? gs[ch + 1] : -1;
-      if (q + 1 < quads) fetch(gn, q + 2 < quads ? gs[ch + 2] : -1);
-      // B: this lane's chunk's pairs in the tile column g only when g/2 == c
-      const uint2* xsrc = reinterpret_cast<const uint2*>((g >> 1) == cq ? xq + ch * 4 : xzero);
-      const float2 sm = sums[ch];
-      __syncwarp();  // every lane has read the stage: refill it with quad q+D
-      if (q + D < quads) {
-        issue(slot, q + D, gs[ch + D], q + D + 1 < quads ? gs[ch + D + 1] : -1);
-      } else {
-        cp_async_commit();
-      }
-      slot = slot + 1 == D ? 0 : slot + 1;
-      // 16-row steps outermost: the four tiles' mma chains interleave.
-#pragma unroll
-      for (int s = 0; s < 8; s++) {
-        const uint2 v = xsrc[s];  // pairs 2s and 2s+1 (the inputs are not refilled)
-        const uint32_t bb[2] = {v.x, v.y};
-#pragma unroll
-        for (int i = 0; i < 2; i++)
-#pragma unroll
-          for (int mt = 0; mt < 2; mt++) {
-            const uint32_t a[4] = {mvqPair<BITS>(cur[i], 2 * mt, 2 * s), mvqPair<BITS>(cur[i], 2 * mt + 1, 2 * s),
-                                   mvqPair<BITS>(cur[i], 2 * mt, 2 * s + 1), mvqPair<BITS>(cur[i], 2 * mt + 1, 2 * s + 1)};
-            mma16816(acc[i][mt], a, bb);
-          }
-      }
-      if (gq >= 0) {
-#pragma unroll
-        for (int i = 0; i < 2; i++)
-#pragma unroll
-          for (int mt = 0; mt < 2; mt++) acc[i][mt][0] -= sm.x, acc[i][mt][2] -= sm.x;
-        X += sm.y;
-        // The group ends here: apply its scales and zeros to the lane's sums.
-        if (gq != gn) {
-#pragma unroll
-          for (int i = 0; i < 2; i++) {
-            const uint32_t zbits = zeroBits<BITS>(cur[i], n[i]);
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-              const float z = (float)((zbits >> (BITS * j)) & ((1u << BITS) - 1u)) + zeroOffset;
-              y[i][j] = fmaf(scaleOf<BITS>(cur[i], j), acc[i][j >> 1][(j & 1) * 2] - z * X, y[i][j]);
-            }
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-              for (int r = 0; r < 4; r++) acc[i][mt][r] = 0.f;
-          }
-          X = 0.f;
-        }
-      }
-    }
-  }
-  // The four lanes of a column group hold the sums of their own chunks; lane c < 2
-  // writes group c.
-#pragma unroll
-  for (int i = 0; i < 2; i++)
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      y[i][j] += __shfl_xor_sync(0xffffffffu, y[i][j], 1);
-      y[i][j] += __shfl_xor_sync(0xffffffffu, y[i][j], 2);
-    }
-  const int nw = cq & 1 ? n[1] : n[0];
-  const bool writes = warpActive && cq < 2 && nw < N;
-  float4 sum = cq & 1 ? make_float4(y[1][0], y[1][1], y[1][2], y[1][3]) : make_float4(y[0][0], y[0][1], y[0][2], y[0][3]);
-  if (gridDim.y > 1) {
-    if (writes) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + nw), sum);
-    if (!lastSplit(count, isLast) || !writes) return;
-    sum = splitSum([&](int sp) { return part + (size_t)sp * partN + col0 + nw; });
-  }
-  if (!writes) return;
-  *reinterpret_cast<float4*>(L.y + nw) = sum;
-  if (res) {
-    const float4 r = *reinterpret_cast<const float4*>(res + nw);
-    *reinterpret_cast<float4*>(rdst + nw) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
-  }
-}
-
-// The launch's weights as MATVEC_FAST, in column blocks of MVQ_COLS; MINB blocks a
-// multiprocessor (the ring in dynamic shared memory: D stages of 4*B KB, and 4 or 3
-// KB of scales a stage unless REGS; engine/backend/cuda's mvqKernels).
-#define MATVEC_Q(B, D, REGS, MINB, NAME)                                                        \
-  extern "C" __global__ void __launch_bounds__(128, MINB) NAME(                                \
-      LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,       \
-      int* count, int K, int chunksPerSplit, float zeroOffset) {                                \
-    const int cb0 = (N0 + MVQ_COLS - 1) / MVQ_COLS, cb1 = (N1 + MVQ_COLS - 1) / MVQ_COLS;       \
-    const int bx0 = blockIdx.x;                                                                 \
-    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                     \
-    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                \
-    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                      \
-    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    matvec_q<B, D, REGS>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
-  }
-MATVEC_Q(3, 2, false, 4, gptq_mvq3_d2)
-
 // qstage is one quad of a warp's 64 columns: its 12 word rows of 16 uint4 (row r,
-// word r%3 of the quad's chunk r/3, at qrow3(r)), and per lane the scales and zero
+// word r%3 of the quad's chunk r/3, at qrow(r)), and per lane the scales and zero
 // words of its two column groups.
-struct qstage3 {
+struct qstage {
   uint4 w[216];
   uint2 sc[2][32];
   uint32_t zw[2][2][32];
@@ -943,17 +661,16 @@ struct qstage3 {
 // qrow is where word row r of a quad starts in qstage.w: each row is padded by two
 // uint4, so that the eight lanes of an LDS.128 phase (chunks 0-3, column groups g and
 // g+1) hit eight different bank groups.
-__device__ __forceinline__ int qrow3(int r) { return r * 18; }
+__device__ __forceinline__ int qrow(int r) { return r * 18; }
 
-template <bool EARLY>
-__device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
+__device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                          const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
                          int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
   constexpr int BITS = 3, ZW = 2;
   // Per chunk of the range (rounded up to quads), 16 input pairs; then the chunks'
   // (bias, xs); then their groups (-1 past the range).
   extern __shared__ __align__(16) float smem[];
-  __shared__ qstage3 ring[2][MV_THREADS / 32];
+  __shared__ qstage ring[2][MV_THREADS / 32];
   __shared__ uint4 xzero[4];  // the B operand of the lanes that hold none
   __shared__ int isLast;
   const int N = L.N, t = threadIdx.x, lane = t & 31, wp = t >> 5, g = lane >> 2, cq = lane & 3;
@@ -977,18 +694,18 @@ __device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float
   const int h = lane >> 4;
   const uint32_t* wsrc = L.qweight + (size_t)(c0 + 2 * h * quads) * BITS * N + ccol;
   const size_t cstep = (size_t)quads * BITS * N;  // a quarter of the range
-  const int wdst = (lane & 15) + 108 * h;  // qrow3(r + 2*BITS) - qrow3(r)
-  auto issue = [&](qstage3& st, int q, int gq, int gn) {
+  const int wdst = (lane & 15) + 108 * h;  // qrow(r + 2*BITS) - qrow(r)
+  auto issue = [&](qstage& st, int q, int gq, int gn) {
     const uint32_t* src = wsrc + (size_t)q * BITS * N;
     if (copies && 3 * quads + q < nc) {  // all four chunks in the range
 #pragma unroll
       for (int j = 0; j < 2 * BITS; j++)
-        cp_async_cg16(&st.w[qrow3(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
+        cp_async_cg16(&st.w[qrow(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
     } else if (copies) {
 #pragma unroll
       for (int j = 0; j < 2 * BITS; j++)
         if ((j / BITS + 2 * h) * quads + q < nc)
-          cp_async_cg16(&st.w[qrow3(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
+          cp_async_cg16(&st.w[qrow(j) + wdst], src + (j / BITS) * cstep + (j % BITS) * (size_t)N);
     }
     if (gq >= 0 && gq != gn) {
 #pragma unroll
@@ -1017,7 +734,7 @@ __device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float
       }
     }
   }
-  if (EARLY) earlyWait();
+  earlyWait();
   for (int i = t; i < quads * 64; i += MV_THREADS) {
     const int ch = c0 + (i >> 4);
     __half2 v = __float2half2_rn(0.f);
@@ -1035,7 +752,7 @@ __device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float
     float bias = 0.f, xs = 0.f;
 #pragma unroll
     for (int p = 0; p < 16; p++) {
-      const float2 f = __half22float2(xc[p]), base = mvqBase<3>(p);
+      const float2 f = __half22float2(xc[p]), base = mvqBase(p);
       bias = fmaf(f.x, base.x, fmaf(f.y, base.y, bias));
       xs += f.x + f.y;
     }
@@ -1053,14 +770,14 @@ __device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float
         for (int r = 0; r < 4; r++) acc[i][mt][r] = 0.f;
     float X = 0.f;
     for (int q = 0; q < quads; q++) {
-      qstage3& st = ring[q & 1][wp];
+      qstage& st = ring[q & 1][wp];
       cp_async_wait<1>();
       __syncwarp();  // quad q is in the stage for every lane
       chunk<BITS> cur[2];
 #pragma unroll
       for (int i = 0; i < 2; i++) {
 #pragma unroll
-        for (int b = 0; b < BITS; b++) cur[i].w[b] = st.w[qrow3(cq * BITS + b) + g + 8 * i];
+        for (int b = 0; b < BITS; b++) cur[i].w[b] = st.w[qrow(cq * BITS + b) + g + 8 * i];
         cur[i].sc = st.sc[i][lane];
 #pragma unroll
         for (int z = 0; z < ZW; z++) cur[i].zw[z] = st.zw[i][z][lane];
@@ -1086,8 +803,8 @@ __device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float
         for (int i = 0; i < 2; i++)
 #pragma unroll
           for (int mt = 0; mt < 2; mt++) {
-            const uint32_t a[4] = {mvqPair<3>(cur[i], 2 * mt, 2 * s), mvqPair<3>(cur[i], 2 * mt + 1, 2 * s),
-                                   mvqPair<3>(cur[i], 2 * mt, 2 * s + 1), mvqPair<3>(cur[i], 2 * mt + 1, 2 * s + 1)};
+            const uint32_t a[4] = {mvqPair(cur[i], 2 * mt, 2 * s), mvqPair(cur[i], 2 * mt + 1, 2 * s),
+                                   mvqPair(cur[i], 2 * mt, 2 * s + 1), mvqPair(cur[i], 2 * mt + 1, 2 * s + 1)};
             mma16816(acc[i][mt], a, bb);
           }
       }
@@ -1142,22 +859,19 @@ __device__ void matvec_qs(const lin& L, int bx, int col0, int partN, const float
   }
 }
 
-// The static-ring builds (the kernel of 9bfa4fa, with and without earlyWait), to
-// measure against gptq_mvq3_d2.
-#define MATVEC_QS(EARLY, NAME)                                                                   \
-  extern "C" __global__ void __launch_bounds__(128, 4) NAME(                                     \
-      LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part,         \
-      int* count, int K, int chunksPerSplit, float zeroOffset) {                                  \
-    const int cb0 = (N0 + MVQ_COLS - 1) / MVQ_COLS, cb1 = (N1 + MVQ_COLS - 1) / MVQ_COLS;         \
-    const int bx0 = blockIdx.x;                                                                   \
-    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                       \
-    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                  \
-    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                        \
-    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    matvec_qs<EARLY>(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset); \
-  }
-MATVEC_QS(true, gptq_mvq3)
-MATVEC_QS(false, gptq_mvq3_plain)
+// The launch's weights as MATVEC_FAST, in column blocks of MVQ_COLS; four blocks a
+// multiprocessor (36 KB of static shared memory; engine/backend/cuda's mvqPerSM).
+extern "C" __global__ void __launch_bounds__(128, 4)
+    gptq_mvq3(LIN(0), LIN(1), LIN(2), const float* x, const float* res, float* rdst, float* part, int* count, int K,
+              int chunksPerSplit, float zeroOffset) {
+  const int cb0 = (N0 + MVQ_COLS - 1) / MVQ_COLS, cb1 = (N1 + MVQ_COLS - 1) / MVQ_COLS;
+  const int bx0 = blockIdx.x;
+  const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;
+  const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);
+  const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);
+  const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)};
+  matvec_q(L, bx, col0, N0 + N1 + N2, x, res, rdst, part, count, K, chunksPerSplit, zeroOffset);
+}
 
 // Generic prompt processing (2 and 8 bits, the float16 lm_head, and 3 and 4 bits when
 // the engine's fastGemm is off; gptq_mm below is the fast path for 3 and 4 bits):

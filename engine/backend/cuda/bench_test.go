@@ -172,13 +172,12 @@ func BenchmarkLinear(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row on each
-// one-row kernel (oneRowKernels: the builds of matvec_q, and gptq_mv4 for 4 bits), each
-// also launched early ("/early", oneRowEarly), for the six quantizations of
-// BenchmarkBatch, as BenchmarkLinear does, all kernels on the same weights; GB/s
-// counts weights, scales and zeros. Beside them, read=N KB reads as many bytes with
-// read_probe (benchRead), N KB in flight a multiprocessor: what a launch of that size
-// can reach.
+// BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row
+// (gptq_mvq3/gptq_mv4), launched as usual and early (early=false|true, oneRowEarly),
+// on the six quantizations of BenchmarkBatch, as BenchmarkLinear does, both on the
+// same weights; GB/s counts weights, scales and zeros. Beside them, read=N KB reads
+// as many bytes with read_probe (benchRead), N KB in flight a multiprocessor: what a
+// launch of that size can reach.
 //
 //	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x
 func BenchmarkDecodeLinear(b *testing.B) {
@@ -190,15 +189,12 @@ func BenchmarkDecodeLinear(b *testing.B) {
 					group = l.in
 				}
 				lr := linearSetup(b, llama65B, l, q.bits, group, q.actOrder, 1)
-				for _, k := range oneRowKernels(q.bits) {
-					for _, early := range earlyChoices {
-						b.Run(earlyName(k, early), func(b *testing.B) {
-							defer useOneRow(q.bits, k)()
-							defer func(e bool) { oneRowEarly = e }(oneRowEarly)
-							oneRowEarly = early
-							lr.time(b)
-						})
-					}
+				for _, early := range []bool{false, true} {
+					b.Run(fmt.Sprintf("early=%v", early), func(b *testing.B) {
+						defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+						oneRowEarly = early
+						lr.time(b)
+					})
 				}
 				for _, perSM := range []int{1, 4} {
 					b.Run(fmt.Sprintf("read=%dKB", 32*perSM), func(b *testing.B) { benchRead(b, lr.be, lr.wb, perSM) })
@@ -208,23 +204,11 @@ func BenchmarkDecodeLinear(b *testing.B) {
 	}
 }
 
-// earlyChoices are the oneRowEarly settings to time a one-row kernel with; earlyName
-// names a sub-benchmark of kernel k with oneRowEarly set to early.
-var earlyChoices = []bool{false, true}
-
-func earlyName(k string, early bool) string {
-	if early {
-		return k + "/early"
-	}
-	return k
-}
-
 // benchRead times read_probe (kernels/probe.cu) over n bytes, perSM blocks of 256
 // threads on each multiprocessor (32 KB in flight each), rotating over copies as
 // linearSetup does, and reports µs per launch and GB/s.
 func benchRead(b *testing.B, be *Backend, n int64, perSM int) {
-	words := ceil(int(n), 16)
-	copies := int(max(8, 512<<20/n))
+	words, copies := ceil(int(n), 16), linearCopies(n)
 	bufs := make([]cu.DevicePtr, copies)
 	var sink cu.DevicePtr
 	err := be.th.Do(ctx, func() (err error) {
@@ -284,7 +268,7 @@ func linearSetup(b *testing.B, s llamaShape, l linearCase, bits, group int, actO
 	be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
 		HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
 	wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
-	copies := int(max(8, 512<<20/wb))
+	copies := linearCopies(wb)
 	ws := make([][]engine.Tensor, copies)
 	for i := range ws {
 		for j := range l.n {
@@ -312,6 +296,10 @@ func linearSetup(b *testing.B, s llamaShape, l linearCase, bits, group int, actO
 	}
 	return linearRun{be: be, l: l, rows: rows, launches: copies * reps, wb: wb, step: step}
 }
+
+// linearCopies is how many copies of n bytes of weights a benchmark rotates over:
+// 512 MB, ten times the L2, and at least eight.
+func linearCopies(n int64) int { return int(max(8, 512<<20/n)) }
 
 // time reports µs per launch, GB/s of weights and TFLOP/s.
 func (r linearRun) time(b *testing.B) {
@@ -741,41 +729,30 @@ func BenchmarkPrompt(b *testing.B) {
 	}
 }
 
-// oneRowFromEnv sets the one-row kernels for the length of a test or benchmark from
-// $AGENT_ONE_ROW, a list of oneRowKernels names like "gptq_mvq3_d4r,gptq_mv4" (and
-// "early" for oneRowEarly), so that one device call can run whole models and steps on
-// candidates.
-func oneRowFromEnv(tb testing.TB) {
-	v := os.Getenv("AGENT_ONE_ROW")
+// earlyFromEnv sets oneRowEarly for the length of a test or benchmark from
+// $AGENT_EARLY (1 or 0), so that one device call can run whole models and steps both
+// ways.
+func earlyFromEnv(tb testing.TB) {
+	v := os.Getenv("AGENT_EARLY")
 	if v == "" {
 		return
 	}
-	for _, name := range strings.Split(v, ",") {
-		if name == "early" {
-			e := oneRowEarly
-			tb.Cleanup(func() { oneRowEarly = e })
-			oneRowEarly = true
-			continue
-		}
-		found := false
-		for _, bits := range []int{3, 4} {
-			if slices.Contains(oneRowKernels(bits), name) {
-				tb.Cleanup(useOneRow(bits, name))
-				found = true
-			}
-		}
-		if !found {
-			tb.Fatalf("AGENT_ONE_ROW: %q is not a one-row kernel", name)
-		}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		tb.Fatalf("AGENT_EARLY: %v", err)
 	}
-	tb.Logf("one-row kernels: %v, launched early: %v", mvqOneRow, oneRowEarly)
+	e := oneRowEarly
+	tb.Cleanup(func() { oneRowEarly = e })
+	oneRowEarly = on
+	tb.Logf("one-row products launched early: %v", on)
 }
 
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
 // quantization of the seed branches: aggregate decode tokens per second for 1, 2, 4,
 // 8, 16, 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
-// RunBatch of one row per sequence, replayed as a CUDA graph), one again on each
-// one-row kernel (decode/seqs=1/<kernel>[/early], as BenchmarkDecodeLinear) and one at position
+// RunBatch of one row per sequence, replayed as a CUDA graph), one again with its
+// products launched as usual and early (decode/seqs=1/early=false|true, oneRowEarly)
+// and one at position
 // 1920, and the time to the
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
@@ -784,13 +761,13 @@ func oneRowFromEnv(tb testing.TB) {
 // timed step ends with the device synchronized and, for the prompt, the last row's
 // logits copied to the host. It needs about 130 GB of device memory (an H200).
 // $AGENT_TC_DEFAULTS, when set, replaces the tensor-core defaults for its length
-// (tcDefaultsFromEnv), $AGENT_ONE_ROW the one-row kernels (oneRowFromEnv).
+// (tcDefaultsFromEnv), $AGENT_EARLY oneRowEarly (earlyFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
 //	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
 func BenchmarkBatch(b *testing.B) {
 	tcDefaultsFromEnv(b)
-	oneRowFromEnv(b)
+	earlyFromEnv(b)
 	s := llama65B
 	const hd, bs, positions, longPos, prompt, hit, maxSeqs = 128, 16, 512, 1920, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)
@@ -843,16 +820,13 @@ func BenchmarkBatch(b *testing.B) {
 			for _, n := range []int{1, 2, 4, 8, 16, 32, 64} {
 				b.Run(fmt.Sprintf("decode/seqs=%d", n), func(b *testing.B) { decode(b, n) })
 			}
-			// One sequence on each one-row kernel of the bits, for comparison.
-			for _, k := range oneRowKernels(q.bits) {
-				for _, early := range earlyChoices {
-					b.Run("decode/seqs=1/"+earlyName(k, early), func(b *testing.B) {
-						defer useOneRow(q.bits, k)()
-						defer func(e bool) { oneRowEarly = e }(oneRowEarly)
-						oneRowEarly = early
-						decode(b, 1)
-					})
-				}
+			// One sequence with its products launched as usual and early.
+			for _, early := range []bool{false, true} {
+				b.Run(fmt.Sprintf("decode/seqs=1/early=%v", early), func(b *testing.B) {
+					defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+					oneRowEarly = early
+					decode(b, 1)
+				})
 			}
 			// One sequence at position longPos, the long prompt.
 			b.Run(fmt.Sprintf("decode/seqs=1/pos=%d", longPos), func(b *testing.B) {

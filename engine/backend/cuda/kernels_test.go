@@ -328,7 +328,7 @@ func checkMatMul(t *testing.T, r *rand.Rand, b *Backend, w engine.Tensor, wf []f
 }
 
 // hasFast reports whether a decode product with w runs on the fast kernels
-// (a build of matvec_q or gptq_mv4 at one row).
+// (gptq_mvq3/gptq_mv4 at one row).
 func hasFast(w engine.Tensor) bool {
 	bits := w.(*tensor).q.bits
 	return fastMatvec && (bits == 3 || bits == 4)
@@ -380,31 +380,23 @@ func TestMatVecShapes(t *testing.T) {
 			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/fast=%v", c.bits, c.group, c.in, c.out, fast), func(t *testing.T) {
 				defer func(f bool) { fastMatvec = f }(fastMatvec)
 				fastMatvec = fast
-				if !fast {
-					checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
-					return
-				}
-				for _, k := range oneRowKernels(c.bits) {
-					t.Run(k, func(t *testing.T) {
-						defer useOneRow(c.bits, k)()
-						checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
-					})
-				}
-				for _, rows := range []int{5, 64} {
-					checkMatMul(t, r, b, w, wf, rows, c.in, c.out)
+				checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
+				if fast {
+					for _, rows := range []int{5, 64} {
+						checkMatMul(t, r, b, w, wf, rows, c.in, c.out)
+					}
 				}
 			})
 		}
 	}
 }
 
-// TestMatVecOneRow checks the one-row decode kernels of 3 and 4 bits (oneRowKernels:
-// every build of matvec_q, and gptq_mv4) for every group size, act-order, both zero
-// formats and symmetric or not, on shapes whose K split leaves a last partial quad
-// (1056 inputs: 33 chunks), whose columns end inside a block (2080, 352) and whose K
-// is long (8192 inputs into 256 columns: many splits); matvec_q also with K in at
-// most three ranges (mvqRangesMax), so that each block takes many quads (22 at 8192
-// inputs) through its ring.
+// TestMatVecOneRow checks the one-row decode product of 3 and 4 bits (gptq_mvq3,
+// gptq_mv4) for every group size, act-order, both zero formats and symmetric or not,
+// on shapes whose K split leaves a last partial quad (1056 inputs: 33 chunks), whose
+// columns end inside a block (2080, 352) and whose K is long (8192 inputs into 256
+// columns: many splits); 3 bits also with K in at most three ranges (mvqRangesMax),
+// so that each block takes many quads (22 at 8192 inputs) through its two-quad ring.
 func TestMatVecOneRow(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -434,55 +426,19 @@ func TestMatVecOneRow(t *testing.T) {
 						t.Fatal(err)
 					}
 					wf := gptqtest.Dequantize(qw)
-					for _, k := range oneRowKernels(bits) {
-						ranges := []int{0}
-						if k != "gptq_mv4" {
-							ranges = append(ranges, 3)
-						}
-						for _, n := range ranges {
-							t.Run(fmt.Sprintf("%s/ranges=%d/%s", name, n, k), func(t *testing.T) {
-								defer useOneRow(bits, k)()
-								defer func(n int) { mvqRangesMax = n }(mvqRangesMax)
-								mvqRangesMax = n
-								checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
-							})
-						}
+					ranges := []int{0}
+					if bits == 3 {
+						ranges = append(ranges, 3)
+					}
+					for _, n := range ranges {
+						t.Run(fmt.Sprintf("%s/ranges=%d", name, n), func(t *testing.T) {
+							defer func(n int) { mvqRangesMax = n }(mvqRangesMax)
+							mvqRangesMax = n
+							checkMatMul(t, r, b, w, wf, 1, c.in, c.out)
+						})
 					}
 				}
 			}
-		}
-	}
-}
-
-// oneRowKernels lists the one-row decode kernels of bits: every build of matvec_q
-// (mvqKernels), and gptq_mv4 for 4 bits.
-func oneRowKernels(bits int) []string {
-	var ks []string
-	if bits == 4 {
-		ks = append(ks, "gptq_mv4")
-	}
-	for _, k := range mvqKernels {
-		if k.bits == bits {
-			ks = append(ks, k.name())
-		}
-	}
-	return ks
-}
-
-// useOneRow makes one-row products of bits run on kernel name (of oneRowKernels)
-// until the function it returns restores the previous choice.
-func useOneRow(bits int, name string) func() {
-	old, had := mvqOneRow[bits]
-	delete(mvqOneRow, bits)
-	for _, k := range mvqKernels {
-		if k.bits == bits && k.name() == name {
-			mvqOneRow[bits] = k
-		}
-	}
-	return func() {
-		delete(mvqOneRow, bits)
-		if had {
-			mvqOneRow[bits] = old
 		}
 	}
 }
@@ -639,71 +595,41 @@ func TestQuadGroups(t *testing.T) {
 }
 
 // TestMatVecOccupancy checks what the decode grid assumes of the one-row kernels: the
-// static shared memory left beside mvSharedMax (gptq_mv4), and mvPerSM blocks resident
-// on one multiprocessor with the dynamic shared memory of 32 chunks per split; for each
-// build of matvec_q its static shared memory within mvqStatic and its perSM blocks
-// resident with the longest range mvqSplits gives it (65B products take 8–88 chunks);
+// static shared memory left beside mvSharedMax (gptq_mv4) and mvqSharedMax
+// (gptq_mvq3), and mvPerSM and mvqPerSM blocks resident on one multiprocessor with the
+// dynamic shared memory of 32 chunks per split (65B products take 8–88 on gptq_mvq3);
 // and mvRowsPerSM blocks of the batch kernels gptq_mvN_rR with 64 chunks per split.
 func TestMatVecOccupancy(t *testing.T) {
 	b := open(t, small)
-	for _, k := range mvqKernels {
-		shared := k.shared(k.perMax(b.dev.sharedMax, k.perSM))
-		var static, blocks, regs int
-		err := b.th.Do(ctx, func() error {
-			f, err := b.dev.fn(k.name())
-			if err != nil {
-				return err
-			}
-			if err := b.dev.allowShared(k.name(), f, shared); err != nil {
-				return err
-			}
-			if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
-				return err
-			}
-			if regs, err = f.Attribute(cu.NumRegs); err != nil {
-				return err
-			}
-			blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(shared))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if static > k.static() || k.perMax(b.dev.sharedMax, k.perSM) < 88 {
-			t.Errorf("%s: static shared memory %d (at most %d), ranges of at most %d chunks", k.name(), static, k.static(), k.perMax(b.dev.sharedMax, k.perSM))
-		}
-		if blocks < k.perSM {
-			t.Errorf("%s: %d blocks per multiprocessor, the grid assumes %d", k.name(), blocks, k.perSM)
-		}
-		t.Logf("%s: %d registers, %d bytes static and %d dynamic shared memory, %d blocks per multiprocessor", k.name(), regs, static, shared, blocks)
-	}
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
-			if bits == 4 {
-				const name = "gptq_mv4"
-				var static, blocks int
-				err := b.th.Do(ctx, func() error {
-					f, err := b.dev.fn(name)
-					if err != nil {
-						return err
-					}
-					if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
-						return err
-					}
-					blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(mvShared(32)))
-					return err
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if static+mvSharedMax != 48<<10 {
-					t.Errorf("%s: static shared memory %d + %d left != 48 KB", name, static, mvSharedMax)
-				}
-				if blocks < mvPerSM {
-					t.Errorf("%s: %d blocks per multiprocessor, the grid assumes %d", name, blocks, mvPerSM)
-				}
-				t.Logf("%s: %d bytes static shared memory, %d blocks per multiprocessor", name, static, blocks)
+			// the one-row kernel: gptq_mvq3 or gptq_mv4
+			name, sharedMax, perSM, shared := "gptq_mv4", mvSharedMax, mvPerSM, mvShared(32)
+			if bits == 3 {
+				name, sharedMax, perSM, shared = "gptq_mvq3", mvqSharedMax, mvqPerSM, mvqShared(32)
 			}
+			var static, blocks int
+			err := b.th.Do(ctx, func() error {
+				f, err := b.dev.fn(name)
+				if err != nil {
+					return err
+				}
+				if static, err = f.Attribute(cu.SharedSizeBytes); err != nil {
+					return err
+				}
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(128, int64(shared))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if static+sharedMax != 48<<10 {
+				t.Errorf("%s: static shared memory %d + %d left != 48 KB", name, static, sharedMax)
+			}
+			if blocks < perSM {
+				t.Errorf("%s: %d blocks per multiprocessor, the grid assumes %d", name, blocks, perSM)
+			}
+			t.Logf("%s: %d bytes static shared memory, %d blocks per multiprocessor", name, static, blocks)
 			for _, r := range []int{4, 16} {
 				var rowBlocks, rowStatic int
 				err := b.th.Do(ctx, func() error {
@@ -732,10 +658,10 @@ func TestMatVecOccupancy(t *testing.T) {
 }
 
 // TestMatVecEarly checks one-row products launched early (oneRowEarly: each may start
-// before the one ahead of it finishes) on every one-row kernel: a chain of four
-// products, each reading what the one before wrote (the second the residual its
-// predecessor's fused add wrote), K split in ranges, twice (the second Run captured as
-// a graph), against the same chain in float64.
+// before the kernel ahead of it finishes), 3 and 4 bits: a chain of four products, each
+// reading what the one before wrote (the second the residual its predecessor's fused
+// add wrote), K split in ranges, twice (the second Run captured as a graph), against
+// the same chain in float64.
 func TestMatVecEarly(t *testing.T) {
 	defer func(e bool) { oneRowEarly = e }(oneRowEarly)
 	oneRowEarly = true
@@ -745,71 +671,67 @@ func TestMatVecEarly(t *testing.T) {
 	shape.Intermediate = in
 	b := open(t, shape)
 	for _, bits := range []int{3, 4} {
-		var ws []engine.Tensor
-		var wfs [][]float32
-		for _, group := range []int{128, -1, 32, 64} {
-			qw, err := gptqtest.Quantize("early", randn(r, in*in, 1/math.Sqrt(in)), in, in,
-				gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq", Perm: r.Perm(in)})
-			if err != nil {
-				t.Fatal(err)
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			var ws []engine.Tensor
+			var wfs [][]float32
+			for _, group := range []int{128, -1, 32, 64} {
+				qw, err := gptqtest.Quantize("early", randn(r, in*in, 1/math.Sqrt(in)), in, in,
+					gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq", Perm: r.Perm(in)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := b.LoadQuant(ctx, qw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws, wfs = append(ws, w), append(wfs, gptqtest.Dequantize(qw))
 			}
-			w, err := b.LoadQuant(ctx, qw)
-			if err != nil {
-				t.Fatal(err)
+			xv, resv := randn(r, in, 1), randn(r, in, 1)
+			prod := func(v []float32, i int) []float64 {
+				want, _ := product(v, wfs[i], 1, in, in, true)
+				return want
 			}
-			ws, wfs = append(ws, w), append(wfs, gptqtest.Dequantize(qw))
-		}
-		for _, k := range oneRowKernels(bits) {
-			t.Run(k, func(t *testing.T) {
-				defer useOneRow(bits, k)()
-				xv, resv := randn(r, in, 1), randn(r, in, 1)
-				prod := func(v []float32, i int) []float64 {
-					want, _ := product(v, wfs[i], 1, in, in, true)
-					return want
+			f32 := func(v []float64) []float32 {
+				out := make([]float32, len(v))
+				for i := range v {
+					out[i] = float32(v[i])
 				}
-				f32 := func(v []float64) []float32 {
-					out := make([]float32, len(v))
-					for i := range v {
-						out[i] = float32(v[i])
-					}
-					return out
+				return out
+			}
+			h1 := prod(xv, 0)
+			res1 := make([]float64, in)
+			for i := range res1 {
+				res1[i] = float64(resv[i]) + h1[i]
+			}
+			h4 := prod(f32(prod(f32(prod(f32(res1), 1)), 2)), 3)
+			x, res := act(t, b, 1, in, xv), act(t, b, 1, in, nil)
+			h := []engine.Tensor{act(t, b, 1, in, nil), act(t, b, 1, in, nil), act(t, b, 1, in, nil), act(t, b, 1, in, nil)}
+			for range 2 {
+				write(t, b, res, resv)
+				for _, y := range h {
+					poison(t, b, y)
 				}
-				h1 := prod(xv, 0)
-				res1 := make([]float64, in)
-				for i := range res1 {
-					res1[i] = float64(resv[i]) + h1[i]
+				run(t, b, ids(r, 1, small.Vocab), 0, func(o engine.Ops) {
+					o.MatMul(h[0], x, ws[0])
+					o.Add(res, res, h[0])
+					o.MatMul(h[1], res, ws[1])
+					o.MatMul(h[2], h[1], ws[2])
+					o.MatMul(h[3], h[2], ws[3])
+				})
+				if n := len(b.prog.ops); n != 4 {
+					t.Errorf("%d launches, want 4", n)
 				}
-				h4 := prod(f32(prod(f32(prod(f32(res1), 1)), 2)), 3)
-				x, res := act(t, b, 1, in, xv), act(t, b, 1, in, nil)
-				h := []engine.Tensor{act(t, b, 1, in, nil), act(t, b, 1, in, nil), act(t, b, 1, in, nil), act(t, b, 1, in, nil)}
-				for range 2 {
-					write(t, b, res, resv)
-					for _, y := range h {
-						poison(t, b, y)
-					}
-					run(t, b, ids(r, 1, small.Vocab), 0, func(o engine.Ops) {
-						o.MatMul(h[0], x, ws[0])
-						o.Add(res, res, h[0])
-						o.MatMul(h[1], res, ws[1])
-						o.MatMul(h[2], h[1], ws[2])
-						o.MatMul(h[3], h[2], ws[3])
-					})
-					if n := len(b.prog.ops); n != 4 {
-						t.Errorf("%d launches, want 4", n)
-					}
-					expectClose(t, "res", read(t, b, res, 1), res1, 2e-3)
-					expectClose(t, "h4", read(t, b, h[3], 1), h4, 5e-3)
-				}
-			})
-		}
+				expectClose(t, "res", read(t, b, res, 1), res1, 2e-3)
+				expectClose(t, "h4", read(t, b, h[3], 1), h4, 5e-3)
+			}
+		})
 	}
 }
 
 // TestMatVecFused checks the decode products that the backend launches together:
 // products of one input (q/k/v, gate/up; each weight with its own groups and
 // act-order), a product with the residual Add that follows it, and the sequences that
-// must not be fused; each case also checks how many launches the step took. At one
-// row each case runs on every one-row kernel (oneRowKernels).
+// must not be fused; each case also checks how many launches the step took.
 func TestMatVecFused(t *testing.T) {
 	r := newRNG(t)
 	const in = 1024
@@ -934,37 +856,27 @@ func TestMatVecFused(t *testing.T) {
 						expectClose(t, "res", read(t, b, u.res, rows), h, tol)
 					}},
 				} {
-					// at one row on every one-row kernel
-					kernels := []string{"default"}
-					if rows == 1 {
-						kernels = oneRowKernels(bits)
-					}
-					for _, k := range kernels {
-						t.Run(c.name+"/"+k, func(t *testing.T) {
-							if rows == 1 {
-								defer useOneRow(bits, k)()
+					t.Run(c.name, func(t *testing.T) {
+						x, u := act(t, b, rows, in, xv), fresh()
+						step := func(o engine.Ops) { c.step(o, x, u) }
+						// twice: the second Run is captured as a graph
+						for range 2 {
+							write(t, b, u.res, resv)
+							write(t, b, u.x2, x2v)
+							for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
+								poison(t, b, y)
 							}
-							x, u := act(t, b, rows, in, xv), fresh()
-							step := func(o engine.Ops) { c.step(o, x, u) }
-							// twice: the second Run is captured as a graph
-							for range 2 {
-								write(t, b, u.res, resv)
-								write(t, b, u.x2, x2v)
-								for _, y := range []engine.Tensor{u.q, u.k, u.v, u.h} {
-									poison(t, b, y)
-								}
-								run(t, b, ids(r, rows, small.Vocab), 0, step)
-								want := c.launches
-								if rows > 1 {
-									want = c.batch
-								}
-								if n := len(b.prog.ops); n != want {
-									t.Errorf("%d launches, want %d", n, want)
-								}
-								c.check(t, u)
+							run(t, b, ids(r, rows, small.Vocab), 0, step)
+							want := c.launches
+							if rows > 1 {
+								want = c.batch
 							}
-						})
-					}
+							if n := len(b.prog.ops); n != want {
+								t.Errorf("%d launches, want %d", n, want)
+							}
+							c.check(t, u)
+						}
+					})
 				}
 			})
 		}

@@ -466,8 +466,8 @@ func mmSplits(tiles, cap, chunks int) int {
 var fastGemm = true
 
 // fastMatvec selects the fast kernels for 3- and 4-bit decode products (at one row
-// mvqOneRow's builds of matvec_q, or gptq_mv4); benchmarks and tests clear it to run
-// the generic gptq_matvec_N.
+// gptq_mvq3 and gptq_mv4); benchmarks and tests clear it to run the generic
+// gptq_matvec_N.
 var fastMatvec = true
 
 // pendingMV holds decode products on fast kernels that are recorded but not yet
@@ -508,7 +508,7 @@ func (o ops) flush() {
 }
 
 // flushProducts launches the pending decode products as one launch: at one row
-// mvqOneRow's build of matvec_q for the bits (flushQuad), else gptq_mv4.
+// gptq_mvq3 for 3 bits (flushQuad), gptq_mv4 for 4.
 func (o ops) flushProducts() {
 	p := &o.b.pend
 	if p.n == 0 {
@@ -536,12 +536,8 @@ func (o ops) flushProducts() {
 		o.flushRows(args, colBlocks, res, rdst)
 		return
 	}
-	if k, ok := mvqOneRow[bits]; ok {
-		o.flushQuad(k, args, K, res, rdst, w0.q.zeroOffset)
-		return
-	}
-	if bits != 4 {
-		o.fail(fmt.Errorf("cuda: MatMul: no one-row decode kernel for %d bits", bits))
+	if bits == 3 {
+		o.flushQuad(args, K, res, rdst, w0.q.zeroOffset)
 		return
 	}
 	splits, per := o.splitK(K/32, colBlocks, mvPerSM)
@@ -553,84 +549,11 @@ func (o ops) flushProducts() {
 	o.oneRowLaunch("gptq_mv4", [3]int{colBlocks, splits, 1}, mvShared(per), args...)
 }
 
-// mvqCols is the columns one block of matvec_q computes.
-const mvqCols = 256
-
-// mvqBuild is one build of matvec_q (kernels/gptq.cu), gptq_mvq<bits>_d<depth>[r]:
-// a ring of depth quads a warp in dynamic shared memory, the scales and zeros in
-// registers (regs, "r") or in the ring beside the weights, and the blocks one
-// multiprocessor holds (its __launch_bounds__; TestMatVecOccupancy).
-type mvqBuild struct {
-	bits, depth int
-	regs        bool
-	perSM       int
-	fixed       string // the name of a build whose two-quad ring is static (matvec_qs)
-}
-
-func (k mvqBuild) name() string {
-	if k.fixed != "" {
-		return k.fixed
-	}
-	r := ""
-	if k.regs {
-		r = "r"
-	}
-	return fmt.Sprintf("gptq_mvq%d_d%d%s", k.bits, k.depth, r)
-}
-
-// ring is the bytes of a block's ring: per warp and stage the weights of a quad (a
-// KB a bit), and unless regs the scales and zero words of each lane's two column
-// groups (8 bytes and one word, two for 3 bits, apiece).
-func (k mvqBuild) ring() int {
-	if k.fixed != "" {
-		return 0
-	}
-	stage := 1024 * k.bits
-	if !k.regs {
-		zw := 1
-		if k.bits == 3 {
-			zw = 2
-		}
-		stage += 32 * 2 * (8 + 4*zw)
-	}
-	return 4 * k.depth * stage
-}
-
-// shared is the dynamic shared memory of a block for per chunks (rounded up to whole
-// quads): the ring, then 16 input pairs, their (bias, sum) and a group index per chunk.
-func (k mvqBuild) shared(per int) int { return k.ring() + 76*ceil(per, 4)*4 }
-
-// mvqStatic bounds the static shared memory of a matvec_q build (80 bytes), and
-// static that of build k (a static ring takes 35,840 more).
-const mvqStatic = 128
-
-func (k mvqBuild) static() int {
-	if k.fixed != "" {
-		return mvqStatic + 35840
-	}
-	return mvqStatic
-}
-
-// perMax is the most chunks a range may take with blocks blocks resident on a
-// multiprocessor of a device whose block may have sharedMax bytes (the
-// multiprocessor 1 KB more, each block 1 KB reserved besides its own), in quads;
-// 0 when not even a quad fits.
-func (k mvqBuild) perMax(sharedMax, blocks int) int {
-	free := (sharedMax+1024)/blocks - 1024 - k.static() - k.ring()
-	return max(0, free/(76*4)) * 4
-}
-
-// mvqKernels are the builds of matvec_q; mvqOneRow is the one each number of bits
-// takes at one row (4 bits without one: gptq_mv4).
-var (
-	mvqKernels = []mvqBuild{{3, 2, false, 4, "gptq_mvq3"}, {3, 2, false, 4, "gptq_mvq3_plain"}, {3, 2, false, 4, ""}}
-	mvqOneRow  = map[int]mvqBuild{3: mvqKernels[0]}
-)
-
-// oneRowEarly launches the one-row products (matvec_q, gptq_mv4) with programmatic
+// oneRowEarly launches the one-row products (gptq_mvq3, gptq_mv4) with programmatic
 // stream serialization on devices of compute capability 9.0 and later: their blocks
-// start copying their weights while the kernel ahead of them finishes, and wait for
-// it (kernels/gptq.cu's earlyWait) before reading their inputs.
+// start copying their first weights while the kernel ahead of them finishes, and
+// wait for it (kernels/gptq.cu's earlyWait) before reading their inputs; the kernels
+// that precede them in a step let them start at once (common.cuh's launchDependents).
 var oneRowEarly = false
 
 // oneRowLaunch records a one-row product's launch of 128 threads a block, early
@@ -643,48 +566,59 @@ func (o ops) oneRowLaunch(name string, grid [3]int, shared int, args ...any) {
 	o.launch(name, grid, 128, shared, args...)
 }
 
+// mvqCols is the columns one block of gptq_mvq3 computes, and mvqPerSM the blocks one
+// multiprocessor holds (128 registers a thread; TestMatVecOccupancy).
+const (
+	mvqCols  = 256
+	mvqPerSM = 4
+)
+
+// mvqShared is the dynamic shared memory of a gptq_mvq3 block for per chunks (rounded
+// up to whole quads): 16 input pairs, their (bias, sum) and a group index per chunk;
+// mvqSharedMax is what is left of the 48 KB a block may use beside the static ring of
+// two quads per warp.
+func mvqShared(per int) int { return 76 * ceil(per, 4) * 4 }
+
+const mvqSharedMax = 48<<10 - 35920
+
 // mvqRangesMax, when positive, bounds the K ranges of a one-row decode product on
-// matvec_q (tests lower it to give each block many quads).
+// gptq_mvq3 (tests lower it to give each block many quads).
 var mvqRangesMax = 0
 
-// mvqSplits picks the K ranges of a one-row product on build k: as many as keep
-// k.perSM blocks on every multiprocessor, all resident at once (fewer where the
-// device's shared memory holds fewer), each range whole quads of chunks but the last
-// and within what one block's shared memory holds.
-func (o ops) mvqSplits(k mvqBuild, chunks, colBlocks int) (splits, per int) {
-	perSM := k.perSM
-	for perSM > 1 && k.perMax(o.b.dev.sharedMax, perSM) == 0 {
-		perSM--
-	}
-	splits = max(1, min(chunks, perSM*o.b.dev.sms/colBlocks))
+// mvqSplits picks the K ranges of a one-row product on gptq_mvq3: as many as keep
+// mvqPerSM blocks on every multiprocessor, all resident at once, each range whole
+// quads of chunks but the last.
+func (o ops) mvqSplits(chunks, colBlocks int) (splits, per int) {
+	splits = max(1, min(chunks, mvqPerSM*o.b.dev.sms/colBlocks))
 	if mvqRangesMax > 0 {
 		splits = min(splits, mvqRangesMax)
 	}
 	per = 4 * ceil(ceil(chunks, splits), 4)
-	if m := k.perMax(o.b.dev.sharedMax, perSM); m > 0 && per > m {
-		per = m
-	}
 	return ceil(chunks, per), per
 }
 
-// flushQuad launches the pending one-row decode products (args: the three weights'
-// parameters) on build k of matvec_q (kernels/gptq.cu: the weights unpacked with one
-// LOP3 per pair and multiplied on the tensor cores): one block per 256 columns of a
-// weight and range of K.
-func (o ops) flushQuad(k mvqBuild, args []any, K int, res, rdst cu.DevicePtr, zeroOffset float32) {
+// flushQuad launches the pending one-row 3-bit decode products (args: the three
+// weights' parameters) on gptq_mvq3 (kernels/gptq.cu, matvec_q: the weights unpacked
+// with one LOP3 per pair and multiplied on the tensor cores): one block per 256
+// columns of a weight and range of K.
+func (o ops) flushQuad(args []any, K int, res, rdst cu.DevicePtr, zeroOffset float32) {
 	p := &o.b.pend
 	colBlocks, partN := 0, 0
 	for _, w := range p.ws[:p.n] {
 		colBlocks += ceil(w.cols, mvqCols)
 		partN += w.cols
 	}
-	splits, per := o.mvqSplits(k, K/32, colBlocks)
+	splits, per := o.mvqSplits(K/32, colBlocks)
+	if mvqShared(per) > mvqSharedMax {
+		o.fail(fmt.Errorf("cuda: MatMul: 3-bit decode product of %d inputs into %d columns needs %d bytes of shared memory per block, over %d", K, partN, mvqShared(per), mvqSharedMax))
+		return
+	}
 	if splits > 1 && (colBlocks > mvBlocks(o.b.dev.sms) || splits*partN > mvPartFloats(o.b.dev.sms)) {
-		o.fail(fmt.Errorf("cuda: MatMul: %d-bit decode product of %d inputs into %d columns needs %d ranges of K, over the partial sums' buffer", k.bits, K, partN, splits))
+		o.fail(fmt.Errorf("cuda: MatMul: 3-bit decode product of %d inputs into %d columns needs %d ranges of K, over the partial sums' buffer", K, partN, splits))
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
-	o.oneRowLaunch(k.name(), [3]int{colBlocks, splits, 1}, k.shared(per), args...)
+	o.oneRowLaunch("gptq_mvq3", [3]int{colBlocks, splits, 1}, mvqShared(per), args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {
