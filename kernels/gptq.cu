@@ -617,7 +617,8 @@ MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 // quads' copies may overlap the kernel ahead (earlyWait). Measured on an
 // H200 (BENCHMARKS.md, "One-row decode products on the tensor cores"): 7-12% faster
 // decode steps than matvec_fast for 3 bits; its 4-bit build made them 4-6% slower
-// than gptq_mv4 (both wait on memory there) and went (kept in history).
+// than gptq_mv4 and went (kept in history), and rings of three to five quads in
+// dynamic shared memory (7c5f85a) were no faster ("deeper rings, early launches").
 #define MVQ_COLS 256  // columns of a block: four warps of 64
 
 // mvqBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
