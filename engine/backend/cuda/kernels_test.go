@@ -658,20 +658,24 @@ func TestMatVecOccupancy(t *testing.T) {
 }
 
 // TestMatVecEarly checks one-row products launched early (oneRowEarly: each may start
-// before the kernel ahead of it finishes), 3 and 4 bits: a chain of four products, each
-// reading what the one before wrote (the second the residual its predecessor's fused
-// add wrote), K split in ranges, twice (the second Run captured as a graph), against
-// the same chain in float64.
+// before the kernel ahead of it finishes) and as usual, 3 and 4 bits: a chain of four
+// products, each reading what the one before wrote (the second the residual its
+// predecessor's fused add wrote), K split in ranges, twice (the second Run captured as
+// a graph), against the same chain in float64.
 func TestMatVecEarly(t *testing.T) {
 	defer func(e bool) { oneRowEarly = e }(oneRowEarly)
-	oneRowEarly = true
 	r := newRNG(t)
 	const in = 1024
 	shape := small
 	shape.Intermediate = in
 	b := open(t, shape)
-	for _, bits := range []int{3, 4} {
-		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+	for _, c := range []struct {
+		bits  int
+		early bool
+	}{{3, true}, {4, true}, {3, false}, {4, false}} {
+		bits := c.bits
+		t.Run(fmt.Sprintf("%dbit/early=%v", bits, c.early), func(t *testing.T) {
+			oneRowEarly = c.early
 			var ws []engine.Tensor
 			var wfs [][]float32
 			for _, group := range []int{128, -1, 32, 64} {

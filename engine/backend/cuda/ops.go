@@ -554,7 +554,10 @@ func (o ops) flushProducts() {
 // start copying their first weights while the kernel ahead of them finishes, and
 // wait for it (kernels/gptq.cu's earlyWait) before reading their inputs; the kernels
 // that precede them in a step let them start at once (common.cuh's launchDependents).
-var oneRowEarly = false
+// On an H200 that made batch-1 decode steps 1-4% shorter on five of the six 65B
+// branches (BENCHMARKS.md, "deeper rings, early launches"); benchmarks clear it to
+// compare.
+var oneRowEarly = true
 
 // oneRowLaunch records a one-row product's launch of 128 threads a block, early
 // where oneRowEarly says.
