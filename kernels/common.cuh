@@ -13,6 +13,17 @@ struct Step {
   int token;  // the sampled token, written by the sampler
 };
 
+// launchDependents lets the kernel after this one in the stream start now if it was
+// launched early (engine/backend/cuda's launchEarly: the one-row products), so that
+// its blocks take the multiprocessors as this one's leave; that kernel waits for this
+// one to finish before it reads anything (gptq.cu's earlyWait). A no-op for a kernel
+// launched as usual, and before compute capability 9.0.
+__device__ __forceinline__ void launchDependents() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

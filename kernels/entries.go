@@ -748,6 +748,11 @@ var Entries = map[string]Entry{
 		{Name: "gptq_tc4_m64_p1w8_param_28", Type: ".u32", Size: 4},
 		{Name: "gptq_tc4_m64_p1w8_param_29", Type: ".f32", Size: 4},
 	}},
+	"read_probe": {Module: "probe", Params: []Param{
+		{Name: "read_probe_param_0", Type: ".u64", Size: 8},
+		{Name: "read_probe_param_1", Type: ".u64", Size: 8},
+		{Name: "read_probe_param_2", Type: ".u64", Size: 8},
+	}},
 	"rmsnorm": {Module: "llama", Params: []Param{
 		{Name: "rmsnorm_param_0", Type: ".u64", Size: 8},
 		{Name: "rmsnorm_param_1", Type: ".u64", Size: 8},

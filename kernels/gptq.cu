@@ -353,6 +353,19 @@ __device__ __forceinline__ float4 splitSum(At at) {
   return sum;
 }
 
+// earlyWait ends the part of a one-row decode product that may overlap the kernel
+// ahead of it: launched early (engine/backend/cuda's oneRowEarly), a block has its
+// first copies going (nothing writes weights, scales or groups) while that kernel
+// finishes, and waits for it here before it reads anything else; it also lets the
+// next kernel launch (launchDependents). Launched as usual, both instructions are
+// no-ops.
+__device__ __forceinline__ void earlyWait() {
+  launchDependents();
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 template <int BITS, int STAGES>
 __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const float* __restrict__ x,
                             const float* __restrict__ res, float* __restrict__ rdst, float* __restrict__ part,
@@ -376,6 +389,7 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
       issue<BITS>(ring[u], L.qweight, L.qzeros, L.scales, __ldg(L.cgroup + c0 + u), c0 + u, N, n);
     cp_async_commit();
   }
+  earlyWait();
   const int nk = max(c1 - c0, 0) * 32;
   for (int i = threadIdx.x; i < nk / 2; i += blockDim.x) {
     const int2 p = pairOf<BITS>(i & 15);
@@ -599,10 +613,12 @@ MATVEC_ROWS(4, 16, 3, gptq_mv4_r16)
 // applies the scales and zeros of its own chunks once their group ends (copied with
 // that quad: with groups of 128 rows, every fourth step, a lane's chunks running
 // through its quarter), holding a partial sum per column; the four lanes of a column
-// group add theirs at the end. The splits of K meet as in matvec_fast. Measured on an
+// group add theirs at the end. The splits of K meet as in matvec_fast; the first two
+// quads' copies may overlap the kernel ahead (earlyWait). Measured on an
 // H200 (BENCHMARKS.md, "One-row decode products on the tensor cores"): 7-12% faster
 // decode steps than matvec_fast for 3 bits; its 4-bit build made them 4-6% slower
-// than gptq_mv4 (both wait on memory there) and went (kept in history).
+// than gptq_mv4 and went (kept in history), and rings of three to five quads in
+// dynamic shared memory (7c5f85a) were no faster ("deeper rings, early launches").
 #define MVQ_COLS 256  // columns of a block: four warps of 64
 
 // mvqBase is the float16 2^(10-p) that unpacking pair i of a chunk adds to each half.
@@ -719,6 +735,7 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
       }
     }
   }
+  earlyWait();
   for (int i = t; i < quads * 64; i += MV_THREADS) {
     const int ch = c0 + (i >> 4);
     __half2 v = __float2half2_rn(0.f);

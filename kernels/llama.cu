@@ -21,6 +21,7 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const __half* __re
 #define RMS_VEC 4
 extern "C" __global__ void rmsnorm(const float* h, const __half* __restrict__ w, float* out, int D,
                                    float eps) {
+  launchDependents();  // the product after it (common.cuh)
   __shared__ float scratch[32];
   const float* row = h + (size_t)blockIdx.x * D;
   float* dst = out + (size_t)blockIdx.x * D;
@@ -294,6 +295,7 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32, 8)
     attention_split(const float* __restrict__ q, const __half* __restrict__ cache,
                     float* __restrict__ out, float* __restrict__ part, int* __restrict__ count,
                     const Step* __restrict__ step, int H, int KVH, int hd, int maxT, float scale) {
+  launchDependents();
   const int kvh = blockIdx.x / (H / KVH);
   const __half* K = cache + (size_t)kvh * maxT * hd;
   const __half* V = cache + ((size_t)KVH + kvh) * maxT * hd;
@@ -339,6 +341,7 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32, 8)
                     float* __restrict__ part, int* __restrict__ count, const int* __restrict__ pos,
                     const int* __restrict__ seq, const int* __restrict__ tables, int stride, int H, int KVH, int hd,
                     int bs, int slots, float scale) {
+  launchDependents();
   const int m = blockIdx.y, kvh = blockIdx.x / (H / KVH);
   const __half* K = cache + (size_t)kvh * hd;
   const __half* V = cache + ((size_t)slots * KVH + kvh) * hd;
@@ -491,6 +494,7 @@ ATTN_PROMPT(128)
 __device__ __forceinline__ float silu_times(float x, float u) { return x / (1.f + __expf(-x)) * u; }
 
 extern "C" __global__ void silu_mul(const float* g, const float* u, float* out, int n) {
+  launchDependents();
   const int i = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
   if ((n & 3) == 0) {
     if (i < n) {
@@ -504,6 +508,7 @@ extern "C" __global__ void silu_mul(const float* g, const float* u, float* out, 
 }
 
 extern "C" __global__ void add(const float* a, const float* b, float* out, int n) {
+  launchDependents();
   const int i = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
   if ((n & 3) == 0) {
     if (i < n) {

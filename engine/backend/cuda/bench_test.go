@@ -173,8 +173,11 @@ func BenchmarkLinear(b *testing.B) {
 }
 
 // BenchmarkDecodeLinear times LLaMA-65B's four decode launches at one row
-// (gptq_mvq3/gptq_mv4) on the six quantizations of BenchmarkBatch, as BenchmarkLinear
-// does; GB/s counts weights, scales and zeros.
+// (gptq_mvq3/gptq_mv4), launched as usual and early (early=false|true, oneRowEarly),
+// on the six quantizations of BenchmarkBatch, as BenchmarkLinear does, both on the
+// same weights; GB/s counts weights, scales and zeros. Beside them, read=N KB reads
+// as many bytes with read_probe (benchRead), N KB in flight a multiprocessor: what a
+// launch of that size can reach.
 //
 //	./cuda.test -test.run '^$' -test.bench DecodeLinear -test.benchtime 10x
 func BenchmarkDecodeLinear(b *testing.B) {
@@ -185,19 +188,87 @@ func BenchmarkDecodeLinear(b *testing.B) {
 				if group == 0 {
 					group = l.in
 				}
-				benchLinear(b, llama65B, l, q.bits, group, q.actOrder, 1)
+				lr := linearSetup(b, llama65B, l, q.bits, group, q.actOrder, 1)
+				for _, early := range []bool{false, true} {
+					b.Run(fmt.Sprintf("early=%v", early), func(b *testing.B) {
+						defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+						oneRowEarly = early
+						lr.time(b)
+					})
+				}
+				for _, perSM := range []int{1, 4} {
+					b.Run(fmt.Sprintf("read=%dKB", 32*perSM), func(b *testing.B) { benchRead(b, lr.be, lr.wb, perSM) })
+				}
 			})
 		}
 	}
 }
 
+// benchRead times read_probe (kernels/probe.cu) over n bytes, perSM blocks of 256
+// threads on each multiprocessor (32 KB in flight each), rotating over copies as
+// linearSetup does, and reports µs per launch and GB/s.
+func benchRead(b *testing.B, be *Backend, n int64, perSM int) {
+	words, copies := ceil(int(n), 16), linearCopies(n)
+	bufs := make([]cu.DevicePtr, copies)
+	var sink cu.DevicePtr
+	err := be.th.Do(ctx, func() (err error) {
+		for i := range bufs {
+			if bufs[i], err = be.dev.alloc("read probe", int64(words)*16); err != nil {
+				return err
+			}
+		}
+		sink, err = be.dev.alloc("read probe sink", 16)
+		return err
+	})
+	b.Cleanup(func() {
+		be.th.Do(ctx, func() error {
+			for _, p := range append(bufs, sink) {
+				be.dev.free(p)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reps := ceil(64, copies)
+	step := func(o engine.Ops) {
+		for range reps {
+			for _, p := range bufs {
+				o.(ops).launch("read_probe", [3]int{perSM * be.dev.sms, 1, 1}, 256, 0, p, uint64(words), sink)
+			}
+		}
+	}
+	sec := timeRuns(b, be, []int32{0}, 0, step) / float64(copies*reps)
+	b.ReportMetric(sec*1e6, "us/op")
+	b.ReportMetric(float64(n)/sec/1e9, "GB/s")
+}
+
 // benchLinear times launch l of shape s at rows rows (bits-bit weights in groups of
 // group rows), reporting µs per launch, GB/s of weights and TFLOP/s.
 func benchLinear(b *testing.B, s llamaShape, l linearCase, bits, group int, actOrder bool, rows int) {
+	linearSetup(b, s, l, bits, group, actOrder, rows).time(b)
+}
+
+// linearRun is launch l of rows rows on a backend: wb bytes of weights a copy, and a
+// step that issues the products of every copy, launches in all.
+type linearRun struct {
+	be             *Backend
+	l              linearCase
+	rows, launches int
+	wb             int64
+	step           func(engine.Ops)
+}
+
+// linearSetup makes the weights of launch l on a fresh backend, in enough copies that
+// each read comes from device memory rather than the 50 MB L2, and a step of at least
+// 64 launches, so that the host's round trip and the final wait (~150 µs a Run) are
+// spread thin.
+func linearSetup(b *testing.B, s llamaShape, l linearCase, bits, group int, actOrder bool, rows int) linearRun {
 	be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: 1, Heads: s.heads, KVHeads: s.heads,
 		HeadDim: 128, Vocab: 32000, Context: 2048, MaxBatch: 512})
 	wb := int64(l.n) * weightBytes(l.in, l.out, bits, group)
-	copies := int(max(8, 512<<20/wb))
+	copies := linearCopies(wb)
 	ws := make([][]engine.Tensor, copies)
 	for i := range ws {
 		for j := range l.n {
@@ -210,9 +281,6 @@ func benchLinear(b *testing.B, s llamaShape, l linearCase, bits, group int, actO
 	for j := range ys {
 		ys[j], _ = be.NewActivation(ctx, rows, l.out)
 	}
-	batch := make([]int32, rows)
-	// One Run issues the products of all copies reps times (at least 64 launches), so
-	// the host's round trip and the final wait (~150 µs a Run) are spread thin.
 	reps := ceil(64, copies)
 	step := func(o engine.Ops) {
 		for range reps {
@@ -226,10 +294,19 @@ func benchLinear(b *testing.B, s llamaShape, l linearCase, bits, group int, actO
 			}
 		}
 	}
-	sec := timeRuns(b, be, batch, 0, step) / float64(copies*reps)
+	return linearRun{be: be, l: l, rows: rows, launches: copies * reps, wb: wb, step: step}
+}
+
+// linearCopies is how many copies of n bytes of weights a benchmark rotates over:
+// 512 MB, ten times the L2, and at least eight.
+func linearCopies(n int64) int { return int(max(8, 512<<20/n)) }
+
+// time reports µs per launch, GB/s of weights and TFLOP/s.
+func (r linearRun) time(b *testing.B) {
+	sec := timeRuns(b, r.be, make([]int32, r.rows), 0, r.step) / float64(r.launches)
 	b.ReportMetric(sec*1e6, "us/op")
-	b.ReportMetric(float64(wb)/sec/1e9, "GB/s")
-	b.ReportMetric(2*float64(rows*l.n)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+	b.ReportMetric(float64(r.wb)/sec/1e9, "GB/s")
+	b.ReportMetric(2*float64(r.rows*r.l.n)*float64(r.l.in)*float64(r.l.out)/sec/1e12, "TFLOP/s")
 }
 
 // BenchmarkStep times a whole forward step of a synthetic 128g model: every layer's
@@ -652,10 +729,30 @@ func BenchmarkPrompt(b *testing.B) {
 	}
 }
 
+// earlyFromEnv sets oneRowEarly for the length of a test or benchmark from
+// $AGENT_EARLY (1 or 0), so that one device call can run whole models and steps both
+// ways.
+func earlyFromEnv(tb testing.TB) {
+	v := os.Getenv("AGENT_EARLY")
+	if v == "" {
+		return
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		tb.Fatalf("AGENT_EARLY: %v", err)
+	}
+	e := oneRowEarly
+	tb.Cleanup(func() { oneRowEarly = e })
+	oneRowEarly = on
+	tb.Logf("one-row products launched early: %v", on)
+}
+
 // BenchmarkBatch times engine/batch's steps on random LLaMA-65B weights for each
 // quantization of the seed branches: aggregate decode tokens per second for 1, 2, 4,
 // 8, 16, 32 and 64 sequences each at position 512 of its own blocks of the paged cache (one
-// RunBatch of one row per sequence, replayed as a CUDA graph) and for one at position
+// RunBatch of one row per sequence, replayed as a CUDA graph), one again with its
+// products launched as usual and early (decode/seqs=1/early=false|true, oneRowEarly)
+// and one at position
 // 1920, and the time to the
 // first token of a 600-token prompt: computed whole (two chunks of 512 and 88 rows),
 // and after a prefix-cache hit on its first 512 positions (the reWOO template and
@@ -664,12 +761,13 @@ func BenchmarkPrompt(b *testing.B) {
 // timed step ends with the device synchronized and, for the prompt, the last row's
 // logits copied to the host. It needs about 130 GB of device memory (an H200).
 // $AGENT_TC_DEFAULTS, when set, replaces the tensor-core defaults for its length
-// (tcDefaultsFromEnv).
+// (tcDefaultsFromEnv), $AGENT_EARLY oneRowEarly (earlyFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
 //	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
 func BenchmarkBatch(b *testing.B) {
 	tcDefaultsFromEnv(b)
+	earlyFromEnv(b)
 	s := llama65B
 	const hd, bs, positions, longPos, prompt, hit, maxSeqs = 128, 16, 512, 1920, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)
@@ -708,17 +806,26 @@ func BenchmarkBatch(b *testing.B) {
 					syncB(b, be)
 				}
 			}
+			decode := func(b *testing.B, n int) {
+				bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
+				for i := range n {
+					bt.Pos[i], bt.Seq[i] = positions, int32(i)
+					bt.Tables = append(bt.Tables, table(i*perSeq, perSeq))
+				}
+				timed(b, func() error { return be.RunBatch(ctx, bt, step) })
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(float64(n)/sec, "tok/s")
+			}
 			for _, n := range []int{1, 2, 4, 8, 16, 32, 64} {
-				b.Run(fmt.Sprintf("decode/seqs=%d", n), func(b *testing.B) {
-					bt := engine.Batch{IDs: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n)}
-					for i := range n {
-						bt.Pos[i], bt.Seq[i] = positions, int32(i)
-						bt.Tables = append(bt.Tables, table(i*perSeq, perSeq))
-					}
-					timed(b, func() error { return be.RunBatch(ctx, bt, step) })
-					sec := b.Elapsed().Seconds() / float64(b.N)
-					b.ReportMetric(sec*1e3, "ms/step")
-					b.ReportMetric(float64(n)/sec, "tok/s")
+				b.Run(fmt.Sprintf("decode/seqs=%d", n), func(b *testing.B) { decode(b, n) })
+			}
+			// One sequence with its products launched as usual and early.
+			for _, early := range []bool{false, true} {
+				b.Run(fmt.Sprintf("decode/seqs=1/early=%v", early), func(b *testing.B) {
+					defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+					oneRowEarly = early
+					decode(b, 1)
 				})
 			}
 			// One sequence at position longPos, the issue's long prompt.

@@ -32,7 +32,9 @@
 // number of rows like Run's. One-row quantized products of 4 bits take gptq_mv4 (CUDA
 // cores, a ring of chunks in shared memory), of 3 bits gptq_mvq3 (the fields unpacked
 // with one LOP3 a pair into mma.sync operands, zeros and scales applied per group; each
-// warp's weights through its own cp.async ring). Quantized products of 2..mvRowsMax (64) rows of 3 or 4
+// warp's weights through its own cp.async ring); on compute capability 9.0 both are
+// launched early (oneRowEarly, programmatic dependent launch: their first weight
+// copies overlap the kernel ahead of them, which lets them start). Quantized products of 2..mvRowsMax (64) rows of 3 or 4
 // bits take gptq_tcN_mR (R = 16, 32, 64: tcKernels, with K split for whole waves of
 // blocks, tcDefaults), which dequantize each chunk of weights once in registers into
 // the B operands of mma.sync for all the rows (up to 16 rows of weights with one group

@@ -3,6 +3,7 @@
 package cuda
 
 // #cgo LDFLAGS: -lcuda
+// #include <stdlib.h>
 // #include <cuda.h>
 import "C"
 
@@ -99,4 +100,34 @@ func setMaxShared(f cu.Function, n int) error {
 	fn := *(*C.CUfunction)(unsafe.Pointer(&f))
 	return check(fmt.Sprintf("allow %d bytes of dynamic shared memory", n),
 		C.cuFuncSetAttribute(fn, C.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, C.int(n)))
+}
+
+// launchEarly launches f as cu.Function.Launch does (slots: the parameters' 8-byte
+// slots), with programmatic stream serialization (compute capability 9.0): the
+// launch may begin once every block of the kernel ahead of it in the stream has
+// exited or run griddepcontrol.launch_dependents, before that kernel has finished, so
+// f must run griddepcontrol.wait before it touches anything that kernel writes or
+// reads.
+func launchEarly(f cu.Function, grid [3]int, block, shared int, s cu.Stream, slots []uint64) error {
+	n := max(len(slots), 1)
+	argv := (*[1 << 16]C.uint64_t)(C.malloc(C.size_t(8 * n)))[:n:n]
+	argp := (*[1 << 16]unsafe.Pointer)(C.malloc(C.size_t(8 * n)))[:n:n]
+	defer C.free(unsafe.Pointer(&argv[0]))
+	defer C.free(unsafe.Pointer(&argp[0]))
+	for i, v := range slots {
+		argv[i] = C.uint64_t(v)
+		argp[i] = unsafe.Pointer(&argv[i])
+	}
+	// cgo passes no Go pointer inside what it passes: the attribute is C memory too.
+	attr := (*C.CUlaunchAttribute)(C.calloc(1, C.size_t(unsafe.Sizeof(C.CUlaunchAttribute{}))))
+	defer C.free(unsafe.Pointer(attr))
+	attr.id = C.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+	*(*C.int)(unsafe.Pointer(&attr.value)) = 1 // programmaticStreamSerializationAllowed
+	cfg := C.CUlaunchConfig{
+		gridDimX: C.uint(grid[0]), gridDimY: C.uint(grid[1]), gridDimZ: C.uint(grid[2]),
+		blockDimX: C.uint(block), blockDimY: 1, blockDimZ: 1,
+		sharedMemBytes: C.uint(shared), hStream: cstream(s), attrs: attr, numAttrs: 1,
+	}
+	fn := *(*C.CUfunction)(unsafe.Pointer(&f))
+	return check("launch (programmatic serialization)", C.cuLaunchKernelEx(&cfg, fn, &argp[0], nil))
 }

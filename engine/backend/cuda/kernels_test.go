@@ -657,6 +657,81 @@ func TestMatVecOccupancy(t *testing.T) {
 	}
 }
 
+// TestMatVecEarly checks one-row products launched early (oneRowEarly: each may start
+// before the kernel ahead of it finishes) and as usual, 3 and 4 bits: a chain of four
+// products, each reading what the one before wrote (the second the residual its
+// predecessor's fused add wrote), K split in ranges, twice (the second Run captured as
+// a graph), against the same chain in float64.
+func TestMatVecEarly(t *testing.T) {
+	defer func(e bool) { oneRowEarly = e }(oneRowEarly)
+	r := newRNG(t)
+	const in = 1024
+	shape := small
+	shape.Intermediate = in
+	b := open(t, shape)
+	for _, c := range []struct {
+		bits  int
+		early bool
+	}{{3, true}, {4, true}, {3, false}, {4, false}} {
+		bits := c.bits
+		t.Run(fmt.Sprintf("%dbit/early=%v", bits, c.early), func(t *testing.T) {
+			oneRowEarly = c.early
+			var ws []engine.Tensor
+			var wfs [][]float32
+			for _, group := range []int{128, -1, 32, 64} {
+				qw, err := gptqtest.Quantize("early", randn(r, in*in, 1/math.Sqrt(in)), in, in,
+					gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq", Perm: r.Perm(in)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := b.LoadQuant(ctx, qw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws, wfs = append(ws, w), append(wfs, gptqtest.Dequantize(qw))
+			}
+			xv, resv := randn(r, in, 1), randn(r, in, 1)
+			prod := func(v []float32, i int) []float64 {
+				want, _ := product(v, wfs[i], 1, in, in, true)
+				return want
+			}
+			f32 := func(v []float64) []float32 {
+				out := make([]float32, len(v))
+				for i := range v {
+					out[i] = float32(v[i])
+				}
+				return out
+			}
+			h1 := prod(xv, 0)
+			res1 := make([]float64, in)
+			for i := range res1 {
+				res1[i] = float64(resv[i]) + h1[i]
+			}
+			h4 := prod(f32(prod(f32(prod(f32(res1), 1)), 2)), 3)
+			x, res := act(t, b, 1, in, xv), act(t, b, 1, in, nil)
+			h := []engine.Tensor{act(t, b, 1, in, nil), act(t, b, 1, in, nil), act(t, b, 1, in, nil), act(t, b, 1, in, nil)}
+			for range 2 {
+				write(t, b, res, resv)
+				for _, y := range h {
+					poison(t, b, y)
+				}
+				run(t, b, ids(r, 1, small.Vocab), 0, func(o engine.Ops) {
+					o.MatMul(h[0], x, ws[0])
+					o.Add(res, res, h[0])
+					o.MatMul(h[1], res, ws[1])
+					o.MatMul(h[2], h[1], ws[2])
+					o.MatMul(h[3], h[2], ws[3])
+				})
+				if n := len(b.prog.ops); n != 4 {
+					t.Errorf("%d launches, want 4", n)
+				}
+				expectClose(t, "res", read(t, b, res, 1), res1, 2e-3)
+				expectClose(t, "h4", read(t, b, h[3], 1), h4, 5e-3)
+			}
+		})
+	}
+}
+
 // TestMatVecFused checks the decode products that the backend launches together:
 // products of one input (q/k/v, gate/up; each weight with its own groups and
 // act-order), a product with the residual Add that follows it, and the sequences that

@@ -103,6 +103,7 @@ func greedy(t *testing.T, m *llama.Model, prompt []int, n int) []int {
 // AutoGPTQ fixtures, through the prompt path (one batch) and the decode path (one
 // token per step), and the greedy continuation up to the first near-tie.
 func TestFixtures(t *testing.T) {
+	earlyFromEnv(t)
 	for _, name := range []string{"tiny-4bit-128g-actorder", "tiny-4bit-nogroup-actorder"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(fixtures(t), "gptq", name)
@@ -139,6 +140,7 @@ func TestFixtures(t *testing.T) {
 // TestRandomCheckpoints packs random models with the CPU packer in quantizations the
 // fixtures lack and checks the GPU against the CPU backend.
 func TestRandomCheckpoints(t *testing.T) {
+	earlyFromEnv(t)
 	cfg := gptq.Config{Hidden: 256, Intermediate: 704, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512,
 		Context: 512, NormEps: 1e-5, RopeTheta: 10000, BOS: 1, EOS: 2}
 	for _, q := range []gptq.Quantization{

@@ -52,6 +52,14 @@ func (o ops) launch(name string, grid [3]int, block, shared int, args ...any) {
 	}
 }
 
+// launchEarly records a launch that may begin before the kernel ahead of it has
+// finished (program.launchEarly), for kernels that wait for it themselves.
+func (o ops) launchEarly(name string, grid [3]int, block, shared int, args ...any) {
+	if err := o.b.prog.launchEarly(o.b.dev, name, grid, block, shared, args...); err != nil {
+		o.fail(err)
+	}
+}
+
 func (o ops) same(op string, ts ...*tensor) bool {
 	for _, t := range ts[1:] {
 		if t.cols != ts[0].cols || t.kind != activation || ts[0].kind != activation {
@@ -538,7 +546,27 @@ func (o ops) flushProducts() {
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
-	o.launch("gptq_mv4", [3]int{colBlocks, splits, 1}, 128, mvShared(per), args...)
+	o.oneRowLaunch("gptq_mv4", [3]int{colBlocks, splits, 1}, mvShared(per), args...)
+}
+
+// oneRowEarly launches the one-row products (gptq_mvq3, gptq_mv4) with programmatic
+// stream serialization on devices of compute capability 9.0 and later: their blocks
+// start copying their first weights while the kernel ahead of them finishes, and
+// wait for it (kernels/gptq.cu's earlyWait) before reading their inputs; the kernels
+// that precede them in a step let them start at once (common.cuh's launchDependents).
+// On an H200 that made batch-1 decode steps 1-4% shorter on five of the six 65B
+// branches (BENCHMARKS.md, "deeper rings, early launches"); benchmarks clear it to
+// compare.
+var oneRowEarly = true
+
+// oneRowLaunch records a one-row product's launch of 128 threads a block, early
+// where oneRowEarly says.
+func (o ops) oneRowLaunch(name string, grid [3]int, shared int, args ...any) {
+	if oneRowEarly && o.b.dev.major >= 9 {
+		o.launchEarly(name, grid, 128, shared, args...)
+		return
+	}
+	o.launch(name, grid, 128, shared, args...)
 }
 
 // mvqCols is the columns one block of gptq_mvq3 computes, and mvqPerSM the blocks one
@@ -593,7 +621,7 @@ func (o ops) flushQuad(args []any, K int, res, rdst cu.DevicePtr, zeroOffset flo
 		return
 	}
 	args = append(args, p.x.p, res, rdst, o.b.mvPart, o.b.mvCount, K, per, zeroOffset)
-	o.launch("gptq_mvq3", [3]int{colBlocks, splits, 1}, 128, mvqShared(per), args...)
+	o.oneRowLaunch("gptq_mvq3", [3]int{colBlocks, splits, 1}, mvqShared(per), args...)
 }
 
 func (o ops) MatMul(dst, x, w engine.Tensor) {

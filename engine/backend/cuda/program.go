@@ -29,7 +29,8 @@ type devOp struct {
 	grid         [3]int
 	block        int
 	shared       int
-	first, nslot int // the launch's parameters: slots[first : first+nslot]
+	first, nslot int  // the launch's parameters: slots[first : first+nslot]
+	early        bool // launched by launchEarly (program.launchEarly)
 	p            cu.DevicePtr
 	n            int
 }
@@ -46,7 +47,7 @@ func (p *program) clone() *program {
 func (p *program) equal(q *program) bool {
 	return slices.Equal(p.slots, q.slots) && slices.EqualFunc(p.ops, q.ops, func(a, b devOp) bool {
 		return a.name == b.name && a.grid == b.grid && a.block == b.block && a.shared == b.shared &&
-			a.first == b.first && a.nslot == b.nslot && a.p == b.p && a.n == b.n
+			a.first == b.first && a.nslot == b.nslot && a.early == b.early && a.p == b.p && a.n == b.n
 	})
 }
 
@@ -68,6 +69,17 @@ func (p *program) launch(d *device, name string, grid [3]int, block, shared int,
 	return nil
 }
 
+// launchEarly records kernel name as launch does, to be launched with programmatic
+// stream serialization (host.go's launchEarly: the kernel waits for the one ahead of it
+// itself).
+func (p *program) launchEarly(d *device, name string, grid [3]int, block, shared int, args ...any) error {
+	if err := p.launch(d, name, grid, block, shared, args...); err != nil {
+		return err
+	}
+	p.ops[len(p.ops)-1].early = true
+	return nil
+}
+
 // zero records the clearing of n float32 values at ptr.
 func (p *program) zero(ptr cu.DevicePtr, n int) {
 	p.ops = append(p.ops, devOp{p: ptr, n: n})
@@ -82,7 +94,14 @@ func (p *program) issue(d *device) error {
 			}
 			continue
 		}
-		if err := d.launchSlots(o.fn, o.name, o.grid, o.block, o.shared, p.slots[o.first:o.first+o.nslot]); err != nil {
+		slots := p.slots[o.first : o.first+o.nslot]
+		if o.early {
+			if err := launchEarly(o.fn, o.grid, o.block, o.shared, d.stream, slots); err != nil {
+				return fmt.Errorf("cuda: launch %s (grid %v, block %d, shared %d): %w", o.name, o.grid, o.block, o.shared, err)
+			}
+			continue
+		}
+		if err := d.launchSlots(o.fn, o.name, o.grid, o.block, o.shared, slots); err != nil {
 			return err
 		}
 	}
