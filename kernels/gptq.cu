@@ -1573,9 +1573,9 @@ TCB(3)
 TCB(4)
 
 // Decode batches on tensor cores with the zero points and scales outside the
-// products: gptq_tcN_m16_p1w8r, for up to 16 rows of weights whose every four-chunk
-// block (128 sorted rows) has one group (no groups, groups of 128 or more, act-order
-// included).
+// products: gptq_tcN_m16_p1w8r and gptq_tcN_m16_pPwWg, for up to 16 rows of weights
+// whose every four-chunk block (128 sorted rows) has one group (no groups, groups of
+// 128 or more, act-order included).
 //
 // LOP3 alone turns a field q at bit p of a packed word into the float16 1024 + q*2^p
 // (the decode kernels' unpacking, before its HFMA2). If the input at that k is
@@ -1591,12 +1591,15 @@ TCB(4)
 // signal, against float16's 11 in the B operands of gptq_tcN_mR).
 //
 // gather_xtN writes the input for them: rows padded to tiles of 16 with zeros, x*2^-p
-// in float16 in the decode kernels' pair order (pairOf, through perm), laid out so
-// that a lane's A fragments are single 16-byte words: per tile of 16 rows and chunk,
-// eight rows g of 32 words, word 2j+h the pair j of row g+8h (a lane's step reads
-// pairs 4q, 4q+1 of rows g and g+8 as {a0, a1, a2, a3} of the mma); and per four-chunk
-// block and row its (Q, P) in sums[block*64 + row]. blockIdx.y is the row, 256 pairs
-// (four four-chunk blocks) a block of 256 threads.
+// in float16 in the decode kernels' pair order (pairOf, through perm), in the order
+// the mma's A fragments are read, so that a warp's read of them is 512 contiguous
+// bytes: per tile of 16 rows and four-chunk block (chunks padded with zeros to whole
+// blocks), eight pieces v = 2q+h of 32 lanes' 16 bytes, lane (g, t)'s piece v being
+// words 4v..4v+3 of row g of chunk t, where word 2j+e of a row is pair j of row
+// g+8e (a lane's step q reads pieces 2q and 2q+1, pairs 4q..4q+3 of rows g and g+8,
+// as {a0, a1, a2, a3} of its two mmas); and per four-chunk block and row its (Q, P)
+// in sums[block*64 + row]. blockIdx.y is the row, 256 pairs (four four-chunk blocks)
+// a block of 256 threads.
 template <int BITS>
 __device__ __forceinline__ int2 shiftOf(int i) {
   if (BITS == 4) return make_int2(4 * (i & 1), 4 * (i & 1));  // pairs of low, then high nibbles
@@ -1607,13 +1610,13 @@ template <int BITS>
 __device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ perm, uint32_t* __restrict__ xt,
                           float2* __restrict__ sums, int K, int M) {
   __shared__ float2 red[8];
-  const int m = blockIdx.y, p = blockIdx.x * 256 + threadIdx.x, chunks = K / 32;
+  const int m = blockIdx.y, p = blockIdx.x * 256 + threadIdx.x, chunks = K / 32, quads = (chunks + 3) / 4;
   float q = 0.f, s = 0.f;
-  if (p < K / 2) {
+  if (p < quads * 64) {
     const int j = p & 15, c = p >> 4;
     const int2 sh = shiftOf<BITS>(j);
     float lo = 0.f, hi = 0.f;
-    if (m < M) {
+    if (m < M && c < chunks) {
       const int2 r = pairOf<BITS>(j);
       const int k = c * 32, klo = perm ? perm[k + r.x] : k + r.x, khi = perm ? perm[k + r.y] : k + r.y;
       lo = X[(size_t)m * K + klo] * (1.f / (1 << sh.x));
@@ -1623,8 +1626,8 @@ __device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ p
     const float2 f = __half22float2(h);
     q = f.x * (float)(1 << sh.x) + f.y * (float)(1 << sh.y);
     s = f.x + f.y;
-    const int tile = m >> 4, g = m & 7, hsel = (m >> 3) & 1;
-    xt[((size_t)(tile * chunks + c) * 8 + g) * 32 + 2 * j + hsel] = h2u(h);
+    const int tile = m >> 4, g = m & 7, w = 2 * j + ((m >> 3) & 1);  // word w of row g of chunk c
+    xt[(((size_t)(tile * quads + (c >> 2)) * 8 + (w >> 2)) * 32 + 4 * g + (c & 3)) * 4 + (w & 3)] = h2u(h);
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -1634,7 +1637,7 @@ __device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ p
   if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = make_float2(q, s);
   __syncthreads();
   const int quad = blockIdx.x * 4 + threadIdx.x;
-  if (threadIdx.x < 4 && quad < (chunks + 3) / 4) {
+  if (threadIdx.x < 4 && quad < quads) {
     const float2 a = red[2 * threadIdx.x], b = red[2 * threadIdx.x + 1];
     sums[(size_t)quad * 64 + m] = make_float2(a.x + b.x, 1024.f * (a.y + b.y));
   }
@@ -1658,6 +1661,125 @@ struct tcrfetch {
   uint32_t z0, z1;
 };
 
+// tcr_last reports whether a group ends with four-chunk block i of a range of nsc
+// (every chunk of a block has one group; gs holds the range's chunk groups).
+__device__ __forceinline__ bool tcr_last(const int* gs, int nsc, int i) {
+  return i == nsc - 1 || gs[4 * (i + 1)] != gs[4 * i];
+}
+
+// tcr_fetch asks put for four-chunk block i of the range [c0, c1) for lane (g, t) of
+// a warp whose columns start at nw: put.w(b, p) for word row b of chunk c0+4i+t of
+// columns n = nw+4g..n+3 (a chunk past the range gives the range's last chunk
+// instead, which the zeros of its input cancel) and, when a group ends with the
+// block, put.sc(p) for the scales of columns nc..nc+7 and put.z(k, p, ok) for the
+// zero words k = 0, 1 holding their zeros (word 1 only when ok). tcr_load reads them
+// into f.
+template <int BITS, typename Put>
+__device__ __forceinline__ void tcr_fetch(Put put, const lin& L, const int* gs, int c0, int c1, int nsc, int i,
+                                          int t, int n, int nc) {
+  const int N = L.N, c = min(c0 + 4 * i + t, c1 - 1);
+#pragma unroll
+  for (int b = 0; b < BITS; b++) put.w(b, reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
+  if (tcr_last(gs, nsc, i)) {
+    const int grp = gs[4 * i];
+    put.sc(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
+    if (BITS == 4) {
+      put.z(0, L.qzeros + (size_t)grp * (N / 8) + nc / 8, true);
+      put.z(1, L.qzeros, false);
+    } else {  // eight zeros, 24 bits at bit 3*(nc%32) of a 96-bit stream
+      const int bit = 3 * (nc & 31);
+      const uint32_t* z = L.qzeros + (size_t)grp * (N / 32 * 3) + (nc >> 5) * 3 + (bit >> 5);
+      put.z(0, z, true);
+      put.z(1, (bit & 31) > 8 ? z + 1 : z, (bit & 31) > 8);
+    }
+  }
+}
+
+template <int BITS>
+struct tcrRegs {
+  tcrfetch<BITS>& f;
+  __device__ __forceinline__ void w(int b, const uint4* p) const { f.w[b] = __ldcs(p); }
+  __device__ __forceinline__ void sc(const uint4* p) const { f.sc = __ldg(p); }
+  __device__ __forceinline__ void z(int k, const uint32_t* p, bool ok) const {
+    (k ? f.z1 : f.z0) = ok ? __ldg(p) : 0u;
+  }
+};
+
+template <int BITS>
+__device__ __forceinline__ void tcr_load(tcrfetch<BITS>& f, const lin& L, const int* gs, int c0, int c1, int nsc,
+                                         int i, int t, int n, int nc) {
+  tcr_fetch<BITS>(tcrRegs<BITS>{f}, L, gs, c0, c1, nsc, i, t, n, nc);
+}
+
+// tcr_mma multiplies a four-chunk block (weights cur) into acc: afrag(mt, v) is the
+// lane's 16-byte piece v = 2q+h of row tile mt's A fragments (gather_xtN's order).
+template <int BITS, int MT, typename Frag>
+__device__ __forceinline__ void tcr_mma(float (&acc)[MT][4][4], const tcrfetch<BITS>& cur, Frag afrag) {
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    uint32_t bq[4][2][2];  // bq[j][k]: b0, b1 of tile j (columns 4g'+j) in step 2q+k
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      if (BITS == 4) {
+        const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
+        bq[j][0][0] = lop<0x000f000f>(w);
+        bq[j][0][1] = lop<0x00f000f0>(w);
+        bq[j][1][0] = lop<0x000f000f>(w8);
+        bq[j][1][1] = lop<0x00f000f0>(w8);
+      } else {
+        const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+          bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
+          bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
+        }
+      }
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      const uint4 lo = afrag(mt, 2 * q), hi = afrag(mt, 2 * q + 1);
+      const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        mma16816(acc[mt][j], alo, bq[j][0]);
+        mma16816(acc[mt][j], ahi, bq[j][1]);
+      }
+    }
+  }
+}
+
+// tcr_end ends a group: out += s*(S - P - z*Q) for the lane's sums S in acc (row
+// 16mt+g+8h, column nc+4e+j at acc[mt][j][2h+e]) with the group's (Q, P) in pq and
+// its scales and zeros in cur, then clears acc and pq.
+template <int BITS, int MT>
+__device__ __forceinline__ void tcr_end(float (&acc)[MT][4][4], float (&out)[MT][4][4], float (&pq)[MT][2][2],
+                                        const tcrfetch<BITS>& cur, int nc, float zeroOffset) {
+  // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
+  const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
+  float sf[8], zf[8];
+#pragma unroll
+  for (int e = 0; e < 8; e++) {
+    const __half2 h2 = h2bits(word(cur.sc, e >> 1));
+    sf[e] = (e & 1) ? __high2float(h2) : __low2float(h2);
+    zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
+  }
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+#pragma unroll
+      for (int e = 0; e < 2; e++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          float& a = acc[mt][j][2 * h + e];
+          const int col = 4 * e + j;
+          out[mt][j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[mt][h][0], a - pq[mt][h][1]), out[mt][j][2 * h + e]);
+          a = 0.f;
+        }
+      pq[mt][h][0] = pq[mt][h][1] = 0.f;
+    }
+}
+
 // tcr multiplies a block's columns over its K range as tc does (W warps of 32 columns,
 // the input staged per four chunks in a ring of STAGES slots, the weights of the next
 // four-chunk block in flight in registers), with gather_xtN's input and LOP3's raw B
@@ -1676,21 +1798,22 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
   __shared__ int gs[CHUNKS];
   __shared__ int isLast;
   const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-  const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
+  const int chunks = K / 32, quads = (chunks + 3) / 4, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
   const int nsc = max(c1 - c0 + 3, 0) / 4, tiles = (M + 15) / 16;
   const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
   const bool nvalid = nw < N;  // N is a multiple of 32: a warp's columns are all in or all out
   for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
   // fillX copies the input of chunks c0+4i..c0+4i+3 (four chunks x MT tiles x 8 rows
-  // x 8 pieces of 16 bytes; piece r of this thread: xoff[r] words past chunk c0+4i's
-  // in xt, xdst[r] in a stage) and its rows' sums into stage st.
+  // x 8 pieces of 16 bytes; piece r of this thread: piece v of row gr of chunk u of
+  // tile xmt, xoff[r] words past four-chunk block c0/4+i's in xt, xdst[r] in a stage)
+  // and its rows' sums into stage st.
   int xoff[MT], xdst[MT], xu[MT], xmt[MT];
 #pragma unroll
   for (int r = 0; r < MT; r++) {
-    const int idx = tid + r * T, piece = idx & 7, gr = (idx >> 3) & 7;
+    const int idx = tid + r * T, v = idx & 7, gr = (idx >> 3) & 7;
     xmt[r] = (idx >> 6) % MT, xu[r] = idx / (64 * MT);
-    xoff[r] = ((xmt[r] * chunks + xu[r]) * 8 + gr) * 32 + piece * 4;
-    xdst[r] = xu[r] * SLAB + xmt[r] * TILE + gr * 36 + piece * 4;
+    xoff[r] = ((xmt[r] * quads * 8 + v) * 32 + 4 * gr + xu[r]) * 4;
+    xdst[r] = xu[r] * SLAB + xmt[r] * TILE + gr * 36 + v * 4;
   }
   auto fillX = [&](int st, int i) {
     const int cs = c0 + 4 * i;
@@ -1707,28 +1830,6 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
     cp_async_commit();
   }
   __syncthreads();  // gs
-  // last(i): a group ends with four-chunk block i (every chunk of a block has one group)
-  auto last = [&](int i) { return i == nsc - 1 || gs[4 * (i + 1)] != gs[4 * i]; };
-  // load reads four-chunk block i's weights into f (a chunk past the range reads the
-  // range's last chunk instead, which the zeros of its input cancel) and, when a group
-  // ends with it, the scales and zeros of columns nc..nc+7; only warps with columns.
-  auto load = [&](tcrfetch<BITS>& f, int i) {
-    const int c = min(c0 + 4 * i + t, c1 - 1);
-#pragma unroll
-    for (int b = 0; b < BITS; b++) f.w[b] = __ldcs(reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
-    if (last(i)) {
-      const int grp = gs[4 * i];
-      f.sc = __ldg(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
-      if (BITS == 4) {
-        f.z0 = __ldg(L.qzeros + (size_t)grp * (N / 8) + nc / 8);
-      } else {  // eight zeros, 24 bits at bit 3*(nc%32) of a 96-bit stream
-        const int bit = 3 * (nc & 31);
-        const uint32_t* z = L.qzeros + (size_t)grp * (N / 32 * 3) + (nc >> 5) * 3 + (bit >> 5);
-        f.z0 = __ldg(z);
-        f.z1 = (bit & 31) > 8 ? __ldg(z + 1) : 0u;
-      }
-    }
-  };
   float acc[MT][4][4], out[MT][4][4], pq[MT][2][2];  // pq[mt][h]: (Q, P) of row 16mt+g+8h
 #pragma unroll
   for (int mt = 0; mt < MT; mt++)
@@ -1744,38 +1845,7 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
   // group into out if one ends with it.
   auto step = [&](const tcrfetch<BITS>& cur, int i, int s) {
     const uint32_t* xc = &xs[s][t * SLAB + g * 36];
-#pragma unroll
-    for (int q = 0; q < 4; q++) {
-      uint32_t bq[4][2][2];  // bq[j][k]: b0, b1 of tile j (columns 4g'+j) in step 2q+k
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-        if (BITS == 4) {
-          const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
-          bq[j][0][0] = lop<0x000f000f>(w);
-          bq[j][0][1] = lop<0x00f000f0>(w);
-          bq[j][1][0] = lop<0x000f000f>(w8);
-          bq[j][1][1] = lop<0x00f000f0>(w8);
-        } else {
-          const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
-#pragma unroll
-          for (int k = 0; k < 2; k++) {
-            bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
-            bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
-          }
-        }
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; mt++) {
-        const uint4 lo = *reinterpret_cast<const uint4*>(xc + mt * TILE + 8 * q);
-        const uint4 hi = *reinterpret_cast<const uint4*>(xc + mt * TILE + 8 * q + 4);
-        const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          mma16816(acc[mt][j], alo, bq[j][0]);
-          mma16816(acc[mt][j], ahi, bq[j][1]);
-        }
-      }
-    }
+    tcr_mma<BITS, MT>(acc, cur, [&](int mt, int v) { return *reinterpret_cast<const uint4*>(xc + mt * TILE + 4 * v); });
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -1784,38 +1854,14 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
         pq[mt][h][0] += v.x;
         pq[mt][h][1] += v.y;
       }
-    if (!last(i)) return;
-    // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
-    const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
-    float sf[8], zf[8];
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-      const __half2 h2 = h2bits(word(cur.sc, e >> 1));
-      sf[e] = (e & 1) ? __high2float(h2) : __low2float(h2);
-      zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
-    }
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-#pragma unroll
-        for (int e = 0; e < 2; e++)
-#pragma unroll
-          for (int j = 0; j < 4; j++) {
-            float& a = acc[mt][j][2 * h + e];
-            const int col = 4 * e + j;
-            out[mt][j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[mt][h][0], a - pq[mt][h][1]), out[mt][j][2 * h + e]);
-            a = 0.f;
-          }
-        pq[mt][h][0] = pq[mt][h][1] = 0.f;
-      }
+    if (tcr_last(gs, nsc, i)) tcr_end<BITS, MT>(acc, out, pq, cur, nc, zeroOffset);
   };
   // f[i % 2] holds block i's weights; block i+1's are read while block i is multiplied
   // (the loop is unrolled twice so that f is indexed statically).
   tcrfetch<BITS> f[2];
 #pragma unroll
   for (int p = 0; p < 2; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
-  if (nvalid && nsc > 0) load(f[0], 0);
+  if (nvalid && nsc > 0) tcr_load<BITS>(f[0], L, gs, c0, c1, nsc, 0, t, n, nc);
   int s = 0, sfill = STAGES - 1;
   for (int i0 = 0; i0 < nsc; i0 += 2) {
 #pragma unroll
@@ -1828,7 +1874,7 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
       cp_async_commit();
       sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
       if (nvalid) {
-        if (i + 1 < nsc) load(f[p ^ 1], i + 1);
+        if (i + 1 < nsc) tcr_load<BITS>(f[p ^ 1], L, gs, c0, c1, nsc, i + 1, t, n, nc);
         step(f[p], i, s);
       }
       s = s + 1 == STAGES ? 0 : s + 1;
@@ -1837,26 +1883,155 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
   tc_finish<MT>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
 }
 
-#define TCR(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                           \
-  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                                          \
-      LIN(0), LIN(1), LIN(2), const uint32_t* xt, const float2* sums, int M, const float* res, float* rdst, \
-      float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                               \
-    const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);                       \
-    const int bx0 = blockIdx.x;                                                                             \
-    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                 \
-    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                            \
-    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                                  \
-    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,        \
-                                  chunksPerSplit, zeroOffset);                                              \
+// prefetch_l1 asks for the line holding p to be brought into L1.
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
+
+// tcrStage is one stage of tcg's ring: each of T threads' four-chunk block (its
+// tcrfetch) at its index; tcrRing copies a lane's block into it by cp.async.
+template <int BITS, int T>
+struct tcrStage {
+  uint4 w[BITS][T];
+  uint4 sc[T];
+  uint2 z[T];
+};
+
+template <int BITS, int T>
+struct tcrRing {
+  tcrStage<BITS, T>& st;
+  int tid;
+  __device__ __forceinline__ void w(int b, const uint4* p) const { cp_async_cg16(&st.w[b][tid], p); }
+  __device__ __forceinline__ void sc(const uint4* p) const { cp_async_cg16(&st.sc[tid], p); }
+  __device__ __forceinline__ void z(int k, const uint32_t* p, bool ok) const {
+    cp_async_ca<4>(k ? &st.z[tid].y : &st.z[tid].x, p, ok ? 4 : 0);
   }
-// gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's (engine/backend/cuda's
-// tcKernels; TestTCOccupancy). Only the 16-row tile is built: on the H200
-// (BENCHMARKS.md, "Raw-operand decode batches") the 32-row one (MT 2: its two sets of
-// sums spill at two blocks per multiprocessor) was slower than gptq_tcN_m32_p1w8,
-// and the 64-row one faster for 4 bits without groups but slower for 3 bits in
-// groups of 128.
-#define TCRB(B) TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)
+};
+
+// tcg is tcr for one row tile (up to 16 rows) without shared memory for its input
+// and so without block barriers in its loop: each warp reads its A fragments and its
+// rows' (Q, P) from gather_xtN's input in global memory (16-byte loads, a warp's 512
+// contiguous bytes; every warp of a K range reads the same 4 KB a four-chunk block,
+// so all but the first read them from L1, and each lane asks L1 for one of the next
+// block's 32 lines ahead). The weights of the next PF four-chunk blocks are in
+// flight in registers (S 0) or, with S > 0, those of the next S-1 in a ring of S
+// stages in shared memory, each thread copying its own block by cp.async and reading
+// back only that (so with no barrier either). Warps run apart; they meet only at the
+// start (the chunks' groups) and in tc_finish.
+template <int BITS, int W, int PF, int S, int CHUNKS>
+__device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
+                    const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
+                    float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
+  constexpr int T = 32 * W, NB = PF + 1, RT = S > 0 ? T : 1;  // RT: the ring's threads (none without one)
+  __shared__ int gs[CHUNKS];
+  __shared__ int isLast;
+  __shared__ __align__(16) tcrStage<BITS, RT> ring[S > 0 ? S : 1];
+  const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
+  const int nsc = max(c1 - c0 + 3, 0) / 4;
+  const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
+  for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
+  __syncthreads();  // gs
+  float acc[1][4][4], out[1][4][4], pq[1][2][2];  // pq[0][h]: (Q, P) of row g+8h
+#pragma unroll
+  for (int j = 0; j < 4; j++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) acc[0][j][r] = out[0][j][r] = 0.f;
+  pq[0][0][0] = pq[0][0][1] = pq[0][1][0] = pq[0][1][1] = 0.f;
+  if (nw < N) {  // N is a multiple of 32: a warp's columns are all in or all out
+    // block i's A pieces at xa + 256i + 32v, its rows' sums at xs + 64i (and + 8)
+    const uint4* xa = reinterpret_cast<const uint4*>(xt) + (size_t)(c0 / 4) * 256 + lane;
+    const float2* xs = sums + (size_t)(c0 / 4) * 64 + g;
+    // step multiplies block i (weights cur) into acc, then ends its group into out if
+    // one ends with it.
+    auto step = [&](const tcrfetch<BITS>& cur, int i) {
+      const uint4* a = xa + (size_t)i * 256;
+      if (i + 1 < nsc) prefetch_l1(a + 256 + 7 * lane);  // line `lane` of block i+1's 4 KB
+      tcr_mma<BITS, 1>(acc, cur, [&](int, int v) { return __ldg(a + 32 * v); });
+      const float2 lo = __ldg(xs + 64 * i), hi = __ldg(xs + 64 * i + 8);
+      pq[0][0][0] += lo.x, pq[0][0][1] += lo.y, pq[0][1][0] += hi.x, pq[0][1][1] += hi.y;
+      if (tcr_last(gs, nsc, i)) tcr_end<BITS, 1>(acc, out, pq, cur, nc, zeroOffset);
+    };
+    prefetch_l1(xa + 7 * lane);  // line `lane` of block 0's 4 KB
+    if (S == 0) {
+      // f[i % NB] holds block i's weights; blocks i+1..i+PF are read while block i is
+      // multiplied (the loop is unrolled NB times so that f is indexed statically).
+      tcrfetch<BITS> f[NB];
+#pragma unroll
+      for (int p = 0; p < NB; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
+#pragma unroll
+      for (int p = 0; p < PF; p++)
+        if (p < nsc) tcr_load<BITS>(f[p], L, gs, c0, c1, nsc, p, t, n, nc);
+      for (int i0 = 0; i0 < nsc; i0 += NB) {
+#pragma unroll
+        for (int p = 0; p < NB; p++) {
+          const int i = i0 + p;
+          if (i >= nsc) break;
+          if (i + PF < nsc) tcr_load<BITS>(f[(p + PF) % NB], L, gs, c0, c1, nsc, i + PF, t, n, nc);
+          step(f[p], i);
+        }
+      }
+    } else {
+      // Block i is the thread's i-th commit group, in stage i % S; block i+S-1 goes
+      // into the stage block i-1 left once block i is in registers.
+#pragma unroll
+      for (int p = 0; p < S - 1; p++) {
+        if (p < nsc) tcr_fetch<BITS>(tcrRing<BITS, RT>{ring[p], tid}, L, gs, c0, c1, nsc, p, t, n, nc);
+        cp_async_commit();
+      }
+      int st = 0;
+      for (int i = 0; i < nsc; i++) {
+        cp_async_wait<S - 2>();
+        tcrfetch<BITS> cur;
+#pragma unroll
+        for (int b = 0; b < BITS; b++) cur.w[b] = ring[st].w[b][tid];
+        cur.sc = ring[st].sc[tid];
+        cur.z0 = ring[st].z[tid].x, cur.z1 = ring[st].z[tid].y;
+        const int sf = st == 0 ? S - 1 : st - 1;
+        if (i + S - 1 < nsc) tcr_fetch<BITS>(tcrRing<BITS, RT>{ring[sf], tid}, L, gs, c0, c1, nsc, i + S - 1, t, n, nc);
+        cp_async_commit();
+        step(cur, i);
+        st = st + 1 == S ? 0 : st + 1;
+      }
+    }
+  }
+  tc_finish<1>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
+}
+
+#define TCR_ARGS                                                                                            \
+  LIN(0), LIN(1), LIN(2), const uint32_t *xt, const float2 *sums, int M, const float *res, float *rdst,     \
+      float *part, int *count, int K, int chunksPerSplit, float zeroOffset
+#define TCR_WEIGHT(W)                                                                                       \
+  const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);                         \
+  const int bx0 = blockIdx.x;                                                                               \
+  const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                   \
+  const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                              \
+  const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                                    \
+  const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)};
+#define TCR(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                        \
+  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                            \
+    TCR_WEIGHT(W)                                                                                        \
+    tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,     \
+                                  chunksPerSplit, zeroOffset);                                           \
+  }
+#define TCG(B, W, PF, S, CHUNKS, MINB, NAME)                                                                 \
+  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                                 \
+    TCR_WEIGHT(W)                                                                                             \
+    tcg<B, W, PF, S, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K, chunksPerSplit, \
+                             zeroOffset);                                                                     \
+  }
+// gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's, and gptq_tcN_m16_pPwWg its
+// barrier-free form (engine/backend/cuda's tcKernels; TestTCOccupancy). Only the
+// 16-row tile is built: on the H200 (BENCHMARKS.md, "Raw-operand decode batches") the
+// 32-row one (MT 2: its two sets of sums spill at two blocks per multiprocessor) was
+// slower than gptq_tcN_m32_p1w8, and the 64-row one faster for 4 bits without groups
+// but slower for 3 bits in groups of 128.
+#define TCRB(B)                                       \
+  TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)    \
+  TCG(B, 4, 1, 0, 1024, 4, gptq_tc##B##_m16_p1w4g)    \
+  TCG(B, 8, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8g)    \
+  TCG(B, 2, 1, 0, 1024, 8, gptq_tc##B##_m16_p1w2g)    \
+  TCG(B, 4, 2, 0, 1024, 3, gptq_tc##B##_m16_p2w4g)    \
+  TCG(B, 4, 0, 3, 1024, 4, gptq_tc##B##_m16_s3w4g)    \
+  TCG(B, 2, 0, 4, 1024, 8, gptq_tc##B##_m16_s4w2g)
 TCRB(3)
 TCRB(4)
 

@@ -154,26 +154,35 @@ var mvR4Rows = 3
 // array).
 const tcChunks = 1024
 
-// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD][r]
+// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_(pP|sS)wW[dD][r|g]
 // (kernels/gptq.cu, TCB and TCRB): rows the most rows it takes (16, 32 or 64), warps
 // the warps of a block (32 columns each), pf the four-chunk blocks of weights each
-// lane holds in flight in registers, pd how many more it asks of L2 ahead of those
-// (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
-// __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
-// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w8r, input from
-// gather_xtN), which run weights whose four-chunk blocks each have one group (others
-// run on the build of the same shape without raw).
+// lane holds in flight in registers, or with stages > 0 none and the weights through
+// a ring of that many stages in shared memory instead, pd how many more it asks of L2
+// ahead of those (prefetch; 0 for none), perSM the blocks one multiprocessor holds
+// (the kernel's __launch_bounds__; TestTCOccupancy); raw for the builds that take
+// LOP3's results as B operands and apply zeros and scales per group
+// (gptq_tcN_m16_p1w8r, input from gather_xtN), and global for their barrier-free form
+// that reads that input from global memory (gptq_tcN_m16_*g). Raw builds run weights
+// whose four-chunk blocks each have one group; others run on the plain build of the
+// same rows (plain).
 type tcKernel struct {
-	rows, warps, pf, pd, perSM int
-	raw                        bool
+	rows, warps, pf, stages, pd, perSM int
+	raw, global                        bool
 }
 
 func (k tcKernel) name(bits int) string {
 	n := fmt.Sprintf("gptq_tc%d_m%d_p%dw%d", bits, k.rows, k.pf, k.warps)
+	if k.stages > 0 {
+		n = fmt.Sprintf("gptq_tc%d_m%d_s%dw%d", bits, k.rows, k.stages, k.warps)
+	}
 	if k.pd > 0 {
 		n += fmt.Sprintf("d%d", k.pd)
 	}
-	if k.raw {
+	switch {
+	case k.global:
+		n += "g"
+	case k.raw:
 		n += "r"
 	}
 	return n
@@ -184,9 +193,33 @@ func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 
 func (k tcKernel) cols() int { return 32 * k.warps }
 
+// plain is the build without raw operands that runs k's batches of weights whose
+// four-chunk blocks do not each have one group: k itself when it is not raw, else
+// the first plain build of its rows in tcKernels.
+func (k tcKernel) plain() tcKernel {
+	if !k.raw {
+		return k
+	}
+	for _, p := range tcKernels {
+		if !p.raw && p.rows == k.rows {
+			return p
+		}
+	}
+	panic("cuda: no plain tensor-core build of " + k.String())
+}
+
 // tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's then TCRB's
 // order.
-var tcKernels = []tcKernel{{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false}, {16, 8, 1, 0, 2, true}}
+var tcKernels = []tcKernel{
+	{rows: 16, warps: 8, pf: 1, perSM: 2}, {rows: 32, warps: 8, pf: 1, perSM: 2}, {rows: 64, warps: 8, pf: 1, perSM: 1},
+	{rows: 16, warps: 8, pf: 1, perSM: 2, raw: true},
+	{rows: 16, warps: 4, pf: 1, perSM: 4, raw: true, global: true},
+	{rows: 16, warps: 8, pf: 1, perSM: 2, raw: true, global: true},
+	{rows: 16, warps: 2, pf: 1, perSM: 8, raw: true, global: true},
+	{rows: 16, warps: 4, pf: 2, perSM: 3, raw: true, global: true},
+	{rows: 16, warps: 4, stages: 3, perSM: 4, raw: true, global: true},
+	{rows: 16, warps: 2, stages: 4, perSM: 8, raw: true, global: true},
+}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -363,7 +396,9 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	}
 	k := c.k
 	for _, w := range p.ws[:p.n] {
-		k.raw = k.raw && w.q.quadGroups
+		if !w.q.quadGroups {
+			k = k.plain()
+		}
 	}
 	if rows > k.rows {
 		o.fail(fmt.Errorf("cuda: MatMul: a batch of %d rows on %s, which takes %d", rows, k.name(bits), k.rows))
@@ -383,7 +418,7 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		return
 	}
 	if k.raw {
-		if int64(K)*mvRowsMax*2 > xtBytes(o.b.shape) {
+		if int64(xtInputs(K))*mvRowsMax*2 > xtBytes(o.b.shape) {
 			o.fail(fmt.Errorf("cuda: MatMul: %d inputs exceed the decode batch input buffer (%d bytes)", K, xtBytes(o.b.shape)))
 			return
 		}
