@@ -1397,51 +1397,52 @@ __device__ __forceinline__ void tc_step(float (&acc)[MT][4][4], const tcfetch<BI
 // for it).
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 
-// tc_finish stores a lane's sums acc (acc[mt][j][2h+e]: row 16mt+g+8h, column
-// nc+4e+j) of its block's K range: with one range, into y (and rdst = res + y);
-// with several, into part, and the last range of the column block to finish
-// (lastSplit) adds every range's sums in range order (splitSum) and stores them.
-template <int MT>
-__device__ __forceinline__ void tc_finish(float (&acc)[MT][4][4], const lin& L, int nc, int g, int col0, int partN,
-                                          int M, const float* __restrict__ res, float* __restrict__ rdst,
+// tc_finish stores a lane's sums acc (acc[CH*mt+u][j][2h+e]: row 16mt+g+8h, column
+// nc+32u+4e+j, for CH sets u of columns 32 apart) of its block's K range: with one
+// range, into y (and rdst = res + y); with several, into part, and the last range of
+// the column block to finish (lastSplit) adds every range's sums in range order
+// (splitSum) and stores them.
+template <int MT, int CH = 1>
+__device__ __forceinline__ void tc_finish(float (&acc)[MT * CH][4][4], const lin& L, int nc, int g, int col0,
+                                          int partN, int M, const float* __restrict__ res, float* __restrict__ rdst,
                                           float* __restrict__ part, int* __restrict__ count, int& isLast) {
   const int N = L.N;
   if (gridDim.y > 1) {
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++)
+    for (int a = 0; a < MT * CH; a++)
 #pragma unroll
       for (int h = 0; h < 2; h++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+          const int m = 16 * (a / CH) + g + 8 * h, col = nc + 32 * (a % CH) + 4 * e;
           if (m < M && col < N)
             __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
-                   make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
+                   make_float4(acc[a][0][2 * h + e], acc[a][1][2 * h + e], acc[a][2][2 * h + e], acc[a][3][2 * h + e]));
         }
     if (!lastSplit(count, isLast)) return;
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++)
+    for (int a = 0; a < MT * CH; a++)
 #pragma unroll
       for (int h = 0; h < 2; h++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+          const int m = 16 * (a / CH) + g + 8 * h, col = nc + 32 * (a % CH) + 4 * e;
           if (m >= M || col >= N) continue;
           const float4 sum = splitSum([&](int sp) { return part + ((size_t)sp * M + m) * partN + col0 + col; });
-          acc[mt][0][2 * h + e] = sum.x, acc[mt][1][2 * h + e] = sum.y;
-          acc[mt][2][2 * h + e] = sum.z, acc[mt][3][2 * h + e] = sum.w;
+          acc[a][0][2 * h + e] = sum.x, acc[a][1][2 * h + e] = sum.y;
+          acc[a][2][2 * h + e] = sum.z, acc[a][3][2 * h + e] = sum.w;
         }
   }
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
+  for (int a = 0; a < MT * CH; a++)
 #pragma unroll
     for (int h = 0; h < 2; h++)
 #pragma unroll
       for (int e = 0; e < 2; e++) {
-        const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
+        const int m = 16 * (a / CH) + g + 8 * h, col = nc + 32 * (a % CH) + 4 * e;
         if (m >= M || col >= N) continue;
         const size_t at = (size_t)m * N + col;
-        const float4 sum = make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]);
+        const float4 sum = make_float4(acc[a][0][2 * h + e], acc[a][1][2 * h + e], acc[a][2][2 * h + e], acc[a][3][2 * h + e]);
         *reinterpret_cast<float4*>(L.y + at) = sum;
         if (res) {
           const float4 r = *reinterpret_cast<const float4*>(res + at);
@@ -1711,48 +1712,59 @@ __device__ __forceinline__ void tcr_load(tcrfetch<BITS>& f, const lin& L, const 
   tcr_fetch<BITS>(tcrRegs<BITS>{f}, L, gs, c0, c1, nsc, i, t, n, nc);
 }
 
+// tcr_b sets bq to the B operands of steps 2q and 2q+1 of a four-chunk block
+// (weights cur): bq[j][k] is b0, b1 of tile j (columns 4g'+j) in step 2q+k.
+template <int BITS>
+__device__ __forceinline__ void tcr_b(uint32_t (&bq)[4][2][2], const tcrfetch<BITS>& cur, int q) {
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    if (BITS == 4) {
+      const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
+      bq[j][0][0] = lop<0x000f000f>(w);
+      bq[j][0][1] = lop<0x00f000f0>(w);
+      bq[j][1][0] = lop<0x000f000f>(w8);
+      bq[j][1][1] = lop<0x00f000f0>(w8);
+    } else {
+      const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
+#pragma unroll
+      for (int k = 0; k < 2; k++) {
+        bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
+        bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
+      }
+    }
+  }
+}
+
+// tcr_mma_q multiplies steps 2q and 2q+1 (B operands bq, the lane's A pieces lo = 2q
+// and hi = 2q+1 of one row tile) into one tile's acc.
+__device__ __forceinline__ void tcr_mma_q(float (&acc)[4][4], const uint32_t (&bq)[4][2][2], const uint4& lo,
+                                          const uint4& hi) {
+  const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    mma16816(acc[j], alo, bq[j][0]);
+    mma16816(acc[j], ahi, bq[j][1]);
+  }
+}
+
 // tcr_mma multiplies a four-chunk block (weights cur) into acc: afrag(mt, v) is the
 // lane's 16-byte piece v = 2q+h of row tile mt's A fragments (gather_xtN's order).
 template <int BITS, int MT, typename Frag>
 __device__ __forceinline__ void tcr_mma(float (&acc)[MT][4][4], const tcrfetch<BITS>& cur, Frag afrag) {
 #pragma unroll
   for (int q = 0; q < 4; q++) {
-    uint32_t bq[4][2][2];  // bq[j][k]: b0, b1 of tile j (columns 4g'+j) in step 2q+k
+    uint32_t bq[4][2][2];
+    tcr_b<BITS>(bq, cur, q);
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-      if (BITS == 4) {
-        const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
-        bq[j][0][0] = lop<0x000f000f>(w);
-        bq[j][0][1] = lop<0x00f000f0>(w);
-        bq[j][1][0] = lop<0x000f000f>(w8);
-        bq[j][1][1] = lop<0x00f000f0>(w8);
-      } else {
-        const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
-#pragma unroll
-        for (int k = 0; k < 2; k++) {
-          bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
-          bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
-        }
-      }
-    }
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-      const uint4 lo = afrag(mt, 2 * q), hi = afrag(mt, 2 * q + 1);
-      const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-        mma16816(acc[mt][j], alo, bq[j][0]);
-        mma16816(acc[mt][j], ahi, bq[j][1]);
-      }
-    }
+    for (int mt = 0; mt < MT; mt++) tcr_mma_q(acc[mt], bq, afrag(mt, 2 * q), afrag(mt, 2 * q + 1));
   }
 }
 
-// tcr_end ends a group: out += s*(S - P - z*Q) for the lane's sums S in acc (row
-// 16mt+g+8h, column nc+4e+j at acc[mt][j][2h+e]) with the group's (Q, P) in pq and
-// its scales and zeros in cur, then clears acc and pq.
-template <int BITS, int MT>
-__device__ __forceinline__ void tcr_end(float (&acc)[MT][4][4], float (&out)[MT][4][4], float (&pq)[MT][2][2],
+// tcr_end ends a group for one row tile: out += s*(S - P - z*Q) for the lane's sums
+// S in acc (row g+8h, column nc+4e+j at acc[j][2h+e]) with the group's (Q, P) of
+// rows g+8h in pq[h] and its scales and zeros in cur, then clears acc.
+template <int BITS>
+__device__ __forceinline__ void tcr_end(float (&acc)[4][4], float (&out)[4][4], const float (&pq)[2][2],
                                         const tcrfetch<BITS>& cur, int nc, float zeroOffset) {
   // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
   const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
@@ -1764,20 +1776,16 @@ __device__ __forceinline__ void tcr_end(float (&acc)[MT][4][4], float (&out)[MT]
     zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
   }
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
+  for (int h = 0; h < 2; h++)
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
+    for (int e = 0; e < 2; e++)
 #pragma unroll
-      for (int e = 0; e < 2; e++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          float& a = acc[mt][j][2 * h + e];
-          const int col = 4 * e + j;
-          out[mt][j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[mt][h][0], a - pq[mt][h][1]), out[mt][j][2 * h + e]);
-          a = 0.f;
-        }
-      pq[mt][h][0] = pq[mt][h][1] = 0.f;
-    }
+      for (int j = 0; j < 4; j++) {
+        float& a = acc[j][2 * h + e];
+        const int col = 4 * e + j;
+        out[j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[h][0], a - pq[h][1]), out[j][2 * h + e]);
+        a = 0.f;
+      }
 }
 
 // tcr multiplies a block's columns over its K range as tc does (W warps of 32 columns,
@@ -1854,7 +1862,12 @@ __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* _
         pq[mt][h][0] += v.x;
         pq[mt][h][1] += v.y;
       }
-    if (tcr_last(gs, nsc, i)) tcr_end<BITS, MT>(acc, out, pq, cur, nc, zeroOffset);
+    if (!tcr_last(gs, nsc, i)) return;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      tcr_end<BITS>(acc[mt], out[mt], pq[mt], cur, nc, zeroOffset);
+      pq[mt][0][0] = pq[mt][0][1] = pq[mt][1][0] = pq[mt][1][1] = 0.f;
+    }
   };
   // f[i % 2] holds block i's weights; block i+1's are read while block i is multiplied
   // (the loop is unrolled twice so that f is indexed statically).
@@ -1911,61 +1924,92 @@ struct tcrRing {
 // rows' (Q, P) from gather_xtN's input in global memory (16-byte loads, a warp's 512
 // contiguous bytes; every warp of a K range reads the same 4 KB a four-chunk block,
 // so all but the first read them from L1, and each lane asks L1 for one of the next
-// block's 32 lines ahead). The weights of the next PF four-chunk blocks are in
-// flight in registers (S 0) or, with S > 0, those of the next S-1 in a ring of S
-// stages in shared memory, each thread copying its own block by cp.async and reading
-// back only that (so with no barrier either). Warps run apart; they meet only at the
-// start (the chunks' groups) and in tc_finish.
-template <int BITS, int W, int PF, int S, int CHUNKS>
+// block's 32 lines ahead). A warp owns 32*CH columns: CH sets u of 32 columns, 32
+// apart, each multiplied as tcr's 32 (lane (g, t) reads chunk c+t of columns
+// nw+32u+4g..+3 and sums columns nw+32u+8t..+7) with the same A fragments. The
+// weights of the next PF four-chunk blocks are in flight in registers (S 0) or, with
+// S > 0 (CH 1), those of the next S-1 in a ring of S stages in shared memory, each
+// thread copying its own block by cp.async and reading back only that (so with no
+// barrier either). Warps run apart; they meet only at the start (the chunks'
+// groups) and in tc_finish.
+template <int BITS, int W, int CH, int PF, int S, int CHUNKS>
 __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
                     const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
                     float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
-  constexpr int T = 32 * W, NB = PF + 1, RT = S > 0 ? T : 1;  // RT: the ring's threads (none without one)
+  constexpr int T = 32 * W, WC = 32 * CH, NB = PF + 1, RT = S > 0 ? T : 1;  // RT: the ring's threads (none without one)
+  static_assert(S == 0 || CH == 1, "the ring holds one set of columns");
   __shared__ int gs[CHUNKS];
   __shared__ int isLast;
   __shared__ __align__(16) tcrStage<BITS, RT> ring[S > 0 ? S : 1];
   const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
   const int nsc = max(c1 - c0 + 3, 0) / 4;
-  const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
+  const int nw = bx * W * WC + warp * WC, n = nw + 4 * g, nc = nw + 8 * t;
   for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
   __syncthreads();  // gs
-  float acc[1][4][4], out[1][4][4], pq[1][2][2];  // pq[0][h]: (Q, P) of row g+8h
+  float acc[CH][4][4], out[CH][4][4], pq[2][2];  // pq[h]: (Q, P) of row g+8h
 #pragma unroll
-  for (int j = 0; j < 4; j++)
+  for (int u = 0; u < CH; u++)
 #pragma unroll
-    for (int r = 0; r < 4; r++) acc[0][j][r] = out[0][j][r] = 0.f;
-  pq[0][0][0] = pq[0][0][1] = pq[0][1][0] = pq[0][1][1] = 0.f;
-  if (nw < N) {  // N is a multiple of 32: a warp's columns are all in or all out
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[u][j][r] = out[u][j][r] = 0.f;
+  pq[0][0] = pq[0][1] = pq[1][0] = pq[1][1] = 0.f;
+  // N is a multiple of 32: a set of 32 columns is all in or all out
+  const int sets = min(CH, max(N - nw, 0) / 32);
+  if (sets > 0) {
     // block i's A pieces at xa + 256i + 32v, its rows' sums at xs + 64i (and + 8)
     const uint4* xa = reinterpret_cast<const uint4*>(xt) + (size_t)(c0 / 4) * 256 + lane;
     const float2* xs = sums + (size_t)(c0 / 4) * 64 + g;
-    // step multiplies block i (weights cur) into acc, then ends its group into out if
-    // one ends with it.
-    auto step = [&](const tcrfetch<BITS>& cur, int i) {
+    // step multiplies block i (weights cur, a set of columns each) into acc, then
+    // ends its group into out if one ends with it.
+    auto step = [&](const tcrfetch<BITS> (&cur)[CH], int i) {
       const uint4* a = xa + (size_t)i * 256;
       if (i + 1 < nsc) prefetch_l1(a + 256 + 7 * lane);  // line `lane` of block i+1's 4 KB
-      tcr_mma<BITS, 1>(acc, cur, [&](int, int v) { return __ldg(a + 32 * v); });
+#pragma unroll
+      for (int q = 0; q < 4; q++) {
+        const uint4 lo = __ldg(a + 64 * q), hi = __ldg(a + 64 * q + 32);
+#pragma unroll
+        for (int u = 0; u < CH; u++) {
+          uint32_t bq[4][2][2];
+          tcr_b<BITS>(bq, cur[u], q);
+          tcr_mma_q(acc[u], bq, lo, hi);
+        }
+      }
       const float2 lo = __ldg(xs + 64 * i), hi = __ldg(xs + 64 * i + 8);
-      pq[0][0][0] += lo.x, pq[0][0][1] += lo.y, pq[0][1][0] += hi.x, pq[0][1][1] += hi.y;
-      if (tcr_last(gs, nsc, i)) tcr_end<BITS, 1>(acc, out, pq, cur, nc, zeroOffset);
+      pq[0][0] += lo.x, pq[0][1] += lo.y, pq[1][0] += hi.x, pq[1][1] += hi.y;
+      if (!tcr_last(gs, nsc, i)) return;
+#pragma unroll
+      for (int u = 0; u < CH; u++) tcr_end<BITS>(acc[u], out[u], pq, cur[u], nc + 32 * u, zeroOffset);
+      pq[0][0] = pq[0][1] = pq[1][0] = pq[1][1] = 0.f;
+    };
+    // load reads block i's weights into f, for the warp's sets of columns (a set past
+    // N reads the first one's again, its sums never stored).
+    auto load = [&](tcrfetch<BITS> (&f)[CH], int i) {
+#pragma unroll
+      for (int u = 0; u < CH; u++) {
+        const int du = u < sets ? 32 * u : 0;
+        tcr_load<BITS>(f[u], L, gs, c0, c1, nsc, i, t, n + du, nc + du);
+      }
     };
     prefetch_l1(xa + 7 * lane);  // line `lane` of block 0's 4 KB
     if (S == 0) {
       // f[i % NB] holds block i's weights; blocks i+1..i+PF are read while block i is
       // multiplied (the loop is unrolled NB times so that f is indexed statically).
-      tcrfetch<BITS> f[NB];
+      tcrfetch<BITS> f[NB][CH];
 #pragma unroll
-      for (int p = 0; p < NB; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
+      for (int p = 0; p < NB; p++)
+#pragma unroll
+        for (int u = 0; u < CH; u++) f[p][u].sc = make_uint4(0, 0, 0, 0), f[p][u].z0 = f[p][u].z1 = 0;
 #pragma unroll
       for (int p = 0; p < PF; p++)
-        if (p < nsc) tcr_load<BITS>(f[p], L, gs, c0, c1, nsc, p, t, n, nc);
+        if (p < nsc) load(f[p], p);
       for (int i0 = 0; i0 < nsc; i0 += NB) {
 #pragma unroll
         for (int p = 0; p < NB; p++) {
           const int i = i0 + p;
           if (i >= nsc) break;
-          if (i + PF < nsc) tcr_load<BITS>(f[(p + PF) % NB], L, gs, c0, c1, nsc, i + PF, t, n, nc);
+          if (i + PF < nsc) load(f[(p + PF) % NB], i + PF);
           step(f[p], i);
         }
       }
@@ -1980,11 +2024,11 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
       int st = 0;
       for (int i = 0; i < nsc; i++) {
         cp_async_wait<S - 2>();
-        tcrfetch<BITS> cur;
+        tcrfetch<BITS> cur[CH];
 #pragma unroll
-        for (int b = 0; b < BITS; b++) cur.w[b] = ring[st].w[b][tid];
-        cur.sc = ring[st].sc[tid];
-        cur.z0 = ring[st].z[tid].x, cur.z1 = ring[st].z[tid].y;
+        for (int b = 0; b < BITS; b++) cur[0].w[b] = ring[st].w[b][tid];
+        cur[0].sc = ring[st].sc[tid];
+        cur[0].z0 = ring[st].z[tid].x, cur[0].z1 = ring[st].z[tid].y;
         const int sf = st == 0 ? S - 1 : st - 1;
         if (i + S - 1 < nsc) tcr_fetch<BITS>(tcrRing<BITS, RT>{ring[sf], tid}, L, gs, c0, c1, nsc, i + S - 1, t, n, nc);
         cp_async_commit();
@@ -1993,14 +2037,14 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
       }
     }
   }
-  tc_finish<1>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
+  tc_finish<1, CH>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
 }
 
 #define TCR_ARGS                                                                                            \
   LIN(0), LIN(1), LIN(2), const uint32_t *xt, const float2 *sums, int M, const float *res, float *rdst,     \
       float *part, int *count, int K, int chunksPerSplit, float zeroOffset
-#define TCR_WEIGHT(W)                                                                                       \
-  const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);                         \
+#define TCR_WEIGHT(C)                                                                                       \
+  const int cb0 = (N0 + C - 1) / C, cb1 = (N1 + C - 1) / C; /* C: the columns of a block */                 \
   const int bx0 = blockIdx.x;                                                                               \
   const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                   \
   const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                              \
@@ -2008,15 +2052,15 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
   const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)};
 #define TCR(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                        \
   extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                            \
-    TCR_WEIGHT(W)                                                                                        \
+    TCR_WEIGHT(32 * W)                                                                                   \
     tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,     \
                                   chunksPerSplit, zeroOffset);                                           \
   }
-#define TCG(B, W, PF, S, CHUNKS, MINB, NAME)                                                                 \
-  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                                 \
-    TCR_WEIGHT(W)                                                                                             \
-    tcg<B, W, PF, S, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K, chunksPerSplit, \
-                             zeroOffset);                                                                     \
+#define TCG(B, W, CH, PF, S, CHUNKS, MINB, NAME)                                                              \
+  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                                   \
+    TCR_WEIGHT(32 * CH * W)                                                                                     \
+    tcg<B, W, CH, PF, S, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K, chunksPerSplit, \
+                                 zeroOffset);                                                                   \
   }
 // gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's, and gptq_tcN_m16_pPwWg its
 // barrier-free form (engine/backend/cuda's tcKernels; TestTCOccupancy). Only the
@@ -2026,12 +2070,13 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
 // but slower for 3 bits in groups of 128.
 #define TCRB(B)                                       \
   TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)    \
-  TCG(B, 4, 1, 0, 1024, 4, gptq_tc##B##_m16_p1w4g)    \
-  TCG(B, 8, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8g)    \
-  TCG(B, 2, 1, 0, 1024, 8, gptq_tc##B##_m16_p1w2g)    \
-  TCG(B, 4, 2, 0, 1024, 3, gptq_tc##B##_m16_p2w4g)    \
-  TCG(B, 4, 0, 3, 1024, 4, gptq_tc##B##_m16_s3w4g)    \
-  TCG(B, 2, 0, 4, 1024, 8, gptq_tc##B##_m16_s4w2g)
+  TCG(B, 4, 1, 1, 0, 1024, 4, gptq_tc##B##_m16_p1w4g)   \
+  TCG(B, 8, 1, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8g)   \
+  TCG(B, 2, 1, 1, 0, 1024, 8, gptq_tc##B##_m16_p1w2g)   \
+  TCG(B, 4, 1, 2, 0, 1024, 3, gptq_tc##B##_m16_p2w4g)   \
+  TCG(B, 4, 1, 0, 3, 1024, 4, gptq_tc##B##_m16_s3w4g)   \
+  TCG(B, 2, 1, 0, 4, 1024, 8, gptq_tc##B##_m16_s4w2g)   \
+  TCG(B, 4, 2, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w4h2g)
 TCRB(3)
 TCRB(4)
 

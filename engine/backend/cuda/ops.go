@@ -154,21 +154,21 @@ var mvR4Rows = 3
 // array).
 const tcChunks = 1024
 
-// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_(pP|sS)wW[dD][r|g]
-// (kernels/gptq.cu, TCB and TCRB): rows the most rows it takes (16, 32 or 64), warps
-// the warps of a block (32 columns each), pf the four-chunk blocks of weights each
-// lane holds in flight in registers, or with stages > 0 none and the weights through
-// a ring of that many stages in shared memory instead, pd how many more it asks of L2
-// ahead of those (prefetch; 0 for none), perSM the blocks one multiprocessor holds
-// (the kernel's __launch_bounds__; TestTCOccupancy); raw for the builds that take
-// LOP3's results as B operands and apply zeros and scales per group
-// (gptq_tcN_m16_p1w8r, input from gather_xtN), and global for their barrier-free form
-// that reads that input from global memory (gptq_tcN_m16_*g). Raw builds run weights
-// whose four-chunk blocks each have one group; others run on the plain build of the
-// same rows (plain).
+// tcKernel is one build of the tensor-core decode kernel,
+// gptq_tcN_mR_(pP|sS)wW[dD][hH][r|g] (kernels/gptq.cu, TCB and TCRB): rows the most
+// rows it takes (16, 32 or 64), warps the warps of a block (32 columns each, or 32H
+// with halves H > 1), pf the four-chunk blocks of weights each lane holds in flight in
+// registers, or with stages > 0 none and the weights through a ring of that many
+// stages in shared memory instead, pd how many more it asks of L2 ahead of those
+// (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
+// __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
+// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w8r, input from
+// gather_xtN), and global for their barrier-free form that reads that input from
+// global memory (gptq_tcN_m16_*g). Raw builds run weights whose four-chunk blocks
+// each have one group; others run on the plain build of the same rows (plain).
 type tcKernel struct {
-	rows, warps, pf, stages, pd, perSM int
-	raw, global                        bool
+	rows, warps, halves, pf, stages, pd, perSM int
+	raw, global                                bool
 }
 
 func (k tcKernel) name(bits int) string {
@@ -178,6 +178,9 @@ func (k tcKernel) name(bits int) string {
 	}
 	if k.pd > 0 {
 		n += fmt.Sprintf("d%d", k.pd)
+	}
+	if k.halves > 1 {
+		n += fmt.Sprintf("h%d", k.halves)
 	}
 	switch {
 	case k.global:
@@ -191,7 +194,9 @@ func (k tcKernel) name(bits int) string {
 // String is the name without the bits, as benchmarks and tests label it.
 func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 
-func (k tcKernel) cols() int { return 32 * k.warps }
+// threads is a block's threads, cols its columns.
+func (k tcKernel) threads() int { return 32 * k.warps }
+func (k tcKernel) cols() int    { return 32 * k.warps * max(k.halves, 1) }
 
 // plain is the build without raw operands that runs k's batches of weights whose
 // four-chunk blocks do not each have one group: k itself when it is not raw, else
@@ -219,6 +224,7 @@ var tcKernels = []tcKernel{
 	{rows: 16, warps: 4, pf: 2, perSM: 3, raw: true, global: true},
 	{rows: 16, warps: 4, stages: 3, perSM: 4, raw: true, global: true},
 	{rows: 16, warps: 2, stages: 4, perSM: 8, raw: true, global: true},
+	{rows: 16, warps: 4, halves: 2, pf: 1, perSM: 2, raw: true, global: true},
 }
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
@@ -428,7 +434,7 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 		args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	}
-	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.cols(), 0, args...)
+	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.threads(), 0, args...)
 }
 
 // tcForce, when set, is the configuration of every decode batch on the tensor cores
