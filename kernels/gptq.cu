@@ -2044,7 +2044,8 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
   LIN(0), LIN(1), LIN(2), const uint32_t *xt, const float2 *sums, int M, const float *res, float *rdst,     \
       float *part, int *count, int K, int chunksPerSplit, float zeroOffset
 #define TCR_WEIGHT(C)                                                                                       \
-  const int cb0 = (N0 + C - 1) / C, cb1 = (N1 + C - 1) / C; /* C: the columns of a block */                 \
+  constexpr int bc = C; /* the columns of a block */                                                        \
+  const int cb0 = (N0 + bc - 1) / bc, cb1 = (N1 + bc - 1) / bc;                                             \
   const int bx0 = blockIdx.x;                                                                               \
   const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                   \
   const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                              \
