@@ -1919,28 +1919,31 @@ struct tcrRing {
   }
 };
 
-// tcg is tcr for one row tile (up to 16 rows) without shared memory for its input
-// and so without block barriers in its loop: each warp reads its A fragments and its
-// rows' (Q, P) from gather_xtN's input in global memory (16-byte loads, a warp's 512
-// contiguous bytes; every warp of a K range reads the same 4 KB a four-chunk block,
-// so all but the first read them from L1, and each lane asks L1 for one of the next
-// block's 32 lines ahead). A warp owns 32*CH columns: CH sets u of 32 columns, 32
-// apart, each multiplied as tcr's 32 (lane (g, t) reads chunk c+t of columns
-// nw+32u+4g..+3 and sums columns nw+32u+8t..+7) with the same A fragments. The
-// weights of the next PF four-chunk blocks are in flight in registers (S 0) or, with
-// S > 0 (CH 1), those of the next S-1 in a ring of S stages in shared memory, each
-// thread copying its own block by cp.async and reading back only that (so with no
-// barrier either). Warps run apart; they meet only at the start (the chunks'
-// groups) and in tc_finish.
-template <int BITS, int W, int CH, int PF, int S, int CHUNKS>
+// tcg is tcr for one row tile (up to 16 rows) without block barriers in its loop:
+// each warp reads its A fragments and its rows' (Q, P) from gather_xtN's input in
+// global memory (16-byte loads, a warp's 512 contiguous bytes; every warp of a K
+// range reads the same 4 KB a four-chunk block, so all but the first read them from
+// L1, and each lane asks L1 for one of the next block's 32 lines ahead) or, with
+// XS > 0, each thread copies its own A pieces of the next XS-1 blocks by cp.async
+// (through L1) into a ring of XS stages in shared memory and reads back only those.
+// A warp owns 32*CH columns: CH sets u of 32 columns, 32 apart, each multiplied as
+// tcr's 32 (lane (g, t) reads chunk c+t of columns nw+32u+4g..+3 and sums columns
+// nw+32u+8t..+7) with the same A fragments. The weights of the next PF four-chunk
+// blocks are in flight in registers (S 0) or, with S > 0 (CH 1, XS 0), those of the
+// next S-1 in a ring of S stages in shared memory, each thread copying its own block
+// by cp.async and reading back only that. Warps run apart; they meet only at the
+// start (the chunks' groups) and in tc_finish.
+template <int BITS, int W, int CH, int PF, int S, int XS, int CHUNKS>
 __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
                     const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
                     float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
   constexpr int T = 32 * W, WC = 32 * CH, NB = PF + 1, RT = S > 0 ? T : 1;  // RT: the ring's threads (none without one)
   static_assert(S == 0 || CH == 1, "the ring holds one set of columns");
+  static_assert(S == 0 || XS == 0, "one ring of copies a thread");
   __shared__ int gs[CHUNKS];
   __shared__ int isLast;
   __shared__ __align__(16) tcrStage<BITS, RT> ring[S > 0 ? S : 1];
+  __shared__ __align__(16) uint4 xr[XS > 0 ? XS : 1][XS > 0 ? 8 * T : 1];  // piece v of thread tid at [v*T + tid]
   const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
   const int nsc = max(c1 - c0 + 3, 0) / 4;
@@ -1961,14 +1964,16 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
     // block i's A pieces at xa + 256i + 32v, its rows' sums at xs + 64i (and + 8)
     const uint4* xa = reinterpret_cast<const uint4*>(xt) + (size_t)(c0 / 4) * 256 + lane;
     const float2* xs = sums + (size_t)(c0 / 4) * 64 + g;
-    // step multiplies block i (weights cur, a set of columns each) into acc, then
-    // ends its group into out if one ends with it.
-    auto step = [&](const tcrfetch<BITS> (&cur)[CH], int i) {
+    // step multiplies block i (weights cur, a set of columns each; with XS > 0 its A
+    // pieces in stage xst of xr) into acc, then ends its group into out if one ends
+    // with it.
+    auto step = [&](const tcrfetch<BITS> (&cur)[CH], int i, int xst) {
       const uint4* a = xa + (size_t)i * 256;
-      if (i + 1 < nsc) prefetch_l1(a + 256 + 7 * lane);  // line `lane` of block i+1's 4 KB
+      if (XS == 0 && i + 1 < nsc) prefetch_l1(a + 256 + 7 * lane);  // line `lane` of block i+1's 4 KB
 #pragma unroll
       for (int q = 0; q < 4; q++) {
-        const uint4 lo = __ldg(a + 64 * q), hi = __ldg(a + 64 * q + 32);
+        const uint4 lo = XS > 0 ? xr[xst][2 * q * T + tid] : __ldg(a + 64 * q);
+        const uint4 hi = XS > 0 ? xr[xst][(2 * q + 1) * T + tid] : __ldg(a + 64 * q + 32);
 #pragma unroll
         for (int u = 0; u < CH; u++) {
           uint32_t bq[4][2][2];
@@ -1992,7 +1997,13 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
         tcr_load<BITS>(f[u], L, gs, c0, c1, nsc, i, t, n + du, nc + du);
       }
     };
-    prefetch_l1(xa + 7 * lane);  // line `lane` of block 0's 4 KB
+    // fillX copies block i's A pieces of this thread into stage st of xr (through L1,
+    // which the block's other warps then hit).
+    auto fillX = [&](int st, int i) {
+#pragma unroll
+      for (int v = 0; v < 8; v++) cp_async_ca<16>(&xr[st][v * T + tid], xa + (size_t)i * 256 + 32 * v, 16);
+    };
+    if (XS == 0) prefetch_l1(xa + 7 * lane);  // line `lane` of block 0's 4 KB
     if (S == 0) {
       // f[i % NB] holds block i's weights; blocks i+1..i+PF are read while block i is
       // multiplied (the loop is unrolled NB times so that f is indexed statically).
@@ -2004,13 +2015,27 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
 #pragma unroll
       for (int p = 0; p < PF; p++)
         if (p < nsc) load(f[p], p);
+      // With XS > 0, block i's A pieces are the thread's i-th commit group, in stage
+      // i % XS; block i+XS-1's go into the stage block i-1 left.
+#pragma unroll
+      for (int p = 0; p < XS - 1; p++) {
+        if (p < nsc) fillX(p, p);
+        cp_async_commit();
+      }
+      int xst = 0;
       for (int i0 = 0; i0 < nsc; i0 += NB) {
 #pragma unroll
         for (int p = 0; p < NB; p++) {
           const int i = i0 + p;
           if (i >= nsc) break;
           if (i + PF < nsc) load(f[(p + PF) % NB], i + PF);
-          step(f[p], i);
+          if (XS > 0) {
+            cp_async_wait<(XS > 1 ? XS - 2 : 0)>();
+            if (i + XS - 1 < nsc) fillX(xst == 0 ? XS - 1 : xst - 1, i + XS - 1);
+            cp_async_commit();
+          }
+          step(f[p], i, xst);
+          if (XS > 0) xst = xst + 1 == XS ? 0 : xst + 1;
         }
       }
     } else {
@@ -2032,7 +2057,7 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
         const int sf = st == 0 ? S - 1 : st - 1;
         if (i + S - 1 < nsc) tcr_fetch<BITS>(tcrRing<BITS, RT>{ring[sf], tid}, L, gs, c0, c1, nsc, i + S - 1, t, n, nc);
         cp_async_commit();
-        step(cur, i);
+        step(cur, i, 0);
         st = st + 1 == S ? 0 : st + 1;
       }
     }
@@ -2057,11 +2082,11 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
     tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,     \
                                   chunksPerSplit, zeroOffset);                                           \
   }
-#define TCG(B, W, CH, PF, S, CHUNKS, MINB, NAME)                                                              \
+#define TCG(B, W, CH, PF, S, XS, CHUNKS, MINB, NAME)                                                          \
   extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                                   \
     TCR_WEIGHT(32 * CH * W)                                                                                     \
-    tcg<B, W, CH, PF, S, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K, chunksPerSplit, \
-                                 zeroOffset);                                                                   \
+    tcg<B, W, CH, PF, S, XS, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,         \
+                                     chunksPerSplit, zeroOffset);                                               \
   }
 // gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's, and gptq_tcN_m16_pPwWg its
 // barrier-free form (engine/backend/cuda's tcKernels; TestTCOccupancy). Only the
@@ -2069,15 +2094,17 @@ __device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* _
 // 32-row one (MT 2: its two sets of sums spill at two blocks per multiprocessor) was
 // slower than gptq_tcN_m32_p1w8, and the 64-row one faster for 4 bits without groups
 // but slower for 3 bits in groups of 128.
-#define TCRB(B)                                       \
-  TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)    \
-  TCG(B, 4, 1, 1, 0, 1024, 4, gptq_tc##B##_m16_p1w4g)   \
-  TCG(B, 8, 1, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w8g)   \
-  TCG(B, 2, 1, 1, 0, 1024, 8, gptq_tc##B##_m16_p1w2g)   \
-  TCG(B, 4, 1, 2, 0, 1024, 3, gptq_tc##B##_m16_p2w4g)   \
-  TCG(B, 4, 1, 0, 3, 1024, 4, gptq_tc##B##_m16_s3w4g)   \
-  TCG(B, 2, 1, 0, 4, 1024, 8, gptq_tc##B##_m16_s4w2g)   \
-  TCG(B, 4, 2, 1, 0, 1024, 2, gptq_tc##B##_m16_p1w4h2g)
+#define TCRB(B)                                           \
+  TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)        \
+  TCG(B, 4, 1, 1, 0, 0, 1024, 4, gptq_tc##B##_m16_p1w4g)    \
+  TCG(B, 8, 1, 1, 0, 0, 1024, 2, gptq_tc##B##_m16_p1w8g)    \
+  TCG(B, 2, 1, 1, 0, 0, 1024, 8, gptq_tc##B##_m16_p1w2g)    \
+  TCG(B, 4, 1, 2, 0, 0, 1024, 3, gptq_tc##B##_m16_p2w4g)    \
+  TCG(B, 4, 1, 0, 3, 0, 1024, 4, gptq_tc##B##_m16_s3w4g)    \
+  TCG(B, 2, 1, 0, 4, 0, 1024, 8, gptq_tc##B##_m16_s4w2g)    \
+  TCG(B, 4, 2, 1, 0, 0, 1024, 2, gptq_tc##B##_m16_p1w4h2g)  \
+  TCG(B, 4, 1, 1, 0, 2, 1024, 4, gptq_tc##B##_m16_p1w4x2g)  \
+  TCG(B, 4, 2, 1, 0, 2, 1024, 2, gptq_tc##B##_m16_p1w4h2x2g)
 TCRB(3)
 TCRB(4)
 

@@ -155,20 +155,22 @@ var mvR4Rows = 3
 const tcChunks = 1024
 
 // tcKernel is one build of the tensor-core decode kernel,
-// gptq_tcN_mR_(pP|sS)wW[dD][hH][r|g] (kernels/gptq.cu, TCB and TCRB): rows the most
-// rows it takes (16, 32 or 64), warps the warps of a block (32 columns each, or 32H
-// with halves H > 1), pf the four-chunk blocks of weights each lane holds in flight in
-// registers, or with stages > 0 none and the weights through a ring of that many
-// stages in shared memory instead, pd how many more it asks of L2 ahead of those
-// (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
-// __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
-// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w8r, input from
-// gather_xtN), and global for their barrier-free form that reads that input from
-// global memory (gptq_tcN_m16_*g). Raw builds run weights whose four-chunk blocks
-// each have one group; others run on the plain build of the same rows (plain).
+// gptq_tcN_mR_(pP|sS)wW[dD][hH][xX][r|g] (kernels/gptq.cu, TCB and TCRB): rows the
+// most rows it takes (16, 32 or 64), warps the warps of a block (32 columns each, or
+// 32H with halves H > 1), pf the four-chunk blocks of weights each lane holds in
+// flight in registers, or with stages > 0 none and the weights through a ring of that
+// many stages in shared memory instead, xstages (X) the stages of a ring in shared
+// memory for the g builds' input (0: read from global memory when needed), pd how
+// many more blocks of weights it asks of L2 ahead (prefetch; 0 for none), perSM the
+// blocks one multiprocessor holds (the kernel's __launch_bounds__; TestTCOccupancy);
+// raw for the builds that take LOP3's results as B operands and apply zeros and
+// scales per group (gptq_tcN_m16_p1w8r, input from gather_xtN), and global for their
+// barrier-free form that reads that input from global memory (gptq_tcN_m16_*g). Raw
+// builds run weights whose four-chunk blocks each have one group; others run on the
+// plain build of the same rows (plain).
 type tcKernel struct {
-	rows, warps, halves, pf, stages, pd, perSM int
-	raw, global                                bool
+	rows, warps, halves, pf, stages, xstages, pd, perSM int
+	raw, global                                         bool
 }
 
 func (k tcKernel) name(bits int) string {
@@ -181,6 +183,9 @@ func (k tcKernel) name(bits int) string {
 	}
 	if k.halves > 1 {
 		n += fmt.Sprintf("h%d", k.halves)
+	}
+	if k.xstages > 0 {
+		n += fmt.Sprintf("x%d", k.xstages)
 	}
 	switch {
 	case k.global:
@@ -225,6 +230,8 @@ var tcKernels = []tcKernel{
 	{rows: 16, warps: 4, stages: 3, perSM: 4, raw: true, global: true},
 	{rows: 16, warps: 2, stages: 4, perSM: 8, raw: true, global: true},
 	{rows: 16, warps: 4, halves: 2, pf: 1, perSM: 2, raw: true, global: true},
+	{rows: 16, warps: 4, pf: 1, xstages: 2, perSM: 4, raw: true, global: true},
+	{rows: 16, warps: 4, halves: 2, pf: 1, xstages: 2, perSM: 2, raw: true, global: true},
 }
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
