@@ -1397,52 +1397,51 @@ __device__ __forceinline__ void tc_step(float (&acc)[MT][4][4], const tcfetch<BI
 // for it).
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 
-// tc_finish stores a lane's sums acc (acc[CH*mt+u][j][2h+e]: row 16mt+g+8h, column
-// nc+32u+4e+j, for CH sets u of columns 32 apart) of its block's K range: with one
-// range, into y (and rdst = res + y); with several, into part, and the last range of
-// the column block to finish (lastSplit) adds every range's sums in range order
-// (splitSum) and stores them.
-template <int MT, int CH = 1>
-__device__ __forceinline__ void tc_finish(float (&acc)[MT * CH][4][4], const lin& L, int nc, int g, int col0,
-                                          int partN, int M, const float* __restrict__ res, float* __restrict__ rdst,
+// tc_finish stores a lane's sums acc (acc[mt][j][2h+e]: row 16mt+g+8h, column
+// nc+4e+j) of its block's K range: with one range, into y (and rdst = res + y);
+// with several, into part, and the last range of the column block to finish
+// (lastSplit) adds every range's sums in range order (splitSum) and stores them.
+template <int MT>
+__device__ __forceinline__ void tc_finish(float (&acc)[MT][4][4], const lin& L, int nc, int g, int col0, int partN,
+                                          int M, const float* __restrict__ res, float* __restrict__ rdst,
                                           float* __restrict__ part, int* __restrict__ count, int& isLast) {
   const int N = L.N;
   if (gridDim.y > 1) {
 #pragma unroll
-    for (int a = 0; a < MT * CH; a++)
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
       for (int h = 0; h < 2; h++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const int m = 16 * (a / CH) + g + 8 * h, col = nc + 32 * (a % CH) + 4 * e;
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
           if (m < M && col < N)
             __stcg(reinterpret_cast<float4*>(part + ((size_t)blockIdx.y * M + m) * partN + col0 + col),
-                   make_float4(acc[a][0][2 * h + e], acc[a][1][2 * h + e], acc[a][2][2 * h + e], acc[a][3][2 * h + e]));
+                   make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]));
         }
     if (!lastSplit(count, isLast)) return;
 #pragma unroll
-    for (int a = 0; a < MT * CH; a++)
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
       for (int h = 0; h < 2; h++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const int m = 16 * (a / CH) + g + 8 * h, col = nc + 32 * (a % CH) + 4 * e;
+          const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
           if (m >= M || col >= N) continue;
           const float4 sum = splitSum([&](int sp) { return part + ((size_t)sp * M + m) * partN + col0 + col; });
-          acc[a][0][2 * h + e] = sum.x, acc[a][1][2 * h + e] = sum.y;
-          acc[a][2][2 * h + e] = sum.z, acc[a][3][2 * h + e] = sum.w;
+          acc[mt][0][2 * h + e] = sum.x, acc[mt][1][2 * h + e] = sum.y;
+          acc[mt][2][2 * h + e] = sum.z, acc[mt][3][2 * h + e] = sum.w;
         }
   }
 #pragma unroll
-  for (int a = 0; a < MT * CH; a++)
+  for (int mt = 0; mt < MT; mt++)
 #pragma unroll
     for (int h = 0; h < 2; h++)
 #pragma unroll
       for (int e = 0; e < 2; e++) {
-        const int m = 16 * (a / CH) + g + 8 * h, col = nc + 32 * (a % CH) + 4 * e;
+        const int m = 16 * mt + g + 8 * h, col = nc + 4 * e;
         if (m >= M || col >= N) continue;
         const size_t at = (size_t)m * N + col;
-        const float4 sum = make_float4(acc[a][0][2 * h + e], acc[a][1][2 * h + e], acc[a][2][2 * h + e], acc[a][3][2 * h + e]);
+        const float4 sum = make_float4(acc[mt][0][2 * h + e], acc[mt][1][2 * h + e], acc[mt][2][2 * h + e], acc[mt][3][2 * h + e]);
         *reinterpret_cast<float4*>(L.y + at) = sum;
         if (res) {
           const float4 r = *reinterpret_cast<const float4*>(res + at);
@@ -1574,9 +1573,9 @@ TCB(3)
 TCB(4)
 
 // Decode batches on tensor cores with the zero points and scales outside the
-// products: gptq_tcN_m16_p1w8r and gptq_tcN_m16_pPwWg, for up to 16 rows of weights
-// whose every four-chunk block (128 sorted rows) has one group (no groups, groups of
-// 128 or more, act-order included).
+// products: gptq_tcN_m16_p1w4r, for up to 16 rows of weights whose every four-chunk
+// block (128 sorted rows) has one group (no groups, groups of 128 or more, act-order
+// included).
 //
 // LOP3 alone turns a field q at bit p of a packed word into the float16 1024 + q*2^p
 // (the decode kernels' unpacking, before its HFMA2). If the input at that k is
@@ -1587,9 +1586,10 @@ TCB(4)
 // and the group's output is s_n times that. The B operands are LOP3's results as
 // they are (one instruction per two weights instead of three: no HFMA2, no HMUL2),
 // and a lane applies z and s to its 16 sums of a row tile once per group (per
-// four-chunk block at groups of 128, once at the end without groups). Precision: S carries the 1024*x
-// terms, about 2^7 times the signal, in float32 (17 of its 24 bits are left for the
-// signal, against float16's 11 in the B operands of gptq_tcN_mR).
+// four-chunk block at groups of 128; without groups every fourth block: tcr_fold).
+// Precision: S carries the 1024*x terms, about 2^7 times the signal, in float32 (17
+// of its 24 bits are left for the signal, against float16's 11 in the B operands of
+// gptq_tcN_mR), accumulated by the tensor cores over at most four blocks.
 //
 // gather_xtN writes the input for them: rows padded to tiles of 16 with zeros, x*2^-p
 // in float16 in the decode kernels' pair order (pairOf, through perm), in the order
@@ -1653,7 +1653,7 @@ GATHER_XT(3)
 GATHER_XT(4)
 
 // tcrfetch is what one lane reads for a four-chunk block: BITS words of each of its
-// four columns (chunk c+t, columns 4g..4g+3) and, when a group ends with the block,
+// four columns (chunk c+t, columns 4g..4g+3) and, when the block ends a fold (below),
 // the scales and zero words of the eight columns nc..nc+7 whose sums it holds.
 template <int BITS>
 struct tcrfetch {
@@ -1662,54 +1662,41 @@ struct tcrfetch {
   uint32_t z0, z1;
 };
 
-// tcr_last reports whether a group ends with four-chunk block i of a range of nsc
-// (every chunk of a block has one group; gs holds the range's chunk groups).
-__device__ __forceinline__ bool tcr_last(const int* gs, int nsc, int i) {
-  return i == nsc - 1 || gs[4 * (i + 1)] != gs[4 * i];
+// tcr_fold reports whether the sums of four-chunk block i of a range of nsc are
+// folded into the output after it: where a group ends (every chunk of a block has
+// one group; gs holds the range's chunk groups) and every fourth block. The mma's
+// float32 sums carry the inputs' 1024*x*2^-p terms, about 2^7 times the signal, and
+// the tensor cores' accumulation rounds toward zero, so an unfolded range of K
+// drifts with its length (2208 inputs unsplit, 3 bits without groups: 0.22%
+// relative error, over TestTCConfigs' 0.2%); folding bounds each chain of sums to
+// 32 k-steps.
+__device__ __forceinline__ bool tcr_fold(const int* gs, int nsc, int i) {
+  return i == nsc - 1 || (i & 3) == 3 || gs[4 * (i + 1)] != gs[4 * i];
 }
 
-// tcr_fetch asks put for four-chunk block i of the range [c0, c1) for lane (g, t) of
-// a warp whose columns start at nw: put.w(b, p) for word row b of chunk c0+4i+t of
-// columns n = nw+4g..n+3 (a chunk past the range gives the range's last chunk
-// instead, which the zeros of its input cancel) and, when a group ends with the
-// block, put.sc(p) for the scales of columns nc..nc+7 and put.z(k, p, ok) for the
-// zero words k = 0, 1 holding their zeros (word 1 only when ok). tcr_load reads them
-// into f.
-template <int BITS, typename Put>
-__device__ __forceinline__ void tcr_fetch(Put put, const lin& L, const int* gs, int c0, int c1, int nsc, int i,
-                                          int t, int n, int nc) {
+// tcr_load reads four-chunk block i of the range [c0, c1) into f for lane (g, t) of
+// a warp whose columns start at nw: chunk c0+4i+t of columns n = nw+4g..n+3 (a chunk
+// past the range reads the range's last chunk instead, which the zeros of its input
+// cancel) and, when fold, the scales and zeros of columns nc..nc+7 (the block's
+// group's).
+template <int BITS>
+__device__ __forceinline__ void tcr_load(tcrfetch<BITS>& f, const lin& L, const int* gs, int c0, int c1, int i,
+                                         int t, int n, int nc, bool fold) {
   const int N = L.N, c = min(c0 + 4 * i + t, c1 - 1);
 #pragma unroll
-  for (int b = 0; b < BITS; b++) put.w(b, reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
-  if (tcr_last(gs, nsc, i)) {
+  for (int b = 0; b < BITS; b++) f.w[b] = __ldcs(reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
+  if (fold) {
     const int grp = gs[4 * i];
-    put.sc(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
+    f.sc = __ldg(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
     if (BITS == 4) {
-      put.z(0, L.qzeros + (size_t)grp * (N / 8) + nc / 8, true);
-      put.z(1, L.qzeros, false);
+      f.z0 = __ldg(L.qzeros + (size_t)grp * (N / 8) + nc / 8);
     } else {  // eight zeros, 24 bits at bit 3*(nc%32) of a 96-bit stream
       const int bit = 3 * (nc & 31);
       const uint32_t* z = L.qzeros + (size_t)grp * (N / 32 * 3) + (nc >> 5) * 3 + (bit >> 5);
-      put.z(0, z, true);
-      put.z(1, (bit & 31) > 8 ? z + 1 : z, (bit & 31) > 8);
+      f.z0 = __ldg(z);
+      f.z1 = (bit & 31) > 8 ? __ldg(z + 1) : 0u;
     }
   }
-}
-
-template <int BITS>
-struct tcrRegs {
-  tcrfetch<BITS>& f;
-  __device__ __forceinline__ void w(int b, const uint4* p) const { f.w[b] = __ldcs(p); }
-  __device__ __forceinline__ void sc(const uint4* p) const { f.sc = __ldg(p); }
-  __device__ __forceinline__ void z(int k, const uint32_t* p, bool ok) const {
-    (k ? f.z1 : f.z0) = ok ? __ldg(p) : 0u;
-  }
-};
-
-template <int BITS>
-__device__ __forceinline__ void tcr_load(tcrfetch<BITS>& f, const lin& L, const int* gs, int c0, int c1, int nsc,
-                                         int i, int t, int n, int nc) {
-  tcr_fetch<BITS>(tcrRegs<BITS>{f}, L, gs, c0, c1, nsc, i, t, n, nc);
 }
 
 // tcr_b sets bq to the B operands of steps 2q and 2q+1 of a four-chunk block
@@ -1735,36 +1722,11 @@ __device__ __forceinline__ void tcr_b(uint32_t (&bq)[4][2][2], const tcrfetch<BI
   }
 }
 
-// tcr_mma_q multiplies steps 2q and 2q+1 (B operands bq, the lane's A pieces lo = 2q
-// and hi = 2q+1 of one row tile) into one tile's acc.
-__device__ __forceinline__ void tcr_mma_q(float (&acc)[4][4], const uint32_t (&bq)[4][2][2], const uint4& lo,
-                                          const uint4& hi) {
-  const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
-#pragma unroll
-  for (int j = 0; j < 4; j++) {
-    mma16816(acc[j], alo, bq[j][0]);
-    mma16816(acc[j], ahi, bq[j][1]);
-  }
-}
-
-// tcr_mma multiplies a four-chunk block (weights cur) into acc: afrag(mt, v) is the
-// lane's 16-byte piece v = 2q+h of row tile mt's A fragments (gather_xtN's order).
-template <int BITS, int MT, typename Frag>
-__device__ __forceinline__ void tcr_mma(float (&acc)[MT][4][4], const tcrfetch<BITS>& cur, Frag afrag) {
-#pragma unroll
-  for (int q = 0; q < 4; q++) {
-    uint32_t bq[4][2][2];
-    tcr_b<BITS>(bq, cur, q);
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++) tcr_mma_q(acc[mt], bq, afrag(mt, 2 * q), afrag(mt, 2 * q + 1));
-  }
-}
-
-// tcr_end ends a group for one row tile: out += s*(S - P - z*Q) for the lane's sums
-// S in acc (row g+8h, column nc+4e+j at acc[j][2h+e]) with the group's (Q, P) of
-// rows g+8h in pq[h] and its scales and zeros in cur, then clears acc.
+// tcr_end folds a lane's sums: out += s*(S - P - z*Q) for its sums S in acc (row
+// g+8h, column nc+4e+j at acc[j][2h+e]) with (Q, P) of rows g+8h in pq[h] over the
+// same blocks and their group's scales and zeros in cur, then clears acc and pq.
 template <int BITS>
-__device__ __forceinline__ void tcr_end(float (&acc)[4][4], float (&out)[4][4], const float (&pq)[2][2],
+__device__ __forceinline__ void tcr_end(float (&acc)[4][4], float (&out)[4][4], float (&pq)[2][2],
                                         const tcrfetch<BITS>& cur, int nc, float zeroOffset) {
   // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
   const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
@@ -1776,7 +1738,7 @@ __device__ __forceinline__ void tcr_end(float (&acc)[4][4], float (&out)[4][4], 
     zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
   }
 #pragma unroll
-  for (int h = 0; h < 2; h++)
+  for (int h = 0; h < 2; h++) {
 #pragma unroll
     for (int e = 0; e < 2; e++)
 #pragma unroll
@@ -1786,325 +1748,116 @@ __device__ __forceinline__ void tcr_end(float (&acc)[4][4], float (&out)[4][4], 
         out[j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[h][0], a - pq[h][1]), out[j][2 * h + e]);
         a = 0.f;
       }
+    pq[h][0] = pq[h][1] = 0.f;
+  }
 }
 
-// tcr multiplies a block's columns over its K range as tc does (W warps of 32 columns,
-// the input staged per four chunks in a ring of STAGES slots, the weights of the next
-// four-chunk block in flight in registers), with gather_xtN's input and LOP3's raw B
-// operands: S accumulates in acc over a group's blocks, then the lane adds
-// s*(S - P - z*Q) to out.
-template <int BITS, int MT, int STAGES, int W, int CHUNKS>
+// tcr multiplies a block's columns over its K range for up to 16 rows (one row tile),
+// W warps of 32 columns (lane (g, t) reads chunk c+t of columns nw+4g..+3 and sums
+// columns nw+8t..+7 of rows g and g+8), with no block barrier in its loop: each
+// thread copies its own A pieces of a four-chunk block from gather_xtN's input by
+// cp.async (through L1, so that the block's other warps, which read the same 4 KB,
+// hit it; a warp's copy is 512 contiguous bytes) into a two-stage ring in shared
+// memory one block ahead and reads back only those, and holds the weights of the
+// next PF blocks in flight in registers. S accumulates in acc until a fold
+// (tcr_fold), which adds s*(S - P - z*Q) to out. Warps run apart; they meet only at
+// the start (the chunks' groups) and in tc_finish.
+template <int BITS, int W, int PF, int CHUNKS>
 __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
                     const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
                     float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
-  constexpr int TILE = 8 * 36;           // words per chunk and row tile: eight rows of 32, 16 bytes of padding
-  constexpr int SLAB = MT * TILE + 8;    // words per chunk of a stage (8 mod 32: distinct banks)
-  constexpr int T = 32 * W;
-  constexpr int MP = 16 * MT;
-  __shared__ __align__(16) uint32_t xs[STAGES][4 * SLAB];
-  __shared__ __align__(16) float2 ss[STAGES][MP];
+  constexpr int T = 32 * W, NB = PF + 1;
   __shared__ int gs[CHUNKS];
   __shared__ int isLast;
-  const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-  const int chunks = K / 32, quads = (chunks + 3) / 4, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
-  const int nsc = max(c1 - c0 + 3, 0) / 4, tiles = (M + 15) / 16;
-  const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
-  const bool nvalid = nw < N;  // N is a multiple of 32: a warp's columns are all in or all out
-  for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
-  // fillX copies the input of chunks c0+4i..c0+4i+3 (four chunks x MT tiles x 8 rows
-  // x 8 pieces of 16 bytes; piece r of this thread: piece v of row gr of chunk u of
-  // tile xmt, xoff[r] words past four-chunk block c0/4+i's in xt, xdst[r] in a stage)
-  // and its rows' sums into stage st.
-  int xoff[MT], xdst[MT], xu[MT], xmt[MT];
-#pragma unroll
-  for (int r = 0; r < MT; r++) {
-    const int idx = tid + r * T, v = idx & 7, gr = (idx >> 3) & 7;
-    xmt[r] = (idx >> 6) % MT, xu[r] = idx / (64 * MT);
-    xoff[r] = ((xmt[r] * quads * 8 + v) * 32 + 4 * gr + xu[r]) * 4;
-    xdst[r] = xu[r] * SLAB + xmt[r] * TILE + gr * 36 + v * 4;
-  }
-  auto fillX = [&](int st, int i) {
-    const int cs = c0 + 4 * i;
-#pragma unroll
-    for (int r = 0; r < MT; r++) {
-      const bool ok = xmt[r] < tiles && cs + xu[r] < c1;
-      cp_async16(&xs[st][xdst[r]], xt + (ok ? (size_t)cs * 256 + xoff[r] : 0), ok);
-    }
-    if (tid < MP / 2) cp_async16(&ss[st][2 * tid], sums + (size_t)(c0 / 4 + i) * 64 + 2 * tid, 2 * tid < 16 * tiles);
-  };
-#pragma unroll
-  for (int u = 0; u < STAGES - 1; u++) {
-    if (u < nsc) fillX(u, u);
-    cp_async_commit();
-  }
-  __syncthreads();  // gs
-  float acc[MT][4][4], out[MT][4][4], pq[MT][2][2];  // pq[mt][h]: (Q, P) of row 16mt+g+8h
-#pragma unroll
-  for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-#pragma unroll
-      for (int r = 0; r < 4; r++) acc[mt][j][r] = out[mt][j][r] = 0.f;
-#pragma unroll
-  for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-    for (int h = 0; h < 2; h++) pq[mt][h][0] = pq[mt][h][1] = 0.f;
-  // step multiplies block i (weights cur, input in stage s) into acc, then ends its
-  // group into out if one ends with it.
-  auto step = [&](const tcrfetch<BITS>& cur, int i, int s) {
-    const uint32_t* xc = &xs[s][t * SLAB + g * 36];
-    tcr_mma<BITS, MT>(acc, cur, [&](int mt, int v) { return *reinterpret_cast<const uint4*>(xc + mt * TILE + 4 * v); });
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const float2 v = ss[s][16 * mt + g + 8 * h];
-        pq[mt][h][0] += v.x;
-        pq[mt][h][1] += v.y;
-      }
-    if (!tcr_last(gs, nsc, i)) return;
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-      tcr_end<BITS>(acc[mt], out[mt], pq[mt], cur, nc, zeroOffset);
-      pq[mt][0][0] = pq[mt][0][1] = pq[mt][1][0] = pq[mt][1][1] = 0.f;
-    }
-  };
-  // f[i % 2] holds block i's weights; block i+1's are read while block i is multiplied
-  // (the loop is unrolled twice so that f is indexed statically).
-  tcrfetch<BITS> f[2];
-#pragma unroll
-  for (int p = 0; p < 2; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
-  if (nvalid && nsc > 0) tcr_load<BITS>(f[0], L, gs, c0, c1, nsc, 0, t, n, nc);
-  int s = 0, sfill = STAGES - 1;
-  for (int i0 = 0; i0 < nsc; i0 += 2) {
-#pragma unroll
-    for (int p = 0; p < 2; p++) {
-      const int i = i0 + p;
-      if (i >= nsc) break;  // the same for every thread of the block
-      cp_async_wait<STAGES - 2>();
-      __syncthreads();  // block i's input is in for every thread; all are done with block i-1
-      if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
-      cp_async_commit();
-      sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
-      if (nvalid) {
-        if (i + 1 < nsc) tcr_load<BITS>(f[p ^ 1], L, gs, c0, c1, nsc, i + 1, t, n, nc);
-        step(f[p], i, s);
-      }
-      s = s + 1 == STAGES ? 0 : s + 1;
-    }
-  }
-  tc_finish<MT>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
-}
-
-// prefetch_l1 asks for the line holding p to be brought into L1.
-__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
-
-// tcrStage is one stage of tcg's ring: each of T threads' four-chunk block (its
-// tcrfetch) at its index; tcrRing copies a lane's block into it by cp.async.
-template <int BITS, int T>
-struct tcrStage {
-  uint4 w[BITS][T];
-  uint4 sc[T];
-  uint2 z[T];
-};
-
-template <int BITS, int T>
-struct tcrRing {
-  tcrStage<BITS, T>& st;
-  int tid;
-  __device__ __forceinline__ void w(int b, const uint4* p) const { cp_async_cg16(&st.w[b][tid], p); }
-  __device__ __forceinline__ void sc(const uint4* p) const { cp_async_cg16(&st.sc[tid], p); }
-  __device__ __forceinline__ void z(int k, const uint32_t* p, bool ok) const {
-    cp_async_ca<4>(k ? &st.z[tid].y : &st.z[tid].x, p, ok ? 4 : 0);
-  }
-};
-
-// tcg is tcr for one row tile (up to 16 rows) without block barriers in its loop:
-// each warp reads its A fragments and its rows' (Q, P) from gather_xtN's input in
-// global memory (16-byte loads, a warp's 512 contiguous bytes; every warp of a K
-// range reads the same 4 KB a four-chunk block, so all but the first read them from
-// L1, and each lane asks L1 for one of the next block's 32 lines ahead) or, with
-// XS > 0, each thread copies its own A pieces of the next XS-1 blocks by cp.async
-// (through L1) into a ring of XS stages in shared memory and reads back only those.
-// A warp owns 32*CH columns: CH sets u of 32 columns, 32 apart, each multiplied as
-// tcr's 32 (lane (g, t) reads chunk c+t of columns nw+32u+4g..+3 and sums columns
-// nw+32u+8t..+7) with the same A fragments. The weights of the next PF four-chunk
-// blocks are in flight in registers (S 0) or, with S > 0 (CH 1, XS 0), those of the
-// next S-1 in a ring of S stages in shared memory, each thread copying its own block
-// by cp.async and reading back only that. Warps run apart; they meet only at the
-// start (the chunks' groups) and in tc_finish.
-template <int BITS, int W, int CH, int PF, int S, int XS, int CHUNKS>
-__device__ void tcg(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
-                    const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
-                    float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
-  constexpr int T = 32 * W, WC = 32 * CH, NB = PF + 1, RT = S > 0 ? T : 1;  // RT: the ring's threads (none without one)
-  static_assert(S == 0 || CH == 1, "the ring holds one set of columns");
-  static_assert(S == 0 || XS == 0, "one ring of copies a thread");
-  __shared__ int gs[CHUNKS];
-  __shared__ int isLast;
-  __shared__ __align__(16) tcrStage<BITS, RT> ring[S > 0 ? S : 1];
-  __shared__ __align__(16) uint4 xr[XS > 0 ? XS : 1][XS > 0 ? 8 * T : 1];  // piece v of thread tid at [v*T + tid]
+  __shared__ __align__(16) uint4 xr[2][8 * T];  // piece v of thread tid of a block at [stage][v*T + tid]
   const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
   const int nsc = max(c1 - c0 + 3, 0) / 4;
-  const int nw = bx * W * WC + warp * WC, n = nw + 4 * g, nc = nw + 8 * t;
+  const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
   for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
   __syncthreads();  // gs
-  float acc[CH][4][4], out[CH][4][4], pq[2][2];  // pq[h]: (Q, P) of row g+8h
+  float acc[4][4], out[1][4][4], pq[2][2];  // pq[h]: (Q, P) of row g+8h since the last fold
 #pragma unroll
-  for (int u = 0; u < CH; u++)
+  for (int j = 0; j < 4; j++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
-#pragma unroll
-      for (int r = 0; r < 4; r++) acc[u][j][r] = out[u][j][r] = 0.f;
+    for (int r = 0; r < 4; r++) acc[j][r] = out[0][j][r] = 0.f;
   pq[0][0] = pq[0][1] = pq[1][0] = pq[1][1] = 0.f;
-  // N is a multiple of 32: a set of 32 columns is all in or all out
-  const int sets = min(CH, max(N - nw, 0) / 32);
-  if (sets > 0) {
-    // block i's A pieces at xa + 256i + 32v, its rows' sums at xs + 64i (and + 8)
+  if (nw < N) {  // N is a multiple of 32: a warp's columns are all in or all out
+    // block i's A pieces of this lane at xa + 256i + 32v, its rows' sums at xs + 64i (and + 8)
     const uint4* xa = reinterpret_cast<const uint4*>(xt) + (size_t)(c0 / 4) * 256 + lane;
     const float2* xs = sums + (size_t)(c0 / 4) * 64 + g;
-    // step multiplies block i (weights cur, a set of columns each; with XS > 0 its A
-    // pieces in stage xst of xr) into acc, then ends its group into out if one ends
-    // with it.
-    auto step = [&](const tcrfetch<BITS> (&cur)[CH], int i, int xst) {
-      const uint4* a = xa + (size_t)i * 256;
-      if (XS == 0 && i + 1 < nsc) prefetch_l1(a + 256 + 7 * lane);  // line `lane` of block i+1's 4 KB
-#pragma unroll
-      for (int q = 0; q < 4; q++) {
-        const uint4 lo = XS > 0 ? xr[xst][2 * q * T + tid] : __ldg(a + 64 * q);
-        const uint4 hi = XS > 0 ? xr[xst][(2 * q + 1) * T + tid] : __ldg(a + 64 * q + 32);
-#pragma unroll
-        for (int u = 0; u < CH; u++) {
-          uint32_t bq[4][2][2];
-          tcr_b<BITS>(bq, cur[u], q);
-          tcr_mma_q(acc[u], bq, lo, hi);
-        }
-      }
-      const float2 lo = __ldg(xs + 64 * i), hi = __ldg(xs + 64 * i + 8);
-      pq[0][0] += lo.x, pq[0][1] += lo.y, pq[1][0] += hi.x, pq[1][1] += hi.y;
-      if (!tcr_last(gs, nsc, i)) return;
-#pragma unroll
-      for (int u = 0; u < CH; u++) tcr_end<BITS>(acc[u], out[u], pq, cur[u], nc + 32 * u, zeroOffset);
-      pq[0][0] = pq[0][1] = pq[1][0] = pq[1][1] = 0.f;
-    };
-    // load reads block i's weights into f, for the warp's sets of columns (a set past
-    // N reads the first one's again, its sums never stored).
-    auto load = [&](tcrfetch<BITS> (&f)[CH], int i) {
-#pragma unroll
-      for (int u = 0; u < CH; u++) {
-        const int du = u < sets ? 32 * u : 0;
-        tcr_load<BITS>(f[u], L, gs, c0, c1, nsc, i, t, n + du, nc + du);
-      }
-    };
-    // fillX copies block i's A pieces of this thread into stage st of xr (through L1,
-    // which the block's other warps then hit).
     auto fillX = [&](int st, int i) {
 #pragma unroll
       for (int v = 0; v < 8; v++) cp_async_ca<16>(&xr[st][v * T + tid], xa + (size_t)i * 256 + 32 * v, 16);
     };
-    if (XS == 0) prefetch_l1(xa + 7 * lane);  // line `lane` of block 0's 4 KB
-    if (S == 0) {
-      // f[i % NB] holds block i's weights; blocks i+1..i+PF are read while block i is
-      // multiplied (the loop is unrolled NB times so that f is indexed statically).
-      tcrfetch<BITS> f[NB][CH];
+    // f[i % NB] holds block i's weights; blocks i+1..i+PF are read while block i is
+    // multiplied (the loop is unrolled NB times so that f is indexed statically).
+    tcrfetch<BITS> f[NB];
 #pragma unroll
-      for (int p = 0; p < NB; p++)
+    for (int p = 0; p < NB; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
 #pragma unroll
-        for (int u = 0; u < CH; u++) f[p][u].sc = make_uint4(0, 0, 0, 0), f[p][u].z0 = f[p][u].z1 = 0;
+    for (int p = 0; p < PF; p++)
+      if (p < nsc) tcr_load<BITS>(f[p], L, gs, c0, c1, p, t, n, nc, tcr_fold(gs, nsc, p));
+    // Block i's A pieces are the thread's i-th commit group, in stage i % 2; block
+    // i+1's go into the other stage, which block i-1 left, once block i's are in.
+    if (nsc > 0) fillX(0, 0);
+    cp_async_commit();
+    for (int i0 = 0; i0 < nsc; i0 += NB) {
 #pragma unroll
-      for (int p = 0; p < PF; p++)
-        if (p < nsc) load(f[p], p);
-      // With XS > 0, block i's A pieces are the thread's i-th commit group, in stage
-      // i % XS; block i+XS-1's go into the stage block i-1 left.
-#pragma unroll
-      for (int p = 0; p < XS - 1; p++) {
-        if (p < nsc) fillX(p, p);
+      for (int p = 0; p < NB; p++) {
+        const int i = i0 + p;
+        if (i >= nsc) break;
+        if (i + PF < nsc) tcr_load<BITS>(f[(p + PF) % NB], L, gs, c0, c1, i + PF, t, n, nc, tcr_fold(gs, nsc, i + PF));
+        cp_async_wait<0>();
+        if (i + 1 < nsc) fillX((i + 1) & 1, i + 1);
         cp_async_commit();
-      }
-      int xst = 0;
-      for (int i0 = 0; i0 < nsc; i0 += NB) {
+        const uint4* a = &xr[i & 1][tid];
 #pragma unroll
-        for (int p = 0; p < NB; p++) {
-          const int i = i0 + p;
-          if (i >= nsc) break;
-          if (i + PF < nsc) load(f[(p + PF) % NB], i + PF);
-          if (XS > 0) {
-            cp_async_wait<(XS > 1 ? XS - 2 : 0)>();
-            if (i + XS - 1 < nsc) fillX(xst == 0 ? XS - 1 : xst - 1, i + XS - 1);
-            cp_async_commit();
+        for (int q = 0; q < 4; q++) {
+          uint32_t bq[4][2][2];
+          tcr_b<BITS>(bq, f[p], q);
+          const uint4 lo = a[2 * q * T], hi = a[(2 * q + 1) * T];
+          const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            mma16816(acc[j], alo, bq[j][0]);
+            mma16816(acc[j], ahi, bq[j][1]);
           }
-          step(f[p], i, xst);
-          if (XS > 0) xst = xst + 1 == XS ? 0 : xst + 1;
         }
-      }
-    } else {
-      // Block i is the thread's i-th commit group, in stage i % S; block i+S-1 goes
-      // into the stage block i-1 left once block i is in registers.
-#pragma unroll
-      for (int p = 0; p < S - 1; p++) {
-        if (p < nsc) tcr_fetch<BITS>(tcrRing<BITS, RT>{ring[p], tid}, L, gs, c0, c1, nsc, p, t, n, nc);
-        cp_async_commit();
-      }
-      int st = 0;
-      for (int i = 0; i < nsc; i++) {
-        cp_async_wait<S - 2>();
-        tcrfetch<BITS> cur[CH];
-#pragma unroll
-        for (int b = 0; b < BITS; b++) cur[0].w[b] = ring[st].w[b][tid];
-        cur[0].sc = ring[st].sc[tid];
-        cur[0].z0 = ring[st].z[tid].x, cur[0].z1 = ring[st].z[tid].y;
-        const int sf = st == 0 ? S - 1 : st - 1;
-        if (i + S - 1 < nsc) tcr_fetch<BITS>(tcrRing<BITS, RT>{ring[sf], tid}, L, gs, c0, c1, nsc, i + S - 1, t, n, nc);
-        cp_async_commit();
-        step(cur, i, 0);
-        st = st + 1 == S ? 0 : st + 1;
+        const float2 lo = __ldg(xs + 64 * i), hi = __ldg(xs + 64 * i + 8);
+        pq[0][0] += lo.x, pq[0][1] += lo.y, pq[1][0] += hi.x, pq[1][1] += hi.y;
+        if (tcr_fold(gs, nsc, i)) tcr_end<BITS>(acc, out[0], pq, f[p], nc, zeroOffset);
       }
     }
   }
-  tc_finish<1, CH>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
+  tc_finish<1>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
 }
 
-#define TCR_ARGS                                                                                            \
-  LIN(0), LIN(1), LIN(2), const uint32_t *xt, const float2 *sums, int M, const float *res, float *rdst,     \
-      float *part, int *count, int K, int chunksPerSplit, float zeroOffset
-#define TCR_WEIGHT(C)                                                                                       \
-  constexpr int bc = C; /* the columns of a block */                                                        \
-  const int cb0 = (N0 + bc - 1) / bc, cb1 = (N1 + bc - 1) / bc;                                             \
-  const int bx0 = blockIdx.x;                                                                               \
-  const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                   \
-  const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                              \
-  const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                                    \
-  const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)};
-#define TCR(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                        \
-  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                            \
-    TCR_WEIGHT(32 * W)                                                                                   \
-    tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,     \
-                                  chunksPerSplit, zeroOffset);                                           \
+#define TCR(B, W, PF, CHUNKS, MINB, NAME)                                                                   \
+  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                                          \
+      LIN(0), LIN(1), LIN(2), const uint32_t* xt, const float2* sums, int M, const float* res, float* rdst, \
+      float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                               \
+    constexpr int bc = 32 * W; /* the columns of a block */                                                 \
+    const int cb0 = (N0 + bc - 1) / bc, cb1 = (N1 + bc - 1) / bc;                                           \
+    const int bx0 = blockIdx.x;                                                                             \
+    const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                 \
+    const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                            \
+    const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                                  \
+    const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
+    tcr<B, W, PF, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K, chunksPerSplit,  \
+                          zeroOffset);                                                                      \
   }
-#define TCG(B, W, CH, PF, S, XS, CHUNKS, MINB, NAME)                                                          \
-  extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(TCR_ARGS) {                                   \
-    TCR_WEIGHT(32 * CH * W)                                                                                     \
-    tcg<B, W, CH, PF, S, XS, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,         \
-                                     chunksPerSplit, zeroOffset);                                               \
-  }
-// gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's, and gptq_tcN_m16_pPwWg its
-// barrier-free form (engine/backend/cuda's tcKernels; TestTCOccupancy). Only the
-// 16-row tile is built: on the H200 (BENCHMARKS.md, "Raw-operand decode batches") the
-// 32-row one (MT 2: its two sets of sums spill at two blocks per multiprocessor) was
-// slower than gptq_tcN_m32_p1w8, and the 64-row one faster for 4 bits without groups
-// but slower for 3 bits in groups of 128.
-#define TCRB(B)                                           \
-  TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)        \
-  TCG(B, 4, 1, 1, 0, 0, 1024, 4, gptq_tc##B##_m16_p1w4g)    \
-  TCG(B, 8, 1, 1, 0, 0, 1024, 2, gptq_tc##B##_m16_p1w8g)    \
-  TCG(B, 2, 1, 1, 0, 0, 1024, 8, gptq_tc##B##_m16_p1w2g)    \
-  TCG(B, 4, 1, 2, 0, 0, 1024, 3, gptq_tc##B##_m16_p2w4g)    \
-  TCG(B, 4, 1, 0, 3, 0, 1024, 4, gptq_tc##B##_m16_s3w4g)    \
-  TCG(B, 2, 1, 0, 4, 0, 1024, 8, gptq_tc##B##_m16_s4w2g)    \
-  TCG(B, 4, 2, 1, 0, 0, 1024, 2, gptq_tc##B##_m16_p1w4h2g)  \
-  TCG(B, 4, 1, 1, 0, 2, 1024, 4, gptq_tc##B##_m16_p1w4x2g)  \
-  TCG(B, 4, 2, 1, 0, 2, 1024, 2, gptq_tc##B##_m16_p1w4h2x2g)
+// gptq_tcN_m16_p1w4r: the raw-operand build beside TCB's (engine/backend/cuda's
+// tcKernels; TestTCOccupancy): four warps a block, four blocks a multiprocessor (118-
+// 122 registers, 36 KB of static shared memory). Only the 16-row tile is built: on the
+// H200 (BENCHMARKS.md, "Raw-operand decode batches") the 32-row one (MT 2: its two
+// sets of sums spill at two blocks per multiprocessor) was slower than
+// gptq_tcN_m32_p1w8, and the 64-row one faster for 4 bits without groups but slower
+// for 3 bits in groups of 128. Of the barrier-free shapes measured ("Barrier-free
+// raw decode batches": 2 to 8 warps a block, the input read from global memory or
+// through this ring, the weights one or two blocks ahead in registers or through a
+// per-thread ring, 32 or 64 columns a warp) this one was the fastest.
+#define TCRB(B) TCR(B, 4, 1, 1024, 4, gptq_tc##B##_m16_p1w4r)
 TCRB(3)
 TCRB(4)
 

@@ -54,7 +54,7 @@ type Backend struct {
 	mvPart    cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
 	mvCount   cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
 	xh        cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
-	xt        cu.DevicePtr // a decode batch's input for the raw builds gptq_tcN_m16_*r|g (gather_xtN): xtBytes
+	xt        cu.DevicePtr // a decode batch's input for the raw builds gptq_tcN_m16_p1w4r (gather_xtN): xtBytes
 	xtSums    cu.DevicePtr // its per-row sums of every four-chunk block: xtSumsBytes
 	rows      int          // rows of the current batch
 	batched   bool         // the current step is a RunBatch (rows of their own positions)
@@ -138,7 +138,7 @@ type quant struct {
 	scales     cu.DevicePtr
 	cgroup     cu.DevicePtr // group of each 32-row chunk of the (sorted) rows
 	perm       cu.DevicePtr // input index of each sorted row; 0 when rows are in order
-	quadGroups bool         // every four-chunk block (128 sorted rows) has one group: gptq_tcN_m16_p1w8r takes it
+	quadGroups bool         // every four-chunk block (128 sorted rows) has one group: gptq_tcN_m16_p1w4r takes it
 }
 
 func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }

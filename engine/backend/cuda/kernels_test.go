@@ -489,7 +489,7 @@ func TestTCOccupancy(t *testing.T) {
 				if regs, err = f.Attribute(cu.NumRegs); err != nil {
 					return err
 				}
-				blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.threads(), 0)
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.cols(), 0)
 				return err
 			})
 			if err != nil {

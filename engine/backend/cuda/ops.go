@@ -154,43 +154,26 @@ var mvR4Rows = 3
 // array).
 const tcChunks = 1024
 
-// tcKernel is one build of the tensor-core decode kernel,
-// gptq_tcN_mR_(pP|sS)wW[dD][hH][xX][r|g] (kernels/gptq.cu, TCB and TCRB): rows the
-// most rows it takes (16, 32 or 64), warps the warps of a block (32 columns each, or
-// 32H with halves H > 1), pf the four-chunk blocks of weights each lane holds in
-// flight in registers, or with stages > 0 none and the weights through a ring of that
-// many stages in shared memory instead, xstages (X) the stages of a ring in shared
-// memory for the g builds' input (0: read from global memory when needed), pd how
-// many more blocks of weights it asks of L2 ahead (prefetch; 0 for none), perSM the
-// blocks one multiprocessor holds (the kernel's __launch_bounds__; TestTCOccupancy);
-// raw for the builds that take LOP3's results as B operands and apply zeros and
-// scales per group (gptq_tcN_m16_p1w8r, input from gather_xtN), and global for their
-// barrier-free form that reads that input from global memory (gptq_tcN_m16_*g). Raw
-// builds run weights whose four-chunk blocks each have one group; others run on the
-// plain build of the same rows (plain).
+// tcKernel is one build of the tensor-core decode kernel, gptq_tcN_mR_pPwW[dD][r]
+// (kernels/gptq.cu, TCB and TCRB): rows the most rows it takes (16, 32 or 64), warps
+// the warps of a block (32 columns each), pf the four-chunk blocks of weights each
+// lane holds in flight in registers, pd how many more it asks of L2 ahead of those
+// (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
+// __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
+// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w4r, input from
+// gather_xtN), which run weights whose four-chunk blocks each have one group (others
+// run on the plain build of their rows: plain).
 type tcKernel struct {
-	rows, warps, halves, pf, stages, xstages, pd, perSM int
-	raw, global                                         bool
+	rows, warps, pf, pd, perSM int
+	raw                        bool
 }
 
 func (k tcKernel) name(bits int) string {
 	n := fmt.Sprintf("gptq_tc%d_m%d_p%dw%d", bits, k.rows, k.pf, k.warps)
-	if k.stages > 0 {
-		n = fmt.Sprintf("gptq_tc%d_m%d_s%dw%d", bits, k.rows, k.stages, k.warps)
-	}
 	if k.pd > 0 {
 		n += fmt.Sprintf("d%d", k.pd)
 	}
-	if k.halves > 1 {
-		n += fmt.Sprintf("h%d", k.halves)
-	}
-	if k.xstages > 0 {
-		n += fmt.Sprintf("x%d", k.xstages)
-	}
-	switch {
-	case k.global:
-		n += "g"
-	case k.raw:
+	if k.raw {
 		n += "r"
 	}
 	return n
@@ -199,9 +182,7 @@ func (k tcKernel) name(bits int) string {
 // String is the name without the bits, as benchmarks and tests label it.
 func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 
-// threads is a block's threads, cols its columns.
-func (k tcKernel) threads() int { return 32 * k.warps }
-func (k tcKernel) cols() int    { return 32 * k.warps * max(k.halves, 1) }
+func (k tcKernel) cols() int { return 32 * k.warps }
 
 // plain is the build without raw operands that runs k's batches of weights whose
 // four-chunk blocks do not each have one group: k itself when it is not raw, else
@@ -220,19 +201,7 @@ func (k tcKernel) plain() tcKernel {
 
 // tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's then TCRB's
 // order.
-var tcKernels = []tcKernel{
-	{rows: 16, warps: 8, pf: 1, perSM: 2}, {rows: 32, warps: 8, pf: 1, perSM: 2}, {rows: 64, warps: 8, pf: 1, perSM: 1},
-	{rows: 16, warps: 8, pf: 1, perSM: 2, raw: true},
-	{rows: 16, warps: 4, pf: 1, perSM: 4, raw: true, global: true},
-	{rows: 16, warps: 8, pf: 1, perSM: 2, raw: true, global: true},
-	{rows: 16, warps: 2, pf: 1, perSM: 8, raw: true, global: true},
-	{rows: 16, warps: 4, pf: 2, perSM: 3, raw: true, global: true},
-	{rows: 16, warps: 4, stages: 3, perSM: 4, raw: true, global: true},
-	{rows: 16, warps: 2, stages: 4, perSM: 8, raw: true, global: true},
-	{rows: 16, warps: 4, halves: 2, pf: 1, perSM: 2, raw: true, global: true},
-	{rows: 16, warps: 4, pf: 1, xstages: 2, perSM: 4, raw: true, global: true},
-	{rows: 16, warps: 4, halves: 2, pf: 1, xstages: 2, perSM: 2, raw: true, global: true},
-}
+var tcKernels = []tcKernel{{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false}, {16, 4, 1, 0, 4, true}}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -265,9 +234,11 @@ func (c tcConfig) String() string {
 // 65B's linears against 23.3 split to fill the device once; 4 rows 18.8 against 22.4;
 // 32 rows 28.5 against 32.5; 64 rows 49.6 against 52.4 for 4 bits without groups,
 // 51.2 against 51.4 for 3 bits in groups of 128); up to 16 rows on the raw build
-// (18.35 ms at 16 rows against 20.02 on gptq_tc4_m16_p1w8, 4 bits without groups;
-// 19.75 against 20.13, 3 bits in groups of 128; weights in groups of 32 or 64 run
-// the plain build), 32 and 64 rows on the plain ones.
+// gptq_tcN_m16_p1w4r ("Barrier-free raw decode batches": 17.82 ms at 16 rows against
+// 19.78 on the raw build with block barriers it replaced and 19.99 on
+// gptq_tc4_m16_p1w8, 4 bits without groups; 18.62 against 21.03 and 19.84, 3 bits in
+// groups of 128; weights in groups of 32 or 64 run the plain build), 32 and 64 rows
+// on the plain ones.
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
@@ -441,7 +412,7 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		o.launch(fmt.Sprintf("gather_x%d", bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, p.x.p, w0.q.perm, o.b.xh, K)
 		args = append(args, o.b.xh, rows, res, rdst, o.b.mvPart, o.b.mvCount, K, per, w0.q.zeroOffset)
 	}
-	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.threads(), 0, args...)
+	o.launch(k.name(bits), [3]int{colBlocks, splits, 1}, k.cols(), 0, args...)
 }
 
 // tcForce, when set, is the configuration of every decode batch on the tensor cores
