@@ -1590,7 +1590,7 @@ TCB(3)
 TCB(4)
 
 // Decode batches on tensor cores with the zero points and scales outside the
-// products: gptq_tcN_m16_p1w8r, for up to 16 rows of weights whose every four-chunk
+// products: gptq_tcN_m16_p1w4r, for up to 16 rows of weights whose every four-chunk
 // block (128 sorted rows) has one group (no groups, groups of 128 or more, act-order
 // included).
 //
@@ -1603,17 +1603,21 @@ TCB(4)
 // and the group's output is s_n times that. The B operands are LOP3's results as
 // they are (one instruction per two weights instead of three: no HFMA2, no HMUL2),
 // and a lane applies z and s to its 16 sums of a row tile once per group (per
-// four-chunk block at groups of 128, once at the end without groups). Precision: S carries the 1024*x
-// terms, about 2^7 times the signal, in float32 (17 of its 24 bits are left for the
-// signal, against float16's 11 in the B operands of gptq_tcN_mR).
+// four-chunk block at groups of 128; without groups every fourth block: tcr_fold).
+// Precision: S carries the 1024*x terms, about 2^7 times the signal, in float32 (17
+// of its 24 bits are left for the signal, against float16's 11 in the B operands of
+// gptq_tcN_mR), accumulated by the tensor cores over at most four blocks.
 //
 // gather_xtN writes the input for them: rows padded to tiles of 16 with zeros, x*2^-p
-// in float16 in the decode kernels' pair order (pairOf, through perm), laid out so
-// that a lane's A fragments are single 16-byte words: per tile of 16 rows and chunk,
-// eight rows g of 32 words, word 2j+h the pair j of row g+8h (a lane's step reads
-// pairs 4q, 4q+1 of rows g and g+8 as {a0, a1, a2, a3} of the mma); and per four-chunk
-// block and row its (Q, P) in sums[block*64 + row]. blockIdx.y is the row, 256 pairs
-// (four four-chunk blocks) a block of 256 threads.
+// in float16 in the decode kernels' pair order (pairOf, through perm), in the order
+// the mma's A fragments are read, so that a warp's read of them is 512 contiguous
+// bytes: per tile of 16 rows and four-chunk block (chunks padded with zeros to whole
+// blocks), eight pieces v = 2q+h of 32 lanes' 16 bytes, lane (g, t)'s piece v being
+// words 4v..4v+3 of row g of chunk t, where word 2j+e of a row is pair j of row
+// g+8e (a lane's step q reads pieces 2q and 2q+1, pairs 4q..4q+3 of rows g and g+8,
+// as {a0, a1, a2, a3} of its two mmas); and per four-chunk block and row its (Q, P)
+// in sums[block*64 + row]. blockIdx.y is the row, 256 pairs (four four-chunk blocks)
+// a block of 256 threads.
 template <int BITS>
 __device__ __forceinline__ int2 shiftOf(int i) {
   if (BITS == 4) return make_int2(4 * (i & 1), 4 * (i & 1));  // pairs of low, then high nibbles
@@ -1624,13 +1628,13 @@ template <int BITS>
 __device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ perm, uint32_t* __restrict__ xt,
                           float2* __restrict__ sums, int K, int M) {
   __shared__ float2 red[8];
-  const int m = blockIdx.y, p = blockIdx.x * 256 + threadIdx.x, chunks = K / 32;
+  const int m = blockIdx.y, p = blockIdx.x * 256 + threadIdx.x, chunks = K / 32, quads = (chunks + 3) / 4;
   float q = 0.f, s = 0.f;
-  if (p < K / 2) {
+  if (p < quads * 64) {
     const int j = p & 15, c = p >> 4;
     const int2 sh = shiftOf<BITS>(j);
     float lo = 0.f, hi = 0.f;
-    if (m < M) {
+    if (m < M && c < chunks) {
       const int2 r = pairOf<BITS>(j);
       const int k = c * 32, klo = perm ? perm[k + r.x] : k + r.x, khi = perm ? perm[k + r.y] : k + r.y;
       lo = X[(size_t)m * K + klo] * (1.f / (1 << sh.x));
@@ -1640,8 +1644,8 @@ __device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ p
     const float2 f = __half22float2(h);
     q = f.x * (float)(1 << sh.x) + f.y * (float)(1 << sh.y);
     s = f.x + f.y;
-    const int tile = m >> 4, g = m & 7, hsel = (m >> 3) & 1;
-    xt[((size_t)(tile * chunks + c) * 8 + g) * 32 + 2 * j + hsel] = h2u(h);
+    const int tile = m >> 4, g = m & 7, w = 2 * j + ((m >> 3) & 1);  // word w of row g of chunk c
+    xt[(((size_t)(tile * quads + (c >> 2)) * 8 + (w >> 2)) * 32 + 4 * g + (c & 3)) * 4 + (w & 3)] = h2u(h);
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -1651,7 +1655,7 @@ __device__ void gather_xt(const float* __restrict__ X, const int* __restrict__ p
   if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = make_float2(q, s);
   __syncthreads();
   const int quad = blockIdx.x * 4 + threadIdx.x;
-  if (threadIdx.x < 4 && quad < (chunks + 3) / 4) {
+  if (threadIdx.x < 4 && quad < quads) {
     const float2 a = red[2 * threadIdx.x], b = red[2 * threadIdx.x + 1];
     sums[(size_t)quad * 64 + m] = make_float2(a.x + b.x, 1024.f * (a.y + b.y));
   }
@@ -1666,7 +1670,7 @@ GATHER_XT(3)
 GATHER_XT(4)
 
 // tcrfetch is what one lane reads for a four-chunk block: BITS words of each of its
-// four columns (chunk c+t, columns 4g..4g+3) and, when a group ends with the block,
+// four columns (chunk c+t, columns 4g..4g+3) and, when the block ends a fold (below),
 // the scales and zero words of the eight columns nc..nc+7 whose sums it holds.
 template <int BITS>
 struct tcrfetch {
@@ -1675,205 +1679,202 @@ struct tcrfetch {
   uint32_t z0, z1;
 };
 
-// tcr multiplies a block's columns over its K range as tc does (W warps of 32 columns,
-// the input staged per four chunks in a ring of STAGES slots, the weights of the next
-// four-chunk block in flight in registers), with gather_xtN's input and LOP3's raw B
-// operands: S accumulates in acc over a group's blocks, then the lane adds
-// s*(S - P - z*Q) to out.
-template <int BITS, int MT, int STAGES, int W, int CHUNKS>
+// tcr_fold reports whether the sums of four-chunk block i of a range of nsc are
+// folded into the output after it: where a group ends (every chunk of a block has
+// one group; gs holds the range's chunk groups) and every fourth block. The mma's
+// float32 sums carry the inputs' 1024*x*2^-p terms, about 2^7 times the signal, and
+// the tensor cores' accumulation rounds toward zero, so an unfolded range of K
+// drifts with its length (2208 inputs unsplit, 3 bits without groups: 0.22%
+// relative error, over TestTCConfigs' 0.2%); folding bounds each chain of sums to
+// 32 k-steps.
+__device__ __forceinline__ bool tcr_fold(const int* gs, int nsc, int i) {
+  return i == nsc - 1 || (i & 3) == 3 || gs[4 * (i + 1)] != gs[4 * i];
+}
+
+// tcr_load reads four-chunk block i of the range [c0, c1) into f for lane (g, t) of
+// a warp whose columns start at nw: chunk c0+4i+t of columns n = nw+4g..n+3 (a chunk
+// past the range reads the range's last chunk instead, which the zeros of its input
+// cancel) and, when fold, the scales and zeros of columns nc..nc+7 (the block's
+// group's).
+template <int BITS>
+__device__ __forceinline__ void tcr_load(tcrfetch<BITS>& f, const lin& L, const int* gs, int c0, int c1, int i,
+                                         int t, int n, int nc, bool fold) {
+  const int N = L.N, c = min(c0 + 4 * i + t, c1 - 1);
+#pragma unroll
+  for (int b = 0; b < BITS; b++) f.w[b] = __ldcs(reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
+  if (fold) {
+    const int grp = gs[4 * i];
+    f.sc = __ldg(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
+    if (BITS == 4) {
+      f.z0 = __ldg(L.qzeros + (size_t)grp * (N / 8) + nc / 8);
+    } else {  // eight zeros, 24 bits at bit 3*(nc%32) of a 96-bit stream
+      const int bit = 3 * (nc & 31);
+      const uint32_t* z = L.qzeros + (size_t)grp * (N / 32 * 3) + (nc >> 5) * 3 + (bit >> 5);
+      f.z0 = __ldg(z);
+      f.z1 = (bit & 31) > 8 ? __ldg(z + 1) : 0u;
+    }
+  }
+}
+
+// tcr_b sets bq to the B operands of steps 2q and 2q+1 of a four-chunk block
+// (weights cur): bq[j][k] is b0, b1 of tile j (columns 4g'+j) in step 2q+k.
+template <int BITS>
+__device__ __forceinline__ void tcr_b(uint32_t (&bq)[4][2][2], const tcrfetch<BITS>& cur, int q) {
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    if (BITS == 4) {
+      const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
+      bq[j][0][0] = lop<0x000f000f>(w);
+      bq[j][0][1] = lop<0x00f000f0>(w);
+      bq[j][1][0] = lop<0x000f000f>(w8);
+      bq[j][1][1] = lop<0x00f000f0>(w8);
+    } else {
+      const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
+#pragma unroll
+      for (int k = 0; k < 2; k++) {
+        bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
+        bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
+      }
+    }
+  }
+}
+
+// tcr_end folds a lane's sums: out += s*(S - P - z*Q) for its sums S in acc (row
+// g+8h, column nc+4e+j at acc[j][2h+e]) with (Q, P) of rows g+8h in pq[h] over the
+// same blocks and their group's scales and zeros in cur, then clears acc and pq.
+template <int BITS>
+__device__ __forceinline__ void tcr_end(float (&acc)[4][4], float (&out)[4][4], float (&pq)[2][2],
+                                        const tcrfetch<BITS>& cur, int nc, float zeroOffset) {
+  // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
+  const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
+  float sf[8], zf[8];
+#pragma unroll
+  for (int e = 0; e < 8; e++) {
+    const __half2 h2 = h2bits(word(cur.sc, e >> 1));
+    sf[e] = (e & 1) ? __high2float(h2) : __low2float(h2);
+    zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
+  }
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+#pragma unroll
+    for (int e = 0; e < 2; e++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        float& a = acc[j][2 * h + e];
+        const int col = 4 * e + j;
+        out[j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[h][0], a - pq[h][1]), out[j][2 * h + e]);
+        a = 0.f;
+      }
+    pq[h][0] = pq[h][1] = 0.f;
+  }
+}
+
+// tcr multiplies a block's columns over its K range for up to 16 rows (one row tile),
+// W warps of 32 columns (lane (g, t) reads chunk c+t of columns nw+4g..+3 and sums
+// columns nw+8t..+7 of rows g and g+8), with no block barrier in its loop: each
+// thread copies its own A pieces of a four-chunk block from gather_xtN's input by
+// cp.async (through L1, so that the block's other warps, which read the same 4 KB,
+// hit it; a warp's copy is 512 contiguous bytes) into a two-stage ring in shared
+// memory one block ahead and reads back only those, and holds the weights of the
+// next PF blocks in flight in registers. S accumulates in acc until a fold
+// (tcr_fold), which adds s*(S - P - z*Q) to out. Warps run apart; they meet only at
+// the start (the chunks' groups) and in tc_finish.
+template <int BITS, int W, int PF, int CHUNKS>
 __device__ void tcr(const lin& L, int bx, int col0, int partN, const uint32_t* __restrict__ xt,
                     const float2* __restrict__ sums, int M, const float* __restrict__ res, float* __restrict__ rdst,
                     float* __restrict__ part, int* __restrict__ count, int K, int chunksPerSplit, float zeroOffset) {
-  constexpr int TILE = 8 * 36;           // words per chunk and row tile: eight rows of 32, 16 bytes of padding
-  constexpr int SLAB = MT * TILE + 8;    // words per chunk of a stage (8 mod 32: distinct banks)
-  constexpr int T = 32 * W;
-  constexpr int MP = 16 * MT;
-  __shared__ __align__(16) uint32_t xs[STAGES][4 * SLAB];
-  __shared__ __align__(16) float2 ss[STAGES][MP];
+  constexpr int T = 32 * W, NB = PF + 1;
   __shared__ int gs[CHUNKS];
   __shared__ int isLast;
+  __shared__ __align__(16) uint4 xr[2][8 * T];  // piece v of thread tid of a block at [stage][v*T + tid]
   const int N = L.N, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int chunks = K / 32, c0 = blockIdx.y * chunksPerSplit, c1 = min(c0 + chunksPerSplit, chunks);
-  const int nsc = max(c1 - c0 + 3, 0) / 4, tiles = (M + 15) / 16;
+  const int nsc = max(c1 - c0 + 3, 0) / 4;
   const int nw = bx * T + warp * 32, n = nw + 4 * g, nc = nw + 8 * t;
-  const bool nvalid = nw < N;  // N is a multiple of 32: a warp's columns are all in or all out
   for (int i = tid; i < c1 - c0; i += T) gs[i] = L.cgroup[c0 + i];
-  // fillX copies the input of chunks c0+4i..c0+4i+3 (four chunks x MT tiles x 8 rows
-  // x 8 pieces of 16 bytes; piece r of this thread: xoff[r] words past chunk c0+4i's
-  // in xt, xdst[r] in a stage) and its rows' sums into stage st.
-  int xoff[MT], xdst[MT], xu[MT], xmt[MT];
-#pragma unroll
-  for (int r = 0; r < MT; r++) {
-    const int idx = tid + r * T, piece = idx & 7, gr = (idx >> 3) & 7;
-    xmt[r] = (idx >> 6) % MT, xu[r] = idx / (64 * MT);
-    xoff[r] = ((xmt[r] * chunks + xu[r]) * 8 + gr) * 32 + piece * 4;
-    xdst[r] = xu[r] * SLAB + xmt[r] * TILE + gr * 36 + piece * 4;
-  }
-  auto fillX = [&](int st, int i) {
-    const int cs = c0 + 4 * i;
-#pragma unroll
-    for (int r = 0; r < MT; r++) {
-      const bool ok = xmt[r] < tiles && cs + xu[r] < c1;
-      cp_async16(&xs[st][xdst[r]], xt + (ok ? (size_t)cs * 256 + xoff[r] : 0), ok);
-    }
-    if (tid < MP / 2) cp_async16(&ss[st][2 * tid], sums + (size_t)(c0 / 4 + i) * 64 + 2 * tid, 2 * tid < 16 * tiles);
-  };
-#pragma unroll
-  for (int u = 0; u < STAGES - 1; u++) {
-    if (u < nsc) fillX(u, u);
-    cp_async_commit();
-  }
   __syncthreads();  // gs
-  // last(i): a group ends with four-chunk block i (every chunk of a block has one group)
-  auto last = [&](int i) { return i == nsc - 1 || gs[4 * (i + 1)] != gs[4 * i]; };
-  // load reads four-chunk block i's weights into f (a chunk past the range reads the
-  // range's last chunk instead, which the zeros of its input cancel) and, when a group
-  // ends with it, the scales and zeros of columns nc..nc+7; only warps with columns.
-  auto load = [&](tcrfetch<BITS>& f, int i) {
-    const int c = min(c0 + 4 * i + t, c1 - 1);
+  float acc[4][4], out[1][4][4], pq[2][2];  // pq[h]: (Q, P) of row g+8h since the last fold
 #pragma unroll
-    for (int b = 0; b < BITS; b++) f.w[b] = __ldcs(reinterpret_cast<const uint4*>(L.qweight + (size_t)(c * BITS + b) * N + n));
-    if (last(i)) {
-      const int grp = gs[4 * i];
-      f.sc = __ldg(reinterpret_cast<const uint4*>(L.scales + (size_t)grp * N + nc));
-      if (BITS == 4) {
-        f.z0 = __ldg(L.qzeros + (size_t)grp * (N / 8) + nc / 8);
-      } else {  // eight zeros, 24 bits at bit 3*(nc%32) of a 96-bit stream
-        const int bit = 3 * (nc & 31);
-        const uint32_t* z = L.qzeros + (size_t)grp * (N / 32 * 3) + (nc >> 5) * 3 + (bit >> 5);
-        f.z0 = __ldg(z);
-        f.z1 = (bit & 31) > 8 ? __ldg(z + 1) : 0u;
-      }
-    }
-  };
-  float acc[MT][4][4], out[MT][4][4], pq[MT][2][2];  // pq[mt][h]: (Q, P) of row 16mt+g+8h
+  for (int j = 0; j < 4; j++)
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
+    for (int r = 0; r < 4; r++) acc[j][r] = out[0][j][r] = 0.f;
+  pq[0][0] = pq[0][1] = pq[1][0] = pq[1][1] = 0.f;
+  if (nw < N) {  // N is a multiple of 32: a warp's columns are all in or all out
+    // block i's A pieces of this lane at xa + 256i + 32v, its rows' sums at xs + 64i (and + 8)
+    const uint4* xa = reinterpret_cast<const uint4*>(xt) + (size_t)(c0 / 4) * 256 + lane;
+    const float2* xs = sums + (size_t)(c0 / 4) * 64 + g;
+    auto fillX = [&](int st, int i) {
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+      for (int v = 0; v < 8; v++) cp_async_ca<16>(&xr[st][v * T + tid], xa + (size_t)i * 256 + 32 * v, 16);
+    };
+    // f[i % NB] holds block i's weights; blocks i+1..i+PF are read while block i is
+    // multiplied (the loop is unrolled NB times so that f is indexed statically).
+    tcrfetch<BITS> f[NB];
 #pragma unroll
-      for (int r = 0; r < 4; r++) acc[mt][j][r] = out[mt][j][r] = 0.f;
+    for (int p = 0; p < NB; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
+    for (int p = 0; p < PF; p++)
+      if (p < nsc) tcr_load<BITS>(f[p], L, gs, c0, c1, p, t, n, nc, tcr_fold(gs, nsc, p));
+    // Block i's A pieces are the thread's i-th commit group, in stage i % 2; block
+    // i+1's go into the other stage, which block i-1 left, once block i's are in.
+    if (nsc > 0) fillX(0, 0);
+    cp_async_commit();
+    for (int i0 = 0; i0 < nsc; i0 += NB) {
 #pragma unroll
-    for (int h = 0; h < 2; h++) pq[mt][h][0] = pq[mt][h][1] = 0.f;
-  // step multiplies block i (weights cur, input in stage s) into acc, then ends its
-  // group into out if one ends with it.
-  auto step = [&](const tcrfetch<BITS>& cur, int i, int s) {
-    const uint32_t* xc = &xs[s][t * SLAB + g * 36];
+      for (int p = 0; p < NB; p++) {
+        const int i = i0 + p;
+        if (i >= nsc) break;
+        if (i + PF < nsc) tcr_load<BITS>(f[(p + PF) % NB], L, gs, c0, c1, i + PF, t, n, nc, tcr_fold(gs, nsc, i + PF));
+        cp_async_wait<0>();
+        if (i + 1 < nsc) fillX((i + 1) & 1, i + 1);
+        cp_async_commit();
+        const uint4* a = &xr[i & 1][tid];
 #pragma unroll
-    for (int q = 0; q < 4; q++) {
-      uint32_t bq[4][2][2];  // bq[j][k]: b0, b1 of tile j (columns 4g'+j) in step 2q+k
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-        if (BITS == 4) {
-          const uint32_t w = word(cur.w[q], j), w8 = w >> 8;
-          bq[j][0][0] = lop<0x000f000f>(w);
-          bq[j][0][1] = lop<0x00f000f0>(w);
-          bq[j][1][0] = lop<0x000f000f>(w8);
-          bq[j][1][1] = lop<0x00f000f0>(w8);
-        } else {
-          const uint32_t a = word(cur.w[0], j), b = word(cur.w[BITS == 3 ? 1 : 0], j), c = word(cur.w[BITS == 3 ? 2 : 0], j);
-#pragma unroll
-          for (int k = 0; k < 2; k++) {
-            bq[j][k][0] = raw3(4 * q + 2 * k, a, b, c);
-            bq[j][k][1] = raw3(4 * q + 2 * k + 1, a, b, c);
-          }
-        }
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; mt++) {
-        const uint4 lo = *reinterpret_cast<const uint4*>(xc + mt * TILE + 8 * q);
-        const uint4 hi = *reinterpret_cast<const uint4*>(xc + mt * TILE + 8 * q + 4);
-        const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          mma16816(acc[mt][j], alo, bq[j][0]);
-          mma16816(acc[mt][j], ahi, bq[j][1]);
-        }
-      }
-    }
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const float2 v = ss[s][16 * mt + g + 8 * h];
-        pq[mt][h][0] += v.x;
-        pq[mt][h][1] += v.y;
-      }
-    if (!last(i)) return;
-    // columns nc+4e+j: scale half 4e+j of sc, zero field 4e+j
-    const uint32_t zb = BITS == 4 ? cur.z0 : __funnelshift_r(cur.z0, cur.z1, (3 * (nc & 31)) & 31);
-    float sf[8], zf[8];
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-      const __half2 h2 = h2bits(word(cur.sc, e >> 1));
-      sf[e] = (e & 1) ? __high2float(h2) : __low2float(h2);
-      zf[e] = (float)((zb >> (BITS * e)) & ((1u << BITS) - 1u)) + zeroOffset;
-    }
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-#pragma unroll
-        for (int e = 0; e < 2; e++)
+        for (int q = 0; q < 4; q++) {
+          uint32_t bq[4][2][2];
+          tcr_b<BITS>(bq, f[p], q);
+          const uint4 lo = a[2 * q * T], hi = a[(2 * q + 1) * T];
+          const uint32_t alo[4] = {lo.x, lo.y, lo.z, lo.w}, ahi[4] = {hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
           for (int j = 0; j < 4; j++) {
-            float& a = acc[mt][j][2 * h + e];
-            const int col = 4 * e + j;
-            out[mt][j][2 * h + e] = fmaf(sf[col], fmaf(-zf[col], pq[mt][h][0], a - pq[mt][h][1]), out[mt][j][2 * h + e]);
-            a = 0.f;
+            mma16816(acc[j], alo, bq[j][0]);
+            mma16816(acc[j], ahi, bq[j][1]);
           }
-        pq[mt][h][0] = pq[mt][h][1] = 0.f;
+        }
+        const float2 lo = __ldg(xs + 64 * i), hi = __ldg(xs + 64 * i + 8);
+        pq[0][0] += lo.x, pq[0][1] += lo.y, pq[1][0] += hi.x, pq[1][1] += hi.y;
+        if (tcr_fold(gs, nsc, i)) tcr_end<BITS>(acc, out[0], pq, f[p], nc, zeroOffset);
       }
-  };
-  // f[i % 2] holds block i's weights; block i+1's are read while block i is multiplied
-  // (the loop is unrolled twice so that f is indexed statically).
-  tcrfetch<BITS> f[2];
-#pragma unroll
-  for (int p = 0; p < 2; p++) f[p].sc = make_uint4(0, 0, 0, 0), f[p].z0 = f[p].z1 = 0;
-  if (nvalid && nsc > 0) load(f[0], 0);
-  int s = 0, sfill = STAGES - 1;
-  for (int i0 = 0; i0 < nsc; i0 += 2) {
-#pragma unroll
-    for (int p = 0; p < 2; p++) {
-      const int i = i0 + p;
-      if (i >= nsc) break;  // the same for every thread of the block
-      cp_async_wait<STAGES - 2>();
-      __syncthreads();  // block i's input is in for every thread; all are done with block i-1
-      if (i + STAGES - 1 < nsc) fillX(sfill, i + STAGES - 1);
-      cp_async_commit();
-      sfill = sfill + 1 == STAGES ? 0 : sfill + 1;
-      if (nvalid) {
-        if (i + 1 < nsc) load(f[p ^ 1], i + 1);
-        step(f[p], i, s);
-      }
-      s = s + 1 == STAGES ? 0 : s + 1;
     }
   }
-  tc_finish<MT>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
+  tc_finish<1>(out, L, nc, g, col0, partN, M, res, rdst, part, count, isLast);
 }
 
-#define TCR(B, MT, STAGES, W, CHUNKS, MINB, NAME)                                                           \
+#define TCR(B, W, PF, CHUNKS, MINB, NAME)                                                                   \
   extern "C" __global__ void __launch_bounds__(32 * W, MINB) NAME(                                          \
       LIN(0), LIN(1), LIN(2), const uint32_t* xt, const float2* sums, int M, const float* res, float* rdst, \
       float* part, int* count, int K, int chunksPerSplit, float zeroOffset) {                               \
-    const int cb0 = (N0 + 32 * W - 1) / (32 * W), cb1 = (N1 + 32 * W - 1) / (32 * W);                       \
+    constexpr int bc = 32 * W; /* the columns of a block */                                                 \
+    const int cb0 = (N0 + bc - 1) / bc, cb1 = (N1 + bc - 1) / bc;                                           \
     const int bx0 = blockIdx.x;                                                                             \
     const int w = bx0 < cb0 ? 0 : bx0 < cb0 + cb1 ? 1 : 2;                                                 \
     const int bx = bx0 - (w > 0 ? cb0 : 0) - (w > 1 ? cb1 : 0);                                            \
     const int col0 = (w > 0 ? N0 : 0) + (w > 1 ? N1 : 0);                                                  \
     const lin L = {PICK(qweight), PICK(qzeros), PICK(scales), PICK(cgroup), PICK(perm), PICK(y), PICK(N)}; \
-    tcr<B, MT, STAGES, W, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K,        \
-                                  chunksPerSplit, zeroOffset);                                              \
+    tcr<B, W, PF, CHUNKS>(L, bx, col0, N0 + N1 + N2, xt, sums, M, res, rdst, part, count, K, chunksPerSplit,  \
+                          zeroOffset);                                                                      \
   }
-// gptq_tcN_m16_p1w8r: the raw-operand build beside TCB's (engine/backend/cuda's
-// tcKernels; TestTCOccupancy). Only the 16-row tile is built: on the H200
-// (BENCHMARKS.md, "Raw-operand decode batches") the 32-row one (MT 2: its two sets of
-// sums spill at two blocks per multiprocessor) was slower than gptq_tcN_m32_p1w8,
-// and the 64-row one faster for 4 bits without groups but slower for 3 bits in
-// groups of 128.
-#define TCRB(B) TCR(B, 1, 3, 8, 1024, 2, gptq_tc##B##_m16_p1w8r)
+// gptq_tcN_m16_p1w4r: the raw-operand build beside TCB's (engine/backend/cuda's
+// tcKernels; TestTCOccupancy): four warps a block, four blocks a multiprocessor (118-
+// 122 registers, 36 KB of static shared memory). Only the 16-row tile is built: on the
+// H200 (BENCHMARKS.md, "Raw-operand decode batches") the 32-row one (MT 2: its two
+// sets of sums spill at two blocks per multiprocessor) was slower than
+// gptq_tcN_m32_p1w8, and the 64-row one faster for 4 bits without groups but slower
+// for 3 bits in groups of 128. Of the barrier-free shapes measured ("Barrier-free
+// raw decode batches": 2 to 8 warps a block, the input read from global memory or
+// through this ring, the weights one or two blocks ahead in registers or through a
+// per-thread ring, 32 or 64 columns a warp) this one was the fastest.
+#define TCRB(B) TCR(B, 4, 1, 1024, 4, gptq_tc##B##_m16_p1w4r)
 TCRB(3)
 TCRB(4)
 

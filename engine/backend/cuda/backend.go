@@ -54,7 +54,7 @@ type Backend struct {
 	mvPart    cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
 	mvCount   cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
 	xh        cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
-	xt        cu.DevicePtr // a decode batch's input for gptq_tcN_m16_p1w8r (gather_xtN): xtBytes
+	xt        cu.DevicePtr // a decode batch's input for the raw builds gptq_tcN_m16_p1w4r (gather_xtN): xtBytes
 	xtSums    cu.DevicePtr // its per-row sums of every four-chunk block: xtSumsBytes
 	rows      int          // rows of the current batch
 	batched   bool         // the current step is a RunBatch (rows of their own positions)
@@ -138,7 +138,7 @@ type quant struct {
 	scales     cu.DevicePtr
 	cgroup     cu.DevicePtr // group of each 32-row chunk of the (sorted) rows
 	perm       cu.DevicePtr // input index of each sorted row; 0 when rows are in order
-	quadGroups bool         // every four-chunk block (128 sorted rows) has one group: gptq_tcN_m16_p1w8r takes it
+	quadGroups bool         // every four-chunk block (128 sorted rows) has one group: gptq_tcN_m16_p1w4r takes it
 }
 
 func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
@@ -153,9 +153,15 @@ func need(s engine.Shape) (caches, acts int64) {
 	return caches, acts
 }
 
-// xtBytes is the size of gather_xtN's input of a decode batch (mvRowsMax rows, float16)
-// and xtSumsBytes that of its sums (two floats per row and four-chunk block).
-func xtBytes(s engine.Shape) int64 { return mvRowsMax * int64(max(s.Hidden, s.Intermediate)) * 2 }
+// xtBytes is the size of gather_xtN's input of a decode batch (mvRowsMax rows, float16,
+// of the widest product's inputs padded to whole four-chunk blocks: xtInputs) and
+// xtSumsBytes that of its sums (two floats per row and four-chunk block).
+func xtBytes(s engine.Shape) int64 {
+	return mvRowsMax * int64(xtInputs(max(s.Hidden, s.Intermediate))) * 2
+}
+
+// xtInputs is K inputs padded to whole four-chunk blocks (128), as gather_xtN writes them.
+func xtInputs(K int) int { return 128 * ceil(K, 128) }
 
 func xtSumsBytes(s engine.Shape) int64 {
 	return mvRowsMax * int64(ceil(max(s.Hidden, s.Intermediate), 128)) * 8

@@ -38,8 +38,9 @@
 // bits take gptq_tcN_mR (R = 16, 32, 64: tcKernels, with K split for whole waves of
 // blocks, tcDefaults), which dequantize each chunk of weights once in registers into
 // the B operands of mma.sync for all the rows (up to 16 rows of weights with one group
-// per four chunks on gptq_tcN_m16_p1w8r, whose B operands skip the zero and scale,
-// applied to the sums per group instead; up to mvR4Rows rows of weights never
+// per four chunks on gptq_tcN_m16_p1w4r, whose B operands skip the zero and scale,
+// applied to the sums per group instead, and whose warps meet at no block barrier
+// while they stream the weights; up to mvR4Rows rows of weights never
 // permuted take gptq_mvN_r4, on CUDA cores); more rows, and 2 or 8
 // bits, take the prompt kernels (gptq_mm, gptq_gemm), whose row tiles (128 and 64
 // rows) hold a whole decode batch. Either way each weight is read once per step; the

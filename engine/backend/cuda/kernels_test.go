@@ -521,9 +521,10 @@ func tcTestConfigs() []tcConfig {
 // act-order (the raw builds run those with one group per four-chunk block, and fall
 // back to the others for groups of 32), 2208 inputs (69 chunks: 18 four-chunk blocks,
 // the last of one chunk, not a multiple of any prefetch depth, ranges of unequal
-// length) into 1184 columns (a partial column block for every width), at batches of
-// 2 and 5 rows up to each kernel's most; each batch's reference is computed once for
-// all configurations.
+// length) into two weights of 1184 and 608 columns of the same input, one launch
+// (a partial column block for every width, the second weight's blocks after the
+// first's), at batches of 2 and 5 rows up to each kernel's most; each batch's
+// reference is computed once for all configurations.
 func TestTCConfigs(t *testing.T) {
 	r := newRNG(t)
 	s := small
@@ -533,41 +534,54 @@ func TestTCConfigs(t *testing.T) {
 		tcRowsMin, mvR4Rows, tcForce, tcUnderfill = m, r4, f, u
 	}(tcRowsMin, mvR4Rows, tcForce, tcUnderfill)
 	tcRowsMin, mvR4Rows, tcUnderfill = 2, 0, true
-	const in, out = 2208, 1184
+	const in = 2208
+	outs := [2]int{1184, 608}
 	for _, q := range []struct {
 		bits, group int
 		actOrder    bool
 	}{{4, -1, false}, {4, 128, true}, {3, -1, false}, {3, 128, false}, {3, 32, true}} {
 		opt := gptqtest.PackOptions{Bits: q.bits, GroupSize: q.group, Sym: r.IntN(2) == 0, Format: "gptq"}
 		if q.actOrder {
-			opt.Perm = r.Perm(in)
+			opt.Perm = r.Perm(in) // both weights': a launch gathers its input through one permutation
 		}
 		name := fmt.Sprintf("%dbit/g%d/actorder=%v", q.bits, q.group, q.actOrder)
-		qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wf := gptqtest.Dequantize(qw)
-		w, err := b.LoadQuant(ctx, qw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if raw := w.(*tensor).q.quadGroups; raw != (q.group != 32) {
-			t.Fatalf("%s: one group per four-chunk block %v, want %v", name, raw, q.group != 32)
+		var ws [2]engine.Tensor
+		var wfs [2][]float32
+		for i, out := range outs {
+			qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wfs[i] = gptqtest.Dequantize(qw)
+			if ws[i], err = b.LoadQuant(ctx, qw); err != nil {
+				t.Fatal(err)
+			}
+			if raw := ws[i].(*tensor).q.quadGroups; raw != (q.group != 32) {
+				t.Fatalf("%s: one group per four-chunk block %v, want %v", name, raw, q.group != 32)
+			}
 		}
 		for _, rows := range []int{2, 5, 16, 32, 64} {
 			xv := randn(r, rows*in, 1)
-			want, tol := product(xv, wf, rows, in, out, true)
-			x, y := act(t, b, rows, in, xv), act(t, b, rows, out, nil)
+			x := act(t, b, rows, in, xv)
+			var ys [2]engine.Tensor
+			var wants [2][]float64
+			var tols [2]float64
+			for i, out := range outs {
+				wants[i], tols[i] = product(xv, wfs[i], rows, in, out, true)
+				ys[i] = act(t, b, rows, out, nil)
+			}
 			for _, c := range tcTestConfigs() {
 				if c.k.rows < rows || (rows > 5 && c.k.rows != rows) {
 					continue
 				}
 				t.Run(fmt.Sprintf("%s/%v/rows=%d", name, c, rows), func(t *testing.T) {
 					tcForce = &c
-					poison(t, b, y)
-					run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
-					expectClose(t, fmt.Sprintf("%d rows", rows), read(t, b, y, rows), want, tol)
+					poison(t, b, ys[0])
+					poison(t, b, ys[1])
+					run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(ys[0], x, ws[0]); o.MatMul(ys[1], x, ws[1]) })
+					for i := range ys {
+						expectClose(t, fmt.Sprintf("%d rows, weight %d", rows, i), read(t, b, ys[i], rows), wants[i], tols[i])
+					}
 				})
 			}
 		}

@@ -168,9 +168,9 @@ const tcChunks = 1024
 // lane holds in flight in registers, pd how many more it asks of L2 ahead of those
 // (prefetch; 0 for none), perSM the blocks one multiprocessor holds (the kernel's
 // __launch_bounds__; TestTCOccupancy); raw for the builds that take LOP3's results
-// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w8r, input from
+// as B operands and apply zeros and scales per group (gptq_tcN_m16_p1w4r, input from
 // gather_xtN), which run weights whose four-chunk blocks each have one group (others
-// run on the build of the same shape without raw).
+// run on the plain build of their rows: plain).
 type tcKernel struct {
 	rows, warps, pf, pd, perSM int
 	raw                        bool
@@ -192,9 +192,24 @@ func (k tcKernel) String() string { return k.name(0)[len("gptq_tc0_"):] }
 
 func (k tcKernel) cols() int { return 32 * k.warps }
 
+// plain is the build without raw operands that runs k's batches of weights whose
+// four-chunk blocks do not each have one group: k itself when it is not raw, else
+// the first plain build of its rows in tcKernels.
+func (k tcKernel) plain() tcKernel {
+	if !k.raw {
+		return k
+	}
+	for _, p := range tcKernels {
+		if !p.raw && p.rows == k.rows {
+			return p
+		}
+	}
+	panic("cuda: no plain tensor-core build of " + k.String())
+}
+
 // tcKernels lists the builds of gptq_tcN_mR for N = 3 and 4, in TCB's then TCRB's
 // order.
-var tcKernels = []tcKernel{{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false}, {16, 8, 1, 0, 2, true}}
+var tcKernels = []tcKernel{{16, 8, 1, 0, 2, false}, {32, 8, 1, 0, 2, false}, {64, 8, 1, 0, 1, false}, {16, 4, 1, 0, 4, true}}
 
 // Split policies of tcConfig (a positive split is that many K ranges, as far as
 // whole multiples of four chunks allow).
@@ -227,9 +242,11 @@ func (c tcConfig) String() string {
 // 65B's linears against 23.3 split to fill the device once; 4 rows 18.8 against 22.4;
 // 32 rows 28.5 against 32.5; 64 rows 49.6 against 52.4 for 4 bits without groups,
 // 51.2 against 51.4 for 3 bits in groups of 128); up to 16 rows on the raw build
-// (18.35 ms at 16 rows against 20.02 on gptq_tc4_m16_p1w8, 4 bits without groups;
-// 19.75 against 20.13, 3 bits in groups of 128; weights in groups of 32 or 64 run
-// the plain build), 32 and 64 rows on the plain ones.
+// gptq_tcN_m16_p1w4r ("Barrier-free raw decode batches": 17.82 ms at 16 rows against
+// 19.78 on the raw build with block barriers it replaced and 19.99 on
+// gptq_tc4_m16_p1w8, 4 bits without groups; 18.62 against 21.03 and 19.84, 3 bits in
+// groups of 128; weights in groups of 32 or 64 run the plain build), 32 and 64 rows
+// on the plain ones.
 var tcDefaults = []struct {
 	rows int
 	c    tcConfig
@@ -371,7 +388,9 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 	}
 	k := c.k
 	for _, w := range p.ws[:p.n] {
-		k.raw = k.raw && w.q.quadGroups
+		if !w.q.quadGroups {
+			k = k.plain()
+		}
 	}
 	if rows > k.rows {
 		o.fail(fmt.Errorf("cuda: MatMul: a batch of %d rows on %s, which takes %d", rows, k.name(bits), k.rows))
@@ -391,7 +410,7 @@ func (o ops) flushTC(args []any, res, rdst cu.DevicePtr) {
 		return
 	}
 	if k.raw {
-		if int64(K)*mvRowsMax*2 > xtBytes(o.b.shape) {
+		if int64(xtInputs(K))*mvRowsMax*2 > xtBytes(o.b.shape) {
 			o.fail(fmt.Errorf("cuda: MatMul: %d inputs exceed the decode batch input buffer (%d bytes)", K, xtBytes(o.b.shape)))
 			return
 		}
