@@ -353,6 +353,27 @@ __device__ __forceinline__ float4 splitSum(At at) {
   return sum;
 }
 
+// finishRow stores a one-row product's sums of columns n..n+3 (sum, where this
+// thread writes them): with one range of K into y (and rdst = res + y); with
+// several into part, the last range of the column block to finish adding every
+// range's and storing them. Threads that do not write still meet lastSplit's
+// barriers.
+__device__ __forceinline__ void finishRow(float4 sum, bool writes, int n, float* __restrict__ y, int col0, int partN,
+                                          const float* __restrict__ res, float* __restrict__ rdst,
+                                          float* __restrict__ part, int* __restrict__ count, int& isLast) {
+  if (gridDim.y > 1) {
+    if (writes) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + n), sum);
+    if (!lastSplit(count, isLast) || !writes) return;
+    sum = splitSum([&](int s) { return part + (size_t)s * partN + col0 + n; });
+  }
+  if (!writes) return;
+  *reinterpret_cast<float4*>(y + n) = sum;
+  if (res) {
+    const float4 r = *reinterpret_cast<const float4*>(res + n);
+    *reinterpret_cast<float4*>(rdst + n) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
+  }
+}
+
 // earlyWait ends the part of a one-row decode product that may overlap the kernel
 // ahead of it: launched early (engine/backend/cuda's oneRowEarly), a block has its
 // first copies going (nothing writes weights, scales or groups) while that kernel
@@ -420,18 +441,7 @@ __device__ void matvec_fast(const lin& L, int bx, int col0, int partN, const flo
       s = s + 1 == STAGES ? 0 : s + 1;
     }
   }
-  float4 sum = make_float4(acc[0], acc[1], acc[2], acc[3]);
-  if (gridDim.y > 1) {
-    if (active) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + n), sum);
-    if (!lastSplit(count, isLast) || !active) return;
-    sum = splitSum([&](int s) { return part + (size_t)s * partN + col0 + n; });
-  }
-  if (!active) return;
-  *reinterpret_cast<float4*>(L.y + n) = sum;
-  if (res) {
-    const float4 r = *reinterpret_cast<const float4*>(res + n);
-    *reinterpret_cast<float4*>(rdst + n) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
-  }
+  finishRow(make_float4(acc[0], acc[1], acc[2], acc[3]), active, n, L.y, col0, partN, res, rdst, part, count, isLast);
 }
 
 // matvec_rows is matvec_fast for a decode batch: rows m0..m0+R-1 of M (m0 = R times
@@ -846,18 +856,9 @@ __device__ void matvec_q(const lin& L, int bx, int col0, int partN, const float*
     }
   const int nw = cq & 1 ? n[1] : n[0];
   const bool writes = warpActive && cq < 2 && nw < N;
-  float4 sum = cq & 1 ? make_float4(y[1][0], y[1][1], y[1][2], y[1][3]) : make_float4(y[0][0], y[0][1], y[0][2], y[0][3]);
-  if (gridDim.y > 1) {
-    if (writes) __stcg(reinterpret_cast<float4*>(part + (size_t)blockIdx.y * partN + col0 + nw), sum);
-    if (!lastSplit(count, isLast) || !writes) return;
-    sum = splitSum([&](int sp) { return part + (size_t)sp * partN + col0 + nw; });
-  }
-  if (!writes) return;
-  *reinterpret_cast<float4*>(L.y + nw) = sum;
-  if (res) {
-    const float4 r = *reinterpret_cast<const float4*>(res + nw);
-    *reinterpret_cast<float4*>(rdst + nw) = make_float4(r.x + sum.x, r.y + sum.y, r.z + sum.z, r.w + sum.w);
-  }
+  const bool hi = cq & 1;
+  const float4 sum = make_float4(hi ? y[1][0] : y[0][0], hi ? y[1][1] : y[0][1], hi ? y[1][2] : y[0][2], hi ? y[1][3] : y[0][3]);
+  finishRow(sum, writes, nw, L.y, col0, partN, res, rdst, part, count, isLast);
 }
 
 // The launch's weights as MATVEC_FAST, in column blocks of MVQ_COLS; four blocks a
