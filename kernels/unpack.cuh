@@ -1,0 +1,137 @@
+// Dequantization shared by the GPTQ kernels of gptq.cu and hopper.cu: a packed
+// field turned into float16 by LOP3 and HFMA2, the order the pairs of a 32-row chunk
+// come in, and the prompt kernels' stage layout and tile dequantization (mm_item,
+// mm_part), which gptq_mm (mma.sync) and gptq_ws (wgmma) share.
+#pragma once
+#include "common.cuh"
+
+__device__ __forceinline__ __half2 h2bits(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
+
+// lop returns (w & MASK) | 0x64006400 in one LOP3.
+template <uint32_t MASK>
+__device__ __forceinline__ uint32_t lop(uint32_t w) {
+  uint32_t r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(w), "n"(MASK), "n"(0x64006400));
+  return r;
+}
+
+__device__ __forceinline__ uint32_t word(const uint4& v, int j) {
+  return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
+}
+
+// pairOf gives the rows (lo, hi) within a 32-row chunk whose inputs make up the i-th
+// half2 of the chunk in the order dot unpacks the weights.
+template <int BITS>
+__device__ __forceinline__ int2 pairOf(int i) {
+  if (BITS == 4) {  // per 8-row word: (0,4) (1,5) (2,6) (3,7)
+    const int lo = (i >> 2) * 8 + (i & 3);
+    return make_int2(lo, lo + 4);
+  }
+  if (i == 15) return make_int2(0, 31);
+  const int lo = 1 + 10 * (i / 5) + i % 5;  // blocks of ten rows from 1, 11 and 21
+  return make_int2(lo, lo + 5);
+}
+
+// unpack returns q - z for the two fields of the float16 pair h (1024 + q*2^p in each
+// half): h * (2^-plo, 2^-phi) + off, where off = -(1024*2^-p + z) per half.
+__device__ __forceinline__ __half2 unpack(uint32_t h, __half2 scale, __half2 off) {
+  return __hfma2(h2bits(h), scale, off);
+}
+
+// raw3 is pair i of a 3-bit chunk (words a, b, c; see gptq.cu's dot) as LOP3 leaves it, the
+// float16 pair 1024 + q*2^p per half (p of each half: shift3), i a constant once
+// unrolled.
+__device__ __forceinline__ uint32_t raw3(int i, uint32_t a, uint32_t b, uint32_t c) {
+  if (i == 15) return (a & 7u) | lop<0x00070000>(c >> 13);
+  const int t = i / 5, k = i % 5;
+  uint32_t w;
+  if (k < 3) {
+    w = t == 0 ? a >> 2 : t == 1 ? b : __funnelshift_r(b, c, 30);
+  } else {
+    w = t == 0 ? __funnelshift_r(a, b, 11) : t == 1 ? b >> 9 : c >> 7;
+  }
+  if (k == 0 || k == 3) return lop<0x0007000e>(w);
+  if (k == 1 || k == 4) return lop<0x00380070>(w);
+  return lop<0x01c00380>(w);
+}
+
+// shift3 is the bit p of the low and high value of raw3's pair i.
+__device__ __forceinline__ int2 shift3(int i) {
+  if (i == 15) return make_int2(0, 0);
+  const int k = i % 5;
+  return k == 0 || k == 3 ? make_int2(1, 0) : k == 1 || k == 4 ? make_int2(4, 3) : make_int2(7, 6);
+}
+
+// pair3 is q - z for pair i of a 3-bit chunk: raw3's pair times 2^-p less 1024*2^-p + z.
+__device__ __forceinline__ __half2 pair3(int i, uint32_t a, uint32_t b, uint32_t c, __half2 zz) {
+  const int2 p = shift3(i);
+  const float lo = 1.f / (1 << p.x), hi = 1.f / (1 << p.y);
+  return unpack(raw3(i, a, b, c), __floats2half2_rn(lo, hi), __hsub2(__floats2half2_rn(-1024.f * lo, -1024.f * hi), zz));
+}
+
+__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+#define MM_PITCH 72  // halves per shared row of a 64-row step: 64 plus 16 bytes of padding
+
+// mmLayout is the byte layout of one stage of gptq_mm for TM rows and TN columns: the
+// input [TM][MM_PITCH] halves, the packed words [2][BITS][TN], the scales [2][TN]
+// halves and the zero words [2][ZW] of the step's two chunks; BH is one dequantized
+// tile [TN][MM_PITCH] halves. Every part is a multiple of 16 bytes.
+template <int BITS, int TM, int TN>
+struct mmLayout {
+  static constexpr int ZW = BITS == 4 ? TN / 8 : TN * 3 / 32;
+  static constexpr int A = TM * MM_PITCH * 2;
+  static constexpr int W = 2 * BITS * TN * 4;
+  static constexpr int S = 2 * TN * 2;
+  static constexpr int Z = 2 * ZW * 4;
+  static constexpr int STAGE = A + W + S + Z;
+  static constexpr int BH = TN * MM_PITCH * 2;
+};
+
+// mmItem is what one thread dequantizes of a step: one column's chunk (its packed
+// words, scale and zero).
+template <int BITS>
+struct mmItem {
+  uint32_t w[BITS];
+  __half2 s2, zz;
+};
+
+template <int BITS, int TN>
+__device__ __forceinline__ void mm_item(mmItem<BITS>& it, const unsigned char* stage, int A, int h, int bn,
+                                        float zeroOffset) {
+  using L = mmLayout<BITS, 16, TN>;
+  const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + A);
+  const __half* ss = reinterpret_cast<const __half*>(stage + A + L::W);
+  const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + A + L::W + L::S) + h * L::ZW;
+#pragma unroll
+  for (int b = 0; b < BITS; b++) it.w[b] = ws[(h * BITS + b) * TN + bn];
+  it.s2 = __half2half2(ss[h * TN + bn]);
+  uint32_t z;
+  if (BITS == 4) {
+    z = (zs[bn >> 3] >> ((bn & 7) * 4)) & 15u;
+  } else {
+    const int bit = 3 * (bn & 31), wi = (bn >> 5) * 3 + (bit >> 5);
+    z = __funnelshift_r(zs[wi], (bit & 31) > 29 ? zs[wi + 1] : 0u, bit & 31) & 7u;
+  }
+  it.zz = __float2half2_rn((float)z + zeroOffset);
+}
+
+// mm_part writes part q (pairs 4q..4q+3: 8 values, 16 bytes) of item it to dst, q a
+// constant once unrolled.
+template <int BITS>
+__device__ __forceinline__ void mm_part(__half* dst, const mmItem<BITS>& it, int q) {
+  uint32_t v[4];
+  if (BITS == 4) {
+    const uint32_t w = it.w[q];
+    const __half2 o0 = __hsub2(__float2half2_rn(-1024.f), it.zz), o4 = __hsub2(__float2half2_rn(-64.f), it.zz);
+    const __half2 one = __float2half2_rn(1.f), sixteenth = __float2half2_rn(1.f / 16.f);
+    v[0] = h2u(__hmul2(unpack(lop<0x000f000f>(w), one, o0), it.s2));
+    v[1] = h2u(__hmul2(unpack(lop<0x00f000f0>(w), sixteenth, o4), it.s2));
+    v[2] = h2u(__hmul2(unpack(lop<0x000f000f>(w >> 8), one, o0), it.s2));
+    v[3] = h2u(__hmul2(unpack(lop<0x00f000f0>(w >> 8), sixteenth, o4), it.s2));
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; e++) v[e] = h2u(__hmul2(pair3(4 * q + e, it.w[0], it.w[1], it.w[2], it.zz), it.s2));
+  }
+  *reinterpret_cast<uint4*>(dst) = make_uint4(v[0], v[1], v[2], v[3]);
+}
