@@ -3,7 +3,7 @@
 package kernels
 
 // Entries are the kernels of the committed PTX by name, with their parameters
-// (the same for every target).
+// (the same for every target that has them).
 var Entries = map[string]Entry{
 	"add": {Module: "llama", Params: []Param{
 		{Name: "add_param_0", Type: ".u64", Size: 8},
@@ -747,6 +747,58 @@ var Entries = map[string]Entry{
 		{Name: "gptq_tc4_m64_p1w8_param_27", Type: ".u32", Size: 4},
 		{Name: "gptq_tc4_m64_p1w8_param_28", Type: ".u32", Size: 4},
 		{Name: "gptq_tc4_m64_p1w8_param_29", Type: ".f32", Size: 4},
+	}},
+	"gptq_ws3": {Module: "hopper", Params: []Param{
+		{Name: "gptq_ws3_param_0", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_1", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_2", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_3", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_4", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_5", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_6", Type: ".u32", Size: 4},
+		{Name: "gptq_ws3_param_7", Type: ".u32", Size: 4},
+		{Name: "gptq_ws3_param_8", Type: ".u32", Size: 4},
+		{Name: "gptq_ws3_param_9", Type: ".u32", Size: 4},
+		{Name: "gptq_ws3_param_10", Type: ".f32", Size: 4},
+	}},
+	"gptq_ws4": {Module: "hopper", Params: []Param{
+		{Name: "gptq_ws4_param_0", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_1", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_2", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_3", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_4", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_5", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_6", Type: ".u32", Size: 4},
+		{Name: "gptq_ws4_param_7", Type: ".u32", Size: 4},
+		{Name: "gptq_ws4_param_8", Type: ".u32", Size: 4},
+		{Name: "gptq_ws4_param_9", Type: ".u32", Size: 4},
+		{Name: "gptq_ws4_param_10", Type: ".f32", Size: 4},
+	}},
+	"gptq_wst3": {Module: "hopper", Params: []Param{
+		{Name: "gptq_wst3_param_0", Type: ".u64", Size: 8},
+		{Name: "gptq_wst3_param_1", Type: ".u64", Size: 8},
+		{Name: "gptq_wst3_param_2", Type: ".u64", Size: 8},
+		{Name: "gptq_wst3_param_3", Type: ".u64", Size: 8},
+		{Name: "gptq_wst3_param_4", Type: ".u64", Size: 8},
+		{Name: "gptq_wst3_param_5", Type: ".u64", Size: 8},
+		{Name: "gptq_wst3_param_6", Type: ".u32", Size: 4},
+		{Name: "gptq_wst3_param_7", Type: ".u32", Size: 4},
+		{Name: "gptq_wst3_param_8", Type: ".u32", Size: 4},
+		{Name: "gptq_wst3_param_9", Type: ".u32", Size: 4},
+		{Name: "gptq_wst3_param_10", Type: ".f32", Size: 4},
+	}},
+	"gptq_wst4": {Module: "hopper", Params: []Param{
+		{Name: "gptq_wst4_param_0", Type: ".u64", Size: 8},
+		{Name: "gptq_wst4_param_1", Type: ".u64", Size: 8},
+		{Name: "gptq_wst4_param_2", Type: ".u64", Size: 8},
+		{Name: "gptq_wst4_param_3", Type: ".u64", Size: 8},
+		{Name: "gptq_wst4_param_4", Type: ".u64", Size: 8},
+		{Name: "gptq_wst4_param_5", Type: ".u64", Size: 8},
+		{Name: "gptq_wst4_param_6", Type: ".u32", Size: 4},
+		{Name: "gptq_wst4_param_7", Type: ".u32", Size: 4},
+		{Name: "gptq_wst4_param_8", Type: ".u32", Size: 4},
+		{Name: "gptq_wst4_param_9", Type: ".u32", Size: 4},
+		{Name: "gptq_wst4_param_10", Type: ".f32", Size: 4},
 	}},
 	"read_probe": {Module: "probe", Params: []Param{
 		{Name: "read_probe_param_0", Type: ".u64", Size: 8},

@@ -41,6 +41,37 @@ func TestPTX(t *testing.T) {
 	}
 }
 
+// TestPTXSM90a checks the modules built for sm_90a alone: raised to PTX ISA 8.0 and
+// sm_90a, with their entries.
+func TestPTXSM90a(t *testing.T) {
+	entries := map[string][]string{"hopper": {"gptq_ws3", "gptq_ws4", "gptq_wst3", "gptq_wst4"}}
+	for _, name := range Hopper {
+		p, err := PTXSM90a(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"\n.version 8.0\n", "\n.target sm_90a\n"} {
+			if !strings.Contains(p, want) {
+				t.Errorf("%s: missing %q", name, want)
+			}
+		}
+		for _, e := range entries[name] {
+			if !strings.Contains(p, ".entry "+e+"(") {
+				t.Errorf("%s: no entry %s", name, e)
+			}
+			if Entries[e].Module != name {
+				t.Errorf("entry %s: module %q, want %q", e, Entries[e].Module, name)
+			}
+		}
+	}
+	if !HasSM90a(9, 0) || HasSM90a(8, 9) || HasSM90a(10, 0) {
+		t.Error("HasSM90a: want compute capability 9.0 alone")
+	}
+	if _, err := PTXSM90a("gptq"); err == nil {
+		t.Error("gptq: sm_90a PTX found, want only the modules of Hopper")
+	}
+}
+
 func TestPTXTooOld(t *testing.T) {
 	if _, err := PTX("gptq", 7, 5); err == nil {
 		t.Fatal("compute capability 7.5 accepted")
@@ -92,24 +123,32 @@ func TestParseEntries(t *testing.T) {
 // TestEntries checks the generated table against the embedded PTX of every target,
 // so a PTX regenerated without entries.go fails here, nvcc or not.
 func TestEntries(t *testing.T) {
-	seen := map[string]bool{}
+	type file struct{ module, path string }
+	var files []file
 	for _, name := range Names {
 		for _, sm := range Targets {
-			ptx, err := ptxFiles.ReadFile(File(name, sm))
-			if err != nil {
-				t.Fatal(err)
+			files = append(files, file{name, File(name, sm)})
+		}
+	}
+	for _, name := range Hopper {
+		files = append(files, file{name, FileSM90a(name)})
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		ptx, err := ptxFiles.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := ParseEntries(string(ptx))
+		if err != nil {
+			t.Fatalf("%s: %v", f.path, err)
+		}
+		for k, ps := range es {
+			e, ok := Entries[k]
+			if !ok || e.Module != f.module || !slices.Equal(e.Params, ps) {
+				t.Errorf("%s: entry %s %v; entries.go has %+v (run go run ./kernels/gen -entries)", f.path, k, ps, e)
 			}
-			es, err := ParseEntries(string(ptx))
-			if err != nil {
-				t.Fatalf("%s: %v", File(name, sm), err)
-			}
-			for k, ps := range es {
-				e, ok := Entries[k]
-				if !ok || e.Module != name || !slices.Equal(e.Params, ps) {
-					t.Errorf("%s: entry %s %v; entries.go has %+v (run go run ./kernels/gen -entries)", File(name, sm), k, ps, e)
-				}
-				seen[k] = true
-			}
+			seen[k] = true
 		}
 	}
 	for k := range Entries {

@@ -636,10 +636,12 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // the last row's logits then copied to the host. tok/s is prompt tokens over that
 // time.
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
-// must match.
+// must match; $AGENT_WS=0 runs the prompt products on gptq_mm where gptq_ws is the
+// default (wsFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
 func BenchmarkPrefill(b *testing.B) {
+	wsFromEnv(b)
 	s := llama65B
 	const hd = 128
 	for _, q := range quantizations {
@@ -693,8 +695,9 @@ func BenchmarkPrefill(b *testing.B) {
 }
 
 // BenchmarkPrompt times one prompt product of LLaMA-65B (q, gate and down: 8192×8192,
-// 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: gather_xN and gptq_mmN as
-// MatMul issues them) at 256, 512 and 1920 rows, two copies of the weights in turn.
+// 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: gather_xN and gptq_mmN,
+// and gptq_wsN where the device has it, as MatMul issues them) at 256, 512 and 1920
+// rows, two copies of the weights in turn.
 //
 //	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
 func BenchmarkPrompt(b *testing.B) {
@@ -712,21 +715,41 @@ func BenchmarkPrompt(b *testing.B) {
 			fillAct(b, be, x)
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
 			for _, rows := range []int{256, 512, maxRows} {
-				b.Run(fmt.Sprintf("%dbit/%s/rows=%d", bits, l.name, rows), func(b *testing.B) {
-					reps := ceil(8*maxRows, rows)
-					step := func(o engine.Ops) {
-						for i := range reps {
-							o.MatMul(y, x, ws[i%2])
+				for _, k := range promptBuilds(be) {
+					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, k.kind), func(b *testing.B) {
+						defer setPromptKernel(k)()
+						reps := ceil(8*maxRows, rows)
+						step := func(o engine.Ops) {
+							for i := range reps {
+								o.MatMul(y, x, ws[i%2])
+							}
 						}
-					}
-					batch := make([]int32, rows)
-					sec := timeRuns(b, be, batch, 0, step) / float64(reps)
-					b.ReportMetric(sec*1e6, "us/op")
-					b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
-				})
+						batch := make([]int32, rows)
+						sec := timeRuns(b, be, batch, 0, step) / float64(reps)
+						b.ReportMetric(sec*1e6, "us/op")
+						b.ReportMetric(2*float64(rows)*float64(l.in)*float64(l.out)/sec/1e12, "TFLOP/s")
+					})
+				}
 			}
 		}
 	}
+}
+
+// wsFromEnv sets promptWS for the length of a benchmark from $AGENT_WS (1 or 0), so
+// that one device call can time whole prompts on gptq_ws and on gptq_mm.
+func wsFromEnv(tb testing.TB) {
+	v := os.Getenv("AGENT_WS")
+	if v == "" {
+		return
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		tb.Fatalf("AGENT_WS: %v", err)
+	}
+	w := promptWS
+	tb.Cleanup(func() { promptWS = w })
+	promptWS = on
+	tb.Logf("prompt products on gptq_ws where the device has it: %v", on)
 }
 
 // earlyFromEnv sets oneRowEarly for the length of a test or benchmark from

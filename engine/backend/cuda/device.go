@@ -20,6 +20,8 @@ type device struct {
 	name         string
 	major, minor int
 	sms          int
+	hopper       bool  // the sm_90a modules (kernels.Hopper: gptq_ws3, gptq_ws4) are loaded
+	hopperErr    error // why the driver refused them, on compute capability 9.0
 	stream       cu.Stream
 	modules      []cu.Module
 	entries      map[string]cu.Module // kernel name to the module defining it
@@ -61,14 +63,43 @@ func newDevice(ordinal int) (*device, error) {
 			d.close()
 			return nil, fmt.Errorf("cuda: load kernel module %s on %s (compute %d.%d): %w", name, d.name, d.major, d.minor, err)
 		}
-		d.modules = append(d.modules, m)
-		for e, info := range kernels.Entries {
-			if info.Module == name {
-				d.entries[e] = m
-			}
+		d.add(name, m)
+	}
+	if kernels.HasSM90a(d.major, d.minor) {
+		d.hopper, d.hopperErr = true, d.loadHopper()
+		if d.hopperErr != nil {
+			d.hopper = false
 		}
 	}
 	return d, nil
+}
+
+// add records module m, loaded from kernel module name, and its entries.
+func (d *device) add(name string, m cu.Module) {
+	d.modules = append(d.modules, m)
+	for e, info := range kernels.Entries {
+		if info.Module == name {
+			d.entries[e] = m
+		}
+	}
+}
+
+// loadHopper loads the sm_90a modules. They only add kernels (the prompt products
+// on wgmma) that the others stand in for, so a driver that refuses them leaves the
+// device working without them.
+func (d *device) loadHopper() error {
+	for _, name := range kernels.Hopper {
+		ptx, err := kernels.PTXSM90a(name)
+		if err != nil {
+			return err
+		}
+		m, err := cu.LoadData(ptx)
+		if err != nil {
+			return fmt.Errorf("cuda: load the sm_90a kernel module %s on %s: %w", name, d.name, err)
+		}
+		d.add(name, m)
+	}
+	return nil
 }
 
 // fn returns the kernel named name from the module that defines it.

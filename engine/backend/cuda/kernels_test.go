@@ -20,6 +20,7 @@ import (
 	"github.com/rewoo-agent/agent/engine/gptq/gptqtest"
 	"github.com/rewoo-agent/agent/engine/internal/half"
 	"github.com/rewoo-agent/agent/engine/sample"
+	"github.com/rewoo-agent/agent/kernels"
 )
 
 // Kernel checks: every operation on fresh random inputs (seeded from the clock, the
@@ -212,6 +213,59 @@ func TestMatMulQuant(t *testing.T) {
 	}
 }
 
+// promptKernels runs f once per prompt kernel the device has: gptq_mm, and gptq_ws
+// and gptq_wst where the sm_90a modules are loaded (promptWS and wsBuild set for
+// each), as subtests named after the kernel.
+func promptKernels(t *testing.T, b *Backend, f func(t *testing.T)) {
+	for _, k := range promptBuilds(b) {
+		t.Run(k.kind, func(t *testing.T) {
+			defer setPromptKernel(k)()
+			f(t)
+		})
+	}
+}
+
+// promptBuilds are the prompt kernels b's device has.
+func promptBuilds(b *Backend) []mmKernel {
+	if b.dev.hopper {
+		return []mmKernel{mmBuild, wsWideBuild, wsTallBuild}
+	}
+	return []mmKernel{mmBuild}
+}
+
+// setPromptKernel makes k the prompt kernel and returns what restores the previous.
+func setPromptKernel(k mmKernel) func() {
+	w, build := promptWS, wsBuild
+	promptWS = k.kind != mmBuild.kind
+	if promptWS {
+		wsBuild = k
+	}
+	return func() { promptWS, wsBuild = w, build }
+}
+
+// TestHopperModules checks that a device of compute capability 9.0 loaded the sm_90a
+// modules (gptq_ws), which the driver could refuse without failing the backend.
+func TestHopperModules(t *testing.T) {
+	b := open(t, small)
+	if !kernels.HasSM90a(b.dev.major, b.dev.minor) {
+		t.Skipf("compute capability %d.%d has no sm_90a modules", b.dev.major, b.dev.minor)
+	}
+	if !b.dev.hopper {
+		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
+	}
+	err := b.th.Do(ctx, func() error {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wst3", "gptq_wst4"} {
+			if _, err := b.dev.fn(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestMatMulPromptUnsplit checks 3- and 4-bit prompt products large enough that K is
 // not split (256 tiles of 128×256); TestMatMulQuant's and TestMatMulPromptKernels'
 // are split in two.
@@ -235,7 +289,12 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
+			promptKernels(t, b, func(t *testing.T) {
+				if _, n, _, ok := (ops{b}).mmPlan(rows, in, out, bits); n != 1 || !ok {
+					t.Fatalf("%d splits (ok %v), want 1", n, ok)
+				}
+				checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
+			})
 		})
 	}
 }
@@ -263,9 +322,6 @@ func TestMatMulPromptKernels(t *testing.T) {
 			}
 			name := fmt.Sprintf("%dbit/%dx%d/g%d/actorder=%v/%s/sym=%v/rows=%d", bits, c.in, out, c.group, c.actOrder, c.format, opt.Sym, c.rows)
 			t.Run(name, func(t *testing.T) {
-				if tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
-					t.Fatalf("plan %v, %d splits, ok %v: want gptq_mm split in two", tiles, splits, ok)
-				}
 				qw, err := gptqtest.Quantize(name, randn(r, c.in*out, 1/math.Sqrt(float64(c.in))), c.in, out, opt)
 				if err != nil {
 					t.Fatal(err)
@@ -274,45 +330,52 @@ func TestMatMulPromptKernels(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+				promptKernels(t, b, func(t *testing.T) {
+					if tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
+						t.Fatalf("plan %v, %d splits, ok %v: want the prompt kernel split in two", tiles, splits, ok)
+					}
+					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+				})
 			})
 		}
 	}
 }
 
-// TestMMOccupancy checks that one multiprocessor holds the blocks mmBuild says of
-// gptq_mm3 and gptq_mm4 with the dynamic shared memory of LLaMA-65B's widest K (688
-// chunks), and that neither spills registers to local memory.
+// TestMMOccupancy checks that one multiprocessor holds the blocks mmBuild (and, where
+// the sm_90a modules are loaded, wsWideBuild and wsTallBuild) says of its 3- and 4-bit kernels with the
+// dynamic shared memory of LLaMA-65B's widest K (688 chunks), and that none spills
+// registers to local memory.
 func TestMMOccupancy(t *testing.T) {
 	b := open(t, small)
-	k := mmBuild
-	for _, bits := range []int{3, 4} {
-		name, shared := fmt.Sprintf("gptq_mm%d", bits), k.shared(bits, 22016/32)
-		var local, blocks, regs int
-		err := b.th.Do(ctx, func() error {
-			f, err := b.dev.fn(name)
+	for _, k := range promptBuilds(b) {
+		for _, bits := range []int{3, 4} {
+			name, shared := k.name(bits), k.shared(bits, 22016/32)
+			var local, blocks, regs int
+			err := b.th.Do(ctx, func() error {
+				f, err := b.dev.fn(name)
+				if err != nil {
+					return err
+				}
+				if err := b.dev.allowShared(name, f, shared); err != nil {
+					return err
+				}
+				if local, err = f.Attribute(cu.LocalSizeBytes); err != nil {
+					return err
+				}
+				if regs, err = f.Attribute(cu.NumRegs); err != nil {
+					return err
+				}
+				blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.threads(), int64(shared))
+				return err
+			})
 			if err != nil {
-				return err
+				t.Fatal(err)
 			}
-			if err := b.dev.allowShared(name, f, shared); err != nil {
-				return err
+			if blocks < k.perSM || local > 0 {
+				t.Errorf("%s: %d blocks per multiprocessor (its build says %d), %d bytes of local memory", name, blocks, k.perSM, local)
 			}
-			if local, err = f.Attribute(cu.LocalSizeBytes); err != nil {
-				return err
-			}
-			if regs, err = f.Attribute(cu.NumRegs); err != nil {
-				return err
-			}
-			blocks, err = f.MaxActiveBlocksPerMultiProcessor(k.threads(), int64(shared))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
+			t.Logf("%s: %d registers, %d bytes local memory, %d bytes dynamic shared memory, %d blocks per multiprocessor", name, regs, local, shared, blocks)
 		}
-		if blocks < k.perSM || local > 0 {
-			t.Errorf("%s: %d blocks per multiprocessor (mmBuild says %d), %d bytes of local memory", name, blocks, k.perSM, local)
-		}
-		t.Logf("%s: %d registers, %d bytes local memory, %d bytes dynamic shared memory, %d blocks per multiprocessor", name, regs, local, shared, blocks)
 	}
 }
 

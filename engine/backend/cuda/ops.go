@@ -137,7 +137,7 @@ const tcPartFloats = 8 << 20
 
 // mvRowsMax is the most rows a decode product runs on the decode kernels
 // (gptq_tcN_mR, or gptq_mvN_rR below tcRowsMin rows and for small batches of
-// unpermuted weights); more take the prompt kernels (gptq_mm, 128-row tiles).
+// unpermuted weights); more take the prompt kernels (gptq_mm or gptq_ws, 128-row tiles).
 const mvRowsMax = 64
 
 // tcRowsMin is the fewest rows a decode product runs on the tensor-core kernels
@@ -431,37 +431,88 @@ var tcForce *tcConfig
 // computes.
 const mvCols = 512
 
-// mmKernel is the shape of the prompt kernel gptq_mmN (kernels/gptq.cu, mm): tiles
-// of rows×cols of Y, warps of 64×64, a ring of stages 64-row steps of K in dynamic
-// shared memory; perSM is the blocks one multiprocessor holds (its __launch_bounds__,
-// registers and shared memory; TestMMOccupancy).
-type mmKernel struct{ rows, cols, stages, perSM int }
+// mmKernel is the shape of a prompt kernel (kind): gptq_mmN (kernels/gptq.cu, mm:
+// warps of 64×64 on mma.sync), gptq_wsN or gptq_wstN (kernels/hopper.cu, ws and wst:
+// warp-specialized, wgmma, sm_90a only). Tiles of rows×cols of Y and a ring of stages
+// 64-row steps of K in dynamic shared memory; perSM is the blocks one multiprocessor
+// holds (its __launch_bounds__, registers and shared memory; TestMMOccupancy).
+type mmKernel struct {
+	kind                      string // "gptq_mm", "gptq_ws" or "gptq_wst"
+	rows, cols, stages, perSM int
+}
 
-func (k mmKernel) threads() int { return k.rows * k.cols / 128 }
+func (k mmKernel) threads() int {
+	switch k.kind {
+	case "gptq_ws":
+		return 384
+	case "gptq_wst":
+		return 640
+	}
+	return k.rows * k.cols / 128
+}
+
+// name is the kernel for bits-bit weights.
+func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind, bits) }
 
 // shared is the dynamic shared memory of a block of bits-bit weights for per chunks
-// (kernels/gptq.cu's mmLayout): per stage the input (72 halves a row), the packed
-// words, scales and zero words of two chunks; two dequantized tiles; the chunks'
-// groups.
+// (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout and wstLayout), the chunks'
+// groups (4*per) included:
+//   - gptq_mm: per stage the input (72 halves a row), the packed words, scales and
+//     zero words of two chunks; two dequantized tiles;
+//   - gptq_ws: the same with rows of 64 halves, stages padded to 1 KB, and 1 KB to
+//     align them;
+//   - gptq_wst: four slots of 64 rows of input per consumer (64 halves a row), three
+//     dequantized tiles, the stages of packed words, scales and zero words (1 KB
+//     each), and 1 KB to align them.
 func (k mmKernel) shared(bits, per int) int {
 	zeros := k.cols // two chunks' zero words: 4 bits, cols/8 words each
 	if bits == 3 {
 		zeros = 3 * k.cols / 4
 	}
-	stage := k.rows*144 + 8*bits*k.cols + 4*k.cols + zeros
-	return k.stages*stage + 2*k.cols*144 + 4*per
+	weights := 8*bits*k.cols + 4*k.cols + zeros
+	switch k.kind {
+	case "gptq_ws":
+		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 2*k.cols*128 + 4*per + 1024
+	case "gptq_wst":
+		return 4*k.rows*128 + 3*k.cols*128 + k.stages*ceil(weights, 1024)*1024 + 4*per + 1024
+	}
+	return k.stages*(k.rows*144+weights) + 2*k.cols*144 + 4*per
 }
 
 // mmBuild is gptq_mm3/gptq_mm4's shape: 128×256 tiles, four stages (188 KB of shared
 // memory at 4 bits), one block per multiprocessor. BenchmarkPrompt on the H200
 // (BENCHMARKS.md, "CUDA speed work, round 5") found it the fastest of the shapes tried.
-var mmBuild = mmKernel{128, 256, 4, 1}
+var mmBuild = mmKernel{kind: "gptq_mm", rows: 128, cols: 256, stages: 4, perSM: 1}
 
-// mmPlan is how a bits-bit prompt product of rows×K by K×N runs on gptq_mm: its tiles
-// and K's splits of per chunks; ok false when a block does not fit the device's shared
-// memory (under 188 KB a block: the generic kernel then runs it).
+// wsWideBuild is gptq_ws3/gptq_ws4's: the same tiles, five stages (198 KB of shared
+// memory at 4 bits), one block of 384 threads per multiprocessor.
+var wsWideBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 5, perSM: 1}
+
+// wsTallBuild is gptq_wst3/gptq_wst4's: 256×128 tiles, four stages of weights (200 KB
+// of shared memory at 4 bits), one block of 640 threads per multiprocessor.
+var wsTallBuild = mmKernel{kind: "gptq_wst", rows: 256, cols: 128, stages: 4, perSM: 1}
+
+// wsBuild is the warp-specialized prompt kernel used where the device has one; tests
+// and benchmarks set it to each.
+var wsBuild = wsTallBuild
+
+// promptWS selects gptq_wsN over gptq_mmN where the device has it (the sm_90a modules
+// loaded: compute capability 9.0); tests and benchmarks clear it to run gptq_mmN.
+var promptWS = true
+
+// promptKernel is the kernel 3- and 4-bit prompt products run on.
+func (o ops) promptKernel() mmKernel {
+	if promptWS && o.b.dev.hopper {
+		return wsBuild
+	}
+	return mmBuild
+}
+
+// mmPlan is how a bits-bit prompt product of rows×K by K×N runs on the prompt kernel:
+// its tiles and K's splits of per chunks; ok false when a block does not fit the
+// device's shared memory (the generic kernel then runs it).
 func (o ops) mmPlan(rows, K, N, bits int) (tiles [2]int, splits, per int, ok bool) {
-	k := mmBuild
+	k := o.promptKernel()
 	tiles = [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
 	splits = mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
 	per = ceil(K/32, splits)
@@ -689,7 +740,8 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				if splits > 1 {
 					o.b.prog.zero(y.p, rows*N)
 				}
-				o.launch(fmt.Sprintf("gptq_mm%d", q.bits), [3]int{tiles[0], tiles[1], splits}, mmBuild.threads(), mmBuild.shared(q.bits, per),
+				k := o.promptKernel()
+				o.launch(k.name(q.bits), [3]int{tiles[0], tiles[1], splits}, k.threads(), k.shared(q.bits, per),
 					wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
 				return
 			}

@@ -1,0 +1,484 @@
+// Prompt products on Hopper's warpgroup instructions, for the sm_90a target only
+// (kernels/gen compiles this file for compute_90, then raises its .version and
+// .target lines to PTX ISA 8.0 and sm_90a: nvcc 11.8 emits neither; the driver loads
+// it on compute capability 9.0 only, beside the other modules).
+//
+// gptq_ws3/gptq_ws4: Y[M, N] = Xh[M, K] W[K, N] for the 3- and 4-bit prompt products,
+// Xh the input gather_xN (gptq.cu) wrote, in the same 128×256 tiles, 64-row steps of
+// K and K splits as gptq_mm, but warp-specialized. gptq_mm's warps each copy, address,
+// dequantize and multiply, and wait for one another at a block barrier every step: the
+// step takes about the sum of those streams (BENCHMARKS.md, "Prompt products on
+// wgmma"). Here the block is three warpgroups:
+//
+//   - the producer (warps 0-3) copies each step's input tile and packed weights,
+//     scales and zero words by cp.async into a ring of STAGES stages, STAGES-D steps
+//     ahead, and dequantizes each weight tile once into one of D float16 tiles
+//     (mm_item and mm_part, the dequantization gptq_mm does);
+//   - the two consumers (the other two) multiply 64 rows each of the tile by all 256
+//     columns with wgmma.mma_async.m64n256k16 (float16 in, float32 accumulators, 128
+//     a thread), both operands read from shared memory, and only wait for their own
+//     products.
+//
+// They meet at named barriers instead of the block's: FULL[d] (the producer arrives
+// when step i's input is in and its weights are dequantized into tile d = i%D; the
+// consumers wait) and EMPTY[d] (the consumers arrive when their products of the step
+// that used tile d are done; the producer waits before it writes tile d or refills
+// that step's stage again). A consumer keeps one step's products in flight while it
+// waits for the next tile, so the tensor cores see the producer's work only when it
+// is slower than theirs. The input and the dequantized tiles are rows of 128 bytes in
+// the 128-byte swizzle wgmma reads (16-byte piece p of row r at p xor r%8), every
+// tile 1024-byte aligned; the producer's shared-memory writes are fenced for the
+// asynchronous proxy before it arrives.
+#include "unpack.cuh"
+
+// wg_mma is d += A·B for one wgmma.mma_async.m64n256k16 (float16, float32
+// accumulation) of the four warps of a warpgroup, A (64×16, K-major) and B (256×16,
+// K-major) in shared memory through the descriptors wg_desc makes; thread t of the
+// group holds d[i][j][r] = D[16(t/32) + (t%32)/4 + 8(r/2)][64i + 8j + 2(t%4) + r%2],
+// as four rows of mma.sync's C fragments. The product is asynchronous: wg_fence
+// before the first of a batch (it orders the registers' earlier writes), wg_commit
+// after the batch and wg_wait<N> before d is read (N batches may stay in flight);
+// wg_hold keeps the compiler from moving d's registers across them.
+__device__ __forceinline__ void wg_mma(float (&d)[4][8][4], uint64_t a, uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,"
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47,"
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,"
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79,"
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,"
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111,"
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0][0]), "+f"(d[0][0][1]), "+f"(d[0][0][2]), "+f"(d[0][0][3]), "+f"(d[0][1][0]), "+f"(d[0][1][1]), "+f"(d[0][1][2]), "+f"(d[0][1][3]),
+        "+f"(d[0][2][0]), "+f"(d[0][2][1]), "+f"(d[0][2][2]), "+f"(d[0][2][3]), "+f"(d[0][3][0]), "+f"(d[0][3][1]), "+f"(d[0][3][2]), "+f"(d[0][3][3]),
+        "+f"(d[0][4][0]), "+f"(d[0][4][1]), "+f"(d[0][4][2]), "+f"(d[0][4][3]), "+f"(d[0][5][0]), "+f"(d[0][5][1]), "+f"(d[0][5][2]), "+f"(d[0][5][3]),
+        "+f"(d[0][6][0]), "+f"(d[0][6][1]), "+f"(d[0][6][2]), "+f"(d[0][6][3]), "+f"(d[0][7][0]), "+f"(d[0][7][1]), "+f"(d[0][7][2]), "+f"(d[0][7][3]),
+        "+f"(d[1][0][0]), "+f"(d[1][0][1]), "+f"(d[1][0][2]), "+f"(d[1][0][3]), "+f"(d[1][1][0]), "+f"(d[1][1][1]), "+f"(d[1][1][2]), "+f"(d[1][1][3]),
+        "+f"(d[1][2][0]), "+f"(d[1][2][1]), "+f"(d[1][2][2]), "+f"(d[1][2][3]), "+f"(d[1][3][0]), "+f"(d[1][3][1]), "+f"(d[1][3][2]), "+f"(d[1][3][3]),
+        "+f"(d[1][4][0]), "+f"(d[1][4][1]), "+f"(d[1][4][2]), "+f"(d[1][4][3]), "+f"(d[1][5][0]), "+f"(d[1][5][1]), "+f"(d[1][5][2]), "+f"(d[1][5][3]),
+        "+f"(d[1][6][0]), "+f"(d[1][6][1]), "+f"(d[1][6][2]), "+f"(d[1][6][3]), "+f"(d[1][7][0]), "+f"(d[1][7][1]), "+f"(d[1][7][2]), "+f"(d[1][7][3]),
+        "+f"(d[2][0][0]), "+f"(d[2][0][1]), "+f"(d[2][0][2]), "+f"(d[2][0][3]), "+f"(d[2][1][0]), "+f"(d[2][1][1]), "+f"(d[2][1][2]), "+f"(d[2][1][3]),
+        "+f"(d[2][2][0]), "+f"(d[2][2][1]), "+f"(d[2][2][2]), "+f"(d[2][2][3]), "+f"(d[2][3][0]), "+f"(d[2][3][1]), "+f"(d[2][3][2]), "+f"(d[2][3][3]),
+        "+f"(d[2][4][0]), "+f"(d[2][4][1]), "+f"(d[2][4][2]), "+f"(d[2][4][3]), "+f"(d[2][5][0]), "+f"(d[2][5][1]), "+f"(d[2][5][2]), "+f"(d[2][5][3]),
+        "+f"(d[2][6][0]), "+f"(d[2][6][1]), "+f"(d[2][6][2]), "+f"(d[2][6][3]), "+f"(d[2][7][0]), "+f"(d[2][7][1]), "+f"(d[2][7][2]), "+f"(d[2][7][3]),
+        "+f"(d[3][0][0]), "+f"(d[3][0][1]), "+f"(d[3][0][2]), "+f"(d[3][0][3]), "+f"(d[3][1][0]), "+f"(d[3][1][1]), "+f"(d[3][1][2]), "+f"(d[3][1][3]),
+        "+f"(d[3][2][0]), "+f"(d[3][2][1]), "+f"(d[3][2][2]), "+f"(d[3][2][3]), "+f"(d[3][3][0]), "+f"(d[3][3][1]), "+f"(d[3][3][2]), "+f"(d[3][3][3]),
+        "+f"(d[3][4][0]), "+f"(d[3][4][1]), "+f"(d[3][4][2]), "+f"(d[3][4][3]), "+f"(d[3][5][0]), "+f"(d[3][5][1]), "+f"(d[3][5][2]), "+f"(d[3][5][3]),
+        "+f"(d[3][6][0]), "+f"(d[3][6][1]), "+f"(d[3][6][2]), "+f"(d[3][6][3]), "+f"(d[3][7][0]), "+f"(d[3][7][1]), "+f"(d[3][7][2]), "+f"(d[3][7][3])
+      : "l"(a), "l"(b), "r"(1));
+}
+
+// wg_mma128 is wg_mma for wgmma.mma_async.m64n128k16 (B 128×16): d[i][j][r] =
+// D[16(t/32) + (t%32)/4 + 8(r/2)][64i + 8j + 2(t%4) + r%2].
+__device__ __forceinline__ void wg_mma128(float (&d)[2][8][4], uint64_t a, uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,"
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47,"
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0][0]), "+f"(d[0][0][1]), "+f"(d[0][0][2]), "+f"(d[0][0][3]), "+f"(d[0][1][0]), "+f"(d[0][1][1]), "+f"(d[0][1][2]), "+f"(d[0][1][3]),
+        "+f"(d[0][2][0]), "+f"(d[0][2][1]), "+f"(d[0][2][2]), "+f"(d[0][2][3]), "+f"(d[0][3][0]), "+f"(d[0][3][1]), "+f"(d[0][3][2]), "+f"(d[0][3][3]),
+        "+f"(d[0][4][0]), "+f"(d[0][4][1]), "+f"(d[0][4][2]), "+f"(d[0][4][3]), "+f"(d[0][5][0]), "+f"(d[0][5][1]), "+f"(d[0][5][2]), "+f"(d[0][5][3]),
+        "+f"(d[0][6][0]), "+f"(d[0][6][1]), "+f"(d[0][6][2]), "+f"(d[0][6][3]), "+f"(d[0][7][0]), "+f"(d[0][7][1]), "+f"(d[0][7][2]), "+f"(d[0][7][3]),
+        "+f"(d[1][0][0]), "+f"(d[1][0][1]), "+f"(d[1][0][2]), "+f"(d[1][0][3]), "+f"(d[1][1][0]), "+f"(d[1][1][1]), "+f"(d[1][1][2]), "+f"(d[1][1][3]),
+        "+f"(d[1][2][0]), "+f"(d[1][2][1]), "+f"(d[1][2][2]), "+f"(d[1][2][3]), "+f"(d[1][3][0]), "+f"(d[1][3][1]), "+f"(d[1][3][2]), "+f"(d[1][3][3]),
+        "+f"(d[1][4][0]), "+f"(d[1][4][1]), "+f"(d[1][4][2]), "+f"(d[1][4][3]), "+f"(d[1][5][0]), "+f"(d[1][5][1]), "+f"(d[1][5][2]), "+f"(d[1][5][3]),
+        "+f"(d[1][6][0]), "+f"(d[1][6][1]), "+f"(d[1][6][2]), "+f"(d[1][6][3]), "+f"(d[1][7][0]), "+f"(d[1][7][1]), "+f"(d[1][7][2]), "+f"(d[1][7][3])
+      : "l"(a), "l"(b), "r"(1));
+}
+
+// wg_desc is the descriptor of a K-major operand at shared address addr in 8-row groups
+// of 1024 bytes (rows of 128 bytes, 128-byte swizzle: ws_at), the leading offset
+// unused with that swizzle (1).
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
+  return (uint64_t)((addr & 0x3ffff) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+template <int I>
+__device__ __forceinline__ void wg_hold(float (&d)[I][8][4]) {
+#pragma unroll
+  for (int i = 0; i < I; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) asm volatile("" : "+f"(d[i][j][r])::"memory");
+}
+
+// proxy_fence makes this thread's shared-memory writes (stores, finished cp.async)
+// visible to the asynchronous proxy wgmma reads through, once a barrier follows.
+__device__ __forceinline__ void proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// bar_sync waits at named barrier id until n threads (this one included) have come
+// to it; bar_arrive counts this thread without waiting. Barrier 0 is __syncthreads'.
+__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+
+// ws_at is where, in halves, 16-byte piece p of row r of an input stage or of a
+// dequantized tile starts: rows of 64 halves (128 bytes) whose eight pieces are
+// permuted by the row's low three bits, the 128-byte swizzle.
+__device__ __forceinline__ int ws_at(int r, int p) { return r * 64 + ((p ^ (r & 7)) << 3); }
+
+// wsLayout is the byte layout of gptq_ws: a stage holds the step's input [128][64]
+// halves (swizzled) and, as gptq_mm's (mm_item reads them at offset A), the packed
+// words [2][BITS][256], scales [2][256] and zero words [2][ZW] of its two chunks,
+// padded to 1 KB; BH is one dequantized tile [256][64] halves (swizzled).
+template <int BITS>
+struct wsLayout {
+  using M = mmLayout<BITS, 128, 256>;
+  static constexpr int A = 128 * 64 * 2;
+  static constexpr int STAGE = (A + M::W + M::S + M::Z + 1023) / 1024 * 1024;
+  static constexpr int BH = 256 * 64 * 2;
+};
+
+#define WS_FULL 2  // named barriers FULL[d] = WS_FULL + d, EMPTY[d] = WS_FULL + D + d
+
+template <int BITS, int STAGES, int D>
+__device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                   const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                   const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
+                   int chunksPerSplit, float zeroOffset) {
+  constexpr int TM = 128, TN = 256, T = 128, THREADS = T + 256, AHEAD = STAGES - D;
+  using L = wsLayout<BITS>;
+  using ML = mmLayout<BITS, TM, TN>;
+  static_assert(AHEAD >= 1 && D >= 2 && WS_FULL + 2 * D <= 16, "gptq_ws shape");
+  extern __shared__ __align__(16) float smemf[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
+  smem += (1024 - (smem_u32(smem) & 1023)) & 1023;  // the swizzle's 1024-byte atoms
+  unsigned char* tiles = smem + STAGES * L::STAGE;
+  int* gs = reinterpret_cast<int*>(tiles + D * L::BH);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int m0 = blockIdx.x * TM, n0 = blockIdx.y * TN;
+  const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
+  const int nst = (max(c1 - c0, 0) + 1) / 2;
+  for (int i = tid; i < c1 - c0; i += THREADS) gs[i] = cgroup[c0 + i];
+  __syncthreads();
+  if (warp < 4) {
+    // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st. A
+    // thread's share is fixed for the block, so its addresses are set up once: X rows
+    // xr0 + r*T/8 at piece xp (the row's swizzle, xr0 % 8, the same for every r),
+    // packed word rows wr0 + r*T/64 at piece wp (word row c*BITS + b of chunk c is
+    // global row cs*BITS + row: the step's 2*BITS rows are consecutive). With valid
+    // false cp.async reads nothing and writes zeros, so the address goes unchecked.
+    const int xr0 = tid >> 3, xp = tid & 7, wr0 = tid >> 6, wp = tid & 63;
+    const __half* xsrc = Xh + (size_t)(m0 + xr0) * K + xp * 8;
+    const int xdst = xr0 * 128 + ((xp ^ (xr0 & 7)) << 4), xstride = (T / 8) * K;
+    uint32_t xrows = 0;  // bit r: row xr0 + r*T/8 is below M
+#pragma unroll
+    for (int r = 0; r < TM * 8 / T; r++) xrows |= (uint32_t)(m0 + xr0 + r * (T / 8) < M) << r;
+    const bool wcol = n0 + 4 * wp < N;
+    const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
+    const int wstride = (T / 64) * N;
+    auto fill = [&](int st, int j) {
+      unsigned char* base = smem + st * L::STAGE;
+      uint32_t* ws = reinterpret_cast<uint32_t*>(base + L::A);
+      __half* ss = reinterpret_cast<__half*>(base + L::A + ML::W);
+      uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + ML::W + ML::S);
+      const int cs = c0 + 2 * j;
+      const uint32_t xok = cs + (xp >> 2) < c1 ? xrows : 0u;
+      const __half* xs = xsrc + cs * 32;
+#pragma unroll
+      for (int r = 0; r < TM * 8 / T; r++) cp_async16(base + xdst + r * (T / 8) * 128, xs + r * xstride, (xok >> r) & 1u);
+      constexpr int WP = 2 * BITS * TN / 4;  // 16-byte pieces of packed words
+      const uint32_t* wc = wsrc + (size_t)cs * BITS * N;
+#pragma unroll
+      for (int r = 0; r < (WP + T - 1) / T; r++) {
+        const int row = wr0 + r * (T / 64);
+        if (WP % T == 0 || row < 2 * BITS) cp_async16(&ws[row * TN + 4 * wp], wc + r * wstride, wcol && cs + row / BITS < c1);
+      }
+      if (tid < 2 * TN / 8) {
+        const int h = tid / (TN / 8), p = tid % (TN / 8), c = cs + h, n = n0 + 8 * p;
+        const bool ok = c < c1 && n < N;
+        cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
+      }
+      if (tid < 2 * ML::ZW) {
+        const int h = tid / ML::ZW, j2 = tid % ML::ZW, c = cs + h;
+        const bool ok = c < c1 && n0 + (BITS == 4 ? 8 * j2 : 32 * (j2 / 3)) < N;
+        const uint32_t* src = qzeros;
+        if (ok)
+          src = qzeros + (BITS == 4 ? (size_t)gs[c - c0] * (N / 8) + n0 / 8 : (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3) + j2;
+        cp_async_ca<4>(&zs[h * ML::ZW + j2], src, ok ? 4 : 0);
+      }
+    };
+    static_assert(TM * 8 % T == 0 && 2 * TN % T == 0 && 2 * ML::ZW <= T && 2 * TN / 8 <= T, "gptq_ws copies");
+#pragma unroll
+    for (int s = 0; s < AHEAD; s++) {
+      if (s < nst) fill(s, s);
+      cp_async_commit();
+    }
+    for (int i = 0; i < nst; i++) {
+      // Step i is commit group i of the AHEAD+i committed so far.
+      cp_async_wait<AHEAD - 1>();
+      proxy_fence();
+      bar_sync(1, T);  // every producer's copies of step i are in, and its dequantization of step i-1 done
+      if (i >= D) bar_sync(WS_FULL + D + i % D, THREADS);  // EMPTY: the consumers are done with step i-D
+      // Step i+AHEAD goes into the stage of step i-D.
+      if (i + AHEAD < nst) fill((i + AHEAD) % STAGES, i + AHEAD);
+      cp_async_commit();
+      const unsigned char* st = smem + (i % STAGES) * L::STAGE;
+      __half* bt = reinterpret_cast<__half*>(tiles + (i % D) * L::BH);
+#pragma unroll
+      for (int it = 0; it < 2 * TN / T; it++) {
+        const int idx = tid + it * T, h = idx / TN, bn = idx % TN;
+        mmItem<BITS> x;
+        mm_item<BITS, TN>(x, st, L::A, h, bn, zeroOffset);
+#pragma unroll
+        for (int q = 0; q < 4; q++) mm_part<BITS>(bt + ws_at(bn, 4 * h + q), x, q);
+      }
+      proxy_fence();
+      bar_arrive(WS_FULL + i % D, THREADS);  // FULL: step i is ready
+    }
+    // The consumers' releases of the last steps, which no later step waited for.
+    for (int i = max(nst - D, 0); i < nst; i++) bar_sync(WS_FULL + D + i % D, THREADS);
+    return;
+  }
+  const int cg = (warp >> 2) - 1;  // this consumer's rows: 64cg..64cg+63 of the tile
+  float acc[4][8][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+  for (int j = 0; j < nst; j++) {
+    bar_sync(WS_FULL + j % D, THREADS);  // FULL: step j's input and tile are in
+    const uint64_t da = wg_desc(smem_u32(smem + (j % STAGES) * L::STAGE) + cg * 64 * 128);
+    const uint64_t db = wg_desc(smem_u32(tiles + (j % D) * L::BH));
+    wg_hold(acc);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) wg_mma(acc, da + 2 * ks, db + 2 * ks);  // 32 bytes into each row a k-step
+    wg_commit();
+    wg_wait<1>();  // step j-1's products are done: release its tile and stage
+    wg_hold(acc);
+    if (j > 0) bar_arrive(WS_FULL + D + (j - 1) % D, THREADS);
+  }
+  wg_wait<0>();
+  wg_hold(acc);
+  if (nst > 0) bar_arrive(WS_FULL + D + (nst - 1) % D, THREADS);
+  const int r0 = cg * 64 + (warp & 3) * 16;
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 8; ni++) {
+      const int col = n0 + mi * 64 + ni * 8 + 2 * (lane & 3);
+      if (col >= N) continue;
+#pragma unroll
+      for (int hf = 0; hf < 2; hf++) {
+        const int m = m0 + r0 + (lane >> 2) + 8 * hf;
+        if (m >= M) continue;
+        float* y = Y + (size_t)m * N + col;
+        if (gridDim.z > 1) {
+          atomicAdd(y, acc[mi][ni][2 * hf]);
+          atomicAdd(y + 1, acc[mi][ni][2 * hf + 1]);
+        } else {
+          *reinterpret_cast<float2*>(y) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
+        }
+      }
+    }
+}
+
+// gptq_ws3/gptq_ws4: five stages, two dequantized tiles (198 KB of shared memory at 4
+// bits, 188 KB at 3, with LLaMA-65B's widest K unsplit), one block of 384 threads a
+// multiprocessor; engine/backend/cuda's wsBuild (TestMMOccupancy). A second producer
+// warpgroup does not fit: at 512 threads a thread has 128 registers at launch, and
+// ptxas cannot assemble wgmma.m64n256k16 (128 accumulators) within them.
+#define WS(B)                                                                                       \
+  extern "C" __global__ void __launch_bounds__(384, 1) gptq_ws##B(                                 \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,     \
+      const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {      \
+    ws<B, 5, 2>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);       \
+  }
+WS(3)
+WS(4)
+
+// gptq_wst3/gptq_wst4: 256×128 tiles. One producer warpgroup copies the packed
+// weights, scales and zero words (a ring of SW stages, SW-1 steps ahead) and
+// dequantizes each step's 64×128 weight tile once into one of D tiles; four consumer
+// warpgroups take 64 rows each (wgmma.m64n128k16, 64 accumulators a thread) and copy
+// their own rows of the input themselves, into a ring of SX slots of their own (a
+// consumer's rows are read by it alone, so it needs no one else to know they are in:
+// its warpgroup's named barrier, after each thread's wait and proxy fence). The
+// producer's stream per step is then the dequantization of 8192 values and 2-3
+// copies a thread, against 4.2 MFLOP of tensor work, the same as gptq_ws's 128×256
+// tile with half the dequantization.
+template <int BITS>
+struct wstLayout {
+  using M = mmLayout<BITS, 16, 128>;  // W, S, Z and ZW of 128 columns
+  static constexpr int XSLOT = 64 * 128;  // a consumer's 64 rows of a step's input
+  static constexpr int WSTAGE = (M::W + M::S + M::Z + 1023) / 1024 * 1024;
+  static constexpr int BH = 128 * 128;  // a dequantized tile: 128 rows of 64 halves
+};
+
+template <int BITS, int SW, int SX, int D>
+__device__ void wst(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                    const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                    const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
+                    int chunksPerSplit, float zeroOffset) {
+  constexpr int TM = 256, TN = 128, T = 128, CW = 4, THREADS = T * (1 + CW), AW = SW - 1;
+  constexpr int FULL = 2, EMPTY = FULL + D, LOCAL = EMPTY + D;  // named barriers
+  using L = wstLayout<BITS>;
+  using ML = typename L::M;
+  static_assert(SW >= 2 && SX >= 2 && D >= 2 && LOCAL + CW <= 16, "gptq_wst shape");
+  extern __shared__ __align__(16) float smemf[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
+  smem += (1024 - (smem_u32(smem) & 1023)) & 1023;
+  unsigned char* tiles = smem + CW * SX * L::XSLOT;
+  unsigned char* wst = tiles + D * L::BH;
+  int* gs = reinterpret_cast<int*>(wst + SW * L::WSTAGE);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int m0 = blockIdx.x * TM, n0 = blockIdx.y * TN;
+  const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
+  const int nst = (max(c1 - c0, 0) + 1) / 2;
+  for (int i = tid; i < c1 - c0; i += THREADS) gs[i] = cgroup[c0 + i];
+  __syncthreads();
+  if (warp < 4) {
+    // Word rows wr0 + 4r of the step at piece wp (the step's 2*BITS word rows are
+    // consecutive rows of qweight from cs*BITS); with valid false cp.async reads nothing.
+    const int wr0 = tid >> 5, wp = tid & 31;
+    const bool wcol = n0 + 4 * wp < N;
+    const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
+    auto fill = [&](int st, int j) {
+      unsigned char* base = wst + st * L::WSTAGE;
+      uint32_t* ws = reinterpret_cast<uint32_t*>(base);
+      __half* ss = reinterpret_cast<__half*>(base + ML::W);
+      uint32_t* zs = reinterpret_cast<uint32_t*>(base + ML::W + ML::S);
+      const int cs = c0 + 2 * j;
+      const uint32_t* wc = wsrc + (size_t)cs * BITS * N;
+#pragma unroll
+      for (int r = 0; r < (2 * BITS + 3) / 4; r++) {
+        const int row = wr0 + 4 * r;
+        if (row < 2 * BITS) cp_async16(&ws[row * TN + 4 * wp], wc + (size_t)r * 4 * N, wcol && cs + row / BITS < c1);
+      }
+      if (tid < 2 * TN / 8) {
+        const int h = tid / (TN / 8), p = tid % (TN / 8), c = cs + h, n = n0 + 8 * p;
+        const bool ok = c < c1 && n < N;
+        cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
+      }
+      if (tid < 2 * ML::ZW) {
+        const int h = tid / ML::ZW, j2 = tid % ML::ZW, c = cs + h;
+        const bool ok = c < c1 && n0 + (BITS == 4 ? 8 * j2 : 32 * (j2 / 3)) < N;
+        const uint32_t* src = qzeros;
+        if (ok)
+          src = qzeros + (BITS == 4 ? (size_t)gs[c - c0] * (N / 8) + n0 / 8 : (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3) + j2;
+        cp_async_ca<4>(&zs[h * ML::ZW + j2], src, ok ? 4 : 0);
+      }
+    };
+#pragma unroll
+    for (int s = 0; s < AW; s++) {
+      if (s < nst) fill(s, s);
+      cp_async_commit();
+    }
+    for (int i = 0; i < nst; i++) {
+      cp_async_wait<AW - 1>();  // step i is commit group i of the AW+i so far
+      bar_sync(1, T);  // every producer's copies of step i are in, and its dequantization of step i-1 done
+      if (i >= D) bar_sync(EMPTY + i % D, THREADS);  // the consumers are done with step i-D's tile
+      if (i + AW < nst) fill((i + AW) % SW, i + AW);  // into step i-1's stage
+      cp_async_commit();
+      const unsigned char* st = wst + (i % SW) * L::WSTAGE;
+      __half* bt = reinterpret_cast<__half*>(tiles + (i % D) * L::BH);
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        mmItem<BITS> x;
+        mm_item<BITS, TN>(x, st, 0, h, tid, zeroOffset);
+#pragma unroll
+        for (int q = 0; q < 4; q++) mm_part<BITS>(bt + ws_at(tid, 4 * h + q), x, q);
+      }
+      proxy_fence();
+      bar_arrive(FULL + i % D, THREADS);  // step i's tile is ready
+    }
+    for (int i = max(nst - D, 0); i < nst; i++) bar_sync(EMPTY + i % D, THREADS);  // the last releases
+    return;
+  }
+  // Consumer c: rows 64c..64c+63 of the tile; its thread ct copies rows xr0 + 16r at
+  // piece xp of each step into its slots.
+  const int c = (warp >> 2) - 1, ct = tid - T * (c + 1), xr0 = ct >> 3, xp = ct & 7;
+  unsigned char* xs = smem + c * SX * L::XSLOT;
+  const __half* xsrc = Xh + (size_t)(m0 + 64 * c + xr0) * K + xp * 8;
+  const int xdst = xr0 * 128 + ((xp ^ (xr0 & 7)) << 4), xstride = 16 * K;
+  uint32_t xrows = 0;  // bit r: row xr0 + 16r is below M
+#pragma unroll
+  for (int r = 0; r < 4; r++) xrows |= (uint32_t)(m0 + 64 * c + xr0 + 16 * r < M) << r;
+  auto copyX = [&](int sl, int j) {
+    const int cs = c0 + 2 * j;
+    const uint32_t ok = cs + (xp >> 2) < c1 ? xrows : 0u;
+#pragma unroll
+    for (int r = 0; r < 4; r++) cp_async16(xs + sl * L::XSLOT + xdst + r * 16 * 128, xsrc + cs * 32 + r * xstride, (ok >> r) & 1u);
+  };
+#pragma unroll
+  for (int s = 0; s < SX - 1; s++) {
+    if (s < nst) copyX(s, s);
+    cp_async_commit();
+  }
+  float acc[2][8][4];
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+  for (int j = 0; j < nst; j++) {
+    cp_async_wait<SX - 2>();  // step j is commit group j of the SX-1+j so far
+    proxy_fence();
+    bar_sync(LOCAL + c, T);  // every thread's rows of step j are in
+    bar_sync(FULL + j % D, THREADS);  // and step j's tile
+    const uint64_t da = wg_desc(smem_u32(xs + (j % SX) * L::XSLOT)), db = wg_desc(smem_u32(tiles + (j % D) * L::BH));
+    wg_hold(acc);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) wg_mma128(acc, da + 2 * ks, db + 2 * ks);
+    wg_commit();
+    wg_wait<1>();  // step j-1's products are done: release its tile and refill its slot
+    wg_hold(acc);
+    if (j > 0) bar_arrive(EMPTY + (j - 1) % D, THREADS);
+    if (j + SX - 1 < nst) copyX((j + SX - 1) % SX, j + SX - 1);
+    cp_async_commit();
+  }
+  wg_wait<0>();
+  wg_hold(acc);
+  if (nst > 0) bar_arrive(EMPTY + (nst - 1) % D, THREADS);
+  const int r0 = 64 * c + (warp & 3) * 16;
+#pragma unroll
+  for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 8; ni++) {
+      const int col = n0 + mi * 64 + ni * 8 + 2 * (lane & 3);
+      if (col >= N) continue;
+#pragma unroll
+      for (int hf = 0; hf < 2; hf++) {
+        const int m = m0 + r0 + (lane >> 2) + 8 * hf;
+        if (m >= M) continue;
+        float* y = Y + (size_t)m * N + col;
+        if (gridDim.z > 1) {
+          atomicAdd(y, acc[mi][ni][2 * hf]);
+          atomicAdd(y + 1, acc[mi][ni][2 * hf + 1]);
+        } else {
+          *reinterpret_cast<float2*>(y) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
+        }
+      }
+    }
+}
+
+// gptq_wst3/gptq_wst4: four weight stages, four input slots a consumer, three
+// dequantized tiles (200 KB of shared memory at 4 bits with LLaMA-65B's widest K
+// unsplit, 196 KB at 3), one block of 640 threads a multiprocessor (96 registers a
+// thread); engine/backend/cuda's wstBuild (TestMMOccupancy).
+#define WST(B)                                                                                      \
+  extern "C" __global__ void __launch_bounds__(640, 1) gptq_wst##B(                                \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,     \
+      const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {      \
+    wst<B, 4, 4, 3>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);   \
+  }
+WST(3)
+WST(4)
