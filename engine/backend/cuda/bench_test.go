@@ -636,12 +636,10 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // the last row's logits then copied to the host. tok/s is prompt tokens over that
 // time.
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
-// must match; $AGENT_WS=0 runs the prompt products on gptq_mm where gptq_ws is the
-// default (wsFromEnv).
+// must match; $AGENT_WS names the prompt kernel (wsFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
 func BenchmarkPrefill(b *testing.B) {
-	wsFromEnv(b)
 	s := llama65B
 	const hd = 128
 	for _, q := range quantizations {
@@ -651,6 +649,7 @@ func BenchmarkPrefill(b *testing.B) {
 		b.Run(q.name, func(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
+			wsFromEnv(b, be)
 			caches := make([]engine.Tensor, s.layers)
 			for i := range caches {
 				var err error
@@ -716,7 +715,7 @@ func BenchmarkPrompt(b *testing.B) {
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
 			for _, rows := range []int{256, 512, maxRows} {
 				for _, k := range promptBuilds(be) {
-					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, k.kind), func(b *testing.B) {
+					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, k.kind()), func(b *testing.B) {
 						defer setPromptKernel(k)()
 						reps := ceil(8*maxRows, rows)
 						step := func(o engine.Ops) {
@@ -735,21 +734,20 @@ func BenchmarkPrompt(b *testing.B) {
 	}
 }
 
-// wsFromEnv sets promptWS for the length of a benchmark from $AGENT_WS (1 or 0), so
-// that one device call can time whole prompts on gptq_ws and on gptq_mm.
-func wsFromEnv(tb testing.TB) {
+// wsFromEnv sets the prompt kernel for the length of a benchmark from $AGENT_WS, the
+// kind of one the device has (gptq_mm or gptq_ws), so that one device call
+// can time whole prompts on each.
+func wsFromEnv(tb testing.TB, b *Backend) {
 	v := os.Getenv("AGENT_WS")
 	if v == "" {
 		return
 	}
-	on, err := strconv.ParseBool(v)
-	if err != nil {
-		tb.Fatalf("AGENT_WS: %v", err)
+	i := slices.IndexFunc(promptBuilds(b), func(k mmKernel) bool { return k.kind() == v })
+	if i < 0 {
+		tb.Fatalf("AGENT_WS: no prompt kernel %q on this device", v)
 	}
-	w := promptWS
-	tb.Cleanup(func() { promptWS = w })
-	promptWS = on
-	tb.Logf("prompt products on gptq_ws where the device has it: %v", on)
+	tb.Cleanup(setPromptKernel(promptBuilds(b)[i]))
+	tb.Logf("prompt products on %s", v)
 }
 
 // earlyFromEnv sets oneRowEarly for the length of a test or benchmark from

@@ -214,11 +214,11 @@ func TestMatMulQuant(t *testing.T) {
 }
 
 // promptKernels runs f once per prompt kernel the device has: gptq_mm, and gptq_ws
-// and gptq_wst where the sm_90a modules are loaded (promptWS and wsBuild set for
-// each), as subtests named after the kernel.
+// where the sm_90a modules are loaded (promptWS set for each), as subtests named
+// after the kernel.
 func promptKernels(t *testing.T, b *Backend, f func(t *testing.T)) {
 	for _, k := range promptBuilds(b) {
-		t.Run(k.kind, func(t *testing.T) {
+		t.Run(k.kind(), func(t *testing.T) {
 			defer setPromptKernel(k)()
 			f(t)
 		})
@@ -228,19 +228,16 @@ func promptKernels(t *testing.T, b *Backend, f func(t *testing.T)) {
 // promptBuilds are the prompt kernels b's device has.
 func promptBuilds(b *Backend) []mmKernel {
 	if b.dev.hopper {
-		return []mmKernel{mmBuild, wsWideBuild, wsTallBuild}
+		return []mmKernel{mmBuild, wsBuild}
 	}
 	return []mmKernel{mmBuild}
 }
 
 // setPromptKernel makes k the prompt kernel and returns what restores the previous.
 func setPromptKernel(k mmKernel) func() {
-	w, build := promptWS, wsBuild
-	promptWS = k.kind != mmBuild.kind
-	if promptWS {
-		wsBuild = k
-	}
-	return func() { promptWS, wsBuild = w, build }
+	w := promptWS
+	promptWS = k.ws
+	return func() { promptWS = w }
 }
 
 // TestHopperModules checks that a device of compute capability 9.0 loaded the sm_90a
@@ -254,7 +251,7 @@ func TestHopperModules(t *testing.T) {
 		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
 	}
 	err := b.th.Do(ctx, func() error {
-		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wst3", "gptq_wst4"} {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4"} {
 			if _, err := b.dev.fn(name); err != nil {
 				return err
 			}
@@ -342,7 +339,7 @@ func TestMatMulPromptKernels(t *testing.T) {
 }
 
 // TestMMOccupancy checks that one multiprocessor holds the blocks mmBuild (and, where
-// the sm_90a modules are loaded, wsWideBuild and wsTallBuild) says of its 3- and 4-bit kernels with the
+// the sm_90a modules are loaded, wsBuild) says of its 3- and 4-bit kernels with the
 // dynamic shared memory of LLaMA-65B's widest K (688 chunks), and that none spills
 // registers to local memory.
 func TestMMOccupancy(t *testing.T) {

@@ -431,50 +431,46 @@ var tcForce *tcConfig
 // computes.
 const mvCols = 512
 
-// mmKernel is the shape of a prompt kernel (kind): gptq_mmN (kernels/gptq.cu, mm:
-// warps of 64×64 on mma.sync), gptq_wsN or gptq_wstN (kernels/hopper.cu, ws and wst:
-// warp-specialized, wgmma, sm_90a only). Tiles of rows×cols of Y and a ring of stages
-// 64-row steps of K in dynamic shared memory; perSM is the blocks one multiprocessor
-// holds (its __launch_bounds__, registers and shared memory; TestMMOccupancy).
+// mmKernel is the shape of a prompt kernel: gptq_mmN (kernels/gptq.cu, mm: warps of
+// 64×64 on mma.sync) or, with ws, gptq_wsN (kernels/hopper.cu, ws: warp-specialized,
+// wgmma, sm_90a only). Tiles of rows×cols of Y and a ring of stages 64-row steps of K
+// in dynamic shared memory; perSM is the blocks one multiprocessor holds (its
+// __launch_bounds__, registers and shared memory; TestMMOccupancy).
 type mmKernel struct {
-	kind                      string // "gptq_mm", "gptq_ws" or "gptq_wst"
 	rows, cols, stages, perSM int
+	ws                        bool
 }
 
 func (k mmKernel) threads() int {
-	switch k.kind {
-	case "gptq_ws":
-		return 384
-	case "gptq_wst":
-		return 640
+	if k.ws {
+		return 384 // a producer warpgroup and two consumers
 	}
 	return k.rows * k.cols / 128
 }
 
-// name is the kernel for bits-bit weights.
-func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind, bits) }
+// kind is the kernel's name without its bits; name the kernel for bits-bit weights.
+func (k mmKernel) kind() string {
+	if k.ws {
+		return "gptq_ws"
+	}
+	return "gptq_mm"
+}
+
+func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind(), bits) }
 
 // shared is the dynamic shared memory of a block of bits-bit weights for per chunks
-// (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout and wstLayout), the chunks'
-// groups (4*per) included:
-//   - gptq_mm: per stage the input (72 halves a row), the packed words, scales and
-//     zero words of two chunks; two dequantized tiles;
-//   - gptq_ws: the same with rows of 64 halves, stages padded to 1 KB, and 1 KB to
-//     align them;
-//   - gptq_wst: four slots of 64 rows of input per consumer (64 halves a row), three
-//     dequantized tiles, the stages of packed words, scales and zero words (1 KB
-//     each), and 1 KB to align them.
+// (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout): per stage the input (gptq_mm: 72
+// halves a row; gptq_ws: 64, its stages padded to 1 KB), the packed words, scales and
+// zero words of two chunks; two dequantized tiles; the chunks' groups; gptq_ws 1 KB
+// more to align its tiles.
 func (k mmKernel) shared(bits, per int) int {
 	zeros := k.cols // two chunks' zero words: 4 bits, cols/8 words each
 	if bits == 3 {
 		zeros = 3 * k.cols / 4
 	}
 	weights := 8*bits*k.cols + 4*k.cols + zeros
-	switch k.kind {
-	case "gptq_ws":
+	if k.ws {
 		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 2*k.cols*128 + 4*per + 1024
-	case "gptq_wst":
-		return 4*k.rows*128 + 3*k.cols*128 + k.stages*ceil(weights, 1024)*1024 + 4*per + 1024
 	}
 	return k.stages*(k.rows*144+weights) + 2*k.cols*144 + 4*per
 }
@@ -482,19 +478,12 @@ func (k mmKernel) shared(bits, per int) int {
 // mmBuild is gptq_mm3/gptq_mm4's shape: 128×256 tiles, four stages (188 KB of shared
 // memory at 4 bits), one block per multiprocessor. BenchmarkPrompt on the H200
 // (BENCHMARKS.md, "CUDA speed work, round 5") found it the fastest of the shapes tried.
-var mmBuild = mmKernel{kind: "gptq_mm", rows: 128, cols: 256, stages: 4, perSM: 1}
+var mmBuild = mmKernel{rows: 128, cols: 256, stages: 4, perSM: 1}
 
-// wsWideBuild is gptq_ws3/gptq_ws4's: the same tiles, five stages (198 KB of shared
-// memory at 4 bits), one block of 384 threads per multiprocessor.
-var wsWideBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 5, perSM: 1}
-
-// wsTallBuild is gptq_wst3/gptq_wst4's: 256×128 tiles, four stages of weights (200 KB
-// of shared memory at 4 bits), one block of 640 threads per multiprocessor.
-var wsTallBuild = mmKernel{kind: "gptq_wst", rows: 256, cols: 128, stages: 4, perSM: 1}
-
-// wsBuild is the warp-specialized prompt kernel used where the device has one; tests
-// and benchmarks set it to each.
-var wsBuild = wsTallBuild
+// wsBuild is gptq_ws3/gptq_ws4's: the same tiles, five stages (198 KB of shared memory
+// at 4 bits), one block of 384 threads per multiprocessor. On the H200 it was 24-37%
+// faster than gptq_mm (BENCHMARKS.md, "Warp-specialized prompt products").
+var wsBuild = mmKernel{rows: 128, cols: 256, stages: 5, perSM: 1, ws: true}
 
 // promptWS selects gptq_wsN over gptq_mmN where the device has it (the sm_90a modules
 // loaded: compute capability 9.0); tests and benchmarks clear it to run gptq_mmN.
