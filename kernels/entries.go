@@ -115,6 +115,12 @@ var Entries = map[string]Entry{
 		{Name: "gather_x4_param_2", Type: ".u64", Size: 8},
 		{Name: "gather_x4_param_3", Type: ".u32", Size: 4},
 	}},
+	"gather_xr4": {Module: "hopper", Params: []Param{
+		{Name: "gather_xr4_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xr4_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xr4_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xr4_param_3", Type: ".u32", Size: 4},
+	}},
 	"gather_xt3": {Module: "gptq", Params: []Param{
 		{Name: "gather_xt3_param_0", Type: ".u64", Size: 8},
 		{Name: "gather_xt3_param_1", Type: ".u64", Size: 8},
@@ -747,6 +753,19 @@ var Entries = map[string]Entry{
 		{Name: "gptq_tc4_m64_p1w8_param_27", Type: ".u32", Size: 4},
 		{Name: "gptq_tc4_m64_p1w8_param_28", Type: ".u32", Size: 4},
 		{Name: "gptq_tc4_m64_p1w8_param_29", Type: ".f32", Size: 4},
+	}},
+	"gptq_wr4": {Module: "hopper", Params: []Param{
+		{Name: "gptq_wr4_param_0", Type: ".u64", Size: 8},
+		{Name: "gptq_wr4_param_1", Type: ".u64", Size: 8},
+		{Name: "gptq_wr4_param_2", Type: ".u64", Size: 8},
+		{Name: "gptq_wr4_param_3", Type: ".u64", Size: 8},
+		{Name: "gptq_wr4_param_4", Type: ".u64", Size: 8},
+		{Name: "gptq_wr4_param_5", Type: ".u64", Size: 8},
+		{Name: "gptq_wr4_param_6", Type: ".u32", Size: 4},
+		{Name: "gptq_wr4_param_7", Type: ".u32", Size: 4},
+		{Name: "gptq_wr4_param_8", Type: ".u32", Size: 4},
+		{Name: "gptq_wr4_param_9", Type: ".u32", Size: 4},
+		{Name: "gptq_wr4_param_10", Type: ".f32", Size: 4},
 	}},
 	"gptq_ws3": {Module: "hopper", Params: []Param{
 		{Name: "gptq_ws3_param_0", Type: ".u64", Size: 8},

@@ -71,6 +71,42 @@ __device__ __forceinline__ void wg_mma(float (&d)[4][8][4], uint64_t a, uint64_t
       : "l"(a), "l"(b), "r"(1));
 }
 
+// wg_mma_rs is wg_mma with A (64×16, row-major: K within a row) from registers: a is
+// the thread's fragment, mma.sync.m16n8k16's A fragment of rows 16(t/32).. (a[0]: row
+// (t%32)/4, k 2(t%4) and +1; a[1]: that row + 8; a[2], a[3]: the same rows at k + 8).
+// a must not change until the product is complete (wg_wait).
+__device__ __forceinline__ void wg_mma_rs(float (&d)[4][8][4], const uint32_t (&a)[4], uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,"
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47,"
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,"
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79,"
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,"
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111,"
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0][0][0]), "+f"(d[0][0][1]), "+f"(d[0][0][2]), "+f"(d[0][0][3]), "+f"(d[0][1][0]), "+f"(d[0][1][1]), "+f"(d[0][1][2]), "+f"(d[0][1][3]),
+        "+f"(d[0][2][0]), "+f"(d[0][2][1]), "+f"(d[0][2][2]), "+f"(d[0][2][3]), "+f"(d[0][3][0]), "+f"(d[0][3][1]), "+f"(d[0][3][2]), "+f"(d[0][3][3]),
+        "+f"(d[0][4][0]), "+f"(d[0][4][1]), "+f"(d[0][4][2]), "+f"(d[0][4][3]), "+f"(d[0][5][0]), "+f"(d[0][5][1]), "+f"(d[0][5][2]), "+f"(d[0][5][3]),
+        "+f"(d[0][6][0]), "+f"(d[0][6][1]), "+f"(d[0][6][2]), "+f"(d[0][6][3]), "+f"(d[0][7][0]), "+f"(d[0][7][1]), "+f"(d[0][7][2]), "+f"(d[0][7][3]),
+        "+f"(d[1][0][0]), "+f"(d[1][0][1]), "+f"(d[1][0][2]), "+f"(d[1][0][3]), "+f"(d[1][1][0]), "+f"(d[1][1][1]), "+f"(d[1][1][2]), "+f"(d[1][1][3]),
+        "+f"(d[1][2][0]), "+f"(d[1][2][1]), "+f"(d[1][2][2]), "+f"(d[1][2][3]), "+f"(d[1][3][0]), "+f"(d[1][3][1]), "+f"(d[1][3][2]), "+f"(d[1][3][3]),
+        "+f"(d[1][4][0]), "+f"(d[1][4][1]), "+f"(d[1][4][2]), "+f"(d[1][4][3]), "+f"(d[1][5][0]), "+f"(d[1][5][1]), "+f"(d[1][5][2]), "+f"(d[1][5][3]),
+        "+f"(d[1][6][0]), "+f"(d[1][6][1]), "+f"(d[1][6][2]), "+f"(d[1][6][3]), "+f"(d[1][7][0]), "+f"(d[1][7][1]), "+f"(d[1][7][2]), "+f"(d[1][7][3]),
+        "+f"(d[2][0][0]), "+f"(d[2][0][1]), "+f"(d[2][0][2]), "+f"(d[2][0][3]), "+f"(d[2][1][0]), "+f"(d[2][1][1]), "+f"(d[2][1][2]), "+f"(d[2][1][3]),
+        "+f"(d[2][2][0]), "+f"(d[2][2][1]), "+f"(d[2][2][2]), "+f"(d[2][2][3]), "+f"(d[2][3][0]), "+f"(d[2][3][1]), "+f"(d[2][3][2]), "+f"(d[2][3][3]),
+        "+f"(d[2][4][0]), "+f"(d[2][4][1]), "+f"(d[2][4][2]), "+f"(d[2][4][3]), "+f"(d[2][5][0]), "+f"(d[2][5][1]), "+f"(d[2][5][2]), "+f"(d[2][5][3]),
+        "+f"(d[2][6][0]), "+f"(d[2][6][1]), "+f"(d[2][6][2]), "+f"(d[2][6][3]), "+f"(d[2][7][0]), "+f"(d[2][7][1]), "+f"(d[2][7][2]), "+f"(d[2][7][3]),
+        "+f"(d[3][0][0]), "+f"(d[3][0][1]), "+f"(d[3][0][2]), "+f"(d[3][0][3]), "+f"(d[3][1][0]), "+f"(d[3][1][1]), "+f"(d[3][1][2]), "+f"(d[3][1][3]),
+        "+f"(d[3][2][0]), "+f"(d[3][2][1]), "+f"(d[3][2][2]), "+f"(d[3][2][3]), "+f"(d[3][3][0]), "+f"(d[3][3][1]), "+f"(d[3][3][2]), "+f"(d[3][3][3]),
+        "+f"(d[3][4][0]), "+f"(d[3][4][1]), "+f"(d[3][4][2]), "+f"(d[3][4][3]), "+f"(d[3][5][0]), "+f"(d[3][5][1]), "+f"(d[3][5][2]), "+f"(d[3][5][3]),
+        "+f"(d[3][6][0]), "+f"(d[3][6][1]), "+f"(d[3][6][2]), "+f"(d[3][6][3]), "+f"(d[3][7][0]), "+f"(d[3][7][1]), "+f"(d[3][7][2]), "+f"(d[3][7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+}
+
 // wg_desc is the descriptor of a K-major operand at shared address addr in 8-row groups
 // of 1024 bytes (rows of 128 bytes, 128-byte swizzle: ws_at), the leading offset
 // unused with that swizzle (1).
@@ -280,3 +316,234 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 WS(3)
 WS(4)
 
+
+// gptq_wr4: the 4-bit prompt product with the weights as wgmma's A operand, in
+// registers: D = W^T X^T, 128 weight columns by 256 rows of X a block. Dequantizing
+// into registers takes the float16 weight tile out of shared memory altogether (no
+// store of it, no read of it by the tensor cores), which in gptq_ws is over half of a
+// step's shared-memory traffic, and moves the dequantization into the consumers,
+// beside their own asynchronous products, where it costs ~80 instructions a thread a
+// step. The producer warpgroup only copies: each step's input tile (256 rows of 64
+// halves, 128-byte swizzled: the B operand) and the packed words, scales and zero
+// words of its 128 columns, into a ring of STAGES stages; FULL[s] and EMPTY[s] (named
+// barriers) hand stage s over and back. Consumer c takes columns 64c..64c+63, all 256
+// rows (wgmma.m64n256k16: 128 accumulators a thread), and walks the step's four
+// k-steps with two sets of A registers: while the product of one k-step runs, it
+// dequantizes the next into the other set (wg_wait<1> first, so that the set it
+// writes is no longer read).
+//
+// A thread (warp w, lane 4g+t) holds the A fragments of columns 16w+g and 16w+g+8:
+// in k-step s (0, 1) of a chunk, k = 2t, 2t+1 and 2t+8, 2t+9, which it takes from word
+// t of each column's chunk (eight values): pairs 2s and 2s+1 of that word as the LOP3
+// unpacking yields them. gather_xr4 writes the input in that order: position 16s +
+// 8h + 2t + e of a chunk holds sorted row 8t + 2s + h + 4e (through perm).
+__device__ __forceinline__ void gather_xr(const float* __restrict__ X, const int* __restrict__ perm,
+                                          __half* __restrict__ Xh, int K) {
+  const float* x = X + (size_t)blockIdx.y * K;
+  __half2* out = reinterpret_cast<__half2*>(Xh + (size_t)blockIdx.y * K);
+  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < K / 2; p += gridDim.x * blockDim.x) {
+    const int j = p & 15, s = j >> 3, h = (j >> 2) & 1, t = j & 3;
+    const int k = (p >> 4) * 32 + 8 * t + 2 * s + h;
+    const int klo = perm ? perm[k] : k, khi = perm ? perm[k + 4] : k + 4;
+    out[p] = __floats2half2_rn(x[klo], x[khi]);
+  }
+}
+
+extern "C" __global__ void gather_xr4(const float* X, const int* perm, __half* Xh, int K) { gather_xr(X, perm, Xh, K); }
+
+#define WR_PITCH 136  // words a row of packed words in a stage: 128 columns and 8 of padding
+
+// wrLayout is a gptq_wr4 stage: the input [256][64] halves (swizzled), the packed
+// words [2 chunks][4][WR_PITCH], the scales [2][128] halves and the zero words
+// [2][16], padded to 1 KB.
+struct wrLayout {
+  static constexpr int A = 256 * 128;
+  static constexpr int W = 2 * 4 * WR_PITCH * 4;
+  static constexpr int S = 2 * 128 * 2;
+  static constexpr int Z = 2 * 16 * 4;
+  static constexpr int STAGE = (A + W + S + Z + 1023) / 1024 * 1024;
+};
+
+// wrCol is what a consumer thread needs of one column's chunk: its word (the
+// thread's eight values), scale and the two unpacking offsets.
+struct wrCol {
+  uint32_t w;
+  __half2 s2, o0, o4;
+};
+
+__device__ __forceinline__ wrCol wr_col(const unsigned char* stage, int h, int t, int n, float zeroOffset) {
+  const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + wrLayout::A);
+  const __half* ss = reinterpret_cast<const __half*>(stage + wrLayout::A + wrLayout::W);
+  const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + wrLayout::A + wrLayout::W + wrLayout::S);
+  wrCol c;
+  c.w = ws[(h * 4 + t) * WR_PITCH + n];
+  c.s2 = __half2half2(ss[h * 128 + n]);
+  const __half2 zz = __float2half2_rn((float)((zs[h * 16 + (n >> 3)] >> ((n & 7) * 4)) & 15u) + zeroOffset);
+  c.o0 = __hsub2(__float2half2_rn(-1024.f), zz);
+  c.o4 = __hsub2(__float2half2_rn(-64.f), zz);
+  return c;
+}
+
+// wr_pair is pair p (0..3, a constant once unrolled) of column c's word, dequantized.
+__device__ __forceinline__ uint32_t wr_pair(const wrCol& c, int p) {
+  const uint32_t w = p < 2 ? c.w : c.w >> 8;
+  return (p & 1) ? h2u(__hmul2(unpack(lop<0x00f000f0>(w), __float2half2_rn(1.f / 16.f), c.o4), c.s2))
+                 : h2u(__hmul2(unpack(lop<0x000f000f>(w), __float2half2_rn(1.f), c.o0), c.s2));
+}
+
+template <int STAGES>
+__device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                   const __half* __restrict__ scales, const int* __restrict__ cgroup,
+                   const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
+                   int chunksPerSplit, float zeroOffset) {
+  constexpr int TM = 256, TN = 128, T = 128, THREADS = 384;
+  constexpr int FULL = 2, EMPTY = FULL + STAGES;  // named barriers FULL[s], EMPTY[s]
+  using L = wrLayout;
+  static_assert(STAGES >= 2 && EMPTY + STAGES <= 16, "gptq_wr shape");
+  extern __shared__ __align__(16) float smemf[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
+  smem += (1024 - (smem_u32(smem) & 1023)) & 1023;
+  int* gs = reinterpret_cast<int*>(smem + STAGES * L::STAGE);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int m0 = blockIdx.x * TM, n0 = blockIdx.y * TN;
+  const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
+  const int nst = (max(c1 - c0, 0) + 1) / 2;
+  for (int i = tid; i < c1 - c0; i += THREADS) gs[i] = cgroup[c0 + i];
+  __syncthreads();
+  if (warp < 4) {
+    // X rows xr0 + 16r at piece xp (swizzle xr0 % 8 for every r); packed word rows
+    // wr0 + 4r of the step (global rows cs*4 + row) at piece wp; with valid false
+    // cp.async reads nothing.
+    const int xr0 = tid >> 3, xp = tid & 7, wr0 = tid >> 5, wp = tid & 31;
+    const __half* xsrc = Xh + (size_t)(m0 + xr0) * K + xp * 8;
+    const int xdst = xr0 * 128 + ((xp ^ (xr0 & 7)) << 4), xstride = 16 * K;
+    uint32_t xrows = 0;  // bit r: row xr0 + 16r is below M
+#pragma unroll
+    for (int r = 0; r < 16; r++) xrows |= (uint32_t)(m0 + xr0 + 16 * r < M) << r;
+    const bool wcol = n0 + 4 * wp < N;
+    const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
+    auto fill = [&](int st, int j) {
+      unsigned char* base = smem + st * L::STAGE;
+      uint32_t* ws = reinterpret_cast<uint32_t*>(base + L::A);
+      __half* ss = reinterpret_cast<__half*>(base + L::A + L::W);
+      uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + L::W + L::S);
+      const int cs = c0 + 2 * j;
+      const uint32_t xok = cs + (xp >> 2) < c1 ? xrows : 0u;
+      const __half* xs = xsrc + cs * 32;
+#pragma unroll
+      for (int r = 0; r < 16; r++) cp_async16(base + xdst + r * 16 * 128, xs + r * xstride, (xok >> r) & 1u);
+      const uint32_t* wc = wsrc + (size_t)cs * 4 * N;
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int row = wr0 + 4 * r;  // word row b of chunk h: row 4h + b
+        cp_async16(&ws[row * WR_PITCH + 4 * wp], wc + (size_t)r * 4 * N, wcol && cs + (row >> 2) < c1);
+      }
+      if (tid < 32) {
+        const int h = tid >> 4, p = tid & 15, c = cs + h, n = n0 + 8 * p;
+        const bool ok = c < c1 && n < N;
+        cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
+        const bool zok = c < c1 && n0 + 8 * (tid & 15) < N;
+        cp_async_ca<4>(&zs[h * 16 + p], zok ? qzeros + (size_t)gs[c - c0] * (N / 8) + n0 / 8 + p : qzeros, zok ? 4 : 0);
+      }
+    };
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+      if (s < nst) fill(s, s);
+      cp_async_commit();
+    }
+    for (int i = 0; i < nst; i++) {
+      cp_async_wait<STAGES - 2>();  // step i is commit group i of the STAGES-1+i so far
+      proxy_fence();
+      bar_sync(1, T);  // every producer's copies of step i are in
+      bar_arrive(FULL + i % STAGES, THREADS);
+      // Step i+STAGES-1 goes into the stage of step i-1, once the consumers are done with it.
+      if (i > 0) bar_sync(EMPTY + (i - 1) % STAGES, THREADS);
+      if (i + STAGES - 1 < nst) fill((i + STAGES - 1) % STAGES, i + STAGES - 1);
+      cp_async_commit();
+    }
+    if (nst > 0) bar_sync(EMPTY + (nst - 1) % STAGES, THREADS);  // the last release
+    return;
+  }
+  const int c = (warp >> 2) - 1, w = warp & 3, g = lane >> 2, t = lane & 3;
+  const int nlo = 64 * c + 16 * w + g;  // this thread's columns: nlo and nlo + 8 of the tile
+  float acc[4][8][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+  uint32_t a[2][4];  // the A fragments of two k-steps
+  wrCol lo, hi;      // the columns' chunk of the current k-step
+  // frag dequantizes k-step kk (step kk/4, chunk (kk/2)%2, k-step kk%2 of it) into
+  // a[kk%2], reading the chunk's words, scales and zeros at its first k-step.
+  auto frag = [&](int kk) {
+    const int s = kk & 1;
+    if (s == 0) {
+      const unsigned char* st = smem + ((kk >> 2) % STAGES) * L::STAGE;
+      lo = wr_col(st, (kk >> 1) & 1, t, nlo, zeroOffset);
+      hi = wr_col(st, (kk >> 1) & 1, t, nlo + 8, zeroOffset);
+    }
+    uint32_t(&f)[4] = a[kk & 1];
+    f[0] = wr_pair(lo, 2 * s);
+    f[1] = wr_pair(hi, 2 * s);
+    f[2] = wr_pair(lo, 2 * s + 1);
+    f[3] = wr_pair(hi, 2 * s + 1);
+  };
+  const int nk = 4 * nst;
+  if (nk > 0) {
+    bar_sync(FULL, THREADS);
+    frag(0);
+  }
+  for (int kk = 0; kk < nk; kk += 2) {
+    // Two k-steps an iteration, so that a[] is indexed by constants.
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const int k = kk + e;
+      const uint64_t db = wg_desc(smem_u32(smem + ((k >> 2) % STAGES) * L::STAGE)) + 2 * (k & 3);
+      wg_hold(acc);
+      wg_fence();
+      wg_mma_rs(acc, a[e], db);
+      wg_commit();
+      wg_wait<1>();  // k-step k-1 is done: a[1-e] is free, and with it, at a step's first k-step, the step before
+      wg_hold(acc);
+      if ((k & 3) == 0 && k > 0) bar_arrive(EMPTY + ((k >> 2) - 1) % STAGES, THREADS);
+      if (k + 1 < nk) {
+        if (((k + 1) & 3) == 0) bar_sync(FULL + ((k + 1) >> 2) % STAGES, THREADS);
+        frag(k + 1);
+      }
+    }
+  }
+  wg_wait<0>();
+  wg_hold(acc);
+  if (nk > 0) bar_arrive(EMPTY + (nst - 1) % STAGES, THREADS);
+  // acc[i][j][r]: column nlo + 8(r/2) of the tile, row 64i + 8j + 2t + r%2.
+#pragma unroll
+  for (int hf = 0; hf < 2; hf++) {
+    const int n = n0 + nlo + 8 * hf;
+    if (n >= N) continue;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int m = m0 + 64 * i + 8 * j + 2 * t + e;
+          if (m >= M) continue;
+          float* y = Y + (size_t)m * N + n;
+          if (gridDim.z > 1) {
+            atomicAdd(y, acc[i][j][2 * hf + e]);
+          } else {
+            *y = acc[i][j][2 * hf + e];
+          }
+        }
+  }
+}
+
+// gptq_wr4: five stages (190 KB of shared memory with LLaMA-65B's widest K unsplit), one
+// block of 384 threads a multiprocessor; engine/backend/cuda's wrBuild (TestMMOccupancy).
+extern "C" __global__ void __launch_bounds__(384, 1)
+    gptq_wr4(const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup, const __half* Xh,
+             float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {
+  wr<5>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);
+}

@@ -44,7 +44,7 @@ func TestPTX(t *testing.T) {
 // TestPTXSM90a checks the modules built for sm_90a alone: raised to PTX ISA 8.0 and
 // sm_90a, with their entries.
 func TestPTXSM90a(t *testing.T) {
-	entries := map[string][]string{"hopper": {"gptq_ws3", "gptq_ws4"}}
+	entries := map[string][]string{"hopper": {"gptq_ws3", "gptq_ws4", "gptq_wr4", "gather_xr4"}}
 	for _, name := range Hopper {
 		p, err := PTXSM90a(name)
 		if err != nil {

@@ -649,7 +649,7 @@ func BenchmarkPrefill(b *testing.B) {
 		b.Run(q.name, func(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
-			wsFromEnv(b, be)
+			wsFromEnv(b)
 			caches := make([]engine.Tensor, s.layers)
 			for i := range caches {
 				var err error
@@ -714,8 +714,8 @@ func BenchmarkPrompt(b *testing.B) {
 			fillAct(b, be, x)
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
 			for _, rows := range []int{256, 512, maxRows} {
-				for _, k := range promptBuilds(be) {
-					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, k.kind()), func(b *testing.B) {
+				for _, k := range (ops{be}).promptKernels(bits) {
+					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, k.kind), func(b *testing.B) {
 						defer setPromptKernel(k)()
 						reps := ceil(8*maxRows, rows)
 						step := func(o engine.Ops) {
@@ -734,20 +734,19 @@ func BenchmarkPrompt(b *testing.B) {
 	}
 }
 
-// wsFromEnv sets the prompt kernel for the length of a benchmark from $AGENT_WS, the
-// kind of one the device has (gptq_mm or gptq_ws), so that one device call
-// can time whole prompts on each.
-func wsFromEnv(tb testing.TB, b *Backend) {
+// wsFromEnv sets the prompt kernel for the length of a benchmark from $AGENT_WS, a kind
+// (gptq_mm, gptq_ws or gptq_wr: promptForce), so that one device call can time whole
+// prompts on each.
+func wsFromEnv(tb testing.TB) {
 	v := os.Getenv("AGENT_WS")
 	if v == "" {
 		return
 	}
-	i := slices.IndexFunc(promptBuilds(b), func(k mmKernel) bool { return k.kind() == v })
-	if i < 0 {
-		tb.Fatalf("AGENT_WS: no prompt kernel %q on this device", v)
+	if !slices.Contains([]string{mmBuild.kind, wsBuild.kind, wrBuild.kind}, v) {
+		tb.Fatalf("AGENT_WS: no prompt kernel %q", v)
 	}
-	tb.Cleanup(setPromptKernel(promptBuilds(b)[i]))
-	tb.Logf("prompt products on %s", v)
+	tb.Cleanup(setPromptKernel(mmKernel{kind: v}))
+	tb.Logf("prompt products on %s where the device has it", v)
 }
 
 // earlyFromEnv sets oneRowEarly for the length of a test or benchmark from

@@ -213,31 +213,23 @@ func TestMatMulQuant(t *testing.T) {
 	}
 }
 
-// promptKernels runs f once per prompt kernel the device has: gptq_mm, and gptq_ws
-// where the sm_90a modules are loaded (promptWS set for each), as subtests named
-// after the kernel.
-func promptKernels(t *testing.T, b *Backend, f func(t *testing.T)) {
-	for _, k := range promptBuilds(b) {
-		t.Run(k.kind(), func(t *testing.T) {
+// promptKernels runs f once per kernel the device runs bits-bit prompt products on
+// (gptq_mm; where the sm_90a modules are loaded gptq_ws, and gptq_wr for 4 bits), as
+// subtests named after the kernel.
+func promptKernels(t *testing.T, b *Backend, bits int, f func(t *testing.T)) {
+	for _, k := range (ops{b}).promptKernels(bits) {
+		t.Run(k.kind, func(t *testing.T) {
 			defer setPromptKernel(k)()
 			f(t)
 		})
 	}
 }
 
-// promptBuilds are the prompt kernels b's device has.
-func promptBuilds(b *Backend) []mmKernel {
-	if b.dev.hopper {
-		return []mmKernel{mmBuild, wsBuild}
-	}
-	return []mmKernel{mmBuild}
-}
-
 // setPromptKernel makes k the prompt kernel and returns what restores the previous.
 func setPromptKernel(k mmKernel) func() {
-	w := promptWS
-	promptWS = k.ws
-	return func() { promptWS = w }
+	f := promptForce
+	promptForce = k.kind
+	return func() { promptForce = f }
 }
 
 // TestHopperModules checks that a device of compute capability 9.0 loaded the sm_90a
@@ -251,7 +243,7 @@ func TestHopperModules(t *testing.T) {
 		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
 	}
 	err := b.th.Do(ctx, func() error {
-		for _, name := range []string{"gptq_ws3", "gptq_ws4"} {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr4", "gather_xr4"} {
 			if _, err := b.dev.fn(name); err != nil {
 				return err
 			}
@@ -286,7 +278,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			promptKernels(t, b, func(t *testing.T) {
+			promptKernels(t, b, bits, func(t *testing.T) {
 				if _, n, _, ok := (ops{b}).mmPlan(rows, in, out, bits); n != 1 || !ok {
 					t.Fatalf("%d splits (ok %v), want 1", n, ok)
 				}
@@ -327,7 +319,7 @@ func TestMatMulPromptKernels(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				promptKernels(t, b, func(t *testing.T) {
+				promptKernels(t, b, bits, func(t *testing.T) {
 					if tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
 						t.Fatalf("plan %v, %d splits, ok %v: want the prompt kernel split in two", tiles, splits, ok)
 					}
@@ -338,14 +330,15 @@ func TestMatMulPromptKernels(t *testing.T) {
 	}
 }
 
-// TestMMOccupancy checks that one multiprocessor holds the blocks mmBuild (and, where
-// the sm_90a modules are loaded, wsBuild) says of its 3- and 4-bit kernels with the
+// TestMMOccupancy checks that one multiprocessor holds the blocks each prompt kernel's
+// build (mmBuild; where the sm_90a modules are loaded wsBuild and wrBuild) says of its
+// 3- and 4-bit kernels with the
 // dynamic shared memory of LLaMA-65B's widest K (688 chunks), and that none spills
 // registers to local memory.
 func TestMMOccupancy(t *testing.T) {
 	b := open(t, small)
-	for _, k := range promptBuilds(b) {
-		for _, bits := range []int{3, 4} {
+	for _, bits := range []int{3, 4} {
+		for _, k := range (ops{b}).promptKernels(bits) {
 			name, shared := k.name(bits), k.shared(bits, 22016/32)
 			var local, blocks, regs int
 			err := b.th.Do(ctx, func() error {

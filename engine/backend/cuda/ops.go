@@ -431,46 +431,51 @@ var tcForce *tcConfig
 // computes.
 const mvCols = 512
 
-// mmKernel is the shape of a prompt kernel: gptq_mmN (kernels/gptq.cu, mm: warps of
-// 64×64 on mma.sync) or, with ws, gptq_wsN (kernels/hopper.cu, ws: warp-specialized,
-// wgmma, sm_90a only). Tiles of rows×cols of Y and a ring of stages 64-row steps of K
-// in dynamic shared memory; perSM is the blocks one multiprocessor holds (its
+// mmKernel is the shape of a prompt kernel (kind): gptq_mmN (kernels/gptq.cu, mm:
+// warps of 64×64 on mma.sync), gptq_wsN or gptq_wr4 (kernels/hopper.cu, ws and wr:
+// warp-specialized on wgmma, sm_90a only; gptq_wr4 with the weights dequantized into
+// registers). Tiles of rows×cols of Y and a ring of stages 64-row steps of K in
+// dynamic shared memory; perSM is the blocks one multiprocessor holds (its
 // __launch_bounds__, registers and shared memory; TestMMOccupancy).
 type mmKernel struct {
+	kind                      string // "gptq_mm", "gptq_ws" or "gptq_wr"
 	rows, cols, stages, perSM int
-	ws                        bool
 }
 
 func (k mmKernel) threads() int {
-	if k.ws {
-		return 384 // a producer warpgroup and two consumers
+	if k.kind == "gptq_mm" {
+		return k.rows * k.cols / 128
 	}
-	return k.rows * k.cols / 128
+	return 384 // a producer warpgroup and two consumers
 }
 
-// kind is the kernel's name without its bits; name the kernel for bits-bit weights.
-func (k mmKernel) kind() string {
-	if k.ws {
-		return "gptq_ws"
-	}
-	return "gptq_mm"
-}
+// name is the kernel for bits-bit weights, gather the kernel that writes its input.
+func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind, bits) }
 
-func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind(), bits) }
+func (k mmKernel) gather(bits int) string {
+	if k.kind == "gptq_wr" {
+		return "gather_xr4"
+	}
+	return fmt.Sprintf("gather_x%d", bits)
+}
 
 // shared is the dynamic shared memory of a block of bits-bit weights for per chunks
-// (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout): per stage the input (gptq_mm: 72
-// halves a row; gptq_ws: 64, its stages padded to 1 KB), the packed words, scales and
-// zero words of two chunks; two dequantized tiles; the chunks' groups; gptq_ws 1 KB
-// more to align its tiles.
+// (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout and wrLayout), with the chunks'
+// groups (4*per): per stage the input (gptq_mm: 72 halves a row; gptq_ws and gptq_wr:
+// 64, the stages padded to 1 KB, and 1 KB more to align them), the packed words
+// (gptq_wr: rows of cols+8 words), scales and zero words of two chunks; gptq_mm and
+// gptq_ws two dequantized tiles besides.
 func (k mmKernel) shared(bits, per int) int {
 	zeros := k.cols // two chunks' zero words: 4 bits, cols/8 words each
 	if bits == 3 {
 		zeros = 3 * k.cols / 4
 	}
 	weights := 8*bits*k.cols + 4*k.cols + zeros
-	if k.ws {
+	switch k.kind {
+	case "gptq_ws":
 		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 2*k.cols*128 + 4*per + 1024
+	case "gptq_wr":
+		return k.stages*ceil(k.rows*128+8*bits*(k.cols+8)+4*k.cols+zeros, 1024)*1024 + 4*per + 1024
 	}
 	return k.stages*(k.rows*144+weights) + 2*k.cols*144 + 4*per
 }
@@ -478,30 +483,50 @@ func (k mmKernel) shared(bits, per int) int {
 // mmBuild is gptq_mm3/gptq_mm4's shape: 128×256 tiles, four stages (188 KB of shared
 // memory at 4 bits), one block per multiprocessor. BenchmarkPrompt on the H200
 // (BENCHMARKS.md, "CUDA speed work, round 5") found it the fastest of the shapes tried.
-var mmBuild = mmKernel{rows: 128, cols: 256, stages: 4, perSM: 1}
+var mmBuild = mmKernel{kind: "gptq_mm", rows: 128, cols: 256, stages: 4, perSM: 1}
 
 // wsBuild is gptq_ws3/gptq_ws4's: the same tiles, five stages (198 KB of shared memory
 // at 4 bits), one block of 384 threads per multiprocessor. On the H200 it was 24-37%
 // faster than gptq_mm (BENCHMARKS.md, "Warp-specialized prompt products").
-var wsBuild = mmKernel{rows: 128, cols: 256, stages: 5, perSM: 1, ws: true}
+var wsBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 5, perSM: 1}
 
-// promptWS selects gptq_wsN over gptq_mmN where the device has it (the sm_90a modules
-// loaded: compute capability 9.0); tests and benchmarks clear it to run gptq_mmN.
-var promptWS = true
+// wrBuild is gptq_wr4's: 256 rows by 128 columns, five stages (190 KB of shared
+// memory), one block of 384 threads per multiprocessor.
+var wrBuild = mmKernel{kind: "gptq_wr", rows: 256, cols: 128, stages: 5, perSM: 1}
 
-// promptKernel is the kernel 3- and 4-bit prompt products run on.
-func (o ops) promptKernel() mmKernel {
-	if promptWS && o.b.dev.hopper {
-		return wsBuild
+// promptForce, when set, is the kind of kernel 3- and 4-bit prompt products run on
+// where the device has it for their bits (tests and benchmarks try each).
+var promptForce string
+
+// promptKernels are the kernels this device runs bits-bit prompt products on, the
+// fastest first: on compute capability 9.0 (the sm_90a modules loaded) gptq_wr4 for 4
+// bits, then gptq_ws; gptq_mm everywhere.
+func (o ops) promptKernels(bits int) []mmKernel {
+	switch {
+	case !o.b.dev.hopper:
+		return []mmKernel{mmBuild}
+	case bits == 4:
+		return []mmKernel{wrBuild, wsBuild, mmBuild}
 	}
-	return mmBuild
+	return []mmKernel{wsBuild, mmBuild}
+}
+
+// promptKernel is the kernel bits-bit prompt products run on.
+func (o ops) promptKernel(bits int) mmKernel {
+	ks := o.promptKernels(bits)
+	for _, k := range ks {
+		if k.kind == promptForce {
+			return k
+		}
+	}
+	return ks[0]
 }
 
 // mmPlan is how a bits-bit prompt product of rows×K by K×N runs on the prompt kernel:
 // its tiles and K's splits of per chunks; ok false when a block does not fit the
 // device's shared memory (the generic kernel then runs it).
 func (o ops) mmPlan(rows, K, N, bits int) (tiles [2]int, splits, per int, ok bool) {
-	k := o.promptKernel()
+	k := o.promptKernel(bits)
 	tiles = [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
 	splits = mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
 	per = ceil(K/32, splits)
@@ -725,11 +750,11 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				return
 			}
 			if tiles, splits, per, ok := o.mmPlan(rows, K, N, q.bits); ok {
-				o.launch(fmt.Sprintf("gather_x%d", q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
+				k := o.promptKernel(q.bits)
+				o.launch(k.gather(q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
 				if splits > 1 {
 					o.b.prog.zero(y.p, rows*N)
 				}
-				k := o.promptKernel()
 				o.launch(k.name(q.bits), [3]int{tiles[0], tiles[1], splits}, k.threads(), k.shared(q.bits, per),
 					wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
 				return
