@@ -43,7 +43,7 @@ func newBenchCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.IntVar(&a.Prompt, "prompt", 128, "prompt tokens fed in one batch (prefill)")
 	fs.IntVar(&a.Gen, "gen", 64, "tokens decoded one at a time after the prompt (greedy)")
-	fs.IntVar(&a.Runs, "runs", 3, "timed runs (the median is reported) after one warm-up")
+	fs.IntVar(&a.Runs, "runs", 3, "timed runs (the median is reported: with an even count the mean of the middle two) after one warm-up")
 	fs.IntSliceVar(&a.Seqs, "seqs", nil, "also time the batched engine with these many calls at once, e.g. 1,4,16 (at most 64; past --max-sequences running sequences calls queue)")
 	fs.BoolVar(&a.asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&a.Peer, "peer", "", "also time this command (sh -c) on the same checkpoint and report it beside ours, e.g. an ExLlamaV2 script")

@@ -37,7 +37,16 @@ func (g *Generator) Bench(ctx context.Context, promptLen, n, runs int, report fu
 			report(r, t)
 		}
 	}
-	slices.Sort(prefills)
-	slices.Sort(decodes)
-	return prefills[len(prefills)/2], decodes[len(decodes)/2], nil
+	return median(prefills), median(decodes), nil
+}
+
+// median is the middle of ds, or with an even count the mean of the two middle ones
+// (as Python's statistics.median, which peers' scripts use).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(ds))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewoo-agent/agent/engine"
 )
@@ -94,5 +95,21 @@ func TestBench(t *testing.T) {
 	}
 	if _, _, err := g.Bench(context.Background(), 8, 8, 1, nil); !errors.Is(err, engine.ErrContextLength) {
 		t.Errorf("8+8 tokens in a context of 10: %v, want ErrContextLength", err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{[]time.Duration{5}, 5},
+		{[]time.Duration{9, 1, 5}, 5},
+		{[]time.Duration{188, 172}, 180},
+		{[]time.Duration{4, 1, 3, 2}, 2}, // (2+3)/2 in integer nanoseconds
+	} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
 	}
 }
