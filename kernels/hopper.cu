@@ -302,16 +302,18 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     }
 }
 
-// gptq_ws3/gptq_ws4: five stages, two dequantized tiles (198 KB of shared memory at 4
-// bits, 188 KB at 3, with LLaMA-65B's widest K unsplit), one block of 384 threads a
-// multiprocessor; engine/backend/cuda's wsBuild (TestMMOccupancy). A second producer
-// warpgroup does not fit: at 512 threads a thread has 128 registers at launch, and
-// ptxas cannot assemble wgmma.m64n256k16 (128 accumulators) within them.
+// gptq_ws3/gptq_ws4: four stages, three dequantized tiles (the producer up to two steps
+// ahead of the consumers; 200 KB of shared memory at 4 bits, 192 KB at 3, with
+// LLaMA-65B's widest K unsplit), one block of 384 threads a multiprocessor;
+// engine/backend/cuda's wsBuild (TestMMOccupancy). On the H200 five stages and two
+// tiles were 0-2% slower. A second producer warpgroup does not fit: at 512 threads a
+// thread has 128 registers at launch, and ptxas cannot assemble wgmma.m64n256k16 (128
+// accumulators) within them.
 #define WS(B)                                                                                       \
   extern "C" __global__ void __launch_bounds__(384, 1) gptq_ws##B(                                 \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,     \
       const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {      \
-    ws<B, 5, 2>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);       \
+    ws<B, 4, 3>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);       \
   }
 WS(3)
 WS(4)

@@ -473,7 +473,7 @@ func (k mmKernel) shared(bits, per int) int {
 	weights := 8*bits*k.cols + 4*k.cols + zeros
 	switch k.kind {
 	case "gptq_ws":
-		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 2*k.cols*128 + 4*per + 1024
+		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 3*k.cols*128 + 4*per + 1024
 	case "gptq_wr":
 		return k.stages*ceil(k.rows*128+8*bits*(k.cols+8)+4*k.cols+zeros, 1024)*1024 + 4*per + 1024
 	}
@@ -485,10 +485,11 @@ func (k mmKernel) shared(bits, per int) int {
 // (BENCHMARKS.md, "CUDA speed work, round 5") found it the fastest of the shapes tried.
 var mmBuild = mmKernel{kind: "gptq_mm", rows: 128, cols: 256, stages: 4, perSM: 1}
 
-// wsBuild is gptq_ws3/gptq_ws4's: the same tiles, five stages (198 KB of shared memory
-// at 4 bits), one block of 384 threads per multiprocessor. On the H200 it was 24-37%
-// faster than gptq_mm (BENCHMARKS.md, "Warp-specialized prompt products").
-var wsBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 5, perSM: 1}
+// wsBuild is gptq_ws3/gptq_ws4's: the same tiles, four stages and three dequantized
+// tiles (200 KB of shared memory at 4 bits), one block of 384 threads per
+// multiprocessor. On the H200 it was 24-37% faster than gptq_mm (BENCHMARKS.md,
+// "Warp-specialized prompt products on wgmma").
+var wsBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 4, perSM: 1}
 
 // wrBuild is gptq_wr4's: 256 rows by 128 columns, five stages (190 KB of shared
 // memory), one block of 384 threads per multiprocessor.
