@@ -1126,25 +1126,7 @@ __device__ void mm(const uint32_t* __restrict__ qweight, const uint32_t* __restr
         for (int ni = 0; ni < 8; ni++) mma16816(acc[mi][ni], a[mi], b[ni]);
     }
   }
-#pragma unroll
-  for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-    for (int ni = 0; ni < 8; ni++) {
-      const int col = n0 + wn * 64 + ni * 8 + 2 * (lane & 3);
-      if (col >= N) continue;
-#pragma unroll
-      for (int hf = 0; hf < 2; hf++) {
-        const int m = m0 + wm * 64 + mi * 16 + (lane >> 2) + 8 * hf;
-        if (m >= M) continue;
-        float* y = Y + (size_t)m * N + col;
-        if (gridDim.z > 1) {
-          atomicAdd(y, acc[mi][ni][2 * hf]);
-          atomicAdd(y + 1, acc[mi][ni][2 * hf + 1]);
-        } else {
-          *reinterpret_cast<float2*>(y) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
-        }
-      }
-    }
+  mm_store(acc, Y, M, N, m0 + wm * 64, 16, n0 + wn * 64, 0);
 }
 
 // gptq_mm3/gptq_mm4: 128×256 tiles (eight warps, two by four), four stages, one block

@@ -135,3 +135,31 @@ __device__ __forceinline__ void mm_part(__half* dst, const mmItem<BITS>& it, int
   }
   *reinterpret_cast<uint4*>(dst) = make_uint4(v[0], v[1], v[2], v[3]);
 }
+
+// mm_store writes a warp's 4×8 float32 fragments of mma.sync's C layout (acc[i][j][r]:
+// row r0 + i*rs + lane/4 + 8(r/2), column c0 + i*cs + 8j + 2(lane%4) + r%2) into Y
+// [M, N], adding them when blockIdx.z splits K (Y holds zeros or the other split's
+// sums) and skipping rows past M and columns past N.
+__device__ __forceinline__ void mm_store(const float (&acc)[4][8][4], float* __restrict__ Y, int M, int N, int r0,
+                                         int rs, int c0, int cs) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+    for (int ni = 0; ni < 8; ni++) {
+      const int col = c0 + mi * cs + ni * 8 + 2 * (lane & 3);
+      if (col >= N) continue;
+#pragma unroll
+      for (int hf = 0; hf < 2; hf++) {
+        const int m = r0 + mi * rs + (lane >> 2) + 8 * hf;
+        if (m >= M) continue;
+        float* y = Y + (size_t)m * N + col;
+        if (gridDim.z > 1) {
+          atomicAdd(y, acc[mi][ni][2 * hf]);
+          atomicAdd(y + 1, acc[mi][ni][2 * hf + 1]);
+        } else {
+          *reinterpret_cast<float2*>(y) = make_float2(acc[mi][ni][2 * hf], acc[mi][ni][2 * hf + 1]);
+        }
+      }
+    }
+}
