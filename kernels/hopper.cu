@@ -140,6 +140,25 @@ struct wsLayout {
   static constexpr int BH = 256 * 64 * 2;
 };
 
+// wsBlock is where a prompt block of THREADS threads works: its tile's first row m0
+// and column n0 (TM×TN tiles), its range of K, chunks [c0, c1) in nst steps of two;
+// wsBlockAt sets it up and stores the range's chunk groups in gs (every thread takes
+// part: it ends at the block's barrier).
+struct wsBlock {
+  int m0, n0, c0, c1, nst;
+};
+
+template <int TM, int TN, int THREADS>
+__device__ __forceinline__ wsBlock wsBlockAt(int K, int chunksPerSplit, const int* __restrict__ cgroup, int* gs) {
+  wsBlock b;
+  b.m0 = blockIdx.x * TM, b.n0 = blockIdx.y * TN;
+  b.c0 = blockIdx.z * chunksPerSplit, b.c1 = min(b.c0 + chunksPerSplit, K / 32);
+  b.nst = (max(b.c1 - b.c0, 0) + 1) / 2;
+  for (int i = threadIdx.x; i < b.c1 - b.c0; i += THREADS) gs[i] = cgroup[b.c0 + i];
+  __syncthreads();
+  return b;
+}
+
 #define WS_FULL 2  // named barriers FULL[d] = WS_FULL + d, EMPTY[d] = WS_FULL + D + d
 
 template <int BITS, int STAGES, int D>
@@ -157,11 +176,8 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   unsigned char* tiles = smem + STAGES * L::STAGE;
   int* gs = reinterpret_cast<int*>(tiles + D * L::BH);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int m0 = blockIdx.x * TM, n0 = blockIdx.y * TN;
-  const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
-  const int nst = (max(c1 - c0, 0) + 1) / 2;
-  for (int i = tid; i < c1 - c0; i += THREADS) gs[i] = cgroup[c0 + i];
-  __syncthreads();
+  const wsBlock blk = wsBlockAt<TM, TN, THREADS>(K, chunksPerSplit, cgroup, gs);
+  const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
   if (warp < 4) {
     // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st. A
     // thread's share is fixed for the block, so its addresses are set up once: X rows
@@ -373,11 +389,8 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   smem += (1024 - (smem_u32(smem) & 1023)) & 1023;
   int* gs = reinterpret_cast<int*>(smem + STAGES * L::STAGE);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int m0 = blockIdx.x * TM, n0 = blockIdx.y * TN;
-  const int c0 = blockIdx.z * chunksPerSplit, c1 = min(c0 + chunksPerSplit, K / 32);
-  const int nst = (max(c1 - c0, 0) + 1) / 2;
-  for (int i = tid; i < c1 - c0; i += THREADS) gs[i] = cgroup[c0 + i];
-  __syncthreads();
+  const wsBlock blk = wsBlockAt<TM, TN, THREADS>(K, chunksPerSplit, cgroup, gs);
+  const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
   if (warp < 4) {
     // X rows xr0 + 16r at piece xp (swizzle xr0 % 8 for every r); packed word rows
     // wr0 + 4r of the step (global rows cs*4 + row) at piece wp; with valid false
