@@ -175,7 +175,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   smem += (1024 - (smem_u32(smem) & 1023)) & 1023;  // the swizzle's 1024-byte atoms
   unsigned char* tiles = smem + STAGES * L::STAGE;
   int* gs = reinterpret_cast<int*>(tiles + D * L::BH);
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int tid = threadIdx.x, warp = tid >> 5;
   const wsBlock blk = wsBlockAt<TM, TN, THREADS>(K, chunksPerSplit, cgroup, gs);
   const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
   if (warp < 4) {
