@@ -137,7 +137,7 @@ const tcPartFloats = 8 << 20
 
 // mvRowsMax is the most rows a decode product runs on the decode kernels
 // (gptq_tcN_mR, or gptq_mvN_rR below tcRowsMin rows and for small batches of
-// unpermuted weights); more take the prompt kernels (gptq_mm or gptq_ws, 128-row tiles).
+// unpermuted weights); more take the prompt kernels (promptKernels: 128- or 256-row tiles).
 const mvRowsMax = 64
 
 // tcRowsMin is the fewest rows a decode product runs on the tensor-core kernels
