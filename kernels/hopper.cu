@@ -285,7 +285,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 }
 
 // gptq_ws3/gptq_ws4: four stages, three dequantized tiles (the producer up to two steps
-// ahead of the consumers; 200 KB of shared memory at 4 bits, 192 KB at 3, with
+// ahead of the consumers; 204 KB of shared memory at 4 bits, 196 KB at 3, with
 // LLaMA-65B's widest K unsplit), one block of 384 threads a multiprocessor;
 // engine/backend/cuda's wsBuild (TestMMOccupancy). On the H200 five stages and two
 // tiles were 0-2% slower. A second producer warpgroup does not fit: at 512 threads a
@@ -521,7 +521,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   }
 }
 
-// gptq_wr4: five stages (190 KB of shared memory with LLaMA-65B's widest K unsplit), one
+// gptq_wr4: five stages (189 KB of shared memory with LLaMA-65B's widest K unsplit), one
 // block of 384 threads a multiprocessor; engine/backend/cuda's wrBuild (TestMMOccupancy).
 extern "C" __global__ void __launch_bounds__(384, 1)
     gptq_wr4(const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup, const __half* Xh,

@@ -463,8 +463,8 @@ func (k mmKernel) gather(bits int) string {
 // (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout and wrLayout), with the chunks'
 // groups (4*per): per stage the input (gptq_mm: 72 halves a row; gptq_ws and gptq_wr:
 // 64, the stages padded to 1 KB, and 1 KB more to align them), the packed words
-// (gptq_wr: rows of cols+8 words), scales and zero words of two chunks; gptq_mm and
-// gptq_ws two dequantized tiles besides.
+// (gptq_wr: rows of cols+8 words), scales and zero words of two chunks; dequantized
+// tiles besides, two for gptq_mm and three for gptq_ws.
 func (k mmKernel) shared(bits, per int) int {
 	zeros := k.cols // two chunks' zero words: 4 bits, cols/8 words each
 	if bits == 3 {
@@ -486,12 +486,12 @@ func (k mmKernel) shared(bits, per int) int {
 var mmBuild = mmKernel{kind: "gptq_mm", rows: 128, cols: 256, stages: 4, perSM: 1}
 
 // wsBuild is gptq_ws3/gptq_ws4's: the same tiles, four stages and three dequantized
-// tiles (200 KB of shared memory at 4 bits), one block of 384 threads per
+// tiles (204 KB of shared memory at 4 bits), one block of 384 threads per
 // multiprocessor. On the H200 it was 24-37% faster than gptq_mm (BENCHMARKS.md,
 // "Warp-specialized prompt products on wgmma").
 var wsBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 4, perSM: 1}
 
-// wrBuild is gptq_wr4's: 256 rows by 128 columns, five stages (190 KB of shared
+// wrBuild is gptq_wr4's: 256 rows by 128 columns, five stages (189 KB of shared
 // memory), one block of 384 threads per multiprocessor.
 var wrBuild = mmKernel{kind: "gptq_wr", rows: 256, cols: 128, stages: 5, perSM: 1}
 
