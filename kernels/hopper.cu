@@ -159,6 +159,35 @@ __device__ __forceinline__ wsBlock wsBlockAt(int K, int chunksPerSplit, const in
   return b;
 }
 
+// wsXCopy is a producer thread's share (thread tid of the 128) of copying a step's
+// input tile of TM rows into a stage: rows xr0 + 16r (r < TM/16) at 16-byte piece xp,
+// swizzled as ws_at (xr0 % 8 for every r). Its addresses are set up once a block;
+// with valid false cp.async reads nothing and writes zeros, so they go unchecked.
+template <int TM>
+struct wsXCopy {
+  const __half* src;
+  int dst, stride, xp;
+  uint32_t rows;  // bit r: row xr0 + 16r is below M
+
+  __device__ __forceinline__ wsXCopy(const __half* Xh, int tid, int m0, int M, int K) {
+    const int xr0 = tid >> 3;
+    xp = tid & 7;
+    src = Xh + (size_t)(m0 + xr0) * K + xp * 8;
+    dst = xr0 * 128 + ((xp ^ (xr0 & 7)) << 4), stride = 16 * K;
+    rows = 0;
+#pragma unroll
+    for (int r = 0; r < TM / 16; r++) rows |= (uint32_t)(m0 + xr0 + 16 * r < M) << r;
+  }
+
+  // copy starts the copies of the step of chunks cs, cs+1 (of the range's c1) into base.
+  __device__ __forceinline__ void copy(unsigned char* base, int cs, int c1) const {
+    const uint32_t ok = cs + (xp >> 2) < c1 ? rows : 0u;
+    const __half* xs = src + cs * 32;
+#pragma unroll
+    for (int r = 0; r < TM / 16; r++) cp_async16(base + dst + r * 16 * 128, xs + r * stride, (ok >> r) & 1u);
+  }
+};
+
 #define WS_FULL 2  // named barriers FULL[d] = WS_FULL + d, EMPTY[d] = WS_FULL + D + d
 
 template <int BITS, int STAGES, int D>
@@ -180,17 +209,13 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
   if (warp < 4) {
     // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st. A
-    // thread's share is fixed for the block, so its addresses are set up once: X rows
-    // xr0 + r*T/8 at piece xp (the row's swizzle, xr0 % 8, the same for every r),
-    // packed word rows wr0 + r*T/64 at piece wp (word row c*BITS + b of chunk c is
-    // global row cs*BITS + row: the step's 2*BITS rows are consecutive). With valid
-    // false cp.async reads nothing and writes zeros, so the address goes unchecked.
-    const int xr0 = tid >> 3, xp = tid & 7, wr0 = tid >> 6, wp = tid & 63;
-    const __half* xsrc = Xh + (size_t)(m0 + xr0) * K + xp * 8;
-    const int xdst = xr0 * 128 + ((xp ^ (xr0 & 7)) << 4), xstride = (T / 8) * K;
-    uint32_t xrows = 0;  // bit r: row xr0 + r*T/8 is below M
-#pragma unroll
-    for (int r = 0; r < TM * 8 / T; r++) xrows |= (uint32_t)(m0 + xr0 + r * (T / 8) < M) << r;
+    // thread's share is fixed for the block, so its addresses are set up once: the
+    // input's (wsXCopy), packed word rows wr0 + r*T/64 at piece wp (word row c*BITS + b
+    // of chunk c is global row cs*BITS + row: the step's 2*BITS rows are consecutive).
+    // With valid false cp.async reads nothing and writes zeros, so the address goes
+    // unchecked.
+    const int wr0 = tid >> 6, wp = tid & 63;
+    const wsXCopy<TM> x(Xh, tid, m0, M, K);
     const bool wcol = n0 + 4 * wp < N;
     const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
     const int wstride = (T / 64) * N;
@@ -200,10 +225,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
       __half* ss = reinterpret_cast<__half*>(base + L::A + ML::W);
       uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + ML::W + ML::S);
       const int cs = c0 + 2 * j;
-      const uint32_t xok = cs + (xp >> 2) < c1 ? xrows : 0u;
-      const __half* xs = xsrc + cs * 32;
-#pragma unroll
-      for (int r = 0; r < TM * 8 / T; r++) cp_async16(base + xdst + r * (T / 8) * 128, xs + r * xstride, (xok >> r) & 1u);
+      x.copy(base, cs, c1);
       constexpr int WP = 2 * BITS * TN / 4;  // 16-byte pieces of packed words
       const uint32_t* wc = wsrc + (size_t)cs * BITS * N;
 #pragma unroll
@@ -225,7 +247,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
         cp_async_ca<4>(&zs[h * ML::ZW + j2], src, ok ? 4 : 0);
       }
     };
-    static_assert(TM * 8 % T == 0 && 2 * TN % T == 0 && 2 * ML::ZW <= T && 2 * TN / 8 <= T, "gptq_ws copies");
+    static_assert(T == 128 && 2 * TN % T == 0 && 2 * ML::ZW <= T && 2 * TN / 8 <= T, "gptq_ws copies");
 #pragma unroll
     for (int s = 0; s < AHEAD; s++) {
       if (s < nst) fill(s, s);
@@ -392,15 +414,10 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   const wsBlock blk = wsBlockAt<TM, TN, THREADS>(K, chunksPerSplit, cgroup, gs);
   const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
   if (warp < 4) {
-    // X rows xr0 + 16r at piece xp (swizzle xr0 % 8 for every r); packed word rows
-    // wr0 + 4r of the step (global rows cs*4 + row) at piece wp; with valid false
-    // cp.async reads nothing.
-    const int xr0 = tid >> 3, xp = tid & 7, wr0 = tid >> 5, wp = tid & 31;
-    const __half* xsrc = Xh + (size_t)(m0 + xr0) * K + xp * 8;
-    const int xdst = xr0 * 128 + ((xp ^ (xr0 & 7)) << 4), xstride = 16 * K;
-    uint32_t xrows = 0;  // bit r: row xr0 + 16r is below M
-#pragma unroll
-    for (int r = 0; r < 16; r++) xrows |= (uint32_t)(m0 + xr0 + 16 * r < M) << r;
+    // The input as wsXCopy copies it; packed word rows wr0 + 4r of the step (global
+    // rows cs*4 + row) at piece wp; with valid false cp.async reads nothing.
+    const int wr0 = tid >> 5, wp = tid & 31;
+    const wsXCopy<TM> x(Xh, tid, m0, M, K);
     const bool wcol = n0 + 4 * wp < N;
     const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
     auto fill = [&](int st, int j) {
@@ -409,10 +426,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
       __half* ss = reinterpret_cast<__half*>(base + L::A + L::W);
       uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + L::W + L::S);
       const int cs = c0 + 2 * j;
-      const uint32_t xok = cs + (xp >> 2) < c1 ? xrows : 0u;
-      const __half* xs = xsrc + cs * 32;
-#pragma unroll
-      for (int r = 0; r < 16; r++) cp_async16(base + xdst + r * 16 * 128, xs + r * xstride, (xok >> r) & 1u);
+      x.copy(base, cs, c1);
       const uint32_t* wc = wsrc + (size_t)cs * 4 * N;
 #pragma unroll
       for (int r = 0; r < 2; r++) {
