@@ -264,7 +264,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 	s.MaxBatch = 512
 	b := open(t, s)
 	const rows, in, out = 512, 256, 16384
-	if _, n, _, ok := (ops{b}).mmPlan(rows, in, out, 4); n != 1 || !ok {
+	if _, _, n, _, ok := (ops{b}).mmPlan(rows, in, out, 4); n != 1 || !ok {
 		t.Fatalf("%d splits on %d multiprocessors (ok %v), want 1", n, b.dev.sms, ok)
 	}
 	for _, bits := range []int{3, 4} {
@@ -279,7 +279,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 				t.Fatal(err)
 			}
 			promptKernels(t, b, bits, func(t *testing.T) {
-				if _, n, _, ok := (ops{b}).mmPlan(rows, in, out, bits); n != 1 || !ok {
+				if _, _, n, _, ok := (ops{b}).mmPlan(rows, in, out, bits); n != 1 || !ok {
 					t.Fatalf("%d splits (ok %v), want 1", n, ok)
 				}
 				checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
@@ -320,7 +320,7 @@ func TestMatMulPromptKernels(t *testing.T) {
 					t.Fatal(err)
 				}
 				promptKernels(t, b, bits, func(t *testing.T) {
-					if tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
+					if _, tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
 						t.Fatalf("plan %v, %d splits, ok %v: want the prompt kernel split in two", tiles, splits, ok)
 					}
 					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)

@@ -523,15 +523,15 @@ func (o ops) promptKernel(bits int) mmKernel {
 	return ks[0]
 }
 
-// mmPlan is how a bits-bit prompt product of rows×K by K×N runs on the prompt kernel:
+// mmPlan is how a bits-bit prompt product of rows×K by K×N runs: on prompt kernel k,
 // its tiles and K's splits of per chunks; ok false when a block does not fit the
 // device's shared memory (the generic kernel then runs it).
-func (o ops) mmPlan(rows, K, N, bits int) (tiles [2]int, splits, per int, ok bool) {
-	k := o.promptKernel(bits)
+func (o ops) mmPlan(rows, K, N, bits int) (k mmKernel, tiles [2]int, splits, per int, ok bool) {
+	k = o.promptKernel(bits)
 	tiles = [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
 	splits = mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
 	per = ceil(K/32, splits)
-	return tiles, ceil(K/32, per), per, k.shared(bits, per) <= o.b.dev.sharedMax
+	return k, tiles, ceil(K/32, per), per, k.shared(bits, per) <= o.b.dev.sharedMax
 }
 
 // mmSplits is 2 when splitting K in two makes a prompt product of tiles blocks take
@@ -750,8 +750,7 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 				return
 			}
-			if tiles, splits, per, ok := o.mmPlan(rows, K, N, q.bits); ok {
-				k := o.promptKernel(q.bits)
+			if k, tiles, splits, per, ok := o.mmPlan(rows, K, N, q.bits); ok {
 				o.launch(k.gather(q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
 				if splits > 1 {
 					o.b.prog.zero(y.p, rows*N)
