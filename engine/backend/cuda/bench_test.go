@@ -694,9 +694,9 @@ func BenchmarkPrefill(b *testing.B) {
 }
 
 // BenchmarkPrompt times one prompt product of LLaMA-65B (q, gate and down: 8192×8192,
-// 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: gather_xN and gptq_mmN,
-// and gptq_wsN where the device has it, as MatMul issues them) at 256, 512 and 1920
-// rows, two copies of the weights in turn.
+// 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: the gather and the
+// product, as MatMul issues them) on every prompt kernel the device has
+// (promptKernels) at 256, 512 and 1920 rows, two copies of the weights in turn.
 //
 //	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
 func BenchmarkPrompt(b *testing.B) {
