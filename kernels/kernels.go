@@ -29,6 +29,29 @@ func File(name string, sm int) string { return fmt.Sprintf("ptx/%s_sm%d.ptx", na
 // FileSM90a is the path, relative to this package, of module name's sm_90a PTX.
 func FileSM90a(name string) string { return fmt.Sprintf("ptx/%s_sm90a.ptx", name) }
 
+// A Build is one committed PTX file: module Module compiled for compute_SM (raised to
+// sm_90a when SM90a) into Path, relative to this package.
+type Build struct {
+	Module, Path string
+	SM           int
+	SM90a        bool
+}
+
+// Builds lists every committed PTX file: the modules of Names for each target, then
+// those of Hopper for sm_90a.
+func Builds() []Build {
+	var bs []Build
+	for _, name := range Names {
+		for _, sm := range Targets {
+			bs = append(bs, Build{name, File(name, sm), sm, false})
+		}
+	}
+	for _, name := range Hopper {
+		bs = append(bs, Build{name, FileSM90a(name), 90, true})
+	}
+	return bs
+}
+
 // HasSM90a reports whether a device of compute capability major.minor runs sm_90a
 // PTX (the modules of Hopper).
 func HasSM90a(major, minor int) bool { return major == 9 && minor == 0 }

@@ -123,30 +123,20 @@ func TestParseEntries(t *testing.T) {
 // TestEntries checks the generated table against the embedded PTX of every target,
 // so a PTX regenerated without entries.go fails here, nvcc or not.
 func TestEntries(t *testing.T) {
-	type file struct{ module, path string }
-	var files []file
-	for _, name := range Names {
-		for _, sm := range Targets {
-			files = append(files, file{name, File(name, sm)})
-		}
-	}
-	for _, name := range Hopper {
-		files = append(files, file{name, FileSM90a(name)})
-	}
 	seen := map[string]bool{}
-	for _, f := range files {
-		ptx, err := ptxFiles.ReadFile(f.path)
+	for _, f := range Builds() {
+		ptx, err := ptxFiles.ReadFile(f.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		es, err := ParseEntries(string(ptx))
 		if err != nil {
-			t.Fatalf("%s: %v", f.path, err)
+			t.Fatalf("%s: %v", f.Path, err)
 		}
 		for k, ps := range es {
 			e, ok := Entries[k]
-			if !ok || e.Module != f.module || !slices.Equal(e.Params, ps) {
-				t.Errorf("%s: entry %s %v; entries.go has %+v (run go run ./kernels/gen -entries)", f.path, k, ps, e)
+			if !ok || e.Module != f.Module || !slices.Equal(e.Params, ps) {
+				t.Errorf("%s: entry %s %v; entries.go has %+v (run go run ./kernels/gen -entries)", f.Path, k, ps, e)
 			}
 			seen[k] = true
 		}
