@@ -280,13 +280,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     return;
   }
   const int cg = (warp >> 2) - 1;  // this consumer's rows: 64cg..64cg+63 of the tile
-  float acc[4][8][4];
-#pragma unroll
-  for (int i = 0; i < 4; i++)
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+  float acc[4][8][4] = {};
   for (int j = 0; j < nst; j++) {
     bar_sync(WS_FULL + j % D, THREADS);  // FULL: step j's input and tile are in
     const uint64_t da = wg_desc(smem_u32(smem + (j % STAGES) * L::STAGE) + cg * 64 * 128);
@@ -461,13 +455,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   }
   const int c = (warp >> 2) - 1, w = warp & 3, g = lane >> 2, t = lane & 3;
   const int nlo = 64 * c + 16 * w + g;  // this thread's columns: nlo and nlo + 8 of the tile
-  float acc[4][8][4];
-#pragma unroll
-  for (int i = 0; i < 4; i++)
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+  float acc[4][8][4] = {};
   uint32_t a[2][4];  // the A fragments of two k-steps
   wrCol lo, hi;      // the columns' chunk of the current k-step
   // frag dequantizes k-step kk (step kk/4, chunk (kk/2)%2, k-step kk%2 of it) into
