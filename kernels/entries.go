@@ -115,11 +115,29 @@ var Entries = map[string]Entry{
 		{Name: "gather_x4_param_2", Type: ".u64", Size: 8},
 		{Name: "gather_x4_param_3", Type: ".u32", Size: 4},
 	}},
+	"gather_xp3": {Module: "gptq", Params: []Param{
+		{Name: "gather_xp3_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xp3_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xp3_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xp3_param_3", Type: ".u32", Size: 4},
+	}},
+	"gather_xp4": {Module: "gptq", Params: []Param{
+		{Name: "gather_xp4_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xp4_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xp4_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xp4_param_3", Type: ".u32", Size: 4},
+	}},
 	"gather_xr4": {Module: "hopper", Params: []Param{
 		{Name: "gather_xr4_param_0", Type: ".u64", Size: 8},
 		{Name: "gather_xr4_param_1", Type: ".u64", Size: 8},
 		{Name: "gather_xr4_param_2", Type: ".u64", Size: 8},
 		{Name: "gather_xr4_param_3", Type: ".u32", Size: 4},
+	}},
+	"gather_xrp4": {Module: "hopper", Params: []Param{
+		{Name: "gather_xrp4_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xrp4_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xrp4_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xrp4_param_3", Type: ".u32", Size: 4},
 	}},
 	"gather_xt3": {Module: "gptq", Params: []Param{
 		{Name: "gather_xt3_param_0", Type: ".u64", Size: 8},

@@ -957,10 +957,11 @@ GEMM(8)
 
 // Prompt processing for 3 and 4 bits, the seed model's quantizations. Two kernels:
 //
-// gather_x (once per product) writes X as float16 in the order the weights are
-// dequantized: sorted row k of chunk c is input perm[32c+k] (act-order), and within
-// each chunk the 32 rows come as the 16 pairs pairOf<BITS>(0..15). The product then
-// reads contiguous 16-byte runs of it, whatever the groups and act-order.
+// gather_x (once per product; gather_xp through a permutation, unpack.cuh's
+// gather_staged) writes X as float16 in the order the weights are dequantized: sorted
+// row k of chunk c is input perm[32c+k] (act-order), and within each chunk the 32 rows
+// come as the 16 pairs pairOf<BITS>(0..15) (gxPair). The product then reads
+// contiguous 16-byte runs of it, whatever the groups and act-order.
 //
 // gptq_mm: Y[M, N] = Xh[M, K] W[K, N] in tiles of TM×TN of Y per block, warps of
 // 64×64 (TM/64 × TN/64 of them), K walked 64 rows (two 32-row chunks) a step through a
@@ -985,22 +986,24 @@ GEMM(8)
 // dequantized even past the last step (into the tile no step reads then), so that a
 // step is one basic block for the scheduler.
 
+// gxPair is the sorted rows (lo, hi) whose inputs make up half2 p of gather_x's
+// output: pair p%16 of chunk p/16 in the order the weights are dequantized.
 template <int BITS>
-__device__ void gather_x(const float* __restrict__ X, const int* __restrict__ perm,
-                         __half* __restrict__ Xh, int K) {
-  const float* x = X + (size_t)blockIdx.y * K;
-  __half2* out = reinterpret_cast<__half2*>(Xh + (size_t)blockIdx.y * K);
-  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < K / 2; p += gridDim.x * blockDim.x) {
+struct gxPair {
+  __device__ __forceinline__ int2 operator()(int p) const {
     const int2 r = pairOf<BITS>(p & 15);
     const int k = (p >> 4) * 32;
-    const int klo = perm ? perm[k + r.x] : k + r.x, khi = perm ? perm[k + r.y] : k + r.y;
-    out[p] = __floats2half2_rn(x[klo], x[khi]);
+    return make_int2(k + r.x, k + r.y);
   }
-}
+};
 
-#define GATHER(B)                                                                             \
-  extern "C" __global__ void gather_x##B(const float* X, const int* perm, __half* Xh, int K) { \
-    gather_x<B>(X, perm, Xh, K);                                                               \
+#define GATHER(B)                                                                                \
+  extern "C" __global__ void gather_x##B(const float* X, const int* perm, __half* Xh, int K) {    \
+    gather_pairs(X, perm, Xh, K, gxPair<B>());                                                    \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(1024) gather_xp##B(const float* X, const int* perm, \
+                                                                  __half* Xh, int K) {           \
+    gather_staged(X, perm, Xh, K, gxPair<B>());                                                   \
   }
 GATHER(3)
 GATHER(4)

@@ -335,21 +335,25 @@ WS(4)
 // A thread (warp w, lane 4g+t) holds the A fragments of columns 16w+g and 16w+g+8:
 // in k-step s (0, 1) of a chunk, k = 2t, 2t+1 and 2t+8, 2t+9, which it takes from word
 // t of each column's chunk (eight values): pairs 2s and 2s+1 of that word as the LOP3
-// unpacking yields them. gather_xr4 writes the input in that order: position 16s +
-// 8h + 2t + e of a chunk holds sorted row 8t + 2s + h + 4e (through perm).
-__device__ __forceinline__ void gather_xr(const float* __restrict__ X, const int* __restrict__ perm,
-                                          __half* __restrict__ Xh, int K) {
-  const float* x = X + (size_t)blockIdx.y * K;
-  __half2* out = reinterpret_cast<__half2*>(Xh + (size_t)blockIdx.y * K);
-  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < K / 2; p += gridDim.x * blockDim.x) {
+// unpacking yields them. gather_xr4 (gather_xrp4 through a permutation) writes the
+// input in that order, xrPair: position 16s + 8h + 2t + e of a chunk holds sorted row
+// 8t + 2s + h + 4e.
+struct xrPair {
+  __device__ __forceinline__ int2 operator()(int p) const {
     const int j = p & 15, s = j >> 3, h = (j >> 2) & 1, t = j & 3;
     const int k = (p >> 4) * 32 + 8 * t + 2 * s + h;
-    const int klo = perm ? perm[k] : k, khi = perm ? perm[k + 4] : k + 4;
-    out[p] = __floats2half2_rn(x[klo], x[khi]);
+    return make_int2(k, k + 4);
   }
+};
+
+extern "C" __global__ void gather_xr4(const float* X, const int* perm, __half* Xh, int K) {
+  gather_pairs(X, perm, Xh, K, xrPair());
 }
 
-extern "C" __global__ void gather_xr4(const float* X, const int* perm, __half* Xh, int K) { gather_xr(X, perm, Xh, K); }
+// gather_xrp4 is gather_xr4 through perm, one block of a row (gather_staged).
+extern "C" __global__ void __launch_bounds__(1024) gather_xrp4(const float* X, const int* perm, __half* Xh, int K) {
+  gather_staged(X, perm, Xh, K, xrPair());
+}
 
 #define WR_PITCH 136  // words a row of packed words in a stage: 128 columns and 8 of padding
 

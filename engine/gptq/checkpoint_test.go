@@ -54,6 +54,38 @@ func TestOpenFixtures(t *testing.T) {
 	}
 }
 
+// TestActOrderByInput checks what engine/backend/cuda's LoadQuant relies on to gather
+// an input once for the layers that read it: in checkpoints AutoGPTQ quantized with
+// act-order, layers of one input (q, k and v; gate and up) have the same g_idx, since
+// GPTQ orders a layer's rows by its input's Hessian, while layers of other inputs
+// (o, down) have their own.
+func TestActOrderByInput(t *testing.T) {
+	c, err := gptq.Open(filepath.Join(fixtures(t), "gptq", "tiny-4bit-128g-actorder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for layer := range c.Config.Layers {
+		gidx := make([][]byte, gptq.NumLinears)
+		for which := range gptq.NumLinears {
+			prefix, in, out := c.Config.Linear(layer, which)
+			w, err := c.Linear(prefix, in, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gidx[which] = w.GIdx
+		}
+		for _, same := range [][2]int{{gptq.Q, gptq.K}, {gptq.Q, gptq.V}, {gptq.Gate, gptq.Up}} {
+			if !slices.Equal(gidx[same[0]], gidx[same[1]]) {
+				t.Errorf("layer %d: linears %d and %d read one input but have different g_idx", layer, same[0], same[1])
+			}
+		}
+		if slices.Equal(gidx[gptq.Q], gidx[gptq.O]) {
+			t.Errorf("layer %d: q and o have the same g_idx; the fixture no longer tells the two cases apart", layer)
+		}
+	}
+}
+
 // writeModified writes a random tiny checkpoint, then rewrites its weights through
 // edit (which may drop or change tensors).
 func writeModified(t *testing.T, spec gptqtest.RandomSpec, edit func([]safetensors.Tensor) []safetensors.Tensor) string {

@@ -2,7 +2,7 @@
 """Write a random GPTQ checkpoint folder in AutoGPTQ's layout, for speed runs.
 
 The packed words and act-order g_idx are random (the format is all that matters
-for speed), zeros symmetric; scales keep each linear's activations of order one
+for speed; layers of one input share their g_idx, as AutoGPTQ's have), zeros symmetric; scales keep each linear's activations of order one
 and the residual stream small, so 80 layers give finite float16 logits. Needs torch and safetensors (both on the
 GPU machines); generating on the GPU takes seconds, writing ~33 GB about a minute.
 
@@ -42,7 +42,7 @@ def main():
     zero_words = [(stream >> (32 * w)) & 0xFFFFFFFF for w in range(a.bits)]
     zero_words = torch.tensor([w - 2**32 if w >= 2**31 else w for w in zero_words], dtype=torch.int32)
 
-    def linear(prefix, n_in, n_out, t, gain=1.0):
+    def linear(prefix, n_in, n_out, t, gain=1.0, g_idx=None):
         gs = n_in if a.group == -1 else a.group
         groups = -(-n_in // gs)
         # Dequantized values are scale*(q - 2^(bits-1)) with q uniform in [0, 2^bits):
@@ -51,10 +51,13 @@ def main():
         t[prefix + ".qweight"] = words(n_in * a.bits // 32, n_out)
         t[prefix + ".qzeros"] = zero_words.repeat(groups, n_out // 32)
         t[prefix + ".scales"] = torch.full((groups, n_out), gain / (std * math.sqrt(n_in)), dtype=torch.float16)
-        if a.group == -1:
+        if g_idx is not None:
+            t[prefix + ".g_idx"] = g_idx.clone()  # save_file refuses tensors that share memory
+        elif a.group == -1:
             t[prefix + ".g_idx"] = torch.zeros(n_in, dtype=torch.int32)
         else:  # act-order: a random permutation of the rows decides their groups
             t[prefix + ".g_idx"] = (torch.randperm(n_in, device=dev, generator=g) // gs).to(torch.int32).cpu()
+        return t[prefix + ".g_idx"]
 
     def dense(*shape, std):
         return (torch.randn(*shape, device=dev, generator=g) * std).to(torch.float16).cpu()
@@ -77,11 +80,17 @@ def main():
         # The residual branches (o, down) get GPT-2's 1/sqrt(2 layers) gain, so the
         # residual stream stays within float16 over all layers.
         res = 1 / math.sqrt(2 * layers)
-        for name, n_in, n_out, gain in (("self_attn.q_proj", hidden, hidden, 1), ("self_attn.k_proj", hidden, kv * hd, 1),
-                                        ("self_attn.v_proj", hidden, kv * hd, 1), ("self_attn.o_proj", hidden, hidden, res),
-                                        ("mlp.gate_proj", hidden, inter, 1), ("mlp.up_proj", hidden, inter, 1),
-                                        ("mlp.down_proj", inter, hidden, res)):
-            linear(p + name, n_in, n_out, shard, gain)
+        # Layers of one input share their g_idx, as GPTQ's act-order gives them (it
+        # sorts a layer's rows by its input's Hessian): k and v take q's, up gate's.
+        shared = {}
+        for name, n_in, n_out, gain, like in (("self_attn.q_proj", hidden, hidden, 1, None),
+                                              ("self_attn.k_proj", hidden, kv * hd, 1, "self_attn.q_proj"),
+                                              ("self_attn.v_proj", hidden, kv * hd, 1, "self_attn.q_proj"),
+                                              ("self_attn.o_proj", hidden, hidden, res, None),
+                                              ("mlp.gate_proj", hidden, inter, 1, None),
+                                              ("mlp.up_proj", hidden, inter, 1, "mlp.gate_proj"),
+                                              ("mlp.down_proj", inter, hidden, res, None)):
+            shared[name] = linear(p + name, n_in, n_out, shard, gain, shared.get(like))
         if i % 8 == 7:
             flush()
     shard["model.norm.weight"] = torch.ones(hidden, dtype=torch.float16)

@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -68,6 +69,8 @@ type Backend struct {
 	seen     map[int]*program  // the last program issued launch by launch, by batch size (negative under RunBatch)
 	graphs   map[int]*captured // captured programs, by batch size (negative under RunBatch)
 	noGraphs bool              // issue every Run launch by launch (benchmarks compare)
+
+	perms map[[sha256.Size]byte]cu.DevicePtr // the act-order permutations uploaded, by their SHA-256 (LoadQuant)
 }
 
 var (
@@ -95,7 +98,7 @@ func openDevice(ctx context.Context, ordinal int) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{th: th, seen: map[int]*program{}, graphs: map[int]*captured{}}
+	b := &Backend{th: th, seen: map[int]*program{}, graphs: map[int]*captured{}, perms: map[[sha256.Size]byte]cu.DevicePtr{}}
 	err = th.Do(ctx, func() (err error) {
 		b.dev, err = newDevice(ordinal)
 		return err
@@ -350,7 +353,7 @@ func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.T
 			t.p, err = b.allocUpload(w.Name+".qweight", w.QWeight)
 			return err
 		}
-		if q.perm, err = b.allocUpload(w.Name+" act-order permutation", int32Bytes(perm)); err != nil {
+		if q.perm, err = b.uploadPerm(w.Name, perm); err != nil {
 			return err
 		}
 		raw, err := b.allocUpload(w.Name+".qweight (as stored)", w.QWeight)
@@ -371,6 +374,23 @@ func (b *Backend) LoadQuant(ctx context.Context, w engine.QuantWeight) (engine.T
 		return nil, err
 	}
 	return t, nil
+}
+
+// uploadPerm returns the device copy of an act-order permutation, uploading it the
+// first time it is seen. Layers of one input share it: GPTQ sorts a layer's rows by
+// the Hessian of its input, so q, k and v (and gate and up) get the same g_idx, as
+// AutoGPTQ's own fixtures in testdata have. Sharing it lets their products gather
+// that input once (ops.gatherInput) and be one launch in decode batches.
+func (b *Backend) uploadPerm(name string, perm []int32) (cu.DevicePtr, error) {
+	key := sha256.Sum256(int32Bytes(perm))
+	if p, ok := b.perms[key]; ok {
+		return p, nil
+	}
+	p, err := b.allocUpload(name+" act-order permutation", int32Bytes(perm))
+	if err == nil {
+		b.perms[key] = p
+	}
+	return p, err
 }
 
 // checkQuant adds the kernels' constraints to gptq.CheckWeight's: both sizes in

@@ -34,28 +34,38 @@ var (
 	llama65B = llamaShape{"65B", 8192, 22016, 80, 64}
 )
 
+// randomPerm uploads a random act-order permutation of in rows (as LoadQuant does:
+// one copy of each), seeded by seed.
+func randomPerm(tb testing.TB, b *Backend, in int, seed uint32) cu.DevicePtr {
+	tb.Helper()
+	perm := make([]int32, in)
+	for i, p := range rand.New(rand.NewPCG(uint64(seed), 2)).Perm(in) {
+		perm[i] = int32(p)
+	}
+	var p cu.DevicePtr
+	err := b.th.Do(ctx, func() (err error) {
+		p, err = b.uploadPerm("random", perm)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // randomQuant makes a bits-bit in×out layer (groups of group rows) filled on the device;
-// with actOrder its rows come from a random permutation of the inputs, as a checkpoint
+// with a permutation (randomPerm; 0 for none) its rows come from it, as a checkpoint
 // with act-order groups has after loading.
-func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32, actOrder bool) engine.Tensor {
+func randomQuant(tb testing.TB, b *Backend, in, out, bits, group int, seed uint32, perm cu.DevicePtr) engine.Tensor {
 	tb.Helper()
 	groups := in / group
 	cgroup := make([]int32, in/32)
 	for c := range cgroup {
 		cgroup[c] = int32(c * 32 / group)
 	}
-	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1, quadGroups: quadGroups(cgroup)}}
+	t := &tensor{rows: in, cols: out, kind: quantized, q: &quant{bits: bits, zeroOffset: 1, quadGroups: quadGroups(cgroup), perm: perm}}
 	err := b.th.Do(ctx, func() error {
 		var err error
-		if actOrder {
-			perm := make([]int32, in)
-			for i, p := range rand.New(rand.NewPCG(uint64(seed), 2)).Perm(in) {
-				perm[i] = int32(p)
-			}
-			if t.q.perm, err = b.allocUpload("act-order permutation", int32Bytes(perm)); err != nil {
-				return err
-			}
-		}
 		fill := func(p *cu.DevicePtr, what, kernel string, n int64) {
 			if err != nil {
 				return
@@ -130,14 +140,16 @@ func linearCases(s llamaShape) []linearCase {
 		{"gate_up", s.hidden, s.inter, 2, false}, {"down_add", s.inter, s.hidden, 1, true}}
 }
 
-// quantizations are the six 65B checkpoints the benchmarks time (group 0: none).
+// quantizations are the six 65B checkpoints the benchmarks time (group 0: none), the
+// seed's branches: all act-order, so the grouped ones have their rows permuted (with
+// one group, act-order leaves g_idx all zeros and the rows in order).
 var quantizations = []struct {
 	name     string
 	bits     int
 	group    int
 	actOrder bool
-}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g", 4, 32, false}, {"4bit-64g", 4, 64, false},
-	{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g", 3, 128, false}}
+}{{"4bit-nogroup", 4, 0, false}, {"4bit-32g-actorder", 4, 32, true}, {"4bit-64g-actorder", 4, 64, true},
+	{"4bit-128g-actorder", 4, 128, true}, {"3bit-nogroup", 3, 0, false}, {"3bit-128g-actorder", 3, 128, true}}
 
 // BenchmarkLinear times the quantized linear layers of one LLaMA layer at batch 1
 // (decode) and 512 (prompt), rotating over enough copies of the weights that each
@@ -271,8 +283,12 @@ func linearSetup(b *testing.B, s llamaShape, l linearCase, bits, group int, actO
 	copies := linearCopies(wb)
 	ws := make([][]engine.Tensor, copies)
 	for i := range ws {
+		var perm cu.DevicePtr // one for the layers of one input, as in a checkpoint (LoadQuant)
+		if actOrder {
+			perm = randomPerm(b, be, l.in, uint32(7*i*3))
+		}
 		for j := range l.n {
-			ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), actOrder))
+			ws[i] = append(ws[i], randomQuant(b, be, l.in, l.out, bits, group, uint32(7*(i*3+j)), perm))
 		}
 	}
 	x, _ := be.NewActivation(ctx, rows, l.in)
@@ -366,17 +382,30 @@ func randomModel(tb testing.TB, be *Backend, s llamaShape, bits, group int, actO
 	const hd = 128
 	for i := range ls {
 		seed := uint32(i * 16)
-		rq := func(in, out int, seed uint32) engine.Tensor {
+		// With act-order the layers of one input share their permutation, as GPTQ's
+		// do (LoadQuant): q, k and v; gate and up.
+		perm := func(in int, seed uint32) cu.DevicePtr {
+			if !actOrder {
+				return 0
+			}
+			return randomPerm(tb, be, in, seed)
+		}
+		attn, o, mlp, down := perm(s.hidden, seed), perm(s.hidden, seed+9), perm(s.hidden, seed+12), perm(s.inter, seed+18)
+		rq := func(in, out int, seed uint32, p cu.DevicePtr) engine.Tensor {
 			g := group
 			if g == 0 {
 				g = in
 			}
 			total += weightBytes(in, out, bits, g)
-			return randomQuant(tb, be, in, out, bits, g, seed, actOrder)
+			if !sharedPerms {
+				p = perm(in, seed)
+			}
+			return randomQuant(tb, be, in, out, bits, g, seed, p)
 		}
 		ls[i] = layer{
-			q: rq(s.hidden, s.hidden, seed), k: rq(s.hidden, s.hidden, seed+3), v: rq(s.hidden, s.hidden, seed+6), o: rq(s.hidden, s.hidden, seed+9),
-			gate: rq(s.hidden, s.inter, seed+12), up: rq(s.hidden, s.inter, seed+15), down: rq(s.inter, s.hidden, seed+18),
+			q: rq(s.hidden, s.hidden, seed, attn), k: rq(s.hidden, s.hidden, seed+3, attn), v: rq(s.hidden, s.hidden, seed+6, attn),
+			o:    rq(s.hidden, s.hidden, seed+9, o),
+			gate: rq(s.hidden, s.inter, seed+12, mlp), up: rq(s.hidden, s.inter, seed+15, mlp), down: rq(s.inter, s.hidden, seed+18, down),
 		}
 	}
 	norm := randomDense(tb, be, 1, s.hidden)
@@ -636,7 +665,8 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // the last row's logits then copied to the host. tok/s is prompt tokens over that
 // time.
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
-// must match; $AGENT_WS names the prompt kernel (wsFromEnv).
+// must match; $AGENT_WS names the prompt kernel (wsFromEnv), $AGENT_GATHER=old the
+// gathers as before (gatherFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
 func BenchmarkPrefill(b *testing.B) {
@@ -650,6 +680,7 @@ func BenchmarkPrefill(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
 			wsFromEnv(b)
+			gatherFromEnv(b)
 			caches := make([]engine.Tensor, s.layers)
 			for i := range caches {
 				var err error
@@ -709,7 +740,8 @@ func BenchmarkPrompt(b *testing.B) {
 			name    string
 			in, out int
 		}{{"q", s.hidden, s.hidden}, {"gate", s.hidden, s.inter}, {"down", s.inter, s.hidden}} {
-			ws := []engine.Tensor{randomQuant(b, be, l.in, l.out, bits, 128, 11, true), randomQuant(b, be, l.in, l.out, bits, 128, 23, true)}
+			ws := []engine.Tensor{randomQuant(b, be, l.in, l.out, bits, 128, 11, randomPerm(b, be, l.in, 11)),
+				randomQuant(b, be, l.in, l.out, bits, 128, 23, randomPerm(b, be, l.in, 23))}
 			x, _ := be.NewActivation(ctx, maxRows, l.in)
 			fillAct(b, be, x)
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
@@ -749,6 +781,28 @@ func wsFromEnv(tb testing.TB) {
 	tb.Logf("prompt products on %s where the device has it", v)
 }
 
+// gatherFromEnv restores, for the length of a benchmark, the prompt gathers as they
+// were before gather_staged and gatherInput's reuse when $AGENT_GATHER is "old": each
+// product gathers its own input from global memory, and randomModel gives every
+// act-order layer its own permutation (sharedPerms false), so that one device call
+// can time whole models both ways.
+func gatherFromEnv(tb testing.TB) {
+	switch v := os.Getenv("AGENT_GATHER"); v {
+	case "":
+		return
+	case "old":
+	default:
+		tb.Fatalf("AGENT_GATHER: %q is not old", v)
+	}
+	s, r, p := stagedGather, reuseGather, sharedPerms
+	tb.Cleanup(func() { stagedGather, reuseGather, sharedPerms = s, r, p })
+	stagedGather, reuseGather, sharedPerms = false, false, false
+	tb.Logf("prompt gathers as before: from global memory, one a product, a permutation a layer")
+}
+
+// sharedPerms gives randomModel's layers of one input one act-order permutation.
+var sharedPerms = true
+
 // earlyFromEnv sets oneRowEarly for the length of a test or benchmark from
 // $AGENT_EARLY (1 or 0), so that one device call can run whole models and steps both
 // ways.
@@ -781,13 +835,15 @@ func earlyFromEnv(tb testing.TB) {
 // timed step ends with the device synchronized and, for the prompt, the last row's
 // logits copied to the host. It needs about 130 GB of device memory (an H200).
 // $AGENT_TC_DEFAULTS, when set, replaces the tensor-core defaults for its length
-// (tcDefaultsFromEnv), $AGENT_EARLY oneRowEarly (earlyFromEnv).
+// (tcDefaultsFromEnv), $AGENT_EARLY oneRowEarly (earlyFromEnv), $AGENT_GATHER=old the
+// gathers and permutations as they were before gather_staged (gatherFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Batch -test.benchtime 5x
 //	./cuda.test -test.run '^$' -test.bench 'Batch/4bit-128g-actorder/decode' -test.benchtime 5x
 func BenchmarkBatch(b *testing.B) {
 	tcDefaultsFromEnv(b)
 	earlyFromEnv(b)
+	gatherFromEnv(b)
 	s := llama65B
 	const hd, bs, positions, longPos, prompt, hit, maxSeqs = 128, 16, 512, 1920, 600, 512, 64
 	perSeq, perPrompt := ceil(positions+1, bs), ceil(prompt, bs)

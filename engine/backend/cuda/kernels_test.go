@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -324,9 +325,82 @@ func TestMatMulPromptKernels(t *testing.T) {
 						t.Fatalf("plan %v, %d splits, ok %v: want the prompt kernel split in two", tiles, splits, ok)
 					}
 					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+					if c.actOrder { // the gather through the permutation from global memory too
+						defer func(s bool) { stagedGather = s }(stagedGather)
+						stagedGather = false
+						checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+					}
 				})
 			})
 		}
+	}
+}
+
+// TestPromptGatherOnce checks that prompt products of one input through one
+// permutation (two layers quantized with the same act-order, as q and k are) gather
+// it once, on every prompt kernel, and gather it again when an operation between
+// them writes it, with the products right either way.
+func TestPromptGatherOnce(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.MaxBatch = 512
+	b := open(t, s)
+	const rows, in, out = 300, 1024, 352
+	for _, bits := range []int{3, 4} {
+		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
+			opt := gptqtest.PackOptions{Bits: bits, GroupSize: 128, Format: "gptq", Perm: r.Perm(in)}
+			var ws [2]engine.Tensor
+			var wf [2][]float32
+			for i := range ws {
+				qw, err := gptqtest.Quantize(fmt.Sprintf("w%d", i), randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ws[i], err = b.LoadQuant(ctx, qw); err != nil {
+					t.Fatal(err)
+				}
+				wf[i] = gptqtest.Dequantize(qw)
+			}
+			if p0, p1 := ws[0].(*tensor).q.perm, ws[1].(*tensor).q.perm; p0 == 0 || p0 != p1 {
+				t.Fatalf("permutations at %#x and %#x: want one, shared", p0, p1)
+			}
+			promptKernels(t, b, bits, func(t *testing.T) {
+				for _, between := range []bool{false, true} {
+					xv := randn(r, rows*in, 1)
+					x, y0, y1 := act(t, b, rows, in, xv), act(t, b, rows, out, nil), act(t, b, rows, out, nil)
+					run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) {
+						o.MatMul(y0, x, ws[0])
+						if between {
+							o.Add(x, x, x)
+						}
+						o.MatMul(y1, x, ws[1])
+					})
+					gathers := 0
+					if err := b.th.Do(ctx, func() error {
+						for _, op := range b.prog.ops {
+							if strings.HasPrefix(op.name, "gather_") {
+								gathers++
+							}
+						}
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
+					if want := map[bool]int{false: 1, true: 2}[between]; gathers != want {
+						t.Errorf("between=%v: %d gathers, want %d", between, gathers, want)
+					}
+					want0, tol := product(xv, wf[0], rows, in, out, true)
+					expectClose(t, "first product", read(t, b, y0, rows), want0, tol)
+					if between {
+						for i := range xv {
+							xv[i] *= 2
+						}
+					}
+					want1, _ := product(xv, wf[1], rows, in, out, true)
+					expectClose(t, fmt.Sprintf("second product (between=%v)", between), read(t, b, y1, rows), want1, tol)
+				}
+			})
+		})
 	}
 }
 

@@ -178,3 +178,36 @@ func TestRandomCheckpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestFixturePermutations checks that LoadQuant uploads one act-order permutation for
+// the layers of one input in AutoGPTQ's own checkpoint (q, k and v; gate and up share
+// their g_idx there, engine/gptq's TestActOrderByInput) and a separate one for o.
+func TestFixturePermutations(t *testing.T) {
+	c, err := gptq.Open(filepath.Join(fixtures(t), "gptq", "tiny-4bit-128g-actorder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := open(t, small)
+	perm := make([]uint64, gptq.NumLinears)
+	for which := range gptq.NumLinears {
+		prefix, in, out := c.Config.Linear(0, which)
+		w, err := c.Linear(prefix, in, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := b.LoadQuant(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm[which] = uint64(x.(*tensor).q.perm); perm[which] == 0 {
+			t.Fatalf("%s: no permutation", prefix)
+		}
+	}
+	if perm[gptq.Q] != perm[gptq.K] || perm[gptq.Q] != perm[gptq.V] || perm[gptq.Gate] != perm[gptq.Up] {
+		t.Errorf("permutations %#x: want q, k and v's one, gate and up's one", perm)
+	}
+	if perm[gptq.Q] == perm[gptq.O] || perm[gptq.Q] == perm[gptq.Gate] {
+		t.Errorf("permutations %#x: o's and gate's must differ from q's", perm)
+	}
+}

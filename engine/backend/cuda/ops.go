@@ -452,11 +452,44 @@ func (k mmKernel) threads() int {
 // name is the kernel for bits-bit weights, gather the kernel that writes its input.
 func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind, bits) }
 
-func (k mmKernel) gather(bits int) string {
-	if k.kind == "gptq_wr" {
-		return "gather_xr4"
+// With staged set it is the gather through a permutation one row a block
+// (gather_xp3, gather_xp4, gather_xrp4: gather_staged in kernels/unpack.cuh).
+func (k mmKernel) gather(bits int, staged bool) string {
+	p := ""
+	if staged {
+		p = "p"
 	}
-	return fmt.Sprintf("gather_x%d", bits)
+	if k.kind == "gptq_wr" {
+		return "gather_xr" + p + "4"
+	}
+	return fmt.Sprintf("gather_x%s%d", p, bits)
+}
+
+// stagedGather selects the staged gathers for inputs through a permutation whose row
+// fits in stagedRowMax bytes of shared memory as float16, and reuseGather the skipping
+// of a gather the float16 buffer already holds (gatherInput); tests clear the first
+// to run the other gathers on permutations too, benchmarks both to time what they
+// save.
+var stagedGather, reuseGather = true, true
+
+const stagedRowMax = 48 << 10
+
+// gatherInput records the gather of a prompt product's input x (rows × K) into the
+// float16 buffer for kernel k, unless the buffer already holds it: the product just
+// before read the same input through the same permutation and nothing else came
+// between (q, k and v of one layer; gate and up), as act-order checkpoints have it
+// since the layers of one input share their permutation (LoadQuant).
+func (o ops) gatherInput(k mmKernel, bits int, x, perm cu.DevicePtr, rows, K int) xhGather {
+	staged := stagedGather && perm != 0 && 2*K <= stagedRowMax
+	g := xhGather{kernel: k.gather(bits, staged), x: x, perm: perm, rows: rows, K: K}
+	switch {
+	case reuseGather && o.b.prog.holds(g):
+	case staged:
+		o.launch(g.kernel, [3]int{1, rows, 1}, 1024, 2*K, x, perm, o.b.xh, K)
+	default:
+		o.launch(g.kernel, [3]int{ceil(K/2, 256), rows, 1}, 256, 0, x, perm, o.b.xh, K)
+	}
+	return g
 }
 
 // shared is the dynamic shared memory of a block of bits-bit weights for per chunks
@@ -751,12 +784,13 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				return
 			}
 			if k, tiles, splits, per, ok := o.mmPlan(rows, K, N, q.bits); ok {
-				o.launch(k.gather(q.bits), [3]int{ceil(K/2, 256), rows, 1}, 256, 0, a.p, q.perm, o.b.xh, K)
+				g := o.gatherInput(k, q.bits, a.p, q.perm, rows, K)
 				if splits > 1 {
 					o.b.prog.zero(y.p, rows*N)
 				}
 				o.launch(k.name(q.bits), [3]int{tiles[0], tiles[1], splits}, k.threads(), k.shared(q.bits, per),
 					wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
+				o.b.prog.gathered(g, y.p)
 				return
 			}
 		}

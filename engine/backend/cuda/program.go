@@ -20,6 +20,16 @@ import (
 type program struct {
 	ops   []devOp
 	slots []uint64 // the parameters of every launch, end to end
+	xh    xhGather // what the prompt products' float16 input holds after ops[:xhAt]
+	xhAt  int
+}
+
+// xhGather is one gather of a prompt product's input into the float16 buffer: the
+// kernel, the input, its permutation and the rows and inputs it covers.
+type xhGather struct {
+	kernel  string
+	x, perm cu.DevicePtr
+	rows, K int
 }
 
 // devOp is one launch (fn set) or one clear of n float32 values at p.
@@ -38,6 +48,22 @@ type devOp struct {
 func (p *program) reset() {
 	p.ops = p.ops[:0]
 	p.slots = p.slots[:0]
+	p.xh, p.xhAt = xhGather{}, 0
+}
+
+// holds reports whether the float16 input buffer holds g when the next operation runs:
+// g was the last product's gather, and nothing was recorded after that product.
+func (p *program) holds(g xhGather) bool {
+	return p.xhAt > 0 && p.xhAt == len(p.ops) && p.xh == g
+}
+
+// gathered notes that the product just recorded read g (unless it wrote its own
+// input, dst).
+func (p *program) gathered(g xhGather, dst cu.DevicePtr) {
+	p.xh, p.xhAt = g, len(p.ops)
+	if dst == g.x {
+		p.xhAt = 0
+	}
 }
 
 func (p *program) clone() *program {
