@@ -47,10 +47,12 @@ type Backend interface {
 	// Run makes ids the current batch, at positions start, start+1, ..., and calls
 	// step, which issues the operations of one forward pass through ops. The ids and
 	// positions live in backend buffers that the operations read, so for a given
-	// len(ids) step issues exactly the same operations with the same arguments
-	// whatever the ids and start: a backend may record the sequence once per batch
-	// size and replay it without calling step again (CUDA graphs). step must do
-	// nothing but issue operations.
+	// len(ids) a step function issues exactly the same operations with the same
+	// arguments whatever the ids and start: a backend may record the sequence once
+	// per batch size and replay it while the step issues the same operations (the
+	// CUDA backend records every Run's and compares; a model may use more than one
+	// step function, e.g. llama's with the output layer on the last row only). step
+	// must do nothing but issue operations.
 	//
 	// Operations do not return errors: the first failure is kept and returned by Run
 	// (device backends may report it from Read, where they synchronize).
@@ -94,6 +96,17 @@ type Ops interface {
 	SiLUMul(dst, gate, up Tensor)
 	// Add sets dst = a + b elementwise; dst may be a or b.
 	Add(dst, a, b Tensor)
+}
+
+// LastRowOps is implemented by Ops that can run a product on the last row of the
+// batch alone: the output layer of a step whose caller reads only that row's logits
+// (a prompt fed to generate its next token), which at 512 rows of a 65B model is
+// ~268 GFLOP of the step's work otherwise.
+type LastRowOps interface {
+	// MatMulLast sets the last row of dst as MatMul(dst, x, w) would (up to the
+	// rounding of another kernel's order of sums); dst's other rows are undefined
+	// after it.
+	MatMulLast(dst, x, w Tensor)
 }
 
 // Tensor is a backend-owned buffer: a weight, an activation or a cache. Only the

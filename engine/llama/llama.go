@@ -378,9 +378,17 @@ func (m *Model) readRows(ctx context.Context, want []int) ([]float32, error) {
 	return out, nil
 }
 
-// step issues the operations of one forward pass; it depends on nothing but the
-// model's tensors, so it is the same for every call (see engine.Backend.Run).
-func (m *Model) step(o engine.Ops) {
+// step issues the operations of one forward pass, the output layer on every row; it
+// depends on nothing but the model's tensors, so it is the same for every call (see
+// engine.Backend.Run).
+func (m *Model) step(o engine.Ops) { m.pass(o, false) }
+
+// stepLast is step with the output layer on the last row alone where the backend
+// can (engine.LastRowOps), for callers that read only that row's logits: a prompt
+// fed to pick the token after it, and each chunk before its last.
+func (m *Model) stepLast(o engine.Ops) { m.pass(o, true) }
+
+func (m *Model) pass(o engine.Ops, lastOnly bool) {
 	c := m.cfg
 	eps, theta, hd := float32(c.NormEps), float32(c.RopeTheta), c.HeadDim()
 	o.Embed(m.x, m.embed)
@@ -402,9 +410,11 @@ func (m *Model) step(o engine.Ops) {
 		o.MatMul(m.h, m.gate, l.lin[gptq.Down])
 		o.Add(m.x, m.x, m.h)
 	}
-	// lm_head runs on every row of the step, not only the ones asked for: that keeps
-	// the step identical for a given batch size, at ~0.4% of a 65B token's work.
 	o.RMSNorm(m.h, m.x, m.norm, eps)
+	if lr, ok := o.(engine.LastRowOps); ok && lastOnly {
+		lr.MatMulLast(m.logits, m.h, m.head)
+		return
+	}
 	o.MatMul(m.logits, m.h, m.head)
 }
 
@@ -416,7 +426,11 @@ func (m *Model) Forward(ctx context.Context, ids []int, start, last int) ([]floa
 		return nil, fmt.Errorf("forward: %d ids, asked for the logits of the last %d", n, last)
 	}
 	out := make([]float32, last*vocab)
-	err := m.feed(ctx, ids, start, func(lo, hi int) error {
+	step := m.step
+	if last == 1 {
+		step = m.stepLast
+	}
+	err := m.feed(ctx, ids, start, step, func(lo, hi int) error {
 		first := max(lo, n-last)
 		if first >= hi {
 			return nil
@@ -494,7 +508,7 @@ func (m *Model) ForwardSample(ctx context.Context, ids []int, start int, s engin
 		return 0, fmt.Errorf("backend %s does not sample on the device", m.b.Name())
 	}
 	lastRow := 0
-	if err := m.feed(ctx, ids, start, func(lo, hi int) error { lastRow = hi - lo - 1; return nil }); err != nil {
+	if err := m.feed(ctx, ids, start, m.stepLast, func(lo, hi int) error { lastRow = hi - lo - 1; return nil }); err != nil {
 		return 0, err
 	}
 	return ds.Sample(ctx, m.logits, lastRow, s, history, u)
@@ -530,11 +544,11 @@ func (m *Model) ForwardSampleRows(ctx context.Context, ids []int, start int, pic
 	}
 	nop := func(int, int) error { return nil }
 	if first > 0 {
-		if err := m.feed(ctx, ids[:first], start, nop); err != nil {
+		if err := m.feed(ctx, ids[:first], start, m.stepLast, nop); err != nil {
 			return nil, err
 		}
 	}
-	if err := m.feed(ctx, ids[first:], start+first, nop); err != nil {
+	if err := m.feed(ctx, ids[first:], start+first, m.step, nop); err != nil {
 		return nil, err
 	}
 	if len(rows) == 0 {
@@ -543,9 +557,10 @@ func (m *Model) ForwardSampleRows(ctx context.Context, ids []int, start int, pic
 	return ds.SampleRows(ctx, m.logits, rows)
 }
 
-// feed runs ids through the model in chunks, calling after(lo, hi) once the logits
-// of ids[lo:hi] are in m.logits' first rows.
-func (m *Model) feed(ctx context.Context, ids []int, start int, after func(lo, hi int) error) error {
+// feed runs ids through the model in chunks, each a Run of step, calling after(lo,
+// hi) once the logits of ids[lo:hi] are in m.logits' first rows (the last one's
+// alone with stepLast).
+func (m *Model) feed(ctx context.Context, ids []int, start int, step func(engine.Ops), after func(lo, hi int) error) error {
 	n := len(ids)
 	switch {
 	case m.paged != nil:
@@ -567,7 +582,7 @@ func (m *Model) feed(ctx context.Context, ids []int, start int, after func(lo, h
 	m.fed = min(m.fed, start) // a failure below leaves the cache valid up to start
 	for lo := 0; lo < n; lo += m.maxBatch {
 		hi := min(lo+m.maxBatch, n)
-		if err := m.b.Run(ctx, batch[lo:hi], start+lo, m.step); err != nil {
+		if err := m.b.Run(ctx, batch[lo:hi], start+lo, step); err != nil {
 			return err
 		}
 		m.fed = start + hi

@@ -380,3 +380,72 @@ func TestOpenRefusesNonFinite(t *testing.T) {
 		t.Fatalf("Open: %v, want %q", err, want)
 	}
 }
+
+// lastRowCPU is greedyCPU whose Ops offer engine.LastRowOps, counting the output
+// layers run on the last row alone and on every row (MatMulLast delegates to MatMul,
+// so the logits stay the CPU backend's).
+type lastRowCPU struct {
+	greedyCPU
+	last, all *int
+}
+
+func (b lastRowCPU) Run(ctx context.Context, ids []int32, start int, step func(engine.Ops)) error {
+	return b.greedyCPU.Run(ctx, ids, start, func(o engine.Ops) { step(lastRowOps{o, b}) })
+}
+
+type lastRowOps struct {
+	engine.Ops
+	b lastRowCPU
+}
+
+func (o lastRowOps) MatMulLast(dst, x, w engine.Tensor) {
+	*o.b.last++
+	o.Ops.MatMul(dst, x, w)
+}
+
+func (o lastRowOps) MatMul(dst, x, w engine.Tensor) {
+	if rows, cols := w.Dims(); rows == 1024 && cols == 256 { // the fixture's output layer: [vocab, hidden]
+		*o.b.all++
+	}
+	o.Ops.MatMul(dst, x, w)
+}
+
+// TestLastRowHead: Forward of the last id's logits and ForwardSample run the output
+// layer on the last row alone in every chunk (engine.LastRowOps), Forward of more
+// rows and ForwardSampleRows' last chunk on every row, with the logits unchanged.
+func TestLastRowHead(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(fixtures(), "gptq", "tiny-4bit-128g-actorder")
+	ref := readReference(t, dir)
+	var last, all int
+	m, err := Open(ctx, dir, lastRowCPU{greedyCPU{cpu.New(), 1024}, &last, &all}, Options{MaxBatch: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	n, vocab := len(ref.ids), 1024
+	chunks := (n + 6) / 7
+	check := func(what string, gotLast, gotAll, wantLast, wantAll int) {
+		t.Helper()
+		if gotLast != wantLast || gotAll != wantAll {
+			t.Errorf("%s: output layer on the last row %d times and on every row %d, want %d and %d", what, gotLast, gotAll, wantLast, wantAll)
+		}
+		last, all = 0, 0
+	}
+	logits, err := m.Forward(ctx, ref.ids, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Forward(last 1)", last, all, chunks, 0)
+	if d := relErr(logits, ref.logits[(n-1)*vocab:]); d > 1e-4 {
+		t.Errorf("last row's logits off by %g", d)
+	}
+	if _, err := m.Forward(ctx, ref.ids, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	check("Forward(last 3)", last, all, 0, chunks)
+	if _, err := m.ForwardSample(ctx, ref.ids, 0, engine.Sampling{}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("ForwardSample", last, all, chunks, 0)
+}

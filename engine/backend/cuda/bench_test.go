@@ -436,8 +436,25 @@ func randomModel(tb testing.TB, be *Backend, s llamaShape, bits, group int, actO
 			o.Add(x, x, h)
 		}
 		o.RMSNorm(h, x, norm, 1e-5)
+		if lastHead {
+			o.(engine.LastRowOps).MatMulLast(logits, h, head)
+			return
+		}
 		o.MatMul(logits, h, head)
 	}, total, logits
+}
+
+// lastHead makes randomModel's step run the output layer on the last row alone, as
+// llama.Model's steps do for a prompt fed to pick the next token (engine.LastRowOps).
+var lastHead bool
+
+// headFromEnv sets lastHead for the length of a benchmark: on unless $AGENT_HEAD is
+// "all", so that one device call can time whole prompts both ways.
+func headFromEnv(tb testing.TB) {
+	h := lastHead
+	tb.Cleanup(func() { lastHead = h })
+	lastHead = os.Getenv("AGENT_HEAD") != "all"
+	tb.Logf("output layer on the last row alone: %v", lastHead)
 }
 
 func randomDense(tb testing.TB, b *Backend, rows, cols int) engine.Tensor {
@@ -661,12 +678,13 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // BenchmarkPrefill times prompts of 512 and 1920 tokens on random LLaMA-65B weights
 // of each seed branch's quantization, fed as llama.Model feeds them: Runs of at most
 // batch rows (its MaxBatch: 256, 512 or 1024) from position 0 on, each through all 80
-// layers (RoPE, attention and the KV store included) and the lm_head on every row,
-// the last row's logits then copied to the host. tok/s is prompt tokens over that
+// layers (RoPE, attention and the KV store included) and the lm_head on the last row
+// (lastHead), the last row's logits then copied to the host. tok/s is prompt tokens over that
 // time.
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
 // must match; $AGENT_WS names the prompt kernel (wsFromEnv), $AGENT_GATHER=old the
-// gathers as before (gatherFromEnv).
+// gathers as before (gatherFromEnv), $AGENT_HEAD=all the lm_head on every row
+// (headFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
 func BenchmarkPrefill(b *testing.B) {
@@ -681,6 +699,7 @@ func BenchmarkPrefill(b *testing.B) {
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
 			wsFromEnv(b)
 			gatherFromEnv(b)
+			headFromEnv(b)
 			caches := make([]engine.Tensor, s.layers)
 			for i := range caches {
 				var err error

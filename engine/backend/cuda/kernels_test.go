@@ -1069,6 +1069,49 @@ func TestMatMulDense(t *testing.T) {
 	}
 }
 
+// TestMatMulLast checks engine.LastRowOps: the last row of a dense product alone, as
+// gemv_f16 computes a one-row step's (float32 input), at 1, 67 and 300 rows, the
+// other rows left as they were; a quantized weight takes MatMul on every row.
+func TestMatMulLast(t *testing.T) {
+	r := newRNG(t)
+	b := open(t, small)
+	const K, N = 256, 1000
+	w, wf := denseW(t, b, N, K, randn(r, N*K, 1/math.Sqrt(K)))
+	for _, rows := range []int{1, 67, 300} {
+		xv := randn(r, rows*K, 1)
+		x, y := act(t, b, rows, K, xv), act(t, b, rows, N, nil)
+		before := read(t, b, y, rows)
+		run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.(engine.LastRowOps).MatMulLast(y, x, w) })
+		got := read(t, b, y, rows)
+		want := make([]float64, N)
+		for n := range N {
+			for k := range K {
+				want[n] += float64(xv[(rows-1)*K+k]) * float64(wf[n*K+k])
+			}
+		}
+		expectClose(t, fmt.Sprintf("%d rows, the last", rows), got[(rows-1)*N:], want, 1e-5)
+		for i := range (rows - 1) * N {
+			if math.Float32bits(got[i]) != math.Float32bits(before[i]) {
+				t.Fatalf("%d rows: row %d written", rows, i/N)
+			}
+		}
+	}
+	qw, err := gptqtest.Quantize("q", randn(r, K*64, 1/math.Sqrt(K)), K, 64, gptqtest.PackOptions{Bits: 4, GroupSize: 128, Format: "gptq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := b.LoadQuant(ctx, qw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 67
+	xv := randn(r, rows*K, 1)
+	x, y := act(t, b, rows, K, xv), act(t, b, rows, 64, nil)
+	run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.(engine.LastRowOps).MatMulLast(y, x, q) })
+	want, tol := product(xv, gptqtest.Dequantize(qw), rows, K, 64, true)
+	expectClose(t, "quantized, every row", read(t, b, y, rows), want, tol)
+}
+
 func TestEmbedNormAddSiLU(t *testing.T) {
 	r := newRNG(t)
 	b := open(t, small)

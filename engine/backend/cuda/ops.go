@@ -816,6 +816,31 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 	}
 }
 
+// MatMulLast implements engine.LastRowOps: a dense product (the output layer) on the
+// batch's last row alone, with gemv_f16 as a one-row step runs it; other products
+// on every row (MatMul).
+func (o ops) MatMulLast(dst, x, w engine.Tensor) {
+	t, ok := o.args("MatMulLast", dst, x, w)
+	if !ok {
+		return
+	}
+	y, a, wt := t[0], t[1], t[2]
+	if wt.kind != dense || o.b.rows == 1 {
+		o.MatMul(dst, x, w)
+		return
+	}
+	o.flush()
+	N, K := wt.rows, wt.cols
+	if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N {
+		o.fail(fmt.Errorf("cuda: MatMulLast: %d columns × dense %d×%d (transposed) into %d columns", a.cols, N, K, y.cols))
+		return
+	}
+	last := cu.DevicePtr(o.b.rows - 1)
+	o.launch("gemv_f16", [3]int{ceil(N, 8), 1, 1}, 256, 0, wt.p, a.p+last*cu.DevicePtr(4*K), y.p+last*cu.DevicePtr(4*N), K, N)
+}
+
+var _ engine.LastRowOps = ops{}
+
 // pendingRoPE holds RoPE operations recorded but not yet launched (at most two, on
 // distinct tensors): an Attention whose q and k they rotate takes them into its
 // rope_store launch (rotation, then the cache store, in one kernel); any other
