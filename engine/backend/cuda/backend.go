@@ -13,6 +13,7 @@ import (
 	"gorgonia.org/cu"
 
 	"github.com/rewoo-agent/agent/engine"
+	_ "github.com/rewoo-agent/agent/engine/backend/cuda/internal/cuinit" // before cu's init: a clear error without a GPU
 	"github.com/rewoo-agent/agent/engine/gptq"
 )
 

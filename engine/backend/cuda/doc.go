@@ -1,7 +1,9 @@
 // Package cuda is the NVIDIA GPU backend of the engine: the operations of
 // engine.Backend as launches of the PTX kernels in package kernels, through the CUDA
 // driver API (gorgonia.org/cu plus a little cgo of its own for pinned memory and CUDA
-// graphs). It is the only package with cgo and builds only with the cuda tag.
+// graphs). It and internal/cuinit (which explains, before gorgonia.org/cu's init exits
+// the process, why the driver did not initialize) are the only packages with cgo, and
+// build only with the cuda tag.
 //
 // Ops record each Run's launches as a program; a program that repeats the previous
 // Run's of the same batch size is captured as a CUDA graph and replayed from then on
