@@ -381,16 +381,16 @@ func TestOpenRefusesNonFinite(t *testing.T) {
 	}
 }
 
-// lastRowCPU is greedyCPU whose Ops offer engine.LastRowOps, counting the output
+// lastRowCPU is rowsCPU whose Ops offer engine.LastRowOps, counting the output
 // layers run on the last row alone and on every row (MatMulLast delegates to MatMul,
 // so the logits stay the CPU backend's).
 type lastRowCPU struct {
-	greedyCPU
+	rowsCPU
 	last, all *int
 }
 
 func (b lastRowCPU) Run(ctx context.Context, ids []int32, start int, step func(engine.Ops)) error {
-	return b.greedyCPU.Run(ctx, ids, start, func(o engine.Ops) { step(lastRowOps{o, b}) })
+	return b.rowsCPU.Run(ctx, ids, start, func(o engine.Ops) { step(lastRowOps{o, b}) })
 }
 
 type lastRowOps struct {
@@ -418,7 +418,7 @@ func TestLastRowHead(t *testing.T) {
 	dir := filepath.Join(fixtures(), "gptq", "tiny-4bit-128g-actorder")
 	ref := readReference(t, dir)
 	var last, all int
-	m, err := Open(ctx, dir, lastRowCPU{greedyCPU{cpu.New(), 1024}, &last, &all}, Options{MaxBatch: 7})
+	m, err := Open(ctx, dir, lastRowCPU{rowsCPU{greedyCPU{cpu.New(), 1024}}, &last, &all}, Options{MaxBatch: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,4 +448,12 @@ func TestLastRowHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("ForwardSample", last, all, chunks, 0)
+	got, err := m.ForwardSampleRows(ctx, ref.ids, 0, []engine.RowSample{{Row: n - 3}, {Row: n - 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("ForwardSampleRows", last, all, chunks-1, 1) // the rows sampled are in the last chunk
+	if want := argmax(ref.logits[(n-3)*vocab : (n-2)*vocab]); got[0] != want {
+		t.Errorf("ForwardSampleRows: row %d sampled %d, want %d", n-3, got[0], want)
+	}
 }
