@@ -58,6 +58,8 @@ type Backend struct {
 	xh        cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
 	xt        cu.DevicePtr // a decode batch's input for the raw builds gptq_tcN_m16_p1w4r (gather_xtN): xtBytes
 	xtSums    cu.DevicePtr // its per-row sums of every four-chunk block: xtSumsBytes
+	mmFix     cu.DevicePtr // streamed prompt products' fix-up slots, a block's sums for a tile it shares (mmFixFloats)
+	mmFlags   cu.DevicePtr // per block of a streamed prompt product, its slot's flag (zero between launches)
 	rows      int          // rows of the current batch
 	batched   bool         // the current step is a RunBatch (rows of their own positions)
 	pool      *pool        // the paged caches' geometry and batch buffer; nil without one
@@ -230,11 +232,16 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.xh, "prompt product input (float16)", xhBytes(s)},
 			{&b.xt, "decode batch input (float16, raw-operand layout)", xtBytes(s)},
 			{&b.xtSums, "decode batch input sums", xtSumsBytes(s)},
+			{&b.mmFix, "streamed prompt product fix-ups", int64(mmFixFloats(b.dev)) * 4},
+			{&b.mmFlags, "streamed prompt product flags", int64(b.dev.sms) * 4},
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {
 				return err
 			}
+		}
+		if err := b.dev.zero(b.mmFlags, b.dev.sms); err != nil {
+			return err
 		}
 		if err := b.dev.zero(b.mvCount, mvBlocks(b.dev.sms)); err != nil {
 			return err

@@ -450,6 +450,22 @@ var lastHead bool
 
 // headFromEnv sets lastHead for the length of a benchmark: on unless $AGENT_HEAD is
 // "all", so that one device call can time whole prompts both ways.
+// streamFromEnv runs every prompt product a tile a block, none streamed, for the
+// length of a benchmark when $AGENT_STREAM is "off".
+func streamFromEnv(tb testing.TB) {
+	switch v := os.Getenv("AGENT_STREAM"); v {
+	case "":
+		return
+	case "off":
+	default:
+		tb.Fatalf("AGENT_STREAM: %q is not off", v)
+	}
+	a := streamAt
+	tb.Cleanup(func() { streamAt = a })
+	streamAt = -1
+	tb.Logf("prompt products a tile a block, none streamed")
+}
+
 func headFromEnv(tb testing.TB) {
 	h := lastHead
 	tb.Cleanup(func() { lastHead = h })
@@ -684,7 +700,7 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
 // must match; $AGENT_WS names the prompt kernel (wsFromEnv), $AGENT_GATHER=old the
 // gathers as before (gatherFromEnv), $AGENT_HEAD=all the lm_head on every row
-// (headFromEnv).
+// (headFromEnv), $AGENT_STREAM=off no product streamed (streamFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
 func BenchmarkPrefill(b *testing.B) {
@@ -698,6 +714,7 @@ func BenchmarkPrefill(b *testing.B) {
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
 				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
 			wsFromEnv(b)
+			streamFromEnv(b)
 			gatherFromEnv(b)
 			headFromEnv(b)
 			caches := make([]engine.Tensor, s.layers)
@@ -746,10 +763,12 @@ func BenchmarkPrefill(b *testing.B) {
 // BenchmarkPrompt times one prompt product of LLaMA-65B (q, gate and down: 8192×8192,
 // 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: the gather and the
 // product, as MatMul issues them) on every prompt kernel the device has
-// (promptKernels) at 256, 512 and 1920 rows, two copies of the weights in turn.
+// (promptKernels) at 256, 512 and 1920 rows, two copies of the weights in turn;
+// $AGENT_STREAM=off streams none (streamFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
 func BenchmarkPrompt(b *testing.B) {
+	streamFromEnv(b)
 	s := llama65B
 	const maxRows = 1920
 	for _, bits := range []int{4, 3} {

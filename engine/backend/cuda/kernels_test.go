@@ -258,15 +258,18 @@ func TestHopperModules(t *testing.T) {
 
 // TestMatMulPromptUnsplit checks 3- and 4-bit prompt products large enough that K is
 // not split (256 tiles of 128×256); TestMatMulQuant's and TestMatMulPromptKernels'
-// are split in two.
+// are split in two. On gptq_wr4 such a product is streamed (256 tiles on 132
+// places), so it runs both ways.
 func TestMatMulPromptUnsplit(t *testing.T) {
 	r := newRNG(t)
 	s := small
 	s.MaxBatch = 512
 	b := open(t, s)
 	const rows, in, out = 512, 256, 16384
-	if _, _, n, _, ok := (ops{b}).mmPlan(rows, in, out, 4); n != 1 || !ok {
-		t.Fatalf("%d splits on %d multiprocessors (ok %v), want 1", n, b.dev.sms, ok)
+	defer func(s int) { streamAt = s }(streamAt)
+	streamAt = -1
+	if p, ok := (ops{b}).mmPlan(rows, in, out, 4); p.grid[2] != 1 || !ok {
+		t.Fatalf("%d splits on %d multiprocessors (ok %v), want 1", p.grid[2], b.dev.sms, ok)
 	}
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
@@ -280,12 +283,82 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 				t.Fatal(err)
 			}
 			promptKernels(t, b, bits, func(t *testing.T) {
-				if _, _, n, _, ok := (ops{b}).mmPlan(rows, in, out, bits); n != 1 || !ok {
-					t.Fatalf("%d splits (ok %v), want 1", n, ok)
+				for _, at := range []int{-1, 0} {
+					streamAt = at
+					p, ok := (ops{b}).mmPlan(rows, in, out, bits)
+					if p.grid[2] != 1 || !ok || (at < 0 || p.k.kind != "gptq_wr") != (p.streamed == 0) {
+						t.Fatalf("streamAt %d: plan %+v (ok %v), want K unsplit, streamed on gptq_wr unless turned off", at, p, ok)
+					}
+					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
 				}
-				checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
 			})
 		})
+	}
+}
+
+// TestMatMulPromptStream checks streamed prompt products (Stream-K on gptq_wr4: whole
+// tiles by waves, then the rest cut between blocks, the sums of a cut tile published
+// by one and added by the next) on few blocks, so that small products are cut in many
+// places: no group and 32g act-order, partial row and column tiles, K of an odd count
+// of chunks (a piece may end on a half step). Each product is checked against the
+// float64 reference, run twice for the same bits (a cut tile's sums are added in one
+// order), and leaves every flag down.
+func TestMatMulPromptStream(t *testing.T) {
+	r := newRNG(t)
+	s := small
+	s.MaxBatch, s.Intermediate = 512, 1184
+	b := open(t, s)
+	if !b.dev.hopper {
+		t.Skip("no sm_90a modules on this device: gptq_mm tiles a block")
+	}
+	defer setPromptKernel(wrBuild)()
+	const rows, in, out = 300, 1184, 1024 // 37 chunks; 2×8 tiles
+	defer func(s int) { streamAt = s }(streamAt)
+	for _, group := range []int{-1, 32} {
+		opt := gptqtest.PackOptions{Bits: 4, GroupSize: group, Format: "gptq"}
+		if group > 0 {
+			opt.Perm = r.Perm(in)
+		}
+		qw, err := gptqtest.Quantize("stream", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := b.LoadQuant(ctx, qw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wf := gptqtest.Dequantize(qw)
+		for _, at := range []int{5, 7, 11} { // waves by tiles, then streamed (5, 7); all streamed (11)
+			t.Run(fmt.Sprintf("g%d/blocks=%d", group, at), func(t *testing.T) {
+				streamAt = at
+				p, ok := (ops{b}).mmPlan(rows, in, out, 4)
+				if !ok || p.k.kind != "gptq_wr" || p.streamed == 0 || p.grid != [3]int{at, 1, 1} {
+					t.Fatalf("plan %+v (ok %v), want gptq_wr streamed on %d blocks", p, ok, at)
+				}
+				xv := randn(r, rows*in, 1)
+				x := act(t, b, rows, in, xv)
+				var got [2][]float32
+				for i := range got {
+					y := act(t, b, rows, out, nil)
+					run(t, b, ids(r, rows, small.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+					got[i] = read(t, b, y, rows)
+				}
+				want, tol := product(xv, wf, rows, in, out, true)
+				expectClose(t, "streamed", got[0], want, tol)
+				if !slices.Equal(got[0], got[1]) {
+					t.Error("two runs differ")
+				}
+				flags := make([]uint32, b.dev.sms)
+				if err := b.th.Do(ctx, func() error {
+					return cu.MemcpyDtoH(unsafe.Pointer(&flags[0]), b.mmFlags, int64(len(flags))*4)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if i := slices.IndexFunc(flags, func(f uint32) bool { return f != 0 }); i >= 0 {
+					t.Errorf("block %d's flag left up (%d)", i, flags[i])
+				}
+			})
+		}
 	}
 }
 
@@ -321,8 +394,8 @@ func TestMatMulPromptKernels(t *testing.T) {
 					t.Fatal(err)
 				}
 				promptKernels(t, b, bits, func(t *testing.T) {
-					if _, tiles, splits, _, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || splits != 2 {
-						t.Fatalf("plan %v, %d splits, ok %v: want the prompt kernel split in two", tiles, splits, ok)
+					if p, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || p.grid[2] != 2 {
+						t.Fatalf("plan %+v, ok %v: want the prompt kernel split in two", p, ok)
 					}
 					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
 					if c.actOrder { // the gather through the permutation from global memory too

@@ -81,7 +81,8 @@ func (o ops) bad(x, y *tensor, n int, eps float32, bits int) {
 
 // pointerFields are the fields of this package that hold device pointers.
 var pointerFields = map[string]bool{"p": true, "qzeros": true, "scales": true, "cgroup": true, "perm": true,
-	"ids": true, "step": true, "hist": true, "mark": true, "part": true, "attnCount": true, "mvPart": true, "mvCount": true, "xh": true}
+	"ids": true, "step": true, "hist": true, "mark": true, "part": true, "attnCount": true, "mvPart": true, "mvCount": true, "xh": true,
+	"mmFix": true, "mmFlags": true}
 
 // intFields are the int fields of this package passed to kernels.
 var intFields = map[string]bool{"cols": true, "rows": true, "Heads": true, "KVHeads": true}

@@ -556,15 +556,70 @@ func (o ops) promptKernel(bits int) mmKernel {
 	return ks[0]
 }
 
-// mmPlan is how a bits-bit prompt product of rows×K by K×N runs: on prompt kernel k,
-// its tiles and K's splits of per chunks; ok false when a block does not fit the
-// device's shared memory (the generic kernel then runs it).
-func (o ops) mmPlan(rows, K, N, bits int) (k mmKernel, tiles [2]int, splits, per int, ok bool) {
-	k = o.promptKernel(bits)
-	tiles = [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
-	splits = mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
-	per = ceil(K/32, splits)
-	return k, tiles, ceil(K/32, per), per, k.shared(bits, per) <= o.b.dev.sharedMax
+// mmPlan is how a bits-bit prompt product of rows×K by K×N runs (mmLaunch); ok false
+// when a block does not fit the device's shared memory (the generic kernel then runs
+// it).
+func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
+	k := o.promptKernel(bits)
+	p.k = k
+	tiles := [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
+	// Streamed: gptq_wr4 alone, one block (and fix-up slot) a multiprocessor.
+	if g := streamBlocks(tiles[0]*tiles[1], k.perSM*o.b.dev.sms); g > 0 && k.kind == "gptq_wr" && k.perSM == 1 {
+		p.grid, p.streamed = [3]int{g, 1, 1}, 1
+		p.shared = k.shared(bits, K/32) // a block's piece of a tile may be all of K
+	} else {
+		splits := mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
+		p.per = ceil(K/32, splits)
+		p.grid = [3]int{tiles[0], tiles[1], ceil(K/32, p.per)}
+		p.shared = k.shared(bits, p.per)
+	}
+	return p, p.shared <= o.b.dev.sharedMax
+}
+
+// mmLaunch is a prompt product's launch: kernel k on grid with shared bytes of
+// dynamic shared memory, each block a tile and a range of per chunks of K (grid: row
+// tiles, column tiles, ranges), or, with streamed 1, the tiles shared among grid[0]
+// blocks (gptq_wr4's Stream-K: kernels/hopper.cu, ws_piece).
+type mmLaunch struct {
+	k                     mmKernel
+	grid                  [3]int
+	per, streamed, shared int
+}
+
+// mmFixFloats is the fix-up slots of streamed prompt products: one a block (a
+// multiprocessor's) where the Hopper kernels are loaded, of 128 sums for each of a
+// gptq_wr4 block's 256 consumer threads; none elsewhere (a single float, so the
+// buffer exists).
+func mmFixFloats(d *device) int {
+	if !d.hopper {
+		return 1
+	}
+	return d.sms * 128 * 256
+}
+
+// streamAt, when above 0, is the blocks streamed prompt products share their work
+// among (tests set it to stream small products), instead of the device's places, at
+// most as many; -1 streams none (tests and benchmarks compare).
+var streamAt = 0
+
+// streamBlocks is how many blocks a prompt product of tiles tiles streams over on a
+// device with places resident blocks, 0 when it runs a tile a block: it streams when
+// there are at least as many tiles as places (so no tile is cut in more than two, and
+// a block's range always covers a whole tile's steps), but not a whole number of
+// waves of them. 344 tiles of gate at 512 rows on 132 places take three waves tile by
+// tile, the last 61% full; streamed, one wave tile by tile, then the steps of the
+// other 212 tiles shared evenly.
+func streamBlocks(tiles, places int) int {
+	switch {
+	case streamAt < 0:
+		return 0
+	case streamAt > 0:
+		places = min(streamAt, places) // the fix-up slots are the device's places
+	}
+	if tiles < places || tiles%places == 0 {
+		return 0
+	}
+	return places
 }
 
 // mmSplits is 2 when splitting K in two makes a prompt product of tiles blocks take
@@ -783,13 +838,19 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				o.fail(fmt.Errorf("cuda: MatMul: %d rows of %d inputs exceed the float16 input buffer (%d bytes)", rows, K, xhBytes(o.b.shape)))
 				return
 			}
-			if k, tiles, splits, per, ok := o.mmPlan(rows, K, N, q.bits); ok {
+			if p, ok := o.mmPlan(rows, K, N, q.bits); ok {
+				k := p.k
 				g := o.gatherInput(k, q.bits, a.p, q.perm, rows, K)
-				if splits > 1 {
+				if p.grid[2] > 1 {
 					o.b.prog.zero(y.p, rows*N)
 				}
-				o.launch(k.name(q.bits), [3]int{tiles[0], tiles[1], splits}, k.threads(), k.shared(q.bits, per),
-					wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, per, q.zeroOffset)
+				if k.kind != "gptq_wr" {
+					o.launch(k.name(q.bits), p.grid, k.threads(), p.shared,
+						wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, p.per, q.zeroOffset)
+				} else {
+					o.launch(k.name(q.bits), p.grid, k.threads(), p.shared,
+						wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, p.per, q.zeroOffset, p.streamed, o.b.mmFix, o.b.mmFlags)
+				}
 				o.b.prog.gathered(g, y.p)
 				return
 			}
