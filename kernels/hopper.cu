@@ -194,34 +194,36 @@ __device__ __forceinline__ bool ws_piece(int M, int N, int chunks, int chunksPer
   return true;
 }
 
+// ws_groups stores the chunk groups of b's range in gs (every thread of the block's
+// THREADS takes part: it ends at the block's barrier).
+template <int THREADS>
+__device__ __forceinline__ void ws_groups(const wsBlock& b, const int* __restrict__ cgroup, int* gs) {
+  for (int j = threadIdx.x; j < b.c1 - b.c0; j += THREADS) gs[j] = cgroup[b.c0 + j];
+  __syncthreads();
+}
+
 // ws_walk calls body with each piece of this block's work (ws_piece), once the piece's
-// chunk groups are in gs (every thread takes part: each piece starts and ends at the
-// block's barrier).
+// chunk groups are in gs (each piece starts and ends at the block's barrier).
 template <int TM, int TN, int THREADS, class F>
 __device__ __forceinline__ void ws_walk(int M, int K, int N, int chunksPerSplit, int streamed,
                                         const int* __restrict__ cgroup, int* gs, F&& body) {
   wsBlock b;
   for (int i = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, i, b); i++) {
-    for (int j = threadIdx.x; j < b.c1 - b.c0; j += THREADS) gs[j] = cgroup[b.c0 + j];
-    __syncthreads();
+    ws_groups<THREADS>(b, cgroup, gs);
     body(b);
     __syncthreads();  // gs and the stages are free for the next piece
   }
 }
 
-// wsBlockAt sets up gptq_ws's block, which is one tile (blockIdx.x, blockIdx.y) of
-// TM×TN and range blockIdx.z of chunksPerSplit chunks, and stores the range's chunk
-// groups in gs (every thread takes part: it ends at the block's barrier). gptq_ws is
-// not streamed: its piece loop (ws_walk) made ptxas spill 96-120 bytes a thread.
+// wsBlockAt is gptq_ws's block, which is one tile (ws_piece without streaming), with
+// its range's chunk groups in gs. gptq_ws is not streamed: its piece loop (ws_walk)
+// made ptxas spill 96-120 bytes a thread.
 template <int TM, int TN, int THREADS>
-__device__ __forceinline__ wsBlock wsBlockAt(int K, int chunksPerSplit, const int* __restrict__ cgroup, int* gs) {
+__device__ __forceinline__ wsBlock wsBlockAt(int M, int K, int N, int chunksPerSplit, const int* __restrict__ cgroup,
+                                             int* gs) {
   wsBlock b;
-  b.m0 = blockIdx.x * TM, b.n0 = blockIdx.y * TN;
-  b.c0 = blockIdx.z * chunksPerSplit, b.c1 = min(b.c0 + chunksPerSplit, K / 32);
-  b.nst = (max(b.c1 - b.c0, 0) + 1) / 2;
-  b.wait = b.publish = false;
-  for (int i = threadIdx.x; i < b.c1 - b.c0; i += THREADS) gs[i] = cgroup[b.c0 + i];
-  __syncthreads();
+  ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, 0, 0, b);
+  ws_groups<THREADS>(b, cgroup, gs);
   return b;
 }
 
@@ -311,7 +313,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   unsigned char* tiles = smem + STAGES * L::STAGE;
   int* gs = reinterpret_cast<int*>(tiles + D * L::BH);
   const int tid = threadIdx.x, warp = tid >> 5;
-  const wsBlock blk = wsBlockAt<TM, TN, THREADS>(K, chunksPerSplit, cgroup, gs);
+  const wsBlock blk = wsBlockAt<TM, TN, THREADS>(M, K, N, chunksPerSplit, cgroup, gs);
   const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
   if (warp < 4) {
     // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st. A

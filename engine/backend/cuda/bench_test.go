@@ -448,8 +448,6 @@ func randomModel(tb testing.TB, be *Backend, s llamaShape, bits, group int, actO
 // llama.Model's steps do for a prompt fed to pick the next token (engine.LastRowOps).
 var lastHead bool
 
-// headFromEnv sets lastHead for the length of a benchmark: on unless $AGENT_HEAD is
-// "all", so that one device call can time whole prompts both ways.
 // streamFromEnv runs every prompt product a tile a block, none streamed, for the
 // length of a benchmark when $AGENT_STREAM is "off".
 func streamFromEnv(tb testing.TB) {
@@ -466,6 +464,8 @@ func streamFromEnv(tb testing.TB) {
 	tb.Logf("prompt products a tile a block, none streamed")
 }
 
+// headFromEnv sets lastHead for the length of a benchmark: on unless $AGENT_HEAD is
+// "all", so that one device call can time whole prompts both ways.
 func headFromEnv(tb testing.TB) {
 	h := lastHead
 	tb.Cleanup(func() { lastHead = h })
