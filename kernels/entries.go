@@ -800,6 +800,9 @@ var Entries = map[string]Entry{
 		{Name: "gptq_ws3_param_8", Type: ".u32", Size: 4},
 		{Name: "gptq_ws3_param_9", Type: ".u32", Size: 4},
 		{Name: "gptq_ws3_param_10", Type: ".f32", Size: 4},
+		{Name: "gptq_ws3_param_11", Type: ".u32", Size: 4},
+		{Name: "gptq_ws3_param_12", Type: ".u64", Size: 8},
+		{Name: "gptq_ws3_param_13", Type: ".u64", Size: 8},
 	}},
 	"gptq_ws4": {Module: "hopper", Params: []Param{
 		{Name: "gptq_ws4_param_0", Type: ".u64", Size: 8},
@@ -813,6 +816,9 @@ var Entries = map[string]Entry{
 		{Name: "gptq_ws4_param_8", Type: ".u32", Size: 4},
 		{Name: "gptq_ws4_param_9", Type: ".u32", Size: 4},
 		{Name: "gptq_ws4_param_10", Type: ".f32", Size: 4},
+		{Name: "gptq_ws4_param_11", Type: ".u32", Size: 4},
+		{Name: "gptq_ws4_param_12", Type: ".u64", Size: 8},
+		{Name: "gptq_ws4_param_13", Type: ".u64", Size: 8},
 	}},
 	"read_probe": {Module: "probe", Params: []Param{
 		{Name: "read_probe_param_0", Type: ".u64", Size: 8},

@@ -25,10 +25,12 @@
 // that used tile d are done; the producer waits before it writes tile d or refills
 // that step's stage again). A consumer keeps one step's products in flight while it
 // waits for the next tile, so the tensor cores see the producer's work only when it
-// is slower than theirs. The input and the dequantized tiles are rows of 128 bytes in
-// the 128-byte swizzle wgmma reads (16-byte piece p of row r at p xor r%8), every
-// tile 1024-byte aligned; the producer's shared-memory writes are fenced for the
-// asynchronous proxy before it arrives.
+// is slower than theirs. Each role walks the block's pieces of work (ws_piece: one
+// tile, or, streamed, tiles and parts of tiles shared with the blocks beside it) on
+// its own, meeting the other only at those barriers. The input and the dequantized
+// tiles are rows of 128 bytes in the 128-byte swizzle wgmma reads (16-byte piece p of
+// row r at p xor r%8), every tile 1024-byte aligned; the producer's shared-memory
+// writes are fenced for the asynchronous proxy before it arrives.
 #include "unpack.cuh"
 
 // WG_D and WG_ACC are a 64×256 float32 accumulator's operands in wgmma's asm: the
@@ -142,7 +144,7 @@ struct wsLayout {
 
 // wsBlock is one piece of a prompt block's work: the tile's first row m0 and column n0,
 // its range of K, chunks [c0, c1) in nst steps of two, and whether it shares the tile
-// with a neighbouring block (streamed products, ws_walk): wait (it does not start the
+// with a neighbouring block (streamed products, ws_piece): wait (it does not start the
 // tile's K: block b-1 did, and published its sums) and publish (it does not end it:
 // block b+1 takes the sums through the fix-up slot).
 struct wsBlock {
@@ -194,37 +196,14 @@ __device__ __forceinline__ bool ws_piece(int M, int N, int chunks, int chunksPer
   return true;
 }
 
-// ws_groups stores the chunk groups of b's range in gs (every thread of the block's
-// THREADS takes part: it ends at the block's barrier).
-template <int THREADS>
+// ws_groups stores the chunk groups of b's range in gs: the producer warpgroup's T
+// threads, the only ones that read them, between two of their barriers (the first:
+// every producer is done with the previous piece's).
+template <int T>
 __device__ __forceinline__ void ws_groups(const wsBlock& b, const int* __restrict__ cgroup, int* gs) {
-  for (int j = threadIdx.x; j < b.c1 - b.c0; j += THREADS) gs[j] = cgroup[b.c0 + j];
-  __syncthreads();
-}
-
-// ws_walk calls body with each piece of this block's work (ws_piece), once the piece's
-// chunk groups are in gs (each piece starts and ends at the block's barrier).
-template <int TM, int TN, int THREADS, class F>
-__device__ __forceinline__ void ws_walk(int M, int K, int N, int chunksPerSplit, int streamed,
-                                        const int* __restrict__ cgroup, int* gs, F&& body) {
-  wsBlock b;
-  for (int i = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, i, b); i++) {
-    ws_groups<THREADS>(b, cgroup, gs);
-    body(b);
-    __syncthreads();  // gs and the stages are free for the next piece
-  }
-}
-
-// wsBlockAt is gptq_ws's block, which is one tile (ws_piece without streaming), with
-// its range's chunk groups in gs. gptq_ws is not streamed: its piece loop (ws_walk)
-// made ptxas spill 96-120 bytes a thread.
-template <int TM, int TN, int THREADS>
-__device__ __forceinline__ wsBlock wsBlockAt(int M, int K, int N, int chunksPerSplit, const int* __restrict__ cgroup,
-                                             int* gs) {
-  wsBlock b;
-  ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, 0, 0, b);
-  ws_groups<THREADS>(b, cgroup, gs);
-  return b;
+  bar_sync(1, T);
+  for (int j = threadIdx.x; j < b.c1 - b.c0; j += T) gs[j] = cgroup[b.c0 + j];
+  bar_sync(1, T);
 }
 
 #define WS_FIX 15  // the consumers' named barrier around a fix-up
@@ -269,8 +248,8 @@ __device__ __forceinline__ void ws_publish(const float (&acc)[4][8][4], float* _
 
 // wsXCopy is a producer thread's share (thread tid of the 128) of copying a step's
 // input tile of TM rows into a stage: rows xr0 + 16r (r < TM/16) at 16-byte piece xp,
-// swizzled as ws_at (xr0 % 8 for every r). Its addresses are set up once a block;
-// with valid false cp.async reads nothing and writes zeros, so they go unchecked.
+// swizzled as ws_at (xr0 % 8 for every r). Its addresses are set up once a piece of
+// work; with valid false cp.async reads nothing and writes zeros, so they go unchecked.
 template <int TM>
 struct wsXCopy {
   const __half* src;
@@ -302,110 +281,122 @@ template <int BITS, int STAGES, int D>
 __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                    const __half* __restrict__ scales, const int* __restrict__ cgroup,
                    const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
-                   int chunksPerSplit, float zeroOffset) {
+                   int chunksPerSplit, float zeroOffset, int streamed, float* __restrict__ fix,
+                   unsigned* flags) {
   constexpr int TM = 128, TN = 256, T = 128, THREADS = T + 256, AHEAD = STAGES - D;
   using L = wsLayout<BITS>;
   using ML = mmLayout<BITS, TM, TN>;
-  static_assert(AHEAD >= 1 && D >= 2 && WS_FULL + 2 * D <= 16, "gptq_ws shape");
+  static_assert(AHEAD >= 1 && D >= 2 && WS_FULL + 2 * D <= WS_FIX, "gptq_ws shape");
   extern __shared__ __align__(16) float smemf[];
   unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
   smem += (1024 - (smem_u32(smem) & 1023)) & 1023;  // the swizzle's 1024-byte atoms
   unsigned char* tiles = smem + STAGES * L::STAGE;
   int* gs = reinterpret_cast<int*>(tiles + D * L::BH);
   const int tid = threadIdx.x, warp = tid >> 5;
-  const wsBlock blk = wsBlockAt<TM, TN, THREADS>(M, K, N, chunksPerSplit, cgroup, gs);
-  const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
+  wsBlock blk;
   if (warp < 4) {
-    // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st. A
-    // thread's share is fixed for the block, so its addresses are set up once: the
-    // input's (wsXCopy), packed word rows wr0 + r*T/64 at piece wp (word row c*BITS + b
-    // of chunk c is global row cs*BITS + row: the step's 2*BITS rows are consecutive).
-    // With valid false cp.async reads nothing and writes zeros, so the address goes
-    // unchecked.
-    const int wr0 = tid >> 6, wp = tid & 63;
-    const wsXCopy<TM> x(Xh, tid, m0, M, K);
-    const bool wcol = n0 + 4 * wp < N;
-    const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
-    const int wstride = (T / 64) * N;
-    auto fill = [&](int st, int j) {
-      unsigned char* base = smem + st * L::STAGE;
-      uint32_t* ws = reinterpret_cast<uint32_t*>(base + L::A);
-      __half* ss = reinterpret_cast<__half*>(base + L::A + ML::W);
-      uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + ML::W + ML::S);
-      const int cs = c0 + 2 * j;
-      x.copy(base, cs, c1);
-      constexpr int WP = 2 * BITS * TN / 4;  // 16-byte pieces of packed words
-      const uint32_t* wc = wsrc + (size_t)cs * BITS * N;
+    for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
+      ws_groups<T>(blk, cgroup, gs);
+      const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
+      // fill starts the copies of step j (chunks c0+2j, c0+2j+1) into stage st. A
+      // thread's share is fixed for the piece, so its addresses are set up once: the
+      // input's (wsXCopy), packed word rows wr0 + r*T/64 at piece wp (word row c*BITS + b
+      // of chunk c is global row cs*BITS + row: the step's 2*BITS rows are consecutive).
+      // With valid false cp.async reads nothing and writes zeros, so the address goes
+      // unchecked.
+      const int wr0 = tid >> 6, wp = tid & 63;
+      const wsXCopy<TM> x(Xh, tid, m0, M, K);
+      const bool wcol = n0 + 4 * wp < N;
+      const uint32_t* wsrc = qweight + (size_t)wr0 * N + n0 + 4 * wp;
+      const int wstride = (T / 64) * N;
+      auto fill = [&](int st, int j) {
+        unsigned char* base = smem + st * L::STAGE;
+        uint32_t* ws = reinterpret_cast<uint32_t*>(base + L::A);
+        __half* ss = reinterpret_cast<__half*>(base + L::A + ML::W);
+        uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + ML::W + ML::S);
+        const int cs = c0 + 2 * j;
+        x.copy(base, cs, c1);
+        constexpr int WP = 2 * BITS * TN / 4;  // 16-byte pieces of packed words
+        const uint32_t* wc = wsrc + (size_t)cs * BITS * N;
 #pragma unroll
-      for (int r = 0; r < (WP + T - 1) / T; r++) {
-        const int row = wr0 + r * (T / 64);
-        if (WP % T == 0 || row < 2 * BITS) cp_async16(&ws[row * TN + 4 * wp], wc + r * wstride, wcol && cs + row / BITS < c1);
-      }
-      if (tid < 2 * TN / 8) {
-        const int h = tid / (TN / 8), p = tid % (TN / 8), c = cs + h, n = n0 + 8 * p;
-        const bool ok = c < c1 && n < N;
-        cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
-      }
-      if (tid < 2 * ML::ZW) {
-        const int h = tid / ML::ZW, j2 = tid % ML::ZW, c = cs + h;
-        const bool ok = c < c1 && n0 + (BITS == 4 ? 8 * j2 : 32 * (j2 / 3)) < N;
-        const uint32_t* src = qzeros;
-        if (ok)
-          src = qzeros + (BITS == 4 ? (size_t)gs[c - c0] * (N / 8) + n0 / 8 : (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3) + j2;
-        cp_async_ca<4>(&zs[h * ML::ZW + j2], src, ok ? 4 : 0);
-      }
-    };
-    static_assert(T == 128 && 2 * TN % T == 0 && 2 * ML::ZW <= T && 2 * TN / 8 <= T, "gptq_ws copies");
+        for (int r = 0; r < (WP + T - 1) / T; r++) {
+          const int row = wr0 + r * (T / 64);
+          if (WP % T == 0 || row < 2 * BITS) cp_async16(&ws[row * TN + 4 * wp], wc + r * wstride, wcol && cs + row / BITS < c1);
+        }
+        if (tid < 2 * TN / 8) {
+          const int h = tid / (TN / 8), p = tid % (TN / 8), c = cs + h, n = n0 + 8 * p;
+          const bool ok = c < c1 && n < N;
+          cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
+        }
+        if (tid < 2 * ML::ZW) {
+          const int h = tid / ML::ZW, j2 = tid % ML::ZW, c = cs + h;
+          const bool ok = c < c1 && n0 + (BITS == 4 ? 8 * j2 : 32 * (j2 / 3)) < N;
+          const uint32_t* src = qzeros;
+          if (ok)
+            src = qzeros + (BITS == 4 ? (size_t)gs[c - c0] * (N / 8) + n0 / 8 : (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3) + j2;
+          cp_async_ca<4>(&zs[h * ML::ZW + j2], src, ok ? 4 : 0);
+        }
+      };
+      static_assert(T == 128 && 2 * TN % T == 0 && 2 * ML::ZW <= T && 2 * TN / 8 <= T, "gptq_ws copies");
 #pragma unroll
-    for (int s = 0; s < AHEAD; s++) {
-      if (s < nst) fill(s, s);
-      cp_async_commit();
+      for (int s = 0; s < AHEAD; s++) {
+        if (s < nst) fill(s, s);
+        cp_async_commit();
+      }
+      for (int i = 0; i < nst; i++) {
+        // Step i is commit group i of the AHEAD+i committed so far.
+        cp_async_wait<AHEAD - 1>();
+        proxy_fence();
+        bar_sync(1, T);  // every producer's copies of step i are in, and its dequantization of step i-1 done
+        if (i >= D) bar_sync(WS_FULL + D + i % D, THREADS);  // EMPTY: the consumers are done with step i-D
+        // Step i+AHEAD goes into the stage of step i-D.
+        if (i + AHEAD < nst) fill((i + AHEAD) % STAGES, i + AHEAD);
+        cp_async_commit();
+        const unsigned char* st = smem + (i % STAGES) * L::STAGE;
+        __half* bt = reinterpret_cast<__half*>(tiles + (i % D) * L::BH);
+#pragma unroll
+        for (int it = 0; it < 2 * TN / T; it++) {
+          const int idx = tid + it * T, h = idx / TN, bn = idx % TN;
+          mmItem<BITS> x;
+          mm_item<BITS, TN>(x, st, L::A, h, bn, zeroOffset);
+#pragma unroll
+          for (int q = 0; q < 4; q++) mm_part<BITS>(bt + ws_at(bn, 4 * h + q), x, q);
+        }
+        proxy_fence();
+        bar_arrive(WS_FULL + i % D, THREADS);  // FULL: step i is ready
+      }
+      // The consumers' releases of the last steps, which no later step waited for.
+      for (int i = max(nst - D, 0); i < nst; i++) bar_sync(WS_FULL + D + i % D, THREADS);
     }
-    for (int i = 0; i < nst; i++) {
-      // Step i is commit group i of the AHEAD+i committed so far.
-      cp_async_wait<AHEAD - 1>();
-      proxy_fence();
-      bar_sync(1, T);  // every producer's copies of step i are in, and its dequantization of step i-1 done
-      if (i >= D) bar_sync(WS_FULL + D + i % D, THREADS);  // EMPTY: the consumers are done with step i-D
-      // Step i+AHEAD goes into the stage of step i-D.
-      if (i + AHEAD < nst) fill((i + AHEAD) % STAGES, i + AHEAD);
-      cp_async_commit();
-      const unsigned char* st = smem + (i % STAGES) * L::STAGE;
-      __half* bt = reinterpret_cast<__half*>(tiles + (i % D) * L::BH);
-#pragma unroll
-      for (int it = 0; it < 2 * TN / T; it++) {
-        const int idx = tid + it * T, h = idx / TN, bn = idx % TN;
-        mmItem<BITS> x;
-        mm_item<BITS, TN>(x, st, L::A, h, bn, zeroOffset);
-#pragma unroll
-        for (int q = 0; q < 4; q++) mm_part<BITS>(bt + ws_at(bn, 4 * h + q), x, q);
-      }
-      proxy_fence();
-      bar_arrive(WS_FULL + i % D, THREADS);  // FULL: step i is ready
-    }
-    // The consumers' releases of the last steps, which no later step waited for.
-    for (int i = max(nst - D, 0); i < nst; i++) bar_sync(WS_FULL + D + i % D, THREADS);
     return;
   }
-  const int cg = (warp >> 2) - 1;  // this consumer's rows: 64cg..64cg+63 of the tile
-  float acc[4][8][4] = {};
-  for (int j = 0; j < nst; j++) {
-    bar_sync(WS_FULL + j % D, THREADS);  // FULL: step j's input and tile are in
-    const uint64_t da = wg_desc(smem_u32(smem + (j % STAGES) * L::STAGE) + cg * 64 * 128);
-    const uint64_t db = wg_desc(smem_u32(tiles + (j % D) * L::BH));
-    wg_hold(acc);
-    wg_fence();
+  for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
+    const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
+    const int cg = (warp >> 2) - 1;  // this consumer's rows: 64cg..64cg+63 of the tile
+    float acc[4][8][4] = {};
+    for (int j = 0; j < nst; j++) {
+      bar_sync(WS_FULL + j % D, THREADS);  // FULL: step j's input and tile are in
+      const uint64_t da = wg_desc(smem_u32(smem + (j % STAGES) * L::STAGE) + cg * 64 * 128);
+      const uint64_t db = wg_desc(smem_u32(tiles + (j % D) * L::BH));
+      wg_hold(acc);
+      wg_fence();
 #pragma unroll
-    for (int ks = 0; ks < 4; ks++) wg_mma(acc, da + 2 * ks, db + 2 * ks);  // 32 bytes into each row a k-step
-    wg_commit();
-    wg_wait<1>();  // step j-1's products are done: release its tile and stage
+      for (int ks = 0; ks < 4; ks++) wg_mma(acc, da + 2 * ks, db + 2 * ks);  // 32 bytes into each row a k-step
+      wg_commit();
+      wg_wait<1>();  // step j-1's products are done: release its tile and stage
+      wg_hold(acc);
+      if (j > 0) bar_arrive(WS_FULL + D + (j - 1) % D, THREADS);
+    }
+    wg_wait<0>();
     wg_hold(acc);
-    if (j > 0) bar_arrive(WS_FULL + D + (j - 1) % D, THREADS);
+    if (nst > 0) bar_arrive(WS_FULL + D + (nst - 1) % D, THREADS);
+    if (blk.wait) ws_fixup(acc, fix, flags);
+    if (blk.publish) {
+      ws_publish(acc, fix, flags);
+    } else {
+      mm_store(acc, Y, M, N, m0 + cg * 64 + (warp & 3) * 16, 0, n0, 64);  // wgmma's D is mma.sync's C by rows of 16
+    }
   }
-  wg_wait<0>();
-  wg_hold(acc);
-  if (nst > 0) bar_arrive(WS_FULL + D + (nst - 1) % D, THREADS);
-  mm_store(acc, Y, M, N, m0 + cg * 64 + (warp & 3) * 16, 0, n0, 64);  // wgmma's D is mma.sync's C by rows of 16
 }
 
 // gptq_ws3/gptq_ws4: four stages, three dequantized tiles (the producer up to two steps
@@ -418,8 +409,10 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 #define WS(B)                                                                                       \
   extern "C" __global__ void __launch_bounds__(384, 1) gptq_ws##B(                                 \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,     \
-      const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset) {      \
-    ws<B, 4, 3>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset);       \
+      const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset,         \
+      int streamed, float* fix, unsigned* flags) {                                                  \
+    ws<B, 4, 3>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset,        \
+                streamed, fix, flags);                                                              \
   }
 WS(3)
 WS(4)
@@ -518,9 +511,11 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   smem += (1024 - (smem_u32(smem) & 1023)) & 1023;
   int* gs = reinterpret_cast<int*>(smem + STAGES * L::STAGE);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  ws_walk<TM, TN, THREADS>(M, K, N, chunksPerSplit, streamed, cgroup, gs, [&](wsBlock blk) {
-    const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
-    if (warp < 4) {
+  wsBlock blk;
+  if (warp < 4) {
+    for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
+      ws_groups<T>(blk, cgroup, gs);
+      const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
       // The input as wsXCopy copies it; packed word rows wr0 + 4r of the step (global
       // rows cs*4 + row) at piece wp; with valid false cp.async reads nothing.
       const int wr0 = tid >> 5, wp = tid & 31;
@@ -564,8 +559,11 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
         cp_async_commit();
       }
       if (nst > 0) bar_sync(EMPTY + (nst - 1) % STAGES, THREADS);  // the last release
-      return;
     }
+    return;
+  }
+  for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
+    const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
     const int c = (warp >> 2) - 1, w = warp & 3, g = lane >> 2, t = lane & 3;
     const int nlo = 64 * c + 16 * w + g;  // this thread's columns: nlo and nlo + 8 of the tile
     float acc[4][8][4] = {};
@@ -616,7 +614,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     if (blk.wait) ws_fixup(acc, fix, flags);
     if (blk.publish) {
       ws_publish(acc, fix, flags);
-      return;
+      continue;  // the next piece (a return here left the producer waiting: the hang of call 6)
     }
     // acc[i][j][r]: column nlo + 8(r/2) of the tile, row 64i + 8j + 2t + r%2.
 #pragma unroll
@@ -639,16 +637,11 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
             }
           }
     }
-  });
+  }
 }
 
 // gptq_wr4: five stages (189 KB of shared memory with LLaMA-65B's widest K unsplit), one
 // block of 384 threads a multiprocessor; engine/backend/cuda's wrBuild (TestMMOccupancy).
-// With streamed set (a product of more tiles than multiprocessors, not a whole number
-// of waves of them: engine/backend/cuda's streamBlocks) one block a multiprocessor walks
-// its pieces (ws_piece), cut tiles fixed up through fix and flags (ws_fixup). On the
-// H200 that took gate's 512-row product from 480.5 to 442.5 µs and whole 65B prompts
-// 3.9% faster.
 extern "C" __global__ void __launch_bounds__(384, 1)
     gptq_wr4(const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup, const __half* Xh,
              float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset, int streamed, float* fix,

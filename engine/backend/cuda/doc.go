@@ -45,8 +45,9 @@
 // while they stream the weights; up to mvR4Rows rows of weights never
 // permuted take gptq_mvN_r4, on CUDA cores); more rows, and 2 or 8
 // bits, take the prompt kernels (gptq_mm, gptq_gemm; on compute capability 9.0
-// gptq_ws3 and gptq_wr4 from the sm_90a module, warp-specialized on wgmma:
-// promptKernels), whose row tiles (128, 64 or 256 rows) hold a whole decode batch. Either way each weight is read once per step; the
+// gptq_ws3 and gptq_wr4 from the sm_90a module, warp-specialized on wgmma and
+// streamed over the multiprocessors where the tiles are not whole waves:
+// promptKernels, mmPlan), whose row tiles (128, 64 or 256 rows) hold a whole decode batch. Either way each weight is read once per step; the
 // float16 output layer too (gemv_f16 for one row, dense_rowsR on tensor cores for
 // 2..32, gemm_f16 past that).
 //

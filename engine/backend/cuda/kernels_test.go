@@ -286,7 +286,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 				for _, at := range []int{-1, 0} {
 					streamAt = at
 					p, ok := (ops{b}).mmPlan(rows, in, out, bits)
-					if p.grid[2] != 1 || !ok || (at < 0 || p.k.kind != "gptq_wr") != (p.streamed == 0) {
+					if p.grid[2] != 1 || !ok || (at < 0 || p.k.kind == "gptq_mm") != (p.streamed == 0) {
 						t.Fatalf("streamAt %d: plan %+v (ok %v), want K unsplit, streamed on gptq_wr unless turned off", at, p, ok)
 					}
 					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
@@ -311,11 +311,14 @@ func TestMatMulPromptStream(t *testing.T) {
 	if !b.dev.hopper {
 		t.Skip("no sm_90a modules on this device: gptq_mm tiles a block")
 	}
-	defer setPromptKernel(wrBuild)()
-	const rows, in, out = 300, 1184, 1024 // 37 chunks; 2×8 tiles
+	const rows, in, out = 300, 1184, 1024 // 37 chunks; 2×8 tiles of gptq_wr, 3×4 of gptq_ws
 	defer func(s int) { streamAt = s }(streamAt)
-	for _, group := range []int{-1, 32} {
-		opt := gptqtest.PackOptions{Bits: 4, GroupSize: group, Format: "gptq"}
+	for _, c := range []struct {
+		k           mmKernel
+		bits, group int
+	}{{wrBuild, 4, -1}, {wrBuild, 4, 32}, {wsBuild, 4, -1}, {wsBuild, 3, -1}, {wsBuild, 3, 32}} {
+		bits, group := c.bits, c.group
+		opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
 		if group > 0 {
 			opt.Perm = r.Perm(in)
 		}
@@ -329,11 +332,12 @@ func TestMatMulPromptStream(t *testing.T) {
 		}
 		wf := gptqtest.Dequantize(qw)
 		for _, at := range []int{5, 7, 11} { // waves by tiles, then streamed (5, 7); all streamed (11)
-			t.Run(fmt.Sprintf("g%d/blocks=%d", group, at), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%dbit/g%d/blocks=%d", c.k.kind, bits, group, at), func(t *testing.T) {
+				defer setPromptKernel(c.k)()
 				streamAt = at
-				p, ok := (ops{b}).mmPlan(rows, in, out, 4)
-				if !ok || p.k.kind != "gptq_wr" || p.streamed == 0 || p.grid != [3]int{at, 1, 1} {
-					t.Fatalf("plan %+v (ok %v), want gptq_wr streamed on %d blocks", p, ok, at)
+				p, ok := (ops{b}).mmPlan(rows, in, out, bits)
+				if !ok || p.k.kind != c.k.kind || p.streamed == 0 || p.grid != [3]int{at, 1, 1} {
+					t.Fatalf("plan %+v (ok %v), want %s streamed on %d blocks", p, ok, c.k.kind, at)
 				}
 				xv := randn(r, rows*in, 1)
 				x := act(t, b, rows, in, xv)

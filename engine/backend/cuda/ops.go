@@ -563,8 +563,8 @@ func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 	k := o.promptKernel(bits)
 	p.k = k
 	tiles := [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
-	// Streamed: gptq_wr4 alone, one block (and fix-up slot) a multiprocessor.
-	if g := streamBlocks(tiles[0]*tiles[1], k.perSM*o.b.dev.sms); g > 0 && k.kind == "gptq_wr" && k.perSM == 1 {
+	// Streamed: the Hopper kernels, one block (and fix-up slot) a multiprocessor.
+	if g := streamBlocks(tiles[0]*tiles[1], k.perSM*o.b.dev.sms); g > 0 && k.kind != "gptq_mm" && k.perSM == 1 {
 		p.grid, p.streamed = [3]int{g, 1, 1}, 1
 		p.shared = k.shared(bits, K/32) // a block's piece of a tile may be all of K
 	} else {
@@ -579,7 +579,7 @@ func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 // mmLaunch is a prompt product's launch: kernel k on grid with shared bytes of
 // dynamic shared memory, each block a tile and a range of per chunks of K (grid: row
 // tiles, column tiles, ranges), or, with streamed 1, the tiles shared among grid[0]
-// blocks (gptq_wr4's Stream-K: kernels/hopper.cu, ws_piece).
+// blocks (the Hopper kernels' Stream-K: kernels/hopper.cu, ws_piece).
 type mmLaunch struct {
 	k                     mmKernel
 	grid                  [3]int
@@ -588,7 +588,7 @@ type mmLaunch struct {
 
 // mmFixFloats is the fix-up slots of streamed prompt products: one a block (a
 // multiprocessor's) where the Hopper kernels are loaded, of 128 sums for each of a
-// gptq_wr4 block's 256 consumer threads; none elsewhere (a single float, so the
+// gptq_ws or gptq_wr4 block's 256 consumer threads; none elsewhere (a single float, so the
 // buffer exists).
 func mmFixFloats(d *device) int {
 	if !d.hopper {
@@ -844,7 +844,7 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				if p.grid[2] > 1 {
 					o.b.prog.zero(y.p, rows*N)
 				}
-				if k.kind != "gptq_wr" {
+				if k.kind == "gptq_mm" {
 					o.launch(k.name(q.bits), p.grid, k.threads(), p.shared,
 						wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, p.per, q.zeroOffset)
 				} else {
