@@ -352,7 +352,11 @@ extern "C" __global__ void __launch_bounds__(AWARPS * 32, 8)
 // Causal attention for a prompt (several rows) on tensor cores, flash-attention style:
 // grid ceil(M/64) x H, 4 warps; block (x, h) takes query rows 64x..64x+63 of head h and
 // walks keys 0..pos of the last of them in tiles of 64 (K and V of kv head h/(H/KVH)
-// copied to shared memory by cp.async, each tile serving the block's 64 rows). Each
+// copied to shared memory by cp.async, each tile serving the block's 64 rows; two
+// tiles in dynamic shared memory, attnPromptShared bytes, so that the next tile's copy
+// runs while the block works on this one: copied and then waited for tile by tile,
+// the later 512-row chunks of a 1,920-token 65B prompt spent most of their attention
+// waiting). Each
 // warp owns 16 rows: S = Q K^T with mma.sync (Q scaled by 1/sqrt(hd) and rounded to
 // float16 once, kept in registers), the causal mask and a running softmax on the
 // accumulators, then O += P V with P rounded to float16 straight from the
@@ -365,8 +369,8 @@ __device__ void attention_prompt(const float* __restrict__ q, const __half* __re
                                  float* __restrict__ out, const Step* __restrict__ step, int M, int H,
                                  int KVH, int maxT, float scale) {
   constexpr int P = HD + 8;  // halves per shared row: 16-byte aligned, no bank conflicts
-  __shared__ __align__(16) __half Ks[FA_KEYS * P];
-  __shared__ __align__(16) __half Vs[FA_KEYS * P];
+  extern __shared__ __align__(16) float4 fa_smem[];  // [2 tiles][K, V][FA_KEYS * P] halves
+  __half* const tiles = reinterpret_cast<__half*>(fa_smem);
   const int h = blockIdx.y, kvh = h / (H / KVH);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gq = lane >> 2, tq = lane & 3;
   const int pos = step->pos, m0 = blockIdx.x * FA_ROWS, rw = m0 + warp * 16;
@@ -389,17 +393,31 @@ __device__ void attention_prompt(const float* __restrict__ q, const __half* __re
   const int nkeys = pos + min(m0 + FA_ROWS, M);  // keys of the block's last row
   const __half* K = cache + (size_t)kvh * maxT * HD;
   const __half* V = cache + ((size_t)KVH + kvh) * maxT * HD;
-  for (int t0 = 0; t0 < nkeys; t0 += FA_KEYS) {
-    __syncthreads();  // the previous tile is consumed
+  // load starts the copies of the tile of keys t0.. into tile buffer b, one commit group.
+  auto load = [&](int b, int t0) {
+    __half* Kb = tiles + b * 2 * FA_KEYS * P;
+    __half* Vb = Kb + FA_KEYS * P;
     for (int i = tid; i < FA_KEYS * HD / 8; i += blockDim.x) {
       const int r = i / (HD / 8), p = i % (HD / 8), t = t0 + r;
       const size_t at = (size_t)min(t, nkeys - 1) * HD + p * 8;
-      cp_async16(&Ks[r * P + p * 8], K + at, t < nkeys);
-      cp_async16(&Vs[r * P + p * 8], V + at, t < nkeys);
+      cp_async16(&Kb[r * P + p * 8], K + at, t < nkeys);
+      cp_async16(&Vb[r * P + p * 8], V + at, t < nkeys);
     }
     asm volatile("cp.async.commit_group;\n" ::);
-    asm volatile("cp.async.wait_all;\n" ::);
+  };
+  load(0, 0);
+  for (int t0 = 0, b = 0; t0 < nkeys; t0 += FA_KEYS, b ^= 1) {
+    // The next tile goes into the other buffer, which the block finished with at the
+    // end of the last iteration; then this tile's group (all but the newest) is in.
+    if (t0 + FA_KEYS < nkeys) {
+      load(b ^ 1, t0 + FA_KEYS);
+    } else {
+      asm volatile("cp.async.commit_group;\n" ::);
+    }
+    asm volatile("cp.async.wait_group 1;\n" ::);
     __syncthreads();
+    const __half* Ks = tiles + b * 2 * FA_KEYS * P;
+    const __half* Vs = Ks + FA_KEYS * P;
     if (t0 <= pos + rw + 15) {  // some key of the tile is visible to some row of this warp
       float s[FA_KEYS / 8][4];
 #pragma unroll
@@ -463,6 +481,7 @@ __device__ void attention_prompt(const float* __restrict__ q, const __half* __re
         }
       }
     }
+    __syncthreads();  // buffer b is consumed: the next iteration copies into it
   }
 #pragma unroll
   for (int hf = 0; hf < 2; hf++) {

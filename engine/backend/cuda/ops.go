@@ -1041,7 +1041,7 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 		return
 	}
 	if rows := o.b.rows; rows > 1 && fastAttention && (hd == 64 || hd == 128) && rows*s.Heads > splitPairsPerSM*o.b.dev.sms {
-		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, 0,
+		o.launch(fmt.Sprintf("attention_prompt%d", hd), [3]int{ceil(o.b.rows, 64), s.Heads, 1}, 128, attnPromptShared(hd),
 			t[1].p, c.p, t[0].p, o.b.step, o.b.rows, s.Heads, s.KVHeads, c.rows, attnScale(hd))
 		return
 	}
@@ -1051,6 +1051,10 @@ func (o ops) Attention(dst, q, k, v, kv engine.Tensor) {
 }
 
 func attnScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
+
+// attnPromptShared is attention_prompt's dynamic shared memory for head size hd: two
+// tiles of 64 keys' K and V, rows of hd+8 halves (kernels/llama.cu).
+func attnPromptShared(hd int) int { return 2 * 2 * 64 * (hd + 8) * 2 }
 
 // fastAttention selects attention_prompt64/128 (tensor cores, float16 scores and
 // probabilities) for batches of several rows; tests and benchmarks clear it to run
