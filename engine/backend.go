@@ -109,6 +109,19 @@ type LastRowOps interface {
 	MatMulLast(dst, x, w Tensor)
 }
 
+// RowOps is implemented by Ops that can run a product on some rows of the batch
+// alone: the output layer of a PagedBackend.RunBatch step, whose caller reads or
+// samples only some rows' logits (each decode row, a prompt chunk's last row, none
+// of a chunk before it).
+type RowOps interface {
+	// MatMulRows sets the listed rows of dst (ascending, each once; none at all is
+	// allowed) as MatMul(dst, x, w) would (up to the rounding of another kernel's
+	// order of sums); dst's other rows are undefined after it. The rows may differ
+	// from one step to the next, so a backend that records a step's operations to
+	// replay them must take the rows as data.
+	MatMulRows(dst, x, w Tensor, rows []int)
+}
+
 // Tensor is a backend-owned buffer: a weight, an activation or a cache. Only the
 // backend that made it can use it.
 type Tensor interface {

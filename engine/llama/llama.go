@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/rewoo-agent/agent/engine"
 	"github.com/rewoo-agent/agent/engine/gptq"
@@ -363,7 +364,14 @@ func (m *Model) runBatch(ctx context.Context, b engine.Batch, want []int, pick [
 			taken[p.Row] = true
 		}
 	}
-	return m.paged.RunBatch(ctx, b, m.step)
+	rows := make([]int, 0, len(want)+len(pick)) // the rows whose logits are read or sampled
+	rows = append(rows, want...)
+	for _, p := range pick {
+		rows = append(rows, p.Row)
+	}
+	slices.Sort(rows)
+	rows = slices.Compact(rows)
+	return m.paged.RunBatch(ctx, b, m.stepRows(rows))
 }
 
 // readRows copies the logits of the rows in want back, in that order.
@@ -381,14 +389,28 @@ func (m *Model) readRows(ctx context.Context, want []int) ([]float32, error) {
 // step issues the operations of one forward pass, the output layer on every row; it
 // depends on nothing but the model's tensors, so it is the same for every call (see
 // engine.Backend.Run).
-func (m *Model) step(o engine.Ops) { m.pass(o, false) }
+func (m *Model) step(o engine.Ops) { m.pass(o, head{}) }
 
 // stepLast is step with the output layer on the last row alone where the backend
 // can (engine.LastRowOps), for callers that read only that row's logits: a prompt
 // fed to pick the token after it, and each chunk before its last.
-func (m *Model) stepLast(o engine.Ops) { m.pass(o, true) }
+func (m *Model) stepLast(o engine.Ops) { m.pass(o, head{last: true}) }
 
-func (m *Model) pass(o engine.Ops, lastOnly bool) {
+// stepRows is step with the output layer on rows alone where the backend can
+// (engine.RowOps): a RunBatch step, whose caller reads or samples only those rows.
+func (m *Model) stepRows(rows []int) func(engine.Ops) {
+	return func(o engine.Ops) { m.pass(o, head{some: true, rows: rows}) }
+}
+
+// head is the rows a pass needs the output layer's logits of: every row (the zero
+// head), the last alone (last), or the listed ones, ascending (some; rows may be
+// empty).
+type head struct {
+	last, some bool
+	rows       []int
+}
+
+func (m *Model) pass(o engine.Ops, out head) {
 	c := m.cfg
 	eps, theta, hd := float32(c.NormEps), float32(c.RopeTheta), c.HeadDim()
 	o.Embed(m.x, m.embed)
@@ -411,8 +433,12 @@ func (m *Model) pass(o engine.Ops, lastOnly bool) {
 		o.Add(m.x, m.x, m.h)
 	}
 	o.RMSNorm(m.h, m.x, m.norm, eps)
-	if lr, ok := o.(engine.LastRowOps); ok && lastOnly {
+	if lr, ok := o.(engine.LastRowOps); ok && out.last {
 		lr.MatMulLast(m.logits, m.h, m.head)
+		return
+	}
+	if rr, ok := o.(engine.RowOps); ok && out.some {
+		rr.MatMulRows(m.logits, m.h, m.head, out.rows)
 		return
 	}
 	o.MatMul(m.logits, m.h, m.head)

@@ -324,3 +324,72 @@ func TestForwardBatchSampled(t *testing.T) {
 		t.Error("ForwardBatchSampled on a backend without a row sampler: no error")
 	}
 }
+
+// headRowsCPU is the CPU backend whose RunBatch records the rows each step's
+// output layer is run on (engine.RowOps), or hides RowOps when hide is set, so
+// that every row gets it.
+type headRowsCPU struct {
+	*cpu.Backend
+	hide bool
+	rows [][]int
+}
+
+type headRowsOps struct {
+	engine.Ops
+	b *headRowsCPU
+}
+
+func (o headRowsOps) MatMulRows(dst, x, w engine.Tensor, rows []int) {
+	o.b.rows = append(o.b.rows, slices.Clone(rows))
+	o.Ops.(engine.RowOps).MatMulRows(dst, x, w, rows)
+}
+
+func (b *headRowsCPU) RunBatch(ctx context.Context, bt engine.Batch, step func(engine.Ops)) error {
+	return b.Backend.RunBatch(ctx, bt, func(o engine.Ops) {
+		if b.hide {
+			step(struct{ engine.Ops }{o})
+			return
+		}
+		step(headRowsOps{o, b})
+	})
+}
+
+// TestBatchHeadRows: a ForwardBatch step runs the output layer on the wanted and
+// picked rows alone where the backend can (none at all for a step that wants no
+// logits), with the same logits as on every row.
+func TestBatchHeadRows(t *testing.T) {
+	dir := tinyCheckpoint(t, 2, 40)
+	ctx := t.Context()
+	open := func(b engine.Backend) *Model {
+		m, err := Open(ctx, dir, b, Options{Paged: &Paged{Blocks: 8, BlockSize: 8}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	every, some := &headRowsCPU{Backend: cpu.New(), hide: true}, &headRowsCPU{Backend: cpu.New()}
+	me, ms := open(every), open(some)
+	step := engine.Batch{IDs: []int32{1, 5, 9, 1, 7, 3}, Pos: []int32{0, 1, 2, 0, 1, 2}, Seq: []int32{0, 0, 0, 1, 1, 1}, Tables: [][]int32{{0}, {1}}}
+	for _, want := range [][]int{{4, 1}, {5}, {0, 1, 2, 3, 4, 5}, nil} {
+		some.rows = nil
+		a, err := me.ForwardBatch(ctx, step, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ms.ForwardBatch(ctx, step, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sorted := slices.Sorted(slices.Values(want))
+		if len(some.rows) != 1 || !slices.Equal(some.rows[0], sorted) {
+			t.Errorf("want %v: output layer on rows %v, want on %v once", want, some.rows, sorted)
+		}
+		if !slices.Equal(a, b) {
+			t.Errorf("want %v: logits differ from the output layer's on every row", want)
+		}
+	}
+	if len(every.rows) != 0 {
+		t.Errorf("a backend without RowOps got rows %v", every.rows)
+	}
+}

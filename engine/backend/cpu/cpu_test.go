@@ -285,3 +285,74 @@ func TestQuantRowIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulRows: MatMulRows (and MatMulLast, its last row) give the listed rows of
+// dst the bits MatMul gives them, for a dense weight (the output layer) and an
+// act-order quantized one, leave the other rows alone, and fail on rows out of
+// range, out of order or repeated.
+func TestMatMulRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	ctx := context.Background()
+	const T, in, out = 7, 64, 48
+	b := newBackend(t, T)
+	wb := make([]byte, 2*in*out)
+	half.Encode(wb, randn(rng, in*out))
+	dw, err := b.LoadDense(ctx, engine.DenseWeight{Name: "head", Rows: out, Cols: in, F16: wb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qw, err := gptqtest.Quantize("w", randn(rng, in*out), in, out, gptqtest.PackOptions{Bits: 4, GroupSize: 16, Perm: rng.Perm(in), Format: "gptq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw, err := b.LoadQuant(ctx, qw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := act(b, T, randn(rng, T*in))
+	ids := make([]int32, T)
+	const mark = -7.5 // what rows not computed keep
+	for _, w := range []struct {
+		name string
+		t    engine.Tensor
+	}{{"dense", dw}, {"quant", lw}} {
+		all := act(b, T, make([]float32, T*out))
+		if err := b.Run(ctx, ids, 0, func(o engine.Ops) { o.MatMul(all, x, w.t) }); err != nil {
+			t.Fatal(err)
+		}
+		want := all.(*activation).data
+		for _, rows := range [][]int{{0, 2, 5}, {6}, {1, 2, 3, 4}, {}, nil, {0, 1, 2, 3, 4, 5, 6}} {
+			dst := act(b, T, make([]float32, T*out))
+			for i := range dst.(*activation).data {
+				dst.(*activation).data[i] = mark
+			}
+			if err := b.Run(ctx, ids, 0, func(o engine.Ops) { o.(engine.RowOps).MatMulRows(dst, x, w.t, rows) }); err != nil {
+				t.Fatalf("%s rows %v: %v", w.name, rows, err)
+			}
+			got := dst.(*activation).data
+			for r := range T {
+				g, wr := got[r*out:(r+1)*out], want[r*out:(r+1)*out]
+				switch {
+				case slices.Contains(rows, r) && !slices.Equal(g, wr):
+					t.Errorf("%s rows %v: row %d differs from MatMul's", w.name, rows, r)
+				case !slices.Contains(rows, r) && slices.ContainsFunc(g, func(v float32) bool { return v != mark }):
+					t.Errorf("%s rows %v: row %d, not listed, was written", w.name, rows, r)
+				}
+			}
+		}
+		last := act(b, T, make([]float32, T*out))
+		if err := b.Run(ctx, ids, 0, func(o engine.Ops) { o.(engine.LastRowOps).MatMulLast(last, x, w.t) }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(last.(*activation).data[(T-1)*out:], want[(T-1)*out:]) {
+			t.Errorf("%s: MatMulLast's row differs from MatMul's", w.name)
+		}
+	}
+	for _, rows := range [][]int{{-1}, {7}, {3, 2}, {2, 2}} {
+		dst := act(b, T, make([]float32, T*out))
+		err := b.Run(ctx, ids, 0, func(o engine.Ops) { o.(engine.RowOps).MatMulRows(dst, x, dw, rows) })
+		if err == nil || !strings.Contains(err.Error(), "ascending, each once") {
+			t.Errorf("rows %v: %v, want an error", rows, err)
+		}
+	}
+}

@@ -65,14 +65,55 @@ func (st *pass) MatMul(dst, x, w engine.Tensor) {
 	if a == nil {
 		return
 	}
-	d, xs, T := a[0], a[1], len(st.ids)
-	switch w := w.(type) {
-	case *quant:
-		if xs.cols != w.in || d.cols != w.out {
-			st.fail("matmul: %d×%d weight with %d inputs and %d outputs", w.in, w.out, xs.cols, d.cols)
+	st.mul("matmul", a[0].data, a[1].data, a[0].cols, a[1].cols, w, len(st.ids))
+}
+
+// MatMulLast implements engine.LastRowOps: MatMulRows on the batch's last row.
+func (st *pass) MatMulLast(dst, x, w engine.Tensor) {
+	st.MatMulRows(dst, x, w, []int{len(st.ids) - 1})
+}
+
+// MatMulRows implements engine.RowOps: the listed rows are copied together, put
+// through the product as MatMul puts a batch of that many rows, and copied back.
+func (st *pass) MatMulRows(dst, x, w engine.Tensor, rows []int) {
+	if !st.ok() {
+		return
+	}
+	a := st.acts("matmul rows", dst, x)
+	if a == nil {
+		return
+	}
+	for i, r := range rows {
+		if r < 0 || r >= len(st.ids) || i > 0 && r <= rows[i-1] {
+			st.fail("matmul rows: row %d of %v in a batch of %d (ascending, each once)", r, rows, len(st.ids))
 			return
 		}
-		in := xs.data[:T*w.in]
+	}
+	if len(rows) == 0 {
+		return
+	}
+	d, xs, k := a[0], a[1], len(rows)
+	xk, dk := make([]float32, k*xs.cols), make([]float32, k*d.cols)
+	for i, r := range rows {
+		copy(xk[i*xs.cols:(i+1)*xs.cols], xs.data[r*xs.cols:])
+	}
+	if st.mul("matmul rows", dk, xk, d.cols, xs.cols, w, k); st.err != nil {
+		return
+	}
+	for i, r := range rows {
+		copy(d.data[r*d.cols:(r+1)*d.cols], dk[i*d.cols:])
+	}
+}
+
+// mul sets the first T rows of d (dcols wide) to those of x (xcols wide) times w.
+func (st *pass) mul(op string, d, x []float32, dcols, xcols int, w engine.Tensor, T int) {
+	switch w := w.(type) {
+	case *quant:
+		if xcols != w.in || dcols != w.out {
+			st.fail("%s: %d×%d weight with %d inputs and %d outputs", op, w.in, w.out, xcols, dcols)
+			return
+		}
+		in := x[:T*w.in]
 		if w.perm != nil {
 			if cap(st.b.gather) < T*w.in {
 				st.b.gather = make([]float32, T*w.in)
@@ -86,15 +127,15 @@ func (st *pass) MatMul(dst, x, w engine.Tensor) {
 			}
 			in = g
 		}
-		w.mul(d.data, in, T)
+		w.mul(d, in, T)
 	case *dense:
-		if xs.cols != w.cols || d.cols != w.rows {
-			st.fail("matmul: %d×%d dense weight with %d inputs and %d outputs", w.rows, w.cols, xs.cols, d.cols)
+		if xcols != w.cols || dcols != w.rows {
+			st.fail("%s: %d×%d dense weight with %d inputs and %d outputs", op, w.rows, w.cols, xcols, dcols)
 			return
 		}
-		denseMul(d.data, xs.data, w, T)
+		denseMul(d, x, w, T)
 	default:
-		st.fail("matmul: weight is a %T", w)
+		st.fail("%s: weight is a %T", op, w)
 	}
 }
 
