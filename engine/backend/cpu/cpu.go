@@ -4,7 +4,9 @@
 // Quantized weights stay packed (read straight from the memory-mapped checkpoint
 // where their rows are in group order) and are never unpacked: the matrix product
 // looks each byte of packed bits up in tables built from the inputs (see quant);
-// prompts are processed in batches so each packed weight is read once per batch.
+// prompts are processed in batches so each packed weight is read once per batch,
+// and the output layer runs on the rows whose logits are read alone
+// (engine.LastRowOps, engine.RowOps).
 package cpu
 
 import (
