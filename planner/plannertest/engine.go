@@ -37,6 +37,10 @@ type Call struct {
 type Engine struct {
 	Replies []Reply
 	Delay   time.Duration
+	// Hold, when set, keeps every token back until it is closed (or the call's
+	// context ends): a test can stop a caller mid-generation whatever the machine's
+	// speed.
+	Hold chan struct{}
 	// Context is the reported context length; 0 means 4096.
 	Context int
 
@@ -140,6 +144,13 @@ func (e *Engine) generate(ctx context.Context, req engine.Request, onText func(s
 
 // wait sleeps Delay, or returns early with ctx's error.
 func (e *Engine) wait(ctx context.Context) error {
+	if e.Hold != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.Hold:
+		}
+	}
 	if e.Delay <= 0 {
 		return ctx.Err()
 	}

@@ -288,10 +288,13 @@ func runUntil(t *testing.T, wk *Worker) {
 }
 
 // TestInterruptGivesBack stops a worker mid-question: the questions it held go
-// back to the queue at once, and another worker answers them, each once.
+// back to the queue at once, and another worker answers them, each once. The
+// engine holds its tokens back until the worker has stopped, so both questions are
+// surely mid-plan when it does, however slow the machine.
 func TestInterruptGivesBack(t *testing.T) {
 	q := openQueue(t, sqliteDSN(t))
 	w := newWorld(t, 20*time.Millisecond)
+	w.eng.Hold = make(chan struct{})
 	job := w.job("stopped", 4, time.Minute)
 	if _, err := q.Submit(context.Background(), job); err != nil {
 		t.Fatal(err)
@@ -307,6 +310,7 @@ func TestInterruptGivesBack(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	close(w.eng.Hold)
 	p, err := q.Progress(context.Background(), "stopped")
 	if err != nil || p.Running != 0 || p.Waiting+p.Results != 4 || p.Waiting == 0 {
 		t.Fatalf("after the interrupt: %+v, %v", p, err)
