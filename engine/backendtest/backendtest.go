@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("RoPE", func(t *testing.T) { testRoPE(t, open) })
 	t.Run("MatMulDense", func(t *testing.T) { testMatMulDense(t, open) })
 	t.Run("MatMulQuant", func(t *testing.T) { testMatMulQuant(t, open) })
+	t.Run("MatMulRows", func(t *testing.T) { testMatMulRows(t, open) })
 	t.Run("Attention", func(t *testing.T) { testAttention(t, open) })
 	t.Run("Misuse", func(t *testing.T) { testMisuse(t, open) })
 	t.Run("Paged", func(t *testing.T) { testPaged(t, open) })
@@ -348,6 +349,53 @@ func testMatMulDense(t *testing.T, open Open) {
 		ids := h.ids(n)
 		h.run(ids, 0, func(o engine.Ops) { o.Embed(x, tab); o.MatMul(y, x, w) })
 		expectClose(t, fmt.Sprintf("%d rows", n), h.read(y, n), matmulRef(rows(xv, ids), wt), 5e-3)
+	}
+}
+
+// testMatMulRows checks the output layer on some rows alone, where the backend's Ops
+// offer it: MatMulLast's last row and MatMulRows' listed rows (none, one, several,
+// all) against the float64 product, each list run after a different one, so that a
+// backend that replays a step (CUDA graphs) must have taken the rows as data.
+func testMatMulRows(t *testing.T, open Open) {
+	h := newHarness(t, open, opShape, 8)
+	in, out := h.s.Hidden, 320
+	tab, xv := h.table(in, 0, 1)
+	w, wv := h.dense(out, in, 0, 1/math.Sqrt(float64(in)))
+	wt := transpose(wv)
+	x, y := h.act(in), h.act(out)
+	var last, some bool // what the Ops offer
+	h.run(h.ids(1), 0, func(o engine.Ops) {
+		_, last = o.(engine.LastRowOps)
+		_, some = o.(engine.RowOps)
+	})
+	if !last && !some {
+		t.Skip("the backend's Ops run products on every row only")
+	}
+	for _, n := range rowCounts {
+		ids := h.ids(n)
+		want := matmulRef(rows(xv, ids), wt)
+		if last {
+			h.run(ids, 0, func(o engine.Ops) { o.Embed(x, tab); o.(engine.LastRowOps).MatMulLast(y, x, w) })
+			expectClose(t, fmt.Sprintf("%d rows, the last", n), h.read(y, n)[n-1:], want[n-1:], 5e-3)
+		}
+		if !some {
+			continue
+		}
+		lists := [][]int{{n - 1}, nil, {0}}
+		if n > 2 {
+			lists = append(lists, []int{0, n / 2, n - 1}, []int{1, 2})
+		}
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		for _, list := range append(lists, all) {
+			h.run(ids, 0, func(o engine.Ops) { o.Embed(x, tab); o.(engine.RowOps).MatMulRows(y, x, w, list) })
+			got := h.read(y, n)
+			for _, r := range list {
+				expectClose(t, fmt.Sprintf("%d rows, row %d of %v", n, r, list), got[r:r+1], want[r:r+1], 5e-3)
+			}
+		}
 	}
 }
 
