@@ -34,8 +34,9 @@ func init() {
 // Backend is the CPU backend.
 type Backend struct {
 	shape engine.Shape
-	// Scratch reused across operations: the gathered input of act-order layers.
-	gather []float32
+	// Scratch reused across operations: the gathered input of act-order layers, and
+	// MatMulRows' rows of the input and of the product.
+	gather, rowsIn, rowsOut []float32
 }
 
 // pass is one Run: the batch, where it starts, the first failure, and the Run's

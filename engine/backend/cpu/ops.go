@@ -74,7 +74,8 @@ func (st *pass) MatMulLast(dst, x, w engine.Tensor) {
 }
 
 // MatMulRows implements engine.RowOps: the listed rows are copied together, put
-// through the product as MatMul puts a batch of that many rows, and copied back.
+// through the product as MatMul puts a batch of that many rows, and copied back;
+// every row of the batch is MatMul itself.
 func (st *pass) MatMulRows(dst, x, w engine.Tensor, rows []int) {
 	if !st.ok() {
 		return
@@ -89,11 +90,16 @@ func (st *pass) MatMulRows(dst, x, w engine.Tensor, rows []int) {
 			return
 		}
 	}
-	if len(rows) == 0 {
+	d, xs, k := a[0], a[1], len(rows)
+	switch k {
+	case 0:
+		return
+	case len(st.ids): // ascending and each once: every row
+		st.mul("matmul rows", d.data, xs.data, d.cols, xs.cols, w, k)
 		return
 	}
-	d, xs, k := a[0], a[1], len(rows)
-	xk, dk := make([]float32, k*xs.cols), make([]float32, k*d.cols)
+	st.b.rowsIn, st.b.rowsOut = grow(st.b.rowsIn, k*xs.cols), grow(st.b.rowsOut, k*d.cols)
+	xk, dk := st.b.rowsIn, st.b.rowsOut
 	for i, r := range rows {
 		copy(xk[i*xs.cols:(i+1)*xs.cols], xs.data[r*xs.cols:])
 	}
