@@ -61,6 +61,21 @@ func randn(r *rand.Rand, n int, std float64) []float32 {
 	return v
 }
 
+// loadRandomQuant quantizes in×out random weights (deviation 1/√in) with opt, loads them
+// on b and returns them with their dequantized float32 values, the reference.
+func loadRandomQuant(t *testing.T, r *rand.Rand, b *Backend, name string, in, out int, opt gptqtest.PackOptions) (engine.Tensor, []float32) {
+	t.Helper()
+	qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(float64(in))), in, out, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.LoadQuant(ctx, qw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, gptqtest.Dequantize(qw)
+}
+
 // act makes an activation holding v (rows×cols).
 func act(t *testing.T, b *Backend, rows, cols int, v []float32) engine.Tensor {
 	t.Helper()
@@ -195,15 +210,7 @@ func TestMatMulQuant(t *testing.T) {
 						} else {
 							tcRowsMin = mvRowsMax + 1
 						}
-						qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-						if err != nil {
-							t.Fatal(err)
-						}
-						wf := gptqtest.Dequantize(qw)
-						w, err := b.LoadQuant(ctx, qw)
-						if err != nil {
-							t.Fatal(err)
-						}
+						w, wf := loadRandomQuant(t, r, b, name, in, out, opt)
 						for _, rows := range []int{1, 2, 3, 5, 8, 16, 33, 64, 67, 512} {
 							checkMatMul(t, r, b, w, wf, rows, in, out)
 						}
@@ -274,14 +281,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 	for _, bits := range []int{3, 4} {
 		t.Run(fmt.Sprintf("%dbit", bits), func(t *testing.T) {
 			opt := gptqtest.PackOptions{Bits: bits, GroupSize: 32, Format: "gptq", Perm: r.Perm(in)}
-			qw, err := gptqtest.Quantize("unsplit", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := b.LoadQuant(ctx, qw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w, wf := loadRandomQuant(t, r, b, "unsplit", in, out, opt)
 			promptKernels(t, b, bits, func(t *testing.T) {
 				for _, at := range []int{-1, 0} {
 					streamAt = at
@@ -289,7 +289,7 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 					if p.grid[2] != 1 || !ok || (at < 0 || p.k.kind == "gptq_mm") != (p.streamed == 0) {
 						t.Fatalf("streamAt %d: plan %+v (ok %v), want K unsplit, streamed on gptq_wr unless turned off", at, p, ok)
 					}
-					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), rows, in, out)
+					checkMatMul(t, r, b, w, wf, rows, in, out)
 				}
 			})
 		})
@@ -322,15 +322,7 @@ func TestMatMulPromptStream(t *testing.T) {
 		if group > 0 {
 			opt.Perm = r.Perm(in)
 		}
-		qw, err := gptqtest.Quantize("stream", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := b.LoadQuant(ctx, qw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wf := gptqtest.Dequantize(qw)
+		w, wf := loadRandomQuant(t, r, b, "stream", in, out, opt)
 		for _, at := range []int{5, 7, 11} { // waves by tiles, then streamed (5, 7); all streamed (11)
 			t.Run(fmt.Sprintf("%s/%dbit/g%d/blocks=%d", c.k.kind, bits, group, at), func(t *testing.T) {
 				defer setPromptKernel(c.k)()
@@ -389,23 +381,16 @@ func TestMatMulPromptKernels(t *testing.T) {
 			}
 			name := fmt.Sprintf("%dbit/%dx%d/g%d/actorder=%v/%s/sym=%v/rows=%d", bits, c.in, out, c.group, c.actOrder, c.format, opt.Sym, c.rows)
 			t.Run(name, func(t *testing.T) {
-				qw, err := gptqtest.Quantize(name, randn(r, c.in*out, 1/math.Sqrt(float64(c.in))), c.in, out, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w, err := b.LoadQuant(ctx, qw)
-				if err != nil {
-					t.Fatal(err)
-				}
+				w, wf := loadRandomQuant(t, r, b, name, c.in, out, opt)
 				promptKernels(t, b, bits, func(t *testing.T) {
 					if p, ok := (ops{b}).mmPlan(c.rows, c.in, out, bits); !ok || p.grid[2] != 2 {
 						t.Fatalf("plan %+v, ok %v: want the prompt kernel split in two", p, ok)
 					}
-					checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+					checkMatMul(t, r, b, w, wf, c.rows, c.in, out)
 					if c.actOrder { // the gather through the permutation from global memory too
 						defer func(s bool) { stagedGather = s }(stagedGather)
 						stagedGather = false
-						checkMatMul(t, r, b, w, gptqtest.Dequantize(qw), c.rows, c.in, out)
+						checkMatMul(t, r, b, w, wf, c.rows, c.in, out)
 					}
 				})
 			})
@@ -429,14 +414,7 @@ func TestPromptGatherOnce(t *testing.T) {
 			var ws [2]engine.Tensor
 			var wf [2][]float32
 			for i := range ws {
-				qw, err := gptqtest.Quantize(fmt.Sprintf("w%d", i), randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ws[i], err = b.LoadQuant(ctx, qw); err != nil {
-					t.Fatal(err)
-				}
-				wf[i] = gptqtest.Dequantize(qw)
+				ws[i], wf[i] = loadRandomQuant(t, r, b, fmt.Sprintf("w%d", i), in, out, opt)
 			}
 			if p0, p1 := ws[0].(*tensor).q.perm, ws[1].(*tensor).q.perm; p0 == 0 || p0 != p1 {
 				t.Fatalf("permutations at %#x and %#x: want one, shared", p0, p1)
@@ -571,15 +549,7 @@ func TestMatVecShapes(t *testing.T) {
 		{4, 128, 4096, 8192}, {4, 32, 4096, 4096}, {4, -1, 2048, 11008}, {3, 128, 4096, 4096},
 	} {
 		opt := gptqtest.PackOptions{Bits: c.bits, GroupSize: c.group, Format: "gptq", Perm: r.Perm(c.in)}
-		qw, err := gptqtest.Quantize("shape", randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := b.LoadQuant(ctx, qw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wf := gptqtest.Dequantize(qw)
+		w, wf := loadRandomQuant(t, r, b, "shape", c.in, c.out, opt)
 		for _, fast := range matvecKernels(c.bits) {
 			t.Run(fmt.Sprintf("%dbit/g%d/%dx%d/fast=%v", c.bits, c.group, c.in, c.out, fast), func(t *testing.T) {
 				defer func(f bool) { fastMatvec = f }(fastMatvec)
@@ -621,15 +591,7 @@ func TestMatVecOneRow(t *testing.T) {
 						opt.Perm = r.Perm(c.in)
 					}
 					name := fmt.Sprintf("%dbit/%dx%d/g%d/actorder=%v/%s/sym=%v", bits, c.in, c.out, group, actOrder, opt.Format, opt.Sym)
-					qw, err := gptqtest.Quantize(name, randn(r, c.in*c.out, 1/math.Sqrt(float64(c.in))), c.in, c.out, opt)
-					if err != nil {
-						t.Fatal(err)
-					}
-					w, err := b.LoadQuant(ctx, qw)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wf := gptqtest.Dequantize(qw)
+					w, wf := loadRandomQuant(t, r, b, name, c.in, c.out, opt)
 					ranges := []int{0}
 					if bits == 3 {
 						ranges = append(ranges, 3)
@@ -752,14 +714,7 @@ func TestTCConfigs(t *testing.T) {
 		var ws [2]engine.Tensor
 		var wfs [2][]float32
 		for i, out := range outs {
-			qw, err := gptqtest.Quantize(name, randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wfs[i] = gptqtest.Dequantize(qw)
-			if ws[i], err = b.LoadQuant(ctx, qw); err != nil {
-				t.Fatal(err)
-			}
+			ws[i], wfs[i] = loadRandomQuant(t, r, b, name, in, out, opt)
 			if raw := ws[i].(*tensor).q.quadGroups; raw != (q.group != 32) {
 				t.Fatalf("%s: one group per four-chunk block %v, want %v", name, raw, q.group != 32)
 			}
@@ -897,16 +852,8 @@ func TestMatVecEarly(t *testing.T) {
 			var ws []engine.Tensor
 			var wfs [][]float32
 			for _, group := range []int{128, -1, 32, 64} {
-				qw, err := gptqtest.Quantize("early", randn(r, in*in, 1/math.Sqrt(in)), in, in,
-					gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq", Perm: r.Perm(in)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				w, err := b.LoadQuant(ctx, qw)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws, wfs = append(ws, w), append(wfs, gptqtest.Dequantize(qw))
+				w, wf := loadRandomQuant(t, r, b, "early", in, in, gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq", Perm: r.Perm(in)})
+				ws, wfs = append(ws, w), append(wfs, wf)
 			}
 			xv, resv := randn(r, in, 1), randn(r, in, 1)
 			prod := func(v []float32, i int) []float64 {
@@ -968,15 +915,7 @@ func TestMatVecFused(t *testing.T) {
 			if perm {
 				opt.Perm = r.Perm(in)
 			}
-			qw, err := gptqtest.Quantize("fused", randn(r, in*out, 1/math.Sqrt(in)), in, out, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := b.LoadQuant(ctx, qw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return w, gptqtest.Dequantize(qw)
+			return loadRandomQuant(t, r, b, "fused", in, out, opt)
 		}
 		wq, fq := mk(1024, 128, true)
 		wk, fk := mk(352, 32, false)
