@@ -864,6 +864,18 @@ var Entries = map[string]Entry{
 		{Name: "rope_store_paged_param_14", Type: ".u32", Size: 4},
 		{Name: "rope_store_paged_param_15", Type: ".u32", Size: 4},
 	}},
+	"rows_gather": {Module: "llama", Params: []Param{
+		{Name: "rows_gather_param_0", Type: ".u64", Size: 8},
+		{Name: "rows_gather_param_1", Type: ".u64", Size: 8},
+		{Name: "rows_gather_param_2", Type: ".u64", Size: 8},
+		{Name: "rows_gather_param_3", Type: ".u32", Size: 4},
+	}},
+	"rows_scatter": {Module: "llama", Params: []Param{
+		{Name: "rows_scatter_param_0", Type: ".u64", Size: 8},
+		{Name: "rows_scatter_param_1", Type: ".u64", Size: 8},
+		{Name: "rows_scatter_param_2", Type: ".u64", Size: 8},
+		{Name: "rows_scatter_param_3", Type: ".u32", Size: 4},
+	}},
 	"sample": {Module: "sample", Params: []Param{
 		{Name: "sample_param_0", Type: ".u64", Size: 8},
 		{Name: "sample_param_1", Type: ".u32", Size: 4},

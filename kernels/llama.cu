@@ -505,6 +505,23 @@ __device__ void attention_prompt(const float* __restrict__ q, const __half* __re
 ATTN_PROMPT(64)
 ATTN_PROMPT(128)
 
+// rows_gather copies row rows[i] of x to row i of y, rows_scatter row i of y to row
+// rows[i] of x (cols floats a row; grid ceil(cols/256) x the rows): a product on some
+// rows of the batch alone (engine/backend/cuda's MatMulRows, the output layer on the
+// rows whose logits are read), the rows read from the device so that a replayed
+// graph takes each step's own.
+extern "C" __global__ void rows_gather(const float* __restrict__ x, const int* __restrict__ rows,
+                                       float* __restrict__ y, int cols) {
+  const int i = blockIdx.y, c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < cols) y[(size_t)i * cols + c] = x[(size_t)rows[i] * cols + c];
+}
+
+extern "C" __global__ void rows_scatter(const float* __restrict__ y, const int* __restrict__ rows,
+                                        float* __restrict__ x, int cols) {
+  const int i = blockIdx.y, c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < cols) x[(size_t)rows[i] * cols + c] = y[(size_t)i * cols + c];
+}
+
 // out = silu(g) * u and out = a + b elementwise (out may be an operand): each thread
 // takes four elements, as one 16-byte access of each operand when n is a multiple of
 // 4 (the pointers are allocations, 256-byte aligned), so a grid of ceil(n/1024)

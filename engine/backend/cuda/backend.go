@@ -60,6 +60,9 @@ type Backend struct {
 	xtSums    cu.DevicePtr // its per-row sums of every four-chunk block: xtSumsBytes
 	mmFix     cu.DevicePtr // streamed prompt products' fix-up slots, a block's sums for a tile it shares (mmFixFloats)
 	mmFlags   cu.DevicePtr // per block of a streamed prompt product, its slot's flag (zero between launches)
+	headRows  cu.DevicePtr // MatMulRows' row list, MaxBatch int32
+	headX     cu.DevicePtr // its rows of x together, headRowsMax×Hidden floats
+	headY     cu.DevicePtr // their product, headRowsMax×Vocab floats
 	rows      int          // rows of the current batch
 	batched   bool         // the current step is a RunBatch (rows of their own positions)
 	pool      *pool        // the paged caches' geometry and batch buffer; nil without one
@@ -234,6 +237,9 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 			{&b.xtSums, "decode batch input sums", xtSumsBytes(s)},
 			{&b.mmFix, "streamed prompt product fix-ups", int64(mmFixFloats(b.dev)) * 4},
 			{&b.mmFlags, "streamed prompt product flags", int64(b.dev.sms) * 4},
+			{&b.headRows, "output layer rows", int64(s.MaxBatch) * 4},
+			{&b.headX, "output layer rows' input", int64(headRowsMax) * int64(s.Hidden) * 4},
+			{&b.headY, "output layer rows' logits", int64(headRowsMax) * int64(s.Vocab) * 4},
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {

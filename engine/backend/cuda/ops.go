@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"gorgonia.org/cu"
 
@@ -858,20 +859,9 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 		o.launch(fmt.Sprintf("gptq_gemm_%d", q.bits), [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0,
 			wt.p, q.qzeros, q.scales, q.cgroup, q.perm, a.p, y.p, rows, K, N, q.zeroOffset)
 	case dense:
-		N, K := wt.rows, wt.cols // stored [out, in]
-		if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N || K%32 != 0 {
-			o.fail(fmt.Errorf("cuda: MatMul: %d columns × dense %d×%d (transposed) into %d columns", a.cols, N, K, y.cols))
-			return
+		if o.denseArgs("MatMul", y, a, wt) {
+			o.dense(wt, a.p, y.p, rows)
 		}
-		if rows == 1 {
-			o.launch("gemv_f16", [3]int{ceil(N, 8), 1, 1}, 256, 0, wt.p, a.p, y.p, K, N)
-			return
-		}
-		if r := denseRows(rows); r > 0 && fastDense {
-			o.launch(fmt.Sprintf("dense_rows%d", r), [3]int{ceil(N, 64), 1, 1}, 128, 0, wt.p, a.p, y.p, rows, K, N)
-			return
-		}
-		o.launch("gemm_f16", [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0, wt.p, a.p, y.p, rows, K, N)
 	default:
 		o.fail(fmt.Errorf("cuda: MatMul: the weight is not a weight"))
 	}
@@ -901,6 +891,84 @@ func (o ops) MatMulLast(dst, x, w engine.Tensor) {
 }
 
 var _ engine.LastRowOps = ops{}
+
+// denseArgs checks the operands of a dense product: activations of the weight's
+// input and output widths (it is stored [out, in]), the input a multiple of 32.
+func (o ops) denseArgs(op string, y, a, wt *tensor) bool {
+	N, K := wt.rows, wt.cols
+	if a.kind != activation || y.kind != activation || a.cols != K || y.cols != N || K%32 != 0 {
+		o.fail(fmt.Errorf("cuda: %s: %d columns × dense %d×%d (transposed) into %d columns", op, a.cols, N, K, y.cols))
+		return false
+	}
+	return true
+}
+
+// dense launches the dense product of rows rows of x by wt into y: gemv_f16 for one
+// row, dense_rowsR up to 32 (denseRows), gemm_f16 past that.
+func (o ops) dense(wt *tensor, x, y cu.DevicePtr, rows int) {
+	N, K := wt.rows, wt.cols
+	if rows == 1 {
+		o.launch("gemv_f16", [3]int{ceil(N, 8), 1, 1}, 256, 0, wt.p, x, y, K, N)
+		return
+	}
+	if r := denseRows(rows); r > 0 && fastDense {
+		o.launch(fmt.Sprintf("dense_rows%d", r), [3]int{ceil(N, 64), 1, 1}, 128, 0, wt.p, x, y, rows, K, N)
+		return
+	}
+	o.launch("gemm_f16", [3]int{ceil(N, 128), ceil(rows, 64), 1}, 128, 0, wt.p, x, y, rows, K, N)
+}
+
+// headRowsMax is the most rows MatMulRows takes apart from the rest (its buffers:
+// headX, headY); more run on every row.
+const headRowsMax = 64
+
+// MatMulRows implements engine.RowOps: a dense product (the output layer) on the
+// listed rows alone. rows_gather copies them together into headX, the product runs
+// on them as a step of that many rows would (dense), and rows_scatter puts them in
+// place in dst. The list goes to the device with the step (headRows, copied before
+// the step's launches as RunBatch's block tables are), so a graph replayed for a
+// step of as many rows reads that step's own list. Every row of the batch, more than
+// headRowsMax, a weight wider than the buffers or another kind of weight run MatMul
+// on every row; none runs nothing.
+func (o ops) MatMulRows(dst, x, w engine.Tensor, rows []int) {
+	t, ok := o.args("MatMulRows", dst, x, w)
+	if !ok {
+		return
+	}
+	y, a, wt := t[0], t[1], t[2]
+	for i, r := range rows {
+		if r < 0 || r >= o.b.rows || i > 0 && r <= rows[i-1] {
+			o.fail(fmt.Errorf("cuda: MatMulRows: row %d of %v in a batch of %d (ascending, each once)", r, rows, o.b.rows))
+			return
+		}
+	}
+	k := len(rows)
+	if k == 0 {
+		return
+	}
+	if wt.kind != dense || k == o.b.rows || k > headRowsMax || wt.cols > o.b.shape.Hidden || wt.rows > o.b.shape.Vocab {
+		o.MatMul(dst, x, w)
+		return
+	}
+	o.flush()
+	if !o.denseArgs("MatMulRows", y, a, wt) {
+		return
+	}
+	idx := make([]int32, k)
+	for i, r := range rows {
+		idx[i] = int32(r)
+	}
+	if err := cu.MemcpyHtoD(o.b.headRows, unsafe.Pointer(&idx[0]), int64(4*k)); err != nil {
+		o.fail(fmt.Errorf("cuda: copy MatMulRows' %d rows: %w", k, err))
+		return
+	}
+	N, K := wt.rows, wt.cols
+	o.launch("rows_gather", [3]int{ceil(K, 256), k, 1}, 256, 0, a.p, o.b.headRows, o.b.headX, K)
+	o.dense(wt, o.b.headX, o.b.headY, k)
+	o.launch("rows_scatter", [3]int{ceil(N, 256), k, 1}, 256, 0, o.b.headY, o.b.headRows, y.p, N)
+}
+
+var _ engine.RowOps = ops{}
 
 // pendingRoPE holds RoPE operations recorded but not yet launched (at most two, on
 // distinct tensors): an Attention whose q and k they rotate takes them into its
