@@ -321,7 +321,7 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 #pragma unroll
         for (int r = 0; r < (WP + T - 1) / T; r++) {
           const int row = wr0 + r * (T / 64);
-          if (WP % T == 0 || row < 2 * BITS) cp_async16(&ws[row * TN + 4 * wp], wc + r * wstride, wcol && cs + row / BITS < c1);
+          if (WP % T == 0 || row < 2 * BITS) cp_async16(&ws[row * TN + 4 * wp], wc + r * wstride, wcol && cs + (BITS == 4 ? row >> 2 : row / 3) < c1);
         }
         if (tid < 2 * TN / 8) {
           const int h = tid / (TN / 8), p = tid % (TN / 8), c = cs + h, n = n0 + 8 * p;
@@ -418,8 +418,8 @@ WS(3)
 WS(4)
 
 
-// gptq_wr4: the 4-bit prompt product with the weights as wgmma's A operand, in
-// registers: D = W^T X^T, 128 weight columns by 256 rows of X a block. Dequantizing
+// gptq_wr4 (and gptq_wr3): the 4-bit (3-bit) prompt product with the weights as
+// wgmma's A operand, in registers: D = W^T X^T, 128 weight columns by 256 rows of X a block. Dequantizing
 // into registers takes the float16 weight tile out of shared memory altogether (no
 // store of it, no read of it by the tensor cores), which in gptq_ws is over half of a
 // step's shared-memory traffic, and moves the dequantization into the consumers,
@@ -443,8 +443,9 @@ WS(4)
 // A thread (warp w, lane 4g+t) holds the A fragments of columns 16w+g and 16w+g+8:
 // in k-step s (0, 1) of a chunk, k = 2t, 2t+1 and 2t+8, 2t+9, which it takes from word
 // t of each column's chunk (eight values): pairs 2s and 2s+1 of that word as the LOP3
-// unpacking yields them. gather_xr4 (gather_xrp4 through a permutation) writes the
-// input in that order, xrPair: position 16s + 8h + 2t + e of a chunk holds sorted row
+// unpacking yields them (at 3 bits, from bits 24t.. of the chunk's three words: wrCol).
+// gather_xr4 (gather_xrp4 through a permutation) writes the input in that order, for
+// both widths, xrPair: position 16s + 8h + 2t + e of a chunk holds sorted row
 // 8t + 2s + h + 4e.
 struct xrPair {
   __device__ __forceinline__ int2 operator()(int p) const {
@@ -465,45 +466,78 @@ extern "C" __global__ void __launch_bounds__(1024) gather_xrp4(const float* X, c
 
 #define WR_PITCH 136  // words a row of packed words in a stage: 128 columns and 8 of padding
 
-// wrLayout is a gptq_wr4 stage: the input [256][64] halves (swizzled), the packed
-// words [2 chunks][4][WR_PITCH], the scales [2][128] halves and the zero words
-// [2][16], padded to 1 KB.
+// wrLayout is a gptq_wr stage of BITS-bit weights: the input [256][64] halves
+// (swizzled), the packed words [2 chunks][BITS][WR_PITCH], the scales [2][128] halves
+// and the zero words [2][ZW] (ZW: 128 columns' zeros), padded to 1 KB.
+template <int BITS>
 struct wrLayout {
+  static constexpr int ZW = BITS == 4 ? 16 : 12;
   static constexpr int A = 256 * 128;
-  static constexpr int W = 2 * 4 * WR_PITCH * 4;
+  static constexpr int W = 2 * BITS * WR_PITCH * 4;
   static constexpr int S = 2 * 128 * 2;
-  static constexpr int Z = 2 * 16 * 4;
+  static constexpr int Z = 2 * ZW * 4;
   static constexpr int STAGE = (A + W + S + Z + 1023) / 1024 * 1024;
 };
 
-// wrCol is what a consumer thread needs of one column's chunk: its word (the
-// thread's eight values), scale and the two unpacking offsets.
+// wrCol is what a consumer thread needs of one column's chunk: its eight values'
+// bits w, the scale, and the unpacking offsets (zero and magic number) of its pairs.
+// At 4 bits w is word t of the chunk (rows 8t..8t+7, a nibble each), and o[0], o[1]
+// serve the pairs of nibbles (j, j+4) at bits 0 and 4 of each half (w, w >> 8). At 3
+// bits w is bits 24t..24t+23 of the chunk's three words, which GPTQ packs row after
+// row (row r at bit 3r: rows 8t..8t+7 again, at bits 3j of w), and LOP3 takes every
+// pair (j, j+4), j = 0..3, from w << 7, w << 4, w << 1 and w >> 2, which puts it at
+// bits 7 and 3 of the (low, high) halves, within each half's mantissa (so the magic
+// number 1024 is exact): one offset o[0] serves all four pairs. (With the pairs at
+// three different places, three offsets a column made gptq_wr3 spill.)
+template <int BITS>
 struct wrCol {
   uint32_t w;
-  __half2 s2, o0, o4;
+  __half2 s2, o[BITS == 4 ? 2 : 1];
 };
 
-__device__ __forceinline__ wrCol wr_col(const unsigned char* stage, int h, int t, int n, float zeroOffset) {
-  const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + wrLayout::A);
-  const __half* ss = reinterpret_cast<const __half*>(stage + wrLayout::A + wrLayout::W);
-  const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + wrLayout::A + wrLayout::W + wrLayout::S);
-  wrCol c;
-  c.w = ws[(h * 4 + t) * WR_PITCH + n];
+template <int BITS>
+__device__ __forceinline__ wrCol<BITS> wr_col(const unsigned char* stage, int h, int t, int n, float zeroOffset) {
+  using L = wrLayout<BITS>;
+  const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + L::A);
+  const __half* ss = reinterpret_cast<const __half*>(stage + L::A + L::W);
+  const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + L::A + L::W + L::S) + h * L::ZW;
+  wrCol<BITS> c;
   c.s2 = __half2half2(ss[h * 128 + n]);
-  const __half2 zz = __float2half2_rn((float)((zs[h * 16 + (n >> 3)] >> ((n & 7) * 4)) & 15u) + zeroOffset);
-  c.o0 = __hsub2(__float2half2_rn(-1024.f), zz);
-  c.o4 = __hsub2(__float2half2_rn(-64.f), zz);
+  uint32_t z;
+  if (BITS == 4) {
+    c.w = ws[(h * 4 + t) * WR_PITCH + n];
+    z = (zs[n >> 3] >> ((n & 7) * 4)) & 15u;
+  } else {
+    const int bit = 24 * t, wi = bit >> 5;  // t = 3 needs word 2 alone
+    const uint32_t lo = ws[(h * 3 + wi) * WR_PITCH + n], hi = t < 3 ? ws[(h * 3 + wi + 1) * WR_PITCH + n] : 0u;
+    c.w = __funnelshift_r(lo, hi, bit & 31);
+    const int zb = 3 * (n & 31), zi = (n >> 5) * 3 + (zb >> 5);
+    z = __funnelshift_r(zs[zi], (zb & 31) > 29 ? zs[zi + 1] : 0u, zb & 31) & 7u;
+  }
+  const __half2 zz = __float2half2_rn((float)z + zeroOffset);
+  if (BITS == 4) {
+    c.o[0] = __hsub2(__float2half2_rn(-1024.f), zz);
+    c.o[1] = __hsub2(__float2half2_rn(-64.f), zz);
+  } else {
+    c.o[0] = __hsub2(__floats2half2_rn(-8.f, -128.f), zz);  // bits (7, 3)
+  }
   return c;
 }
 
-// wr_pair is pair p (0..3, a constant once unrolled) of column c's word, dequantized.
-__device__ __forceinline__ uint32_t wr_pair(const wrCol& c, int p) {
-  const uint32_t w = p < 2 ? c.w : c.w >> 8;
-  return (p & 1) ? h2u(__hmul2(unpack(lop<0x00f000f0>(w), __float2half2_rn(1.f / 16.f), c.o4), c.s2))
-                 : h2u(__hmul2(unpack(lop<0x000f000f>(w), __float2half2_rn(1.f), c.o0), c.s2));
+// wr_pair is pair p (0..3, a constant once unrolled: rows 8t+p and 8t+p+4 of the
+// chunk) of column c's values, dequantized.
+template <int BITS>
+__device__ __forceinline__ uint32_t wr_pair(const wrCol<BITS>& c, int p) {
+  if (BITS == 4) {
+    const uint32_t w = p < 2 ? c.w : c.w >> 8;
+    return (p & 1) ? h2u(__hmul2(unpack(lop<0x00f000f0>(w), __float2half2_rn(1.f / 16.f), c.o[1]), c.s2))
+                   : h2u(__hmul2(unpack(lop<0x000f000f>(w), __float2half2_rn(1.f), c.o[0]), c.s2));
+  }
+  const uint32_t w = p == 0 ? c.w << 7 : p == 1 ? c.w << 4 : p == 2 ? c.w << 1 : c.w >> 2;
+  return h2u(__hmul2(unpack(lop<0x00380380>(w), __floats2half2_rn(1.f / 128.f, 1.f / 8.f), c.o[0]), c.s2));
 }
 
-template <int STAGES>
+template <int BITS, int STAGES>
 __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                    const __half* __restrict__ scales, const int* __restrict__ cgroup,
                    const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
@@ -511,7 +545,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
                    unsigned* flags) {
   constexpr int TM = 256, TN = 128, T = 128, THREADS = 384;
   constexpr int FULL = 2, EMPTY = FULL + STAGES;  // named barriers FULL[s], EMPTY[s]
-  using L = wrLayout;
+  using L = wrLayout<BITS>;
   static_assert(STAGES >= 2 && EMPTY + STAGES <= WS_FIX, "gptq_wr shape");
   extern __shared__ __align__(16) float smemf[];
   unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
@@ -524,7 +558,8 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
       ws_groups<T>(blk, cgroup, gs);
       const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
       // The input as wsXCopy copies it; packed word rows wr0 + 4r of the step (global
-      // rows cs*4 + row) at piece wp; with valid false cp.async reads nothing.
+      // rows cs*BITS + row: the two chunks' 2·BITS rows are consecutive) at piece wp;
+      // with valid false cp.async reads nothing.
       const int wr0 = tid >> 5, wp = tid & 31;
       const wsXCopy<TM> x(Xh, tid, m0, M, K);
       const bool wcol = n0 + 4 * wp < N;
@@ -536,20 +571,28 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
         uint32_t* zs = reinterpret_cast<uint32_t*>(base + L::A + L::W + L::S);
         const int cs = c0 + 2 * j;
         x.copy(base, cs, c1);
-        const uint32_t* wc = wsrc + (size_t)cs * 4 * N;
+        const uint32_t* wc = wsrc + (size_t)cs * BITS * N;
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-          const int row = wr0 + 4 * r;  // word row b of chunk h: row 4h + b
-          cp_async16(&ws[row * WR_PITCH + 4 * wp], wc + (size_t)r * 4 * N, wcol && cs + (row >> 2) < c1);
+          const int row = wr0 + 4 * r;  // word row b of chunk h: row BITS·h + b
+          if (row < 2 * BITS) cp_async16(&ws[row * WR_PITCH + 4 * wp], wc + (size_t)r * 4 * N, wcol && cs + row / BITS < c1);
         }
         if (tid < 32) {
           const int h = tid >> 4, p = tid & 15, c = cs + h, n = n0 + 8 * p;
           const bool ok = c < c1 && n < N;
           cp_async16(&ss[h * TN + 8 * p], ok ? scales + (size_t)gs[c - c0] * N + n : scales, ok);
-          const bool zok = c < c1 && n0 + 8 * (tid & 15) < N;
-          cp_async_ca<4>(&zs[h * 16 + p], zok ? qzeros + (size_t)gs[c - c0] * (N / 8) + n0 / 8 + p : qzeros, zok ? 4 : 0);
+          if (BITS == 4) {  // zero words of 8 columns
+            const bool zok = c < c1 && n0 + 8 * (tid & 15) < N;
+            cp_async_ca<4>(&zs[h * 16 + p], zok ? qzeros + (size_t)gs[c - c0] * (N / 8) + n0 / 8 + p : qzeros, zok ? 4 : 0);
+          }
+        }
+        if (BITS == 3 && tid < 2 * L::ZW) {  // three zero words for every 32 columns
+          const int h = tid / L::ZW, p = tid % L::ZW, c = cs + h;
+          const bool zok = c < c1 && n0 + 32 * (p / 3) < N;
+          cp_async_ca<4>(&zs[h * L::ZW + p], zok ? qzeros + (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3 + p : qzeros, zok ? 4 : 0);
         }
       };
+      static_assert(2 * BITS <= 8 && 2 * wrLayout<BITS>::ZW <= T, "gptq_wr copies");
 #pragma unroll
       for (int s = 0; s < STAGES - 1; s++) {
         if (s < nst) fill(s, s);
@@ -575,13 +618,13 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     const int nlo = 64 * c + 16 * w + g;  // this thread's columns: nlo and nlo + 8 of the tile
     float acc[4][8][4] = {};
     uint32_t a[2][4];  // the A fragments of two k-steps
-    wrCol lo, hi;      // the columns' chunk of the current k-step
+    wrCol<BITS> lo, hi;  // the columns' chunk of the current k-step
     // frag dequantizes k-step s (0, 1) of chunk h (0, 1) of the step in stage st into
     // f, reading the chunk's words, scales and zeros at its first k-step.
     auto frag = [&](const unsigned char* st, int h, int s, uint32_t(&f)[4]) {
       if (s == 0) {
-        lo = wr_col(st, h, t, nlo, zeroOffset);
-        hi = wr_col(st, h, t, nlo + 8, zeroOffset);
+        lo = wr_col<BITS>(st, h, t, nlo, zeroOffset);
+        hi = wr_col<BITS>(st, h, t, nlo + 8, zeroOffset);
       }
       f[0] = wr_pair(lo, 2 * s);
       f[1] = wr_pair(hi, 2 * s);
@@ -649,11 +692,16 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   }
 }
 
-// gptq_wr4: five stages (189 KB of shared memory with LLaMA-65B's widest K unsplit), one
-// block of 384 threads a multiprocessor; engine/backend/cuda's wrBuild (TestMMOccupancy).
-extern "C" __global__ void __launch_bounds__(384, 1)
-    gptq_wr4(const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup, const __half* Xh,
-             float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset, int streamed, float* fix,
-             unsigned* flags) {
-  wr<5>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset, streamed, fix, flags);
-}
+// gptq_wr3/gptq_wr4: five stages (189 KB of shared memory at 4 bits with LLaMA-65B's
+// widest K unsplit), one block of 384 threads a multiprocessor; engine/backend/cuda's
+// wrBuild (TestMMOccupancy).
+#define WR(B)                                                                                        \
+  extern "C" __global__ void __launch_bounds__(384, 1) gptq_wr##B(                                  \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,      \
+      const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset,          \
+      int streamed, float* fix, unsigned* flags) {                                                   \
+    wr<B, 5>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset, streamed,  \
+             fix, flags);                                                                            \
+  }
+WR(3)
+WR(4)

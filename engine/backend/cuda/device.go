@@ -20,7 +20,7 @@ type device struct {
 	name         string
 	major, minor int
 	sms          int
-	hopper       bool  // the sm_90a modules (kernels.Hopper: gptq_ws3, gptq_ws4, gptq_wr4) are loaded
+	hopper       bool  // the sm_90a modules (kernels.Hopper: gptq_ws3, gptq_ws4, gptq_wr3, gptq_wr4) are loaded
 	hopperErr    error // why the driver refused them, on compute capability 9.0
 	stream       cu.Stream
 	modules      []cu.Module

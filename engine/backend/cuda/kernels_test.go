@@ -251,7 +251,7 @@ func TestHopperModules(t *testing.T) {
 		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
 	}
 	err := b.th.Do(ctx, func() error {
-		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr4", "gather_xr4"} {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gather_xr4"} {
 			if _, err := b.dev.fn(name); err != nil {
 				return err
 			}
@@ -296,9 +296,9 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 	}
 }
 
-// TestMatMulPromptStream checks streamed prompt products (Stream-K on gptq_wr4: whole
-// tiles by waves, then the rest cut between blocks, the sums of a cut tile published
-// by one and added by the next) on few blocks, so that small products are cut in many
+// TestMatMulPromptStream checks streamed prompt products (Stream-K on the Hopper
+// kernels: whole tiles by waves, then the rest cut between blocks, the sums of a cut
+// tile published by one and added by the next) on few blocks, so that small products are cut in many
 // places: no group and 32g act-order, partial row and column tiles, K of an odd count
 // of chunks (a piece may end on a half step). Each product is checked against the
 // float64 reference, run twice for the same bits (a cut tile's sums are added in one
@@ -316,7 +316,7 @@ func TestMatMulPromptStream(t *testing.T) {
 	for _, c := range []struct {
 		k           mmKernel
 		bits, group int
-	}{{wrBuild, 4, -1}, {wrBuild, 4, 32}, {wsBuild, 4, -1}, {wsBuild, 3, -1}, {wsBuild, 3, 32}} {
+	}{{wrBuild, 4, -1}, {wrBuild, 4, 32}, {wrBuild, 3, -1}, {wrBuild, 3, 32}, {wsBuild, 4, -1}, {wsBuild, 3, -1}, {wsBuild, 3, 32}} {
 		bits, group := c.bits, c.group
 		opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
 		if group > 0 {

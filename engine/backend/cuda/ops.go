@@ -433,8 +433,8 @@ var tcForce *tcConfig
 const mvCols = 512
 
 // mmKernel is the shape of a prompt kernel (kind): gptq_mmN (kernels/gptq.cu, mm:
-// warps of 64×64 on mma.sync), gptq_wsN or gptq_wr4 (kernels/hopper.cu, ws and wr:
-// warp-specialized on wgmma, sm_90a only; gptq_wr4 with the weights dequantized into
+// warps of 64×64 on mma.sync), gptq_wsN or gptq_wrN (kernels/hopper.cu, ws and wr:
+// warp-specialized on wgmma, sm_90a only; gptq_wrN with the weights dequantized into
 // registers). Tiles of rows×cols of Y and a ring of stages 64-row steps of K in
 // dynamic shared memory; perSM is the blocks one multiprocessor holds (its
 // __launch_bounds__, registers and shared memory; TestMMOccupancy).
@@ -455,6 +455,7 @@ func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind, bit
 
 // With staged set it is the gather through a permutation one row a block
 // (gather_xp3, gather_xp4, gather_xrp4: gather_staged in kernels/unpack.cuh).
+// gptq_wr3 and gptq_wr4 take their input in one order (xrPair), gather_xr4's.
 func (k mmKernel) gather(bits int, staged bool) string {
 	p := ""
 	if staged {
@@ -525,8 +526,8 @@ var mmBuild = mmKernel{kind: "gptq_mm", rows: 128, cols: 256, stages: 4, perSM: 
 // "Warp-specialized prompt products on wgmma").
 var wsBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 4, perSM: 1}
 
-// wrBuild is gptq_wr4's: 256 rows by 128 columns, five stages (189 KB of shared
-// memory), one block of 384 threads per multiprocessor.
+// wrBuild is gptq_wr3/gptq_wr4's: 256 rows by 128 columns, five stages (189 KB of
+// shared memory at 4 bits), one block of 384 threads per multiprocessor.
 var wrBuild = mmKernel{kind: "gptq_wr", rows: 256, cols: 128, stages: 5, perSM: 1}
 
 // promptForce, when set, is the kind of kernel 3- and 4-bit prompt products run on
@@ -534,16 +535,13 @@ var wrBuild = mmKernel{kind: "gptq_wr", rows: 256, cols: 128, stages: 5, perSM: 
 var promptForce string
 
 // promptKernels are the kernels this device runs bits-bit prompt products on, the
-// fastest first: on compute capability 9.0 (the sm_90a modules loaded) gptq_wr4 for 4
-// bits, then gptq_ws; gptq_mm everywhere.
+// fastest first: on compute capability 9.0 (the sm_90a modules loaded) gptq_wr, then
+// gptq_ws; gptq_mm everywhere.
 func (o ops) promptKernels(bits int) []mmKernel {
-	switch {
-	case !o.b.dev.hopper:
+	if !o.b.dev.hopper {
 		return []mmKernel{mmBuild}
-	case bits == 4:
-		return []mmKernel{wrBuild, wsBuild, mmBuild}
 	}
-	return []mmKernel{wsBuild, mmBuild}
+	return []mmKernel{wrBuild, wsBuild, mmBuild}
 }
 
 // promptKernel is the kernel bits-bit prompt products run on.
