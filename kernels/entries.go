@@ -921,4 +921,8 @@ var Entries = map[string]Entry{
 		{Name: "tc_probe_param_0", Type: ".u64", Size: 8},
 		{Name: "tc_probe_param_1", Type: ".u32", Size: 4},
 	}},
+	"wg_probe": {Module: "hopper", Params: []Param{
+		{Name: "wg_probe_param_0", Type: ".u64", Size: 8},
+		{Name: "wg_probe_param_1", Type: ".u32", Size: 4},
+	}},
 }

@@ -705,3 +705,41 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
   }
 WR(3)
 WR(4)
+
+// wg_probe is the tensor-core rate probe of the Hopper prompt kernels' instruction
+// (engine/backend/cuda's TensorRate on compute capability 9.0): each of a block's two
+// warpgroups runs iters rounds of four wgmma.m64n256k16 (float16 from shared memory,
+// float32 accumulated, as gptq_ws's consumers issue them: its own 64×64 tile of A, the
+// block's 256×64 tile of B), one round in flight beside the next, one block a
+// multiprocessor. The tiles hold ones, so every accumulator ends at 64·iters (exact
+// in float32 up to iters = 2^18); each thread writes its 128 for the host to check.
+extern "C" __global__ void __launch_bounds__(256, 1) wg_probe(float* __restrict__ out, int iters) {
+  extern __shared__ __align__(16) float smemf[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
+  smem += (1024 - (smem_u32(smem) & 1023)) & 1023;  // the swizzle's 1024-byte atoms
+  const int tid = threadIdx.x, wg = tid >> 7;
+  uint32_t* s32 = reinterpret_cast<uint32_t*>(smem);
+  for (int i = tid; i < (2 * 64 + 256) * 64 / 2; i += blockDim.x) s32[i] = 0x3c003c00u;  // float16 ones
+  proxy_fence();
+  __syncthreads();
+  const uint64_t da = wg_desc(smem_u32(smem + wg * 64 * 128)), db = wg_desc(smem_u32(smem + 2 * 64 * 128));
+  float acc[4][8][4] = {};
+  for (int i = 0; i < iters; i++) {
+    wg_hold(acc);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) wg_mma(acc, da + 2 * ks, db + 2 * ks);
+    wg_commit();
+    wg_wait<1>();
+    wg_hold(acc);
+  }
+  wg_wait<0>();
+  wg_hold(acc);
+  float* o = out + ((size_t)blockIdx.x * blockDim.x + tid) * 128;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) o[(i * 8 + j) * 4 + r] = acc[i][j][r];
+}

@@ -17,10 +17,11 @@ import (
 // probe above SMs × clock × this timed something other than its own work.
 const tcPeakPerSMClock = 8192
 
-// TestTensorRate runs the probe agent bench computes the prefill floor with: every
-// warp's sums match the host's (TensorRate checks them, and the check fails on sums
-// of another round count), and the rate is at least 1 TFLOP/s (any tensor core of
-// sm_80 or later) and below the physical bound above at the device's top clock.
+// TestTensorRate runs the probes agent bench computes the prefill floor with
+// (tc_probe, and wg_probe where the sm_90a module is loaded): every sum matches the
+// host's (TensorRate checks them, and the checks fail on sums of another round
+// count), and the rate is at least 1 TFLOP/s (any tensor core of sm_80 or later) and
+// below the physical bound above at the device's top clock.
 func TestTensorRate(t *testing.T) {
 	n, err := Devices(ctx)
 	if err != nil || n == 0 {
@@ -52,6 +53,21 @@ func TestTensorRate(t *testing.T) {
 	}
 	if err := checkTC(out, 7); err == nil {
 		t.Error("checkTC accepted sums that are not the probe's")
+	}
+	if b.dev.hopper { // TensorRate times wg_probe instead
+		for _, iters := range []int{1, 7} {
+			if _, err := b.wgProbe(ctx, iters, 0); err != nil {
+				t.Fatalf("wgmma probe, %d rounds: %v", iters, err)
+			}
+		}
+		wg := make([]float32, b.dev.sms*wgBlock*128)
+		for i := range wg {
+			wg[i] = 64 * 7
+		}
+		wg[len(wg)/2] = 64 * 6
+		if err := checkWG(wg, 7); err == nil {
+			t.Error("checkWG accepted sums that are not the probe's")
+		}
 	}
 	rate, how, err := b.TensorRate(ctx)
 	if err != nil {
