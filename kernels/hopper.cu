@@ -33,34 +33,35 @@
 // writes are fenced for the asynchronous proxy before it arrives.
 #include "unpack.cuh"
 
-// WG_D and WG_ACC are a 64×256 float32 accumulator's operands in wgmma's asm: the
-// register list {%0..%127} and d's 128 outputs in the order of its layout.
-#define WG_D                                                                                   \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15," \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31," \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47," \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63," \
-  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79," \
-  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95," \
-  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111," \
+// WG_D64, WG_D96 and WG_D are the register lists {%0..%63}, {%0..%95} and {%0..%127} of
+// a 64×128, 64×192 and 64×256 float32 accumulator in wgmma's asm; WG_ACC2, WG_ACC3
+// and WG_ACC (4) the outputs of d[I][8][4], in the order of its layout (WG_ACCI: the
+// 32 of d[i], 64 columns).
+#define WG_D64 \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15" ", " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" ", " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47" ", " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define WG_D96 \
+  WG_D64 ", " \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79" ", " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+#define WG_D \
+  WG_D96 ", " \
+  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111" ", " \
   "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-#define WG_ACC(d)                                                                              \
-  "+f"(d[0][0][0]), "+f"(d[0][0][1]), "+f"(d[0][0][2]), "+f"(d[0][0][3]), "+f"(d[0][1][0]), "+f"(d[0][1][1]), "+f"(d[0][1][2]), "+f"(d[0][1][3]), \
-  "+f"(d[0][2][0]), "+f"(d[0][2][1]), "+f"(d[0][2][2]), "+f"(d[0][2][3]), "+f"(d[0][3][0]), "+f"(d[0][3][1]), "+f"(d[0][3][2]), "+f"(d[0][3][3]), \
-  "+f"(d[0][4][0]), "+f"(d[0][4][1]), "+f"(d[0][4][2]), "+f"(d[0][4][3]), "+f"(d[0][5][0]), "+f"(d[0][5][1]), "+f"(d[0][5][2]), "+f"(d[0][5][3]), \
-  "+f"(d[0][6][0]), "+f"(d[0][6][1]), "+f"(d[0][6][2]), "+f"(d[0][6][3]), "+f"(d[0][7][0]), "+f"(d[0][7][1]), "+f"(d[0][7][2]), "+f"(d[0][7][3]), \
-  "+f"(d[1][0][0]), "+f"(d[1][0][1]), "+f"(d[1][0][2]), "+f"(d[1][0][3]), "+f"(d[1][1][0]), "+f"(d[1][1][1]), "+f"(d[1][1][2]), "+f"(d[1][1][3]), \
-  "+f"(d[1][2][0]), "+f"(d[1][2][1]), "+f"(d[1][2][2]), "+f"(d[1][2][3]), "+f"(d[1][3][0]), "+f"(d[1][3][1]), "+f"(d[1][3][2]), "+f"(d[1][3][3]), \
-  "+f"(d[1][4][0]), "+f"(d[1][4][1]), "+f"(d[1][4][2]), "+f"(d[1][4][3]), "+f"(d[1][5][0]), "+f"(d[1][5][1]), "+f"(d[1][5][2]), "+f"(d[1][5][3]), \
-  "+f"(d[1][6][0]), "+f"(d[1][6][1]), "+f"(d[1][6][2]), "+f"(d[1][6][3]), "+f"(d[1][7][0]), "+f"(d[1][7][1]), "+f"(d[1][7][2]), "+f"(d[1][7][3]), \
-  "+f"(d[2][0][0]), "+f"(d[2][0][1]), "+f"(d[2][0][2]), "+f"(d[2][0][3]), "+f"(d[2][1][0]), "+f"(d[2][1][1]), "+f"(d[2][1][2]), "+f"(d[2][1][3]), \
-  "+f"(d[2][2][0]), "+f"(d[2][2][1]), "+f"(d[2][2][2]), "+f"(d[2][2][3]), "+f"(d[2][3][0]), "+f"(d[2][3][1]), "+f"(d[2][3][2]), "+f"(d[2][3][3]), \
-  "+f"(d[2][4][0]), "+f"(d[2][4][1]), "+f"(d[2][4][2]), "+f"(d[2][4][3]), "+f"(d[2][5][0]), "+f"(d[2][5][1]), "+f"(d[2][5][2]), "+f"(d[2][5][3]), \
-  "+f"(d[2][6][0]), "+f"(d[2][6][1]), "+f"(d[2][6][2]), "+f"(d[2][6][3]), "+f"(d[2][7][0]), "+f"(d[2][7][1]), "+f"(d[2][7][2]), "+f"(d[2][7][3]), \
-  "+f"(d[3][0][0]), "+f"(d[3][0][1]), "+f"(d[3][0][2]), "+f"(d[3][0][3]), "+f"(d[3][1][0]), "+f"(d[3][1][1]), "+f"(d[3][1][2]), "+f"(d[3][1][3]), \
-  "+f"(d[3][2][0]), "+f"(d[3][2][1]), "+f"(d[3][2][2]), "+f"(d[3][2][3]), "+f"(d[3][3][0]), "+f"(d[3][3][1]), "+f"(d[3][3][2]), "+f"(d[3][3][3]), \
-  "+f"(d[3][4][0]), "+f"(d[3][4][1]), "+f"(d[3][4][2]), "+f"(d[3][4][3]), "+f"(d[3][5][0]), "+f"(d[3][5][1]), "+f"(d[3][5][2]), "+f"(d[3][5][3]), \
-  "+f"(d[3][6][0]), "+f"(d[3][6][1]), "+f"(d[3][6][2]), "+f"(d[3][6][3]), "+f"(d[3][7][0]), "+f"(d[3][7][1]), "+f"(d[3][7][2]), "+f"(d[3][7][3])
+#define WG_ACCI(d, i) \
+  "+f"(d[i][0][0]), "+f"(d[i][0][1]), "+f"(d[i][0][2]), "+f"(d[i][0][3]), \
+  "+f"(d[i][1][0]), "+f"(d[i][1][1]), "+f"(d[i][1][2]), "+f"(d[i][1][3]), \
+  "+f"(d[i][2][0]), "+f"(d[i][2][1]), "+f"(d[i][2][2]), "+f"(d[i][2][3]), \
+  "+f"(d[i][3][0]), "+f"(d[i][3][1]), "+f"(d[i][3][2]), "+f"(d[i][3][3]), \
+  "+f"(d[i][4][0]), "+f"(d[i][4][1]), "+f"(d[i][4][2]), "+f"(d[i][4][3]), \
+  "+f"(d[i][5][0]), "+f"(d[i][5][1]), "+f"(d[i][5][2]), "+f"(d[i][5][3]), \
+  "+f"(d[i][6][0]), "+f"(d[i][6][1]), "+f"(d[i][6][2]), "+f"(d[i][6][3]), \
+  "+f"(d[i][7][0]), "+f"(d[i][7][1]), "+f"(d[i][7][2]), "+f"(d[i][7][3])
+#define WG_ACC2(d) WG_ACCI(d, 0), WG_ACCI(d, 1)
+#define WG_ACC3(d) WG_ACC2(d), WG_ACCI(d, 2)
+#define WG_ACC(d) WG_ACC3(d), WG_ACCI(d, 3)
 
 // wg_mma is d += A·B for one wgmma.mma_async.m64n256k16 (float16, float32
 // accumulation) of the four warps of a warpgroup, A (64×16, K-major) and B (256×16,
@@ -84,15 +85,18 @@ __device__ __forceinline__ void wg_mma(float (&d)[4][8][4], uint64_t a, uint64_t
 // the thread's fragment, mma.sync.m16n8k16's A fragment of rows 16(t/32).. (a[0]: row
 // (t%32)/4, k 2(t%4) and +1; a[1]: that row + 8; a[2], a[3]: the same rows at k + 8).
 // a must not change until the product is complete (wg_wait).
-__device__ __forceinline__ void wg_mma_rs(float (&d)[4][8][4], const uint32_t (&a)[4], uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
-      WG_D
-      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
-      : WG_ACC(d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
-}
+// With d of 3 or 2 chunks (rows of B: 192 or 128) it is m64n192k16 or m64n128k16.
+#define WG_MMA_RS(I, N, D, ACC, A0, A1, A2, A3, B, P)                                             \
+  __device__ __forceinline__ void wg_mma_rs(float(&d)[I][8][4], const uint32_t(&a)[4], uint64_t b) { \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\n"                                  \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 {" D "}, {%" #A0 ", %" #A1   \
+                 ", %" #A2 ", %" #A3 "}, %" #B ", p, 1, 1, 0;\n}\n"                                  \
+                 : ACC(d)                                                                            \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                       \
+  }
+WG_MMA_RS(4, 256, WG_D, WG_ACC, 128, 129, 130, 131, 132, 133)
+WG_MMA_RS(3, 192, WG_D96, WG_ACC3, 96, 97, 98, 99, 100, 101)
+WG_MMA_RS(2, 128, WG_D64, WG_ACC2, 64, 65, 66, 67, 68, 69)
 
 // wg_desc is the descriptor of a K-major operand at shared address addr in 8-row groups
 // of 1024 bytes (rows of 128 bytes, 128-byte swizzle: ws_at), the leading offset
@@ -107,9 +111,10 @@ template <int N>
 __device__ __forceinline__ void wg_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
-__device__ __forceinline__ void wg_hold(float (&d)[4][8][4]) {
+template <int I>
+__device__ __forceinline__ void wg_hold(float (&d)[I][8][4]) {
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < I; i++)
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -212,7 +217,8 @@ __device__ __forceinline__ void ws_groups(const wsBlock& b, const int* __restric
 // blockIdx.x-1) to a consumer thread's acc, once its flag is up, and takes the flag
 // down for the next launch; ws_publish stores acc in this block's slot and raises its
 // flag. A slot holds the 256 consumer threads' 128 sums each, thread-minor.
-__device__ __forceinline__ void ws_fixup(float (&acc)[4][8][4], const float* __restrict__ fix, unsigned* flags) {
+template <int I>
+__device__ __forceinline__ void ws_fixup(float (&acc)[I][8][4], const float* __restrict__ fix, unsigned* flags) {
   const int ct = threadIdx.x - 128;
   if (ct == 0) {
     unsigned* f = flags + blockIdx.x - 1;
@@ -225,18 +231,19 @@ __device__ __forceinline__ void ws_fixup(float (&acc)[4][8][4], const float* __r
   bar_sync(WS_FIX, 256);
   const float* src = fix + (size_t)(blockIdx.x - 1) * 128 * 256 + ct;
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < I; i++)
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[i][j][r] += __ldcg(src + ((i * 8 + j) * 4 + r) * 256);
 }
 
-__device__ __forceinline__ void ws_publish(const float (&acc)[4][8][4], float* __restrict__ fix, unsigned* flags) {
+template <int I>
+__device__ __forceinline__ void ws_publish(const float (&acc)[I][8][4], float* __restrict__ fix, unsigned* flags) {
   const int ct = threadIdx.x - 128;
   float* dst = fix + (size_t)blockIdx.x * 128 * 256 + ct;
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < I; i++)
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -466,13 +473,13 @@ extern "C" __global__ void __launch_bounds__(1024) gather_xrp4(const float* X, c
 
 #define WR_PITCH 136  // words a row of packed words in a stage: 128 columns and 8 of padding
 
-// wrLayout is a gptq_wr stage of BITS-bit weights: the input [256][64] halves
-// (swizzled), the packed words [2 chunks][BITS][WR_PITCH], the scales [2][128] halves
-// and the zero words [2][ZW] (ZW: 128 columns' zeros), padded to 1 KB.
-template <int BITS>
+// wrLayout is a gptq_wr stage of BITS-bit weights for tiles of TM rows: the input
+// [TM][64] halves (swizzled), the packed words [2 chunks][BITS][WR_PITCH], the scales
+// [2][128] halves and the zero words [2][ZW] (ZW: 128 columns' zeros), padded to 1 KB.
+template <int BITS, int TM>
 struct wrLayout {
   static constexpr int ZW = BITS == 4 ? 16 : 12;
-  static constexpr int A = 256 * 128;
+  static constexpr int A = TM * 128;
   static constexpr int W = 2 * BITS * WR_PITCH * 4;
   static constexpr int S = 2 * 128 * 2;
   static constexpr int Z = 2 * ZW * 4;
@@ -495,9 +502,9 @@ struct wrCol {
   __half2 s2, o[BITS == 4 ? 2 : 1];
 };
 
-template <int BITS>
+template <int BITS, int TM>
 __device__ __forceinline__ wrCol<BITS> wr_col(const unsigned char* stage, int h, int t, int n, float zeroOffset) {
-  using L = wrLayout<BITS>;
+  using L = wrLayout<BITS, TM>;
   const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + L::A);
   const __half* ss = reinterpret_cast<const __half*>(stage + L::A + L::W);
   const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + L::A + L::W + L::S) + h * L::ZW;
@@ -537,15 +544,16 @@ __device__ __forceinline__ uint32_t wr_pair(const wrCol<BITS>& c, int p) {
   return h2u(__hmul2(unpack(lop<0x00380380>(w), __floats2half2_rn(1.f / 128.f, 1.f / 8.f), c.o[0]), c.s2));
 }
 
-template <int BITS, int STAGES>
+template <int BITS, int STAGES, int TM>
 __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                    const __half* __restrict__ scales, const int* __restrict__ cgroup,
                    const __half* __restrict__ Xh, float* __restrict__ Y, int M, int K, int N,
                    int chunksPerSplit, float zeroOffset, int streamed, float* __restrict__ fix,
                    unsigned* flags) {
-  constexpr int TM = 256, TN = 128, T = 128, THREADS = 384;
+  constexpr int TN = 128, T = 128, THREADS = 384, I = TM / 64;
   constexpr int FULL = 2, EMPTY = FULL + STAGES;  // named barriers FULL[s], EMPTY[s]
-  using L = wrLayout<BITS>;
+  using L = wrLayout<BITS, TM>;
+  static_assert(TM % 64 == 0 && I >= 2 && I <= 4, "gptq_wr tile rows");
   static_assert(STAGES >= 2 && EMPTY + STAGES <= WS_FIX, "gptq_wr shape");
   extern __shared__ __align__(16) float smemf[];
   unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
@@ -592,7 +600,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
           cp_async_ca<4>(&zs[h * L::ZW + p], zok ? qzeros + (size_t)gs[c - c0] * (N / 32 * 3) + n0 / 32 * 3 + p : qzeros, zok ? 4 : 0);
         }
       };
-      static_assert(2 * BITS <= 8 && 2 * wrLayout<BITS>::ZW <= T, "gptq_wr copies");
+      static_assert(2 * BITS <= 8 && 2 * L::ZW <= T, "gptq_wr copies");
 #pragma unroll
       for (int s = 0; s < STAGES - 1; s++) {
         if (s < nst) fill(s, s);
@@ -616,15 +624,15 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     const int m0 = blk.m0, n0 = blk.n0, c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
     const int c = (warp >> 2) - 1, w = warp & 3, g = lane >> 2, t = lane & 3;
     const int nlo = 64 * c + 16 * w + g;  // this thread's columns: nlo and nlo + 8 of the tile
-    float acc[4][8][4] = {};
+    float acc[I][8][4] = {};
     uint32_t a[2][4];  // the A fragments of two k-steps
     wrCol<BITS> lo, hi;  // the columns' chunk of the current k-step
     // frag dequantizes k-step s (0, 1) of chunk h (0, 1) of the step in stage st into
     // f, reading the chunk's words, scales and zeros at its first k-step.
     auto frag = [&](const unsigned char* st, int h, int s, uint32_t(&f)[4]) {
       if (s == 0) {
-        lo = wr_col<BITS>(st, h, t, nlo, zeroOffset);
-        hi = wr_col<BITS>(st, h, t, nlo + 8, zeroOffset);
+        lo = wr_col<BITS, TM>(st, h, t, nlo, zeroOffset);
+        hi = wr_col<BITS, TM>(st, h, t, nlo + 8, zeroOffset);
       }
       f[0] = wr_pair(lo, 2 * s);
       f[1] = wr_pair(hi, 2 * s);
@@ -674,7 +682,7 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
       const int n = n0 + nlo + 8 * hf;
       if (n >= N) continue;
 #pragma unroll
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < I; i++)
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -693,18 +701,24 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 }
 
 // gptq_wr3/gptq_wr4: five stages (189 KB of shared memory at 4 bits with LLaMA-65B's
-// widest K unsplit), one block of 384 threads a multiprocessor; engine/backend/cuda's
-// wrBuild (TestMMOccupancy).
-#define WR(B)                                                                                        \
-  extern "C" __global__ void __launch_bounds__(384, 1) gptq_wr##B(                                  \
+// widest K unsplit), one block of 384 threads a multiprocessor, tiles of 256 rows;
+// gptq_wrB_r192 and _r128 the same with tiles of 192 and 128 rows (m64n192k16,
+// m64n128k16), for row counts that 256-row tiles would leave partly empty (384 rows:
+// two of 192); engine/backend/cuda's wrBuild and wrRows (TestMMOccupancy).
+#define WR(B, TM, NAME)                                                                              \
+  extern "C" __global__ void __launch_bounds__(384, 1) NAME(                                         \
       const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,      \
       const __half* Xh, float* Y, int M, int K, int N, int chunksPerSplit, float zeroOffset,          \
       int streamed, float* fix, unsigned* flags) {                                                   \
-    wr<B, 5>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset, streamed,  \
-             fix, flags);                                                                            \
+    wr<B, 5, TM>(qweight, qzeros, scales, cgroup, Xh, Y, M, K, N, chunksPerSplit, zeroOffset,         \
+                 streamed, fix, flags);                                                              \
   }
-WR(3)
-WR(4)
+WR(3, 256, gptq_wr3)
+WR(4, 256, gptq_wr4)
+WR(3, 192, gptq_wr3_r192)
+WR(4, 192, gptq_wr4_r192)
+WR(3, 128, gptq_wr3_r128)
+WR(4, 128, gptq_wr4_r128)
 
 // wg_probe is the tensor-core rate probe of the Hopper prompt kernels' instruction
 // (engine/backend/cuda's TensorRate on compute capability 9.0): each of a block's two

@@ -763,8 +763,9 @@ func BenchmarkPrefill(b *testing.B) {
 // BenchmarkPrompt times one prompt product of LLaMA-65B (q, gate and down: 8192×8192,
 // 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: the gather and the
 // product, as MatMul issues them) on every prompt kernel the device has
-// (promptKernels) at 256, 512 and 1920 rows, two copies of the weights in turn;
-// $AGENT_STREAM=off streams none (streamFromEnv).
+// (promptKernels; gptq_wr at each tile height, wrBuilds) at 256, 384, 512 and 1920
+// rows, two copies of the weights in turn; $AGENT_STREAM=off streams none
+// (streamFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
 func BenchmarkPrompt(b *testing.B) {
@@ -783,9 +784,9 @@ func BenchmarkPrompt(b *testing.B) {
 			x, _ := be.NewActivation(ctx, maxRows, l.in)
 			fillAct(b, be, x)
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
-			for _, rows := range []int{256, 512, maxRows} {
-				for _, k := range (ops{be}).promptKernels(bits) {
-					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, k.kind), func(b *testing.B) {
+			for _, rows := range []int{256, 384, 512, maxRows} {
+				for _, k := range promptBuilds(be, bits) {
+					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, buildName(k)), func(b *testing.B) {
 						defer setPromptKernel(k)()
 						reps := ceil(8*maxRows, rows)
 						step := func(o engine.Ops) {
@@ -805,9 +806,20 @@ func BenchmarkPrompt(b *testing.B) {
 }
 
 // wsFromEnv sets the prompt kernel for the length of a benchmark from $AGENT_WS, a kind
-// (gptq_mm, gptq_ws or gptq_wr: promptForce), so that one device call can time whole
-// prompts on each.
+// (gptq_mm, gptq_ws or gptq_wr: promptForce), and gptq_wr's tile height from
+// $AGENT_WR_ROWS (wrRowsForce), so that one device call can time whole prompts on
+// each.
 func wsFromEnv(tb testing.TB) {
+	if v := os.Getenv("AGENT_WR_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || !slices.ContainsFunc(wrBuilds, func(k mmKernel) bool { return k.rows == n }) {
+			tb.Fatalf("AGENT_WR_ROWS: %q is not a gptq_wr tile height", v)
+		}
+		r := wrRowsForce
+		tb.Cleanup(func() { wrRowsForce = r })
+		wrRowsForce = n
+		tb.Logf("gptq_wr tiles of %d rows", n)
+	}
 	v := os.Getenv("AGENT_WS")
 	if v == "" {
 		return

@@ -225,19 +225,45 @@ func TestMatMulQuant(t *testing.T) {
 // (gptq_mm; where the sm_90a modules are loaded gptq_ws, and gptq_wr for 4 bits), as
 // subtests named after the kernel.
 func promptKernels(t *testing.T, b *Backend, bits int, f func(t *testing.T)) {
-	for _, k := range (ops{b}).promptKernels(bits) {
-		t.Run(k.kind, func(t *testing.T) {
+	for _, k := range promptBuilds(b, bits) {
+		t.Run(buildName(k), func(t *testing.T) {
 			defer setPromptKernel(k)()
 			f(t)
 		})
 	}
 }
 
-// setPromptKernel makes k the prompt kernel and returns what restores the previous.
+// promptBuilds are the prompt kernels of promptKernels with each of gptq_wr's tile
+// heights (wrBuilds).
+func promptBuilds(b *Backend, bits int) []mmKernel {
+	var ks []mmKernel
+	for _, k := range (ops{b}).promptKernels(bits) {
+		if k.kind == wrBuild.kind {
+			ks = append(ks, wrBuilds...)
+		} else {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// buildName is k's kind, with its tile height where gptq_wr's is not wrBuild's.
+func buildName(k mmKernel) string {
+	if k.kind == wrBuild.kind && k.rows != wrBuild.rows {
+		return fmt.Sprintf("%s_r%d", k.kind, k.rows)
+	}
+	return k.kind
+}
+
+// setPromptKernel makes k the prompt kernel (gptq_wr: of k's tile height, none
+// for automatic) and returns what restores the previous.
 func setPromptKernel(k mmKernel) func() {
-	f := promptForce
+	f, r := promptForce, wrRowsForce
 	promptForce = k.kind
-	return func() { promptForce = f }
+	if k.kind == wrBuild.kind {
+		wrRowsForce = k.rows
+	}
+	return func() { promptForce, wrRowsForce = f, r }
 }
 
 // TestHopperModules checks that a device of compute capability 9.0 loaded the sm_90a
@@ -251,7 +277,7 @@ func TestHopperModules(t *testing.T) {
 		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
 	}
 	err := b.th.Do(ctx, func() error {
-		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gather_xr4"} {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gptq_wr4_r192", "gptq_wr3_r128", "gather_xr4"} {
 			if _, err := b.dev.fn(name); err != nil {
 				return err
 			}
@@ -298,9 +324,10 @@ func TestMatMulPromptUnsplit(t *testing.T) {
 
 // TestMatMulPromptStream checks streamed prompt products (Stream-K on the Hopper
 // kernels: whole tiles by waves, then the rest cut between blocks, the sums of a cut
-// tile published by one and added by the next) on few blocks, so that small products are cut in many
-// places: no group and 32g act-order, partial row and column tiles, K of an odd count
-// of chunks (a piece may end on a half step). Each product is checked against the
+// tile published by one and added by the next) on few blocks, so that small products
+// are cut in many places: no group and 32g act-order, gptq_wr's three tile heights,
+// partial row and column tiles, K of an odd count of chunks (a piece may end on a half
+// step). Each product is checked against the
 // float64 reference, run twice for the same bits (a cut tile's sums are added in one
 // order), and leaves every flag down.
 func TestMatMulPromptStream(t *testing.T) {
@@ -311,12 +338,13 @@ func TestMatMulPromptStream(t *testing.T) {
 	if !b.dev.hopper {
 		t.Skip("no sm_90a modules on this device: gptq_mm tiles a block")
 	}
-	const rows, in, out = 300, 1184, 1024 // 37 chunks; 2×8 tiles of gptq_wr, 3×4 of gptq_ws
+	const rows, in, out = 300, 1184, 1024 // 37 chunks; 2×8 tiles of gptq_wr (3×8 of 128 rows), 3×4 of gptq_ws
 	defer func(s int) { streamAt = s }(streamAt)
 	for _, c := range []struct {
 		k           mmKernel
 		bits, group int
-	}{{wrBuild, 4, -1}, {wrBuild, 4, 32}, {wrBuild, 3, -1}, {wrBuild, 3, 32}, {wsBuild, 4, -1}, {wsBuild, 3, -1}, {wsBuild, 3, 32}} {
+	}{{wrBuild, 4, -1}, {wrBuild, 4, 32}, {wrBuild, 3, -1}, {wrBuild, 3, 32}, {wrBuilds[1], 4, -1}, {wrBuilds[1], 3, 32},
+		{wrBuilds[2], 4, 32}, {wrBuilds[2], 3, -1}, {wsBuild, 4, -1}, {wsBuild, 3, -1}, {wsBuild, 3, 32}} {
 		bits, group := c.bits, c.group
 		opt := gptqtest.PackOptions{Bits: bits, GroupSize: group, Format: "gptq"}
 		if group > 0 {
@@ -324,12 +352,12 @@ func TestMatMulPromptStream(t *testing.T) {
 		}
 		w, wf := loadRandomQuant(t, r, b, "stream", in, out, opt)
 		for _, at := range []int{5, 7, 11} { // waves by tiles, then streamed (5, 7); all streamed (11)
-			t.Run(fmt.Sprintf("%s/%dbit/g%d/blocks=%d", c.k.kind, bits, group, at), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%dbit/g%d/blocks=%d", buildName(c.k), bits, group, at), func(t *testing.T) {
 				defer setPromptKernel(c.k)()
 				streamAt = at
 				p, ok := (ops{b}).mmPlan(rows, in, out, bits)
-				if !ok || p.k.kind != c.k.kind || p.streamed == 0 || p.grid != [3]int{at, 1, 1} {
-					t.Fatalf("plan %+v (ok %v), want %s streamed on %d blocks", p, ok, c.k.kind, at)
+				if !ok || p.k != c.k || p.streamed == 0 || p.grid != [3]int{at, 1, 1} {
+					t.Fatalf("plan %+v (ok %v), want %s streamed on %d blocks", p, ok, buildName(c.k), at)
 				}
 				xv := randn(r, rows*in, 1)
 				x := act(t, b, rows, in, xv)
@@ -460,14 +488,13 @@ func TestPromptGatherOnce(t *testing.T) {
 }
 
 // TestMMOccupancy checks that one multiprocessor holds the blocks each prompt kernel's
-// build (mmBuild; where the sm_90a modules are loaded wsBuild and wrBuild) says of its
-// 3- and 4-bit kernels with the
-// dynamic shared memory of LLaMA-65B's widest K (688 chunks), and that none spills
-// registers to local memory.
+// build (mmBuild; where the sm_90a modules are loaded wsBuild and wrBuilds) says of
+// its 3- and 4-bit kernels with the dynamic shared memory of LLaMA-65B's widest K
+// (688 chunks), and that none spills registers to local memory.
 func TestMMOccupancy(t *testing.T) {
 	b := open(t, small)
 	for _, bits := range []int{3, 4} {
-		for _, k := range (ops{b}).promptKernels(bits) {
+		for _, k := range promptBuilds(b, bits) {
 			name, shared := k.name(bits), k.shared(bits, 22016/32)
 			var local, blocks, regs int
 			err := b.th.Do(ctx, func() error {
@@ -1782,5 +1809,22 @@ func TestErrors(t *testing.T) {
 		t.Error("a prompt product larger than the float16 input buffer accepted")
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestWrFor checks gptq_wr's choice of tile height: 256 rows where its tiles are full
+// or nearly (1,920: 7.5 tiles of 256 cost less than 10 of 192), the shorter builds
+// where 256-row tiles would leave much of the last empty (384 rows: two of 192; 100:
+// one of 128), and wrRowsForce over the choice.
+func TestWrFor(t *testing.T) {
+	for rows, want := range map[int]int{256: 256, 512: 256, 1920: 256, 2048: 256, 600: 256, 384: 192, 192: 192, 100: 128, 128: 128, 1: 128} {
+		if got := wrFor(rows).rows; got != want {
+			t.Errorf("wrFor(%d): tiles of %d rows, want %d", rows, got, want)
+		}
+	}
+	defer func(r int) { wrRowsForce = r }(wrRowsForce)
+	wrRowsForce = 128
+	if k := wrFor(512); k != wrBuilds[2] {
+		t.Errorf("wrFor(512) with wrRowsForce 128: %+v", k)
 	}
 }

@@ -450,8 +450,14 @@ func (k mmKernel) threads() int {
 	return 384 // a producer warpgroup and two consumers
 }
 
-// name is the kernel for bits-bit weights, gather the kernel that writes its input.
-func (k mmKernel) name(bits int) string { return fmt.Sprintf("%s%d", k.kind, bits) }
+// name is the kernel for bits-bit weights (gptq_wr's shorter tiles: gptq_wrB_rR),
+// gather the kernel that writes its input.
+func (k mmKernel) name(bits int) string {
+	if k.kind == wrBuild.kind && k.rows != wrBuild.rows {
+		return fmt.Sprintf("%s%d_r%d", k.kind, bits, k.rows)
+	}
+	return fmt.Sprintf("%s%d", k.kind, bits)
+}
 
 // With staged set it is the gather through a permutation one row a block
 // (gather_xp3, gather_xp4, gather_xrp4: gather_staged in kernels/unpack.cuh).
@@ -530,6 +536,42 @@ var wsBuild = mmKernel{kind: "gptq_ws", rows: 128, cols: 256, stages: 4, perSM: 
 // shared memory at 4 bits), one block of 384 threads per multiprocessor.
 var wrBuild = mmKernel{kind: "gptq_wr", rows: 256, cols: 128, stages: 5, perSM: 1}
 
+// wrBuilds are gptq_wr's tile heights, the tallest first: wrBuild, then gptq_wrB_r192
+// and gptq_wrB_r128 (wgmma.m64n192k16 and m64n128k16), for row counts that 256-row
+// tiles would leave partly empty: a 1,920-token prompt in steps of 512 ends with 384
+// rows, two tiles of 256 half empty or two of 192 full.
+var wrBuilds = []mmKernel{wrBuild, {kind: "gptq_wr", rows: 192, cols: 128, stages: 5, perSM: 1},
+	{kind: "gptq_wr", rows: 128, cols: 128, stages: 5, perSM: 1}}
+
+// wrTileFixed is the rows' worth of work a gptq_wr tile costs beside its rows, in
+// wrFor's choice: its consumers dequantize the same weights whatever its height.
+// BenchmarkPrompt on the H200 (BENCHMARKS.md, "gptq_wr's tile heights"): 65B's q at
+// 384, 512 and 1,920 rows took 74-75, 64 and 50-52 µs a row of tiles of 256, 192 and
+// 128 rows, about 0.18 µs a row plus 28 (156 rows' worth).
+const wrTileFixed = 160
+
+// wrRowsForce, when set, is the tile height of gptq_wr's products (tests and
+// benchmarks try each).
+var wrRowsForce int
+
+// wrFor is the gptq_wr build for a product of rows rows: the one whose tiles cost the
+// least, ceil(rows/R)·(R+wrTileFixed) for tiles of R rows, the taller on a tie.
+func wrFor(rows int) mmKernel {
+	best, cost := wrBuild, 0
+	for _, k := range wrBuilds {
+		if wrRowsForce > 0 {
+			if k.rows == wrRowsForce {
+				return k
+			}
+			continue
+		}
+		if c := ceil(rows, k.rows) * (k.rows + wrTileFixed); cost == 0 || c < cost {
+			best, cost = k, c
+		}
+	}
+	return best
+}
+
 // promptForce, when set, is the kind of kernel 3- and 4-bit prompt products run on
 // where the device has it for their bits (tests and benchmarks try each).
 var promptForce string
@@ -560,6 +602,9 @@ func (o ops) promptKernel(bits int) mmKernel {
 // it).
 func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 	k := o.promptKernel(bits)
+	if k.kind == wrBuild.kind {
+		k = wrFor(rows)
+	}
 	p.k = k
 	tiles := [2]int{ceil(rows, k.rows), ceil(N, k.cols)}
 	// Streamed: the Hopper kernels, one block (and fix-up slot) a multiprocessor.
