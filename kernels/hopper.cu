@@ -475,7 +475,9 @@ extern "C" __global__ void __launch_bounds__(1024) gather_xrp4(const float* X, c
 
 // wrLayout is a gptq_wr stage of BITS-bit weights for tiles of TM rows: the input
 // [TM][64] halves (swizzled), the packed words [2 chunks][BITS][WR_PITCH], the scales
-// [2][128] halves and the zero words [2][ZW] (ZW: 128 columns' zeros), padded to 1 KB.
+// [2][128] halves, the zero words [2][ZW] (ZW: 128 columns' zeros) and, read at 3
+// bits, two flags [2] ints (chunk h's group is the chunk before's, in the block's
+// range), padded to 1 KB.
 template <int BITS, int TM>
 struct wrLayout {
   static constexpr int ZW = BITS == 4 ? 16 : 12;
@@ -483,7 +485,8 @@ struct wrLayout {
   static constexpr int W = 2 * BITS * WR_PITCH * 4;
   static constexpr int S = 2 * 128 * 2;
   static constexpr int Z = 2 * ZW * 4;
-  static constexpr int STAGE = (A + W + S + Z + 1023) / 1024 * 1024;
+  static constexpr int G = 2 * 4;
+  static constexpr int STAGE = (A + W + S + Z + G + 1023) / 1024 * 1024;
 };
 
 // wrCol is what a consumer thread needs of one column's chunk: its eight values'
@@ -502,33 +505,48 @@ struct wrCol {
   __half2 s2, o[BITS == 4 ? 2 : 1];
 };
 
-template <int BITS, int TM>
-__device__ __forceinline__ wrCol<BITS> wr_col(const unsigned char* stage, int h, int t, int n, float zeroOffset) {
-  using L = wrLayout<BITS, TM>;
+// wr4_col is all a 4-bit consumer needs of column n's chunk h of the stage: the
+// scale, the word and the offsets. At 3 bits wr3_word is the word and wr3_scale the
+// scale and offset, which a consumer takes again only where the chunk's group
+// differs from the chunk before (the stage's flag, wrLayout's G: none of a
+// checkpoint without groups, one in four chunks at 128 rows a group). On the H200
+// that made 65B 3-bit prompts 3.3-4.0% faster, and 4-bit ones 2.3-5% slower
+// (BENCHMARKS.md, "gptq_wr's tile heights"), so 4-bit consumers take all of it every
+// chunk.
+template <int TM>
+__device__ __forceinline__ wrCol<4> wr4_col(const unsigned char* stage, int h, int t, int n, float zeroOffset) {
+  using L = wrLayout<4, TM>;
   const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + L::A);
   const __half* ss = reinterpret_cast<const __half*>(stage + L::A + L::W);
   const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + L::A + L::W + L::S) + h * L::ZW;
-  wrCol<BITS> c;
+  wrCol<4> c;
   c.s2 = __half2half2(ss[h * 128 + n]);
-  uint32_t z;
-  if (BITS == 4) {
-    c.w = ws[(h * 4 + t) * WR_PITCH + n];
-    z = (zs[n >> 3] >> ((n & 7) * 4)) & 15u;
-  } else {
-    const int bit = 24 * t, wi = bit >> 5;  // t = 3 needs word 2 alone
-    const uint32_t lo = ws[(h * 3 + wi) * WR_PITCH + n], hi = t < 3 ? ws[(h * 3 + wi + 1) * WR_PITCH + n] : 0u;
-    c.w = __funnelshift_r(lo, hi, bit & 31);
-    const int zb = 3 * (n & 31), zi = (n >> 5) * 3 + (zb >> 5);
-    z = __funnelshift_r(zs[zi], (zb & 31) > 29 ? zs[zi + 1] : 0u, zb & 31) & 7u;
-  }
+  c.w = ws[(h * 4 + t) * WR_PITCH + n];
+  const uint32_t z = (zs[n >> 3] >> ((n & 7) * 4)) & 15u;
   const __half2 zz = __float2half2_rn((float)z + zeroOffset);
-  if (BITS == 4) {
-    c.o[0] = __hsub2(__float2half2_rn(-1024.f), zz);
-    c.o[1] = __hsub2(__float2half2_rn(-64.f), zz);
-  } else {
-    c.o[0] = __hsub2(__floats2half2_rn(-8.f, -128.f), zz);  // bits (7, 3)
-  }
+  c.o[0] = __hsub2(__float2half2_rn(-1024.f), zz);
+  c.o[1] = __hsub2(__float2half2_rn(-64.f), zz);
   return c;
+}
+
+template <int TM>
+__device__ __forceinline__ void wr3_word(const unsigned char* stage, int h, int t, int n, wrCol<3>& c) {
+  const uint32_t* ws = reinterpret_cast<const uint32_t*>(stage + wrLayout<3, TM>::A);
+  const int bit = 24 * t, wi = bit >> 5;  // t = 3 needs word 2 alone
+  const uint32_t lo = ws[(h * 3 + wi) * WR_PITCH + n], hi = t < 3 ? ws[(h * 3 + wi + 1) * WR_PITCH + n] : 0u;
+  c.w = __funnelshift_r(lo, hi, bit & 31);
+}
+
+template <int TM>
+__device__ __forceinline__ void wr3_scale(const unsigned char* stage, int h, int n, float zeroOffset, wrCol<3>& c) {
+  using L = wrLayout<3, TM>;
+  const __half* ss = reinterpret_cast<const __half*>(stage + L::A + L::W);
+  const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + L::A + L::W + L::S) + h * L::ZW;
+  c.s2 = __half2half2(ss[h * 128 + n]);
+  const int zb = 3 * (n & 31), zi = (n >> 5) * 3 + (zb >> 5);
+  const uint32_t z = __funnelshift_r(zs[zi], (zb & 31) > 29 ? zs[zi + 1] : 0u, zb & 31) & 7u;
+  const __half2 zz = __float2half2_rn((float)z + zeroOffset);
+  c.o[0] = __hsub2(__floats2half2_rn(-8.f, -128.f), zz);  // bits (7, 3)
 }
 
 // wr_pair is pair p (0..3, a constant once unrolled: rows 8t+p and 8t+p+4 of the
@@ -594,6 +612,10 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
             cp_async_ca<4>(&zs[h * 16 + p], zok ? qzeros + (size_t)gs[c - c0] * (N / 8) + n0 / 8 + p : qzeros, zok ? 4 : 0);
           }
         }
+        if (BITS == 3 && tid < 2) {  // chunk cs+tid's group is the one before's (the consumers keep its scales)
+          const int c = cs + tid;
+          reinterpret_cast<int*>(base + L::A + L::W + L::S + L::Z)[tid] = c > c0 && c < c1 && gs[c - c0] == gs[c - 1 - c0];
+        }
         if (BITS == 3 && tid < 2 * L::ZW) {  // three zero words for every 32 columns
           const int h = tid / L::ZW, p = tid % L::ZW, c = cs + h;
           const bool zok = c < c1 && n0 + 32 * (p / 3) < N;
@@ -628,11 +650,21 @@ __device__ void wr(const uint32_t* __restrict__ qweight, const uint32_t* __restr
     uint32_t a[2][4];  // the A fragments of two k-steps
     wrCol<BITS> lo, hi;  // the columns' chunk of the current k-step
     // frag dequantizes k-step s (0, 1) of chunk h (0, 1) of the step in stage st into
-    // f, reading the chunk's words, scales and zeros at its first k-step.
+    // f, reading the chunk's words at its first k-step, and its scales and zeros
+    // (at 3 bits only where its group is not the chunk before's).
     auto frag = [&](const unsigned char* st, int h, int s, uint32_t(&f)[4]) {
       if (s == 0) {
-        lo = wr_col<BITS, TM>(st, h, t, nlo, zeroOffset);
-        hi = wr_col<BITS, TM>(st, h, t, nlo + 8, zeroOffset);
+        if constexpr (BITS == 4) {
+          lo = wr4_col<TM>(st, h, t, nlo, zeroOffset);
+          hi = wr4_col<TM>(st, h, t, nlo + 8, zeroOffset);
+        } else {
+          wr3_word<TM>(st, h, t, nlo, lo);
+          wr3_word<TM>(st, h, t, nlo + 8, hi);
+          if (!reinterpret_cast<const int*>(st + L::A + L::W + L::S + L::Z)[h]) {
+            wr3_scale<TM>(st, h, nlo, zeroOffset, lo);
+            wr3_scale<TM>(st, h, nlo + 8, zeroOffset, hi);
+          }
+        }
       }
       f[0] = wr_pair(lo, 2 * s);
       f[1] = wr_pair(hi, 2 * s);

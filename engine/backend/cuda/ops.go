@@ -504,8 +504,8 @@ func (o ops) gatherInput(k mmKernel, bits int, x, perm cu.DevicePtr, rows, K int
 // (kernels/gptq.cu's mmLayout, hopper.cu's wsLayout and wrLayout), with the chunks'
 // groups (4*per): per stage the input (gptq_mm: 72 halves a row; gptq_ws and gptq_wr:
 // 64, the stages padded to 1 KB, and 1 KB more to align them), the packed words
-// (gptq_wr: rows of cols+8 words), scales and zero words of two chunks; dequantized
-// tiles besides, two for gptq_mm and three for gptq_ws.
+// (gptq_wr: rows of cols+8 words), scales and zero words of two chunks (gptq_wr: and
+// a flag each); dequantized tiles besides, two for gptq_mm and three for gptq_ws.
 func (k mmKernel) shared(bits, per int) int {
 	zeros := k.cols // two chunks' zero words: 4 bits, cols/8 words each
 	if bits == 3 {
@@ -516,7 +516,7 @@ func (k mmKernel) shared(bits, per int) int {
 	case "gptq_ws":
 		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 3*k.cols*128 + 4*per + 1024
 	case "gptq_wr":
-		return k.stages*ceil(k.rows*128+8*bits*(k.cols+8)+4*k.cols+zeros, 1024)*1024 + 4*per + 1024
+		return k.stages*ceil(k.rows*128+8*bits*(k.cols+8)+4*k.cols+zeros+8, 1024)*1024 + 4*per + 1024
 	}
 	return k.stages*(k.rows*144+weights) + 2*k.cols*144 + 4*per
 }
