@@ -546,7 +546,7 @@ var wrBuilds = []mmKernel{wrBuild, {kind: "gptq_wr", rows: 192, cols: 128, stage
 // wrTileFixed is the rows' worth of work a gptq_wr tile costs beside its rows, in
 // wrFor's choice: its consumers dequantize the same weights whatever its height.
 // BenchmarkPrompt on the H200 (BENCHMARKS.md, "gptq_wr's tile heights"): 65B's q at
-// 384, 512 and 1,920 rows took 74-75, 64 and 50-52 µs a row of tiles of 256, 192 and
+// 384, 512 and 1,920 rows took 74-75, 62-64 and 50-52 µs a row of tiles of 256, 192 and
 // 128 rows, about 0.18 µs a row plus 28 (156 rows' worth).
 const wrTileFixed = 160
 
@@ -597,9 +597,9 @@ func (o ops) promptKernel(bits int) mmKernel {
 	return ks[0]
 }
 
-// mmPlan is how a bits-bit prompt product of rows×K by K×N runs (mmLaunch); ok false
-// when a block does not fit the device's shared memory (the generic kernel then runs
-// it).
+// mmPlan is how a bits-bit prompt product of rows×K by K×N runs (mmLaunch: on
+// gptq_wr at the tile height wrFor picks); ok false when a block does not fit the
+// device's shared memory (the generic kernel then runs it).
 func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 	k := o.promptKernel(bits)
 	if k.kind == wrBuild.kind {
