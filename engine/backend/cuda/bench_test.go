@@ -451,17 +451,26 @@ var lastHead bool
 // streamFromEnv runs every prompt product a tile a block, none streamed, for the
 // length of a benchmark when $AGENT_STREAM is "off".
 func streamFromEnv(tb testing.TB) {
-	switch v := os.Getenv("AGENT_STREAM"); v {
-	case "":
+	if !envIs(tb, "AGENT_STREAM", "off") {
 		return
-	case "off":
-	default:
-		tb.Fatalf("AGENT_STREAM: %q is not off", v)
 	}
 	a := streamAt
 	tb.Cleanup(func() { streamAt = a })
 	streamAt = -1
 	tb.Logf("prompt products a tile a block, none streamed")
+}
+
+// envIs reports whether $name is value, and fails tb on any other value but none.
+func envIs(tb testing.TB, name, value string) bool {
+	switch v := os.Getenv(name); v {
+	case "":
+		return false
+	case value:
+		return true
+	default:
+		tb.Fatalf("%s: %q is not %s", name, v, value)
+		return false
+	}
 }
 
 // headFromEnv sets lastHead for the length of a benchmark: on unless $AGENT_HEAD is
@@ -837,12 +846,8 @@ func wsFromEnv(tb testing.TB) {
 // act-order layer its own permutation (sharedPerms false), so that one device call
 // can time whole models both ways.
 func gatherFromEnv(tb testing.TB) {
-	switch v := os.Getenv("AGENT_GATHER"); v {
-	case "":
+	if !envIs(tb, "AGENT_GATHER", "old") {
 		return
-	case "old":
-	default:
-		tb.Fatalf("AGENT_GATHER: %q is not old", v)
 	}
 	s, r, p := stagedGather, reuseGather, sharedPerms
 	tb.Cleanup(func() { stagedGather, reuseGather, sharedPerms = s, r, p })
