@@ -424,6 +424,154 @@ __device__ void ws(const uint32_t* __restrict__ qweight, const uint32_t* __restr
 WS(3)
 WS(4)
 
+// Long prompt steps (engine/backend/cuda's longBuild, from longRowsMin rows): at 1,920
+// rows gptq_ws and gptq_wr dequantize every weight once for each of a product's eight
+// row tiles, and ExLlamaV2, which dequantizes the whole weight to float16 once and
+// multiplies with cuBLAS, was 17% faster there (BENCHMARKS.md, "gptq_wr's tile
+// heights"). So a long step does the same: dequant_t3/dequant_t4 write the weight
+// once as float16 W^T [N][K] (row n: column n's K values, each chunk of 32 in the
+// order gather_xN pairs the input, the values mm_part gives gptq_ws's tiles), then
+// gemm_ws multiplies the gathered input by it.
+//
+// dequant_t: block (x, y) writes columns 64x..64x+63 of chunks 8y..8y+7: each thread
+// dequantizes two columns' chunks (a warp 32 columns of one chunk, so that it reads
+// the packed words, scales and zeros in whole lines, as mm_item reads them from a
+// stage) into a shared tile [64][256 + 8] halves, then the block writes the tile's
+// rows out whole, 16 bytes a thread. Written straight from the registers (each
+// thread 64 bytes of its own row, the rows K halves apart), W^T took 178 µs for q's
+// 134 MB on the H200, 0.75 TB/s.
+#define DQ_COLS 64
+#define DQ_CHUNKS 8
+#define DQ_PITCH (32 * DQ_CHUNKS + 8)  // halves: 16 bytes of padding, so 8 rows' 16-byte pieces hit 8 bank groups
+template <int BITS>
+__device__ void dequant_t(const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
+                          const __half* __restrict__ scales, const int* __restrict__ cgroup, __half* __restrict__ Wt,
+                          int K, int N, float zeroOffset) {
+  __shared__ __align__(16) __half tile[DQ_COLS * DQ_PITCH];
+  const int n0 = blockIdx.x * DQ_COLS, c0 = blockIdx.y * DQ_CHUNKS, chunks = K / 32;
+  for (int i = threadIdx.x; i < DQ_COLS * DQ_CHUNKS; i += blockDim.x) {
+    const int nl = i % DQ_COLS, cl = i / DQ_COLS, n = n0 + nl, c = c0 + cl;
+    if (n >= N || c >= chunks) continue;
+    const int g = cgroup[c];
+    mmItem<BITS> it;
+#pragma unroll
+    for (int b = 0; b < BITS; b++) it.w[b] = __ldcs(qweight + (size_t)(c * BITS + b) * N + n);
+    it.s2 = __half2half2(scales[(size_t)g * N + n]);
+    uint32_t z;
+    if (BITS == 4) {
+      z = (qzeros[(size_t)g * (N / 8) + n / 8] >> ((n & 7) * 4)) & 15u;
+    } else {
+      const uint32_t* zs = qzeros + (size_t)g * (N / 32 * 3);
+      const int bit = 3 * (n & 31), wi = (n >> 5) * 3 + (bit >> 5);
+      z = __funnelshift_r(zs[wi], (bit & 31) > 29 ? zs[wi + 1] : 0u, bit & 31) & 7u;
+    }
+    it.zz = __float2half2_rn((float)z + zeroOffset);
+#pragma unroll
+    for (int q = 0; q < 4; q++) mm_part<BITS>(tile + nl * DQ_PITCH + 32 * cl + 8 * q, it, q);
+  }
+  __syncthreads();
+  constexpr int PIECES = 32 * DQ_CHUNKS / 8;  // 16-byte pieces of a tile row
+  const int width = min(DQ_CHUNKS, chunks - c0) * 4;  // pieces of a row within K
+  for (int i = threadIdx.x; i < DQ_COLS * PIECES; i += blockDim.x) {
+    const int nl = i / PIECES, p = i % PIECES, n = n0 + nl;
+    if (n >= N || p >= width) continue;
+    *reinterpret_cast<uint4*>(Wt + (size_t)n * K + 32 * c0 + 8 * p) = *reinterpret_cast<const uint4*>(tile + nl * DQ_PITCH + 8 * p);
+  }
+}
+
+#define DEQUANT_T(B)                                                                                 \
+  extern "C" __global__ void __launch_bounds__(256) dequant_t##B(                                    \
+      const uint32_t* qweight, const uint32_t* qzeros, const __half* scales, const int* cgroup,      \
+      __half* Wt, int K, int N, float zeroOffset) {                                                  \
+    dequant_t<B>(qweight, qzeros, scales, cgroup, Wt, K, N, zeroOffset);                             \
+  }
+DEQUANT_T(3)
+DEQUANT_T(4)
+
+// gemm_ws: Y[M, N] = Xh[M, K] Wt[N, K]^T in float16, float32 accumulated, on
+// gptq_ws's tiles (128×256), pieces (ws_piece: K splits, or streamed) and consumers,
+// with a producer that only copies: each step's input tile [128][64] and weight tile
+// [256][64] (wsXCopy, 128-byte swizzled) into a ring of STAGES stages of 48 KB, from
+// which both consumers' wgmma read both operands. FULL[s] and EMPTY[s] hand stage s
+// over and back, as in gptq_wr.
+template <int STAGES>
+__device__ void gemm_ws(const __half* __restrict__ Wt, const __half* __restrict__ Xh, float* __restrict__ Y, int M,
+                        int K, int N, int chunksPerSplit, int streamed, float* __restrict__ fix, unsigned* flags) {
+  constexpr int TM = 128, TN = 256, T = 128, THREADS = 384, A = TM * 128, STAGE = (TM + TN) * 128;
+  constexpr int FULL = 2, EMPTY = FULL + STAGES;
+  static_assert(STAGES >= 2 && EMPTY + STAGES <= WS_FIX, "gemm_ws shape");
+  extern __shared__ __align__(16) float smemf[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
+  smem += (1024 - (smem_u32(smem) & 1023)) & 1023;
+  const int tid = threadIdx.x, warp = tid >> 5;
+  wsBlock blk;
+  if (warp < 4) {
+    for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
+      const int c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
+      const wsXCopy<TM> x(Xh, tid, blk.m0, M, K);
+      const wsXCopy<TN> w(Wt, tid, blk.n0, N, K);
+      auto fill = [&](int st, int j) {
+        unsigned char* base = smem + st * STAGE;
+        x.copy(base, c0 + 2 * j, c1);
+        w.copy(base + A, c0 + 2 * j, c1);
+      };
+#pragma unroll
+      for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nst) fill(s, s);
+        cp_async_commit();
+      }
+      for (int i = 0; i < nst; i++) {
+        cp_async_wait<STAGES - 2>();  // step i is commit group i of the STAGES-1+i so far
+        proxy_fence();
+        bar_sync(1, T);  // every producer's copies of step i are in
+        bar_arrive(FULL + i % STAGES, THREADS);
+        // Step i+STAGES-1 goes into the stage of step i-1, once the consumers are done with it.
+        if (i > 0) bar_sync(EMPTY + (i - 1) % STAGES, THREADS);
+        if (i + STAGES - 1 < nst) fill((i + STAGES - 1) % STAGES, i + STAGES - 1);
+        cp_async_commit();
+      }
+      if (nst > 0) bar_sync(EMPTY + (nst - 1) % STAGES, THREADS);  // the last release
+    }
+    return;
+  }
+  for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
+    const int nst = blk.nst, cg = (warp >> 2) - 1;  // this consumer's rows: 64cg..64cg+63 of the tile
+    float acc[4][8][4] = {};
+    int sj = 0;  // step j's stage
+    for (int j = 0; j < nst; j++) {
+      bar_sync(FULL + sj, THREADS);  // FULL: step j's tiles are in
+      const unsigned char* st = smem + sj * STAGE;
+      const uint64_t da = wg_desc(smem_u32(st) + cg * 64 * 128), db = wg_desc(smem_u32(st + A));
+      wg_hold(acc);
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < 4; ks++) wg_mma(acc, da + 2 * ks, db + 2 * ks);  // 32 bytes into each row a k-step
+      wg_commit();
+      wg_wait<1>();  // step j-1's products are done: release its stage
+      wg_hold(acc);
+      if (j > 0) bar_arrive(EMPTY + (sj == 0 ? STAGES - 1 : sj - 1), THREADS);
+      sj = sj + 1 == STAGES ? 0 : sj + 1;
+    }
+    wg_wait<0>();
+    wg_hold(acc);
+    if (nst > 0) bar_arrive(EMPTY + (sj == 0 ? STAGES - 1 : sj - 1), THREADS);
+    if (blk.wait) ws_fixup(acc, fix, flags);
+    if (blk.publish) {
+      ws_publish(acc, fix, flags);
+    } else {
+      mm_store(acc, Y, M, N, blk.m0 + cg * 64 + (warp & 3) * 16, 0, blk.n0, 64);
+    }
+  }
+}
+
+// gemm_ws: four stages (193 KB of shared memory), one block of 384 threads a
+// multiprocessor; engine/backend/cuda's longBuild (TestMMOccupancy).
+extern "C" __global__ void __launch_bounds__(384, 1) gemm_ws(const __half* Wt, const __half* Xh, float* Y, int M, int K,
+                                                             int N, int chunksPerSplit, int streamed, float* fix,
+                                                             unsigned* flags) {
+  gemm_ws<4>(Wt, Xh, Y, M, K, N, chunksPerSplit, streamed, fix, flags);
+}
+
 
 // gptq_wr4 (and gptq_wr3): the 4-bit (3-bit) prompt product with the weights as
 // wgmma's A operand, in registers: D = W^T X^T, 128 weight columns by 256 rows of X a block. Dequantizing

@@ -56,6 +56,7 @@ type Backend struct {
 	mvPart    cu.DevicePtr // the decode product's per-split partial sums (mvPartFloats)
 	mvCount   cu.DevicePtr // per column block, the decode product's splits done (mvBlocks)
 	xh        cu.DevicePtr // a prompt product's input in float16, gathered (MaxBatch×max(Hidden, Intermediate))
+	longW     cu.DevicePtr // a long prompt step's weight dequantized to float16 (longWBytes; 0 without long steps)
 	xt        cu.DevicePtr // a decode batch's input for the raw builds gptq_tcN_m16_p1w4r (gather_xtN): xtBytes
 	xtSums    cu.DevicePtr // its per-row sums of every four-chunk block: xtSumsBytes
 	mmFix     cu.DevicePtr // streamed prompt products' fix-up slots, a block's sums for a tile it shares (mmFixFloats)
@@ -155,10 +156,10 @@ func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
 // need is the device memory a shape takes beyond its weights: KV caches, activation
 // buffers (the model holds about a dozen, the widest being the logits), the float16
 // input of prompt products, and the sampler's (samplerBytes) and reordering scratch.
-func need(s engine.Shape) (caches, acts int64) {
+func need(s engine.Shape, hopper bool) (caches, acts int64) {
 	caches = int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(s.Context) * 2
 	widest := int64(max(s.Hidden, s.Intermediate, s.Vocab))
-	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s) + xtBytes(s) + xtSumsBytes(s) + samplerBytes(s)
+	acts = 16*int64(s.MaxBatch)*widest*4 + xhBytes(s) + longWBytes(s, hopper) + xtBytes(s) + xtSumsBytes(s) + samplerBytes(s)
 	return caches, acts
 }
 
@@ -187,6 +188,16 @@ func xhBytes(s engine.Shape) int64 {
 	return int64(s.MaxBatch) * int64(max(s.Hidden, s.Intermediate)) * 2
 }
 
+// longWBytes is the float16 weight of a long prompt step (ops.go's longBuild): the
+// widest product's, Hidden×Intermediate, where the sm_90a modules are loaded and a
+// step may reach longRowsMin rows; none otherwise.
+func longWBytes(s engine.Shape, hopper bool) int64 {
+	if !hopper || s.MaxBatch < longRowsMin {
+		return 0
+	}
+	return int64(s.Hidden) * int64(s.Intermediate) * 2
+}
+
 // DefaultMaxBatch implements engine.PromptRows: prompts in steps of 512 rows. On the
 // H200 a 65B prompt of 512 tokens took 236-249 ms in one 512-row step against
 // 269-281 in two of 256 (BENCHMARKS.md, "CUDA speed work, round 5"): at 256 rows a
@@ -207,7 +218,7 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 		if err != nil {
 			return fmt.Errorf("cuda: memory info: %w", err)
 		}
-		caches, acts := need(s)
+		caches, acts := need(s, b.dev.hopper)
 		const margin = 512 << 20 // context, modules, the largest act-order staging copy
 		want := s.WeightBytes + caches + acts + margin
 		if want > free {
@@ -243,6 +254,11 @@ func (b *Backend) Reserve(ctx context.Context, s engine.Shape) error {
 		}
 		for _, a := range allocs {
 			if *a.p, err = b.dev.alloc(a.what, a.n); err != nil {
+				return err
+			}
+		}
+		if n := longWBytes(s, b.dev.hopper); n > 0 {
+			if b.longW, err = b.dev.alloc("long prompt step weight (float16)", n); err != nil {
 				return err
 			}
 		}

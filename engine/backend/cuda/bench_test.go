@@ -702,14 +702,16 @@ func fillAct(tb testing.TB, b *Backend, a engine.Tensor) {
 
 // BenchmarkPrefill times prompts of 512 and 1920 tokens on random LLaMA-65B weights
 // of each seed branch's quantization, fed as llama.Model feeds them: Runs of at most
-// batch rows (its MaxBatch: 256, 512 or 1024) from position 0 on, each through all 80
+// batch rows (its MaxBatch: 256, 512, 1024 or 1920; from longRowsMin rows on
+// longBuild) from position 0 on, each through all 80
 // layers (RoPE, attention and the KV store included) and the lm_head on the last row
 // (lastHead), the last row's logits then copied to the host. tok/s is prompt tokens over that
 // time.
 // $AGENT_PREFILL_QUANTS, when set, is a regular expression the quantizations' names
 // must match; $AGENT_WS names the prompt kernel (wsFromEnv), $AGENT_GATHER=old the
 // gathers as before (gatherFromEnv), $AGENT_HEAD=all the lm_head on every row
-// (headFromEnv), $AGENT_STREAM=off no product streamed (streamFromEnv).
+// (headFromEnv), $AGENT_STREAM=off no product streamed (streamFromEnv),
+// $AGENT_LONG_ROWS longRowsMin (longFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prefill -test.benchtime 3x
 func BenchmarkPrefill(b *testing.B) {
@@ -720,8 +722,9 @@ func BenchmarkPrefill(b *testing.B) {
 			continue
 		}
 		b.Run(q.name, func(b *testing.B) {
+			longFromEnv(b)
 			be := open(b, engine.Shape{Hidden: s.hidden, Intermediate: s.inter, Layers: s.layers, Heads: s.heads, KVHeads: s.heads,
-				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 1024})
+				HeadDim: hd, Vocab: 32000, Context: 2048, MaxBatch: 2048})
 			wsFromEnv(b)
 			streamFromEnv(b)
 			gatherFromEnv(b)
@@ -736,7 +739,7 @@ func BenchmarkPrefill(b *testing.B) {
 			model, _, out := randomModel(b, be, s, q.bits, q.group, q.actOrder, caches)
 			step := func(o engine.Ops) { model(o, true) }
 			logits := make([]float32, 32000)
-			for _, c := range []struct{ prompt, chunk int }{{512, 256}, {512, 512}, {1920, 256}, {1920, 512}, {1920, 1024}} {
+			for _, c := range []struct{ prompt, chunk int }{{512, 256}, {512, 512}, {1920, 256}, {1920, 512}, {1920, 1024}, {1920, 1920}} {
 				prompt, chunk := c.prompt, c.chunk
 				b.Run(fmt.Sprintf("prompt=%d/batch=%d", prompt, chunk), func(b *testing.B) {
 					run := func() error {
@@ -773,8 +776,8 @@ func BenchmarkPrefill(b *testing.B) {
 // 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: the gather and the
 // product, as MatMul issues them) on every prompt kernel the device has
 // (promptKernels; gptq_wr at each tile height, wrBuilds) at 256, 384, 512 and 1920
-// rows, two copies of the weights in turn; $AGENT_STREAM=off streams none
-// (streamFromEnv).
+// rows, two copies of the weights in turn, and on longBuild (forced at every row
+// count); $AGENT_STREAM=off streams none (streamFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
 func BenchmarkPrompt(b *testing.B) {
@@ -794,7 +797,11 @@ func BenchmarkPrompt(b *testing.B) {
 			fillAct(b, be, x)
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
 			for _, rows := range []int{256, 384, 512, maxRows} {
-				for _, k := range promptBuilds(be, bits) {
+				builds := promptBuilds(be, bits)
+				if be.longW != 0 {
+					builds = append(builds, longBuild)
+				}
+				for _, k := range builds {
 					b.Run(fmt.Sprintf("%dbit/%s/rows=%d/%s", bits, l.name, rows, buildName(k)), func(b *testing.B) {
 						defer setPromptKernel(k)()
 						reps := ceil(8*maxRows, rows)
@@ -838,6 +845,25 @@ func wsFromEnv(tb testing.TB) {
 	}
 	tb.Cleanup(setPromptKernel(mmKernel{kind: v}))
 	tb.Logf("prompt products on %s where the device has it", v)
+}
+
+// longFromEnv sets longRowsMin for the length of a benchmark from $AGENT_LONG_ROWS
+// (a row count; past the benchmark's MaxBatch no step is long and the backend holds
+// no longW), so that one device call can time whole prompts with long steps and
+// without. It must run before the backend is opened.
+func longFromEnv(tb testing.TB) {
+	v := os.Getenv("AGENT_LONG_ROWS")
+	if v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("AGENT_LONG_ROWS: %q is not a row count", v)
+	}
+	m := longRowsMin
+	tb.Cleanup(func() { longRowsMin = m })
+	longRowsMin = n
+	tb.Logf("long prompt steps from %d rows", n)
 }
 
 // gatherFromEnv restores, for the length of a benchmark, the prompt gathers as they

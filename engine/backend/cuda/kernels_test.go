@@ -277,7 +277,7 @@ func TestHopperModules(t *testing.T) {
 		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
 	}
 	err := b.th.Do(ctx, func() error {
-		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gptq_wr4_r192", "gptq_wr3_r128", "gather_xr4"} {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gptq_wr4_r192", "gptq_wr3_r128", "gather_xr4", "dequant_t3", "dequant_t4", "gemm_ws"} {
 			if _, err := b.dev.fn(name); err != nil {
 				return err
 			}
@@ -386,6 +386,82 @@ func TestMatMulPromptStream(t *testing.T) {
 	}
 }
 
+// TestMatMulLongSteps checks long prompt steps (longBuild: dequant_tN, then gemm_ws)
+// on 3 and 4 bits without groups and with 32 and 128 rows a group in act-order: K
+// split in two, unsplit, and streamed on 5, 7 and 11 blocks (a tile's K cut between
+// blocks), with partial row and column tiles and K of an odd count of chunks. Each
+// product is checked against the float64 reference and against gptq_ws on the same
+// plan, which dequantizes the same values into the same tiles and issues the same
+// products, so the two agree bit for bit; and a step below longRowsMin does not take
+// it.
+func TestMatMulLongSteps(t *testing.T) {
+	defer func(m, s int) { longRowsMin, streamAt = m, s }(longRowsMin, streamAt)
+	longRowsMin = 256
+	r := newRNG(t)
+	s := small
+	s.MaxBatch, s.Hidden, s.Intermediate = 512, 1024, 1184
+	b := open(t, s)
+	if !b.dev.hopper {
+		t.Skip("no sm_90a modules on this device")
+	}
+	if b.longW == 0 {
+		t.Fatal("no float16 weight buffer with MaxBatch at longRowsMin")
+	}
+	if p, ok := (ops{b}).mmPlan(longRowsMin-1, 1024, 352, 4); !ok || p.k == longBuild {
+		t.Errorf("%d rows: plan %+v (ok %v), want a shorter step's kernel", longRowsMin-1, p, ok)
+	}
+	for _, c := range []struct {
+		bits, group, rows, in, out int
+		streamAt                   int
+	}{{4, -1, 300, 1184, 1024, 5}, {4, 32, 300, 1184, 1024, 7}, {4, 128, 300, 1024, 352, 0},
+		{3, -1, 300, 1184, 1024, 11}, {3, 32, 257, 1184, 1024, 5}, {3, 128, 300, 1024, 352, 0},
+		{4, 32, 512, 1024, 1024, 0}, {3, -1, 512, 1184, 1024, -1}} {
+		name := fmt.Sprintf("%dbit/g%d/%dx%dx%d/stream=%d", c.bits, c.group, c.rows, c.in, c.out, c.streamAt)
+		t.Run(name, func(t *testing.T) {
+			opt := gptqtest.PackOptions{Bits: c.bits, GroupSize: c.group, Sym: r.IntN(2) == 0, Format: "gptq"}
+			if c.group > 0 {
+				opt.Perm = r.Perm(c.in)
+			}
+			w, wf := loadRandomQuant(t, r, b, name, c.in, c.out, opt)
+			streamAt = c.streamAt
+			xv := randn(r, c.rows*c.in, 1)
+			x := act(t, b, c.rows, c.in, xv)
+			var got [2][]float32
+			for i, k := range []mmKernel{longBuild, wsBuild} {
+				restore := setPromptKernel(k)
+				p, ok := (ops{b}).mmPlan(c.rows, c.in, c.out, c.bits)
+				if !ok || p.k != k || (c.streamAt > 0) != (p.streamed == 1) {
+					t.Fatalf("plan %+v (ok %v), want %s, streamed %v", p, ok, k.kind, c.streamAt > 0)
+				}
+				y := act(t, b, c.rows, c.out, nil)
+				poison(t, b, y)
+				run(t, b, ids(r, c.rows, s.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+				got[i] = read(t, b, y, c.rows)
+				restore()
+			}
+			want, tol := product(xv, wf, c.rows, c.in, c.out, true)
+			expectClose(t, "long step", got[0], want, tol)
+			if i := slices.IndexFunc(got[0], func(v float32) bool { return v != v }); i >= 0 {
+				t.Fatalf("NaN at %d", i)
+			}
+			if !slices.Equal(got[0], got[1]) {
+				n := 0
+				for i := range got[0] {
+					if got[0][i] != got[1][i] {
+						n++
+					}
+				}
+				t.Errorf("%d of %d sums differ from gptq_ws's", n, len(got[0]))
+			}
+		})
+	}
+	// Without promptForce, the row count picks it.
+	defer setPromptKernel(mmKernel{})()
+	if p, ok := (ops{b}).mmPlan(longRowsMin, 1024, 352, 3); !ok || p.k != longBuild {
+		t.Errorf("%d rows: plan %+v (ok %v), want longBuild", longRowsMin, p, ok)
+	}
+}
+
 // TestMatMulPromptKernels checks gptq_mm on every branch of 3 and 4 bits (no group,
 // 32, 64 and 128 rows a group, act-order, v1 and v2 zeros, symmetric or not) with K
 // split in two: 300 rows of 1024 inputs into 352 columns (partial row and column
@@ -488,13 +564,17 @@ func TestPromptGatherOnce(t *testing.T) {
 }
 
 // TestMMOccupancy checks that one multiprocessor holds the blocks each prompt kernel's
-// build (mmBuild; where the sm_90a modules are loaded wsBuild and wrBuilds) says of
-// its 3- and 4-bit kernels with the dynamic shared memory of LLaMA-65B's widest K
-// (688 chunks), and that none spills registers to local memory.
+// build (mmBuild; where the sm_90a modules are loaded wsBuild, wrBuilds and
+// longBuild) says of its 3- and 4-bit kernels with the dynamic shared memory of
+// LLaMA-65B's widest K (688 chunks), and that none spills registers to local memory.
 func TestMMOccupancy(t *testing.T) {
 	b := open(t, small)
 	for _, bits := range []int{3, 4} {
-		for _, k := range promptBuilds(b, bits) {
+		builds := promptBuilds(b, bits)
+		if b.dev.hopper && bits == 4 {
+			builds = append(builds, longBuild) // one kernel for both widths
+		}
+		for _, k := range builds {
 			name, shared := k.name(bits), k.shared(bits, 22016/32)
 			var local, blocks, regs int
 			err := b.th.Do(ctx, func() error {

@@ -435,11 +435,12 @@ const mvCols = 512
 // mmKernel is the shape of a prompt kernel (kind): gptq_mmN (kernels/gptq.cu, mm:
 // warps of 64×64 on mma.sync), gptq_wsN or gptq_wrN (kernels/hopper.cu, ws and wr:
 // warp-specialized on wgmma, sm_90a only; gptq_wrN with the weights dequantized into
-// registers). Tiles of rows×cols of Y and a ring of stages 64-row steps of K in
+// registers), or gemm_ws (hopper.cu: long steps, the weight dequantized to float16
+// once by dequant_tN, then a float16 product; longBuild). Tiles of rows×cols of Y and a ring of stages 64-row steps of K in
 // dynamic shared memory; perSM is the blocks one multiprocessor holds (its
 // __launch_bounds__, registers and shared memory; TestMMOccupancy).
 type mmKernel struct {
-	kind                      string // "gptq_mm", "gptq_ws" or "gptq_wr"
+	kind                      string // "gptq_mm", "gptq_ws", "gptq_wr" or "gemm_ws"
 	rows, cols, stages, perSM int
 }
 
@@ -453,6 +454,9 @@ func (k mmKernel) threads() int {
 // name is the kernel for bits-bit weights (gptq_wr's shorter tiles: gptq_wrB_rR),
 // gather the kernel that writes its input.
 func (k mmKernel) name(bits int) string {
+	if k.kind == longBuild.kind {
+		return k.kind
+	}
 	if k.kind == wrBuild.kind && k.rows != wrBuild.rows {
 		return fmt.Sprintf("%s%d_r%d", k.kind, bits, k.rows)
 	}
@@ -517,6 +521,8 @@ func (k mmKernel) shared(bits, per int) int {
 		return k.stages*ceil(k.rows*128+weights, 1024)*1024 + 3*k.cols*128 + 4*per + 1024
 	case "gptq_wr":
 		return k.stages*ceil(k.rows*128+8*bits*(k.cols+8)+4*k.cols+zeros+8, 1024)*1024 + 4*per + 1024
+	case longBuild.kind:
+		return k.stages*(k.rows+k.cols)*128 + 1024
 	}
 	return k.stages*(k.rows*144+weights) + 2*k.cols*144 + 4*per
 }
@@ -542,6 +548,23 @@ var wrBuild = mmKernel{kind: "gptq_wr", rows: 256, cols: 128, stages: 5, perSM: 
 // rows, two tiles of 256 half empty or two of 192 full.
 var wrBuilds = []mmKernel{wrBuild, {kind: "gptq_wr", rows: 192, cols: 128, stages: 5, perSM: 1},
 	{kind: "gptq_wr", rows: 128, cols: 128, stages: 5, perSM: 1}}
+
+// longBuild is gemm_ws's: gptq_ws's tiles (128×256), four stages of the input and
+// float16 weight tiles (193 KB of shared memory), one block of 384 threads per
+// multiprocessor. Prompt steps of longRowsMin rows or more take it where the sm_90a
+// modules are loaded: a product dequantizes its weight once (dequant_tN, into the
+// backend's longW) instead of once a tile of rows as gptq_wr does, which pays only
+// where the rows are many (BENCHMARKS.md, "Long prompt steps").
+var longBuild = mmKernel{kind: "gemm_ws", rows: 128, cols: 256, stages: 4, perSM: 1}
+
+// dequantCols and dequantChunks are the columns and 32-row chunks of a block of
+// dequant_tN (kernels/hopper.cu's DQ_COLS, DQ_CHUNKS).
+const dequantCols, dequantChunks = 64, 8
+
+// longRowsMin is the fewest rows of a prompt step that runs its products on
+// longBuild; backends reserved with a smaller MaxBatch hold no longW. Tests and
+// benchmarks lower it before opening a backend.
+var longRowsMin = 1024
 
 // wrTileFixed is the rows' worth of work a gptq_wr tile costs beside its rows, in
 // wrFor's choice: its consumers dequantize the same weights whatever its height.
@@ -579,11 +602,24 @@ var promptForce string
 // promptKernels are the kernels this device runs bits-bit prompt products on, the
 // fastest first: on compute capability 9.0 (the sm_90a modules loaded) gptq_wr, then
 // gptq_ws; gptq_mm everywhere.
+//
+// Long steps (longBuild) are not among them: mmPlan takes it for a step's row count
+// where the backend holds longW, unless promptForce names another kind.
 func (o ops) promptKernels(bits int) []mmKernel {
 	if !o.b.dev.hopper {
 		return []mmKernel{mmBuild}
 	}
 	return []mmKernel{wrBuild, wsBuild, mmBuild}
+}
+
+// long reports whether a prompt product of rows×K by K×N runs on longBuild: on
+// longRowsMin rows or more (promptForce "gemm_ws": any) where the backend holds a
+// float16 weight buffer as large as the product's weight and no other kind is forced.
+func (o ops) long(rows, K, N int) bool {
+	if o.b.longW == 0 || int64(K)*int64(N)*2 > longWBytes(o.b.shape, o.b.dev.hopper) {
+		return false
+	}
+	return promptForce == longBuild.kind || promptForce == "" && rows >= longRowsMin
 }
 
 // promptKernel is the kernel bits-bit prompt products run on.
@@ -598,11 +634,14 @@ func (o ops) promptKernel(bits int) mmKernel {
 }
 
 // mmPlan is how a bits-bit prompt product of rows×K by K×N runs (mmLaunch: on
-// gptq_wr at the tile height wrFor picks); ok false when a block does not fit the
+// longBuild for long steps, else on gptq_wr at the tile height wrFor picks); ok false when a block does not fit the
 // device's shared memory (the generic kernel then runs it).
 func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 	k := o.promptKernel(bits)
-	if k.kind == wrBuild.kind {
+	switch {
+	case o.long(rows, K, N):
+		k = longBuild
+	case k.kind == wrBuild.kind:
 		k = wrFor(rows)
 	}
 	p.k = k
@@ -888,10 +927,16 @@ func (o ops) MatMul(dst, x, w engine.Tensor) {
 				if p.grid[2] > 1 {
 					o.b.prog.zero(y.p, rows*N)
 				}
-				if k.kind == "gptq_mm" {
+				switch k.kind {
+				case "gptq_mm":
 					o.launch(k.name(q.bits), p.grid, k.threads(), p.shared,
 						wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, p.per, q.zeroOffset)
-				} else {
+				case longBuild.kind:
+					o.launch(fmt.Sprintf("dequant_t%d", q.bits), [3]int{ceil(N, dequantCols), ceil(K/32, dequantChunks), 1}, 256, 0,
+						wt.p, q.qzeros, q.scales, q.cgroup, o.b.longW, K, N, q.zeroOffset)
+					o.launch(k.name(q.bits), p.grid, k.threads(), p.shared,
+						o.b.longW, o.b.xh, y.p, rows, K, N, p.per, p.streamed, o.b.mmFix, o.b.mmFlags)
+				default:
 					o.launch(k.name(q.bits), p.grid, k.threads(), p.shared,
 						wt.p, q.qzeros, q.scales, q.cgroup, o.b.xh, y.p, rows, K, N, p.per, q.zeroOffset, p.streamed, o.b.mmFix, o.b.mmFlags)
 				}
