@@ -135,6 +135,30 @@ var Entries = map[string]Entry{
 		{Name: "gather_x4_param_2", Type: ".u64", Size: 8},
 		{Name: "gather_x4_param_3", Type: ".u32", Size: 4},
 	}},
+	"gather_xl3": {Module: "hopper", Params: []Param{
+		{Name: "gather_xl3_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xl3_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xl3_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xl3_param_3", Type: ".u32", Size: 4},
+	}},
+	"gather_xl4": {Module: "hopper", Params: []Param{
+		{Name: "gather_xl4_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xl4_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xl4_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xl4_param_3", Type: ".u32", Size: 4},
+	}},
+	"gather_xlp3": {Module: "hopper", Params: []Param{
+		{Name: "gather_xlp3_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xlp3_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xlp3_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xlp3_param_3", Type: ".u32", Size: 4},
+	}},
+	"gather_xlp4": {Module: "hopper", Params: []Param{
+		{Name: "gather_xlp4_param_0", Type: ".u64", Size: 8},
+		{Name: "gather_xlp4_param_1", Type: ".u64", Size: 8},
+		{Name: "gather_xlp4_param_2", Type: ".u64", Size: 8},
+		{Name: "gather_xlp4_param_3", Type: ".u32", Size: 4},
+	}},
 	"gather_xp3": {Module: "gptq", Params: []Param{
 		{Name: "gather_xp3_param_0", Type: ".u64", Size: 8},
 		{Name: "gather_xp3_param_1", Type: ".u64", Size: 8},

@@ -986,17 +986,6 @@ GEMM(8)
 // dequantized even past the last step (into the tile no step reads then), so that a
 // step is one basic block for the scheduler.
 
-// gxPair is the sorted rows (lo, hi) whose inputs make up half2 p of gather_x's
-// output: pair p%16 of chunk p/16 in the order the weights are dequantized.
-template <int BITS>
-struct gxPair {
-  __device__ __forceinline__ int2 operator()(int p) const {
-    const int2 r = pairOf<BITS>(p & 15);
-    const int k = (p >> 4) * 32;
-    return make_int2(k + r.x, k + r.y);
-  }
-};
-
 #define GATHER(B)                                                                                \
   extern "C" __global__ void gather_x##B(const float* X, const int* perm, __half* Xh, int K) {    \
     gather_pairs(X, perm, Xh, K, gxPair<B>());                                                    \

@@ -429,17 +429,52 @@ WS(4)
 // row tiles, and ExLlamaV2, which dequantizes the whole weight to float16 once and
 // multiplies with cuBLAS, was 17% faster there (BENCHMARKS.md, "gptq_wr's tile
 // heights"). So a long step does the same: dequant_t3/dequant_t4 write the weight
-// once as float16 W^T [N][K] (row n: column n's K values, each chunk of 32 in the
-// order gather_xN pairs the input, the values mm_part gives gptq_ws's tiles), then
-// gemm_ws multiplies the gathered input by it.
+// once in float16 and gather_xlN (gather_xlpN through a permutation) the input, both
+// as the 16 KB and 32 KB images of the tiles gemm_ws's stages hold, so that one
+// thread copies a stage with two bulk copies.
 //
+// The tiles: a step's input tile (rows 128i.. of the step's 64 positions) and weight
+// tile (columns 256j.. , W^T's rows) are rows of 64 halves, 128-byte swizzled as ws_at,
+// the tiles of one row (column) tile consecutive by step. Within a 32-row chunk the
+// positions are gather_xN's pairs, and the weight's values mm_part's (gptq_ws's tiles
+// hold the same). K is rounded up to whole steps: where a checkpoint's chunks are odd
+// the last step's second chunk is zeros in both.
+__device__ __forceinline__ int tile_steps(int K) { return (K + 63) / 64; }
+
+// tile_at is the half where position k of row r of a tiled operand of R-row tiles
+// lies.
+template <int R>
+__device__ __forceinline__ size_t tile_at(int r, int k, int K) {
+  return ((size_t)(r / R) * tile_steps(K) + k / 64) * R * 64 + ws_at(r % R, (k & 63) >> 3) + (k & 7);
+}
+
+// tileAt is gather_pairs' placement of the input in gemm_ws's tiles of 128 rows.
+struct tileAt {
+  static constexpr bool padded = true;
+  __device__ __forceinline__ __half2* operator()(__half* Xh, int r, int p, int K) const {
+    return reinterpret_cast<__half2*>(Xh + tile_at<128>(r, 2 * p, K));
+  }
+  __device__ __forceinline__ int pairs(int K) const { return tile_steps(K) * 32; }
+};
+
+#define GATHER_XL(B)                                                                              \
+  extern "C" __global__ void gather_xl##B(const float* X, const int* perm, __half* Xh, int K) {    \
+    gather_pairs(X, perm, Xh, K, gxPair<B>(), tileAt());                                           \
+  }                                                                                               \
+  extern "C" __global__ void __launch_bounds__(1024) gather_xlp##B(const float* X, const int* perm, \
+                                                                   __half* Xh, int K) {           \
+    gather_staged(X, perm, Xh, K, gxPair<B>(), tileAt());                                          \
+  }
+GATHER_XL(3)
+GATHER_XL(4)
+
 // dequant_t: block (x, y) writes columns 64x..64x+63 of chunks 8y..8y+7: each thread
 // dequantizes two columns' chunks (a warp 32 columns of one chunk, so that it reads
 // the packed words, scales and zeros in whole lines, as mm_item reads them from a
 // stage) into a shared tile [64][256 + 8] halves, then the block writes the tile's
-// rows out whole, 16 bytes a thread. Written straight from the registers (each
-// thread 64 bytes of its own row, the rows K halves apart), W^T took 178 µs for q's
-// 134 MB on the H200, 0.75 TB/s.
+// rows out, 16 bytes a thread, a warp a row's 512 contiguous bytes. Written straight
+// from the registers (each thread 64 bytes of its own row, the rows K halves apart),
+// W^T took 178 µs for q's 134 MB on the H200, 0.75 TB/s; through the tile 46 µs.
 #define DQ_COLS 64
 #define DQ_CHUNKS 8
 #define DQ_PITCH (32 * DQ_CHUNKS + 8)  // halves: 16 bytes of padding, so 8 rows' 16-byte pieces hit 8 bank groups
@@ -448,10 +483,16 @@ __device__ void dequant_t(const uint32_t* __restrict__ qweight, const uint32_t* 
                           const __half* __restrict__ scales, const int* __restrict__ cgroup, __half* __restrict__ Wt,
                           int K, int N, float zeroOffset) {
   __shared__ __align__(16) __half tile[DQ_COLS * DQ_PITCH];
-  const int n0 = blockIdx.x * DQ_COLS, c0 = blockIdx.y * DQ_CHUNKS, chunks = K / 32;
+  const int n0 = blockIdx.x * DQ_COLS, c0 = blockIdx.y * DQ_CHUNKS, chunks = K / 32, padded = 2 * tile_steps(K);
   for (int i = threadIdx.x; i < DQ_COLS * DQ_CHUNKS; i += blockDim.x) {
     const int nl = i % DQ_COLS, cl = i / DQ_COLS, n = n0 + nl, c = c0 + cl;
-    if (n >= N || c >= chunks) continue;
+    __half* dst = tile + nl * DQ_PITCH + 32 * cl;
+    if (n >= N || c >= padded) continue;
+    if (c >= chunks) {  // the last step's missing chunk
+#pragma unroll
+      for (int q = 0; q < 4; q++) *reinterpret_cast<uint4*>(dst + 8 * q) = make_uint4(0, 0, 0, 0);
+      continue;
+    }
     const int g = cgroup[c];
     mmItem<BITS> it;
 #pragma unroll
@@ -467,15 +508,15 @@ __device__ void dequant_t(const uint32_t* __restrict__ qweight, const uint32_t* 
     }
     it.zz = __float2half2_rn((float)z + zeroOffset);
 #pragma unroll
-    for (int q = 0; q < 4; q++) mm_part<BITS>(tile + nl * DQ_PITCH + 32 * cl + 8 * q, it, q);
+    for (int q = 0; q < 4; q++) mm_part<BITS>(dst + 8 * q, it, q);
   }
   __syncthreads();
   constexpr int PIECES = 32 * DQ_CHUNKS / 8;  // 16-byte pieces of a tile row
-  const int width = min(DQ_CHUNKS, chunks - c0) * 4;  // pieces of a row within K
+  const int width = min(DQ_CHUNKS, padded - c0) * 4;  // pieces of a row within the padded K
   for (int i = threadIdx.x; i < DQ_COLS * PIECES; i += blockDim.x) {
     const int nl = i / PIECES, p = i % PIECES, n = n0 + nl;
     if (n >= N || p >= width) continue;
-    *reinterpret_cast<uint4*>(Wt + (size_t)n * K + 32 * c0 + 8 * p) = *reinterpret_cast<const uint4*>(tile + nl * DQ_PITCH + 8 * p);
+    *reinterpret_cast<uint4*>(Wt + tile_at<256>(n, 32 * c0 + 8 * p, K)) = *reinterpret_cast<const uint4*>(tile + nl * DQ_PITCH + 8 * p);
   }
 }
 
@@ -488,60 +529,96 @@ __device__ void dequant_t(const uint32_t* __restrict__ qweight, const uint32_t* 
 DEQUANT_T(3)
 DEQUANT_T(4)
 
-// gemm_ws: Y[M, N] = Xh[M, K] Wt[N, K]^T in float16, float32 accumulated, on
-// gptq_ws's tiles (128×256), pieces (ws_piece: K splits, or streamed) and consumers,
-// with a producer that only copies: each step's input tile [128][64] and weight tile
-// [256][64] (wsXCopy, 128-byte swizzled) into a ring of STAGES stages of 48 KB, from
-// which both consumers' wgmma read both operands. FULL[s] and EMPTY[s] hand stage s
-// over and back, as in gptq_wr.
+// The mbarriers of gemm_ws's stages: mbar_init sets one up for count arrivals,
+// mbar_expect arrives on it expecting bytes more of copies, bulk_copy copies bytes
+// (a multiple of 16) from global to shared memory and completes them on the
+// barrier, and mbar_wait waits until the barrier's phase of the given parity is
+// done (the copies it expected are in, visible to the thread).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect(uint32_t bar, int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, int bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra WAIT;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+// gemm_ws: Y[M, N] = X[M, K] W[K, N] from gather_xlN's tiles of the input and
+// dequant_tN's of the weight, float16 multiplied and float32 accumulated, on gptq_ws's
+// tiles (128×256), pieces (ws_piece: K splits of whole steps, or streamed) and
+// consumers (wgmma from shared memory, both operands). A ring of STAGES stages of 48
+// KB; one producer thread fills stage s with the step's input and weight tiles in
+// two bulk copies that complete on the stage's mbarrier, which the consumers wait on
+// (a phase a use: parity (step/STAGES)%2, the steps counted over all of the block's
+// pieces); they hand the stage back at the named barrier EMPTY[s], where the
+// producer warpgroup waits before it fills it again. So the copies of all STAGES
+// stages can be in flight at once, and no thread waits for them but the consumers.
+// The tensor cores write and read the stages through the asynchronous proxy alone,
+// so no proxy fence is needed. With every producer thread copying 16 bytes a
+// cp.async, each waiting for its copies before it handed a stage over, 65B's
+// 1,920-row products ran at 480-525 TFLOP/s (q, gate, down), no faster at the SM
+// clock of the H200 under load than at base (ncu).
 template <int STAGES>
-__device__ void gemm_ws(const __half* __restrict__ Wt, const __half* __restrict__ Xh, float* __restrict__ Y, int M,
+__device__ void gemm_ws(const __half* __restrict__ Wt, const __half* __restrict__ Xt, float* __restrict__ Y, int M,
                         int K, int N, int chunksPerSplit, int streamed, float* __restrict__ fix, unsigned* flags) {
   constexpr int TM = 128, TN = 256, T = 128, THREADS = 384, A = TM * 128, STAGE = (TM + TN) * 128;
-  constexpr int FULL = 2, EMPTY = FULL + STAGES;
+  constexpr int EMPTY = 2;  // named barriers EMPTY[s]
   static_assert(STAGES >= 2 && EMPTY + STAGES <= WS_FIX, "gemm_ws shape");
   extern __shared__ __align__(16) float smemf[];
   unsigned char* smem = reinterpret_cast<unsigned char*>(smemf);
   smem += (1024 - (smem_u32(smem) & 1023)) & 1023;
-  const int tid = threadIdx.x, warp = tid >> 5;
+  const uint32_t bars = smem_u32(smem + STAGES * STAGE);  // STAGES mbarriers of 8 bytes
+  const int tid = threadIdx.x, warp = tid >> 5, steps = tile_steps(K);
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; s++) mbar_init(bars + 8 * s, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
   wsBlock blk;
+  int done = 0;  // steps of the block's earlier pieces
   if (warp < 4) {
     for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
-      const int c0 = blk.c0, c1 = blk.c1, nst = blk.nst;
-      const wsXCopy<TM> x(Xh, tid, blk.m0, M, K);
-      const wsXCopy<TN> w(Wt, tid, blk.n0, N, K);
-      auto fill = [&](int st, int j) {
-        unsigned char* base = smem + st * STAGE;
-        x.copy(base, c0 + 2 * j, c1);
-        w.copy(base + A, c0 + 2 * j, c1);
+      const int nst = blk.nst;
+      const __half* xs = Xt + ((size_t)(blk.m0 / TM) * steps + blk.c0 / 2) * TM * 64;
+      const __half* wsrc = Wt + ((size_t)(blk.n0 / TN) * steps + blk.c0 / 2) * TN * 64;
+      auto fill = [&](int j) {
+        if (tid == 0) {
+          const int st = (done + j) % STAGES;
+          const uint32_t base = smem_u32(smem + st * STAGE), bar = bars + 8 * st;
+          mbar_expect(bar, STAGE);
+          bulk_copy(base, xs + (size_t)j * TM * 64, A, bar);
+          bulk_copy(base + A, wsrc + (size_t)j * TN * 64, STAGE - A, bar);
+        }
       };
-#pragma unroll
-      for (int s = 0; s < STAGES - 1; s++) {
-        if (s < nst) fill(s, s);
-        cp_async_commit();
+      for (int j = 0; j < STAGES && j < nst; j++) fill(j);
+      for (int i = 0; i + STAGES < nst; i++) {
+        bar_sync(EMPTY + (done + i) % STAGES, THREADS);  // the consumers are done with step i
+        fill(i + STAGES);
       }
-      for (int i = 0; i < nst; i++) {
-        cp_async_wait<STAGES - 2>();  // step i is commit group i of the STAGES-1+i so far
-        proxy_fence();
-        bar_sync(1, T);  // every producer's copies of step i are in
-        bar_arrive(FULL + i % STAGES, THREADS);
-        // Step i+STAGES-1 goes into the stage of step i-1, once the consumers are done with it.
-        if (i > 0) bar_sync(EMPTY + (i - 1) % STAGES, THREADS);
-        if (i + STAGES - 1 < nst) fill((i + STAGES - 1) % STAGES, i + STAGES - 1);
-        cp_async_commit();
-      }
-      if (nst > 0) bar_sync(EMPTY + (nst - 1) % STAGES, THREADS);  // the last release
+      for (int i = max(nst - STAGES, 0); i < nst; i++) bar_sync(EMPTY + (done + i) % STAGES, THREADS);
+      done += nst;
     }
     return;
   }
   for (int piece = 0; ws_piece<TM, TN>(M, N, K / 32, chunksPerSplit, streamed, piece, blk); piece++) {
     const int nst = blk.nst, cg = (warp >> 2) - 1;  // this consumer's rows: 64cg..64cg+63 of the tile
     float acc[4][8][4] = {};
-    int sj = 0;  // step j's stage
     for (int j = 0; j < nst; j++) {
-      bar_sync(FULL + sj, THREADS);  // FULL: step j's tiles are in
-      const unsigned char* st = smem + sj * STAGE;
-      const uint64_t da = wg_desc(smem_u32(st) + cg * 64 * 128), db = wg_desc(smem_u32(st + A));
+      const int g = done + j, st = g % STAGES;
+      mbar_wait(bars + 8 * st, (g / STAGES) & 1);  // step j's tiles are in
+      const uint32_t base = smem_u32(smem + st * STAGE);
+      const uint64_t da = wg_desc(base + cg * 64 * 128), db = wg_desc(base + A);
       wg_hold(acc);
       wg_fence();
 #pragma unroll
@@ -549,12 +626,12 @@ __device__ void gemm_ws(const __half* __restrict__ Wt, const __half* __restrict_
       wg_commit();
       wg_wait<1>();  // step j-1's products are done: release its stage
       wg_hold(acc);
-      if (j > 0) bar_arrive(EMPTY + (sj == 0 ? STAGES - 1 : sj - 1), THREADS);
-      sj = sj + 1 == STAGES ? 0 : sj + 1;
+      if (j > 0) bar_arrive(EMPTY + (g - 1) % STAGES, THREADS);
     }
     wg_wait<0>();
     wg_hold(acc);
-    if (nst > 0) bar_arrive(EMPTY + (sj == 0 ? STAGES - 1 : sj - 1), THREADS);
+    if (nst > 0) bar_arrive(EMPTY + (done + nst - 1) % STAGES, THREADS);
+    done += nst;
     if (blk.wait) ws_fixup(acc, fix, flags);
     if (blk.publish) {
       ws_publish(acc, fix, flags);
@@ -566,10 +643,10 @@ __device__ void gemm_ws(const __half* __restrict__ Wt, const __half* __restrict_
 
 // gemm_ws: four stages (193 KB of shared memory), one block of 384 threads a
 // multiprocessor; engine/backend/cuda's longBuild (TestMMOccupancy).
-extern "C" __global__ void __launch_bounds__(384, 1) gemm_ws(const __half* Wt, const __half* Xh, float* Y, int M, int K,
+extern "C" __global__ void __launch_bounds__(384, 1) gemm_ws(const __half* Wt, const __half* Xt, float* Y, int M, int K,
                                                              int N, int chunksPerSplit, int streamed, float* fix,
                                                              unsigned* flags) {
-  gemm_ws<4>(Wt, Xh, Y, M, K, N, chunksPerSplit, streamed, fix, flags);
+  gemm_ws<4>(Wt, Xt, Y, M, K, N, chunksPerSplit, streamed, fix, flags);
 }
 
 

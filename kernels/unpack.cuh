@@ -32,6 +32,17 @@ __device__ __forceinline__ int2 pairOf(int i) {
   return make_int2(lo, lo + 5);
 }
 
+// gxPair is the sorted rows (lo, hi) whose inputs make up half2 p of gather_xN's
+// (and gather_xlN's) output: pair p%16 of chunk p/16 in the order the weights are dequantized.
+template <int BITS>
+struct gxPair {
+  __device__ __forceinline__ int2 operator()(int p) const {
+    const int2 r = pairOf<BITS>(p & 15);
+    const int k = (p >> 4) * 32;
+    return make_int2(k + r.x, k + r.y);
+  }
+};
+
 // unpack returns q - z for the two fields of the float16 pair h (1024 + q*2^p in each
 // half): h * (2^-plo, 2^-phi) + off, where off = -(1024*2^-p + z) per half.
 __device__ __forceinline__ __half2 unpack(uint32_t h, __half2 scale, __half2 off) {
@@ -164,19 +175,33 @@ __device__ __forceinline__ void mm_store(const float (&acc)[4][8][4], float* __r
     }
 }
 
+// rowAt places half2 p of a gathered row r at r*K/2 + p: the row-major input of
+// gptq_mm, gptq_ws and gptq_wr, K/2 pairs a row.
+struct rowAt {
+  static constexpr bool padded = false;
+  __device__ __forceinline__ __half2* operator()(__half* Xh, int r, int p, int K) const {
+    return reinterpret_cast<__half2*>(Xh + (size_t)r * K) + p;
+  }
+  __device__ __forceinline__ int pairs(int K) const { return K / 2; }
+};
+
 // gather_pairs writes row blockIdx.y of X [rows][K] (float32) into Xh as float16 pairs
 // for the prompt products: half2 p holds the inputs of sorted rows map(p) = (lo, hi),
 // taken through perm where the rows were sorted by group (act-order; perm null
-// otherwise). The blocks of a row stride over p.
-template <class Map>
+// otherwise), at at(Xh, row, p, K); pairs past K/2 up to at.pairs(K) (a layout's
+// padding) are zeros. The blocks of a row stride over p.
+template <class Map, class At = rowAt>
 __device__ __forceinline__ void gather_pairs(const float* __restrict__ X, const int* __restrict__ perm,
-                                             __half* __restrict__ Xh, int K, Map map) {
+                                             __half* __restrict__ Xh, int K, Map map, At at = At()) {
   const float* x = X + (size_t)blockIdx.y * K;
-  __half2* out = reinterpret_cast<__half2*>(Xh + (size_t)blockIdx.y * K);
-  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < K / 2; p += gridDim.x * blockDim.x) {
-    const int2 r = map(p);
-    const int klo = perm ? perm[r.x] : r.x, khi = perm ? perm[r.y] : r.y;
-    out[p] = __floats2half2_rn(x[klo], x[khi]);
+  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < at.pairs(K); p += gridDim.x * blockDim.x) {
+    __half2 v = __float2half2_rn(0.f);
+    if (!At::padded || p < K / 2) {
+      const int2 r = map(p);
+      const int klo = perm ? perm[r.x] : r.x, khi = perm ? perm[r.y] : r.y;
+      v = __floats2half2_rn(x[klo], x[khi]);
+    }
+    *at(Xh, blockIdx.y, p, K) = v;
   }
 }
 
@@ -187,9 +212,9 @@ __device__ __forceinline__ void gather_pairs(const float* __restrict__ X, const 
 // block of the row, so at 512 rows of 65B its gathers made act-order prompts 7%
 // slower than grouped ones without it. Rounding each input to float16 before pairing
 // them gives the same pairs.
-template <class Map>
+template <class Map, class At = rowAt>
 __device__ __forceinline__ void gather_staged(const float* __restrict__ X, const int* __restrict__ perm,
-                                              __half* __restrict__ Xh, int K, Map map) {
+                                              __half* __restrict__ Xh, int K, Map map, At at = At()) {
   extern __shared__ __align__(16) __half gatherRow[];
   const float4* x = reinterpret_cast<const float4*>(X + (size_t)blockIdx.y * K);
   __half2* row2 = reinterpret_cast<__half2*>(gatherRow);
@@ -199,9 +224,12 @@ __device__ __forceinline__ void gather_staged(const float* __restrict__ X, const
     row2[2 * k + 1] = __floats2half2_rn(v.z, v.w);
   }
   __syncthreads();
-  __half2* out = reinterpret_cast<__half2*>(Xh + (size_t)blockIdx.y * K);
-  for (int p = threadIdx.x; p < K / 2; p += blockDim.x) {
-    const int2 r = map(p);
-    out[p] = __halves2half2(gatherRow[perm[r.x]], gatherRow[perm[r.y]]);
+  for (int p = threadIdx.x; p < at.pairs(K); p += blockDim.x) {
+    __half2 v = __float2half2_rn(0.f);
+    if (!At::padded || p < K / 2) {
+      const int2 r = map(p);
+      v = __halves2half2(gatherRow[perm[r.x]], gatherRow[perm[r.y]]);
+    }
+    *at(Xh, blockIdx.y, p, K) = v;
   }
 }

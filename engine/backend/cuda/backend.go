@@ -183,26 +183,44 @@ func samplerBytes(s engine.Shape) int64 {
 	return int64(s.MaxBatch)*int64(s.Vocab) + 4*rowArgsWords(s.MaxBatch, s.Context) + 4*int64(s.MaxBatch)
 }
 
-// xhBytes is the size of the gathered float16 input of a prompt product.
+// xhBytes is the size of the gathered float16 input of a prompt product, in
+// gemm_ws's tiles too (tiledBytes).
 func xhBytes(s engine.Shape) int64 {
-	return int64(s.MaxBatch) * int64(max(s.Hidden, s.Intermediate)) * 2
+	return tiledBytes(s.MaxBatch, 128, max(s.Hidden, s.Intermediate))
 }
 
-// longWBytes is the float16 weight of a long prompt step (ops.go's longBuild): the
-// widest product's, Hidden×Intermediate, where the sm_90a modules are loaded and a
-// step may reach longRowsMin rows; none otherwise.
+// tiledBytes is the float16 size of an operand of rows rows of K in gemm_ws's tiles
+// (kernels/hopper.cu's tile_at) of R rows: rows rounded up to whole tiles, K to
+// whole steps of 64.
+func tiledBytes(rows, R, K int) int64 {
+	return int64(ceil(rows, R)*R) * int64(ceil(K, 64)*64) * 2
+}
+
+// longWBytes is the float16 weight of a long prompt step (ops.go's longBuild), in
+// gemm_ws's tiles of 256 columns: the widest product's, Hidden by Intermediate either
+// way, where the sm_90a modules are loaded and a step may reach longRowsMin rows;
+// none otherwise.
 func longWBytes(s engine.Shape, hopper bool) int64 {
 	if !hopper || s.MaxBatch < longRowsMin {
 		return 0
 	}
-	return int64(s.Hidden) * int64(s.Intermediate) * 2
+	return max(tiledBytes(s.Hidden, 256, s.Intermediate), tiledBytes(s.Intermediate, 256, s.Hidden))
 }
 
-// DefaultMaxBatch implements engine.PromptRows: prompts in steps of 512 rows. On the
-// H200 a 65B prompt of 512 tokens took 236-249 ms in one 512-row step against
+// DefaultMaxBatch implements engine.PromptRows: prompts in steps of up to 2048 rows
+// where the sm_90a modules are loaded (long steps, longBuild), of 512 elsewhere. On
+// the H200 a 65B prompt of 512 tokens took 236-249 ms in one 512-row step against
 // 269-281 in two of 256 (BENCHMARKS.md, "CUDA speed work, round 5"): at 256 rows a
-// product's 128-row tiles leave the 132 multiprocessors short of work.
-func (b *Backend) DefaultMaxBatch() int { return 512 }
+// product's 128-row tiles leave the 132 multiprocessors short of work. With long
+// steps a 1,920-token prompt took 533-540 ms in one step against 546-607 in steps
+// of 512 (BENCHMARKS.md, "Long prompt steps"); the float16 weight buffer and the
+// wider activations take about 3.7 GB more at 65B's shapes.
+func (b *Backend) DefaultMaxBatch() int {
+	if b.dev.hopper {
+		return 2048
+	}
+	return 512
+}
 
 // Reserve refuses a shape that does not fit the device's free memory, before
 // anything of the model is allocated, then allocates the per-run buffers.

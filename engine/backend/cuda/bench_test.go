@@ -775,8 +775,8 @@ func BenchmarkPrefill(b *testing.B) {
 // BenchmarkPrompt times one prompt product of LLaMA-65B (q, gate and down: 8192×8192,
 // 8192×22016 and 22016×8192; 4 and 3 bits, 128g act-order: the gather and the
 // product, as MatMul issues them) on every prompt kernel the device has
-// (promptKernels; gptq_wr at each tile height, wrBuilds) at 256, 384, 512 and 1920
-// rows, two copies of the weights in turn, and on longBuild (forced at every row
+// (promptKernels; gptq_wr at each tile height, wrBuilds) at 256, 384, 512, 1024, 1536
+// and 1920 rows, two copies of the weights in turn, and on longBuild (forced at every row
 // count); $AGENT_STREAM=off streams none (streamFromEnv).
 //
 //	./cuda.test -test.run '^$' -test.bench Prompt -test.benchtime 3x
@@ -796,7 +796,7 @@ func BenchmarkPrompt(b *testing.B) {
 			x, _ := be.NewActivation(ctx, maxRows, l.in)
 			fillAct(b, be, x)
 			y, _ := be.NewActivation(ctx, maxRows, l.out)
-			for _, rows := range []int{256, 384, 512, maxRows} {
+			for _, rows := range []int{256, 384, 512, 1024, 1536, maxRows} {
 				builds := promptBuilds(be, bits)
 				if be.longW != 0 {
 					builds = append(builds, longBuild)

@@ -277,7 +277,7 @@ func TestHopperModules(t *testing.T) {
 		t.Fatalf("sm_90a modules not loaded: %v", b.dev.hopperErr)
 	}
 	err := b.th.Do(ctx, func() error {
-		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gptq_wr4_r192", "gptq_wr3_r128", "gather_xr4", "dequant_t3", "dequant_t4", "gemm_ws"} {
+		for _, name := range []string{"gptq_ws3", "gptq_ws4", "gptq_wr3", "gptq_wr4", "gptq_wr4_r192", "gptq_wr3_r128", "gather_xr4", "dequant_t3", "dequant_t4", "gather_xl4", "gather_xlp3", "gemm_ws"} {
 			if _, err := b.dev.fn(name); err != nil {
 				return err
 			}
@@ -386,14 +386,15 @@ func TestMatMulPromptStream(t *testing.T) {
 	}
 }
 
-// TestMatMulLongSteps checks long prompt steps (longBuild: dequant_tN, then gemm_ws)
-// on 3 and 4 bits without groups and with 32 and 128 rows a group in act-order: K
-// split in two, unsplit, and streamed on 5, 7 and 11 blocks (a tile's K cut between
-// blocks), with partial row and column tiles and K of an odd count of chunks. Each
-// product is checked against the float64 reference and against gptq_ws on the same
-// plan, which dequantizes the same values into the same tiles and issues the same
-// products, so the two agree bit for bit; and a step below longRowsMin does not take
-// it.
+// TestMatMulLongSteps checks long prompt steps (longBuild: gather_xlN, dequant_tN,
+// then gemm_ws) on 3 and 4 bits without groups and with 32 and 128 rows a group in
+// act-order: K split in two, unsplit, and streamed on 5, 7 and 11 blocks (a tile's K
+// cut between blocks), with partial row and column tiles and K of an odd count of
+// chunks (the tiles' last step half zeros), the act-order gathers staged and from
+// global memory. Each product is checked against the float64 reference and, where
+// the blocks take the same ranges of K, against gptq_ws, which dequantizes the same
+// values into the same tiles and issues the same products, so the two agree bit for
+// bit; and a step below longRowsMin does not take it.
 func TestMatMulLongSteps(t *testing.T) {
 	defer func(m, s int) { longRowsMin, streamAt = m, s }(longRowsMin, streamAt)
 	longRowsMin = 256
@@ -427,12 +428,14 @@ func TestMatMulLongSteps(t *testing.T) {
 			xv := randn(r, c.rows*c.in, 1)
 			x := act(t, b, c.rows, c.in, xv)
 			var got [2][]float32
+			var per [2]int
 			for i, k := range []mmKernel{longBuild, wsBuild} {
 				restore := setPromptKernel(k)
 				p, ok := (ops{b}).mmPlan(c.rows, c.in, c.out, c.bits)
-				if !ok || p.k != k || (c.streamAt > 0) != (p.streamed == 1) {
-					t.Fatalf("plan %+v (ok %v), want %s, streamed %v", p, ok, k.kind, c.streamAt > 0)
+				if !ok || p.k != k || (c.streamAt > 0) != (p.streamed == 1) || p.streamed == 0 && k == longBuild && p.per%2 != 0 {
+					t.Fatalf("plan %+v (ok %v), want %s, streamed %v, ranges of whole steps", p, ok, k.kind, c.streamAt > 0)
 				}
+				per[i] = p.per
 				y := act(t, b, c.rows, c.out, nil)
 				poison(t, b, y)
 				run(t, b, ids(r, c.rows, s.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
@@ -444,7 +447,21 @@ func TestMatMulLongSteps(t *testing.T) {
 			if i := slices.IndexFunc(got[0], func(v float32) bool { return v != v }); i >= 0 {
 				t.Fatalf("NaN at %d", i)
 			}
-			if !slices.Equal(got[0], got[1]) {
+			if c.group > 0 { // the gather through the permutation from global memory
+				defer func(s bool) { stagedGather = s }(stagedGather)
+				stagedGather = false
+				restore := setPromptKernel(longBuild)
+				y := act(t, b, c.rows, c.out, nil)
+				run(t, b, ids(r, c.rows, s.Vocab), 0, func(o engine.Ops) { o.MatMul(y, x, w) })
+				restore()
+				if g := read(t, b, y, c.rows); !slices.Equal(g, got[0]) {
+					t.Error("the gather from global memory gives other sums than the staged one")
+				}
+				stagedGather = true
+			}
+			if per[0] != per[1] {
+				t.Logf("K ranges of %d and %d chunks: not compared bit for bit", per[0], per[1])
+			} else if !slices.Equal(got[0], got[1]) {
 				n := 0
 				for i := range got[0] {
 					if got[0][i] != got[1][i] {

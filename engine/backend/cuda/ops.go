@@ -465,14 +465,18 @@ func (k mmKernel) name(bits int) string {
 
 // With staged set it is the gather through a permutation one row a block
 // (gather_xp3, gather_xp4, gather_xrp4: gather_staged in kernels/unpack.cuh).
-// gptq_wr3 and gptq_wr4 take their input in one order (xrPair), gather_xr4's.
+// gptq_wr3 and gptq_wr4 take their input in one order (xrPair), gather_xr4's;
+// gemm_ws in gather_xlN's tiles.
 func (k mmKernel) gather(bits int, staged bool) string {
 	p := ""
 	if staged {
 		p = "p"
 	}
-	if k.kind == "gptq_wr" {
+	switch k.kind {
+	case "gptq_wr":
 		return "gather_xr" + p + "4"
+	case longBuild.kind:
+		return fmt.Sprintf("gather_xl%s%d", p, bits) // the tiles gemm_ws copies whole
 	}
 	return fmt.Sprintf("gather_x%s%d", p, bits)
 }
@@ -522,7 +526,7 @@ func (k mmKernel) shared(bits, per int) int {
 	case "gptq_wr":
 		return k.stages*ceil(k.rows*128+8*bits*(k.cols+8)+4*k.cols+zeros+8, 1024)*1024 + 4*per + 1024
 	case longBuild.kind:
-		return k.stages*(k.rows+k.cols)*128 + 1024
+		return k.stages*(k.rows+k.cols)*128 + 8*k.stages + 1024 // and a stage's mbarrier
 	}
 	return k.stages*(k.rows*144+weights) + 2*k.cols*144 + 4*per
 }
@@ -616,7 +620,7 @@ func (o ops) promptKernels(bits int) []mmKernel {
 // longRowsMin rows or more (promptForce "gemm_ws": any) where the backend holds a
 // float16 weight buffer as large as the product's weight and no other kind is forced.
 func (o ops) long(rows, K, N int) bool {
-	if o.b.longW == 0 || int64(K)*int64(N)*2 > longWBytes(o.b.shape, o.b.dev.hopper) {
+	if o.b.longW == 0 || tiledBytes(N, 256, K) > longWBytes(o.b.shape, o.b.dev.hopper) {
 		return false
 	}
 	return promptForce == longBuild.kind || promptForce == "" && rows >= longRowsMin
@@ -653,6 +657,9 @@ func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 	} else {
 		splits := mmSplits(tiles[0]*tiles[1], k.perSM*o.b.dev.sms, K/32)
 		p.per = ceil(K/32, splits)
+		if k == longBuild { // ranges of whole steps of gemm_ws's tiles
+			p.per = 2 * ceil(K/32, 2*splits)
+		}
 		p.grid = [3]int{tiles[0], tiles[1], ceil(K/32, p.per)}
 		p.shared = k.shared(bits, p.per)
 	}
