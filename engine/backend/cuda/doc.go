@@ -47,7 +47,9 @@
 // bits, take the prompt kernels (gptq_mm, gptq_gemm; on compute capability 9.0
 // gptq_ws3 and gptq_wr4 from the sm_90a module, warp-specialized on wgmma and
 // streamed over the multiprocessors where the tiles are not whole waves:
-// promptKernels, mmPlan), whose row tiles (128, 64 or 256 rows) hold a whole decode batch. Either way each weight is read once per step; the
+// promptKernels, mmPlan; steps of longRowsMin rows or more on gemm_ws, the weight
+// dequantized once a product into float16 by dequant_tN: longBuild), whose row tiles
+// (128, 64 or 256 rows) hold a whole decode batch. Either way each weight is read once per step; the
 // float16 output layer too (gemv_f16 for one row, dense_rowsR on tensor cores for
 // 2..32, gemm_f16 past that).
 //
