@@ -498,15 +498,8 @@ __device__ void dequant_t(const uint32_t* __restrict__ qweight, const uint32_t* 
 #pragma unroll
     for (int b = 0; b < BITS; b++) it.w[b] = __ldcs(qweight + (size_t)(c * BITS + b) * N + n);
     it.s2 = __half2half2(scales[(size_t)g * N + n]);
-    uint32_t z;
-    if (BITS == 4) {
-      z = (qzeros[(size_t)g * (N / 8) + n / 8] >> ((n & 7) * 4)) & 15u;
-    } else {
-      const uint32_t* zs = qzeros + (size_t)g * (N / 32 * 3);
-      const int bit = 3 * (n & 31), wi = (n >> 5) * 3 + (bit >> 5);
-      z = __funnelshift_r(zs[wi], (bit & 31) > 29 ? zs[wi + 1] : 0u, bit & 31) & 7u;
-    }
-    it.zz = __float2half2_rn((float)z + zeroOffset);
+    const uint32_t* zs = qzeros + (size_t)g * (BITS == 4 ? N / 8 : N / 32 * 3);
+    it.zz = __float2half2_rn((float)zero_at<BITS>(zs, n) + zeroOffset);
 #pragma unroll
     for (int q = 0; q < 4; q++) mm_part<BITS>(dst + 8 * q, it, q);
   }
@@ -747,8 +740,7 @@ __device__ __forceinline__ wrCol<4> wr4_col(const unsigned char* stage, int h, i
   wrCol<4> c;
   c.s2 = __half2half2(ss[h * 128 + n]);
   c.w = ws[(h * 4 + t) * WR_PITCH + n];
-  const uint32_t z = (zs[n >> 3] >> ((n & 7) * 4)) & 15u;
-  const __half2 zz = __float2half2_rn((float)z + zeroOffset);
+  const __half2 zz = __float2half2_rn((float)zero_at<4>(zs, n) + zeroOffset);
   c.o[0] = __hsub2(__float2half2_rn(-1024.f), zz);
   c.o[1] = __hsub2(__float2half2_rn(-64.f), zz);
   return c;
@@ -768,9 +760,7 @@ __device__ __forceinline__ void wr3_scale(const unsigned char* stage, int h, int
   const __half* ss = reinterpret_cast<const __half*>(stage + L::A + L::W);
   const uint32_t* zs = reinterpret_cast<const uint32_t*>(stage + L::A + L::W + L::S) + h * L::ZW;
   c.s2 = __half2half2(ss[h * 128 + n]);
-  const int zb = 3 * (n & 31), zi = (n >> 5) * 3 + (zb >> 5);
-  const uint32_t z = __funnelshift_r(zs[zi], (zb & 31) > 29 ? zs[zi + 1] : 0u, zb & 31) & 7u;
-  const __half2 zz = __float2half2_rn((float)z + zeroOffset);
+  const __half2 zz = __float2half2_rn((float)zero_at<3>(zs, n) + zeroOffset);
   c.o[0] = __hsub2(__floats2half2_rn(-8.f, -128.f), zz);  // bits (7, 3)
 }
 

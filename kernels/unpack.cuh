@@ -107,6 +107,17 @@ struct mmItem {
   __half2 s2, zz;
 };
 
+// zero_at is column n's zero among zs, the packed zero words of its group from a
+// column that is a multiple of 32 on (a checkpoint's qzeros row, or a stage's copy
+// of it): a nibble of word n/8 at 4 bits; at 3 bits bits 3(n%32).. of the three
+// words of every 32 columns, a field that may straddle two words.
+template <int BITS>
+__device__ __forceinline__ uint32_t zero_at(const uint32_t* zs, int n) {
+  if (BITS == 4) return (zs[n >> 3] >> ((n & 7) * 4)) & 15u;
+  const int bit = 3 * (n & 31), wi = (n >> 5) * 3 + (bit >> 5);
+  return __funnelshift_r(zs[wi], (bit & 31) > 29 ? zs[wi + 1] : 0u, bit & 31) & 7u;
+}
+
 template <int BITS, int TN>
 __device__ __forceinline__ void mm_item(mmItem<BITS>& it, const unsigned char* stage, int A, int h, int bn,
                                         float zeroOffset) {
@@ -117,14 +128,7 @@ __device__ __forceinline__ void mm_item(mmItem<BITS>& it, const unsigned char* s
 #pragma unroll
   for (int b = 0; b < BITS; b++) it.w[b] = ws[(h * BITS + b) * TN + bn];
   it.s2 = __half2half2(ss[h * TN + bn]);
-  uint32_t z;
-  if (BITS == 4) {
-    z = (zs[bn >> 3] >> ((bn & 7) * 4)) & 15u;
-  } else {
-    const int bit = 3 * (bn & 31), wi = (bn >> 5) * 3 + (bit >> 5);
-    z = __funnelshift_r(zs[wi], (bit & 31) > 29 ? zs[wi + 1] : 0u, bit & 31) & 7u;
-  }
-  it.zz = __float2half2_rn((float)z + zeroOffset);
+  it.zz = __float2half2_rn((float)zero_at<BITS>(zs, bn) + zeroOffset);
 }
 
 // mm_part writes part q (pairs 4q..4q+3: 8 values, 16 bytes) of item it to dst, q a

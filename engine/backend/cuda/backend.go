@@ -155,7 +155,8 @@ func (t *tensor) Dims() (rows, cols int) { return t.rows, t.cols }
 
 // need is the device memory a shape takes beyond its weights: KV caches, activation
 // buffers (the model holds about a dozen, the widest being the logits), the float16
-// input of prompt products, and the sampler's (samplerBytes) and reordering scratch.
+// input of prompt products and, on Hopper, the long steps' float16 weight
+// (longWBytes), and the sampler's (samplerBytes) and reordering scratch.
 func need(s engine.Shape, hopper bool) (caches, acts int64) {
 	caches = int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(s.Context) * 2
 	widest := int64(max(s.Hidden, s.Intermediate, s.Vocab))

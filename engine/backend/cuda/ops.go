@@ -436,9 +436,10 @@ const mvCols = 512
 // warps of 64×64 on mma.sync), gptq_wsN or gptq_wrN (kernels/hopper.cu, ws and wr:
 // warp-specialized on wgmma, sm_90a only; gptq_wrN with the weights dequantized into
 // registers), or gemm_ws (hopper.cu: long steps, the weight dequantized to float16
-// once by dequant_tN, then a float16 product; longBuild). Tiles of rows×cols of Y and a ring of stages 64-row steps of K in
-// dynamic shared memory; perSM is the blocks one multiprocessor holds (its
-// __launch_bounds__, registers and shared memory; TestMMOccupancy).
+// once by dequant_tN, then a float16 product; longBuild). Tiles of rows×cols of Y
+// and a ring of stages 64-row steps of K in dynamic shared memory; perSM is the
+// blocks one multiprocessor holds (its __launch_bounds__, registers and shared
+// memory; TestMMOccupancy).
 type mmKernel struct {
 	kind                      string // "gptq_mm", "gptq_ws", "gptq_wr" or "gemm_ws"
 	rows, cols, stages, perSM int
@@ -638,8 +639,9 @@ func (o ops) promptKernel(bits int) mmKernel {
 }
 
 // mmPlan is how a bits-bit prompt product of rows×K by K×N runs (mmLaunch: on
-// longBuild for long steps, else on gptq_wr at the tile height wrFor picks); ok false when a block does not fit the
-// device's shared memory (the generic kernel then runs it).
+// longBuild for long steps, else on gptq_wr at the tile height wrFor picks); ok
+// false when a block does not fit the device's shared memory (the generic kernel
+// then runs it).
 func (o ops) mmPlan(rows, K, N, bits int) (p mmLaunch, ok bool) {
 	k := o.promptKernel(bits)
 	switch {
