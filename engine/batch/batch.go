@@ -560,7 +560,8 @@ func (s *Scheduler) plan() []part {
 }
 
 // admit moves q into the running set if the pool can hold all its tokens, after
-// the prefix cache's hits, and says whether it did.
+// the prefix cache's hits, beside the blocks the running sequences still need for
+// the tokens they have (reserved), and says whether it did.
 func (s *Scheduler) admit(q *seq) bool {
 	bs := s.blockSize
 	var keys []key
@@ -579,7 +580,7 @@ func (s *Scheduler) admit(q *seq) bool {
 		}
 	}
 	need := (len(q.toks)+bs-1)/bs - len(hits)
-	if s.pool.available()-idle < need {
+	if s.pool.available()-idle-s.reserved() < need {
 		return false
 	}
 	for _, b := range hits {
@@ -597,6 +598,18 @@ func (s *Scheduler) admit(q *seq) bool {
 	i, _ := slices.BinarySearchFunc(s.running, q.ticket, func(r *seq, t uint64) int { return cmp.Compare(r.ticket, t) })
 	s.running = slices.Insert(s.running, i, q)
 	return true
+}
+
+// reserved is the blocks the running sequences still need for the tokens they
+// have: a prompt being prefilled in chunks grows its table a chunk at a time, so
+// admitting against the free blocks alone would hand its later chunks' blocks to
+// the new call, and one of the two would be preempted and computed again.
+func (s *Scheduler) reserved() int {
+	n := 0
+	for _, r := range s.running {
+		n += max(0, (len(r.toks)+s.blockSize-1)/s.blockSize-len(r.table))
+	}
+	return n
 }
 
 // grow extends q's block table to hold positions [0, n), or reports that the pool

@@ -41,8 +41,10 @@
 // At most Options.MaxSequences sequences run at once; up to Options.MaxQueue calls
 // wait, first come first served, and a call past that fails at once with ErrBusy.
 // The call at the head of the queue is admitted when a slot is free and the pool
-// has blocks for its whole prompt (after prefix-cache hits); otherwise it, and
-// everything behind it, waits. Decoding grows a sequence's block table a block at
+// has blocks for its whole prompt (after prefix-cache hits) beside those the
+// running sequences still need for the tokens they have (a prompt prefilled in
+// chunks takes its blocks a chunk at a time); otherwise it, and everything behind
+// it, waits. Decoding grows a sequence's block table a block at
 // a time. When the pool runs out, the youngest running sequence (the last
 // admitted) is preempted: its blocks are released and it goes back to the front of
 // the queue with its prompt and the tokens generated so far, to be recomputed

@@ -97,3 +97,48 @@ func TestPreemptsYoungest(t *testing.T) {
 		t.Errorf("%d parts, tables of %d and %d blocks: want old and mid decoding with a third block", len(parts), len(old.table), len(mid.table))
 	}
 }
+
+// TestAdmissionReservesRunningPrompts: a prompt prefilled in chunks holds only its
+// fed chunks' blocks, and admission leaves the rest of its prompt's blocks to it,
+// so a later call waits instead of being admitted and preempted; two calls that
+// each fit alone are not both admitted in one step against the same free blocks.
+func TestAdmissionReservesRunningPrompts(t *testing.T) {
+	const bs = 4
+	mk := func(first, n int) *seq {
+		toks := make([]int, n)
+		for i := range toks {
+			toks[i] = first + i
+		}
+		return &seq{toks: toks, prompt: n, notify: make(chan struct{}, 1)}
+	}
+	s := &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: bs, pool: newPool(6), wake: make(chan struct{}, 1)}
+	old, young := mk(10, 4*bs), mk(50, 3*bs) // 4 and 3 blocks of a pool of 6
+	s.waiting = []*seq{old}
+	for step := 0; ; step++ {
+		if step == 1 {
+			s.waiting = append(s.waiting, young)
+		}
+		parts := s.plan()
+		if step >= 1 && step < 4 && (len(s.running) != 1 || young.state == running) {
+			t.Fatalf("step %d: %d running, young %v; want young waiting while old's prompt still needs %d blocks",
+				step, len(s.running), young.state, 4-len(old.table))
+		}
+		for _, p := range parts {
+			p.q.fed += p.n
+		}
+		if old.fed == len(old.toks) {
+			break
+		}
+	}
+	if s.stats.Preemptions != 0 || len(old.table) != 4 {
+		t.Errorf("%d preemptions, old's table %d blocks; want none and 4", s.stats.Preemptions, len(old.table))
+	}
+
+	s = &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: 32, pool: newPool(6), wake: make(chan struct{}, 1)}
+	a, b := mk(10, 4*bs), mk(50, 4*bs)
+	s.waiting = []*seq{a, b}
+	s.plan()
+	if len(s.running) != 1 || s.running[0] != a || len(s.waiting) != 1 || s.stats.Preemptions != 0 {
+		t.Errorf("%d running, %d waiting, %d preemptions: want a alone admitted, b waiting", len(s.running), len(s.waiting), s.stats.Preemptions)
+	}
+}
