@@ -54,7 +54,19 @@ type Options struct {
 	// StepTokens is the most rows of one step (0, or more than the model's
 	// MaxBatch: MaxBatch): every running decode's row, then prompt chunks.
 	StepTokens int
+	// MixedStepTokens is the most rows of a step that carries running decodes
+	// (0: DefaultMixedStepTokens; at most StepTokens): a prompt arriving beside
+	// them goes in chunks that keep each of their tokens waiting for one short
+	// step, while a prompt with nothing decoding beside it takes whole steps of
+	// StepTokens (the CUDA backend's 2048 rows on Hopper: a 1,920-token 65B prompt
+	// in one 0.5 s step, where the decodes beside it would wait that long a token).
+	MixedStepTokens int
 }
+
+// DefaultMixedStepTokens is Options.MixedStepTokens' default: the CUDA backend's
+// steps of 512 rows, 140 ms at 65B on the H200, as vLLM bounds a step's tokens for
+// the decodes' latency.
+const DefaultMixedStepTokens = 512
 
 // ErrBusy is returned (wrapped, with the numbers) when the queue is full.
 var ErrBusy = errors.New("engine busy: too many requests waiting")
@@ -79,6 +91,7 @@ type Scheduler struct {
 	maxSeqs   int
 	maxQueue  int
 	stepRows  int
+	mixedRows int // stepRows of a step with decodes in it
 
 	mu      sync.Mutex
 	waiting []*seq // admission order; preempted sequences go back in front
@@ -172,7 +185,7 @@ func New[S generate.Stream](m Model, tok generate.Tokenizer[S], opt Options) (*S
 	if need := (m.ContextLength() + bs - 1) / bs; blocks < need {
 		return nil, fmt.Errorf("paged cache of %d blocks of %d positions: want at least one context, %d blocks", blocks, bs, need)
 	}
-	if opt.MaxSequences < 0 || opt.MaxQueue < 0 || opt.StepTokens < 0 {
+	if opt.MaxSequences < 0 || opt.MaxQueue < 0 || opt.StepTokens < 0 || opt.MixedStepTokens < 0 {
 		return nil, fmt.Errorf("scheduler options %+v: want counts >= 0", opt)
 	}
 	vocab, _ := any(tok).(engine.Vocab)
@@ -186,6 +199,7 @@ func New[S generate.Stream](m Model, tok generate.Tokenizer[S], opt Options) (*S
 	if opt.StepTokens > 0 {
 		s.stepRows = min(s.stepRows, opt.StepTokens)
 	}
+	s.mixedRows = min(s.stepRows, cmpOr(opt.MixedStepTokens, DefaultMixedStepTokens))
 	s.maxSeqs = min(s.maxSeqs, s.stepRows)
 	if ds, ok := m.(DeviceSampling); ok && ds.SamplesBatchOnDevice() {
 		s.device = ds
@@ -524,6 +538,9 @@ func (s *Scheduler) plan() []part {
 		}
 	}
 	budget := s.stepRows - decodes
+	if decodes > 0 { // a prompt still gets a row where the decodes fill mixedRows
+		budget = min(budget, max(s.mixedRows-decodes, 1))
+	}
 	var parts []part
 	for i := 0; i < len(s.running); i++ {
 		q := s.running[i]

@@ -10,9 +10,11 @@
 // One goroutine runs the model. Each step is one forward pass over the rows of all
 // running sequences: every decoding sequence's next token (one row each), then
 // chunks of the prompts still being processed, oldest sequence first, up to
-// Options.StepTokens rows (the model's MaxBatch by default). A long prompt is thus
-// prefilled a chunk per step, interleaved with the running decodes, which never
-// wait for it. After a step each sequence whose last row was computed samples its
+// Options.StepTokens rows (the model's MaxBatch by default), or up to
+// Options.MixedStepTokens (512) in a step that carries decodes. A long prompt is
+// thus prefilled a chunk per step, interleaved with the running decodes, which never
+// wait for it longer than one short step, and a prompt with nothing decoding beside
+// it takes whole steps (on Hopper 2048 rows: the CUDA backend's long steps). After a step each sequence whose last row was computed samples its
 // next token with its own sampler (settings, seed, repetition history), and the
 // token goes to its caller, which decodes text and matches its own stop strings
 // exactly as engine/generate does; EOS and the token limit end a sequence in the

@@ -326,6 +326,71 @@ func TestLongPromptInterleaved(t *testing.T) {
 	})
 }
 
+// TestMixedStepTokens: a long prompt with nothing decoding beside it goes in steps
+// of StepTokens rows; one arriving while a sequence decodes goes in steps of at most
+// MixedStepTokens rows, the decode's row among them.
+func TestMixedStepTokens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(64, 4, 256)
+		const stepRows, mixedRows = 16, 6
+		s, err := New(f, idTok{bos: 1, eos: 2}, Options{StepTokens: stepRows, MixedStepTokens: mixedRows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		long := make([]int, 50)
+		for i := range long {
+			long[i] = 3 + i%40
+		}
+		a := start(context.Background(), s, long, 40)
+		synctest.Wait()
+		for range 4 { // a's prompt: ceil(50/16) steps alone
+			f.gate <- struct{}{}
+			synctest.Wait()
+		}
+		other := make([]int, 30) // no prefix in common with a's
+		for i := range other {
+			other[i] = 43 - i%40
+		}
+		b := start(context.Background(), s, other, 2)
+		synctest.Wait()
+		for done := 0; done < 2; {
+			select {
+			case f.gate <- struct{}{}:
+			case r := <-a:
+				if r.err != nil || len(r.ids) != 40 {
+					t.Errorf("first call: %d ids, %v", len(r.ids), r.err)
+				}
+				done++
+			case r := <-b:
+				if r.err != nil || len(r.ids) != 2 {
+					t.Errorf("second call: %d ids, %v", len(r.ids), r.err)
+				}
+				done++
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, st := range f.steps[:4] {
+			if want := min(stepRows, 50-stepRows*i); len(st.IDs) != want {
+				t.Errorf("step %d of the prompt alone: %d rows, want %d", i, len(st.IDs), want)
+			}
+		}
+		mixed := 0
+		for i, st := range f.steps[4:] {
+			if len(st.IDs) > mixedRows {
+				t.Errorf("step %d beside a decode: %d rows, more than %d", i+4, len(st.IDs), mixedRows)
+			}
+			if len(st.IDs) > 2 {
+				mixed++
+			}
+		}
+		if mixed < 30/mixedRows {
+			t.Errorf("the second prompt went in %d chunks, want at least %d", mixed, 30/mixedRows)
+		}
+	})
+}
+
 // TestFinishedSlotRefilled: with one slot, the call waiting behind one that ends
 // at its token limit is prefilled in the very next step.
 func TestFinishedSlotRefilled(t *testing.T) {
