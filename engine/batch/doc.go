@@ -14,9 +14,10 @@
 // Options.MixedStepTokens (512) in a step that carries decodes. A long prompt is
 // thus prefilled a chunk per step, interleaved with the running decodes, which never
 // wait for it longer than one short step, and a prompt with nothing decoding beside
-// it takes whole steps (on Hopper 2048 rows: the CUDA backend's long steps). After a step each sequence whose last row was computed samples its
-// next token with its own sampler (settings, seed, repetition history), and the
-// token goes to its caller, which decodes text and matches its own stop strings
+// it takes whole steps (on Hopper 2048 rows: the CUDA backend's long steps). After
+// a step each sequence whose last row was computed samples its next token with its
+// own sampler (settings, seed, repetition history), and the token goes to its
+// caller, which decodes text and matches its own stop strings
 // exactly as engine/generate does; EOS and the token limit end a sequence in the
 // loop. A sequence that ends, is cancelled (its ctx) or whose caller returns (a
 // stop string, onText's error) leaves before the next step, and a waiting call
