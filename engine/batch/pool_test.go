@@ -68,15 +68,8 @@ func TestPoolLRU(t *testing.T) {
 // older ones grow.
 func TestPreemptsYoungest(t *testing.T) {
 	const bs = 4
-	s := &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: 32, pool: newPool(6), wake: make(chan struct{}, 1)}
-	mk := func(first int) *seq {
-		toks := make([]int, 2*bs) // two full blocks
-		for i := range toks {
-			toks[i] = first + i
-		}
-		return &seq{toks: toks, prompt: len(toks), notify: make(chan struct{}, 1)}
-	}
-	old, mid, young := mk(10), mk(30), mk(50)
+	s := &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: 32, mixedRows: 32, pool: newPool(6), wake: make(chan struct{}, 1)}
+	old, mid, young := promptSeq(10, 2*bs), promptSeq(30, 2*bs), promptSeq(50, 2*bs) // two full blocks each
 	s.waiting = []*seq{old, mid, young}
 	parts := s.plan()
 	if len(parts) != 3 || len(s.running) != 3 || s.pool.available() != 0 {
@@ -104,15 +97,8 @@ func TestPreemptsYoungest(t *testing.T) {
 // each fit alone are not both admitted in one step against the same free blocks.
 func TestAdmissionReservesRunningPrompts(t *testing.T) {
 	const bs = 4
-	mk := func(first, n int) *seq {
-		toks := make([]int, n)
-		for i := range toks {
-			toks[i] = first + i
-		}
-		return &seq{toks: toks, prompt: n, notify: make(chan struct{}, 1)}
-	}
-	s := &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: bs, pool: newPool(6), wake: make(chan struct{}, 1)}
-	old, young := mk(10, 4*bs), mk(50, 3*bs) // 4 and 3 blocks of a pool of 6
+	s := &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: bs, mixedRows: bs, pool: newPool(6), wake: make(chan struct{}, 1)}
+	old, young := promptSeq(10, 4*bs), promptSeq(50, 3*bs) // 4 and 3 blocks of a pool of 6
 	s.waiting = []*seq{old}
 	for step := 0; ; step++ {
 		if step == 1 {
@@ -134,11 +120,20 @@ func TestAdmissionReservesRunningPrompts(t *testing.T) {
 		t.Errorf("%d preemptions, old's table %d blocks; want none and 4", s.stats.Preemptions, len(old.table))
 	}
 
-	s = &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: 32, pool: newPool(6), wake: make(chan struct{}, 1)}
-	a, b := mk(10, 4*bs), mk(50, 4*bs)
+	s = &Scheduler{blockSize: bs, maxSeqs: 3, stepRows: 32, mixedRows: 32, pool: newPool(6), wake: make(chan struct{}, 1)}
+	a, b := promptSeq(10, 4*bs), promptSeq(50, 4*bs)
 	s.waiting = []*seq{a, b}
 	s.plan()
 	if len(s.running) != 1 || s.running[0] != a || len(s.waiting) != 1 || s.stats.Preemptions != 0 {
 		t.Errorf("%d running, %d waiting, %d preemptions: want a alone admitted, b waiting", len(s.running), len(s.waiting), s.stats.Preemptions)
 	}
+}
+
+// promptSeq is a waiting sequence whose prompt is the n tokens first, first+1, ...
+func promptSeq(first, n int) *seq {
+	toks := make([]int, n)
+	for i := range toks {
+		toks[i] = first + i
+	}
+	return &seq{toks: toks, prompt: n, notify: make(chan struct{}, 1)}
 }
